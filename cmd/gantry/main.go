@@ -1,0 +1,20 @@
+// Command gantry is one binary for standardized container image delivery:
+// a registry, offline bundles, peer-to-peer distribution and image analysis,
+// all on one content-addressed core. Run "gantry --help".
+package main
+
+import (
+	"context"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/gantry-dev/gantry/internal/cli"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := cli.Main(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}

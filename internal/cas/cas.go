@@ -1,0 +1,130 @@
+package cas
+
+import (
+	"context"
+	"io"
+
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+)
+
+// Fetcher reads content.
+type Fetcher interface {
+	// Fetch returns a reader over the content described by desc. The caller
+	// must close it. Implementations may return the raw stream; callers that
+	// need a guarantee wrap it with VerifyReader (the copy engine does).
+	// Fetch returns an error wrapping ErrNotFound when the content is absent.
+	Fetch(ctx context.Context, desc ocispec.Descriptor) (io.ReadCloser, error)
+}
+
+// Pusher writes content.
+type Pusher interface {
+	// Push stores content read from r, which must match expected in size and
+	// digest. The content becomes visible only once it is complete and
+	// verified: a push that fails, is cancelled or is interrupted by a crash
+	// leaves nothing visible. A push of content that already exists returns
+	// an error wrapping ErrExists (after draining nothing: callers that care
+	// check Exists first). Concurrent pushes of the same digest are safe; all
+	// but one may return ErrExists.
+	Push(ctx context.Context, expected ocispec.Descriptor, r io.Reader) error
+}
+
+// Exister reports presence.
+type Exister interface {
+	// Exists reports whether the content described by desc is present and
+	// complete.
+	Exists(ctx context.Context, desc ocispec.Descriptor) (bool, error)
+}
+
+// Resolver turns a reference into a descriptor.
+type Resolver interface {
+	// Resolve returns the descriptor a tag points at, or, when reference is a
+	// digest ("sha256:..."), the descriptor of that content: its digest and
+	// size always, its media type when the store knows it. It returns an error
+	// wrapping ErrNotFound when nothing matches.
+	Resolve(ctx context.Context, reference string) (ocispec.Descriptor, error)
+}
+
+// Tagger points tags at content.
+type Tagger interface {
+	// Tag points tag at desc, replacing what it pointed at before. The
+	// content must already exist; Tag returns ErrNotFound otherwise. Once Tag
+	// returns, the tag survives a crash.
+	Tag(ctx context.Context, desc ocispec.Descriptor, tag string) error
+}
+
+// ReadOnlyStorage reads content.
+type ReadOnlyStorage interface {
+	Fetcher
+	Exister
+}
+
+// Storage reads and writes content.
+type Storage interface {
+	ReadOnlyStorage
+	Pusher
+}
+
+// ReadOnlyTarget is one repository that can be read: content and tags.
+type ReadOnlyTarget interface {
+	ReadOnlyStorage
+	Resolver
+}
+
+// Target is one repository that can be read and written: the source and the
+// destination of a copy.
+type Target interface {
+	Storage
+	Resolver
+	Tagger
+}
+
+// Store holds many repositories. Stores that keep blobs in one place (disk,
+// memory) share them between repositories: a blob is stored once whatever the
+// number of repositories that use it.
+type Store interface {
+	// Repository returns the repository called name. It validates the name
+	// (ErrInvalid) but does not require the repository to exist yet: a push
+	// creates it.
+	Repository(ctx context.Context, name string) (Target, error)
+}
+
+// Deleter removes content. Deleting content that something still points at
+// (a tag, a parent manifest) is allowed; fsck reports the damage.
+type Deleter interface {
+	Delete(ctx context.Context, desc ocispec.Descriptor) error
+}
+
+// Untagger removes a tag without touching content.
+type Untagger interface {
+	Untag(ctx context.Context, tag string) error
+}
+
+// TagLister lists the tags of a repository in lexical order, starting after
+// last ("" for the beginning). fn is called with pages of tags; returning an
+// error from fn stops the listing and is returned.
+type TagLister interface {
+	Tags(ctx context.Context, last string, fn func(tags []string) error) error
+}
+
+// RepositoryLister lists the repositories of a store in lexical order,
+// starting after last, in pages, like TagLister.
+type RepositoryLister interface {
+	Repositories(ctx context.Context, last string, fn func(repos []string) error) error
+}
+
+// RangeFetcher reads part of a blob.
+type RangeFetcher interface {
+	// FetchRange returns a reader over length bytes of the content starting
+	// at offset; length < 0 means up to the end. The bytes are not verified:
+	// a range cannot be checked against a whole-content digest.
+	FetchRange(ctx context.Context, desc ocispec.Descriptor, offset, length int64) (io.ReadCloser, error)
+}
+
+// Mounter makes content of another repository of the same store visible in
+// this one without moving its bytes.
+type Mounter interface {
+	// Mount makes desc, present in repository from, present here. It returns
+	// an error wrapping ErrNotFound when from lacks the content, and
+	// ErrUnsupported when the store cannot mount (the caller copies instead).
+	Mount(ctx context.Context, desc ocispec.Descriptor, from string) error
+}

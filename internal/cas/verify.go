@@ -1,0 +1,150 @@
+package cas
+
+import (
+	"context"
+	_ "crypto/sha256" // register sha256 with go-digest
+	_ "crypto/sha512" // register sha512 with go-digest
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+
+	"github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+)
+
+// ValidateDigest checks that d is a well-formed digest of an algorithm gantry
+// supports (sha256, sha512) with an encoded part of the right length.
+func ValidateDigest(d digest.Digest) error {
+	if err := d.Validate(); err != nil {
+		return fmt.Errorf("digest %q: %v (want sha256:<64 hex> or sha512:<128 hex>): %w", string(d), err, ErrInvalid)
+	}
+	switch d.Algorithm() {
+	case digest.SHA256, digest.SHA512:
+		return nil
+	}
+	return fmt.Errorf("digest %q: algorithm %q not supported (use sha256 or sha512): %w", string(d), d.Algorithm(), ErrUnsupported)
+}
+
+// ValidateDescriptor checks the digest and size of desc.
+func ValidateDescriptor(desc ocispec.Descriptor) error {
+	if err := ValidateDigest(desc.Digest); err != nil {
+		return err
+	}
+	if desc.Size < 0 {
+		return fmt.Errorf("%s: negative size %d: %w", desc.Digest, desc.Size, ErrInvalid)
+	}
+	return nil
+}
+
+// VerifyReader wraps r so that it yields exactly desc.Size bytes hashing to
+// desc.Digest. Reading past the expected size fails with ErrSizeMismatch
+// without consuming the rest of r; reaching EOF early fails with
+// ErrSizeMismatch; a wrong hash fails with ErrDigestMismatch, at the read
+// that would return io.EOF. A caller that stops reading early has verified
+// nothing: use Verified to tell.
+func VerifyReader(r io.Reader, desc ocispec.Descriptor) *Verifier {
+	v := &Verifier{r: r, desc: desc}
+	if err := ValidateDescriptor(desc); err != nil {
+		v.err = err
+		return v
+	}
+	v.h = desc.Digest.Algorithm().Hash()
+	return v
+}
+
+// Verifier is the reader returned by VerifyReader.
+type Verifier struct {
+	r    io.Reader
+	desc ocispec.Descriptor
+	h    hash.Hash
+	n    int64
+	err  error // sticky; io.EOF once verified
+}
+
+// Read implements io.Reader.
+func (v *Verifier) Read(p []byte) (int, error) {
+	if v.err != nil {
+		return 0, v.err
+	}
+	// Allow one byte more than expected so an over-long stream is caught.
+	if rest := v.desc.Size - v.n + 1; int64(len(p)) > rest {
+		p = p[:rest]
+	}
+	n, err := v.r.Read(p)
+	if n > 0 {
+		v.h.Write(p[:n])
+		v.n += int64(n)
+	}
+	switch {
+	case v.n > v.desc.Size:
+		v.err = fmt.Errorf("%s: more than the expected %d bytes: %w", v.desc.Digest, v.desc.Size, ErrSizeMismatch)
+		return n - 1, v.err
+	case err == io.EOF:
+		v.err = v.finish()
+		return n, v.err
+	case err != nil:
+		v.err = err
+	}
+	return n, err
+}
+
+func (v *Verifier) finish() error {
+	if v.n != v.desc.Size {
+		return fmt.Errorf("%s: got %d bytes, expected %d: %w", v.desc.Digest, v.n, v.desc.Size, ErrSizeMismatch)
+	}
+	if got := digest.NewDigestFromBytes(v.desc.Digest.Algorithm(), v.h.Sum(nil)); got != v.desc.Digest {
+		return fmt.Errorf("%s: content hashes to %s: %w", v.desc.Digest, got, ErrDigestMismatch)
+	}
+	return io.EOF
+}
+
+// Verify reads the rest of the stream and reports whether it matched: nil
+// means size and digest were right.
+func (v *Verifier) Verify() error {
+	if v.err == nil {
+		_, err := io.Copy(io.Discard, v)
+		if err != nil {
+			return err
+		}
+	}
+	if v.err == io.EOF {
+		return nil
+	}
+	return v.err
+}
+
+// Verified reports whether the whole content was read and matched.
+func (v *Verifier) Verified() bool { return v.err == io.EOF }
+
+// Count returns the number of bytes read so far.
+func (v *Verifier) Count() int64 { return v.n }
+
+// FetchAll fetches and verifies content of at most limit bytes (limit <= 0:
+// no limit beyond desc.Size). It is for manifests and configs, which are read
+// whole.
+func FetchAll(ctx context.Context, f Fetcher, desc ocispec.Descriptor, limit int64) ([]byte, error) {
+	if limit > 0 && desc.Size > limit {
+		return nil, fmt.Errorf("%s: %d bytes is over the %d-byte limit: %w", desc.Digest, desc.Size, limit, ErrInvalid)
+	}
+	if err := ValidateDescriptor(desc); err != nil {
+		return nil, err
+	}
+	rc, err := f.Fetch(ctx, desc)
+	if err != nil {
+		return nil, err
+	}
+	defer rc.Close()
+	buf := make([]byte, desc.Size)
+	v := VerifyReader(rc, desc)
+	if _, err := io.ReadFull(v, buf); err != nil {
+		if errors.Is(err, io.ErrUnexpectedEOF) {
+			err = fmt.Errorf("%s: truncated after %d of %d bytes: %w", desc.Digest, v.Count(), desc.Size, ErrSizeMismatch)
+		}
+		return nil, err
+	}
+	if err := v.Verify(); err != nil {
+		return nil, err
+	}
+	return buf, nil
+}

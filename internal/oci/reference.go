@@ -1,0 +1,214 @@
+package oci
+
+import (
+	"fmt"
+	"regexp"
+	"strings"
+
+	"github.com/gantry-dev/gantry/internal/cas"
+	"github.com/opencontainers/go-digest"
+	"oras.land/oras-go/v2/registry"
+)
+
+// Transports gantry reads and writes, named as skopeo names them.
+const (
+	// TransportRegistry is a registry speaking the distribution API:
+	// "docker://HOST[:PORT]/REPO:TAG", or the same without the prefix.
+	TransportRegistry = "docker"
+	// TransportLayout is an OCI image layout directory, gantry's own store
+	// included: "oci:DIR:REPO:TAG" or "oci:DIR:REPO@DIGEST".
+	TransportLayout = "oci"
+)
+
+// Name grammars of distribution-spec v1.1 ("Pulling manifests").
+var (
+	repositoryRE = regexp.MustCompile(`^[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*(/[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*)*$`)
+	tagRE        = regexp.MustCompile(`^[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}$`)
+)
+
+// MaxRepositoryLength bounds a repository name, as registries commonly do.
+const MaxRepositoryLength = 255
+
+// ValidateRepository checks a repository name against the distribution-spec
+// grammar (lower-case components separated by "/", no "..", no leading "/").
+func ValidateRepository(name string) error {
+	if len(name) > MaxRepositoryLength || !repositoryRE.MatchString(name) {
+		return fmt.Errorf("repository name %q is invalid (want lower-case components like library/alpine, at most %d characters): %w", name, MaxRepositoryLength, cas.ErrInvalid)
+	}
+	return nil
+}
+
+// ValidateTag checks a tag against the distribution-spec grammar.
+func ValidateTag(tag string) error {
+	if !tagRE.MatchString(tag) {
+		return fmt.Errorf("tag %q is invalid (want [A-Za-z0-9_][A-Za-z0-9._-]{0,127}): %w", tag, cas.ErrInvalid)
+	}
+	return nil
+}
+
+// ImageRef names an image in a place: a registry repository or a repository
+// of an OCI layout directory, by tag, digest or both.
+type ImageRef struct {
+	Transport  string        // TransportRegistry or TransportLayout
+	Registry   string        // HOST[:PORT], for TransportRegistry
+	Dir        string        // the layout directory, for TransportLayout
+	Repository string        // e.g. library/alpine
+	Tag        string        // may be empty when Digest is set
+	Digest     digest.Digest // may be empty when Tag is set
+}
+
+// Reference returns what to resolve in the repository: the digest when set
+// (it pins the content), else the tag.
+func (r ImageRef) Reference() string {
+	if r.Digest != "" {
+		return r.Digest.String()
+	}
+	return r.Tag
+}
+
+// Name returns REPO:TAG, REPO@DIGEST or REPO:TAG@DIGEST.
+func (r ImageRef) Name() string {
+	s := r.Repository
+	if r.Tag != "" {
+		s += ":" + r.Tag
+	}
+	if r.Digest != "" {
+		s += "@" + r.Digest.String()
+	}
+	return s
+}
+
+// String returns the reference in the form ParseImageRef reads.
+func (r ImageRef) String() string {
+	if r.Transport == TransportLayout {
+		return "oci:" + r.Dir + ":" + r.Name()
+	}
+	return r.Registry + "/" + r.Name()
+}
+
+// ParseImageRef parses "[docker://]HOST[:PORT]/REPO[:TAG][@DIGEST]" or
+// "oci:DIR:REPO[:TAG][@DIGEST]". A registry reference must name its host
+// (gantry never guesses docker.io). A reference with neither tag nor digest
+// gets the tag "latest".
+func ParseImageRef(s string) (ImageRef, error) {
+	transport, rest, ok := strings.Cut(s, ":")
+	switch {
+	case ok && transport == TransportLayout:
+		return parseLayoutRef(s, rest)
+	case ok && transport == TransportRegistry && strings.HasPrefix(rest, "//"):
+		return parseRegistryRef(s, rest[2:])
+	case ok && strings.HasPrefix(rest, "//"):
+		return ImageRef{}, fmt.Errorf("reference %q: unknown transport %q (use docker://HOST/REPO:TAG or oci:DIR:REPO:TAG): %w", s, transport, cas.ErrInvalid)
+	case ok && isTransportName(transport) && !strings.ContainsAny(transport, "./") && !isPort(rest):
+		return ImageRef{}, fmt.Errorf("reference %q: unknown transport %q (use docker://HOST/REPO:TAG or oci:DIR:REPO:TAG): %w", s, transport, cas.ErrInvalid)
+	}
+	return parseRegistryRef(s, s)
+}
+
+// isTransportName reports whether s looks like a transport word such as
+// "docker-archive" rather than a host name.
+func isTransportName(s string) bool {
+	return transportRE.MatchString(s) && s != "localhost"
+}
+
+var transportRE = regexp.MustCompile(`^[a-z][a-z0-9-]*$`)
+
+// isPort reports whether rest starts like "5000/..." (a host's port).
+func isPort(rest string) bool {
+	i := strings.IndexByte(rest, '/')
+	if i <= 0 {
+		return false
+	}
+	for _, c := range rest[:i] {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+func parseRegistryRef(orig, s string) (ImageRef, error) {
+	if s == "" {
+		return ImageRef{}, fmt.Errorf("empty image reference: %w", cas.ErrInvalid)
+	}
+	first, _, hasSlash := strings.Cut(s, "/")
+	if !hasSlash || !(strings.ContainsAny(first, ".:") || first == "localhost") {
+		return ImageRef{}, fmt.Errorf("reference %q: no registry host (write HOST[:PORT]/REPO:TAG, e.g. localhost:5000/%s): %w", orig, s, cas.ErrInvalid)
+	}
+	r, err := registry.ParseReference(s)
+	if err != nil {
+		return ImageRef{}, fmt.Errorf("reference %q: %v: %w", orig, err, cas.ErrInvalid)
+	}
+	ref := ImageRef{Transport: TransportRegistry, Registry: r.Registry, Repository: r.Repository}
+	if err := splitTagDigest(&ref, orig, s[len(r.Registry)+1+len(r.Repository):]); err != nil {
+		return ImageRef{}, err
+	}
+	return ref, nil
+}
+
+func parseLayoutRef(orig, rest string) (ImageRef, error) {
+	dir, name, ok := strings.Cut(rest, ":")
+	if dir == "" {
+		return ImageRef{}, fmt.Errorf("reference %q: no directory (write oci:DIR:REPO:TAG): %w", orig, cas.ErrInvalid)
+	}
+	if !ok || name == "" {
+		return ImageRef{}, fmt.Errorf("reference %q: no image in the layout (write oci:%s:REPO:TAG or oci:%s:REPO@DIGEST): %w", orig, dir, dir, cas.ErrInvalid)
+	}
+	ref := ImageRef{Transport: TransportLayout, Dir: dir}
+	// The repository ends at the digest, or at the last ":" after the last
+	// "/" (a ref.name may start with "HOST:PORT/", as ctr and skopeo write).
+	repo, _, _ := strings.Cut(name, "@")
+	if i := strings.LastIndexByte(repo, ':'); i > strings.LastIndexByte(repo, '/') {
+		repo = repo[:i]
+	}
+	ref.Repository = repo
+	if err := validateLayoutRepository(orig, repo); err != nil {
+		return ImageRef{}, err
+	}
+	if err := splitTagDigest(&ref, orig, name[len(repo):]); err != nil {
+		return ImageRef{}, err
+	}
+	return ref, nil
+}
+
+// validateLayoutRepository allows "HOST:PORT/" before a repository name in a
+// layout, as skopeo and ctr write full references into ref.name.
+func validateLayoutRepository(orig, repo string) error {
+	name := repo
+	if host, path, ok := strings.Cut(repo, "/"); ok && strings.ContainsAny(host, ".:") {
+		if strings.ContainsAny(host, "@/ ") || host == "" {
+			return fmt.Errorf("reference %q: bad host %q: %w", orig, host, cas.ErrInvalid)
+		}
+		name = path
+	}
+	if err := ValidateRepository(name); err != nil {
+		return fmt.Errorf("reference %q: %w", orig, err)
+	}
+	return nil
+}
+
+// splitTagDigest reads the ":TAG", "@DIGEST" or ":TAG@DIGEST" suffix.
+func splitTagDigest(ref *ImageRef, orig, suffix string) error {
+	tagPart, dgst, hasDigest := strings.Cut(suffix, "@")
+	if hasDigest {
+		d := digest.Digest(dgst)
+		if err := cas.ValidateDigest(d); err != nil {
+			return fmt.Errorf("reference %q: %w", orig, err)
+		}
+		ref.Digest = d
+	}
+	switch {
+	case tagPart == "":
+	case tagPart[0] != ':':
+		return fmt.Errorf("reference %q: unexpected %q after the repository: %w", orig, tagPart, cas.ErrInvalid)
+	default:
+		if err := ValidateTag(tagPart[1:]); err != nil {
+			return fmt.Errorf("reference %q: %w", orig, err)
+		}
+		ref.Tag = tagPart[1:]
+	}
+	if ref.Tag == "" && ref.Digest == "" {
+		ref.Tag = "latest"
+	}
+	return nil
+}

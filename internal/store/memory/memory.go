@@ -1,0 +1,250 @@
+// Package memory is a cas.Store held in memory: for tests, caches and as the
+// reference implementation of the cas contract. Blobs are shared between
+// repositories; tags are per repository.
+package memory
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+
+	"github.com/gantry-dev/gantry/internal/cas"
+	"github.com/gantry-dev/gantry/internal/oci"
+	"github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+)
+
+// PageSize is the number of names per page in Tags and Repositories.
+const PageSize = 1000
+
+// Store is an in-memory cas.Store. The zero value is not usable; call New.
+type Store struct {
+	mu    sync.RWMutex
+	blobs map[digest.Digest]blob
+	tags  map[string]map[string]ocispec.Descriptor // repository -> tag -> desc
+}
+
+type blob struct {
+	data      []byte
+	mediaType string
+}
+
+// New returns an empty store.
+func New() *Store {
+	return &Store{blobs: map[digest.Digest]blob{}, tags: map[string]map[string]ocispec.Descriptor{}}
+}
+
+// Repository implements cas.Store.
+func (s *Store) Repository(_ context.Context, name string) (cas.Target, error) {
+	if err := oci.ValidateRepository(name); err != nil {
+		return nil, err
+	}
+	return &Repo{s: s, name: name}, nil
+}
+
+// Repositories implements cas.RepositoryLister: the repositories with at
+// least one tag.
+func (s *Store) Repositories(ctx context.Context, last string, fn func([]string) error) error {
+	s.mu.RLock()
+	var names []string
+	for n, tags := range s.tags {
+		if n > last && len(tags) > 0 {
+			names = append(names, n)
+		}
+	}
+	s.mu.RUnlock()
+	sort.Strings(names)
+	return pages(ctx, names, fn)
+}
+
+func pages(ctx context.Context, names []string, fn func([]string) error) error {
+	for len(names) > 0 {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		n := min(len(names), PageSize)
+		if err := fn(names[:n]); err != nil {
+			return err
+		}
+		names = names[n:]
+	}
+	return nil
+}
+
+// Repo is one repository of a Store.
+type Repo struct {
+	s    *Store
+	name string
+}
+
+var (
+	_ cas.Target       = (*Repo)(nil)
+	_ cas.Deleter      = (*Repo)(nil)
+	_ cas.Untagger     = (*Repo)(nil)
+	_ cas.TagLister    = (*Repo)(nil)
+	_ cas.RangeFetcher = (*Repo)(nil)
+	_ cas.Mounter      = (*Repo)(nil)
+)
+
+// Fetch implements cas.Fetcher.
+func (r *Repo) Fetch(_ context.Context, desc ocispec.Descriptor) (io.ReadCloser, error) {
+	b, err := r.get(desc.Digest)
+	if err != nil {
+		return nil, err
+	}
+	return io.NopCloser(bytes.NewReader(b.data)), nil
+}
+
+// FetchRange implements cas.RangeFetcher.
+func (r *Repo) FetchRange(_ context.Context, desc ocispec.Descriptor, offset, length int64) (io.ReadCloser, error) {
+	b, err := r.get(desc.Digest)
+	if err != nil {
+		return nil, err
+	}
+	size := int64(len(b.data))
+	if offset < 0 || offset > size {
+		return nil, fmt.Errorf("%s: offset %d outside 0..%d: %w", desc.Digest, offset, size, cas.ErrInvalid)
+	}
+	end := size
+	if length >= 0 && offset+length < size {
+		end = offset + length
+	}
+	return io.NopCloser(bytes.NewReader(b.data[offset:end])), nil
+}
+
+func (r *Repo) get(d digest.Digest) (blob, error) {
+	r.s.mu.RLock()
+	defer r.s.mu.RUnlock()
+	b, ok := r.s.blobs[d]
+	if !ok {
+		return blob{}, fmt.Errorf("%s: %w", d, cas.ErrNotFound)
+	}
+	return b, nil
+}
+
+// Exists implements cas.Exister.
+func (r *Repo) Exists(_ context.Context, desc ocispec.Descriptor) (bool, error) {
+	_, err := r.get(desc.Digest)
+	return err == nil, nil
+}
+
+// Push implements cas.Pusher.
+func (r *Repo) Push(ctx context.Context, expected ocispec.Descriptor, rd io.Reader) error {
+	if err := cas.ValidateDescriptor(expected); err != nil {
+		return err
+	}
+	if ok, _ := r.Exists(ctx, expected); ok {
+		return fmt.Errorf("%s: %w", expected.Digest, cas.ErrExists)
+	}
+	data := make([]byte, expected.Size)
+	v := cas.VerifyReader(rd, expected)
+	if _, err := io.ReadFull(v, data); err != nil {
+		if err == io.ErrUnexpectedEOF {
+			return fmt.Errorf("%s: got %d of %d bytes: %w", expected.Digest, v.Count(), expected.Size, cas.ErrSizeMismatch)
+		}
+		return err
+	}
+	if err := v.Verify(); err != nil {
+		return err
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	r.s.mu.Lock()
+	defer r.s.mu.Unlock()
+	if _, ok := r.s.blobs[expected.Digest]; ok {
+		return fmt.Errorf("%s: %w", expected.Digest, cas.ErrExists)
+	}
+	r.s.blobs[expected.Digest] = blob{data: data, mediaType: expected.MediaType}
+	return nil
+}
+
+// Resolve implements cas.Resolver.
+func (r *Repo) Resolve(_ context.Context, reference string) (ocispec.Descriptor, error) {
+	if d, err := digest.Parse(reference); err == nil {
+		b, err := r.get(d)
+		if err != nil {
+			return ocispec.Descriptor{}, err
+		}
+		return ocispec.Descriptor{MediaType: b.mediaType, Digest: d, Size: int64(len(b.data))}, nil
+	} else if strings.Contains(reference, ":") {
+		return ocispec.Descriptor{}, cas.ValidateDigest(digest.Digest(reference))
+	}
+	r.s.mu.RLock()
+	defer r.s.mu.RUnlock()
+	desc, ok := r.s.tags[r.name][reference]
+	if !ok {
+		return ocispec.Descriptor{}, fmt.Errorf("%s:%s: %w", r.name, reference, cas.ErrNotFound)
+	}
+	return desc, nil
+}
+
+// Tag implements cas.Tagger.
+func (r *Repo) Tag(_ context.Context, desc ocispec.Descriptor, tag string) error {
+	if err := oci.ValidateTag(tag); err != nil {
+		return err
+	}
+	if err := cas.ValidateDescriptor(desc); err != nil {
+		return err
+	}
+	r.s.mu.Lock()
+	defer r.s.mu.Unlock()
+	if _, ok := r.s.blobs[desc.Digest]; !ok {
+		return fmt.Errorf("tag %s:%s: %s: %w", r.name, tag, desc.Digest, cas.ErrNotFound)
+	}
+	if r.s.tags[r.name] == nil {
+		r.s.tags[r.name] = map[string]ocispec.Descriptor{}
+	}
+	r.s.tags[r.name][tag] = desc
+	return nil
+}
+
+// Untag implements cas.Untagger.
+func (r *Repo) Untag(_ context.Context, tag string) error {
+	r.s.mu.Lock()
+	defer r.s.mu.Unlock()
+	if _, ok := r.s.tags[r.name][tag]; !ok {
+		return fmt.Errorf("%s:%s: %w", r.name, tag, cas.ErrNotFound)
+	}
+	delete(r.s.tags[r.name], tag)
+	return nil
+}
+
+// Delete implements cas.Deleter.
+func (r *Repo) Delete(_ context.Context, desc ocispec.Descriptor) error {
+	r.s.mu.Lock()
+	defer r.s.mu.Unlock()
+	if _, ok := r.s.blobs[desc.Digest]; !ok {
+		return fmt.Errorf("%s: %w", desc.Digest, cas.ErrNotFound)
+	}
+	delete(r.s.blobs, desc.Digest)
+	return nil
+}
+
+// Tags implements cas.TagLister.
+func (r *Repo) Tags(ctx context.Context, last string, fn func([]string) error) error {
+	r.s.mu.RLock()
+	var tags []string
+	for t := range r.s.tags[r.name] {
+		if t > last {
+			tags = append(tags, t)
+		}
+	}
+	r.s.mu.RUnlock()
+	slices.Sort(tags)
+	return pages(ctx, tags, fn)
+}
+
+// Mount implements cas.Mounter. Blobs are shared by the whole store, so a
+// mount only checks that the content is there.
+func (r *Repo) Mount(_ context.Context, desc ocispec.Descriptor, from string) error {
+	if _, err := r.get(desc.Digest); err != nil {
+		return fmt.Errorf("mount from %s: %w", from, err)
+	}
+	return nil
+}

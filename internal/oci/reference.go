@@ -162,8 +162,8 @@ func parseLayoutRef(orig, rest string) (ImageRef, error) {
 		repo = repo[:i]
 	}
 	ref.Repository = repo
-	if err := validateLayoutRepository(orig, repo); err != nil {
-		return ImageRef{}, err
+	if err := ValidateLayoutRepository(repo); err != nil {
+		return ImageRef{}, fmt.Errorf("reference %q: %w", orig, err)
 	}
 	if err := splitTagDigest(&ref, orig, name[len(repo):]); err != nil {
 		return ImageRef{}, err
@@ -171,21 +171,21 @@ func parseLayoutRef(orig, rest string) (ImageRef, error) {
 	return ref, nil
 }
 
-// validateLayoutRepository allows "HOST:PORT/" before a repository name in a
-// layout, as skopeo and ctr write full references into ref.name.
-func validateLayoutRepository(orig, repo string) error {
+// ValidateLayoutRepository checks a repository name of an OCI layout: a
+// distribution-spec repository name, optionally after "HOST[:PORT]/", since
+// skopeo and ctr write full references into org.opencontainers.image.ref.name.
+func ValidateLayoutRepository(repo string) error {
 	name := repo
-	if host, path, ok := strings.Cut(repo, "/"); ok && strings.ContainsAny(host, ".:") {
-		if strings.ContainsAny(host, "@/ ") || host == "" {
-			return fmt.Errorf("reference %q: bad host %q: %w", orig, host, cas.ErrInvalid)
+	if host, path, ok := strings.Cut(repo, "/"); ok && (strings.ContainsAny(host, ".:") || host == "localhost") {
+		if !hostRE.MatchString(host) {
+			return fmt.Errorf("repository %q: bad registry host %q: %w", repo, host, cas.ErrInvalid)
 		}
 		name = path
 	}
-	if err := ValidateRepository(name); err != nil {
-		return fmt.Errorf("reference %q: %w", orig, err)
-	}
-	return nil
+	return ValidateRepository(name)
 }
+
+var hostRE = regexp.MustCompile(`^[a-zA-Z0-9]([a-zA-Z0-9.-]*[a-zA-Z0-9])?(:[0-9]{1,5})?$`)
 
 // splitTagDigest reads the ":TAG", "@DIGEST" or ":TAG@DIGEST" suffix.
 func splitTagDigest(ref *ImageRef, orig, suffix string) error {

@@ -99,32 +99,17 @@ func ParseImageRef(s string) (ImageRef, error) {
 		return parseRegistryRef(s, rest[2:])
 	case ok && strings.HasPrefix(rest, "//"):
 		return ImageRef{}, fmt.Errorf("reference %q: unknown transport %q (use docker://HOST/REPO:TAG or oci:DIR:REPO:TAG): %w", s, transport, cas.ErrInvalid)
-	case ok && isTransportName(transport) && !strings.ContainsAny(transport, "./") && !isPort(rest):
-		return ImageRef{}, fmt.Errorf("reference %q: unknown transport %q (use docker://HOST/REPO:TAG or oci:DIR:REPO:TAG): %w", s, transport, cas.ErrInvalid)
+	case ok && otherTransports[transport]:
+		return ImageRef{}, fmt.Errorf("reference %q: transport %q is not supported yet (use docker://HOST/REPO:TAG or oci:DIR:REPO:TAG; skopeo copy converts): %w", s, transport, cas.ErrUnsupported)
 	}
 	return parseRegistryRef(s, s)
 }
 
-// isTransportName reports whether s looks like a transport word such as
-// "docker-archive" rather than a host name.
-func isTransportName(s string) bool {
-	return transportRE.MatchString(s) && s != "localhost"
-}
-
-var transportRE = regexp.MustCompile(`^[a-z][a-z0-9-]*$`)
-
-// isPort reports whether rest starts like "5000/..." (a host's port).
-func isPort(rest string) bool {
-	i := strings.IndexByte(rest, '/')
-	if i <= 0 {
-		return false
-	}
-	for _, c := range rest[:i] {
-		if c < '0' || c > '9' {
-			return false
-		}
-	}
-	return true
+// otherTransports are skopeo's transports that gantry does not read, named
+// so that their references get a clear error rather than "no registry host".
+var otherTransports = map[string]bool{
+	"docker-archive": true, "oci-archive": true, "dir": true, "docker-daemon": true,
+	"containers-storage": true, "ostree": true, "sif": true, "tarball": true,
 }
 
 func parseRegistryRef(orig, s string) (ImageRef, error) {

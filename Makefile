@@ -1,0 +1,48 @@
+# gantry's build and test entry points. `make test` is what CI runs: it
+# installs what the tests need, checks formatting and static analysis, and runs
+# every test with the race detector.
+
+GO      ?= go
+GOBIN   := $(shell $(GO) env GOPATH)/bin
+BIN     := bin/gantry
+PKGS    := ./...
+
+.PHONY: all build setup lint test test-short demo fuzz bench clean
+
+all: build
+
+build:
+	$(GO) build -o $(BIN) ./cmd/gantry
+
+setup:
+	./scripts/install-test-deps.sh
+
+lint:
+	@out="$$(gofmt -l $$(git ls-files '*.go'))"; if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet $(PKGS)
+	$(GOBIN)/staticcheck $(PKGS)
+
+# The test command of the README and of CI.
+test: setup lint
+	CI=$${CI:-} $(GO) test -race -timeout 25m $(PKGS)
+
+# Fast inner loop: no race detector, no long tests.
+test-short:
+	$(GO) test -short $(PKGS)
+
+# gantry's main job on its embedded default store: copy a real image into it,
+# check it, and read it back with skopeo.
+demo: build
+	./scripts/demo.sh
+
+# Run each fuzzer for a short while (FUZZTIME=30s by default).
+FUZZTIME ?= 30s
+fuzz:
+	@for t in $$($(GO) test -list '^Fuzz' ./internal/oci | grep ^Fuzz); do \
+		$(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) ./internal/oci || exit 1; done
+
+bench:
+	./bench/run.sh
+
+clean:
+	rm -rf bin

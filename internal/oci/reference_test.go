@@ -1,0 +1,119 @@
+package oci
+
+import (
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/gantry-dev/gantry/internal/cas"
+	"github.com/google/go-cmp/cmp"
+)
+
+const d256 = "sha256:2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824"
+
+func TestParseImageRef(t *testing.T) {
+	tests := []struct {
+		in   string
+		want ImageRef
+	}{
+		{"localhost:5000/app:1.0", ImageRef{Transport: "docker", Registry: "localhost:5000", Repository: "app", Tag: "1.0"}},
+		{"docker://localhost:5000/team/app:1.0", ImageRef{Transport: "docker", Registry: "localhost:5000", Repository: "team/app", Tag: "1.0"}},
+		{"127.0.0.1:5000/app", ImageRef{Transport: "docker", Registry: "127.0.0.1:5000", Repository: "app", Tag: "latest"}},
+		{"registry.example.com/a/b@" + d256, ImageRef{Transport: "docker", Registry: "registry.example.com", Repository: "a/b", Digest: d256}},
+		{"reg.io/a:v1@" + d256, ImageRef{Transport: "docker", Registry: "reg.io", Repository: "a", Tag: "v1", Digest: d256}},
+		{"myhost:5000/app:2", ImageRef{Transport: "docker", Registry: "myhost:5000", Repository: "app", Tag: "2"}},
+		{"oci:/var/lib/gantry:library/alpine:3.19", ImageRef{Transport: "oci", Dir: "/var/lib/gantry", Repository: "library/alpine", Tag: "3.19"}},
+		{"oci:store:app@" + d256, ImageRef{Transport: "oci", Dir: "store", Repository: "app", Digest: d256}},
+		{"oci:store:app", ImageRef{Transport: "oci", Dir: "store", Repository: "app", Tag: "latest"}},
+		{"oci:store:localhost:5000/app:1", ImageRef{Transport: "oci", Dir: "store", Repository: "localhost:5000/app", Tag: "1"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.in, func(t *testing.T) {
+			got, err := ParseImageRef(tc.in)
+			if err != nil {
+				t.Fatalf("ParseImageRef(%q): %v", tc.in, err)
+			}
+			if diff := cmp.Diff(tc.want, got); diff != "" {
+				t.Fatalf("ParseImageRef(%q) (-want +got):\n%s", tc.in, diff)
+			}
+			again, err := ParseImageRef(got.String())
+			if err != nil || again != got {
+				t.Fatalf("round trip of %q via %q: %+v, %v", tc.in, got.String(), again, err)
+			}
+		})
+	}
+}
+
+func TestParseImageRefErrors(t *testing.T) {
+	tests := []struct{ in, mention string }{
+		{"", "empty"},
+		{"alpine:3.19", "no registry host"},
+		{"library/alpine", "no registry host"},
+		{"docker-archive:/tmp/x.tar", "not supported"},
+		{"oci-archive:/tmp/x.tar:app", "not supported"},
+		{"s3://bucket/x", "unknown transport"},
+		{"oci:", "no directory"},
+		{"oci:dir", "no image"},
+		{"oci:dir:", "no image"},
+		{"localhost:5000/App:1", "invalid"},
+		{"localhost:5000/app:-bad", "tag"},
+		{"localhost:5000/app@sha256:abc", "digest"},
+		{"localhost:5000/app@md5:d41d8cd98f00b204e9800998ecf8427e", "digest"},
+		{"oci:dir:app@sha256:" + strings.Repeat("a", 63), "digest"},
+		{"oci:dir:../../etc/passwd:x", "invalid"},
+		{"oci:dir:app:tag:extra", "invalid"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.in, func(t *testing.T) {
+			_, err := ParseImageRef(tc.in)
+			if err == nil {
+				t.Fatalf("ParseImageRef(%q) succeeded", tc.in)
+			}
+			if !errors.Is(err, cas.ErrInvalid) && !errors.Is(err, cas.ErrUnsupported) {
+				t.Errorf("error %v does not wrap ErrInvalid or ErrUnsupported", err)
+			}
+			if !strings.Contains(err.Error(), tc.mention) {
+				t.Errorf("error %q does not mention %q", err, tc.mention)
+			}
+			if strings.Contains(err.Error(), "\n") {
+				t.Errorf("error %q is not one line", err)
+			}
+		})
+	}
+}
+
+func TestValidateRepository(t *testing.T) {
+	good := []string{"a", "library/alpine", "a-b/c_d/e.f", "a__b", "x/y/z/w"}
+	bad := []string{"", "A", "a/", "/a", "a//b", "..", "a/../b", "a/.b", "-a", "a b", strings.Repeat("a", 256)}
+	for _, n := range good {
+		if err := ValidateRepository(n); err != nil {
+			t.Errorf("ValidateRepository(%q) = %v", n, err)
+		}
+	}
+	for _, n := range bad {
+		if err := ValidateRepository(n); !errors.Is(err, cas.ErrInvalid) {
+			t.Errorf("ValidateRepository(%q) = %v, want ErrInvalid", n, err)
+		}
+	}
+}
+
+func TestPlatform(t *testing.T) {
+	p, err := ParsePlatform("linux/arm64/v8")
+	if err != nil || FormatPlatform(&p) != "linux/arm64/v8" {
+		t.Fatalf("ParsePlatform = %+v, %v", p, err)
+	}
+	for _, bad := range []string{"", "linux", "linux/", "/amd64", "a/b/c/d"} {
+		if _, err := ParsePlatform(bad); err == nil {
+			t.Errorf("ParsePlatform(%q) succeeded", bad)
+		}
+	}
+	amd, _ := ParsePlatform("linux/amd64")
+	arm, _ := ParsePlatform("linux/arm64/v8")
+	if !MatchPlatform(amd, &amd) || MatchPlatform(amd, &arm) || MatchPlatform(amd, nil) {
+		t.Error("MatchPlatform on amd64 wrong")
+	}
+	plainArm, _ := ParsePlatform("linux/arm64")
+	if !MatchPlatform(arm, &plainArm) || !MatchPlatform(plainArm, &arm) {
+		t.Error("arm64 v8 should match arm64 without variant")
+	}
+}

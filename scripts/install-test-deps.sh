@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Installs everything gantry's tests need on a fresh Debian 12 machine, and
+# nothing when it is all there already. Run as root (CI and the dev machines
+# are). Safe to run again.
+set -euo pipefail
+
+# Debian packages: the real tools the end-to-end tests drive.
+#   skopeo          reads gantry's store as an OCI layout; copies to and from registries
+#   docker-registry CNCF Distribution 2.8, a real registry for the remote client
+#   busybox-static  a static binary to build a small runnable test image
+apt_pkgs=(skopeo docker-registry busybox-static)
+missing=()
+for p in "${apt_pkgs[@]}"; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if ((${#missing[@]})); then
+	echo "install-test-deps: apt-get install ${missing[*]}"
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update -qq
+	apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# Go tools, pinned.
+gobin="$(go env GOPATH)/bin"
+install_go_tool() { # name module@version
+	if ! [ -x "$gobin/$1" ]; then
+		echo "install-test-deps: go install $2"
+		go install "$2"
+	fi
+}
+install_go_tool staticcheck honnef.co/go/tools/cmd/staticcheck@v0.8.2

@@ -182,11 +182,11 @@ func loadConfig(path string) (config, error) {
 	if err != nil {
 		return nil, fmt.Errorf("config file: %w", err)
 	}
-	var c config
-	if err := yaml.Unmarshal(b, &c); err != nil {
+	var m map[string]any // nested sections decode as map[string]any
+	if err := yaml.Unmarshal(b, &m); err != nil {
 		return nil, fmt.Errorf("config file %s: %w", path, err)
 	}
-	return c, nil
+	return config(m), nil
 }
 
 // lookup finds flag in the section of cmd's path (innermost first), then at

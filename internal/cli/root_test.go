@@ -1,0 +1,126 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/spf13/cobra"
+)
+
+// runProbe runs a probe subcommand with a --depth flag (default 1) under the
+// real root and returns the value the command saw.
+func runProbe(t *testing.T, args ...string) (string, int, string) {
+	t.Helper()
+	var stdout, stderr bytes.Buffer
+	e := &env{stdin: strings.NewReader(""), stdout: &stdout, stderr: &stderr}
+	root := newRoot(e)
+	var depth string
+	probe := &cobra.Command{Use: "probe", RunE: func(*cobra.Command, []string) error { return nil }}
+	probe.Flags().StringVar(&depth, "depth", "1", "")
+	root.AddCommand(probe)
+	root.SetArgs(args)
+	root.SetOut(&stdout)
+	root.SetErr(&stderr)
+	code := 0
+	if err := root.ExecuteContext(context.Background()); err != nil {
+		code = 1
+		stderr.WriteString(err.Error())
+	}
+	return depth, code, stderr.String()
+}
+
+func TestSettingsPrecedence(t *testing.T) {
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "config.yaml")
+	if err := os.WriteFile(cfg, []byte("depth: 3\nprobe:\n  depth: 4\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	top := filepath.Join(dir, "top.yaml")
+	if err := os.WriteFile(top, []byte("depth: 3\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("XDG_CONFIG_HOME", t.TempDir()) // no default config file
+	tests := []struct {
+		name string
+		env  string
+		args []string
+		want string
+	}{
+		{"default", "", []string{"probe"}, "1"},
+		{"config top level", "", []string{"--config", top, "probe"}, "3"},
+		{"config section beats top level", "", []string{"--config", cfg, "probe"}, "4"},
+		{"env beats config", "5", []string{"--config", cfg, "probe"}, "5"},
+		{"flag beats env", "5", []string{"--config", cfg, "probe", "--depth", "6"}, "6"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if tc.env != "" {
+				t.Setenv("GANTRY_DEPTH", tc.env)
+			}
+			got, code, stderr := runProbe(t, tc.args...)
+			if code != 0 || got != tc.want {
+				t.Fatalf("depth = %q (exit %d, %s), want %q", got, code, stderr, tc.want)
+			}
+		})
+	}
+}
+
+func TestConfigFromEnv(t *testing.T) {
+	cfg := filepath.Join(t.TempDir(), "c.yaml")
+	if err := os.WriteFile(cfg, []byte("probe:\n  depth: 9\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("GANTRY_CONFIG", cfg)
+	if got, _, stderr := runProbe(t, "probe"); got != "9" {
+		t.Fatalf("depth = %q (%s), want 9 from GANTRY_CONFIG", got, stderr)
+	}
+}
+
+func TestSettingsErrors(t *testing.T) {
+	bad := filepath.Join(t.TempDir(), "bad.yaml")
+	if err := os.WriteFile(bad, []byte("depth: [unclosed\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("XDG_CONFIG_HOME", t.TempDir())
+	tests := []struct {
+		name    string
+		env     map[string]string
+		args    []string
+		mention string
+	}{
+		{"missing config file", nil, []string{"--config", "/nonexistent/gantry.yaml", "probe"}, "/nonexistent/gantry.yaml"},
+		{"malformed config", nil, []string{"--config", bad, "probe"}, bad},
+		{"bad log level", map[string]string{"GANTRY_LOG_LEVEL": "loud"}, []string{"probe"}, "--log-level"},
+		{"bad log format", nil, []string{"--log-format", "xml", "probe"}, "--log-format"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			for k, v := range tc.env {
+				t.Setenv(k, v)
+			}
+			_, code, stderr := runProbe(t, tc.args...)
+			if code == 0 || !strings.Contains(stderr, tc.mention) {
+				t.Fatalf("exit %d, stderr %q; want a failure mentioning %q", code, stderr, tc.mention)
+			}
+		})
+	}
+}
+
+func TestMainExitCodes(t *testing.T) {
+	var out, errb bytes.Buffer
+	if code := Main(t.Context(), []string{"version"}, nil, &out, &errb); code != 0 || !strings.HasPrefix(out.String(), "gantry ") {
+		t.Fatalf("version: exit %d, out %q, err %q", code, out.String(), errb.String())
+	}
+	errb.Reset()
+	if code := Main(t.Context(), []string{"--no-such-flag"}, nil, &out, &errb); code != 2 {
+		t.Fatalf("unknown flag: exit %d, want 2 (%s)", code, errb.String())
+	}
+	errb.Reset()
+	if code := Main(t.Context(), []string{"version", "extra"}, nil, &out, &errb); code == 0 {
+		t.Fatalf("version with an argument succeeded")
+	}
+}

@@ -1,0 +1,236 @@
+package disk
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sync"
+	"syscall"
+
+	"github.com/gantry-dev/gantry/internal/cas"
+	"github.com/gantry-dev/gantry/internal/oci"
+	"github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+)
+
+const (
+	// copyBuffer is the unit of reading, hashing and writing: large enough
+	// that syscalls cost nothing next to the bytes, small enough to stay in
+	// cache between the hash and the write.
+	copyBuffer = 1 << 20
+	// writebackEvery starts disk writes of a blob every so many bytes, so
+	// the final fsync does not wait for the whole blob.
+	writebackEvery = 8 << 20
+)
+
+var bufPool = sync.Pool{New: func() any { b := make([]byte, copyBuffer); return &b }}
+
+// blobPath returns where content with digest d lives; d must be valid.
+func (s *Store) blobPath(d digest.Digest) string {
+	return s.path(blobsDir, string(d.Algorithm()), d.Encoded())
+}
+
+func (s *Store) openBlob(d digest.Digest) (*os.File, error) {
+	if err := cas.ValidateDigest(d); err != nil {
+		return nil, err
+	}
+	f, err := os.Open(s.blobPath(d))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("%s: %w", d, cas.ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", d, err)
+	}
+	return f, nil
+}
+
+// statBlob returns the size of the blob, or an error wrapping ErrNotFound.
+func (s *Store) statBlob(d digest.Digest) (int64, error) {
+	if err := cas.ValidateDigest(d); err != nil {
+		return 0, err
+	}
+	fi, err := os.Stat(s.blobPath(d))
+	if errors.Is(err, os.ErrNotExist) {
+		return 0, fmt.Errorf("%s: %w", d, cas.ErrNotFound)
+	}
+	if err != nil {
+		return 0, fmt.Errorf("%s: %w", d, err)
+	}
+	return fi.Size(), nil
+}
+
+// push stores content read from r as blobs/ALG/HEX: it streams r into a
+// temporary file under .gantry/ingest (same file system, so the final
+// rename is atomic) while hashing it, checks size and digest, fsyncs the
+// file, makes it read-only, renames it into place and fsyncs the directory.
+func (s *Store) push(ctx context.Context, expected ocispec.Descriptor, r io.Reader) (err error) {
+	if err := cas.ValidateDescriptor(expected); err != nil {
+		return err
+	}
+	d := expected.Digest
+	dst := s.blobPath(d)
+	if _, err := os.Stat(dst); err == nil {
+		return fmt.Errorf("%s: %w", d, cas.ErrExists)
+	}
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("%s: %w", d, err)
+	}
+	f, err := os.CreateTemp(s.path(stateDir, ingestDir), d.Encoded()[:16]+"-*")
+	if err != nil {
+		return fmt.Errorf("%s: store %s: creating a temporary file: %w", d, s.dir, err)
+	}
+	tmp := f.Name()
+	s.imu.Lock()
+	s.active[filepath.Base(tmp)] = true
+	s.imu.Unlock()
+	var written int64
+	defer func() {
+		s.imu.Lock()
+		delete(s.active, filepath.Base(tmp))
+		s.imu.Unlock()
+		if err != nil {
+			f.Close()
+			os.Remove(tmp)
+			if errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT) {
+				err = fmt.Errorf("%s: store %s: no space left for this %d-byte blob (%d bytes written, now removed); free space on that file system or move the store: %w",
+					d, s.dir, expected.Size, written, err)
+			}
+		}
+	}()
+	if err := preallocate(f, expected.Size); err != nil {
+		return fmt.Errorf("%s: reserving %d bytes: %w", d, expected.Size, err)
+	}
+	bp := bufPool.Get().(*[]byte)
+	defer bufPool.Put(bp)
+	buf := *bp
+	v := cas.VerifyReader(r, expected)
+	var synced int64
+	for {
+		if err := ctx.Err(); err != nil {
+			return fmt.Errorf("%s: push interrupted after %d of %d bytes: %w", d, written, expected.Size, err)
+		}
+		n, rerr := v.Read(buf)
+		if n > 0 {
+			if _, err := f.Write(buf[:n]); err != nil {
+				return fmt.Errorf("%s: writing blob: %w", d, err)
+			}
+			written += int64(n)
+			if written-synced >= writebackEvery {
+				startWriteback(f, synced, written-synced)
+				synced = written
+			}
+		}
+		if rerr == io.EOF {
+			break // VerifyReader returns io.EOF only for verified content
+		}
+		if rerr != nil {
+			if errors.Is(rerr, cas.ErrSizeMismatch) || errors.Is(rerr, cas.ErrDigestMismatch) {
+				return rerr
+			}
+			return fmt.Errorf("%s: reading content after %d bytes: %w", d, written, rerr)
+		}
+	}
+	if err := f.Sync(); err != nil {
+		return fmt.Errorf("%s: syncing blob: %w", d, err)
+	}
+	if err := f.Chmod(0o444); err != nil {
+		return fmt.Errorf("%s: %w", d, err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("%s: %w", d, err)
+	}
+	if _, err := os.Stat(dst); err == nil {
+		os.Remove(tmp)
+		return fmt.Errorf("%s: %w", d, cas.ErrExists)
+	}
+	if err := s.ensureAlgDir(d.Algorithm()); err != nil {
+		return fmt.Errorf("%s: %w", d, err)
+	}
+	if err := os.Rename(tmp, dst); err != nil {
+		return fmt.Errorf("%s: %w", d, err)
+	}
+	if err := syncDir(filepath.Dir(dst)); err != nil {
+		return fmt.Errorf("%s: syncing %s: %w", d, filepath.Dir(dst), err)
+	}
+	return nil
+}
+
+// ensureAlgDir creates blobs/ALG durably the first time it is needed.
+func (s *Store) ensureAlgDir(alg digest.Algorithm) error {
+	dir := s.path(blobsDir, string(alg))
+	if _, err := os.Stat(dir); err == nil {
+		return nil
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	return syncDir(s.path(blobsDir))
+}
+
+// deleteBlob removes a blob durably.
+func (s *Store) deleteBlob(d digest.Digest) error {
+	if err := cas.ValidateDigest(d); err != nil {
+		return err
+	}
+	p := s.blobPath(d)
+	if err := os.Remove(p); errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("%s: %w", d, cas.ErrNotFound)
+	} else if err != nil {
+		return fmt.Errorf("%s: %w", d, err)
+	}
+	s.mu.Lock()
+	delete(s.types, d)
+	s.mu.Unlock()
+	if err := syncDir(filepath.Dir(p)); err != nil {
+		return fmt.Errorf("%s: %w", d, err)
+	}
+	return nil
+}
+
+// mediaType returns the media type of a stored blob when it is a manifest,
+// else "". index.json's entries and tags say it for tagged manifests; other
+// blobs small enough to be manifests and starting with '{' are read once
+// and the answer is remembered (content never changes).
+func (s *Store) mediaType(d digest.Digest, size int64) string {
+	s.mu.RLock()
+	mt, ok := s.types[d]
+	s.mu.RUnlock()
+	if ok || size <= 0 || size > oci.MaxManifestSize {
+		return mt
+	}
+	f, err := s.openBlob(d)
+	if err != nil {
+		return ""
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, oci.MaxManifestSize+1))
+	if err != nil {
+		return ""
+	}
+	if t := bytes.TrimLeft(b, " \t\r\n"); len(t) > 0 && t[0] == '{' {
+		if m, err := oci.ParseManifest(ocispec.Descriptor{Digest: d}, b); err == nil {
+			mt = m.MediaType
+		}
+	}
+	s.mu.Lock()
+	if len(s.types) > 1<<20 { // a bound, not a policy: start over
+		clear(s.types)
+	}
+	s.types[d] = mt
+	s.mu.Unlock()
+	return mt
+}
+
+// sectionReadCloser is a ranged reader over a blob file.
+type sectionReadCloser struct {
+	*io.SectionReader
+	f *os.File
+}
+
+func (r sectionReadCloser) Close() error { return r.f.Close() }
+
+func isNotFound(err error) bool { return errors.Is(err, cas.ErrNotFound) }

@@ -1,0 +1,169 @@
+// Package testenv gives tests the real tools and servers they run against:
+// it finds a tool (failing, not skipping, when CI=true and it is missing),
+// starts CNCF Distribution on a free loopback port, and builds the gantry
+// binary once per test process.
+package testenv
+
+import (
+	"bytes"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"sync"
+	"testing"
+	"time"
+)
+
+// InCI reports whether the tests run in CI, where a missing tool is a
+// failure.
+func InCI() bool { return os.Getenv("CI") == "true" }
+
+// Tool returns the path of the named program. When it is missing the test
+// fails under CI=true (scripts/install-test-deps.sh installs it) and is
+// skipped elsewhere.
+func Tool(t testing.TB, name string) string {
+	t.Helper()
+	p, err := exec.LookPath(name)
+	if err == nil {
+		return p
+	}
+	if InCI() {
+		t.Fatalf("%s not found: CI must install it (scripts/install-test-deps.sh)", name)
+	}
+	t.Skipf("%s not found; run scripts/install-test-deps.sh", name)
+	return ""
+}
+
+// FreeAddr returns a loopback address with a port that was free a moment
+// ago.
+func FreeAddr(t testing.TB) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+// Distribution starts Debian's docker-registry (CNCF Distribution 2.8) with
+// filesystem storage in a temporary directory and deletes enabled, waits
+// until it answers, and returns its HOST:PORT. It stops with the test.
+func Distribution(t testing.TB) string {
+	t.Helper()
+	bin := Tool(t, "docker-registry")
+	dir := t.TempDir()
+	addr := FreeAddr(t)
+	cfg := fmt.Sprintf(`version: 0.1
+log:
+  level: error
+  accesslog:
+    disabled: true
+storage:
+  filesystem:
+    rootdirectory: %s
+  delete:
+    enabled: true
+http:
+  addr: %s
+`, filepath.Join(dir, "data"), addr)
+	cfgPath := filepath.Join(dir, "config.yml")
+	if err := os.WriteFile(cfgPath, []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(bin, "serve", cfgPath)
+	var logs bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &logs, &logs
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start docker-registry: %v", err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	WaitHTTP(t, "http://"+addr+"/v2/", 10*time.Second, &logs)
+	return addr
+}
+
+// WaitHTTP polls url until it answers (any status) or the timeout passes.
+func WaitHTTP(t testing.TB, url string, timeout time.Duration, logs *bytes.Buffer) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for time.Now().Before(deadline) {
+		resp, err := http.Get(url)
+		if err == nil {
+			resp.Body.Close()
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("%s did not answer within %s; server output:\n%s", url, timeout, logs)
+}
+
+var (
+	buildOnce sync.Once
+	binPath   string
+	buildErr  error
+)
+
+// Gantry builds the gantry binary once per test process (into a directory
+// removed when the process ends is not possible from a test, so it goes
+// under the OS temp dir, named by PID) and returns its path.
+func Gantry(t testing.TB) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		_, file, _, _ := runtime.Caller(0)
+		root := filepath.Join(filepath.Dir(file), "..", "..")
+		dir, err := os.MkdirTemp("", "gantry-e2e-bin-")
+		if err != nil {
+			buildErr = err
+			return
+		}
+		binPath = filepath.Join(dir, "gantry")
+		cmd := exec.Command("go", "build", "-race", "-o", binPath, "./cmd/gantry")
+		cmd.Dir = root
+		if out, err := cmd.CombinedOutput(); err != nil {
+			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return binPath
+}
+
+// Result is what a command printed and how it ended.
+type Result struct {
+	Stdout, Stderr string
+	Code           int
+}
+
+// Run runs a program to completion with a timeout and returns its output
+// and exit code; it fails the test only if the program cannot be started.
+func Run(t testing.TB, timeout time.Duration, name string, args ...string) Result {
+	t.Helper()
+	cmd := exec.Command(name, args...)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start %s: %v", name, err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	var err error
+	select {
+	case err = <-done:
+	case <-time.After(timeout):
+		_ = cmd.Process.Kill()
+		<-done
+		t.Fatalf("%s %v did not finish within %s; stderr:\n%s", name, args, timeout, stderr.String())
+	}
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatalf("%s: %v", name, err)
+	}
+	return Result{Stdout: stdout.String(), Stderr: stderr.String(), Code: code}
+}

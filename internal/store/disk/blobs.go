@@ -79,12 +79,15 @@ func (s *Store) push(ctx context.Context, expected ocispec.Descriptor, r io.Read
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("%s: %w", d, err)
 	}
+	// Register the temporary file under imu as it is created, so Fsck never
+	// takes it for a stray.
+	s.imu.Lock()
 	f, err := os.CreateTemp(s.path(stateDir, ingestDir), d.Encoded()[:16]+"-*")
 	if err != nil {
+		s.imu.Unlock()
 		return fmt.Errorf("%s: store %s: creating a temporary file: %w", d, s.dir, err)
 	}
 	tmp := f.Name()
-	s.imu.Lock()
 	s.active[filepath.Base(tmp)] = true
 	s.imu.Unlock()
 	var written int64

@@ -85,10 +85,10 @@ type Store struct {
 
 	mu      sync.RWMutex
 	tags    map[string]map[string]ocispec.Descriptor // repository -> tag -> entry
-	top     map[string]json.RawMessage                // index.json fields other than manifests
-	foreign []json.RawMessage                         // entries that are not REPO:TAG, as read
-	dirty   bool                                      // maps differ from index.json
-	types   map[digest.Digest]string                  // known media types ("" = not a manifest)
+	top     map[string]json.RawMessage               // index.json fields other than manifests
+	foreign []json.RawMessage                        // entries that are not REPO:TAG, as read
+	dirty   bool                                     // maps differ from index.json
+	types   map[digest.Digest]string                 // known media types ("" = not a manifest)
 
 	flushMu sync.Mutex // one index.json writer at a time
 

@@ -149,7 +149,7 @@ func copyGraph(ctx context.Context, src cas.ReadOnlyStorage, dst cas.Storage, ro
 		c.mounter = m
 	}
 	var p path
-	if name != "" {
+	if name != "" && name != root.Digest.String() { // a digest is in the path already
 		p = path{{label: name}}
 	}
 	root, err := c.copyManifest(ctx, root, p)

@@ -1,0 +1,420 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/gantry-dev/gantry/internal/cas"
+	"github.com/gantry-dev/gantry/internal/copy"
+	"github.com/gantry-dev/gantry/internal/oci"
+	"github.com/spf13/cobra"
+	"github.com/vbauerster/mpb/v8"
+	"github.com/vbauerster/mpb/v8/decor"
+	"golang.org/x/term"
+)
+
+type copyFlags struct {
+	platform    string
+	concurrency int
+	insecure    bool
+	quiet       bool
+}
+
+func newCopyCmd(e *env) *cobra.Command {
+	var f copyFlags
+	cmd := &cobra.Command{
+		Use:   "copy SRC DST",
+		Short: "Copy an image between registries and OCI layouts",
+		Long: `Copy an image, or a multi-platform index with every image under it, from SRC
+to DST, and tag it at DST once everything under the tag is there.
+
+SRC and DST are image references:
+  [docker://]HOST[:PORT]/REPO[:TAG][@DIGEST]   a registry repository
+  oci:DIR:REPO[:TAG][@DIGEST]                  a repository of an OCI image layout
+                                               directory (gantry's own store)
+
+Blobs DST already has are not moved, a blob several images share is moved
+once, and every byte is checked against its digest: a copy that fails leaves
+DST untagged and holding only complete, verified content.
+
+DST's tag: the tag DST names; if DST names none, SRC's tag is kept (copying
+host/app:v1 to oci:dir:app writes app:v1, not app:latest). DST must name a
+tag when SRC has none; DST may add @DIGEST after its tag to check what gets
+copied.
+
+With --platform, only the matching image of an index is copied; the index
+itself is copied unchanged (its digest, which users pin, stays valid), so
+DST holds a sparse index.
+
+On a terminal, progress shows a bar per blob in flight and a total; otherwise
+blobs are logged at debug level (--log-level debug). The copied reference,
+with its digest, is printed to stdout.`,
+		Example: `  # Mirror a multi-platform image from a registry into an OCI layout
+  gantry copy registry.example.com/library/alpine:3.20 oci:./images:library/alpine
+
+  # Only linux/arm64, into another registry over plain HTTP
+  gantry copy --platform linux/arm64 --insecure \
+      registry.example.com/app:v1 localhost:5000/app:v1
+
+  # Pin by digest, tag at the destination
+  gantry copy oci:./images:app@sha256:4f53... docker://localhost:5000/app:stable
+
+  # Retag inside one layout (no byte is copied)
+  gantry copy oci:./images:app:v1 oci:./images:app:stable`,
+		Args: func(_ *cobra.Command, args []string) error {
+			if len(args) != 2 {
+				return usageError{fmt.Errorf("copy takes SRC and DST, got %d argument(s): see gantry copy --help", len(args))}
+			}
+			return nil
+		},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runCopy(cmd.Context(), e, f, args[0], args[1])
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&f.platform, "platform", "", "copy only this platform of an index, OS/ARCH[/VARIANT] (default: all)")
+	fl.IntVar(&f.concurrency, "concurrency", copy.DefaultConcurrency, "blobs moved at once")
+	fl.BoolVar(&f.insecure, "insecure", false, "reach registries over plain HTTP or with unverified TLS certificates")
+	fl.BoolVarP(&f.quiet, "quiet", "q", false, "print nothing but errors and the copied reference")
+	return cmd
+}
+
+// copyPlan is what the command line asks for, checked before any I/O.
+type copyPlan struct {
+	srcRef oci.ImageRef
+	dstRef oci.ImageRef // its Tag is the tag to write
+	opts   copy.Options
+}
+
+// parseCopyArgs checks the references and flags before any I/O. Flag
+// errors are usage errors (exit 2); reference errors are plain errors (exit
+// 1), like every other problem with what to copy.
+func parseCopyArgs(f copyFlags, srcArg, dstArg string) (copyPlan, error) {
+	var p copyPlan
+	if f.concurrency < 1 {
+		return p, usageError{fmt.Errorf("--concurrency %d: want 1 or more", f.concurrency)}
+	}
+	p.opts.Concurrency = f.concurrency
+	if f.platform != "" {
+		pl, err := oci.ParsePlatform(f.platform)
+		if err != nil {
+			return p, usageError{fmt.Errorf("--platform: %w", err)}
+		}
+		p.opts.Platform = &pl
+	}
+	var err error
+	if p.srcRef, err = parseRef("SRC", srcArg); err != nil {
+		return p, err
+	}
+	if p.dstRef, err = parseRef("DST", dstArg); err != nil {
+		return p, err
+	}
+	if p.dstRef.Tag == "" {
+		return p, fmt.Errorf("DST %q names only a digest, but a copy writes a tag: write DST as REPO:TAG (or REPO:TAG@DIGEST to check what is copied)", dstArg)
+	}
+	if !hasExplicitTag(dstArg, p.dstRef) {
+		p.dstRef.Tag = p.srcRef.Tag
+	}
+	if p.dstRef.Tag == "" {
+		return p, fmt.Errorf("DST %q names no tag and SRC %q has none to keep: write DST as ...:TAG", dstArg, srcArg)
+	}
+	if sameStore(p.srcRef, p.dstRef) && p.srcRef.Repository != p.dstRef.Repository {
+		p.opts.MountFrom = p.srcRef.Repository
+	}
+	return p, nil
+}
+
+// unsupportedTransports are skopeo's other transports, which gantry names
+// plainly rather than mistaking them for a registry host.
+var unsupportedTransports = []string{"docker-archive", "docker-daemon", "oci-archive", "dir", "containers-storage", "sif", "tarball"}
+
+func parseRef(which, s string) (oci.ImageRef, error) {
+	if t, _, ok := strings.Cut(s, ":"); ok {
+		for _, u := range unsupportedTransports {
+			if t == u {
+				return oci.ImageRef{}, fmt.Errorf("%s %q: the %s: transport is not supported yet; gantry copies docker://HOST/REPO:TAG and oci:DIR:REPO:TAG (convert first, e.g. skopeo copy %s oci:DIR:REPO:TAG)", which, s, t, s)
+			}
+		}
+	}
+	ref, err := oci.ParseImageRef(s)
+	if err != nil {
+		return oci.ImageRef{}, fmt.Errorf("%s: %w", which, err)
+	}
+	return ref, nil
+}
+
+// hasExplicitTag reports whether the reference string s wrote its tag, as
+// ParseImageRef fills in "latest" when it did not.
+func hasExplicitTag(s string, ref oci.ImageRef) bool {
+	if ref.Tag == "" {
+		return false
+	}
+	name, _, _ := strings.Cut(s, "@")
+	return strings.HasSuffix(name, ":"+ref.Tag)
+}
+
+// sameStore reports whether two references are in one store, where blobs
+// can be mounted rather than moved.
+func sameStore(a, b oci.ImageRef) bool {
+	if a.Transport != b.Transport {
+		return false
+	}
+	if a.Transport == oci.TransportLayout {
+		return a.Dir == b.Dir
+	}
+	return a.Registry == b.Registry
+}
+
+func runCopy(ctx context.Context, e *env, f copyFlags, srcArg, dstArg string) (err error) {
+	plan, err := parseCopyArgs(f, srcArg, dstArg)
+	if err != nil {
+		return err
+	}
+	locs := &locations{insecure: f.insecure}
+	defer func() {
+		if cerr := locs.Close(); cerr != nil && err == nil {
+			err = cerr
+		}
+	}()
+	src, err := locs.open(ctx, plan.srcRef, true)
+	if err != nil {
+		return fmt.Errorf("source %s: %w", plan.srcRef, err)
+	}
+	dst, err := locs.open(ctx, plan.dstRef, false)
+	if err != nil {
+		return fmt.Errorf("destination %s: %w", plan.dstRef, err)
+	}
+
+	root, err := src.Resolve(ctx, plan.srcRef.Reference())
+	if err != nil {
+		return resolveError(ctx, plan.srcRef, src, err)
+	}
+	if plan.dstRef.Digest != "" && plan.dstRef.Digest != root.Digest {
+		return fmt.Errorf("DST %s: SRC %s is %s, not the digest DST names: nothing copied", plan.dstRef, plan.srcRef, root.Digest)
+	}
+
+	rep := newReporter(e, f.quiet)
+	plan.opts.Progress = rep.event
+	start := time.Now()
+	root, err = copy.Copy(ctx, src, root.Digest.String(), dst, plan.dstRef.Tag, plan.opts)
+	rep.finish(err == nil)
+	if err != nil {
+		return copyError(plan, err)
+	}
+	// The destination's index.json is written on close: close before
+	// printing, so the printed reference is readable by other tools.
+	if err := locs.Close(); err != nil {
+		return fmt.Errorf("destination %s: %w", plan.dstRef, err)
+	}
+	out := plan.dstRef
+	out.Digest = root.Digest
+	if _, err := fmt.Fprintln(e.stdout, out.String()); err != nil {
+		return err
+	}
+	if !f.quiet {
+		fmt.Fprintln(e.stderr, rep.summary(time.Since(start)))
+	}
+	return nil
+}
+
+// resolveError explains a source reference that does not resolve, listing
+// a few of the tags the repository does have when it can.
+func resolveError(ctx context.Context, ref oci.ImageRef, src cas.Target, err error) error {
+	if !errors.Is(err, cas.ErrNotFound) {
+		return fmt.Errorf("source %s: %w", ref, err)
+	}
+	what := "tag " + ref.Tag
+	if ref.Digest != "" {
+		what = "digest " + ref.Digest.String()
+	}
+	hint := "check the reference"
+	if tl, ok := src.(cas.TagLister); ok {
+		var tags []string
+		errStop := errors.New("enough")
+		_ = tl.Tags(ctx, "", func(page []string) error {
+			tags = append(tags, page...)
+			if len(tags) >= 10 {
+				return errStop
+			}
+			return nil
+		})
+		switch {
+		case len(tags) == 0:
+			hint = "the repository has no tags"
+		case len(tags) > 10:
+			hint = "tags there include " + strings.Join(tags[:10], ", ")
+		default:
+			hint = "tags there: " + strings.Join(tags, ", ")
+		}
+	}
+	// The store's own message repeats the reference: keep only its meaning.
+	return fmt.Errorf("source %s: %s not found in %s (%s): %w", ref, what, ref.Repository, hint, cas.ErrNotFound)
+}
+
+// copyError turns an engine error into one line that says what to do.
+func copyError(plan copyPlan, err error) error {
+	var hint string
+	switch {
+	case errors.Is(err, context.Canceled):
+		hint = "interrupted; run the same command again to resume: what was copied is kept"
+	case errors.Is(err, cas.ErrDigestMismatch), errors.Is(err, cas.ErrSizeMismatch):
+		hint = "the source served content that does not match its digest; nothing was tagged at the destination: repair the source or copy from another one"
+	case errors.Is(err, cas.ErrNotFound):
+		hint = "the source lacks content its manifests refer to; nothing was tagged at the destination: push the image to the source again, or copy from another source"
+	case errors.Is(err, cas.ErrInvalid):
+		hint = "the source holds a malformed manifest; nothing was tagged at the destination"
+	default:
+		hint = "nothing was tagged at the destination; run the same command again to resume"
+	}
+	return fmt.Errorf("copy %s to %s: %w (%s)", plan.srcRef, plan.dstRef, err, hint)
+}
+
+// reporter turns copy events into progress bars (on a terminal), debug log
+// lines (otherwise) and counts for the summary line.
+type reporter struct {
+	e     *env
+	quiet bool
+
+	mu                      sync.Mutex
+	copied, skipped, mounts int
+	bytes                   int64
+
+	// Terminal only.
+	bars    *mpb.Progress
+	total   *mpb.Bar
+	inFly   map[string]*blobBar
+	started int64 // bytes of the blobs started
+}
+
+type blobBar struct {
+	bar  *mpb.Bar
+	seen int64
+}
+
+func newReporter(e *env, quiet bool) *reporter {
+	r := &reporter{e: e, quiet: quiet}
+	if !quiet && isTerminal(e.stderr) {
+		start := time.Now()
+		r.bars = mpb.New(mpb.WithOutput(e.stderr), mpb.WithWidth(40), mpb.WithRefreshRate(150*time.Millisecond))
+		r.total = r.bars.AddBar(0, mpb.BarPriority(1<<30), // stays at the bottom
+			mpb.PrependDecorators(decor.Name("total", decor.WCSyncSpaceR), decor.CountersKibiByte("% .1f / % .1f", decor.WCSyncSpace)),
+			mpb.AppendDecorators(decor.Any(func(s decor.Statistics) string {
+				// mpb's AverageSpeed stays blank on a copy that ends before
+				// its first refresh; this one always says something.
+				return formatBytes(float64(s.Current)/time.Since(start).Seconds()) + "/s"
+			}, decor.WCSyncSpace), decor.Name(" ETA "), decor.AverageETA(decor.ET_STYLE_GO)),
+		)
+		r.inFly = map[string]*blobBar{}
+	}
+	return r
+}
+
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
+}
+
+// event is the copy's Options.Progress; the engine calls it from several
+// goroutines.
+func (r *reporter) event(ev copy.Event) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	d := ev.Desc.Digest.String()
+	switch ev.Kind {
+	case copy.EventStart:
+		if r.bars != nil && ev.Desc.Size > 0 {
+			// The total grows as the walk discovers blobs.
+			r.started += ev.Desc.Size
+			r.total.SetTotal(r.started, false)
+			r.inFly[d] = &blobBar{bar: r.bars.AddBar(ev.Desc.Size, mpb.BarRemoveOnComplete(),
+				mpb.PrependDecorators(decor.Name(shortDigest(d), decor.WCSyncSpaceR), decor.CountersKibiByte("% .1f / % .1f", decor.WCSyncSpace)),
+				mpb.AppendDecorators(decor.Percentage(decor.WCSyncSpace)),
+			)}
+		}
+	case copy.EventProgress:
+		if b := r.inFly[d]; b != nil {
+			b.bar.SetCurrent(ev.Bytes)
+			r.total.IncrInt64(ev.Bytes - b.seen)
+			b.seen = ev.Bytes
+		}
+	case copy.EventDone:
+		r.copied++
+		r.bytes += ev.Bytes
+		if b := r.inFly[d]; b != nil {
+			r.total.IncrInt64(ev.Desc.Size - b.seen)
+			b.bar.SetCurrent(ev.Desc.Size)
+			delete(r.inFly, d)
+		}
+		if r.bars == nil && !r.quiet {
+			r.e.log.Debug("copied", "digest", d, "size", ev.Desc.Size, "mediaType", ev.Desc.MediaType)
+		}
+	case copy.EventSkip:
+		r.skipped++
+		if r.bars == nil && !r.quiet {
+			r.e.log.Debug("already present", "digest", d, "size", ev.Desc.Size, "mediaType", ev.Desc.MediaType)
+		}
+	case copy.EventMount:
+		r.mounts++
+		if r.bars == nil && !r.quiet {
+			r.e.log.Debug("mounted", "digest", d, "size", ev.Desc.Size, "mediaType", ev.Desc.MediaType)
+		}
+	}
+}
+
+// finish removes the bars: completed on success, dropped on failure so the
+// error that follows is not lost among them.
+func (r *reporter) finish(ok bool) {
+	if r.bars == nil {
+		return
+	}
+	r.mu.Lock()
+	for d, b := range r.inFly {
+		b.bar.Abort(true)
+		delete(r.inFly, d)
+	}
+	if ok {
+		r.total.SetTotal(-1, true)
+	} else {
+		r.total.Abort(false)
+	}
+	r.mu.Unlock()
+	r.bars.Wait()
+}
+
+// summary is the line printed once the copy is done.
+func (r *reporter) summary(took time.Duration) string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	rate := float64(r.bytes) / took.Seconds()
+	s := fmt.Sprintf("copied %d blobs (%s), skipped %d already present", r.copied, formatBytes(float64(r.bytes)), r.skipped)
+	if r.mounts > 0 {
+		s += fmt.Sprintf(", mounted %d", r.mounts)
+	}
+	return s + fmt.Sprintf(" in %s (%s/s)", took.Round(time.Millisecond), formatBytes(rate))
+}
+
+func shortDigest(d string) string {
+	if len(d) > 19 {
+		return d[:19]
+	}
+	return d
+}
+
+func formatBytes(n float64) string {
+	units := []string{"B", "KiB", "MiB", "GiB", "TiB"}
+	i := 0
+	for n >= 1024 && i < len(units)-1 {
+		n /= 1024
+		i++
+	}
+	if i == 0 {
+		return fmt.Sprintf("%.0f %s", n, units[i])
+	}
+	return fmt.Sprintf("%.1f %s", n, units[i])
+}

@@ -202,7 +202,7 @@ func TestDeleteDisabled(t *testing.T) {
 // front of a real registry.
 func TestWrongContentDigest(t *testing.T) {
 	up := serve(t, newGGCR())
-	proxy := httputil.NewSingleHostReverseProxy(&url.URL{Scheme: "http", Host: up})
+	proxy := &httputil.ReverseProxy{Rewrite: func(pr *httputil.ProxyRequest) { pr.SetURL(&url.URL{Scheme: "http", Host: up}) }}
 	proxy.ModifyResponse = func(resp *http.Response) error {
 		if resp.Request.Method == http.MethodGet && strings.Contains(resp.Request.URL.Path, "/blobs/sha256:") {
 			resp.Header.Set("Docker-Content-Digest", digest.FromString("something else").String())
@@ -226,18 +226,17 @@ func TestWrongContentDigest(t *testing.T) {
 func TestMountRefused(t *testing.T) {
 	up := startDistribution(t, true)
 	var mounts, cancels atomic.Int64
-	proxy := httputil.NewSingleHostReverseProxy(&url.URL{Scheme: "http", Host: up})
-	director := proxy.Director
-	proxy.Director = func(req *http.Request) {
-		director(req)
-		if q := req.URL.Query(); q.Has("mount") {
+	proxy := &httputil.ReverseProxy{Rewrite: func(pr *httputil.ProxyRequest) {
+		pr.SetURL(&url.URL{Scheme: "http", Host: up})
+		pr.Out.Host = pr.In.Host // so that upload Locations point back here
+		if pr.Out.URL.Query().Has("mount") {
 			mounts.Add(1)
-			req.URL.RawQuery = ""
+			pr.Out.URL.RawQuery = ""
 		}
-		if req.Method == http.MethodDelete && strings.Contains(req.URL.Path, "/uploads/") {
+		if pr.Out.Method == http.MethodDelete && strings.Contains(pr.Out.URL.Path, "/uploads/") {
 			cancels.Add(1)
 		}
-	}
+	}}
 	reg := newRegistry(t, serve(t, proxy), "")
 	a, b := repoOf(t, reg, "mount/a"), repoOf(t, reg, "mount/b")
 	blob, desc := castest.Blob(t, 100)

@@ -99,6 +99,7 @@ GANTRY_LOG_LEVEL=debug), then the YAML config file, then defaults.`,
 // place to read.
 var commands = []func(*env) *cobra.Command{
 	newVersionCmd,
+	newFsckCmd,
 	newCopyCmd,
 }
 

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -566,6 +567,7 @@ func TestCopyCancel(t *testing.T) {
 	idx, _, _ := multiPlatform(t, g, base)
 	src := newCounting(base)
 	src.stall = make(chan struct{})
+	before := runtime.NumGoroutine()
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error, 1)
 	go func() {
@@ -582,6 +584,35 @@ func TestCopyCancel(t *testing.T) {
 	case <-time.After(2 * time.Second):
 		t.Fatal("Copy did not return within 2s of cancellation")
 	}
+	// Every goroutine of the copy has ended when Copy returns.
+	if n := runtime.NumGoroutine(); n > before {
+		t.Fatalf("%d goroutines after the copy, %d before", n, before)
+	}
+}
+
+// Two copies of images sharing layers into one destination at once both
+// succeed: a push that loses the race to another copy is not an error.
+func TestCopyConcurrentCopies(t *testing.T) {
+	g := newGraph()
+	src, dst := repo(t, "src"), repo(t, "dst")
+	shared := []ocispec.Descriptor{g.blob(t, src, 100000), g.blob(t, src, 50000)}
+	a, b := g.image(t, src, 1, 1000, shared...), g.image(t, src, 1, 1000, shared...)
+	for range 20 {
+		dst = repo(t, "dst")
+		var wg sync.WaitGroup
+		errs := make([]error, 4)
+		for i := range errs {
+			root := []ocispec.Descriptor{a, b}[i%2]
+			wg.Go(func() { _, errs[i] = copy.Copy(t.Context(), src, root.Digest.String(), dst, fmt.Sprint("t", i), copy.Options{}) })
+		}
+		wg.Wait()
+		for i, err := range errs {
+			if err != nil {
+				t.Fatalf("copy %d: %v", i, err)
+			}
+		}
+	}
+	g.checkAll(t, dst)
 }
 
 func TestCopyConcurrencyBound(t *testing.T) {

@@ -603,7 +603,9 @@ func TestCopyConcurrentCopies(t *testing.T) {
 		errs := make([]error, 4)
 		for i := range errs {
 			root := []ocispec.Descriptor{a, b}[i%2]
-			wg.Go(func() { _, errs[i] = copy.Copy(t.Context(), src, root.Digest.String(), dst, fmt.Sprint("t", i), copy.Options{}) })
+			wg.Go(func() {
+				_, errs[i] = copy.Copy(t.Context(), src, root.Digest.String(), dst, fmt.Sprint("t", i), copy.Options{})
+			})
 		}
 		wg.Wait()
 		for i, err := range errs {

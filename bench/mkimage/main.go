@@ -48,7 +48,8 @@ func run(args []string) error {
 			return fmt.Errorf("usage: mkimage fleet N oci:DIR:PREFIX [BASES BASE_MIB APP_MIB]")
 		}
 		nums := []int{0, 4, 64, 8}
-		for i, s := range append(args[1:2], args[3:]...) {
+		numArgs := append([]string{args[1]}, args[3:]...)
+		for i, s := range numArgs {
 			if i >= len(nums) {
 				break
 			}

@@ -51,9 +51,10 @@ var ManifestMediaTypes = []string{
 func IsNonDistributable(mediaType string) bool {
 	switch mediaType {
 	case MediaTypeDockerForeignLayer,
-		ocispec.MediaTypeImageLayerNonDistributable,     //nolint:staticcheck // still read
-		ocispec.MediaTypeImageLayerNonDistributableGzip, //nolint:staticcheck
-		ocispec.MediaTypeImageLayerNonDistributableZstd: //nolint:staticcheck
+		// image-spec v1.1 deprecates these; images made before still carry them.
+		"application/vnd.oci.image.layer.nondistributable.v1.tar",
+		"application/vnd.oci.image.layer.nondistributable.v1.tar+gzip",
+		"application/vnd.oci.image.layer.nondistributable.v1.tar+zstd":
 		return true
 	}
 	return false

@@ -72,6 +72,9 @@ func (s *Store) push(ctx context.Context, expected ocispec.Descriptor, r io.Read
 		return err
 	}
 	d := expected.Digest
+	if s.shut.Load() {
+		return fmt.Errorf("%s: store %s: %w", d, s.dir, errClosed)
+	}
 	dst := s.blobPath(d)
 	if _, err := os.Stat(dst); err == nil {
 		return fmt.Errorf("%s: %w", d, cas.ErrExists)

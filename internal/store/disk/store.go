@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -82,6 +83,9 @@ type Store struct {
 	journal    *os.File
 	journalLen int64
 	closed     bool
+
+	// shut is set by Close; pushes check it, since they do not take jmu.
+	shut atomic.Bool
 
 	mu      sync.RWMutex
 	tags    map[string]map[string]ocispec.Descriptor // repository -> tag -> entry
@@ -271,6 +275,7 @@ func (s *Store) clearIngest() error {
 // directory. It is idempotent; the store is unusable afterwards.
 func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
+		s.shut.Store(true)
 		close(s.done)
 		s.flusherWG.Wait()
 		err := s.flush()

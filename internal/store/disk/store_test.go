@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -361,3 +362,57 @@ func copyTree(t *testing.T, src, dst string) {
 }
 
 func specsVersioned() specs.Versioned { return specs.Versioned{SchemaVersion: 2} }
+
+// TestConcurrentTagsAndFlushes tags from several goroutines while the
+// background flush runs all the time, then checks every tag after reopen.
+func TestConcurrentTagsAndFlushes(t *testing.T) {
+	dir := t.TempDir()
+	s, err := Open(dir, Options{FlushInterval: time.Microsecond, JournalLimit: 512})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r0, _ := s.Repository(t.Context(), "seed")
+	m, _, _ := pushImage(t, r0)
+	const workers, each = 4, 50
+	errs := make(chan error, workers)
+	for w := range workers {
+		go func() {
+			r, _ := s.Repository(t.Context(), fmt.Sprintf("w%d", w))
+			for i := range each {
+				if err := r.Tag(t.Context(), m, fmt.Sprintf("t%d", i)); err != nil {
+					errs <- err
+					return
+				}
+				if i%7 == 0 {
+					if err := r.(*Repo).Untag(t.Context(), fmt.Sprintf("t%d", i)); err != nil {
+						errs <- err
+						return
+					}
+				}
+			}
+			errs <- nil
+		}()
+	}
+	for range workers {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := s.Fsck(t.Context(), FsckOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	s = openT(t, dir)
+	for w := range workers {
+		r, _ := s.Repository(t.Context(), fmt.Sprintf("w%d", w))
+		for i := range each {
+			_, err := r.Resolve(t.Context(), fmt.Sprintf("t%d", i))
+			if (i%7 == 0) != errors.Is(err, cas.ErrNotFound) {
+				t.Fatalf("w%d:t%d after reopen: %v", w, i, err)
+			}
+		}
+	}
+	if n := len(refNames(readIndex(t, dir))); n != workers*(each-8)+0 {
+		t.Fatalf("index.json has %d entries, want %d", n, workers*(each-8))
+	}
+}

@@ -1,0 +1,124 @@
+package cas_test
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"strings"
+	"testing"
+	"testing/iotest"
+
+	"github.com/gantry-dev/gantry/internal/cas"
+	"github.com/gantry-dev/gantry/internal/store/memory"
+	"github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+)
+
+func descOf(b []byte) ocispec.Descriptor {
+	return ocispec.Descriptor{MediaType: "application/octet-stream", Digest: digest.FromBytes(b), Size: int64(len(b))}
+}
+
+func TestVerifyReader(t *testing.T) {
+	content := []byte(strings.Repeat("gantry", 1000))
+	good := descOf(content)
+	altered := append([]byte(nil), content...)
+	altered[100] ^= 1
+	tests := []struct {
+		name    string
+		r       io.Reader
+		desc    ocispec.Descriptor
+		wantErr error
+	}{
+		{"exact", bytes.NewReader(content), good, nil},
+		{"one byte at a time", iotest.OneByteReader(bytes.NewReader(content)), good, nil},
+		{"data with EOF", iotest.DataErrReader(bytes.NewReader(content)), good, nil},
+		{"empty", bytes.NewReader(nil), descOf(nil), nil},
+		{"sha512", bytes.NewReader(content), ocispec.Descriptor{Digest: digest.SHA512.FromBytes(content), Size: good.Size}, nil},
+		{"altered", bytes.NewReader(altered), good, cas.ErrDigestMismatch},
+		{"short", bytes.NewReader(content[:10]), good, cas.ErrSizeMismatch},
+		{"long", bytes.NewReader(append(append([]byte(nil), content...), 'x')), good, cas.ErrSizeMismatch},
+		{"bad digest", bytes.NewReader(content), ocispec.Descriptor{Digest: "sha256:123", Size: good.Size}, cas.ErrInvalid},
+		{"unsupported algorithm", bytes.NewReader(content), ocispec.Descriptor{Digest: digest.SHA384.FromBytes(content), Size: good.Size}, cas.ErrUnsupported},
+		{"negative size", bytes.NewReader(content), ocispec.Descriptor{Digest: good.Digest, Size: -1}, cas.ErrInvalid},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			v := cas.VerifyReader(tc.r, tc.desc)
+			got, err := io.ReadAll(v)
+			if tc.wantErr == nil {
+				if err != nil || !v.Verified() || !bytes.Equal(got, content[:len(got)]) || int64(len(got)) != tc.desc.Size {
+					t.Fatalf("read %d bytes, err %v, verified %v", len(got), err, v.Verified())
+				}
+				if err := v.Verify(); err != nil {
+					t.Fatalf("Verify after a full read: %v", err)
+				}
+				return
+			}
+			if !errors.Is(err, tc.wantErr) {
+				t.Fatalf("got %v, want %v", err, tc.wantErr)
+			}
+			if v.Verified() {
+				t.Fatal("Verified() after a failure")
+			}
+			if int64(len(got)) > tc.desc.Size && tc.desc.Size >= 0 {
+				t.Fatalf("passed on %d bytes, more than the expected %d", len(got), tc.desc.Size)
+			}
+		})
+	}
+}
+
+func TestVerifyPartialRead(t *testing.T) {
+	content := []byte("hello, world")
+	v := cas.VerifyReader(bytes.NewReader(content), descOf(content))
+	buf := make([]byte, 5)
+	if _, err := io.ReadFull(v, buf); err != nil {
+		t.Fatal(err)
+	}
+	if v.Verified() {
+		t.Fatal("Verified() after a partial read")
+	}
+	if err := v.Verify(); err != nil || !v.Verified() || v.Count() != int64(len(content)) {
+		t.Fatalf("Verify drains and checks: err %v, count %d", err, v.Count())
+	}
+}
+
+func TestFetchAll(t *testing.T) {
+	s := memory.New()
+	r, err := s.Repository(t.Context(), "x")
+	if err != nil {
+		t.Fatal(err)
+	}
+	content := []byte(`{"hello":"world"}`)
+	d := descOf(content)
+	if err := r.Push(t.Context(), d, bytes.NewReader(content)); err != nil {
+		t.Fatal(err)
+	}
+	got, err := cas.FetchAll(t.Context(), r, d, 1<<20)
+	if err != nil || !bytes.Equal(got, content) {
+		t.Fatalf("FetchAll = %q, %v", got, err)
+	}
+	if _, err := cas.FetchAll(t.Context(), r, d, 4); !errors.Is(err, cas.ErrInvalid) {
+		t.Fatalf("FetchAll over the limit: %v, want ErrInvalid", err)
+	}
+	lying := d
+	lying.Size++
+	if _, err := cas.FetchAll(t.Context(), r, lying, 0); !errors.Is(err, cas.ErrSizeMismatch) {
+		t.Fatalf("FetchAll with a wrong size: %v, want ErrSizeMismatch", err)
+	}
+	absent := descOf([]byte("nope"))
+	if _, err := cas.FetchAll(t.Context(), r, absent, 0); !errors.Is(err, cas.ErrNotFound) {
+		t.Fatalf("FetchAll of absent content: %v, want ErrNotFound", err)
+	}
+}
+
+func BenchmarkVerifyReader(b *testing.B) {
+	content := bytes.Repeat([]byte{7}, 8<<20)
+	d := descOf(content)
+	b.SetBytes(int64(len(content)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := cas.VerifyReader(bytes.NewReader(content), d).Verify(); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

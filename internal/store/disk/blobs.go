@@ -8,7 +8,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"sync"
 	"syscall"
 
 	"github.com/gantry-dev/gantry/internal/cas"
@@ -16,18 +15,6 @@ import (
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
-
-const (
-	// copyBuffer is the unit of reading, hashing and writing: large enough
-	// that syscalls cost nothing next to the bytes, small enough to stay in
-	// cache between the hash and the write.
-	copyBuffer = 1 << 20
-	// writebackEvery starts disk writes of a blob every so many bytes, so
-	// the final fsync does not wait for the whole blob.
-	writebackEvery = 8 << 20
-)
-
-var bufPool = sync.Pool{New: func() any { b := make([]byte, copyBuffer); return &b }}
 
 // blobPath returns where content with digest d lives; d must be valid.
 func (s *Store) blobPath(d digest.Digest) string {
@@ -110,35 +97,9 @@ func (s *Store) push(ctx context.Context, expected ocispec.Descriptor, r io.Read
 	if err := preallocate(f, expected.Size); err != nil {
 		return fmt.Errorf("%s: reserving %d bytes: %w", d, expected.Size, err)
 	}
-	bp := bufPool.Get().(*[]byte)
-	defer bufPool.Put(bp)
-	buf := *bp
-	v := cas.VerifyReader(r, expected)
-	var synced int64
-	for {
-		if err := ctx.Err(); err != nil {
-			return fmt.Errorf("%s: push interrupted after %d of %d bytes: %w", d, written, expected.Size, err)
-		}
-		n, rerr := v.Read(buf)
-		if n > 0 {
-			if _, err := f.Write(buf[:n]); err != nil {
-				return fmt.Errorf("%s: writing blob: %w", d, err)
-			}
-			written += int64(n)
-			if written-synced >= writebackEvery {
-				startWriteback(f, synced, written-synced)
-				synced = written
-			}
-		}
-		if rerr == io.EOF {
-			break // VerifyReader returns io.EOF only for verified content
-		}
-		if rerr != nil {
-			if errors.Is(rerr, cas.ErrSizeMismatch) || errors.Is(rerr, cas.ErrDigestMismatch) {
-				return rerr
-			}
-			return fmt.Errorf("%s: reading content after %d bytes: %w", d, written, rerr)
-		}
+	written, err = copyIn(ctx, f, cas.VerifyReader(r, expected), expected)
+	if err != nil {
+		return err
 	}
 	if err := f.Sync(); err != nil {
 		return fmt.Errorf("%s: syncing blob: %w", d, err)

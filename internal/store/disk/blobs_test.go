@@ -10,6 +10,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"testing/iotest"
+
+	"github.com/gantry-dev/gantry/internal/cas"
 
 	"github.com/gantry-dev/gantry/internal/cas/castest"
 )
@@ -76,5 +79,46 @@ func TestPushDiskFull(t *testing.T) {
 	small, sdesc := castest.Blob(t, 1000)
 	if err := r.Push(t.Context(), sdesc, bytes.NewReader(small)); err != nil {
 		t.Fatalf("a small push after the failure: %v", err)
+	}
+}
+
+// TestPushLargeFailures drives the pipelined copy of large blobs through
+// each failure: nothing becomes visible and no temporary file stays.
+func TestPushLargeFailures(t *testing.T) {
+	boom := errors.New("connection reset")
+	tests := []struct {
+		name  string
+		input func(b []byte) io.Reader
+		want  error
+	}{
+		{"wrong digest", func(b []byte) io.Reader { c := bytes.Clone(b); c[5<<20] ^= 1; return bytes.NewReader(c) }, cas.ErrDigestMismatch},
+		{"short", func(b []byte) io.Reader { return bytes.NewReader(b[:7<<20]) }, cas.ErrSizeMismatch},
+		{"long", func(b []byte) io.Reader { return io.MultiReader(bytes.NewReader(b), strings.NewReader("x")) }, cas.ErrSizeMismatch},
+		{"reader error", func(b []byte) io.Reader { return io.MultiReader(bytes.NewReader(b[:3<<20]), iotest.ErrReader(boom)) }, boom},
+	}
+	s := openT(t, t.TempDir())
+	r, _ := s.Repository(t.Context(), "app")
+	b, desc := castest.Blob(t, 8<<20)
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if err := r.Push(t.Context(), desc, tc.input(b)); !errors.Is(err, tc.want) {
+				t.Fatalf("Push: %v, want %v", err, tc.want)
+			}
+			if ok, _ := r.Exists(t.Context(), desc); ok {
+				t.Fatal("content visible after a failed push")
+			}
+			if entries, _ := os.ReadDir(filepath.Join(s.Dir(), ".gantry", "ingest")); len(entries) != 0 {
+				t.Fatalf("temporary files left: %v", entries)
+			}
+		})
+	}
+	if err := r.Push(t.Context(), desc, bytes.NewReader(b)); err != nil {
+		t.Fatal(err)
+	}
+	rc, _ := r.Fetch(t.Context(), desc)
+	got, _ := io.ReadAll(rc)
+	rc.Close()
+	if !bytes.Equal(got, b) {
+		t.Fatal("large blob read back differs")
 	}
 }

@@ -186,10 +186,11 @@ func (s *Store) Fsck(ctx context.Context, opts FsckOptions) (*FsckReport, error)
 // crash before this process opened the store, reported from Open's
 // cleanup, or a failure that could not remove its own file).
 func (s *Store) removeStrayTemps(rep *FsckReport) error {
-	rep.StrayTempsRemoved = append(rep.StrayTempsRemoved, s.stray...)
 	dir := s.path(stateDir, ingestDir)
 	s.imu.Lock()
 	defer s.imu.Unlock()
+	rep.StrayTempsRemoved = append(rep.StrayTempsRemoved, s.stray...)
+	s.stray = nil // reported once
 	entries, err := os.ReadDir(dir)
 	if err != nil {
 		return fmt.Errorf("store %s: %w", s.dir, err)

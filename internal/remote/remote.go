@@ -253,19 +253,8 @@ func (r *Registry) Repositories(ctx context.Context, last string, fn func([]stri
 		Reference: registry.Reference{Registry: r.host},
 		PlainHTTP: strings.HasPrefix(base, "http:"),
 	}}
-	var fnErr error
-	err = reg.Repositories(ctx, last, func(repos []string) error {
-		page := after(repos, last)
-		if len(page) == 0 {
-			return nil
-		}
-		fnErr = fn(page)
-		return fnErr
-	})
-	switch {
-	case err == nil:
-		return nil
-	case fnErr != nil && errors.Is(err, fnErr):
+	err, fnFailed := listAfter(ctx, reg.Repositories, last, fn)
+	if err == nil || fnFailed {
 		return err
 	}
 	err = r.wrap(r.host+" catalog", err)
@@ -273,6 +262,21 @@ func (r *Registry) Repositories(ctx context.Context, last string, fn func([]stri
 		return fmt.Errorf("%w: %w", err, cas.ErrUnsupported)
 	}
 	return err
+}
+
+// listAfter runs an oras listing, handing fn only names after last, sorted
+// within each page. fnFailed says that err is fn's own.
+func listAfter(ctx context.Context, list func(context.Context, string, func([]string) error) error, last string, fn func([]string) error) (err error, fnFailed bool) {
+	var fnErr error
+	err = list(ctx, last, func(names []string) error {
+		page := after(names, last)
+		if len(page) == 0 {
+			return nil
+		}
+		fnErr = fn(page)
+		return fnErr
+	})
+	return err, err != nil && fnErr != nil && errors.Is(err, fnErr)
 }
 
 // after returns the names of page after last, sorted.

@@ -626,19 +626,9 @@ func (r *Repo) Tags(ctx context.Context, last string, fn func([]string) error) e
 		Reference: registry.Reference{Registry: r.reg.host, Repository: r.name},
 		PlainHTTP: strings.HasPrefix(base, "http:"),
 	}
-	var fnErr error
-	err = repo.Tags(ctx, last, func(tags []string) error {
-		page := after(tags, last)
-		if len(page) == 0 {
-			return nil
-		}
-		fnErr = fn(page)
-		return fnErr
-	})
+	err, fnFailed := listAfter(ctx, repo.Tags, last, fn)
 	switch {
-	case err == nil:
-		return nil
-	case fnErr != nil && errors.Is(err, fnErr):
+	case err == nil || fnFailed:
 		return err
 	case errors.Is(classify(err), cas.ErrNotFound):
 		return nil

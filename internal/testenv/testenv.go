@@ -50,10 +50,19 @@ func FreeAddr(t testing.TB) string {
 	return l.Addr().String()
 }
 
+// DistributionOptions configures Distribution. The zero value enables
+// deletes.
+type DistributionOptions struct {
+	// NoDelete disables the DELETE API (Distribution's default), to test
+	// clients against a registry that refuses it.
+	NoDelete bool
+}
+
 // Distribution starts Debian's docker-registry (CNCF Distribution 2.8) with
-// filesystem storage in a temporary directory and deletes enabled, waits
-// until it answers, and returns its HOST:PORT. It stops with the test.
-func Distribution(t testing.TB) string {
+// filesystem storage in a temporary directory, waits until it answers, and
+// returns its HOST:PORT. It stops with the test; its log is shown if the
+// test failed.
+func Distribution(t testing.TB, opts DistributionOptions) string {
 	t.Helper()
 	bin := Tool(t, "docker-registry")
 	dir := t.TempDir()
@@ -67,27 +76,54 @@ storage:
   filesystem:
     rootdirectory: %s
   delete:
-    enabled: true
+    enabled: %t
+  maintenance:
+    uploadpurging:
+      enabled: false
 http:
   addr: %s
-`, filepath.Join(dir, "data"), addr)
+`, filepath.Join(dir, "data"), !opts.NoDelete, addr)
 	cfgPath := filepath.Join(dir, "config.yml")
-	if err := os.WriteFile(cfgPath, []byte(cfg), 0o644); err != nil {
+	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	cmd := exec.Command(bin, "serve", cfgPath)
-	var logs bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &logs, &logs
+	logs := &syncBuffer{}
+	cmd.Stdout, cmd.Stderr = logs, logs
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("start docker-registry: %v", err)
 	}
-	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
-	WaitHTTP(t, "http://"+addr+"/v2/", 10*time.Second, &logs)
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+		if t.Failed() {
+			t.Logf("docker-registry log:\n%s", logs.String())
+		}
+	})
+	WaitHTTP(t, "http://"+addr+"/v2/", 10*time.Second, logs)
 	return addr
 }
 
+// syncBuffer is a bytes.Buffer safe for a child's two output streams.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
 // WaitHTTP polls url until it answers (any status) or the timeout passes.
-func WaitHTTP(t testing.TB, url string, timeout time.Duration, logs *bytes.Buffer) {
+func WaitHTTP(t testing.TB, url string, timeout time.Duration, logs fmt.Stringer) {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	for time.Now().Before(deadline) {

@@ -103,7 +103,7 @@ func TestCopyLayoutSkopeoReads(t *testing.T) {
 // back into a fresh store, checking digests with skopeo at each end.
 func TestCopyRegistryRoundTrip(t *testing.T) {
 	img := busybox(t)
-	host := testenv.Distribution(t)
+	host := testenv.Distribution(t, testenv.DistributionOptions{})
 	src, back := filepath.Join(t.TempDir(), "src"), filepath.Join(t.TempDir(), "back")
 	layoutWith(t, src, map[string]testimage.Image{"demo/busybox:1.0": img})
 	want := img.ManifestDesc.Digest.String()

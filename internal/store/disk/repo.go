@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"slices"
 	"strings"
 
 	"github.com/gantry-dev/gantry/internal/cas"
@@ -196,13 +195,10 @@ func (r *Repo) Untag(_ context.Context, tag string) error {
 // Tags implements cas.TagLister.
 func (r *Repo) Tags(ctx context.Context, last string, fn func([]string) error) error {
 	r.s.mu.RLock()
-	var tags []string
+	tags := make([]string, 0, len(r.s.tags[r.name]))
 	for t := range r.s.tags[r.name] {
-		if t > last {
-			tags = append(tags, t)
-		}
+		tags = append(tags, t)
 	}
 	r.s.mu.RUnlock()
-	slices.Sort(tags)
-	return pages(ctx, tags, fn)
+	return cas.ListPages(ctx, tags, last, fn)
 }

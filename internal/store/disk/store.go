@@ -9,7 +9,6 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -34,9 +33,6 @@ const (
 	ingestDir   = "ingest"
 	quarantine  = "quarantine"
 )
-
-// PageSize is the number of names per page in Tags and Repositories.
-const PageSize = 1000
 
 // Options tunes a Store. The zero value is the right choice outside tests
 // and benchmarks.
@@ -312,29 +308,14 @@ func (s *Store) Repository(_ context.Context, name string) (cas.Target, error) {
 // least one tag, since an OCI layout records repositories only in tags.
 func (s *Store) Repositories(ctx context.Context, last string, fn func([]string) error) error {
 	s.mu.RLock()
-	var names []string
+	names := make([]string, 0, len(s.tags))
 	for n, tags := range s.tags {
-		if n > last && len(tags) > 0 {
+		if len(tags) > 0 {
 			names = append(names, n)
 		}
 	}
 	s.mu.RUnlock()
-	slices.Sort(names)
-	return pages(ctx, names, fn)
-}
-
-func pages(ctx context.Context, names []string, fn func([]string) error) error {
-	for len(names) > 0 {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		n := min(len(names), PageSize)
-		if err := fn(names[:n]); err != nil {
-			return err
-		}
-		names = names[n:]
-	}
-	return nil
+	return cas.ListPages(ctx, names, last, fn)
 }
 
 // writeAtomic replaces the file name (relative to the store) with data:

@@ -8,8 +8,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"slices"
-	"sort"
 	"strings"
 	"sync"
 
@@ -18,9 +16,6 @@ import (
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
-
-// PageSize is the number of names per page in Tags and Repositories.
-const PageSize = 1000
 
 // Store is an in-memory cas.Store. The zero value is not usable; call New.
 type Store struct {
@@ -51,29 +46,14 @@ func (s *Store) Repository(_ context.Context, name string) (cas.Target, error) {
 // least one tag.
 func (s *Store) Repositories(ctx context.Context, last string, fn func([]string) error) error {
 	s.mu.RLock()
-	var names []string
+	names := make([]string, 0, len(s.tags))
 	for n, tags := range s.tags {
-		if n > last && len(tags) > 0 {
+		if len(tags) > 0 {
 			names = append(names, n)
 		}
 	}
 	s.mu.RUnlock()
-	sort.Strings(names)
-	return pages(ctx, names, fn)
-}
-
-func pages(ctx context.Context, names []string, fn func([]string) error) error {
-	for len(names) > 0 {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		n := min(len(names), PageSize)
-		if err := fn(names[:n]); err != nil {
-			return err
-		}
-		names = names[n:]
-	}
-	return nil
+	return cas.ListPages(ctx, names, last, fn)
 }
 
 // Repo is one repository of a Store.
@@ -229,15 +209,12 @@ func (r *Repo) Delete(_ context.Context, desc ocispec.Descriptor) error {
 // Tags implements cas.TagLister.
 func (r *Repo) Tags(ctx context.Context, last string, fn func([]string) error) error {
 	r.s.mu.RLock()
-	var tags []string
+	tags := make([]string, 0, len(r.s.tags[r.name]))
 	for t := range r.s.tags[r.name] {
-		if t > last {
-			tags = append(tags, t)
-		}
+		tags = append(tags, t)
 	}
 	r.s.mu.RUnlock()
-	slices.Sort(tags)
-	return pages(ctx, tags, fn)
+	return cas.ListPages(ctx, tags, last, fn)
 }
 
 // Mount implements cas.Mounter. Blobs are shared by the whole store, so a

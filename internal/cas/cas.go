@@ -3,7 +3,9 @@ package cas
 import (
 	"context"
 	"io"
+	"time"
 
+	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
 
@@ -131,4 +133,67 @@ type Mounter interface {
 	// an error wrapping ErrNotFound when from lacks the content, and
 	// ErrUnsupported when the store cannot mount (the caller copies instead).
 	Mount(ctx context.Context, desc ocispec.Descriptor, from string) error
+}
+
+// Ingester accepts content in several writes, as registry uploads arrive:
+// over many requests, before the digest is known. A repository's target
+// implements it; sessions belong to the repository that began them.
+type Ingester interface {
+	// NewUpload begins an upload session.
+	NewUpload(ctx context.Context) (Upload, error)
+	// ResumeUpload returns the session called id, begun in this
+	// repository. It returns an error wrapping ErrNotFound when there is no
+	// such session here: never begun, begun in another repository,
+	// committed, cancelled or expired.
+	ResumeUpload(ctx context.Context, id string) (Upload, error)
+}
+
+// UploadPurger is a store whose abandoned upload sessions can be expired.
+type UploadPurger interface {
+	// PurgeUploads cancels the sessions of every repository that nothing
+	// has written to for idle, and returns how many it removed and the
+	// bytes it reclaimed.
+	PurgeUploads(ctx context.Context, idle time.Duration) (n int, bytes int64, err error)
+}
+
+// Upload is one upload session. It is not safe for concurrent use: the
+// caller serialises the calls of one session (the registry locks it). Bytes
+// written are kept across calls and ResumeUpload; they become content only
+// when Commit returns nil. After Commit or Cancel the session is gone, and
+// Close releases what the value holds without ending the session.
+type Upload interface {
+	// ID is the session's name: unguessable and URL-safe.
+	ID() string
+	// Size is the number of bytes written so far.
+	Size() int64
+	// StartedAt is when the session began.
+	StartedAt() time.Time
+	// Write appends p.
+	Write(p []byte) (int, error)
+	// Commit checks that the bytes written match expected in size and
+	// digest (ErrSizeMismatch, ErrDigestMismatch; the session stays as it
+	// was) and makes them content. Content that already exists is not an
+	// error: the session ends either way.
+	Commit(ctx context.Context, expected ocispec.Descriptor) error
+	// Cancel ends the session and removes its bytes.
+	Cancel(ctx context.Context) error
+	// Close releases the value; the session stays for ResumeUpload.
+	Close() error
+}
+
+// ReferrerIndex records which manifests of a repository refer to a subject
+// (distribution-spec v1.1 referrers API). The registry adds an entry when it
+// accepts a manifest with a subject and removes it when the manifest is
+// deleted; entries survive restarts.
+type ReferrerIndex interface {
+	// AddReferrer records desc (a manifest with its artifactType and
+	// annotations filled) as referring to subject. Adding an entry twice
+	// keeps one.
+	AddReferrer(ctx context.Context, subject digest.Digest, desc ocispec.Descriptor) error
+	// RemoveReferrer forgets desc as a referrer of subject; absent entries
+	// are not an error.
+	RemoveReferrer(ctx context.Context, subject digest.Digest, desc digest.Digest) error
+	// Referrers lists the referrers of subject, in the order they were
+	// added; none is an empty list, not an error.
+	Referrers(ctx context.Context, subject digest.Digest) ([]ocispec.Descriptor, error)
 }

@@ -6,8 +6,9 @@
 //	}
 //
 // It checks the required interfaces always and each optional interface
-// (Deleter, Untagger, TagLister, RepositoryLister, RangeFetcher, Mounter)
-// when the store's targets implement it.
+// (Deleter, Untagger, TagLister, RepositoryLister, RangeFetcher, Mounter,
+// Ingester, ReferrerIndex; UploadPurger on the store) when the store or its
+// targets implement it.
 package castest
 
 import (
@@ -134,6 +135,18 @@ func Run(t *testing.T, cfg Config) {
 		{"RepositoryList", testRepositoryList},
 		{"FetchRange", testFetchRange},
 		{"Mount", testMount},
+		{"Upload", testUpload},
+		{"UploadResume", testUploadResume},
+		{"UploadOtherRepository", testUploadOtherRepository},
+		{"UploadMismatch", testUploadMismatch},
+		{"UploadExisting", testUploadExisting},
+		{"UploadCancel", testUploadCancel},
+		{"UploadSHA512", testUploadSHA512},
+		{"UploadEmpty", testUploadEmpty},
+		{"UploadIDs", testUploadIDs},
+		{"UploadReopen", testUploadReopen},
+		{"PurgeUploads", testPurgeUploads},
+		{"Referrers", testReferrers},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, cfg, cfg.New(t)) })

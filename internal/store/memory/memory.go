@@ -1,6 +1,7 @@
 // Package memory is a cas.Store held in memory: for tests, caches and as the
 // reference implementation of the cas contract. Blobs are shared between
-// repositories; tags are per repository.
+// repositories; tags, upload sessions and referrers are per repository.
+// Upload sessions and referrers live only as long as the Store.
 package memory
 
 import (
@@ -22,6 +23,9 @@ type Store struct {
 	mu    sync.RWMutex
 	blobs map[digest.Digest]blob
 	tags  map[string]map[string]ocispec.Descriptor // repository -> tag -> desc
+
+	uploads   map[string]*session                               // id -> session
+	referrers map[string]map[digest.Digest][]ocispec.Descriptor // repository -> subject -> referrers
 }
 
 type blob struct {
@@ -31,7 +35,12 @@ type blob struct {
 
 // New returns an empty store.
 func New() *Store {
-	return &Store{blobs: map[digest.Digest]blob{}, tags: map[string]map[string]ocispec.Descriptor{}}
+	return &Store{
+		blobs:     map[digest.Digest]blob{},
+		tags:      map[string]map[string]ocispec.Descriptor{},
+		uploads:   map[string]*session{},
+		referrers: map[string]map[digest.Digest][]ocispec.Descriptor{},
+	}
 }
 
 // Repository implements cas.Store.

@@ -8,7 +8,11 @@ set -euo pipefail
 #   skopeo          reads gantry's store as an OCI layout; copies to and from registries
 #   docker-registry CNCF Distribution 2.8, a real registry for the remote client
 #   busybox-static  a static binary to build a small runnable test image
-apt_pkgs=(skopeo docker-registry busybox-static)
+#   containerd      pulls from gantry serve and runs the image (brings runc)
+#   buildah         builds an image and pushes it to gantry serve
+# Versions are Debian 12's (bookworm and its security updates): the distribution
+# pins them, and the mirrors keep only the current point release.
+apt_pkgs=(skopeo docker-registry busybox-static containerd runc buildah)
 missing=()
 for p in "${apt_pkgs[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
@@ -29,3 +33,5 @@ install_go_tool() { # name module@version
 	fi
 }
 install_go_tool staticcheck honnef.co/go/tools/cmd/staticcheck@v0.8.2
+# crane: push, pull, catalog, ls and manifest against gantry serve.
+install_go_tool crane github.com/google/go-containerregistry/cmd/crane@v0.22.1

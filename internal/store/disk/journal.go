@@ -10,6 +10,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
 
@@ -24,13 +25,18 @@ const (
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
-// record is one tag change. It is absolute, so replaying a record that
-// index.json already reflects changes nothing.
+// record is one tag or referrer change. It is absolute, so replaying a
+// record that index.json or referrers.json already reflects changes nothing.
 type record struct {
-	Op   string              `json:"op"` // "tag" or "untag"
+	Op   string              `json:"op"` // "tag", "untag", "refadd" or "refdel"
 	Repo string              `json:"repo"`
-	Tag  string              `json:"tag"`
+	Tag  string              `json:"tag,omitempty"`
 	Desc *ocispec.Descriptor `json:"desc,omitempty"`
+	// Referrer records: the subject, the referrer removed (refdel), and
+	// the position of the one added (refadd, with Desc).
+	Subject  digest.Digest `json:"subject,omitempty"`
+	Referrer digest.Digest `json:"referrer,omitempty"`
+	Seq      uint64        `json:"seq,omitempty"`
 }
 
 func encodeRecord(r record) ([]byte, error) {
@@ -80,6 +86,16 @@ func (s *Store) apply(r record) {
 		}
 	case "untag":
 		s.removeTag(r.Repo, r.Tag)
+	case "refadd":
+		if r.Desc != nil {
+			s.addReferrer(r.Repo, r.Subject, referrer{Seq: r.Seq, Desc: *r.Desc})
+		}
+		s.refDirty = true
+		return
+	case "refdel":
+		s.removeReferrer(r.Repo, r.Subject, r.Referrer)
+		s.refDirty = true
+		return
 	}
 	s.dirty = true
 }
@@ -195,8 +211,8 @@ func (s *Store) flusher() {
 	}
 }
 
-// flush writes index.json from the maps and drops the journal records it
-// now reflects. Tags go on while index.json is written: records appended
+// flush writes referrers.json and index.json from the maps (each only if
+// it changed) and drops the journal records they now reflect. Tags go on while index.json is written: records appended
 // meanwhile are kept in the journal.
 func (s *Store) flush() error {
 	s.flushMu.Lock()
@@ -207,17 +223,38 @@ func (s *Store) flush() error {
 		return fmt.Errorf("store %s: tag journal unusable; reopen the store", s.dir)
 	}
 	s.mu.Lock()
-	dirty := s.dirty
+	dirty, refDirty := s.dirty, s.refDirty
 	var snap indexSnapshot
 	if dirty {
 		snap = s.snapshot()
 		s.dirty = false
 	}
+	var refs []referrerLine
+	if refDirty {
+		refs = s.referrerSnapshot()
+		s.refDirty = false
+	}
 	s.mu.Unlock()
 	covered := s.journalLen
 	s.jmu.Unlock()
-	if !dirty && covered == 0 {
+	if !dirty && !refDirty && covered == 0 {
 		return nil
+	}
+	if refDirty {
+		err := func() error {
+			b, err := marshalReferrers(refs)
+			if err != nil {
+				return fmt.Errorf("store %s: encoding %s: %w", s.dir, referrersFile, err)
+			}
+			return s.writeAtomic(stateDir+"/"+referrersFile, b)
+		}()
+		if err != nil {
+			s.mu.Lock()
+			s.dirty = s.dirty || dirty
+			s.refDirty = true
+			s.mu.Unlock()
+			return err
+		}
 	}
 	if dirty {
 		err := func() error {

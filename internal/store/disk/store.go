@@ -90,11 +90,21 @@ type Store struct {
 	dirty   bool                                     // maps differ from index.json
 	types   map[digest.Digest]string                 // known media types ("" = not a manifest)
 
+	// refs is the referrer index: repository -> subject -> referrers in
+	// seq order. refDirty: it differs from referrers.json. refSeq is the
+	// last seq given out (atomic: AddReferrer takes one before jmu).
+	refs     map[string]map[digest.Digest][]referrer
+	refDirty bool
+	refSeq   atomic.Uint64
+
 	flushMu sync.Mutex // one index.json writer at a time
 
 	imu    sync.Mutex
 	active map[string]bool // ingest temp files of pushes in progress
 	stray  []string        // stale temp files Open removed
+
+	umu     sync.Mutex
+	uploads map[string]*session // live upload sessions by id; see session
 
 	kick      chan struct{}
 	done      chan struct{}
@@ -111,20 +121,24 @@ type Store struct {
 // at once.
 func Open(dir string, opts Options) (*Store, error) {
 	s := &Store{
-		dir:    dir,
-		opts:   opts.withDefaults(),
-		tags:   map[string]map[string]ocispec.Descriptor{},
-		types:  map[digest.Digest]string{},
-		active: map[string]bool{},
-		kick:   make(chan struct{}, 1),
-		done:   make(chan struct{}),
+		dir:     dir,
+		opts:    opts.withDefaults(),
+		tags:    map[string]map[string]ocispec.Descriptor{},
+		types:   map[digest.Digest]string{},
+		refs:    map[string]map[digest.Digest][]referrer{},
+		active:  map[string]bool{},
+		uploads: map[string]*session{},
+		kick:    make(chan struct{}, 1),
+		done:    make(chan struct{}),
 	}
 	hasLayout, err := checkDir(dir)
 	if err != nil {
 		return nil, err
 	}
-	if err := os.MkdirAll(s.path(stateDir, ingestDir), 0o755); err != nil {
-		return nil, fmt.Errorf("store %s: %w", dir, err)
+	for _, sub := range []string{ingestDir, uploadsDir} {
+		if err := os.MkdirAll(s.path(stateDir, sub), 0o755); err != nil {
+			return nil, fmt.Errorf("store %s: %w", dir, err)
+		}
 	}
 	if err := s.takeLock(); err != nil {
 		return nil, err
@@ -197,8 +211,9 @@ func (s *Store) takeLock() error {
 	return nil
 }
 
-// open sets the layout up or checks it, loads index.json, replays the
-// journal and clears stale temporary files. The lock is held.
+// open sets the layout up or checks it, loads index.json and
+// referrers.json, replays the journal and clears stale temporary files
+// (not upload sessions: clients may resume them). The lock is held.
 func (s *Store) open(hasLayout bool) error {
 	if hasLayout {
 		if err := s.checkLayoutFile(); err != nil {
@@ -216,6 +231,9 @@ func (s *Store) open(hasLayout bool) error {
 	if err := s.loadIndex(); err != nil {
 		return err
 	}
+	if err := s.loadReferrers(); err != nil {
+		return err
+	}
 	n, torn, err := s.replayJournal()
 	if err != nil {
 		return err
@@ -226,7 +244,7 @@ func (s *Store) open(hasLayout bool) error {
 	if err := s.openJournal(); err != nil {
 		return err
 	}
-	if s.dirty || torn {
+	if s.dirty || s.refDirty || torn {
 		if err := s.flush(); err != nil {
 			return err
 		}
@@ -272,6 +290,7 @@ func (s *Store) clearIngest() error {
 func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
 		s.shut.Store(true)
+		s.closeUploads()
 		close(s.done)
 		s.flusherWG.Wait()
 		err := s.flush()

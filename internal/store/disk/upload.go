@@ -1,0 +1,648 @@
+package disk
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"os"
+	"path/filepath"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/gantry-dev/gantry/internal/cas"
+	"github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+)
+
+// Names inside .gantry/uploads/<id>/.
+const (
+	uploadsDir = "uploads"
+	uploadData = "data"
+	uploadInfo = "info.json"
+)
+
+var (
+	_ cas.Ingester     = (*Repo)(nil)
+	_ cas.UploadPurger = (*Store)(nil)
+	_ io.ReaderFrom    = (*upload)(nil)
+)
+
+// errUploadClosed is returned by an Upload value used after its Close.
+var errUploadClosed = errors.New("upload value closed")
+
+// sessionInfo is .gantry/uploads/<id>/info.json: what a session is, so it
+// can be resumed after a restart.
+type sessionInfo struct {
+	Repository string    `json:"repository"`
+	StartedAt  time.Time `json:"startedAt"`
+}
+
+// session is one upload, shared by every Upload value that names it. The
+// Store keeps live sessions in its uploads map so that resuming one between
+// two requests costs a map lookup; a session first seen after a restart is
+// loaded from its directory and re-hashed on first use.
+//
+// Lock order: session.mu, then Store.umu.
+type session struct {
+	id string
+
+	mu      sync.Mutex
+	loaded  bool // repo and started are set (immutable afterwards)
+	ended   bool // committed, cancelled, purged or never valid
+	repo    string
+	started time.Time
+	touched time.Time // last write, for PurgeUploads
+	size    int64     // bytes in the data file
+	synced  int64     // bytes whose writeback was started
+	h       hash.Hash // sha256 of the size bytes; nil: re-hash before use
+	f       *os.File  // data file, open for appending while handles > 0
+	handles int
+}
+
+// newUploadID returns 128 random bits as 32 hex digits: unguessable,
+// URL-safe, and a safe file name.
+func newUploadID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails
+	return hex.EncodeToString(b[:])
+}
+
+// validUploadID reports whether id could have come from newUploadID. Only
+// such ids ever reach the file system.
+func validUploadID(id string) bool {
+	if len(id) != 32 {
+		return false
+	}
+	for _, c := range []byte(id) {
+		if (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return false
+		}
+	}
+	return true
+}
+
+func (s *Store) uploadPath(id string, elem ...string) string {
+	return s.path(append([]string{stateDir, uploadsDir, id}, elem...)...)
+}
+
+// spaceErr explains a full disk, naming the upload.
+func (s *Store) spaceErr(id string, size int64, err error) error {
+	if errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT) {
+		return fmt.Errorf("upload %s: store %s: no space left after %d bytes (the bytes written so far are kept; free space on that file system and resume, or cancel the upload): %w", id, s.dir, size, err)
+	}
+	return fmt.Errorf("upload %s: %w", id, err)
+}
+
+// NewUpload implements cas.Ingester. The session is a directory under
+// .gantry/uploads holding the data file and info.json. Creating it syncs
+// nothing: a session is cheap, and one a crash loses is one the client
+// starts over.
+func (r *Repo) NewUpload(ctx context.Context) (cas.Upload, error) {
+	s := r.s
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if s.shut.Load() {
+		return nil, fmt.Errorf("new upload in %s: store %s: %w", r.name, s.dir, errClosed)
+	}
+	now := time.Now()
+	sess := &session{id: newUploadID(), loaded: true, repo: r.name, started: now, touched: now, h: sha256.New()}
+	// In the map, locked, before its directory exists: PurgeUploads never
+	// sees a half-made session as garbage.
+	sess.mu.Lock()
+	defer sess.mu.Unlock()
+	s.umu.Lock()
+	s.uploads[sess.id] = sess
+	s.umu.Unlock()
+	err := func() error {
+		if err := os.Mkdir(s.uploadPath(sess.id), 0o755); err != nil {
+			return err
+		}
+		info, _ := json.Marshal(sessionInfo{Repository: r.name, StartedAt: now})
+		if err := os.WriteFile(s.uploadPath(sess.id, uploadInfo), info, 0o644); err != nil {
+			return err
+		}
+		f, err := os.OpenFile(s.uploadPath(sess.id, uploadData), os.O_WRONLY|os.O_CREATE|os.O_EXCL|os.O_APPEND, 0o644)
+		sess.f = f
+		return err
+	}()
+	if err != nil {
+		s.endLocked(sess)
+		return nil, fmt.Errorf("new upload in %s: %w", r.name, s.spaceErr(sess.id, 0, err))
+	}
+	sess.handles = 1
+	return &upload{s: s, sess: sess}, nil
+}
+
+// ResumeUpload implements cas.Ingester.
+func (r *Repo) ResumeUpload(ctx context.Context, id string) (cas.Upload, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	notFound := fmt.Errorf("upload %s in %s: %w", id, r.name, cas.ErrNotFound)
+	if !validUploadID(id) {
+		return nil, notFound
+	}
+	if r.s.shut.Load() {
+		return nil, fmt.Errorf("upload %s: store %s: %w", id, r.s.dir, errClosed)
+	}
+	sess, err := r.s.session(id)
+	if err != nil {
+		return nil, err
+	}
+	defer sess.mu.Unlock()
+	if sess.ended || sess.repo != r.name {
+		return nil, notFound
+	}
+	sess.handles++
+	return &upload{s: r.s, sess: sess}, nil
+}
+
+// session returns the session called id, locked and loaded: from the map,
+// or from its directory (which puts it in the map). A session that does not
+// exist or cannot be used is returned ended.
+func (s *Store) session(id string) (*session, error) {
+	s.umu.Lock()
+	sess, ok := s.uploads[id]
+	if ok {
+		s.umu.Unlock()
+		sess.mu.Lock()
+		return sess, nil
+	}
+	sess = &session{id: id}
+	sess.mu.Lock() // new: nobody else can hold it
+	s.uploads[id] = sess
+	s.umu.Unlock()
+	if err := s.loadSession(sess); err != nil {
+		s.forget(sess)
+		sess.mu.Unlock()
+		return nil, err
+	}
+	return sess, nil
+}
+
+// loadSession reads a session's directory; sess.mu is held. A directory
+// that is not a whole session (a crash during NewUpload, or after Commit's
+// rename) is removed and the session ended.
+func (s *Store) loadSession(sess *session) error {
+	dir := s.uploadPath(sess.id)
+	b, err := os.ReadFile(filepath.Join(dir, uploadInfo))
+	var info sessionInfo
+	if err == nil {
+		err = json.Unmarshal(b, &info)
+	}
+	var fi os.FileInfo
+	if err == nil {
+		fi, err = os.Stat(filepath.Join(dir, uploadData))
+	}
+	if err != nil {
+		if _, serr := os.Stat(dir); errors.Is(serr, os.ErrNotExist) {
+			sess.ended = true
+			return nil
+		}
+		if errors.Is(err, os.ErrPermission) || (!errors.Is(err, os.ErrNotExist) && !isJSONError(err)) {
+			return fmt.Errorf("upload %s: store %s: %w", sess.id, s.dir, err)
+		}
+		s.opts.Logger.Warn("removing an incomplete upload session", "store", s.dir, "upload", sess.id, "err", err)
+		os.RemoveAll(dir)
+		sess.ended = true
+		return nil
+	}
+	if fi.Mode().Perm()&0o200 == 0 {
+		// A crash between Commit's chmod and its rename: writable again.
+		if err := os.Chmod(filepath.Join(dir, uploadData), 0o644); err != nil {
+			return fmt.Errorf("upload %s: store %s: %w", sess.id, s.dir, err)
+		}
+	}
+	sess.loaded = true
+	sess.repo, sess.started = info.Repository, info.StartedAt
+	sess.size, sess.synced = fi.Size(), fi.Size()
+	sess.touched = fi.ModTime()
+	return nil
+}
+
+func isJSONError(err error) bool {
+	var se *json.SyntaxError
+	var te *json.UnmarshalTypeError
+	return errors.As(err, &se) || errors.As(err, &te) || errors.Is(err, io.ErrUnexpectedEOF)
+}
+
+// forget removes sess from the map and marks it ended; sess.mu is held.
+func (s *Store) forget(sess *session) {
+	sess.ended = true
+	if sess.f != nil {
+		sess.f.Close()
+		sess.f = nil
+	}
+	sess.h = nil
+	s.umu.Lock()
+	if s.uploads[sess.id] == sess {
+		delete(s.uploads, sess.id)
+	}
+	s.umu.Unlock()
+}
+
+// endLocked ends sess and removes its directory; sess.mu is held.
+func (s *Store) endLocked(sess *session) error {
+	s.forget(sess)
+	if err := os.RemoveAll(s.uploadPath(sess.id)); err != nil {
+		return fmt.Errorf("upload %s: store %s: removing the session: %w", sess.id, s.dir, err)
+	}
+	return nil
+}
+
+// PurgeUploads implements cas.UploadPurger. Sessions in use by a request
+// at the moment are skipped: they are not idle.
+func (s *Store) PurgeUploads(ctx context.Context, idle time.Duration) (n int, bytes int64, err error) {
+	entries, err := os.ReadDir(s.path(stateDir, uploadsDir))
+	if err != nil {
+		return 0, 0, fmt.Errorf("store %s: %w", s.dir, err)
+	}
+	ids := map[string]bool{}
+	for _, e := range entries {
+		if validUploadID(e.Name()) {
+			ids[e.Name()] = true
+		}
+	}
+	s.umu.Lock()
+	for id := range s.uploads {
+		ids[id] = true
+	}
+	s.umu.Unlock()
+	cutoff := time.Now().Add(-idle)
+	for id := range ids {
+		if err := ctx.Err(); err != nil {
+			return n, bytes, err
+		}
+		s.umu.Lock()
+		sess, ok := s.uploads[id]
+		s.umu.Unlock()
+		if ok {
+			if !sess.mu.TryLock() {
+				continue // busy
+			}
+		} else if sess, err = s.session(id); err != nil {
+			return n, bytes, err
+		}
+		if !sess.ended && sess.loaded && sess.touched.Before(cutoff) {
+			size := sess.size
+			if err := s.endLocked(sess); err != nil {
+				sess.mu.Unlock()
+				return n, bytes, err
+			}
+			n++
+			bytes += size
+		}
+		sess.mu.Unlock()
+	}
+	return n, bytes, nil
+}
+
+// closeUploads closes the data files of live sessions; Close calls it once
+// shut is set, so no handle opens them again.
+func (s *Store) closeUploads() {
+	s.umu.Lock()
+	all := make([]*session, 0, len(s.uploads))
+	for _, sess := range s.uploads {
+		all = append(all, sess)
+	}
+	s.umu.Unlock()
+	for _, sess := range all {
+		sess.mu.Lock()
+		if sess.f != nil {
+			sess.f.Close()
+			sess.f = nil
+		}
+		sess.mu.Unlock()
+	}
+}
+
+// upload is one handle on a session. Its methods lock the session, so two
+// handles on one session (a client racing itself) stay consistent.
+type upload struct {
+	s      *Store
+	sess   *session
+	closed bool
+}
+
+// ID implements cas.Upload.
+func (u *upload) ID() string { return u.sess.id }
+
+// StartedAt implements cas.Upload.
+func (u *upload) StartedAt() time.Time { return u.sess.started }
+
+// Size implements cas.Upload.
+func (u *upload) Size() int64 {
+	u.sess.mu.Lock()
+	defer u.sess.mu.Unlock()
+	return u.sess.size
+}
+
+// use locks the session for a call and checks it can be used; on success
+// the caller unlocks it.
+func (u *upload) use() (*session, error) {
+	sess := u.sess
+	if u.closed {
+		return nil, fmt.Errorf("upload %s: %w", sess.id, errUploadClosed)
+	}
+	sess.mu.Lock()
+	switch {
+	case sess.ended:
+		sess.mu.Unlock()
+		return nil, fmt.Errorf("upload %s: %w", sess.id, cas.ErrNotFound)
+	case u.s.shut.Load():
+		sess.mu.Unlock()
+		return nil, fmt.Errorf("upload %s: store %s: %w", sess.id, u.s.dir, errClosed)
+	}
+	return sess, nil
+}
+
+// prepare opens the data file for appending and re-hashes it if the
+// session has no running hash (resumed after a restart, or a failed
+// write); sess.mu is held.
+func (u *upload) prepare(ctx context.Context) error {
+	sess := u.sess
+	p := u.s.uploadPath(sess.id, uploadData)
+	if sess.f == nil {
+		f, err := os.OpenFile(p, os.O_WRONLY|os.O_APPEND, 0)
+		if err != nil {
+			return fmt.Errorf("upload %s: %w", sess.id, err)
+		}
+		sess.f = f
+	}
+	if sess.h == nil {
+		h, n, err := hashPath(ctx, p, digest.SHA256)
+		if err != nil {
+			return fmt.Errorf("upload %s: re-hashing the bytes written so far: %w", sess.id, err)
+		}
+		sess.h, sess.size = h, n
+	}
+	return nil
+}
+
+// hashPath hashes the file at p with alg.
+func hashPath(ctx context.Context, p string, alg digest.Algorithm) (hash.Hash, int64, error) {
+	f, err := os.Open(p)
+	if err != nil {
+		return nil, 0, err
+	}
+	defer f.Close()
+	bp := bufPool.Get().(*[]byte)
+	defer bufPool.Put(bp)
+	h := alg.Hash()
+	var n int64
+	for {
+		if err := ctx.Err(); err != nil {
+			return nil, n, err
+		}
+		k, err := f.Read(*bp)
+		h.Write((*bp)[:k])
+		n += int64(k)
+		if err == io.EOF {
+			return h, n, nil
+		}
+		if err != nil {
+			return nil, n, err
+		}
+	}
+}
+
+// append writes b to the data file; sess.mu is held and the session
+// prepared. It does not hash.
+func (sess *session) append(b []byte) (int, error) {
+	n, err := sess.f.Write(b)
+	sess.size += int64(n)
+	if sess.size-sess.synced >= writebackEvery {
+		startWriteback(sess.f, sess.synced, sess.size-sess.synced)
+		sess.synced = sess.size
+	}
+	return n, err
+}
+
+// Write implements cas.Upload: it appends p to the data file and to the
+// running hash.
+func (u *upload) Write(p []byte) (int, error) {
+	sess, err := u.use()
+	if err != nil {
+		return 0, err
+	}
+	defer sess.mu.Unlock()
+	if err := u.prepare(context.Background()); err != nil {
+		return 0, err
+	}
+	sess.touched = time.Now()
+	n, err := sess.append(p)
+	sess.h.Write(p[:n])
+	if err != nil {
+		return n, u.s.spaceErr(sess.id, sess.size, err)
+	}
+	return n, nil
+}
+
+// ReadFrom appends what r yields until io.EOF, reading 1 MiB at a time, so
+// the registry's io.Copy(upload, body) is one read, hash and write loop.
+// Past the first buffer the caller's goroutine reads and hashes while
+// another writes, as Push does: the two overlap on two cores.
+func (u *upload) ReadFrom(r io.Reader) (int64, error) {
+	sess, err := u.use()
+	if err != nil {
+		return 0, err
+	}
+	defer sess.mu.Unlock()
+	if err := u.prepare(context.Background()); err != nil {
+		return 0, err
+	}
+	defer func() { sess.touched = time.Now() }()
+	start := sess.size
+
+	bp := bufPool.Get().(*[]byte)
+	n, rerr := io.ReadFull(r, *bp)
+	if rerr != nil { // the whole body fits in one buffer (or failed early)
+		defer bufPool.Put(bp)
+		k, werr := sess.append((*bp)[:n])
+		sess.h.Write((*bp)[:k])
+		if werr != nil {
+			return sess.size - start, u.s.spaceErr(sess.id, sess.size, werr)
+		}
+		return sess.size - start, readFromErr(rerr)
+	}
+
+	type chunk struct {
+		b *[]byte
+		n int
+	}
+	free := make(chan *[]byte, pipelineDepth)
+	full := make(chan chunk, pipelineDepth)
+	for range pipelineDepth - 1 {
+		free <- bufPool.Get().(*[]byte)
+	}
+	werr := make(chan error, 1)
+	stop := make(chan struct{}) // closed when the writer fails
+	go func() {
+		var err error
+		for c := range full {
+			if err == nil {
+				if _, err = sess.append((*c.b)[:c.n]); err != nil {
+					close(stop)
+				}
+			}
+			free <- c.b
+		}
+		werr <- err
+	}()
+loop:
+	for {
+		sess.h.Write((*bp)[:n])
+		full <- chunk{bp, n}
+		if rerr != nil {
+			break
+		}
+		select {
+		case bp = <-free:
+			if stopped(stop) {
+				free <- bp
+				break loop
+			}
+		case <-stop:
+			break loop
+		}
+		n, rerr = io.ReadFull(r, *bp)
+		if n == 0 && rerr != nil {
+			free <- bp
+			break
+		}
+	}
+	close(full)
+	err = <-werr
+	for range pipelineDepth {
+		bufPool.Put(<-free)
+	}
+	if err != nil {
+		// The hash ran ahead of the file: cut the file back to what was
+		// written and re-hash it at the next use.
+		sess.h = nil
+		if terr := sess.f.Truncate(sess.size); terr != nil {
+			sess.f.Close()
+			sess.f = nil
+		}
+		return sess.size - start, u.s.spaceErr(sess.id, sess.size, err)
+	}
+	return sess.size - start, readFromErr(rerr)
+}
+
+func stopped(c chan struct{}) bool {
+	select {
+	case <-c:
+		return true
+	default:
+		return false
+	}
+}
+
+// readFromErr turns the end of a body into ReadFrom's nil.
+func readFromErr(err error) error {
+	if err == io.EOF || err == io.ErrUnexpectedEOF {
+		return nil
+	}
+	return err
+}
+
+// Commit implements cas.Upload: verify against the running hash (or a
+// re-hash for another algorithm), fsync, make read-only, rename the data
+// file into blobs/ (the bytes are never copied) and fsync the directory.
+func (u *upload) Commit(ctx context.Context, expected ocispec.Descriptor) error {
+	if err := cas.ValidateDescriptor(expected); err != nil {
+		return fmt.Errorf("upload %s: %w", u.sess.id, err)
+	}
+	sess, err := u.use()
+	if err != nil {
+		return err
+	}
+	defer sess.mu.Unlock()
+	if err := u.prepare(ctx); err != nil {
+		return err
+	}
+	d := expected.Digest
+	if sess.size != expected.Size {
+		return fmt.Errorf("upload %s: %s: got %d bytes, expected %d: %w", sess.id, d, sess.size, expected.Size, cas.ErrSizeMismatch)
+	}
+	src := u.s.uploadPath(sess.id, uploadData)
+	var got digest.Digest
+	if d.Algorithm() == digest.SHA256 {
+		got = digest.NewDigestFromBytes(digest.SHA256, sess.h.Sum(nil))
+	} else {
+		h, _, err := hashPath(ctx, src, d.Algorithm())
+		if err != nil {
+			return fmt.Errorf("upload %s: hashing with %s: %w", sess.id, d.Algorithm(), err)
+		}
+		got = digest.NewDigestFromBytes(d.Algorithm(), h.Sum(nil))
+	}
+	if got != d {
+		return fmt.Errorf("upload %s: %s: content hashes to %s: %w", sess.id, d, got, cas.ErrDigestMismatch)
+	}
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("upload %s: %w", sess.id, err)
+	}
+	dst := u.s.blobPath(d)
+	if _, err := os.Stat(dst); err == nil {
+		return u.s.endLocked(sess)
+	}
+	if err := sess.f.Sync(); err != nil {
+		return u.s.spaceErr(sess.id, sess.size, fmt.Errorf("syncing: %w", err))
+	}
+	if err := sess.f.Chmod(0o444); err != nil {
+		return fmt.Errorf("upload %s: %w", sess.id, err)
+	}
+	if err := u.s.ensureAlgDir(d.Algorithm()); err != nil {
+		return fmt.Errorf("upload %s: %s: %w", sess.id, d, err)
+	}
+	if err := os.Rename(src, dst); err != nil {
+		sess.f.Chmod(0o644)
+		return fmt.Errorf("upload %s: %s: %w", sess.id, d, err)
+	}
+	if err := syncDir(filepath.Dir(dst)); err != nil {
+		// The blob is in place; only its durability is in doubt. The
+		// session is over either way.
+		u.s.endLocked(sess)
+		return fmt.Errorf("upload %s: %s: syncing %s: %w", sess.id, d, filepath.Dir(dst), err)
+	}
+	return u.s.endLocked(sess)
+}
+
+// Cancel implements cas.Upload.
+func (u *upload) Cancel(context.Context) error {
+	sess, err := u.use()
+	if err != nil {
+		return err
+	}
+	defer sess.mu.Unlock()
+	return u.s.endLocked(sess)
+}
+
+// Close implements cas.Upload. The last handle of a session closes its
+// data file, so idle sessions hold no file descriptor.
+func (u *upload) Close() error {
+	if u.closed {
+		return nil
+	}
+	u.closed = true
+	sess := u.sess
+	sess.mu.Lock()
+	defer sess.mu.Unlock()
+	sess.handles--
+	if sess.handles <= 0 && sess.f != nil {
+		err := sess.f.Close()
+		sess.f = nil
+		if err != nil {
+			return fmt.Errorf("upload %s: %w", sess.id, err)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,194 @@
+package registry
+
+import (
+	"errors"
+	"log/slog"
+	"net/http"
+	"sync"
+
+	"github.com/gantry-dev/gantry/internal/cas"
+	"github.com/gantry-dev/gantry/internal/oci"
+)
+
+// Options configures a Registry. The zero value serves every endpoint the
+// store supports, with the spec's limits.
+type Options struct {
+	// AllowSparse accepts manifests whose children are absent, as
+	// platform-filtered copies (gantry copy --platform) push them. By
+	// default a manifest PUT fails with MANIFEST_BLOB_UNKNOWN until every
+	// child it names is present. Non-distributable layers are never
+	// required.
+	AllowSparse bool
+	// Logger receives server faults only (5xx, recovered panics); the
+	// serve command logs one line per request itself. Default: discard.
+	Logger *slog.Logger
+	// MaxManifestSize bounds a manifest PUT body; larger bodies get 413
+	// MANIFEST_INVALID. Default and upper bound oci.MaxManifestSize, the
+	// limit every gantry reader enforces.
+	MaxManifestSize int64
+	// MaxChunkSize bounds the body of one upload request (POST, PATCH,
+	// PUT); larger bodies get 413 SIZE_INVALID. Default: no limit, blobs
+	// stream to the store.
+	MaxChunkSize int64
+	// ReadOnly refuses every request that would write (push, mount,
+	// delete) with 405 UNSUPPORTED, for serving a bundle or a mirror.
+	ReadOnly bool
+	// DisableDelete refuses DELETE of manifests, tags and blobs with 405
+	// UNSUPPORTED. gantry's stores share blobs between repositories, so a
+	// blob DELETE in one repository removes the blob from all of them; a
+	// multi-tenant registry sets this.
+	DisableDelete bool
+}
+
+// Registry is an http.Handler serving the OCI Distribution API over a
+// cas.Store. It is safe for concurrent use; it keeps no state but the locks
+// of upload sessions in progress.
+type Registry struct {
+	store cas.Store
+	opts  Options
+	log   *slog.Logger
+
+	mu       sync.Mutex
+	sessions map[string]*sessionLock
+}
+
+// sessionLock serialises the requests of one upload session: cas.Upload is
+// not safe for concurrent use, and two PATCHes of one session racing would
+// interleave their bytes.
+type sessionLock struct {
+	mu   sync.Mutex
+	refs int
+}
+
+// New returns a handler serving store.
+func New(store cas.Store, opts Options) *Registry {
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.MaxManifestSize <= 0 || opts.MaxManifestSize > oci.MaxManifestSize {
+		opts.MaxManifestSize = oci.MaxManifestSize
+	}
+	return &Registry{store: store, opts: opts, log: opts.Logger, sessions: map[string]*sessionLock{}}
+}
+
+// lockSession takes the lock of session id and returns its release.
+func (reg *Registry) lockSession(id string) func() {
+	reg.mu.Lock()
+	l := reg.sessions[id]
+	if l == nil {
+		l = &sessionLock{}
+		reg.sessions[id] = l
+	}
+	l.refs++
+	reg.mu.Unlock()
+	l.mu.Lock()
+	return func() {
+		l.mu.Unlock()
+		reg.mu.Lock()
+		l.refs--
+		if l.refs == 0 {
+			delete(reg.sessions, id)
+		}
+		reg.mu.Unlock()
+	}
+}
+
+// writes lists the routes that change the store.
+var writes = map[string]bool{
+	routeManifestPut: true, routeManifestDelete: true, routeBlobDelete: true,
+	routeUploadPost: true, routeUploadPatch: true, routeUploadPut: true, routeUploadDelete: true,
+}
+
+// ServeHTTP implements http.Handler.
+func (reg *Registry) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	defer reg.recover(w, r)
+	w.Header().Set("Docker-Distribution-API-Version", "registry/2.0")
+	t := parsePath(r.URL.Path)
+	route := routeName(r.Method, t)
+	switch {
+	case t.resource == "":
+		reg.writeError(w, r, newError(CodeNameUnknown, "no such endpoint: %s", r.URL.Path).withStatus(http.StatusNotFound), kindRegistry)
+		return
+	case route == routeUnknown:
+		reg.writeError(w, r, newError(CodeUnsupported, "method %s not allowed on %s", r.Method, r.URL.Path), kindRegistry)
+		return
+	case reg.opts.ReadOnly && writes[route]:
+		reg.writeError(w, r, newError(CodeUnsupported, "this registry is read-only"), kindRegistry)
+		return
+	case reg.opts.DisableDelete && (route == routeManifestDelete || route == routeBlobDelete):
+		reg.writeError(w, r, newError(CodeUnsupported, "deletes are disabled on this registry"), kindRegistry)
+		return
+	}
+	switch route {
+	case routePing:
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Content-Length", "2")
+		w.WriteHeader(http.StatusOK)
+		if r.Method == http.MethodGet {
+			_, _ = w.Write([]byte("{}"))
+		}
+		return
+	case routeCatalog:
+		reg.catalog(w, r)
+		return
+	}
+	if err := oci.ValidateRepository(t.repo); err != nil {
+		reg.writeError(w, r, newError(CodeNameInvalid, "%v", err).with(map[string]string{"name": t.repo}), kindRegistry)
+		return
+	}
+	repo, err := reg.store.Repository(r.Context(), t.repo)
+	if err != nil {
+		reg.writeError(w, r, err, kindRegistry)
+		return
+	}
+	rq := &request{reg: reg, w: w, r: r, name: t.repo, ref: t.ref, repo: repo}
+	switch route {
+	case routeTagsList:
+		rq.tagsList()
+	case routeManifestGet, routeManifestHead:
+		rq.getManifest()
+	case routeManifestPut:
+		rq.putManifest()
+	case routeManifestDelete:
+		rq.deleteManifest()
+	case routeBlobGet, routeBlobHead:
+		rq.getBlob()
+	case routeBlobDelete:
+		rq.deleteBlob()
+	case routeUploadPost:
+		rq.startUpload()
+	case routeUploadGet, routeUploadPatch, routeUploadPut, routeUploadDelete:
+		rq.session(route)
+	case routeReferrers:
+		rq.referrers()
+	}
+}
+
+// recover turns a panic of a handler into a 500 and a log line, so one bad
+// request cannot take the server down. http.ErrAbortHandler is net/http's
+// own way to abort a response and passes through.
+func (reg *Registry) recover(w http.ResponseWriter, r *http.Request) {
+	v := recover()
+	if v == nil {
+		return
+	}
+	if err, ok := v.(error); ok && errors.Is(err, http.ErrAbortHandler) {
+		panic(v)
+	}
+	reg.log.Error("registry handler panicked", "method", r.Method, "path", r.URL.Path, "panic", v)
+	// If the header was already sent this only adds to a broken
+	// response, which the client detects by its length.
+	reg.writeError(w, r, newError(CodeUnknown, "internal error"), kindRegistry)
+}
+
+// request is one API request on a repository.
+type request struct {
+	reg  *Registry
+	w    http.ResponseWriter
+	r    *http.Request
+	name string
+	ref  string
+	repo cas.Target
+}
+
+func (rq *request) fail(err error, k kind) { rq.reg.writeError(rq.w, rq.r, err, k) }

@@ -101,6 +101,7 @@ var commands = []func(*env) *cobra.Command{
 	newVersionCmd,
 	newFsckCmd,
 	newCopyCmd,
+	newServeCmd,
 }
 
 func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {

@@ -1,0 +1,286 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync/atomic"
+	"time"
+
+	"github.com/gantry-dev/gantry/internal/cas"
+	"github.com/gantry-dev/gantry/internal/registry"
+	"github.com/gantry-dev/gantry/internal/store/disk"
+	"github.com/spf13/cobra"
+)
+
+// Defaults of gantry serve.
+const (
+	defaultServeAddr       = "127.0.0.1:5000"
+	defaultUploadTTL       = 24 * time.Hour
+	defaultPurgeInterval   = 5 * time.Minute
+	defaultShutdownTimeout = 30 * time.Second
+)
+
+type serveFlags struct {
+	addr            string
+	root            string
+	allowSparse     bool
+	uploadTTL       time.Duration
+	purgeInterval   time.Duration
+	metricsAddr     string
+	shutdownTimeout time.Duration
+}
+
+func newServeCmd(e *env) *cobra.Command {
+	var f serveFlags
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Serve the embedded store as an OCI registry",
+		Long: `serve runs an OCI Distribution registry (distribution-spec v1.1) over gantry's
+embedded store, so docker, containerd, skopeo, crane, oras and buildah push
+to it and pull from it. The store stays an OCI image layout that other tools
+read once gantry has stopped.
+
+It listens on 127.0.0.1:5000 by default: only this machine reaches it.
+Listening on every interface (--addr 0.0.0.0:5000) is a choice to make
+knowingly: gantry serve has no authentication and no TLS yet, so put it
+behind a proxy that has them, or on a network you trust.
+
+Besides the registry API under /v2/, it serves:
+  /healthz   200 while the store is open, 503 once shutdown has begun
+  /metrics   Prometheus metrics (on --metrics-addr instead, when given)
+
+Each request is logged on one line at info level (method, path, route,
+status, bytes in and out, duration, remote address). Upload sessions that
+nothing has written to for --upload-ttl are removed, with their bytes, every
+few minutes.
+
+On SIGTERM or SIGINT gantry stops accepting connections, lets requests in
+flight finish for up to --shutdown-timeout, then closes the store (writing
+index.json) and exits 0.
+
+One process at a time uses a store: a second gantry on the same --root fails
+at once, naming the process that holds it.`,
+		Example: `  # serve the default store on this machine only
+  gantry serve
+
+  # serve a given directory to the network, metrics on a separate port
+  gantry serve --addr 0.0.0.0:5000 --root /srv/gantry --metrics-addr 127.0.0.1:9090
+
+  # the same from the environment or the config file (serve: {addr: ..., allow-sparse: true})
+  GANTRY_ADDR=0.0.0.0:5000 GANTRY_ROOT=/srv/gantry gantry serve
+
+  # a free port, for tests: the address is logged as "listening addr=127.0.0.1:NNNNN"
+  gantry serve --addr 127.0.0.1:0 --root "$(mktemp -d)"`,
+		Args: func(cmd *cobra.Command, args []string) error {
+			if err := cobra.NoArgs(cmd, args); err != nil {
+				return usageError{err}
+			}
+			return nil
+		},
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return runServe(cmd.Context(), e, f)
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&f.addr, "addr", defaultServeAddr, "address to listen on, HOST:PORT (port 0: any free port)")
+	fl.StringVar(&f.root, "root", defaultRoot(), "store directory (env GANTRY_ROOT)")
+	fl.BoolVar(&f.allowSparse, "allow-sparse", false, "accept indexes whose platform manifests are not all present (sparse indexes, as platform-filtered copies push them)")
+	fl.DurationVar(&f.uploadTTL, "upload-ttl", defaultUploadTTL, "remove upload sessions idle for longer than this")
+	fl.StringVar(&f.metricsAddr, "metrics-addr", "", "serve /metrics and /healthz on this address instead of --addr")
+	fl.DurationVar(&f.shutdownTimeout, "shutdown-timeout", defaultShutdownTimeout, "how long requests in flight may run on after SIGTERM")
+	fl.DurationVar(&f.purgeInterval, "purge-interval", defaultPurgeInterval, "how often to look for idle upload sessions")
+	_ = fl.MarkHidden("purge-interval") // for tests; the default suits every --upload-ttl worth having
+	return cmd
+}
+
+func (f serveFlags) check() error {
+	if f.root == "" {
+		return errors.New("no store directory: give --root DIR or set GANTRY_ROOT")
+	}
+	if _, _, err := net.SplitHostPort(f.addr); err != nil {
+		return fmt.Errorf("--addr %q: want HOST:PORT: %v", f.addr, err)
+	}
+	if f.metricsAddr != "" {
+		if _, _, err := net.SplitHostPort(f.metricsAddr); err != nil {
+			return fmt.Errorf("--metrics-addr %q: want HOST:PORT: %v", f.metricsAddr, err)
+		}
+	}
+	if f.uploadTTL <= 0 {
+		return fmt.Errorf("--upload-ttl %s: want a positive duration", f.uploadTTL)
+	}
+	if f.purgeInterval <= 0 {
+		return fmt.Errorf("--purge-interval %s: want a positive duration", f.purgeInterval)
+	}
+	if f.shutdownTimeout < 0 {
+		return fmt.Errorf("--shutdown-timeout %s: want 0 or more", f.shutdownTimeout)
+	}
+	return nil
+}
+
+func runServe(ctx context.Context, e *env, f serveFlags) (err error) {
+	if err := f.check(); err != nil {
+		return usageError{err}
+	}
+	store, err := disk.Open(f.root, disk.Options{Logger: e.log})
+	if err != nil {
+		return err
+	}
+	defer func() {
+		// Close writes index.json: a store closed cleanly is a complete
+		// OCI layout for other tools.
+		if cerr := store.Close(); cerr != nil && err == nil {
+			err = fmt.Errorf("close store %s: %w", f.root, cerr)
+		}
+	}()
+
+	m := newServeMetrics(f.root)
+	health := &healthState{root: f.root}
+	reg := registry.New(store, registry.Options{AllowSparse: f.allowSparse, Logger: e.log})
+	ops := http.NewServeMux()
+	ops.Handle("GET /metrics", m.handler())
+	ops.Handle("GET /healthz", health)
+
+	var handler http.Handler
+	if f.metricsAddr == "" {
+		handler = withOps(reg, ops)
+	} else {
+		handler = reg
+	}
+	srv := &http.Server{
+		Handler:           instrument(handler, e.log, m),
+		ReadHeaderTimeout: 30 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(e.log.Handler(), slog.LevelWarn),
+		// Blobs take as long as they take: no read or write timeout.
+	}
+	servers := []*http.Server{srv}
+	ln, err := net.Listen("tcp", f.addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", f.addr, err)
+	}
+	listeners := []net.Listener{ln}
+	if f.metricsAddr != "" {
+		mln, err := net.Listen("tcp", f.metricsAddr)
+		if err != nil {
+			ln.Close()
+			return fmt.Errorf("listen on --metrics-addr %s: %w", f.metricsAddr, err)
+		}
+		listeners = append(listeners, mln)
+		servers = append(servers, &http.Server{
+			Handler:           instrument(ops, e.log, m),
+			ReadHeaderTimeout: 10 * time.Second,
+			ErrorLog:          slog.NewLogLogger(e.log.Handler(), slog.LevelWarn),
+		})
+	}
+
+	errc := make(chan error, len(servers))
+	for i, s := range servers {
+		go func() { errc <- s.Serve(listeners[i]) }()
+	}
+	e.log.Info("listening", "addr", ln.Addr().String(), "root", f.root, "allow_sparse", f.allowSparse, "upload_ttl", f.uploadTTL)
+	if len(listeners) > 1 {
+		e.log.Info("metrics listening", "addr", listeners[1].Addr().String())
+	}
+
+	purgeDone := make(chan struct{})
+	purgeCtx, stopPurge := context.WithCancel(ctx)
+	go func() {
+		defer close(purgeDone)
+		purgeLoop(purgeCtx, e.log, store, f.purgeInterval, f.uploadTTL, m)
+	}()
+
+	var serveErr error
+	select {
+	case <-ctx.Done():
+		e.log.Info("shutting down", "reason", context.Cause(ctx), "timeout", f.shutdownTimeout)
+	case serveErr = <-errc:
+		// A server stopped on its own: shut the others down too.
+	}
+	health.stopping.Store(true)
+	stopPurge()
+	<-purgeDone
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), f.shutdownTimeout)
+	defer cancel()
+	for _, s := range servers {
+		if err := s.Shutdown(sctx); err != nil {
+			e.log.Warn("requests still in flight at the shutdown timeout were cut off", "timeout", f.shutdownTimeout)
+			_ = s.Close()
+		}
+	}
+	if serveErr != nil && !errors.Is(serveErr, http.ErrServerClosed) {
+		return fmt.Errorf("serve on %s: %w", f.addr, serveErr)
+	}
+	e.log.Info("stopped")
+	return nil
+}
+
+// withOps sends /healthz and /metrics to ops and everything else to the
+// registry. The registry's paths are matched by the registry itself, not
+// by a ServeMux, which would clean and redirect them.
+func withOps(reg, ops http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/healthz", "/metrics":
+			ops.ServeHTTP(w, r)
+		default:
+			reg.ServeHTTP(w, r)
+		}
+	})
+}
+
+// purgeLoop removes idle upload sessions every interval, when the store
+// keeps sessions that can be expired.
+func purgeLoop(ctx context.Context, log *slog.Logger, store any, interval, ttl time.Duration, m *serveMetrics) {
+	p, ok := store.(cas.UploadPurger)
+	if !ok {
+		log.Debug("the store does not expire upload sessions")
+		return
+	}
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		n, bytes, err := p.PurgeUploads(ctx, ttl)
+		if n > 0 {
+			m.uploadsPurged.Add(float64(n))
+			m.uploadBytesPurged.Add(float64(bytes))
+			log.Info("purged idle uploads", "sessions", n, "bytes", bytes, "idle", ttl)
+		}
+		if err != nil && ctx.Err() == nil {
+			log.Warn("purging idle uploads", "err", err)
+		}
+	}
+}
+
+// healthState answers /healthz: 200 while the store is open and its layout
+// is reachable, 503 once shutdown has begun or when the directory is gone.
+type healthState struct {
+	root     string
+	stopping atomic.Bool
+}
+
+func (h *healthState) ServeHTTP(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	if h.stopping.Load() {
+		w.WriteHeader(http.StatusServiceUnavailable)
+		fmt.Fprintln(w, "shutting down")
+		return
+	}
+	if _, err := os.Stat(filepath.Join(h.root, "oci-layout")); err != nil {
+		w.WriteHeader(http.StatusServiceUnavailable)
+		fmt.Fprintf(w, "store unreachable: %v\n", err)
+		return
+	}
+	fmt.Fprintln(w, "ok")
+}

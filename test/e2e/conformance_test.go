@@ -1,0 +1,41 @@
+package e2e
+
+import (
+	"testing"
+
+	"github.com/gantry-dev/gantry/internal/testenv"
+)
+
+// TestServeConformance runs the OCI distribution-spec conformance suite
+// against the real `gantry serve` binary: with its default settings (plus
+// upload cancel and the tag parameter, which gantry implements), then with
+// --allow-sparse and the suite's sparse-index tests. Every row must pass.
+func TestServeConformance(t *testing.T) {
+	tests := []struct {
+		name  string
+		flags []string
+		env   map[string]string
+	}{
+		{"default", nil, map[string]string{
+			"OCI_API_BLOBS_UPLOAD_CANCEL": "true",
+			"OCI_API_MANIFESTS_TAG_PARAM": "true",
+		}},
+		{"allow-sparse", []string{"--allow-sparse"}, map[string]string{
+			"OCI_DATA_SPARSE": "true",
+		}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			testenv.ConformanceBinary(t) // build (or skip) before starting a server
+			s := startServer(t, t.TempDir(), tc.flags...)
+			res := testenv.Conformance(t, s.Addr, tc.env)
+			t.Log(res.Summary())
+			for _, row := range res.Failed() {
+				t.Errorf("%s %s: %s %s", row.Kind, row.Name, row.Status, row.Detail)
+			}
+			if t.Failed() {
+				t.Logf("full report: %s/report.html", res.Dir)
+			}
+		})
+	}
+}

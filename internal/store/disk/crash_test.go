@@ -5,10 +5,12 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -50,14 +52,31 @@ func TestCrashChild(t *testing.T) {
 		}
 		lb, ldesc := castest.Blob(t, n)
 		mb, mdesc := castest.Manifest(t, cdesc, ldesc)
-		for _, p := range []struct {
+		for j, p := range []struct {
 			d ocispec.Descriptor
 			b []byte
 		}{{cdesc, cb}, {ldesc, lb}, {mdesc, mb}} {
+			if j == 1 && i%2 == 1 { // every other layer through an upload session
+				if err := uploadChunks(t, r.(*Repo), p.d, p.b); err != nil {
+					fmt.Fprintln(os.Stderr, "upload:", err)
+					os.Exit(3)
+				}
+				continue
+			}
 			if err := r.Push(t.Context(), p.d, bytes.NewReader(p.b)); err != nil {
 				fmt.Fprintln(os.Stderr, "push:", err)
 				os.Exit(3)
 			}
+		}
+		if i%3 == 0 { // a session left unfinished, for a client to resume
+			u, err := r.(*Repo).NewUpload(t.Context())
+			if err != nil {
+				os.Exit(3)
+			}
+			n := min(1000+i, len(lb))
+			u.Write(lb[:n])
+			u.Close()
+			fmt.Printf("upload %s %s %d\n", repo, u.ID(), n)
 		}
 		tag := fmt.Sprintf("r%s-%d", round, i)
 		if err := r.Tag(t.Context(), mdesc, tag); err != nil {
@@ -72,7 +91,41 @@ func TestCrashChild(t *testing.T) {
 			continue
 		}
 		fmt.Printf("tag %s:%s %s\n", repo, tag, mdesc.Digest) // one write: a pipe keeps it whole
+		ref := ocispec.Descriptor{MediaType: ocispec.MediaTypeImageManifest, ArtifactType: "application/x.sig", Digest: digest.FromString(tag), Size: 1}
+		if err := r.(*Repo).AddReferrer(t.Context(), mdesc.Digest, ref); err != nil {
+			fmt.Fprintln(os.Stderr, "referrer:", err)
+			os.Exit(3)
+		}
+		fmt.Printf("ref %s %s %s\n", repo, mdesc.Digest, ref.Digest)
+		if i%7 == 6 {
+			if err := r.(*Repo).RemoveReferrer(t.Context(), mdesc.Digest, ref.Digest); err != nil {
+				os.Exit(3)
+			}
+			fmt.Printf("unref %s %s %s\n", repo, mdesc.Digest, ref.Digest)
+		}
 	}
+}
+
+// uploadChunks stores b through an upload session, in a few writes and
+// across a Close and ResumeUpload, as a chunked registry push does.
+func uploadChunks(t *testing.T, r *Repo, desc ocispec.Descriptor, b []byte) error {
+	u, err := r.NewUpload(t.Context())
+	if err != nil {
+		return err
+	}
+	half := len(b) / 2
+	if _, err := u.Write(b[:half]); err != nil {
+		return err
+	}
+	u.Close()
+	if u, err = r.ResumeUpload(t.Context(), u.ID()); err != nil {
+		return err
+	}
+	defer u.Close()
+	if _, err := io.Copy(u, struct{ io.Reader }{bytes.NewReader(b[half:])}); err != nil {
+		return err
+	}
+	return u.Commit(t.Context(), desc)
 }
 
 // TestCrashSafety kills a writing child with SIGKILL at random moments and
@@ -84,6 +137,17 @@ func TestCrashSafety(t *testing.T) {
 	}
 	dir := t.TempDir()
 	committed := map[string]digest.Digest{} // ref -> digest; "" = untagged
+	type refKey struct {
+		repo     string
+		subject  digest.Digest
+		referrer digest.Digest
+	}
+	refs := map[refKey]bool{} // referrer records the child saw committed; false = removed
+	type pending struct {
+		repo, id string
+		size     int64
+	}
+	var uploads []pending // unfinished sessions the child left
 	start := time.Now()
 	rounds := 0
 	for round := 0; round < 12 && time.Since(start) < 12*time.Second; round++ {
@@ -134,6 +198,12 @@ func TestCrashSafety(t *testing.T) {
 				committed[f[1]] = digest.Digest(f[2])
 			case len(f) == 2 && f[0] == "untag":
 				committed[f[1]] = ""
+			case len(f) == 4 && (f[0] == "ref" || f[0] == "unref"):
+				refs[refKey{f[1], digest.Digest(f[2]), digest.Digest(f[3])}] = f[0] == "ref"
+			case len(f) == 4 && f[0] == "upload":
+				var n int64
+				fmt.Sscan(f[3], &n)
+				uploads = append(uploads, pending{f[1], f[2], n})
 			}
 		}
 
@@ -170,9 +240,42 @@ func TestCrashSafety(t *testing.T) {
 				t.Fatalf("round %d: committed tag %s is not in index.json after reopen", round, ref)
 			}
 		}
+		for k, want := range refs {
+			r, _ := s.Repository(t.Context(), k.repo)
+			list, err := r.(*Repo).Referrers(t.Context(), k.subject)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := slices.ContainsFunc(list, func(d ocispec.Descriptor) bool { return d.Digest == k.referrer })
+			if got != want {
+				t.Fatalf("round %d: referrer %s of %s in %s: present %v after the kill, want %v", round, k.referrer, k.subject, k.repo, got, want)
+			}
+		}
+		// Sessions left unfinished survive the kill and the reopen; the
+		// older ones are resumed and cancelled, the last kept for the next
+		// round.
+		for i, p := range uploads {
+			r, _ := s.Repository(t.Context(), p.repo)
+			u, err := r.(*Repo).ResumeUpload(t.Context(), p.id)
+			if err != nil {
+				t.Fatalf("round %d: unfinished upload %s after the kill: %v", round, p.id, err)
+			}
+			if u.Size() != p.size {
+				t.Fatalf("round %d: upload %s has %d bytes after the kill, want %d", round, p.id, u.Size(), p.size)
+			}
+			if i < len(uploads)-1 {
+				if err := u.Cancel(t.Context()); err != nil {
+					t.Fatal(err)
+				}
+			}
+			u.Close()
+		}
+		if len(uploads) > 0 {
+			uploads = uploads[len(uploads)-1:]
+		}
 		if err := s.Close(); err != nil {
 			t.Fatal(err)
 		}
 	}
-	t.Logf("%d rounds, %d committed tag changes, in %v", rounds, len(committed), time.Since(start).Round(time.Millisecond))
+	t.Logf("%d rounds, %d committed tag changes, %d referrer records, in %v", rounds, len(committed), len(refs), time.Since(start).Round(time.Millisecond))
 }

@@ -7,8 +7,10 @@
 //	DIR/index.json               one entry per tag, ref.name = "REPO:TAG"
 //	DIR/blobs/<alg>/<hex>        every blob once, shared by all repositories
 //	DIR/.gantry/lock             flock held while a process has the store open
-//	DIR/.gantry/journal          tag changes not yet written into index.json
+//	DIR/.gantry/journal          tag and referrer changes not yet compacted
+//	DIR/.gantry/referrers.json   the referrer index as of the last flush
 //	DIR/.gantry/ingest/          temporary files of pushes in progress
+//	DIR/.gantry/uploads/<id>/    registry upload sessions: data, info.json
 //	DIR/.gantry/quarantine/      damaged blobs moved aside by Fsck
 //
 // A tag is an index.json entry whose annotation
@@ -38,6 +40,37 @@
 // already reflects changes nothing. index.json is therefore current whenever
 // gantry has stopped cleanly, and after a crash as soon as gantry or fsck has
 // opened the store again.
+//
+// # Upload sessions
+//
+// A registry upload (cas.Ingester) is a directory .gantry/uploads/<id>/,
+// id being 128 random bits in hex: "data" holds the bytes written so far,
+// "info.json" the repository and start time. Write appends to data and
+// feeds a running SHA-256 kept in memory; live sessions stay in a map of
+// the Store, so resuming one between two requests costs a lookup, and a
+// session first used after a restart is re-hashed from its data file once.
+// Commit checks size and digest against the running hash (or re-hashes for
+// sha512), fsyncs data, makes it read-only and renames it into blobs/, then
+// fsyncs the directory: the bytes are written once and hashed once,
+// whatever their number. Sessions are not synced while open (one a crash
+// loses is one the client restarts). Open leaves them alone so clients can
+// resume after a restart; PurgeUploads expires those idle too long (by
+// their last write: the data file's mtime after a restart), and Fsck counts
+// them without calling them damage.
+//
+// # Referrers
+//
+// The referrer index (cas.ReferrerIndex) is kept in memory as repository
+// -> subject -> referrers, and made durable through the same journal as
+// tags: AddReferrer and RemoveReferrer append an fsync'd record before
+// returning. The flush that rewrites index.json also writes
+// .gantry/referrers.json (atomically, one entry per line) when the index
+// changed, and only then trims the journal; Open loads referrers.json and
+// replays the journal over it. Each entry carries a sequence number that
+// orders a subject's referrers, so records stay absolute: replaying records
+// referrers.json already reflects (a crash between the two) changes nothing,
+// order included. referrers.json is gantry's own state, outside the OCI
+// layout; other tools see referrers as the manifests they are.
 //
 // One process at a time: Open takes an exclusive flock on .gantry/lock and a
 // second Open fails at once, naming the PID that holds it.

@@ -98,6 +98,11 @@ type FsckReport struct {
 	Sparse            []SparseIndex     `json:"sparse"`
 	StrayTempsRemoved []string          `json:"strayTempsRemoved"`
 	Actions           []string          `json:"actions"`
+	// UploadSessions and UploadBytes count the registry upload sessions in
+	// .gantry/uploads: not damage (clients may resume them; PurgeUploads
+	// expires abandoned ones), but space in use.
+	UploadSessions int   `json:"uploadSessions"`
+	UploadBytes    int64 `json:"uploadBytes"`
 }
 
 // Clean reports whether no damage remains: every damaged blob was moved
@@ -135,6 +140,7 @@ func (s *Store) Fsck(ctx context.Context, opts FsckOptions) (*FsckReport, error)
 	if err := s.removeStrayTemps(rep); err != nil {
 		return nil, err
 	}
+	s.countUploads(rep)
 	blobs, err := s.hashAll(ctx, opts.Concurrency, rep)
 	if err != nil {
 		return nil, err
@@ -205,6 +211,18 @@ func (s *Store) removeStrayTemps(rep *FsckReport) error {
 		rep.StrayTempsRemoved = append(rep.StrayTempsRemoved, e.Name())
 	}
 	return nil
+}
+
+// countUploads fills the upload fields of rep. Sessions come and go while
+// it runs; the count is a snapshot, never an error.
+func (s *Store) countUploads(rep *FsckReport) {
+	entries, _ := os.ReadDir(s.path(stateDir, uploadsDir))
+	for _, e := range entries {
+		if fi, err := os.Stat(s.uploadPath(e.Name(), uploadData)); err == nil {
+			rep.UploadSessions++
+			rep.UploadBytes += fi.Size()
+		}
+	}
 }
 
 // hashAll re-hashes every file under blobs/ with bounded concurrency.

@@ -364,10 +364,10 @@ func (u *upload) use() (*session, error) {
 	return sess, nil
 }
 
-// prepare opens the data file for appending and re-hashes it if the
-// session has no running hash (resumed after a restart, or a failed
-// write); sess.mu is held.
-func (u *upload) prepare(ctx context.Context) error {
+// prepare opens the data file for appending and, if rehash is set,
+// re-hashes it when the session has no running hash (resumed after a
+// restart, or a failed write); sess.mu is held.
+func (u *upload) prepare(ctx context.Context, rehash bool) error {
 	sess := u.sess
 	p := u.s.uploadPath(sess.id, uploadData)
 	if sess.f == nil {
@@ -377,7 +377,7 @@ func (u *upload) prepare(ctx context.Context) error {
 		}
 		sess.f = f
 	}
-	if sess.h == nil {
+	if sess.h == nil && rehash {
 		h, n, err := hashPath(ctx, p, digest.SHA256)
 		if err != nil {
 			return fmt.Errorf("upload %s: re-hashing the bytes written so far: %w", sess.id, err)
@@ -434,14 +434,34 @@ func (u *upload) Write(p []byte) (int, error) {
 		return 0, err
 	}
 	defer sess.mu.Unlock()
-	if err := u.prepare(context.Background()); err != nil {
+	if err := u.prepare(context.Background(), true); err != nil {
 		return 0, err
 	}
 	sess.touched = time.Now()
-	n, err := sess.append(p)
-	sess.h.Write(p[:n])
-	if err != nil {
-		return n, u.s.spaceErr(sess.id, sess.size, err)
+	if len(p) <= 2*copyBuffer {
+		n, err := sess.append(p)
+		sess.h.Write(p[:n])
+		if err != nil {
+			return n, u.s.spaceErr(sess.id, sess.size, err)
+		}
+		return n, nil
+	}
+	// A large chunk: hash it here while another goroutine writes it, since
+	// both only read p.
+	var (
+		n    int
+		werr error
+		done = make(chan struct{})
+	)
+	go func() {
+		defer close(done)
+		n, werr = sess.append(p)
+	}()
+	sess.h.Write(p)
+	<-done
+	if werr != nil {
+		sess.h = nil // hashed past what was written: re-hash at next use
+		return n, u.s.spaceErr(sess.id, sess.size, werr)
 	}
 	return n, nil
 }
@@ -456,7 +476,7 @@ func (u *upload) ReadFrom(r io.Reader) (int64, error) {
 		return 0, err
 	}
 	defer sess.mu.Unlock()
-	if err := u.prepare(context.Background()); err != nil {
+	if err := u.prepare(context.Background(), true); err != nil {
 		return 0, err
 	}
 	defer func() { sess.touched = time.Now() }()
@@ -566,10 +586,10 @@ func (u *upload) Commit(ctx context.Context, expected ocispec.Descriptor) error 
 		return err
 	}
 	defer sess.mu.Unlock()
-	if err := u.prepare(ctx); err != nil {
+	d := expected.Digest
+	if err := u.prepare(ctx, d.Algorithm() == digest.SHA256); err != nil {
 		return err
 	}
-	d := expected.Digest
 	if sess.size != expected.Size {
 		return fmt.Errorf("upload %s: %s: got %d bytes, expected %d: %w", sess.id, d, sess.size, expected.Size, cas.ErrSizeMismatch)
 	}

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"strconv"
 	"strings"
@@ -62,9 +63,10 @@ func parseRange(h string, size int64) byteRange {
 }
 
 // parseUint reads a non-negative decimal without sign, as RFC 9110's
-// 1*DIGIT.
+// 1*DIGIT. Numbers past int64 saturate: "bytes=0-99999999999999999999"
+// means "to the end".
 func parseUint(s string) (int64, bool) {
-	if s == "" || len(s) > 18 {
+	if s == "" {
 		return 0, false
 	}
 	for i := 0; i < len(s); i++ {
@@ -73,7 +75,10 @@ func parseUint(s string) (int64, bool) {
 		}
 	}
 	n, err := strconv.ParseInt(s, 10, 64)
-	return n, err == nil
+	if err != nil {
+		return math.MaxInt64, true
+	}
+	return n, true
 }
 
 // getBlob answers GET and HEAD of /v2/<name>/blobs/<digest>, with Range.

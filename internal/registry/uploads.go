@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"strings"
 
@@ -31,7 +32,8 @@ func parseContentRange(h string) (start, end int64, ok bool) {
 	}
 	start, ok1 := parseUint(a)
 	end, ok2 := parseUint(b)
-	if !ok1 || !ok2 || end < start {
+	if !ok1 || !ok2 || end < start || end == math.MaxInt64 { // a chunk of 2^63 bytes is no chunk
+
 		return 0, 0, false
 	}
 	return start, end, true

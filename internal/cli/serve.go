@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -213,11 +214,26 @@ func runServe(ctx context.Context, e *env, f serveFlags) (err error) {
 			_ = s.Close()
 		}
 	}
+	// Close does not wait for the handlers it cut off; their reads and
+	// writes now fail fast. Wait for them before closing the store under
+	// them, though not forever.
+	waitHandlers(&m.handlers, 10*time.Second, e.log)
 	if serveErr != nil && !errors.Is(serveErr, http.ErrServerClosed) {
 		return fmt.Errorf("serve on %s: %w", f.addr, serveErr)
 	}
 	e.log.Info("stopped")
 	return nil
+}
+
+// waitHandlers waits for wg, for at most limit.
+func waitHandlers(wg *sync.WaitGroup, limit time.Duration, log *slog.Logger) {
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(limit):
+		log.Warn("handlers still running after shutdown; closing the store anyway", "waited", limit)
+	}
 }
 
 // withOps sends /healthz and /metrics to ops and everything else to the

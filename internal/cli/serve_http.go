@@ -27,7 +27,12 @@ type serveMetrics struct {
 	uploadDuration    prometheus.Histogram
 	uploadsPurged     prometheus.Counter
 	uploadBytesPurged prometheus.Counter
+	inFlight          prometheus.Gauge
 	uploads           *uploadClock
+
+	// handlers counts the handlers running, so shutdown can wait for the
+	// ones http.Server.Close cut off before it closes the store.
+	handlers sync.WaitGroup
 }
 
 func newServeMetrics(root string) *serveMetrics {
@@ -63,9 +68,13 @@ func newServeMetrics(root string) *serveMetrics {
 			Name: "gantry_upload_purged_bytes_total",
 			Help: "Bytes of the idle upload sessions removed.",
 		}),
+		inFlight: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "gantry_http_requests_in_flight",
+			Help: "HTTP requests being served.",
+		}),
 		uploads: newUploadClock(),
 	}
-	m.reg.MustRegister(m.requests, m.bytesIn, m.bytesOut, m.duration, m.uploadDuration,
+	m.reg.MustRegister(m.requests, m.inFlight, m.bytesIn, m.bytesOut, m.duration, m.uploadDuration,
 		m.uploadsPurged, m.uploadBytesPurged, newStoreCollector(root),
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
@@ -82,6 +91,8 @@ func (m *serveMetrics) handler() http.Handler {
 func instrument(next http.Handler, log *slog.Logger, m *serveMetrics) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
+		m.handlers.Add(1)
+		m.inFlight.Inc()
 		route := routeName(r)
 		body := &countingBody{rc: r.Body}
 		if r.Body != nil && r.Body != http.NoBody {
@@ -89,6 +100,8 @@ func instrument(next http.Handler, log *slog.Logger, m *serveMetrics) http.Handl
 		}
 		rw := &responseWriter{ResponseWriter: w}
 		defer func() {
+			m.inFlight.Dec()
+			defer m.handlers.Done()
 			took := time.Since(start)
 			status := rw.statusCode()
 			m.requests.WithLabelValues(route, strconv.Itoa(status)).Inc()

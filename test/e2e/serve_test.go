@@ -3,7 +3,10 @@ package e2e
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -458,5 +461,84 @@ disabled_plugins = ["io.containerd.grpc.v1.cri", "io.containerd.snapshotter.v1.b
 			t.Fatalf("containerd did not answer within 30s:\n%s", logs.tail(40))
 		}
 		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// TestServeGracefulShutdown sends SIGTERM while an upload's body is still
+// arriving. By default the request finishes and then the server exits 0;
+// with a --shutdown-timeout shorter than the request, the request is cut off
+// and the server still exits 0, leaving a store fsck finds clean (Stop checks
+// both).
+func TestServeGracefulShutdown(t *testing.T) {
+	chunk := bytes.Repeat([]byte("z"), 1<<20)
+	tests := []struct {
+		name     string
+		flags    []string
+		finishes bool
+	}{
+		{"in-flight request finishes", nil, true},
+		{"timeout cuts it off", []string{"--shutdown-timeout", "500ms"}, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			s := startServer(t, t.TempDir(), tc.flags...)
+			loc := startUpload(t, s, "demo/slow")
+			pr, pw := io.Pipe()
+			req, err := http.NewRequest(http.MethodPatch, s.URL(loc), pr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			req.Header.Set("Content-Type", "application/octet-stream")
+			type result struct {
+				status int
+				err    error
+			}
+			done := make(chan result, 1)
+			go func() {
+				resp, err := http.DefaultClient.Do(req)
+				if err != nil {
+					done <- result{err: err}
+					return
+				}
+				resp.Body.Close()
+				done <- result{status: resp.StatusCode}
+			}()
+			if _, err := pw.Write(chunk); err != nil { // returns once the server reads it
+				t.Fatal(err)
+			}
+			_ = s.cmd.Process.Signal(syscall.SIGTERM)
+			deadline := time.Now().Add(10 * time.Second)
+			for !strings.Contains(s.logs.String(), "shutting down") {
+				if time.Now().After(deadline) {
+					t.Fatal("no shutdown line 10s after SIGTERM")
+				}
+				time.Sleep(20 * time.Millisecond)
+			}
+			if tc.finishes {
+				time.Sleep(300 * time.Millisecond) // shutdown is now waiting for us
+				if _, err := pw.Write(chunk); err != nil {
+					t.Fatalf("second chunk after SIGTERM: %v", err)
+				}
+				pw.Close()
+				if r := <-done; r.err != nil || r.status != http.StatusAccepted {
+					t.Fatalf("PATCH in flight at SIGTERM: %v, status %d; want 202", r.err, r.status)
+				}
+			} else {
+				// The client is still sending: the server must stop anyway.
+				select {
+				case <-s.done:
+				case <-time.After(20 * time.Second):
+					t.Fatal("the server did not stop 20s after SIGTERM with --shutdown-timeout 500ms")
+				}
+				pw.CloseWithError(errors.New("the test stops sending"))
+				if r := <-done; r.err == nil && r.status == http.StatusAccepted {
+					t.Errorf("the PATCH cut off at shutdown got 202")
+				}
+				if !strings.Contains(s.logs.String(), "cut off") {
+					t.Errorf("no warning that requests were cut off")
+				}
+			}
+			s.Stop()
+		})
 	}
 }

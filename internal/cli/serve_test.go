@@ -13,10 +13,11 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/gantry-dev/gantry/internal/testenv"
 
 	"github.com/gantry-dev/gantry/internal/registry"
 	"github.com/gantry-dev/gantry/internal/store/disk"
@@ -172,32 +173,14 @@ func TestServeBlobGETSendfile(t *testing.T) {
 	}
 }
 
-// syncBuffer collects a command's stderr while it runs.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 var addrRE = regexp.MustCompile(`msg=listening addr=(\S+)`)
 
 // serveInProcess runs gantry with args in this process until the test
 // ends, and returns the address it listens on and its log.
-func serveInProcess(t *testing.T, args ...string) (string, *syncBuffer, func() int) {
+func serveInProcess(t *testing.T, args ...string) (string, *testenv.SyncBuffer, func() int) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	stderr := &syncBuffer{}
+	stderr := &testenv.SyncBuffer{}
 	code := make(chan int, 1)
 	go func() { code <- Main(ctx, args, strings.NewReader(""), io.Discard, stderr) }()
 	stop := func() int {

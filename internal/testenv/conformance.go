@@ -197,7 +197,7 @@ func Conformance(t testing.TB, addr string, extraEnv map[string]string) Conforma
 	for k, v := range env {
 		cmd.Env = append(cmd.Env, k+"="+v)
 	}
-	logs := &syncBuffer{}
+	logs := &SyncBuffer{}
 	cmd.Stdout, cmd.Stderr = logs, logs
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("start conformance suite: %v", err)

@@ -88,7 +88,7 @@ http:
 		t.Fatal(err)
 	}
 	cmd := exec.Command(bin, "serve", cfgPath)
-	logs := &syncBuffer{}
+	logs := &SyncBuffer{}
 	cmd.Stdout, cmd.Stderr = logs, logs
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("start docker-registry: %v", err)
@@ -104,19 +104,22 @@ http:
 	return addr
 }
 
-// syncBuffer is a bytes.Buffer safe for a child's two output streams.
-type syncBuffer struct {
+// SyncBuffer is a bytes.Buffer that several goroutines (a child's two
+// output streams, a server writing logs while a test reads them) can share.
+type SyncBuffer struct {
 	mu sync.Mutex
 	b  bytes.Buffer
 }
 
-func (s *syncBuffer) Write(p []byte) (int, error) {
+// Write implements io.Writer.
+func (s *SyncBuffer) Write(p []byte) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.Write(p)
 }
 
-func (s *syncBuffer) String() string {
+// String returns what was written so far.
+func (s *SyncBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()

@@ -102,6 +102,7 @@ var commands = []func(*env) *cobra.Command{
 	newFsckCmd,
 	newCopyCmd,
 	newServeCmd,
+	newBundleCmd,
 }
 
 func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {

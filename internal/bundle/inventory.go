@@ -1,0 +1,186 @@
+package bundle
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"time"
+
+	"github.com/gantry-dev/gantry/internal/cas"
+	"github.com/opencontainers/go-digest"
+)
+
+// InventoryVersion is the version of the inventory file format.
+const InventoryVersion = 1
+
+// Inventory records the content a site has: every digest reachable from its
+// tags, with sizes. gantry inventory writes it as JSON; bundle create --have
+// reads it to leave out what the site has.
+type Inventory struct {
+	// Version is the file format version (InventoryVersion).
+	Version int `json:"version"`
+	// Created is when the inventory was taken (UTC).
+	Created time.Time `json:"created"`
+	// Source says what was inventoried ("registry.example.com", "oci:/srv/store",
+	// "bundle app-1.3.tar").
+	Source string `json:"source,omitempty"`
+	// Blobs lists the content present, sorted by digest, each once.
+	Blobs []InventoryBlob `json:"blobs"`
+
+	index map[digest.Digest]int64
+}
+
+// InventoryBlob is one digest an Inventory records.
+type InventoryBlob struct {
+	// Digest names the content.
+	Digest digest.Digest `json:"digest"`
+	// Size is its size in bytes.
+	Size int64 `json:"size"`
+}
+
+// Has reports whether the inventory records d.
+func (inv *Inventory) Has(d digest.Digest) bool {
+	if inv == nil {
+		return false
+	}
+	inv.build()
+	_, ok := inv.index[d]
+	return ok
+}
+
+// Len returns the number of digests recorded.
+func (inv *Inventory) Len() int { return len(inv.Blobs) }
+
+func (inv *Inventory) build() {
+	if inv.index != nil {
+		return
+	}
+	inv.index = make(map[digest.Digest]int64, len(inv.Blobs))
+	for _, b := range inv.Blobs {
+		inv.index[b.Digest] = b.Size
+	}
+}
+
+// add records d, keeping Blobs sorted on normalize.
+func (inv *Inventory) add(d digest.Digest, size int64) {
+	inv.build()
+	if _, ok := inv.index[d]; ok {
+		return
+	}
+	inv.index[d] = size
+	inv.Blobs = append(inv.Blobs, InventoryBlob{Digest: d, Size: size})
+}
+
+func (inv *Inventory) normalize() {
+	slices.SortFunc(inv.Blobs, func(a, b InventoryBlob) int {
+		if a.Digest < b.Digest {
+			return -1
+		}
+		if a.Digest > b.Digest {
+			return 1
+		}
+		return 0
+	})
+}
+
+// Digest returns the digest of the inventory's blob list, which a delta
+// records as its base.
+func (inv *Inventory) Digest() digest.Digest {
+	inv.normalize()
+	b, _ := json.Marshal(inv.Blobs)
+	return digest.FromBytes(b)
+}
+
+// TakeInventory walks every tag of every repository of store and records
+// every digest reachable from them. The store must list its repositories
+// (cas.RepositoryLister) and their tags (cas.TagLister), as gantry's stores
+// and registries with the catalog API do.
+func TakeInventory(ctx context.Context, store cas.Store) (*Inventory, error) {
+	return nil, fmt.Errorf("inventory: not implemented yet: %w", cas.ErrUnsupported)
+}
+
+// ReadInventory reads an inventory file written by Write.
+func ReadInventory(path string) (*Inventory, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("inventory: %w", err)
+	}
+	var inv Inventory
+	if err := json.Unmarshal(data, &inv); err != nil {
+		return nil, fmt.Errorf("inventory %s: not valid JSON (%v): is it a file gantry inventory wrote?: %w", path, err, cas.ErrInvalid)
+	}
+	if inv.Version < 1 || inv.Version > InventoryVersion {
+		return nil, fmt.Errorf("inventory %s: version %d, want 1 to %d: %w", path, inv.Version, InventoryVersion, cas.ErrInvalid)
+	}
+	for _, b := range inv.Blobs {
+		if err := cas.ValidateDigest(b.Digest); err != nil {
+			return nil, fmt.Errorf("inventory %s: %w", path, err)
+		}
+	}
+	inv.normalize()
+	return &inv, nil
+}
+
+// Write writes the inventory as JSON to path, atomically (temporary file,
+// fsync, rename).
+func (inv *Inventory) Write(path string) error {
+	inv.normalize()
+	data, err := json.MarshalIndent(inv, "", " ")
+	if err != nil {
+		return err
+	}
+	return writeFileAtomic(path, append(data, '\n'))
+}
+
+// InventoryOf returns what a site has once it has loaded the bundle r:
+// every blob r holds, plus what its base left out.
+func InventoryOf(r *Reader) *Inventory {
+	m := r.Manifest()
+	inv := &Inventory{Version: InventoryVersion, Created: m.Created, Source: "bundle " + m.Volumes[0].Name}
+	for _, b := range m.Blobs {
+		inv.add(b.Digest, b.Size)
+	}
+	if m.Base != nil {
+		for _, b := range m.Base.LeftOut {
+			inv.add(b.Digest, b.Size)
+		}
+	}
+	inv.normalize()
+	return inv
+}
+
+// writeFileAtomic writes data to a temporary file next to path, fsyncs it
+// and renames it into place.
+func writeFileAtomic(path string, data []byte) error {
+	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*.tmp")
+	if err != nil {
+		return err
+	}
+	_, err = f.Write(data)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(f.Name(), path)
+	}
+	if err != nil {
+		os.Remove(f.Name())
+		return err
+	}
+	return syncDir(filepath.Dir(path))
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}

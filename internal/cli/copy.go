@@ -135,6 +135,9 @@ func parseCopyArgs(f copyFlags, srcArg, dstArg string) (copyPlan, error) {
 var unsupportedTransports = []string{"docker-archive", "docker-daemon", "oci-archive", "dir", "containers-storage", "sif", "tarball"}
 
 func parseRef(which, s string) (oci.ImageRef, error) {
+	if ref, ok, err := parseArchiveRef(which, s); ok {
+		return ref, err
+	}
 	if t, _, ok := strings.Cut(s, ":"); ok {
 		for _, u := range unsupportedTransports {
 			if t == u {

@@ -6,11 +6,15 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/gantry-dev/gantry/internal/cas"
 	"github.com/gantry-dev/gantry/internal/oci"
 	"github.com/gantry-dev/gantry/internal/remote"
+	"github.com/gantry-dev/gantry/internal/sources"
+	"github.com/gantry-dev/gantry/internal/store/archive"
 	"github.com/gantry-dev/gantry/internal/store/disk"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
 
 // locations opens the places image references name (a registry repository,
@@ -23,7 +27,8 @@ type locations struct {
 	// certificates that do not verify.
 	insecure bool
 
-	layouts map[string]*disk.Store // by absolute directory
+	layouts  map[string]*disk.Store    // by absolute directory
+	archives map[string]*archive.Store // by absolute path
 }
 
 // open returns the repository ref names. mustExist refuses a layout
@@ -43,6 +48,8 @@ func (l *locations) open(ctx context.Context, ref oci.ImageRef, mustExist bool) 
 			return nil, fmt.Errorf("registry %s: %w", ref.Registry, err)
 		}
 		return r.Repository(ctx, ref.Repository)
+	case archive.Transport:
+		return l.archive(ctx, ref)
 	}
 	return nil, fmt.Errorf("%s: transport %q is not supported: %w", ref, ref.Transport, cas.ErrUnsupported)
 }
@@ -71,6 +78,97 @@ func (l *locations) layout(dir string, mustExist bool) (*disk.Store, error) {
 	return s, nil
 }
 
+// parseArchiveRef reads "docker-archive:FILE[:IMAGE]", a docker save
+// tarball, which can only be a source (which is "SRC"). ok is false when s
+// is not such a reference. The returned ImageRef has Transport
+// archive.Transport, Dir FILE and, when IMAGE is given, its repository and
+// tag (normalised, so "nginx:1.25" is docker.io/library/nginx:1.25); its
+// Registry is "docker-archive:FILE" so that String prints something a user
+// recognises. Without IMAGE the archive must hold one image.
+func parseArchiveRef(which, s string) (ref oci.ImageRef, ok bool, err error) {
+	file, image, ok, err := archive.ParseReference(s)
+	if !ok || err != nil {
+		return oci.ImageRef{}, ok, err
+	}
+	if which != "SRC" {
+		return oci.ImageRef{}, true, fmt.Errorf("%s %q: a docker-archive tarball can only be read (write to a registry or oci:DIR:REPO:TAG): %w", which, s, cas.ErrUnsupported)
+	}
+	ref = oci.ImageRef{Transport: archive.Transport, Dir: file, Registry: archive.Transport + ":" + file}
+	if image == "" {
+		return ref, true, nil
+	}
+	full, err := sources.Normalize(image)
+	if err != nil {
+		return oci.ImageRef{}, true, fmt.Errorf("%s %q: %w", which, s, err)
+	}
+	r, err := oci.ParseImageRef(full)
+	if err != nil {
+		return oci.ImageRef{}, true, fmt.Errorf("%s %q: %w", which, s, err)
+	}
+	ref.Repository, ref.Tag, ref.Digest = r.Registry+"/"+r.Repository, r.Tag, r.Digest
+	return ref, true, nil
+}
+
+// archive opens the docker-archive tarball ref names (once per file) and
+// returns the repository of the image it names, or, when it names none, a
+// target whose empty reference resolves to the archive's one image.
+func (l *locations) archive(ctx context.Context, ref oci.ImageRef) (cas.Target, error) {
+	a, err := l.openArchive(ref.Dir)
+	if err != nil {
+		return nil, err
+	}
+	if ref.Repository != "" {
+		return a.Repository(ctx, ref.Repository)
+	}
+	imgs := a.Images()
+	if len(imgs) != 1 {
+		var names []string
+		for _, img := range imgs {
+			names = append(names, img.Names...)
+		}
+		return nil, fmt.Errorf("%s holds %d images (%s): name one, docker-archive:%s:IMAGE: %w", ref.Dir, len(imgs), strings.Join(names, ", "), ref.Dir, cas.ErrInvalid)
+	}
+	t, err := a.Repository(ctx, "")
+	if err != nil {
+		return nil, err
+	}
+	return soleImage{Target: t, root: imgs[0].Manifest}, nil
+}
+
+// openArchive opens a docker-archive tarball, once per file.
+func (l *locations) openArchive(file string) (*archive.Store, error) {
+	abs, err := filepath.Abs(file)
+	if err != nil {
+		return nil, fmt.Errorf("docker archive %s: %w", file, err)
+	}
+	if a, ok := l.archives[abs]; ok {
+		return a, nil
+	}
+	a, err := archive.Open(abs)
+	if err != nil {
+		return nil, err
+	}
+	if l.archives == nil {
+		l.archives = map[string]*archive.Store{}
+	}
+	l.archives[abs] = a
+	return a, nil
+}
+
+// soleImage is the repository of an archive's one image, named by no
+// reference: the empty reference resolves to it.
+type soleImage struct {
+	cas.Target
+	root ocispec.Descriptor
+}
+
+func (s soleImage) Resolve(ctx context.Context, reference string) (ocispec.Descriptor, error) {
+	if reference == "" {
+		return s.root, nil
+	}
+	return s.Target.Resolve(ctx, reference)
+}
+
 // Close closes every layout directory opened, which writes their
 // index.json: until then, tags are in the store's journal only, which other
 // OCI tools do not read.
@@ -82,5 +180,11 @@ func (l *locations) Close() error {
 		}
 	}
 	l.layouts = nil
+	for file, a := range l.archives {
+		if err := a.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("close %s: %w", file, err))
+		}
+	}
+	l.archives = nil
 	return errors.Join(errs...)
 }

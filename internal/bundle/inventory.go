@@ -7,10 +7,14 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/gantry-dev/gantry/internal/cas"
+	"github.com/gantry-dev/gantry/internal/oci"
 	"github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	"golang.org/x/sync/errgroup"
 )
 
 // InventoryVersion is the version of the inventory file format.
@@ -98,8 +102,118 @@ func (inv *Inventory) Digest() digest.Digest {
 // every digest reachable from them. The store must list its repositories
 // (cas.RepositoryLister) and their tags (cas.TagLister), as gantry's stores
 // and registries with the catalog API do.
+//
+// An index's children that are absent (a sparse, platform-filtered index)
+// are skipped; an image manifest's config and layers are recorded without
+// asking the store, since gantry writers push children before parents.
 func TakeInventory(ctx context.Context, store cas.Store) (*Inventory, error) {
-	return nil, fmt.Errorf("inventory: not implemented yet: %w", cas.ErrUnsupported)
+	rl, ok := store.(cas.RepositoryLister)
+	if !ok {
+		return nil, fmt.Errorf("inventory: the store cannot list its repositories: %w", cas.ErrUnsupported)
+	}
+	var repos []string
+	if err := rl.Repositories(ctx, "", func(page []string) error {
+		repos = append(repos, page...)
+		return nil
+	}); err != nil {
+		return nil, fmt.Errorf("inventory: list repositories: %w", err)
+	}
+	inv := &Inventory{Version: InventoryVersion, Created: time.Now().UTC().Truncate(time.Second)}
+	var mu sync.Mutex
+	walked := map[digest.Digest]bool{}
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(inventoryConcurrency)
+	for _, name := range repos {
+		t, err := store.Repository(ctx, name)
+		if err != nil {
+			return nil, fmt.Errorf("inventory: repository %s: %w", name, err)
+		}
+		tl, ok := t.(cas.TagLister)
+		if !ok {
+			return nil, fmt.Errorf("inventory: repository %s cannot list its tags: %w", name, cas.ErrUnsupported)
+		}
+		var tags []string
+		if err := tl.Tags(ctx, "", func(page []string) error {
+			tags = append(tags, page...)
+			return nil
+		}); err != nil {
+			return nil, fmt.Errorf("inventory: tags of %s: %w", name, err)
+		}
+		for _, tag := range tags {
+			g.Go(func() error {
+				root, err := t.Resolve(gctx, tag)
+				if err != nil {
+					return fmt.Errorf("inventory: %s:%s: %w", name, tag, err)
+				}
+				w := &inventoryWalk{t: t, inv: inv, mu: &mu, walked: walked}
+				if err := w.walk(gctx, root, true); err != nil {
+					return fmt.Errorf("inventory: %s:%s: %w", name, tag, err)
+				}
+				return nil
+			})
+		}
+	}
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	inv.normalize()
+	return inv, nil
+}
+
+// inventoryConcurrency is the number of tags walked at once.
+const inventoryConcurrency = 4
+
+type inventoryWalk struct {
+	t      cas.Target
+	inv    *Inventory
+	mu     *sync.Mutex
+	walked map[digest.Digest]bool
+}
+
+func (w *inventoryWalk) walk(ctx context.Context, desc ocispec.Descriptor, root bool) error {
+	w.mu.Lock()
+	done := w.walked[desc.Digest]
+	w.walked[desc.Digest] = true
+	w.mu.Unlock()
+	if done {
+		return nil
+	}
+	if !root {
+		ok, err := w.t.Exists(ctx, desc)
+		if err != nil {
+			return err
+		}
+		if !ok { // another platform of a sparse index
+			w.mu.Lock()
+			delete(w.walked, desc.Digest)
+			w.mu.Unlock()
+			return nil
+		}
+	}
+	data, err := cas.FetchAll(ctx, w.t, desc, oci.MaxManifestSize)
+	if err != nil {
+		return fmt.Errorf("manifest %s: %w", desc.Digest, err)
+	}
+	m, err := oci.ParseManifest(desc, data)
+	if err != nil {
+		return err
+	}
+	w.mu.Lock()
+	w.inv.add(desc.Digest, desc.Size)
+	for _, c := range m.Children() {
+		if !oci.IsManifest(c.MediaType) && !oci.IsNonDistributable(c.MediaType) {
+			w.inv.add(c.Digest, c.Size)
+		}
+	}
+	w.mu.Unlock()
+	for _, c := range m.Children() {
+		if oci.IsManifest(c.MediaType) {
+			if err := w.walk(ctx, c, false); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 // ReadInventory reads an inventory file written by Write.

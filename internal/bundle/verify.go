@@ -1,0 +1,292 @@
+package bundle
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+	"sync"
+
+	"github.com/gantry-dev/gantry/internal/cas"
+	"github.com/gantry-dev/gantry/internal/oci"
+	"github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	"golang.org/x/sync/errgroup"
+)
+
+// verifyConcurrency is the number of blobs hashed at once: hashing is CPU
+// bound, and a bundle is read from one disk.
+const verifyConcurrency = 2
+
+// Verify re-hashes every blob of the volumes given to Open and checks that
+// every image's graph is complete within the bundle (plus, for a delta, the
+// blobs its base leaves out, reported in Expected, not as damage). It names
+// what is missing or damaged and which images it costs. The error is for
+// failures to read at all (a cancelled context); a damaged bundle gives a
+// report with Problems.
+func (r *Reader) Verify(ctx context.Context) (*VerifyReport, error) {
+	rep := &VerifyReport{}
+	bad := map[digest.Digest]bool{}
+	for _, mv := range r.Missing() {
+		rep.Problems = append(rep.Problems, Problem{
+			Kind: ProblemMissingVolume, Volume: mv.Volume.Name, Images: mv.Images,
+			Detail: fmt.Sprintf("volume %d of %d (%d blobs, %d bytes) was not given: add it to the command line", mv.Volume.Number, len(r.m.Volumes), mv.Volume.Blobs, mv.Volume.Bytes),
+		})
+		for _, b := range r.m.Blobs {
+			if b.Volume == mv.Volume.Number {
+				bad[b.Digest] = true
+			}
+		}
+	}
+	for i, v := range r.vols {
+		if v != nil && v.truncated != "" {
+			var lost []string
+			for _, b := range r.m.Blobs {
+				if _, ok := v.entries[blobPath(b.Digest)]; b.Volume == i+1 && !ok {
+					lost = append(lost, r.users[b.Digest]...)
+				}
+			}
+			rep.Problems = append(rep.Problems, Problem{
+				Kind: ProblemTruncated, Volume: v.path, Images: uniq(lost),
+				Detail: v.truncated + ": copy the volume again from the original",
+			})
+		}
+	}
+
+	var mu sync.Mutex
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(verifyConcurrency)
+	for _, b := range r.m.Blobs {
+		if r.vols[b.Volume-1] == nil {
+			continue
+		}
+		g.Go(func() error {
+			p, err := r.checkBlob(gctx, b)
+			if err != nil {
+				return err
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			if p != nil {
+				bad[b.Digest] = true
+				rep.Problems = append(rep.Problems, *p)
+			} else {
+				rep.Blobs++
+				rep.Bytes += b.Size
+			}
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	// Keep the order stable: volume problems first, then blobs by digest.
+	slices.SortStableFunc(rep.Problems, func(a, b Problem) int {
+		if ka, kb := a.Digest == "", b.Digest == ""; ka != kb {
+			if ka {
+				return -1
+			}
+			return 1
+		}
+		return strings.Compare(string(a.Digest), string(b.Digest))
+	})
+
+	for _, img := range r.m.Images {
+		st := ImageStatus{Name: img.Name}
+		for _, d := range img.Blobs {
+			if bad[d] {
+				st.Missing = append(st.Missing, d)
+			}
+		}
+		for _, p := range r.checkGraph(ctx, img, bad) {
+			rep.Problems = append(rep.Problems, p)
+			st.Missing = append(st.Missing, p.Digest)
+		}
+		st.Complete = len(st.Missing) == 0
+		rep.Images = append(rep.Images, st)
+	}
+	if r.m.Base != nil {
+		rep.Expected = r.m.Base.LeftOut
+	}
+	return rep, nil
+}
+
+// checkBlob re-hashes one blob; it returns a Problem for a missing or
+// damaged blob and an error only when the context ends.
+func (r *Reader) checkBlob(ctx context.Context, b BlobEntry) (*Problem, error) {
+	vname := r.m.Volumes[b.Volume-1].Name
+	s, _, err := r.section(b.Digest)
+	if err != nil {
+		kind := ProblemMissingBlob
+		if errors.Is(err, cas.ErrSizeMismatch) {
+			kind = ProblemDamaged
+		}
+		return &Problem{Kind: kind, Digest: b.Digest, Volume: vname, Images: r.users[b.Digest],
+			Detail: trimDigest(err, b.Digest) + ": copy the volume again from the original"}, nil
+	}
+	v := cas.VerifyReader(&ctxReader{ctx: ctx, r: s}, b.desc())
+	if _, err := io.Copy(io.Discard, v); err != nil || !v.Verified() {
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		if err == nil {
+			err = v.Verify()
+		}
+		return &Problem{Kind: ProblemDamaged, Digest: b.Digest, Volume: vname, Images: r.users[b.Digest],
+			Detail: fmt.Sprintf("%s (%s, %d bytes): %s: the volume is corrupt: copy it again from the original", kindOf(b.MediaType), b.MediaType, b.Size, trimDigest(err, b.Digest))}, nil
+	}
+	return nil, nil
+}
+
+func trimDigest(err error, d digest.Digest) string {
+	return strings.TrimPrefix(err.Error(), d.String()+": ")
+}
+
+func kindOf(mediaType string) string {
+	switch {
+	case oci.IsIndex(mediaType):
+		return "index"
+	case oci.IsImageManifest(mediaType):
+		return "manifest"
+	case strings.Contains(mediaType, "config"):
+		return "config"
+	}
+	return "layer"
+}
+
+// checkGraph walks img's manifests as the bundle holds them and reports
+// content they name that is neither in the bundle nor left out, and
+// manifests that do not parse. Blobs already known bad are not walked.
+func (r *Reader) checkGraph(ctx context.Context, img ImageEntry, bad map[digest.Digest]bool) []Problem {
+	var platform *ocispec.Platform
+	if img.Platform != "" {
+		if p, err := oci.ParsePlatform(img.Platform); err == nil {
+			platform = &p
+		}
+	}
+	var out []Problem
+	seen := map[digest.Digest]bool{}
+	problem := func(d digest.Digest, detail string) {
+		out = append(out, Problem{Kind: ProblemIncomplete, Digest: d, Images: []string{img.Name}, Detail: detail})
+	}
+	var walk func(desc ocispec.Descriptor)
+	walk = func(desc ocispec.Descriptor) {
+		if seen[desc.Digest] || bad[desc.Digest] {
+			return
+		}
+		seen[desc.Digest] = true
+		if _, held := r.blobs[desc.Digest]; !held {
+			if _, lo := r.leftOut[desc.Digest]; !lo {
+				problem(desc.Digest, fmt.Sprintf("%s %s needs it, but the bundle neither holds it nor leaves it out: the bundle is incomplete; make it again", img.Name, kindOf(desc.MediaType)))
+			}
+			return
+		}
+		if !oci.IsManifest(desc.MediaType) {
+			return
+		}
+		s, _, err := r.section(desc.Digest)
+		if err != nil {
+			return // reported with the blob
+		}
+		data, err := cas.FetchAll(ctx, readerFetcher{s}, desc, oci.MaxManifestSize)
+		if err != nil {
+			return // reported with the blob
+		}
+		m, err := oci.ParseManifest(desc, data)
+		if err != nil {
+			problem(desc.Digest, trimDigest(err, desc.Digest))
+			return
+		}
+		for _, c := range m.Children() {
+			if oci.IsNonDistributable(c.MediaType) {
+				continue
+			}
+			if oci.IsIndex(m.MediaType) && platform != nil && !oci.IsIndex(c.MediaType) && !oci.MatchPlatform(*platform, c.Platform) {
+				continue // another platform of a sparse index
+			}
+			if !slices.Contains(img.Blobs, c.Digest) {
+				problem(c.Digest, fmt.Sprintf("%s names it but the bundle's manifest does not list it for %s: make the bundle again", desc.Digest, img.Name))
+				continue
+			}
+			walk(c)
+		}
+	}
+	walk(ocispec.Descriptor{MediaType: img.MediaType, Digest: img.Digest, Size: img.Size})
+	return out
+}
+
+// readerFetcher serves one section as the only content.
+type readerFetcher struct{ s *io.SectionReader }
+
+func (f readerFetcher) Fetch(context.Context, ocispec.Descriptor) (io.ReadCloser, error) {
+	return io.NopCloser(io.NewSectionReader(f.s, 0, f.s.Size())), nil
+}
+
+// VerifyAgainst runs Verify and then checks that every blob a delta leaves
+// out is present at target, in the repository repoFor names for each image
+// (nil: ImageEntry.Repository). Push and load call it before writing
+// anything: a delta whose base is not at the target is refused whole.
+func (r *Reader) VerifyAgainst(ctx context.Context, target cas.Store, repoFor func(ImageEntry) string) (*VerifyReport, error) {
+	rep, err := r.Verify(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if len(r.leftOut) == 0 {
+		return rep, nil
+	}
+	if repoFor == nil {
+		repoFor = ImageEntry.Repository
+	}
+	absent := map[digest.Digest][]string{}
+	var order []digest.Digest
+	for _, img := range r.m.Images {
+		var t cas.Target
+		for _, d := range img.Blobs {
+			if _, lo := r.leftOut[d]; !lo {
+				continue
+			}
+			if t == nil {
+				if t, err = target.Repository(ctx, repoFor(img)); err != nil {
+					return nil, fmt.Errorf("target repository for %s: %w", img.Name, err)
+				}
+			}
+			ok, err := t.Exists(ctx, r.leftOut[d].desc())
+			if err != nil {
+				return nil, fmt.Errorf("target: %s: %w", d, err)
+			}
+			if !ok {
+				if _, seen := absent[d]; !seen {
+					order = append(order, d)
+				}
+				absent[d] = append(absent[d], img.Name)
+			}
+		}
+	}
+	base := "its base"
+	if b := r.m.Base; b.Bundle != "" {
+		base = "its base bundle " + b.Bundle
+	} else if b.Inventory != "" {
+		base = "the inventory " + shortID(b.Inventory)
+	}
+	for _, d := range order {
+		lo := r.leftOut[d]
+		rep.Problems = append(rep.Problems, Problem{
+			Kind: ProblemAbsentAtTarget, Digest: d, Images: absent[d],
+			Detail: fmt.Sprintf("%s (%d bytes) is left out of this incremental bundle but the target lacks it: load %s first, or make a full bundle (without --have/--since)", kindOf(lo.MediaType), lo.Size, base),
+		})
+		for i := range rep.Images {
+			if slices.Contains(absent[d], rep.Images[i].Name) {
+				rep.Images[i].Missing = append(rep.Images[i].Missing, d)
+				rep.Images[i].Complete = false
+			}
+		}
+	}
+	return rep, nil
+}
+
+func uniq(s []string) []string {
+	slices.Sort(s)
+	return slices.Compact(s)
+}

@@ -1,0 +1,261 @@
+package image
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"path"
+	"runtime"
+	"strings"
+
+	"github.com/gantry-dev/gantry/internal/analyze/report"
+	"github.com/gantry-dev/gantry/internal/cas"
+	"github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	"golang.org/x/sync/errgroup"
+)
+
+// Options configures Analyze. The zero value works.
+type Options struct {
+	// Limits bounds the decompressed bytes and entries (zero: defaults).
+	Limits Limits
+	// Concurrency is the number of layers read at once (default: the
+	// number of CPUs, at most 8).
+	Concurrency int
+	// Platform picks the image of an index (default DefaultPlatform, else
+	// the index's first image).
+	Platform *ocispec.Platform
+	// MaxSize, when positive, is the budget for the image's size (the
+	// uncompressed bytes of its layers' files); over it is an error
+	// finding.
+	MaxSize int64
+	// MaxLayers, when positive, is the budget for the number of layers.
+	MaxLayers int
+}
+
+// LayerInfo is what Analyze learnt about one layer.
+type LayerInfo struct {
+	Digest     digest.Digest `json:"digest"`
+	MediaType  string        `json:"mediaType"`
+	Compressed int64         `json:"compressed"` // blob bytes
+	Bytes      int64         `json:"bytes"`      // bytes of the files it stores
+	Entries    int           `json:"entries"`
+	CreatedBy  string        `json:"createdBy,omitempty"`
+	// Hidden is the bytes of this layer's files that later layers hide.
+	Hidden int64 `json:"hidden"`
+	// Hides is the bytes of earlier layers' files this layer hides.
+	Hides int64 `json:"hides"`
+	// Top lists the largest files this layer hides.
+	Top []HiddenPath `json:"top,omitempty"`
+}
+
+// Result is the analysis of one image.
+type Result struct {
+	Image      string        `json:"image"`
+	Digest     digest.Digest `json:"digest"`
+	Layers     []LayerInfo   `json:"layers"`
+	Compressed int64         `json:"compressed"` // bytes a pull moves
+	// Stored is the bytes of the files of all layers.
+	Stored int64 `json:"stored"`
+	// Size is the bytes of the files of the final filesystem.
+	Size int64 `json:"size"`
+	// Wasted is Stored - Size: what the layers hold that the container
+	// never sees.
+	Wasted int64 `json:"wasted"`
+	// DiveWasted is dive's "wasted bytes" for the same image (see
+	// DiveWaste).
+	DiveWasted int64             `json:"diveWasted"`
+	Findings   []report.Finding  `json:"-"`
+	Loaded     *Loaded           `json:"-"`
+	fs         *fsys             // the final filesystem
+	files      map[string][]byte // captured files of the final filesystem
+	secrets    []secretFile      // secret-looking files of every layer
+}
+
+// layerScan is what one layer's walk keeps: metadata, a few small files,
+// secret-looking files.
+type layerScan struct {
+	entries []Entry
+	files   map[string][]byte
+	secrets []secretFile
+	bytes   int64
+}
+
+// captured are the files whose content the analysis reads (at most
+// maxCapture bytes each).
+var captured = map[string]bool{"etc/passwd": true, "etc/shadow": true, "etc/group": true}
+
+const maxCapture = 1 << 20
+
+// Analyze reads the image reference names in src and analyzes it. name is
+// how findings name the image. Errors (missing or corrupt layers, hostile
+// or oversized input) end the analysis of this image.
+func Analyze(ctx context.Context, src cas.ReadOnlyTarget, name, reference string, opts Options) (*Result, error) {
+	l, err := Load(ctx, src, reference, opts.Platform)
+	if err != nil {
+		return nil, err
+	}
+	return AnalyzeLoaded(ctx, src, name, l, opts)
+}
+
+// AnalyzeLoaded analyzes an image already loaded with Load.
+func AnalyzeLoaded(ctx context.Context, src cas.ReadOnlyTarget, name string, l *Loaded, opts Options) (*Result, error) {
+	lim := opts.Limits.withDefaults()
+	conc := opts.Concurrency
+	if conc <= 0 {
+		conc = min(runtime.GOMAXPROCS(0), 8)
+	}
+	layers := l.Manifest.Layers
+	scans := make([]*layerScan, len(layers))
+	b := &budget{lim: lim}
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(conc)
+	for i, desc := range layers {
+		g.Go(func() error {
+			s, err := scanLayer(gctx, src, desc, b)
+			if err != nil {
+				return fmt.Errorf("layer %d (%s): %w", i+1, desc.Digest, err)
+			}
+			scans[i] = s
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	r := &Result{Image: name, Digest: l.Descriptor.Digest, Loaded: l, Layers: make([]LayerInfo, len(layers))}
+	exact := newFS(len(layers), true)
+	for i, s := range scans {
+		exact.apply(i, s.entries)
+		r.Layers[i] = LayerInfo{Digest: layers[i].Digest, MediaType: layers[i].MediaType, Compressed: layers[i].Size,
+			Bytes: s.bytes, Entries: len(s.entries), CreatedBy: l.CreatedBy[i]}
+		r.Compressed += layers[i].Size
+		r.Stored += s.bytes
+	}
+	for i := range r.Layers {
+		r.Layers[i].Hidden, r.Layers[i].Hides, r.Layers[i].Top = exact.hidden[i], exact.hides[i], exact.top[i]
+	}
+	r.fs = exact
+	r.Size = du(&exact.root)
+	r.Wasted = r.Stored - r.Size
+	r.DiveWasted = diveWaste(scans)
+	r.files = map[string][]byte{}
+	for p := range captured {
+		if n := exact.lookup(p); n != nil && n.kind == KindFile {
+			r.files[p] = scans[n.layer].files[p]
+		}
+	}
+	for i, s := range scans {
+		for _, sf := range s.secrets {
+			sf.layer = i
+			r.secrets = append(r.secrets, sf)
+		}
+	}
+	r.Findings = findings(r, opts)
+	return r, nil
+}
+
+func scanLayer(ctx context.Context, src cas.ReadOnlyTarget, desc ocispec.Descriptor, b *budget) (*layerScan, error) {
+	rc, err := src.Fetch(ctx, desc)
+	if err != nil {
+		return nil, err
+	}
+	defer rc.Close()
+	v := cas.VerifyReader(rc, desc)
+	s := &layerScan{files: map[string][]byte{}}
+	err = walkLayer(ctx, v, desc.Digest.String(), b, func(e *Entry, content io.Reader) error {
+		s.entries = append(s.entries, *e)
+		if e.Kind != KindFile {
+			return nil
+		}
+		s.bytes += e.Size
+		if captured[e.Path] && e.Size <= maxCapture {
+			data, err := io.ReadAll(content)
+			if err != nil {
+				return err
+			}
+			s.files[e.Path] = data
+			return nil
+		}
+		if kind, needHead := secretName(e.Path); kind != "" {
+			var head []byte
+			if needHead {
+				head = make([]byte, min(e.Size, secretHead))
+				n, err := io.ReadFull(content, head)
+				if err != nil && err != io.ErrUnexpectedEOF {
+					return err
+				}
+				head = head[:n]
+			}
+			if why := secretContent(kind, head); why != "" {
+				s.secrets = append(s.secrets, secretFile{path: e.Path, why: why, size: e.Size})
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	if err := v.Verify(); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// diveWaste computes dive's "wasted bytes" (dive v0.13, filetree
+// Efficiency): for every path that is a leaf of two or more layers' trees,
+// the sum of all its copies, the surviving one included; a whiteout counts
+// as the bytes of the directory it deletes (0 for a file); opaque markers
+// are ignored, and the contents of a deleted directory count only if their
+// paths appear twice.
+func diveWaste(scans []*layerScan) int64 {
+	type acc struct {
+		n   int
+		sum int64
+	}
+	paths := map[string]*acc{}
+	stack := newFS(len(scans), false)
+	for i, s := range scans {
+		parents := map[string]bool{}
+		for _, e := range s.entries {
+			for d := path.Dir(e.Path); d != "." && d != "/" && !parents[d]; d = path.Dir(d) {
+				parents[d] = true
+			}
+		}
+		for _, e := range s.entries {
+			if e.Kind == KindOpaque || parents[e.Path] {
+				continue
+			}
+			var size int64
+			switch e.Kind {
+			case KindWhiteout:
+				if n := stack.lookup(e.Path); n != nil && n.kind == KindDir {
+					size = du(n)
+				}
+			case KindFile:
+				size = e.Size
+			}
+			a := paths[e.Path]
+			if a == nil {
+				a = &acc{}
+				paths[e.Path] = a
+			}
+			a.n++
+			a.sum += size
+		}
+		stack.apply(i, s.entries)
+	}
+	var w int64
+	for _, a := range paths {
+		if a.n >= 2 {
+			w += a.sum
+		}
+	}
+	return w
+}
+
+// lines splits captured text into lines.
+func lines(b []byte) []string {
+	return strings.Split(string(bytes.TrimRight(b, "\n")), "\n")
+}

@@ -1,0 +1,18 @@
+// Package image analyzes container images without unpacking them: it reads
+// the manifest, config and layers of an image from any cas.ReadOnlyTarget (a
+// registry, an OCI layout, gantry's store, a bundle), streams every layer
+// through its decompressor and tar reader in parallel, keeps per-path
+// metadata only, and stacks the layers to find what the final filesystem
+// holds and what each layer hides.
+//
+// From that it computes the image's size, the bytes wasted (exactly: bytes
+// stored across all layers minus the bytes of the final filesystem, with
+// whiteouts, opaque directories and deleted directories handled), dive's
+// figure for the same image, and findings: heavy components, process-manager
+// entrypoints, the user, setuid files, /etc/passwd and /etc/shadow problems,
+// secrets, build-context leftovers, package caches and the base image.
+//
+// Hostile input (paths escaping the root, huge headers, decompression bombs,
+// missing or corrupt layers) ends the analysis of that image with an error;
+// Limits bounds the bytes decompressed and the entries kept.
+package image

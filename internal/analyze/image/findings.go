@@ -1,0 +1,621 @@
+package image
+
+import (
+	"fmt"
+	"path"
+	"regexp"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/gantry-dev/gantry/internal/analyze/report"
+)
+
+// Rule IDs of gantry check. They are stable: configs and ignores name them.
+const (
+	RuleUnreadable      = "GC000"
+	RuleSize            = "GC001"
+	RuleMaxSize         = "GC002"
+	RuleMaxLayers       = "GC003"
+	RuleWasted          = "GC004"
+	RuleLayerHides      = "GC005"
+	RuleHeavy           = "GC010"
+	RuleBuildEssential  = "GC011"
+	RuleProcessManager  = "GC020"
+	RuleRootUser        = "GC030"
+	RuleUnknownUser     = "GC031"
+	RuleSetuid          = "GC032"
+	RuleEmptyPassword   = "GC033"
+	RuleDuplicateUID    = "GC034"
+	RuleSecretEnv       = "GC040"
+	RuleSecretHistory   = "GC041"
+	RuleSecretFile      = "GC042"
+	RuleBuildContext    = "GC050"
+	RulePackageCache    = "GC051"
+	RuleBaseImage       = "GC060"
+	RuleSharedBaseLayer = "GC061"
+)
+
+// Rules describes every rule of gantry check, for SARIF output.
+var Rules = []report.Rule{
+	{ID: RuleUnreadable, Name: "ImageUnreadable", Severity: report.Error, Summary: "The image could not be read: missing or corrupt layer, hostile tar entry, or over a limit."},
+	{ID: RuleSize, Name: "ImageSize", Severity: report.Info, Summary: "The image's size, compressed and uncompressed, and its layer count."},
+	{ID: RuleMaxSize, Name: "ImageSizeBudget", Severity: report.Error, Summary: "The image is over the size budget (--max-size)."},
+	{ID: RuleMaxLayers, Name: "LayerBudget", Severity: report.Error, Summary: "The image has more layers than the budget (--max-layers)."},
+	{ID: RuleWasted, Name: "WastedBytes", Severity: report.Info, Summary: "Bytes the layers store that the final filesystem does not show (deleted or overwritten by later layers)."},
+	{ID: RuleLayerHides, Name: "LayerHidesBytes", Severity: report.Info, Summary: "A layer deletes or overwrites files earlier layers stored: the bytes stay in the image."},
+	{ID: RuleHeavy, Name: "HeavyComponent", Severity: report.Warning, Summary: "A heavy component (JDK, chromium, elasticsearch, compiler) is in the final filesystem; build with it in an earlier stage."},
+	{ID: RuleBuildEssential, Name: "BuildToolsLeftOver", Severity: report.Warning, Summary: "build-essential is installed in the final image."},
+	{ID: RuleProcessManager, Name: "ProcessManagerEntrypoint", Severity: report.Error, Summary: "The entrypoint or command is a process manager (systemd, init, supervisord, s6, runit, openrc): run one process per container."},
+	{ID: RuleRootUser, Name: "RootUser", Severity: report.Warning, Summary: "The container runs as root."},
+	{ID: RuleUnknownUser, Name: "UnknownUser", Severity: report.Error, Summary: "The configured user is not in the image's /etc/passwd: the container cannot start."},
+	{ID: RuleSetuid, Name: "SetuidFile", Severity: report.Info, Summary: "A setuid or setgid file."},
+	{ID: RuleEmptyPassword, Name: "EmptyPassword", Severity: report.Error, Summary: "An account in /etc/shadow has an empty password."},
+	{ID: RuleDuplicateUID, Name: "DuplicateUID", Severity: report.Warning, Summary: "Several accounts in /etc/passwd share a UID."},
+	{ID: RuleSecretEnv, Name: "SecretInEnv", Severity: report.Error, Summary: "A secret in the config's environment, readable by anyone who pulls the image."},
+	{ID: RuleSecretHistory, Name: "SecretInHistory", Severity: report.Error, Summary: "A secret in the image history (build arguments, RUN lines)."},
+	{ID: RuleSecretFile, Name: "SecretFile", Severity: report.Error, Summary: "A secret-looking file (private key, .env, cloud credentials) in a layer, deleted later or not."},
+	{ID: RuleBuildContext, Name: "BuildContextLeftover", Severity: report.Warning, Summary: "Build-context leftovers (.git, IDE folders, the Dockerfile) in the image: add them to .dockerignore."},
+	{ID: RulePackageCache, Name: "PackageCacheLeftover", Severity: report.Warning, Summary: "A package manager cache left in the image."},
+	{ID: RuleBaseImage, Name: "BaseImage", Severity: report.Info, Summary: "The base image, from the OCI base-image annotations."},
+	{ID: RuleSharedBaseLayer, Name: "SharedLayers", Severity: report.Info, Summary: "The longest layer prefix the image shares with another image checked: its likely base."},
+}
+
+// HumanBytes formats n in decimal units (1.5 MB), as the report writers do.
+func HumanBytes(n int64) string {
+	if n < 1000 && n > -1000 {
+		return fmt.Sprintf("%d B", n)
+	}
+	f, units := float64(n), "kMGTPE"
+	i := -1
+	for (f >= 1000 || f <= -1000) && i < len(units)-1 {
+		f /= 1000
+		i++
+	}
+	return fmt.Sprintf("%.1f %cB", f, units[i])
+}
+
+type finder struct {
+	r    *Result
+	opts Options
+	out  []report.Finding
+}
+
+func (f *finder) add(rule string, sev report.Severity, layer int, bytes int64, msg string, args ...any) {
+	fd := report.Finding{Rule: rule, Severity: sev, Message: fmt.Sprintf(msg, args...), Image: f.r.Image, Bytes: bytes}
+	if layer >= 0 && layer < len(f.r.Layers) {
+		fd.Layer = f.r.Layers[layer].Digest.String()
+	}
+	f.out = append(f.out, fd)
+}
+
+// layerName names layer i for a message: "layer 3 (RUN apt-get ...)".
+func (f *finder) layerName(i int) string {
+	if i < 0 || i >= len(f.r.Layers) {
+		return "no layer"
+	}
+	s := fmt.Sprintf("layer %d", i+1)
+	if cb := shortCmd(f.r.Layers[i].CreatedBy); cb != "" {
+		s += " (" + cb + ")"
+	}
+	return s
+}
+
+// shortCmd trims a history instruction for messages.
+func shortCmd(s string) string {
+	s = strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(s), "/bin/sh -c"))
+	s = strings.TrimSpace(strings.TrimPrefix(s, "#(nop)"))
+	if len(s) > 80 {
+		s = s[:77] + "..."
+	}
+	return s
+}
+
+func findings(r *Result, opts Options) []report.Finding {
+	f := &finder{r: r, opts: opts}
+	f.sizes()
+	f.walkFS()
+	f.process()
+	f.users()
+	f.secrets()
+	f.base()
+	report.Sort(f.out)
+	return f.out
+}
+
+func (f *finder) sizes() {
+	r := f.r
+	f.add(RuleSize, report.Info, -1, r.Size, "%s uncompressed in %d layers, %s to pull", HumanBytes(r.Size), len(r.Layers), HumanBytes(r.Compressed))
+	if f.opts.MaxSize > 0 && r.Size > f.opts.MaxSize {
+		f.add(RuleMaxSize, report.Error, -1, r.Size, "image is %s, over the %s budget", HumanBytes(r.Size), HumanBytes(f.opts.MaxSize))
+	}
+	if f.opts.MaxLayers > 0 && len(r.Layers) > f.opts.MaxLayers {
+		f.add(RuleMaxLayers, report.Error, -1, 0, "image has %d layers, over the budget of %d", len(r.Layers), f.opts.MaxLayers)
+	}
+	sev := report.Info
+	if r.Wasted > 10<<20 && r.Wasted*10 > r.Stored {
+		sev = report.Warning
+	}
+	f.add(RuleWasted, sev, -1, r.Wasted,
+		"%s wasted: layers store %s of files, the final filesystem shows %s (dive would report %s: it also counts the surviving copy of a file changed in several layers, ignores opaque directories and counts a deleted directory's contents only if their paths appear twice)",
+		HumanBytes(r.Wasted), HumanBytes(r.Stored), HumanBytes(r.Size), HumanBytes(r.DiveWasted))
+	for j, l := range r.Layers {
+		if l.Hides < 64<<10 {
+			continue
+		}
+		var from []int
+		var tops []string
+		for _, t := range l.Top {
+			tops = append(tops, fmt.Sprintf("/%s (%s, layer %d)", t.Path, HumanBytes(t.Bytes), t.Layer+1))
+			if !slices.Contains(from, t.Layer+1) {
+				from = append(from, t.Layer+1)
+			}
+		}
+		sev := report.Info
+		if l.Hides > 10<<20 {
+			sev = report.Warning
+		}
+		f.add(RuleLayerHides, sev, j, l.Hides, "%s deletes or overwrites %s that earlier layers still store, largest: %s; do the work and the cleanup in one layer, or in an earlier build stage",
+			f.layerName(j), HumanBytes(l.Hides), strings.Join(tops, ", "))
+	}
+}
+
+var (
+	elasticJarRE = regexp.MustCompile(`^elasticsearch-\d[\w.-]*\.jar$`)
+	clangRE      = regexp.MustCompile(`^clang-\d+$`)
+	chromeNames  = map[string]bool{"chrome": true, "chromium": true, "chromium-browser": true, "headless_shell": true, "chrome-headless-shell": true}
+	compilerBins = map[string]bool{"cc1": true, "cc1plus": true, "cc1obj": true, "lto1": true, "f951": true}
+	leftoverSkip = []string{"node_modules/", "site-packages/", "dist-packages/", "usr/share/", "go/pkg/mod/", "usr/lib/"}
+)
+
+// heavy is a heavy component found in the final filesystem.
+type heavy struct{ what, root, marker string }
+
+// classifyHeavy recognises the files that mark a heavy component and the
+// directory the component lives in.
+func classifyHeavy(p string, n *node) (heavy, bool) {
+	base := path.Base(p)
+	parts := strings.Split(p, "/")
+	switch {
+	case base == "libjvm.so":
+		root := parts[:len(parts)-1]
+		for i := len(root) - 1; i >= 0; i-- {
+			if root[i] == "lib" {
+				root = root[:i]
+				break
+			}
+		}
+		if len(root) > 0 && root[len(root)-1] == "jre" {
+			root = root[:len(root)-1]
+		}
+		return heavy{"JVM (JDK/JRE)", strings.Join(root, "/"), p}, true
+	case chromeNames[base] && n.size > 10<<20:
+		return heavy{"Chrome/Chromium browser", path.Dir(p), p}, true
+	case elasticJarRE.MatchString(base):
+		dir := path.Dir(p)
+		if path.Base(dir) == "lib" {
+			dir = path.Dir(dir)
+		}
+		return heavy{"Elasticsearch", dir, p}, true
+	case compilerBins[base] && strings.Contains(p, "gcc"):
+		return heavy{"GCC compiler (" + base + ")", path.Dir(p), p}, true
+	case clangRE.MatchString(base) && n.size > 10<<20:
+		dir := path.Dir(p)
+		if path.Base(dir) == "bin" {
+			dir = path.Dir(dir)
+		}
+		return heavy{"Clang compiler", dir, p}, true
+	case strings.HasSuffix(p, "/pkg/tool/linux_amd64/compile") || strings.HasSuffix(p, "/pkg/tool/linux_arm64/compile"):
+		return heavy{"Go toolchain", strings.Join(parts[:len(parts)-4], "/"), p}, true
+	}
+	return heavy{}, false
+}
+
+// cacheDirs are package-manager caches, by path or path suffix.
+var cacheDirs = []struct{ suffix, what string }{
+	{"var/cache/apt/archives", "apt downloaded packages (.deb)"},
+	{"var/lib/apt/lists", "apt package lists"},
+	{"var/cache/apk", "apk cache"},
+	{"var/cache/yum", "yum cache"},
+	{"var/cache/dnf", "dnf cache"},
+	{".cache/pip", "pip cache"},
+	{".npm/_cacache", "npm cache"},
+	{".cache/yarn", "yarn cache"},
+	{".cache/go-build", "Go build cache"},
+}
+
+// walkFS looks through the final filesystem once for heavy components,
+// setuid files, build-context leftovers and package caches.
+func (f *finder) walkFS() {
+	fs := f.r.fs
+	seenRoot := map[string]bool{}
+	skipUnder := ""
+	fs.walk(func(p string, n *node) {
+		if h, ok := classifyHeavy(p, n); ok && !seenRoot[h.root] {
+			seenRoot[h.root] = true
+			size := du(fs.lookup(h.root))
+			f.add(RuleHeavy, report.Warning, n.layer, size, "%s in /%s (%s), added by %s: build with it in an earlier stage and copy only what runs",
+				h.what, h.root, HumanBytes(size), f.layerName(n.layer))
+		}
+		if n.kind == KindFile && n.mode&0o6000 != 0 {
+			what := "setuid"
+			if n.mode&0o4000 == 0 {
+				what = "setgid"
+			} else if n.mode&0o2000 != 0 {
+				what = "setuid and setgid"
+			}
+			f.add(RuleSetuid, report.Info, n.layer, 0, "/%s is %s (mode %04o, owner %d), added by %s", p, what, n.mode, n.uid, f.layerName(n.layer))
+		}
+		if p == "var/lib/dpkg/info/build-essential.list" || p == "usr/share/doc/build-essential" {
+			if !seenRoot["build-essential"] {
+				seenRoot["build-essential"] = true
+				f.add(RuleBuildEssential, report.Warning, n.layer, 0, "build-essential is installed (by %s): compile in a build stage", f.layerName(n.layer))
+			}
+		}
+		if skipUnder != "" && strings.HasPrefix(p, skipUnder) {
+			return
+		}
+		skipUnder = ""
+		for _, c := range cacheDirs {
+			if n.kind == KindDir && (p == c.suffix || strings.HasSuffix(p, "/"+c.suffix)) {
+				size, layer := cacheBytes(n, p)
+				if size >= 1024 {
+					f.add(RulePackageCache, report.Warning, layer, size, "%s left in /%s (%s, mostly from %s): clean it in the layer that fills it",
+						c.what, p, HumanBytes(size), f.layerName(layer))
+				}
+				skipUnder = p + "/"
+				return
+			}
+		}
+		if leftover(p, n) {
+			size := du(n)
+			what := "build-context leftover"
+			switch path.Base(p) {
+			case ".git":
+				what = "git repository"
+			case ".idea", ".vscode":
+				what = "IDE settings"
+			}
+			f.add(RuleBuildContext, report.Warning, n.layer, size, "%s /%s (%s), added by %s: list it in .dockerignore", what, p, HumanBytes(size), f.layerName(n.layer))
+			if n.kind == KindDir {
+				skipUnder = p + "/"
+			}
+		}
+	})
+}
+
+func leftover(p string, n *node) bool {
+	for _, s := range leftoverSkip {
+		if strings.HasPrefix(p, s) || strings.Contains(p, "/"+s) {
+			return false
+		}
+	}
+	base := path.Base(p)
+	switch {
+	case n.kind == KindDir && base == ".git":
+		return n.children["HEAD"] != nil || n.children["config"] != nil || n.children["objects"] != nil
+	case n.kind == KindDir && (base == ".idea" || base == ".vscode"):
+		return true
+	case n.kind == KindFile && (base == "Dockerfile" || base == "Containerfile" || base == ".dockerignore" ||
+		strings.HasPrefix(base, "Dockerfile.") || strings.HasSuffix(base, ".Dockerfile") || strings.HasSuffix(base, ".dockerfile")):
+		return true
+	}
+	return false
+}
+
+// cacheBytes sums a cache directory (for apt archives, the .deb files
+// only, not the lock file) and names the layer that put most of it there.
+func cacheBytes(n *node, p string) (int64, int) {
+	byLayer := map[int]int64{}
+	var rec func(q string, n *node)
+	rec = func(q string, n *node) {
+		if n.kind == KindFile && (!strings.HasSuffix(p, "apt/archives") || strings.HasSuffix(q, ".deb")) {
+			byLayer[n.layer] += n.size
+		}
+		for name, c := range n.children {
+			rec(q+"/"+name, c)
+		}
+	}
+	rec(p, n)
+	var total, best int64
+	layer := -1
+	for l, b := range byLayer {
+		total += b
+		if b > best || (b == best && l < layer) {
+			best, layer = b, l
+		}
+	}
+	return total, layer
+}
+
+// Process managers, by the name of the program that runs; wrappers that
+// exec one child are looked through.
+var (
+	processManagers = map[string]string{
+		"systemd": "systemd", "init": "an init system", "supervisord": "supervisord", "s6-svscan": "s6",
+		"runsvdir": "runit", "runit": "runit", "runit-init": "runit", "openrc": "OpenRC", "openrc-init": "OpenRC",
+		"upstart": "upstart", "s6-linux-init": "s6", "monit": "monit", "pm2": "pm2", "pm2-runtime": "pm2",
+	}
+	wrappers = map[string]int{ // name -> arguments it takes before the command
+		"tini": 0, "tini-static": 0, "dumb-init": 0, "catatonit": 0, "gosu": 1, "su-exec": 1, "chpst": 0, "exec": 0, "env": 0,
+	}
+	shells = map[string]bool{"sh": true, "bash": true, "ash": true, "dash": true, "zsh": true, "busybox": false}
+)
+
+func (f *finder) process() {
+	cfg := f.r.Loaded.Config.Config
+	argv := append(slices.Clone(cfg.Entrypoint), cfg.Cmd...)
+	what := "ENTRYPOINT/CMD"
+	if len(cfg.Entrypoint) == 0 {
+		what = "CMD"
+	}
+	pathEnv := "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+	for _, e := range cfg.Env {
+		if v, ok := strings.CutPrefix(e, "PATH="); ok {
+			pathEnv = v
+		}
+	}
+	for _, cmd := range commands(argv) {
+		if pm, shown := f.processManager(cmd, pathEnv); pm != "" {
+			f.add(RuleProcessManager, report.Error, -1, 0, "%s runs %s, %s: the container stays up while its services die, and signals and logs go to the manager; run one process per container (tini or dumb-init if it needs an init)", what, shown, pm)
+			return
+		}
+	}
+}
+
+// commands returns the commands argv runs: argv itself, or for "sh -c
+// SCRIPT" each simple command of the script, first words first.
+func commands(argv []string) [][]string {
+	if len(argv) >= 3 && shells[path.Base(argv[0])] && argv[1] == "-c" {
+		var out [][]string
+		script := strings.NewReplacer("&&", ";", "||", ";", "|", ";", "&", ";", "\n", ";").Replace(argv[2])
+		for _, c := range strings.Split(script, ";") {
+			if w := strings.Fields(c); len(w) > 0 {
+				out = append(out, w)
+			}
+		}
+		return out
+	}
+	return [][]string{argv}
+}
+
+// processManager looks through wrappers to the program cmd runs, follows
+// symlinks in the image, and names the process manager it is ("" if none)
+// and how to show the program.
+func (f *finder) processManager(cmd []string, pathEnv string) (string, string) {
+	for len(cmd) > 0 {
+		prog := cmd[0]
+		full, n := f.lookPath(prog, pathEnv)
+		shown := prog
+		if full != "" && full != strings.TrimPrefix(prog, "/") {
+			shown += " (-> /" + full + ")"
+		}
+		names := []string{path.Base(prog)}
+		if full != "" {
+			names = append(names, path.Base(full))
+		}
+		if n != nil && path.Base(full) == "busybox" && path.Base(prog) == "init" {
+			return "busybox init", shown
+		}
+		for _, name := range names {
+			if name == "init" && prog == "/init" && f.r.fs.lookup("etc/s6-overlay") == nil && f.r.fs.lookup("package/admin/s6-overlay") == nil {
+				continue // a plain /init script, not s6-overlay's
+			}
+			if pm, ok := processManagers[name]; ok {
+				if prog == "/init" {
+					pm = "s6-overlay"
+				}
+				return pm, shown
+			}
+		}
+		skip, ok := -1, false
+		for _, name := range names {
+			if k, w := wrappers[name]; w {
+				skip, ok = k, true
+			}
+		}
+		if !ok {
+			return "", ""
+		}
+		cmd = cmd[1:]
+		for len(cmd) > 0 && strings.HasPrefix(cmd[0], "-") {
+			if cmd[0] == "--" {
+				cmd = cmd[1:]
+				break
+			}
+			cmd = cmd[1:]
+		}
+		for len(cmd) > 0 && strings.Contains(cmd[0], "=") && !strings.HasPrefix(cmd[0], "/") { // env VAR=x
+			cmd = cmd[1:]
+		}
+		if skip > 0 && len(cmd) >= skip {
+			cmd = cmd[skip:]
+		}
+	}
+	return "", ""
+}
+
+// lookPath finds prog in the image as the runtime would (PATH search for a
+// bare name) and follows symlinks: the path it ends at and its node.
+func (f *finder) lookPath(prog, pathEnv string) (string, *node) {
+	if strings.Contains(prog, "/") {
+		return f.r.fs.resolve(prog)
+	}
+	for _, dir := range strings.Split(pathEnv, ":") {
+		if dir == "" {
+			continue
+		}
+		if p, n := f.r.fs.resolve(path.Join(dir, prog)); n != nil {
+			return p, n
+		}
+	}
+	return "", nil
+}
+
+type passwdEntry struct {
+	name string
+	uid  int
+}
+
+func parsePasswd(b []byte) []passwdEntry {
+	var out []passwdEntry
+	for _, l := range lines(b) {
+		fs := strings.Split(l, ":")
+		if len(fs) < 4 || strings.HasPrefix(l, "#") {
+			continue
+		}
+		uid, err := strconv.Atoi(fs[2])
+		if err != nil {
+			continue
+		}
+		out = append(out, passwdEntry{fs[0], uid})
+	}
+	return out
+}
+
+func (f *finder) users() {
+	fs := f.r.fs
+	passwdLayer := -1
+	if n := fs.lookup("etc/passwd"); n != nil {
+		passwdLayer = n.layer
+	}
+	passwd := parsePasswd(f.r.files["etc/passwd"])
+	user := f.r.Loaded.Config.Config.User
+	name, _, _ := strings.Cut(user, ":")
+	switch uid, err := strconv.Atoi(name); {
+	case name == "" || name == "root":
+		f.add(RuleRootUser, report.Warning, -1, 0, "the container runs as root (USER %q): add a user and switch to it", user)
+	case err == nil && uid == 0:
+		f.add(RuleRootUser, report.Warning, -1, 0, "the container runs as UID 0 (USER %q)", user)
+	case err != nil:
+		found := false
+		for _, e := range passwd {
+			if e.name == name {
+				found = true
+				if e.uid == 0 {
+					f.add(RuleRootUser, report.Warning, passwdLayer, 0, "user %q has UID 0 in /etc/passwd: the container runs as root", name)
+				}
+			}
+		}
+		if !found {
+			f.add(RuleUnknownUser, report.Error, passwdLayer, 0, "USER %q is not in the image's /etc/passwd: the runtime cannot start the container; use a numeric UID or add the user", user)
+		}
+	}
+	uids := map[int][]string{}
+	for _, e := range passwd {
+		uids[e.uid] = append(uids[e.uid], e.name)
+	}
+	dup := make([]int, 0)
+	for uid, names := range uids {
+		if len(names) > 1 {
+			dup = append(dup, uid)
+		}
+	}
+	sort.Ints(dup)
+	for _, uid := range dup {
+		f.add(RuleDuplicateUID, report.Warning, passwdLayer, 0, "UID %d is shared by %s in /etc/passwd", uid, strings.Join(uids[uid], ", "))
+	}
+	shadowLayer := -1
+	if n := fs.lookup("etc/shadow"); n != nil {
+		shadowLayer = n.layer
+	}
+	for _, l := range lines(f.r.files["etc/shadow"]) {
+		fs := strings.Split(l, ":")
+		if len(fs) >= 2 && fs[0] != "" && fs[1] == "" {
+			f.add(RuleEmptyPassword, report.Error, shadowLayer, 0, "account %q has an empty password in /etc/shadow: anyone can log in as it; lock it with '*' or '!'", fs[0])
+		}
+	}
+}
+
+func (f *finder) secrets() {
+	for _, e := range f.r.Loaded.Config.Config.Env {
+		k, v, _ := strings.Cut(e, "=")
+		if secretAssignment(k, v) {
+			f.add(RuleSecretEnv, report.Error, -1, 0, "ENV %s=%s looks like a secret: anyone who pulls the image reads it; pass it at run time or use a secret mount", k, redact(v))
+		}
+	}
+	layer := 0
+	for _, h := range f.r.Loaded.Config.History {
+		l := -1
+		if !h.EmptyLayer {
+			l = layer
+			layer++
+		}
+		cb := h.CreatedBy
+		if strings.Contains(cb, "#(nop)  ENV ") || strings.HasPrefix(cb, "ENV ") {
+			continue // GC040 reports the config's ENV
+		}
+		for _, m := range assignRE.FindAllStringSubmatch(cb, -1) {
+			if secretAssignment(m[1], m[2]) {
+				f.add(RuleSecretHistory, report.Error, l, 0, "history %q sets %s=%s: build arguments and RUN lines are stored in the image; use a secret mount", shortCmd(strings.ReplaceAll(cb, m[2], redact(m[2]))), m[1], redact(m[2]))
+				goto next
+			}
+		}
+		if m := tokenRE.FindString(cb); m != "" {
+			f.add(RuleSecretHistory, report.Error, l, 0, "history holds a token (%s): it is stored in the image; use a secret mount", redact(m))
+		}
+	next:
+	}
+	for _, s := range f.r.secrets {
+		n := f.r.fs.lookup(s.path)
+		note := "in the final filesystem"
+		if n == nil || n.layer != s.layer {
+			note = "deleted or replaced by a later layer, but still stored in " + f.layerName(s.layer)
+		}
+		f.add(RuleSecretFile, report.Error, s.layer, s.size, "/%s: %s, %s; it ships to everyone who pulls the image", s.path, s.why, note)
+	}
+}
+
+// Annotations naming an image's base (image-spec v1.1 annotations.md).
+const (
+	AnnotationBaseName   = "org.opencontainers.image.base.name"
+	AnnotationBaseDigest = "org.opencontainers.image.base.digest"
+)
+
+func (f *finder) base() {
+	a := f.r.Loaded.Manifest.Annotations
+	name, dg := a[AnnotationBaseName], a[AnnotationBaseDigest]
+	if name == "" && dg == "" {
+		return
+	}
+	s := name
+	if dg != "" {
+		s += "@" + dg
+	}
+	f.add(RuleBaseImage, report.Info, -1, 0, "base image %s (OCI base-image annotations)", strings.TrimPrefix(s, "@"))
+}
+
+// BaseFindings compares the images of one check: each image's longest
+// layer prefix shared with another image is its likely base, reported with
+// the layers and bytes it covers.
+func BaseFindings(results []*Result) []report.Finding {
+	var out []report.Finding
+	for i, a := range results {
+		best, with := 0, -1
+		for j, b := range results {
+			if i == j || a.Digest == b.Digest {
+				continue
+			}
+			k := 0
+			for k < len(a.Layers) && k < len(b.Layers) && a.Layers[k].Digest == b.Layers[k].Digest {
+				k++
+			}
+			if k > best {
+				best, with = k, j
+			}
+		}
+		if best == 0 {
+			continue
+		}
+		var bytes, compressed int64
+		for _, l := range a.Layers[:best] {
+			bytes += l.Bytes
+			compressed += l.Compressed
+		}
+		fd := report.Finding{Rule: RuleSharedBaseLayer, Severity: report.Info, Image: a.Image, Layer: a.Layers[best-1].Digest.String(), Bytes: bytes,
+			Message: fmt.Sprintf("shares its first %d of %d layers (%s, %s compressed) with %s: its base ends at layer %d", best, len(a.Layers), HumanBytes(bytes), HumanBytes(compressed), results[with].Image, best)}
+		out = append(out, fd)
+	}
+	return out
+}

@@ -1,0 +1,184 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/gantry-dev/gantry/internal/analyze/image"
+	"github.com/gantry-dev/gantry/internal/analyze/report"
+	"github.com/gantry-dev/gantry/internal/oci"
+	"github.com/spf13/cobra"
+)
+
+type checkFlags struct {
+	format, threshold      string
+	maxSize, maxLayerBytes string
+	maxTotalBytes          string
+	maxLayers, concurrency int
+	platform               string
+	insecure               bool
+}
+
+func newCheckCmd(e *env) *cobra.Command {
+	var f checkFlags
+	cmd := &cobra.Command{
+		Use:   "check IMAGE...",
+		Short: "Analyze images: size, wasted bytes, heavy components, process managers, users, secrets, caches",
+		Long: `Read each image as a stream (nothing is unpacked to disk; layers are
+decompressed in parallel, gzip, zstd or uncompressed) and report:
+
+  GC001 size, GC002/GC003 size and layer budgets (--max-size, --max-layers)
+  GC004 bytes wasted, exactly: the bytes of the files stored in all layers
+        minus the bytes of the final filesystem, so every file a later layer
+        deletes (whiteouts, opaque directories, deleted directories) or
+        overwrites counts once. dive's figure for the same image is shown
+        beside it: dive also counts the surviving copy of a file changed in
+        several layers, ignores opaque directories, and counts the contents
+        of a deleted directory only when their paths appear twice.
+  GC005 each layer that hides bytes, with the largest files it hides
+  GC010/GC011 heavy components (JVM, chromium, elasticsearch, compilers,
+        build-essential) with their bytes and the instruction that added them
+  GC020 process managers as the entrypoint or command (systemd, init,
+        supervisord, s6, runit, openrc), symlinks followed inside the image
+  GC030-GC034 root or unknown user, setuid files, empty passwords,
+        duplicate UIDs
+  GC040-GC042 secrets in ENV, in the history and in files of any layer
+  GC050/GC051 build-context leftovers and package caches
+  GC060/GC061 the base image (annotations, or layers shared with the other
+        images checked)
+
+IMAGE is HOST/REPO:TAG (a registry) or oci:DIR:REPO:TAG (an OCI layout, such
+as gantry's store). An image that cannot be read (missing or corrupt layer,
+hostile tar paths, over --max-layer-bytes) gets a GC000 error finding and the
+others are still checked.
+
+Exit status: 0, or 1 when a finding reaches --failure-threshold or an image
+could not be read, 2 on a usage error.`,
+		Example: `  gantry check registry.example.com/app:v1
+  gantry check --max-size 500MB --max-layers 20 --format sarif oci:./images:app:v1 > check.sarif`,
+		Args: func(_ *cobra.Command, args []string) error {
+			if len(args) == 0 {
+				return usageError{errors.New("check takes at least one IMAGE: see gantry check --help")}
+			}
+			return nil
+		},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runCheck(cmd.Context(), e, f, args)
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&f.format, "format", "tty", "output format: tty, json or sarif")
+	fl.StringVar(&f.threshold, "failure-threshold", "error", "exit 1 when a finding is at least this severe: error, warning, info, style or none")
+	fl.StringVar(&f.maxSize, "max-size", "", "size budget for an image's uncompressed files, e.g. 500MB or 1.5GiB (default: none)")
+	fl.IntVar(&f.maxLayers, "max-layers", 0, "layer budget (default: none)")
+	fl.StringVar(&f.maxLayerBytes, "max-layer-bytes", "16GiB", "stop reading a layer past this many decompressed bytes (decompression bombs)")
+	fl.StringVar(&f.maxTotalBytes, "max-total-bytes", "64GiB", "stop reading an image past this many decompressed bytes in all")
+	fl.IntVar(&f.concurrency, "concurrency", 0, "layers decompressed at once (default: CPUs, at most 8)")
+	fl.StringVar(&f.platform, "platform", "", "image of an index to check, OS/ARCH[/VARIANT] (default linux/amd64)")
+	fl.BoolVar(&f.insecure, "insecure", false, "reach registries over plain HTTP or with unverified TLS certificates")
+	return cmd
+}
+
+// parseSize reads "500MB", "1.5GiB", "100k" or a number of bytes.
+func parseSize(s string) (int64, error) {
+	if s == "" {
+		return 0, nil
+	}
+	t := strings.TrimSpace(strings.ToLower(s))
+	mult := float64(1)
+	for _, u := range []struct {
+		suffix string
+		m      float64
+	}{{"kib", 1 << 10}, {"mib", 1 << 20}, {"gib", 1 << 30}, {"tib", 1 << 40}, {"kb", 1e3}, {"mb", 1e6}, {"gb", 1e9}, {"tb", 1e12}, {"k", 1e3}, {"m", 1e6}, {"g", 1e9}, {"b", 1}} {
+		if strings.HasSuffix(t, u.suffix) {
+			t, mult = strings.TrimSpace(strings.TrimSuffix(t, u.suffix)), u.m
+			break
+		}
+	}
+	v, err := strconv.ParseFloat(t, 64)
+	if err != nil || v < 0 {
+		return 0, fmt.Errorf("size %q: want a number of bytes with an optional unit (kB, MB, GB, KiB, MiB, GiB)", s)
+	}
+	return int64(v * mult), nil
+}
+
+func runCheck(ctx context.Context, e *env, f checkFlags, args []string) (err error) {
+	format, err := report.ParseFormat(f.format)
+	if err != nil {
+		return usageError{fmt.Errorf("--format: %w", err)}
+	}
+	threshold, err := report.ParseSeverity(f.threshold)
+	if err != nil {
+		return usageError{fmt.Errorf("--failure-threshold: %w", err)}
+	}
+	var opts image.Options
+	for _, s := range []struct {
+		flag, v string
+		dst     *int64
+	}{{"--max-size", f.maxSize, &opts.MaxSize}, {"--max-layer-bytes", f.maxLayerBytes, &opts.Limits.MaxLayerBytes}, {"--max-total-bytes", f.maxTotalBytes, &opts.Limits.MaxTotalBytes}} {
+		if *s.dst, err = parseSize(s.v); err != nil {
+			return usageError{fmt.Errorf("%s: %w", s.flag, err)}
+		}
+	}
+	opts.MaxLayers, opts.Concurrency = f.maxLayers, f.concurrency
+	if f.platform != "" {
+		p, err := oci.ParsePlatform(f.platform)
+		if err != nil {
+			return usageError{fmt.Errorf("--platform: %w", err)}
+		}
+		opts.Platform = &p
+	}
+	refs := make([]oci.ImageRef, len(args))
+	for i, a := range args {
+		if refs[i], err = parseRef("IMAGE", a); err != nil {
+			return err
+		}
+	}
+	locs := &locations{insecure: f.insecure}
+	defer func() {
+		if cerr := locs.Close(); cerr != nil && err == nil {
+			err = cerr
+		}
+	}()
+	var results []*image.Result
+	var findings []report.Finding
+	failed := 0
+	for i, ref := range refs {
+		r, err := checkOne(ctx, locs, args[i], ref, opts)
+		if err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			failed++
+			e.log.Error("check", "image", args[i], "err", err)
+			findings = append(findings, report.Finding{Rule: image.RuleUnreadable, Severity: report.Error, Image: args[i], Message: err.Error()})
+			continue
+		}
+		results = append(results, r)
+		findings = append(findings, r.Findings...)
+	}
+	findings = append(findings, image.BaseFindings(results)...)
+	report.Sort(findings)
+	rep := report.Report{Tool: "gantry", Version: Version, Rules: image.Rules, Findings: findings}
+	if err := report.Write(e.stdout, format, rep, report.WriteOptions{Color: format == report.TTY && isTerminal(e.stdout)}); err != nil {
+		return err
+	}
+	if failed > 0 {
+		return fmt.Errorf("%d of %d images could not be read", failed, len(refs))
+	}
+	if report.Fails(findings, threshold) {
+		return fmt.Errorf("findings at or above %s", threshold)
+	}
+	return nil
+}
+
+func checkOne(ctx context.Context, locs *locations, name string, ref oci.ImageRef, opts image.Options) (*image.Result, error) {
+	src, err := locs.open(ctx, ref, true)
+	if err != nil {
+		return nil, err
+	}
+	return image.Analyze(ctx, src, name, ref.Reference(), opts)
+}

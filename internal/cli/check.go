@@ -7,7 +7,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/gantry-dev/gantry/internal/analyze/image"
+	imagecheck "github.com/gantry-dev/gantry/internal/analyze/image"
 	"github.com/gantry-dev/gantry/internal/analyze/report"
 	"github.com/gantry-dev/gantry/internal/oci"
 	"github.com/spf13/cobra"
@@ -114,7 +114,7 @@ func runCheck(ctx context.Context, e *env, f checkFlags, args []string) (err err
 	if err != nil {
 		return usageError{fmt.Errorf("--failure-threshold: %w", err)}
 	}
-	var opts image.Options
+	var opts imagecheck.Options
 	for _, s := range []struct {
 		flag, v string
 		dst     *int64
@@ -143,7 +143,7 @@ func runCheck(ctx context.Context, e *env, f checkFlags, args []string) (err err
 			err = cerr
 		}
 	}()
-	var results []*image.Result
+	var results []*imagecheck.Result
 	var findings []report.Finding
 	failed := 0
 	for i, ref := range refs {
@@ -154,15 +154,15 @@ func runCheck(ctx context.Context, e *env, f checkFlags, args []string) (err err
 			}
 			failed++
 			e.log.Error("check", "image", args[i], "err", err)
-			findings = append(findings, report.Finding{Rule: image.RuleUnreadable, Severity: report.Error, Image: args[i], Message: err.Error()})
+			findings = append(findings, report.Finding{Rule: imagecheck.RuleUnreadable, Severity: report.Error, Image: args[i], Message: err.Error()})
 			continue
 		}
 		results = append(results, r)
 		findings = append(findings, r.Findings...)
 	}
-	findings = append(findings, image.BaseFindings(results)...)
+	findings = append(findings, imagecheck.BaseFindings(results)...)
 	report.Sort(findings)
-	rep := report.Report{Tool: "gantry", Version: Version, Rules: image.Rules, Findings: findings}
+	rep := report.Report{Tool: "gantry", Version: Version, Rules: imagecheck.Rules, Findings: findings}
 	if err := report.Write(e.stdout, format, rep, report.WriteOptions{Color: format == report.TTY && isTerminal(e.stdout)}); err != nil {
 		return err
 	}
@@ -175,10 +175,10 @@ func runCheck(ctx context.Context, e *env, f checkFlags, args []string) (err err
 	return nil
 }
 
-func checkOne(ctx context.Context, locs *locations, name string, ref oci.ImageRef, opts image.Options) (*image.Result, error) {
+func checkOne(ctx context.Context, locs *locations, name string, ref oci.ImageRef, opts imagecheck.Options) (*imagecheck.Result, error) {
 	src, err := locs.open(ctx, ref, true)
 	if err != nil {
 		return nil, err
 	}
-	return image.Analyze(ctx, src, name, ref.Reference(), opts)
+	return imagecheck.Analyze(ctx, src, name, ref.Reference(), opts)
 }

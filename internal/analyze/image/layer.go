@@ -202,7 +202,7 @@ func walkLayer(ctx context.Context, r io.Reader, name string, b *budget, fn func
 		}
 		e = Entry{Path: p, Mode: hdr.Mode & 0o7777, UID: hdr.Uid, GID: hdr.Gid}
 		switch hdr.Typeflag {
-		case tar.TypeReg, tar.TypeRegA, tar.TypeGNUSparse, tar.TypeCont:
+		case tar.TypeReg, tar.TypeGNUSparse, tar.TypeCont:
 			e.Kind, e.Size = KindFile, hdr.Size
 		case tar.TypeDir:
 			e.Kind = KindDir

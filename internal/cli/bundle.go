@@ -6,7 +6,10 @@ import (
 
 // bundleCommands lists the subcommands of "gantry bundle", one file each
 // (bundle_create.go, bundle_verify.go, ...): add a line here for a new one.
-var bundleCommands = []func(*env) *cobra.Command{}
+var bundleCommands = []func(*env) *cobra.Command{
+	newBundlePushCmd,
+	newBundleLoadCmd,
+}
 
 func newBundleCmd(e *env) *cobra.Command {
 	cmd := &cobra.Command{

@@ -240,7 +240,7 @@ func TestCopyErrors(t *testing.T) {
 		{"malformed reference", []string{"copy", "localhost:5000/Bad Name:1", out}, 1, []string{"Bad Name"}},
 		{"no registry host", []string{"copy", "alpine:3.19", out}, 1, []string{"alpine:3.19", "HOST"}},
 		{"unknown transport", []string{"copy", "s3://bucket/x", out}, 1, []string{"transport", "s3"}},
-		{"docker-archive", []string{"copy", "docker-archive:/tmp/x.tar", out}, 1, []string{"docker-archive", "not supported yet"}},
+		{"oci-archive", []string{"copy", "oci-archive:/tmp/x.tar:app", out}, 1, []string{"oci-archive", "not supported yet"}},
 		{"DST digest only", []string{"copy", ok, "oci:" + dst + ":app@" + img.ManifestDesc.Digest.String()}, 1, []string{"only a digest", "TAG"}},
 		{"DST digest differs", []string{"copy", ok, "oci:" + dst + ":app:1@" + digest.FromString("x").String()}, 1, []string{digest.FromString("x").String(), img.ManifestDesc.Digest.String()}},
 		{"SRC digest only, DST no tag", []string{"copy", "oci:" + src + ":app@" + img.ManifestDesc.Digest.String(), "oci:" + dst + ":app"}, 1, []string{"no tag"}},

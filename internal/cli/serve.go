@@ -35,6 +35,7 @@ type serveFlags struct {
 	purgeInterval   time.Duration
 	metricsAddr     string
 	shutdownTimeout time.Duration
+	bundles         []string
 }
 
 func newServeCmd(e *env) *cobra.Command {
@@ -76,6 +77,9 @@ at once, naming the process that holds it.`,
   # the same from the environment or the config file (serve: {addr: ..., allow-sparse: true})
   GANTRY_ADDR=0.0.0.0:5000 GANTRY_ROOT=/srv/gantry gantry serve
 
+  # serve a bundle (all its volumes) read-only, in place, without unpacking it
+  gantry serve --addr 0.0.0.0:5000 --bundle fleet.tar,fleet.002.tar
+
   # a free port, for tests: the address is logged as "listening addr=127.0.0.1:NNNNN"
   gantry serve --addr 127.0.0.1:0 --root "$(mktemp -d)"`,
 		Args: func(cmd *cobra.Command, args []string) error {
@@ -96,6 +100,7 @@ at once, naming the process that holds it.`,
 	fl.StringVar(&f.metricsAddr, "metrics-addr", "", "serve /metrics and /healthz on this address instead of --addr")
 	fl.DurationVar(&f.shutdownTimeout, "shutdown-timeout", defaultShutdownTimeout, "how long requests in flight may run on after SIGTERM")
 	fl.DurationVar(&f.purgeInterval, "purge-interval", defaultPurgeInterval, "how often to look for idle upload sessions")
+	fl.StringSliceVar(&f.bundles, "bundle", nil, "serve these bundle files (the volumes of one bundle) read-only, in place, instead of the store; --root is not used")
 	_ = fl.MarkHidden("purge-interval") // for tests; the default suits every --upload-ttl worth having
 	return cmd
 }
@@ -128,21 +133,34 @@ func runServe(ctx context.Context, e *env, f serveFlags) (err error) {
 	if err := f.check(); err != nil {
 		return usageError{err}
 	}
-	store, err := disk.Open(f.root, disk.Options{Logger: e.log})
-	if err != nil {
-		return err
-	}
-	defer func() {
-		// Close writes index.json: a store closed cleanly is a complete
-		// OCI layout for other tools.
-		if cerr := store.Close(); cerr != nil && err == nil {
-			err = fmt.Errorf("close store %s: %w", f.root, cerr)
+	var store cas.Store
+	var regOpts registry.Options
+	health := &healthState{root: f.root}
+	if len(f.bundles) > 0 {
+		b, err := openServedBundle(f.bundles, e.log)
+		if err != nil {
+			return err
 		}
-	}()
+		defer b.Close()
+		store, regOpts.ReadOnly, health.root = b, true, ""
+	} else {
+		ds, derr := disk.Open(f.root, disk.Options{Logger: e.log})
+		if derr != nil {
+			return derr
+		}
+		defer func() {
+			// Close writes index.json: a store closed cleanly is a complete
+			// OCI layout for other tools.
+			if cerr := ds.Close(); cerr != nil && err == nil {
+				err = fmt.Errorf("close store %s: %w", f.root, cerr)
+			}
+		}()
+		store = ds
+	}
 
 	m := newServeMetrics(f.root)
-	health := &healthState{root: f.root}
-	reg := registry.New(store, registry.Options{AllowSparse: f.allowSparse, Logger: e.log})
+	regOpts.AllowSparse, regOpts.Logger = f.allowSparse, e.log
+	reg := registry.New(store, regOpts)
 	ops := http.NewServeMux()
 	ops.Handle("GET /metrics", m.handler())
 	ops.Handle("GET /healthz", health)
@@ -291,6 +309,10 @@ func (h *healthState) ServeHTTP(w http.ResponseWriter, _ *http.Request) {
 	if h.stopping.Load() {
 		w.WriteHeader(http.StatusServiceUnavailable)
 		fmt.Fprintln(w, "shutting down")
+		return
+	}
+	if h.root == "" { // serving a bundle: nothing on disk to lose
+		fmt.Fprintln(w, "ok")
 		return
 	}
 	if _, err := os.Stat(filepath.Join(h.root, "oci-layout")); err != nil {

@@ -1,0 +1,346 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/gantry-dev/gantry/internal/bundle"
+	"github.com/gantry-dev/gantry/internal/cas"
+	"github.com/gantry-dev/gantry/internal/copy"
+	"github.com/gantry-dev/gantry/internal/oci"
+	"github.com/gantry-dev/gantry/internal/remote"
+	"github.com/gantry-dev/gantry/internal/store/disk"
+	"github.com/opencontainers/go-digest"
+	"github.com/spf13/cobra"
+)
+
+// bundleImportFlags are the flags bundle push and bundle load share.
+type bundleImportFlags struct {
+	concurrency int
+	quiet       bool
+	json        bool
+}
+
+func (f *bundleImportFlags) add(cmd *cobra.Command) {
+	fl := cmd.Flags()
+	fl.IntVar(&f.concurrency, "concurrency", copy.DefaultConcurrency, "blobs moved at once")
+	fl.BoolVarP(&f.quiet, "quiet", "q", false, "print nothing but errors and the images written")
+	fl.BoolVar(&f.json, "json", false, "print a JSON summary on stdout instead of the images written")
+}
+
+const bundleImportRules = `Before writing anything, every blob of the bundle is re-hashed, and for an
+incremental bundle every blob it leaves out is looked for at the target: a
+truncated or damaged bundle, or a delta whose base the target lacks, is
+refused with the digests and images concerned, and the target is left
+untouched. Images whose blobs are in volumes not given are refused by name;
+the others are written.
+
+Each image goes through the copy engine: blobs the target has are skipped,
+every byte is checked against its digest, and an image's tag is written
+only once everything under it is in. An interrupted run leaves no
+half-visible image: run the same command again, and only what is missing
+moves.`
+
+func newBundlePushCmd(e *env) *cobra.Command {
+	var f bundleImportFlags
+	var to string
+	var insecure bool
+	cmd := &cobra.Command{
+		Use:   "push FILE... --to REGISTRY[/PREFIX]",
+		Short: "Push the images of a bundle to a registry",
+		Long: `push writes every image of a bundle (one file, or the volumes of a split
+bundle, in any order) to a registry, under the same repository path below
+PREFIX: registry.example.com/team/app:1.4 pushed --to site.local:5000/mirror
+becomes site.local:5000/mirror/team/app:1.4, digest unchanged.
+
+` + bundleImportRules,
+		Example: `  # into the site's registry, keeping repository paths
+  gantry bundle push fleet.tar --to registry.site.local
+
+  # every volume of a split bundle, under a prefix, over plain HTTP
+  gantry bundle push fleet.tar fleet.002.tar --to 10.0.0.5:5000/mirror --insecure`,
+		Args: func(_ *cobra.Command, args []string) error {
+			if len(args) == 0 {
+				return usageError{errors.New("push takes the bundle's FILE(s): see gantry bundle push --help")}
+			}
+			return nil
+		},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if to == "" {
+				return usageError{errors.New("--to REGISTRY[/PREFIX] is required")}
+			}
+			host, prefix, _ := strings.Cut(strings.TrimPrefix(to, "docker://"), "/")
+			prefix = strings.Trim(prefix, "/")
+			if prefix != "" {
+				if err := oci.ValidateRepository(prefix); err != nil {
+					return usageError{fmt.Errorf("--to %s: prefix: %w", to, err)}
+				}
+			}
+			reg, err := remote.New(host, remote.Options{Insecure: insecure, UserAgent: "gantry/" + Version})
+			if err != nil {
+				return usageError{fmt.Errorf("--to %s: %w", to, err)}
+			}
+			repoFor := func(img bundle.ImageEntry) string {
+				p := repositoryPath(img.Repository())
+				if prefix != "" {
+					p = prefix + "/" + p
+				}
+				return p
+			}
+			show := func(repo string) string { return host + "/" + repo }
+			return runBundleImport(cmd.Context(), e, f, args, reg, host, repoFor, show)
+		},
+	}
+	f.add(cmd)
+	cmd.Flags().StringVar(&to, "to", "", "the registry, and optionally a repository prefix: HOST[:PORT][/PREFIX]")
+	cmd.Flags().BoolVar(&insecure, "insecure", false, "reach the registry over plain HTTP or with an unverified TLS certificate")
+	return cmd
+}
+
+func newBundleLoadCmd(e *env) *cobra.Command {
+	var f bundleImportFlags
+	var root string
+	cmd := &cobra.Command{
+		Use:   "load FILE... [--root DIR]",
+		Short: "Load the images of a bundle into gantry's store",
+		Long: `load writes every image of a bundle (one file, or the volumes of a split
+bundle, in any order) into gantry's embedded store, each under its full
+repository name (registry.example.com/team/app:1.4), from which gantry
+serve serves it.
+
+` + bundleImportRules,
+		Example: `  gantry bundle load fleet.tar fleet.002.tar --root /srv/gantry`,
+		Args: func(_ *cobra.Command, args []string) error {
+			if len(args) == 0 {
+				return usageError{errors.New("load takes the bundle's FILE(s): see gantry bundle load --help")}
+			}
+			return nil
+		},
+		RunE: func(cmd *cobra.Command, args []string) (err error) {
+			if root == "" {
+				return usageError{errors.New("no store directory: give --root DIR or set GANTRY_ROOT")}
+			}
+			store, err := disk.Open(root, disk.Options{Logger: e.log})
+			if err != nil {
+				return err
+			}
+			defer func() {
+				// Close writes index.json, which other OCI tools read.
+				if cerr := store.Close(); cerr != nil && err == nil {
+					err = fmt.Errorf("close store %s: %w", root, cerr)
+				}
+			}()
+			repoFor := func(img bundle.ImageEntry) string { return img.Repository() }
+			show := func(repo string) string { return "oci:" + root + ":" + repo }
+			return runBundleImport(cmd.Context(), e, f, args, store, "oci:"+root, repoFor, show)
+		},
+	}
+	f.add(cmd)
+	cmd.Flags().StringVar(&root, "root", defaultRoot(), "store directory (env GANTRY_ROOT)")
+	return cmd
+}
+
+// repositoryPath drops the registry host from a repository name:
+// "registry.example.com/team/app" is "team/app". A name without a host is
+// kept.
+func repositoryPath(repo string) string {
+	first, rest, ok := strings.Cut(repo, "/")
+	if ok && (strings.ContainsAny(first, ".:") || first == "localhost") {
+		return rest
+	}
+	return repo
+}
+
+// bundleImportSummary is the --json output of bundle push and load.
+type bundleImportSummary struct {
+	Target   string           `json:"target"`
+	Images   []importedImage  `json:"images"`
+	Refused  []refusedImage   `json:"refused,omitempty"`
+	Problems []bundle.Problem `json:"problems,omitempty"`
+	Copied   int              `json:"blobsCopied"`
+	Skipped  int              `json:"blobsSkipped"`
+	Bytes    int64            `json:"bytesCopied"`
+	Seconds  float64          `json:"seconds"`
+}
+
+// importedImage is an image written to the target.
+type importedImage struct {
+	Name   string        `json:"name"`
+	Target string        `json:"target"`
+	Digest digest.Digest `json:"digest"`
+}
+
+// refusedImage is an image not written, and why.
+type refusedImage struct {
+	Name    string          `json:"name"`
+	Missing []digest.Digest `json:"missing,omitempty"`
+	Reason  string          `json:"reason"`
+}
+
+// fatalProblem reports whether a problem refuses the whole bundle: damage
+// means the copy at hand is bad, and a base the target lacks means the
+// delta was made for another site. A volume not given costs only its
+// images.
+func fatalProblem(p bundle.Problem) bool {
+	switch p.Kind {
+	case bundle.ProblemMissingVolume, bundle.ProblemIncomplete:
+		return false
+	}
+	return true
+}
+
+// runBundleImport verifies the bundle files against dst, then copies every
+// complete image into the repository repoFor names. show prints a
+// repository of dst for the user.
+func runBundleImport(ctx context.Context, e *env, f bundleImportFlags, files []string, dst cas.Store, target string,
+	repoFor func(bundle.ImageEntry) string, show func(repo string) string) error {
+	if f.concurrency < 1 {
+		return usageError{fmt.Errorf("--concurrency %d: want 1 or more", f.concurrency)}
+	}
+	start := time.Now()
+	sum := bundleImportSummary{Target: target, Images: []importedImage{}}
+	emit := func(err error) error {
+		if f.json {
+			sum.Seconds = time.Since(start).Seconds()
+			b, jerr := json.MarshalIndent(sum, "", "  ")
+			if jerr != nil {
+				return jerr
+			}
+			if _, werr := fmt.Fprintf(e.stdout, "%s\n", b); werr != nil && err == nil {
+				return werr
+			}
+		}
+		return err
+	}
+
+	r, err := bundle.Open(files...)
+	if err != nil {
+		return emit(err)
+	}
+	defer r.Close()
+	if !f.quiet && !f.json {
+		fmt.Fprintf(e.stderr, "verifying %s against %s\n", strings.Join(files, ", "), target)
+	}
+	vr, err := r.VerifyAgainst(ctx, dst, repoFor)
+	if err != nil {
+		return emit(fmt.Errorf("verify %s: %w", strings.Join(files, ", "), err))
+	}
+	var fatal []bundle.Problem
+	for _, p := range vr.Problems {
+		if fatalProblem(p) {
+			fatal = append(fatal, p)
+		}
+	}
+	if len(fatal) > 0 {
+		sum.Problems = fatal
+		return emit(problemsError(files, target, fatal))
+	}
+
+	status := map[string]bundle.ImageStatus{}
+	for _, st := range vr.Images {
+		status[st.Name] = st
+	}
+	var missingVols []string
+	volFor := map[string][]string{} // image -> volumes it lacks
+	for _, mv := range r.Missing() {
+		missingVols = append(missingVols, mv.Volume.Name)
+		for _, img := range mv.Images {
+			volFor[img] = append(volFor[img], mv.Volume.Name)
+		}
+	}
+
+	rep := newReporter(e, f.quiet || f.json)
+	opts := copy.Options{Concurrency: f.concurrency, Progress: rep.event}
+	var copyErr error
+	for _, img := range r.Images() {
+		if st, ok := status[img.Name]; ok && !st.Complete {
+			reason := "blobs missing from the bundle"
+			if v := volFor[img.Name]; len(v) > 0 {
+				reason = "needs volume " + strings.Join(v, ", ") + ", not given"
+			}
+			sum.Refused = append(sum.Refused, refusedImage{Name: img.Name, Missing: st.Missing, Reason: reason})
+			continue
+		}
+		src, err := r.Repository(ctx, img.Repository())
+		if err != nil {
+			copyErr = fmt.Errorf("%s: %w", img.Name, err)
+			break
+		}
+		repo := repoFor(img)
+		dr, err := dst.Repository(ctx, repo)
+		if err != nil {
+			copyErr = fmt.Errorf("%s: target repository %s: %w", img.Name, repo, err)
+			break
+		}
+		o := opts
+		if img.Platform != "" {
+			// The bundle holds the platform's manifests only: walk those.
+			p, err := oci.ParsePlatform(img.Platform)
+			if err != nil {
+				copyErr = fmt.Errorf("%s: %w", img.Name, err)
+				break
+			}
+			o.Platform = &p
+		}
+		root, err := copy.Copy(ctx, src, img.Digest.String(), dr, img.Tag(), o)
+		if err != nil {
+			copyErr = fmt.Errorf("%s to %s: %w", img.Name, show(repo), err)
+			break
+		}
+		shown := show(repo)
+		if t := img.Tag(); t != "" {
+			shown += ":" + t
+		}
+		shown += "@" + root.Digest.String()
+		sum.Images = append(sum.Images, importedImage{Name: img.Name, Target: shown, Digest: root.Digest})
+		if !f.json {
+			fmt.Fprintln(e.stdout, shown)
+		}
+	}
+	rep.finish(copyErr == nil)
+	sum.Copied, sum.Skipped, sum.Bytes = rep.copied, rep.skipped, rep.bytes
+	if copyErr != nil {
+		hint := "images written before it are complete and tagged; run the same command again to resume: what is in is skipped"
+		if errors.Is(copyErr, cas.ErrDigestMismatch) || errors.Is(copyErr, cas.ErrSizeMismatch) {
+			hint = "the bundle changed or was damaged while being read; check it with gantry bundle verify"
+		}
+		return emit(fmt.Errorf("%w (%s)", copyErr, hint))
+	}
+	if !f.quiet && !f.json {
+		fmt.Fprintln(e.stderr, rep.summary(time.Since(start)))
+	}
+	if len(sum.Refused) > 0 {
+		var names []string
+		for _, ri := range sum.Refused {
+			names = append(names, ri.Name+" ("+ri.Reason+")")
+		}
+		what := "the images complete in the files given were written"
+		if len(missingVols) > 0 {
+			what += "; give the missing volume(s) " + strings.Join(missingVols, ", ") + " and run again for the rest"
+		}
+		return emit(fmt.Errorf("%d of %d images refused: %s; %s", len(sum.Refused), len(r.Images()), strings.Join(names, "; "), what))
+	}
+	return emit(nil)
+}
+
+// problemsError says why a bundle was refused, naming every digest.
+func problemsError(files []string, target string, problems []bundle.Problem) error {
+	lines := make([]string, 0, len(problems))
+	absent := false
+	for _, p := range problems {
+		lines = append(lines, p.String())
+		absent = absent || p.Kind == bundle.ProblemAbsentAtTarget
+	}
+	slices.Sort(lines)
+	lines = slices.Compact(lines)
+	hint := "the bundle is damaged: get a good copy (gantry bundle verify checks one)"
+	if absent {
+		hint = "this incremental bundle needs blobs the target does not have: load or push its base bundle first, or make a full bundle"
+	}
+	return fmt.Errorf("%s refused, nothing written to %s: %s; %s", strings.Join(files, ", "), target, strings.Join(lines, "; "), hint)
+}

@@ -655,4 +655,3 @@ func (w *tarDest) abort() {
 		}
 	}
 }
-

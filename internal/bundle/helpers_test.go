@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"path/filepath"
 	"testing"
 
@@ -123,4 +124,21 @@ func multiPlatform(t testing.TB, r cas.Target, tag string) (ocispec.Descriptor, 
 		t.Fatal(err)
 	}
 	return desc, imgs
+}
+
+// liar serves every layer with its first byte flipped.
+type liar struct{ cas.ReadOnlyTarget }
+
+func (l liar) Fetch(ctx context.Context, desc ocispec.Descriptor) (io.ReadCloser, error) {
+	rc, err := l.ReadOnlyTarget.Fetch(ctx, desc)
+	if err != nil || desc.MediaType != ocispec.MediaTypeImageLayerGzip {
+		return rc, err
+	}
+	b, err := io.ReadAll(rc)
+	rc.Close()
+	if err != nil {
+		return nil, err
+	}
+	b[0] ^= 1
+	return io.NopCloser(bytes.NewReader(b)), nil
 }

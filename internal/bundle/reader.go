@@ -166,6 +166,9 @@ func indexVolume(f *os.File, path string) (*openVolume, *Manifest, error) {
 	for {
 		h, err := tr.Next()
 		if err == io.EOF {
+			if !endMarker(f, cr.off, v.size) {
+				v.truncated = fmt.Sprintf("the file ends at byte %d without the tar end-of-archive marker", v.size)
+			}
 			break
 		}
 		if err != nil {
@@ -388,4 +391,17 @@ func (t *repo) Push(_ context.Context, desc ocispec.Descriptor, _ io.Reader) err
 // Tag fails: a bundle is read-only.
 func (t *repo) Tag(_ context.Context, _ ocispec.Descriptor, tag string) error {
 	return fmt.Errorf("tag %s: a bundle is read-only: %w", tag, cas.ErrUnsupported)
+}
+
+// endMarker reports whether the tar that archive/tar read to io.EOF at off
+// ended with its two zero blocks, rather than with the file.
+func endMarker(f *os.File, off, size int64) bool {
+	if off > size || off < 1024 {
+		return false
+	}
+	var blk [1024]byte
+	if _, err := f.ReadAt(blk[:], off-1024); err != nil {
+		return false
+	}
+	return blk == [1024]byte{}
 }

@@ -1,0 +1,91 @@
+package bundle
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/gantry-dev/gantry/internal/cas"
+	"github.com/gantry-dev/gantry/internal/oci"
+)
+
+// The seed corpus lives in testdata/fuzz/FuzzOpen/: small bundles, whole,
+// truncated and split. GANTRY_WRITE_FUZZ_SEEDS=1 go test -run
+// TestWriteFuzzSeeds rewrites it.
+
+// FuzzOpen feeds arbitrary files to Open (tar indexing and manifest
+// parsing) and, when they open, to Verify and the read-only targets: no
+// input may panic, and a bundle that verifies serves its images' manifests.
+func FuzzOpen(f *testing.F) {
+	f.Add([]byte{})
+	f.Add([]byte("not a tar"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		p := filepath.Join(t.TempDir(), "b.tar")
+		if err := os.WriteFile(p, data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		r, err := Open(p)
+		if err != nil {
+			return
+		}
+		defer r.Close()
+		_ = r.Missing()
+		v, err := r.Verify(t.Context())
+		if err != nil {
+			t.Fatalf("Verify: %v", err)
+		}
+		_ = InventoryOf(r)
+		_ = Diff(r, r)
+		for i, img := range r.Images() {
+			tgt, err := r.Repository(t.Context(), img.Repository())
+			if err != nil {
+				continue
+			}
+			desc, err := tgt.Resolve(t.Context(), img.Digest.String())
+			if err != nil {
+				continue
+			}
+			b, err := cas.FetchAll(t.Context(), tgt, desc, oci.MaxManifestSize)
+			if v.OK() && len(r.Missing()) == 0 && v.Images[i].Complete && err != nil {
+				t.Fatalf("bundle verifies but %s's root does not fetch: %v", img.Name, err)
+			}
+			_ = b
+		}
+	})
+}
+
+func TestWriteFuzzSeeds(t *testing.T) {
+	if os.Getenv("GANTRY_WRITE_FUZZ_SEEDS") == "" {
+		t.Skip("set GANTRY_WRITE_FUZZ_SEEDS=1 to rewrite testdata/fuzz/FuzzOpen")
+	}
+	_, images, _ := fleet(t, 2, 1, 300, 200)
+	dir := filepath.Join("testdata", "fuzz", "FuzzOpen")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	seed := func(name, path string, cut int) {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if cut > 0 {
+			b = b[:cut]
+		}
+		s := fmt.Sprintf("go test fuzz v1\n[]byte(%q)\n", b)
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(s), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	whole, _ := create(t, images, CreateOptions{})
+	seed("whole", whole, 0)
+	st, _ := os.Stat(whole)
+	seed("truncated", whole, int(st.Size()*3/4))
+	_, split, _ := fleet(t, 3, 1, 6000, 6000)
+	_, rep := create(t, split, CreateOptions{Split: 22000})
+	if len(rep.Files) < 2 {
+		t.Fatalf("%d volumes", len(rep.Files))
+	}
+	seed("volume1", rep.Files[0], 0)
+	seed("volume2", rep.Files[len(rep.Files)-1], 0)
+}

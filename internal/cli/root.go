@@ -103,6 +103,7 @@ var commands = []func(*env) *cobra.Command{
 	newCopyCmd,
 	newServeCmd,
 	newCheckCmd,
+	newFleetCmd,
 	newBundleCmd,
 }
 

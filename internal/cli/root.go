@@ -102,6 +102,7 @@ var commands = []func(*env) *cobra.Command{
 	newFsckCmd,
 	newCopyCmd,
 	newServeCmd,
+	newLintCmd,
 	newCheckCmd,
 	newFleetCmd,
 	newBundleCmd,

@@ -1,0 +1,354 @@
+package lint
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/moby/buildkit/frontend/dockerfile/instructions"
+	"github.com/moby/buildkit/frontend/dockerfile/parser"
+	"github.com/moby/buildkit/frontend/dockerfile/shell"
+)
+
+// dockerfile is one parsed Dockerfile with every instruction placed in its
+// stage and every variable resolved, built once before any rule runs.
+type dockerfile struct {
+	name   string
+	lines  []string
+	escape rune
+	lex    *shell.Lex
+
+	instrs []*instr // every instruction, in order, including those before FROM
+	stages []*stage
+	byName map[string]*stage // stage names, lower case
+
+	findings []finding
+}
+
+// stage is one build stage. Whether a stage ships decides which rules apply:
+// a package cache left in a builder stage costs nothing in the image.
+type stage struct {
+	index int
+	name  string // lower case, "" if unnamed
+	from  *instr
+
+	base      string // FROM's image reference with variables resolved
+	baseStage *stage // the stage FROM names, nil for an image
+	platform  string
+
+	instrs []*instr // the stage's instructions after FROM
+
+	final      bool // the last stage: what `docker build` ships by default
+	shipped    bool // the final stage or one it is built on (FROM chain)
+	copiedFrom bool // some COPY --from or RUN --mount from= names the stage
+	usedAsBase bool // another stage's FROM names it
+}
+
+// chain returns the stages s is built on, base first, ending with s.
+func (s *stage) chain() []*stage {
+	var out []*stage
+	for p := s; p != nil; p = p.baseStage {
+		out = append([]*stage{p}, out...)
+		if len(out) > 64 { // FROM cycles cannot happen (a stage names only earlier ones), but bound anyway
+			break
+		}
+	}
+	return out
+}
+
+// instr is one instruction with the state in force when it runs.
+type instr struct {
+	node  *parser.Node
+	kind  string // lower-case instruction keyword
+	cmd   any    // *instructions.Stage for FROM, else an instructions.Command; nil if invalid
+	stage *stage // nil before the first FROM
+	line  int
+
+	vars    map[string]string // ARG and ENV values visible to the instruction
+	workdir string            // WORKDIR in force, "" if none set in the Dockerfile
+	shell   []string          // SHELL in force
+
+	run *script // RUN, and shell-form CMD and ENTRYPOINT
+}
+
+// varEnv adapts a variable map to BuildKit's expander.
+type varEnv map[string]string
+
+func (v varEnv) Get(k string) (string, bool) { s, ok := v[k]; return s, ok }
+func (v varEnv) Keys() []string {
+	ks := make([]string, 0, len(v))
+	for k := range v {
+		ks = append(ks, k)
+	}
+	return ks
+}
+
+// expand resolves variables in word the way BuildKit does for FROM, COPY,
+// WORKDIR and ENV; unset variables stay as written so rules can tell a
+// resolved value from an unknown one.
+func (d *dockerfile) expand(word string, vars map[string]string) string {
+	if !strings.ContainsRune(word, '$') {
+		return word
+	}
+	out, _, err := d.lex.ProcessWord(word, varEnv(vars))
+	if err != nil {
+		return word
+	}
+	return out
+}
+
+// ParseError is a Dockerfile BuildKit cannot parse at all.
+type ParseError struct {
+	File         string
+	Line, Column int
+	Err          error
+}
+
+func (e *ParseError) Error() string {
+	return fmt.Sprintf("%s:%d:%d: %v", e.File, e.Line, e.Column, e.Err)
+}
+
+func (e *ParseError) Unwrap() error { return e.Err }
+
+func location(err error) (line, col int) {
+	var le *parser.LocationError
+	if errors.As(err, &le) {
+		for _, rs := range le.Locations {
+			for _, r := range rs {
+				return r.Start.Line, max(r.Start.Character+1, 1)
+			}
+		}
+	}
+	return 0, 0
+}
+
+func copyVars(m map[string]string) map[string]string {
+	out := make(map[string]string, len(m))
+	for k, v := range m {
+		out[k] = v
+	}
+	return out
+}
+
+// load parses src and builds the model: stages, resolved variables, WORKDIR
+// and SHELL per instruction, stage roles.
+func load(name string, src []byte, buildArgs map[string]string) (*dockerfile, error) {
+	res, err := parser.Parse(strings.NewReader(string(src)))
+	if err != nil {
+		line, col := location(err)
+		return nil, &ParseError{File: name, Line: max(line, 1), Column: max(col, 1), Err: err}
+	}
+	d := &dockerfile{
+		name:   name,
+		lines:  strings.Split(string(src), "\n"),
+		escape: res.EscapeToken,
+		lex:    shell.NewLex(res.EscapeToken),
+		byName: map[string]*stage{},
+	}
+	d.lex.SkipUnsetEnv = true
+
+	meta := map[string]string{} // ARGs before the first FROM
+	var cur *stage
+	var vars map[string]string
+	var workdir string
+	var sh []string
+	for _, n := range res.AST.Children {
+		in := &instr{node: n, kind: strings.ToLower(n.Value), line: n.StartLine, stage: cur}
+		d.instrs = append(d.instrs, in)
+		cmd, perr := instructions.ParseInstruction(n)
+		if perr != nil {
+			d.addAt("GL904", in, n.StartLine, 1, "fix the %s instruction: %s", strings.ToUpper(in.kind), cleanErr(perr))
+		} else {
+			in.cmd = cmd
+		}
+		if in.kind == "from" {
+			cur = &stage{index: len(d.stages), from: in}
+			d.stages = append(d.stages, cur)
+			in.stage = cur
+			vars = copyVars(meta)
+			if st, ok := cmd.(*instructions.Stage); ok {
+				cur.name = st.Name
+				cur.platform = st.Platform
+				cur.base = d.expand(st.BaseName, meta)
+				if b, ok := d.byName[strings.ToLower(cur.base)]; ok {
+					cur.baseStage = b
+					b.usedAsBase = true
+				}
+				if st.Name != "" {
+					if prev, dup := d.byName[st.Name]; dup {
+						d.add("GL902", in, "rename stage %q: line %d already defines it", st.Name, prev.from.line)
+					} else {
+						d.byName[st.Name] = cur
+					}
+				}
+			}
+			// A stage starts with its base stage's WORKDIR and SHELL, and
+			// its ENV; an image base's are unknown.
+			workdir, sh = "", nil
+			if b := cur.baseStage; b != nil {
+				workdir, sh = b.lastWorkdir(), b.lastShell()
+				for k, v := range b.lastEnv() {
+					vars[k] = v
+				}
+			}
+			in.vars, in.workdir, in.shell = vars, workdir, sh
+			continue
+		}
+		if cur == nil {
+			in.vars = meta
+			if a, ok := cmd.(*instructions.ArgCommand); ok {
+				for _, kv := range a.Args {
+					meta[kv.Key] = argValue(d, kv, buildArgs, meta)
+				}
+			} else if in.cmd != nil || perr == nil {
+				d.add("GL901", in, "move %s after the first FROM: only ARG may come before it", strings.ToUpper(in.kind))
+			}
+			continue
+		}
+		cur.instrs = append(cur.instrs, in)
+		in.vars, in.workdir, in.shell = vars, workdir, sh
+		// State changes apply to the instructions after this one, so
+		// each instruction keeps the map it saw.
+		switch c := cmd.(type) {
+		case *instructions.ArgCommand:
+			vars = copyVars(vars)
+			for _, kv := range c.Args {
+				if kv.Value == nil {
+					if v, ok := buildArgs[kv.Key]; ok {
+						vars[kv.Key] = v
+					} else if v, ok := meta[kv.Key]; ok {
+						vars[kv.Key] = v
+					}
+					continue
+				}
+				vars[kv.Key] = argValue(d, kv, buildArgs, vars)
+			}
+		case *instructions.EnvCommand:
+			vars = copyVars(vars)
+			for _, kv := range c.Env {
+				vars[kv.Key] = d.expand(kv.Value, in.vars)
+			}
+		case *instructions.WorkdirCommand:
+			p := d.expand(c.Path, vars)
+			if !strings.HasPrefix(p, "/") && workdir != "" {
+				p = strings.TrimSuffix(workdir, "/") + "/" + p
+			}
+			workdir = p
+		case *instructions.ShellCommand:
+			sh = c.Shell
+		}
+		switch in.kind {
+		case "run", "cmd", "entrypoint":
+			in.run = parseScript(d, in)
+		}
+	}
+	if len(d.stages) > 0 {
+		last := d.stages[len(d.stages)-1]
+		last.final = true
+		for _, s := range last.chain() {
+			s.shipped = true
+		}
+	}
+	d.markCopiedFrom()
+	return d, nil
+}
+
+func argValue(d *dockerfile, kv instructions.KeyValuePairOptional, buildArgs, vars map[string]string) string {
+	if v, ok := buildArgs[kv.Key]; ok {
+		return v
+	}
+	if kv.Value == nil {
+		return ""
+	}
+	return d.expand(*kv.Value, vars)
+}
+
+func (s *stage) lastEnv() map[string]string {
+	if len(s.instrs) == 0 {
+		return s.from.vars
+	}
+	last := s.instrs[len(s.instrs)-1]
+	vars := last.vars
+	if c, ok := last.cmd.(*instructions.EnvCommand); ok {
+		vars = copyVars(vars)
+		for _, kv := range c.Env {
+			vars[kv.Key] = kv.Value
+		}
+	}
+	return vars
+}
+
+func (s *stage) lastWorkdir() string {
+	w := s.from.workdir
+	for _, in := range s.instrs {
+		if c, ok := in.cmd.(*instructions.WorkdirCommand); ok {
+			p := c.Path
+			if !strings.HasPrefix(p, "/") && in.workdir != "" {
+				p = strings.TrimSuffix(in.workdir, "/") + "/" + p
+			}
+			w = p
+		}
+	}
+	return w
+}
+
+func (s *stage) lastShell() []string {
+	sh := s.from.shell
+	for _, in := range s.instrs {
+		if c, ok := in.cmd.(*instructions.ShellCommand); ok {
+			sh = c.Shell
+		}
+	}
+	return sh
+}
+
+// copySource returns the stage a COPY --from or mount from= value names, or
+// nil and whether the value is a stage index out of range.
+func (d *dockerfile) stageRef(ref string) *stage {
+	if s, ok := d.byName[strings.ToLower(ref)]; ok {
+		return s
+	}
+	var n int
+	if _, err := fmt.Sscanf(ref, "%d", &n); err == nil && fmt.Sprint(n) == ref && n >= 0 && n < len(d.stages) {
+		return d.stages[n]
+	}
+	return nil
+}
+
+func (d *dockerfile) markCopiedFrom() {
+	for _, in := range d.instrs {
+		for _, ref := range in.fromRefs(d) {
+			if s := d.stageRef(ref); s != nil {
+				s.copiedFrom = true
+			}
+		}
+	}
+}
+
+// fromRefs returns the stage or image names an instruction reads from:
+// COPY --from and RUN --mount from=, with variables resolved.
+func (in *instr) fromRefs(d *dockerfile) []string {
+	var out []string
+	switch c := in.cmd.(type) {
+	case *instructions.CopyCommand:
+		if c.From != "" {
+			out = append(out, d.expand(c.From, in.vars))
+		}
+	case *instructions.RunCommand:
+		for _, m := range instructions.GetMounts(c) {
+			if m.From != "" {
+				out = append(out, d.expand(m.From, in.vars))
+			}
+		}
+	}
+	return out
+}
+
+// cleanErr drops BuildKit's stack decorations from an error message.
+func cleanErr(err error) string {
+	s := err.Error()
+	if i := strings.IndexByte(s, '\n'); i >= 0 {
+		s = s[:i]
+	}
+	return s
+}

@@ -1,0 +1,483 @@
+package lint
+
+import (
+	"path"
+	"regexp"
+	"strings"
+
+	"github.com/moby/buildkit/frontend/dockerfile/instructions"
+)
+
+// pkgOp is one package manager invocation.
+type pkgOp struct {
+	mgr     string   // apt-get, apt, apk, yum, dnf, microdnf, zypper, pip, npm, yarn, gem, go
+	sub     string   // the subcommand: install, add, update, ...
+	opts    []string // options anywhere on the line
+	pkgs    []string // package arguments after the subcommand
+	virtual string   // apk add --virtual NAME
+}
+
+// optsWithValue are the options whose value is the next argument, per
+// manager, so the value is not taken for a package.
+var optsWithValue = map[string]map[string]bool{
+	"apt":    {"-o": true, "-t": true, "-c": true, "--option": true, "--target-release": true, "--config-file": true},
+	"apk":    {"-t": true, "--virtual": true, "-X": true, "--repository": true, "-p": true, "--root": true, "--arch": true, "--cache-dir": true},
+	"rpm":    {"-c": true, "--config": true, "--installroot": true, "--releasever": true, "--repo": true, "--enablerepo": true, "--disablerepo": true, "--setopt": true},
+	"zypper": {"-r": true, "--repo": true, "--root": true, "-R": true},
+	"pip": {"-r": true, "-c": true, "-e": true, "-i": true, "-f": true, "-t": true, "--index-url": true, "--extra-index-url": true,
+		"--find-links": true, "--target": true, "--prefix": true, "--root": true, "--requirement": true, "--constraint": true,
+		"--editable": true, "--trusted-host": true, "--platform": true, "--python-version": true, "--only-binary": true, "--no-binary": true, "--src": true},
+	"npm":  {"--prefix": true, "--registry": true, "--cache": true, "-w": true, "--workspace": true},
+	"yarn": {"--cwd": true, "--cache-folder": true, "--modules-folder": true},
+	"gem":  {"-v": true, "--version": true, "-i": true, "--install-dir": true, "--source": true, "-s": true, "-n": true, "--bindir": true},
+	"go":   {"-o": true, "-tags": true, "-ldflags": true, "-gcflags": true},
+}
+
+var familyOf = map[string]string{
+	"apt-get": "apt", "apt": "apt", "aptitude": "apt", "apk": "apk",
+	"yum": "rpm", "dnf": "rpm", "microdnf": "rpm", "tdnf": "rpm", "zypper": "zypper",
+	"pip": "pip", "pip3": "pip", "npm": "npm", "yarn": "yarn", "gem": "gem", "go": "go",
+}
+
+// parsePkg reads a call as a package manager invocation, or returns nil.
+func parsePkg(c *call) *pkgOp {
+	a := c.argv()
+	if len(a) == 0 {
+		return nil
+	}
+	name := path.Base(a[0])
+	if strings.HasPrefix(name, "python") && len(a) >= 3 && a[1] == "-m" && a[2] == "pip" {
+		name, a = "pip", a[2:]
+	}
+	if strings.HasPrefix(name, "pip") {
+		name = "pip"
+	}
+	fam, ok := familyOf[name]
+	if !ok {
+		return nil
+	}
+	op := &pkgOp{mgr: name}
+	vals := optsWithValue[fam]
+	for i := 1; i < len(a); i++ {
+		x := a[i]
+		if strings.HasPrefix(x, "-") && x != "-" {
+			op.opts = append(op.opts, x)
+			if vals[x] && i+1 < len(a) {
+				if x == "--virtual" || (x == "-t" && fam == "apk") {
+					op.virtual = a[i+1]
+				}
+				op.opts = append(op.opts, a[i+1])
+				i++
+			}
+			continue
+		}
+		if op.sub == "" {
+			op.sub = x
+			continue
+		}
+		if name == "yarn" && op.sub == "global" && x == "add" {
+			op.sub = "add"
+			continue
+		}
+		op.pkgs = append(op.pkgs, x)
+	}
+	if name == "yarn" && op.sub == "" {
+		op.sub = "install"
+	}
+	return op
+}
+
+func (op *pkgOp) installs() bool {
+	switch op.mgr {
+	case "apt-get", "apt", "aptitude", "yum", "dnf", "microdnf", "tdnf", "pip", "gem", "go":
+		return op.sub == "install"
+	case "zypper":
+		return op.sub == "install" || op.sub == "in"
+	case "apk":
+		return op.sub == "add"
+	case "npm":
+		return op.sub == "install" || op.sub == "i" || op.sub == "ci" || op.sub == "add"
+	case "yarn":
+		return op.sub == "install" || op.sub == "add"
+	}
+	return false
+}
+
+func (op *pkgOp) system() bool {
+	f := familyOf[op.mgr]
+	return f == "apt" || f == "apk" || f == "rpm" || f == "zypper"
+}
+
+// removes returns what an invocation uninstalls in the same RUN.
+func (op *pkgOp) removes() []string {
+	switch op.sub {
+	case "purge", "remove", "del", "erase", "rm", "uninstall":
+		return op.pkgs
+	}
+	return nil
+}
+
+// pinned reports whether a package argument names a version.
+func pinned(mgr, p string) bool {
+	if strings.ContainsAny(p, "/$") || strings.HasSuffix(p, ".deb") || strings.HasSuffix(p, ".rpm") || strings.HasSuffix(p, ".apk") ||
+		strings.HasSuffix(p, ".whl") || strings.HasSuffix(p, ".tar.gz") || strings.HasSuffix(p, ".tgz") || strings.HasPrefix(p, ".") {
+		return true
+	}
+	switch mgr {
+	case "apt-get", "apt", "aptitude", "apk":
+		return strings.Contains(p, "=")
+	case "pip":
+		return strings.ContainsAny(p, "=<>~@")
+	case "npm", "yarn":
+		return strings.LastIndexByte(p, '@') > 0 || strings.Contains(p, ":")
+	case "gem":
+		return strings.Contains(p, ":")
+	case "go":
+		at := strings.LastIndexByte(p, '@')
+		return at > 0 && p[at+1:] != "latest"
+	case "yum", "dnf", "microdnf", "tdnf", "zypper":
+		return rpmVersion.MatchString(p) || strings.ContainsAny(p, "=<>")
+	}
+	return true
+}
+
+var rpmVersion = regexp.MustCompile(`-[0-9][^/]*$`)
+
+// heavy matches packages that belong in a build stage, not in what ships.
+var heavy = []struct {
+	re   *regexp.Regexp
+	what string
+}{
+	{regexp.MustCompile(`^(openjdk-?\d*(-jdk)?(-headless)?|default-jdk(-headless)?|java-[\d.]+-openjdk-devel|temurin-\d+-jdk|openjdk\d+(-jdk)?|maven|gradle|ant)$`), "a JDK or Java build tool"},
+	{regexp.MustCompile(`^(chromium(-browser)?|google-chrome(-stable|-beta|-unstable)?|chromium-headless-shell)$`), "a Chromium/Chrome browser"},
+	{regexp.MustCompile(`^(elasticsearch|opensearch)$`), "Elasticsearch"},
+	{regexp.MustCompile(`^(gcc(-\d+)?|g\+\+(-\d+)?|gcc-c\+\+|clang(-\d+)?|llvm(-\d+)?|build-essential|build-base|cmake|golang(-go)?|go|rustc|cargo|gfortran|make|autoconf|automake|libtool)$`), "a compiler or build tool"},
+	{regexp.MustCompile(`-(dev|devel)$`), "development headers"},
+}
+
+func heavyKind(p string) string {
+	name, _, _ := strings.Cut(p, "=")
+	for _, h := range heavy {
+		if h.re.MatchString(name) {
+			return h.what
+		}
+	}
+	return ""
+}
+
+// heavyBase matches toolchain images that should not be the base of what
+// ships.
+var heavyBase = regexp.MustCompile(`^(library/)?(golang|rust|gcc|maven|gradle|buildpack-deps|sbt|openjdk|eclipse-temurin|amazoncorretto|ibm-semeru-runtimes|dotnet/sdk|elasticsearch)$`)
+
+func checkHeavy(d *dockerfile, _ *Options) {
+	if len(d.stages) == 0 {
+		return
+	}
+	chain := d.stages[len(d.stages)-1].chain()
+	if root := chain[0]; root.baseStage == nil && !unresolved(root.base) {
+		ref := parseImageRef(root.base)
+		repo := strings.TrimPrefix(ref.repo, "library/")
+		if i := strings.LastIndexByte(repo, '/'); i >= 0 && !strings.HasPrefix(repo, "dotnet/") {
+			repo = repo[i+1:]
+		}
+		jdk := repo == "openjdk" || repo == "eclipse-temurin" || repo == "amazoncorretto" || repo == "ibm-semeru-runtimes"
+		if heavyBase.MatchString(repo) && !(jdk && strings.Contains(ref.tag, "jre")) {
+			d.add("GL302", root.from, "ship a runtime image, not %s: build in a stage and COPY --from it into a slim base", root.base)
+		}
+	}
+	for _, s := range chain {
+		for _, in := range s.instrs {
+			if in.run == nil || in.kind != "run" {
+				continue
+			}
+			removed := map[string]bool{}
+			var ops []*pkgOp
+			for _, c := range in.run.calls {
+				if op := parsePkg(c); op != nil {
+					ops = append(ops, op)
+					for _, p := range op.removes() {
+						removed[p] = true
+					}
+				}
+			}
+			for _, op := range ops {
+				if !op.installs() || !op.system() || (op.virtual != "" && removed[op.virtual]) {
+					continue
+				}
+				for _, p := range op.pkgs {
+					name, _, _ := strings.Cut(p, "=")
+					if removed[name] {
+						continue
+					}
+					if what := heavyKind(p); what != "" {
+						d.add("GL301", in, "%s is %s: install it in a build stage and COPY only the result into the final stage", name, what)
+					}
+				}
+			}
+		}
+	}
+}
+
+func hasCleanup(calls []*call, match func(a []string) bool) bool {
+	for _, c := range calls {
+		if match(c.argv()) {
+			return true
+		}
+	}
+	return false
+}
+
+func rmOf(prefixes ...string) func([]string) bool {
+	return func(a []string) bool {
+		if len(a) == 0 || path.Base(a[0]) != "rm" {
+			return false
+		}
+		for _, x := range a[1:] {
+			for _, p := range prefixes {
+				if strings.HasPrefix(x, p) {
+					return true
+				}
+			}
+		}
+		return false
+	}
+}
+
+func subcmd(mgr string, subs ...string) func([]string) bool {
+	return func(a []string) bool {
+		if len(a) < 2 || path.Base(a[0]) != mgr {
+			return false
+		}
+		for _, x := range a[1:] {
+			if strings.HasPrefix(x, "-") {
+				continue
+			}
+			for _, s := range subs {
+				if x == s {
+					return true
+				}
+			}
+			return false
+		}
+		return false
+	}
+}
+
+func either(fs ...func([]string) bool) func([]string) bool {
+	return func(a []string) bool {
+		for _, f := range fs {
+			if f(a) {
+				return true
+			}
+		}
+		return false
+	}
+}
+
+func checkPackages(d *dockerfile, _ *Options) {
+	for _, s := range d.stages {
+		for _, in := range s.instrs {
+			if in.kind != "run" || in.run == nil {
+				continue
+			}
+			checkRunPackages(d, s, in)
+		}
+	}
+}
+
+func checkRunPackages(d *dockerfile, s *stage, in *instr) {
+	calls := in.run.calls
+	var ops []*pkgOp
+	for _, c := range calls {
+		if op := parsePkg(c); op != nil {
+			ops = append(ops, op)
+		}
+	}
+	if len(ops) == 0 {
+		return
+	}
+	// -y and apt are about the build working at all: every stage.
+	for _, op := range ops {
+		switch {
+		case op.mgr == "apt":
+			d.add("GL409", in, "use apt-get instead of apt (apt's interface is not stable for scripts)")
+		}
+		if !op.installs() && op.sub != "upgrade" && op.sub != "dist-upgrade" && op.sub != "remove" && op.sub != "purge" {
+			continue
+		}
+		switch familyOf[op.mgr] {
+		case "apt":
+			if op.mgr != "aptitude" && !hasFlag(op.opts, 'y', "yes", "assume-yes") && !strings.Contains(strings.Join(op.opts, " "), "Assume-Yes") {
+				d.add("GL408", in, "add -y to %s %s so it does not wait for a confirmation", op.mgr, op.sub)
+			}
+		case "rpm":
+			if op.mgr != "microdnf" && !hasFlag(op.opts, 'y', "assumeyes") {
+				d.add("GL408", in, "add -y to %s %s so it does not wait for a confirmation", op.mgr, op.sub)
+			}
+		case "zypper":
+			if !hasFlag(op.opts, 'n', "non-interactive", "no-confirm") && !hasFlag(op.opts, 'y', "no-confirm") {
+				d.add("GL408", in, "add -n (zypper -n %s) so it does not wait for a confirmation", op.sub)
+			}
+		}
+	}
+	// Caches, recommends, pins and upgrades only cost in what ships.
+	if !s.shipped {
+		return
+	}
+	cached := in.run.cache
+	var aptInstall, aptUpdate bool
+	var unpinned []string
+	for _, op := range ops {
+		fam := familyOf[op.mgr]
+		if op.sub == "dist-upgrade" || op.sub == "full-upgrade" || (fam == "zypper" && (op.sub == "dist-upgrade" || op.sub == "dup")) {
+			d.add("GL411", in, "drop %s %s: rebuild on an updated base image instead", op.mgr, op.sub)
+		}
+		if fam == "apt" && op.sub == "update" {
+			aptUpdate = true
+		}
+		if !op.installs() {
+			continue
+		}
+		if fam == "apt" {
+			aptInstall = true
+			if !hasFlag(op.opts, 0, "no-install-recommends") && !strings.Contains(strings.Join(op.opts, " "), "Install-Recommends=") {
+				d.add("GL407", in, "add --no-install-recommends to %s install", op.mgr)
+			}
+		}
+		for _, p := range op.pkgs {
+			if !pinned(op.mgr, p) {
+				unpinned = append(unpinned, p)
+			}
+		}
+		if len(unpinned) > 0 {
+			d.add("GL410", in, "pin the version of %s (%s)", strings.Join(unpinned, ", "), pinExample(op.mgr))
+			unpinned = nil
+		}
+		if cached {
+			continue
+		}
+		switch {
+		case fam == "apt":
+			if !hasCleanup(calls, rmOf("/var/lib/apt/lists")) {
+				d.add("GL401", in, "add `&& rm -rf /var/lib/apt/lists/*` at the end of this RUN")
+			}
+		case fam == "apk":
+			if !hasFlag(op.opts, 0, "no-cache") && !hasCleanup(calls, either(rmOf("/var/cache/apk"), subcmd("apk", "cache"))) {
+				d.add("GL402", in, "use apk add --no-cache")
+			}
+		case fam == "rpm" || fam == "zypper":
+			if !hasCleanup(calls, either(subcmd(op.mgr, "clean", "cc"), rmOf("/var/cache/yum", "/var/cache/dnf", "/var/cache/zypp", "/var/cache/microdnf"))) {
+				d.add("GL403", in, "add `&& %s clean all` at the end of this RUN", op.mgr)
+			}
+		case fam == "pip":
+			_, env := in.vars["PIP_NO_CACHE_DIR"]
+			if !env && !hasFlag(op.opts, 0, "no-cache-dir") && !hasCleanup(calls, either(subcmd("pip", "cache"), subcmd("pip3", "cache"), rmOf("/root/.cache", "~/.cache", "$HOME/.cache"))) {
+				d.add("GL404", in, "add --no-cache-dir to pip install (or set ENV PIP_NO_CACHE_DIR=1)")
+			}
+		case fam == "npm":
+			if !hasCleanup(calls, either(subcmd("npm", "cache"), rmOf("/root/.npm", "~/.npm", "$HOME/.npm"))) {
+				d.add("GL405", in, "add `&& npm cache clean --force` to this RUN, or use RUN --mount=type=cache,target=/root/.npm")
+			}
+		case fam == "yarn":
+			if !hasCleanup(calls, subcmd("yarn", "cache")) {
+				d.add("GL405", in, "add `&& yarn cache clean` to this RUN, or use RUN --mount=type=cache")
+			}
+		}
+	}
+	if aptUpdate && !aptInstall && !cached {
+		d.add("GL406", in, "run apt-get update && apt-get install in one RUN: a cached update layer installs stale versions")
+	}
+}
+
+func pinExample(mgr string) string {
+	switch mgr {
+	case "apt-get", "apt", "aptitude", "apk":
+		return "name=version"
+	case "pip":
+		return "name==version"
+	case "npm", "yarn":
+		return "name@version"
+	case "gem":
+		return "name:version"
+	case "go":
+		return "module@version"
+	}
+	return "name-version"
+}
+
+// checkLayers finds recursive chown/chmod over what COPY or ADD added in
+// an earlier layer of the shipped image.
+func checkLayers(d *dockerfile, _ *Options) {
+	if len(d.stages) == 0 {
+		return
+	}
+	var added []string // absolute destinations of COPY/ADD so far
+	for _, s := range d.stages[len(d.stages)-1].chain() {
+		for _, in := range s.instrs {
+			switch c := in.cmd.(type) {
+			case *instructions.CopyCommand:
+				added = append(added, absDest(d, in, c.DestPath))
+			case *instructions.AddCommand:
+				added = append(added, absDest(d, in, c.DestPath))
+			case *instructions.RunCommand:
+				if in.run == nil {
+					continue
+				}
+				for _, call := range in.run.calls {
+					a := call.argv()
+					if len(a) < 3 || (path.Base(a[0]) != "chown" && path.Base(a[0]) != "chmod") || !hasFlag(a[1:], 'R', "recursive") {
+						continue
+					}
+					var targets []string
+					seenSpec := false
+					for _, x := range a[1:] {
+						if strings.HasPrefix(x, "-") {
+							continue
+						}
+						if !seenSpec {
+							seenSpec = true
+							continue
+						}
+						targets = append(targets, absPath(in.workdir, x))
+					}
+					for _, t := range targets {
+						for _, dst := range added {
+							if overlaps(t, dst) {
+								flag := "--chown"
+								if path.Base(a[0]) == "chmod" {
+									flag = "--chmod"
+								}
+								d.add("GL501", in, "%s -R %s copies every file COPY/ADD put in %s into a new layer: use COPY %s instead", path.Base(a[0]), t, dst, flag)
+								goto next
+							}
+						}
+					}
+				next:
+				}
+			}
+		}
+	}
+}
+
+func absDest(d *dockerfile, in *instr, dest string) string {
+	return absPath(in.workdir, d.expand(dest, in.vars))
+}
+
+func absPath(workdir, p string) string {
+	if !strings.HasPrefix(p, "/") {
+		if workdir == "" {
+			workdir = "/"
+		}
+		p = workdir + "/" + p
+	}
+	return path.Clean(p)
+}
+
+// overlaps reports whether a and b are the same path or one contains the
+// other.
+func overlaps(a, b string) bool {
+	if a == b || a == "/" || b == "/" {
+		return true
+	}
+	return strings.HasPrefix(b, a+"/") || strings.HasPrefix(a, b+"/")
+}

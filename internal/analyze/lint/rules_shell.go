@@ -1,0 +1,153 @@
+package lint
+
+import (
+	"path"
+	"strconv"
+	"strings"
+
+	"github.com/moby/buildkit/frontend/dockerfile/instructions"
+	"mvdan.cc/sh/v3/syntax"
+)
+
+// pathCommands take paths as arguments: an unquoted variable there splits
+// on spaces and expands globs.
+var pathCommands = map[string]bool{"rm": true, "cp": true, "mv": true, "chown": true, "chmod": true, "mkdir": true, "ln": true, "cd": true, "tar": true, "touch": true, "rmdir": true, "install": true}
+
+// checkShell is the small shell pass over RUN programs.
+func checkShell(d *dockerfile, _ *Options) {
+	for _, in := range d.instrs {
+		if in.kind != "run" || in.run == nil || in.run.file == nil {
+			continue
+		}
+		s := in.run
+		line := func(n syntax.Node) int { return in.line + s.lineOffset + int(n.Pos().Line()) - 1 }
+		// GL701: unquoted variables in path arguments, unless Docker
+		// knows the value (ARG/ENV) and it has no spaces.
+		syntax.Walk(s.file, func(n syntax.Node) bool {
+			c, ok := n.(*syntax.CallExpr)
+			if !ok || len(c.Args) < 2 || !pathCommands[path.Base(c.Args[0].Lit())] {
+				return true
+			}
+			for _, w := range c.Args[1:] {
+				v := unquotedVar(w)
+				if v == "" {
+					continue
+				}
+				if val, known := in.vars[v]; known && !strings.ContainsAny(val, " \t*?[") {
+					continue
+				}
+				d.add("GL701", in, "quote \"$%s\" in %s: unquoted, it splits on spaces and expands globs", v, c.Args[0].Lit())
+				return false
+			}
+			return true
+		})
+		stmts := s.file.Stmts
+		errexit := setsOption(s, "errexit") || hasFlag(shellFlags(in.shell), 'e', "errexit")
+		for i, st := range stmts {
+			last := i == len(stmts)-1
+			if c, ok := st.Cmd.(*syntax.CallExpr); ok && len(c.Args) > 0 && c.Args[0].Lit() == "cd" && !last && !errexit {
+				d.addAt("GL702", in, line(st), 1, "write `cd %s && ...` (or `|| exit 1`): if cd fails the rest runs in the wrong directory", render(c.Args[len(c.Args)-1], in.vars))
+			}
+			if !last && !errexit && !st.Background && !isSet(st) {
+				d.addAt("GL703", in, line(st), 1, "join the commands of this RUN with && (or start it with set -e): only the last failure fails the build")
+				break
+			}
+		}
+		syntax.Walk(s.file, func(n syntax.Node) bool {
+			switch n := n.(type) {
+			case *syntax.Stmt:
+				if n.Background {
+					d.addAt("GL704", in, line(n), 1, "do not start background processes in RUN: they are killed when the step ends")
+					return false
+				}
+			case *syntax.BinaryCmd:
+				if n.Op == syntax.OrStmt {
+					if x, ok := n.X.Cmd.(*syntax.BinaryCmd); ok && x.Op == syntax.AndStmt && !benignFallback(n.Y) {
+						d.addAt("GL705", in, line(n), 1, "use if-then-else: in A && B || C, C also runs when B fails")
+						return false
+					}
+				}
+			}
+			return true
+		})
+	}
+}
+
+func shellFlags(sh []string) []string {
+	if len(sh) < 2 {
+		return nil
+	}
+	return sh[1:]
+}
+
+func isSet(st *syntax.Stmt) bool {
+	c, ok := st.Cmd.(*syntax.CallExpr)
+	return ok && len(c.Args) > 0 && c.Args[0].Lit() == "set"
+}
+
+// benignFallback is the right side of || that only reports or ends: exit,
+// true, false, echo, :, return.
+func benignFallback(st *syntax.Stmt) bool {
+	c, ok := st.Cmd.(*syntax.CallExpr)
+	if !ok || len(c.Args) == 0 {
+		return false
+	}
+	switch c.Args[0].Lit() {
+	case "exit", "true", "false", "echo", ":", "return", "printf":
+		return true
+	}
+	return false
+}
+
+// checkStructure finds what BuildKit rejects at build time.
+func checkStructure(d *dockerfile, _ *Options) {
+	if len(d.stages) == 0 {
+		var at *instr
+		if len(d.instrs) > 0 {
+			at = d.instrs[0]
+			d.add("GL906", at, "add a FROM instruction: a Dockerfile needs at least one stage")
+		} else {
+			d.findings = append(d.findings, finding{id: "GL906", line: 1, col: 1, msg: "add a FROM instruction: the Dockerfile is empty"})
+		}
+	}
+	for _, in := range d.instrs {
+		switch c := in.cmd.(type) {
+		case *instructions.ExposeCommand:
+			for _, p := range c.Ports {
+				p = d.expand(p, in.vars)
+				if unresolved(p) {
+					continue
+				}
+				if !validPort(p) {
+					d.add("GL903", in, "fix EXPOSE %s: ports are 1-65535, optionally a range and /tcp, /udp or /sctp", p)
+				}
+			}
+		case *instructions.CopyCommand:
+			checkMultiSource(d, in, c.SourcesAndDest)
+		case *instructions.AddCommand:
+			checkMultiSource(d, in, c.SourcesAndDest)
+		}
+	}
+}
+
+func checkMultiSource(d *dockerfile, in *instr, sd instructions.SourcesAndDest) {
+	if len(sd.SourcePaths)+len(sd.SourceContents) > 1 && !strings.HasSuffix(sd.DestPath, "/") && sd.DestPath != "." && !unresolved(sd.DestPath) {
+		d.add("GL905", in, "end the destination with / (%s/): several sources are copied into a directory", sd.DestPath)
+	}
+}
+
+func validPort(p string) bool {
+	p, proto, ok := strings.Cut(p, "/")
+	if ok && proto != "tcp" && proto != "udp" && proto != "sctp" {
+		return false
+	}
+	lo, hi, isRange := strings.Cut(p, "-")
+	check := func(s string) bool {
+		n, err := strconv.Atoi(s)
+		return err == nil && n >= 1 && n <= 65535
+	}
+	if isRange {
+		return check(lo) && check(hi)
+	}
+	return check(lo)
+}

@@ -1,0 +1,243 @@
+package lint
+
+import (
+	"path"
+	"regexp"
+	"strings"
+
+	"github.com/moby/buildkit/frontend/dockerfile/instructions"
+	"mvdan.cc/sh/v3/syntax"
+)
+
+// script is the shell program of a RUN, or of a shell-form CMD or
+// ENTRYPOINT, parsed with mvdan.cc/sh so rules see commands, pipes and
+// lists rather than text.
+type script struct {
+	exec bool     // exec form (JSON array)
+	argv []string // exec form arguments
+	text string   // shell text, "" if none could be found
+	file *syntax.File
+
+	calls  []*call
+	pipes  []*syntax.BinaryCmd
+	mounts []*instructions.Mount
+	cache  bool // a --mount=type=cache: caches live in the mount, not the layer
+
+	lineOffset int // lines between the instruction and the script's first line (1 for a heredoc)
+}
+
+// call is one simple command with its words rendered: literal text, quotes
+// removed, Dockerfile ARG and ENV values substituted; anything else
+// (command substitution, unknown variables) kept as "$NAME" or "$(...)".
+type call struct {
+	args   []string
+	words  []*syntax.Word
+	line   int // line within the script, from 1
+	nested bool
+}
+
+// name returns the command's base name after wrappers that run another
+// command (sudo, env, exec, nohup, time, command).
+func (c *call) name() string {
+	a := c.argv()
+	if len(a) == 0 {
+		return ""
+	}
+	return path.Base(a[0])
+}
+
+// argv returns the arguments from the command name on, wrappers skipped.
+func (c *call) argv() []string {
+	a := c.args
+	for len(a) > 0 {
+		switch path.Base(a[0]) {
+		case "sudo":
+			a = a[1:]
+			for len(a) > 0 && strings.HasPrefix(a[0], "-") {
+				if a[0] == "-u" || a[0] == "-g" {
+					a = a[1:]
+				}
+				if len(a) > 0 {
+					a = a[1:]
+				}
+			}
+		case "env":
+			a = a[1:]
+			for len(a) > 0 && (strings.Contains(a[0], "=") || strings.HasPrefix(a[0], "-")) {
+				a = a[1:]
+			}
+		case "exec", "nohup", "time", "command":
+			a = a[1:]
+		default:
+			return a
+		}
+	}
+	return a
+}
+
+// wrapped reports whether the command runs under sudo.
+func (c *call) sudo() bool {
+	return len(c.args) > 0 && path.Base(c.args[0]) == "sudo"
+}
+
+var shellNames = map[string]bool{"sh": true, "bash": true, "ash": true, "dash": true, "zsh": true, "ksh": true}
+
+var heredocStart = regexp.MustCompile(`^\s*((/usr)?(/bin/)?(ba|a|da|z)?sh\s+(-[a-z]+\s+)*)?<<-?['"]?[A-Za-z_]`)
+
+// parseScript finds and parses the shell program of a RUN, CMD or
+// ENTRYPOINT.
+func parseScript(d *dockerfile, in *instr) *script {
+	var cl *instructions.ShellDependantCmdLine
+	s := &script{}
+	switch c := in.cmd.(type) {
+	case *instructions.RunCommand:
+		cl = &c.ShellDependantCmdLine
+		s.mounts = instructions.GetMounts(c)
+		for _, m := range s.mounts {
+			if m.Type == instructions.MountTypeCache {
+				s.cache = true
+			}
+		}
+	case *instructions.CmdCommand:
+		cl = &c.ShellDependantCmdLine
+	case *instructions.EntrypointCommand:
+		cl = &c.ShellDependantCmdLine
+	default:
+		return nil
+	}
+	if !cl.PrependShell {
+		s.exec = true
+		s.argv = cl.CmdLine
+		// ["sh", "-c", "script"] is a shell program too.
+		if len(s.argv) >= 3 && shellNames[path.Base(s.argv[0])] && strings.HasPrefix(s.argv[1], "-") && strings.Contains(s.argv[1], "c") {
+			s.text = s.argv[2]
+		}
+	} else {
+		s.text = strings.Join(cl.CmdLine, " ")
+		if len(cl.Files) > 0 && heredocStart.MatchString(s.text) {
+			s.text = cl.Files[0].Data
+			s.lineOffset = 1
+		} else if len(cl.Files) > 0 {
+			s.text = "" // a heredoc fed to another interpreter: not shell
+		}
+	}
+	if s.text == "" {
+		return s
+	}
+	f, err := syntax.NewParser(syntax.Variant(syntax.LangBash)).Parse(strings.NewReader(s.text), "")
+	if err != nil {
+		return s
+	}
+	s.file = f
+	var depth int
+	var walk func(syntax.Node) bool
+	walk = func(n syntax.Node) bool {
+		switch n := n.(type) {
+		case *syntax.CallExpr:
+			if len(n.Args) > 0 {
+				c := &call{words: n.Args, line: int(n.Pos().Line()), nested: depth > 0}
+				for _, w := range n.Args {
+					c.args = append(c.args, render(w, in.vars))
+				}
+				s.calls = append(s.calls, c)
+			}
+		case *syntax.BinaryCmd:
+			if n.Op == syntax.Pipe || n.Op == syntax.PipeAll {
+				s.pipes = append(s.pipes, n)
+			}
+		case *syntax.CmdSubst, *syntax.ProcSubst:
+			depth++
+			syntax.Walk(n, func(m syntax.Node) bool {
+				if m == n {
+					return true
+				}
+				return walk(m)
+			})
+			depth--
+			return false
+		}
+		return true
+	}
+	syntax.Walk(f, walk)
+	return s
+}
+
+// render turns a word into the text the shell would see, as far as it can
+// be known without running anything.
+func render(w *syntax.Word, vars map[string]string) string {
+	var b strings.Builder
+	renderParts(&b, w.Parts, vars)
+	return b.String()
+}
+
+func renderParts(b *strings.Builder, parts []syntax.WordPart, vars map[string]string) {
+	for _, p := range parts {
+		switch p := p.(type) {
+		case *syntax.Lit:
+			b.WriteString(p.Value)
+		case *syntax.SglQuoted:
+			b.WriteString(p.Value)
+		case *syntax.DblQuoted:
+			renderParts(b, p.Parts, vars)
+		case *syntax.ParamExp:
+			if p.Param != nil {
+				if v, ok := vars[p.Param.Value]; ok && p.Exp == nil && p.Repl == nil && p.Index == nil && !p.Length && !p.Excl {
+					b.WriteString(v)
+				} else {
+					b.WriteString("$" + p.Param.Value)
+				}
+			}
+		default:
+			b.WriteString("$(...)")
+		}
+	}
+}
+
+// unquotedVar returns the name of a variable expanded outside quotes in w,
+// or "".
+func unquotedVar(w *syntax.Word) string {
+	for _, p := range w.Parts {
+		if pe, ok := p.(*syntax.ParamExp); ok && pe.Param != nil {
+			return pe.Param.Value
+		}
+	}
+	return ""
+}
+
+// callsIn returns the calls of a statement (and everything nested in it).
+func callsIn(n syntax.Node) [][]string {
+	var out [][]string
+	syntax.Walk(n, func(m syntax.Node) bool {
+		if c, ok := m.(*syntax.CallExpr); ok && len(c.Args) > 0 {
+			var args []string
+			for _, w := range c.Args {
+				args = append(args, render(w, nil))
+			}
+			out = append(out, (&call{args: args}).argv())
+		}
+		return true
+	})
+	return out
+}
+
+// flags returns the short and long options of args: "-qy" gives q and y.
+func hasFlag(args []string, short byte, long ...string) bool {
+	for _, a := range args {
+		if a == "--" {
+			return false
+		}
+		if strings.HasPrefix(a, "--") {
+			name, _, _ := strings.Cut(a[2:], "=")
+			for _, l := range long {
+				if name == l {
+					return true
+				}
+			}
+			continue
+		}
+		if short != 0 && len(a) > 1 && a[0] == '-' && strings.IndexByte(a[1:], short) >= 0 && !strings.ContainsAny(a[1:], "=/") {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,173 @@
+package cli
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"github.com/gantry-dev/gantry/internal/analyze/lint"
+	"github.com/gantry-dev/gantry/internal/analyze/report"
+	"github.com/spf13/cobra"
+)
+
+// lintConfigFile is the project policy file looked up in the working
+// directory.
+const lintConfigFile = ".gantry.yaml"
+
+type lintFlags struct {
+	format              string
+	threshold           string
+	lintConfig          string
+	disableIgnorePragma bool
+	ignore              []string
+	buildArgs           []string
+}
+
+func newLintCmd(e *env) *cobra.Command {
+	var f lintFlags
+	cmd := &cobra.Command{
+		Use:   "lint [DOCKERFILE...]",
+		Short: "Check Dockerfiles for heavy, unpinned, multi-process and insecure images",
+		Long: `Check Dockerfiles (./Dockerfile if none is given, - for stdin) with
+BuildKit's parser: heredocs, # syntax= and current flags parse as they do in
+docker build. ARG and ENV values are resolved and every rule knows the stage
+it looks at: package caches and heavy components are only reported in the
+stages that ship (the final stage and those it is built FROM), never in
+builder stages or under RUN --mount=type=cache.
+
+Rules and examples: docs/rules.md. Rule IDs are stable (GL101...).
+
+Policy comes from .gantry.yaml in the working directory, or --lint-config:
+  ignore: [GL617, DL3008]          # gantry IDs, or hadolint IDs mapped to them
+  severity: {GL410: warning, GL604: none}
+  allowed-registries: [ghcr.io/acme, docker.io/library]
+  digests: require                 # require | prefer (default) | ignore
+  build-args: {BASE: debian:12}
+
+Inline, unless --disable-ignore-pragma:
+  # gantry ignore=GL401,GL410      on the lines before an instruction
+  # gantry stage ignore=GL301      anywhere in a stage: the whole stage
+  # gantry global ignore=GL617     anywhere: the whole file
+  # hadolint ignore=DL3008         hadolint's pragmas, mapped to gantry rules
+
+Exit status: 0 when no finding is at or above --failure-threshold, 1 when
+some are, 2 on a usage error or when a Dockerfile cannot be read or parsed
+(the others are still linted; the parse error is reported as GL900 with
+its line and column).`,
+		Example: `  gantry lint
+  gantry lint --format sarif --failure-threshold error services/*/Dockerfile
+  gantry lint --build-arg BASE=debian:12-slim - < Dockerfile`,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runLint(cmd, e, &f, args)
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&f.format, "format", "tty", "output format: tty, json or sarif")
+	fl.StringVar(&f.threshold, "failure-threshold", "warning", "exit 1 if a finding is at or above: error, warning, info, style, or none")
+	fl.StringVar(&f.lintConfig, "lint-config", "", "lint policy file (default ./"+lintConfigFile+" if it exists)")
+	fl.BoolVar(&f.disableIgnorePragma, "disable-ignore-pragma", false, "ignore inline `# gantry ignore=` and `# hadolint ignore=` comments")
+	fl.StringSliceVar(&f.ignore, "ignore", nil, "rule IDs to skip (gantry GL... or hadolint DL...)")
+	fl.StringArrayVar(&f.buildArgs, "build-arg", nil, "ARG value as KEY=VALUE, as docker build --build-arg (repeatable)")
+	return cmd
+}
+
+func runLint(cmd *cobra.Command, e *env, f *lintFlags, args []string) error {
+	format, err := report.ParseFormat(f.format)
+	if err != nil {
+		return usageError{fmt.Errorf("--format: %w", err)}
+	}
+	threshold, err := report.ParseSeverity(f.threshold)
+	if err != nil {
+		return usageError{fmt.Errorf("--failure-threshold: %w", err)}
+	}
+	cfgPath := f.lintConfig
+	if cfgPath == "" {
+		if _, err := os.Stat(lintConfigFile); err == nil {
+			cfgPath = lintConfigFile
+		}
+	}
+	var opts lint.Options
+	if cfgPath != "" {
+		if opts.Config, err = lint.LoadConfig(cfgPath); err != nil {
+			return usageError{err}
+		}
+	}
+	opts.DisableIgnorePragma = f.disableIgnorePragma
+	opts.Config.Ignore = append(opts.Config.Ignore, f.ignore...)
+	for _, kv := range f.buildArgs {
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok || k == "" {
+			return usageError{fmt.Errorf("--build-arg %q: want KEY=VALUE", kv)}
+		}
+		if opts.Config.BuildArgs == nil {
+			opts.Config.BuildArgs = map[string]string{}
+		}
+		opts.Config.BuildArgs[k] = v
+	}
+	if err := (lint.Config{Ignore: f.ignore}).Validate(); err != nil {
+		return usageError{fmt.Errorf("--ignore: %w", err)}
+	}
+	if len(args) == 0 {
+		args = []string{"Dockerfile"}
+	}
+
+	var all []report.Finding
+	failed := 0
+	for _, name := range args {
+		src, err := readDockerfile(e.stdin, name)
+		if err != nil {
+			failed++
+			fmt.Fprintf(e.stderr, "gantry lint: %v\n", err)
+			continue
+		}
+		fs, err := lint.Lint(name, src, opts)
+		var pe *lint.ParseError
+		if errors.As(err, &pe) {
+			failed++
+			all = append(all, report.Finding{Rule: "GL900", Severity: report.Error, Message: "fix the syntax: " + pe.Err.Error(),
+				File: name, Line: pe.Line, Column: pe.Column})
+			fmt.Fprintf(e.stderr, "gantry lint: %v\n", pe)
+			continue
+		}
+		if err != nil {
+			failed++
+			fmt.Fprintf(e.stderr, "gantry lint: %v\n", err)
+			continue
+		}
+		all = append(all, fs...)
+	}
+	rep := report.Report{Tool: "gantry", Version: Version, InformationURI: "https://github.com/gantry-dev/gantry",
+		Rules: lint.Rules(), Findings: all}
+	if err := report.Write(cmd.OutOrStdout(), format, rep, report.WriteOptions{Color: isTerminal(cmd.OutOrStdout())}); err != nil {
+		return fmt.Errorf("lint: writing the report: %w", err)
+	}
+	if failed > 0 {
+		return usageError{fmt.Errorf("lint: %d of %d Dockerfiles could not be read or parsed", failed, len(args))}
+	}
+	if report.Fails(all, threshold) {
+		n := 0
+		for _, x := range all {
+			if x.Severity >= threshold {
+				n++
+			}
+		}
+		return fmt.Errorf("lint: %d findings at or above %s", n, threshold)
+	}
+	return nil
+}
+
+func readDockerfile(stdin io.Reader, name string) ([]byte, error) {
+	if name == "-" {
+		return io.ReadAll(io.LimitReader(stdin, 16<<20))
+	}
+	fi, err := os.Stat(name)
+	if err != nil {
+		return nil, err
+	}
+	if fi.Size() > 16<<20 {
+		return nil, fmt.Errorf("%s: %d bytes, more than a Dockerfile", name, fi.Size())
+	}
+	return os.ReadFile(name)
+}

@@ -1,6 +1,11 @@
 package cli
 
 import (
+	"encoding/json"
+	"fmt"
+	"io"
+
+	"github.com/gantry-dev/gantry/internal/bundle"
 	"github.com/spf13/cobra"
 )
 
@@ -9,6 +14,10 @@ import (
 var bundleCommands = []func(*env) *cobra.Command{
 	newBundlePushCmd,
 	newBundleLoadCmd,
+	newBundleCreateCmd,
+	newBundleVerifyCmd,
+	newBundleInspectCmd,
+	newBundleDiffCmd,
 }
 
 func newBundleCmd(e *env) *cobra.Command {
@@ -29,4 +38,20 @@ read a bundle as it is.`,
 		cmd.AddCommand(add(e))
 	}
 	return cmd
+}
+
+// writeJSON prints v as indented JSON, for --json.
+func writeJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+// problemsError turns a report's problems into the command's error, after
+// printing each on its own line.
+func printProblems(w io.Writer, what string, problems []bundle.Problem) error {
+	for _, p := range problems {
+		fmt.Fprintln(w, "  "+p.String())
+	}
+	return fmt.Errorf("%s: %d problem(s), listed above", what, len(problems))
 }

@@ -106,6 +106,7 @@ var commands = []func(*env) *cobra.Command{
 	newCheckCmd,
 	newFleetCmd,
 	newBundleCmd,
+	newInventoryCmd,
 }
 
 func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {

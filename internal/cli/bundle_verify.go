@@ -1,0 +1,73 @@
+package cli
+
+import (
+	"fmt"
+
+	"github.com/gantry-dev/gantry/internal/bundle"
+	"github.com/spf13/cobra"
+)
+
+func newBundleVerifyCmd(e *env) *cobra.Command {
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "verify FILE...",
+		Short: "Re-hash every blob of a bundle and check every image is complete",
+		Long: `Re-hash every blob of a bundle against its digest and check that every
+image's graph is complete within it. Give one bundle file, or the volumes of
+a split bundle in any order; a missing volume is named with the images it
+costs, and the volumes given are still checked.
+
+For an incremental bundle, the blobs it leaves out are listed as expected at
+the target, not as damage.
+
+Exit status 0 when the bundle is sound, 1 when anything is missing or
+damaged (each problem on its own line, naming the volume, the digest and
+the images it costs).`,
+		Example: `  gantry bundle verify release-1.4.tar
+  gantry bundle verify edge.tar edge.002.tar edge.003.tar
+  gantry bundle verify --json edge*.tar`,
+		Args: func(_ *cobra.Command, args []string) error {
+			if len(args) == 0 {
+				return usageError{fmt.Errorf("bundle verify needs a FILE: see gantry bundle verify --help")}
+			}
+			return nil
+		},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			r, err := bundle.Open(args...)
+			if err != nil {
+				return err
+			}
+			defer r.Close()
+			rep, err := r.Verify(cmd.Context())
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				if err := writeJSON(e.stdout, rep); err != nil {
+					return err
+				}
+			} else {
+				complete := 0
+				for _, st := range rep.Images {
+					if st.Complete {
+						complete++
+					}
+				}
+				fmt.Fprintf(e.stdout, "%d blobs (%s) verified; %d of %d images complete\n", rep.Blobs, formatBytes(float64(rep.Bytes)), complete, len(rep.Images))
+				if n := len(rep.Expected); n > 0 {
+					var b int64
+					for _, x := range rep.Expected {
+						b += x.Size
+					}
+					fmt.Fprintf(e.stdout, "incremental: %d blobs (%s) left out, expected at the target\n", n, formatBytes(float64(b)))
+				}
+			}
+			if !rep.OK() {
+				return printProblems(e.stderr, "bundle verify", rep.Problems)
+			}
+			return nil
+		},
+	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print the report as JSON to stdout")
+	return cmd
+}

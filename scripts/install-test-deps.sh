@@ -12,7 +12,7 @@ set -euo pipefail
 #   buildah         builds an image and pushes it to gantry serve
 # Versions are Debian 12's (bookworm and its security updates): the distribution
 # pins them, and the mirrors keep only the current point release.
-apt_pkgs=(skopeo docker-registry busybox-static containerd runc buildah)
+apt_pkgs=(skopeo docker-registry busybox-static containerd runc buildah chromium)
 missing=()
 for p in "${apt_pkgs[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

@@ -1,0 +1,54 @@
+package bundle
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+// BenchmarkCreateFleet bundles testimage.Fleet(20 images, 4 bases of
+// 16 MiB, 4 MiB each) from memory and reports the bundle's size against
+// the unique blobs and against one OCI layout per image (the sum of each
+// image's blobs).
+func BenchmarkCreateFleet(b *testing.B) {
+	_, images, fl := fleet(b, 20, 4, 16<<20, 4<<20)
+	unique, _ := uniqueBytes(fl)
+	var perImage int64
+	for _, img := range fl {
+		perImage += img.ManifestDesc.Size + img.ConfigDesc.Size
+		for _, l := range img.Layers {
+			perImage += l.Desc.Size
+		}
+	}
+	dir := b.TempDir()
+	out := filepath.Join(dir, "fleet.tar")
+	b.SetBytes(unique)
+	b.ReportAllocs()
+	var size int64
+	for b.Loop() {
+		rep, err := Create(b.Context(), out, images, CreateOptions{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		size = rep.Size
+		os.Remove(out)
+	}
+	b.ReportMetric(float64(size)/float64(unique), "bundle/unique")
+	b.ReportMetric(float64(perImage)/float64(size), "per-image-layouts/bundle")
+	b.ReportMetric(float64(size-unique), "overhead-bytes")
+}
+
+// BenchmarkVerifyFleet re-hashes the same fleet's bundle.
+func BenchmarkVerifyFleet(b *testing.B) {
+	_, images, fl := fleet(b, 20, 4, 16<<20, 4<<20)
+	unique, _ := uniqueBytes(fl)
+	out, _ := create(b, images, CreateOptions{})
+	r := open(b, out)
+	b.SetBytes(unique)
+	for b.Loop() {
+		rep, err := r.Verify(b.Context())
+		if err != nil || !rep.OK() {
+			b.Fatal(err, rep.Problems)
+		}
+	}
+}

@@ -13,7 +13,9 @@ import (
 
 // ListEntry is one image of a list file.
 type ListEntry struct {
-	// Image is the full reference, normalised (see Normalize).
+	// Image is the full reference, normalised (see Normalize), or, for a
+	// line that names a transport (oci:DIR:REPO:TAG,
+	// docker-archive:FILE[:IMAGE]), the reference as written.
 	Image string
 	// Platform, if set, selects one platform of a multi-platform image;
 	// nil leaves the choice to the command (its --platform, or all).
@@ -36,7 +38,9 @@ const maxListLine = 64 << 10
 //
 // Each line holds one image, then optionally its platform, OS/ARCH[/VARIANT],
 // as --platform=P, --platform P or platform=P. Short names are normalised
-// (see Normalize). An image listed twice with the same platform is kept
+// (see Normalize); references with a transport other than docker://
+// (oci:DIR:REPO:TAG, docker-archive:FILE[:IMAGE]) are kept as written, for
+// the command to open. An image listed twice with the same platform is kept
 // once; listed twice with different platforms, it is an error, since a
 // bundle records one image under each name.
 func ParseList(r io.Reader) ([]ListEntry, error) {
@@ -54,11 +58,15 @@ func ParseList(r io.Reader) ([]ListEntry, error) {
 			continue
 		}
 		e := ListEntry{Line: line}
-		img, err := Normalize(fields[0])
-		if err != nil {
-			return nil, fmt.Errorf("line %d: %w", line, err)
+		if hasTransport(fields[0]) {
+			e.Image = fields[0]
+		} else {
+			img, err := Normalize(fields[0])
+			if err != nil {
+				return nil, fmt.Errorf("line %d: %w", line, err)
+			}
+			e.Image = img
 		}
-		e.Image = img
 		rest := fields[1:]
 		for len(rest) > 0 {
 			f := rest[0]
@@ -97,6 +105,19 @@ func ParseList(r io.Reader) ([]ListEntry, error) {
 		return nil, fmt.Errorf("list: %w", err)
 	}
 	return out, nil
+}
+
+// listTransports are the transports a list line may name, whose
+// references are not image names to normalise.
+var listTransports = []string{"oci:", "docker-archive:"}
+
+func hasTransport(s string) bool {
+	for _, t := range listTransports {
+		if strings.HasPrefix(s, t) {
+			return true
+		}
+	}
+	return false
 }
 
 // commentStart returns where a comment begins in line, or -1: a "#" at the

@@ -142,6 +142,8 @@ registry.example.com/base@` + sha + ` --platform=linux/arm64
 
 registry.example.com/tool:2 platform=linux/arm/v7
 registry.example.com/tool:3 --platform linux/arm64
+oci:./images:team/app:1
+docker-archive:saved.tar:nginx:1.25 platform=linux/amd64
 registry.example.com/team/app:1.4.2
 registry.example.com/x#y:1
 `
@@ -160,6 +162,8 @@ registry.example.com/x#y:1
 		{Image: "registry.example.com/base@" + sha, Platform: arm, Line: 4},
 		{Image: "registry.example.com/tool:2", Platform: v7, Line: 6},
 		{Image: "registry.example.com/tool:3", Platform: arm, Line: 7},
+		{Image: "oci:./images:team/app:1", Line: 8},
+		{Image: "docker-archive:saved.tar:nginx:1.25", Platform: &ocispec.Platform{OS: "linux", Architecture: "amd64"}, Line: 9},
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Fatalf("(-want +got):\n%s", diff)

@@ -105,6 +105,10 @@ func TestBadInput(t *testing.T) {
 		if !errors.Is(err, cas.ErrDigestMismatch) {
 			t.Fatalf("Create from a lying source: %v", err)
 		}
+		if !strings.Contains(err.Error(), "image a:1: ") || strings.Contains(err.Error(), "index ") {
+			t.Errorf("error does not name the image plainly: %v", err)
+		}
+		t.Log(err)
 		if ents, _ := os.ReadDir(dir); len(ents) != 0 {
 			t.Fatalf("a failed create left %v", ents)
 		}

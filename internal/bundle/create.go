@@ -73,12 +73,8 @@ func Create(ctx context.Context, out string, images []Image, opts CreateOptions)
 		return nil, fmt.Errorf("bundle %s: %w", out, err)
 	}
 	defer w.abort()
-	for _, pi := range p.images {
-		src := &planSource{ReadOnlyTarget: pi.img.Source, manifests: p.manifests}
-		copts := copy.Options{Concurrency: opts.Concurrency, Platform: pi.platform, Progress: opts.Progress}
-		if err := copy.CopyGraph(ctx, src, w, pi.root, copts); err != nil {
-			return nil, fmt.Errorf("bundle %s: image %s: %w", out, pi.entry.Name, err)
-		}
+	if err := p.copyAll(ctx, w, opts); err != nil {
+		return nil, fmt.Errorf("bundle %s: %w", out, err)
 	}
 	files, size, err := w.commit()
 	if err != nil {
@@ -423,18 +419,109 @@ func (p *plan) assign(m *Manifest, split int64) (int, []digest.Digest, error) {
 	return vol, oversize, nil
 }
 
-// planSource serves the manifests the plan has read without asking the
-// source again.
-type planSource struct {
-	cas.ReadOnlyTarget
-	manifests map[digest.Digest][]byte
+// copyAll moves every image's graph into w. The images that share a
+// platform filter go in one copy: their roots are listed in a synthetic
+// index that w claims to hold already, so the engine walks the whole fleet
+// at once, moves each shared blob once, and bounds the blobs in flight over
+// all images rather than per image. The synthetic index is never written.
+func (p *plan) copyAll(ctx context.Context, w *tarDest, opts CreateOptions) error {
+	var keys []string
+	groups := map[string][]*planImage{}
+	for _, pi := range p.images {
+		k := pi.entry.Platform
+		if _, ok := groups[k]; !ok {
+			keys = append(keys, k)
+		}
+		groups[k] = append(groups[k], pi)
+	}
+	src := &routedSource{p: p}
+	for _, k := range keys {
+		platform := groups[k][0].platform
+		idx := ocispec.Index{MediaType: ocispec.MediaTypeImageIndex, Manifests: []ocispec.Descriptor{}}
+		idx.SchemaVersion = 2
+		seen := map[digest.Digest]bool{}
+		for _, pi := range groups[k] {
+			if seen[pi.root.Digest] {
+				continue
+			}
+			seen[pi.root.Digest] = true
+			d := pi.root
+			d.Platform = platform // so the engine's filter keeps a root image manifest
+			idx.Manifests = append(idx.Manifests, d)
+		}
+		b, err := json.Marshal(idx)
+		if err != nil {
+			return err
+		}
+		root := ocispec.Descriptor{MediaType: ocispec.MediaTypeImageIndex, Digest: digest.FromBytes(b), Size: int64(len(b))}
+		w.mu.Lock()
+		w.synthetic[root.Digest] = b
+		w.mu.Unlock()
+		copts := copy.Options{Concurrency: opts.Concurrency, Platform: platform, Progress: opts.Progress}
+		if err := copy.CopyGraph(ctx, src, w, root, copts); err != nil {
+			return p.explain(err, root.Digest)
+		}
+	}
+	return nil
 }
 
-func (s *planSource) Fetch(ctx context.Context, desc ocispec.Descriptor) (io.ReadCloser, error) {
-	if b, ok := s.manifests[desc.Digest]; ok {
+// explain rewrites an engine error, whose path starts at the synthetic
+// index, to name the images concerned instead.
+func (p *plan) explain(err error, synthetic digest.Digest) error {
+	msg := err.Error()
+	short := synthetic.String()[:19]
+	if i := strings.Index(msg, "index "+short); i >= 0 {
+		rest := msg[i+len("index "+short):]
+		rest = strings.TrimPrefix(rest, "…")
+		rest = strings.TrimPrefix(rest, " > ")
+		rest = strings.TrimPrefix(rest, ": ")
+		msg = msg[:i] + rest
+	}
+	var names []string
+	for _, pi := range p.images {
+		if strings.Contains(msg, pi.root.Digest.String()[:19]) {
+			names = append(names, pi.entry.Name)
+		}
+	}
+	switch len(names) {
+	case 0:
+	case 1:
+		msg = "image " + names[0] + ": " + msg
+	default:
+		msg = "images " + joinNames(names) + ": " + msg
+	}
+	return &explained{msg: msg, err: err}
+}
+
+// explained is an error with a clearer message and the same chain.
+type explained struct {
+	msg string
+	err error
+}
+
+func (e *explained) Error() string { return e.msg }
+func (e *explained) Unwrap() error { return e.err }
+
+// routedSource reads each blob from the source of the first image that
+// needs it, and the manifests from what the plan has read already.
+type routedSource struct{ p *plan }
+
+// Fetch implements cas.Fetcher.
+func (s *routedSource) Fetch(ctx context.Context, desc ocispec.Descriptor) (io.ReadCloser, error) {
+	if b, ok := s.p.manifests[desc.Digest]; ok {
 		return io.NopCloser(bytes.NewReader(b)), nil
 	}
-	return s.ReadOnlyTarget.Fetch(ctx, desc)
+	b, ok := s.p.blobs[desc.Digest]
+	if !ok {
+		return nil, fmt.Errorf("%s: not in the bundle's plan: %w", desc.Digest, cas.ErrNotFound)
+	}
+	return s.p.images[b.images[0]].img.Source.Fetch(ctx, desc)
+}
+
+// Exists implements cas.Exister: what the plan knows of.
+func (s *routedSource) Exists(_ context.Context, desc ocispec.Descriptor) (bool, error) {
+	_, ok := s.p.blobs[desc.Digest]
+	return ok, nil
 }
 
 // tarDest is the copy engine's destination: a Push appends a tar entry to
@@ -444,10 +531,11 @@ type tarDest struct {
 	p    *plan
 	vols []*volume
 
-	mu      sync.Mutex
-	written map[digest.Digest]bool
-	err     error
-	buf     []byte
+	mu        sync.Mutex
+	written   map[digest.Digest]bool
+	synthetic map[digest.Digest][]byte // indexes listing the roots: held, never written
+	err       error
+	buf       []byte
 }
 
 type volume struct {
@@ -459,7 +547,7 @@ type volume struct {
 }
 
 func newTarDest(out string, p *plan, m *Manifest) (*tarDest, error) {
-	w := &tarDest{p: p, written: map[digest.Digest]bool{}, buf: make([]byte, 1<<20)}
+	w := &tarDest{p: p, written: map[digest.Digest]bool{}, synthetic: map[digest.Digest][]byte{}, buf: make([]byte, 1<<20)}
 	for i := range m.Volumes {
 		final := VolumeName(out, i+1)
 		f, err := os.CreateTemp(filepath.Dir(final), "."+filepath.Base(final)+".*.tmp")
@@ -530,7 +618,7 @@ func blobPath(d digest.Digest) string {
 func (w *tarDest) Exists(_ context.Context, desc ocispec.Descriptor) (bool, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if w.written[desc.Digest] {
+	if w.written[desc.Digest] || w.synthetic[desc.Digest] != nil {
 		return true, nil
 	}
 	b := w.p.blobs[desc.Digest]
@@ -542,7 +630,11 @@ func (w *tarDest) Exists(_ context.Context, desc ocispec.Descriptor) (bool, erro
 func (w *tarDest) Fetch(_ context.Context, desc ocispec.Descriptor) (io.ReadCloser, error) {
 	w.mu.Lock()
 	written := w.written[desc.Digest]
+	synth := w.synthetic[desc.Digest]
 	w.mu.Unlock()
+	if synth != nil {
+		return io.NopCloser(bytes.NewReader(synth)), nil
+	}
 	if b, ok := w.p.manifests[desc.Digest]; ok && written {
 		return io.NopCloser(bytes.NewReader(b)), nil
 	}
@@ -579,6 +671,8 @@ func (w *tarDest) Push(ctx context.Context, desc ocispec.Descriptor, r io.Reader
 	// throughput for nothing.
 	n, err := io.CopyBuffer(v.tw, &ctxReader{ctx: ctx, r: r}, w.buf)
 	switch {
+	case err != nil && strings.HasPrefix(err.Error(), desc.Digest.String()):
+		w.err = err // the verifier names the digest already
 	case err != nil:
 		w.err = fmt.Errorf("%s: %w", desc.Digest, err)
 	case n != desc.Size:

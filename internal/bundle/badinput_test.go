@@ -74,6 +74,18 @@ func TestBadInput(t *testing.T) {
 		}
 		t.Log(err)
 	})
+	t.Run("DamagedIndex", func(t *testing.T) {
+		r := open(t, good)
+		e := r.vols[0].entries["index.json"]
+		bad := append([]byte(nil), data...)
+		i := e.offset + int64(strings.Index(string(data[e.offset:e.offset+e.size]), "sha256:")) + 10
+		bad[i] ^= 0x01
+		v := verify(t, open(t, write(t, bad)))
+		if len(v.Problems) != 1 || v.Problems[0].Kind != ProblemDamaged || !strings.Contains(v.Problems[0].Detail, "index.json") {
+			t.Fatalf("problems %v", v.Problems)
+		}
+		t.Log(v.Problems[0])
+	})
 	t.Run("NotABundle", func(t *testing.T) {
 		_, err := Open(write(t, []byte("hello")))
 		if err == nil {

@@ -2,6 +2,7 @@ package bundle
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -52,6 +53,14 @@ func (r *Reader) Verify(ctx context.Context) (*VerifyReport, error) {
 				Kind: ProblemTruncated, Volume: v.path, Images: uniq(lost),
 				Detail: v.truncated + ": copy the volume again from the original",
 			})
+		}
+	}
+
+	for i, v := range r.vols {
+		if v != nil {
+			if p := r.checkLayout(i+1, v); p != nil {
+				rep.Problems = append(rep.Problems, *p)
+			}
 		}
 	}
 
@@ -116,7 +125,7 @@ func (r *Reader) Verify(ctx context.Context) (*VerifyReport, error) {
 // checkBlob re-hashes one blob; it returns a Problem for a missing or
 // damaged blob and an error only when the context ends.
 func (r *Reader) checkBlob(ctx context.Context, b BlobEntry) (*Problem, error) {
-	vname := r.m.Volumes[b.Volume-1].Name
+	vname := r.vols[b.Volume-1].path
 	s, _, err := r.section(b.Digest)
 	if err != nil {
 		kind := ProblemMissingBlob
@@ -289,4 +298,63 @@ func (r *Reader) VerifyAgainst(ctx context.Context, target cas.Store, repoFor fu
 func uniq(s []string) []string {
 	slices.Sort(s)
 	return slices.Compact(s)
+}
+
+// checkLayout checks that a volume's oci-layout and index.json agree with
+// its gantry-bundle.json, since other tools (ctr, skopeo) read those and
+// not the gantry manifest.
+func (r *Reader) checkLayout(num int, v *openVolume) *Problem {
+	bad := func(format string, args ...any) *Problem {
+		return &Problem{Kind: ProblemDamaged, Volume: v.path, Images: r.m.Volumes[num-1].Images,
+			Detail: fmt.Sprintf(format, args...) + ": other tools (ctr, skopeo) would misread this volume; copy it again from the original"}
+	}
+	read := func(name string) ([]byte, error) {
+		e, ok := v.entries[name]
+		if !ok {
+			return nil, fmt.Errorf("no %s", name)
+		}
+		if e.size > oci.MaxManifestSize {
+			return nil, fmt.Errorf("%s is %d bytes", name, e.size)
+		}
+		b := make([]byte, e.size)
+		if _, err := v.f.ReadAt(b, e.offset); err != nil {
+			return nil, fmt.Errorf("%s: %v", name, err)
+		}
+		return b, nil
+	}
+	layout, err := read(ocispec.ImageLayoutFile)
+	if err != nil {
+		return bad("%v", err)
+	}
+	var lv ocispec.ImageLayout
+	if err := json.Unmarshal(layout, &lv); err != nil || lv.Version != ocispec.ImageLayoutVersion {
+		return bad("oci-layout is not {\"imageLayoutVersion\":%q}", ocispec.ImageLayoutVersion)
+	}
+	data, err := read(ocispec.ImageIndexFile)
+	if err != nil {
+		return bad("%v", err)
+	}
+	var idx ocispec.Index
+	if err := json.Unmarshal(data, &idx); err != nil {
+		return bad("index.json is not valid JSON (%v)", err)
+	}
+	want := map[string]digest.Digest{}
+	for _, img := range r.m.Images {
+		if slices.Contains(r.m.Volumes[num-1].Images, img.Name) {
+			want[img.Name] = img.Digest
+		}
+	}
+	got := map[string]digest.Digest{}
+	for _, d := range idx.Manifests {
+		got[d.Annotations[ocispec.AnnotationRefName]] = d.Digest
+	}
+	if len(got) != len(want) {
+		return bad("index.json lists %d images, gantry-bundle.json %d", len(got), len(want))
+	}
+	for name, d := range want {
+		if got[name] != d {
+			return bad("index.json gives %s as %q, gantry-bundle.json as %s", name, got[name], d)
+		}
+	}
+	return nil
 }

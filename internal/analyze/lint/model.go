@@ -42,6 +42,12 @@ type stage struct {
 	shipped    bool // the final stage or one it is built on (FROM chain)
 	copiedFrom bool // some COPY --from or RUN --mount from= names the stage
 	usedAsBase bool // another stage's FROM names it
+
+	// The state after the stage's last instruction, which a stage built
+	// FROM this one starts with.
+	endVars    map[string]string
+	endWorkdir string
+	endShell   []string
 }
 
 // chain returns the stages s is built on, base first, ending with s.
@@ -87,7 +93,7 @@ func (v varEnv) Keys() []string {
 // WORKDIR and ENV; unset variables stay as written so rules can tell a
 // resolved value from an unknown one.
 func (d *dockerfile) expand(word string, vars map[string]string) string {
-	if !strings.ContainsRune(word, '$') {
+	if !strings.ContainsAny(word, "$'\"\\") {
 		return word
 	}
 	out, _, err := d.lex.ProcessWord(word, varEnv(vars))
@@ -134,6 +140,11 @@ func copyVars(m map[string]string) map[string]string {
 // and SHELL per instruction, stage roles.
 func load(name string, src []byte, buildArgs map[string]string) (*dockerfile, error) {
 	res, err := parser.Parse(strings.NewReader(string(src)))
+	if err != nil && onlyComments(strings.Split(string(src), "\n")) {
+		// An empty Dockerfile parses as a structure error (GL906), not
+		// a syntax error.
+		res, err = &parser.Result{AST: &parser.Node{}, EscapeToken: '\\'}, nil
+	}
 	if err != nil {
 		line, col := location(err)
 		return nil, &ParseError{File: name, Line: max(line, 1), Column: max(col, 1), Err: err}
@@ -166,7 +177,7 @@ func load(name string, src []byte, buildArgs map[string]string) (*dockerfile, er
 			d.stages = append(d.stages, cur)
 			in.stage = cur
 			vars = copyVars(meta)
-			if st, ok := cmd.(*instructions.Stage); ok {
+			if st, ok := in.cmd.(*instructions.Stage); ok {
 				cur.name = st.Name
 				cur.platform = st.Platform
 				cur.base = d.expand(st.BaseName, meta)
@@ -186,17 +197,18 @@ func load(name string, src []byte, buildArgs map[string]string) (*dockerfile, er
 			// its ENV; an image base's are unknown.
 			workdir, sh = "", nil
 			if b := cur.baseStage; b != nil {
-				workdir, sh = b.lastWorkdir(), b.lastShell()
-				for k, v := range b.lastEnv() {
+				workdir, sh = b.endWorkdir, b.endShell
+				for k, v := range b.endVars {
 					vars[k] = v
 				}
 			}
 			in.vars, in.workdir, in.shell = vars, workdir, sh
+			cur.endVars, cur.endWorkdir, cur.endShell = vars, workdir, sh
 			continue
 		}
 		if cur == nil {
 			in.vars = meta
-			if a, ok := cmd.(*instructions.ArgCommand); ok {
+			if a, ok := in.cmd.(*instructions.ArgCommand); ok {
 				for _, kv := range a.Args {
 					meta[kv.Key] = argValue(d, kv, buildArgs, meta)
 				}
@@ -209,7 +221,7 @@ func load(name string, src []byte, buildArgs map[string]string) (*dockerfile, er
 		in.vars, in.workdir, in.shell = vars, workdir, sh
 		// State changes apply to the instructions after this one, so
 		// each instruction keeps the map it saw.
-		switch c := cmd.(type) {
+		switch c := in.cmd.(type) {
 		case *instructions.ArgCommand:
 			vars = copyVars(vars)
 			for _, kv := range c.Args {
@@ -236,7 +248,15 @@ func load(name string, src []byte, buildArgs map[string]string) (*dockerfile, er
 			workdir = p
 		case *instructions.ShellCommand:
 			sh = c.Shell
+		case *instructions.RunCommand:
+			// Mount options other than from= are only parsed once
+			// variables can be expanded.
+			v := in.vars
+			if err := c.Expand(func(w string) (string, error) { return d.expand(w, v), nil }); err != nil {
+				d.add("GL904", in, "fix the RUN --mount option: %s", cleanErr(err))
+			}
 		}
+		cur.endVars, cur.endWorkdir, cur.endShell = vars, workdir, sh
 		switch in.kind {
 		case "run", "cmd", "entrypoint":
 			in.run = parseScript(d, in)
@@ -263,47 +283,8 @@ func argValue(d *dockerfile, kv instructions.KeyValuePairOptional, buildArgs, va
 	return d.expand(*kv.Value, vars)
 }
 
-func (s *stage) lastEnv() map[string]string {
-	if len(s.instrs) == 0 {
-		return s.from.vars
-	}
-	last := s.instrs[len(s.instrs)-1]
-	vars := last.vars
-	if c, ok := last.cmd.(*instructions.EnvCommand); ok {
-		vars = copyVars(vars)
-		for _, kv := range c.Env {
-			vars[kv.Key] = kv.Value
-		}
-	}
-	return vars
-}
-
-func (s *stage) lastWorkdir() string {
-	w := s.from.workdir
-	for _, in := range s.instrs {
-		if c, ok := in.cmd.(*instructions.WorkdirCommand); ok {
-			p := c.Path
-			if !strings.HasPrefix(p, "/") && in.workdir != "" {
-				p = strings.TrimSuffix(in.workdir, "/") + "/" + p
-			}
-			w = p
-		}
-	}
-	return w
-}
-
-func (s *stage) lastShell() []string {
-	sh := s.from.shell
-	for _, in := range s.instrs {
-		if c, ok := in.cmd.(*instructions.ShellCommand); ok {
-			sh = c.Shell
-		}
-	}
-	return sh
-}
-
-// copySource returns the stage a COPY --from or mount from= value names, or
-// nil and whether the value is a stage index out of range.
+// stageRef returns the stage a COPY --from or mount from= value names (a
+// stage name or index), or nil.
 func (d *dockerfile) stageRef(ref string) *stage {
 	if s, ok := d.byName[strings.ToLower(ref)]; ok {
 		return s

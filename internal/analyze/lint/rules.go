@@ -128,6 +128,7 @@ var hadolintMap = map[string][]string{
 	"DL3040": {"GL403"},
 	"DL3041": {"GL410"},
 	"DL3042": {"GL404"},
+	"DL3043": {"GL904"},
 	"DL3045": {"GL611"},
 	"DL3046": {"GL616"},
 	"DL3057": {"GL617"},

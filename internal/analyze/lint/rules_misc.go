@@ -10,6 +10,9 @@ import (
 	"mvdan.cc/sh/v3/syntax"
 )
 
+// windowsPath matches a drive letter: C:\\app is absolute on Windows images.
+var windowsPath = regexp.MustCompile(`^[A-Za-z]:`)
+
 var archive = regexp.MustCompile(`\.(tar|tar\.(gz|bz2|xz|zst)|tgz|tbz2?|txz|tzst)$`)
 
 func remote(src string) bool {
@@ -58,7 +61,7 @@ func checkInstructions(d *dockerfile, _ *Options) {
 			d.add("GL614", in, "replace MAINTAINER with LABEL org.opencontainers.image.authors=%q", c.Maintainer)
 		case *instructions.WorkdirCommand:
 			p := d.expand(c.Path, in.vars)
-			if !strings.HasPrefix(p, "/") && !unresolved(p) && !regexp.MustCompile(`^[A-Za-z]:`).MatchString(p) {
+			if !strings.HasPrefix(p, "/") && !unresolved(p) && !windowsPath.MatchString(p) {
 				d.add("GL610", in, "make WORKDIR %s absolute (/%s)", p, strings.TrimPrefix(p, "./"))
 			}
 		case *instructions.ArgCommand:
@@ -166,7 +169,7 @@ func first(a, b *instr) *instr {
 
 func checkCopyDest(d *dockerfile, in *instr, dest string) {
 	dest = d.expand(dest, in.vars)
-	if !strings.HasPrefix(dest, "/") && in.workdir == "" && !unresolved(dest) && !regexp.MustCompile(`^[A-Za-z]:`).MatchString(dest) {
+	if !strings.HasPrefix(dest, "/") && in.workdir == "" && !unresolved(dest) && !windowsPath.MatchString(dest) {
 		d.add("GL611", in, "set WORKDIR before this %s or copy to an absolute path", strings.ToUpper(in.kind))
 	}
 	if c, ok := in.cmd.(*instructions.CopyCommand); ok && c.From != "" {

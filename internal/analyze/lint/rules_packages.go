@@ -119,24 +119,23 @@ func (op *pkgOp) removes() []string {
 
 // pinned reports whether a package argument names a version.
 func pinned(mgr, p string) bool {
-	if strings.ContainsAny(p, "/$") || strings.HasSuffix(p, ".deb") || strings.HasSuffix(p, ".rpm") || strings.HasSuffix(p, ".apk") ||
-		strings.HasSuffix(p, ".whl") || strings.HasSuffix(p, ".tar.gz") || strings.HasSuffix(p, ".tgz") || strings.HasPrefix(p, ".") {
-		return true
+	if strings.Contains(p, "$") || strings.Contains(p, "://") || strings.HasPrefix(p, ".") || strings.HasPrefix(p, "/") {
+		return true // a variable, a URL or a local file
 	}
 	switch mgr {
 	case "apt-get", "apt", "aptitude", "apk":
-		return strings.Contains(p, "=")
+		return strings.Contains(p, "=") || strings.HasSuffix(p, ".deb") || strings.HasSuffix(p, ".apk")
 	case "pip":
-		return strings.ContainsAny(p, "=<>~@")
+		return strings.ContainsAny(p, "=<>~@") || strings.HasSuffix(p, ".whl") || strings.HasSuffix(p, ".tar.gz")
 	case "npm", "yarn":
-		return strings.LastIndexByte(p, '@') > 0 || strings.Contains(p, ":")
+		return strings.LastIndexByte(p, '@') > 0 || strings.Contains(p, ":") || strings.HasSuffix(p, ".tgz")
 	case "gem":
 		return strings.Contains(p, ":")
 	case "go":
 		at := strings.LastIndexByte(p, '@')
 		return at > 0 && p[at+1:] != "latest"
 	case "yum", "dnf", "microdnf", "tdnf", "zypper":
-		return rpmVersion.MatchString(p) || strings.ContainsAny(p, "=<>")
+		return rpmVersion.MatchString(p) || strings.ContainsAny(p, "=<>") || strings.HasSuffix(p, ".rpm")
 	}
 	return true
 }
@@ -345,6 +344,9 @@ func checkRunPackages(d *dockerfile, s *stage, in *instr) {
 			}
 		}
 		for _, p := range op.pkgs {
+			if op.mgr == "gem" && hasFlag(op.opts, 'v', "version") {
+				break
+			}
 			if !pinned(op.mgr, p) {
 				unpinned = append(unpinned, p)
 			}

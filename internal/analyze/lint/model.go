@@ -105,15 +105,20 @@ func (d *dockerfile) expand(word string, vars map[string]string) string {
 
 // ParseError is a Dockerfile BuildKit cannot parse at all.
 type ParseError struct {
-	File         string
+	// File is the name given to Lint.
+	File string
+	// Line and Column locate the error, from 1.
 	Line, Column int
-	Err          error
+	// Err is BuildKit's error.
+	Err error
 }
 
+// Error returns "file:line:col: message".
 func (e *ParseError) Error() string {
 	return fmt.Sprintf("%s:%d:%d: %v", e.File, e.Line, e.Column, e.Err)
 }
 
+// Unwrap returns BuildKit's error.
 func (e *ParseError) Unwrap() error { return e.Err }
 
 func location(err error) (line, col int) {

@@ -153,7 +153,11 @@ func runLint(cmd *cobra.Command, e *env, f *lintFlags, args []string) error {
 				n++
 			}
 		}
-		return fmt.Errorf("lint: %d findings at or above %s", n, threshold)
+		noun := "findings"
+		if n == 1 {
+			noun = "finding"
+		}
+		return fmt.Errorf("lint: %d %s at or above %s", n, noun, threshold)
 	}
 	return nil
 }

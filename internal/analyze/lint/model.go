@@ -8,6 +8,7 @@ import (
 	"github.com/moby/buildkit/frontend/dockerfile/instructions"
 	"github.com/moby/buildkit/frontend/dockerfile/parser"
 	"github.com/moby/buildkit/frontend/dockerfile/shell"
+	"mvdan.cc/sh/v3/syntax"
 )
 
 // dockerfile is one parsed Dockerfile with every instruction placed in its
@@ -17,6 +18,7 @@ type dockerfile struct {
 	lines  []string
 	escape rune
 	lex    *shell.Lex
+	sh     *syntax.Parser // reused for every RUN, CMD and ENTRYPOINT
 
 	instrs []*instr // every instruction, in order, including those before FROM
 	stages []*stage

@@ -124,7 +124,10 @@ func parseScript(d *dockerfile, in *instr) *script {
 	if s.text == "" {
 		return s
 	}
-	f, err := syntax.NewParser(syntax.Variant(syntax.LangBash)).Parse(strings.NewReader(s.text), "")
+	if d.sh == nil {
+		d.sh = syntax.NewParser(syntax.Variant(syntax.LangBash))
+	}
+	f, err := d.sh.Parse(strings.NewReader(s.text), "")
 	if err != nil {
 		return s
 	}

@@ -44,7 +44,11 @@ Each image goes through the copy engine: blobs the target has are skipped,
 every byte is checked against its digest, and an image's tag is written
 only once everything under it is in. An interrupted run leaves no
 half-visible image: run the same command again, and only what is missing
-moves.`
+moves.
+
+An image bundled with --platform is an index kept as it is, holding only
+the chosen platform's manifests: a target registry must accept such sparse
+indexes (gantry serve --allow-sparse does; gantry's store always does).`
 
 func newBundlePushCmd(e *env) *cobra.Command {
 	var f bundleImportFlags

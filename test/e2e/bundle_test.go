@@ -453,3 +453,40 @@ func TestBundleDockerArchive(t *testing.T) {
 		}
 	}
 }
+
+// TestBundleFromManifests bundles the images a Kubernetes Deployment
+// (init and app containers) and a compose file name, each once.
+func TestBundleFromManifests(t *testing.T) {
+	requireBundleCreate(t)
+	imgs := fleetImages(t, 3, 128<<10, 32<<10, 27)
+	_, _, refs, names := bundleSources(t, imgs, 3)
+	dir := t.TempDir()
+	deploy := fmt.Sprintf(`# Source: app/templates/deployment.yaml
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: app}
+spec:
+  template:
+    spec:
+      initContainers: [{name: init, image: %q}]
+      containers: [{name: app, image: %q}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: app}
+`, refs[0], refs[1])
+	compose := fmt.Sprintf("services:\n  app:\n    image: %q\n  worker:\n    image: \"%s\"\n", refs[1], strings.TrimSuffix(refs[2], ":1")+":${TAG:-1}")
+	if err := os.WriteFile(filepath.Join(dir, "deploy.yaml"), []byte(deploy), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "compose.yml"), []byte(compose), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	file := filepath.Join(t.TempDir(), "fleet.tar")
+	createBundle(t, file, "--from", dir)
+	for i, name := range names {
+		if got := skopeoDigest(t, "oci-archive:"+file+":"+name); got != imgs[i].ManifestDesc.Digest.String() {
+			t.Errorf("%s: digest %s, want %s", name, got, imgs[i].ManifestDesc.Digest)
+		}
+	}
+}

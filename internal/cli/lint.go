@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime"
 	"strings"
+	"sync"
 
 	"github.com/gantry-dev/gantry/internal/analyze/lint"
 	"github.com/gantry-dev/gantry/internal/analyze/report"
@@ -113,30 +115,45 @@ func runLint(cmd *cobra.Command, e *env, f *lintFlags, args []string) error {
 		args = []string{"Dockerfile"}
 	}
 
+	// Files are linted in parallel and reported in the order given.
+	type result struct {
+		findings []report.Finding
+		err      error
+	}
+	results := make([]result, len(args))
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, runtime.GOMAXPROCS(0))
+	for i, name := range args {
+		src, err := readDockerfile(e.stdin, name) // stdin is read here, once
+		if err != nil {
+			results[i].err = err
+			continue
+		}
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			results[i].findings, results[i].err = lint.Lint(name, src, opts)
+		}()
+	}
+	wg.Wait()
+
 	var all []report.Finding
 	failed := 0
-	for _, name := range args {
-		src, err := readDockerfile(e.stdin, name)
-		if err != nil {
-			failed++
-			fmt.Fprintf(e.stderr, "gantry lint: %v\n", err)
-			continue
-		}
-		fs, err := lint.Lint(name, src, opts)
+	for i, r := range results {
 		var pe *lint.ParseError
-		if errors.As(err, &pe) {
+		switch {
+		case errors.As(r.err, &pe):
 			failed++
 			all = append(all, report.Finding{Rule: "GL900", Severity: report.Error, Message: "fix the syntax: " + pe.Err.Error(),
-				File: name, Line: pe.Line, Column: pe.Column})
+				File: args[i], Line: pe.Line, Column: pe.Column})
 			fmt.Fprintf(e.stderr, "gantry lint: %v\n", pe)
-			continue
-		}
-		if err != nil {
+		case r.err != nil:
 			failed++
-			fmt.Fprintf(e.stderr, "gantry lint: %v\n", err)
-			continue
+			fmt.Fprintf(e.stderr, "gantry lint: %v\n", r.err)
+		default:
+			all = append(all, r.findings...)
 		}
-		all = append(all, fs...)
 	}
 	rep := report.Report{Tool: "gantry", Version: Version, InformationURI: "https://github.com/gantry-dev/gantry",
 		Rules: lint.Rules(), Findings: all}

@@ -3,6 +3,8 @@ package lint
 import (
 	"fmt"
 	"math/rand/v2"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -97,5 +99,25 @@ func TestLint500(t *testing.T) {
 	t.Logf("500 Dockerfiles, %d findings, in %v", n, d)
 	if d > 3*time.Second && !raceEnabled {
 		t.Errorf("500 Dockerfiles took %v", d)
+	}
+}
+
+// TestWriteCorpus writes the benchmark's 500 Dockerfiles to
+// $GANTRY_LINT_CORPUS, to time the command itself:
+//
+//	GANTRY_LINT_CORPUS=/tmp/corpus go test -run WriteCorpus ./internal/analyze/lint
+//	time gantry lint --failure-threshold none /tmp/corpus/* > /dev/null
+func TestWriteCorpus(t *testing.T) {
+	dir := os.Getenv("GANTRY_LINT_CORPUS")
+	if dir == "" {
+		t.Skip("GANTRY_LINT_CORPUS not set")
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for i, f := range corpus(500) {
+		if err := os.WriteFile(filepath.Join(dir, fmt.Sprintf("Dockerfile.%03d", i)), f, 0o644); err != nil {
+			t.Fatal(err)
+		}
 	}
 }

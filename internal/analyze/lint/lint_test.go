@@ -151,7 +151,9 @@ COPY --from=assets /x /x
 		t.Errorf("stages (-want +got):\n%s", diff)
 	}
 	last := d.stages[3].instrs[1]
-	if last.workdir != "/srv/app" || last.vars["APP"] != "/srv/app" || last.vars["GO"] != "1.23" {
+	app, _ := last.vars.Get("APP")
+	goVersion, _ := last.vars.Get("GO")
+	if last.workdir != "/srv/app" || app != "/srv/app" || goVersion != "1.23" {
 		t.Errorf("inherited state: workdir %q vars %v", last.workdir, last.vars)
 	}
 }

@@ -47,7 +47,7 @@ type stage struct {
 
 	// The state after the stage's last instruction, which a stage built
 	// FROM this one starts with.
-	endVars    map[string]string
+	endVars    vars
 	endWorkdir string
 	endShell   []string
 }
@@ -72,33 +72,21 @@ type instr struct {
 	stage *stage // nil before the first FROM
 	line  int
 
-	vars    map[string]string // ARG and ENV values visible to the instruction
-	workdir string            // WORKDIR in force, "" if none set in the Dockerfile
-	shell   []string          // SHELL in force
+	vars    vars     // ARG and ENV values visible to the instruction
+	workdir string   // WORKDIR in force, "" if none set in the Dockerfile
+	shell   []string // SHELL in force
 
 	run *script // RUN, and shell-form CMD and ENTRYPOINT
-}
-
-// varEnv adapts a variable map to BuildKit's expander.
-type varEnv map[string]string
-
-func (v varEnv) Get(k string) (string, bool) { s, ok := v[k]; return s, ok }
-func (v varEnv) Keys() []string {
-	ks := make([]string, 0, len(v))
-	for k := range v {
-		ks = append(ks, k)
-	}
-	return ks
 }
 
 // expand resolves variables in word the way BuildKit does for FROM, COPY,
 // WORKDIR and ENV; unset variables stay as written so rules can tell a
 // resolved value from an unknown one.
-func (d *dockerfile) expand(word string, vars map[string]string) string {
+func (d *dockerfile) expand(word string, vs vars) string {
 	if !strings.ContainsAny(word, "$'\"\\") {
 		return word
 	}
-	out, _, err := d.lex.ProcessWord(word, varEnv(vars))
+	out, _, err := d.lex.ProcessWord(word, vs)
 	if err != nil {
 		return word
 	}
@@ -135,14 +123,6 @@ func location(err error) (line, col int) {
 	return 0, 0
 }
 
-func copyVars(m map[string]string) map[string]string {
-	out := make(map[string]string, len(m))
-	for k, v := range m {
-		out[k] = v
-	}
-	return out
-}
-
 // load parses src and builds the model: stages, resolved variables, WORKDIR
 // and SHELL per instruction, stage roles.
 func load(name string, src []byte, buildArgs map[string]string) (*dockerfile, error) {
@@ -165,9 +145,9 @@ func load(name string, src []byte, buildArgs map[string]string) (*dockerfile, er
 	}
 	d.lex.SkipUnsetEnv = true
 
-	meta := map[string]string{} // ARGs before the first FROM
+	meta := newScope() // ARGs before the first FROM
 	var cur *stage
-	var vars map[string]string
+	var sc *scope
 	var workdir string
 	var sh []string
 	for _, n := range res.AST.Children {
@@ -183,11 +163,16 @@ func load(name string, src []byte, buildArgs map[string]string) (*dockerfile, er
 			cur = &stage{index: len(d.stages), from: in}
 			d.stages = append(d.stages, cur)
 			in.stage = cur
-			vars = copyVars(meta)
+			sc = newScope()
+			mv := meta.view()
+			for _, k := range mv.Keys() {
+				v, _ := mv.Get(k)
+				sc.set(k, v)
+			}
 			if st, ok := in.cmd.(*instructions.Stage); ok {
 				cur.name = st.Name
 				cur.platform = st.Platform
-				cur.base = d.expand(st.BaseName, meta)
+				cur.base = d.expand(st.BaseName, meta.view())
 				if b, ok := d.byName[strings.ToLower(cur.base)]; ok {
 					cur.baseStage = b
 					b.usedAsBase = true
@@ -205,19 +190,21 @@ func load(name string, src []byte, buildArgs map[string]string) (*dockerfile, er
 			workdir, sh = "", nil
 			if b := cur.baseStage; b != nil {
 				workdir, sh = b.endWorkdir, b.endShell
-				for k, v := range b.endVars {
-					vars[k] = v
+				bv := b.endVars
+				for _, k := range bv.Keys() {
+					v, _ := bv.Get(k)
+					sc.set(k, v)
 				}
 			}
-			in.vars, in.workdir, in.shell = vars, workdir, sh
-			cur.endVars, cur.endWorkdir, cur.endShell = vars, workdir, sh
+			in.vars, in.workdir, in.shell = sc.view(), workdir, sh
+			cur.endVars, cur.endWorkdir, cur.endShell = sc.view(), workdir, sh
 			continue
 		}
 		if cur == nil {
-			in.vars = meta
+			in.vars = meta.view()
 			if a, ok := in.cmd.(*instructions.ArgCommand); ok {
 				for _, kv := range a.Args {
-					meta[kv.Key] = argValue(d, kv, buildArgs, meta)
+					meta.set(kv.Key, argValue(d, kv, buildArgs, meta.view()))
 				}
 			} else if in.cmd != nil || perr == nil {
 				d.add("GL901", in, "move %s after the first FROM: only ARG may come before it", strings.ToUpper(in.kind))
@@ -225,30 +212,28 @@ func load(name string, src []byte, buildArgs map[string]string) (*dockerfile, er
 			continue
 		}
 		cur.instrs = append(cur.instrs, in)
-		in.vars, in.workdir, in.shell = vars, workdir, sh
-		// State changes apply to the instructions after this one, so
-		// each instruction keeps the map it saw.
+		in.vars, in.workdir, in.shell = sc.view(), workdir, sh
+		// State changes apply to the instructions after this one: each
+		// instruction keeps the view it saw.
 		switch c := in.cmd.(type) {
 		case *instructions.ArgCommand:
-			vars = copyVars(vars)
 			for _, kv := range c.Args {
 				if kv.Value == nil {
 					if v, ok := buildArgs[kv.Key]; ok {
-						vars[kv.Key] = v
-					} else if v, ok := meta[kv.Key]; ok {
-						vars[kv.Key] = v
+						sc.set(kv.Key, v)
+					} else if v, ok := meta.view().Get(kv.Key); ok {
+						sc.set(kv.Key, v)
 					}
 					continue
 				}
-				vars[kv.Key] = argValue(d, kv, buildArgs, vars)
+				sc.set(kv.Key, argValue(d, kv, buildArgs, sc.view()))
 			}
 		case *instructions.EnvCommand:
-			vars = copyVars(vars)
 			for _, kv := range c.Env {
-				vars[kv.Key] = d.expand(kv.Value, in.vars)
+				sc.set(kv.Key, d.expand(kv.Value, in.vars))
 			}
 		case *instructions.WorkdirCommand:
-			p := d.expand(c.Path, vars)
+			p := d.expand(c.Path, sc.view())
 			if !strings.HasPrefix(p, "/") && workdir != "" {
 				p = strings.TrimSuffix(workdir, "/") + "/" + p
 			}
@@ -263,7 +248,7 @@ func load(name string, src []byte, buildArgs map[string]string) (*dockerfile, er
 				d.add("GL904", in, "fix the RUN --mount option: %s", cleanErr(err))
 			}
 		}
-		cur.endVars, cur.endWorkdir, cur.endShell = vars, workdir, sh
+		cur.endVars, cur.endWorkdir, cur.endShell = sc.view(), workdir, sh
 		switch in.kind {
 		case "run", "cmd", "entrypoint":
 			in.run = parseScript(d, in)
@@ -280,14 +265,14 @@ func load(name string, src []byte, buildArgs map[string]string) (*dockerfile, er
 	return d, nil
 }
 
-func argValue(d *dockerfile, kv instructions.KeyValuePairOptional, buildArgs, vars map[string]string) string {
+func argValue(d *dockerfile, kv instructions.KeyValuePairOptional, buildArgs map[string]string, vs vars) string {
 	if v, ok := buildArgs[kv.Key]; ok {
 		return v
 	}
 	if kv.Value == nil {
 		return ""
 	}
-	return d.expand(*kv.Value, vars)
+	return d.expand(*kv.Value, vs)
 }
 
 // stageRef returns the stage a COPY --from or mount from= value names (a

@@ -304,7 +304,7 @@ func topCalls(stmts []*syntax.Stmt) [][]string {
 		case *syntax.CallExpr:
 			var args []string
 			for _, w := range c.Args {
-				args = append(args, render(w, nil))
+				args = append(args, render(w, vars{}))
 			}
 			out = append(out, args)
 		case *syntax.BinaryCmd:

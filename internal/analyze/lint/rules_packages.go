@@ -372,7 +372,7 @@ func checkRunPackages(d *dockerfile, s *stage, in *instr) {
 				d.add("GL403", in, "add `&& %s clean all` at the end of this RUN", op.mgr)
 			}
 		case fam == "pip":
-			_, env := in.vars["PIP_NO_CACHE_DIR"]
+			env := in.vars.has("PIP_NO_CACHE_DIR")
 			if !env && !hasFlag(op.opts, 0, "no-cache-dir") && !hasCleanup(calls, either(subcmd("pip", "cache"), subcmd("pip3", "cache"), rmOf("/root/.cache", "~/.cache", "$HOME/.cache"))) {
 				d.add("GL404", in, "add --no-cache-dir to pip install (or set ENV PIP_NO_CACHE_DIR=1)")
 			}

@@ -89,7 +89,7 @@ func stmtProcs(stmts []*syntax.Stmt, bg bool, depth int) []proc {
 		case *syntax.CallExpr:
 			var args []string
 			for _, w := range c.Args {
-				args = append(args, render(w, nil))
+				args = append(args, render(w, vars{}))
 			}
 			for _, p := range procs(args, depth+1) {
 				p.bg = p.bg || b

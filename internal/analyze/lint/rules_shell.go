@@ -33,7 +33,7 @@ func checkShell(d *dockerfile, _ *Options) {
 				if v == "" {
 					continue
 				}
-				if val, known := in.vars[v]; known && !strings.ContainsAny(val, " \t*?[") {
+				if val, known := in.vars.Get(v); known && !strings.ContainsAny(val, " \t*?[") {
 					continue
 				}
 				d.add("GL701", in, "quote \"$%s\" in %s: unquoted, it splits on spaces and expands globs", v, c.Args[0].Lit())

@@ -167,13 +167,13 @@ func parseScript(d *dockerfile, in *instr) *script {
 
 // render turns a word into the text the shell would see, as far as it can
 // be known without running anything.
-func render(w *syntax.Word, vars map[string]string) string {
+func render(w *syntax.Word, vs vars) string {
 	var b strings.Builder
-	renderParts(&b, w.Parts, vars)
+	renderParts(&b, w.Parts, vs)
 	return b.String()
 }
 
-func renderParts(b *strings.Builder, parts []syntax.WordPart, vars map[string]string) {
+func renderParts(b *strings.Builder, parts []syntax.WordPart, vs vars) {
 	for _, p := range parts {
 		switch p := p.(type) {
 		case *syntax.Lit:
@@ -181,10 +181,10 @@ func renderParts(b *strings.Builder, parts []syntax.WordPart, vars map[string]st
 		case *syntax.SglQuoted:
 			b.WriteString(p.Value)
 		case *syntax.DblQuoted:
-			renderParts(b, p.Parts, vars)
+			renderParts(b, p.Parts, vs)
 		case *syntax.ParamExp:
 			if p.Param != nil {
-				if v, ok := vars[p.Param.Value]; ok && p.Exp == nil && p.Repl == nil && p.Index == nil && !p.Length && !p.Excl {
+				if v, ok := vs.Get(p.Param.Value); ok && p.Exp == nil && p.Repl == nil && p.Index == nil && !p.Length && !p.Excl {
 					b.WriteString(v)
 				} else {
 					b.WriteString("$" + p.Param.Value)
@@ -214,7 +214,7 @@ func callsIn(n syntax.Node) [][]string {
 		if c, ok := m.(*syntax.CallExpr); ok && len(c.Args) > 0 {
 			var args []string
 			for _, w := range c.Args {
-				args = append(args, render(w, nil))
+				args = append(args, render(w, vars{}))
 			}
 			out = append(out, (&call{args: args}).argv())
 		}

@@ -188,8 +188,8 @@ func (d *dockerfile) pragmas() ignores {
 				ig.stage[target.stage][id] = true
 			}
 		default:
-			if target == nil || !onlyComments(d.lines[l:target.node.StartLine-1]) {
-				continue
+			if target == nil {
+				continue // lines outside instructions are comments or blank, so none sits between
 			}
 			if ig.line[target.line] == nil {
 				ig.line[target.line] = map[string]bool{}

@@ -1,12 +1,14 @@
 package lint
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/gantry-dev/gantry/internal/analyze/report"
 	"github.com/google/go-cmp/cmp"
@@ -209,6 +211,34 @@ func TestDocs(t *testing.T) {
 	for dl := range hadolintMap {
 		if strings.HasPrefix(dl, "DL") && !strings.Contains(doc, "| "+dl+" ") {
 			t.Errorf("docs/rules.md: no coverage row for %s", dl)
+		}
+	}
+}
+
+// TestHostileSizes checks that cost grows with the input, not with its
+// square: many ENV lines, many stages built on each other, many ARGs seen
+// by many FROMs.
+func TestHostileSizes(t *testing.T) {
+	var env, chain, args strings.Builder
+	env.WriteString("FROM debian:12\n")
+	chain.WriteString("FROM debian:12 AS s0\nENV A=1\n")
+	for i := range 10000 {
+		fmt.Fprintf(&env, "ENV V%d=$V0-x\n", i)
+		fmt.Fprintf(&args, "ARG A%d=%d\n", i, i)
+	}
+	for i := 1; i < 3000; i++ {
+		fmt.Fprintf(&chain, "FROM s%d AS s%d\nENV B%d=$A\nRUN echo $A $B%d\n", i-1, i, i, i)
+	}
+	for i := range 3000 {
+		fmt.Fprintf(&args, "FROM debian:${A%d}\n", i)
+	}
+	for name, src := range map[string]string{"env": env.String(), "chain": chain.String(), "args": args.String()} {
+		start := time.Now()
+		if _, err := Lint(name, []byte(src), Options{}); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if d := time.Since(start); d > 5*time.Second && !raceEnabled {
+			t.Errorf("%s: %v", name, d)
 		}
 	}
 }

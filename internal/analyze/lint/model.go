@@ -47,7 +47,7 @@ type stage struct {
 
 	// The state after the stage's last instruction, which a stage built
 	// FROM this one starts with.
-	endVars    vars
+	endEnv     vars // ENV only: what a stage built FROM this one inherits
 	endWorkdir string
 	endShell   []string
 }
@@ -145,9 +145,9 @@ func load(name string, src []byte, buildArgs map[string]string) (*dockerfile, er
 	}
 	d.lex.SkipUnsetEnv = true
 
-	meta := newScope() // ARGs before the first FROM
+	meta := newScope(vars{}) // ARGs before the first FROM
 	var cur *stage
-	var sc *scope
+	var sc, envSc *scope // a stage's ARG and ENV values, and its ENV alone
 	var workdir string
 	var sh []string
 	for _, n := range res.AST.Children {
@@ -163,12 +163,6 @@ func load(name string, src []byte, buildArgs map[string]string) (*dockerfile, er
 			cur = &stage{index: len(d.stages), from: in}
 			d.stages = append(d.stages, cur)
 			in.stage = cur
-			sc = newScope()
-			mv := meta.view()
-			for _, k := range mv.Keys() {
-				v, _ := mv.Get(k)
-				sc.set(k, v)
-			}
 			if st, ok := in.cmd.(*instructions.Stage); ok {
 				cur.name = st.Name
 				cur.platform = st.Platform
@@ -185,19 +179,17 @@ func load(name string, src []byte, buildArgs map[string]string) (*dockerfile, er
 					}
 				}
 			}
-			// A stage starts with its base stage's WORKDIR and SHELL, and
-			// its ENV; an image base's are unknown.
+			// A stage starts with its base stage's WORKDIR, SHELL and ENV
+			// (an image base's are unknown). ARGs do not carry over: a
+			// stage sees a global ARG only if it declares it again.
 			workdir, sh = "", nil
+			var inherited vars
 			if b := cur.baseStage; b != nil {
-				workdir, sh = b.endWorkdir, b.endShell
-				bv := b.endVars
-				for _, k := range bv.Keys() {
-					v, _ := bv.Get(k)
-					sc.set(k, v)
-				}
+				workdir, sh, inherited = b.endWorkdir, b.endShell, b.endEnv
 			}
+			sc, envSc = newScope(inherited), newScope(inherited)
 			in.vars, in.workdir, in.shell = sc.view(), workdir, sh
-			cur.endVars, cur.endWorkdir, cur.endShell = sc.view(), workdir, sh
+			cur.endEnv, cur.endWorkdir, cur.endShell = envSc.view(), workdir, sh
 			continue
 		}
 		if cur == nil {
@@ -230,7 +222,9 @@ func load(name string, src []byte, buildArgs map[string]string) (*dockerfile, er
 			}
 		case *instructions.EnvCommand:
 			for _, kv := range c.Env {
-				sc.set(kv.Key, d.expand(kv.Value, in.vars))
+				v := d.expand(kv.Value, in.vars)
+				sc.set(kv.Key, v)
+				envSc.set(kv.Key, v)
 			}
 		case *instructions.WorkdirCommand:
 			p := d.expand(c.Path, sc.view())
@@ -248,7 +242,7 @@ func load(name string, src []byte, buildArgs map[string]string) (*dockerfile, er
 				d.add("GL904", in, "fix the RUN --mount option: %s", cleanErr(err))
 			}
 		}
-		cur.endVars, cur.endWorkdir, cur.endShell = sc.view(), workdir, sh
+		cur.endEnv, cur.endWorkdir, cur.endShell = envSc.view(), workdir, sh
 		switch in.kind {
 		case "run", "cmd", "entrypoint":
 			in.run = parseScript(d, in)

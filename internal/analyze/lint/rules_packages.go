@@ -413,14 +413,19 @@ func checkLayers(d *dockerfile, _ *Options) {
 	if len(d.stages) == 0 {
 		return
 	}
-	var added []string // absolute destinations of COPY/ADD so far
+	var added []string    // absolute destinations of COPY/ADD so far, at most maxAdded
+	const maxAdded = 1000 // beyond realistic Dockerfiles; keeps hostile ones linear
 	for _, s := range d.stages[len(d.stages)-1].chain() {
 		for _, in := range s.instrs {
 			switch c := in.cmd.(type) {
 			case *instructions.CopyCommand:
-				added = append(added, absDest(d, in, c.DestPath))
+				if len(added) < maxAdded {
+					added = append(added, absDest(d, in, c.DestPath))
+				}
 			case *instructions.AddCommand:
-				added = append(added, absDest(d, in, c.DestPath))
+				if len(added) < maxAdded {
+					added = append(added, absDest(d, in, c.DestPath))
+				}
 			case *instructions.RunCommand:
 				if in.run == nil {
 					continue

@@ -8,16 +8,29 @@ import "slices"
 // with many ENV lines costs memory in proportion to its lines, not to
 // lines times variables.
 type scope struct {
-	hist map[string][]setting
-	seq  int
+	hist   map[string][]setting
+	seq    int
+	parent vars // the base stage's ENV, for a stage built FROM another
+	depth  int
 }
+
+// maxDepth bounds how many stages up a lookup goes: FROM chains deeper than
+// this only occur in hostile input, where inherited ENV is dropped rather
+// than paid for at every lookup.
+const maxDepth = 64
 
 type setting struct {
 	seq int
 	val string
 }
 
-func newScope() *scope { return &scope{hist: map[string][]setting{}} }
+func newScope(parent vars) *scope {
+	s := &scope{hist: map[string][]setting{}}
+	if parent.s != nil && parent.s.depth < maxDepth {
+		s.parent, s.depth = parent, parent.s.depth+1
+	}
+	return s
+}
 
 // set gives k a value for the instructions that follow.
 func (s *scope) set(k, v string) {
@@ -43,7 +56,7 @@ func (v vars) Get(k string) (string, bool) {
 	h := v.s.hist[k]
 	i, _ := slices.BinarySearchFunc(h, v.seq+1, func(s setting, seq int) int { return s.seq - seq })
 	if i == 0 {
-		return "", false
+		return v.s.parent.Get(k)
 	}
 	return h[i-1].val, true
 }
@@ -53,14 +66,14 @@ func (v vars) Keys() []string {
 	if v.s == nil {
 		return nil
 	}
-	var ks []string
+	ks := v.s.parent.Keys()
 	for k, h := range v.s.hist {
 		if len(h) > 0 && h[0].seq <= v.seq {
 			ks = append(ks, k)
 		}
 	}
 	slices.Sort(ks)
-	return ks
+	return slices.Compact(ks)
 }
 
 // has reports whether k is set.

@@ -295,7 +295,12 @@ func checkRunPackages(d *dockerfile, s *stage, in *instr) {
 	if len(ops) == 0 {
 		return
 	}
-	// -y and apt are about the build working at all: every stage.
+	// Package manager rules look at what ships, and stay quiet under a
+	// cache mount: there the caches, lists and downloads live in the
+	// mount, and the step is written for speed rather than for its layer.
+	if !s.shipped || in.run.cache {
+		return
+	}
 	for _, op := range ops {
 		switch {
 		case op.mgr == "apt":
@@ -319,11 +324,6 @@ func checkRunPackages(d *dockerfile, s *stage, in *instr) {
 			}
 		}
 	}
-	// Caches, recommends, pins and upgrades only cost in what ships.
-	if !s.shipped {
-		return
-	}
-	cached := in.run.cache
 	var aptInstall, aptUpdate bool
 	var unpinned []string
 	for _, op := range ops {
@@ -355,9 +355,6 @@ func checkRunPackages(d *dockerfile, s *stage, in *instr) {
 			d.add("GL410", in, "pin the version of %s (%s)", strings.Join(unpinned, ", "), pinExample(op.mgr))
 			unpinned = nil
 		}
-		if cached {
-			continue
-		}
 		switch {
 		case fam == "apt":
 			if !hasCleanup(calls, rmOf("/var/lib/apt/lists")) {
@@ -386,7 +383,7 @@ func checkRunPackages(d *dockerfile, s *stage, in *instr) {
 			}
 		}
 	}
-	if aptUpdate && !aptInstall && !cached {
+	if aptUpdate && !aptInstall {
 		d.add("GL406", in, "run apt-get update && apt-get install in one RUN: a cached update layer installs stale versions")
 	}
 }

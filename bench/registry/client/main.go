@@ -45,7 +45,7 @@ func main() {
 
 func run(args []string) error {
 	if len(args) == 0 {
-		return errors.New("usage: client gen|push|tags ...")
+		return errors.New("usage: client gen|push|tags [flags]")
 	}
 	switch args[0] {
 	case "gen":

@@ -25,8 +25,8 @@ lint:
 # The test command of the README and of CI. The OCI conformance runs come
 # last and verbose, so their summaries (junit rows passed) show in the output.
 test: setup lint
-	$(GO) test -race -count=1 -timeout 20m -skip 'Conformance$$' $(PKGS)
-	$(GO) test -race -count=1 -timeout 10m -v -run 'Conformance$$' ./test/...
+	$(GO) test -race -count=1 -timeout 20m -skip 'OCIConformance' $(PKGS)
+	$(GO) test -race -count=1 -timeout 10m -v -run 'OCIConformance' ./test/...
 
 # Fast inner loop: no race detector, no long tests.
 test-short:

@@ -13,7 +13,7 @@ import (
 	"github.com/gantry-dev/gantry/internal/testenv"
 )
 
-func TestConformance(t *testing.T) {
+func TestOCIConformance(t *testing.T) {
 	for _, tc := range []struct {
 		name  string
 		opts  registry.Options

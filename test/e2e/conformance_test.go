@@ -6,11 +6,11 @@ import (
 	"github.com/gantry-dev/gantry/internal/testenv"
 )
 
-// TestServeConformance runs the OCI distribution-spec conformance suite
+// TestServeOCIConformance runs the OCI distribution-spec conformance suite
 // against the real `gantry serve` binary: with its default settings (plus
 // upload cancel and the tag parameter, which gantry implements), then with
 // --allow-sparse and the suite's sparse-index tests. Every row must pass.
-func TestServeConformance(t *testing.T) {
+func TestServeOCIConformance(t *testing.T) {
 	tests := []struct {
 		name  string
 		flags []string

@@ -38,12 +38,19 @@ func ValidateDescriptor(desc ocispec.Descriptor) error {
 }
 
 // VerifyReader wraps r so that it yields exactly desc.Size bytes hashing to
-// desc.Digest. Reading past the expected size fails with ErrSizeMismatch
+// desc.Digest. When r is itself a fresh Verifier of the same descriptor (the
+// copy engine hands one to every store's Push), VerifyReader returns r: the
+// content is hashed once however many layers check it, since each of them
+// sees the same verdict at io.EOF. Reading past the expected size fails with ErrSizeMismatch
 // without consuming the rest of r; reaching EOF early fails with
 // ErrSizeMismatch; a wrong hash fails with ErrDigestMismatch, at the read
 // that would return io.EOF. A caller that stops reading early has verified
 // nothing: use Verified to tell.
 func VerifyReader(r io.Reader, desc ocispec.Descriptor) *Verifier {
+	if inner, ok := r.(*Verifier); ok && inner.n == 0 && inner.err == nil &&
+		inner.desc.Digest == desc.Digest && inner.desc.Size == desc.Size {
+		return inner
+	}
 	v := &Verifier{r: r, desc: desc}
 	if err := ValidateDescriptor(desc); err != nil {
 		v.err = err

@@ -122,3 +122,29 @@ func BenchmarkVerifyReader(b *testing.B) {
 		}
 	}
 }
+
+func TestVerifyReaderReuse(t *testing.T) {
+	content := []byte("layer bytes")
+	d := descOf(content)
+	outer := cas.VerifyReader(bytes.NewReader(content), d)
+	if again := cas.VerifyReader(outer, d); again != outer {
+		t.Fatal("a fresh verifier of the same descriptor was wrapped again")
+	}
+	other := descOf([]byte("other"))
+	if wrapped := cas.VerifyReader(outer, other); wrapped == outer {
+		t.Fatal("a verifier of another descriptor was reused")
+	}
+	// Once reading has begun, a new check must start from its own count.
+	partial := cas.VerifyReader(bytes.NewReader(content), d)
+	if _, err := partial.Read(make([]byte, 3)); err != nil {
+		t.Fatal(err)
+	}
+	if cas.VerifyReader(partial, d) == partial {
+		t.Fatal("a verifier already read from was reused")
+	}
+	// A store that wraps the engine's verifier still sees a mismatch.
+	bad := cas.VerifyReader(bytes.NewReader([]byte("layer bytez")), d)
+	if _, err := io.ReadAll(cas.VerifyReader(bad, d)); !errors.Is(err, cas.ErrDigestMismatch) {
+		t.Fatalf("reused verifier: %v, want ErrDigestMismatch", err)
+	}
+}

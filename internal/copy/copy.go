@@ -486,12 +486,13 @@ func (c *copier) copyBlob(ctx context.Context, desc ocispec.Descriptor, p path) 
 // progress. Content another writer pushed meanwhile counts as done.
 func (c *copier) push(ctx context.Context, desc ocispec.Descriptor, r io.Reader) error {
 	c.event(Event{Kind: EventStart, Desc: desc})
-	v := cas.VerifyReader(r, desc)
-	var rd io.Reader = v
 	if c.opts.Progress != nil {
-		rd = &progressReader{r: v, c: c, desc: desc}
+		r = &progressReader{r: r, c: c, desc: desc}
 	}
-	err := c.dst.Push(ctx, desc, rd)
+	// The verifier goes outermost, so a store that checks what it is given
+	// (cas.VerifyReader) reuses it instead of hashing the bytes again.
+	v := cas.VerifyReader(r, desc)
+	err := c.dst.Push(ctx, desc, v)
 	switch {
 	case errors.Is(err, cas.ErrExists):
 	case err != nil:

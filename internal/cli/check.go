@@ -4,10 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"slices"
 	"strconv"
 	"strings"
 
 	imagecheck "github.com/gantry-dev/gantry/internal/analyze/image"
+	"github.com/gantry-dev/gantry/internal/analyze/lint"
 	"github.com/gantry-dev/gantry/internal/analyze/report"
 	"github.com/gantry-dev/gantry/internal/oci"
 	"github.com/spf13/cobra"
@@ -20,6 +23,8 @@ type checkFlags struct {
 	maxLayers, concurrency int
 	platform               string
 	insecure               bool
+	dockerfile, lintConfig string
+	buildArgs              []string
 }
 
 func newCheckCmd(e *env) *cobra.Command {
@@ -50,6 +55,20 @@ decompressed in parallel, gzip, zstd or uncompressed) and report:
   GC060/GC061 the base image (annotations, or layers shared with the other
         images checked)
 
+With --dockerfile FILE, the Dockerfile the image was built from: the
+instructions of the stages it ships are linked to the image's layers through
+the config's history (base-image layers first, then one layer per RUN, COPY
+and ADD, each checked against the history's created_by text), gantry lint's
+rules run on it (policy from .gantry.yaml or --lint-config, as for lint),
+and each lint finding of a layer-producing instruction carries its layer
+and is priced in bytes: the package caches its layer stores (GL401-GL406),
+the files a recursive chown/chmod stored again (GL501), the whole layer of an
+unpinned, heavy or piped-to-shell install (GL410, GL301, GL602). Image
+findings about a layer get the Dockerfile line that made it, and GC006
+reports the bytes an instruction stores that later instructions hide.
+GC070 says how the link went: a warning when some links are unsure, or when
+the Dockerfile does not match the image (then nothing is priced).
+
 IMAGE is HOST/REPO:TAG (a registry) or oci:DIR:REPO:TAG (an OCI layout, such
 as gantry's store). An image that cannot be read (missing or corrupt layer,
 hostile tar paths, over --max-layer-bytes) gets a GC000 error finding and the
@@ -58,6 +77,7 @@ others are still checked.
 Exit status: 0, or 1 when a finding reaches --failure-threshold or an image
 could not be read, 2 on a usage error.`,
 		Example: `  gantry check registry.example.com/app:v1
+  gantry check --dockerfile Dockerfile --format json registry.example.com/app:v1
   gantry check --max-size 500MB --max-layers 20 --format sarif oci:./images:app:v1 > check.sarif`,
 		Args: func(_ *cobra.Command, args []string) error {
 			if len(args) == 0 {
@@ -79,6 +99,9 @@ could not be read, 2 on a usage error.`,
 	fl.IntVar(&f.concurrency, "concurrency", 0, "layers decompressed at once (default: CPUs, at most 8)")
 	fl.StringVar(&f.platform, "platform", "", "image of an index to check, OS/ARCH[/VARIANT] (default linux/amd64)")
 	fl.BoolVar(&f.insecure, "insecure", false, "reach registries over plain HTTP or with unverified TLS certificates")
+	fl.StringVar(&f.dockerfile, "dockerfile", "", "the Dockerfile the images were built from: link its instructions to their layers and price its lint findings in bytes")
+	fl.StringVar(&f.lintConfig, "lint-config", "", "lint policy file for --dockerfile (default ./"+lintConfigFile+" if it exists)")
+	fl.StringArrayVar(&f.buildArgs, "build-arg", nil, "ARG value for --dockerfile as KEY=VALUE, as docker build --build-arg (repeatable)")
 	return cmd
 }
 
@@ -131,6 +154,15 @@ func runCheck(ctx context.Context, e *env, f checkFlags, args []string) (err err
 		}
 		opts.Platform = &p
 	}
+	rules := imagecheck.Rules
+	if f.dockerfile != "" {
+		if opts.Dockerfile, err = checkDockerfile(e, f); err != nil {
+			return err
+		}
+		rules = append(slices.Clone(rules), lint.Rules()...)
+	} else if f.lintConfig != "" || len(f.buildArgs) > 0 {
+		return usageError{errors.New("--lint-config and --build-arg need --dockerfile")}
+	}
 	refs := make([]oci.ImageRef, len(args))
 	for i, a := range args {
 		if refs[i], err = parseRef("IMAGE", a); err != nil {
@@ -162,7 +194,7 @@ func runCheck(ctx context.Context, e *env, f checkFlags, args []string) (err err
 	}
 	findings = append(findings, imagecheck.BaseFindings(results)...)
 	report.Sort(findings)
-	rep := report.Report{Tool: "gantry", Version: Version, Rules: imagecheck.Rules, Findings: findings}
+	rep := report.Report{Tool: "gantry", Version: Version, Rules: rules, Findings: findings}
 	if err := report.Write(e.stdout, format, rep, report.WriteOptions{Color: format == report.TTY && isTerminal(e.stdout)}); err != nil {
 		return err
 	}
@@ -173,6 +205,38 @@ func runCheck(ctx context.Context, e *env, f checkFlags, args []string) (err err
 		return fmt.Errorf("findings at or above %s", threshold)
 	}
 	return nil
+}
+
+// checkDockerfile reads --dockerfile and the lint policy, as gantry lint
+// does.
+func checkDockerfile(e *env, f checkFlags) (*imagecheck.Dockerfile, error) {
+	src, err := readDockerfile(e.stdin, f.dockerfile)
+	if err != nil {
+		return nil, usageError{fmt.Errorf("--dockerfile: %w", err)}
+	}
+	df := &imagecheck.Dockerfile{Name: f.dockerfile, Source: src}
+	cfgPath := f.lintConfig
+	if cfgPath == "" {
+		if _, err := os.Stat(lintConfigFile); err == nil {
+			cfgPath = lintConfigFile
+		}
+	}
+	if cfgPath != "" {
+		if df.Lint.Config, err = lint.LoadConfig(cfgPath); err != nil {
+			return nil, usageError{err}
+		}
+	}
+	for _, kv := range f.buildArgs {
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok || k == "" {
+			return nil, usageError{fmt.Errorf("--build-arg %q: want KEY=VALUE", kv)}
+		}
+		if df.Lint.Config.BuildArgs == nil {
+			df.Lint.Config.BuildArgs = map[string]string{}
+		}
+		df.Lint.Config.BuildArgs[k] = v
+	}
+	return df, nil
 }
 
 func checkOne(ctx context.Context, locs *locations, name string, ref oci.ImageRef, opts imagecheck.Options) (*imagecheck.Result, error) {

@@ -32,6 +32,11 @@ type Options struct {
 	MaxSize int64
 	// MaxLayers, when positive, is the budget for the number of layers.
 	MaxLayers int
+	// Dockerfile, when set, is the Dockerfile the image was built from:
+	// its lint findings are linked to the layers they produced and priced
+	// in bytes, and image findings about a layer get its line (see
+	// Dockerfile).
+	Dockerfile *Dockerfile
 }
 
 // LayerInfo is what Analyze learnt about one layer.
@@ -126,7 +131,14 @@ func AnalyzeLoaded(ctx context.Context, src cas.ReadOnlyTarget, name string, l *
 	}
 	r := &Result{Image: name, Digest: l.Descriptor.Digest, Loaded: l, Layers: make([]LayerInfo, len(layers))}
 	exact := newFS(len(layers), true)
+	var rewritten []int64
+	if opts.Dockerfile != nil {
+		rewritten = make([]int64, len(layers))
+	}
 	for i, s := range scans {
+		if rewritten != nil {
+			rewritten[i] = exact.rewrites(s.entries)
+		}
 		exact.apply(i, s.entries)
 		r.Layers[i] = LayerInfo{Digest: layers[i].Digest, MediaType: layers[i].MediaType, Compressed: layers[i].Size,
 			Bytes: s.bytes, Entries: len(s.entries), CreatedBy: l.CreatedBy[i]}
@@ -153,6 +165,10 @@ func AnalyzeLoaded(ctx context.Context, src cas.ReadOnlyTarget, name string, l *
 		}
 	}
 	r.Findings = findings(r, opts)
+	if opts.Dockerfile != nil {
+		r.Findings = append(r.Findings, dockerfileFindings(r, opts.Dockerfile, &layerData{scans: scans, rewritten: rewritten})...)
+		report.Sort(r.Findings)
+	}
 	return r, nil
 }
 

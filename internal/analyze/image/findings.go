@@ -20,6 +20,7 @@ const (
 	RuleMaxLayers       = "GC003"
 	RuleWasted          = "GC004"
 	RuleLayerHides      = "GC005"
+	RuleLayerHidden     = "GC006"
 	RuleHeavy           = "GC010"
 	RuleBuildEssential  = "GC011"
 	RuleProcessManager  = "GC020"
@@ -35,6 +36,7 @@ const (
 	RulePackageCache    = "GC051"
 	RuleBaseImage       = "GC060"
 	RuleSharedBaseLayer = "GC061"
+	RuleDockerfileLink  = "GC070"
 )
 
 // Rules describes every rule of gantry check, for SARIF output.
@@ -45,6 +47,7 @@ var Rules = []report.Rule{
 	{ID: RuleMaxLayers, Name: "LayerBudget", Severity: report.Error, Summary: "The image has more layers than the budget (--max-layers)."},
 	{ID: RuleWasted, Name: "WastedBytes", Severity: report.Info, Summary: "Bytes the layers store that the final filesystem does not show (deleted or overwritten by later layers)."},
 	{ID: RuleLayerHides, Name: "LayerHidesBytes", Severity: report.Info, Summary: "A layer deletes or overwrites files earlier layers stored: the bytes stay in the image."},
+	{ID: RuleLayerHidden, Name: "LayerBytesHiddenLater", Severity: report.Info, Summary: "With --dockerfile: an instruction's layer stores bytes that later instructions delete or overwrite."},
 	{ID: RuleHeavy, Name: "HeavyComponent", Severity: report.Warning, Summary: "A heavy component (JDK, chromium, elasticsearch, compiler) is in the final filesystem; build with it in an earlier stage."},
 	{ID: RuleBuildEssential, Name: "BuildToolsLeftOver", Severity: report.Warning, Summary: "build-essential is installed in the final image."},
 	{ID: RuleProcessManager, Name: "ProcessManagerEntrypoint", Severity: report.Error, Summary: "The entrypoint or command is a process manager (systemd, init, supervisord, s6, runit, openrc): run one process per container."},
@@ -60,6 +63,7 @@ var Rules = []report.Rule{
 	{ID: RulePackageCache, Name: "PackageCacheLeftover", Severity: report.Warning, Summary: "A package manager cache left in the image."},
 	{ID: RuleBaseImage, Name: "BaseImage", Severity: report.Info, Summary: "The base image, from the OCI base-image annotations."},
 	{ID: RuleSharedBaseLayer, Name: "SharedLayers", Severity: report.Info, Summary: "The longest layer prefix the image shares with another image checked: its likely base."},
+	{ID: RuleDockerfileLink, Name: "DockerfileLink", Severity: report.Warning, Summary: "With --dockerfile: how the Dockerfile's instructions link to the image's layers, and why not when it does not match the image."},
 }
 
 // HumanBytes formats n in decimal units (1.5 MB), as the report writers do.

@@ -121,6 +121,10 @@ type Config struct {
 	User                 string
 	// CreatedBy is the history instruction of each layer, in order.
 	CreatedBy []string
+	// History, when not nil, is the config's history as given (with
+	// empty_layer entries, or deliberately not matching the layers),
+	// instead of one entry per layer from CreatedBy.
+	History []ocispec.History
 	// Annotations go on the manifest.
 	Annotations map[string]string
 	// Platform defaults to linux/amd64.
@@ -148,6 +152,9 @@ func Image(layers []testimage.Layer, cfg Config) testimage.Image {
 		}
 		c.History = append(c.History, ocispec.History{CreatedBy: cb})
 		man.Layers = append(man.Layers, l.Desc)
+	}
+	if cfg.History != nil {
+		c.History = cfg.History
 	}
 	cb, _ := json.Marshal(c)
 	man.Config = ocispec.Descriptor{MediaType: ocispec.MediaTypeImageConfig, Digest: digest.FromBytes(cb), Size: int64(len(cb))}

@@ -1,6 +1,7 @@
 package image
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"path"
@@ -381,19 +382,23 @@ func dockerfileFindings(r *Result, df *Dockerfile, d *layerData) []report.Findin
 		if i < 0 || l.Hidden < 64<<10 {
 			continue
 		}
-		var by []string
+		var top []HiddenPath
 		for jj := j + 1; jj < len(r.Layers); jj++ {
 			for _, t := range r.Layers[jj].Top {
 				if t.Layer == j {
-					s := fmt.Sprintf("/%s", t.Path)
-					if line := lineOf(jj); line > 0 {
-						s += fmt.Sprintf(" by line %d", line)
-					}
-					if !slices.Contains(by, s) {
-						by = append(by, s)
-					}
+					t.Layer = jj // here: the layer that hides it
+					top = append(top, t)
 				}
 			}
+		}
+		slices.SortStableFunc(top, func(a, b HiddenPath) int { return cmp.Compare(b.Bytes, a.Bytes) })
+		var by []string
+		for _, t := range top[:min(len(top), topHidden)] {
+			s := fmt.Sprintf("/%s (%s", t.Path, HumanBytes(t.Bytes))
+			if line := lineOf(t.Layer); line > 0 {
+				s += fmt.Sprintf(", by line %d", line)
+			}
+			by = append(by, s+")")
 		}
 		sev := report.Info
 		if l.Hidden > 10<<20 {
@@ -418,7 +423,10 @@ func dockerfileFindings(r *Result, df *Dockerfile, d *layerData) []report.Findin
 		summary = "no instruction of the Dockerfile makes a layer"
 	}
 	if k.base > 0 {
-		summary += fmt.Sprintf("; layers 1-%d come from the base image (line %d)", k.base, fromLine)
+		summary += fmt.Sprintf("; layers 1-%d come from the base image", k.base)
+		if fromLine > 0 {
+			summary += fmt.Sprintf(" (line %d)", fromLine)
+		}
 	}
 	if len(k.unsure) == 0 {
 		out = append(out, linkFinding(report.Info, fromLine, "%s", summary))

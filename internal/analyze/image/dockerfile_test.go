@@ -238,3 +238,21 @@ func dump(fs []report.Finding) string {
 	}
 	return b.String()
 }
+
+// TestDockerfileBuilderStage checks that only the stages that ship are
+// linked: a builder stage's instructions made no layer of the image.
+func TestDockerfileBuilderStage(t *testing.T) {
+	df := "FROM debian:12 AS build\nRUN apt-get update && apt-get install -y gcc\n" + builtDockerfile
+	r, fs := checkWithDockerfile(t, builtLayers(), buildahHistory, df)
+	if g := find(fs, "GL501"); len(g) != 1 || g[0].Line != 8 || g[0].Bytes != 70000 || g[0].Layer != r.Layers[4].Digest.String() {
+		t.Errorf("GL501: %s", dump(g))
+	}
+	for _, f := range fs {
+		if f.Line == 2 && f.Layer != "" {
+			t.Errorf("a builder stage's finding names a layer: %+v", f)
+		}
+	}
+	if link := find(fs, RuleDockerfileLink); len(link) != 1 || link[0].Severity != report.Info || link[0].Line != 3 {
+		t.Errorf("GC070: %s", dump(link))
+	}
+}

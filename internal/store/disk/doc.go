@@ -27,6 +27,13 @@
 // directory is fsync'd: a blob is visible only once complete and survives a
 // crash once Push returns.
 //
+// Blob and upload data are written with O_DIRECT in whole 4 KiB blocks
+// from aligned buffers, the unaligned ends of each write through a normal
+// descriptor of the same file: the bytes go from the buffer to the disk
+// without a copy into the page cache, and the final fsync has little left
+// to flush. Where the file system refuses O_DIRECT, the page cache is used
+// and writeback started as the file grows.
+//
 // Rewriting index.json on every tag would make a tag cost O(number of tags).
 // Instead each Tag and Untag appends a self-checking record (length, CRC-32C,
 // JSON) to the journal and fsyncs it before returning; in-memory maps serve

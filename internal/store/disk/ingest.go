@@ -21,11 +21,13 @@ const (
 	// reader and the writer of a large blob.
 	pipelineDepth = 4
 	// writebackEvery starts disk writes of a blob every so many bytes, so
-	// the final fsync does not wait for the whole blob.
+	// the final fsync does not wait for the whole blob; only where the file
+	// system refuses O_DIRECT (fileWriter), which needs no such help.
 	writebackEvery = 8 << 20
 )
 
-var bufPool = sync.Pool{New: func() any { b := make([]byte, copyBuffer); return &b }}
+// bufPool holds copyBuffer-sized buffers aligned for O_DIRECT (fileWriter).
+var bufPool = sync.Pool{New: func() any { b := alignedBuf(copyBuffer); return &b }}
 
 // copyIn copies v (the content, verified as it is read) into f and returns
 // the bytes written. It returns nil only when v verified the content.
@@ -34,22 +36,24 @@ var bufPool = sync.Pool{New: func() any { b := make([]byte, copyBuffer); return 
 // with SHA-NI, about the speed of a page-cache write), so for a large blob
 // the caller's goroutine reads and hashes while another writes: the two
 // overlap on two cores instead of adding up. Each buffer is read into once
-// and written from once; nothing else copies the bytes.
+// and written from once; nothing else copies the bytes. Buffers are filled
+// before they are written, so the writes are whole O_DIRECT blocks.
 func copyIn(ctx context.Context, f *os.File, v *cas.Verifier, expected ocispec.Descriptor) (int64, error) {
+	w := &blobWriter{w: fileWriter{path: f.Name(), f: f}, d: expected}
+	defer w.w.closeDirect()
 	if expected.Size <= 2*copyBuffer {
 		bp := bufPool.Get().(*[]byte)
 		defer bufPool.Put(bp)
-		w := &blobWriter{f: f, d: expected}
 		for {
 			if err := ctx.Err(); err != nil {
-				return w.written, interrupted(expected, w.written, err)
+				return w.w.off, interrupted(expected, w.w.off, err)
 			}
-			n, rerr := v.Read(*bp)
+			n, rerr := fill(v, *bp)
 			if err := w.write((*bp)[:n]); err != nil {
-				return w.written, err
+				return w.w.off, err
 			}
-			if done, err := readDone(expected, w.written, rerr); done {
-				return w.written, err
+			if done, err := readDone(expected, w.w.off, rerr); done {
+				return w.w.off, err
 			}
 		}
 	}
@@ -63,7 +67,6 @@ func copyIn(ctx context.Context, f *os.File, v *cas.Verifier, expected ocispec.D
 	for range pipelineDepth {
 		free <- bufPool.Get().(*[]byte)
 	}
-	w := &blobWriter{f: f, d: expected}
 	werr := make(chan error, 1)
 	stop := make(chan struct{}) // closed when the writer fails
 	go func() {
@@ -86,7 +89,7 @@ func copyIn(ctx context.Context, f *os.File, v *cas.Verifier, expected ocispec.D
 		for range pipelineDepth {
 			bufPool.Put(<-free)
 		}
-		return w.written, err
+		return w.w.off, err
 	}
 	var read int64
 	for {
@@ -99,13 +102,27 @@ func copyIn(ctx context.Context, f *os.File, v *cas.Verifier, expected ocispec.D
 		case <-stop:
 			return finish(nil)
 		}
-		n, rerr := v.Read(*bp)
+		n, rerr := fill(v, *bp)
 		read += int64(n)
 		full <- chunk{bp, n}
 		if done, err := readDone(expected, read, rerr); done {
 			return finish(err)
 		}
 	}
+}
+
+// fill reads into b until it is full or r fails, and returns r's error as
+// is (unlike io.ReadFull, which turns a verified io.EOF into another error).
+func fill(r io.Reader, b []byte) (int, error) {
+	n := 0
+	for n < len(b) {
+		k, err := r.Read(b[n:])
+		n += k
+		if err != nil {
+			return n, err
+		}
+	}
+	return n, nil
 }
 
 // readDone interprets a read of the verifying reader: done is true at the
@@ -126,26 +143,18 @@ func interrupted(expected ocispec.Descriptor, n int64, err error) error {
 	return fmt.Errorf("%s: push interrupted after %d of %d bytes: %w", expected.Digest, n, expected.Size, err)
 }
 
-// blobWriter writes a blob's temporary file and starts its writeback in
-// steps, so the final fsync has little left to wait for.
+// blobWriter writes a blob's temporary file through a fileWriter.
 type blobWriter struct {
-	f       *os.File
-	d       ocispec.Descriptor
-	written int64
-	synced  int64
+	w fileWriter
+	d ocispec.Descriptor
 }
 
 func (w *blobWriter) write(b []byte) error {
 	if len(b) == 0 {
 		return nil
 	}
-	if _, err := w.f.Write(b); err != nil {
+	if _, err := w.w.write(b); err != nil {
 		return fmt.Errorf("%s: writing blob: %w", w.d.Digest, err)
-	}
-	w.written += int64(len(b))
-	if w.written-w.synced >= writebackEvery {
-		startWriteback(w.f, w.synced, w.written-w.synced)
-		w.synced = w.written
 	}
 	return nil
 }

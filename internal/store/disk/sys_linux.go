@@ -47,3 +47,10 @@ func ignoreEINTR(fn func() error) error {
 		}
 	}
 }
+
+// openDirect opens the file at p for writing with O_DIRECT. File systems
+// without it (tmpfs before Linux 6.6, some FUSE ones) answer EINVAL; it is
+// a variable so that tests can refuse it on any file system.
+var openDirect = func(p string) (*os.File, error) {
+	return os.OpenFile(p, os.O_WRONLY|syscall.O_DIRECT, 0)
+}

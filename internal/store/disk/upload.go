@@ -58,11 +58,10 @@ type session struct {
 	ended   bool // committed, cancelled, purged or never valid
 	repo    string
 	started time.Time
-	touched time.Time // last write, for PurgeUploads
-	size    int64     // bytes in the data file
-	synced  int64     // bytes whose writeback was started
-	h       hash.Hash // sha256 of the size bytes; nil: re-hash before use
-	f       *os.File  // data file, open for appending while handles > 0
+	touched time.Time  // last write, for PurgeUploads
+	size    int64      // bytes in the data file
+	h       hash.Hash  // sha256 of the size bytes; nil: re-hash before use
+	w       fileWriter // writes the data file; w.f open while handles > 0
 	handles int
 }
 
@@ -129,8 +128,9 @@ func (r *Repo) NewUpload(ctx context.Context) (cas.Upload, error) {
 		if err := os.WriteFile(s.uploadPath(sess.id, uploadInfo), info, 0o644); err != nil {
 			return err
 		}
-		f, err := os.OpenFile(s.uploadPath(sess.id, uploadData), os.O_WRONLY|os.O_CREATE|os.O_EXCL|os.O_APPEND, 0o644)
-		sess.f = f
+		p := s.uploadPath(sess.id, uploadData)
+		f, err := os.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+		sess.w = fileWriter{path: p, f: f}
 		return err
 	}()
 	if err != nil {
@@ -223,7 +223,7 @@ func (s *Store) loadSession(sess *session) error {
 	}
 	sess.loaded = true
 	sess.repo, sess.started = info.Repository, info.StartedAt
-	sess.size, sess.synced = fi.Size(), fi.Size()
+	sess.size, sess.w.synced = fi.Size(), fi.Size()
 	sess.touched = fi.ModTime()
 	return nil
 }
@@ -237,10 +237,7 @@ func isJSONError(err error) bool {
 // forget removes sess from the map and marks it ended; sess.mu is held.
 func (s *Store) forget(sess *session) {
 	sess.ended = true
-	if sess.f != nil {
-		sess.f.Close()
-		sess.f = nil
-	}
+	sess.closeFiles()
 	sess.h = nil
 	s.umu.Lock()
 	if s.uploads[sess.id] == sess {
@@ -316,10 +313,7 @@ func (s *Store) closeUploads() {
 	s.umu.Unlock()
 	for _, sess := range all {
 		sess.mu.Lock()
-		if sess.f != nil {
-			sess.f.Close()
-			sess.f = nil
-		}
+		sess.closeFiles()
 		sess.mu.Unlock()
 	}
 }
@@ -370,12 +364,12 @@ func (u *upload) use() (*session, error) {
 func (u *upload) prepare(ctx context.Context, rehash bool) error {
 	sess := u.sess
 	p := u.s.uploadPath(sess.id, uploadData)
-	if sess.f == nil {
-		f, err := os.OpenFile(p, os.O_WRONLY|os.O_APPEND, 0)
+	if sess.w.f == nil {
+		f, err := os.OpenFile(p, os.O_WRONLY, 0)
 		if err != nil {
 			return fmt.Errorf("upload %s: %w", sess.id, err)
 		}
-		sess.f = f
+		sess.w.path, sess.w.f = p, f
 	}
 	if sess.h == nil && rehash {
 		h, n, err := hashPath(ctx, p, digest.SHA256)
@@ -414,16 +408,26 @@ func hashPath(ctx context.Context, p string, alg digest.Algorithm) (hash.Hash, i
 	}
 }
 
-// append writes b to the data file; sess.mu is held and the session
-// prepared. It does not hash.
+// append writes b at the end of the data file (at sess.size: the file is
+// not opened O_APPEND, since its whole blocks are written with O_DIRECT
+// through a second descriptor); sess.mu is held and the session prepared.
+// It does not hash.
 func (sess *session) append(b []byte) (int, error) {
-	n, err := sess.f.Write(b)
-	sess.size += int64(n)
-	if sess.size-sess.synced >= writebackEvery {
-		startWriteback(sess.f, sess.synced, sess.size-sess.synced)
-		sess.synced = sess.size
-	}
+	sess.w.off = sess.size
+	n, err := sess.w.write(b)
+	sess.size = sess.w.off
 	return n, err
+}
+
+// closeFiles closes the data file's descriptors; sess.mu is held.
+func (sess *session) closeFiles() error {
+	sess.w.closeDirect()
+	if sess.w.f == nil {
+		return nil
+	}
+	err := sess.w.f.Close()
+	sess.w.f = nil
+	return err
 }
 
 // Write implements cas.Upload: it appends p to the data file and to the
@@ -548,9 +552,8 @@ loop:
 		// The hash ran ahead of the file: cut the file back to what was
 		// written and re-hash it at the next use.
 		sess.h = nil
-		if terr := sess.f.Truncate(sess.size); terr != nil {
-			sess.f.Close()
-			sess.f = nil
+		if terr := sess.w.f.Truncate(sess.size); terr != nil {
+			sess.closeFiles()
 		}
 		return sess.size - start, u.s.spaceErr(sess.id, sess.size, err)
 	}
@@ -614,17 +617,17 @@ func (u *upload) Commit(ctx context.Context, expected ocispec.Descriptor) error 
 	if _, err := os.Stat(dst); err == nil {
 		return u.s.endLocked(sess)
 	}
-	if err := sess.f.Sync(); err != nil {
+	if err := sess.w.f.Sync(); err != nil {
 		return u.s.spaceErr(sess.id, sess.size, fmt.Errorf("syncing: %w", err))
 	}
-	if err := sess.f.Chmod(0o444); err != nil {
+	if err := sess.w.f.Chmod(0o444); err != nil {
 		return fmt.Errorf("upload %s: %w", sess.id, err)
 	}
 	if err := u.s.ensureAlgDir(d.Algorithm()); err != nil {
 		return fmt.Errorf("upload %s: %s: %w", sess.id, d, err)
 	}
 	if err := os.Rename(src, dst); err != nil {
-		sess.f.Chmod(0o644)
+		sess.w.f.Chmod(0o644)
 		return fmt.Errorf("upload %s: %s: %w", sess.id, d, err)
 	}
 	if err := syncDir(filepath.Dir(dst)); err != nil {
@@ -657,10 +660,8 @@ func (u *upload) Close() error {
 	sess.mu.Lock()
 	defer sess.mu.Unlock()
 	sess.handles--
-	if sess.handles <= 0 && sess.f != nil {
-		err := sess.f.Close()
-		sess.f = nil
-		if err != nil {
+	if sess.handles <= 0 {
+		if err := sess.closeFiles(); err != nil {
 			return fmt.Errorf("upload %s: %w", sess.id, err)
 		}
 	}

@@ -7,6 +7,7 @@ import (
 	"io"
 	"path"
 	"runtime"
+	"sort"
 	"strings"
 
 	"github.com/gantry-dev/gantry/internal/analyze/report"
@@ -116,7 +117,16 @@ func AnalyzeLoaded(ctx context.Context, src cas.ReadOnlyTarget, name string, l *
 	b := &budget{lim: lim}
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(conc)
-	for i, desc := range layers {
+	// Largest first: inflating a layer is one stream on one core, so the
+	// biggest decides the wall time and must not wait behind small ones;
+	// the rest share the other cores meanwhile.
+	order := make([]int, len(layers))
+	for i := range order {
+		order[i] = i
+	}
+	sort.SliceStable(order, func(a, b int) bool { return layers[order[a]].Size > layers[order[b]].Size })
+	for _, i := range order {
+		desc := layers[i]
 		g.Go(func() error {
 			s, err := scanLayer(gctx, src, desc, b)
 			if err != nil {

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gantry-dev/gantry/internal/analyze/report/sariftest"
 	"github.com/gantry-dev/gantry/internal/testenv"
 )
 
@@ -73,6 +74,13 @@ func TestCheckDockerfileBuildah(t *testing.T) {
 	if res.Code != 0 {
 		t.Fatalf("check: exit %d\nstderr: %s\nstdout: %s", res.Code, res.Stderr, res.Stdout)
 	}
+	// The same findings as SARIF, valid against the official schema.
+	sres := testenv.Run(t, 2*time.Minute, testenv.Gantry(t), "check", "--insecure", "--failure-threshold", "none", "--format", "sarif", "--dockerfile", dockerfile, image)
+	if sres.Code != 0 {
+		t.Fatalf("check --format sarif: exit %d\nstderr: %s", sres.Code, sres.Stderr)
+	}
+	sariftest.Validate(t, []byte(sres.Stdout))
+
 	var out struct {
 		Findings []struct {
 			Rule, Severity, Message, File, Image, Layer string

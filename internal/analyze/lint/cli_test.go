@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/gantry-dev/gantry/internal/analyze/lint"
+	"github.com/gantry-dev/gantry/internal/analyze/report/sariftest"
 	"github.com/gantry-dev/gantry/internal/cli"
 )
 
@@ -116,6 +117,7 @@ func TestCommandSARIF(t *testing.T) {
 	dir := t.TempDir()
 	write(t, dir, "Dockerfile", warn)
 	_, out, _ := gantry(t, dir, "--format", "sarif")
+	sariftest.Validate(t, []byte(out))
 	var log struct {
 		Schema  string `json:"$schema"`
 		Version string `json:"version"`

@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
+
+	"github.com/gantry-dev/gantry/internal/analyze/report/sariftest"
 )
 
 func TestFails(t *testing.T) {
@@ -83,4 +85,5 @@ func TestWriteSARIF(t *testing.T) {
 		t.Fatal(err)
 	}
 	validateSARIF(t, b.Bytes())
+	sariftest.Validate(t, b.Bytes())
 }

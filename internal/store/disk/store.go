@@ -16,6 +16,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/gantry-dev/gantry/internal/atomicfile"
 	"github.com/gantry-dev/gantry/internal/cas"
 	"github.com/gantry-dev/gantry/internal/oci"
 	"github.com/opencontainers/go-digest"
@@ -337,47 +338,15 @@ func (s *Store) Repositories(ctx context.Context, last string, fn func([]string)
 	return cas.ListPages(ctx, names, last, fn)
 }
 
-// writeAtomic replaces the file name (relative to the store) with data:
-// temporary file, fsync, rename, directory fsync, so a reader or a crash
-// sees the old file or the new one, never a mix.
+// writeAtomic replaces the file name (relative to the store) with data,
+// keeping the temporary file under the state directory so that OCI readers
+// never see it.
 func (s *Store) writeAtomic(name string, data []byte) error {
-	dst := s.path(name)
-	f, err := os.CreateTemp(s.path(stateDir), "."+filepath.Base(name)+"-*")
-	if err != nil {
-		return fmt.Errorf("store %s: writing %s: %w", s.dir, name, err)
-	}
-	tmp := f.Name()
-	_, err = f.Write(data)
-	if err == nil {
-		err = f.Chmod(0o644)
-	}
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, dst)
-	}
-	if err == nil {
-		err = syncDir(filepath.Dir(dst))
-	}
-	if err != nil {
-		os.Remove(tmp)
+	if err := atomicfile.Write(s.path(name), data, atomicfile.Options{TempDir: s.path(stateDir)}); err != nil {
 		return fmt.Errorf("store %s: writing %s: %w", s.dir, name, err)
 	}
 	return nil
 }
 
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	err = d.Sync()
-	if cerr := d.Close(); err == nil {
-		err = cerr
-	}
-	return err
-}
+// syncDir makes changes to dir's entries durable.
+func syncDir(dir string) error { return atomicfile.SyncDir(dir) }

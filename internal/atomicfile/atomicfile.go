@@ -1,0 +1,73 @@
+// Package atomicfile replaces whole files durably: a reader, or the file
+// system after a crash, sees the old content or the new, never a mix. The
+// stores' index.json, the bundles' inventories and similar small files are
+// written this way.
+package atomicfile
+
+import (
+	"os"
+	"path/filepath"
+)
+
+// Options tune Write. The zero value works.
+type Options struct {
+	// TempDir holds the temporary file until it is renamed over the
+	// target; it must be on the same file system. Default: the target's
+	// directory (the temporary file is hidden, named ".NAME.*.tmp").
+	TempDir string
+	// Perm is the file's mode. Default 0644.
+	Perm os.FileMode
+}
+
+// Write replaces path with data: temporary file, write, chmod, fsync,
+// rename, fsync of the directory. On failure the temporary file is removed
+// and path is left as it was.
+func Write(path string, data []byte, opts Options) error {
+	dir := opts.TempDir
+	if dir == "" {
+		dir = filepath.Dir(path)
+	}
+	perm := opts.Perm
+	if perm == 0 {
+		perm = 0o644
+	}
+	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".*.tmp")
+	if err != nil {
+		return err
+	}
+	tmp := f.Name()
+	_, err = f.Write(data)
+	if err == nil {
+		err = f.Chmod(perm)
+	}
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, path)
+	}
+	if err == nil {
+		err = SyncDir(filepath.Dir(path))
+	}
+	if err != nil {
+		os.Remove(tmp)
+	}
+	return err
+}
+
+// SyncDir fsyncs a directory, making the creation, removal or renaming of
+// its entries durable.
+func SyncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	err = d.Sync()
+	if cerr := d.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}

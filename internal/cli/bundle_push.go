@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/gantry-dev/gantry/internal/bundle"
@@ -16,6 +17,7 @@ import (
 	"github.com/gantry-dev/gantry/internal/remote"
 	"github.com/gantry-dev/gantry/internal/store/disk"
 	"github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"github.com/spf13/cobra"
 )
 
@@ -259,7 +261,35 @@ func runBundleImport(ctx context.Context, e *env, f bundleImportFlags, files []s
 	}
 
 	rep := newReporter(e, f.quiet || f.json)
-	opts := copy.Options{Concurrency: f.concurrency, Progress: rep.event}
+	// Registries keep blobs per repository: a layer shared by images of
+	// several repositories is uploaded to the first and mounted into the
+	// others, from where it is known to be (this run's copies, or what was
+	// already there).
+	var mu sync.Mutex
+	blobRepo := map[digest.Digest]string{}
+	curRepo := ""
+	opts := copy.Options{
+		Concurrency: f.concurrency,
+		Progress: func(ev copy.Event) {
+			switch ev.Kind {
+			case copy.EventDone, copy.EventSkip, copy.EventMount:
+				mu.Lock()
+				if _, ok := blobRepo[ev.Desc.Digest]; !ok {
+					blobRepo[ev.Desc.Digest] = curRepo
+				}
+				mu.Unlock()
+			}
+			rep.event(ev)
+		},
+		MountSource: func(d ocispec.Descriptor) string {
+			mu.Lock()
+			defer mu.Unlock()
+			if from := blobRepo[d.Digest]; from != curRepo {
+				return from
+			}
+			return ""
+		},
+	}
 	var copyErr error
 	for _, img := range r.Images() {
 		if st, ok := status[img.Name]; ok && !st.Complete {
@@ -276,6 +306,9 @@ func runBundleImport(ctx context.Context, e *env, f bundleImportFlags, files []s
 			break
 		}
 		repo := repoFor(img)
+		mu.Lock()
+		curRepo = repo
+		mu.Unlock()
 		dr, err := dst.Repository(ctx, repo)
 		if err != nil {
 			copyErr = fmt.Errorf("%s: target repository %s: %w", img.Name, repo, err)

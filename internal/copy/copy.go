@@ -48,6 +48,13 @@ type Options struct {
 	// before being copied; a mount that fails with cas.ErrNotFound or
 	// cas.ErrUnsupported falls back to a copy. Manifests are always copied.
 	MountFrom string
+
+	// MountSource, if set, names for each blob a repository of the
+	// destination's store that may hold it ("" for none), in place of
+	// MountFrom: a caller that copies many images into many repositories
+	// of one registry (bundle push) mounts each shared layer from wherever
+	// it went first instead of uploading it again.
+	MountSource func(desc ocispec.Descriptor) string
 }
 
 // EventKind says what an Event reports.
@@ -65,7 +72,8 @@ const (
 	// EventSkip: the destination already had the blob (for an image
 	// manifest, and so everything under it).
 	EventSkip
-	// EventMount: the blob was mounted from Options.MountFrom, not moved.
+	// EventMount: the blob was mounted from Options.MountFrom (or the
+	// repository Options.MountSource named), not moved.
 	EventMount
 	// EventRoot: the whole graph is at the destination; Desc is the root.
 	EventRoot
@@ -145,7 +153,7 @@ func copyGraph(ctx context.Context, src cas.ReadOnlyStorage, dst cas.Storage, ro
 		tasks:  map[digest.Digest]*task{},
 		cancel: cancel,
 	}
-	if m, ok := dst.(cas.Mounter); ok && opts.MountFrom != "" {
+	if m, ok := dst.(cas.Mounter); ok && (opts.MountFrom != "" || opts.MountSource != nil) {
 		c.mounter = m
 	}
 	var p path
@@ -461,14 +469,18 @@ func (c *copier) copyBlob(ctx context.Context, desc ocispec.Descriptor, p path) 
 		c.event(Event{Kind: EventSkip, Desc: desc})
 		return nil
 	}
-	if c.mounter != nil {
-		err := c.mounter.Mount(ctx, desc, c.opts.MountFrom)
+	from := c.opts.MountFrom
+	if c.opts.MountSource != nil {
+		from = c.opts.MountSource(desc)
+	}
+	if c.mounter != nil && from != "" {
+		err := c.mounter.Mount(ctx, desc, from)
 		switch {
 		case err == nil:
 			c.event(Event{Kind: EventMount, Desc: desc})
 			return nil
 		case !errors.Is(err, cas.ErrNotFound) && !errors.Is(err, cas.ErrUnsupported):
-			return c.fail(p, fmt.Errorf("mount from %s: %w", c.opts.MountFrom, err))
+			return c.fail(p, fmt.Errorf("mount from %s: %w", from, err))
 		}
 	}
 	rc, err := c.src.Fetch(ctx, desc)

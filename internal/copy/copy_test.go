@@ -701,6 +701,43 @@ func TestCopyMount(t *testing.T) {
 	}
 }
 
+// MountSource names a repository per blob: blobs it names are mounted,
+// those it does not ("") are copied.
+func TestCopyMountSource(t *testing.T) {
+	g := newGraph()
+	src := repo(t, "src")
+	m := g.image(t, src, 3, 1000)
+	other := repo(t, "other")
+	var shared []ocispec.Descriptor
+	for d, b := range g.blobs {
+		if desc := g.descs[d]; desc.MediaType == ocispec.MediaTypeImageLayerGzip && len(shared) < 2 {
+			push(t, other, desc, b)
+			shared = append(shared, desc)
+		}
+	}
+	if len(shared) != 2 {
+		t.Fatalf("%d layers shared, want 2", len(shared))
+	}
+	dst := &mounting{Target: repo(t, "dst"), from: other}
+	var asked atomic.Int64
+	opts := copy.Options{MountSource: func(d ocispec.Descriptor) string {
+		asked.Add(1)
+		for _, s := range shared {
+			if s.Digest == d.Digest {
+				return "other"
+			}
+		}
+		return ""
+	}}
+	if _, err := copy.Copy(t.Context(), src, m.Digest.String(), dst, "v1", opts); err != nil {
+		t.Fatal(err)
+	}
+	g.checkAll(t, dst)
+	if dst.mounted.Load() != int64(len(shared)) || asked.Load() != 4 {
+		t.Fatalf("%d mounts, MountSource asked %d times; want %d mounts, 4 questions (config and 3 layers)", dst.mounted.Load(), asked.Load(), len(shared))
+	}
+}
+
 func ExampleCopy() {
 	ctx := context.Background()
 	store := memory.New()

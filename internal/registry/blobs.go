@@ -137,8 +137,9 @@ func (rq *request) getBlob() {
 	// accepts; any other wrapper would send the bytes through a buffer.
 	if _, err := io.CopyN(rq.w, body, n); err != nil && ctx.Err() == nil {
 		// The status is sent; a short body is all the client can see
-		// (Content-Length tells it).
-		rq.reg.log.Error("registry blob body", "repository", rq.name, "digest", d, "err", err)
+		// (Content-Length tells it). Almost always the client went away:
+		// not a server fault.
+		rq.reg.log.Debug("registry blob body cut short", "repository", rq.name, "digest", d, "err", err)
 	}
 }
 

@@ -60,13 +60,34 @@ func (rq *request) created(d digest.Digest) {
 	rq.w.WriteHeader(http.StatusCreated)
 }
 
-// body returns the request body under Options.MaxChunkSize.
+// body returns the request body under Options.MaxChunkSize. Its read
+// errors are marked as the client's (a dropped connection, a truncated
+// chunked body), so they answer 400 and are not logged as server faults.
 func (rq *request) body() io.Reader {
+	var r io.Reader = rq.r.Body
 	if n := rq.reg.opts.MaxChunkSize; n > 0 {
-		return http.MaxBytesReader(rq.w, rq.r.Body, n)
+		r = http.MaxBytesReader(rq.w, rq.r.Body, n)
 	}
-	return rq.r.Body
+	return bodyReader{r}
 }
+
+// bodyReader marks the errors of reading a request body as clientReadError.
+type bodyReader struct{ r io.Reader }
+
+func (b bodyReader) Read(p []byte) (int, error) {
+	n, err := b.r.Read(p)
+	if err != nil && err != io.EOF {
+		err = clientReadError{err}
+	}
+	return n, err
+}
+
+// clientReadError is a failure to read what the client sent: its
+// connection, not the server, failed.
+type clientReadError struct{ err error }
+
+func (e clientReadError) Error() string { return "reading the request body: " + e.err.Error() }
+func (e clientReadError) Unwrap() error { return e.err }
 
 // startUpload answers POST /v2/<name>/blobs/uploads/: a mount
 // (?mount=D[&from=R]), a monolithic upload (?digest=D with the blob as

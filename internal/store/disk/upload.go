@@ -472,8 +472,8 @@ func (u *upload) Write(p []byte) (int, error) {
 
 // ReadFrom appends what r yields until io.EOF, reading 1 MiB at a time, so
 // the registry's io.Copy(upload, body) is one read, hash and write loop.
-// Past the first buffer the caller's goroutine reads and hashes while
-// another writes, as Push does: the two overlap on two cores.
+// Past the first buffer the caller's goroutine reads while a second hashes
+// and a third writes.
 func (u *upload) ReadFrom(r io.Reader) (int64, error) {
 	sess, err := u.use()
 	if err != nil {
@@ -509,9 +509,20 @@ func (u *upload) ReadFrom(r io.Reader) (int64, error) {
 	}
 	werr := make(chan error, 1)
 	stop := make(chan struct{}) // closed when the writer fails
+	// Three stages on their own goroutines: this one reads the body, the
+	// next hashes, the last writes. Hashing is the slowest (about 2 GB/s
+	// with SHA-NI); reading the socket beside it would slow it down.
+	hashed := make(chan chunk, pipelineDepth)
+	go func() {
+		for c := range full {
+			sess.h.Write((*c.b)[:c.n])
+			hashed <- c
+		}
+		close(hashed)
+	}()
 	go func() {
 		var err error
-		for c := range full {
+		for c := range hashed {
 			if err == nil {
 				if _, err = sess.append((*c.b)[:c.n]); err != nil {
 					close(stop)
@@ -523,7 +534,6 @@ func (u *upload) ReadFrom(r io.Reader) (int64, error) {
 	}()
 loop:
 	for {
-		sess.h.Write((*bp)[:n])
 		full <- chunk{bp, n}
 		if rerr != nil {
 			break

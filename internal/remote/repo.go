@@ -9,6 +9,7 @@ import (
 	"mime"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -85,8 +86,14 @@ func (r *Repo) request(ctx context.Context, method, path string, body io.Reader,
 	return req, nil
 }
 
-func (r *Repo) send(req *http.Request) (*http.Response, error) {
-	return r.reg.client.Do(req)
+// send sends req. When want names statuses, any other answer becomes the
+// registry's error (its body read and closed) and no response is returned.
+func (r *Repo) send(req *http.Request, want ...int) (*http.Response, error) {
+	resp, err := r.reg.client.Do(req)
+	if err != nil || len(want) == 0 || slices.Contains(want, resp.StatusCode) {
+		return resp, err
+	}
+	return nil, responseError(resp)
 }
 
 // checkDigest fails when the registry names other content than asked for.
@@ -107,12 +114,9 @@ func (r *Repo) head(ctx context.Context, endpoint, reference string) (ocispec.De
 	if err != nil {
 		return ocispec.Descriptor{}, err
 	}
-	resp, err := r.send(req)
+	resp, err := r.send(req, http.StatusOK)
 	if err != nil {
 		return ocispec.Descriptor{}, err
-	}
-	if resp.StatusCode != http.StatusOK {
-		return ocispec.Descriptor{}, responseError(resp)
 	}
 	resp.Body.Close()
 	var desc ocispec.Descriptor
@@ -146,12 +150,9 @@ func (r *Repo) getManifestDesc(ctx context.Context, reference string) (ocispec.D
 	if err != nil {
 		return ocispec.Descriptor{}, err
 	}
-	resp, err := r.send(req)
+	resp, err := r.send(req, http.StatusOK)
 	if err != nil {
 		return ocispec.Descriptor{}, err
-	}
-	if resp.StatusCode != http.StatusOK {
-		return ocispec.Descriptor{}, responseError(resp)
 	}
 	defer resp.Body.Close()
 	b, err := io.ReadAll(io.LimitReader(resp.Body, oci.MaxManifestSize+1))
@@ -234,12 +235,9 @@ func (r *Repo) get(ctx context.Context, endpoint string, desc ocispec.Descriptor
 	if rng != "" {
 		req.Header.Set("Range", rng)
 	}
-	resp, err := r.send(req)
+	resp, err := r.send(req, http.StatusOK, http.StatusPartialContent)
 	if err != nil {
 		return nil, err
-	}
-	if resp.StatusCode != http.StatusOK && resp.StatusCode != http.StatusPartialContent {
-		return nil, responseError(resp)
 	}
 	if err := checkDigest(resp, desc.Digest); err != nil {
 		resp.Body.Close()
@@ -366,12 +364,9 @@ func (r *Repo) putManifest(ctx context.Context, reference, mediaType string, d d
 		return err
 	}
 	req.Header.Set("Content-Type", mediaType)
-	resp, err := r.send(req)
+	resp, err := r.send(req, http.StatusCreated)
 	if err != nil {
 		return err
-	}
-	if resp.StatusCode != http.StatusCreated {
-		return responseError(resp)
 	}
 	resp.Body.Close()
 	return checkDigest(resp, d)
@@ -390,12 +385,9 @@ func (r *Repo) pushBlob(ctx context.Context, desc ocispec.Descriptor, content io
 	if err != nil {
 		return err
 	}
-	resp, err := r.send(req)
+	resp, err := r.send(req, http.StatusAccepted)
 	if err != nil {
 		return err
-	}
-	if resp.StatusCode != http.StatusAccepted {
-		return responseError(resp)
 	}
 	resp.Body.Close()
 	up, err := r.uploadRequest(resp, http.MethodPut, body)
@@ -413,12 +405,9 @@ func (r *Repo) pushBlob(ctx context.Context, desc ocispec.Descriptor, content io
 	up.URL.RawQuery = q.Encode()
 	up.ContentLength = desc.Size
 	up.Header.Set("Content-Type", "application/octet-stream")
-	presp, err := r.send(up)
+	presp, err := r.send(up, http.StatusCreated)
 	if err != nil {
 		return err
-	}
-	if presp.StatusCode != http.StatusCreated {
-		return responseError(presp)
 	}
 	presp.Body.Close()
 	done = true
@@ -601,12 +590,9 @@ func (r *Repo) Delete(ctx context.Context, desc ocispec.Descriptor) error {
 	req, err := r.request(ctx, http.MethodDelete, ep+"/"+desc.Digest.String(), nil, auth.ActionDelete)
 	if err == nil {
 		var resp *http.Response
-		if resp, err = r.send(req); err == nil {
-			if resp.StatusCode == http.StatusAccepted {
-				resp.Body.Close()
-				return nil
-			}
-			err = responseError(resp)
+		if resp, err = r.send(req, http.StatusAccepted); err == nil {
+			resp.Body.Close()
+			return nil
 		}
 	}
 	return r.reg.wrap(r.ref(desc.Digest.String()), err)

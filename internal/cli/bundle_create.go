@@ -8,7 +8,6 @@ import (
 
 	"github.com/gantry-dev/gantry/internal/bundle"
 	"github.com/gantry-dev/gantry/internal/copy"
-	"github.com/gantry-dev/gantry/internal/oci"
 	"github.com/spf13/cobra"
 )
 
@@ -102,16 +101,13 @@ func parseBundleCreateFlags(f bundleCreateFlags) (bundleCreatePlan, error) {
 		return p, usageError{fmt.Errorf("bundle create: -o FILE is required")}
 	}
 	p.out = f.out
-	if f.concurrency < 1 {
-		return p, usageError{fmt.Errorf("--concurrency %d: want 1 or more", f.concurrency)}
+	if err := concurrencyFlag(f.concurrency); err != nil {
+		return p, err
 	}
 	p.opts.Concurrency = f.concurrency
-	if f.platform != "" {
-		pl, err := oci.ParsePlatform(f.platform)
-		if err != nil {
-			return p, usageError{fmt.Errorf("--platform: %w", err)}
-		}
-		p.opts.Platform = &pl
+	var err error
+	if p.opts.Platform, err = platformFlag(f.platform); err != nil {
+		return p, err
 	}
 	if f.split != "" {
 		n, err := parseSize(f.split)

@@ -205,8 +205,8 @@ func fatalProblem(p bundle.Problem) bool {
 // repository of dst for the user.
 func runBundleImport(ctx context.Context, e *env, f bundleImportFlags, files []string, dst cas.Store, target string,
 	repoFor func(bundle.ImageEntry) string, show func(repo string) string) error {
-	if f.concurrency < 1 {
-		return usageError{fmt.Errorf("--concurrency %d: want 1 or more", f.concurrency)}
+	if err := concurrencyFlag(f.concurrency); err != nil {
+		return err
 	}
 	start := time.Now()
 	sum := bundleImportSummary{Target: target, Images: []importedImage{}}

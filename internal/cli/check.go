@@ -147,12 +147,8 @@ func runCheck(ctx context.Context, e *env, f checkFlags, args []string) (err err
 		}
 	}
 	opts.MaxLayers, opts.Concurrency = f.maxLayers, f.concurrency
-	if f.platform != "" {
-		p, err := oci.ParsePlatform(f.platform)
-		if err != nil {
-			return usageError{fmt.Errorf("--platform: %w", err)}
-		}
-		opts.Platform = &p
+	if opts.Platform, err = platformFlag(f.platform); err != nil {
+		return err
 	}
 	rules := imagecheck.Rules
 	if f.dockerfile != "" {

@@ -97,18 +97,14 @@ type copyPlan struct {
 // 1), like every other problem with what to copy.
 func parseCopyArgs(f copyFlags, srcArg, dstArg string) (copyPlan, error) {
 	var p copyPlan
-	if f.concurrency < 1 {
-		return p, usageError{fmt.Errorf("--concurrency %d: want 1 or more", f.concurrency)}
+	if err := concurrencyFlag(f.concurrency); err != nil {
+		return p, err
 	}
 	p.opts.Concurrency = f.concurrency
-	if f.platform != "" {
-		pl, err := oci.ParsePlatform(f.platform)
-		if err != nil {
-			return p, usageError{fmt.Errorf("--platform: %w", err)}
-		}
-		p.opts.Platform = &pl
-	}
 	var err error
+	if p.opts.Platform, err = platformFlag(f.platform); err != nil {
+		return p, err
+	}
 	if p.srcRef, err = parseRef("SRC", srcArg); err != nil {
 		return p, err
 	}

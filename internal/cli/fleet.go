@@ -10,7 +10,6 @@ import (
 	"github.com/gantry-dev/gantry/internal/analyze/fleet"
 	imagecheck "github.com/gantry-dev/gantry/internal/analyze/image"
 	"github.com/gantry-dev/gantry/internal/cas"
-	"github.com/gantry-dev/gantry/internal/oci"
 	"github.com/gantry-dev/gantry/internal/remote"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"github.com/spf13/cobra"
@@ -66,13 +65,9 @@ every repository of a registry (under PREFIX).`,
 }
 
 func runFleet(ctx context.Context, e *env, f fleetFlags, args []string) (err error) {
-	var platform *ocispec.Platform
-	if f.platform != "" {
-		p, err := oci.ParsePlatform(f.platform)
-		if err != nil {
-			return usageError{fmt.Errorf("--platform: %w", err)}
-		}
-		platform = &p
+	platform, err := platformFlag(f.platform)
+	if err != nil {
+		return err
 	}
 	locs := &locations{insecure: f.insecure}
 	defer func() {

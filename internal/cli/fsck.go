@@ -118,7 +118,7 @@ damage remains or the check could not run, 2 on a usage error.`,
 // digests (they are what one copies into the next command), then a verdict.
 func writeFsckReport(w io.Writer, rep *disk.FsckReport, repair bool) error {
 	var b strings.Builder
-	fmt.Fprintf(&b, "store %s: checked %d blobs (%s hashed)\n", rep.Dir, rep.BlobsChecked, humanSize(rep.BytesHashed))
+	fmt.Fprintf(&b, "store %s: checked %d blobs (%s hashed)\n", rep.Dir, rep.BlobsChecked, formatBytes(float64(rep.BytesHashed)))
 	if n := len(rep.StrayTempsRemoved); n > 0 {
 		fmt.Fprintf(&b, "removed %d temporary file(s) of interrupted pushes\n", n)
 	}
@@ -169,18 +169,4 @@ func joinStrings[T ~string](xs []T) string {
 		s[i] = string(x)
 	}
 	return strings.Join(s, ", ")
-}
-
-// humanSize formats a byte count with binary units.
-func humanSize(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
 }

@@ -23,17 +23,22 @@ type Pusher interface {
 	// Push stores content read from r, which must match expected in size and
 	// digest. The content becomes visible only once it is complete and
 	// verified: a push that fails, is cancelled or is interrupted by a crash
-	// leaves nothing visible. A push of content that already exists returns
-	// an error wrapping ErrExists (after draining nothing: callers that care
-	// check Exists first). Concurrent pushes of the same digest are safe; all
-	// but one may return ErrExists.
+	// leaves nothing visible. A push of content that this repository
+	// already holds returns an error wrapping ErrExists (after draining
+	// nothing: callers that care check Exists first). Content the store
+	// holds only for other repositories is read and verified like new
+	// content (the bytes prove the writer has it) and then belongs to this
+	// repository too. Concurrent pushes of the same digest are safe; all but
+	// one may return ErrExists.
 	Push(ctx context.Context, expected ocispec.Descriptor, r io.Reader) error
 }
 
 // Exister reports presence.
 type Exister interface {
 	// Exists reports whether the content described by desc is present and
-	// complete. It says nothing of what the content points at; but since
+	// complete in this repository (content that only other repositories of
+	// the store hold is absent here). It says nothing of what the content
+	// points at; but since
 	// every gantry writer pushes children before parents, a present image
 	// manifest has its config and layers. An index may be sparse: a
 	// platform-filtered copy pushes it with only some of its manifests, so a
@@ -53,8 +58,9 @@ type Resolver interface {
 // Tagger points tags at content.
 type Tagger interface {
 	// Tag points tag at desc, replacing what it pointed at before. The
-	// content must already exist; Tag returns ErrNotFound otherwise. Once Tag
-	// returns, the tag survives a crash.
+	// content must already exist in this repository; Tag returns
+	// ErrNotFound otherwise, also when a Delete of the content races it.
+	// Once Tag returns, the tag survives a crash.
 	Tag(ctx context.Context, desc ocispec.Descriptor, tag string) error
 }
 
@@ -84,9 +90,12 @@ type Target interface {
 	Tagger
 }
 
-// Store holds many repositories. Stores that keep blobs in one place (disk,
-// memory) share them between repositories: a blob is stored once whatever the
-// number of repositories that use it.
+// Store holds many repositories. Repositories own their content: each
+// serves only what was pushed, mounted or committed into it (or, for a
+// layout another tool wrote, what its tags reach), and a delete in one never
+// changes what another serves. Stores that keep bytes in one place (disk,
+// memory) still store a blob once whatever the number of repositories that
+// hold it.
 type Store interface {
 	// Repository returns the repository called name. It validates the name
 	// (ErrInvalid) but does not require the repository to exist yet: a push
@@ -94,9 +103,17 @@ type Store interface {
 	Repository(ctx context.Context, name string) (Target, error)
 }
 
-// Deleter removes content. Deleting content that something still points at
-// (a tag, a parent manifest) is allowed; fsck reports the damage.
+// Deleter removes content from a repository.
 type Deleter interface {
+	// Delete removes desc from this repository, together with the
+	// repository's tags that point at it, in one step: a tag that a
+	// concurrent Tag moved to other content is kept, and a concurrent Tag
+	// of desc either fails with ErrNotFound or is removed with it. Other
+	// repositories that hold the same content keep it (stores that share
+	// bytes reclaim them by garbage collection, not here). Deleting content
+	// that a parent manifest still points at is allowed; fsck reports the
+	// damage. It returns ErrNotFound when this repository does not hold
+	// desc.
 	Delete(ctx context.Context, desc ocispec.Descriptor) error
 }
 
@@ -126,13 +143,23 @@ type RangeFetcher interface {
 	FetchRange(ctx context.Context, desc ocispec.Descriptor, offset, length int64) (io.ReadCloser, error)
 }
 
-// Mounter makes content of another repository of the same store visible in
+// Mounter makes content of another repository of the same store part of
 // this one without moving its bytes.
 type Mounter interface {
-	// Mount makes desc, present in repository from, present here. It returns
-	// an error wrapping ErrNotFound when from lacks the content, and
+	// Mount makes desc, held by repository from, held here too. It returns
+	// an error wrapping ErrNotFound when from does not hold the content, and
 	// ErrUnsupported when the store cannot mount (the caller copies instead).
 	Mount(ctx context.Context, desc ocispec.Descriptor, from string) error
+}
+
+// HolderLister is a store that can say which of its repositories hold
+// some content. The registry's anonymous mount (distribution-spec v1.1:
+// a mount without "from") looks for a source repository there, and will
+// keep only those the caller may pull once access control exists.
+type HolderLister interface {
+	// Holders returns the repositories that hold d, in lexical order; none
+	// is an empty list, not an error.
+	Holders(ctx context.Context, d digest.Digest) ([]string, error)
 }
 
 // Ingester accepts content in several writes, as registry uploads arrive:

@@ -207,8 +207,11 @@ func referrerDescriptor(desc ocispec.Descriptor, m *oci.Manifest) ocispec.Descri
 	return ocispec.Descriptor{MediaType: desc.MediaType, Digest: desc.Digest, Size: desc.Size, ArtifactType: at, Annotations: m.Annotations}
 }
 
-// missingChildren returns one MANIFEST_BLOB_UNKNOWN error per child of m
-// that the repository lacks. Non-distributable layers live elsewhere by
+// missingChildren returns one error per child of m that the repository
+// lacks (MANIFEST_BLOB_UNKNOWN) or holds with another size than the
+// manifest says (MANIFEST_INVALID): a descriptor's size is what every
+// reader sizes its buffers and checks by, so a manifest that lies about it
+// is refused where it enters. Non-distributable layers live elsewhere by
 // definition and are not required.
 func (rq *request) missingChildren(m *oci.Manifest) ([]*apiError, error) {
 	var missing []*apiError
@@ -216,20 +219,24 @@ func (rq *request) missingChildren(m *oci.Manifest) ([]*apiError, error) {
 		if oci.IsNonDistributable(c.MediaType) {
 			continue
 		}
-		ok, err := rq.repo.Exists(rq.r.Context(), c)
-		if err != nil {
-			return nil, err
-		}
-		if !ok {
+		got, err := rq.repo.Resolve(rq.r.Context(), c.Digest.String())
+		switch {
+		case errors.Is(err, cas.ErrNotFound):
 			missing = append(missing, newError(CodeManifestBlobUnknown, "%s %s is not in the repository; push it before the manifest", c.MediaType, c.Digest).with(map[string]string{"digest": c.Digest.String()}))
+		case err != nil:
+			return nil, err
+		case got.Size != c.Size:
+			missing = append(missing, newError(CodeManifestInvalid, "%s %s is %d bytes, the manifest says %d", c.MediaType, c.Digest, got.Size, c.Size).with(map[string]string{"digest": c.Digest.String()}))
 		}
 	}
 	return missing, nil
 }
 
 // deleteManifest answers DELETE /v2/<name>/manifests/<ref>: by tag it
-// removes the tag; by digest it removes the manifest, the repository's tags
-// that point at it and its referrers entry.
+// removes the tag; by digest it removes the manifest from the repository,
+// with the repository's tags that point at it (the store does both in one
+// step, so a tag moved elsewhere meanwhile stays), and its referrers entry.
+// Other repositories that hold the same manifest keep it.
 func (rq *request) deleteManifest() {
 	ctx := rq.r.Context()
 	if !isDigest(rq.ref) {
@@ -259,7 +266,7 @@ func (rq *request) deleteManifest() {
 		rq.fail(err, kindManifest)
 		return
 	}
-	if err := rq.untagAll(desc.Digest); err != nil {
+	if err := del.Delete(ctx, desc); err != nil {
 		rq.fail(err, kindManifest)
 		return
 	}
@@ -271,40 +278,5 @@ func (rq *request) deleteManifest() {
 			}
 		}
 	}
-	if err := del.Delete(ctx, desc); err != nil {
-		rq.fail(err, kindManifest)
-		return
-	}
 	rq.w.WriteHeader(http.StatusAccepted)
-}
-
-// untagAll removes the repository's tags that point at d, so that a
-// deleted manifest leaves no dangling tag behind. Stores that cannot list
-// or remove tags keep them (fsck reports them).
-func (rq *request) untagAll(d digest.Digest) error {
-	ctx := rq.r.Context()
-	tl, ok1 := rq.repo.(cas.TagLister)
-	u, ok2 := rq.repo.(cas.Untagger)
-	if !ok1 || !ok2 {
-		return nil
-	}
-	var doomed []string
-	err := tl.Tags(ctx, "", func(tags []string) error {
-		for _, t := range tags {
-			desc, err := rq.repo.Resolve(ctx, t)
-			if err == nil && desc.Digest == d {
-				doomed = append(doomed, t)
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		return err
-	}
-	for _, t := range doomed {
-		if err := u.Untag(ctx, t); err != nil && !errors.Is(err, cas.ErrNotFound) {
-			return err
-		}
-	}
-	return nil
 }

@@ -148,11 +148,13 @@ func (rq *request) startUpload() {
 // done (bad arguments, content absent, store errors): the spec then falls
 // back to a normal upload, which the caller starts.
 //
-// With from, the blob is taken from that repository (cas.Mounter, or a
-// copy through the handler for stores without it). Without from (an
-// anonymous mount, distribution-spec v1.1), the blob is mounted if this
-// repository can already see it, which in gantry's stores means anywhere in
-// the store.
+// With from, the blob is taken from that repository, which must hold it
+// (cas.Mounter, or a copy through the handler for stores without it).
+// Without from (an anonymous mount, distribution-spec v1.1), the source is
+// a repository that holds the blob, found through cas.HolderLister: the
+// same mount as with from, so the blob becomes this repository's only
+// because another repository the caller could name holds it. (With access
+// control, only repositories the caller may pull will qualify.)
 func (rq *request) mount(m, from string) bool {
 	ctx := rq.r.Context()
 	d, ae := parseDigest(m)
@@ -160,12 +162,19 @@ func (rq *request) mount(m, from string) bool {
 		return false
 	}
 	if from == "" {
-		ok, err := rq.repo.Exists(ctx, ocispec.Descriptor{Digest: d})
-		if err != nil || !ok {
+		if ok, err := rq.repo.Exists(ctx, ocispec.Descriptor{Digest: d}); err == nil && ok {
+			rq.created(d)
+			return true
+		}
+		hl, ok := rq.reg.store.(cas.HolderLister)
+		if !ok {
 			return false
 		}
-		rq.created(d)
-		return true
+		holders, err := hl.Holders(ctx, d)
+		if err != nil || len(holders) == 0 {
+			return false
+		}
+		from = holders[0]
 	}
 	if oci.ValidateRepository(from) != nil {
 		return false

@@ -41,9 +41,6 @@ func remoteClient(t *testing.T, s cas.Store, opts registry.Options) *remote.Regi
 func TestCASOverTheWire(t *testing.T) {
 	castest.Run(t, castest.Config{
 		New: func(t *testing.T) cas.Store { return remoteClient(t, memory.New(), registry.Options{}) },
-		// The handler shares the memory store's blobs between
-		// repositories.
-		SharedBlobs: true,
 	})
 }
 

@@ -5,7 +5,8 @@
 //		castest.Run(t, castest.Config{New: func(t *testing.T) cas.Store { return memory.New() }})
 //	}
 //
-// It checks the required interfaces always and each optional interface
+// It checks the required interfaces always, that repositories own their
+// content (repository.go), and each optional interface
 // (Deleter, Untagger, TagLister, RepositoryLister, RangeFetcher, Mounter,
 // Ingester, ReferrerIndex; UploadPurger on the store) when the store or its
 // targets implement it.
@@ -34,9 +35,6 @@ type Config struct {
 	// Reopen, if set, closes s and opens the same data again: the suite
 	// then checks that pushed content and tags survive.
 	Reopen func(t *testing.T, s cas.Store) cas.Store
-	// SharedBlobs says that content pushed to one repository exists in every
-	// repository of the store (disk and memory stores keep one copy).
-	SharedBlobs bool
 }
 
 // Blob returns content of n random bytes and its descriptor.
@@ -127,7 +125,7 @@ func Run(t *testing.T, cfg Config) {
 		{"TagMissingContent", testTagMissing},
 		{"Retag", testRetag},
 		{"InvalidNames", testInvalidNames},
-		{"SharedBlobs", testSharedBlobs},
+		{"RepositoryScoping", testRepositoryScoping},
 		{"Reopen", testReopen},
 		{"Delete", testDelete},
 		{"Untag", testUntag},
@@ -135,6 +133,11 @@ func Run(t *testing.T, cfg Config) {
 		{"RepositoryList", testRepositoryList},
 		{"FetchRange", testFetchRange},
 		{"Mount", testMount},
+		{"MountScoped", testMountScoped},
+		{"DeleteScoped", testDeleteScoped},
+		{"DeleteUntags", testDeleteUntags},
+		{"DeleteRacesTag", testDeleteRacesTag},
+		{"UploadScoped", testUploadScoped},
 		{"Upload", testUpload},
 		{"UploadResume", testUploadResume},
 		{"UploadOtherRepository", testUploadOtherRepository},
@@ -373,18 +376,6 @@ func testInvalidNames(t *testing.T, _ Config, s cas.Store) {
 		if err := r.Tag(t.Context(), mdesc, tag); !errors.Is(err, cas.ErrInvalid) {
 			t.Errorf("Tag(%q): got %v, want ErrInvalid", tag, err)
 		}
-	}
-}
-
-func testSharedBlobs(t *testing.T, cfg Config, s cas.Store) {
-	if !cfg.SharedBlobs {
-		t.Skip("the store keeps blobs per repository")
-	}
-	a, b := repo(t, s, "test/a"), repo(t, s, "test/b")
-	blob, desc := Blob(t, 100)
-	push(t, a, desc, blob)
-	if !exists(t, b, desc) {
-		t.Fatal("content pushed to one repository is absent from another of the same store")
 	}
 }
 

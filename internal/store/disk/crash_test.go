@@ -68,6 +68,16 @@ func TestCrashChild(t *testing.T) {
 				os.Exit(3)
 			}
 		}
+		// One write per line: a pipe keeps it whole.
+		fmt.Printf("held %s %s %s %s\n", repo, cdesc.Digest, ldesc.Digest, mdesc.Digest)
+		if i%11 == 10 { // a manifest deleted now and then: an unlink record
+			if err := r.(*Repo).Delete(t.Context(), mdesc); err != nil {
+				fmt.Fprintln(os.Stderr, "delete:", err)
+				os.Exit(3)
+			}
+			fmt.Printf("deleted %s %s\n", repo, mdesc.Digest)
+			continue
+		}
 		if i%3 == 0 { // a session left unfinished, for a client to resume
 			u, err := r.(*Repo).NewUpload(t.Context())
 			if err != nil {
@@ -143,6 +153,11 @@ func TestCrashSafety(t *testing.T) {
 		referrer digest.Digest
 	}
 	refs := map[refKey]bool{} // referrer records the child saw committed; false = removed
+	type heldKey struct {
+		repo string
+		d    digest.Digest
+	}
+	held := map[heldKey]bool{} // blobs the child's repositories held when it said so; false = deleted
 	type pending struct {
 		repo, id string
 		size     int64
@@ -198,6 +213,12 @@ func TestCrashSafety(t *testing.T) {
 				committed[f[1]] = digest.Digest(f[2])
 			case len(f) == 2 && f[0] == "untag":
 				committed[f[1]] = ""
+			case len(f) == 5 && f[0] == "held":
+				for _, d := range f[2:] {
+					held[heldKey{f[1], digest.Digest(d)}] = true
+				}
+			case len(f) == 3 && f[0] == "deleted":
+				held[heldKey{f[1], digest.Digest(f[2])}] = false
 			case len(f) == 4 && (f[0] == "ref" || f[0] == "unref"):
 				refs[refKey{f[1], digest.Digest(f[2]), digest.Digest(f[3])}] = f[0] == "ref"
 			case len(f) == 4 && f[0] == "upload":
@@ -240,6 +261,13 @@ func TestCrashSafety(t *testing.T) {
 				t.Fatalf("round %d: committed tag %s is not in index.json after reopen", round, ref)
 			}
 		}
+		for k, want := range held {
+			r, _ := s.Repository(t.Context(), k.repo)
+			got, err := r.Exists(t.Context(), ocispec.Descriptor{Digest: k.d})
+			if err != nil || got != want {
+				t.Fatalf("round %d: %s in %s: held %v, %v after the kill; want %v", round, k.d, k.repo, got, err, want)
+			}
+		}
 		for k, want := range refs {
 			r, _ := s.Repository(t.Context(), k.repo)
 			list, err := r.(*Repo).Referrers(t.Context(), k.subject)
@@ -277,5 +305,5 @@ func TestCrashSafety(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	t.Logf("%d rounds, %d committed tag changes, %d referrer records, in %v", rounds, len(committed), len(refs), time.Since(start).Round(time.Millisecond))
+	t.Logf("%d rounds, %d committed tag changes, %d referrer records, %d blob links, in %v", rounds, len(committed), len(refs), len(held), time.Since(start).Round(time.Millisecond))
 }

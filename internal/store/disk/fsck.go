@@ -346,11 +346,10 @@ func (s *Store) roots() []root {
 		}
 		out = append(out, root{ref: ref, desc: d, foreign: raw})
 	}
-	for repo, m := range s.tags {
-		for tag, d := range m {
-			out = append(out, root{ref: repo + ":" + tag, desc: d, repo: repo, tag: tag})
-		}
-	}
+	s.tags.each(func(e tagEntry) bool {
+		out = append(out, root{ref: e.repo + ":" + e.tag, desc: e.desc, repo: e.repo, tag: e.tag})
+		return true
+	})
 	slices.SortFunc(out, func(a, b root) int { return cmp.Compare(a.ref, b.ref) })
 	return out
 }
@@ -493,7 +492,18 @@ func (s *Store) repair(rep *FsckReport, roots []root) error {
 		inc := &rep.Incomplete[i]
 		r := byRef[inc.Ref]
 		if r.foreign == nil {
-			err := s.commit(record{Op: "untag", Repo: r.repo, Tag: r.tag}, nil)
+			// Only if the tag still names the incomplete image: a client
+			// may have moved it while fsck walked (compare and swap under
+			// the journal's lock).
+			err := s.commit(record{Op: "untag", Repo: r.repo, Tag: r.tag}, func() error {
+				if d, ok := s.tags.get(r.repo, r.tag); !ok || d.Digest != r.desc.Digest {
+					return errNoChange
+				}
+				return nil
+			})
+			if errors.Is(err, errNoChange) {
+				continue
+			}
 			if err != nil {
 				return fmt.Errorf("store %s: dropping tag %s: %w", s.dir, inc.Ref, err)
 			}

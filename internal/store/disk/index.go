@@ -82,50 +82,27 @@ func (s *Store) loadIndex() error {
 // setTag points repo:tag at d in the maps; mu is held (or the store is not
 // shared yet).
 func (s *Store) setTag(repo, tag string, d ocispec.Descriptor) {
-	m := s.tags[repo]
-	if m == nil {
-		m = map[string]ocispec.Descriptor{}
-		s.tags[repo] = m
-	}
-	m[tag] = d
+	s.tags.set(repo, tag, d)
 }
 
 // removeTag reports whether repo:tag existed; mu is held.
 func (s *Store) removeTag(repo, tag string) bool {
-	m := s.tags[repo]
-	if _, ok := m[tag]; !ok {
-		return false
-	}
-	delete(m, tag)
-	if len(m) == 0 {
-		delete(s.tags, repo)
-	}
-	return true
+	return s.tags.remove(repo, tag)
 }
 
 // indexSnapshot is index.json's content at one moment, taken under the
-// locks and serialized without them.
+// locks in O(1) (the tag index is cloned, copy on write) and serialized
+// without them.
 type indexSnapshot struct {
 	top     map[string]json.RawMessage
 	foreign []json.RawMessage
-	owned   []ocispec.Descriptor
+	owned   tagIndex
 }
 
-// snapshot copies what index.json must hold; mu is held for reading.
+// snapshot captures what index.json must hold; mu is held for writing (the
+// clone must not race a change).
 func (s *Store) snapshot() indexSnapshot {
-	snap := indexSnapshot{top: maps.Clone(s.top), foreign: slices.Clone(s.foreign)}
-	n := 0
-	for _, m := range s.tags {
-		n += len(m)
-	}
-	snap.owned = make([]ocispec.Descriptor, 0, n)
-	for _, repo := range slices.Sorted(maps.Keys(s.tags)) {
-		m := s.tags[repo]
-		for _, tag := range slices.Sorted(maps.Keys(m)) {
-			snap.owned = append(snap.owned, m[tag])
-		}
-	}
-	return snap
+	return indexSnapshot{top: maps.Clone(s.top), foreign: slices.Clone(s.foreign), owned: s.tags.clone()}
 }
 
 // marshal writes index.json: the fields gantry does not manage as they were,
@@ -133,7 +110,7 @@ func (s *Store) snapshot() indexSnapshot {
 // repository and tag, one per line so the file diffs and greps well.
 func (snap indexSnapshot) marshal() ([]byte, error) {
 	var buf bytes.Buffer
-	buf.Grow(64 + 200*(len(snap.owned)+len(snap.foreign)))
+	buf.Grow(64 + 200*(snap.owned.len()+len(snap.foreign)))
 	buf.WriteString(`{"schemaVersion":2`)
 	if _, ok := snap.top["mediaType"]; !ok {
 		buf.WriteString(`,"mediaType":"` + ocispec.MediaTypeImageIndex + `"`)
@@ -157,14 +134,19 @@ func (snap indexSnapshot) marshal() ([]byte, error) {
 		}
 		sep = ",\n"
 	}
-	for _, d := range snap.owned {
-		b, err := json.Marshal(d)
-		if err != nil {
-			return nil, err
+	var err error
+	snap.owned.each(func(e tagEntry) bool {
+		var b []byte
+		if b, err = json.Marshal(e.desc); err != nil {
+			return false
 		}
 		buf.WriteString(sep)
 		buf.Write(b)
 		sep = ",\n"
+		return true
+	})
+	if err != nil {
+		return nil, err
 	}
 	buf.WriteString("\n]}\n")
 	return buf.Bytes(), nil

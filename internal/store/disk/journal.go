@@ -25,10 +25,13 @@ const (
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
-// record is one tag or referrer change. It is absolute, so replaying a
-// record that index.json or referrers.json already reflects changes nothing.
+// record is one tag, referrer or link change. Replaying the journal over
+// index.json, referrers.json and repositories.json that already reflect
+// some of its records ends in the state the records made live: each record
+// sets what it names absolutely, and an unlink removes only the tags that
+// pointed at its digest, which later records (replayed after it) restore.
 type record struct {
-	Op   string              `json:"op"` // "tag", "untag", "refadd" or "refdel"
+	Op   string              `json:"op"` // "tag", "untag", "refadd", "refdel", "link" or "unlink"
 	Repo string              `json:"repo"`
 	Tag  string              `json:"tag,omitempty"`
 	Desc *ocispec.Descriptor `json:"desc,omitempty"`
@@ -37,6 +40,10 @@ type record struct {
 	Subject  digest.Digest `json:"subject,omitempty"`
 	Referrer digest.Digest `json:"referrer,omitempty"`
 	Seq      uint64        `json:"seq,omitempty"`
+	// Link records: the blob linked to or unlinked from Repo, and when
+	// (Unix seconds).
+	Digest digest.Digest `json:"digest,omitempty"`
+	Time   int64         `json:"time,omitempty"`
 }
 
 func encodeRecord(r record) ([]byte, error) {
@@ -95,6 +102,12 @@ func (s *Store) apply(r record) {
 	case "refdel":
 		s.removeReferrer(r.Repo, r.Subject, r.Referrer)
 		s.refDirty = true
+		return
+	case "link":
+		s.addLink(r.Repo, r.Digest, r.Time)
+		return
+	case "unlink":
+		s.unlink(r.Repo, r.Digest, r.Time)
 		return
 	}
 	s.dirty = true
@@ -223,7 +236,7 @@ func (s *Store) flush() error {
 		return fmt.Errorf("store %s: tag journal unusable; reopen the store", s.dir)
 	}
 	s.mu.Lock()
-	dirty, refDirty := s.dirty, s.refDirty
+	dirty, refDirty, linksDirty := s.dirty, s.refDirty, s.linksDirty
 	var snap indexSnapshot
 	if dirty {
 		snap = s.snapshot()
@@ -234,11 +247,33 @@ func (s *Store) flush() error {
 		refs = s.referrerSnapshot()
 		s.refDirty = false
 	}
+	var links repositoriesState
+	if linksDirty {
+		links = s.linksSnapshot()
+		s.linksDirty = false
+	}
 	s.mu.Unlock()
 	covered := s.journalLen
 	s.jmu.Unlock()
-	if !dirty && !refDirty && covered == 0 {
+	if !dirty && !refDirty && !linksDirty && covered == 0 {
 		return nil
+	}
+	if linksDirty {
+		err := func() error {
+			b, err := links.marshal()
+			if err != nil {
+				return fmt.Errorf("store %s: encoding %s: %w", s.dir, repositoriesFile, err)
+			}
+			return s.writeAtomic(stateDir+"/"+repositoriesFile, b)
+		}()
+		if err != nil {
+			s.mu.Lock()
+			s.dirty = s.dirty || dirty
+			s.refDirty = s.refDirty || refDirty
+			s.linksDirty = true
+			s.mu.Unlock()
+			return err
+		}
 	}
 	if refDirty {
 		err := func() error {

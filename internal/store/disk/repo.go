@@ -2,9 +2,12 @@ package disk
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"os"
 	"strings"
+	"time"
 
 	"github.com/gantry-dev/gantry/internal/cas"
 	"github.com/gantry-dev/gantry/internal/oci"
@@ -13,8 +16,9 @@ import (
 )
 
 // Repo is one repository of a Store: its tags are the index.json entries
-// named "<repository>:<tag>"; its content is the store's blobs, shared with
-// every other repository.
+// named "<repository>:<tag>"; its content is the blobs linked to it. The
+// bytes are the store's, kept once whatever the number of repositories
+// that hold them, but a repository serves only what it holds.
 type Repo struct {
 	s    *Store
 	name string
@@ -34,15 +38,43 @@ var (
 // Name returns the repository's name.
 func (r *Repo) Name() string { return r.name }
 
+// notHere is the error for content this repository does not hold, whether
+// or not another repository does: which is none of its clients' business.
+func (r *Repo) notHere(d digest.Digest) error {
+	return fmt.Errorf("%s: not in repository %s: %w", d, r.name, cas.ErrNotFound)
+}
+
+// openBlob opens a blob this repository holds.
+func (r *Repo) openBlob(d digest.Digest) (*os.File, error) {
+	if err := cas.ValidateDigest(d); err != nil {
+		return nil, err
+	}
+	if !r.s.isLinked(r.name, d) {
+		return nil, r.notHere(d)
+	}
+	return r.s.openBlob(d)
+}
+
+// statBlob returns the size of a blob this repository holds.
+func (r *Repo) statBlob(d digest.Digest) (int64, error) {
+	if err := cas.ValidateDigest(d); err != nil {
+		return 0, err
+	}
+	if !r.s.isLinked(r.name, d) {
+		return 0, r.notHere(d)
+	}
+	return r.s.statBlob(d)
+}
+
 // Fetch implements cas.Fetcher. The reader is the blob file itself; the
 // copy engine verifies what it reads, and Fsck finds damage at rest.
 func (r *Repo) Fetch(_ context.Context, desc ocispec.Descriptor) (io.ReadCloser, error) {
-	return r.s.openBlob(desc.Digest)
+	return r.openBlob(desc.Digest)
 }
 
 // FetchRange implements cas.RangeFetcher.
 func (r *Repo) FetchRange(_ context.Context, desc ocispec.Descriptor, offset, length int64) (io.ReadCloser, error) {
-	f, err := r.s.openBlob(desc.Digest)
+	f, err := r.openBlob(desc.Digest)
 	if err != nil {
 		return nil, err
 	}
@@ -63,13 +95,10 @@ func (r *Repo) FetchRange(_ context.Context, desc ocispec.Descriptor, offset, le
 	return sectionReadCloser{io.NewSectionReader(f, offset, n), f}, nil
 }
 
-// Exists implements cas.Exister. Only complete blobs are ever in place, so
-// presence of the file is enough.
+// Exists implements cas.Exister: the repository holds the blob and its
+// file is in place (fsck may have quarantined it since).
 func (r *Repo) Exists(_ context.Context, desc ocispec.Descriptor) (bool, error) {
-	if err := cas.ValidateDigest(desc.Digest); err != nil {
-		return false, err
-	}
-	_, err := r.s.statBlob(desc.Digest)
+	_, err := r.statBlob(desc.Digest)
 	if err == nil {
 		return true, nil
 	}
@@ -80,30 +109,57 @@ func (r *Repo) Exists(_ context.Context, desc ocispec.Descriptor) (bool, error) 
 }
 
 // Push implements cas.Pusher; see Store's package documentation for the
-// durable commit. Cancelling ctx stops the copy within one buffer.
+// durable commit. Content the store already holds for another repository
+// is read and verified like new content (the bytes prove the client has
+// it) and then linked here; its file is not written again. Cancelling ctx
+// stops the copy within one buffer.
 func (r *Repo) Push(ctx context.Context, expected ocispec.Descriptor, rd io.Reader) error {
-	return r.s.push(ctx, expected, rd)
+	if err := cas.ValidateDescriptor(expected); err != nil {
+		return err
+	}
+	d := expected.Digest
+	if ok, err := r.Exists(ctx, expected); err != nil {
+		return err
+	} else if ok {
+		return fmt.Errorf("%s: %w", d, cas.ErrExists)
+	}
+	if size, err := r.s.statBlob(d); err == nil && size == expected.Size {
+		if err := cas.VerifyReader(rd, expected).Verify(); err != nil {
+			return err
+		}
+	} else if err := r.s.push(ctx, expected, rd); err != nil && !errors.Is(err, cas.ErrExists) {
+		return err
+	}
+	return r.s.link(r.name, d)
 }
 
-// Delete implements cas.Deleter. It removes the blob (unlink, directory
-// fsync) and leaves tags alone: a tag of deleted content is damage that
-// Fsck reports. The blob file is its own record, so Delete needs no
-// journal entry, and a journaled delete replayed after a new push of the
-// same digest would wrongly remove it.
+// Delete implements cas.Deleter: the content leaves this repository, with
+// the tags that point at it, in one journal record; other repositories
+// that hold it keep it, and the bytes stay for garbage collection.
 func (r *Repo) Delete(_ context.Context, desc ocispec.Descriptor) error {
-	return r.s.deleteBlob(desc.Digest)
+	d := desc.Digest
+	if err := cas.ValidateDigest(d); err != nil {
+		return err
+	}
+	return r.s.commit(record{Op: "unlink", Repo: r.name, Digest: d, Time: time.Now().Unix()}, func() error {
+		if !r.s.linked(r.name, d) {
+			return r.notHere(d)
+		}
+		return nil
+	})
 }
 
-// Mount implements cas.Mounter. Blobs are shared by the whole store, so a
-// mount only checks that the content is there.
+// Mount implements cas.Mounter: content that repository from holds is
+// linked here, without moving its bytes.
 func (r *Repo) Mount(_ context.Context, desc ocispec.Descriptor, from string) error {
 	if err := oci.ValidateLayoutRepository(from); err != nil {
 		return err
 	}
-	if _, err := r.s.statBlob(desc.Digest); err != nil {
+	src := &Repo{s: r.s, name: from}
+	if _, err := src.statBlob(desc.Digest); err != nil {
 		return fmt.Errorf("mount from %s: %w", from, err)
 	}
-	return nil
+	return r.s.link(r.name, desc.Digest)
 }
 
 // Resolve implements cas.Resolver. A digest resolves to the blob's size and,
@@ -111,14 +167,14 @@ func (r *Repo) Mount(_ context.Context, desc ocispec.Descriptor, from string) er
 func (r *Repo) Resolve(_ context.Context, reference string) (ocispec.Descriptor, error) {
 	if strings.Contains(reference, ":") {
 		d := digest.Digest(reference)
-		size, err := r.s.statBlob(d)
+		size, err := r.statBlob(d)
 		if err != nil {
 			return ocispec.Descriptor{}, err
 		}
 		return ocispec.Descriptor{MediaType: r.s.mediaType(d, size), Digest: d, Size: size}, nil
 	}
 	r.s.mu.RLock()
-	desc, ok := r.s.tags[r.name][reference]
+	desc, ok := r.s.tags.get(r.name, reference)
 	r.s.mu.RUnlock()
 	if !ok {
 		return ocispec.Descriptor{}, fmt.Errorf("%s:%s: %w", r.name, reference, cas.ErrNotFound)
@@ -153,7 +209,7 @@ func (r *Repo) Tag(_ context.Context, desc ocispec.Descriptor, tag string) error
 	if err := cas.ValidateDescriptor(desc); err != nil {
 		return err
 	}
-	size, err := r.s.statBlob(desc.Digest)
+	size, err := r.statBlob(desc.Digest)
 	if err != nil {
 		return fmt.Errorf("tag %s:%s: %w", r.name, tag, err)
 	}
@@ -179,26 +235,47 @@ func (r *Repo) Tag(_ context.Context, desc ocispec.Descriptor, tag string) error
 			return fmt.Errorf("tag %s:%s: %s has no media type and is not a manifest: %w", r.name, tag, desc.Digest, cas.ErrInvalid)
 		}
 	}
-	return r.s.commit(record{Op: "tag", Repo: r.name, Tag: tag, Desc: &entry}, nil)
+	// The repository must still hold the content when the record is
+	// written: a Delete racing this Tag either runs first (and the tag is
+	// refused) or after (and removes the tag with the content).
+	return r.s.commit(record{Op: "tag", Repo: r.name, Tag: tag, Desc: &entry}, func() error {
+		if !r.s.linked(r.name, desc.Digest) {
+			return fmt.Errorf("tag %s:%s: %w", r.name, tag, r.notHere(desc.Digest))
+		}
+		return nil
+	})
 }
 
 // Untag implements cas.Untagger, through the journal like Tag.
 func (r *Repo) Untag(_ context.Context, tag string) error {
 	return r.s.commit(record{Op: "untag", Repo: r.name, Tag: tag}, func() error {
-		if _, ok := r.s.tags[r.name][tag]; !ok {
+		if _, ok := r.s.tags.get(r.name, tag); !ok {
 			return fmt.Errorf("%s:%s: %w", r.name, tag, cas.ErrNotFound)
 		}
 		return nil
 	})
 }
 
-// Tags implements cas.TagLister.
+// Tags implements cas.TagLister. A page costs its size, not the number of
+// tags.
 func (r *Repo) Tags(ctx context.Context, last string, fn func([]string) error) error {
-	r.s.mu.RLock()
-	tags := make([]string, 0, len(r.s.tags[r.name]))
-	for t := range r.s.tags[r.name] {
-		tags = append(tags, t)
+	for {
+		var page []string
+		r.s.mu.RLock()
+		r.s.tags.repoTags(r.name, last, func(e tagEntry) bool {
+			page = append(page, e.tag)
+			return len(page) < listPage
+		})
+		r.s.mu.RUnlock()
+		if len(page) == 0 {
+			return nil
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if err := fn(page); err != nil {
+			return err
+		}
+		last = page[len(page)-1]
 	}
-	r.s.mu.RUnlock()
-	return cas.ListPages(ctx, tags, last, fn)
 }

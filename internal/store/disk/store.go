@@ -85,11 +85,19 @@ type Store struct {
 	shut atomic.Bool
 
 	mu      sync.RWMutex
-	tags    map[string]map[string]ocispec.Descriptor // repository -> tag -> entry
-	top     map[string]json.RawMessage               // index.json fields other than manifests
-	foreign []json.RawMessage                        // entries that are not REPO:TAG, as read
-	dirty   bool                                     // maps differ from index.json
-	types   map[digest.Digest]string                 // known media types ("" = not a manifest)
+	tags    tagIndex                   // every repository's tags, sorted
+	top     map[string]json.RawMessage // index.json fields other than manifests
+	foreign []json.RawMessage          // entries that are not REPO:TAG, as read
+	dirty   bool                       // maps differ from index.json
+	types   map[digest.Digest]string   // known media types ("" = not a manifest)
+
+	// links says which repositories hold which blobs (see links.go);
+	// holders counts them per blob, released says when the last holder of
+	// a blob let go of it. linksDirty: they differ from repositories.json.
+	links      map[string]linkSet
+	holders    map[digest.Digest]int
+	released   map[digest.Digest]int64
+	linksDirty bool
 
 	// refs is the referrer index: repository -> subject -> referrers in
 	// seq order. refDirty: it differs from referrers.json. refSeq is the
@@ -122,15 +130,18 @@ type Store struct {
 // at once.
 func Open(dir string, opts Options) (*Store, error) {
 	s := &Store{
-		dir:     dir,
-		opts:    opts.withDefaults(),
-		tags:    map[string]map[string]ocispec.Descriptor{},
-		types:   map[digest.Digest]string{},
-		refs:    map[string]map[digest.Digest][]referrer{},
-		active:  map[string]bool{},
-		uploads: map[string]*session{},
-		kick:    make(chan struct{}, 1),
-		done:    make(chan struct{}),
+		dir:      dir,
+		opts:     opts.withDefaults(),
+		tags:     newTagIndex(),
+		types:    map[digest.Digest]string{},
+		links:    map[string]linkSet{},
+		holders:  map[digest.Digest]int{},
+		released: map[digest.Digest]int64{},
+		refs:     map[string]map[digest.Digest][]referrer{},
+		active:   map[string]bool{},
+		uploads:  map[string]*session{},
+		kick:     make(chan struct{}, 1),
+		done:     make(chan struct{}),
 	}
 	hasLayout, err := checkDir(dir)
 	if err != nil {
@@ -235,17 +246,21 @@ func (s *Store) open(hasLayout bool) error {
 	if err := s.loadReferrers(); err != nil {
 		return err
 	}
+	if err := s.loadLinks(); err != nil {
+		return err
+	}
 	n, torn, err := s.replayJournal()
 	if err != nil {
 		return err
 	}
+	s.reconcileLinks()
 	if _, err := os.Stat(s.path(indexFile)); n > 0 || torn || errors.Is(err, os.ErrNotExist) {
 		s.dirty = true
 	}
 	if err := s.openJournal(); err != nil {
 		return err
 	}
-	if s.dirty || s.refDirty || torn {
+	if s.dirty || s.refDirty || s.linksDirty || torn {
 		if err := s.flush(); err != nil {
 			return err
 		}
@@ -325,18 +340,33 @@ func (s *Store) Repository(_ context.Context, name string) (cas.Target, error) {
 }
 
 // Repositories implements cas.RepositoryLister: the repositories with at
-// least one tag, since an OCI layout records repositories only in tags.
+// least one tag, since an OCI layout records repositories only in tags. A
+// page costs its size, not the number of tags or repositories.
 func (s *Store) Repositories(ctx context.Context, last string, fn func([]string) error) error {
-	s.mu.RLock()
-	names := make([]string, 0, len(s.tags))
-	for n, tags := range s.tags {
-		if len(tags) > 0 {
-			names = append(names, n)
+	for {
+		var page []string
+		s.mu.RLock()
+		s.tags.repos(last, func(name string) bool {
+			page = append(page, name)
+			return len(page) < listPage
+		})
+		s.mu.RUnlock()
+		if len(page) == 0 {
+			return nil
 		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if err := fn(page); err != nil {
+			return err
+		}
+		last = page[len(page)-1]
 	}
-	s.mu.RUnlock()
-	return cas.ListPages(ctx, names, last, fn)
 }
+
+// listPage is the number of names a listing takes under the lock at a
+// time: small enough that the registry's pages of n names cost about n.
+const listPage = 100
 
 // writeAtomic replaces the file name (relative to the store) with data,
 // keeping the temporary file under the state directory so that OCI readers

@@ -37,7 +37,6 @@ func TestConformance(t *testing.T) {
 			}
 			return openT(t, ds.Dir())
 		},
-		SharedBlobs: true,
 	})
 }
 
@@ -378,6 +377,10 @@ func TestConcurrentTagsAndFlushes(t *testing.T) {
 	for w := range workers {
 		go func() {
 			r, _ := s.Repository(t.Context(), fmt.Sprintf("w%d", w))
+			if err := r.(*Repo).Mount(t.Context(), m, "seed"); err != nil {
+				errs <- err
+				return
+			}
 			for i := range each {
 				if err := r.Tag(t.Context(), m, fmt.Sprintf("t%d", i)); err != nil {
 					errs <- err

@@ -625,6 +625,11 @@ func (u *upload) Commit(ctx context.Context, expected ocispec.Descriptor) error 
 	}
 	dst := u.s.blobPath(d)
 	if _, err := os.Stat(dst); err == nil {
+		// Another repository's bytes, or this one's: the client proved
+		// it has them, so the repository holds them now.
+		if err := u.s.link(sess.repo, d); err != nil {
+			return fmt.Errorf("upload %s: %w", sess.id, err)
+		}
 		return u.s.endLocked(sess)
 	}
 	if err := sess.w.f.Sync(); err != nil {
@@ -645,6 +650,12 @@ func (u *upload) Commit(ctx context.Context, expected ocispec.Descriptor) error 
 		// session is over either way.
 		u.s.endLocked(sess)
 		return fmt.Errorf("upload %s: %s: syncing %s: %w", sess.id, d, filepath.Dir(dst), err)
+	}
+	if err := u.s.link(sess.repo, d); err != nil {
+		// The bytes are durable but belong to no repository: the client
+		// sees a failed commit and uploads again, which links them.
+		u.s.endLocked(sess)
+		return fmt.Errorf("upload %s: %w", sess.id, err)
 	}
 	return u.s.endLocked(sess)
 }

@@ -1,7 +1,8 @@
 // Package memory is a cas.Store held in memory: for tests, caches and as the
-// reference implementation of the cas contract. Blobs are shared between
-// repositories; tags, upload sessions and referrers are per repository.
-// Upload sessions and referrers live only as long as the Store.
+// reference implementation of the cas contract. The bytes of a blob are
+// kept once, but a repository serves only the blobs pushed, mounted or
+// committed into it; tags, upload sessions and referrers are per
+// repository. Everything lives only as long as the Store.
 package memory
 
 import (
@@ -9,6 +10,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"sync"
 
@@ -23,6 +25,7 @@ type Store struct {
 	mu    sync.RWMutex
 	blobs map[digest.Digest]blob
 	tags  map[string]map[string]ocispec.Descriptor // repository -> tag -> desc
+	links map[string]map[digest.Digest]bool        // repository -> blobs it holds
 
 	uploads   map[string]*session                               // id -> session
 	referrers map[string]map[digest.Digest][]ocispec.Descriptor // repository -> subject -> referrers
@@ -38,6 +41,7 @@ func New() *Store {
 	return &Store{
 		blobs:     map[digest.Digest]blob{},
 		tags:      map[string]map[string]ocispec.Descriptor{},
+		links:     map[string]map[digest.Digest]bool{},
 		uploads:   map[string]*session{},
 		referrers: map[string]map[digest.Digest][]ocispec.Descriptor{},
 	}
@@ -63,6 +67,20 @@ func (s *Store) Repositories(ctx context.Context, last string, fn func([]string)
 	}
 	s.mu.RUnlock()
 	return cas.ListPages(ctx, names, last, fn)
+}
+
+// Holders implements cas.HolderLister.
+func (s *Store) Holders(_ context.Context, d digest.Digest) ([]string, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	out := []string{}
+	for repo, set := range s.links {
+		if set[d] {
+			out = append(out, repo)
+		}
+	}
+	slices.Sort(out)
+	return out, nil
 }
 
 // Repo is one repository of a Store.
@@ -106,14 +124,28 @@ func (r *Repo) FetchRange(_ context.Context, desc ocispec.Descriptor, offset, le
 	return io.NopCloser(bytes.NewReader(b.data[offset:end])), nil
 }
 
+// get returns a blob this repository holds.
 func (r *Repo) get(d digest.Digest) (blob, error) {
 	r.s.mu.RLock()
 	defer r.s.mu.RUnlock()
+	return r.getLocked(d)
+}
+
+// getLocked is get with mu held.
+func (r *Repo) getLocked(d digest.Digest) (blob, error) {
 	b, ok := r.s.blobs[d]
-	if !ok {
-		return blob{}, fmt.Errorf("%s: %w", d, cas.ErrNotFound)
+	if !ok || !r.s.links[r.name][d] {
+		return blob{}, fmt.Errorf("%s: not in repository %s: %w", d, r.name, cas.ErrNotFound)
 	}
 	return b, nil
+}
+
+// link makes d part of repository repo; mu is held.
+func (s *Store) link(repo string, d digest.Digest) {
+	if s.links[repo] == nil {
+		s.links[repo] = map[digest.Digest]bool{}
+	}
+	s.links[repo][d] = true
 }
 
 // Exists implements cas.Exister.
@@ -122,7 +154,8 @@ func (r *Repo) Exists(_ context.Context, desc ocispec.Descriptor) (bool, error) 
 	return err == nil, nil
 }
 
-// Push implements cas.Pusher.
+// Push implements cas.Pusher. Content another repository holds is read and
+// verified like new content, then linked here.
 func (r *Repo) Push(ctx context.Context, expected ocispec.Descriptor, rd io.Reader) error {
 	if err := cas.ValidateDescriptor(expected); err != nil {
 		return err
@@ -146,10 +179,13 @@ func (r *Repo) Push(ctx context.Context, expected ocispec.Descriptor, rd io.Read
 	}
 	r.s.mu.Lock()
 	defer r.s.mu.Unlock()
-	if _, ok := r.s.blobs[expected.Digest]; ok {
+	if r.s.links[r.name][expected.Digest] {
 		return fmt.Errorf("%s: %w", expected.Digest, cas.ErrExists)
 	}
-	r.s.blobs[expected.Digest] = blob{data: data, mediaType: expected.MediaType}
+	if _, ok := r.s.blobs[expected.Digest]; !ok {
+		r.s.blobs[expected.Digest] = blob{data: data, mediaType: expected.MediaType}
+	}
+	r.s.link(r.name, expected.Digest)
 	return nil
 }
 
@@ -183,8 +219,8 @@ func (r *Repo) Tag(_ context.Context, desc ocispec.Descriptor, tag string) error
 	}
 	r.s.mu.Lock()
 	defer r.s.mu.Unlock()
-	if _, ok := r.s.blobs[desc.Digest]; !ok {
-		return fmt.Errorf("tag %s:%s: %s: %w", r.name, tag, desc.Digest, cas.ErrNotFound)
+	if _, err := r.getLocked(desc.Digest); err != nil {
+		return fmt.Errorf("tag %s:%s: %w", r.name, tag, err)
 	}
 	if r.s.tags[r.name] == nil {
 		r.s.tags[r.name] = map[string]ocispec.Descriptor{}
@@ -204,14 +240,28 @@ func (r *Repo) Untag(_ context.Context, tag string) error {
 	return nil
 }
 
-// Delete implements cas.Deleter.
+// Delete implements cas.Deleter: the content leaves this repository with
+// the tags that point at it, in one step; the bytes go once no repository
+// holds them.
 func (r *Repo) Delete(_ context.Context, desc ocispec.Descriptor) error {
 	r.s.mu.Lock()
 	defer r.s.mu.Unlock()
-	if _, ok := r.s.blobs[desc.Digest]; !ok {
-		return fmt.Errorf("%s: %w", desc.Digest, cas.ErrNotFound)
+	d := desc.Digest
+	if _, err := r.getLocked(d); err != nil {
+		return err
 	}
-	delete(r.s.blobs, desc.Digest)
+	delete(r.s.links[r.name], d)
+	for tag, t := range r.s.tags[r.name] {
+		if t.Digest == d {
+			delete(r.s.tags[r.name], tag)
+		}
+	}
+	for _, set := range r.s.links {
+		if set[d] {
+			return nil
+		}
+	}
+	delete(r.s.blobs, d)
 	return nil
 }
 
@@ -226,11 +276,18 @@ func (r *Repo) Tags(ctx context.Context, last string, fn func([]string) error) e
 	return cas.ListPages(ctx, tags, last, fn)
 }
 
-// Mount implements cas.Mounter. Blobs are shared by the whole store, so a
-// mount only checks that the content is there.
+// Mount implements cas.Mounter: content that repository from holds is
+// linked here.
 func (r *Repo) Mount(_ context.Context, desc ocispec.Descriptor, from string) error {
-	if _, err := r.get(desc.Digest); err != nil {
+	if err := oci.ValidateRepository(from); err != nil {
+		return err
+	}
+	r.s.mu.Lock()
+	defer r.s.mu.Unlock()
+	src := &Repo{s: r.s, name: from}
+	if _, err := src.getLocked(desc.Digest); err != nil {
 		return fmt.Errorf("mount from %s: %w", from, err)
 	}
+	r.s.link(r.name, desc.Digest)
 	return nil
 }

@@ -10,7 +10,6 @@ import (
 
 func TestConformance(t *testing.T) {
 	castest.Run(t, castest.Config{
-		New:         func(*testing.T) cas.Store { return memory.New() },
-		SharedBlobs: true,
+		New: func(*testing.T) cas.Store { return memory.New() },
 	})
 }

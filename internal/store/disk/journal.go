@@ -114,23 +114,8 @@ func decodeRecords(b []byte, fn func(record)) journalScan {
 
 // recordAt decodes the record at off; n is its length with the header.
 func recordAt(b []byte, off int) (r record, n int, ok bool) {
-	if len(b)-off < recordHeader {
-		return r, 0, false
-	}
-	// Compare as uint32 before converting: on 32-bit platforms a large
-	// length would turn negative.
-	size := binary.LittleEndian.Uint32(b[off : off+4])
-	sum := binary.LittleEndian.Uint32(b[off+4 : off+8])
-	if size > maxRecord || uint64(size) > uint64(len(b)-off-recordHeader) {
-		return r, 0, false
-	}
-	payload := b[off+recordHeader : off+recordHeader+int(size)]
-	// json.Marshal of a struct is an object: checking its braces first
-	// keeps resync's scan from checksumming megabytes at most offsets.
-	if len(payload) < 2 || payload[0] != '{' || payload[len(payload)-1] != '}' {
-		return r, 0, false
-	}
-	if crc32.Checksum(payload, castagnoli) != sum {
+	payload, ok := frameAt(b, off)
+	if !ok {
 		return r, 0, false
 	}
 	if err := json.Unmarshal(payload, &r); err != nil {
@@ -139,14 +124,42 @@ func recordAt(b []byte, off int) (r record, n int, ok bool) {
 	return r, recordHeader + len(payload), true
 }
 
+// frameAt returns the payload of the record at off if its header is
+// plausible and its checksum matches.
+func frameAt(b []byte, off int) ([]byte, bool) {
+	if len(b)-off < recordHeader {
+		return nil, false
+	}
+	// Compare as uint32 before converting: on 32-bit platforms a large
+	// length would turn negative.
+	size := binary.LittleEndian.Uint32(b[off : off+4])
+	if size > maxRecord || uint64(size) > uint64(len(b)-off-recordHeader) {
+		return nil, false
+	}
+	payload := b[off+recordHeader : off+recordHeader+int(size)]
+	// json.Marshal of a record is an object whose first field is never
+	// omitted: checking for that first keeps resync's scan from
+	// checksumming megabytes at most offsets of a damaged stretch.
+	if len(payload) < 3 || payload[0] != '{' || payload[1] != '"' || payload[len(payload)-1] != '}' {
+		return nil, false
+	}
+	if crc32.Checksum(payload, castagnoli) != binary.LittleEndian.Uint32(b[off+4:off+8]) {
+		return nil, false
+	}
+	return payload, true
+}
+
 // resync returns the first offset after off where an intact record starts,
 // or -1. It scans byte by byte rather than trusting the damaged record's
 // length: when the length is right the scan stops at the same place (no
 // payload can hold a false header, see maxRecord), and when the length is
-// the damage, a skip by it could land past intact records.
+// the damage, a skip by it could land past intact records. The scan costs
+// about 5 ms per MiB of random damage; only bytes crafted to look like
+// headers everywhere make it slow (quadratic), and writing those takes
+// write access to the journal.
 func resync(b []byte, off int) int {
 	for p := off + 1; len(b)-p >= recordHeader; p++ {
-		if _, _, ok := recordAt(b, p); ok {
+		if payload, ok := frameAt(b, p); ok && json.Valid(payload) {
 			return p
 		}
 	}

@@ -7,6 +7,15 @@ package atomicfile
 import (
 	"os"
 	"path/filepath"
+	"strings"
+)
+
+// Write names its temporary file tempPrefix + the target's base name + "." +
+// a random number + tempSuffix, so IsTemp can recognise what a killed Write
+// left behind.
+const (
+	tempPrefix = "."
+	tempSuffix = ".tmp"
 )
 
 // Options tune Write. The zero value works.
@@ -31,7 +40,7 @@ func Write(path string, data []byte, opts Options) error {
 	if perm == 0 {
 		perm = 0o644
 	}
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".*.tmp")
+	f, err := os.CreateTemp(dir, tempPrefix+filepath.Base(path)+".*"+tempSuffix)
 	if err != nil {
 		return err
 	}
@@ -70,4 +79,12 @@ func SyncDir(dir string) error {
 		err = cerr
 	}
 	return err
+}
+
+// IsTemp reports whether name (a base name) has the form of Write's
+// temporary files. A process killed during Write leaves its temporary file
+// behind, as large as the data; only the caller knows when no Write is in
+// progress in a directory (it holds a lock), so removing them is its job.
+func IsTemp(name string) bool {
+	return len(name) > len(tempPrefix)+len(tempSuffix) && strings.HasPrefix(name, tempPrefix) && strings.HasSuffix(name, tempSuffix)
 }

@@ -55,3 +55,34 @@ func TestWriteTempDirAndFailure(t *testing.T) {
 		t.Fatalf("%d temporary files left", len(entries))
 	}
 }
+
+func TestIsTemp(t *testing.T) {
+	// A name as Write makes it, for the target index.json.
+	f, err := os.CreateTemp(t.TempDir(), tempPrefix+"index.json.*"+tempSuffix)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	tests := []struct {
+		name string
+		want bool
+	}{
+		{filepath.Base(f.Name()), true},
+		{".index.json.2846153.tmp", true},
+		{".journal.99.tmp", true},
+		{"index.json", false},
+		{".tmp", false},
+		{"..tmp", false},
+		{"journal", false},
+		{"journal.damaged-1700000000", false},
+		{".gantry", false},
+		{"x.tmp", false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := IsTemp(tc.name); got != tc.want {
+				t.Fatalf("IsTemp(%q) = %v, want %v", tc.name, got, tc.want)
+			}
+		})
+	}
+}

@@ -33,7 +33,11 @@ unreadable), incomplete images (a tag whose graph lacks content, with the
 missing digests), and, as information only, sparse indexes: multi-platform
 images with some platforms absent, as a platform-filtered copy makes them.
 Opening the store also replays the tag journal a crash left and removes the
-temporary files of interrupted pushes.
+temporary files of interrupted pushes and rewrites. A damaged record in the
+middle of the journal is skipped and the records after it kept; fsck reports
+the skipped bytes (JOURNAL) as long as the copy of the damaged journal in
+DIR/.gantry/ is kept. Those changes are lost: tag or push the images again.
+This does not change the exit status: the store itself is consistent.
 
 With --repair, damaged blobs move to DIR/.gantry/quarantine/ and the tags of
 incomplete images are dropped, so every remaining tag is a whole image; copy
@@ -122,6 +126,11 @@ func writeFsckReport(w io.Writer, rep *disk.FsckReport, repair bool) error {
 	if n := len(rep.StrayTempsRemoved); n > 0 {
 		fmt.Fprintf(&b, "removed %d temporary file(s) of interrupted pushes\n", n)
 	}
+	writeStaleTemps(&b, rep.StaleTemps)
+	for _, j := range rep.JournalDamage {
+		fmt.Fprintf(&b, "JOURNAL     %d damaged byte(s) at offset %d of the tag journal were skipped after a crash: the tag or referrer changes recorded there are lost (the changes after them were kept); tag or push those images again, then remove the copy %s\n",
+			j.Bytes, j.Offset, j.Copy)
+	}
 	for _, d := range rep.Damaged {
 		fmt.Fprintf(&b, "DAMAGED     %s: %s: %s", d.Digest, d.Reason, d.Detail)
 		if d.Quarantined != "" {
@@ -150,6 +159,8 @@ func writeFsckReport(w io.Writer, rep *disk.FsckReport, repair bool) error {
 		fmt.Fprintf(&b, "repair: %s\n", a)
 	}
 	switch {
+	case len(rep.Damaged)+len(rep.Incomplete) == 0 && len(rep.JournalDamage) > 0:
+		b.WriteString("ok: no damaged blobs or incomplete images, but the tag journal lost changes (see JOURNAL above)\n")
 	case len(rep.Damaged)+len(rep.Incomplete) == 0:
 		b.WriteString("ok: no damage found\n")
 	case rep.Clean():
@@ -161,6 +172,28 @@ func writeFsckReport(w io.Writer, rep *disk.FsckReport, repair bool) error {
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+// writeStaleTemps sums up the temporaries of interrupted rewrites: a kill
+// during a rewrite of index.json leaves one as large as index.json.
+func writeStaleTemps(b *strings.Builder, temps []disk.StaleTemp) {
+	var removed, left int
+	var removedBytes, leftBytes int64
+	for _, t := range temps {
+		if t.Removed {
+			removed++
+			removedBytes += t.Size
+		} else {
+			left++
+			leftBytes += t.Size
+		}
+	}
+	if removed > 0 {
+		fmt.Fprintf(b, "removed %d temporary file(s) of interrupted index or journal rewrites (%s)\n", removed, formatBytes(float64(removedBytes)))
+	}
+	if left > 0 {
+		fmt.Fprintf(b, "found %d temporary file(s) of failed index or journal rewrites (%s); gantry fsck --repair removes them\n", left, formatBytes(float64(leftBytes)))
+	}
 }
 
 func joinStrings[T ~string](xs []T) string {

@@ -71,6 +71,9 @@ func TestCrashChild(t *testing.T) {
 		// One write per line: a pipe keeps it whole.
 		fmt.Printf("held %s %s %s %s\n", repo, cdesc.Digest, ldesc.Digest, mdesc.Digest)
 		if i%11 == 10 { // a manifest deleted now and then: an unlink record
+			// Said before and after: a kill between the two leaves either
+			// state, both right.
+			fmt.Printf("deleting %s %s\n", repo, mdesc.Digest)
 			if err := r.(*Repo).Delete(t.Context(), mdesc); err != nil {
 				fmt.Fprintln(os.Stderr, "delete:", err)
 				os.Exit(3)
@@ -108,6 +111,7 @@ func TestCrashChild(t *testing.T) {
 		}
 		fmt.Printf("ref %s %s %s\n", repo, mdesc.Digest, ref.Digest)
 		if i%7 == 6 {
+			fmt.Printf("unreffing %s %s %s\n", repo, mdesc.Digest, ref.Digest)
 			if err := r.(*Repo).RemoveReferrer(t.Context(), mdesc.Digest, ref.Digest); err != nil {
 				os.Exit(3)
 			}
@@ -217,8 +221,12 @@ func TestCrashSafety(t *testing.T) {
 				for _, d := range f[2:] {
 					held[heldKey{f[1], digest.Digest(d)}] = true
 				}
+			case len(f) == 3 && f[0] == "deleting": // either state is right until "deleted"
+				delete(held, heldKey{f[1], digest.Digest(f[2])})
 			case len(f) == 3 && f[0] == "deleted":
 				held[heldKey{f[1], digest.Digest(f[2])}] = false
+			case len(f) == 4 && f[0] == "unreffing":
+				delete(refs, refKey{f[1], digest.Digest(f[2]), digest.Digest(f[3])})
 			case len(f) == 4 && (f[0] == "ref" || f[0] == "unref"):
 				refs[refKey{f[1], digest.Digest(f[2]), digest.Digest(f[3])}] = f[0] == "ref"
 			case len(f) == 4 && f[0] == "upload":

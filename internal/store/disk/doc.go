@@ -8,6 +8,7 @@
 //	DIR/blobs/<alg>/<hex>        every blob once, shared by all repositories
 //	DIR/.gantry/lock             flock held while a process has the store open
 //	DIR/.gantry/journal          tag and referrer changes not yet compacted
+//	DIR/.gantry/journal.damaged-<t> a damaged journal as replay found it
 //	DIR/.gantry/referrers.json   the referrer index as of the last flush
 //	DIR/.gantry/ingest/          temporary files of pushes in progress
 //	DIR/.gantry/uploads/<id>/    registry upload sessions: data, info.json
@@ -25,7 +26,12 @@
 // A blob is streamed into .gantry/ingest/ while it is hashed, checked for
 // size and digest, fsync'd, made read-only and renamed into blobs/, and the
 // directory is fsync'd: a blob is visible only once complete and survives a
-// crash once Push returns.
+// crash once Push returns. A new blobs/<alg> is fsync'd in blobs/ before
+// its first blob goes in, and Open fsyncs the store, blobs/, each
+// blobs/<alg> and .gantry/ once, in case a crash came between a mkdir or a
+// file creation and the fsync of its parent. Open also removes the
+// temporary files of atomic rewrites (.gantry/.index.json.*.tmp and the
+// like) that a kill during a flush leaves; Fsck reports any found later.
 //
 // Blob and upload data are written with O_DIRECT in whole 4 KiB blocks
 // from aligned buffers, the unaligned ends of each write through a normal
@@ -42,7 +48,14 @@
 // quiet for Options.FlushInterval or the journal passes Options.JournalLimit,
 // and Close always does. Open replays a non-empty journal onto index.json
 // (a torn last record, left by a crash in mid-append, is detected by its CRC
-// and dropped), writes index.json and empties the journal. Records are
+// and dropped), writes index.json and empties the journal. A damaged record
+// followed by intact ones was acknowledged, and so were those: replay skips
+// it, applies the rest, logs an error and keeps a copy of the journal as
+// .gantry/journal.damaged-<unix time>, which Fsck reports until it is
+// removed. A record is at most 32 MiB (a referrer carries up to 4 MiB of
+// manifest annotations, which JSON can grow six-fold); Tag and AddReferrer
+// refuse a larger one with cas.ErrInvalid, so replay never meets an
+// acknowledged record it rejects. Records are
 // absolute ("tag T is D", "tag T is gone"), so replaying one that index.json
 // already reflects changes nothing. index.json is therefore current whenever
 // gantry has stopped cleanly, and after a crash as soon as gantry or fsck has

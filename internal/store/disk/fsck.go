@@ -87,6 +87,29 @@ type SparseIndex struct {
 	Absent  []digest.Digest `json:"absent"`
 }
 
+// JournalDamage is a stretch of damaged records that Open skipped when it
+// replayed the tag journal after a crash, keeping the intact records after
+// it. The tag and referrer changes those records held are lost: tag or
+// push them again. Open kept the journal as it found it in Copy, and Fsck
+// reports it (it is not damage Repair can undo) until the copy is removed.
+type JournalDamage struct {
+	// Copy is the damaged journal, .gantry/journal.damaged-UNIXTIME.
+	Copy string `json:"copy"`
+	// Offset and Bytes locate the skipped stretch in Copy.
+	Offset int64 `json:"offset"`
+	Bytes  int64 `json:"bytes"`
+}
+
+// StaleTemp is the temporary file of an interrupted atomic rewrite of
+// index.json, referrers.json or the journal, left in .gantry by a kill. It
+// is as large as the file it was to replace. Open removes those it finds;
+// Repair removes those left since.
+type StaleTemp struct {
+	Name    string `json:"name"`
+	Size    int64  `json:"size"`
+	Removed bool   `json:"removed"`
+}
+
 // FsckReport is what Fsck found and did. Clean tells whether damage
 // remains.
 type FsckReport struct {
@@ -97,7 +120,13 @@ type FsckReport struct {
 	Incomplete        []IncompleteImage `json:"incomplete"`
 	Sparse            []SparseIndex     `json:"sparse"`
 	StrayTempsRemoved []string          `json:"strayTempsRemoved"`
-	Actions           []string          `json:"actions"`
+	// StaleTemps lists the atomic-write temporaries this Open removed
+	// and any found since.
+	StaleTemps []StaleTemp `json:"staleTemps"`
+	// JournalDamage lists the damaged journal records Open skipped, in
+	// this process or an earlier one, as long as their copy is kept.
+	JournalDamage []JournalDamage `json:"journalDamage"`
+	Actions       []string        `json:"actions"`
 	// UploadSessions and UploadBytes count the registry upload sessions in
 	// .gantry/uploads: not damage (clients may resume them; PurgeUploads
 	// expires abandoned ones), but space in use.
@@ -107,6 +136,8 @@ type FsckReport struct {
 
 // Clean reports whether no damage remains: every damaged blob was moved
 // aside and every incomplete image's entry dropped (or there were none).
+// JournalDamage does not count: the store is consistent (every intact
+// record was applied) and nothing Repair does brings lost records back.
 func (r *FsckReport) Clean() bool {
 	for _, d := range r.Damaged {
 		if d.Quarantined == "" {
@@ -136,10 +167,18 @@ func (s *Store) Fsck(ctx context.Context, opts FsckOptions) (*FsckReport, error)
 	if opts.Concurrency <= 0 {
 		opts.Concurrency = runtime.GOMAXPROCS(0)
 	}
-	rep := &FsckReport{Dir: s.dir, Damaged: []DamagedBlob{}, Incomplete: []IncompleteImage{}, Sparse: []SparseIndex{}, StrayTempsRemoved: []string{}, Actions: []string{}}
+	rep := &FsckReport{Dir: s.dir, Damaged: []DamagedBlob{}, Incomplete: []IncompleteImage{}, Sparse: []SparseIndex{}, StrayTempsRemoved: []string{}, StaleTemps: []StaleTemp{}, Actions: []string{}}
 	if err := s.removeStrayTemps(rep); err != nil {
 		return nil, err
 	}
+	if err := s.checkStaleTemps(rep, opts.Repair); err != nil {
+		return nil, err
+	}
+	jd, err := s.damagedJournals()
+	if err != nil {
+		return nil, err
+	}
+	rep.JournalDamage = jd
 	s.countUploads(rep)
 	blobs, err := s.hashAll(ctx, opts.Concurrency, rep)
 	if err != nil {
@@ -456,14 +495,29 @@ func (w *walker) sparse(d digest.Digest) []SparseIndex {
 	return []SparseIndex{*r.sparse}
 }
 
+// ensureQuarantine creates .gantry/quarantine durably: the blobs moved
+// there must not vanish with it in a power loss.
+func (s *Store) ensureQuarantine(qdir string) error {
+	if _, err := os.Stat(qdir); err == nil {
+		return nil
+	}
+	if err := os.MkdirAll(qdir, 0o755); err != nil {
+		return fmt.Errorf("store %s: %w", s.dir, err)
+	}
+	if err := syncDir(s.path(stateDir)); err != nil {
+		return fmt.Errorf("store %s: %w", s.dir, err)
+	}
+	return nil
+}
+
 // repair quarantines damaged blobs and drops the entries of incomplete
 // images, then writes index.json.
 func (s *Store) repair(rep *FsckReport, roots []root) error {
 	qdir := s.path(stateDir, quarantine)
 	for i := range rep.Damaged {
 		d := &rep.Damaged[i]
-		if err := os.MkdirAll(qdir, 0o755); err != nil {
-			return fmt.Errorf("store %s: %w", s.dir, err)
+		if err := s.ensureQuarantine(qdir); err != nil {
+			return err
 		}
 		src := s.path(blobsDir, string(d.Digest.Algorithm()), d.Digest.Encoded())
 		if d.Reason == DamageBadName {

@@ -1,6 +1,7 @@
 package disk
 
 import (
+	"cmp"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
@@ -10,6 +11,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/gantry-dev/gantry/internal/cas"
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
@@ -18,9 +20,22 @@ import (
 // CRC-32C of the payload (both little-endian uint32), then the payload, a
 // JSON record. A crash in mid-append leaves a short or mismatching last
 // record, which replay detects and drops: its Tag or Untag never returned.
+// A damaged record followed by intact ones was acknowledged (jmu lets the
+// next append start only once its Tag returned); replay skips it and keeps
+// the rest, see decodeRecords.
 const (
 	recordHeader = 8
-	maxRecord    = 1 << 20 // far above any real record; a larger length is garbage
+	// maxRecord bounds a payload, and encodeRecord refuses anything larger,
+	// so that replay never meets an acknowledged record it rejects. The
+	// largest records are referrer records, which carry a manifest's
+	// annotations: at most oci.MaxManifestSize (4 MiB) of them, which JSON
+	// re-encoding can grow six-fold (json.Marshal writes '<', '>', '&' and
+	// U+2028 as \u003c and the like), so 24 MiB, plus the rest of the
+	// descriptor. 32 MiB leaves room. It must also stay below 0x20000000:
+	// then the last byte of a length is a control character, which
+	// json.Marshal never emits, so no payload can hold a header that
+	// replay's resynchronisation would take for a record.
+	maxRecord = 32 << 20
 )
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
@@ -46,10 +61,21 @@ type record struct {
 	Time   int64         `json:"time,omitempty"`
 }
 
+// encodeRecord frames r for the journal. A record over maxRecord is refused
+// (cas.ErrInvalid) before anything is written: replay would take it for
+// damage.
 func encodeRecord(r record) ([]byte, error) {
 	payload, err := json.Marshal(r)
 	if err != nil {
 		return nil, err
+	}
+	if len(payload) > maxRecord {
+		what := r.Repo
+		if r.Tag != "" {
+			what += ":" + r.Tag
+		}
+		return nil, fmt.Errorf("%s record for %s is %d bytes encoded, over the tag journal's %d-byte limit (its descriptor's annotations are too large): %w",
+			r.Op, what, len(payload), maxRecord, cas.ErrInvalid)
 	}
 	b := make([]byte, recordHeader, recordHeader+len(payload))
 	binary.LittleEndian.PutUint32(b[0:4], uint32(len(payload)))
@@ -57,28 +83,95 @@ func encodeRecord(r record) ([]byte, error) {
 	return append(b, payload...), nil
 }
 
-// decodeRecords calls fn for each intact record of b in order and returns
-// the number of bytes they span; the rest, if any, is a torn tail.
-func decodeRecords(b []byte, fn func(record)) int {
+// span is a stretch of the journal: Len bytes from Off.
+type span struct{ Off, Len int }
+
+// journalScan is what decodeRecords found in a journal: intact records up
+// to end, with the damaged stretches among them in skipped; b[end:] is a
+// torn tail. Records, skipped stretches and the tail cover b exactly.
+type journalScan struct {
+	end     int
+	skipped []span
+}
+
+// decodeRecords calls fn for each intact record of b in order. A record
+// that does not decode is skipped when an intact record follows it
+// somewhere (it was acknowledged, and so were the ones after it, which must
+// not be lost with it); when none follows, it and the rest are a torn tail,
+// the append a crash interrupted.
+func decodeRecords(b []byte, fn func(record)) journalScan {
+	var sc journalScan
 	off := 0
-	for len(b)-off >= recordHeader {
-		n := int(binary.LittleEndian.Uint32(b[off : off+4]))
-		sum := binary.LittleEndian.Uint32(b[off+4 : off+8])
-		if n > maxRecord || len(b)-off-recordHeader < n {
+	for off < len(b) {
+		if r, n, ok := recordAt(b, off); ok {
+			fn(r)
+			off += n
+			sc.end = off
+			continue
+		}
+		next := resync(b, off)
+		if next < 0 {
 			break
 		}
-		payload := b[off+recordHeader : off+recordHeader+n]
-		if crc32.Checksum(payload, castagnoli) != sum {
-			break
-		}
-		var r record
-		if err := json.Unmarshal(payload, &r); err != nil {
-			break
-		}
-		fn(r)
-		off += recordHeader + n
+		sc.skipped = append(sc.skipped, span{off, next - off})
+		off = next
 	}
-	return off
+	return sc
+}
+
+// recordAt decodes the record at off; n is its length with the header.
+func recordAt(b []byte, off int) (record, int, bool) {
+	payload, ok := frameAt(b, off)
+	if !ok {
+		return record{}, 0, false
+	}
+	var r record
+	if err := json.Unmarshal(payload, &r); err != nil {
+		return record{}, 0, false
+	}
+	return r, recordHeader + len(payload), true
+}
+
+// frameAt returns the payload of the record at off if its header is
+// plausible and its checksum matches.
+func frameAt(b []byte, off int) ([]byte, bool) {
+	if len(b)-off < recordHeader {
+		return nil, false
+	}
+	// Compare as uint32 before converting: on 32-bit platforms a large
+	// length would turn negative.
+	size := binary.LittleEndian.Uint32(b[off : off+4])
+	if size > maxRecord || uint64(size) > uint64(len(b)-off-recordHeader) {
+		return nil, false
+	}
+	payload := b[off+recordHeader : off+recordHeader+int(size)]
+	// json.Marshal of a record is an object whose first field is never
+	// omitted: checking for that first keeps resync's scan from
+	// checksumming megabytes at most offsets of a damaged stretch.
+	if len(payload) < 3 || payload[0] != '{' || payload[1] != '"' || payload[len(payload)-1] != '}' {
+		return nil, false
+	}
+	if crc32.Checksum(payload, castagnoli) != binary.LittleEndian.Uint32(b[off+4:off+8]) {
+		return nil, false
+	}
+	return payload, true
+}
+
+// resync returns the first offset after off where an intact record starts,
+// or -1. It scans byte by byte rather than trusting the damaged record's
+// length: when the length is right the scan stops at the same place (no
+// payload can hold a false header, see maxRecord), and when the length is
+// the damage, a skip by it could land past intact records. The scan costs
+// under 10 ms per MiB of random damage; only bytes crafted to look like
+// headers everywhere make it slow (quadratic), and writing those takes
+// write access to the journal.
+func resync(b []byte, off int) int {
+	for p := off + 1; len(b)-p >= recordHeader; p++ {
+		if _, _, ok := recordAt(b, p); ok {
+			return p
+		}
+	}
+	return -1
 }
 
 // apply performs r on the maps; mu is held.
@@ -114,7 +207,11 @@ func (s *Store) apply(r record) {
 }
 
 // replayJournal applies the journal a crash left; it returns the number of
-// records applied and whether a torn tail was dropped.
+// records applied and whether the journal holds bytes that were not
+// applied (a torn tail, or damaged records skipped), so that Open compacts
+// it. Before that, a journal with damaged records is copied aside
+// (keepDamagedJournal): the changes they held are lost, and the copy is
+// what is left of them.
 func (s *Store) replayJournal() (int, bool, error) {
 	b, err := os.ReadFile(s.path(stateDir, journalFile))
 	if errors.Is(err, os.ErrNotExist) {
@@ -124,12 +221,17 @@ func (s *Store) replayJournal() (int, bool, error) {
 		return 0, false, fmt.Errorf("store %s: reading the tag journal: %w", s.dir, err)
 	}
 	n := 0
-	end := decodeRecords(b, func(r record) { s.apply(r); n++ })
-	if end < len(b) {
-		s.opts.Logger.Warn("dropped a torn record at the end of the tag journal (a crash interrupted a tag change that had not returned)",
-			"store", s.dir, "bytes", len(b)-end)
+	sc := decodeRecords(b, func(r record) { s.apply(r); n++ })
+	if len(sc.skipped) > 0 {
+		if err := s.keepDamagedJournal(b, sc.skipped); err != nil {
+			return 0, false, err
+		}
 	}
-	return n, end < len(b), nil
+	if sc.end < len(b) {
+		s.opts.Logger.Warn("dropped a torn record at the end of the tag journal (a crash interrupted a tag change that had not returned)",
+			"store", s.dir, "offset", sc.end, "bytes", len(b)-sc.end)
+	}
+	return n, sc.end < len(b) || len(sc.skipped) > 0, nil
 }
 
 func (s *Store) openJournal() error {
@@ -329,8 +431,10 @@ func (s *Store) trimJournal(covered int64) error {
 	}
 	// Records arrived during the write: keep them in a new journal.
 	tail := make([]byte, s.journalLen-covered)
-	if _, err := s.journal.ReadAt(tail, covered); err != nil && err != io.EOF {
-		return fmt.Errorf("store %s: reading the tag journal: %w", s.dir, err)
+	if n, err := s.journal.ReadAt(tail, covered); n < len(tail) {
+		// A short read would write zeros in place of acknowledged
+		// records; keep the journal as it is instead.
+		return fmt.Errorf("store %s: reading the tag journal: %w", s.dir, cmp.Or(err, io.ErrUnexpectedEOF))
 	}
 	if err := s.writeAtomic(stateDir+"/"+journalFile, tail); err != nil {
 		return err

@@ -111,6 +111,8 @@ type Store struct {
 	imu    sync.Mutex
 	active map[string]bool // ingest temp files of pushes in progress
 	stray  []string        // stale temp files Open removed
+	// removedTemps: atomic-write temporaries Open removed, for Fsck.
+	removedTemps []StaleTemp
 
 	umu     sync.Mutex
 	uploads map[string]*session // live upload sessions by id; see session
@@ -258,6 +260,9 @@ func (s *Store) open(hasLayout bool) error {
 		s.dirty = true
 	}
 	if err := s.openJournal(); err != nil {
+		return err
+	}
+	if err := s.settle(); err != nil {
 		return err
 	}
 	if s.dirty || s.refDirty || s.linksDirty || torn {

@@ -23,7 +23,6 @@ const (
 // Name grammars of distribution-spec v1.1 ("Pulling manifests").
 var (
 	repositoryRE = regexp.MustCompile(`^[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*(/[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*)*$`)
-	tagRE        = regexp.MustCompile(`^[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}$`)
 )
 
 // MaxRepositoryLength bounds a repository name, as registries commonly do.
@@ -38,12 +37,30 @@ func ValidateRepository(name string) error {
 	return nil
 }
 
-// ValidateTag checks a tag against the distribution-spec grammar.
+// ValidateTag checks a tag against the distribution-spec grammar,
+// [a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}. It is a byte loop rather than the
+// regular expression: opening a store checks every tag of index.json.
 func ValidateTag(tag string) error {
-	if !tagRE.MatchString(tag) {
+	if !validTag(tag) {
 		return fmt.Errorf("tag %q is invalid (want [A-Za-z0-9_][A-Za-z0-9._-]{0,127}): %w", tag, cas.ErrInvalid)
 	}
 	return nil
+}
+
+func validTag(tag string) bool {
+	if len(tag) == 0 || len(tag) > 128 {
+		return false
+	}
+	for i := 0; i < len(tag); i++ {
+		c := tag[i]
+		switch {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9', c == '_':
+		case (c == '.' || c == '-') && i > 0:
+		default:
+			return false
+		}
+	}
+	return true
 }
 
 // ImageRef names an image in a place: a registry repository or a repository

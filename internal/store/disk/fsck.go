@@ -385,7 +385,7 @@ func (s *Store) roots() []root {
 		}
 		out = append(out, root{ref: ref, desc: d, foreign: raw})
 	}
-	s.tags.each(func(e tagEntry) bool {
+	s.tags.each(func(e *tagEntry) bool {
 		out = append(out, root{ref: e.repo + ":" + e.tag, desc: e.desc, repo: e.repo, tag: e.tag})
 		return true
 	})

@@ -5,10 +5,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"maps"
 	"os"
+	"runtime"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/gantry-dev/gantry/internal/cas"
 	"github.com/gantry-dev/gantry/internal/oci"
@@ -19,15 +22,20 @@ import (
 // REPO:TAG. ok is false for anything else (a bare tag, "HOST:PORT/REPO"
 // without a tag, an invalid name): such entries belong to other tools.
 func splitRefName(name string) (repo, tag string, ok bool) {
+	repo, tag, ok = cutRefName(name)
+	if !ok || oci.ValidateLayoutRepository(repo) != nil || oci.ValidateTag(tag) != nil {
+		return "", "", false
+	}
+	return repo, tag, true
+}
+
+// cutRefName is splitRefName without validating the parts.
+func cutRefName(name string) (repo, tag string, ok bool) {
 	i := strings.LastIndexByte(name, ':')
 	if i <= strings.LastIndexByte(name, '/') {
 		return "", "", false
 	}
-	repo, tag = name[:i], name[i+1:]
-	if oci.ValidateLayoutRepository(repo) != nil || oci.ValidateTag(tag) != nil {
-		return "", "", false
-	}
-	return repo, tag, true
+	return name[:i], name[i+1:], true
 }
 
 // loadIndex reads index.json into the maps. A missing index.json is an empty
@@ -45,38 +53,126 @@ func (s *Store) loadIndex() error {
 	bad := func(why string) error {
 		return fmt.Errorf("store %s: %s %s: the layout's tags cannot be read; restore index.json from a backup, or move it aside to start with no tags (blobs are kept, and gantry fsck lists them): %w", s.dir, p, why, cas.ErrInvalid)
 	}
-	var top map[string]json.RawMessage
-	if err := json.Unmarshal(b, &top); err != nil {
-		return bad("is not valid JSON (" + err.Error() + ")")
+	top, raws, err := splitIndex(b)
+	if err != nil {
+		return bad(err.Error())
 	}
-	if top == nil {
-		return bad("is not a JSON object")
-	}
-	var entries []json.RawMessage
-	if raw, ok := top["manifests"]; ok {
-		if err := json.Unmarshal(raw, &entries); err != nil {
-			return bad("has a \"manifests\" field that is not a list of descriptors (" + err.Error() + ")")
-		}
-	}
-	delete(top, "manifests")
 	s.top = top
-	for _, raw := range entries {
-		var d ocispec.Descriptor
-		if err := json.Unmarshal(raw, &d); err != nil {
-			s.foreign = append(s.foreign, raw)
+	entries := decodeEntries(raws)
+	for i, e := range entries {
+		if !e.ok {
+			s.foreign = append(s.foreign, raws[i])
 			continue
 		}
-		if oci.IsManifest(d.MediaType) && cas.ValidateDigest(d.Digest) == nil {
-			s.types[d.Digest] = d.MediaType
+		if oci.IsManifest(e.desc.MediaType) {
+			s.types[e.desc.Digest] = e.desc.MediaType
 		}
-		repo, tag, ok := splitRefName(d.Annotations[ocispec.AnnotationRefName])
-		if !ok || cas.ValidateDescriptor(d) != nil {
-			s.foreign = append(s.foreign, raw)
+		if e.tag == "" {
+			s.foreign = append(s.foreign, raws[i])
 			continue
 		}
-		s.setTag(repo, tag, d)
+		s.setTag(e.repo, e.tag, e.desc)
 	}
 	return nil
+}
+
+// splitIndex reads index.json in one pass: the fields other than
+// "manifests" as they are, and the entries of "manifests" undecoded, so
+// decodeEntries can decode them on every core.
+func splitIndex(b []byte) (map[string]json.RawMessage, []json.RawMessage, error) {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	notJSON := func(err error) error { return fmt.Errorf("is not valid JSON (%v)", err) }
+	if t, err := dec.Token(); err != nil {
+		return nil, nil, notJSON(err)
+	} else if t != json.Delim('{') {
+		return nil, nil, errors.New("is not a JSON object")
+	}
+	top := map[string]json.RawMessage{}
+	var raws []json.RawMessage
+	for dec.More() {
+		t, err := dec.Token()
+		if err != nil {
+			return nil, nil, notJSON(err)
+		}
+		key, _ := t.(string)
+		if key != "manifests" {
+			var v json.RawMessage
+			if err := dec.Decode(&v); err != nil {
+				return nil, nil, notJSON(err)
+			}
+			top[key] = v
+			continue
+		}
+		notList := func(why string) error {
+			return fmt.Errorf("has a \"manifests\" field that is not a list of descriptors (%s)", why)
+		}
+		if t, err := dec.Token(); err != nil {
+			return nil, nil, notJSON(err)
+		} else if t == nil {
+			continue
+		} else if t != json.Delim('[') {
+			return nil, nil, notList(fmt.Sprintf("%v", t))
+		}
+		raws = raws[:0]
+		for dec.More() {
+			var v json.RawMessage
+			if err := dec.Decode(&v); err != nil {
+				return nil, nil, notJSON(err)
+			}
+			raws = append(raws, v)
+		}
+		if _, err := dec.Token(); err != nil { // ']'
+			return nil, nil, notJSON(err)
+		}
+	}
+	if _, err := dec.Token(); err != nil { // '}'
+		return nil, nil, notJSON(err)
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return nil, nil, errors.New("has data after its JSON object")
+	}
+	return top, raws, nil
+}
+
+// indexEntry is one entry of index.json, decoded.
+type indexEntry struct {
+	desc      ocispec.Descriptor
+	ok        bool   // a well-formed descriptor
+	repo, tag string // set when it is one of gantry's tags (ref.name REPO:TAG)
+}
+
+// decodeEntries decodes the entries of index.json on every core: at
+// 100,000 tags, decoding descriptors is most of what opening a store costs.
+func decodeEntries(raws []json.RawMessage) []indexEntry {
+	out := make([]indexEntry, len(raws))
+	workers := min(runtime.GOMAXPROCS(0), max(1, len(raws)/1000))
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Go(func() {
+			repos := map[string]bool{} // a repository's name is checked once
+			for i := w; i < len(raws); i += workers {
+				e := &out[i]
+				if json.Unmarshal(raws[i], &e.desc) != nil || cas.ValidateDescriptor(e.desc) != nil {
+					continue
+				}
+				e.ok = true
+				repo, tag, ok := cutRefName(e.desc.Annotations[ocispec.AnnotationRefName])
+				if !ok || oci.ValidateTag(tag) != nil {
+					continue
+				}
+				valid, seen := repos[repo]
+				if !seen {
+					valid = oci.ValidateLayoutRepository(repo) == nil
+					repos[repo] = valid
+				}
+				if valid {
+					e.repo, e.tag = repo, tag
+				}
+			}
+		})
+	}
+	wg.Wait()
+	return out
 }
 
 // setTag points repo:tag at d in the maps; mu is held (or the store is not
@@ -135,7 +231,7 @@ func (snap indexSnapshot) marshal() ([]byte, error) {
 		sep = ",\n"
 	}
 	var err error
-	snap.owned.each(func(e tagEntry) bool {
+	snap.owned.each(func(e *tagEntry) bool {
 		var b []byte
 		if b, err = json.Marshal(e.desc); err != nil {
 			return false

@@ -88,7 +88,7 @@ func (s *Store) removeLink(repo string, d digest.Digest, t int64) {
 // meanwhile is not touched). mu is held.
 func (s *Store) unlink(repo string, d digest.Digest, t int64) {
 	var doomed []string
-	s.tags.repoTags(repo, "", func(e tagEntry) bool {
+	s.tags.repoTags(repo, "", func(e *tagEntry) bool {
 		if e.desc.Digest == d {
 			doomed = append(doomed, e.tag)
 		}
@@ -264,7 +264,7 @@ func (s *Store) reconcileLinks() {
 			walk(repo, c, depth+1)
 		}
 	}
-	s.tags.each(func(e tagEntry) bool {
+	s.tags.each(func(e *tagEntry) bool {
 		if !s.linked(e.repo, e.desc.Digest) {
 			walk(e.repo, e.desc, 0)
 		}

@@ -262,7 +262,7 @@ func (r *Repo) Tags(ctx context.Context, last string, fn func([]string) error) e
 	for {
 		var page []string
 		r.s.mu.RLock()
-		r.s.tags.repoTags(r.name, last, func(e tagEntry) bool {
+		r.s.tags.repoTags(r.name, last, func(e *tagEntry) bool {
 			page = append(page, e.tag)
 			return len(page) < listPage
 		})

@@ -12,7 +12,9 @@ type tagEntry struct {
 	desc      ocispec.Descriptor
 }
 
-func lessTag(a, b tagEntry) bool {
+// Entries are kept by pointer: a B-tree node then moves 8 bytes per entry
+// when it splits or shifts, not the whole descriptor.
+func lessTag(a, b *tagEntry) bool {
 	if a.repo != b.repo {
 		return a.repo < b.repo
 	}
@@ -26,7 +28,7 @@ func lessTag(a, b tagEntry) bool {
 // stall a Resolve while index.json is rewritten. Not safe for concurrent
 // use: the Store's mu guards it.
 type tagIndex struct {
-	t *btree.BTreeG[tagEntry]
+	t *btree.BTreeG[*tagEntry]
 }
 
 func newTagIndex() tagIndex {
@@ -34,17 +36,20 @@ func newTagIndex() tagIndex {
 }
 
 func (x tagIndex) get(repo, tag string) (ocispec.Descriptor, bool) {
-	e, ok := x.t.Get(tagEntry{repo: repo, tag: tag})
-	return e.desc, ok
+	e, ok := x.t.Get(&tagEntry{repo: repo, tag: tag})
+	if !ok {
+		return ocispec.Descriptor{}, false
+	}
+	return e.desc, true
 }
 
 func (x tagIndex) set(repo, tag string, d ocispec.Descriptor) {
-	x.t.ReplaceOrInsert(tagEntry{repo: repo, tag: tag, desc: d})
+	x.t.ReplaceOrInsert(&tagEntry{repo: repo, tag: tag, desc: d})
 }
 
 // remove reports whether repo:tag existed.
 func (x tagIndex) remove(repo, tag string) bool {
-	_, ok := x.t.Delete(tagEntry{repo: repo, tag: tag})
+	_, ok := x.t.Delete(&tagEntry{repo: repo, tag: tag})
 	return ok
 }
 
@@ -55,19 +60,20 @@ func (x tagIndex) len() int { return x.t.Len() }
 // call.
 func (x tagIndex) clone() tagIndex { return tagIndex{t: x.t.Clone()} }
 
-// each calls fn for every tag in order until fn returns false.
-func (x tagIndex) each(fn func(tagEntry) bool) { x.t.Ascend(fn) }
+// each calls fn for every tag in order until fn returns false. The entry
+// must not be changed: clones share it.
+func (x tagIndex) each(fn func(*tagEntry) bool) { x.t.Ascend(fn) }
 
 // repoTags calls fn for the tags of repo after last, in order, until fn
 // returns false.
-func (x tagIndex) repoTags(repo, last string, fn func(tagEntry) bool) {
+func (x tagIndex) repoTags(repo, last string, fn func(*tagEntry) bool) {
 	// Tags are never empty, so (repo, last+"\x00") is the first key after
 	// (repo, last), and (repo, "") comes before every tag of repo.
-	from := tagEntry{repo: repo}
+	from := &tagEntry{repo: repo}
 	if last != "" {
 		from.tag = last + "\x00"
 	}
-	x.t.AscendGreaterOrEqual(from, func(e tagEntry) bool {
+	x.t.AscendGreaterOrEqual(from, func(e *tagEntry) bool {
 		if e.repo != repo {
 			return false
 		}
@@ -79,20 +85,20 @@ func (x tagIndex) repoTags(repo, last string, fn func(tagEntry) bool) {
 // after last, in order, until fn returns false: one O(log n) seek per
 // repository, whatever its number of tags.
 func (x tagIndex) repos(last string, fn func(string) bool) {
-	from := tagEntry{repo: last + "\x00"}
+	from := &tagEntry{repo: last + "\x00"}
 	if last == "" {
 		from.repo = ""
 	}
 	for {
 		var next string
 		found := false
-		x.t.AscendGreaterOrEqual(from, func(e tagEntry) bool {
+		x.t.AscendGreaterOrEqual(from, func(e *tagEntry) bool {
 			next, found = e.repo, true
 			return false
 		})
 		if !found || !fn(next) {
 			return
 		}
-		from = tagEntry{repo: next + "\x00"}
+		from = &tagEntry{repo: next + "\x00"}
 	}
 }

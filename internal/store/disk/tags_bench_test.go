@@ -25,7 +25,7 @@ const manyTags = 100_000
 
 // seedLayout writes a layout holding one image tagged n times: in one
 // repository ("big/app") when oneRepo, else over 1,000 repositories.
-func seedLayout(b *testing.B, dir string, n int, oneRepo bool) ocispec.Descriptor {
+func seedLayout(b testing.TB, dir string, n int, oneRepo bool) ocispec.Descriptor {
 	b.Helper()
 	s, err := Open(dir, Options{})
 	if err != nil {

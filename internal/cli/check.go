@@ -236,7 +236,7 @@ func checkDockerfile(e *env, f checkFlags) (*imagecheck.Dockerfile, error) {
 }
 
 func checkOne(ctx context.Context, locs *locations, name string, ref oci.ImageRef, opts imagecheck.Options) (*imagecheck.Result, error) {
-	src, err := locs.open(ctx, ref, true)
+	src, err := locs.source(ctx, ref)
 	if err != nil {
 		return nil, err
 	}

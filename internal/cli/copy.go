@@ -181,11 +181,11 @@ func runCopy(ctx context.Context, e *env, f copyFlags, srcArg, dstArg string) (e
 			err = cerr
 		}
 	}()
-	src, err := locs.open(ctx, plan.srcRef, true)
+	src, err := locs.source(ctx, plan.srcRef)
 	if err != nil {
 		return fmt.Errorf("source %s: %w", plan.srcRef, err)
 	}
-	dst, err := locs.open(ctx, plan.dstRef, false)
+	dst, err := locs.destination(ctx, plan.dstRef)
 	if err != nil {
 		return fmt.Errorf("destination %s: %w", plan.dstRef, err)
 	}
@@ -224,7 +224,7 @@ func runCopy(ctx context.Context, e *env, f copyFlags, srcArg, dstArg string) (e
 
 // resolveError explains a source reference that does not resolve, listing
 // a few of the tags the repository does have when it can.
-func resolveError(ctx context.Context, ref oci.ImageRef, src cas.Target, err error) error {
+func resolveError(ctx context.Context, ref oci.ImageRef, src cas.ReadOnlyTarget, err error) error {
 	if !errors.Is(err, cas.ErrNotFound) {
 		return fmt.Errorf("source %s: %w", ref, err)
 	}

@@ -7,9 +7,9 @@
 // The contract is repository-scoped: a Target holds the blobs, manifests and
 // tags of one repository; a Store hands out Targets by repository name. A
 // store that can only be read (a bundle, a docker-archive tarball) is a
-// ReadOnlyStore handing out ReadOnlyTargets: it has no write method to stub. Blobs
-// and manifests are both "content" addressed by an OCI descriptor; a store
-// that does not need to tell them apart (memory, disk) does not.
+// ReadOnlyStore handing out ReadOnlyTargets: it has no write method to stub.
+// Blobs and manifests are both "content" addressed by an OCI descriptor; a
+// store that does not need to tell them apart (memory, disk) does not.
 //
 // Optional abilities (delete, tag listing, ranged reads, cross-repository
 // mount, repository listing) are separate interfaces found by type assertion,

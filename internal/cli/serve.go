@@ -137,7 +137,8 @@ func runServe(ctx context.Context, e *env, f serveFlags) (err error) {
 	health := &healthState{root: f.root}
 	var (
 		reg   *registry.Registry
-		store any // the store served, for the abilities it may have (UploadPurger)
+		store any        // the store served, for the abilities it may have (UploadPurger)
+		stats storeStats // the disk store, for /metrics; nil for a bundle
 	)
 	if len(f.bundles) > 0 {
 		b, err := openServedBundle(f.bundles, e.log)
@@ -158,10 +159,10 @@ func runServe(ctx context.Context, e *env, f serveFlags) (err error) {
 				err = fmt.Errorf("close store %s: %w", f.root, cerr)
 			}
 		}()
-		reg, store = registry.New(ds, regOpts), ds
+		reg, store, stats = registry.New(ds, regOpts), ds, ds
 	}
 
-	m := newServeMetrics(f.root)
+	m := newServeMetrics(stats, e.log)
 	ops := http.NewServeMux()
 	ops.Handle("GET /metrics", m.handler())
 	ops.Handle("GET /healthz", health)

@@ -120,20 +120,9 @@ func parseCopyArgs(f copyFlags, srcArg, dstArg string) (copyPlan, error) {
 	return p, nil
 }
 
-// unsupportedTransports are skopeo's other transports, which gantry names
-// plainly rather than mistaking them for a registry host.
-var unsupportedTransports = []string{"docker-archive", "docker-daemon", "oci-archive", "dir", "containers-storage", "sif", "tarball"}
-
 func parseRef(which, s string) (oci.ImageRef, error) {
 	if ref, ok, err := parseArchiveRef(which, s); ok {
 		return ref, err
-	}
-	if t, _, ok := strings.Cut(s, ":"); ok {
-		for _, u := range unsupportedTransports {
-			if t == u {
-				return oci.ImageRef{}, fmt.Errorf("%s %q: the %s: transport is not supported yet; gantry copies docker://HOST/REPO:TAG and oci:DIR:REPO:TAG (convert first, e.g. skopeo copy %s oci:DIR:REPO:TAG)", which, s, t, s)
-			}
-		}
 	}
 	ref, err := oci.ParseImageRef(s)
 	if err != nil {

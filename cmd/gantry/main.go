@@ -1,6 +1,6 @@
 // Command gantry is one binary for standardized container image delivery:
-// a registry, offline bundles, peer-to-peer distribution and image analysis,
-// all on one content-addressed core. Run "gantry --help".
+// image copies, a registry, offline bundles and image analysis, all on one
+// content-addressed core. Run "gantry --help".
 package main
 
 import (

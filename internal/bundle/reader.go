@@ -24,7 +24,8 @@ type Reader struct {
 	vols    []*openVolume // by number-1; nil when missing
 	blobs   map[digest.Digest]BlobEntry
 	leftOut map[digest.Digest]BlobEntry
-	users   map[digest.Digest][]string // blob -> images that need it
+	users   map[digest.Digest][]string        // blob -> images that need it
+	owned   map[string]map[digest.Digest]bool // repository -> blobs its images need
 }
 
 // openVolume is one volume file given to Open.
@@ -96,9 +97,16 @@ func Open(paths ...string) (*Reader, error) {
 		}
 	}
 	r.users = map[digest.Digest][]string{}
+	r.owned = map[string]map[digest.Digest]bool{}
 	for _, img := range r.m.Images {
+		owned := r.owned[img.Repository()]
+		if owned == nil {
+			owned = map[digest.Digest]bool{}
+			r.owned[img.Repository()] = owned
+		}
 		for _, d := range img.Blobs {
 			r.users[d] = append(r.users[d], img.Name)
+			owned[d] = true
 		}
 	}
 	ok = true
@@ -278,15 +286,15 @@ func (r *Reader) section(d digest.Digest) (*io.SectionReader, BlobEntry, error) 
 
 // Repository returns a read-only target over the repository name (an image
 // name without tag or digest, e.g. "registry.example.com/team/app"): its
-// tags are those of the bundle's images in that repository, and every blob
-// of every volume given to Open is visible in it. Push and Tag fail with
-// cas.ErrUnsupported. An unknown name is not an error: its target has no
-// tags.
-func (r *Reader) Repository(_ context.Context, name string) (cas.Target, error) {
+// tags are those of the bundle's images in that repository, and it serves
+// the blobs those images need and nothing else, as the registry the images
+// came from would. An unknown name is not an error: its target holds
+// nothing.
+func (r *Reader) Repository(_ context.Context, name string) (cas.ReadOnlyTarget, error) {
 	if err := oci.ValidateLayoutRepository(name); err != nil {
 		return nil, err
 	}
-	return &repo{r: r, name: name}, nil
+	return &repo{r: r, name: name, owned: r.owned[name]}, nil
 }
 
 // Repositories implements cas.RepositoryLister over the bundle's images.
@@ -302,21 +310,31 @@ func (r *Reader) Repositories(ctx context.Context, last string, fn func([]string
 
 // repo is one repository of a bundle.
 type repo struct {
-	r    *Reader
-	name string
+	r     *Reader
+	name  string
+	owned map[digest.Digest]bool // what its images need; nil for an unknown name
 }
 
 var (
-	_ cas.Target           = (*repo)(nil)
+	_ cas.ReadOnlyStore    = (*Reader)(nil)
+	_ cas.ReadOnlyTarget   = (*repo)(nil)
 	_ cas.TagLister        = (*repo)(nil)
 	_ cas.RangeFetcher     = (*repo)(nil)
 	_ cas.RepositoryLister = (*Reader)(nil)
 )
 
+// section returns the bytes of d when this repository's images need it.
+func (t *repo) section(d digest.Digest) (*io.SectionReader, BlobEntry, error) {
+	if !t.owned[d] {
+		return nil, BlobEntry{}, fmt.Errorf("%s: no image of %s in this bundle needs it: %w", d, t.name, cas.ErrNotFound)
+	}
+	return t.r.section(d)
+}
+
 // Fetch implements cas.Fetcher: the raw bytes from the tar, which the
 // caller verifies (the copy engine does).
 func (t *repo) Fetch(_ context.Context, desc ocispec.Descriptor) (io.ReadCloser, error) {
-	s, _, err := t.r.section(desc.Digest)
+	s, _, err := t.section(desc.Digest)
 	if err != nil {
 		return nil, err
 	}
@@ -325,7 +343,7 @@ func (t *repo) Fetch(_ context.Context, desc ocispec.Descriptor) (io.ReadCloser,
 
 // FetchRange implements cas.RangeFetcher.
 func (t *repo) FetchRange(_ context.Context, desc ocispec.Descriptor, offset, length int64) (io.ReadCloser, error) {
-	s, b, err := t.r.section(desc.Digest)
+	s, b, err := t.section(desc.Digest)
 	if err != nil {
 		return nil, err
 	}
@@ -338,20 +356,23 @@ func (t *repo) FetchRange(_ context.Context, desc ocispec.Descriptor, offset, le
 	return io.NopCloser(io.NewSectionReader(s, offset, length)), nil
 }
 
-// Exists implements cas.Exister: present when the bundle holds the blob in
-// a volume given to Open.
+// Exists implements cas.Exister: present when an image of this repository
+// needs the blob and the bundle holds it in a volume given to Open.
 func (t *repo) Exists(_ context.Context, desc ocispec.Descriptor) (bool, error) {
-	_, _, err := t.r.section(desc.Digest)
+	_, _, err := t.section(desc.Digest)
 	return err == nil, nil
 }
 
 // Resolve implements cas.Resolver: a tag of this repository's images, or
-// any digest the bundle holds.
+// the digest of a blob they need.
 func (t *repo) Resolve(_ context.Context, reference string) (ocispec.Descriptor, error) {
 	if strings.Contains(reference, ":") {
 		d := digest.Digest(reference)
 		if err := cas.ValidateDigest(d); err != nil {
 			return ocispec.Descriptor{}, err
+		}
+		if !t.owned[d] {
+			return ocispec.Descriptor{}, fmt.Errorf("%s@%s: %w", t.name, d, cas.ErrNotFound)
 		}
 		for _, img := range t.r.m.Images {
 			if img.Digest == d {
@@ -360,7 +381,7 @@ func (t *repo) Resolve(_ context.Context, reference string) (ocispec.Descriptor,
 		}
 		b, ok := t.r.blobs[d]
 		if !ok {
-			return ocispec.Descriptor{}, fmt.Errorf("%s: %w", d, cas.ErrNotFound)
+			return ocispec.Descriptor{}, fmt.Errorf("%s@%s: left out of this bundle: %w", t.name, d, cas.ErrNotFound)
 		}
 		return b.desc(), nil
 	}
@@ -381,16 +402,6 @@ func (t *repo) Tags(ctx context.Context, last string, fn func([]string) error) e
 		}
 	}
 	return cas.ListPages(ctx, tags, last, fn)
-}
-
-// Push fails: a bundle is read-only.
-func (t *repo) Push(_ context.Context, desc ocispec.Descriptor, _ io.Reader) error {
-	return fmt.Errorf("%s: a bundle is read-only: %w", desc.Digest, cas.ErrUnsupported)
-}
-
-// Tag fails: a bundle is read-only.
-func (t *repo) Tag(_ context.Context, _ ocispec.Descriptor, tag string) error {
-	return fmt.Errorf("tag %s: a bundle is read-only: %w", tag, cas.ErrUnsupported)
 }
 
 // endMarker reports whether the tar that archive/tar read to io.EOF at off

@@ -103,6 +103,19 @@ type Store interface {
 	Repository(ctx context.Context, name string) (Target, error)
 }
 
+// ReadOnlyStore holds many repositories that can only be read: a
+// docker-archive tarball, a bundle. It is the read side of Store, so a
+// read-only store has no Push or Tag to stub out; the copy engine takes it as
+// a source like any other. A repository serves only the content reachable
+// from its own tags (its manifests and their children): a digest of another
+// repository's image is not found in it, whatever the store holds.
+type ReadOnlyStore interface {
+	// Repository returns the repository called name. It validates the name
+	// (ErrInvalid). A name with no image is not an error: its target holds
+	// nothing, as a repository of a Store that nothing was pushed to.
+	Repository(ctx context.Context, name string) (ReadOnlyTarget, error)
+}
+
 // Deleter removes content from a repository.
 type Deleter interface {
 	// Delete removes desc from this repository, together with the

@@ -174,12 +174,12 @@ func runBundleCreate(ctx context.Context, e *env, f bundleCreateFlags, srcs *bun
 	}
 	if !f.quiet {
 		m := res.Manifest
-		s := fmt.Sprintf("bundled %d images: %d blobs (%s) in %d file(s) of %s in total",
-			len(m.Images), len(m.Blobs), formatBytes(float64(res.BlobBytes)), len(res.Files), formatBytes(float64(res.Size)))
+		s := fmt.Sprintf("bundled %s: %s (%s) in %s of %s in total",
+			plural(len(m.Images), "image"), plural(len(m.Blobs), "blob"), formatBytes(res.BlobBytes), plural(len(res.Files), "file"), formatBytes(res.Size))
 		if m.Base != nil {
-			s += fmt.Sprintf("; left out %d blobs (%s) the site has", m.Base.Blobs, formatBytes(float64(m.Base.Bytes)))
+			s += fmt.Sprintf("; left out %s (%s) the site has", plural(m.Base.Blobs, "blob"), formatBytes(m.Base.Bytes))
 		}
-		s += fmt.Sprintf(" in %s (%s/s)", res.Duration.Round(time.Millisecond), formatBytes(float64(res.BlobBytes)/res.Duration.Seconds()))
+		s += fmt.Sprintf(" in %s (%s)", res.Duration.Round(time.Millisecond), formatRate(res.BlobBytes, res.Duration))
 		fmt.Fprintln(e.stderr, s)
 		for _, v := range m.Volumes {
 			if v.Oversize {

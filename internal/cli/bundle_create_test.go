@@ -53,7 +53,7 @@ func TestBundleCommands(t *testing.T) {
 		t.Fatalf("delta summary %+v (%v):\n%s", sum, err, out)
 	}
 	code, out, _ = gantry(t, "bundle", "verify", delta)
-	if code != 0 || !strings.Contains(out, "1 blobs") || !strings.Contains(out, "expected at the target") {
+	if code != 0 || !strings.Contains(out, "1 blob (") || !strings.Contains(out, "expected at the target") {
 		t.Fatalf("verify delta: %d\n%s", code, out)
 	}
 

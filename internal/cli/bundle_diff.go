@@ -50,8 +50,8 @@ is what a delta from OLD to NEW carries.`,
 				fmt.Fprintf(w, "~ %s %s -> %s\n", c.Name, shortDigest(c.From.String()), shortDigest(c.To.String()))
 			}
 			fmt.Fprintf(w, "%d unchanged; blobs: %d shared (%s), %d only in OLD (%s), %d only in NEW (%s)\n",
-				len(d.Unchanged), d.Shared, formatBytes(float64(d.SharedBytes)),
-				len(d.OnlyInA), formatBytes(float64(d.BytesOnlyInA)), len(d.OnlyInB), formatBytes(float64(d.BytesOnlyInB)))
+				len(d.Unchanged), d.Shared, formatBytes(d.SharedBytes),
+				len(d.OnlyInA), formatBytes(d.BytesOnlyInA), len(d.OnlyInB), formatBytes(d.BytesOnlyInB))
 			return nil
 		},
 	}

@@ -53,14 +53,14 @@ func printInspect(w io.Writer, r *bundle.Reader) error {
 	for _, b := range m.Blobs {
 		total += b.Size
 	}
-	fmt.Fprintf(w, "bundle %s\ncreated %s by %s, format %d\n%d images, %d blobs, %s\n",
-		m.ID, m.Created.Format("2006-01-02 15:04:05 MST"), m.Tool, m.FormatVersion, len(m.Images), len(m.Blobs), formatBytes(float64(total)))
+	fmt.Fprintf(w, "bundle %s\ncreated %s by %s, format %d\n%s, %s, %s\n",
+		m.ID, m.Created.Format("2006-01-02 15:04:05 MST"), m.Tool, m.FormatVersion, plural(len(m.Images), "image"), plural(len(m.Blobs), "blob"), formatBytes(total))
 	if b := m.Base; b != nil {
 		from := "an inventory " + b.Inventory.String()
 		if b.Bundle != "" {
 			from = "bundle " + b.Bundle
 		}
-		fmt.Fprintf(w, "incremental, based on %s: %d blobs (%s) left out, expected at the target\n", from, b.Blobs, formatBytes(float64(b.Bytes)))
+		fmt.Fprintf(w, "incremental, based on %s: %s (%s) left out, expected at the target\n", from, plural(b.Blobs, "blob"), formatBytes(b.Bytes))
 	}
 	fmt.Fprintln(w)
 	tw := tabwriter.NewWriter(w, 2, 8, 2, ' ', 0)
@@ -73,7 +73,7 @@ func printInspect(w io.Writer, r *bundle.Reader) error {
 		if img.Platform != "" {
 			pl += " (kept " + img.Platform + ")"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\n", img.Name, shortDigest(img.Digest.String()), pl, formatBytes(float64(img.Bytes)), len(img.Blobs))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\n", img.Name, shortDigest(img.Digest.String()), pl, formatBytes(img.Bytes), len(img.Blobs))
 	}
 	if err := tw.Flush(); err != nil {
 		return err
@@ -93,7 +93,7 @@ func printInspect(w io.Writer, r *bundle.Reader) error {
 		if v.Oversize {
 			state += " (one blob larger than the split size)"
 		}
-		fmt.Fprintf(tw, "%d/%d\t%s\t%d\t%s\t%d\t%s\n", v.Number, len(m.Volumes), v.Name, v.Blobs, formatBytes(float64(v.Bytes)), len(v.Images), state)
+		fmt.Fprintf(tw, "%d/%d\t%s\t%d\t%s\t%d\t%s\n", v.Number, len(m.Volumes), v.Name, v.Blobs, formatBytes(v.Bytes), len(v.Images), state)
 	}
 	return tw.Flush()
 }

@@ -360,7 +360,7 @@ func runBundleImport(ctx context.Context, e *env, f bundleImportFlags, files []s
 		if len(missingVols) > 0 {
 			what += "; give the missing volume(s) " + strings.Join(missingVols, ", ") + " and run again for the rest"
 		}
-		return emit(fmt.Errorf("%d of %d images refused: %s; %s", len(sum.Refused), len(r.Images()), strings.Join(names, "; "), what))
+		return emit(fmt.Errorf("%d of %s refused: %s; %s", len(sum.Refused), plural(len(r.Images()), "image"), strings.Join(names, "; "), what))
 	}
 	return emit(nil)
 }

@@ -176,7 +176,7 @@ func openBundleSource(ctx context.Context, locs *locations, src bundleSource) ([
 	if err != nil {
 		return nil, err
 	}
-	t, err := locs.open(ctx, ref, true)
+	t, err := locs.source(ctx, ref)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", src.arg, err)
 	}

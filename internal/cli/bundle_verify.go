@@ -53,13 +53,13 @@ the images it costs).`,
 						complete++
 					}
 				}
-				fmt.Fprintf(e.stdout, "%d blobs (%s) verified; %d of %d images complete\n", rep.Blobs, formatBytes(float64(rep.Bytes)), complete, len(rep.Images))
+				fmt.Fprintf(e.stdout, "%s (%s) verified; %d of %s complete\n", plural(rep.Blobs, "blob"), formatBytes(rep.Bytes), complete, plural(len(rep.Images), "image"))
 				if n := len(rep.Expected); n > 0 {
 					var b int64
 					for _, x := range rep.Expected {
 						b += x.Size
 					}
-					fmt.Fprintf(e.stdout, "incremental: %d blobs (%s) left out, expected at the target\n", n, formatBytes(float64(b)))
+					fmt.Fprintf(e.stdout, "incremental: %s (%s) left out, expected at the target\n", plural(n, "blob"), formatBytes(b))
 				}
 			}
 			if !rep.OK() {

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"os"
 	"slices"
-	"strconv"
 	"strings"
 
 	imagecheck "github.com/gantry-dev/gantry/internal/analyze/image"
@@ -105,29 +104,6 @@ could not be read, 2 on a usage error.`,
 	return cmd
 }
 
-// parseSize reads "500MB", "1.5GiB", "100k" or a number of bytes.
-func parseSize(s string) (int64, error) {
-	if s == "" {
-		return 0, nil
-	}
-	t := strings.TrimSpace(strings.ToLower(s))
-	mult := float64(1)
-	for _, u := range []struct {
-		suffix string
-		m      float64
-	}{{"kib", 1 << 10}, {"mib", 1 << 20}, {"gib", 1 << 30}, {"tib", 1 << 40}, {"kb", 1e3}, {"mb", 1e6}, {"gb", 1e9}, {"tb", 1e12}, {"k", 1e3}, {"m", 1e6}, {"g", 1e9}, {"b", 1}} {
-		if strings.HasSuffix(t, u.suffix) {
-			t, mult = strings.TrimSpace(strings.TrimSuffix(t, u.suffix)), u.m
-			break
-		}
-	}
-	v, err := strconv.ParseFloat(t, 64)
-	if err != nil || v < 0 {
-		return 0, fmt.Errorf("size %q: want a number of bytes with an optional unit (kB, MB, GB, KiB, MiB, GiB)", s)
-	}
-	return int64(v * mult), nil
-}
-
 func runCheck(ctx context.Context, e *env, f checkFlags, args []string) (err error) {
 	format, err := report.ParseFormat(f.format)
 	if err != nil {
@@ -195,7 +171,7 @@ func runCheck(ctx context.Context, e *env, f checkFlags, args []string) (err err
 		return err
 	}
 	if failed > 0 {
-		return fmt.Errorf("%d of %d images could not be read", failed, len(refs))
+		return fmt.Errorf("%d of %s could not be read", failed, plural(len(refs), "image"))
 	}
 	if report.Fails(findings, threshold) {
 		return fmt.Errorf("findings at or above %s", threshold)
@@ -236,7 +212,7 @@ func checkDockerfile(e *env, f checkFlags) (*imagecheck.Dockerfile, error) {
 }
 
 func checkOne(ctx context.Context, locs *locations, name string, ref oci.ImageRef, opts imagecheck.Options) (*imagecheck.Result, error) {
-	src, err := locs.open(ctx, ref, true)
+	src, err := locs.source(ctx, ref)
 	if err != nil {
 		return nil, err
 	}

@@ -4,19 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
-	"os"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/gantry-dev/gantry/internal/cas"
 	"github.com/gantry-dev/gantry/internal/copy"
 	"github.com/gantry-dev/gantry/internal/oci"
 	"github.com/spf13/cobra"
-	"github.com/vbauerster/mpb/v8"
-	"github.com/vbauerster/mpb/v8/decor"
-	"golang.org/x/term"
 )
 
 type copyFlags struct {
@@ -126,20 +120,9 @@ func parseCopyArgs(f copyFlags, srcArg, dstArg string) (copyPlan, error) {
 	return p, nil
 }
 
-// unsupportedTransports are skopeo's other transports, which gantry names
-// plainly rather than mistaking them for a registry host.
-var unsupportedTransports = []string{"docker-archive", "docker-daemon", "oci-archive", "dir", "containers-storage", "sif", "tarball"}
-
 func parseRef(which, s string) (oci.ImageRef, error) {
 	if ref, ok, err := parseArchiveRef(which, s); ok {
 		return ref, err
-	}
-	if t, _, ok := strings.Cut(s, ":"); ok {
-		for _, u := range unsupportedTransports {
-			if t == u {
-				return oci.ImageRef{}, fmt.Errorf("%s %q: the %s: transport is not supported yet; gantry copies docker://HOST/REPO:TAG and oci:DIR:REPO:TAG (convert first, e.g. skopeo copy %s oci:DIR:REPO:TAG)", which, s, t, s)
-			}
-		}
 	}
 	ref, err := oci.ParseImageRef(s)
 	if err != nil {
@@ -181,11 +164,11 @@ func runCopy(ctx context.Context, e *env, f copyFlags, srcArg, dstArg string) (e
 			err = cerr
 		}
 	}()
-	src, err := locs.open(ctx, plan.srcRef, true)
+	src, err := locs.source(ctx, plan.srcRef)
 	if err != nil {
 		return fmt.Errorf("source %s: %w", plan.srcRef, err)
 	}
-	dst, err := locs.open(ctx, plan.dstRef, false)
+	dst, err := locs.destination(ctx, plan.dstRef)
 	if err != nil {
 		return fmt.Errorf("destination %s: %w", plan.dstRef, err)
 	}
@@ -224,7 +207,7 @@ func runCopy(ctx context.Context, e *env, f copyFlags, srcArg, dstArg string) (e
 
 // resolveError explains a source reference that does not resolve, listing
 // a few of the tags the repository does have when it can.
-func resolveError(ctx context.Context, ref oci.ImageRef, src cas.Target, err error) error {
+func resolveError(ctx context.Context, ref oci.ImageRef, src cas.ReadOnlyTarget, err error) error {
 	if !errors.Is(err, cas.ErrNotFound) {
 		return fmt.Errorf("source %s: %w", ref, err)
 	}
@@ -272,148 +255,4 @@ func copyError(plan copyPlan, err error) error {
 		hint = "nothing was tagged at the destination; run the same command again to resume"
 	}
 	return fmt.Errorf("copy %s to %s: %w (%s)", plan.srcRef, plan.dstRef, err, hint)
-}
-
-// reporter turns copy events into progress bars (on a terminal), debug log
-// lines (otherwise) and counts for the summary line.
-type reporter struct {
-	e     *env
-	quiet bool
-
-	mu                      sync.Mutex
-	copied, skipped, mounts int
-	bytes                   int64
-
-	// Terminal only.
-	bars    *mpb.Progress
-	total   *mpb.Bar
-	inFly   map[string]*blobBar
-	started int64 // bytes of the blobs started
-}
-
-type blobBar struct {
-	bar  *mpb.Bar
-	seen int64
-}
-
-func newReporter(e *env, quiet bool) *reporter {
-	r := &reporter{e: e, quiet: quiet}
-	if !quiet && isTerminal(e.stderr) {
-		start := time.Now()
-		r.bars = mpb.New(mpb.WithOutput(e.stderr), mpb.WithWidth(40), mpb.WithRefreshRate(150*time.Millisecond))
-		r.total = r.bars.AddBar(0, mpb.BarPriority(1<<30), // stays at the bottom
-			mpb.PrependDecorators(decor.Name("total", decor.WCSyncSpaceR), decor.CountersKibiByte("% .1f / % .1f", decor.WCSyncSpace)),
-			mpb.AppendDecorators(decor.Any(func(s decor.Statistics) string {
-				// mpb's AverageSpeed stays blank on a copy that ends before
-				// its first refresh; this one always says something.
-				return formatBytes(float64(s.Current)/time.Since(start).Seconds()) + "/s"
-			}, decor.WCSyncSpace), decor.Name(" ETA "), decor.AverageETA(decor.ET_STYLE_GO)),
-		)
-		r.inFly = map[string]*blobBar{}
-	}
-	return r
-}
-
-func isTerminal(w io.Writer) bool {
-	f, ok := w.(*os.File)
-	return ok && term.IsTerminal(int(f.Fd()))
-}
-
-// event is the copy's Options.Progress; the engine calls it from several
-// goroutines.
-func (r *reporter) event(ev copy.Event) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	d := ev.Desc.Digest.String()
-	switch ev.Kind {
-	case copy.EventStart:
-		if r.bars != nil && ev.Desc.Size > 0 {
-			// The total grows as the walk discovers blobs.
-			r.started += ev.Desc.Size
-			r.total.SetTotal(r.started, false)
-			r.inFly[d] = &blobBar{bar: r.bars.AddBar(ev.Desc.Size, mpb.BarRemoveOnComplete(),
-				mpb.PrependDecorators(decor.Name(shortDigest(d), decor.WCSyncSpaceR), decor.CountersKibiByte("% .1f / % .1f", decor.WCSyncSpace)),
-				mpb.AppendDecorators(decor.Percentage(decor.WCSyncSpace)),
-			)}
-		}
-	case copy.EventProgress:
-		if b := r.inFly[d]; b != nil {
-			b.bar.SetCurrent(ev.Bytes)
-			r.total.IncrInt64(ev.Bytes - b.seen)
-			b.seen = ev.Bytes
-		}
-	case copy.EventDone:
-		r.copied++
-		r.bytes += ev.Bytes
-		if b := r.inFly[d]; b != nil {
-			r.total.IncrInt64(ev.Desc.Size - b.seen)
-			b.bar.SetCurrent(ev.Desc.Size)
-			delete(r.inFly, d)
-		}
-		if r.bars == nil && !r.quiet {
-			r.e.log.Debug("copied", "digest", d, "size", ev.Desc.Size, "mediaType", ev.Desc.MediaType)
-		}
-	case copy.EventSkip:
-		r.skipped++
-		if r.bars == nil && !r.quiet {
-			r.e.log.Debug("already present", "digest", d, "size", ev.Desc.Size, "mediaType", ev.Desc.MediaType)
-		}
-	case copy.EventMount:
-		r.mounts++
-		if r.bars == nil && !r.quiet {
-			r.e.log.Debug("mounted", "digest", d, "size", ev.Desc.Size, "mediaType", ev.Desc.MediaType)
-		}
-	}
-}
-
-// finish removes the bars: completed on success, dropped on failure so the
-// error that follows is not lost among them.
-func (r *reporter) finish(ok bool) {
-	if r.bars == nil {
-		return
-	}
-	r.mu.Lock()
-	for d, b := range r.inFly {
-		b.bar.Abort(true)
-		delete(r.inFly, d)
-	}
-	if ok {
-		r.total.SetTotal(-1, true)
-	} else {
-		r.total.Abort(false)
-	}
-	r.mu.Unlock()
-	r.bars.Wait()
-}
-
-// summary is the line printed once the copy is done.
-func (r *reporter) summary(took time.Duration) string {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	rate := float64(r.bytes) / took.Seconds()
-	s := fmt.Sprintf("copied %d blobs (%s), skipped %d already present", r.copied, formatBytes(float64(r.bytes)), r.skipped)
-	if r.mounts > 0 {
-		s += fmt.Sprintf(", mounted %d", r.mounts)
-	}
-	return s + fmt.Sprintf(" in %s (%s/s)", took.Round(time.Millisecond), formatBytes(rate))
-}
-
-func shortDigest(d string) string {
-	if len(d) > 19 {
-		return d[:19]
-	}
-	return d
-}
-
-func formatBytes(n float64) string {
-	units := []string{"B", "KiB", "MiB", "GiB", "TiB"}
-	i := 0
-	for n >= 1024 && i < len(units)-1 {
-		n /= 1024
-		i++
-	}
-	if i == 0 {
-		return fmt.Sprintf("%.0f %s", n, units[i])
-	}
-	return fmt.Sprintf("%.1f %s", n, units[i])
 }

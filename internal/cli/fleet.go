@@ -86,7 +86,7 @@ func runFleet(ctx context.Context, e *env, f fleetFlags, args []string) (err err
 		if err != nil {
 			return err
 		}
-		src, err := locs.open(ctx, ref, true)
+		src, err := locs.source(ctx, ref)
 		if err != nil {
 			return fmt.Errorf("%s: %w", a, err)
 		}

@@ -122,9 +122,9 @@ damage remains or the check could not run, 2 on a usage error.`,
 // digests (they are what one copies into the next command), then a verdict.
 func writeFsckReport(w io.Writer, rep *disk.FsckReport, repair bool) error {
 	var b strings.Builder
-	fmt.Fprintf(&b, "store %s: checked %d blobs (%s hashed)\n", rep.Dir, rep.BlobsChecked, formatBytes(float64(rep.BytesHashed)))
+	fmt.Fprintf(&b, "store %s: checked %s (%s hashed)\n", rep.Dir, plural(rep.BlobsChecked, "blob"), formatBytes(rep.BytesHashed))
 	if n := len(rep.StrayTempsRemoved); n > 0 {
-		fmt.Fprintf(&b, "removed %d temporary file(s) of interrupted pushes\n", n)
+		fmt.Fprintf(&b, "removed %s of interrupted pushes\n", plural(n, "temporary file"))
 	}
 	writeStaleTemps(&b, rep.StaleTemps)
 	for _, j := range rep.JournalDamage {
@@ -168,7 +168,7 @@ func writeFsckReport(w io.Writer, rep *disk.FsckReport, repair bool) error {
 	case repair:
 		b.WriteString("DAMAGE REMAINS after repair\n")
 	default:
-		fmt.Fprintf(&b, "DAMAGE FOUND: %d damaged blob(s), %d incomplete image(s); gantry fsck --repair quarantines and drops them\n", len(rep.Damaged), len(rep.Incomplete))
+		fmt.Fprintf(&b, "DAMAGE FOUND: %s, %s; gantry fsck --repair quarantines and drops them\n", plural(len(rep.Damaged), "damaged blob"), plural(len(rep.Incomplete), "incomplete image"))
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
@@ -189,10 +189,10 @@ func writeStaleTemps(b *strings.Builder, temps []disk.StaleTemp) {
 		}
 	}
 	if removed > 0 {
-		fmt.Fprintf(b, "removed %d temporary file(s) of interrupted index or journal rewrites (%s)\n", removed, formatBytes(float64(removedBytes)))
+		fmt.Fprintf(b, "removed %d temporary file(s) of interrupted index or journal rewrites (%s)\n", removed, formatBytes(removedBytes))
 	}
 	if left > 0 {
-		fmt.Fprintf(b, "found %d temporary file(s) of failed index or journal rewrites (%s); gantry fsck --repair removes them\n", left, formatBytes(float64(leftBytes)))
+		fmt.Fprintf(b, "found %d temporary file(s) of failed index or journal rewrites (%s); gantry fsck --repair removes them\n", left, formatBytes(leftBytes))
 	}
 }
 

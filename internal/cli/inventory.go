@@ -76,7 +76,7 @@ catalog API) or oci:DIR.`,
 			if asJSON {
 				return writeJSON(e.stdout, map[string]any{"file": out, "source": arg, "blobs": inv.Len(), "bytes": bytes, "digest": inv.Digest()})
 			}
-			fmt.Fprintf(e.stdout, "%s: %d digests (%s) of %s\n", out, inv.Len(), formatBytes(float64(bytes)), arg)
+			fmt.Fprintf(e.stdout, "%s: %s (%s) of %s\n", out, plural(inv.Len(), "digest"), formatBytes(bytes), arg)
 			return nil
 		},
 	}

@@ -14,11 +14,11 @@ import (
 	"github.com/gantry-dev/gantry/internal/sources"
 	"github.com/gantry-dev/gantry/internal/store/archive"
 	"github.com/gantry-dev/gantry/internal/store/disk"
-	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
 
 // locations opens the places image references name (a registry repository,
-// a repository of an OCI layout directory) as cas.Targets. It opens each
+// a repository of an OCI layout directory, a docker-archive tarball) as
+// cas.Targets, or cas.ReadOnlyTargets for what can only be read. It opens each
 // layout directory once, however many references name it: the disk store
 // takes the directory for exclusive use, so "gantry copy oci:d:a:v1
 // oci:d:b:v1" needs both repositories from one Store.
@@ -31,9 +31,24 @@ type locations struct {
 	archives map[string]*archive.Store // by absolute path
 }
 
-// open returns the repository ref names. mustExist refuses a layout
-// directory that holds no OCI layout yet, so that a mistyped source is an
-// error rather than a new empty directory.
+// source returns the repository ref names, to be read. A layout directory
+// must already hold an OCI layout, so that a mistyped source is an error
+// rather than a new empty directory.
+func (l *locations) source(ctx context.Context, ref oci.ImageRef) (cas.ReadOnlyTarget, error) {
+	if ref.Transport == archive.Transport {
+		return l.archive(ctx, ref)
+	}
+	return l.open(ctx, ref, true)
+}
+
+// destination returns the repository ref names, to be written: a registry
+// repository or a repository of a layout directory, created if need be.
+func (l *locations) destination(ctx context.Context, ref oci.ImageRef) (cas.Target, error) {
+	return l.open(ctx, ref, false)
+}
+
+// open returns the writable repository ref names. mustExist refuses a
+// layout directory that holds no OCI layout yet.
 func (l *locations) open(ctx context.Context, ref oci.ImageRef, mustExist bool) (cas.Target, error) {
 	switch ref.Transport {
 	case oci.TransportLayout:
@@ -49,7 +64,7 @@ func (l *locations) open(ctx context.Context, ref oci.ImageRef, mustExist bool) 
 		}
 		return r.Repository(ctx, ref.Repository)
 	case archive.Transport:
-		return l.archive(ctx, ref)
+		return nil, fmt.Errorf("%s: a docker-archive tarball can only be read (write to a registry or oci:DIR:REPO:TAG): %w", ref, cas.ErrUnsupported)
 	}
 	return nil, fmt.Errorf("%s: transport %q is not supported: %w", ref, ref.Transport, cas.ErrUnsupported)
 }
@@ -110,9 +125,9 @@ func parseArchiveRef(which, s string) (ref oci.ImageRef, ok bool, err error) {
 }
 
 // archive opens the docker-archive tarball ref names (once per file) and
-// returns the repository of the image it names, or, when it names none, a
-// target whose empty reference resolves to the archive's one image.
-func (l *locations) archive(ctx context.Context, ref oci.ImageRef) (cas.Target, error) {
+// returns the repository of the image it names, or, when it names none, the
+// archive's one image, whose empty reference resolves to it.
+func (l *locations) archive(ctx context.Context, ref oci.ImageRef) (cas.ReadOnlyTarget, error) {
 	a, err := l.openArchive(ref.Dir)
 	if err != nil {
 		return nil, err
@@ -128,11 +143,7 @@ func (l *locations) archive(ctx context.Context, ref oci.ImageRef) (cas.Target, 
 		}
 		return nil, fmt.Errorf("%s holds %d images (%s): name one, docker-archive:%s:IMAGE: %w", ref.Dir, len(imgs), strings.Join(names, ", "), ref.Dir, cas.ErrInvalid)
 	}
-	t, err := a.Repository(ctx, "")
-	if err != nil {
-		return nil, err
-	}
-	return soleImage{Target: t, root: imgs[0].Manifest}, nil
+	return a.Target(imgs[0]), nil
 }
 
 // openArchive opens a docker-archive tarball, once per file.
@@ -153,20 +164,6 @@ func (l *locations) openArchive(file string) (*archive.Store, error) {
 	}
 	l.archives[abs] = a
 	return a, nil
-}
-
-// soleImage is the repository of an archive's one image, named by no
-// reference: the empty reference resolves to it.
-type soleImage struct {
-	cas.Target
-	root ocispec.Descriptor
-}
-
-func (s soleImage) Resolve(ctx context.Context, reference string) (ocispec.Descriptor, error) {
-	if reference == "" {
-		return s.root, nil
-	}
-	return s.Target.Resolve(ctx, reference)
 }
 
 // Close closes every layout directory opened, which writes their

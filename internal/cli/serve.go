@@ -133,16 +133,20 @@ func runServe(ctx context.Context, e *env, f serveFlags) (err error) {
 	if err := f.check(); err != nil {
 		return usageError{err}
 	}
-	var store cas.Store
-	var regOpts registry.Options
+	regOpts := registry.Options{AllowSparse: f.allowSparse, Logger: e.log}
 	health := &healthState{root: f.root}
+	var (
+		reg   *registry.Registry
+		store any        // the store served, for the abilities it may have (UploadPurger)
+		stats storeStats // the disk store, for /metrics; nil for a bundle
+	)
 	if len(f.bundles) > 0 {
 		b, err := openServedBundle(f.bundles, e.log)
 		if err != nil {
 			return err
 		}
 		defer b.Close()
-		store, regOpts.ReadOnly, health.root = b, true, ""
+		reg, store, health.root = registry.NewReadOnly(b, regOpts), b, ""
 	} else {
 		ds, derr := disk.Open(f.root, disk.Options{Logger: e.log})
 		if derr != nil {
@@ -155,12 +159,10 @@ func runServe(ctx context.Context, e *env, f serveFlags) (err error) {
 				err = fmt.Errorf("close store %s: %w", f.root, cerr)
 			}
 		}()
-		store = ds
+		reg, store, stats = registry.New(ds, regOpts), ds, ds
 	}
 
-	m := newServeMetrics(f.root)
-	regOpts.AllowSparse, regOpts.Logger = f.allowSparse, e.log
-	reg := registry.New(store, regOpts)
+	m := newServeMetrics(stats, e.log)
 	ops := http.NewServeMux()
 	ops.Handle("GET /metrics", m.handler())
 	ops.Handle("GET /healthz", health)

@@ -2,7 +2,6 @@ package cli
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -51,7 +50,7 @@ func openServedBundle(files []string, log *slog.Logger) (*servedBundle, error) {
 
 // Repository returns the bundle's repository name, or the one whose path
 // without registry host is name.
-func (b *servedBundle) Repository(ctx context.Context, name string) (cas.Target, error) {
+func (b *servedBundle) Repository(ctx context.Context, name string) (cas.ReadOnlyTarget, error) {
 	if full, ok := b.short[name]; ok && full != "" && !b.has(name) {
 		name = full
 	}
@@ -70,7 +69,7 @@ func (b *servedBundle) has(name string) bool {
 
 // Close closes the bundle files.
 func (b *servedBundle) Close() error {
-	if err := b.Reader.Close(); err != nil && !errors.Is(err, cas.ErrUnsupported) {
+	if err := b.Reader.Close(); err != nil {
 		return fmt.Errorf("close bundle: %w", err)
 	}
 	return nil

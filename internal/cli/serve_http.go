@@ -1,17 +1,17 @@
 package cli
 
 import (
+	"context"
 	"io"
 	"log/slog"
 	"net/http"
-	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/gantry-dev/gantry/internal/registry"
+	"github.com/gantry-dev/gantry/internal/store/disk"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -35,7 +35,10 @@ type serveMetrics struct {
 	handlers sync.WaitGroup
 }
 
-func newServeMetrics(root string) *serveMetrics {
+// newServeMetrics makes the metrics of gantry serve; store, when not nil, is
+// counted into gantry_store_blobs and gantry_store_size_bytes (a bundle
+// served read-only has no store to count).
+func newServeMetrics(store storeStats, log *slog.Logger) *serveMetrics {
 	m := &serveMetrics{
 		reg: prometheus.NewRegistry(),
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -75,8 +78,11 @@ func newServeMetrics(root string) *serveMetrics {
 		uploads: newUploadClock(),
 	}
 	m.reg.MustRegister(m.requests, m.inFlight, m.bytesIn, m.bytesOut, m.duration, m.uploadDuration,
-		m.uploadsPurged, m.uploadBytesPurged, newStoreCollector(root),
+		m.uploadsPurged, m.uploadBytesPurged,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	if store != nil {
+		m.reg.MustRegister(newStoreCollector(store, log))
+	}
 	return m
 }
 
@@ -300,23 +306,31 @@ func locationPath(loc string) string {
 	return loc
 }
 
-// storeCollector reports the size of the store's blobs directory. Walking
-// it costs a directory read per algorithm, so the result is kept for a few
-// seconds: scrapes come every 15s or so, and a burst of them walks once.
+// storeCollector reports what the store holds, as the store counts it
+// (disk.Store.Stats). Counting reads every directory of blobs/, so the
+// answer is kept for a few seconds: scrapes come every 15s or so, and a
+// burst of them counts once.
 type storeCollector struct {
-	root         string
+	store        storeStats
+	log          *slog.Logger
 	bytes, blobs *prometheus.Desc
 
-	mu       sync.Mutex
-	at       time.Time
-	size, nb int64
+	mu    sync.Mutex
+	at    time.Time
+	stats disk.Stats
+}
+
+// storeStats is a store that can count what it holds.
+type storeStats interface {
+	Stats(ctx context.Context) (disk.Stats, error)
 }
 
 const storeStatsMaxAge = 10 * time.Second
 
-func newStoreCollector(root string) *storeCollector {
+func newStoreCollector(store storeStats, log *slog.Logger) *storeCollector {
 	return &storeCollector{
-		root:  root,
+		store: store,
+		log:   log,
 		bytes: prometheus.NewDesc("gantry_store_size_bytes", "Bytes of the blobs in the store.", nil, nil),
 		blobs: prometheus.NewDesc("gantry_store_blobs", "Number of blobs in the store.", nil, nil),
 	}
@@ -328,36 +342,23 @@ func (c *storeCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- c.blobs
 }
 
-// Collect implements prometheus.Collector.
+// Collect implements prometheus.Collector. A store that cannot be counted
+// keeps its last figures, and the failure is logged, not scraped: a
+// metrics endpoint that fails would hide every other metric.
 func (c *storeCollector) Collect(ch chan<- prometheus.Metric) {
 	c.mu.Lock()
 	if time.Since(c.at) > storeStatsMaxAge {
-		c.size, c.nb = blobStats(filepath.Join(c.root, "blobs"))
+		// Collect has no context; the store's directory reads are bounded.
+		st, err := c.store.Stats(context.Background())
+		if err != nil {
+			c.log.Warn("counting the store's blobs for /metrics", "err", err)
+		} else {
+			c.stats = st
+		}
 		c.at = time.Now()
 	}
-	size, nb := c.size, c.nb
+	st := c.stats
 	c.mu.Unlock()
-	ch <- prometheus.MustNewConstMetric(c.bytes, prometheus.GaugeValue, float64(size))
-	ch <- prometheus.MustNewConstMetric(c.blobs, prometheus.GaugeValue, float64(nb))
-}
-
-// blobStats sums the regular files of blobs/<alg>/.
-func blobStats(dir string) (size, n int64) {
-	algs, _ := os.ReadDir(dir)
-	for _, a := range algs {
-		if !a.IsDir() {
-			continue
-		}
-		entries, _ := os.ReadDir(filepath.Join(dir, a.Name()))
-		for _, e := range entries {
-			if !e.Type().IsRegular() {
-				continue
-			}
-			if info, err := e.Info(); err == nil {
-				size += info.Size()
-				n++
-			}
-		}
-	}
-	return size, n
+	ch <- prometheus.MustNewConstMetric(c.bytes, prometheus.GaugeValue, float64(st.Bytes))
+	ch <- prometheus.MustNewConstMetric(c.blobs, prometheus.GaugeValue, float64(st.Blobs))
 }

@@ -149,7 +149,7 @@ func TestServeBlobGETSendfile(t *testing.T) {
 	if err := repo.Push(t.Context(), desc, bytes.NewReader(b)); err != nil {
 		t.Fatal(err)
 	}
-	m := newServeMetrics(root)
+	m := newServeMetrics(store, slog.New(slog.DiscardHandler))
 	var logs bytes.Buffer
 	h := instrument(withOps(registry.New(store, registry.Options{}), http.NotFoundHandler()), slog.New(slog.NewTextHandler(&logs, nil)), m)
 

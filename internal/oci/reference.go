@@ -116,16 +116,23 @@ func ParseImageRef(s string) (ImageRef, error) {
 		return parseRegistryRef(s, rest[2:])
 	case ok && strings.HasPrefix(rest, "//"):
 		return ImageRef{}, fmt.Errorf("reference %q: unknown transport %q (use docker://HOST/REPO:TAG or oci:DIR:REPO:TAG): %w", s, transport, cas.ErrInvalid)
-	case ok && otherTransports[transport]:
-		return ImageRef{}, fmt.Errorf("reference %q: transport %q is not supported yet (use docker://HOST/REPO:TAG or oci:DIR:REPO:TAG; skopeo copy converts): %w", s, transport, cas.ErrUnsupported)
+	case ok && transport == "docker-archive":
+		// Read by package archive, as a source only: the commands that
+		// take a source (copy, bundle create) parse it before calling here.
+		return ImageRef{}, fmt.Errorf("reference %q: a docker-archive tarball is read only as a source (gantry copy SRC, bundle create): %w", s, cas.ErrUnsupported)
+	case ok && unsupportedTransports[transport]:
+		return ImageRef{}, fmt.Errorf("reference %q: transport %q is not supported yet: gantry reads docker://HOST/REPO:TAG, oci:DIR:REPO:TAG and, as a source, docker-archive:FILE[:IMAGE] (convert first: skopeo copy %s oci:DIR:REPO:TAG): %w", s, transport, s, cas.ErrUnsupported)
 	}
 	return parseRegistryRef(s, s)
 }
 
-// otherTransports are skopeo's transports that gantry does not read, named
-// so that their references get a clear error rather than "no registry host".
-var otherTransports = map[string]bool{
-	"docker-archive": true, "oci-archive": true, "dir": true, "docker-daemon": true,
+// unsupportedTransports are skopeo's transports that gantry does not read
+// (docker-archive, which it reads as a source, is not one of them), named
+// so that their references get a clear error rather than "no registry
+// host". It is the one list: every command's reference goes through
+// ParseImageRef.
+var unsupportedTransports = map[string]bool{
+	"oci-archive": true, "dir": true, "docker-daemon": true,
 	"containers-storage": true, "ostree": true, "sif": true, "tarball": true,
 }
 

@@ -1,13 +1,17 @@
 package registry
 
 import (
+	"context"
 	"errors"
+	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"sync"
 
 	"github.com/gantry-dev/gantry/internal/cas"
 	"github.com/gantry-dev/gantry/internal/oci"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
 
 // Options configures a Registry. The zero value serves every endpoint the
@@ -69,6 +73,80 @@ func New(store cas.Store, opts Options) *Registry {
 		opts.MaxManifestSize = oci.MaxManifestSize
 	}
 	return &Registry{store: store, opts: opts, log: opts.Logger, sessions: map[string]*sessionLock{}}
+}
+
+// NewReadOnly returns a handler serving a read-only store (a bundle, a
+// docker-archive tarball). It sets opts.ReadOnly: every request that would
+// write is refused with 405 UNSUPPORTED before it reaches the store, which
+// has no write methods to call.
+func NewReadOnly(store cas.ReadOnlyStore, opts Options) *Registry {
+	opts.ReadOnly = true
+	return New(readOnlyStore{store}, opts)
+}
+
+// readOnlyStore lets the handler, written against cas.Store, serve a
+// cas.ReadOnlyStore. Its targets' Push and Tag are never called (ServeHTTP
+// refuses write routes when Options.ReadOnly is set, which NewReadOnly
+// forces) and fail with cas.ErrUnsupported should that ever change. The
+// optional read interfaces the handler looks for (RepositoryLister,
+// TagLister, RangeFetcher) are passed through, or answer ErrUnsupported as
+// the handler does for a store without them.
+type readOnlyStore struct{ s cas.ReadOnlyStore }
+
+func (ro readOnlyStore) Repository(ctx context.Context, name string) (cas.Target, error) {
+	t, err := ro.s.Repository(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	return readOnlyTarget{t}, nil
+}
+
+func (ro readOnlyStore) Repositories(ctx context.Context, last string, fn func([]string) error) error {
+	rl, ok := ro.s.(cas.RepositoryLister)
+	if !ok {
+		return newError(CodeUnsupported, "this store cannot list repositories")
+	}
+	return rl.Repositories(ctx, last, fn)
+}
+
+// readOnlyTarget is a repository of a readOnlyStore.
+type readOnlyTarget struct{ cas.ReadOnlyTarget }
+
+var errReadOnly = fmt.Errorf("this registry is read-only: %w", cas.ErrUnsupported)
+
+func (readOnlyTarget) Push(context.Context, ocispec.Descriptor, io.Reader) error { return errReadOnly }
+
+func (readOnlyTarget) Tag(context.Context, ocispec.Descriptor, string) error { return errReadOnly }
+
+func (t readOnlyTarget) Tags(ctx context.Context, last string, fn func([]string) error) error {
+	tl, ok := t.ReadOnlyTarget.(cas.TagLister)
+	if !ok {
+		return newError(CodeUnsupported, "this store cannot list tags")
+	}
+	return tl.Tags(ctx, last, fn)
+}
+
+// FetchRange reads the range from the target's own FetchRange, or skips to
+// it in a whole Fetch, as the handler does for a target without one.
+func (t readOnlyTarget) FetchRange(ctx context.Context, desc ocispec.Descriptor, offset, length int64) (io.ReadCloser, error) {
+	if rf, ok := t.ReadOnlyTarget.(cas.RangeFetcher); ok {
+		return rf.FetchRange(ctx, desc, offset, length)
+	}
+	rc, err := t.Fetch(ctx, desc)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := io.CopyN(io.Discard, rc, offset); err != nil {
+		rc.Close()
+		return nil, err
+	}
+	if length < 0 {
+		return rc, nil
+	}
+	return struct {
+		io.Reader
+		io.Closer
+	}{io.LimitReader(rc, length), rc}, nil
 }
 
 // lockSession takes the lock of session id and returns its release.

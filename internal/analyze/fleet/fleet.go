@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/gantry-dev/gantry/internal/analyze/image"
+	"github.com/gantry-dev/gantry/internal/analyze/report"
 	"github.com/opencontainers/go-digest"
 )
 
@@ -299,7 +300,7 @@ func (r *Report) families(images []Image, prefix []int, sizes map[digest.Digest]
 		}
 		rec := Recommendation{Family: k, Images: fam.Images, Bases: len(fam.Bases), Target: target.Top, Example: target.Images[0], Saves: saves}
 		rec.Message = fmt.Sprintf("%d images on %d different %s bases: moving them to the base of %s saves %s per node",
-			len(fam.Images), len(fam.Bases), k, target.Images[0], image.HumanBytes(saves))
+			len(fam.Images), len(fam.Bases), k, target.Images[0], report.Bytes(saves))
 		r.Recommendations = append(r.Recommendations, rec)
 	}
 	slices.SortStableFunc(r.Recommendations, func(a, b Recommendation) int { return cmp.Compare(b.Saves, a.Saves) })

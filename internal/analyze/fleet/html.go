@@ -7,7 +7,7 @@ import (
 	"io"
 	"strings"
 
-	"github.com/gantry-dev/gantry/internal/analyze/image"
+	"github.com/gantry-dev/gantry/internal/analyze/report"
 )
 
 // WriteJSON writes the report as indented JSON.
@@ -21,15 +21,15 @@ func WriteJSON(w io.Writer, r *Report) error {
 func WriteText(w io.Writer, r *Report) error {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%d images: %s pulled one by one, %s for one node running them all (%s shared, %s unique)\n",
-		len(r.Images), image.HumanBytes(r.Total), image.HumanBytes(r.Node), image.HumanBytes(r.Shared), image.HumanBytes(r.Unique))
+		len(r.Images), report.Bytes(r.Total), report.Bytes(r.Node), report.Bytes(r.Shared), report.Bytes(r.Unique))
 	for _, s := range r.Images {
-		fmt.Fprintf(&b, "  %s  %d layers, %s (%s unique), base: first %d layers, family %s\n", s.Name, s.Layers, image.HumanBytes(s.Bytes), image.HumanBytes(s.Unique), s.BaseLayers, s.Family)
+		fmt.Fprintf(&b, "  %s  %d layers, %s (%s unique), base: first %d layers, family %s\n", s.Name, s.Layers, report.Bytes(s.Bytes), report.Bytes(s.Unique), s.BaseLayers, s.Family)
 	}
 	b.WriteString("layer-sharing tree:\n")
 	var rec func(n *Node, indent string)
 	rec = func(n *Node, indent string) {
 		if len(n.Layers) > 0 {
-			fmt.Fprintf(&b, "%s%d layers, %s, %d images%s\n", indent, len(n.Layers), image.HumanBytes(n.Bytes), n.Count, imagesSuffix(n.Images))
+			fmt.Fprintf(&b, "%s%d layers, %s, %d images%s\n", indent, len(n.Layers), report.Bytes(n.Bytes), n.Count, imagesSuffix(n.Images))
 			indent += "  "
 		}
 		for _, c := range n.Children {
@@ -76,7 +76,7 @@ func svg(r *Report) template.HTML {
 		y := float64(first+last)/2*rowH + 20
 		if depth > 0 {
 			fmt.Fprintf(&body, `<rect x="%.0f" y="%.0f" width="%d" height="20" rx="4" fill="#e8f0fe" stroke="#4a6fa5"/>`, x, y-14, boxW)
-			fmt.Fprintf(&body, `<text x="%.0f" y="%.0f" font-size="11">%d layers, %s, %d img</text>`, x+6, y, len(n.Layers), template.HTMLEscapeString(image.HumanBytes(n.Bytes)), n.Count)
+			fmt.Fprintf(&body, `<text x="%.0f" y="%.0f" font-size="11">%d layers, %s, %d img</text>`, x+6, y, len(n.Layers), template.HTMLEscapeString(report.Bytes(n.Bytes)), n.Count)
 		}
 		for i, img := range n.Images {
 			iy := float64(first+i)*rowH + 20
@@ -106,7 +106,7 @@ func maxDepth(n *Node) int {
 	return d
 }
 
-var page = template.Must(template.New("fleet").Funcs(template.FuncMap{"bytes": image.HumanBytes}).Parse(`<!DOCTYPE html>
+var page = template.Must(template.New("fleet").Funcs(template.FuncMap{"bytes": report.Bytes}).Parse(`<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>gantry fleet report</title>
 <style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:4px 8px;text-align:left}td.n{text-align:right}</style>
 </head><body>

@@ -271,13 +271,13 @@ func (d *layerData) price(r *Result, rule string, i int) (int64, string) {
 				n += e.Size
 			}
 		}
-		return n, fmt.Sprintf("%s of %s", HumanBytes(n), c.what)
+		return n, fmt.Sprintf("%s of %s", report.Bytes(n), c.what)
 	}
 	switch rule {
 	case "GL501":
-		return d.rewritten[i], fmt.Sprintf("%s of files earlier layers already stored, copied again", HumanBytes(d.rewritten[i]))
+		return d.rewritten[i], fmt.Sprintf("%s of files earlier layers already stored, copied again", report.Bytes(d.rewritten[i]))
 	case "GL301", "GL410", "GL411", "GL602":
-		return l.Bytes, fmt.Sprintf("%s in all", HumanBytes(l.Bytes))
+		return l.Bytes, fmt.Sprintf("%s in all", report.Bytes(l.Bytes))
 	}
 	return 0, ""
 }
@@ -394,7 +394,7 @@ func dockerfileFindings(r *Result, df *Dockerfile, d *layerData) []report.Findin
 		slices.SortStableFunc(top, func(a, b HiddenPath) int { return cmp.Compare(b.Bytes, a.Bytes) })
 		var by []string
 		for _, t := range top[:min(len(top), topHidden)] {
-			s := fmt.Sprintf("/%s (%s", t.Path, HumanBytes(t.Bytes))
+			s := fmt.Sprintf("/%s (%s", t.Path, report.Bytes(t.Bytes))
 			if line := lineOf(t.Layer); line > 0 {
 				s += fmt.Sprintf(", by line %d", line)
 			}
@@ -404,7 +404,7 @@ func dockerfileFindings(r *Result, df *Dockerfile, d *layerData) []report.Findin
 		if l.Hidden > 10<<20 {
 			sev = report.Warning
 		}
-		msg := fmt.Sprintf("%s (%s) stores %s that later instructions delete or overwrite", layerDesc(j), shipped[i].Keyword, HumanBytes(l.Hidden))
+		msg := fmt.Sprintf("%s (%s) stores %s that later instructions delete or overwrite", layerDesc(j), shipped[i].Keyword, report.Bytes(l.Hidden))
 		if len(by) > 0 {
 			msg += ", largest: " + strings.Join(by, ", ")
 		}

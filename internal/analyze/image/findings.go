@@ -66,20 +66,6 @@ var Rules = []report.Rule{
 	{ID: RuleDockerfileLink, Name: "DockerfileLink", Severity: report.Warning, Summary: "With --dockerfile: how the Dockerfile's instructions link to the image's layers, and why not when it does not match the image."},
 }
 
-// HumanBytes formats n in decimal units (1.5 MB), as the report writers do.
-func HumanBytes(n int64) string {
-	if n < 1000 && n > -1000 {
-		return fmt.Sprintf("%d B", n)
-	}
-	f, units := float64(n), "kMGTPE"
-	i := -1
-	for (f >= 1000 || f <= -1000) && i < len(units)-1 {
-		f /= 1000
-		i++
-	}
-	return fmt.Sprintf("%.1f %cB", f, units[i])
-}
-
 type finder struct {
 	r    *Result
 	opts Options
@@ -130,9 +116,9 @@ func findings(r *Result, opts Options) []report.Finding {
 
 func (f *finder) sizes() {
 	r := f.r
-	f.add(RuleSize, report.Info, -1, r.Size, "%s uncompressed in %d layers, %s to pull", HumanBytes(r.Size), len(r.Layers), HumanBytes(r.Compressed))
+	f.add(RuleSize, report.Info, -1, r.Size, "%s uncompressed in %d layers, %s to pull", report.Bytes(r.Size), len(r.Layers), report.Bytes(r.Compressed))
 	if f.opts.MaxSize > 0 && r.Size > f.opts.MaxSize {
-		f.add(RuleMaxSize, report.Error, -1, r.Size, "image is %s, over the %s budget", HumanBytes(r.Size), HumanBytes(f.opts.MaxSize))
+		f.add(RuleMaxSize, report.Error, -1, r.Size, "image is %s, over the %s budget", report.Bytes(r.Size), report.Bytes(f.opts.MaxSize))
 	}
 	if f.opts.MaxLayers > 0 && len(r.Layers) > f.opts.MaxLayers {
 		f.add(RuleMaxLayers, report.Error, -1, 0, "image has %d layers, over the budget of %d", len(r.Layers), f.opts.MaxLayers)
@@ -143,7 +129,7 @@ func (f *finder) sizes() {
 	}
 	f.add(RuleWasted, sev, -1, r.Wasted,
 		"%s wasted: layers store %s of files, the final filesystem shows %s (dive would report %s: it also counts the surviving copy of a file changed in several layers, ignores opaque directories and counts a deleted directory's contents only if their paths appear twice)",
-		HumanBytes(r.Wasted), HumanBytes(r.Stored), HumanBytes(r.Size), HumanBytes(r.DiveWasted))
+		report.Bytes(r.Wasted), report.Bytes(r.Stored), report.Bytes(r.Size), report.Bytes(r.DiveWasted))
 	for j, l := range r.Layers {
 		if l.Hides < 64<<10 {
 			continue
@@ -151,7 +137,7 @@ func (f *finder) sizes() {
 		var from []int
 		var tops []string
 		for _, t := range l.Top {
-			tops = append(tops, fmt.Sprintf("/%s (%s, layer %d)", t.Path, HumanBytes(t.Bytes), t.Layer+1))
+			tops = append(tops, fmt.Sprintf("/%s (%s, layer %d)", t.Path, report.Bytes(t.Bytes), t.Layer+1))
 			if !slices.Contains(from, t.Layer+1) {
 				from = append(from, t.Layer+1)
 			}
@@ -161,7 +147,7 @@ func (f *finder) sizes() {
 			sev = report.Warning
 		}
 		f.add(RuleLayerHides, sev, j, l.Hides, "%s deletes or overwrites %s that earlier layers still store, largest: %s; do the work and the cleanup in one layer, or in an earlier build stage",
-			f.layerName(j), HumanBytes(l.Hides), strings.Join(tops, ", "))
+			f.layerName(j), report.Bytes(l.Hides), strings.Join(tops, ", "))
 	}
 }
 
@@ -240,7 +226,7 @@ func (f *finder) walkFS() {
 			seenRoot[h.root] = true
 			size := du(fs.lookup(h.root))
 			f.add(RuleHeavy, report.Warning, n.layer, size, "%s in /%s (%s), added by %s: build with it in an earlier stage and copy only what runs",
-				h.what, h.root, HumanBytes(size), f.layerName(n.layer))
+				h.what, h.root, report.Bytes(size), f.layerName(n.layer))
 		}
 		if n.kind == KindFile && n.mode&0o6000 != 0 {
 			what := "setuid"
@@ -266,7 +252,7 @@ func (f *finder) walkFS() {
 				size, layer := cacheBytes(n, p)
 				if size >= 1024 {
 					f.add(RulePackageCache, report.Warning, layer, size, "%s left in /%s (%s, mostly from %s): clean it in the layer that fills it",
-						c.what, p, HumanBytes(size), f.layerName(layer))
+						c.what, p, report.Bytes(size), f.layerName(layer))
 				}
 				skipUnder = p + "/"
 				return
@@ -281,7 +267,7 @@ func (f *finder) walkFS() {
 			case ".idea", ".vscode":
 				what = "IDE settings"
 			}
-			f.add(RuleBuildContext, report.Warning, n.layer, size, "%s /%s (%s), added by %s: list it in .dockerignore", what, p, HumanBytes(size), f.layerName(n.layer))
+			f.add(RuleBuildContext, report.Warning, n.layer, size, "%s /%s (%s), added by %s: list it in .dockerignore", what, p, report.Bytes(size), f.layerName(n.layer))
 			if n.kind == KindDir {
 				skipUnder = p + "/"
 			}
@@ -618,7 +604,7 @@ func BaseFindings(results []*Result) []report.Finding {
 			compressed += l.Compressed
 		}
 		fd := report.Finding{Rule: RuleSharedBaseLayer, Severity: report.Info, Image: a.Image, Layer: a.Layers[best-1].Digest.String(), Bytes: bytes,
-			Message: fmt.Sprintf("shares its first %d of %d layers (%s, %s compressed) with %s: its base ends at layer %d", best, len(a.Layers), HumanBytes(bytes), HumanBytes(compressed), results[with].Image, best)}
+			Message: fmt.Sprintf("shares its first %d of %d layers (%s, %s compressed) with %s: its base ends at layer %d", best, len(a.Layers), report.Bytes(bytes), report.Bytes(compressed), results[with].Image, best)}
 		out = append(out, fd)
 	}
 	return out

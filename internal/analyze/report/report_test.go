@@ -48,7 +48,7 @@ func TestWriteTTY(t *testing.T) {
 	if err := Write(&b, TTY, sample(), WriteOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	want := "dir/Dockerfile:3:1 warning GL101 pin it\nreg/app:v1@sha256:ab info GX1 big (12.3 kB)\n"
+	want := "dir/Dockerfile:3:1 warning GL101 pin it\nreg/app:v1@sha256:ab info GX1 big (12.1 KiB)\n"
 	if b.String() != want {
 		t.Errorf("got\n%s\nwant\n%s", b.String(), want)
 	}

@@ -79,26 +79,13 @@ func writeTTY(w io.Writer, r Report, opts WriteOptions) error {
 		}
 		msg := f.Message
 		if f.Bytes > 0 {
-			msg += fmt.Sprintf(" (%s)", humanBytes(f.Bytes))
+			msg += fmt.Sprintf(" (%s)", Bytes(f.Bytes))
 		}
 		if _, err := fmt.Fprintf(w, "%s %s %s %s\n", f.Location(), sev, f.Rule, msg); err != nil {
 			return err
 		}
 	}
 	return nil
-}
-
-func humanBytes(n int64) string {
-	const unit = 1000
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %cB", float64(n)/float64(div), "kMGTPE"[exp])
 }
 
 // jsonReport is the JSON format: an object, so fields can be added later

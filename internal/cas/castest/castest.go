@@ -5,6 +5,9 @@
 //		castest.Run(t, castest.Config{New: func(t *testing.T) cas.Store { return memory.New() }})
 //	}
 //
+// Read-only stores (docker-archive tarballs, bundles) run RunReadOnly
+// (readonly.go) instead, on fixture images the suite makes.
+//
 // It checks the required interfaces always, that repositories own their
 // content (repository.go), and each optional interface
 // (Deleter, Untagger, TagLister, RepositoryLister, RangeFetcher, Mounter,

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"path"
 	"slices"
@@ -67,6 +68,7 @@ type Store struct {
 	blobs  map[digest.Digest]blob                   // configs and layers, in the tar
 	mans   map[digest.Digest][]byte                 // manifests, made at Open
 	tags   map[string]map[string]ocispec.Descriptor // repository -> tag -> manifest
+	owned  map[string]map[digest.Digest]bool        // repository -> content its tags reach
 }
 
 // blob is a file of the tar.
@@ -89,7 +91,8 @@ func Open(path string) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("docker archive: %w", err)
 	}
-	s := &Store{path: path, f: f, blobs: map[digest.Digest]blob{}, mans: map[digest.Digest][]byte{}, tags: map[string]map[string]ocispec.Descriptor{}}
+	s := &Store{path: path, f: f, blobs: map[digest.Digest]blob{}, mans: map[digest.Digest][]byte{},
+		tags: map[string]map[string]ocispec.Descriptor{}, owned: map[string]map[digest.Digest]bool{}}
 	if err := s.load(); err != nil {
 		f.Close()
 		return nil, fmt.Errorf("docker archive %s: %w", path, err)
@@ -298,6 +301,10 @@ func (s *Store) loadImage(entries map[string]entry, sm saveManifest) (Image, err
 			s.tags[repo] = map[string]ocispec.Descriptor{}
 		}
 		s.tags[repo][ref.Tag] = img.Manifest
+		if s.owned[repo] == nil {
+			s.owned[repo] = map[digest.Digest]bool{}
+		}
+		maps.Copy(s.owned[repo], img.content())
 		img.Names = append(img.Names, full)
 	}
 	return img, nil
@@ -346,18 +353,40 @@ func layerType(kind string, ociTypes bool) string {
 }
 
 // Repository returns the repository name: a full repository name
-// ("docker.io/library/nginx") or its short form ("nginx"). A repository
-// with no image has no tags but still serves every content by digest.
-func (s *Store) Repository(_ context.Context, name string) (cas.Target, error) {
+// ("docker.io/library/nginx") or its short form ("nginx"). It serves the
+// images tagged in that repository and nothing else: their manifests,
+// configs and layers, by tag or digest. A valid name with no image serves
+// nothing; an invalid one is an error wrapping cas.ErrInvalid.
+func (s *Store) Repository(_ context.Context, name string) (cas.ReadOnlyTarget, error) {
+	if err := oci.ValidateLayoutRepository(name); err != nil {
+		return nil, fmt.Errorf("docker archive %s: %w", s.path, err)
+	}
 	repo := name
 	if _, ok := s.tags[name]; !ok {
 		if full, err := sources.Normalize(name); err == nil {
-			if ref, err := oci.ParseImageRef(full); err == nil && ref.Tag == "latest" && ref.Digest == "" && !strings.Contains(name, ":latest") {
+			if ref, err := oci.ParseImageRef(full); err == nil {
 				repo = ref.Registry + "/" + ref.Repository
 			}
 		}
 	}
-	return &target{s: s, repo: repo}, nil
+	return &target{s: s, repo: repo, tags: s.tags[repo], owned: s.owned[repo]}, nil
+}
+
+// Target returns a target over img alone, tagged or not: its manifest,
+// config and layers, by digest; the empty reference resolves to its
+// manifest. It is how an image saved by ID, which is in no repository, is
+// read.
+func (s *Store) Target(img Image) cas.ReadOnlyTarget {
+	return &target{s: s, owned: img.content(), root: &img.Manifest}
+}
+
+// content returns the digests img is made of.
+func (img Image) content() map[digest.Digest]bool {
+	owned := map[digest.Digest]bool{img.Manifest.Digest: true, img.Config.Digest: true}
+	for _, l := range img.Layers {
+		owned[l.Digest] = true
+	}
+	return owned
 }
 
 // Repositories implements cas.RepositoryLister.
@@ -369,45 +398,62 @@ func (s *Store) Repositories(ctx context.Context, last string, fn func([]string)
 	return cas.ListPages(ctx, names, last, fn)
 }
 
-// target is one repository of the archive.
+// target is one repository of the archive, or one image of it (Target).
+// It serves only the content in owned: a tarball holding several
+// repositories' images keeps them apart as a registry would.
 type target struct {
-	s    *Store
-	repo string
+	s     *Store
+	repo  string                        // "" for Target
+	tags  map[string]ocispec.Descriptor // nil for Target
+	owned map[digest.Digest]bool
+	root  *ocispec.Descriptor // what "" resolves to, for Target
 }
 
-var errReadOnly = fmt.Errorf("a docker archive is read-only: %w", cas.ErrUnsupported)
+// where names the target in errors.
+func (t *target) where() string {
+	if t.repo == "" {
+		return t.s.path
+	}
+	return t.repo + " in " + t.s.path
+}
 
 func (t *target) Fetch(_ context.Context, desc ocispec.Descriptor) (io.ReadCloser, error) {
+	if !t.owned[desc.Digest] {
+		return nil, fmt.Errorf("%s: not in %s: %w", desc.Digest, t.where(), cas.ErrNotFound)
+	}
 	if m, ok := t.s.mans[desc.Digest]; ok {
 		return io.NopCloser(bytes.NewReader(m)), nil
 	}
-	b, ok := t.s.blobs[desc.Digest]
-	if !ok {
-		return nil, fmt.Errorf("%s: not in %s: %w", desc.Digest, t.s.path, cas.ErrNotFound)
-	}
+	b := t.s.blobs[desc.Digest]
 	return io.NopCloser(io.NewSectionReader(t.s.f, b.offset, b.desc.Size)), nil
 }
 
 func (t *target) Exists(_ context.Context, desc ocispec.Descriptor) (bool, error) {
-	if _, ok := t.s.mans[desc.Digest]; ok {
-		return true, nil
-	}
-	_, ok := t.s.blobs[desc.Digest]
-	return ok, nil
+	return t.owned[desc.Digest], nil
 }
 
 func (t *target) Resolve(_ context.Context, reference string) (ocispec.Descriptor, error) {
-	if d := digest.Digest(reference); cas.ValidateDigest(d) == nil {
+	if reference == "" && t.root != nil {
+		return *t.root, nil
+	}
+	if strings.Contains(reference, ":") {
+		d := digest.Digest(reference)
+		if err := cas.ValidateDigest(d); err != nil {
+			return ocispec.Descriptor{}, err
+		}
+		if !t.owned[d] {
+			return ocispec.Descriptor{}, fmt.Errorf("%s: not in %s: %w", d, t.where(), cas.ErrNotFound)
+		}
 		if m, ok := t.s.mans[d]; ok {
 			return ocispec.Descriptor{MediaType: manifestType(m), Digest: d, Size: int64(len(m))}, nil
 		}
-		if b, ok := t.s.blobs[d]; ok {
-			return b.desc, nil
-		}
-		return ocispec.Descriptor{}, fmt.Errorf("%s: not in %s: %w", d, t.s.path, cas.ErrNotFound)
+		return t.s.blobs[d].desc, nil
 	}
-	if desc, ok := t.s.tags[t.repo][reference]; ok {
+	if desc, ok := t.tags[reference]; ok {
 		return desc, nil
+	}
+	if t.repo == "" {
+		return ocispec.Descriptor{}, fmt.Errorf("tag %s: an image saved by ID has no tags: %w", reference, cas.ErrNotFound)
 	}
 	return ocispec.Descriptor{}, fmt.Errorf("%s:%s: not in %s (it holds %s): %w", t.repo, reference, t.s.path, t.s.names(), cas.ErrNotFound)
 }
@@ -432,22 +478,19 @@ func manifestType(m []byte) string {
 	return v.MediaType
 }
 
+// Tags implements cas.TagLister.
 func (t *target) Tags(ctx context.Context, last string, fn func([]string) error) error {
-	names := make([]string, 0, len(t.s.tags[t.repo]))
-	for tag := range t.s.tags[t.repo] {
+	names := make([]string, 0, len(t.tags))
+	for tag := range t.tags {
 		names = append(names, tag)
 	}
 	return cas.ListPages(ctx, names, last, fn)
 }
 
-func (t *target) Push(context.Context, ocispec.Descriptor, io.Reader) error { return errReadOnly }
-
-func (t *target) Tag(context.Context, ocispec.Descriptor, string) error { return errReadOnly }
-
 // Interfaces the store and its targets implement.
 var (
-	_ cas.Store            = (*Store)(nil)
+	_ cas.ReadOnlyStore    = (*Store)(nil)
 	_ cas.RepositoryLister = (*Store)(nil)
-	_ cas.Target           = (*target)(nil)
+	_ cas.ReadOnlyTarget   = (*target)(nil)
 	_ cas.TagLister        = (*target)(nil)
 )

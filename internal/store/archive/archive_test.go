@@ -140,18 +140,30 @@ func TestArchiveUntagged(t *testing.T) {
 	if len(img.Names) != 0 {
 		t.Fatalf("names %v", img.Names)
 	}
+	// An image saved by ID is in no repository: a repository serves none
+	// of it, and Target reads it.
 	r, err := a.Repository(t.Context(), "anything")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := r.Resolve(t.Context(), img.Manifest.Digest.String()); err != nil {
-		t.Fatalf("resolve by digest: %v", err)
+	if _, err := r.Resolve(t.Context(), img.Manifest.Digest.String()); !errors.Is(err, cas.ErrNotFound) {
+		t.Fatalf("resolve by digest in a repository the image is not in: %v", err)
 	}
 	if _, err := r.Resolve(t.Context(), "latest"); !errors.Is(err, cas.ErrNotFound) || !strings.Contains(err.Error(), "only untagged images") {
 		t.Fatalf("resolve a tag: %v", err)
 	}
-	if err := r.Push(t.Context(), img.Config, strings.NewReader("")); !errors.Is(err, cas.ErrUnsupported) {
-		t.Fatalf("push: %v", err)
+	it := a.Target(img)
+	for _, ref := range []string{"", img.Manifest.Digest.String()} {
+		got, err := it.Resolve(t.Context(), ref)
+		if err != nil || got.Digest != img.Manifest.Digest {
+			t.Fatalf("Target: resolve %q: %v, %v", ref, got.Digest, err)
+		}
+	}
+	if ok, err := it.Exists(t.Context(), img.Config); !ok || err != nil {
+		t.Fatalf("Target: config exists = %v, %v", ok, err)
+	}
+	if _, ok := it.(cas.Pusher); ok {
+		t.Fatal("a docker archive's target has Push: a read-only store implements the read-only contract")
 	}
 }
 

@@ -1,5 +1,5 @@
 // Package archive reads the tarballs `docker save` and
-// `skopeo copy ... docker-archive:FILE` write, as a read-only cas.Store, so
+// `skopeo copy ... docker-archive:FILE` write, as a cas.ReadOnlyStore, so
 // that the tarballs users already have become a source of a copy or a
 // bundle like any other store.
 //
@@ -42,6 +42,8 @@
 // RepoTags are normalised as Kubernetes and docker do ("nginx:1.25" is
 // "docker.io/library/nginx:1.25", see sources.Normalize): the store's
 // repositories are the full repository names ("docker.io/library/nginx"),
-// and Repository also accepts the short form. Every image is reachable by
-// its manifest digest from every repository.
+// and Repository also accepts the short form. A repository serves the
+// images tagged in it and nothing else, by tag or digest: an archive of
+// several repositories' images keeps them apart as a registry does. An
+// image saved by ID has no repository; Store.Target reads it.
 package archive

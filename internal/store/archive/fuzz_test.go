@@ -34,11 +34,8 @@ func FuzzOpen(f *testing.F) {
 		}
 		defer s.Close()
 		ctx := context.Background()
-		r, err := s.Repository(ctx, "x")
-		if err != nil {
-			t.Fatal(err)
-		}
 		for _, img := range s.Images() {
+			r := s.Target(img)
 			for _, d := range append(img.Layers, img.Config, img.Manifest) {
 				if cas.ValidateDescriptor(d) != nil {
 					t.Fatalf("listed a bad descriptor %+v", d)

@@ -101,7 +101,7 @@ func TestOpenLayout(t *testing.T) {
 		{"index.json not an object", func(t *testing.T, dir string) {
 			os.WriteFile(filepath.Join(dir, "oci-layout"), []byte(`{"imageLayoutVersion":"1.0.0"}`), 0o644)
 			os.WriteFile(filepath.Join(dir, "index.json"), []byte(`[1,2]`), 0o644)
-		}, "index.json is not valid JSON", cas.ErrInvalid},
+		}, "index.json is not a JSON object", cas.ErrInvalid},
 		{"layout without index.json", func(t *testing.T, dir string) {
 			os.WriteFile(filepath.Join(dir, "oci-layout"), []byte(`{"imageLayoutVersion":"1.0.0"}`), 0o644)
 		}, "", nil},

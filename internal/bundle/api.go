@@ -85,6 +85,12 @@ type VerifyReport struct {
 	// Expected lists the blobs a delta leaves out: not damage, but content
 	// the target must have (VerifyAgainst checks it).
 	Expected []BlobEntry `json:"expected,omitempty"`
+	// MountFrom maps each left-out blob that the target holds, but not in
+	// the repository of an image that needs it, to a repository of the
+	// target that holds it (VerifyAgainst fills it). Repositories own their
+	// content, so an importer mounts such a blob from there: a new image on
+	// a base the site already has (in another repository) costs no upload.
+	MountFrom map[digest.Digest]string `json:"mountFrom,omitempty"`
 }
 
 // OK reports whether Verify found no problem.

@@ -235,8 +235,11 @@ func (f readerFetcher) Fetch(context.Context, ocispec.Descriptor) (io.ReadCloser
 
 // VerifyAgainst runs Verify and then checks that every blob a delta leaves
 // out is present at target, in the repository repoFor names for each image
-// (nil: ImageEntry.Repository). Push and load call it before writing
-// anything: a delta whose base is not at the target is refused whole.
+// (nil: ImageEntry.Repository), or in another repository of the target from
+// which the importer can mount it (VerifyReport.MountFrom): the repositories
+// of the bundle's other images, and those cas.HolderLister names when the
+// target can say. Push and load call it before writing anything: a delta
+// whose base is not at the target is refused whole.
 func (r *Reader) VerifyAgainst(ctx context.Context, target cas.Store, repoFor func(ImageEntry) string) (*VerifyReport, error) {
 	rep, err := r.Verify(ctx)
 	if err != nil {
@@ -248,29 +251,80 @@ func (r *Reader) VerifyAgainst(ctx context.Context, target cas.Store, repoFor fu
 	if repoFor == nil {
 		repoFor = ImageEntry.Repository
 	}
+	repos := map[string]cas.Target{}
+	has := func(repo string, d digest.Digest) (bool, error) {
+		t, ok := repos[repo]
+		if !ok {
+			if t, err = target.Repository(ctx, repo); err != nil {
+				return false, fmt.Errorf("target repository %s: %w", repo, err)
+			}
+			repos[repo] = t
+		}
+		ok, err := t.Exists(ctx, r.leftOut[d].desc())
+		if err != nil {
+			return false, fmt.Errorf("target: %s: %w", d, err)
+		}
+		return ok, nil
+	}
+	// elsewhere finds a repository of the target, other than repo, that
+	// holds d.
+	elsewhere := func(repo string, d digest.Digest) (string, error) {
+		var candidates []string
+		for _, img := range r.m.Images {
+			if other := repoFor(img); other != repo && slices.Contains(img.Blobs, d) {
+				candidates = append(candidates, other)
+			}
+		}
+		if hl, ok := target.(cas.HolderLister); ok {
+			holders, err := hl.Holders(ctx, d)
+			if err != nil {
+				return "", fmt.Errorf("target: %s: %w", d, err)
+			}
+			candidates = append(candidates, holders...)
+		}
+		for _, c := range uniq(candidates) {
+			if c == repo {
+				continue
+			}
+			if ok, err := has(c, d); err != nil {
+				return "", err
+			} else if ok {
+				return c, nil
+			}
+		}
+		return "", nil
+	}
 	absent := map[digest.Digest][]string{}
 	var order []digest.Digest
 	for _, img := range r.m.Images {
-		var t cas.Target
+		repo := repoFor(img)
 		for _, d := range img.Blobs {
 			if _, lo := r.leftOut[d]; !lo {
 				continue
 			}
-			if t == nil {
-				if t, err = target.Repository(ctx, repoFor(img)); err != nil {
-					return nil, fmt.Errorf("target repository for %s: %w", img.Name, err)
-				}
+			if ok, err := has(repo, d); err != nil {
+				return nil, err
+			} else if ok {
+				continue
 			}
-			ok, err := t.Exists(ctx, r.leftOut[d].desc())
+			if _, ok := rep.MountFrom[d]; ok {
+				continue
+			}
+			from, err := elsewhere(repo, d)
 			if err != nil {
-				return nil, fmt.Errorf("target: %s: %w", d, err)
+				return nil, err
 			}
-			if !ok {
-				if _, seen := absent[d]; !seen {
-					order = append(order, d)
+			if from != "" {
+				if rep.MountFrom == nil {
+					rep.MountFrom = map[digest.Digest]string{}
 				}
-				absent[d] = append(absent[d], img.Name)
+				rep.MountFrom[d] = from
+				continue
 			}
+			if _, seen := absent[d]; !seen {
+				order = append(order, d)
+			}
+			absent[d] = append(absent[d], img.Name)
 		}
 	}
 	base := "its base"

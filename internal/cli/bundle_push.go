@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"sync"
@@ -266,7 +267,10 @@ func runBundleImport(ctx context.Context, e *env, f bundleImportFlags, files []s
 	// others, from where it is known to be (this run's copies, or what was
 	// already there).
 	var mu sync.Mutex
-	blobRepo := map[digest.Digest]string{}
+	blobRepo := maps.Clone(vr.MountFrom) // left-out blobs the target holds elsewhere
+	if blobRepo == nil {
+		blobRepo = map[digest.Digest]string{}
+	}
 	curRepo := ""
 	opts := copy.Options{
 		Concurrency: f.concurrency,

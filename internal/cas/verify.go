@@ -1,10 +1,10 @@
 package cas
 
 import (
+	"bytes"
 	"context"
 	_ "crypto/sha256" // register sha256 with go-digest
 	_ "crypto/sha512" // register sha512 with go-digest
-	"errors"
 	"fmt"
 	"hash"
 	"io"
@@ -75,8 +75,11 @@ func (v *Verifier) Read(p []byte) (int, error) {
 		return 0, v.err
 	}
 	// Allow one byte more than expected so an over-long stream is caught.
-	if rest := v.desc.Size - v.n + 1; int64(len(p)) > rest {
-		p = p[:rest]
+	// rest+1 is computed only when rest < len(p): for a size near
+	// math.MaxInt64, Size-n+1 itself would overflow to a negative bound.
+	// (n <= Size here: a longer stream has set err already.)
+	if rest := v.desc.Size - v.n; rest < int64(len(p)) {
+		p = p[:rest+1]
 	}
 	n, err := v.r.Read(p)
 	if n > 0 {
@@ -142,16 +145,31 @@ func FetchAll(ctx context.Context, f Fetcher, desc ocispec.Descriptor, limit int
 		return nil, err
 	}
 	defer rc.Close()
-	buf := make([]byte, desc.Size)
-	v := VerifyReader(rc, desc)
-	if _, err := io.ReadFull(v, buf); err != nil {
-		if errors.Is(err, io.ErrUnexpectedEOF) {
-			err = fmt.Errorf("%s: truncated after %d of %d bytes: %w", desc.Digest, v.Count(), desc.Size, ErrSizeMismatch)
-		}
+	return ReadAll(rc, desc)
+}
+
+// readAllPrealloc bounds what ReadAll reserves before any byte arrives: a
+// descriptor may claim any size up to math.MaxInt64, and memory is
+// committed only as the bytes come.
+const readAllPrealloc = 1 << 20
+
+// ReadAll reads r to the end and returns its bytes once they match desc in
+// size and digest. Unlike make([]byte, desc.Size), it is safe for any size a
+// descriptor can carry: a short stream fails with ErrSizeMismatch, an
+// over-long one as soon as it passes desc.Size.
+func ReadAll(r io.Reader, desc ocispec.Descriptor) ([]byte, error) {
+	v := VerifyReader(r, desc)
+	if v.err != nil && v.err != io.EOF {
+		return nil, v.err
+	}
+	buf := bytes.NewBuffer(make([]byte, 0, min(desc.Size, readAllPrealloc)))
+	// The verifier returns io.EOF only once size and digest match, which
+	// ReadFrom takes for success; any other end is the verifier's error.
+	if _, err := buf.ReadFrom(v); err != nil {
 		return nil, err
 	}
 	if err := v.Verify(); err != nil {
 		return nil, err
 	}
-	return buf, nil
+	return buf.Bytes(), nil
 }

@@ -127,6 +127,17 @@ func (v *Verifier) Verify() error {
 // Verified reports whether the whole content was read and matched.
 func (v *Verifier) Verified() bool { return v.err == io.EOF }
 
+// Err returns the error the verifier has returned to its reader: the
+// underlying reader's, or the mismatch it found; nil while all is well and
+// once verified. A caller that handed the verifier to a store tells with it
+// whether a failed write was the content's fault or the store's.
+func (v *Verifier) Err() error {
+	if v.err == io.EOF {
+		return nil
+	}
+	return v.err
+}
+
 // Count returns the number of bytes read so far.
 func (v *Verifier) Count() int64 { return v.n }
 

@@ -45,6 +45,9 @@ type gaveUp struct {
 }
 
 func (e *gaveUp) Error() string {
+	if e.tries == 1 {
+		return fmt.Sprintf("gave up after 1 attempt (retries are off): %v", e.err)
+	}
 	return fmt.Sprintf("gave up after %d attempts: %v", e.tries, e.err)
 }
 

@@ -1,7 +1,6 @@
 package cas
 
 import (
-	"bytes"
 	"context"
 	_ "crypto/sha256" // register sha256 with go-digest
 	_ "crypto/sha512" // register sha512 with go-digest
@@ -173,14 +172,20 @@ func ReadAll(r io.Reader, desc ocispec.Descriptor) ([]byte, error) {
 	if v.err != nil && v.err != io.EOF {
 		return nil, v.err
 	}
-	buf := bytes.NewBuffer(make([]byte, 0, min(desc.Size, readAllPrealloc)))
-	// The verifier returns io.EOF only once size and digest match, which
-	// ReadFrom takes for success; any other end is the verifier's error.
-	if _, err := buf.ReadFrom(v); err != nil {
-		return nil, err
+	// One byte of room past the content for the read that sees the end,
+	// so content of the size claimed is read with one allocation.
+	buf := make([]byte, 0, min(desc.Size, readAllPrealloc)+1)
+	for {
+		if len(buf) == cap(buf) {
+			buf = append(buf, 0)[:len(buf)]
+		}
+		n, err := v.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		switch {
+		case err == io.EOF: // the verifier's verdict: size and digest match
+			return buf, nil
+		case err != nil:
+			return nil, err
+		}
 	}
-	if err := v.Verify(); err != nil {
-		return nil, err
-	}
-	return buf.Bytes(), nil
 }

@@ -27,12 +27,19 @@ import (
 // result is every distributable child, the set a registry checks at push
 // and fsck walks.
 func Children(desc ocispec.Descriptor, m *Manifest, platform *ocispec.Platform) ([]ocispec.Descriptor, error) {
-	var out []ocispec.Descriptor
-	for _, c := range m.Children() {
-		if !IsNonDistributable(c.MediaType) {
-			out = append(out, c)
+	out := make([]ocispec.Descriptor, 0, len(m.Layers)+len(m.Manifests)+1)
+	keep := func(cs ...ocispec.Descriptor) {
+		for _, c := range cs {
+			if !IsNonDistributable(c.MediaType) {
+				out = append(out, c)
+			}
 		}
 	}
+	if m.Config != nil {
+		keep(*m.Config)
+	}
+	keep(m.Layers...)
+	keep(m.Manifests...)
 	if platform == nil || !IsIndex(m.MediaType) || len(out) == 0 {
 		return out, nil
 	}

@@ -488,9 +488,9 @@ func (c *copier) copyBlob(ctx context.Context, desc ocispec.Descriptor, p func()
 func (c *copier) transfer(ctx context.Context, desc ocispec.Descriptor) (Side, error) {
 	tries := &attempts{c: c, desc: desc}
 	rf, _ := c.src.(cas.RangeFetcher)
-	c.event(Event{Kind: EventStart, Desc: desc})
+	started := false
 	for {
-		side, err := c.transferOnce(ctx, desc, rf, tries)
+		side, err := c.transferOnce(ctx, desc, rf, tries, &started)
 		if err == nil {
 			return SideUnknown, nil
 		}
@@ -500,10 +500,16 @@ func (c *copier) transfer(ctx context.Context, desc ocispec.Descriptor) (Side, e
 	}
 }
 
-func (c *copier) transferOnce(ctx context.Context, desc ocispec.Descriptor, rf cas.RangeFetcher, tries *attempts) (Side, error) {
+// transferOnce makes one attempt of transfer. The first that reaches the
+// source reports EventStart; the retries carry on the same blob.
+func (c *copier) transferOnce(ctx context.Context, desc ocispec.Descriptor, rf cas.RangeFetcher, tries *attempts, started *bool) (Side, error) {
 	rc, err := c.src.Fetch(ctx, desc)
 	if err != nil {
 		return SideSource, err
+	}
+	if !*started {
+		*started = true
+		c.event(Event{Kind: EventStart, Desc: desc})
 	}
 	r := &resumer{ctx: ctx, desc: desc, rf: rf, tries: tries, rc: rc}
 	defer r.Close()

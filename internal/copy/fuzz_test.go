@@ -115,6 +115,9 @@ func FuzzCopyDescriptors(f *testing.F) {
 			if !errors.As(err, &ce) {
 				t.Fatalf("error %v is not a *copy.Error", err)
 			}
+			if errors.Is(err, context.DeadlineExceeded) {
+				t.Fatalf("the copy hung until the test's deadline: %v", err)
+			}
 			return
 		}
 		// Success: every descriptor of the graph, as the graph states it,

@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -194,27 +195,11 @@ func (p *plan) walk(ctx context.Context, src cas.ReadOnlyStorage, desc ocispec.D
 		return desc, err
 	}
 	desc.MediaType = m.MediaType
-	children := m.Children()
-	if oci.IsIndex(m.MediaType) && platform != nil && len(children) > 0 {
-		var kept []ocispec.Descriptor
-		var have []string
-		for _, c := range children {
-			if c.Platform != nil {
-				have = append(have, oci.FormatPlatform(c.Platform))
-			}
-			if oci.IsIndex(c.MediaType) || oci.MatchPlatform(*platform, c.Platform) {
-				kept = append(kept, c)
-			}
-		}
-		if len(kept) == 0 {
-			return desc, fmt.Errorf("index %s: no manifest for platform %s (the index has %s): %w", desc.Digest, oci.FormatPlatform(platform), strings.Join(have, ", "), cas.ErrNotFound)
-		}
-		children = kept
+	children, err := oci.Children(desc, m, platform)
+	if err != nil {
+		return desc, err
 	}
 	for _, c := range children {
-		if oci.IsNonDistributable(c.MediaType) {
-			continue
-		}
 		if oci.IsManifest(c.MediaType) {
 			if _, err := p.walk(ctx, src, c, platform, idx, need, e); err != nil {
 				return desc, err
@@ -466,21 +451,22 @@ func (p *plan) copyAll(ctx context.Context, w *tarDest, opts CreateOptions) erro
 }
 
 // explain rewrites an engine error, whose path starts at the synthetic
-// index, to name the images concerned instead.
+// index, to name the images concerned instead: the path's second step is
+// the root of the image (or images, under several names) that failed.
 func (p *plan) explain(err error, synthetic digest.Digest) error {
-	msg := err.Error()
-	short := synthetic.String()[:19]
-	if i := strings.Index(msg, "index "+short); i >= 0 {
-		rest := msg[i+len("index "+short):]
-		rest = strings.TrimPrefix(rest, "…")
-		rest = strings.TrimPrefix(rest, " > ")
-		rest = strings.TrimPrefix(rest, ": ")
-		msg = msg[:i] + rest
+	var ce *copy.Error
+	if !errors.As(err, &ce) || len(ce.Path) == 0 || ce.Path[0].Desc.Digest != synthetic {
+		return err
 	}
+	rest := *ce
+	rest.Path = ce.Path[1:]
+	msg := rest.Error()
 	var names []string
-	for _, pi := range p.images {
-		if strings.Contains(msg, pi.root.Digest.String()[:19]) {
-			names = append(names, pi.entry.Name)
+	if len(rest.Path) > 0 {
+		for _, pi := range p.images {
+			if pi.root.Digest == rest.Path[0].Desc.Digest {
+				names = append(names, pi.entry.Name)
+			}
 		}
 	}
 	switch len(names) {

@@ -198,15 +198,21 @@ func (w *inventoryWalk) walk(ctx context.Context, desc ocispec.Descriptor, root 
 	if err != nil {
 		return err
 	}
+	// Every platform: the inventory is what the site has, and the
+	// entries of a sparse index it lacks are skipped above.
+	children, err := oci.Children(desc, m, nil)
+	if err != nil {
+		return err
+	}
 	w.mu.Lock()
 	w.inv.add(desc.Digest, desc.Size)
-	for _, c := range m.Children() {
-		if !oci.IsManifest(c.MediaType) && !oci.IsNonDistributable(c.MediaType) {
+	for _, c := range children {
+		if !oci.IsManifest(c.MediaType) {
 			w.inv.add(c.Digest, c.Size)
 		}
 	}
 	w.mu.Unlock()
-	for _, c := range m.Children() {
+	for _, c := range children {
 		if oci.IsManifest(c.MediaType) {
 			if err := w.walk(ctx, c, false); err != nil {
 				return err

@@ -208,13 +208,14 @@ func (r *Reader) checkGraph(ctx context.Context, img ImageEntry, bad map[digest.
 			problem(desc.Digest, trimDigest(err, desc.Digest))
 			return
 		}
-		for _, c := range m.Children() {
-			if oci.IsNonDistributable(c.MediaType) {
-				continue
-			}
-			if oci.IsIndex(m.MediaType) && platform != nil && !oci.IsIndex(c.MediaType) && !oci.MatchPlatform(*platform, c.Platform) {
-				continue // another platform of a sparse index
-			}
+		// The children the bundle must hold: under the image's platform,
+		// a sparse index's other platforms are not among them.
+		children, err := oci.Children(desc, m, platform)
+		if err != nil {
+			problem(desc.Digest, trimDigest(err, desc.Digest))
+			return
+		}
+		for _, c := range children {
 			if !slices.Contains(img.Blobs, c.Digest) {
 				problem(c.Digest, fmt.Sprintf("%s names it but the bundle's manifest does not list it for %s: make the bundle again", desc.Digest, img.Name))
 				continue

@@ -38,11 +38,11 @@ type Exister interface {
 	// Exists reports whether the content described by desc is present and
 	// complete in this repository (content that only other repositories of
 	// the store hold is absent here). It says nothing of what the content
-	// points at; but since
-	// every gantry writer pushes children before parents, a present image
-	// manifest has its config and layers. An index may be sparse: a
-	// platform-filtered copy pushes it with only some of its manifests, so a
-	// copy walks a present index rather than trusting it.
+	// points at: every gantry writer pushes children before parents, but a
+	// child may have been deleted or quarantined (fsck --repair) since, and
+	// an index may be sparse (a platform-filtered copy pushes it with only
+	// some of its manifests). So a copy checks the children of a present
+	// manifest rather than trusting it.
 	Exists(ctx context.Context, desc ocispec.Descriptor) (bool, error)
 }
 

@@ -20,4 +20,12 @@ var (
 	// ErrUnsupported: the store cannot do this (a read-only store asked to
 	// write, an algorithm it does not know).
 	ErrUnsupported = errors.New("unsupported")
+	// ErrTransient: the operation failed for a reason that may pass by
+	// itself (a dropped connection, a registry overloaded or restarting:
+	// 5xx, 429), so the same call may succeed if tried again after a
+	// pause; the copy engine does. A store that knows how long to wait (a
+	// Retry-After header) returns an error that also has a method
+	// RetryAfter() time.Duration. Only stores that talk to a network
+	// return it; a local store's failures are not expected to pass.
+	ErrTransient = errors.New("transient failure")
 )

@@ -4,7 +4,6 @@ import (
 	"context"
 	_ "crypto/sha256" // register sha256 with go-digest
 	_ "crypto/sha512" // register sha512 with go-digest
-	"errors"
 	"fmt"
 	"hash"
 	"io"
@@ -100,8 +99,11 @@ func (v *Verifier) Read(p []byte) (int, error) {
 		return 0, v.err
 	}
 	// Allow one byte more than expected so an over-long stream is caught.
-	if rest := v.desc.Size - v.n + 1; int64(len(p)) > rest {
-		p = p[:rest]
+	// rest+1 is computed only when rest < len(p): for a size near
+	// math.MaxInt64, Size-n+1 itself would overflow to a negative bound.
+	// (n <= Size here: a longer stream has set err already.)
+	if rest := v.desc.Size - v.n; rest < int64(len(p)) {
+		p = p[:rest+1]
 	}
 	n, err := v.r.Read(p)
 	if n > 0 {
@@ -149,6 +151,17 @@ func (v *Verifier) Verify() error {
 // Verified reports whether the whole content was read and matched.
 func (v *Verifier) Verified() bool { return v.err == io.EOF }
 
+// Err returns the error the verifier has returned to its reader: the
+// underlying reader's, or the mismatch it found; nil while all is well and
+// once verified. A caller that handed the verifier to a store tells with it
+// whether a failed write was the content's fault or the store's.
+func (v *Verifier) Err() error {
+	if v.err == io.EOF {
+		return nil
+	}
+	return v.err
+}
+
 // Count returns the number of bytes read so far.
 func (v *Verifier) Count() int64 { return v.n }
 
@@ -167,16 +180,37 @@ func FetchAll(ctx context.Context, f Fetcher, desc ocispec.Descriptor, limit int
 		return nil, err
 	}
 	defer rc.Close()
-	buf := make([]byte, desc.Size)
-	v := VerifyReader(rc, desc)
-	if _, err := io.ReadFull(v, buf); err != nil {
-		if errors.Is(err, io.ErrUnexpectedEOF) {
-			err = fmt.Errorf("%s: truncated after %d of %d bytes: %w", desc.Digest, v.Count(), desc.Size, ErrSizeMismatch)
+	return ReadAll(rc, desc)
+}
+
+// readAllPrealloc bounds what ReadAll reserves before any byte arrives: a
+// descriptor may claim any size up to math.MaxInt64, and memory is
+// committed only as the bytes come.
+const readAllPrealloc = 1 << 20
+
+// ReadAll reads r to the end and returns its bytes once they match desc in
+// size and digest. Unlike make([]byte, desc.Size), it is safe for any size a
+// descriptor can carry: a short stream fails with ErrSizeMismatch, an
+// over-long one as soon as it passes desc.Size.
+func ReadAll(r io.Reader, desc ocispec.Descriptor) ([]byte, error) {
+	v := VerifyReader(r, desc)
+	if v.err != nil && v.err != io.EOF {
+		return nil, v.err
+	}
+	// One byte of room past the content for the read that sees the end,
+	// so content of the size claimed is read with one allocation.
+	buf := make([]byte, 0, min(desc.Size, readAllPrealloc)+1)
+	for {
+		if len(buf) == cap(buf) {
+			buf = append(buf, 0)[:len(buf)]
 		}
-		return nil, err
+		n, err := v.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		switch {
+		case err == io.EOF: // the verifier's verdict: size and digest match
+			return buf, nil
+		case err != nil:
+			return nil, err
+		}
 	}
-	if err := v.Verify(); err != nil {
-		return nil, err
-	}
-	return buf, nil
 }

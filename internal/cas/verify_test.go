@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"math"
 	"strings"
 	"testing"
 	"testing/iotest"
@@ -40,6 +41,13 @@ func TestVerifyReader(t *testing.T) {
 		{"bad digest", bytes.NewReader(content), ocispec.Descriptor{Digest: "sha256:123", Size: good.Size}, cas.ErrInvalid},
 		{"unsupported algorithm", bytes.NewReader(content), ocispec.Descriptor{Digest: digest.SHA384.FromBytes(content), Size: good.Size}, cas.ErrUnsupported},
 		{"negative size", bytes.NewReader(content), ocispec.Descriptor{Digest: good.Digest, Size: -1}, cas.ErrInvalid},
+		{"min int64 size", bytes.NewReader(content), ocispec.Descriptor{Digest: good.Digest, Size: math.MinInt64}, cas.ErrInvalid},
+		// Size-n+1 overflowed here and sliced the buffer with a negative bound.
+		{"max int64 size", bytes.NewReader(content), ocispec.Descriptor{Digest: good.Digest, Size: math.MaxInt64}, cas.ErrSizeMismatch},
+		{"max int64 size, one byte at a time", iotest.OneByteReader(bytes.NewReader(content)), ocispec.Descriptor{Digest: good.Digest, Size: math.MaxInt64}, cas.ErrSizeMismatch},
+		{"max int size", bytes.NewReader(content), ocispec.Descriptor{Digest: good.Digest, Size: math.MaxInt64 - 1}, cas.ErrSizeMismatch},
+		{"one byte short of the content", bytes.NewReader(content), ocispec.Descriptor{Digest: good.Digest, Size: good.Size - 1}, cas.ErrSizeMismatch},
+		{"zero size, content given", bytes.NewReader(content), ocispec.Descriptor{Digest: good.Digest, Size: 0}, cas.ErrSizeMismatch},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -105,9 +113,48 @@ func TestFetchAll(t *testing.T) {
 	if _, err := cas.FetchAll(t.Context(), r, lying, 0); !errors.Is(err, cas.ErrSizeMismatch) {
 		t.Fatalf("FetchAll with a wrong size: %v, want ErrSizeMismatch", err)
 	}
+	// A descriptor may claim any size: FetchAll must not reserve it.
+	for _, size := range []int64{math.MaxInt64, math.MaxInt64 - 1, 1 << 40} {
+		huge := d
+		huge.Size = size
+		if _, err := cas.FetchAll(t.Context(), r, huge, 0); !errors.Is(err, cas.ErrSizeMismatch) {
+			t.Fatalf("FetchAll with size %d: %v, want ErrSizeMismatch", size, err)
+		}
+	}
 	absent := descOf([]byte("nope"))
 	if _, err := cas.FetchAll(t.Context(), r, absent, 0); !errors.Is(err, cas.ErrNotFound) {
 		t.Fatalf("FetchAll of absent content: %v, want ErrNotFound", err)
+	}
+}
+
+func TestReadAll(t *testing.T) {
+	content := []byte("some content")
+	d := descOf(content)
+	for _, tc := range []struct {
+		name string
+		r    io.Reader
+		size int64
+		want error
+	}{
+		{"exact", bytes.NewReader(content), d.Size, nil},
+		{"one byte at a time", iotest.OneByteReader(bytes.NewReader(content)), d.Size, nil},
+		{"short", bytes.NewReader(content[:3]), d.Size, cas.ErrSizeMismatch},
+		{"long", bytes.NewReader(append(append([]byte(nil), content...), '!')), d.Size, cas.ErrSizeMismatch},
+		{"size max int64", bytes.NewReader(content), math.MaxInt64, cas.ErrSizeMismatch},
+		{"negative size", bytes.NewReader(content), -5, cas.ErrInvalid},
+		{"failing reader", iotest.ErrReader(io.ErrClosedPipe), d.Size, io.ErrClosedPipe},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			desc := d
+			desc.Size = tc.size
+			got, err := cas.ReadAll(tc.r, desc)
+			if !errors.Is(err, tc.want) {
+				t.Fatalf("ReadAll: %v, want %v", err, tc.want)
+			}
+			if tc.want == nil && !bytes.Equal(got, content) {
+				t.Fatalf("ReadAll = %q, want %q", got, content)
+			}
+		})
 	}
 }
 

@@ -6,8 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"strings"
 	"sync"
+	"time"
 
 	"github.com/gantry-dev/gantry/internal/cas"
 	"github.com/gantry-dev/gantry/internal/oci"
@@ -55,6 +55,24 @@ type Options struct {
 	// of one registry (bundle push) mounts each shared layer from wherever
 	// it went first instead of uploading it again.
 	MountSource func(desc ocispec.Descriptor) string
+
+	// Retries is how many times a transfer that failed with a transient
+	// error (one wrapping cas.ErrTransient: a dropped connection, a 5xx or
+	// 429 answer) is tried again before the copy fails. It counts per blob
+	// or manifest, and only failures after which the transfer made no
+	// progress: a blob resumed past the furthest byte it had reached starts
+	// a fresh count. A blob that fails mid-stream resumes with a ranged
+	// read where the source implements cas.RangeFetcher, and restarts from
+	// zero where not. 0 means DefaultRetries; < 0 means no retry.
+	// Permanent errors (not found, digest mismatch, ...) are never retried:
+	// the first one stops the copy.
+	Retries int
+
+	// Backoff returns how long to wait before retry n (1 for the first).
+	// A store that asks for a longer wait (an error with a method
+	// RetryAfter() time.Duration, as remote's for a Retry-After header)
+	// gets it, up to a minute. nil means DefaultBackoff.
+	Backoff func(retry int) time.Duration
 }
 
 // EventKind says what an Event reports.
@@ -70,13 +88,17 @@ const (
 	// EventDone: the blob is at the destination, verified.
 	EventDone
 	// EventSkip: the destination already had the blob (for an image
-	// manifest, and so everything under it).
+	// manifest, and everything under it: its children are checked
+	// without an event of their own, and those missing are copied).
 	EventSkip
 	// EventMount: the blob was mounted from Options.MountFrom (or the
 	// repository Options.MountSource named), not moved.
 	EventMount
 	// EventRoot: the whole graph is at the destination; Desc is the root.
 	EventRoot
+	// EventRetry: moving Desc failed with Err, a transient error; the
+	// engine waits and tries again, from byte Bytes when it can resume.
+	EventRetry
 )
 
 // String returns the kind's name, for logs.
@@ -94,6 +116,8 @@ func (k EventKind) String() string {
 		return "mount"
 	case EventRoot:
 		return "root"
+	case EventRetry:
+		return "retry"
 	}
 	return fmt.Sprintf("EventKind(%d)", int(k))
 }
@@ -105,27 +129,36 @@ type Event struct {
 	// Desc is the blob or manifest concerned (the root for EventRoot).
 	Desc ocispec.Descriptor
 	// Bytes is the running count of bytes of Desc moved: for
-	// EventProgress, so far; for EventDone, Desc.Size.
+	// EventProgress, so far; for EventDone, Desc.Size; for EventRetry, the
+	// furthest byte reached.
 	Bytes int64
+	// Err is, for EventRetry, the transient error being retried.
+	Err error
 }
 
 // Copy copies the graph that srcRef (a tag or a digest) names in src to dst,
 // then, once every blob and manifest under it is present, tags it dstTag in
 // dst (no tag when dstTag is empty). It returns the root descriptor, with
 // its media type. A copy that fails leaves the destination untagged, and
-// holding only complete, verified content.
+// holding only complete, verified content; its error is an *Error.
 func Copy(ctx context.Context, src cas.ReadOnlyTarget, srcRef string, dst cas.Target, dstTag string, opts Options) (ocispec.Descriptor, error) {
-	root, err := src.Resolve(ctx, srcRef)
+	c := newCopier(src, dst, srcRef, opts)
+	var root ocispec.Descriptor
+	err := c.retry(ctx, ocispec.Descriptor{}, func() (err error) {
+		root, err = src.Resolve(ctx, srcRef)
+		return err
+	})
 	if err != nil {
-		return ocispec.Descriptor{}, fmt.Errorf("resolve %s: %w", srcRef, err)
+		return ocispec.Descriptor{}, &Error{Side: SideSource, Err: fmt.Errorf("resolve %s: %w", srcRef, err)}
 	}
-	root, err = copyGraph(ctx, src, dst, root, srcRef, opts)
+	root, err = c.copyGraph(ctx, root)
 	if err != nil {
 		return ocispec.Descriptor{}, err
 	}
 	if dstTag != "" {
-		if err := dst.Tag(ctx, root, dstTag); err != nil {
-			return ocispec.Descriptor{}, fmt.Errorf("tag %s as %s: %w", root.Digest, dstTag, err)
+		err := c.retry(ctx, root, func() error { return dst.Tag(ctx, root, dstTag) })
+		if err != nil {
+			return ocispec.Descriptor{}, &Error{Side: SideDestination, Err: fmt.Errorf("tag %s as %s: %w", root.Digest, dstTag, err)}
 		}
 	}
 	return root, nil
@@ -133,51 +166,20 @@ func Copy(ctx context.Context, src cas.ReadOnlyTarget, srcRef string, dst cas.Ta
 
 // CopyGraph copies root and everything under it from src to dst, children
 // before parents. root's media type may be empty: root is then read as a
-// manifest, its type taken from the document.
+// manifest, its type taken from the document. Its error is an *Error.
 func CopyGraph(ctx context.Context, src cas.ReadOnlyStorage, dst cas.Storage, root ocispec.Descriptor, opts Options) error {
-	_, err := copyGraph(ctx, src, dst, root, "", opts)
+	_, err := newCopier(src, dst, "", opts).copyGraph(ctx, root)
 	return err
-}
-
-func copyGraph(ctx context.Context, src cas.ReadOnlyStorage, dst cas.Storage, root ocispec.Descriptor, name string, opts Options) (ocispec.Descriptor, error) {
-	if opts.Concurrency <= 0 {
-		opts.Concurrency = DefaultConcurrency
-	}
-	ctx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
-	c := &copier{
-		src:    src,
-		dst:    dst,
-		opts:   opts,
-		slots:  make(chan struct{}, opts.Concurrency),
-		tasks:  map[digest.Digest]*task{},
-		cancel: cancel,
-	}
-	if m, ok := dst.(cas.Mounter); ok && (opts.MountFrom != "" || opts.MountSource != nil) {
-		c.mounter = m
-	}
-	var p path
-	if name != "" && name != root.Digest.String() { // a digest is in the path already
-		p = path{{label: name}}
-	}
-	root, err := c.copyManifest(ctx, root, p)
-	if err != nil {
-		// The first error is the cause; the others are its consequences
-		// (cancellations), which would hide it.
-		if first := context.Cause(ctx); first != nil && !errors.Is(first, context.Canceled) {
-			return ocispec.Descriptor{}, first
-		}
-		return ocispec.Descriptor{}, err
-	}
-	c.event(Event{Kind: EventRoot, Desc: root})
-	return root, nil
 }
 
 // copier is the state of one copy.
 type copier struct {
 	src     cas.ReadOnlyStorage
 	dst     cas.Storage
+	ref     string // the reference resolved, for errors
 	opts    Options
+	retries int
+	backoff func(int) time.Duration
 	mounter cas.Mounter
 	slots   chan struct{} // one token per operation in flight
 	cancel  context.CancelCauseFunc
@@ -186,81 +188,73 @@ type copier struct {
 	tasks map[digest.Digest]*task // every digest this copy has started
 }
 
+func newCopier(src cas.ReadOnlyStorage, dst cas.Storage, ref string, opts Options) *copier {
+	if opts.Concurrency <= 0 {
+		opts.Concurrency = DefaultConcurrency
+	}
+	c := &copier{
+		src:     src,
+		dst:     dst,
+		ref:     ref,
+		opts:    opts,
+		retries: opts.Retries,
+		backoff: opts.Backoff,
+		slots:   make(chan struct{}, opts.Concurrency),
+		tasks:   map[digest.Digest]*task{},
+	}
+	switch {
+	case c.retries == 0:
+		c.retries = DefaultRetries
+	case c.retries < 0:
+		c.retries = 0
+	}
+	if c.backoff == nil {
+		c.backoff = DefaultBackoff
+	}
+	if m, ok := dst.(cas.Mounter); ok && (opts.MountFrom != "" || opts.MountSource != nil) {
+		c.mounter = m
+	}
+	return c
+}
+
+func (c *copier) copyGraph(ctx context.Context, root ocispec.Descriptor) (ocispec.Descriptor, error) {
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	c.cancel = cancel
+	root, err := c.copyManifest(ctx, root, nil)
+	if err != nil {
+		// The first error is the cause; the others are its consequences
+		// (cancellations), which would hide it.
+		var first *Error
+		if errors.As(context.Cause(ctx), &first) {
+			return ocispec.Descriptor{}, first
+		}
+		return ocispec.Descriptor{}, err
+	}
+	c.event(Event{Kind: EventRoot, Desc: root})
+	return root, nil
+}
+
 // task is the copy of one digest; whoever asks for the digest after the
 // first waits for done and shares err.
 type task struct {
+	size int64 // as the first to ask described it
 	done chan struct{}
 	err  error
 	desc ocispec.Descriptor // root only: with its media type filled in
 }
 
-// step is one element of the path from the image to a blob, for errors.
-type step struct {
-	label string
-	desc  ocispec.Descriptor
-}
-
-// path locates a blob in the graph: "img:v1 > index sha256:… > layer sha256:…".
-type path []step
-
-func (p path) with(kind string, d ocispec.Descriptor) path {
-	return append(p[:len(p):len(p)], step{label: kind, desc: d})
-}
-
-// String shortens the digests of the parents and keeps the last one whole,
-// so the line stays readable and still names exactly what failed.
-func (p path) String() string {
-	var b strings.Builder
-	for i, s := range p {
-		if i > 0 {
-			b.WriteString(" > ")
-		}
-		b.WriteString(s.label)
-		if s.desc.Digest == "" {
-			continue
-		}
-		d := s.desc.Digest.String()
-		if i < len(p)-1 && len(d) > 19 {
-			d = d[:19] // algorithm and 12 hex digits, as docker prints
-		}
-		b.WriteString(" " + d)
-		if s.desc.Platform != nil {
-			b.WriteString(" (" + oci.FormatPlatform(s.desc.Platform) + ")")
-		}
+// fail makes err an *Error located at p and cancels the rest of the copy:
+// a permanent error, or a transient one that exhausted its retries, stops
+// everything (transfers already done stay done).
+func (c *copier) fail(p path, side Side, err error) error {
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		side = SideUnknown
 	}
-	return b.String()
+	e := &Error{Ref: c.ref, Path: p, Side: side, Err: err}
+	c.cancel(e)
+	return e
 }
-
-// fail wraps err with where it happened and cancels the rest of the copy.
-func (c *copier) fail(p path, err error) error {
-	err = &pathError{path: p, err: err}
-	c.cancel(err)
-	return err
-}
-
-// pathError is an error located in the graph. Its message drops the digest
-// that stores put at the start of theirs when the path already ends with it,
-// so the one line names each thing once.
-type pathError struct {
-	path path
-	err  error
-}
-
-func (e *pathError) Error() string {
-	msg := e.err.Error()
-	if len(e.path) > 0 {
-		if d := e.path[len(e.path)-1].desc.Digest.String(); d != "" {
-			msg = strings.TrimPrefix(msg, d+": ")
-			msg = strings.TrimPrefix(msg, "manifest "+d+": ")
-		}
-	}
-	if len(e.path) == 0 {
-		return msg
-	}
-	return e.path.String() + ": " + msg
-}
-
-func (e *pathError) Unwrap() error { return e.err }
 
 func (c *copier) event(e Event) {
 	if c.opts.Progress != nil {
@@ -279,17 +273,22 @@ func (c *copier) acquire(ctx context.Context) error {
 
 func (c *copier) release() { <-c.slots }
 
-// once runs fn for d unless another goroutine of this copy has: then it
-// waits for that one and returns its result.
-func (c *copier) once(ctx context.Context, d digest.Digest, fn func() (ocispec.Descriptor, error)) (ocispec.Descriptor, error) {
+// once runs fn for desc unless another goroutine of this copy has: then it
+// waits for that one and returns its result. p() locates desc, for the
+// error of a graph that names one digest with two sizes: one of them is
+// wrong, and the content moved for the other must not pass for it.
+func (c *copier) once(ctx context.Context, desc ocispec.Descriptor, p func() path, fn func() (ocispec.Descriptor, error)) (ocispec.Descriptor, error) {
 	c.mu.Lock()
-	t, started := c.tasks[d]
+	t, started := c.tasks[desc.Digest]
 	if !started {
-		t = &task{done: make(chan struct{})}
-		c.tasks[d] = t
+		t = &task{size: desc.Size, done: make(chan struct{})}
+		c.tasks[desc.Digest] = t
 	}
 	c.mu.Unlock()
 	if started {
+		if t.size != desc.Size {
+			return desc, c.fail(p(), SideSource, fmt.Errorf("%s: named with %d bytes here and %d bytes elsewhere in the graph: %w", desc.Digest, desc.Size, t.size, cas.ErrSizeMismatch))
+		}
 		select {
 		case <-t.done:
 			return t.desc, t.err
@@ -303,14 +302,18 @@ func (c *copier) once(ctx context.Context, d digest.Digest, fn func() (ocispec.D
 }
 
 // copyNode copies a child of a manifest: a manifest (recursively) or a
-// blob. p is the path to the parent; label names a blob in it.
-func (c *copier) copyNode(ctx context.Context, desc ocispec.Descriptor, p path, label string) error {
+// blob. parent is the path to the manifest; kind names a blob in it. quiet
+// checks a blob without reporting a skip: the child of a present manifest,
+// whose EventSkip stands for its whole subtree.
+func (c *copier) copyNode(ctx context.Context, desc ocispec.Descriptor, parent path, kind string, quiet bool) error {
 	if oci.IsManifest(desc.MediaType) {
-		_, err := c.copyManifest(ctx, desc, p)
+		_, err := c.copyManifest(ctx, desc, parent)
 		return err
 	}
-	_, err := c.once(ctx, desc.Digest, func() (ocispec.Descriptor, error) {
-		return desc, c.copyBlob(ctx, desc, p.with(label, desc))
+	// The path is built only for an error: a warm copy checks many blobs.
+	p := func() path { return parent.with(kind, desc) }
+	_, err := c.once(ctx, desc, p, func() (ocispec.Descriptor, error) {
+		return desc, c.copyBlob(ctx, desc, p, quiet)
 	})
 	return err
 }
@@ -334,54 +337,65 @@ func blobKind(m *oci.Manifest, child ocispec.Descriptor) string {
 
 // copyManifest copies a manifest after its children. It returns desc with
 // the media type read from the document when desc had none.
-func (c *copier) copyManifest(ctx context.Context, desc ocispec.Descriptor, p path) (ocispec.Descriptor, error) {
-	return c.once(ctx, desc.Digest, func() (ocispec.Descriptor, error) {
-		p = p.with(manifestKind(desc.MediaType), desc)
+//
+// A manifest present at the destination is not copied again, but its
+// children are still walked. For an index, because it may be sparse (a
+// platform-filtered copy left some entries out). For an image manifest,
+// because a child may have gone since it was pushed (deleted, or
+// quarantined by fsck --repair): each is checked with an Exists, which is
+// cheap (nothing is read from the source, and each digest is checked once
+// per copy however many images share it), and those missing are copied,
+// so that a copy never reports, nor tags, an incomplete image.
+func (c *copier) copyManifest(ctx context.Context, desc ocispec.Descriptor, parent path) (ocispec.Descriptor, error) {
+	p := parent.with(manifestKind(desc.MediaType), desc)
+	return c.once(ctx, desc, func() path { return p }, func() (ocispec.Descriptor, error) {
 		if desc.MediaType != "" && !oci.IsManifest(desc.MediaType) {
-			return desc, c.fail(p, fmt.Errorf("media type %q is not a manifest or index: %w", desc.MediaType, cas.ErrInvalid))
+			return desc, c.fail(p, SideSource, fmt.Errorf("media type %q is not a manifest or index: %w", desc.MediaType, cas.ErrInvalid))
 		}
 		if err := c.acquire(ctx); err != nil {
-			return desc, c.fail(p, err)
+			return desc, c.fail(p, SideUnknown, err)
 		}
-		data, present, err := c.readManifest(ctx, desc)
+		data, present, side, err := c.readManifest(ctx, desc)
 		c.release()
 		if err != nil {
-			return desc, c.fail(p, err)
+			return desc, c.fail(p, side, err)
 		}
 		m, err := oci.ParseManifest(desc, data)
 		if err != nil {
-			return desc, c.fail(p, err)
+			return desc, c.fail(p, SideSource, err)
 		}
 		desc.MediaType = m.MediaType
-		p[len(p)-1] = step{label: manifestKind(desc.MediaType), desc: desc}
-		if present && !oci.IsIndex(desc.MediaType) {
-			c.event(Event{Kind: EventSkip, Desc: desc})
-			return desc, nil
-		}
-		children, err := c.children(desc, m)
+		p[len(p)-1] = Step{Kind: manifestKind(desc.MediaType), Desc: desc}
+		children, err := oci.Children(desc, m, c.opts.Platform)
 		if err != nil {
-			return desc, c.fail(p, err)
+			return desc, c.fail(p, SideSource, err)
 		}
+		quiet := present && !oci.IsIndex(desc.MediaType)
 		// Children run in their own goroutines; this one holds no slot
 		// while it waits, so recursion cannot starve the pool.
 		var g errgroup.Group
 		for _, child := range children {
-			g.Go(func() error { return c.copyNode(ctx, child, p, blobKind(m, child)) })
+			g.Go(func() error { return c.copyNode(ctx, child, p, blobKind(m, child), quiet) })
 		}
 		if err := g.Wait(); err != nil {
-			return desc, err // already wrapped with its path
+			return desc, err // already located
 		}
 		if present {
 			c.event(Event{Kind: EventSkip, Desc: desc})
 			return desc, nil
 		}
 		if err := c.acquire(ctx); err != nil {
-			return desc, c.fail(p, err)
+			return desc, c.fail(p, SideUnknown, err)
 		}
-		err = c.push(ctx, desc, bytes.NewReader(data))
-		c.release()
+		defer c.release()
+		c.event(Event{Kind: EventStart, Desc: desc})
+		side = SideUnknown
+		err = c.retry(ctx, desc, func() (err error) {
+			side, err = c.push(ctx, desc, bytes.NewReader(data))
+			return err
+		})
 		if err != nil {
-			return desc, c.fail(p, err)
+			return desc, c.fail(p, side, err)
 		}
 		return desc, nil
 	})
@@ -389,84 +403,62 @@ func (c *copier) copyManifest(ctx context.Context, desc ocispec.Descriptor, p pa
 
 // readManifest returns the manifest's bytes, verified, and whether the
 // destination already has it. A present manifest is read from the
-// destination: the source is not asked for what is already here.
-func (c *copier) readManifest(ctx context.Context, desc ocispec.Descriptor) ([]byte, bool, error) {
+// destination: the source is not asked for what is already here. On
+// failure it says which side failed.
+func (c *copier) readManifest(ctx context.Context, desc ocispec.Descriptor) ([]byte, bool, Side, error) {
 	if err := cas.ValidateDescriptor(desc); err != nil {
-		return nil, false, err
+		return nil, false, SideSource, err
 	}
-	present, err := c.dst.Exists(ctx, desc)
+	var present bool
+	err := c.retry(ctx, desc, func() (err error) {
+		present, err = c.dst.Exists(ctx, desc)
+		return err
+	})
 	if err != nil {
-		return nil, false, fmt.Errorf("destination: %w", err)
+		return nil, false, SideDestination, fmt.Errorf("destination: %w", err)
 	}
 	if present {
 		data, err := cas.FetchAll(ctx, c.dst, desc, oci.MaxManifestSize)
 		if err == nil {
-			return data, true, nil
+			return data, true, SideUnknown, nil
 		}
 		// A destination that says it has content it cannot serve: copy
 		// from the source, as if it were absent.
-		present = false
 	}
-	data, err := cas.FetchAll(ctx, c.src, desc, oci.MaxManifestSize)
+	var data []byte
+	err = c.retry(ctx, desc, func() (err error) {
+		data, err = cas.FetchAll(ctx, c.src, desc, oci.MaxManifestSize)
+		return err
+	})
 	if err != nil {
-		return nil, false, err
+		return nil, false, SideSource, err
 	}
-	return data, present, nil
-}
-
-// children returns what must be copied before the manifest m: all its
-// children but non-distributable layers and, under a platform filter, the
-// index entries of other platforms.
-func (c *copier) children(desc ocispec.Descriptor, m *oci.Manifest) ([]ocispec.Descriptor, error) {
-	var out []ocispec.Descriptor
-	for _, child := range m.Children() {
-		if oci.IsNonDistributable(child.MediaType) {
-			continue
-		}
-		out = append(out, child)
-	}
-	if c.opts.Platform == nil || !oci.IsIndex(desc.MediaType) || len(out) == 0 {
-		return out, nil
-	}
-	var matched []ocispec.Descriptor
-	images := 0
-	for _, child := range out {
-		switch {
-		case oci.IsIndex(child.MediaType): // nested: filtered in turn
-			matched = append(matched, child)
-		case oci.MatchPlatform(*c.opts.Platform, child.Platform):
-			matched = append(matched, child)
-			images++
-		}
-	}
-	if images == 0 && len(matched) == 0 {
-		var have []string
-		for _, child := range out {
-			if child.Platform != nil {
-				have = append(have, oci.FormatPlatform(child.Platform))
-			}
-		}
-		return nil, fmt.Errorf("no manifest for platform %s (the index has %s): %w",
-			oci.FormatPlatform(c.opts.Platform), strings.Join(have, ", "), cas.ErrNotFound)
-	}
-	return matched, nil
+	return data, false, SideUnknown, nil
 }
 
 // copyBlob moves one blob (config or layer) unless the destination has it.
-func (c *copier) copyBlob(ctx context.Context, desc ocispec.Descriptor, p path) error {
-	if err := cas.ValidateDescriptor(desc); err != nil {
-		return c.fail(p, err)
-	}
+//
+// desc comes from a manifest that oci.ParseManifest accepted, which
+// validated its digest and size: checking them again would cost a warm
+// copy, which does little else, a third of its time (digests are checked
+// with a regular expression).
+func (c *copier) copyBlob(ctx context.Context, desc ocispec.Descriptor, p func() path, quiet bool) error {
 	if err := c.acquire(ctx); err != nil {
-		return c.fail(p, err)
+		return c.fail(p(), SideUnknown, err)
 	}
 	defer c.release()
-	present, err := c.dst.Exists(ctx, desc)
+	var present bool
+	err := c.retry(ctx, desc, func() (err error) {
+		present, err = c.dst.Exists(ctx, desc)
+		return err
+	})
 	if err != nil {
-		return c.fail(p, fmt.Errorf("destination: %w", err))
+		return c.fail(p(), SideDestination, fmt.Errorf("destination: %w", err))
 	}
 	if present {
-		c.event(Event{Kind: EventSkip, Desc: desc})
+		if !quiet {
+			c.event(Event{Kind: EventSkip, Desc: desc})
+		}
 		return nil
 	}
 	from := c.opts.MountFrom
@@ -474,30 +466,61 @@ func (c *copier) copyBlob(ctx context.Context, desc ocispec.Descriptor, p path) 
 		from = c.opts.MountSource(desc)
 	}
 	if c.mounter != nil && from != "" {
-		err := c.mounter.Mount(ctx, desc, from)
+		err := c.retry(ctx, desc, func() error { return c.mounter.Mount(ctx, desc, from) })
 		switch {
 		case err == nil:
 			c.event(Event{Kind: EventMount, Desc: desc})
 			return nil
 		case !errors.Is(err, cas.ErrNotFound) && !errors.Is(err, cas.ErrUnsupported):
-			return c.fail(p, fmt.Errorf("mount from %s: %w", from, err))
+			return c.fail(p(), SideDestination, fmt.Errorf("mount from %s: %w", from, err))
 		}
 	}
-	rc, err := c.src.Fetch(ctx, desc)
-	if err != nil {
-		return c.fail(p, err)
-	}
-	defer rc.Close()
-	if err := c.push(ctx, desc, rc); err != nil {
-		return c.fail(p, err)
+	if side, err := c.transfer(ctx, desc); err != nil {
+		return c.fail(p(), side, err)
 	}
 	return nil
 }
 
+// transfer moves a blob from the source to the destination, retrying
+// transient failures: a source that fails mid-stream is resumed where it
+// stopped when it reads ranges (see resumer), and the blob restarted from
+// zero otherwise, or when the destination failed.
+func (c *copier) transfer(ctx context.Context, desc ocispec.Descriptor) (Side, error) {
+	tries := &attempts{c: c, desc: desc}
+	rf, _ := c.src.(cas.RangeFetcher)
+	started := false
+	for {
+		side, err := c.transferOnce(ctx, desc, rf, tries, &started)
+		if err == nil {
+			return SideUnknown, nil
+		}
+		if err := tries.again(ctx, err); err != nil {
+			return side, err
+		}
+	}
+}
+
+// transferOnce makes one attempt of transfer. The first that reaches the
+// source reports EventStart; the retries carry on the same blob.
+func (c *copier) transferOnce(ctx context.Context, desc ocispec.Descriptor, rf cas.RangeFetcher, tries *attempts, started *bool) (Side, error) {
+	rc, err := c.src.Fetch(ctx, desc)
+	if err != nil {
+		return SideSource, err
+	}
+	if !*started {
+		*started = true
+		c.event(Event{Kind: EventStart, Desc: desc})
+	}
+	r := &resumer{ctx: ctx, desc: desc, rf: rf, tries: tries, rc: rc}
+	defer r.Close()
+	return c.push(ctx, desc, r)
+}
+
 // push writes r to the destination, verifying it on the way and reporting
-// progress. Content another writer pushed meanwhile counts as done.
-func (c *copier) push(ctx context.Context, desc ocispec.Descriptor, r io.Reader) error {
-	c.event(Event{Kind: EventStart, Desc: desc})
+// progress. Content another writer pushed meanwhile counts as done. On
+// failure it says which side failed: the source when the content did (a
+// read error, wrong bytes), whatever the destination wrapped that in.
+func (c *copier) push(ctx context.Context, desc ocispec.Descriptor, r io.Reader) (Side, error) {
 	if c.opts.Progress != nil {
 		r = &progressReader{r: r, c: c, desc: desc}
 	}
@@ -507,17 +530,19 @@ func (c *copier) push(ctx context.Context, desc ocispec.Descriptor, r io.Reader)
 	err := c.dst.Push(ctx, desc, v)
 	switch {
 	case errors.Is(err, cas.ErrExists):
+	case err != nil && v.Err() != nil:
+		return SideSource, v.Err()
 	case err != nil:
-		return err
+		return SideDestination, err
 	case !v.Verified():
 		// The store returned before reading to the end: finish the check
 		// here, so wrong bytes never pass for right ones silently.
 		if err := v.Verify(); err != nil {
-			return err
+			return SideSource, err
 		}
 	}
 	c.event(Event{Kind: EventDone, Desc: desc, Bytes: desc.Size})
-	return nil
+	return SideUnknown, nil
 }
 
 // progressReader reports the running count of bytes read.

@@ -495,6 +495,13 @@ func TestCopyErrors(t *testing.T) {
 			if !errors.Is(err, tc.want) {
 				t.Fatalf("got %v, want an error wrapping %q", err, tc.want)
 			}
+			var ce *copy.Error
+			if !errors.As(err, &ce) || ce.Side != copy.SideSource {
+				t.Fatalf("got %#v, want a *copy.Error blaming the source", err)
+			}
+			if name != "" && (len(ce.Path) == 0 || ce.Path[len(ce.Path)-1].Desc.Digest != name) {
+				t.Fatalf("error path %+v does not end at %s", ce.Path, name)
+			}
 			if !strings.Contains(err.Error(), string(name)) || strings.Count(err.Error(), "\n") > 0 {
 				t.Fatalf("error %q does not name %s on one line", err, name)
 			}

@@ -1,11 +1,16 @@
 package remote
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
+	"strconv"
+	"syscall"
+	"time"
 
 	"github.com/gantry-dev/gantry/internal/cas"
 	"oras.land/oras-go/v2/errdef"
@@ -41,16 +46,26 @@ var errorCodes = map[string]error{
 	errcode.ErrorCodeUnsupported:         cas.ErrUnsupported,
 	errcode.ErrorCodeUnauthorized:        ErrUnauthorized,
 	errcode.ErrorCodeDenied:              ErrUnauthorized,
+	"TOOMANYREQUESTS":                    cas.ErrTransient,
 }
 
 // statusErrors maps HTTP statuses to cas sentinels when the response
-// carries no known error code (HEAD responses never carry a body).
+// carries no known error code (HEAD responses never carry a body). The
+// statuses of a server overloaded, restarting or behind a failing proxy
+// are transient: the same request may succeed later (UNKNOWN, the code of
+// a 500, is left to its status for that reason).
 var statusErrors = map[int]error{
 	http.StatusNotFound:                     cas.ErrNotFound,
 	http.StatusMethodNotAllowed:             cas.ErrUnsupported,
 	http.StatusRequestedRangeNotSatisfiable: cas.ErrInvalid,
 	http.StatusUnauthorized:                 ErrUnauthorized,
 	http.StatusForbidden:                    ErrUnauthorized,
+	http.StatusRequestTimeout:               cas.ErrTransient,
+	http.StatusTooManyRequests:              cas.ErrTransient,
+	http.StatusInternalServerError:          cas.ErrTransient,
+	http.StatusBadGateway:                   cas.ErrTransient,
+	http.StatusServiceUnavailable:           cas.ErrTransient,
+	http.StatusGatewayTimeout:               cas.ErrTransient,
 }
 
 // classify returns the sentinel an error of the wire maps to, or nil.
@@ -69,8 +84,81 @@ func classify(err error) error {
 		return ErrUnauthorized
 	case errors.Is(err, errdef.ErrNotFound):
 		return cas.ErrNotFound
+	case networkFailure(err):
+		return cas.ErrTransient
 	}
 	return nil
+}
+
+// networkFailure reports whether err is the connection failing rather than
+// the registry answering: reset, refused (a restart), closed before the
+// end of a response, or timed out. The caller's own cancellation or
+// deadline is not one: retrying it would only fail again.
+func networkFailure(err error) bool {
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return false
+	}
+	var ne net.Error
+	switch {
+	case errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.ECONNREFUSED),
+		errors.Is(err, syscall.ECONNABORTED), errors.Is(err, syscall.EPIPE),
+		errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF):
+		return true
+	case errors.As(err, &ne) && ne.Timeout():
+		return true
+	}
+	return false
+}
+
+// retryAfterError is a refusal that says when to come back (a 429 or 503
+// with Retry-After). Its RetryAfter method is what cas.ErrTransient
+// documents, so the copy engine waits that long.
+type retryAfterError struct {
+	err   error
+	after time.Duration
+}
+
+func (e *retryAfterError) Error() string {
+	return fmt.Sprintf("%v (retry after %s)", e.err, e.after)
+}
+
+func (e *retryAfterError) Unwrap() error { return e.err }
+
+// RetryAfter returns the wait the registry asked for.
+func (e *retryAfterError) RetryAfter() time.Duration { return e.after }
+
+// parseRetryAfter reads a Retry-After header: delay-seconds or an HTTP
+// date (RFC 9110, 10.2.3).
+func parseRetryAfter(h string, now time.Time) (time.Duration, bool) {
+	if h == "" {
+		return 0, false
+	}
+	if n, err := strconv.Atoi(h); err == nil {
+		return time.Duration(max(n, 0)) * time.Second, true
+	}
+	if t, err := http.ParseTime(h); err == nil {
+		return max(t.Sub(now), 0), true
+	}
+	return 0, false
+}
+
+// transientBody marks the errors of reading a response body as transient:
+// once the status line has arrived, a failure to read the rest is the
+// connection's (reset, closed early), and a copy may resume the blob where
+// the body stopped.
+type transientBody struct {
+	io.ReadCloser
+	what string // the request, "GET URL", for the message
+	n    int64
+}
+
+func (b *transientBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	b.n += int64(n)
+	if err != nil && err != io.EOF && networkFailure(err) {
+		err = fmt.Errorf("%s: connection lost after %d bytes of the body: %w: %w", b.what, b.n, err, cas.ErrTransient)
+	}
+	return n, err
 }
 
 // wrap names what failed (a reference, "HOST/REPO@DIGEST") and adds the
@@ -116,6 +204,9 @@ func responseError(resp *http.Response) error {
 		if json.Unmarshal(b, &body) == nil {
 			e.Errors = body.Errors
 		}
+	}
+	if after, ok := parseRetryAfter(resp.Header.Get("Retry-After"), time.Now()); ok {
+		return &retryAfterError{err: e, after: after}
 	}
 	return e
 }

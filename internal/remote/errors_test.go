@@ -2,14 +2,18 @@ package remote
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httputil"
 	"net/url"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/gantry-dev/gantry/internal/cas"
 	"github.com/gantry-dev/gantry/internal/cas/castest"
@@ -51,7 +55,21 @@ func TestClassify(t *testing.T) {
 		{"code beats status", resp(404, "DIGEST_INVALID"), cas.ErrDigestMismatch},
 		{"unknown code falls back to status", resp(404, "SOMETHING_NEW"), cas.ErrNotFound},
 		{"basic credential missing", fmt.Errorf("GET x: %w", auth.ErrBasicCredentialNotFound), ErrUnauthorized},
-		{"500", resp(500), nil},
+		{"500", resp(500), cas.ErrTransient},
+		{"500 UNKNOWN", resp(500, "UNKNOWN"), cas.ErrTransient},
+		{"502", resp(502), cas.ErrTransient},
+		{"503", resp(503), cas.ErrTransient},
+		{"504", resp(504), cas.ErrTransient},
+		{"429", resp(429), cas.ErrTransient},
+		{"TOOMANYREQUESTS", resp(429, "TOOMANYREQUESTS"), cas.ErrTransient},
+		{"501 is not transient", resp(501), nil},
+		{"connection reset", &url.Error{Op: "Get", URL: "http://x/v2/", Err: syscall.ECONNRESET}, cas.ErrTransient},
+		{"connection refused", &url.Error{Op: "Get", URL: "http://x/v2/", Err: syscall.ECONNREFUSED}, cas.ErrTransient},
+		{"closed before the response", &url.Error{Op: "Get", URL: "http://x/v2/", Err: io.EOF}, cas.ErrTransient},
+		{"body cut short", fmt.Errorf("reading: %w", io.ErrUnexpectedEOF), cas.ErrTransient},
+		{"caller cancelled", &url.Error{Op: "Get", URL: "http://x/v2/", Err: context.Canceled}, nil},
+		{"caller's deadline", &url.Error{Op: "Get", URL: "http://x/v2/", Err: context.DeadlineExceeded}, nil},
+		{"certificate", &url.Error{Op: "Get", URL: "https://x/v2/", Err: errors.New("tls: failed to verify certificate")}, nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if got := classify(tc.err); got != tc.want {
@@ -66,6 +84,47 @@ func TestClassify(t *testing.T) {
 				t.Errorf("wrap lost the registry's message: %v", wrapped)
 			}
 		})
+	}
+}
+
+func TestRetryAfter(t *testing.T) {
+	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	for _, tc := range []struct {
+		header string
+		want   time.Duration
+		ok     bool
+	}{
+		{"", 0, false},
+		{"7", 7 * time.Second, true},
+		{"0", 0, true},
+		{"-3", 0, true},
+		{now.Add(90 * time.Second).Format(http.TimeFormat), 90 * time.Second, true},
+		{now.Add(-time.Hour).Format(http.TimeFormat), 0, true},
+		{"soon", 0, false},
+	} {
+		t.Run(tc.header, func(t *testing.T) {
+			got, ok := parseRetryAfter(tc.header, now)
+			if got != tc.want || ok != tc.ok {
+				t.Fatalf("parseRetryAfter(%q) = %v, %v; want %v, %v", tc.header, got, ok, tc.want, tc.ok)
+			}
+		})
+	}
+	// Over the wire: a 429 with Retry-After is transient and says how long.
+	host := serve(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Retry-After", "2")
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusTooManyRequests)
+		fmt.Fprint(w, `{"errors":[{"code":"TOOMANYREQUESTS","message":"slow down"}]}`)
+	}))
+	reg, err := New(host, Options{DockerConfig: t.TempDir() + "/absent.json", HTTPClient: &http.Client{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, desc := castest.Blob(t, 10)
+	_, err = repoOf(t, reg, "r").Fetch(t.Context(), desc)
+	var ra interface{ RetryAfter() time.Duration }
+	if !errors.Is(err, cas.ErrTransient) || !errors.As(err, &ra) || ra.RetryAfter() != 2*time.Second || !strings.Contains(err.Error(), "slow down") {
+		t.Fatalf("Fetch from a registry answering 429: %v; want cas.ErrTransient with RetryAfter 2s and the registry's message", err)
 	}
 }
 

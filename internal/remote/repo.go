@@ -243,6 +243,7 @@ func (r *Repo) get(ctx context.Context, endpoint string, desc ocispec.Descriptor
 		resp.Body.Close()
 		return nil, err
 	}
+	resp.Body = &transientBody{ReadCloser: resp.Body, what: "GET " + req.URL.Redacted()}
 	return resp, nil
 }
 
@@ -524,7 +525,7 @@ func (r *Repo) Resolve(ctx context.Context, reference string) (ocispec.Descripto
 		if err == nil {
 			return desc, nil
 		}
-		if s := classify(err); s == ErrUnauthorized || ctx.Err() != nil {
+		if s := classify(err); s == ErrUnauthorized || s == cas.ErrTransient || ctx.Err() != nil {
 			return ocispec.Descriptor{}, r.reg.wrap(r.ref(reference), err)
 		}
 		// Some registries answer a manifest request for a blob with an error

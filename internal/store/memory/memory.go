@@ -163,15 +163,10 @@ func (r *Repo) Push(ctx context.Context, expected ocispec.Descriptor, rd io.Read
 	if ok, _ := r.Exists(ctx, expected); ok {
 		return fmt.Errorf("%s: %w", expected.Digest, cas.ErrExists)
 	}
-	data := make([]byte, expected.Size)
-	v := cas.VerifyReader(rd, expected)
-	if _, err := io.ReadFull(v, data); err != nil {
-		if err == io.ErrUnexpectedEOF {
-			return fmt.Errorf("%s: got %d of %d bytes: %w", expected.Digest, v.Count(), expected.Size, cas.ErrSizeMismatch)
-		}
-		return err
-	}
-	if err := v.Verify(); err != nil {
+	// cas.ReadAll, not make([]byte, expected.Size): a descriptor may claim
+	// any size, and memory is committed only as the bytes arrive.
+	data, err := cas.ReadAll(rd, expected)
+	if err != nil {
 		return err
 	}
 	if err := ctx.Err(); err != nil {

@@ -2,12 +2,14 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
 
 	"github.com/gantry-dev/gantry/internal/bundle"
 	"github.com/gantry-dev/gantry/internal/copy"
+	"github.com/gantry-dev/gantry/internal/oci"
 	"github.com/spf13/cobra"
 )
 
@@ -192,11 +194,11 @@ func runBundleCreate(ctx context.Context, e *env, f bundleCreateFlags, srcs *bun
 
 // createHint says what to do about a failed create.
 func createHint(err error) string {
-	msg := err.Error()
+	var pe *oci.PlatformError
 	switch {
-	case strings.Contains(msg, "no manifest for platform"):
+	case errors.As(err, &pe):
 		return "choose a platform the image has, or leave --platform out; nothing was written"
-	case strings.Contains(msg, "too small"):
+	case strings.Contains(err.Error(), "too small"):
 		return "give a larger --split; nothing was written"
 	}
 	return "nothing was written; run the same command again once the cause is fixed"

@@ -54,8 +54,8 @@ var codeStatus = map[string]int{
 	CodeUnauthorized:        http.StatusUnauthorized,        // remote.ErrUnauthorized
 	CodeDenied:              http.StatusForbidden,           // remote.ErrUnauthorized
 	CodeUnsupported:         http.StatusMethodNotAllowed,    // cas.ErrUnsupported
-	CodeTooManyRequests:     http.StatusTooManyRequests,     // none
-	CodeUnknown:             http.StatusInternalServerError, // none
+	CodeTooManyRequests:     http.StatusTooManyRequests,     // cas.ErrTransient (the client retries)
+	CodeUnknown:             http.StatusInternalServerError, // cas.ErrTransient (by status: 500 and 503)
 	CodePaginationInvalid:   http.StatusBadRequest,          // none
 }
 

@@ -155,7 +155,7 @@ func (rq *request) putManifest() {
 	}
 	desc.MediaType = m.MediaType
 	if !rq.reg.opts.AllowSparse {
-		if missing, err := rq.missingChildren(m); err != nil {
+		if missing, err := rq.missingChildren(desc, m); err != nil {
 			rq.fail(err, kindManifest)
 			return
 		} else if len(missing) > 0 {
@@ -212,13 +212,14 @@ func referrerDescriptor(desc ocispec.Descriptor, m *oci.Manifest) ocispec.Descri
 // manifest says (MANIFEST_INVALID): a descriptor's size is what every
 // reader sizes its buffers and checks by, so a manifest that lies about it
 // is refused where it enters. Non-distributable layers live elsewhere by
-// definition and are not required.
-func (rq *request) missingChildren(m *oci.Manifest) ([]*apiError, error) {
+// definition and are not required (oci.Children leaves them out).
+func (rq *request) missingChildren(desc ocispec.Descriptor, m *oci.Manifest) ([]*apiError, error) {
 	var missing []*apiError
-	for _, c := range m.Children() {
-		if oci.IsNonDistributable(c.MediaType) {
-			continue
-		}
+	children, err := oci.Children(desc, m, nil) // no platform: cannot fail
+	if err != nil {
+		return nil, err
+	}
+	for _, c := range children {
 		got, err := rq.repo.Resolve(rq.r.Context(), c.Digest.String())
 		switch {
 		case errors.Is(err, cas.ErrNotFound):

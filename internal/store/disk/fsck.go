@@ -472,10 +472,8 @@ func (w *walker) check(desc ocispec.Descriptor) *nodeResult {
 		res.missing = slices.Compact(res.missing)
 		return res
 	}
-	for _, c := range m.Children() {
-		if !w.present(c.Digest) && oci.IsNonDistributable(c.MediaType) {
-			continue
-		}
+	children, _ := oci.Children(desc, m, nil) // no platform: cannot fail
+	for _, c := range children {
 		cr := w.check(c)
 		res.missing = append(res.missing, cr.missing...)
 		res.invalid = append(res.invalid, cr.invalid...)

@@ -260,7 +260,8 @@ func (s *Store) reconcileLinks() {
 		if err != nil {
 			return
 		}
-		for _, c := range m.Children() {
+		children, _ := oci.Children(desc, m, nil) // no platform: cannot fail
+		for _, c := range children {
 			walk(repo, c, depth+1)
 		}
 	}

@@ -5,9 +5,10 @@
 //
 //	DIR/oci-layout               {"imageLayoutVersion":"1.0.0"}
 //	DIR/index.json               one entry per tag, ref.name = "REPO:TAG"
-//	DIR/blobs/<alg>/<hex>        every blob once, shared by all repositories
+//	DIR/blobs/<alg>/<hex>        every blob once, whatever the repositories holding it
 //	DIR/.gantry/lock             flock held while a process has the store open
-//	DIR/.gantry/journal          tag and referrer changes not yet compacted
+//	DIR/.gantry/journal          tag, referrer and link changes not yet compacted
+//	DIR/.gantry/repositories.json which repository holds which blob, since when
 //	DIR/.gantry/journal.damaged-<t> a damaged journal as replay found it
 //	DIR/.gantry/referrers.json   the referrer index as of the last flush
 //	DIR/.gantry/ingest/          temporary files of pushes in progress
@@ -20,6 +21,21 @@
 // whose ref.name is anything else (a bare tag, none at all), as skopeo and
 // other writers make them, are kept untouched when gantry rewrites index.json
 // and are ignored when resolving tags.
+//
+// # Repositories own their content
+//
+// The bytes of a blob are stored once, but a repository serves only the
+// blobs linked to it: pushed, committed by an upload or mounted into it
+// (links.go). Fetch, Exists, Resolve and Tag of anything else answer
+// cas.ErrNotFound, whatever another repository holds. A link is a journal
+// record, durable when the push that made it returns; Delete unlinks in one
+// repository, together with that repository's tags of the digest, in one
+// record, and never touches another repository or the bytes. Links are
+// compacted into .gantry/repositories.json with the time each was made, and
+// with the time each blob that no repository holds any more was let go of:
+// what garbage collection needs to reclaim bytes without guessing. A layout
+// another tool wrote (or a store from before links) gets its links on Open:
+// each tag's repository is linked to everything its manifest reaches.
 //
 // # Durability
 //

@@ -162,3 +162,42 @@ func TestForeignLayoutOwnership(t *testing.T) {
 		t.Fatalf("Fetch from a repository that does not hold the blob: %v, want ErrNotFound", err)
 	}
 }
+
+// TestRepairKeepsMovedTag: fsck --repair through the library while the
+// store is open drops a tag of an incomplete image only if the tag still
+// names that image when the drop is written (compare and swap under the
+// journal's lock): a client that moved the tag meanwhile keeps it.
+func TestRepairKeepsMovedTag(t *testing.T) {
+	s := openT(t, t.TempDir())
+	r, _ := s.Repository(t.Context(), "app")
+	whole, _, _ := pushImage(t, r)
+	broken, _, layer := pushImage(t, r)
+	if err := s.deleteBlob(layer.Digest); err != nil { // as a lost file would
+		t.Fatal(err)
+	}
+	for _, tag := range []string{"moved", "stays-broken"} {
+		if err := r.Tag(t.Context(), broken, tag); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rep, err := s.Fsck(t.Context(), FsckOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Incomplete) != 2 {
+		t.Fatalf("incomplete images: %+v, want the two tags of the broken image", rep.Incomplete)
+	}
+	roots := s.roots() // what fsck walked
+	if err := r.Tag(t.Context(), whole, "moved"); err != nil { // a client, meanwhile
+		t.Fatal(err)
+	}
+	if err := s.repair(rep, roots); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := r.Resolve(t.Context(), "moved"); err != nil || got.Digest != whole.Digest {
+		t.Fatalf("tag moved to a whole image during repair: %s, %v; want %s", got.Digest, err, whole.Digest)
+	}
+	if _, err := r.Resolve(t.Context(), "stays-broken"); err == nil {
+		t.Fatal("repair kept the tag of the incomplete image")
+	}
+}

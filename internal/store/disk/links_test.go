@@ -187,7 +187,7 @@ func TestRepairKeepsMovedTag(t *testing.T) {
 	if len(rep.Incomplete) != 2 {
 		t.Fatalf("incomplete images: %+v, want the two tags of the broken image", rep.Incomplete)
 	}
-	roots := s.roots() // what fsck walked
+	roots := s.roots()                                         // what fsck walked
 	if err := r.Tag(t.Context(), whole, "moved"); err != nil { // a client, meanwhile
 		t.Fatal(err)
 	}

@@ -2,7 +2,6 @@ package castest
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -151,7 +150,7 @@ func (fx *roFixture) resolveRoots(t *testing.T, cfg ReadOnlyConfig, s cas.ReadOn
 		if err != nil {
 			t.Fatalf("Resolve(%s:%s): %v", img.Repository, img.Tag, err)
 		}
-		data := roFetch(t, r, root)
+		data := fetch(t, r, root)
 		if int64(len(data)) != root.Size || digest.FromBytes(data) != root.Digest {
 			t.Fatalf("%s:%s resolves to %s (%d bytes) but fetching it gives %d bytes hashing to %s",
 				img.Repository, img.Tag, root.Digest, root.Size, len(data), digest.FromBytes(data))
@@ -199,20 +198,6 @@ func roTarget(t *testing.T, s cas.ReadOnlyStore, name string) cas.ReadOnlyTarget
 	return r
 }
 
-func roFetch(t *testing.T, r cas.Fetcher, desc ocispec.Descriptor) []byte {
-	t.Helper()
-	rc, err := r.Fetch(t.Context(), desc)
-	if err != nil {
-		t.Fatalf("Fetch(%s): %v", desc.Digest, err)
-	}
-	defer rc.Close()
-	b, err := io.ReadAll(rc)
-	if err != nil {
-		t.Fatalf("Fetch(%s): read: %v", desc.Digest, err)
-	}
-	return b
-}
-
 func roWantErr(t *testing.T, what string, err, target error) {
 	t.Helper()
 	if !errors.Is(err, target) {
@@ -249,7 +234,7 @@ func roPresent(t *testing.T, where string, r cas.ReadOnlyTarget, c Content) {
 	if ok, err := r.Exists(t.Context(), c.Desc); !ok || err != nil {
 		t.Fatalf("%s: Exists(%s) = %v, %v; want true", where, c.Desc.Digest, ok, err)
 	}
-	if got := roFetch(t, r, c.Desc); c.Data != nil && !bytes.Equal(got, c.Data) {
+	if got := fetch(t, r, c.Desc); c.Data != nil && !bytes.Equal(got, c.Data) {
 		t.Fatalf("%s: Fetch(%s) returned other bytes", where, c.Desc.Digest)
 	}
 	d, err := r.Resolve(t.Context(), c.Desc.Digest.String())
@@ -329,19 +314,10 @@ func testROUnknownRepository(t *testing.T, _ ReadOnlyConfig, s cas.ReadOnlyStore
 	_, err = r.Resolve(t.Context(), "v1")
 	roWantErr(t, roRepoNone+": Resolve(v1)", err, cas.ErrNotFound)
 	if tl, ok := r.(cas.TagLister); ok {
-		if got := roCollect(t, tl.Tags, ""); len(got) != 0 {
+		if got := collect(t, tl.Tags, ""); len(got) != 0 {
 			t.Errorf("%s lists tags %v", roRepoNone, got)
 		}
 	}
-}
-
-func roCollect(t *testing.T, list func(context.Context, string, func([]string) error) error, last string) []string {
-	t.Helper()
-	var out []string
-	if err := list(t.Context(), last, func(p []string) error { out = append(out, p...); return nil }); err != nil {
-		t.Fatalf("list after %q: %v", last, err)
-	}
-	return out
 }
 
 func testROTagList(t *testing.T, _ ReadOnlyConfig, s cas.ReadOnlyStore, _ roFixture) {
@@ -360,7 +336,7 @@ func testROTagList(t *testing.T, _ ReadOnlyConfig, s cas.ReadOnlyStore, _ roFixt
 			if !ok {
 				t.Skip("targets are not cas.TagListers")
 			}
-			if got := roCollect(t, tl.Tags, tc.last); !slices.Equal(got, tc.want) {
+			if got := collect(t, tl.Tags, tc.last); !slices.Equal(got, tc.want) {
 				t.Errorf("tags of %s after %q = %v, want %v", tc.repo, tc.last, got, tc.want)
 			}
 		})
@@ -381,7 +357,7 @@ func testRORepositoryList(t *testing.T, _ ReadOnlyConfig, s cas.ReadOnlyStore, _
 		{roRepoB, nil},
 	}
 	for _, tc := range tests {
-		if got := roCollect(t, rl.Repositories, tc.last); !slices.Equal(got, tc.want) {
+		if got := collect(t, rl.Repositories, tc.last); !slices.Equal(got, tc.want) {
 			t.Errorf("repositories after %q = %v, want %v", tc.last, got, tc.want)
 		}
 	}

@@ -259,23 +259,11 @@ func (r *Repo) Untag(_ context.Context, tag string) error {
 // Tags implements cas.TagLister. A page costs its size, not the number of
 // tags.
 func (r *Repo) Tags(ctx context.Context, last string, fn func([]string) error) error {
-	for {
-		var page []string
-		r.s.mu.RLock()
+	return r.s.pages(ctx, last, fn, func(last string, page []string) []string {
 		r.s.tags.repoTags(r.name, last, func(e *tagEntry) bool {
 			page = append(page, e.tag)
 			return len(page) < listPage
 		})
-		r.s.mu.RUnlock()
-		if len(page) == 0 {
-			return nil
-		}
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		if err := fn(page); err != nil {
-			return err
-		}
-		last = page[len(page)-1]
-	}
+		return page
+	})
 }

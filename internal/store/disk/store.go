@@ -348,13 +348,22 @@ func (s *Store) Repository(_ context.Context, name string) (cas.Target, error) {
 // least one tag, since an OCI layout records repositories only in tags. A
 // page costs its size, not the number of tags or repositories.
 func (s *Store) Repositories(ctx context.Context, last string, fn func([]string) error) error {
-	for {
-		var page []string
-		s.mu.RLock()
+	return s.pages(ctx, last, fn, func(last string, page []string) []string {
 		s.tags.repos(last, func(name string) bool {
 			page = append(page, name)
 			return len(page) < listPage
 		})
+		return page
+	})
+}
+
+// pages runs a listing: fill appends to page up to listPage names after
+// last, with mu held for reading; fn gets each page without the lock, until
+// fill finds nothing more or fn returns an error.
+func (s *Store) pages(ctx context.Context, last string, fn func([]string) error, fill func(last string, page []string) []string) error {
+	for {
+		s.mu.RLock()
+		page := fill(last, nil)
 		s.mu.RUnlock()
 		if len(page) == 0 {
 			return nil

@@ -25,7 +25,7 @@ func (s *Store) openBlob(d digest.Digest) (*os.File, error) {
 	if err := cas.ValidateDigest(d); err != nil {
 		return nil, err
 	}
-	f, err := os.Open(s.blobPath(d))
+	f, err := s.openContent(s.blobPath(d), os.O_RDONLY)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, fmt.Errorf("%s: %w", d, cas.ErrNotFound)
 	}
@@ -35,19 +35,37 @@ func (s *Store) openBlob(d digest.Digest) (*os.File, error) {
 	return f, nil
 }
 
+// readBlob reads a whole blob of at most limit bytes (a manifest), without
+// following links.
+func (s *Store) readBlob(d digest.Digest, limit int64) ([]byte, error) {
+	f, err := s.openBlob(d)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, limit+1))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", d, err)
+	}
+	if int64(len(b)) > limit {
+		return nil, fmt.Errorf("%s: over %d bytes: %w", d, limit, cas.ErrInvalid)
+	}
+	return b, nil
+}
+
 // statBlob returns the size of the blob, or an error wrapping ErrNotFound.
 func (s *Store) statBlob(d digest.Digest) (int64, error) {
 	if err := cas.ValidateDigest(d); err != nil {
 		return 0, err
 	}
-	fi, err := os.Stat(s.blobPath(d))
+	size, err := statContent(s.blobPath(d))
 	if errors.Is(err, os.ErrNotExist) {
 		return 0, fmt.Errorf("%s: %w", d, cas.ErrNotFound)
 	}
 	if err != nil {
 		return 0, fmt.Errorf("%s: %w", d, err)
 	}
-	return fi.Size(), nil
+	return size, nil
 }
 
 // push stores content read from r as blobs/ALG/HEX: it streams r into a
@@ -63,7 +81,7 @@ func (s *Store) push(ctx context.Context, expected ocispec.Descriptor, r io.Read
 		return fmt.Errorf("%s: store %s: %w", d, s.dir, errClosed)
 	}
 	dst := s.blobPath(d)
-	if _, err := os.Stat(dst); err == nil {
+	if _, err := statContent(dst); err == nil {
 		return fmt.Errorf("%s: %w", d, cas.ErrExists)
 	}
 	if err := ctx.Err(); err != nil {
@@ -110,7 +128,7 @@ func (s *Store) push(ctx context.Context, expected ocispec.Descriptor, r io.Read
 	if err := f.Close(); err != nil {
 		return fmt.Errorf("%s: %w", d, err)
 	}
-	if _, err := os.Stat(dst); err == nil {
+	if _, err := statContent(dst); err == nil {
 		os.Remove(tmp)
 		return fmt.Errorf("%s: %w", d, cas.ErrExists)
 	}

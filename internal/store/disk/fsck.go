@@ -51,6 +51,10 @@ const (
 	// DamageBadName: a file under blobs/ whose name is not a digest of a
 	// supported algorithm.
 	DamageBadName DamageReason = "not a blob name"
+	// DamageNotRegular: a symbolic link, directory or other non-file where
+	// a blob (or a blobs/<alg> directory) belongs. gantry never follows it;
+	// repair moves the entry itself aside, not what it points at.
+	DamageNotRegular DamageReason = "not a regular file"
 )
 
 // DamagedBlob is a blob whose bytes are not what its name says.
@@ -278,12 +282,23 @@ func (s *Store) hashAll(ctx context.Context, workers int, rep *FsckReport) (map[
 	}
 	for _, a := range algs {
 		dir := s.path(blobsDir, a.Name())
+		if !a.IsDir() { // a link to a directory elsewhere is not followed
+			d := digest.Digest(a.Name() + ":")
+			out[d] = &blobState{damaged: &DamagedBlob{Digest: d, Reason: DamageNotRegular,
+				Detail: fmt.Sprintf("%s is %s, not a directory of blobs", dir, describeMode(a.Type()))}}
+			continue
+		}
 		files, err := os.ReadDir(dir)
 		if err != nil {
 			return nil, fmt.Errorf("store %s: %w", s.dir, err)
 		}
 		for _, f := range files {
 			d := digest.Digest(a.Name() + ":" + f.Name())
+			if !f.Type().IsRegular() {
+				out[d] = &blobState{damaged: &DamagedBlob{Digest: d, Reason: DamageNotRegular,
+					Detail: fmt.Sprintf("%s is %s", filepath.Join(dir, f.Name()), describeMode(f.Type()))}}
+				continue
+			}
 			if err := cas.ValidateDigest(d); err != nil {
 				out[d] = &blobState{damaged: &DamagedBlob{Digest: d, Reason: DamageBadName, Detail: err.Error()}}
 				continue
@@ -301,7 +316,7 @@ func (s *Store) hashAll(ctx context.Context, workers int, rep *FsckReport) (map[
 			bp := bufPool.Get().(*[]byte)
 			defer bufPool.Put(bp)
 			for j := range next {
-				st, n := hashFile(ctx, j.d, j.path, *bp)
+				st, n := s.hashFile(ctx, j.d, j.path, *bp)
 				mu.Lock()
 				out[j.d] = st
 				rep.BlobsChecked++
@@ -325,13 +340,17 @@ func (s *Store) hashAll(ctx context.Context, workers int, rep *FsckReport) (map[
 }
 
 // hashFile hashes one blob file; it returns its state and the bytes hashed.
-func hashFile(ctx context.Context, d digest.Digest, path string, buf []byte) (*blobState, int64) {
+func (s *Store) hashFile(ctx context.Context, d digest.Digest, path string, buf []byte) (*blobState, int64) {
 	st := &blobState{}
 	unreadable := func(err error) (*blobState, int64) {
 		st.damaged = &DamagedBlob{Digest: d, Reason: DamageUnreadable, Detail: err.Error()}
 		return st, 0
 	}
-	f, err := os.Open(path)
+	f, err := s.openContent(path, os.O_RDONLY)
+	if isNotRegular(err) { // replaced since the listing
+		st.damaged = &DamagedBlob{Digest: d, Reason: DamageNotRegular, Detail: err.Error()}
+		return st, 0
+	}
 	if err != nil {
 		return unreadable(err)
 	}
@@ -434,7 +453,7 @@ func (w *walker) check(desc ocispec.Descriptor) *nodeResult {
 	if !oci.IsManifest(desc.MediaType) || w.ctx.Err() != nil {
 		return res
 	}
-	b, err := os.ReadFile(w.s.blobPath(desc.Digest))
+	b, err := w.s.readBlob(desc.Digest, oci.MaxManifestSize)
 	if err != nil {
 		res.missing = []digest.Digest{desc.Digest}
 		return res
@@ -518,7 +537,7 @@ func (s *Store) repair(rep *FsckReport, roots []root) error {
 			return err
 		}
 		src := s.path(blobsDir, string(d.Digest.Algorithm()), d.Digest.Encoded())
-		if d.Reason == DamageBadName {
+		if d.Reason == DamageBadName || d.Reason == DamageNotRegular {
 			alg, name, _ := strings.Cut(string(d.Digest), ":")
 			src = s.path(blobsDir, alg, name)
 		}

@@ -116,12 +116,40 @@ func TestFsck(t *testing.T) {
 			os.Remove(f.blobFile(f.app))
 			return want{incomplete: map[string][]digest.Digest{"app:v1": {f.app.Digest}}}
 		}},
-		{"unreadable blob", func(t *testing.T, f *fixture) want {
+		{"directory in place of a blob", func(t *testing.T, f *fixture) want {
 			p := f.blobFile(f.layer)
 			os.Remove(p)
 			os.Mkdir(p, 0o755)
 			return want{
+				damaged:    map[digest.Digest]DamageReason{f.layer.Digest: DamageNotRegular},
+				incomplete: map[string][]digest.Digest{"app:v1": {f.layer.Digest}},
+			}
+		}},
+		{"unreadable blob", func(t *testing.T, f *fixture) want {
+			p := f.blobFile(f.layer)
+			os.Chmod(p, 0)
+			if fh, err := os.Open(p); err == nil { // root reads anyway
+				fh.Close()
+				t.Skip("running as a user whom file modes do not stop")
+			}
+			return want{
 				damaged:    map[digest.Digest]DamageReason{f.layer.Digest: DamageUnreadable},
+				incomplete: map[string][]digest.Digest{"app:v1": {f.layer.Digest}},
+			}
+		}},
+		{"link to a file outside in place of a blob", func(t *testing.T, f *fixture) want {
+			p := f.blobFile(f.layer)
+			outside := filepath.Join(t.TempDir(), "outside")
+			os.WriteFile(outside, []byte("not the layer"), 0o644)
+			os.Remove(p)
+			os.Symlink(outside, p)
+			t.Cleanup(func() { // repair moved the link aside, never its target
+				if b, err := os.ReadFile(outside); err != nil || string(b) != "not the layer" {
+					t.Errorf("the file a planted link pointed at was touched: %q, %v", b, err)
+				}
+			})
+			return want{
+				damaged:    map[digest.Digest]DamageReason{f.layer.Digest: DamageNotRegular},
 				incomplete: map[string][]digest.Digest{"app:v1": {f.layer.Digest}},
 			}
 		}},

@@ -252,7 +252,7 @@ func (s *Store) reconcileLinks() {
 		if !oci.IsManifest(desc.MediaType) || size > oci.MaxManifestSize {
 			return
 		}
-		b, err := os.ReadFile(s.blobPath(desc.Digest))
+		b, err := s.readBlob(desc.Digest, oci.MaxManifestSize)
 		if err != nil {
 			return
 		}

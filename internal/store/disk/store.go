@@ -70,6 +70,7 @@ func (o Options) withDefaults() Options {
 // index.json and release the directory.
 type Store struct {
 	dir  string
+	dirf *os.File // dir, open: content is opened beneath it (content.go)
 	opts Options
 	lock *os.File
 
@@ -157,8 +158,13 @@ func Open(dir string, opts Options) (*Store, error) {
 	if err := s.takeLock(); err != nil {
 		return nil, err
 	}
+	if s.dirf, err = os.Open(dir); err != nil {
+		s.lock.Close()
+		return nil, fmt.Errorf("store %s: %w", dir, err)
+	}
 	if err := s.open(hasLayout); err != nil {
 		s.lock.Close()
+		s.dirf.Close()
 		if s.journal != nil {
 			s.journal.Close()
 		}
@@ -326,6 +332,7 @@ func (s *Store) Close() error {
 		if cerr := s.lock.Close(); err == nil { // closing releases the flock
 			err = cerr
 		}
+		s.dirf.Close()
 		s.closeErr = err
 	})
 	return s.closeErr

@@ -52,5 +52,5 @@ func ignoreEINTR(fn func() error) error {
 // without it (tmpfs before Linux 6.6, some FUSE ones) answer EINVAL; it is
 // a variable so that tests can refuse it on any file system.
 var openDirect = func(p string) (*os.File, error) {
-	return os.OpenFile(p, os.O_WRONLY|syscall.O_DIRECT, 0)
+	return os.OpenFile(p, os.O_WRONLY|syscall.O_DIRECT|syscall.O_NOFOLLOW, 0)
 }

@@ -365,14 +365,14 @@ func (u *upload) prepare(ctx context.Context, rehash bool) error {
 	sess := u.sess
 	p := u.s.uploadPath(sess.id, uploadData)
 	if sess.w.f == nil {
-		f, err := os.OpenFile(p, os.O_WRONLY, 0)
+		f, err := u.s.openContent(p, os.O_WRONLY)
 		if err != nil {
 			return fmt.Errorf("upload %s: %w", sess.id, err)
 		}
 		sess.w.path, sess.w.f = p, f
 	}
 	if sess.h == nil && rehash {
-		h, n, err := hashPath(ctx, p, digest.SHA256)
+		h, n, err := u.s.hashPath(ctx, p, digest.SHA256)
 		if err != nil {
 			return fmt.Errorf("upload %s: re-hashing the bytes written so far: %w", sess.id, err)
 		}
@@ -382,8 +382,8 @@ func (u *upload) prepare(ctx context.Context, rehash bool) error {
 }
 
 // hashPath hashes the file at p with alg.
-func hashPath(ctx context.Context, p string, alg digest.Algorithm) (hash.Hash, int64, error) {
-	f, err := os.Open(p)
+func (s *Store) hashPath(ctx context.Context, p string, alg digest.Algorithm) (hash.Hash, int64, error) {
+	f, err := s.openContent(p, os.O_RDONLY)
 	if err != nil {
 		return nil, 0, err
 	}
@@ -611,7 +611,7 @@ func (u *upload) Commit(ctx context.Context, expected ocispec.Descriptor) error 
 	if d.Algorithm() == digest.SHA256 {
 		got = digest.NewDigestFromBytes(digest.SHA256, sess.h.Sum(nil))
 	} else {
-		h, _, err := hashPath(ctx, src, d.Algorithm())
+		h, _, err := u.s.hashPath(ctx, src, d.Algorithm())
 		if err != nil {
 			return fmt.Errorf("upload %s: hashing with %s: %w", sess.id, d.Algorithm(), err)
 		}
@@ -624,7 +624,7 @@ func (u *upload) Commit(ctx context.Context, expected ocispec.Descriptor) error 
 		return fmt.Errorf("upload %s: %w", sess.id, err)
 	}
 	dst := u.s.blobPath(d)
-	if _, err := os.Stat(dst); err == nil {
+	if _, err := statContent(dst); err == nil {
 		// Another repository's bytes, or this one's: the client proved
 		// it has them, so the repository holds them now.
 		if err := u.s.link(sess.repo, d); err != nil {

@@ -139,6 +139,17 @@ type counting struct {
 	corrupt digest.Digest // serve this digest with one byte flipped
 	stall   chan struct{} // closed by Fetch when a blob read blocks on ctx
 	once    sync.Once
+
+	// lies are tags a hostile source resolves as it likes: a layer as a
+	// manifest, a wrong media type (a store of gantry's refuses them).
+	lies map[string]ocispec.Descriptor
+}
+
+func (c *counting) Resolve(ctx context.Context, ref string) (ocispec.Descriptor, error) {
+	if d, ok := c.lies[ref]; ok {
+		return d, nil
+	}
+	return c.Target.Resolve(ctx, ref)
 }
 
 func newCounting(t cas.Target) *counting {
@@ -518,6 +529,13 @@ func TestCopyErrors(t *testing.T) {
 
 func tag(t *testing.T, r cas.Tagger, desc ocispec.Descriptor) string {
 	t.Helper()
+	if c, ok := r.(*counting); ok {
+		if c.lies == nil {
+			c.lies = map[string]ocispec.Descriptor{}
+		}
+		c.lies["src"] = desc
+		return "src"
+	}
 	if err := r.Tag(t.Context(), desc, "src"); err != nil {
 		t.Fatal(err)
 	}

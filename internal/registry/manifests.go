@@ -45,9 +45,11 @@ func checkRef(ref string) *apiError {
 }
 
 // loadManifest resolves ref to a manifest's descriptor with its media type,
-// and reads the manifest when body is true or when the store does not know
-// the media type. Content that is not a manifest (a layer asked for under
-// /manifests/) is MANIFEST_UNKNOWN.
+// and reads the manifest when body is true. Only content the store knows as
+// a manifest (it entered through the manifests endpoint, or was copied in
+// as one) is served from /manifests/: bytes that merely parse as a manifest
+// but came through the blob API skipped every manifest check (children
+// present, their sizes), so they are MANIFEST_UNKNOWN, like a layer.
 func (rq *request) loadManifest(ref string, body bool) (ocispec.Descriptor, []byte, error) {
 	ctx := rq.r.Context()
 	if ae := checkRef(ref); ae != nil {
@@ -57,8 +59,10 @@ func (rq *request) loadManifest(ref string, body bool) (ocispec.Descriptor, []by
 	if err != nil {
 		return ocispec.Descriptor{}, nil, err
 	}
-	known := oci.IsManifest(desc.MediaType)
-	if known && !body {
+	if !oci.IsManifest(desc.MediaType) {
+		return ocispec.Descriptor{}, nil, newError(CodeManifestUnknown, "%s is not a manifest in this repository (content pushed through the blob API is served from /blobs/ only)", desc.Digest)
+	}
+	if !body {
 		return desc, nil, nil
 	}
 	if desc.Size > rq.reg.opts.MaxManifestSize {
@@ -67,13 +71,6 @@ func (rq *request) loadManifest(ref string, body bool) (ocispec.Descriptor, []by
 	data, err := cas.FetchAll(ctx, rq.repo, desc, rq.reg.opts.MaxManifestSize)
 	if err != nil {
 		return ocispec.Descriptor{}, nil, err
-	}
-	if !known {
-		m, err := oci.ParseManifest(ocispec.Descriptor{Digest: desc.Digest, Size: desc.Size}, data)
-		if err != nil {
-			return ocispec.Descriptor{}, nil, newError(CodeManifestUnknown, "%s is not a manifest", desc.Digest)
-		}
-		desc.MediaType = m.MediaType
 	}
 	return desc, data, nil
 }

@@ -120,3 +120,21 @@ func TestDeleteRacesTagMove(t *testing.T) {
 		}
 	})
 }
+
+// TestManifestThroughBlobAPI: a manifest pushed through the blob API skipped
+// every manifest check (here: its layer is absent), so it is not served
+// from /manifests/ by digest, nor taggable; pushed as a manifest, it is
+// checked and refused.
+func TestManifestThroughBlobAPI(t *testing.T) {
+	forStores(t, registry.Options{}, func(t *testing.T, c *client) {
+		cfg := []byte(`{"architecture":"amd64","os":"linux"}`)
+		cd := c.pushBlob("sneaky", cfg)
+		m := imageOf(cd, digest.FromString("absent layer"), int64(len(cfg)), 12)
+		md := c.pushBlob("sneaky", m)
+		c.expect(c.do("GET", "/v2/sneaky/manifests/"+md.String(), nil), http.StatusNotFound, "MANIFEST_UNKNOWN")
+		c.expect(c.do("HEAD", "/v2/sneaky/manifests/"+md.String(), nil), http.StatusNotFound, "")
+		c.expect(c.do("GET", "/v2/sneaky/blobs/"+md.String(), nil), http.StatusOK, "")
+		c.expect(c.do("PUT", "/v2/sneaky/manifests/v1", m, "Content-Type", ocispec.MediaTypeImageManifest), http.StatusBadRequest, "MANIFEST_BLOB_UNKNOWN")
+		c.expect(c.do("GET", "/v2/sneaky/manifests/v1", nil), http.StatusNotFound, "MANIFEST_UNKNOWN")
+	})
+}

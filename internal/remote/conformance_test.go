@@ -24,6 +24,9 @@ var distributionLimits = map[string]string{
 	// or 500 (seen: "unlinkat .../_manifests/tags/move1/index: directory
 	// not empty").
 	"DeleteRacesTag": "Distribution 2.8's manifest DELETE fails when a tag moves at the same time",
+	// Distribution 2.8 answers GET /manifests/<digest> for any blob of the
+	// repository that parses as a manifest, however it entered.
+	"ManifestThroughBlobAPI": "Distribution 2.8 serves manifest bytes pushed through the blob API as a manifest",
 }
 
 // ggcrLimits are the subtests go-containerregistry's registry cannot pass.

@@ -141,6 +141,7 @@ func Run(t *testing.T, cfg Config) {
 		{"DeleteUntags", testDeleteUntags},
 		{"DeleteRacesTag", testDeleteRacesTag},
 		{"UploadScoped", testUploadScoped},
+		{"ManifestThroughBlobAPI", testManifestThroughBlobAPI},
 		{"Upload", testUpload},
 		{"UploadResume", testUploadResume},
 		{"UploadOtherRepository", testUploadOtherRepository},

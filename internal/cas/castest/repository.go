@@ -225,3 +225,32 @@ func testUploadScoped(t *testing.T, _ Config, s cas.Store) {
 		t.Fatal("an upload to one repository made the content visible in a third")
 	}
 }
+
+// testManifestThroughBlobAPI: bytes that parse as a manifest but were
+// pushed as a plain blob are not a manifest: they skipped every manifest
+// check (children present, their sizes), so the store must not report a
+// manifest media type for them, and tags them only if it checks them as
+// a manifest then.
+func testManifestThroughBlobAPI(t *testing.T, _ Config, s cas.Store) {
+	r := repo(t, s, "test/blobmanifest")
+	_, ldesc := Blob(t, 100) // never pushed: a manifest check would refuse
+	cb, cdesc := Blob(t, 50)
+	cdesc.MediaType = ocispec.MediaTypeImageConfig
+	push(t, r, cdesc, cb)
+	mb, mdesc := Manifest(t, cdesc, ldesc)
+	asBlob := mdesc
+	asBlob.MediaType = "application/octet-stream"
+	push(t, r, asBlob, mb)
+	got, err := r.Resolve(t.Context(), mdesc.Digest.String())
+	if err != nil {
+		t.Fatalf("Resolve of a blob: %v", err)
+	}
+	if got.MediaType == ocispec.MediaTypeImageManifest {
+		t.Fatal("manifest bytes pushed as a blob resolve as a manifest")
+	}
+	if err := r.Tag(t.Context(), mdesc, "v1"); err == nil {
+		if got, err := r.Resolve(t.Context(), "v1"); err != nil || got.MediaType != ocispec.MediaTypeImageManifest {
+			t.Fatalf("tagged manifest bytes pushed as a blob: Resolve(v1) = %+v, %v", got, err)
+		}
+	}
+}

@@ -1,7 +1,6 @@
 package disk
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -11,7 +10,6 @@ import (
 	"syscall"
 
 	"github.com/gantry-dev/gantry/internal/cas"
-	"github.com/gantry-dev/gantry/internal/oci"
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
@@ -167,47 +165,10 @@ func (s *Store) deleteBlob(d digest.Digest) error {
 	} else if err != nil {
 		return fmt.Errorf("%s: %w", d, err)
 	}
-	s.mu.Lock()
-	delete(s.types, d)
-	s.mu.Unlock()
 	if err := syncDir(filepath.Dir(p)); err != nil {
 		return fmt.Errorf("%s: %w", d, err)
 	}
 	return nil
-}
-
-// mediaType returns the media type of a stored blob when it is a manifest,
-// else "". index.json's entries and tags say it for tagged manifests; other
-// blobs small enough to be manifests and starting with '{' are read once
-// and the answer is remembered (content never changes).
-func (s *Store) mediaType(d digest.Digest, size int64) string {
-	s.mu.RLock()
-	mt, ok := s.types[d]
-	s.mu.RUnlock()
-	if ok || size <= 0 || size > oci.MaxManifestSize {
-		return mt
-	}
-	f, err := s.openBlob(d)
-	if err != nil {
-		return ""
-	}
-	defer f.Close()
-	b, err := io.ReadAll(io.LimitReader(f, oci.MaxManifestSize+1))
-	if err != nil {
-		return ""
-	}
-	if t := bytes.TrimLeft(b, " \t\r\n"); len(t) > 0 && t[0] == '{' {
-		if m, err := oci.ParseManifest(ocispec.Descriptor{Digest: d}, b); err == nil {
-			mt = m.MediaType
-		}
-	}
-	s.mu.Lock()
-	if len(s.types) > 1<<20 { // a bound, not a policy: start over
-		clear(s.types)
-	}
-	s.types[d] = mt
-	s.mu.Unlock()
-	return mt
 }
 
 // sectionReadCloser is a ranged reader over a blob file.

@@ -549,9 +549,6 @@ func (s *Store) repair(rep *FsckReport, roots []root) error {
 			return fmt.Errorf("store %s: quarantining %s: %w", s.dir, d.Digest, err)
 		}
 		d.Quarantined = dst
-		s.mu.Lock()
-		delete(s.types, d.Digest)
-		s.mu.Unlock()
 		rep.Actions = append(rep.Actions, fmt.Sprintf("moved damaged blob %s (%s) to %s", d.Digest, d.Reason, dst))
 	}
 	byRef := map[string]root{}

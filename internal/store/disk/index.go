@@ -64,9 +64,6 @@ func (s *Store) loadIndex() error {
 			s.foreign = append(s.foreign, raws[i])
 			continue
 		}
-		if oci.IsManifest(e.desc.MediaType) {
-			s.types[e.desc.Digest] = e.desc.MediaType
-		}
 		if e.tag == "" {
 			s.foreign = append(s.foreign, raws[i])
 			continue

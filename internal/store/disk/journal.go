@@ -57,8 +57,10 @@ type record struct {
 	Seq      uint64        `json:"seq,omitempty"`
 	// Link records: the blob linked to or unlinked from Repo, and when
 	// (Unix seconds).
-	Digest digest.Digest `json:"digest,omitempty"`
-	Time   int64         `json:"time,omitempty"`
+	Digest    digest.Digest `json:"digest,omitempty"`
+	Time      int64         `json:"time,omitempty"`
+	MediaType string        `json:"mediaType,omitempty"` // link: a manifest's type
+
 }
 
 // encodeRecord frames r for the journal. A record over maxRecord is refused
@@ -180,9 +182,6 @@ func (s *Store) apply(r record) {
 	case "tag":
 		if r.Desc != nil {
 			s.setTag(r.Repo, r.Tag, *r.Desc)
-			if r.Desc.MediaType != "" {
-				s.types[r.Desc.Digest] = r.Desc.MediaType
-			}
 		}
 	case "untag":
 		s.removeTag(r.Repo, r.Tag)
@@ -197,7 +196,7 @@ func (s *Store) apply(r record) {
 		s.refDirty = true
 		return
 	case "link":
-		s.addLink(r.Repo, r.Digest, r.Time)
+		s.addLink(r.Repo, r.Digest, r.Time, r.MediaType)
 		return
 	case "unlink":
 		s.unlink(r.Repo, r.Digest, r.Time)

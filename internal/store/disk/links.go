@@ -29,14 +29,31 @@ const repositoriesFile = "repositories.json"
 // record (who holds each blob since when, and when a blob was last let go
 // of) is what garbage collection needs to reclaim bytes without guessing.
 
-// linkSet is the links of one repository: digest -> when it was linked
-// (Unix seconds).
-type linkSet map[digest.Digest]int64
+// link is one blob a repository holds.
+type link struct {
+	// Since is when the repository took the blob (Unix seconds).
+	Since int64 `json:"since"`
+	// MediaType is the manifest media type the blob entered the repository
+	// with, "" for a blob that entered through the blob API (an upload, a
+	// mount, a push without a manifest type). Only content that entered as
+	// a manifest, and so passed the registry's manifest checks, is served
+	// as one.
+	MediaType string `json:"mediaType,omitempty"`
+}
+
+// linkSet is the links of one repository.
+type linkSet map[digest.Digest]link
 
 // linked reports whether repo holds d; mu is held.
 func (s *Store) linked(repo string, d digest.Digest) bool {
 	_, ok := s.links[repo][d]
 	return ok
+}
+
+// manifestType returns the manifest media type d entered repo with, or ""
+// (not held, or held as a plain blob); mu is held.
+func (s *Store) manifestType(repo string, d digest.Digest) string {
+	return s.links[repo][d].MediaType
 }
 
 // isLinked is linked for callers without the lock.
@@ -46,19 +63,26 @@ func (s *Store) isLinked(repo string, d digest.Digest) bool {
 	return s.linked(repo, d)
 }
 
-// addLink links d to repo as of t unless it is linked already (the older
-// time stays: it says since when the repository has held the blob); mu is
-// held (or the store is not shared yet).
-func (s *Store) addLink(repo string, d digest.Digest, t int64) {
+// addLink links d to repo as of t, as a manifest of type mt ("" for a
+// plain blob). A blob linked already keeps its time (it says since when the
+// repository has held it) and gains mt if it had none: content that entered
+// as a blob and is then pushed as a manifest (checked, this time) becomes
+// one. mu is held (or the store is not shared yet).
+func (s *Store) addLink(repo string, d digest.Digest, t int64, mt string) {
 	set := s.links[repo]
 	if set == nil {
 		set = linkSet{}
 		s.links[repo] = set
 	}
-	if _, ok := set[d]; ok {
+	if cur, ok := set[d]; ok {
+		if cur.MediaType == "" && mt != "" {
+			cur.MediaType = mt
+			set[d] = cur
+			s.linksDirty = true
+		}
 		return
 	}
-	set[d] = t
+	set[d] = link{Since: t, MediaType: mt}
 	s.holders[d]++
 	delete(s.released, d)
 	s.linksDirty = true
@@ -101,11 +125,14 @@ func (s *Store) unlink(repo string, d digest.Digest, t int64) {
 	s.removeLink(repo, d, t)
 }
 
-// link makes d part of repo durably: a journal record, unless repo holds d
-// already.
-func (s *Store) link(repo string, d digest.Digest) error {
-	err := s.commit(record{Op: "link", Repo: repo, Digest: d, Time: time.Now().Unix()}, func() error {
-		if s.linked(repo, d) {
+// link makes d part of repo durably, as a manifest of type mt when mt is a
+// manifest media type: a journal record, unless nothing would change.
+func (s *Store) link(repo string, d digest.Digest, mt string) error {
+	if !oci.IsManifest(mt) {
+		mt = ""
+	}
+	err := s.commit(record{Op: "link", Repo: repo, Digest: d, Time: time.Now().Unix(), MediaType: mt}, func() error {
+		if cur, ok := s.links[repo][d]; ok && (mt == "" || cur.MediaType != "") {
 			return errNoChange
 		}
 		return nil
@@ -171,9 +198,9 @@ func (s *Store) loadLinks() error {
 		if oci.ValidateLayoutRepository(repo) != nil {
 			continue
 		}
-		for d, t := range set {
+		for d, l := range set {
 			if cas.ValidateDigest(d) == nil {
-				s.addLink(repo, d, t)
+				s.addLink(repo, d, l.Since, l.MediaType)
 			}
 		}
 	}
@@ -248,8 +275,12 @@ func (s *Store) reconcileLinks() {
 		if err != nil {
 			return
 		}
-		s.addLink(repo, desc.Digest, now)
-		if !oci.IsManifest(desc.MediaType) || size > oci.MaxManifestSize {
+		mt := ""
+		if oci.IsManifest(desc.MediaType) {
+			mt = desc.MediaType
+		}
+		s.addLink(repo, desc.Digest, now, mt)
+		if mt == "" || size > oci.MaxManifestSize {
 			return
 		}
 		b, err := s.readBlob(desc.Digest, oci.MaxManifestSize)
@@ -266,7 +297,7 @@ func (s *Store) reconcileLinks() {
 		}
 	}
 	s.tags.each(func(e *tagEntry) bool {
-		if !s.linked(e.repo, e.desc.Digest) {
+		if s.manifestType(e.repo, e.desc.Digest) == "" {
 			walk(e.repo, e.desc, 0)
 		}
 		return true

@@ -121,6 +121,11 @@ func (r *Repo) Push(ctx context.Context, expected ocispec.Descriptor, rd io.Read
 	if ok, err := r.Exists(ctx, expected); err != nil {
 		return err
 	} else if ok {
+		// Held already, perhaps as a plain blob: a push as a manifest
+		// (the registry checked it first) makes it one.
+		if err := r.s.link(r.name, d, expected.MediaType); err != nil {
+			return err
+		}
 		return fmt.Errorf("%s: %w", d, cas.ErrExists)
 	}
 	if size, err := r.s.statBlob(d); err == nil && size == expected.Size {
@@ -130,7 +135,7 @@ func (r *Repo) Push(ctx context.Context, expected ocispec.Descriptor, rd io.Read
 	} else if err := r.s.push(ctx, expected, rd); err != nil && !errors.Is(err, cas.ErrExists) {
 		return err
 	}
-	return r.s.link(r.name, d)
+	return r.s.link(r.name, d, expected.MediaType)
 }
 
 // Delete implements cas.Deleter: the content leaves this repository, with
@@ -159,11 +164,12 @@ func (r *Repo) Mount(_ context.Context, desc ocispec.Descriptor, from string) er
 	if _, err := src.statBlob(desc.Digest); err != nil {
 		return fmt.Errorf("mount from %s: %w", from, err)
 	}
-	return r.s.link(r.name, desc.Digest)
+	return r.s.link(r.name, desc.Digest, "") // through the blob API: a blob
 }
 
 // Resolve implements cas.Resolver. A digest resolves to the blob's size and,
-// when the blob is a manifest, its media type.
+// when it entered this repository as a manifest, its media type: bytes
+// that parse as a manifest but came through the blob API are not one.
 func (r *Repo) Resolve(_ context.Context, reference string) (ocispec.Descriptor, error) {
 	if strings.Contains(reference, ":") {
 		d := digest.Digest(reference)
@@ -171,7 +177,10 @@ func (r *Repo) Resolve(_ context.Context, reference string) (ocispec.Descriptor,
 		if err != nil {
 			return ocispec.Descriptor{}, err
 		}
-		return ocispec.Descriptor{MediaType: r.s.mediaType(d, size), Digest: d, Size: size}, nil
+		r.s.mu.RLock()
+		mt := r.s.manifestType(r.name, d)
+		r.s.mu.RUnlock()
+		return ocispec.Descriptor{MediaType: mt, Digest: d, Size: size}, nil
 	}
 	r.s.mu.RLock()
 	desc, ok := r.s.tags.get(r.name, reference)
@@ -217,7 +226,6 @@ func (r *Repo) Tag(_ context.Context, desc ocispec.Descriptor, tag string) error
 		return fmt.Errorf("tag %s:%s: %s is %d bytes, the descriptor says %d: %w", r.name, tag, desc.Digest, size, desc.Size, cas.ErrSizeMismatch)
 	}
 	entry := ocispec.Descriptor{
-		MediaType:    desc.MediaType,
 		Digest:       desc.Digest,
 		Size:         desc.Size,
 		ArtifactType: desc.ArtifactType,
@@ -229,11 +237,17 @@ func (r *Repo) Tag(_ context.Context, desc ocispec.Descriptor, tag string) error
 			entry.Annotations[k] = v
 		}
 	}
+	// The entry's media type is the one the manifest entered with; content
+	// that entered as a blob is not tagged.
+	r.s.mu.RLock()
+	held := r.s.linked(r.name, desc.Digest)
+	entry.MediaType = r.s.manifestType(r.name, desc.Digest)
+	r.s.mu.RUnlock()
+	if !held {
+		return fmt.Errorf("tag %s:%s: %w", r.name, tag, r.notHere(desc.Digest))
+	}
 	if entry.MediaType == "" {
-		entry.MediaType = r.s.mediaType(desc.Digest, size)
-		if entry.MediaType == "" {
-			return fmt.Errorf("tag %s:%s: %s has no media type and is not a manifest: %w", r.name, tag, desc.Digest, cas.ErrInvalid)
-		}
+		return fmt.Errorf("tag %s:%s: %s is in %s as a blob, not as a manifest: push it as a manifest first: %w", r.name, tag, desc.Digest, r.name, cas.ErrInvalid)
 	}
 	// The repository must still hold the content when the record is
 	// written: a Delete racing this Tag either runs first (and the tag is

@@ -89,11 +89,12 @@ func TestSkopeoReadsLayout(t *testing.T) {
 	// Another repository and a sha512 blob in the same layout must not
 	// confuse skopeo.
 	other, _ := s.Repository(t.Context(), "other/app")
-	for _, d := range []ocispec.Descriptor{cdesc, ldesc, mdesc} {
+	for _, d := range []ocispec.Descriptor{cdesc, ldesc} {
 		if err := other.(*Repo).Mount(t.Context(), d, "library/hello"); err != nil {
 			t.Fatal(err)
 		}
 	}
+	pushBytes(t, other, mdesc, mb)
 	if err := other.Tag(t.Context(), mdesc, "stable"); err != nil {
 		t.Fatal(err)
 	}

@@ -90,7 +90,6 @@ type Store struct {
 	top     map[string]json.RawMessage // index.json fields other than manifests
 	foreign []json.RawMessage          // entries that are not REPO:TAG, as read
 	dirty   bool                       // maps differ from index.json
-	types   map[digest.Digest]string   // known media types ("" = not a manifest)
 
 	// links says which repositories hold which blobs (see links.go);
 	// holders counts them per blob, released says when the last holder of
@@ -136,7 +135,6 @@ func Open(dir string, opts Options) (*Store, error) {
 		dir:      dir,
 		opts:     opts.withDefaults(),
 		tags:     newTagIndex(),
-		types:    map[digest.Digest]string{},
 		links:    map[string]linkSet{},
 		holders:  map[digest.Digest]int{},
 		released: map[digest.Digest]int64{},

@@ -377,7 +377,11 @@ func TestConcurrentTagsAndFlushes(t *testing.T) {
 	for w := range workers {
 		go func() {
 			r, _ := s.Repository(t.Context(), fmt.Sprintf("w%d", w))
-			if err := r.(*Repo).Mount(t.Context(), m, "seed"); err != nil {
+			b, err := cas.FetchAll(t.Context(), r0, m, 0)
+			if err == nil {
+				err = r.Push(t.Context(), m, bytes.NewReader(b))
+			}
+			if err != nil {
 				errs <- err
 				return
 			}

@@ -627,7 +627,7 @@ func (u *upload) Commit(ctx context.Context, expected ocispec.Descriptor) error 
 	if _, err := statContent(dst); err == nil {
 		// Another repository's bytes, or this one's: the client proved
 		// it has them, so the repository holds them now.
-		if err := u.s.link(sess.repo, d); err != nil {
+		if err := u.s.link(sess.repo, d, ""); err != nil {
 			return fmt.Errorf("upload %s: %w", sess.id, err)
 		}
 		return u.s.endLocked(sess)
@@ -651,7 +651,7 @@ func (u *upload) Commit(ctx context.Context, expected ocispec.Descriptor) error 
 		u.s.endLocked(sess)
 		return fmt.Errorf("upload %s: %s: syncing %s: %w", sess.id, d, filepath.Dir(dst), err)
 	}
-	if err := u.s.link(sess.repo, d); err != nil {
+	if err := u.s.link(sess.repo, d, ""); err != nil {
 		// The bytes are durable but belong to no repository: the client
 		// sees a failed commit and uploads again, which links them.
 		u.s.endLocked(sess)

@@ -25,7 +25,10 @@ type Store struct {
 	mu    sync.RWMutex
 	blobs map[digest.Digest]blob
 	tags  map[string]map[string]ocispec.Descriptor // repository -> tag -> desc
-	links map[string]map[digest.Digest]bool        // repository -> blobs it holds
+	// links: repository -> the blobs it holds -> the manifest media type
+	// each entered with ("" for a blob that came through the blob API:
+	// only what entered as a manifest is served as one).
+	links map[string]map[digest.Digest]string
 
 	uploads   map[string]*session                               // id -> session
 	referrers map[string]map[digest.Digest][]ocispec.Descriptor // repository -> subject -> referrers
@@ -41,7 +44,7 @@ func New() *Store {
 	return &Store{
 		blobs:     map[digest.Digest]blob{},
 		tags:      map[string]map[string]ocispec.Descriptor{},
-		links:     map[string]map[digest.Digest]bool{},
+		links:     map[string]map[digest.Digest]string{},
 		uploads:   map[string]*session{},
 		referrers: map[string]map[digest.Digest][]ocispec.Descriptor{},
 	}
@@ -75,7 +78,7 @@ func (s *Store) Holders(_ context.Context, d digest.Digest) ([]string, error) {
 	defer s.mu.RUnlock()
 	out := []string{}
 	for repo, set := range s.links {
-		if set[d] {
+		if _, ok := set[d]; ok {
 			out = append(out, repo)
 		}
 	}
@@ -134,18 +137,26 @@ func (r *Repo) get(d digest.Digest) (blob, error) {
 // getLocked is get with mu held.
 func (r *Repo) getLocked(d digest.Digest) (blob, error) {
 	b, ok := r.s.blobs[d]
-	if !ok || !r.s.links[r.name][d] {
+	if _, held := r.s.links[r.name][d]; !ok || !held {
 		return blob{}, fmt.Errorf("%s: not in repository %s: %w", d, r.name, cas.ErrNotFound)
 	}
 	return b, nil
 }
 
-// link makes d part of repository repo; mu is held.
-func (s *Store) link(repo string, d digest.Digest) {
-	if s.links[repo] == nil {
-		s.links[repo] = map[digest.Digest]bool{}
+// link makes d part of repository repo, as a manifest of type mt when mt
+// is a manifest media type; a blob held already keeps its type or gains
+// mt. mu is held.
+func (s *Store) link(repo string, d digest.Digest, mt string) {
+	if !oci.IsManifest(mt) {
+		mt = ""
 	}
-	s.links[repo][d] = true
+	if s.links[repo] == nil {
+		s.links[repo] = map[digest.Digest]string{}
+	}
+	if cur, ok := s.links[repo][d]; ok && (cur != "" || mt == "") {
+		return
+	}
+	s.links[repo][d] = mt
 }
 
 // Exists implements cas.Exister.
@@ -161,6 +172,9 @@ func (r *Repo) Push(ctx context.Context, expected ocispec.Descriptor, rd io.Read
 		return err
 	}
 	if ok, _ := r.Exists(ctx, expected); ok {
+		r.s.mu.Lock()
+		r.s.link(r.name, expected.Digest, expected.MediaType) // a manifest now, perhaps
+		r.s.mu.Unlock()
 		return fmt.Errorf("%s: %w", expected.Digest, cas.ErrExists)
 	}
 	// cas.ReadAll, not make([]byte, expected.Size): a descriptor may claim
@@ -174,24 +188,28 @@ func (r *Repo) Push(ctx context.Context, expected ocispec.Descriptor, rd io.Read
 	}
 	r.s.mu.Lock()
 	defer r.s.mu.Unlock()
-	if r.s.links[r.name][expected.Digest] {
-		return fmt.Errorf("%s: %w", expected.Digest, cas.ErrExists)
-	}
+	_, held := r.s.links[r.name][expected.Digest]
 	if _, ok := r.s.blobs[expected.Digest]; !ok {
 		r.s.blobs[expected.Digest] = blob{data: data, mediaType: expected.MediaType}
 	}
-	r.s.link(r.name, expected.Digest)
+	r.s.link(r.name, expected.Digest, expected.MediaType)
+	if held {
+		return fmt.Errorf("%s: %w", expected.Digest, cas.ErrExists)
+	}
 	return nil
 }
 
-// Resolve implements cas.Resolver.
+// Resolve implements cas.Resolver. A digest's media type is the manifest
+// type it entered this repository with, "" for a blob.
 func (r *Repo) Resolve(_ context.Context, reference string) (ocispec.Descriptor, error) {
 	if d, err := digest.Parse(reference); err == nil {
-		b, err := r.get(d)
+		r.s.mu.RLock()
+		defer r.s.mu.RUnlock()
+		b, err := r.getLocked(d)
 		if err != nil {
 			return ocispec.Descriptor{}, err
 		}
-		return ocispec.Descriptor{MediaType: b.mediaType, Digest: d, Size: int64(len(b.data))}, nil
+		return ocispec.Descriptor{MediaType: r.s.links[r.name][d], Digest: d, Size: int64(len(b.data))}, nil
 	} else if strings.Contains(reference, ":") {
 		return ocispec.Descriptor{}, cas.ValidateDigest(digest.Digest(reference))
 	}
@@ -217,6 +235,11 @@ func (r *Repo) Tag(_ context.Context, desc ocispec.Descriptor, tag string) error
 	if _, err := r.getLocked(desc.Digest); err != nil {
 		return fmt.Errorf("tag %s:%s: %w", r.name, tag, err)
 	}
+	mt := r.s.links[r.name][desc.Digest]
+	if mt == "" {
+		return fmt.Errorf("tag %s:%s: %s is in %s as a blob, not as a manifest: push it as a manifest first: %w", r.name, tag, desc.Digest, r.name, cas.ErrInvalid)
+	}
+	desc.MediaType = mt
 	if r.s.tags[r.name] == nil {
 		r.s.tags[r.name] = map[string]ocispec.Descriptor{}
 	}
@@ -252,7 +275,7 @@ func (r *Repo) Delete(_ context.Context, desc ocispec.Descriptor) error {
 		}
 	}
 	for _, set := range r.s.links {
-		if set[d] {
+		if _, ok := set[d]; ok {
 			return nil
 		}
 	}
@@ -283,6 +306,6 @@ func (r *Repo) Mount(_ context.Context, desc ocispec.Descriptor, from string) er
 	if _, err := src.getLocked(desc.Digest); err != nil {
 		return fmt.Errorf("mount from %s: %w", from, err)
 	}
-	r.s.link(r.name, desc.Digest)
+	r.s.link(r.name, desc.Digest, "") // through the blob API: a blob
 	return nil
 }

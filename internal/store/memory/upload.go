@@ -166,7 +166,7 @@ func (u *upload) Commit(ctx context.Context, expected ocispec.Descriptor) error 
 	if _, ok := u.s.blobs[expected.Digest]; !ok {
 		u.s.blobs[expected.Digest] = blob{data: data[:len(data):len(data)], mediaType: expected.MediaType}
 	}
-	u.s.link(u.sess.repo, expected.Digest)
+	u.s.link(u.sess.repo, expected.Digest, "") // through the blob API: a blob
 	u.s.mu.Unlock()
 	u.s.end(u.sess)
 	return nil

@@ -5,6 +5,8 @@
 package atomicfile
 
 import (
+	"bufio"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -32,6 +34,16 @@ type Options struct {
 // rename, fsync of the directory. On failure the temporary file is removed
 // and path is left as it was.
 func Write(path string, data []byte, opts Options) error {
+	return WriteFunc(path, func(w io.Writer) error {
+		_, err := w.Write(data)
+		return err
+	}, opts)
+}
+
+// WriteFunc is Write for content too large to hold in memory at once:
+// write streams it into the temporary file (through a buffer), and the
+// replacement is as durable and atomic as Write's.
+func WriteFunc(path string, write func(io.Writer) error, opts Options) error {
 	dir := opts.TempDir
 	if dir == "" {
 		dir = filepath.Dir(path)
@@ -45,7 +57,11 @@ func Write(path string, data []byte, opts Options) error {
 		return err
 	}
 	tmp := f.Name()
-	_, err = f.Write(data)
+	bw := bufio.NewWriterSize(f, 1<<20)
+	err = write(bw)
+	if err == nil {
+		err = bw.Flush()
+	}
 	if err == nil {
 		err = f.Chmod(perm)
 	}

@@ -1,6 +1,7 @@
 package disk
 
 import (
+	"bufio"
 	"bytes"
 	"encoding/json"
 	"errors"
@@ -198,49 +199,61 @@ func (s *Store) snapshot() indexSnapshot {
 	return indexSnapshot{top: maps.Clone(s.top), foreign: slices.Clone(s.foreign), owned: s.tags.clone()}
 }
 
-// marshal writes index.json: the fields gantry does not manage as they were,
-// then other tools' entries in their order, then gantry's tags sorted by
-// repository and tag, one per line so the file diffs and greps well.
-func (snap indexSnapshot) marshal() ([]byte, error) {
-	var buf bytes.Buffer
-	buf.Grow(64 + 200*(snap.owned.len()+len(snap.foreign)))
-	buf.WriteString(`{"schemaVersion":2`)
+// writeTo writes index.json to w, an entry at a time (a store of a million
+// tags never holds the file in memory): the fields gantry does not manage
+// as they were, then other tools' entries in their order, then gantry's
+// tags sorted by repository and tag, one per line so the file diffs and
+// greps well. The ref.name annotation of each tag, which the tag index does
+// not keep, is written back here.
+func (snap indexSnapshot) writeTo(w io.Writer) error {
+	bw := bufio.NewWriter(w)
+	bw.WriteString(`{"schemaVersion":2`)
 	if _, ok := snap.top["mediaType"]; !ok {
-		buf.WriteString(`,"mediaType":"` + ocispec.MediaTypeImageIndex + `"`)
+		bw.WriteString(`,"mediaType":"` + ocispec.MediaTypeImageIndex + `"`)
 	}
 	for _, k := range slices.Sorted(maps.Keys(snap.top)) {
 		if k == "schemaVersion" {
 			continue
 		}
 		kb, _ := json.Marshal(k)
-		buf.WriteByte(',')
-		buf.Write(kb)
-		buf.WriteByte(':')
-		buf.Write(snap.top[k])
+		bw.WriteByte(',')
+		bw.Write(kb)
+		bw.WriteByte(':')
+		bw.Write(snap.top[k])
 	}
-	buf.WriteString(`,"manifests":[`)
+	bw.WriteString(`,"manifests":[`)
 	sep := "\n"
+	var buf bytes.Buffer
 	for _, raw := range snap.foreign {
-		buf.WriteString(sep)
+		bw.WriteString(sep)
+		buf.Reset()
 		if err := json.Compact(&buf, raw); err != nil {
-			return nil, err
+			return err
 		}
+		bw.Write(buf.Bytes())
 		sep = ",\n"
 	}
 	var err error
 	snap.owned.each(func(e *tagEntry) bool {
 		var b []byte
-		if b, err = json.Marshal(e.desc); err != nil {
+		if b, err = json.Marshal(e.named()); err != nil {
 			return false
 		}
-		buf.WriteString(sep)
-		buf.Write(b)
+		bw.WriteString(sep)
+		_, err = bw.Write(b)
 		sep = ",\n"
-		return true
+		return err == nil
 	})
 	if err != nil {
-		return nil, err
+		return err
 	}
-	buf.WriteString("\n]}\n")
-	return buf.Bytes(), nil
+	bw.WriteString("\n]}\n")
+	return bw.Flush()
+}
+
+// marshal is writeTo into memory, for tests and small stores.
+func (snap indexSnapshot) marshal() ([]byte, error) {
+	var buf bytes.Buffer
+	err := snap.writeTo(&buf)
+	return buf.Bytes(), err
 }

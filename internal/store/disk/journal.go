@@ -11,6 +11,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/gantry-dev/gantry/internal/atomicfile"
 	"github.com/gantry-dev/gantry/internal/cas"
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
@@ -394,11 +395,11 @@ func (s *Store) flush() error {
 	}
 	if dirty {
 		err := func() error {
-			b, err := snap.marshal()
+			err := atomicfile.WriteFunc(s.path(indexFile), snap.writeTo, atomicfile.Options{TempDir: s.path(stateDir)})
 			if err != nil {
-				return fmt.Errorf("store %s: encoding index.json: %w", s.dir, err)
+				return fmt.Errorf("store %s: writing %s: %w", s.dir, indexFile, err)
 			}
-			return s.writeAtomic(indexFile, b)
+			return nil
 		}()
 		if err != nil {
 			s.mu.Lock()

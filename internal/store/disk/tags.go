@@ -1,16 +1,36 @@
 package disk
 
 import (
+	"maps"
+	"unique"
+
 	"github.com/google/btree"
+	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
 
-// tagEntry is one tag of the store: repository, tag and the index.json
-// entry it stands for.
+// tagEntry is one tag of the store: repository, tag and the descriptor it
+// points at, without the ref.name annotation that names the index.json
+// entry (named puts it back): a store of a million tags keeps a few hundred
+// bytes per tag, not a map per tag.
 type tagEntry struct {
 	repo, tag string
 	desc      ocispec.Descriptor
 }
+
+// named returns the tag's index.json entry: its descriptor with ref.name.
+func (e *tagEntry) named() ocispec.Descriptor {
+	d := e.desc
+	a := make(map[string]string, len(d.Annotations)+1)
+	maps.Copy(a, d.Annotations)
+	a[ocispec.AnnotationRefName] = e.repo + ":" + e.tag
+	d.Annotations = a
+	return d
+}
+
+// intern returns the one copy of s the process keeps: many tags share a
+// repository name, a media type and often a digest.
+func intern(s string) string { return unique.Make(s).Value() }
 
 // Entries are kept by pointer: a B-tree node then moves 8 bytes per entry
 // when it splits or shifts, not the whole descriptor.
@@ -44,7 +64,10 @@ func (x tagIndex) get(repo, tag string) (ocispec.Descriptor, bool) {
 }
 
 func (x tagIndex) set(repo, tag string, d ocispec.Descriptor) {
-	x.t.ReplaceOrInsert(&tagEntry{repo: repo, tag: tag, desc: d})
+	d = plain(d)
+	d.MediaType = intern(d.MediaType)
+	d.Digest = digest.Digest(intern(string(d.Digest)))
+	x.t.ReplaceOrInsert(&tagEntry{repo: intern(repo), tag: tag, desc: d})
 }
 
 // remove reports whether repo:tag existed.

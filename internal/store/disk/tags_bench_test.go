@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"sync/atomic"
 	"testing"
@@ -190,3 +191,65 @@ func BenchmarkTags100kPage(b *testing.B) {
 }
 
 var errStopPage = fmt.Errorf("page full")
+
+// BenchmarkTags1M measures a store of 1,000,000 tags (issue 9: memory per
+// tag should be a few hundred bytes, and an index.json rewrite should
+// stream): open time, live heap per tag after open, and the heap's peak
+// above that while index.json is rewritten. Minutes and a few GB:
+//
+//	go test -run '^$' -bench 'Tags1M' -benchtime 1x -timeout 30m ./internal/store/disk/
+func BenchmarkTags1M(b *testing.B) {
+	const n = 1_000_000
+	dir := b.TempDir()
+	m := seedLayout(b, dir, n, false)
+	heap := func() uint64 {
+		runtime.GC()
+		var ms runtime.MemStats
+		runtime.ReadMemStats(&ms)
+		return ms.HeapAlloc
+	}
+	for b.Loop() {
+		before := heap()
+		t0 := time.Now()
+		s, err := Open(dir, Options{FlushInterval: time.Hour})
+		if err != nil {
+			b.Fatal(err)
+		}
+		open := time.Since(t0)
+		live := heap()
+		r, _ := s.Repository(b.Context(), "team1/app")
+		if err := r.Tag(b.Context(), m, "one-more"); err != nil {
+			b.Fatal(err)
+		}
+		var peak atomic.Uint64
+		stop := make(chan struct{})
+		done := make(chan struct{})
+		go func() { // sample the heap while the flush runs
+			defer close(done)
+			var ms runtime.MemStats
+			for {
+				runtime.ReadMemStats(&ms)
+				if ms.HeapAlloc > peak.Load() {
+					peak.Store(ms.HeapAlloc)
+				}
+				select {
+				case <-stop:
+					return
+				case <-time.After(5 * time.Millisecond):
+				}
+			}
+		}()
+		t1 := time.Now()
+		if err := s.flush(); err != nil {
+			b.Fatal(err)
+		}
+		flush := time.Since(t1)
+		close(stop)
+		<-done
+		b.ReportMetric(open.Seconds(), "open-s")
+		b.ReportMetric(float64(live-before)/n, "heap-B/tag")
+		b.ReportMetric(flush.Seconds(), "flush-s")
+		b.ReportMetric(float64(peak.Load()-min(peak.Load(), live))/(1<<20), "flush-extra-MiB")
+		s.Close()
+	}
+}

@@ -228,7 +228,10 @@ func (s *Store) replayJournal() (int, bool, error) {
 		}
 	}
 	if sc.end < len(b) {
-		s.opts.Logger.Warn("dropped a torn record at the end of the tag journal (a crash interrupted a tag change that had not returned)",
+		// Most often a crash cut the last append short, and that change
+		// never returned to its caller; but a last record damaged at rest
+		// looks the same, and its change had returned. Say both.
+		s.opts.Logger.Warn("dropped an unreadable record at the end of the tag journal: either a crash cut its write short (that change was never acknowledged) or it was damaged on disk (that change is lost)",
 			"store", s.dir, "offset", sc.end, "bytes", len(b)-sc.end)
 	}
 	return n, sc.end < len(b) || len(sc.skipped) > 0, nil

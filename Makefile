@@ -37,11 +37,16 @@ test-short:
 demo: build
 	./scripts/demo.sh
 
-# Run each fuzzer for a short while (FUZZTIME=30s by default).
+# Run each fuzzer of every package for a short while (FUZZTIME=30s by
+# default); `go test -fuzz` takes one package and one target at a time.
 FUZZTIME ?= 30s
 fuzz:
-	@for t in $$($(GO) test -list '^Fuzz' ./internal/oci | grep ^Fuzz); do \
-		$(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) ./internal/oci || exit 1; done
+	@for p in $$($(GO) list $(PKGS)); do \
+		for t in $$($(GO) test -list '^Fuzz' $$p | grep ^Fuzz); do \
+			echo "$$p $$t"; \
+			$(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) $$p || exit 1; \
+		done; \
+	done
 
 bench:
 	./bench/run.sh

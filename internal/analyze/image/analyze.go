@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"path"
 	"runtime"
 	"sort"
 	"strings"
@@ -243,9 +242,19 @@ func diveWaste(scans []*layerScan) int64 {
 	paths := map[string]*acc{}
 	stack := newFS(len(scans), false)
 	for i, s := range scans {
+		// The directories above each entry; a walk up stops at the first
+		// one already seen, and each step slices the path (path.Dir
+		// would clean the whole prefix again, quadratic in its depth).
 		parents := map[string]bool{}
 		for _, e := range s.entries {
-			for d := path.Dir(e.Path); d != "." && d != "/" && !parents[d]; d = path.Dir(d) {
+			for d := e.Path; ; {
+				i := strings.LastIndexByte(d, '/')
+				if i <= 0 {
+					break
+				}
+				if d = d[:i]; parents[d] {
+					break
+				}
 				parents[d] = true
 			}
 		}

@@ -18,7 +18,7 @@ import (
 )
 
 // analyze pushes an image of layers into a memory store and analyzes it.
-func analyze(t *testing.T, layers []testimage.Layer, cfg imagetest.Config, opts Options) (*Result, error) {
+func analyze(t testing.TB, layers []testimage.Layer, cfg imagetest.Config, opts Options) (*Result, error) {
 	t.Helper()
 	repo, err := memory.New().Repository(t.Context(), "test/app")
 	if err != nil {

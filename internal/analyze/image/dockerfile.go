@@ -7,6 +7,7 @@ import (
 	"path"
 	"regexp"
 	"slices"
+	"sort"
 	"strings"
 
 	"github.com/gantry-dev/gantry/internal/analyze/lint"
@@ -313,12 +314,13 @@ func dockerfileFindings(r *Result, df *Dockerfile, d *layerData) []report.Findin
 		return append(out, lints...)
 	}
 
-	// The instruction of shipped a line belongs to.
+	// The instruction of shipped a line belongs to. shipped is in line
+	// order (a stage is built only FROM earlier ones), so this is a binary
+	// search: a scan per finding was quadratic in a large Dockerfile.
 	instrAt := func(line int) int {
-		for i, in := range shipped {
-			if line >= in.Line && line <= max(in.EndLine, in.Line) {
-				return i
-			}
+		i := sort.Search(len(shipped), func(i int) bool { return shipped[i].Line > line }) - 1
+		if i >= 0 && line <= max(shipped[i].EndLine, shipped[i].Line) {
+			return i
 		}
 		return -1
 	}

@@ -52,13 +52,14 @@ func newFS(layers int, honourOpaque bool) *fsys {
 	}
 }
 
-// lookup returns the node at p ("" is the root), or nil.
+// lookup returns the node at p ("" is the root), or nil. It walks p's
+// components in place: splitting it would allocate as many strings as p is
+// deep, for every entry of a layer of deep paths.
 func (f *fsys) lookup(p string) *node {
 	n := &f.root
-	if p == "" {
-		return n
-	}
-	for _, c := range strings.Split(p, "/") {
+	for rest := p; rest != ""; {
+		var c string
+		c, rest, _ = strings.Cut(rest, "/")
 		if n.children == nil {
 			return nil
 		}
@@ -71,25 +72,34 @@ func (f *fsys) lookup(p string) *node {
 
 // parent returns the directory that holds p, creating missing directories
 // (owned by layer) on the way and replacing non-directories in the way, as
-// an extraction would.
+// an extraction would. Its work is linear in the length of p: the path of
+// a directory on the way is a slice of p, taken only to charge what it
+// replaces.
 func (f *fsys) parent(p string, layer int) (*node, string) {
 	n := &f.root
-	dir, name := path.Split(p)
-	if dir == "" {
-		return n, name
+	i := strings.LastIndexByte(p, '/')
+	if i < 0 {
+		return n, p
 	}
-	cur := ""
-	for _, c := range strings.Split(strings.TrimSuffix(dir, "/"), "/") {
-		cur = join(cur, c)
+	dir, name := p[:i], p[i+1:]
+	for start := 0; start <= len(dir); {
+		end := strings.IndexByte(dir[start:], '/')
+		if end < 0 {
+			end = len(dir)
+		} else {
+			end += start
+		}
+		c := dir[start:end]
 		next := n.children[c]
 		if next == nil || next.kind != KindDir {
 			if next != nil {
-				f.remove(cur, next, layer)
+				f.remove(dir[:end], next, layer)
 			}
 			next = &node{kind: KindDir, layer: layer, mode: 0o755, children: map[string]*node{}}
 			n.children[c] = next
 		}
 		n = next
+		start = end + 1
 	}
 	return n, name
 }

@@ -121,3 +121,20 @@ func TestWriteCorpus(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkHostile lints each hostile Dockerfile of issue 9 (see
+// hostile); the target is under 5 s and 200 MB each.
+func BenchmarkHostile(b *testing.B) {
+	for _, tc := range hostile {
+		b.Run(tc.name, func(b *testing.B) {
+			src := tc.src()
+			b.SetBytes(int64(len(src)))
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := Lint("Dockerfile", src, Options{}); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}

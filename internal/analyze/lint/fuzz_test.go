@@ -33,3 +33,37 @@ func FuzzLint(f *testing.F) {
 		}
 	})
 }
+
+// FuzzExpand checks the bounds of ARG and ENV expansion on any Dockerfile:
+// no kept value is longer than maxValue (or the file, for a value written
+// out), and all expansions together receive at most maxExpanded bytes.
+// Seeds: testdata/fuzz/FuzzExpand (doubling, linear and nested chains,
+// pattern substitutions).
+func FuzzExpand(f *testing.F) {
+	f.Add(doubling("ARG", 22))
+	f.Add(doubling("ENV", 22))
+	f.Add(linearChain(300))
+	f.Add([]byte("ARG A=${B:-${C:-${D:-x}}}\nFROM ${A}\nENV E=${A//x/yyyyyyyy} F=${E/y/${E}}\nRUN echo $E $F\n"))
+	f.Fuzz(func(t *testing.T, src []byte) {
+		d, err := load("Dockerfile", src, nil)
+		if err != nil {
+			return
+		}
+		if d.expanded > maxExpanded {
+			t.Fatalf("expansions received %d bytes, over %d", d.expanded, maxExpanded)
+		}
+		// The values in force at the end of each stage (checking every
+		// instruction's view would be quadratic in the seeds' chains).
+		for _, st := range d.stages {
+			in := st.from
+			if len(st.instrs) > 0 {
+				in = st.instrs[len(st.instrs)-1]
+			}
+			for _, k := range in.vars.Keys() {
+				if v, _ := in.vars.Get(k); len(v) > maxValue+len(src) {
+					t.Fatalf("line %d: $%s is %d bytes", in.line, k, len(v))
+				}
+			}
+		}
+	})
+}

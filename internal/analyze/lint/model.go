@@ -1,8 +1,10 @@
 package lint
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
+	"regexp"
 	"strings"
 
 	"github.com/moby/buildkit/frontend/dockerfile/instructions"
@@ -25,6 +27,11 @@ type dockerfile struct {
 	byName map[string]*stage // stage names, lower case
 
 	findings []finding
+
+	// expanded counts the bytes of variable values handed out by
+	// expansions, against maxExpanded; overTotal is set once it is spent.
+	expanded  int
+	overTotal bool
 }
 
 // stage is one build stage. Whether a stage ships decides which rules apply:
@@ -77,21 +84,38 @@ type instr struct {
 	shell   []string // SHELL in force
 
 	run *script // RUN, and shell-form CMD and ENTRYPOINT
+
+	overValue bool // an expansion in the instruction hit maxValue (GL908 said so)
 }
 
-// expand resolves variables in word the way BuildKit does for FROM, COPY,
-// WORKDIR and ENV; unset variables stay as written so rules can tell a
-// resolved value from an unknown one.
-func (d *dockerfile) expand(word string, vs vars) string {
+// expand resolves variables in word, a word of instruction in, the way
+// BuildKit does for FROM, COPY, WORKDIR and ENV; unset variables stay as
+// written so rules can tell a resolved value from an unknown one. Values
+// are handed out within bounds (see expansion); a result over maxValue is
+// dropped for the word as written.
+func (d *dockerfile) expand(in *instr, word string, vs vars) string {
 	if !strings.ContainsAny(word, "$'\"\\") {
 		return word
 	}
-	out, _, err := d.lex.ProcessWord(word, vs)
+	x := &expansion{d: d, in: in, vs: vs, max: maxValue}
+	if replaces.MatchString(word) {
+		// ${V/a/b} and ${V//a/b} can multiply a value by the length of
+		// what they put in: hand out that much less.
+		x.max = maxValue / len(word)
+	}
+	out, _, err := d.lex.ProcessWord(word, x)
 	if err != nil {
+		return word
+	}
+	if len(out) > maxValue {
+		d.overflow(in, "")
 		return word
 	}
 	return out
 }
+
+// replaces matches a pattern substitution, ${NAME/...}.
+var replaces = regexp.MustCompile(`\$\{[A-Za-z_][A-Za-z0-9_]*/`)
 
 // ParseError is a Dockerfile BuildKit cannot parse at all.
 type ParseError struct {
@@ -126,8 +150,9 @@ func location(err error) (line, col int) {
 // load parses src and builds the model: stages, resolved variables, WORKDIR
 // and SHELL per instruction, stage roles.
 func load(name string, src []byte, buildArgs map[string]string) (*dockerfile, error) {
-	res, err := parser.Parse(strings.NewReader(string(src)))
-	if err != nil && onlyComments(strings.Split(string(src), "\n")) {
+	res, err := parser.Parse(bytes.NewReader(src))
+	text := string(src) // the one copy: lines are slices of it
+	if err != nil && onlyComments(strings.Split(text, "\n")) {
 		// An empty Dockerfile parses as a structure error (GL906), not
 		// a syntax error.
 		res, err = &parser.Result{AST: &parser.Node{}, EscapeToken: '\\'}, nil
@@ -138,7 +163,7 @@ func load(name string, src []byte, buildArgs map[string]string) (*dockerfile, er
 	}
 	d := &dockerfile{
 		name:   name,
-		lines:  strings.Split(string(src), "\n"),
+		lines:  strings.Split(text, "\n"),
 		escape: res.EscapeToken,
 		lex:    shell.NewLex(res.EscapeToken),
 		byName: map[string]*stage{},
@@ -166,7 +191,7 @@ func load(name string, src []byte, buildArgs map[string]string) (*dockerfile, er
 			if st, ok := in.cmd.(*instructions.Stage); ok {
 				cur.name = st.Name
 				cur.platform = st.Platform
-				cur.base = d.expand(st.BaseName, meta.view())
+				cur.base = d.expand(in, st.BaseName, meta.view())
 				if b, ok := d.byName[strings.ToLower(cur.base)]; ok {
 					cur.baseStage = b
 					b.usedAsBase = true
@@ -196,7 +221,7 @@ func load(name string, src []byte, buildArgs map[string]string) (*dockerfile, er
 			in.vars = meta.view()
 			if a, ok := in.cmd.(*instructions.ArgCommand); ok {
 				for _, kv := range a.Args {
-					meta.set(kv.Key, argValue(d, kv, buildArgs, meta.view()))
+					meta.set(kv.Key, argValue(d, in, kv, buildArgs, meta.view()))
 				}
 			} else if in.cmd != nil || perr == nil {
 				d.add("GL901", in, "move %s after the first FROM: only ARG may come before it", strings.ToUpper(in.kind))
@@ -218,16 +243,16 @@ func load(name string, src []byte, buildArgs map[string]string) (*dockerfile, er
 					}
 					continue
 				}
-				sc.set(kv.Key, argValue(d, kv, buildArgs, sc.view()))
+				sc.set(kv.Key, argValue(d, in, kv, buildArgs, sc.view()))
 			}
 		case *instructions.EnvCommand:
 			for _, kv := range c.Env {
-				v := d.expand(kv.Value, in.vars)
+				v := d.expand(in, kv.Value, in.vars)
 				sc.set(kv.Key, v)
 				envSc.set(kv.Key, v)
 			}
 		case *instructions.WorkdirCommand:
-			p := d.expand(c.Path, sc.view())
+			p := d.expand(in, c.Path, sc.view())
 			if !strings.HasPrefix(p, "/") && workdir != "" {
 				p = strings.TrimSuffix(workdir, "/") + "/" + p
 			}
@@ -238,7 +263,7 @@ func load(name string, src []byte, buildArgs map[string]string) (*dockerfile, er
 			// Mount options other than from= are only parsed once
 			// variables can be expanded.
 			v := in.vars
-			if err := c.Expand(func(w string) (string, error) { return d.expand(w, v), nil }); err != nil {
+			if err := c.Expand(func(w string) (string, error) { return d.expand(in, w, v), nil }); err != nil {
 				d.add("GL904", in, "fix the RUN --mount option: %s", cleanErr(err))
 			}
 		}
@@ -246,6 +271,12 @@ func load(name string, src []byte, buildArgs map[string]string) (*dockerfile, er
 		switch in.kind {
 		case "run", "cmd", "entrypoint":
 			in.run = parseScript(d, in)
+		}
+		if c, ok := in.cmd.(*instructions.RunCommand); ok {
+			// BuildKit's RunCommand keeps its flag parser and every flag's
+			// state (some 700 bytes a RUN); rules need the command line,
+			// and the mounts, which the script holds.
+			in.cmd = &instructions.RunCommand{ShellDependantCmdLine: c.ShellDependantCmdLine, FlagsUsed: c.FlagsUsed}
 		}
 	}
 	if len(d.stages) > 0 {
@@ -259,14 +290,14 @@ func load(name string, src []byte, buildArgs map[string]string) (*dockerfile, er
 	return d, nil
 }
 
-func argValue(d *dockerfile, kv instructions.KeyValuePairOptional, buildArgs map[string]string, vs vars) string {
+func argValue(d *dockerfile, in *instr, kv instructions.KeyValuePairOptional, buildArgs map[string]string, vs vars) string {
 	if v, ok := buildArgs[kv.Key]; ok {
 		return v
 	}
 	if kv.Value == nil {
 		return ""
 	}
-	return d.expand(*kv.Value, vs)
+	return d.expand(in, *kv.Value, vs)
 }
 
 // stageRef returns the stage a COPY --from or mount from= value names (a
@@ -299,16 +330,25 @@ func (in *instr) fromRefs(d *dockerfile) []string {
 	switch c := in.cmd.(type) {
 	case *instructions.CopyCommand:
 		if c.From != "" {
-			out = append(out, d.expand(c.From, in.vars))
+			out = append(out, d.expand(in, c.From, in.vars))
 		}
 	case *instructions.RunCommand:
-		for _, m := range instructions.GetMounts(c) {
+		for _, m := range in.mounts() {
 			if m.From != "" {
-				out = append(out, d.expand(m.From, in.vars))
+				out = append(out, d.expand(in, m.From, in.vars))
 			}
 		}
 	}
 	return out
+}
+
+// mounts returns a RUN's --mount options, nil before the first FROM (not
+// analyzed further).
+func (in *instr) mounts() []*instructions.Mount {
+	if in.run == nil {
+		return nil
+	}
+	return in.run.mounts
 }
 
 // cleanErr drops BuildKit's stack decorations from an error message.

@@ -77,6 +77,8 @@ var ruleTable = []rule{
 	{"GL904", "InvalidInstruction", report.Error, "BuildKit rejects the instruction (unknown keyword, bad flag or arguments)."},
 	{"GL905", "CopyDestNotDir", report.Error, "COPY/ADD of several sources needs a destination ending with /."},
 	{"GL906", "NoFrom", report.Error, "The Dockerfile has no FROM."},
+	{"GL907", "ShellTooComplex", report.Warning, "A RUN, CMD or ENTRYPOINT shell program has too many operators and brackets to analyze."},
+	{"GL908", "ExpansionTooLarge", report.Error, "ARG and ENV values expand past gantry's bounds (1 MiB a value, 32 MiB in all)."},
 }
 
 var ruleIndex = func() map[string]rule {
@@ -154,6 +156,5 @@ var checks = []func(*dockerfile, *Options){
 	checkPackages,
 	checkLayers,
 	checkInstructions,
-	checkShell,
 	checkStructure,
 }

@@ -46,7 +46,7 @@ func checkInstructions(d *dockerfile, _ *Options) {
 		case *instructions.AddCommand:
 			local := false
 			for _, src := range c.SourcePaths {
-				src = d.expand(src, in.vars)
+				src = d.expand(in, src, in.vars)
 				if !remote(src) && !archive.MatchString(src) && !unresolved(src) {
 					local = true
 				}
@@ -60,7 +60,7 @@ func checkInstructions(d *dockerfile, _ *Options) {
 		case *instructions.MaintainerCommand:
 			d.add("GL614", in, "replace MAINTAINER with LABEL org.opencontainers.image.authors=%q", c.Maintainer)
 		case *instructions.WorkdirCommand:
-			p := d.expand(c.Path, in.vars)
+			p := d.expand(in, c.Path, in.vars)
 			if !strings.HasPrefix(p, "/") && !unresolved(p) && !windowsPath.MatchString(p) {
 				d.add("GL610", in, "make WORKDIR %s absolute (/%s)", p, strings.TrimPrefix(p, "./"))
 			}
@@ -74,15 +74,15 @@ func checkInstructions(d *dockerfile, _ *Options) {
 			}
 		case *instructions.EnvCommand:
 			for _, kv := range c.Env {
-				v := d.expand(kv.Value, in.vars)
+				v := d.expand(in, kv.Value, in.vars)
 				if secretValue.MatchString(v) || (v != "" && secretName.MatchString(kv.Key) && !secretFile.MatchString(kv.Key)) {
 					d.add("GL606", in, "do not set %s with ENV (it ships in the image config): use RUN --mount=type=secret at build time or inject it at run time", kv.Key)
 				}
 			}
 		case *instructions.RunCommand:
 			checkRun(d, in)
-			for _, m := range instructions.GetMounts(c) {
-				if m.From != "" && d.stageRef(d.expand(m.From, in.vars)) == in.stage && in.stage != nil {
+			for _, m := range in.mounts() {
+				if m.From != "" && d.stageRef(d.expand(in, m.From, in.vars)) == in.stage && in.stage != nil {
 					d.add("GL613", in, "mount from another stage: --mount from=%s is this stage", m.From)
 				}
 			}
@@ -142,7 +142,7 @@ func checkInstructions(d *dockerfile, _ *Options) {
 		}
 	}
 	if lastUser != nil {
-		if u, ok := lastUser.cmd.(*instructions.UserCommand); ok && isRoot(d.expand(u.User, lastUser.vars)) {
+		if u, ok := lastUser.cmd.(*instructions.UserCommand); ok && isRoot(d.expand(lastUser, u.User, lastUser.vars)) {
 			d.add("GL603", lastUser, "end with USER set to an unprivileged user (e.g. USER 10001), not root")
 		}
 	} else if !unresolved(final.chain()[0].base) && !strings.Contains(final.chain()[0].base, "nonroot") {
@@ -168,12 +168,12 @@ func first(a, b *instr) *instr {
 }
 
 func checkCopyDest(d *dockerfile, in *instr, dest string) {
-	dest = d.expand(dest, in.vars)
+	dest = d.expand(in, dest, in.vars)
 	if !strings.HasPrefix(dest, "/") && in.workdir == "" && !unresolved(dest) && !windowsPath.MatchString(dest) {
 		d.add("GL611", in, "set WORKDIR before this %s or copy to an absolute path", strings.ToUpper(in.kind))
 	}
 	if c, ok := in.cmd.(*instructions.CopyCommand); ok && c.From != "" {
-		from := d.expand(c.From, in.vars)
+		from := d.expand(in, c.From, in.vars)
 		switch src := d.stageRef(from); {
 		case src != nil && src == in.stage:
 			d.add("GL613", in, "COPY --from=%s names this stage: copy from an earlier stage", from)
@@ -224,7 +224,7 @@ func checkRun(d *dockerfile, in *instr) {
 	}
 	// curl | sh, and sh -c "$(curl ...)".
 	for _, p := range s.pipes {
-		left, right := callsIn(p.X), callsIn(p.Y)
+		left, right := p.left, p.right
 		if downloads(left) && len(right) > 0 && len(right[0]) > 0 && interpreter(right[0][0]) {
 			d.add("GL602", in, "do not pipe a download into %s: download to a file, verify its checksum, then run it", path.Base(right[0][0]))
 			break
@@ -248,8 +248,8 @@ func checkRun(d *dockerfile, in *instr) {
 		d.add("GL615", in, "start this RUN with `set -o pipefail &&` or set SHELL [\"/bin/bash\", \"-o\", \"pipefail\", \"-c\"]")
 	}
 	// cd at the top level of a RUN.
-	if s.file != nil {
-		top := topCalls(s.file.Stmts)
+	{
+		top := s.top
 		for i, c := range top {
 			if i < len(top)-1 && len(c) > 0 && c[0] == "cd" {
 				d.add("GL609", in, "replace cd %s with WORKDIR %s", strings.Join(c[1:], " "), strings.Join(c[1:], " "))
@@ -304,7 +304,7 @@ func topCalls(stmts []*syntax.Stmt) [][]string {
 		case *syntax.CallExpr:
 			var args []string
 			for _, w := range c.Args {
-				args = append(args, render(w, vars{}))
+				args = append(args, render(w, nil))
 			}
 			out = append(out, args)
 		case *syntax.BinaryCmd:

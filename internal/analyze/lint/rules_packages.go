@@ -464,7 +464,7 @@ func checkLayers(d *dockerfile, _ *Options) {
 }
 
 func absDest(d *dockerfile, in *instr, dest string) string {
-	return absPath(in.workdir, d.expand(dest, in.vars))
+	return absPath(in.workdir, d.expand(in, dest, in.vars))
 }
 
 func absPath(workdir, p string) string {

@@ -72,6 +72,9 @@ func procs(argv []string, depth int) []proc {
 		return nil
 	}
 	if shellNames[path.Base(argv[0])] && len(argv) >= 3 && strings.HasPrefix(argv[1], "-") && strings.Contains(argv[1], "c") {
+		if shellTokens(argv[2]) > maxShellTokens {
+			return []proc{{args: argv}} // too deep to parse safely (see maxShellTokens)
+		}
 		f, err := syntax.NewParser().Parse(strings.NewReader(argv[2]), "")
 		if err != nil {
 			return []proc{{args: argv}}
@@ -89,7 +92,7 @@ func stmtProcs(stmts []*syntax.Stmt, bg bool, depth int) []proc {
 		case *syntax.CallExpr:
 			var args []string
 			for _, w := range c.Args {
-				args = append(args, render(w, vars{}))
+				args = append(args, render(w, nil))
 			}
 			for _, p := range procs(args, depth+1) {
 				p.bg = p.bg || b
@@ -189,10 +192,7 @@ func instrProcs(in *instr) []proc {
 	if s.exec {
 		return procs(s.argv, 0)
 	}
-	if s.file == nil {
-		return nil
-	}
-	return stmtProcs(s.file.Stmts, false, 0)
+	return s.procs
 }
 
 func checkProcess(d *dockerfile, _ *Options) {

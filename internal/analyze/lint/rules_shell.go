@@ -13,64 +13,59 @@ import (
 // on spaces and expands globs.
 var pathCommands = map[string]bool{"rm": true, "cp": true, "mv": true, "chown": true, "chmod": true, "mkdir": true, "ln": true, "cd": true, "tar": true, "touch": true, "rmdir": true, "install": true}
 
-// checkShell is the small shell pass over RUN programs.
-func checkShell(d *dockerfile, _ *Options) {
-	for _, in := range d.instrs {
-		if in.kind != "run" || in.run == nil || in.run.file == nil {
-			continue
+// checkShell is the small shell pass over a RUN program, run while its
+// syntax tree f is at hand (see script).
+func checkShell(d *dockerfile, in *instr, s *script, f *syntax.File) {
+	line := func(n syntax.Node) int { return in.line + s.lineOffset + int(n.Pos().Line()) - 1 }
+	// GL701: unquoted variables in path arguments, unless Docker
+	// knows the value (ARG/ENV) and it has no spaces.
+	syntax.Walk(f, func(n syntax.Node) bool {
+		c, ok := n.(*syntax.CallExpr)
+		if !ok || len(c.Args) < 2 || !pathCommands[path.Base(c.Args[0].Lit())] {
+			return true
 		}
-		s := in.run
-		line := func(n syntax.Node) int { return in.line + s.lineOffset + int(n.Pos().Line()) - 1 }
-		// GL701: unquoted variables in path arguments, unless Docker
-		// knows the value (ARG/ENV) and it has no spaces.
-		syntax.Walk(s.file, func(n syntax.Node) bool {
-			c, ok := n.(*syntax.CallExpr)
-			if !ok || len(c.Args) < 2 || !pathCommands[path.Base(c.Args[0].Lit())] {
-				return true
+		for _, w := range c.Args[1:] {
+			v := unquotedVar(w)
+			if v == "" {
+				continue
 			}
-			for _, w := range c.Args[1:] {
-				v := unquotedVar(w)
-				if v == "" {
-					continue
-				}
-				if val, known := in.vars.Get(v); known && !strings.ContainsAny(val, " \t*?[") {
-					continue
-				}
-				d.add("GL701", in, "quote \"$%s\" in %s: unquoted, it splits on spaces and expands globs", v, c.Args[0].Lit())
+			if val, known := in.vars.Get(v); known && !strings.ContainsAny(val, " \t*?[") {
+				continue
+			}
+			d.add("GL701", in, "quote \"$%s\" in %s: unquoted, it splits on spaces and expands globs", v, c.Args[0].Lit())
+			return false
+		}
+		return true
+	})
+	stmts := f.Stmts
+	errexit := setsOption(s, "errexit") || hasFlag(shellFlags(in.shell), 'e', "errexit")
+	for i, st := range stmts {
+		last := i == len(stmts)-1
+		if c, ok := st.Cmd.(*syntax.CallExpr); ok && len(c.Args) > 0 && c.Args[0].Lit() == "cd" && !last && !errexit {
+			d.addAt("GL702", in, line(st), 1, "write `cd %s && ...` (or `|| exit 1`): if cd fails the rest runs in the wrong directory", render(c.Args[len(c.Args)-1], d.values(in)))
+		}
+		if !last && !errexit && !st.Background && !isSet(st) {
+			d.addAt("GL703", in, line(st), 1, "join the commands of this RUN with && (or start it with set -e): only the last failure fails the build")
+			break
+		}
+	}
+	syntax.Walk(f, func(n syntax.Node) bool {
+		switch n := n.(type) {
+		case *syntax.Stmt:
+			if n.Background {
+				d.addAt("GL704", in, line(n), 1, "do not start background processes in RUN: they are killed when the step ends")
 				return false
 			}
-			return true
-		})
-		stmts := s.file.Stmts
-		errexit := setsOption(s, "errexit") || hasFlag(shellFlags(in.shell), 'e', "errexit")
-		for i, st := range stmts {
-			last := i == len(stmts)-1
-			if c, ok := st.Cmd.(*syntax.CallExpr); ok && len(c.Args) > 0 && c.Args[0].Lit() == "cd" && !last && !errexit {
-				d.addAt("GL702", in, line(st), 1, "write `cd %s && ...` (or `|| exit 1`): if cd fails the rest runs in the wrong directory", render(c.Args[len(c.Args)-1], in.vars))
-			}
-			if !last && !errexit && !st.Background && !isSet(st) {
-				d.addAt("GL703", in, line(st), 1, "join the commands of this RUN with && (or start it with set -e): only the last failure fails the build")
-				break
-			}
-		}
-		syntax.Walk(s.file, func(n syntax.Node) bool {
-			switch n := n.(type) {
-			case *syntax.Stmt:
-				if n.Background {
-					d.addAt("GL704", in, line(n), 1, "do not start background processes in RUN: they are killed when the step ends")
+		case *syntax.BinaryCmd:
+			if n.Op == syntax.OrStmt {
+				if x, ok := n.X.Cmd.(*syntax.BinaryCmd); ok && x.Op == syntax.AndStmt && !benignFallback(n.Y) {
+					d.addAt("GL705", in, line(n), 1, "use if-then-else: in A && B || C, C also runs when B fails")
 					return false
 				}
-			case *syntax.BinaryCmd:
-				if n.Op == syntax.OrStmt {
-					if x, ok := n.X.Cmd.(*syntax.BinaryCmd); ok && x.Op == syntax.AndStmt && !benignFallback(n.Y) {
-						d.addAt("GL705", in, line(n), 1, "use if-then-else: in A && B || C, C also runs when B fails")
-						return false
-					}
-				}
 			}
-			return true
-		})
-	}
+		}
+		return true
+	})
 }
 
 func shellFlags(sh []string) []string {
@@ -114,7 +109,7 @@ func checkStructure(d *dockerfile, _ *Options) {
 		switch c := in.cmd.(type) {
 		case *instructions.ExposeCommand:
 			for _, p := range c.Ports {
-				p = d.expand(p, in.vars)
+				p = d.expand(in, p, in.vars)
 				if unresolved(p) {
 					continue
 				}

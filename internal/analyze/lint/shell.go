@@ -13,13 +13,18 @@ import (
 // ENTRYPOINT, parsed with mvdan.cc/sh so rules see commands, pipes and
 // lists rather than text.
 type script struct {
-	exec bool     // exec form (JSON array)
-	argv []string // exec form arguments
-	text string   // shell text, "" if none could be found
-	file *syntax.File
+	exec   bool     // exec form (JSON array)
+	argv   []string // exec form arguments
+	text   string   // shell text, "" if none could be found
+	parsed bool     // text is a shell program that parsed
 
+	// What rules need from the syntax tree, taken while it is at hand:
+	// the tree itself is dropped, as it costs some 40 times the bytes of
+	// the text it parses.
 	calls  []*call
-	pipes  []*syntax.BinaryCmd
+	pipes  []pipe
+	top    [][]string // top-level commands (see topCalls)
+	procs  []proc     // what a CMD or ENTRYPOINT starts
 	mounts []*instructions.Mount
 	cache  bool // a --mount=type=cache: caches live in the mount, not the layer
 
@@ -31,10 +36,47 @@ type script struct {
 // (command substitution, unknown variables) kept as "$NAME" or "$(...)".
 type call struct {
 	args   []string
-	words  []*syntax.Word
 	line   int // line within the script, from 1
 	nested bool
 }
+
+// pipe is one | or |& of a script: the commands on each side.
+type pipe struct{ left, right [][]string }
+
+// maxShellTokens bounds the operators and brackets of a shell program
+// gantry parses. mvdan.cc/sh parses an "a && b && c" chain into a tree as
+// deep as the chain and nested brackets by recursion, and every walk of
+// the tree recurses as deep: a 400,000-link chain overflowed the stack.
+// Real programs have a few hundred.
+const maxShellTokens = 10000
+
+// shellTokens counts, in one pass over the text, everything that can add
+// a level to the syntax tree: the list and pipe operators (each & and |
+// byte), the openers of subshells, groups, tests and substitutions, and
+// the keywords that open compound commands. Quotes are not understood, so
+// this is an upper bound of the depth, cheap to take before parsing.
+func shellTokens(text string) int {
+	n := 0
+	for i := 0; i < len(text); i++ {
+		switch c := text[i]; c {
+		case '&', '|', '(', '{', '[', '`':
+			n++
+		case 'i', 'w', 'u', 'f', 'c', 's':
+			if i > 0 && !strings.ContainsRune(" \t\n;&|(){}`", rune(text[i-1])) {
+				continue
+			}
+			for _, kw := range compoundKeywords {
+				if strings.HasPrefix(text[i:], kw) && (i+len(kw) == len(text) || strings.ContainsRune(" \t\n;", rune(text[i+len(kw)]))) {
+					n++
+					break
+				}
+			}
+		}
+	}
+	return n
+}
+
+var compoundKeywords = []string{"if", "while", "until", "for", "case", "select"}
 
 // name returns the command's base name after wrappers that run another
 // command (sudo, env, exec, nohup, time, command).
@@ -124,6 +166,10 @@ func parseScript(d *dockerfile, in *instr) *script {
 	if s.text == "" {
 		return s
 	}
+	if n := shellTokens(s.text); n > maxShellTokens {
+		d.add("GL907", in, "split this %s: its shell program has %d operators and brackets, more than the %d gantry analyzes, so its shell rules were not checked", strings.ToUpper(in.kind), n, maxShellTokens)
+		return s
+	}
 	if d.sh == nil {
 		d.sh = syntax.NewParser(syntax.Variant(syntax.LangBash))
 	}
@@ -131,22 +177,22 @@ func parseScript(d *dockerfile, in *instr) *script {
 	if err != nil {
 		return s
 	}
-	s.file = f
+	s.parsed = true
 	var depth int
 	var walk func(syntax.Node) bool
 	walk = func(n syntax.Node) bool {
 		switch n := n.(type) {
 		case *syntax.CallExpr:
 			if len(n.Args) > 0 {
-				c := &call{words: n.Args, line: int(n.Pos().Line()), nested: depth > 0}
+				c := &call{line: int(n.Pos().Line()), nested: depth > 0}
 				for _, w := range n.Args {
-					c.args = append(c.args, render(w, in.vars))
+					c.args = append(c.args, render(w, d.values(in)))
 				}
 				s.calls = append(s.calls, c)
 			}
 		case *syntax.BinaryCmd:
 			if n.Op == syntax.Pipe || n.Op == syntax.PipeAll {
-				s.pipes = append(s.pipes, n)
+				s.pipes = append(s.pipes, pipe{callsIn(n.X), callsIn(n.Y)})
 			}
 		case *syntax.CmdSubst, *syntax.ProcSubst:
 			depth++
@@ -162,18 +208,29 @@ func parseScript(d *dockerfile, in *instr) *script {
 		return true
 	}
 	syntax.Walk(f, walk)
+	s.top = topCalls(f.Stmts)
+	switch in.kind {
+	case "run":
+		checkShell(d, in, s, f)
+	case "cmd", "entrypoint":
+		s.procs = stmtProcs(f.Stmts, false, 0)
+	}
 	return s
 }
 
 // render turns a word into the text the shell would see, as far as it can
-// be known without running anything.
-func render(w *syntax.Word, vs vars) string {
+// be known without running anything. vs gives the values of Dockerfile
+// variables; nil substitutes none.
+func render(w *syntax.Word, vs *expansion) string {
 	var b strings.Builder
+	if vs != nil {
+		vs.got = 0 // the bound is per word
+	}
 	renderParts(&b, w.Parts, vs)
 	return b.String()
 }
 
-func renderParts(b *strings.Builder, parts []syntax.WordPart, vs vars) {
+func renderParts(b *strings.Builder, parts []syntax.WordPart, vs *expansion) {
 	for _, p := range parts {
 		switch p := p.(type) {
 		case *syntax.Lit:
@@ -184,7 +241,7 @@ func renderParts(b *strings.Builder, parts []syntax.WordPart, vs vars) {
 			renderParts(b, p.Parts, vs)
 		case *syntax.ParamExp:
 			if p.Param != nil {
-				if v, ok := vs.Get(p.Param.Value); ok && p.Exp == nil && p.Repl == nil && p.Index == nil && !p.Length && !p.Excl {
+				if v, ok := vs.get(p.Param.Value); ok && p.Exp == nil && p.Repl == nil && p.Index == nil && !p.Length && !p.Excl {
 					b.WriteString(v)
 				} else {
 					b.WriteString("$" + p.Param.Value)
@@ -214,7 +271,7 @@ func callsIn(n syntax.Node) [][]string {
 		if c, ok := m.(*syntax.CallExpr); ok && len(c.Args) > 0 {
 			var args []string
 			for _, w := range c.Args {
-				args = append(args, render(w, vars{}))
+				args = append(args, render(w, nil))
 			}
 			out = append(out, (&call{args: args}).argv())
 		}

@@ -1,6 +1,9 @@
 package lint
 
-import "slices"
+import (
+	"fmt"
+	"slices"
+)
 
 // scope holds the ARG and ENV values of one stage as they change from
 // instruction to instruction. Each instruction keeps a view: the scope as
@@ -81,3 +84,88 @@ func (v vars) has(k string) bool {
 	_, ok := v.Get(k)
 	return ok
 }
+
+// Bounds of variable expansion. ARG A1=${A0}${A0} doubled 26 times is a
+// 572-byte Dockerfile whose last value is 64 MiB, and whose expansion went
+// past 8 GB; a chain of 40,000 lines each one byte longer than the last
+// expands to 800 MB in all. No real Dockerfile comes near either bound.
+const (
+	// maxValue bounds the variable bytes one word receives, and so the
+	// length of every value the model keeps.
+	maxValue = 1 << 20
+	// maxExpanded bounds the variable bytes all expansions of a
+	// Dockerfile receive together: the work of expanding stays linear
+	// in the file plus this.
+	maxExpanded = 32 << 20
+)
+
+// expansion hands out the values of a view to one expansion (BuildKit's
+// word processing, or the rendering of a shell word) within the bounds:
+// past them a variable reads as unset, so it stays as written, and GL908
+// says where.
+type expansion struct {
+	d   *dockerfile
+	in  *instr
+	vs  vars
+	max int // bytes the word may receive
+	got int // bytes it has received
+}
+
+// values returns the expansion of in's variables for rendering shell
+// words.
+func (d *dockerfile) values(in *instr) *expansion {
+	return &expansion{d: d, in: in, vs: in.vars, max: maxValue}
+}
+
+// Get implements BuildKit's shell.EnvGetter.
+func (x *expansion) Get(k string) (string, bool) { return x.get(k) }
+
+// Keys implements BuildKit's shell.EnvGetter.
+func (x *expansion) Keys() []string { return x.vs.Keys() }
+
+func (x *expansion) get(k string) (string, bool) {
+	if x == nil {
+		return "", false
+	}
+	v, ok := x.vs.Get(k)
+	if !ok || v == "" {
+		return v, ok
+	}
+	if x.got+len(v) > x.max {
+		x.d.overflow(x.in, k)
+		return "", false
+	}
+	if x.d.expanded+len(v) > maxExpanded {
+		x.d.overflowTotal(x.in)
+		return "", false
+	}
+	x.got += len(v)
+	x.d.expanded += len(v)
+	return v, true
+}
+
+// overflow reports, once per instruction, that one of its expansions hit
+// maxValue (k is the variable, "" when the result as a whole did).
+func (d *dockerfile) overflow(in *instr, k string) {
+	if in == nil || in.overValue {
+		return
+	}
+	in.overValue = true
+	what := "a word of this " + in.kind
+	if k != "" {
+		what = "$" + k
+	}
+	d.add("GL908", in, "%s expands past %s: it is left unexpanded, and rules see the text as written", what, sizeMiB(maxValue))
+}
+
+// overflowTotal reports, once per Dockerfile, the instruction at which
+// expansions spent maxExpanded.
+func (d *dockerfile) overflowTotal(in *instr) {
+	if in == nil || d.overTotal {
+		return
+	}
+	d.overTotal = true
+	d.add("GL908", in, "variables expand to more than %s in all by this line: here and after it they are left unexpanded", sizeMiB(maxExpanded))
+}
+
+func sizeMiB(n int) string { return fmt.Sprintf("%d MiB", n>>20) }

@@ -1,0 +1,135 @@
+package lint
+
+import (
+	"cmp"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gantry-dev/gantry/internal/boundtest"
+)
+
+// Hostile Dockerfiles of issue 9, by size.
+
+// andChain is one RUN of n "&& true" links, one a line (BuildKit refuses
+// lines over 64 KiB): the shell parser builds a left-nested tree n deep.
+func andChain(n int) []byte {
+	return []byte("FROM debian:12\nRUN true" + strings.Repeat(" \\\n && true", n) + "\n")
+}
+
+// doubling defines n variables with kw (ARG or ENV), each twice the one
+// before: 2^n bytes from a few hundred.
+func doubling(kw string, n int) []byte {
+	var b strings.Builder
+	b.WriteString("FROM debian:12\n")
+	fmt.Fprintf(&b, "%s A0=x\n", kw)
+	for i := 1; i <= n; i++ {
+		fmt.Fprintf(&b, "%s A%d=${A%d}${A%d}\n", kw, i, i-1, i-1)
+	}
+	b.WriteString("RUN echo $A" + fmt.Sprint(n) + "\n")
+	return []byte(b.String())
+}
+
+// linearChain defines n variables, each one byte longer than the one
+// before: n²/2 bytes in all.
+func linearChain(n int) []byte {
+	var b strings.Builder
+	b.WriteString("FROM debian:12\nARG A0=x\n")
+	for i := 1; i <= n; i++ {
+		fmt.Fprintf(&b, "ARG A%d=${A%d}x\n", i, i-1)
+	}
+	return []byte(b.String())
+}
+
+// plain is an ordinary Dockerfile of about size bytes: the generated
+// corpus's stages, one after the other.
+func plain(size int) []byte {
+	var b strings.Builder
+	for b.Len() < size {
+		for _, f := range corpus(50) {
+			b.Write(f)
+		}
+	}
+	return []byte(b.String())
+}
+
+// hostile are the Dockerfiles of issue 9 at full size, with the finding
+// each must produce ("" for none) and where.
+var hostile = []struct {
+	name string
+	src  func() []byte
+	want string // "GL907 line 2", say
+	// maxRSS and maxCPU are the targets, 200 MB and 5 s unless set.
+	maxRSS int64
+	maxCPU time.Duration
+}{
+	{"and-chain-400000", func() []byte { return andChain(400000) }, "GL907 line 2:", 0, 0},
+	{"arg-doubling-26", func() []byte { return doubling("ARG", 26) }, "GL908 line 23:", 0, 0},
+	{"env-doubling-26", func() []byte { return doubling("ENV", 26) }, "GL908 line 23:", 0, 0},
+	{"linear-chain-40000", func() []byte { return linearChain(40000) }, "GL908 line 8194:", 0, 0},
+	// Not yet at the target: BuildKit's parse tree of the whole file is
+	// some 275 MB before gantry keeps anything (see BENCHMARKS.md).
+	{"plain-15MB", func() []byte { return plain(15 << 20) }, "", 1 << 30, 15 * time.Second},
+}
+
+// TestHostile lints each hostile Dockerfile in a child process under a
+// 4 GiB address-space limit: it must finish within 5 s (of CPU: the wall
+// time of a shared machine says little) and 200 MB with the finding that
+// says what was not analyzed.
+func TestHostile(t *testing.T) {
+	for _, tc := range hostile {
+		t.Run(tc.name, func(t *testing.T) {
+			r := boundtest.Run(t, "TestHostileChild", tc.name, boundtest.Limits{})
+			t.Logf("%v wall, %v CPU, %d MB", r.Elapsed, r.CPU, r.MaxRSS>>20)
+			if r.Err != nil {
+				t.Fatalf("child: %v\n%s", r.Err, tail(r.Output))
+			}
+			if tc.want != "" && !strings.Contains(r.Output, tc.want) {
+				t.Errorf("no %q in\n%s", tc.want, tail(r.Output))
+			}
+			maxRSS, maxCPU := cmp.Or(tc.maxRSS, 200<<20), cmp.Or(tc.maxCPU, 5*time.Second)
+			if r.CPU > maxCPU {
+				t.Errorf("took %v of CPU, want under %v", r.CPU, maxCPU)
+			}
+			if r.MaxRSS > maxRSS {
+				t.Errorf("peak RSS %d MB, want under %d MB", r.MaxRSS>>20, maxRSS>>20)
+			}
+		})
+	}
+}
+
+// TestHostileChild is TestHostile's child: it lints one case and prints
+// its GL907 and GL908 findings.
+func TestHostileChild(t *testing.T) {
+	name := boundtest.Case()
+	if name == "" {
+		t.Skip("run by TestHostile")
+	}
+	for _, tc := range hostile {
+		if tc.name != name {
+			continue
+		}
+		src := tc.src()
+		stop := boundtest.Measure()
+		fs, err := Lint("Dockerfile", src, Options{})
+		stop()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, f := range fs {
+			if f.Rule == "GL907" || f.Rule == "GL908" {
+				fmt.Printf("%s line %d: %s\n", f.Rule, f.Line, f.Message)
+			}
+		}
+		return
+	}
+	t.Fatalf("no case %q", name)
+}
+
+func tail(s string) string {
+	if len(s) > 2000 {
+		return "..." + s[len(s)-2000:]
+	}
+	return s
+}

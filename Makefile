@@ -37,11 +37,14 @@ test-short:
 demo: build
 	./scripts/demo.sh
 
-# Run each fuzzer for a short while (FUZZTIME=30s by default).
+# Run each fuzzer for a short while (FUZZTIME=30s by default), with the
+# seeds in each package's testdata/fuzz.
 FUZZTIME ?= 30s
+FUZZPKGS ?= ./internal/oci ./internal/bundle ./internal/store/archive
 fuzz:
-	@for t in $$($(GO) test -list '^Fuzz' ./internal/oci | grep ^Fuzz); do \
-		$(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) ./internal/oci || exit 1; done
+	@for p in $(FUZZPKGS); do \
+		for t in $$($(GO) test -list '^Fuzz' $$p | grep ^Fuzz); do \
+			$(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) $$p || exit 1; done; done
 
 bench:
 	./bench/run.sh

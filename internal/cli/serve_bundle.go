@@ -82,7 +82,15 @@ func openServedBundle(ctx context.Context, files []string, log *slog.Logger) (_ 
 		b.short[p] = full
 	}
 	log.Info("serving bundle", "files", strings.Join(files, ","), "id", m.ID, "images", len(m.Images), "blobs", len(m.Blobs))
-	for _, mv := range r.Missing() {
+	// One line per missing volume, up to a few: a manifest may list
+	// thousands, and the log should stay readable.
+	const maxLogged = 10
+	missing := r.Missing()
+	for i, mv := range missing {
+		if i == maxLogged {
+			log.Warn("more bundle volumes not given (gantry bundle verify lists them)", "more", len(missing)-maxLogged)
+			break
+		}
 		log.Warn("bundle volume not given: its images are served incomplete", "volume", mv.Volume.Name, "images", strings.Join(mv.Images, ","))
 	}
 	return b, nil

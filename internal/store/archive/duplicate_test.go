@@ -4,6 +4,7 @@ import (
 	"archive/tar"
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -129,4 +130,32 @@ func TestArchiveDuplicateEntries(t *testing.T) {
 		}
 		s.Close()
 	})
+}
+
+// TestWriteFuzzSeeds writes testdata/fuzz/FuzzOpen/duplicate-layer, the
+// seed of a damaged layer shadowed by a good one of its name.
+func TestWriteFuzzSeeds(t *testing.T) {
+	if os.Getenv("GANTRY_WRITE_FUZZ_SEEDS") == "" {
+		t.Skip("set GANTRY_WRITE_FUZZ_SEEDS=1 to rewrite testdata/fuzz/FuzzOpen")
+	}
+	const layer = "52a10a9f1ffc40eaa7f7421d235296735bda6b47b18726ecb52fd4ec86f0da1f.tar"
+	p := rewrite(t, func(e tarEntry) []tarEntry {
+		if e.h.Name == layer {
+			bad := bytes.Clone(e.data)
+			bad[len(bad)/2] ^= 0xff
+			return []tarEntry{{e.h, bad}, e}
+		}
+		return []tarEntry{e}
+	})
+	b, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join("testdata", "fuzz", "FuzzOpen")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "duplicate-layer"), fmt.Appendf(nil, "go test fuzz v1\n[]byte(%q)\n", b), 0o644); err != nil {
+		t.Fatal(err)
+	}
 }

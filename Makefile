@@ -38,7 +38,8 @@ demo: build
 	./scripts/demo.sh
 
 # Run each fuzzer of every package for a short while (FUZZTIME=30s by
-# default); `go test -fuzz` takes one package and one target at a time.
+# default), with the seeds in each package's testdata/fuzz; `go test -fuzz`
+# takes one package and one target at a time.
 FUZZTIME ?= 30s
 fuzz:
 	@for p in $$($(GO) list $(PKGS)); do \

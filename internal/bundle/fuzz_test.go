@@ -2,6 +2,7 @@ package bundle
 
 import (
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"testing"
@@ -11,12 +12,15 @@ import (
 )
 
 // The seed corpus lives in testdata/fuzz/FuzzOpen/: small bundles, whole,
-// truncated and split. GANTRY_WRITE_FUZZ_SEEDS=1 go test -run
-// TestWriteFuzzSeeds rewrites it.
+// truncated and split, one with a damaged layer, and ones holding an entry
+// twice. GANTRY_WRITE_FUZZ_SEEDS=1 go test -run TestWriteFuzzSeeds
+// rewrites it.
 
 // FuzzOpen feeds arbitrary files to Open (tar indexing and manifest
 // parsing) and, when they open, to Verify and the read-only targets: no
-// input may panic, and a bundle that verifies serves its images' manifests.
+// input may panic, a bundle that verifies serves its images' manifests,
+// and no blob is ever read whole from Fetch unless its bytes match its
+// digest, whether or not Verify ran first.
 func FuzzOpen(f *testing.F) {
 	f.Add([]byte{})
 	f.Add([]byte("not a tar"))
@@ -30,6 +34,7 @@ func FuzzOpen(f *testing.F) {
 			return
 		}
 		defer r.Close()
+		fetchAll(t, r) // before Verify: Fetch checks as it reads
 		_ = r.Missing()
 		v, err := r.Verify(t.Context())
 		if err != nil {
@@ -52,14 +57,43 @@ func FuzzOpen(f *testing.F) {
 			}
 			_ = b
 		}
+		fetchAll(t, r) // after Verify: from its verdicts
 	})
+}
+
+// fetchAll reads every blob the bundle's images need through their
+// repositories' Fetch and fails when one reads to the end without error
+// but does not match its digest.
+func fetchAll(t *testing.T, r *Reader) {
+	t.Helper()
+	for _, img := range r.Images() {
+		tgt, err := r.Repository(t.Context(), img.Repository())
+		if err != nil {
+			continue
+		}
+		for _, d := range img.Blobs {
+			b, ok := r.blobs[d]
+			if !ok {
+				continue
+			}
+			rc, err := tgt.Fetch(t.Context(), b.desc())
+			if err != nil {
+				continue
+			}
+			data, err := io.ReadAll(io.LimitReader(rc, b.Size+1))
+			rc.Close()
+			if err == nil && (int64(len(data)) != b.Size || d.Algorithm().FromBytes(data) != d) {
+				t.Fatalf("%s: Fetch gave %d bytes hashing to %s without error", d, len(data), d.Algorithm().FromBytes(data))
+			}
+		}
+	}
 }
 
 func TestWriteFuzzSeeds(t *testing.T) {
 	if os.Getenv("GANTRY_WRITE_FUZZ_SEEDS") == "" {
 		t.Skip("set GANTRY_WRITE_FUZZ_SEEDS=1 to rewrite testdata/fuzz/FuzzOpen")
 	}
-	_, images, _ := fleet(t, 2, 1, 300, 200)
+	_, images, fl := fleet(t, 2, 1, 300, 200)
 	dir := filepath.Join("testdata", "fuzz", "FuzzOpen")
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatal(err)
@@ -88,4 +122,31 @@ func TestWriteFuzzSeeds(t *testing.T) {
 	}
 	seed("volume1", rep.Files[0], 0)
 	seed("volume2", rep.Files[len(rep.Files)-1], 0)
+
+	// A damaged layer, and entries twice: a damaged copy shadowed by a
+	// good one (the last one won, and verified), and the manifest.
+	layer := blobPath(fl[1].Layers[1].Desc.Digest)
+	rewritten := func(name string, fn func(tarFile) []tarFile) {
+		seed(name, rewriteTar(t, whole, func(name string, data []byte) []tarFile {
+			return fn(tarFile{name, data})
+		}), 0)
+	}
+	rewritten("damaged", func(f tarFile) []tarFile {
+		if f.name == layer {
+			return []tarFile{{f.name, flipped(f.data)}}
+		}
+		return []tarFile{f}
+	})
+	rewritten("duplicate-blob", func(f tarFile) []tarFile {
+		if f.name == layer {
+			return []tarFile{{f.name, flipped(f.data)}, f}
+		}
+		return []tarFile{f}
+	})
+	rewritten("duplicate-manifest", func(f tarFile) []tarFile {
+		if f.name == ManifestName {
+			return []tarFile{f, f}
+		}
+		return []tarFile{f}
+	})
 }

@@ -5,10 +5,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
 	"os"
-	"slices"
+	"path"
 	"strings"
+	"sync"
 
 	"github.com/gantry-dev/gantry/internal/cas"
 	"github.com/gantry-dev/gantry/internal/oci"
@@ -19,6 +21,11 @@ import (
 // Reader reads a bundle in place: blobs are served straight from the tar
 // files through io.SectionReader, never unpacked. It is safe for concurrent
 // use. Open it with Open; Close releases the files.
+//
+// Every blob is checked against its digest before its last byte leaves
+// Fetch (see checkedReader), and the verdict is kept: a blob found damaged
+// is refused from then on, and one found sound is served without hashing
+// again. Verify records its verdicts the same way.
 type Reader struct {
 	m       Manifest
 	vols    []*openVolume // by number-1; nil when missing
@@ -26,6 +33,27 @@ type Reader struct {
 	leftOut map[digest.Digest]BlobEntry
 	users   map[digest.Digest][]string        // blob -> images that need it
 	owned   map[string]map[digest.Digest]bool // repository -> blobs its images need
+	// tags and roots index the images, so that a request costs a map
+	// look-up however many images the manifest lists.
+	tags  map[string]map[string]ImageEntry // repository -> tag -> image
+	roots map[digest.Digest]ImageEntry     // root digest -> first image with it
+	repos []string                         // repositories, in the manifest's order
+
+	mu      sync.RWMutex
+	checked map[digest.Digest]error // nil: verified; else why it is damaged
+}
+
+// blobState is what is known of a blob's bytes.
+type blobState uint8
+
+const (
+	unverified blobState = iota // not read whole yet
+	verified                    // read whole, and they match the digest
+	damaged                     // they do not match; refused from then on
+)
+
+func (s blobState) String() string {
+	return [...]string{"unverified", "verified", "damaged"}[s]
 }
 
 // openVolume is one volume file given to Open.
@@ -98,15 +126,29 @@ func Open(paths ...string) (*Reader, error) {
 	}
 	r.users = map[digest.Digest][]string{}
 	r.owned = map[string]map[digest.Digest]bool{}
+	r.tags = map[string]map[string]ImageEntry{}
+	r.roots = map[digest.Digest]ImageEntry{}
+	r.checked = map[digest.Digest]error{}
 	for _, img := range r.m.Images {
-		owned := r.owned[img.Repository()]
+		repo := img.Repository()
+		owned := r.owned[repo]
 		if owned == nil {
 			owned = map[digest.Digest]bool{}
-			r.owned[img.Repository()] = owned
+			r.owned[repo] = owned
+			r.tags[repo] = map[string]ImageEntry{}
+			r.repos = append(r.repos, repo)
 		}
 		for _, d := range img.Blobs {
 			r.users[d] = append(r.users[d], img.Name)
 			owned[d] = true
+		}
+		if tag := img.Tag(); tag != "" {
+			if _, dup := r.tags[repo][tag]; !dup {
+				r.tags[repo][tag] = img
+			}
+		}
+		if _, dup := r.roots[img.Digest]; !dup {
+			r.roots[img.Digest] = img
 		}
 	}
 	ok = true
@@ -162,12 +204,16 @@ func openVolumeFile(path string) (*openVolume, *Manifest, error) {
 	return v, m, nil
 }
 
-func indexVolume(f *os.File, path string) (*openVolume, *Manifest, error) {
+func indexVolume(f *os.File, file string) (*openVolume, *Manifest, error) {
 	st, err := f.Stat()
 	if err != nil {
-		return nil, nil, fmt.Errorf("bundle %s: %w", path, err)
+		return nil, nil, fmt.Errorf("bundle %s: %w", file, err)
 	}
-	v := &openVolume{path: path, f: f, size: st.Size(), entries: map[string]tarEntry{}}
+	v := &openVolume{path: file, f: f, size: st.Size(), entries: map[string]tarEntry{}}
+	// others holds the names of entries that are neither regular files nor
+	// directories (links, devices): they are not indexed, but a second
+	// entry of their name is still a duplicate.
+	others := map[string]bool{}
 	cr := &countingReader{f: f}
 	tr := tar.NewReader(cr)
 	var m *Manifest
@@ -183,10 +229,23 @@ func indexVolume(f *os.File, path string) (*openVolume, *Manifest, error) {
 			v.truncated = fmt.Sprintf("the tar breaks off after byte %d of %d (%v)", cr.off, v.size, err)
 			break
 		}
-		if h.Typeflag != tar.TypeReg {
+		if h.Typeflag == tar.TypeDir {
 			continue
 		}
-		name := strings.TrimPrefix(h.Name, "./")
+		// The name as extracting the tar would create it: "./a", "a" and
+		// "b/../a" are one file.
+		name := path.Clean(strings.TrimPrefix(h.Name, "./"))
+		if _, dup := v.entries[name]; dup || others[name] {
+			// Which copy counts is up to the reader (archive/tar keeps
+			// reading, tar -x overwrites, others stop at the first), so
+			// a corrupt copy shadowed by a good one, or the reverse, would
+			// check out here and be used elsewhere.
+			return nil, nil, fmt.Errorf("bundle %s: the tar holds the entry %s twice: readers disagree on which copy counts, so the file is refused: copy it again from the original, or make the bundle again: %w", file, name, cas.ErrInvalid)
+		}
+		if h.Typeflag != tar.TypeReg {
+			others[name] = true
+			continue
+		}
 		e := tarEntry{offset: cr.off, size: h.Size}
 		if e.offset+e.size > v.size {
 			v.truncated = fmt.Sprintf("the file is %d bytes but its entry %s ends at byte %d", v.size, name, e.offset+e.size)
@@ -195,22 +254,22 @@ func indexVolume(f *os.File, path string) (*openVolume, *Manifest, error) {
 		v.entries[name] = e
 		if name == ManifestName {
 			if h.Size > MaxManifestSize {
-				return nil, nil, fmt.Errorf("bundle %s: %s is %d bytes, over the %d-byte limit: the file is damaged or not a gantry bundle: %w", path, ManifestName, h.Size, MaxManifestSize, cas.ErrInvalid)
+				return nil, nil, fmt.Errorf("bundle %s: %s is %d bytes, over the %d-byte limit: the file is damaged or not a gantry bundle: %w", file, ManifestName, h.Size, MaxManifestSize, cas.ErrInvalid)
 			}
 			data, err := io.ReadAll(tr)
 			if err != nil {
-				return nil, nil, fmt.Errorf("bundle %s: reading %s: %v: %w", path, ManifestName, err, cas.ErrInvalid)
+				return nil, nil, fmt.Errorf("bundle %s: reading %s: %v: %w", file, ManifestName, err, cas.ErrInvalid)
 			}
 			if m, err = parseManifest(data); err != nil {
-				return nil, nil, fmt.Errorf("bundle %s: %w (the file is damaged: copy it again from the original)", path, err)
+				return nil, nil, fmt.Errorf("bundle %s: %w (the file is damaged: copy it again from the original)", file, err)
 			}
 		}
 	}
 	if m == nil {
 		if v.truncated != "" {
-			return nil, nil, fmt.Errorf("bundle %s: no %s: %s; the file is truncated or not a bundle: copy it again: %w", path, ManifestName, v.truncated, cas.ErrInvalid)
+			return nil, nil, fmt.Errorf("bundle %s: no %s: %s; the file is truncated or not a bundle: copy it again: %w", file, ManifestName, v.truncated, cas.ErrInvalid)
 		}
-		return nil, nil, fmt.Errorf("bundle %s: no %s: not a gantry bundle (an OCI archive made by another tool? gantry copy reads OCI layouts): %w", path, ManifestName, cas.ErrInvalid)
+		return nil, nil, fmt.Errorf("bundle %s: no %s: not a gantry bundle (an OCI archive made by another tool? gantry copy reads OCI layouts): %w", file, ManifestName, cas.ErrInvalid)
 	}
 	return v, m, nil
 }
@@ -225,21 +284,27 @@ func (r *Reader) Images() []ImageEntry { return r.m.Images }
 // Missing lists the volumes of the bundle that were not given to Open, with
 // the images each costs; nil when every volume is there.
 func (r *Reader) Missing() []MissingVolume {
-	var out []MissingVolume
-	for i, v := range r.vols {
-		if v != nil {
-			continue
-		}
-		mv := MissingVolume{Volume: r.m.Volumes[i]}
-		for _, img := range r.m.Images {
-			for _, d := range img.Blobs {
-				if b, ok := r.blobs[d]; ok && b.Volume == i+1 {
-					mv.Images = append(mv.Images, img.Name)
-					break
-				}
+	// One pass over what the images need, not one per missing volume: a
+	// manifest may list tens of thousands of volumes.
+	costs := map[int][]string{} // missing volume number -> images
+	for _, img := range r.m.Images {
+		for _, d := range img.Blobs {
+			b, ok := r.blobs[d]
+			if !ok || r.vols[b.Volume-1] != nil {
+				continue
+			}
+			// Each image once per volume: it is the last one added when
+			// it was added already.
+			if imgs := costs[b.Volume]; len(imgs) == 0 || imgs[len(imgs)-1] != img.Name {
+				costs[b.Volume] = append(imgs, img.Name)
 			}
 		}
-		out = append(out, mv)
+	}
+	var out []MissingVolume
+	for i, v := range r.vols {
+		if v == nil {
+			out = append(out, MissingVolume{Volume: r.m.Volumes[i], Images: costs[i+1]})
+		}
 	}
 	return out
 }
@@ -257,8 +322,16 @@ func (r *Reader) Close() error {
 }
 
 // section returns the bytes of blob d, or an error naming why they are not
-// there.
+// there or that they were found damaged.
 func (r *Reader) section(d digest.Digest) (*io.SectionReader, BlobEntry, error) {
+	if err := r.damage(d); err != nil {
+		return nil, BlobEntry{}, err
+	}
+	return r.rawSection(d)
+}
+
+// rawSection is section without the verdict: what Verify re-hashes.
+func (r *Reader) rawSection(d digest.Digest) (*io.SectionReader, BlobEntry, error) {
 	b, ok := r.blobs[d]
 	if !ok {
 		if _, lo := r.leftOut[d]; lo {
@@ -299,13 +372,14 @@ func (r *Reader) Repository(_ context.Context, name string) (cas.ReadOnlyTarget,
 
 // Repositories implements cas.RepositoryLister over the bundle's images.
 func (r *Reader) Repositories(ctx context.Context, last string, fn func([]string) error) error {
-	var names []string
-	for _, img := range r.m.Images {
-		if n := img.Repository(); !slices.Contains(names, n) {
-			names = append(names, n)
-		}
-	}
-	return cas.ListPages(ctx, names, last, fn)
+	return cas.ListPages(ctx, r.repos, last, fn)
+}
+
+// HasRepository reports whether name is the repository of one of the
+// bundle's images.
+func (r *Reader) HasRepository(name string) bool {
+	_, ok := r.tags[name]
+	return ok
 }
 
 // repo is one repository of a bundle.
@@ -331,21 +405,36 @@ func (t *repo) section(d digest.Digest) (*io.SectionReader, BlobEntry, error) {
 	return t.r.section(d)
 }
 
-// Fetch implements cas.Fetcher: the raw bytes from the tar, which the
-// caller verifies (the copy engine does).
+// Fetch implements cas.Fetcher: the bytes from the tar. A blob not yet
+// verified is hashed as it is read, and the read that would return its
+// last byte fails instead when the hash does not match (checkedReader): a
+// server that streams Fetch to a client never completes a wrong blob. A
+// verified blob is read straight from the tar.
 func (t *repo) Fetch(_ context.Context, desc ocispec.Descriptor) (io.ReadCloser, error) {
-	s, _, err := t.section(desc.Digest)
-	if err != nil {
-		return nil, err
-	}
-	return io.NopCloser(s), nil
-}
-
-// FetchRange implements cas.RangeFetcher.
-func (t *repo) FetchRange(_ context.Context, desc ocispec.Descriptor, offset, length int64) (io.ReadCloser, error) {
 	s, b, err := t.section(desc.Digest)
 	if err != nil {
 		return nil, err
+	}
+	if t.r.verdict(b.Digest) == verified {
+		return io.NopCloser(s), nil
+	}
+	return &checkedReader{r: t.r, b: b, s: s, h: b.Digest.Algorithm().Hash()}, nil
+}
+
+// FetchRange implements cas.RangeFetcher. A range of a blob not yet
+// verified is served only once the whole blob has been hashed: a range
+// may end at the last byte, and none is sent before the digest checks
+// out. Once verified, ranges cost only their own bytes.
+func (t *repo) FetchRange(ctx context.Context, desc ocispec.Descriptor, offset, length int64) (io.ReadCloser, error) {
+	s, b, err := t.section(desc.Digest)
+	if err != nil {
+		return nil, err
+	}
+	if t.r.verdict(b.Digest) != verified {
+		c := &checkedReader{r: t.r, b: b, s: io.NewSectionReader(s, 0, b.Size), h: b.Digest.Algorithm().Hash()}
+		if _, err := io.Copy(io.Discard, &ctxReader{ctx: ctx, r: c}); err != nil {
+			return nil, err
+		}
 	}
 	if offset < 0 || offset > b.Size {
 		return nil, fmt.Errorf("%s: offset %d outside 0..%d: %w", desc.Digest, offset, b.Size, cas.ErrInvalid)
@@ -374,10 +463,11 @@ func (t *repo) Resolve(_ context.Context, reference string) (ocispec.Descriptor,
 		if !t.owned[d] {
 			return ocispec.Descriptor{}, fmt.Errorf("%s@%s: %w", t.name, d, cas.ErrNotFound)
 		}
-		for _, img := range t.r.m.Images {
-			if img.Digest == d {
-				return ocispec.Descriptor{MediaType: img.MediaType, Digest: d, Size: img.Size}, nil
-			}
+		if err := t.r.damage(d); err != nil {
+			return ocispec.Descriptor{}, err
+		}
+		if img, ok := t.r.roots[d]; ok {
+			return ocispec.Descriptor{MediaType: img.MediaType, Digest: d, Size: img.Size}, nil
 		}
 		b, ok := t.r.blobs[d]
 		if !ok {
@@ -385,21 +475,17 @@ func (t *repo) Resolve(_ context.Context, reference string) (ocispec.Descriptor,
 		}
 		return b.desc(), nil
 	}
-	for _, img := range t.r.m.Images {
-		if img.Repository() == t.name && img.Tag() == reference {
-			return ocispec.Descriptor{MediaType: img.MediaType, Digest: img.Digest, Size: img.Size}, nil
-		}
+	if img, ok := t.r.tags[t.name][reference]; ok {
+		return ocispec.Descriptor{MediaType: img.MediaType, Digest: img.Digest, Size: img.Size}, nil
 	}
 	return ocispec.Descriptor{}, fmt.Errorf("%s:%s: %w", t.name, reference, cas.ErrNotFound)
 }
 
 // Tags implements cas.TagLister.
 func (t *repo) Tags(ctx context.Context, last string, fn func([]string) error) error {
-	var tags []string
-	for _, img := range t.r.m.Images {
-		if img.Repository() == t.name && img.Tag() != "" {
-			tags = append(tags, img.Tag())
-		}
+	tags := make([]string, 0, len(t.r.tags[t.name]))
+	for tag := range t.r.tags[t.name] {
+		tags = append(tags, tag)
 	}
 	return cas.ListPages(ctx, tags, last, fn)
 }
@@ -416,3 +502,86 @@ func endMarker(f *os.File, off, size int64) bool {
 	}
 	return blk == [1024]byte{}
 }
+
+// verdict returns what is known of d's bytes.
+func (r *Reader) verdict(d digest.Digest) blobState {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	err, ok := r.checked[d]
+	switch {
+	case !ok:
+		return unverified
+	case err != nil:
+		return damaged
+	}
+	return verified
+}
+
+// damage returns why d was found damaged, or nil.
+func (r *Reader) damage(d digest.Digest) error {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	return r.checked[d]
+}
+
+// record keeps the verdict on d: nil for bytes that matched, else why they
+// did not. Damage is never forgotten: bytes that once failed their digest
+// are not trusted again because another read happened to match.
+func (r *Reader) record(d digest.Digest, damage error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if prev, ok := r.checked[d]; ok && prev != nil {
+		return
+	}
+	r.checked[d] = damage
+}
+
+// checkedReader reads a blob not yet verified, hashing it as it goes. The
+// read that reaches the blob's last byte returns it only when the whole
+// blob matches its digest; otherwise it returns no bytes and an error
+// wrapping cas.ErrDigestMismatch, and the blob is recorded as damaged. So
+// whoever streams it (the registry's blob GET) never sends a wrong blob
+// whole: the client sees the body break off. cas.VerifyReader cannot do
+// this: it reports a mismatch after the last byte, at io.EOF.
+type checkedReader struct {
+	r   *Reader
+	b   BlobEntry
+	s   *io.SectionReader
+	h   hash.Hash
+	n   int64
+	err error // sticky; io.EOF once verified
+}
+
+// Read implements io.Reader.
+func (c *checkedReader) Read(p []byte) (int, error) {
+	if c.err != nil {
+		return 0, c.err
+	}
+	if rest := c.b.Size - c.n; int64(len(p)) > rest {
+		p = p[:rest]
+	}
+	n, err := c.s.Read(p)
+	c.h.Write(p[:n])
+	c.n += int64(n)
+	if c.n == c.b.Size {
+		if got := digest.NewDigestFromBytes(c.b.Digest.Algorithm(), c.h.Sum(nil)); got != c.b.Digest {
+			c.err = fmt.Errorf("%s: the bundle's copy hashes to %s: the bundle is damaged: copy it again from the original: %w", c.b.Digest, got, cas.ErrDigestMismatch)
+			c.r.record(c.b.Digest, c.err)
+			return 0, c.err
+		}
+		c.r.record(c.b.Digest, nil)
+		c.err = io.EOF
+		return n, nil
+	}
+	if err == io.EOF {
+		// rawSection checked the entry's size, so the section is cut
+		// short only when the file shrank under the reader.
+		c.err = fmt.Errorf("%s: the bundle's copy ends after %d of %d bytes: the file changed while served: %w", c.b.Digest, c.n, c.b.Size, cas.ErrSizeMismatch)
+		c.r.record(c.b.Digest, c.err)
+		return 0, c.err
+	}
+	return n, err
+}
+
+// Close implements io.Closer; the volume file stays open for other reads.
+func (c *checkedReader) Close() error { return nil }

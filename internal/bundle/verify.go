@@ -26,7 +26,12 @@ const verifyConcurrency = 2
 // blobs its base leaves out, reported in Expected, not as damage). It names
 // what is missing or damaged and which images it costs. The error is for
 // failures to read at all (a cancelled context); a damaged bundle gives a
-// report with Problems.
+// report with Problems. Its verdict on each blob is kept: Fetch refuses
+// the damaged ones and serves the sound ones without hashing them again.
+//
+// Every check is linear in what the manifest lists (volumes, blobs,
+// images and their blobs), however those relate: a manifest is up to
+// MaxManifestSize of whatever its maker chose.
 func (r *Reader) Verify(ctx context.Context) (*VerifyReport, error) {
 	rep := &VerifyReport{}
 	bad := map[digest.Digest]bool{}
@@ -35,22 +40,23 @@ func (r *Reader) Verify(ctx context.Context) (*VerifyReport, error) {
 			Kind: ProblemMissingVolume, Volume: mv.Volume.Name, Images: mv.Images,
 			Detail: fmt.Sprintf("volume %d of %d (%d blobs, %d bytes) was not given: add it to the command line", mv.Volume.Number, len(r.m.Volumes), mv.Volume.Blobs, mv.Volume.Bytes),
 		})
-		for _, b := range r.m.Blobs {
-			if b.Volume == mv.Volume.Number {
-				bad[b.Digest] = true
-			}
+	}
+	// One pass over the blobs for the volumes missing or cut short.
+	lost := map[int][]string{} // truncated volume number -> images
+	for _, b := range r.m.Blobs {
+		v := r.vols[b.Volume-1]
+		if v == nil {
+			bad[b.Digest] = true
+			continue
+		}
+		if _, ok := v.entries[blobPath(b.Digest)]; v.truncated != "" && !ok {
+			lost[b.Volume] = append(lost[b.Volume], r.users[b.Digest]...)
 		}
 	}
 	for i, v := range r.vols {
 		if v != nil && v.truncated != "" {
-			var lost []string
-			for _, b := range r.m.Blobs {
-				if _, ok := v.entries[blobPath(b.Digest)]; b.Volume == i+1 && !ok {
-					lost = append(lost, r.users[b.Digest]...)
-				}
-			}
 			rep.Problems = append(rep.Problems, Problem{
-				Kind: ProblemTruncated, Volume: v.path, Images: uniq(lost),
+				Kind: ProblemTruncated, Volume: v.path, Images: uniq(lost[i+1]),
 				Detail: v.truncated + ": copy the volume again from the original",
 			})
 		}
@@ -102,6 +108,9 @@ func (r *Reader) Verify(ctx context.Context) (*VerifyReport, error) {
 		return strings.Compare(string(a.Digest), string(b.Digest))
 	})
 
+	// Manifests are read and parsed once, however many images share
+	// them; a manifest that does not parse is kept as nil.
+	manifests := map[digest.Digest]parsedManifest{}
 	for _, img := range r.m.Images {
 		st := ImageStatus{Name: img.Name}
 		for _, d := range img.Blobs {
@@ -109,7 +118,7 @@ func (r *Reader) Verify(ctx context.Context) (*VerifyReport, error) {
 				st.Missing = append(st.Missing, d)
 			}
 		}
-		for _, p := range r.checkGraph(ctx, img, bad) {
+		for _, p := range r.checkGraph(ctx, img, bad, manifests) {
 			rep.Problems = append(rep.Problems, p)
 			st.Missing = append(st.Missing, p.Digest)
 		}
@@ -122,11 +131,12 @@ func (r *Reader) Verify(ctx context.Context) (*VerifyReport, error) {
 	return rep, nil
 }
 
-// checkBlob re-hashes one blob; it returns a Problem for a missing or
-// damaged blob and an error only when the context ends.
+// checkBlob re-hashes one blob and records the verdict; it returns a
+// Problem for a missing or damaged blob and an error only when the context
+// ends.
 func (r *Reader) checkBlob(ctx context.Context, b BlobEntry) (*Problem, error) {
 	vname := r.vols[b.Volume-1].path
-	s, _, err := r.section(b.Digest)
+	s, _, err := r.rawSection(b.Digest)
 	if err != nil {
 		kind := ProblemMissingBlob
 		if errors.Is(err, cas.ErrSizeMismatch) {
@@ -143,9 +153,11 @@ func (r *Reader) checkBlob(ctx context.Context, b BlobEntry) (*Problem, error) {
 		if err == nil {
 			err = v.Verify()
 		}
+		r.record(b.Digest, err)
 		return &Problem{Kind: ProblemDamaged, Digest: b.Digest, Volume: vname, Images: r.users[b.Digest],
 			Detail: fmt.Sprintf("%s (%s, %d bytes): %s: the volume is corrupt: copy it again from the original", kindOf(b.MediaType), b.MediaType, b.Size, trimDigest(err, b.Digest))}, nil
 	}
+	r.record(b.Digest, nil)
 	return nil, nil
 }
 
@@ -168,7 +180,7 @@ func kindOf(mediaType string) string {
 // checkGraph walks img's manifests as the bundle holds them and reports
 // content they name that is neither in the bundle nor left out, and
 // manifests that do not parse. Blobs already known bad are not walked.
-func (r *Reader) checkGraph(ctx context.Context, img ImageEntry, bad map[digest.Digest]bool) []Problem {
+func (r *Reader) checkGraph(ctx context.Context, img ImageEntry, bad map[digest.Digest]bool, manifests map[digest.Digest]parsedManifest) []Problem {
 	var platform *ocispec.Platform
 	if img.Platform != "" {
 		if p, err := oci.ParsePlatform(img.Platform); err == nil {
@@ -177,6 +189,12 @@ func (r *Reader) checkGraph(ctx context.Context, img ImageEntry, bad map[digest.
 	}
 	var out []Problem
 	seen := map[digest.Digest]bool{}
+	// listed is img.Blobs as a set: children are looked up in it, and a
+	// manifest may have tens of thousands.
+	listed := make(map[digest.Digest]bool, len(img.Blobs))
+	for _, d := range img.Blobs {
+		listed[d] = true
+	}
 	problem := func(d digest.Digest, detail string) {
 		out = append(out, Problem{Kind: ProblemIncomplete, Digest: d, Images: []string{img.Name}, Detail: detail})
 	}
@@ -195,18 +213,13 @@ func (r *Reader) checkGraph(ctx context.Context, img ImageEntry, bad map[digest.
 		if !oci.IsManifest(desc.MediaType) {
 			return
 		}
-		s, _, err := r.section(desc.Digest)
-		if err != nil {
-			return // reported with the blob
-		}
-		data, err := cas.FetchAll(ctx, readerFetcher{s}, desc, oci.MaxManifestSize)
-		if err != nil {
-			return // reported with the blob
-		}
-		m, err := oci.ParseManifest(desc, data)
+		m, err := r.parsed(ctx, desc, manifests)
 		if err != nil {
 			problem(desc.Digest, trimDigest(err, desc.Digest))
 			return
+		}
+		if m == nil {
+			return // reported with the blob
 		}
 		// The children the bundle must hold: under the image's platform,
 		// a sparse index's other platforms are not among them.
@@ -216,7 +229,7 @@ func (r *Reader) checkGraph(ctx context.Context, img ImageEntry, bad map[digest.
 			return
 		}
 		for _, c := range children {
-			if !slices.Contains(img.Blobs, c.Digest) {
+			if !listed[c.Digest] {
 				problem(c.Digest, fmt.Sprintf("%s names it but the bundle's manifest does not list it for %s: make the bundle again", desc.Digest, img.Name))
 				continue
 			}
@@ -225,6 +238,27 @@ func (r *Reader) checkGraph(ctx context.Context, img ImageEntry, bad map[digest.
 	}
 	walk(ocispec.Descriptor{MediaType: img.MediaType, Digest: img.Digest, Size: img.Size})
 	return out
+}
+
+// parsedManifest is a manifest as checkGraph read it.
+type parsedManifest struct {
+	m   *oci.Manifest // nil when its bytes are missing or damaged (reported with the blob)
+	err error         // why it does not parse
+}
+
+// parsed returns the manifest desc names, read and parsed once per Verify
+// however many images share it (kept in cache).
+func (r *Reader) parsed(ctx context.Context, desc ocispec.Descriptor, cache map[digest.Digest]parsedManifest) (*oci.Manifest, error) {
+	p, ok := cache[desc.Digest]
+	if !ok {
+		if s, _, err := r.section(desc.Digest); err == nil {
+			if data, err := cas.FetchAll(ctx, readerFetcher{s}, desc, oci.MaxManifestSize); err == nil {
+				p.m, p.err = oci.ParseManifest(desc, data)
+			}
+		}
+		cache[desc.Digest] = p
+	}
+	return p.m, p.err
 }
 
 // readerFetcher serves one section as the only content.
@@ -267,12 +301,25 @@ func (r *Reader) VerifyAgainst(ctx context.Context, target cas.Store, repoFor fu
 		}
 		return ok, nil
 	}
+	// needers lists, for each blob left out, the target repositories of
+	// the images that need it: built once, not per image and blob.
+	needers := map[digest.Digest][]string{}
+	for _, img := range r.m.Images {
+		repo := repoFor(img)
+		for _, d := range img.Blobs {
+			if _, lo := r.leftOut[d]; lo {
+				if rs := needers[d]; len(rs) == 0 || rs[len(rs)-1] != repo {
+					needers[d] = append(rs, repo)
+				}
+			}
+		}
+	}
 	// elsewhere finds a repository of the target, other than repo, that
 	// holds d.
 	elsewhere := func(repo string, d digest.Digest) (string, error) {
 		var candidates []string
-		for _, img := range r.m.Images {
-			if other := repoFor(img); other != repo && slices.Contains(img.Blobs, d) {
+		for _, other := range needers[d] {
+			if other != repo {
 				candidates = append(candidates, other)
 			}
 		}
@@ -334,17 +381,20 @@ func (r *Reader) VerifyAgainst(ctx context.Context, target cas.Store, repoFor fu
 	} else if b.Inventory != "" {
 		base = "the inventory " + shortID(b.Inventory)
 	}
+	imageAt := make(map[string]int, len(rep.Images)) // image name -> index in rep.Images
+	for i, st := range rep.Images {
+		imageAt[st.Name] = i
+	}
 	for _, d := range order {
 		lo := r.leftOut[d]
 		rep.Problems = append(rep.Problems, Problem{
 			Kind: ProblemAbsentAtTarget, Digest: d, Images: absent[d],
 			Detail: fmt.Sprintf("%s (%d bytes) is left out of this incremental bundle but the target lacks it: load %s first, or make a full bundle (without --have/--since)", kindOf(lo.MediaType), lo.Size, base),
 		})
-		for i := range rep.Images {
-			if slices.Contains(absent[d], rep.Images[i].Name) {
-				rep.Images[i].Missing = append(rep.Images[i].Missing, d)
-				rep.Images[i].Complete = false
-			}
+		for _, name := range absent[d] {
+			i := imageAt[name]
+			rep.Images[i].Missing = append(rep.Images[i].Missing, d)
+			rep.Images[i].Complete = false
 		}
 	}
 	return rep, nil
@@ -393,9 +443,13 @@ func (r *Reader) checkLayout(num int, v *openVolume) *Problem {
 	if err := json.Unmarshal(data, &idx); err != nil {
 		return bad("index.json is not valid JSON (%v)", err)
 	}
+	inVolume := make(map[string]bool, len(r.m.Volumes[num-1].Images))
+	for _, name := range r.m.Volumes[num-1].Images {
+		inVolume[name] = true
+	}
 	want := map[string]digest.Digest{}
 	for _, img := range r.m.Images {
-		if slices.Contains(r.m.Volumes[num-1].Images, img.Name) {
+		if inVolume[img.Name] {
 			want[img.Name] = img.Digest
 		}
 	}

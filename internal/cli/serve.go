@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -106,7 +107,7 @@ at once, naming the process that holds it.`,
 }
 
 func (f serveFlags) check() error {
-	if f.root == "" {
+	if f.root == "" && len(f.bundles) == 0 {
 		return errors.New("no store directory: give --root DIR or set GANTRY_ROOT")
 	}
 	if _, _, err := net.SplitHostPort(f.addr); err != nil {
@@ -141,7 +142,7 @@ func runServe(ctx context.Context, e *env, f serveFlags) (err error) {
 		stats storeStats // the disk store, for /metrics; nil for a bundle
 	)
 	if len(f.bundles) > 0 {
-		b, err := openServedBundle(f.bundles, e.log)
+		b, err := openServedBundle(ctx, f.bundles, e.log)
 		if err != nil {
 			return err
 		}
@@ -204,7 +205,13 @@ func runServe(ctx context.Context, e *env, f serveFlags) (err error) {
 	for i, s := range servers {
 		go func() { errc <- s.Serve(listeners[i]) }()
 	}
-	e.log.Info("listening", "addr", ln.Addr().String(), "root", f.root, "allow_sparse", f.allowSparse, "upload_ttl", f.uploadTTL)
+	if len(f.bundles) > 0 {
+		// --root is not used: naming it would send whoever reads the log
+		// to a directory that has nothing to do with what is served.
+		e.log.Info("listening", "addr", ln.Addr().String(), "bundle", strings.Join(f.bundles, ","), "read_only", true)
+	} else {
+		e.log.Info("listening", "addr", ln.Addr().String(), "root", f.root, "allow_sparse", f.allowSparse, "upload_ttl", f.uploadTTL)
+	}
 	if len(listeners) > 1 {
 		e.log.Info("metrics listening", "addr", listeners[1].Addr().String())
 	}

@@ -19,8 +19,10 @@ import (
 
 	"github.com/gantry-dev/gantry/internal/testenv"
 
+	"github.com/gantry-dev/gantry/internal/bundle"
 	"github.com/gantry-dev/gantry/internal/registry"
 	"github.com/gantry-dev/gantry/internal/store/disk"
+	"github.com/gantry-dev/gantry/internal/testimage"
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
@@ -378,4 +380,60 @@ func TestLocationPath(t *testing.T) {
 			t.Errorf("locationPath(%q) = %q, want %q", in, got, want)
 		}
 	}
+}
+
+// TestServeBundleStart checks what serve --bundle does before it listens:
+// it refuses a damaged bundle, naming the damaged blob, and logs the
+// bundle it serves, not a --root it does not use.
+func TestServeBundleStart(t *testing.T) {
+	t.Setenv("XDG_CONFIG_HOME", t.TempDir())
+	fleet, err := testimage.Fleet(1, 1, 64<<10, 8<<10, 13)
+	if err != nil {
+		t.Fatal(err)
+	}
+	file := makeBundle(t, "registry.example.com", map[string]testimage.Image{"team/a:1": fleet[0]}, bundle.CreateOptions{})
+	data, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	layer := fleet[0].Layers[0]
+	i := strings.Index(string(data), string(layer.Data[:64]))
+	if i < 0 {
+		t.Fatal("layer not found in the bundle")
+	}
+	data[i+1000] ^= 1
+	bad := filepath.Join(t.TempDir(), "bad.tar")
+	if err := os.WriteFile(bad, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	root := filepath.Join(t.TempDir(), "unused-root")
+
+	t.Run("sound", func(t *testing.T) {
+		addr, logs, stop := serveInProcess(t, "serve", "--addr", "127.0.0.1:0", "--root", root, "--bundle", file)
+		if code, _ := get(t, "http://"+addr+"/v2/team/a/blobs/"+layer.Desc.Digest.String()); code != http.StatusOK {
+			t.Errorf("GET layer: %d", code)
+		}
+		if code := stop(); code != 0 {
+			t.Fatalf("exit %d:\n%s", code, logs)
+		}
+		if strings.Contains(logs.String(), root) || strings.Contains(logs.String(), "root=") {
+			t.Errorf("serve --bundle logs the --root it does not use:\n%s", logs)
+		}
+		if !strings.Contains(logs.String(), "bundle="+file) || !strings.Contains(logs.String(), "msg=\"bundle verified\"") {
+			t.Errorf("serve --bundle does not log the bundle it verified and serves:\n%s", logs)
+		}
+		if _, err := os.Stat(root); err == nil {
+			t.Errorf("serve --bundle created the --root it does not use")
+		}
+	})
+	t.Run("damaged", func(t *testing.T) {
+		code, _, errs := gantry(t, "serve", "--addr", "127.0.0.1:0", "--bundle", bad)
+		if code != 1 || !strings.Contains(errs, layer.Desc.Digest.String()) || !strings.Contains(errs, "damaged") {
+			t.Fatalf("serve --bundle of a damaged bundle: exit %d: %s", code, errs)
+		}
+		if strings.Contains(errs, "msg=listening") {
+			t.Fatalf("listened before refusing:\n%s", errs)
+		}
+		t.Log(errs)
+	})
 }

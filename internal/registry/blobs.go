@@ -87,7 +87,9 @@ func parseUint(s string) (int64, bool) {
 // for the disk store that is the *os.File itself (after a Seek for a
 // range), which net/http hands to sendfile(2), so a blob is served without
 // being copied through user space. The bytes are not verified here; fsck
-// verifies blobs at rest, and clients verify what they pull.
+// verifies blobs at rest, clients verify what they pull, and a store that
+// checks as it reads (a bundle) fails the read before the last byte, which
+// aborts the response.
 func (rq *request) getBlob() {
 	ctx := rq.r.Context()
 	d, ae := parseDigest(rq.ref)
@@ -135,7 +137,19 @@ func (rq *request) getBlob() {
 	}
 	// io.CopyN wraps the file in an io.LimitedReader, which sendfile
 	// accepts; any other wrapper would send the bytes through a buffer.
-	if _, err := io.CopyN(rq.w, body, n); err != nil && ctx.Err() == nil {
+	_, err = io.CopyN(rq.w, body, n)
+	switch {
+	case err == nil:
+	case errors.Is(err, cas.ErrDigestMismatch), errors.Is(err, cas.ErrSizeMismatch):
+		// The store found its own bytes wrong as they went out (a
+		// bundle checks a blob before its last byte): a server fault.
+		// The status is sent, so abort the response: net/http then
+		// closes the connection (or resets the HTTP/2 stream) instead
+		// of ending the body, and no client takes the bytes sent as a
+		// blob.
+		rq.reg.log.Error("registry blob failed its check while being sent; response aborted", "repository", rq.name, "digest", d, "err", err)
+		panic(http.ErrAbortHandler)
+	case ctx.Err() == nil:
 		// The status is sent; a short body is all the client can see
 		// (Content-Length tells it). Almost always the client went away:
 		// not a server fault.

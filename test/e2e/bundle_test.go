@@ -383,6 +383,9 @@ func TestServeBundle(t *testing.T) {
 			t.Errorf("gantry serve --bundle after SIGTERM: %v", s.err)
 		}
 	}()
+	if strings.Contains(s.logs.String(), "root=") {
+		t.Errorf("serve --bundle logs a --root it does not use:\n%s", s.logs.tail(20))
+	}
 	skopeo := testenv.Tool(t, "skopeo")
 	for i, name := range names {
 		for _, ref := range []string{s.Addr + "/" + name, s.Addr + "/" + strings.TrimPrefix(name, bundleHost+"/")} {
@@ -398,6 +401,63 @@ func TestServeBundle(t *testing.T) {
 	must(t, skopeo, "copy", "--src-tls-verify=false", "docker://"+s.Addr+"/"+names[0], "oci:"+out+":x")
 	if r := testenv.Run(t, timeout, skopeo, "copy", "--dest-tls-verify=false", "oci:"+out+":x", "docker://"+s.Addr+"/other:1"); r.Code == 0 {
 		t.Error("a push to a served bundle succeeded")
+	}
+}
+
+// TestServeBundleDamaged: serve --bundle verifies the bundle before it
+// listens and refuses a damaged one, naming the first damaged entry, where
+// it used to serve the damaged blob with 200.
+func TestServeBundleDamaged(t *testing.T) {
+	requireBundleCreate(t)
+	imgs := fleetImages(t, 2, 256<<10, 64<<10, 26)
+	_, _, refs, _ := bundleSources(t, imgs, 0)
+	file := filepath.Join(t.TempDir(), "fleet.tar")
+	createBundle(t, file, refs...)
+	data, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	layer := imgs[1].Layers[1] // the last image's own layer
+	i := strings.Index(string(data), string(layer.Data[:256]))
+	if i < 0 {
+		t.Fatal("layer not found in the bundle")
+	}
+	flipped := filepath.Join(dir, "flipped.tar")
+	bad := slices.Clone(data)
+	bad[i+len(layer.Data)/2] ^= 0x40
+	if err := os.WriteFile(flipped, bad, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	truncated := filepath.Join(dir, "truncated.tar")
+	if err := os.WriteFile(truncated, data[:i+len(layer.Data)/2], 0o644); err != nil {
+		t.Fatal(err)
+	}
+
+	tests := []struct {
+		name, file string
+		mentions   []string
+	}{
+		{"flipped byte", flipped, []string{"damaged", layer.Desc.Digest.String()}},
+		{"truncated", truncated, []string{"damaged", "truncated", filepath.Base(truncated)}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			start := time.Now()
+			r := gantry(t, "serve", "--addr", "127.0.0.1:0", "--bundle", tc.file)
+			if r.Code != 1 {
+				t.Fatalf("serve --bundle of a damaged bundle: exit %d, want 1\n%s", r.Code, r.Stderr)
+			}
+			if strings.Contains(r.Stderr, "msg=listening") {
+				t.Errorf("it listened before refusing:\n%s", r.Stderr)
+			}
+			for _, m := range tc.mentions {
+				if !strings.Contains(r.Stderr, m) {
+					t.Errorf("the error does not mention %q:\n%s", m, r.Stderr)
+				}
+			}
+			t.Logf("refused in %s: %s", time.Since(start).Round(time.Millisecond), r.Stderr)
+		})
 	}
 }
 

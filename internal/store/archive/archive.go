@@ -127,6 +127,16 @@ func (s *Store) index() (map[string]entry, error) {
 		}
 		name := path.Clean(strings.TrimPrefix(h.Name, "./"))
 		switch h.Typeflag {
+		case tar.TypeReg, tar.TypeSymlink, tar.TypeLink:
+			if _, dup := entries[name]; dup {
+				// Which copy counts is up to the reader: the last here,
+				// the first for others, so a layer or config shadowed by
+				// another of its name could be read one way and checked
+				// or imported another.
+				return nil, fmt.Errorf("the tar holds the entry %s twice: readers disagree on which copy counts, so the file is refused: save the image again: %w", name, cas.ErrInvalid)
+			}
+		}
+		switch h.Typeflag {
 		case tar.TypeReg:
 			// tar.Reader reads no further than the header: the file's
 			// position is where the data starts.

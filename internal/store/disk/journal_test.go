@@ -95,7 +95,12 @@ func TestJournalKeepsLargeRecords(t *testing.T) {
 // TestJournalRecordLimit: a record replay would reject is refused before
 // anything is written, with cas.ErrInvalid, and the store goes on.
 func TestJournalRecordLimit(t *testing.T) {
-	s := openT(t, t.TempDir())
+	// No background flush: it would empty the journal under the test.
+	s, err := Open(t.TempDir(), Options{FlushInterval: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
 	r, _ := s.Repository(t.Context(), "app")
 	m, _, _ := pushImage(t, r)
 	before := journalSize(t, s)

@@ -76,8 +76,6 @@ func (x tagIndex) remove(repo, tag string) bool {
 	return ok
 }
 
-func (x tagIndex) len() int { return x.t.Len() }
-
 // clone returns a snapshot that later changes to x do not affect, in O(1).
 // Both may be read at once afterwards, but x must not be written during the
 // call.

@@ -209,13 +209,15 @@ func (rq *request) putManifest() {
 
 // referrerDescriptor is the entry of a manifest in its subject's referrers
 // list: image-spec v1.1 says artifactType falls back to the config's media
-// type for image manifests.
+// type for image manifests. Its annotations are cut to
+// MaxReferrerAnnotations here, as the entry enters the index, so the index
+// (held in memory and rewritten by the disk store) stays small too.
 func referrerDescriptor(desc ocispec.Descriptor, m *oci.Manifest) ocispec.Descriptor {
 	at := m.ArtifactType
 	if at == "" && m.Config != nil && oci.IsImageManifest(m.MediaType) {
 		at = m.Config.MediaType
 	}
-	return ocispec.Descriptor{MediaType: desc.MediaType, Digest: desc.Digest, Size: desc.Size, ArtifactType: at, Annotations: m.Annotations}
+	return ocispec.Descriptor{MediaType: desc.MediaType, Digest: desc.Digest, Size: desc.Size, ArtifactType: at, Annotations: boundAnnotations(m.Annotations)}
 }
 
 // missingChildren returns one error per child of m that the repository

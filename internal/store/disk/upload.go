@@ -35,11 +35,16 @@ var (
 	_ io.ReaderFrom     = (*upload)(nil)
 )
 
-// firstRead is the buffer a ReadFrom waits for its first bytes with. A
-// client that opens an upload and sends nothing (slowly, or never) then
-// holds these few bytes and no file descriptor, instead of the megabyte
-// buffers and the data file that bytes on the move need.
-const firstRead = 4 << 10
+// A ReadFrom reads its first rampBytes through a firstRead buffer, written
+// out as they come, and only then takes the megabyte buffers of its
+// pipeline. A client that opens an upload and sends nothing holds these few
+// bytes and no file descriptor; one that sends a little and stalls holds
+// them and the data file; it takes rampBytes sent to hold a megabyte (and
+// Options.MaxUploads of the registry bounds how many can).
+const (
+	firstRead = 16 << 10
+	rampBytes = 256 << 10
+)
 
 // errUploadClosed is returned by an Upload value used after its Close.
 var errUploadClosed = errors.New("upload value closed")
@@ -525,21 +530,20 @@ func (u *upload) Write(p []byte) (int, error) {
 	return n, nil
 }
 
-// ReadFrom appends what r yields until io.EOF, reading 1 MiB at a time, so
-// the registry's io.Copy(upload, body) is one read, hash and write loop.
-// Past the first buffer the caller's goroutine reads while a second hashes
-// and a third writes. It waits for the first bytes with a small buffer and
-// opens the data file only once they came: a client that stalls before
-// sending anything holds firstRead bytes, not megabytes and a descriptor.
+// ReadFrom appends what r yields until io.EOF, reading 1 MiB at a time past
+// its first rampBytes, so the registry's io.Copy(upload, body) is one read,
+// hash and write loop. Past the first big buffer the caller's goroutine
+// reads while a second hashes and a third writes. It opens the data file
+// only once bytes came.
 func (u *upload) ReadFrom(r io.Reader) (int64, error) {
 	sess, err := u.use()
 	if err != nil {
 		return 0, err
 	}
 	defer sess.mu.Unlock()
-	first := make([]byte, firstRead)
-	n0, rerr := readSome(r, first)
-	if n0 == 0 {
+	small := make([]byte, firstRead)
+	k, rerr := readSome(r, small)
+	if k == 0 {
 		return 0, readFromErr(rerr)
 	}
 	if err := u.prepare(context.Background(), true); err != nil {
@@ -547,15 +551,24 @@ func (u *upload) ReadFrom(r io.Reader) (int64, error) {
 	}
 	defer func() { sess.touched = time.Now() }()
 	start := sess.size
+	for {
+		w, werr := sess.append(small[:k])
+		sess.h.Write(small[:w])
+		if werr != nil {
+			return sess.size - start, u.s.spaceErr(sess.id, sess.size, werr)
+		}
+		if rerr != nil {
+			return sess.size - start, readFromErr(rerr)
+		}
+		if sess.size-start >= rampBytes {
+			break
+		}
+		k, rerr = readSome(r, small)
+	}
 
 	bp := bufPool.Get().(*[]byte)
-	n := copy(*bp, first[:n0])
-	if rerr == nil {
-		var k int
-		k, rerr = io.ReadFull(r, (*bp)[n:])
-		n += k
-	}
-	if rerr != nil { // the whole body fits in one buffer (or failed early)
+	n, rerr := io.ReadFull(r, *bp)
+	if rerr != nil { // the rest of the body fits in one buffer (or failed)
 		defer bufPool.Put(bp)
 		k, werr := sess.append((*bp)[:n])
 		sess.h.Write((*bp)[:k])

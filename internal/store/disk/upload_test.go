@@ -379,23 +379,38 @@ func TestUnknownUploadIDsAllocateNothing(t *testing.T) {
 	}
 }
 
-// stallReader blocks in Read until release is closed, then ends; entered
-// gets a value when Read is first called.
+// stallReader returns first (if any) from its first Read, then blocks
+// until release is closed and ends; entered gets a value when it blocks.
 type stallReader struct {
+	first   []byte
 	entered chan<- struct{}
 	release <-chan struct{}
 	once    sync.Once
 }
 
-func (r *stallReader) Read([]byte) (int, error) {
+func (r *stallReader) Read(p []byte) (int, error) {
+	if len(r.first) > 0 {
+		n := copy(p, r.first)
+		r.first = r.first[n:]
+		return n, nil
+	}
 	r.once.Do(func() { r.entered <- struct{}{} })
 	<-r.release
 	return 0, io.EOF
 }
 
-// TestStalledUploadHoldsLittle: uploads whose bodies send nothing hold no
-// megabyte buffer and no data file while they wait.
+// TestStalledUploadHoldsLittle: uploads whose bodies send nothing, or a
+// little and then nothing, hold no megabyte buffer while they wait, and
+// those that sent nothing hold no data file either.
 func TestStalledUploadHoldsLittle(t *testing.T) {
+	for _, sent := range []int{0, 100, 100 << 10} {
+		t.Run(fmt.Sprintf("after %d bytes", sent), func(t *testing.T) {
+			testStalledUpload(t, sent)
+		})
+	}
+}
+
+func testStalledUpload(t *testing.T, sent int) {
 	s := openT(t, t.TempDir())
 	r := ingest(t, s, "app")
 	const stalled = 64
@@ -420,7 +435,7 @@ func TestStalledUploadHoldsLittle(t *testing.T) {
 	var wg sync.WaitGroup
 	for _, u := range ups {
 		wg.Go(func() {
-			if _, err := io.Copy(u, &stallReader{entered: entered, release: release}); err != nil {
+			if _, err := io.Copy(u, &stallReader{first: make([]byte, sent), entered: entered, release: release}); err != nil {
 				t.Errorf("ReadFrom: %v", err)
 			}
 		})
@@ -442,14 +457,17 @@ func TestStalledUploadHoldsLittle(t *testing.T) {
 	close(release)
 	wg.Wait()
 	for _, u := range ups {
+		if u.Size() != int64(sent) {
+			t.Errorf("upload holds %d bytes, want %d", u.Size(), sent)
+		}
 		u.Close()
 	}
 	// Before the fix each stalled upload took a 1 MiB buffer and opened
 	// its data file at once.
-	if grew := int64(during.HeapAlloc) - int64(before.HeapAlloc); grew > stalled*128<<10 {
+	if grew := int64(during.HeapAlloc) - int64(before.HeapAlloc) - int64(stalled*sent); grew > stalled*128<<10 {
 		t.Errorf("%d stalled uploads grew the heap by %d bytes, want under %d", stalled, grew, stalled*128<<10)
 	}
-	if open != 0 {
+	if sent == 0 && open != 0 {
 		t.Errorf("%d stalled uploads hold their data file open", open)
 	}
 }

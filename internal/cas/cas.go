@@ -190,10 +190,49 @@ type Ingester interface {
 
 // UploadPurger is a store whose abandoned upload sessions can be expired.
 type UploadPurger interface {
-	// PurgeUploads cancels the sessions of every repository that nothing
-	// has written to for idle, and returns how many it removed and the
-	// bytes it reclaimed.
-	PurgeUploads(ctx context.Context, idle time.Duration) (n int, bytes int64, err error)
+	// PurgeUploads cancels the sessions of every repository that opts
+	// says have expired, and returns how many it removed and the bytes it
+	// reclaimed. Sessions in use at the moment are kept.
+	PurgeUploads(ctx context.Context, opts PurgeOptions) (n int, bytes int64, err error)
+}
+
+// PurgeOptions says which upload sessions PurgeUploads removes.
+type PurgeOptions struct {
+	// Idle is how long a session may go without a write. Zero removes
+	// every session not in use.
+	Idle time.Duration
+	// IdleEmpty, when positive and shorter than Idle, is how long a
+	// session that holds no bytes may live. Such sessions have nothing to
+	// resume, and a client that begins uploads it never writes to (or a
+	// flood of POSTs) would otherwise keep them for the whole of Idle.
+	// Default: Idle.
+	IdleEmpty time.Duration
+}
+
+// Expired returns the rule PurgeUploads applies at now, for a session
+// holding size bytes that was last written to (or begun) at touched. Every
+// store applies this one rule.
+func (o PurgeOptions) Expired(now time.Time) func(size int64, touched time.Time) bool {
+	cutoff := now.Add(-o.Idle)
+	emptyCutoff := cutoff
+	if o.IdleEmpty > 0 && o.IdleEmpty < o.Idle {
+		emptyCutoff = now.Add(-o.IdleEmpty)
+	}
+	return func(size int64, touched time.Time) bool {
+		if size == 0 {
+			return touched.Before(emptyCutoff)
+		}
+		return touched.Before(cutoff)
+	}
+}
+
+// UploadCounter is a store that counts its open upload sessions cheaply
+// (no listing), so a server can cap them.
+type UploadCounter interface {
+	// OpenUploads returns the number of sessions begun in repository and
+	// not yet committed, cancelled or purged, and the number in the whole
+	// store.
+	OpenUploads(ctx context.Context, repository string) (inRepository, total int, err error)
 }
 
 // Upload is one upload session. It is not safe for concurrent use: the

@@ -24,6 +24,7 @@ import (
 const (
 	defaultServeAddr       = "127.0.0.1:5000"
 	defaultUploadTTL       = 24 * time.Hour
+	defaultEmptyUploadTTL  = 10 * time.Minute
 	defaultPurgeInterval   = 5 * time.Minute
 	defaultShutdownTimeout = 30 * time.Second
 )
@@ -33,6 +34,9 @@ type serveFlags struct {
 	root            string
 	allowSparse     bool
 	uploadTTL       time.Duration
+	emptyUploadTTL  time.Duration
+	bodyIdle        time.Duration
+	limits          registry.Options // MaxUploads and the other bounds
 	purgeInterval   time.Duration
 	metricsAddr     string
 	shutdownTimeout time.Duration
@@ -61,7 +65,14 @@ Besides the registry API under /v2/, it serves:
 Each request is logged on one line at info level (method, path, route,
 status, bytes in and out, duration, remote address). Upload sessions that
 nothing has written to for --upload-ttl are removed, with their bytes, every
-few minutes.
+few minutes; sessions that never received a byte go after --empty-upload-ttl.
+
+Slow or greedy clients are bounded: a request body that sends no byte for
+--body-idle-timeout fails (an upload keeps what came and can be resumed),
+and uploads in flight (--max-uploads, --max-repository-uploads) and upload
+sessions open (--max-upload-sessions, --max-repository-upload-sessions) are
+capped, past which clients get 429 TOOMANYREQUESTS with Retry-After. The
+descriptor limit is raised to the hard limit at start.
 
 On SIGTERM or SIGINT gantry stops accepting connections, lets requests in
 flight finish for up to --shutdown-timeout, then closes the store (writing
@@ -98,6 +109,12 @@ at once, naming the process that holds it.`,
 	fl.StringVar(&f.root, "root", defaultRoot(), "store directory (env GANTRY_ROOT)")
 	fl.BoolVar(&f.allowSparse, "allow-sparse", false, "accept indexes whose platform manifests are not all present (sparse indexes, as platform-filtered copies push them)")
 	fl.DurationVar(&f.uploadTTL, "upload-ttl", defaultUploadTTL, "remove upload sessions idle for longer than this")
+	fl.DurationVar(&f.emptyUploadTTL, "empty-upload-ttl", defaultEmptyUploadTTL, "remove upload sessions that received no bytes after this (at most --upload-ttl)")
+	fl.DurationVar(&f.bodyIdle, "body-idle-timeout", registry.DefaultBodyIdleTimeout, "fail a request whose body sends no byte for this long (an upload keeps what came and can be resumed)")
+	fl.IntVar(&f.limits.MaxUploads, "max-uploads", registry.DefaultMaxUploads, "upload requests served at once; more get 429 with Retry-After (-1: no bound)")
+	fl.IntVar(&f.limits.MaxRepositoryUploads, "max-repository-uploads", registry.DefaultMaxRepositoryUploads, "upload requests served at once in one repository (-1: no bound)")
+	fl.IntVar(&f.limits.MaxSessions, "max-upload-sessions", registry.DefaultMaxSessions, "upload sessions open at once; more POSTs get 429 (-1: no bound)")
+	fl.IntVar(&f.limits.MaxRepositorySessions, "max-repository-upload-sessions", registry.DefaultMaxRepositorySessions, "upload sessions open at once in one repository (-1: no bound)")
 	fl.StringVar(&f.metricsAddr, "metrics-addr", "", "serve /metrics and /healthz on this address instead of --addr")
 	fl.DurationVar(&f.shutdownTimeout, "shutdown-timeout", defaultShutdownTimeout, "how long requests in flight may run on after SIGTERM")
 	fl.DurationVar(&f.purgeInterval, "purge-interval", defaultPurgeInterval, "how often to look for idle upload sessions")
@@ -121,8 +138,22 @@ func (f serveFlags) check() error {
 	if f.uploadTTL <= 0 {
 		return fmt.Errorf("--upload-ttl %s: want a positive duration", f.uploadTTL)
 	}
+	if f.emptyUploadTTL <= 0 {
+		return fmt.Errorf("--empty-upload-ttl %s: want a positive duration", f.emptyUploadTTL)
+	}
 	if f.purgeInterval <= 0 {
 		return fmt.Errorf("--purge-interval %s: want a positive duration", f.purgeInterval)
+	}
+	if f.bodyIdle <= 0 {
+		return fmt.Errorf("--body-idle-timeout %s: want a positive duration", f.bodyIdle)
+	}
+	for name, v := range map[string]int{
+		"--max-uploads": f.limits.MaxUploads, "--max-repository-uploads": f.limits.MaxRepositoryUploads,
+		"--max-upload-sessions": f.limits.MaxSessions, "--max-repository-upload-sessions": f.limits.MaxRepositorySessions,
+	} {
+		if v == 0 {
+			return fmt.Errorf("%s 0: want a positive bound, or -1 for none", name)
+		}
 	}
 	if f.shutdownTimeout < 0 {
 		return fmt.Errorf("--shutdown-timeout %s: want 0 or more", f.shutdownTimeout)
@@ -134,7 +165,9 @@ func runServe(ctx context.Context, e *env, f serveFlags) (err error) {
 	if err := f.check(); err != nil {
 		return usageError{err}
 	}
-	regOpts := registry.Options{AllowSparse: f.allowSparse, Logger: e.log}
+	raiseFileLimit(e.log)
+	regOpts := f.limits
+	regOpts.AllowSparse, regOpts.Logger, regOpts.BodyIdleTimeout = f.allowSparse, e.log, f.bodyIdle
 	health := &healthState{root: f.root}
 	var (
 		reg   *registry.Registry
@@ -179,7 +212,8 @@ func runServe(ctx context.Context, e *env, f serveFlags) (err error) {
 		ReadHeaderTimeout: 30 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(e.log.Handler(), slog.LevelWarn),
-		// Blobs take as long as they take: no read or write timeout.
+		// Blobs take as long as they take: no read or write timeout. A
+		// body that stalls fails after --body-idle-timeout (registry).
 	}
 	servers := []*http.Server{srv}
 	ln, err := net.Listen("tcp", f.addr)
@@ -220,7 +254,7 @@ func runServe(ctx context.Context, e *env, f serveFlags) (err error) {
 	purgeCtx, stopPurge := context.WithCancel(ctx)
 	go func() {
 		defer close(purgeDone)
-		purgeLoop(purgeCtx, e.log, store, f.purgeInterval, f.uploadTTL, m)
+		purgeLoop(purgeCtx, e.log, store, f.purgeInterval, cas.PurgeOptions{Idle: f.uploadTTL, IdleEmpty: f.emptyUploadTTL}, m)
 	}()
 
 	var serveErr error
@@ -279,7 +313,7 @@ func withOps(reg, ops http.Handler) http.Handler {
 
 // purgeLoop removes idle upload sessions every interval, when the store
 // keeps sessions that can be expired.
-func purgeLoop(ctx context.Context, log *slog.Logger, store any, interval, ttl time.Duration, m *serveMetrics) {
+func purgeLoop(ctx context.Context, log *slog.Logger, store any, interval time.Duration, opts cas.PurgeOptions, m *serveMetrics) {
 	p, ok := store.(cas.UploadPurger)
 	if !ok {
 		log.Debug("the store does not expire upload sessions")
@@ -293,11 +327,11 @@ func purgeLoop(ctx context.Context, log *slog.Logger, store any, interval, ttl t
 			return
 		case <-t.C:
 		}
-		n, bytes, err := p.PurgeUploads(ctx, ttl)
+		n, bytes, err := p.PurgeUploads(ctx, opts)
 		if n > 0 {
 			m.uploadsPurged.Add(float64(n))
 			m.uploadBytesPurged.Add(float64(bytes))
-			log.Info("purged idle uploads", "sessions", n, "bytes", bytes, "idle", ttl)
+			log.Info("purged idle uploads", "sessions", n, "bytes", bytes, "idle", opts.Idle, "idle_empty", opts.IdleEmpty)
 		}
 		if err != nil && ctx.Err() == nil {
 			log.Warn("purging idle uploads", "err", err)

@@ -26,6 +26,13 @@
 // table in internal/remote, so errors.Is(err, cas.ErrNotFound) holds on the
 // far side of the wire.
 //
+// Slow and greedy clients are bounded (limits.go, Options): a request body
+// that stalls fails after BodyIdleTimeout, uploads in flight and upload
+// sessions open are capped per repository and in total (429
+// TOOMANYREQUESTS with Retry-After), an oversized manifest is drained a
+// little before its 413 so the client reads it, and referrers lists are
+// paged with Link and carry at most MaxReferrerAnnotations per entry.
+//
 // Blob GETs of stores whose Fetch returns an *os.File (the disk store) are
 // written with io.Copy straight to the ResponseWriter so that net/http uses
 // sendfile(2). Middleware that wraps the ResponseWriter must implement

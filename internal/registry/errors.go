@@ -131,6 +131,8 @@ func classify(err error, k kind) *apiError {
 			code = CodeManifestInvalid
 		}
 		return &apiError{Code: code, Message: fmt.Sprintf("request body over the %d-byte limit", mbe.Limit), status: http.StatusRequestEntityTooLarge, err: err}
+	case errors.As(err, new(bodyIdleError)):
+		return &apiError{Code: CodeBlobUploadInvalid, Message: msg, status: http.StatusRequestTimeout, err: err}
 	case errors.As(err, new(clientReadError)):
 		return &apiError{Code: CodeBlobUploadInvalid, Message: msg, status: http.StatusBadRequest, err: err}
 	case errors.Is(err, cas.ErrNotFound):

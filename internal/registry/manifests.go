@@ -105,8 +105,15 @@ var genericTypes = map[string]bool{"": true, "application/json": true, "applicat
 func (rq *request) putManifest() {
 	ctx := rq.r.Context()
 	limit := rq.reg.opts.MaxManifestSize
+	tooLarge := func(size string, read int64) {
+		// Read the rest of a body a little over the limit (drainSlack
+		// past it at most), so the client, still sending it, gets to read
+		// this answer.
+		rq.drain(limit + drainSlack - read)
+		rq.fail(newError(CodeManifestInvalid, "manifest of %s bytes is over the %d-byte limit", size, limit).withStatus(http.StatusRequestEntityTooLarge), kindManifest)
+	}
 	if rq.r.ContentLength > limit {
-		rq.fail(newError(CodeManifestInvalid, "manifest of %d bytes is over the %d-byte limit", rq.r.ContentLength, limit).withStatus(http.StatusRequestEntityTooLarge), kindManifest)
+		tooLarge(fmt.Sprint(rq.r.ContentLength), 0)
 		return
 	}
 	if ae := checkRef(rq.ref); ae != nil {
@@ -128,9 +135,13 @@ func (rq *request) putManifest() {
 		}
 		mt = ""
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(rq.w, rq.r.Body, limit))
+	body, err := io.ReadAll(rq.newBodyReader(io.LimitReader(rq.r.Body, limit+1)))
 	if err != nil {
 		rq.fail(err, kindManifest)
+		return
+	}
+	if int64(len(body)) > limit {
+		tooLarge("more than "+fmt.Sprint(limit), int64(len(body)))
 		return
 	}
 	desc := ocispec.Descriptor{MediaType: mt, Size: int64(len(body))}
@@ -195,13 +206,15 @@ func (rq *request) putManifest() {
 
 // referrerDescriptor is the entry of a manifest in its subject's referrers
 // list: image-spec v1.1 says artifactType falls back to the config's media
-// type for image manifests.
+// type for image manifests. Its annotations are cut to
+// MaxReferrerAnnotations here, as the entry enters the index, so the index
+// (held in memory and rewritten by the disk store) stays small too.
 func referrerDescriptor(desc ocispec.Descriptor, m *oci.Manifest) ocispec.Descriptor {
 	at := m.ArtifactType
 	if at == "" && m.Config != nil && oci.IsImageManifest(m.MediaType) {
 		at = m.Config.MediaType
 	}
-	return ocispec.Descriptor{MediaType: desc.MediaType, Digest: desc.Digest, Size: desc.Size, ArtifactType: at, Annotations: m.Annotations}
+	return ocispec.Descriptor{MediaType: desc.MediaType, Digest: desc.Digest, Size: desc.Size, ArtifactType: at, Annotations: boundAnnotations(m.Annotations)}
 }
 
 // missingChildren returns one error per child of m that the repository

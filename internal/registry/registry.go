@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"sync"
+	"time"
 
 	"github.com/gantry-dev/gantry/internal/cas"
 	"github.com/gantry-dev/gantry/internal/oci"
@@ -42,6 +43,36 @@ type Options struct {
 	// blob DELETE in one repository removes the blob from all of them; a
 	// multi-tenant registry sets this.
 	DisableDelete bool
+
+	// The bounds below keep slow or greedy clients from exhausting the
+	// server's memory, descriptors and disk. For each, 0 takes the
+	// default and a negative value removes the bound.
+
+	// BodyIdleTimeout fails a request whose body sends no byte for this
+	// long (408 for an upload, whose session keeps what arrived and can
+	// be resumed), so a stalled client gives its connection back. It
+	// works through http.ResponseController, so middleware that wraps the
+	// ResponseWriter must implement Unwrap. Default
+	// DefaultBodyIdleTimeout (30s).
+	BodyIdleTimeout time.Duration
+	// MaxUploads bounds the upload requests (POST, PATCH, PUT under
+	// /blobs/uploads/) served at once; more get 429 TOOMANYREQUESTS with
+	// Retry-After. Default DefaultMaxUploads (256).
+	MaxUploads int
+	// MaxRepositoryUploads is MaxUploads for one repository, so one
+	// repository's clients cannot take them all. Default
+	// DefaultMaxRepositoryUploads (64).
+	MaxRepositoryUploads int
+	// MaxSessions bounds the upload sessions open in the store, as the
+	// store counts them (cas.UploadCounter; others are not bounded): a
+	// POST that would open one more gets 429 TOOMANYREQUESTS with
+	// Retry-After. Sessions end when committed, cancelled or purged
+	// (cas.UploadPurger, which gantry serve runs). Default
+	// DefaultMaxSessions (10000).
+	MaxSessions int
+	// MaxRepositorySessions is MaxSessions for one repository. Default
+	// DefaultMaxRepositorySessions (1000).
+	MaxRepositorySessions int
 }
 
 // Registry is an http.Handler serving the OCI Distribution API over a
@@ -54,6 +85,8 @@ type Registry struct {
 
 	mu       sync.Mutex
 	sessions map[string]*sessionLock
+
+	uploads uploadLimiter
 }
 
 // sessionLock serialises the requests of one upload session: cas.Upload is
@@ -72,7 +105,21 @@ func New(store cas.Store, opts Options) *Registry {
 	if opts.MaxManifestSize <= 0 || opts.MaxManifestSize > oci.MaxManifestSize {
 		opts.MaxManifestSize = oci.MaxManifestSize
 	}
-	return &Registry{store: store, opts: opts, log: opts.Logger, sessions: map[string]*sessionLock{}}
+	switch {
+	case opts.BodyIdleTimeout == 0:
+		opts.BodyIdleTimeout = DefaultBodyIdleTimeout
+	case opts.BodyIdleTimeout < 0:
+		opts.BodyIdleTimeout = 0 // none
+	}
+	opts.MaxUploads = bound(opts.MaxUploads, DefaultMaxUploads)
+	opts.MaxRepositoryUploads = bound(opts.MaxRepositoryUploads, DefaultMaxRepositoryUploads)
+	opts.MaxSessions = bound(opts.MaxSessions, DefaultMaxSessions)
+	opts.MaxRepositorySessions = bound(opts.MaxRepositorySessions, DefaultMaxRepositorySessions)
+	return &Registry{
+		store: store, opts: opts, log: opts.Logger,
+		sessions: map[string]*sessionLock{},
+		uploads:  uploadLimiter{perRepo: map[string]int{}},
+	}
 }
 
 // NewReadOnly returns a handler serving a read-only store (a bundle, a
@@ -220,6 +267,14 @@ func (reg *Registry) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	rq := &request{reg: reg, w: w, r: r, name: t.repo, ref: t.ref, repo: repo}
+	switch route {
+	case routeUploadPost, routeUploadPatch, routeUploadPut:
+		release, ok := rq.admitUpload()
+		if !ok {
+			return
+		}
+		defer release()
+	}
 	switch route {
 	case routeTagsList:
 		rq.tagsList()

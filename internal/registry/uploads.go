@@ -60,26 +60,14 @@ func (rq *request) created(d digest.Digest) {
 	rq.w.WriteHeader(http.StatusCreated)
 }
 
-// body returns the request body under Options.MaxChunkSize. Its read
-// errors are marked as the client's (a dropped connection, a truncated
-// chunked body), so they answer 400 and are not logged as server faults.
+// body returns the request body under Options.MaxChunkSize and
+// Options.BodyIdleTimeout.
 func (rq *request) body() io.Reader {
 	var r io.Reader = rq.r.Body
 	if n := rq.reg.opts.MaxChunkSize; n > 0 {
 		r = http.MaxBytesReader(rq.w, rq.r.Body, n)
 	}
-	return bodyReader{r}
-}
-
-// bodyReader marks the errors of reading a request body as clientReadError.
-type bodyReader struct{ r io.Reader }
-
-func (b bodyReader) Read(p []byte) (int, error) {
-	n, err := b.r.Read(p)
-	if err != nil && err != io.EOF {
-		err = clientReadError{err}
-	}
-	return n, err
+	return rq.newBodyReader(r)
 }
 
 // clientReadError is a failure to read what the client sent: its
@@ -130,6 +118,9 @@ func (rq *request) startUpload() {
 	}
 	if !hasIngester {
 		rq.fail(newError(CodeUnsupported, "this store takes monolithic uploads only (POST ?digest=D with the blob as body)"), kindUpload)
+		return
+	}
+	if !rq.admitSession() {
 		return
 	}
 	up, err := ing.NewUpload(ctx)

@@ -148,9 +148,14 @@ var (
 
 // Gantry builds the gantry binary once per test process (into a directory
 // removed when the process ends is not possible from a test, so it goes
-// under the OS temp dir, named by PID) and returns its path.
+// under the OS temp dir, named by PID) and returns its path. The build has
+// the race detector, which multiplies memory use; GANTRY_BIN names a binary
+// to use instead, for tests that measure it (BENCHMARKS.md).
 func Gantry(t testing.TB) string {
 	t.Helper()
+	if p := os.Getenv("GANTRY_BIN"); p != "" {
+		return p
+	}
 	buildOnce.Do(func() {
 		_, file, _, _ := runtime.Caller(0)
 		root := filepath.Join(filepath.Dir(file), "..", "..")

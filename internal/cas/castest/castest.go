@@ -11,7 +11,7 @@
 // It checks the required interfaces always, that repositories own their
 // content (repository.go), and each optional interface
 // (Deleter, Untagger, TagLister, RepositoryLister, RangeFetcher, Mounter,
-// Ingester, ReferrerIndex; UploadPurger on the store) when the store or its
+// Ingester, ReferrerIndex; UploadPurger and UploadCounter on the store) when the store or its
 // targets implement it.
 package castest
 
@@ -153,6 +153,8 @@ func Run(t *testing.T, cfg Config) {
 		{"UploadIDs", testUploadIDs},
 		{"UploadReopen", testUploadReopen},
 		{"PurgeUploads", testPurgeUploads},
+		{"PurgeEmptySooner", testPurgeEmptySooner},
+		{"OpenUploads", testOpenUploads},
 		{"Referrers", testReferrers},
 	}
 	for _, tc := range tests {

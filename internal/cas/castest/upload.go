@@ -263,7 +263,7 @@ func testPurgeUploads(t *testing.T, _ Config, s cas.Store) {
 	time.Sleep(idle + 50*time.Millisecond)
 	fresh := newUpload(t, a)
 	write(t, fresh, []byte("fresh"))
-	n, bytes, err := p.PurgeUploads(t.Context(), idle)
+	n, bytes, err := p.PurgeUploads(t.Context(), cas.PurgeOptions{Idle: idle})
 	if err != nil {
 		t.Fatalf("PurgeUploads: %v", err)
 	}
@@ -284,8 +284,78 @@ func testPurgeUploads(t *testing.T, _ Config, s cas.Store) {
 	if u.Size() != 5 {
 		t.Fatalf("fresh session Size = %d after purge, want 5", u.Size())
 	}
-	if n, _, err := p.PurgeUploads(t.Context(), time.Hour); err != nil || n != 0 {
+	if n, _, err := p.PurgeUploads(t.Context(), cas.PurgeOptions{Idle: time.Hour}); err != nil || n != 0 {
 		t.Fatalf("second PurgeUploads = %d, %v; want 0", n, err)
+	}
+}
+
+// testPurgeEmptySooner: sessions never written to expire after IdleEmpty,
+// sessions with bytes only after Idle.
+func testPurgeEmptySooner(t *testing.T, _ Config, s cas.Store) {
+	p, ok := s.(cas.UploadPurger)
+	if !ok {
+		t.Skip("no cas.UploadPurger")
+	}
+	_, in := ingester(t, s, "test/purge/empty")
+	empty, full := newUpload(t, in), newUpload(t, in)
+	write(t, full, []byte("resumable"))
+	empty.Close()
+	full.Close()
+	const short = 100 * time.Millisecond
+	time.Sleep(short + 50*time.Millisecond)
+	n, bytes, err := p.PurgeUploads(t.Context(), cas.PurgeOptions{Idle: time.Hour, IdleEmpty: short})
+	if err != nil || n != 1 || bytes != 0 {
+		t.Fatalf("PurgeUploads = %d sessions, %d bytes, %v; want 1, 0", n, bytes, err)
+	}
+	_, err = in.ResumeUpload(t.Context(), empty.ID())
+	wantErr(t, "ResumeUpload of an expired empty session", err, cas.ErrNotFound)
+	resume(t, in, full.ID()).Close()
+}
+
+// testOpenUploads: the count follows sessions as they begin and end, per
+// repository, and requests for IDs that name no session add nothing.
+func testOpenUploads(t *testing.T, _ Config, s cas.Store) {
+	c, ok := s.(cas.UploadCounter)
+	if !ok {
+		t.Skip("no cas.UploadCounter")
+	}
+	count := func(name string) (int, int) {
+		t.Helper()
+		n, total, err := c.OpenUploads(t.Context(), name)
+		if err != nil {
+			t.Fatalf("OpenUploads(%s): %v", name, err)
+		}
+		return n, total
+	}
+	_, a := ingester(t, s, "test/count/a")
+	_, b := ingester(t, s, "test/count/b")
+	_, base := count("test/count/a")
+	u1, u2, u3 := newUpload(t, a), newUpload(t, a), newUpload(t, b)
+	if n, total := count("test/count/a"); n != 2 || total != base+3 {
+		t.Fatalf("OpenUploads(a) = %d, %d; want 2, %d", n, total, base+3)
+	}
+	for i := range 100 {
+		id := fmt.Sprintf("%032x", i+1)
+		if _, err := a.ResumeUpload(t.Context(), id); err == nil {
+			t.Fatalf("ResumeUpload of the made-up ID %s succeeded", id)
+		}
+	}
+	write(t, u1, []byte("x"))
+	if err := u1.Cancel(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	_, d := Blob(t, 10)
+	write(t, u3, []byte("not it"))
+	_ = u3.Commit(t.Context(), d) // a mismatch: the session stays
+	if n, _ := count("test/count/b"); n != 1 {
+		t.Fatalf("OpenUploads(b) = %d after a failed Commit, want 1", n)
+	}
+	if n, total := count("test/count/a"); n != 1 || total != base+2 {
+		t.Fatalf("OpenUploads(a) after a Cancel = %d, %d; want 1, %d (made-up IDs must add nothing)", n, total, base+2)
+	}
+	_ = u2.Cancel(t.Context())
+	if n, _ := count("test/count/a"); n != 0 {
+		t.Fatalf("OpenUploads(a) after every session ended = %d", n)
 	}
 }
 

@@ -89,10 +89,16 @@
 // sha512), fsyncs data, makes it read-only and renames it into blobs/, then
 // fsyncs the directory: the bytes are written once and hashed once,
 // whatever their number. Sessions are not synced while open (one a crash
-// loses is one the client restarts). Open leaves them alone so clients can
-// resume after a restart; PurgeUploads expires those idle too long (by
-// their last write: the data file's mtime after a restart), and Fsck counts
-// them without calling them damage.
+// loses is one the client restarts). Open keeps them so clients can resume
+// after a restart, and loads them into the session map: every live session
+// is there while the store is open, so an unknown upload ID is refused
+// without a file system access, and OpenUploads (cas.UploadCounter) counts
+// them per repository. PurgeUploads expires those idle too long (by their
+// last write: the data file's mtime after a restart; sooner for those that
+// hold no byte), and Fsck counts them without calling them damage. An
+// upload's ReadFrom opens the data file only once a byte came, and takes its
+// megabyte buffers only past its first 256 KiB, so a stalled client holds
+// little.
 //
 // # Referrers
 //

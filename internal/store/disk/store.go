@@ -116,6 +116,9 @@ type Store struct {
 
 	umu     sync.Mutex
 	uploads map[string]*session // live upload sessions by id; see session
+	// perRepo counts the live sessions of each repository (no entry for
+	// none), so a server can cap them without listing the directory.
+	perRepo map[string]int
 
 	kick      chan struct{}
 	done      chan struct{}
@@ -141,6 +144,7 @@ func Open(dir string, opts Options) (*Store, error) {
 		refs:     map[string]map[digest.Digest][]referrer{},
 		active:   map[string]bool{},
 		uploads:  map[string]*session{},
+		perRepo:  map[string]int{},
 		kick:     make(chan struct{}, 1),
 		done:     make(chan struct{}),
 	}
@@ -168,6 +172,7 @@ func Open(dir string, opts Options) (*Store, error) {
 		}
 		return nil, err
 	}
+	s.loadUploads()
 	s.flusherWG.Add(1)
 	go s.flusher()
 	return s, nil

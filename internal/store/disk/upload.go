@@ -29,9 +29,21 @@ const (
 )
 
 var (
-	_ cas.Ingester     = (*Repo)(nil)
-	_ cas.UploadPurger = (*Store)(nil)
-	_ io.ReaderFrom    = (*upload)(nil)
+	_ cas.Ingester      = (*Repo)(nil)
+	_ cas.UploadPurger  = (*Store)(nil)
+	_ cas.UploadCounter = (*Store)(nil)
+	_ io.ReaderFrom     = (*upload)(nil)
+)
+
+// A ReadFrom reads its first rampBytes through a firstRead buffer, written
+// out as they come, and only then takes the megabyte buffers of its
+// pipeline. A client that opens an upload and sends nothing holds these few
+// bytes and no file descriptor; one that sends a little and stalls holds
+// them and the data file; it takes rampBytes sent to hold a megabyte (and
+// Options.MaxUploads of the registry bounds how many can).
+const (
+	firstRead = 16 << 10
+	rampBytes = 256 << 10
 )
 
 // errUploadClosed is returned by an Upload value used after its Close.
@@ -45,9 +57,12 @@ type sessionInfo struct {
 }
 
 // session is one upload, shared by every Upload value that names it. The
-// Store keeps live sessions in its uploads map so that resuming one between
-// two requests costs a map lookup; a session first seen after a restart is
-// loaded from its directory and re-hashed on first use.
+// Store keeps every live session in its uploads map (Open loads those a
+// previous run left, NewUpload adds new ones, and a session leaves the map
+// when it ends), so resuming one between two requests costs a map lookup,
+// and an ID that is not in the map names no session: it is refused without
+// a file system access or an allocation. A session loaded after a restart
+// is re-hashed on first use.
 //
 // Lock order: session.mu, then Store.umu.
 type session struct {
@@ -117,9 +132,7 @@ func (r *Repo) NewUpload(ctx context.Context) (cas.Upload, error) {
 	// sees a half-made session as garbage.
 	sess.mu.Lock()
 	defer sess.mu.Unlock()
-	s.umu.Lock()
-	s.uploads[sess.id] = sess
-	s.umu.Unlock()
+	s.track(sess)
 	err := func() error {
 		if err := os.Mkdir(s.uploadPath(sess.id), 0o755); err != nil {
 			return err
@@ -153,9 +166,9 @@ func (r *Repo) ResumeUpload(ctx context.Context, id string) (cas.Upload, error) 
 	if r.s.shut.Load() {
 		return nil, fmt.Errorf("upload %s: store %s: %w", id, r.s.dir, errClosed)
 	}
-	sess, err := r.s.session(id)
-	if err != nil {
-		return nil, err
+	sess := r.s.session(id)
+	if sess == nil {
+		return nil, notFound
 	}
 	defer sess.mu.Unlock()
 	if sess.ended || sess.repo != r.name {
@@ -165,27 +178,59 @@ func (r *Repo) ResumeUpload(ctx context.Context, id string) (cas.Upload, error) 
 	return &upload{s: r.s, sess: sess}, nil
 }
 
-// session returns the session called id, locked and loaded: from the map,
-// or from its directory (which puts it in the map). A session that does not
-// exist or cannot be used is returned ended.
-func (s *Store) session(id string) (*session, error) {
+// session returns the live session called id, locked, or nil when there is
+// none: every live session is in the map.
+func (s *Store) session(id string) *session {
 	s.umu.Lock()
-	sess, ok := s.uploads[id]
-	if ok {
-		s.umu.Unlock()
-		sess.mu.Lock()
-		return sess, nil
-	}
-	sess = &session{id: id}
-	sess.mu.Lock() // new: nobody else can hold it
-	s.uploads[id] = sess
+	sess := s.uploads[id]
 	s.umu.Unlock()
-	if err := s.loadSession(sess); err != nil {
-		s.forget(sess)
-		sess.mu.Unlock()
-		return nil, err
+	if sess == nil {
+		return nil
 	}
-	return sess, nil
+	sess.mu.Lock()
+	return sess
+}
+
+// track puts sess, loaded, in the map and counts it for its repository;
+// sess.mu is held or sess is not shared yet.
+func (s *Store) track(sess *session) {
+	s.umu.Lock()
+	s.uploads[sess.id] = sess
+	s.perRepo[sess.repo]++
+	s.umu.Unlock()
+}
+
+// loadUploads puts the sessions a previous run left in the map, at Open. A
+// directory that is not a whole session is removed (loadSession); one that
+// cannot be read is logged and left for PurgeUploads, which tries again and
+// reports the error.
+func (s *Store) loadUploads() {
+	entries, err := os.ReadDir(s.path(stateDir, uploadsDir))
+	if err != nil {
+		s.opts.Logger.Warn("listing upload sessions", "store", s.dir, "err", err)
+		return
+	}
+	for _, e := range entries {
+		if !validUploadID(e.Name()) {
+			continue
+		}
+		sess := &session{id: e.Name()}
+		if err := s.loadSession(sess); err != nil {
+			s.opts.Logger.Warn("cannot read an upload session; it is left in place", "store", s.dir, "upload", sess.id, "err", err)
+			continue
+		}
+		if !sess.ended {
+			s.track(sess)
+		}
+	}
+}
+
+// OpenUploads implements cas.UploadCounter from the map, without a file
+// system access.
+func (s *Store) OpenUploads(_ context.Context, repository string) (inRepository, total int, err error) {
+	s.umu.Lock()
+	defer s.umu.Unlock()
+	return s.perRepo[repository], len(s.uploads), nil
 }
 
 // loadSession reads a session's directory; sess.mu is held. A directory
@@ -242,6 +287,11 @@ func (s *Store) forget(sess *session) {
 	s.umu.Lock()
 	if s.uploads[sess.id] == sess {
 		delete(s.uploads, sess.id)
+		if n := s.perRepo[sess.repo] - 1; n > 0 {
+			s.perRepo[sess.repo] = n
+		} else {
+			delete(s.perRepo, sess.repo)
+		}
 	}
 	s.umu.Unlock()
 }
@@ -256,8 +306,10 @@ func (s *Store) endLocked(sess *session) error {
 }
 
 // PurgeUploads implements cas.UploadPurger. Sessions in use by a request
-// at the moment are skipped: they are not idle.
-func (s *Store) PurgeUploads(ctx context.Context, idle time.Duration) (n int, bytes int64, err error) {
+// at the moment are skipped: they are not idle. A directory that is not in
+// the map (Open could not read it) is read again here, and removed if it is
+// not a whole session.
+func (s *Store) PurgeUploads(ctx context.Context, opts cas.PurgeOptions) (n int, bytes int64, err error) {
 	entries, err := os.ReadDir(s.path(stateDir, uploadsDir))
 	if err != nil {
 		return 0, 0, fmt.Errorf("store %s: %w", s.dir, err)
@@ -273,7 +325,7 @@ func (s *Store) PurgeUploads(ctx context.Context, idle time.Duration) (n int, by
 		ids[id] = true
 	}
 	s.umu.Unlock()
-	cutoff := time.Now().Add(-idle)
+	expired := opts.Expired(time.Now())
 	for id := range ids {
 		if err := ctx.Err(); err != nil {
 			return n, bytes, err
@@ -285,10 +337,18 @@ func (s *Store) PurgeUploads(ctx context.Context, idle time.Duration) (n int, by
 			if !sess.mu.TryLock() {
 				continue // busy
 			}
-		} else if sess, err = s.session(id); err != nil {
-			return n, bytes, err
+		} else {
+			sess = &session{id: id}
+			sess.mu.Lock() // new: nobody else can hold it
+			if err := s.loadSession(sess); err != nil {
+				sess.mu.Unlock()
+				return n, bytes, err
+			}
+			if !sess.ended {
+				s.track(sess)
+			}
 		}
-		if !sess.ended && sess.loaded && sess.touched.Before(cutoff) {
+		if !sess.ended && sess.loaded && expired(sess.size, sess.touched) {
 			size := sess.size
 			if err := s.endLocked(sess); err != nil {
 				sess.mu.Unlock()
@@ -470,25 +530,45 @@ func (u *upload) Write(p []byte) (int, error) {
 	return n, nil
 }
 
-// ReadFrom appends what r yields until io.EOF, reading 1 MiB at a time, so
-// the registry's io.Copy(upload, body) is one read, hash and write loop.
-// Past the first buffer the caller's goroutine reads while a second hashes
-// and a third writes.
+// ReadFrom appends what r yields until io.EOF, reading 1 MiB at a time past
+// its first rampBytes, so the registry's io.Copy(upload, body) is one read,
+// hash and write loop. Past the first big buffer the caller's goroutine
+// reads while a second hashes and a third writes. It opens the data file
+// only once bytes came.
 func (u *upload) ReadFrom(r io.Reader) (int64, error) {
 	sess, err := u.use()
 	if err != nil {
 		return 0, err
 	}
 	defer sess.mu.Unlock()
+	small := make([]byte, firstRead)
+	k, rerr := readSome(r, small)
+	if k == 0 {
+		return 0, readFromErr(rerr)
+	}
 	if err := u.prepare(context.Background(), true); err != nil {
 		return 0, err
 	}
 	defer func() { sess.touched = time.Now() }()
 	start := sess.size
+	for {
+		w, werr := sess.append(small[:k])
+		sess.h.Write(small[:w])
+		if werr != nil {
+			return sess.size - start, u.s.spaceErr(sess.id, sess.size, werr)
+		}
+		if rerr != nil {
+			return sess.size - start, readFromErr(rerr)
+		}
+		if sess.size-start >= rampBytes {
+			break
+		}
+		k, rerr = readSome(r, small)
+	}
 
 	bp := bufPool.Get().(*[]byte)
 	n, rerr := io.ReadFull(r, *bp)
-	if rerr != nil { // the whole body fits in one buffer (or failed early)
+	if rerr != nil { // the rest of the body fits in one buffer (or failed)
 		defer bufPool.Put(bp)
 		k, werr := sess.append((*bp)[:n])
 		sess.h.Write((*bp)[:k])
@@ -568,6 +648,16 @@ loop:
 		return sess.size - start, u.s.spaceErr(sess.id, sess.size, err)
 	}
 	return sess.size - start, readFromErr(rerr)
+}
+
+// readSome reads into b until at least one byte or an error comes.
+func readSome(r io.Reader, b []byte) (int, error) {
+	for {
+		n, err := r.Read(b)
+		if n > 0 || err != nil {
+			return n, err
+		}
+	}
 }
 
 func stopped(c chan struct{}) bool {

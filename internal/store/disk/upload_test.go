@@ -8,7 +8,9 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"testing/iotest"
@@ -234,7 +236,7 @@ func TestPurgeAfterReopen(t *testing.T) {
 	os.WriteFile(filepath.Join(broken, uploadInfo), []byte(`{"repository":"app"`), 0o644)
 
 	s = openT(t, dir)
-	n, size, err := s.PurgeUploads(t.Context(), time.Hour)
+	n, size, err := s.PurgeUploads(t.Context(), cas.PurgeOptions{Idle: time.Hour})
 	if err != nil || n != 1 || size != 100 {
 		t.Fatalf("PurgeUploads = %d, %d, %v; want 1, 100", n, size, err)
 	}
@@ -344,5 +346,128 @@ func TestReferrerReplayIdempotent(t *testing.T) {
 	list, err := ingest(t, s, "app").Referrers(ctx, subject)
 	if err != nil || len(list) != 2 || list[0].Digest != a.Digest || list[1].Digest != b.Digest {
 		t.Fatalf("after replaying applied records: %v, %v; want [a b]", list, err)
+	}
+}
+
+// TestUnknownUploadIDsAllocateNothing: requests for upload IDs that name no
+// session (made up, or of a session that ended) leave nothing in the
+// session map, however many come.
+func TestUnknownUploadIDsAllocateNothing(t *testing.T) {
+	s := openT(t, t.TempDir())
+	r := ingest(t, s, "app")
+	u, err := r.NewUpload(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := u.Cancel(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 1000 {
+		id := fmt.Sprintf("%032x", i)
+		if i == 0 {
+			id = u.ID()
+		}
+		if _, err := r.ResumeUpload(t.Context(), id); !errors.Is(err, cas.ErrNotFound) {
+			t.Fatalf("ResumeUpload(%s) = %v, want ErrNotFound", id, err)
+		}
+	}
+	s.umu.Lock()
+	n, perRepo := len(s.uploads), len(s.perRepo)
+	s.umu.Unlock()
+	if n != 0 || perRepo != 0 {
+		t.Fatalf("after 1000 unknown IDs the store keeps %d sessions and %d repository counts, want 0", n, perRepo)
+	}
+}
+
+// stallReader returns first (if any) from its first Read, then blocks
+// until release is closed and ends; entered gets a value when it blocks.
+type stallReader struct {
+	first   []byte
+	entered chan<- struct{}
+	release <-chan struct{}
+	once    sync.Once
+}
+
+func (r *stallReader) Read(p []byte) (int, error) {
+	if len(r.first) > 0 {
+		n := copy(p, r.first)
+		r.first = r.first[n:]
+		return n, nil
+	}
+	r.once.Do(func() { r.entered <- struct{}{} })
+	<-r.release
+	return 0, io.EOF
+}
+
+// TestStalledUploadHoldsLittle: uploads whose bodies send nothing, or a
+// little and then nothing, hold no megabyte buffer while they wait, and
+// those that sent nothing hold no data file either.
+func TestStalledUploadHoldsLittle(t *testing.T) {
+	for _, sent := range []int{0, 100, 100 << 10} {
+		t.Run(fmt.Sprintf("after %d bytes", sent), func(t *testing.T) {
+			testStalledUpload(t, sent)
+		})
+	}
+}
+
+func testStalledUpload(t *testing.T, sent int) {
+	s := openT(t, t.TempDir())
+	r := ingest(t, s, "app")
+	const stalled = 64
+	entered := make(chan struct{}, stalled)
+	release := make(chan struct{})
+	var ups []cas.Upload
+	for range stalled {
+		u, err := r.NewUpload(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		u.Close() // as the registry does between requests: no descriptor
+		u, err = r.ResumeUpload(t.Context(), u.ID())
+		if err != nil {
+			t.Fatal(err)
+		}
+		ups = append(ups, u)
+	}
+	runtime.GC()
+	var before runtime.MemStats
+	runtime.ReadMemStats(&before)
+	var wg sync.WaitGroup
+	for _, u := range ups {
+		wg.Go(func() {
+			if _, err := io.Copy(u, &stallReader{first: make([]byte, sent), entered: entered, release: release}); err != nil {
+				t.Errorf("ReadFrom: %v", err)
+			}
+		})
+	}
+	for range stalled {
+		<-entered
+	}
+	var during runtime.MemStats
+	runtime.ReadMemStats(&during)
+	t.Logf("%d stalled uploads: heap %d -> %d bytes", stalled, before.HeapAlloc, during.HeapAlloc)
+	open := 0
+	s.umu.Lock()
+	for _, sess := range s.uploads {
+		if sess.w.f != nil {
+			open++
+		}
+	}
+	s.umu.Unlock()
+	close(release)
+	wg.Wait()
+	for _, u := range ups {
+		if u.Size() != int64(sent) {
+			t.Errorf("upload holds %d bytes, want %d", u.Size(), sent)
+		}
+		u.Close()
+	}
+	// Before the fix each stalled upload took a 1 MiB buffer and opened
+	// its data file at once.
+	if grew := int64(during.HeapAlloc) - int64(before.HeapAlloc) - int64(stalled*sent); grew > stalled*128<<10 {
+		t.Errorf("%d stalled uploads grew the heap by %d bytes, want under %d", stalled, grew, stalled*128<<10)
+	}
+	if sent == 0 && open != 0 {
+		t.Errorf("%d stalled uploads hold their data file open", open)
 	}
 }

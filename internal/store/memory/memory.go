@@ -31,6 +31,7 @@ type Store struct {
 	links map[string]map[digest.Digest]string
 
 	uploads   map[string]*session                               // id -> session
+	perRepo   map[string]int                                    // repository -> sessions in uploads
 	referrers map[string]map[digest.Digest][]ocispec.Descriptor // repository -> subject -> referrers
 }
 
@@ -46,6 +47,7 @@ func New() *Store {
 		tags:      map[string]map[string]ocispec.Descriptor{},
 		links:     map[string]map[digest.Digest]string{},
 		uploads:   map[string]*session{},
+		perRepo:   map[string]int{},
 		referrers: map[string]map[digest.Digest][]ocispec.Descriptor{},
 	}
 }

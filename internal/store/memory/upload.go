@@ -19,6 +19,7 @@ var (
 	_ cas.Ingester      = (*Repo)(nil)
 	_ cas.ReferrerIndex = (*Repo)(nil)
 	_ cas.UploadPurger  = (*Store)(nil)
+	_ cas.UploadCounter = (*Store)(nil)
 )
 
 // errClosed is returned by an Upload value used after its Close.
@@ -54,6 +55,7 @@ func (r *Repo) NewUpload(ctx context.Context) (cas.Upload, error) {
 	sess := &session{id: newID(), repo: r.name, started: now, touched: now}
 	r.s.mu.Lock()
 	r.s.uploads[sess.id] = sess
+	r.s.perRepo[sess.repo]++
 	r.s.mu.Unlock()
 	return &upload{s: r.s, sess: sess}, nil
 }
@@ -72,21 +74,28 @@ func (r *Repo) ResumeUpload(ctx context.Context, id string) (cas.Upload, error) 
 	return &upload{s: r.s, sess: sess}, nil
 }
 
+// OpenUploads implements cas.UploadCounter.
+func (s *Store) OpenUploads(_ context.Context, repository string) (inRepository, total int, err error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.perRepo[repository], len(s.uploads), nil
+}
+
 // PurgeUploads implements cas.UploadPurger.
-func (s *Store) PurgeUploads(ctx context.Context, idle time.Duration) (n int, bytes int64, err error) {
+func (s *Store) PurgeUploads(ctx context.Context, opts cas.PurgeOptions) (n int, bytes int64, err error) {
 	s.mu.RLock()
 	all := make([]*session, 0, len(s.uploads))
 	for _, sess := range s.uploads {
 		all = append(all, sess)
 	}
 	s.mu.RUnlock()
-	cutoff := time.Now().Add(-idle)
+	expired := opts.Expired(time.Now())
 	for _, sess := range all {
 		if err := ctx.Err(); err != nil {
 			return n, bytes, err
 		}
 		sess.mu.Lock()
-		if !sess.ended && sess.touched.Before(cutoff) {
+		if !sess.ended && expired(int64(len(sess.data)), sess.touched) {
 			n++
 			bytes += int64(len(sess.data))
 			s.end(sess)
@@ -101,7 +110,14 @@ func (s *Store) end(sess *session) {
 	sess.ended = true
 	sess.data = nil
 	s.mu.Lock()
-	delete(s.uploads, sess.id)
+	if s.uploads[sess.id] == sess {
+		delete(s.uploads, sess.id)
+		if n := s.perRepo[sess.repo] - 1; n > 0 {
+			s.perRepo[sess.repo] = n
+		} else {
+			delete(s.perRepo, sess.repo)
+		}
+	}
 	s.mu.Unlock()
 }
 

@@ -332,7 +332,7 @@ func open(args []string) error {
 		argv = slices.Delete(argv, 1, 2)
 	}
 	if len(argv) < 2 {
-		return errors.New("usage: tags100k open [-timeout T] [-log FILE] URL -- CMD ARGS...")
+		return errors.New("usage: tags100k open [-timeout T] [-log FILE] URL -- CMD ARGS")
 	}
 	u, err := loopback(argv[0])
 	if err != nil {

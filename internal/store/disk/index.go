@@ -54,22 +54,21 @@ func (s *Store) loadIndex() error {
 	bad := func(why string) error {
 		return fmt.Errorf("store %s: %s %s: the layout's tags cannot be read; restore index.json from a backup, or move it aside to start with no tags (blobs are kept, and gantry fsck lists them): %w", s.dir, p, why, cas.ErrInvalid)
 	}
-	top, raws, err := splitIndex(b)
+	top, raws, entries, err := parseIndex(b)
 	if err != nil {
 		return bad(err.Error())
 	}
 	s.top = top
-	entries := decodeEntries(raws)
 	for i, e := range entries {
 		if !e.ok {
 			s.foreign = append(s.foreign, raws[i])
 			continue
 		}
-		if e.tag == "" {
+		if e.entry == nil {
 			s.foreign = append(s.foreign, raws[i])
 			continue
 		}
-		s.setTag(e.repo, e.tag, e.desc)
+		s.tags.insert(e.entry)
 	}
 	return nil
 }
@@ -132,11 +131,73 @@ func splitIndex(b []byte) (map[string]json.RawMessage, []json.RawMessage, error)
 	return top, raws, nil
 }
 
+// parseIndex splits index.json and decodes its entries: the fast way when
+// gantry wrote the file (splitOwnIndex; its entries are checked as JSON
+// when they are decoded, and any that is not sends the file the general
+// way), else splitIndex's.
+func parseIndex(b []byte) (map[string]json.RawMessage, []json.RawMessage, []indexEntry, error) {
+	if top, raws, ok := splitOwnIndex(b); ok {
+		entries := decodeEntries(raws)
+		if !slices.ContainsFunc(entries, func(e indexEntry) bool { return e.notJSON }) {
+			return top, raws, entries, nil
+		}
+	}
+	top, raws, err := splitIndex(b)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	return top, raws, decodeEntries(raws), nil
+}
+
+// splitOwnIndex is splitIndex for the index.json gantry writes (writeTo):
+// the fields, then "manifests":[ and a newline, one entry per line, and
+// "\n]}\n". A raw newline cannot occur inside a JSON string, so the lines
+// are the entries, found without scanning their bytes here; each is
+// checked as JSON when decodeEntries decodes it, and the fields before the
+// list are checked with the list emptied. ok is false for any other shape
+// (a layout another tool wrote or pretty-printed, a line that is not one
+// JSON object): splitIndex then reads the file the general way.
+func splitOwnIndex(b []byte) (top map[string]json.RawMessage, raws []json.RawMessage, ok bool) {
+	const open, end = `,"manifests":[` + "\n", "\n]}\n"
+	i := bytes.Index(b, []byte(open))
+	if i < 0 || !bytes.HasSuffix(b, []byte(end)) || i+len(open) > len(b)-len(end) {
+		return nil, nil, false
+	}
+	head := append(append([]byte{}, b[:i]...), `,"manifests":[]}`...)
+	if json.Unmarshal(head, &top) != nil || top == nil {
+		return nil, nil, false
+	}
+	if _, dup := top["manifests"]; dup || len(top) == 0 {
+		return nil, nil, false
+	}
+	delete(top, "manifests")
+	body := b[i+len(open) : len(b)-len(end)]
+	for len(body) > 0 {
+		line, rest, more := bytes.Cut(body, []byte("\n"))
+		if more {
+			var comma bool
+			if line, comma = bytes.CutSuffix(line, []byte(",")); !comma {
+				return nil, nil, false
+			}
+		}
+		if len(line) < 2 || line[0] != '{' || line[len(line)-1] != '}' {
+			return nil, nil, false
+		}
+		raws = append(raws, json.RawMessage(line))
+		body = rest
+		if more && len(body) == 0 {
+			return nil, nil, false
+		}
+	}
+	return top, raws, true
+}
+
 // indexEntry is one entry of index.json, decoded.
 type indexEntry struct {
-	desc      ocispec.Descriptor
-	ok        bool   // a well-formed descriptor
-	repo, tag string // set when it is one of gantry's tags (ref.name REPO:TAG)
+	desc    ocispec.Descriptor
+	ok      bool      // a well-formed descriptor
+	notJSON bool      // not even valid JSON
+	entry   *tagEntry // set when it is one of gantry's tags (ref.name REPO:TAG)
 }
 
 // decodeEntries decodes the entries of index.json on every core: at
@@ -150,7 +211,12 @@ func decodeEntries(raws []json.RawMessage) []indexEntry {
 			repos := map[string]bool{} // a repository's name is checked once
 			for i := w; i < len(raws); i += workers {
 				e := &out[i]
-				if json.Unmarshal(raws[i], &e.desc) != nil || cas.ValidateDescriptor(e.desc) != nil {
+				if err := json.Unmarshal(raws[i], &e.desc); err != nil {
+					var se *json.SyntaxError
+					e.notJSON = errors.As(err, &se)
+					continue
+				}
+				if cas.ValidateDescriptor(e.desc) != nil {
 					continue
 				}
 				e.ok = true
@@ -164,7 +230,7 @@ func decodeEntries(raws []json.RawMessage) []indexEntry {
 					repos[repo] = valid
 				}
 				if valid {
-					e.repo, e.tag = repo, tag
+					e.entry = newTagEntry(repo, tag, e.desc)
 				}
 			}
 		})

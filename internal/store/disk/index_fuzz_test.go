@@ -21,11 +21,14 @@ func FuzzSplitIndex(f *testing.F) {
 		`{"manifests":[{}],"manifests":[{},{}]}`,
 		``,
 		`{`,
+		"{\"schemaVersion\":2,\"manifests\":[\n{\"a\":1},\n{bad}\n]}\n",
+		"{\"schemaVersion\":2,\"manifests\":[\n{\"digest\":\"sha256:6c3c624b58dbbcd3c0dd82b4c53f04194d1247c6eebdaab7c610cf7d66709b3b\",\"size\":1,\"mediaType\":\"application/vnd.oci.image.manifest.v1+json\",\"annotations\":{\"org.opencontainers.image.ref.name\":\"a:b\"}},\n{\"x\":[]}\n]}\n",
+		"{\"manifests\":[],\"manifests\":[\n{}\n]}\n",
 	} {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
-		top, raws, err := splitIndex(b)
+		top, raws, entries, err := parseIndex(b)
 		var obj map[string]json.RawMessage
 		jerr := json.Unmarshal(b, &obj)
 		isObject := jerr == nil && obj != nil
@@ -57,8 +60,8 @@ func FuzzSplitIndex(f *testing.F) {
 				t.Fatalf("field %q = %s, encoding/json reads %s", k, top[k], v)
 			}
 		}
-		for _, e := range decodeEntries(raws) {
-			if e.tag != "" && (!e.ok || e.repo == "") {
+		for _, e := range entries {
+			if e.entry != nil && (!e.ok || e.entry.repo == "" || e.entry.tag == "") {
 				t.Fatalf("entry with a tag but no descriptor or repository: %+v", e)
 			}
 		}

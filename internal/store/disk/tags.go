@@ -64,11 +64,20 @@ func (x tagIndex) get(repo, tag string) (ocispec.Descriptor, bool) {
 }
 
 func (x tagIndex) set(repo, tag string, d ocispec.Descriptor) {
+	x.t.ReplaceOrInsert(newTagEntry(repo, tag, d))
+}
+
+// newTagEntry makes the entry of repo:tag, compact: without ref.name, its
+// strings interned. decodeEntries calls it on every core.
+func newTagEntry(repo, tag string, d ocispec.Descriptor) *tagEntry {
 	d = plain(d)
 	d.MediaType = intern(d.MediaType)
 	d.Digest = digest.Digest(intern(string(d.Digest)))
-	x.t.ReplaceOrInsert(&tagEntry{repo: intern(repo), tag: tag, desc: d})
+	return &tagEntry{repo: intern(repo), tag: tag, desc: d}
 }
+
+// insert adds an entry newTagEntry made.
+func (x tagIndex) insert(e *tagEntry) { x.t.ReplaceOrInsert(e) }
 
 // remove reports whether repo:tag existed.
 func (x tagIndex) remove(repo, tag string) bool {

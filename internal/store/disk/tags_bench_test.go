@@ -57,9 +57,14 @@ func seedLayout(b testing.TB, dir string, n int, oneRepo bool) ocispec.Descripto
 		b.Fatal(err)
 	}
 	// Open once so that whatever a first open derives (links) is written,
-	// as it is in a store in service.
+	// and tag once so that gantry rewrites index.json in its own form, as
+	// in a store in service.
 	s, err = Open(dir, Options{})
 	if err != nil {
+		b.Fatal(err)
+	}
+	r, _ = s.Repository(b.Context(), "seed")
+	if err := r.Tag(b.Context(), m, "v1"); err != nil {
 		b.Fatal(err)
 	}
 	if err := s.Close(); err != nil {

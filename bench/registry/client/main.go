@@ -27,13 +27,14 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/gantry-dev/gantry/bench/internal/loadclient"
 )
 
 func main() {
@@ -95,26 +96,7 @@ func gen(args []string) error {
 	return nil
 }
 
-// loopback checks that base is http://127.0.0.1:PORT (or [::1]) and
-// returns it parsed.
-func loopback(base string) (*url.URL, error) {
-	u, err := url.Parse(base)
-	if err != nil {
-		return nil, err
-	}
-	ip := net.ParseIP(u.Hostname())
-	if u.Scheme != "http" || ip == nil || !ip.IsLoopback() {
-		return nil, fmt.Errorf("%s: want http://127.0.0.1:PORT", base)
-	}
-	return u, nil
-}
-
-func newClient() *http.Client {
-	t := http.DefaultTransport.(*http.Transport).Clone()
-	t.MaxIdleConnsPerHost = 16
-	t.DisableCompression = true
-	return &http.Client{Transport: t, Timeout: 5 * time.Minute}
-}
+func newClient() *http.Client { return loadclient.New(16, 5*time.Minute) }
 
 // do sends req and checks the status; it returns the response headers,
 // with Location resolved against the request's URL.
@@ -158,7 +140,7 @@ func push(args []string) error {
 	if fs.NArg() != 4 || *chunk <= 0 {
 		return errors.New("usage: client push [-chunk MIB] URL REPO FILE DIGEST")
 	}
-	base, err := loopback(fs.Arg(0))
+	base, err := loadclient.Loopback(fs.Arg(0))
 	if err != nil {
 		return err
 	}
@@ -249,7 +231,7 @@ func tags(args []string) error {
 	if fs.NArg() != 1 || *n < 1 || *repos < 1 || *window < 1 || *window > *n {
 		return errors.New("usage: client tags [-n N] [-repos R] [-window W] URL")
 	}
-	base, err := loopback(fs.Arg(0))
+	base, err := loadclient.Loopback(fs.Arg(0))
 	if err != nil {
 		return err
 	}

@@ -42,7 +42,6 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -54,6 +53,8 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"github.com/gantry-dev/gantry/bench/internal/loadclient"
 )
 
 func main() {
@@ -84,26 +85,7 @@ const (
 	manyRepos    = 1_000
 )
 
-// loopback checks that base is http://127.0.0.1:PORT (or [::1]) and
-// returns it parsed.
-func loopback(base string) (*url.URL, error) {
-	u, err := url.Parse(base)
-	if err != nil {
-		return nil, err
-	}
-	ip := net.ParseIP(u.Hostname())
-	if u.Scheme != "http" || ip == nil || !ip.IsLoopback() {
-		return nil, fmt.Errorf("%s: want http://127.0.0.1:PORT", base)
-	}
-	return u, nil
-}
-
-func newClient() *http.Client {
-	t := http.DefaultTransport.(*http.Transport).Clone()
-	t.MaxIdleConnsPerHost = 4
-	t.DisableCompression = true
-	return &http.Client{Transport: t, Timeout: 2 * time.Minute}
-}
+func newClient() *http.Client { return loadclient.New(4, 2*time.Minute) }
 
 // do sends req, checks the status and returns the body (at most 64 MiB)
 // and headers, with Location resolved against the request's URL.
@@ -180,7 +162,7 @@ func push(args []string) error {
 	if len(args) != 3 {
 		return errors.New("usage: tags100k push URL REPO TAG")
 	}
-	base, err := loopback(args[0])
+	base, err := loadclient.Loopback(args[0])
 	if err != nil {
 		return err
 	}
@@ -334,7 +316,7 @@ func open(args []string) error {
 	if len(argv) < 2 {
 		return errors.New("usage: tags100k open [-timeout T] [-log FILE] URL -- CMD ARGS")
 	}
-	u, err := loopback(argv[0])
+	u, err := loadclient.Loopback(argv[0])
 	if err != nil {
 		return err
 	}
@@ -410,7 +392,7 @@ func lat(args []string) error {
 	if fs.NArg() != 1 || *n < 1 {
 		return errors.New("usage: tags100k lat [-n N] [-want W] [-out FILE] URL")
 	}
-	u, err := loopback(fs.Arg(0))
+	u, err := loadclient.Loopback(fs.Arg(0))
 	if err != nil {
 		return err
 	}
@@ -464,7 +446,7 @@ func pageAll(args []string) error {
 	if fs.NArg() != 2 || *n < 1 {
 		return errors.New("usage: tags100k pageall [-n N] [-want W] URL REPO")
 	}
-	base, err := loopback(fs.Arg(0))
+	base, err := loadclient.Loopback(fs.Arg(0))
 	if err != nil {
 		return err
 	}
@@ -525,7 +507,7 @@ func stall(args []string) error {
 	if fs.NArg() != 2 || *puts < 1 || *burst < 1 {
 		return errors.New("usage: tags100k stall [-puts N] [-burst B] [-pause P] [-timeout T] [-watch FILE] URL REPO")
 	}
-	base, err := loopback(fs.Arg(0))
+	base, err := loadclient.Loopback(fs.Arg(0))
 	if err != nil {
 		return err
 	}

@@ -131,8 +131,20 @@ func (s *Store) link(repo string, d digest.Digest, mt string) error {
 	if !oci.IsManifest(mt) {
 		mt = ""
 	}
+	unchanged := func() bool {
+		cur, ok := s.links[repo][d]
+		return ok && (mt == "" || cur.MediaType != "")
+	}
+	// Most calls change nothing (a push of content the repository holds):
+	// answer those without encoding a record or taking the journal's lock.
+	s.mu.RLock()
+	same := unchanged()
+	s.mu.RUnlock()
+	if same {
+		return nil
+	}
 	err := s.commit(record{Op: "link", Repo: repo, Digest: d, Time: time.Now().Unix(), MediaType: mt}, func() error {
-		if cur, ok := s.links[repo][d]; ok && (mt == "" || cur.MediaType != "") {
+		if unchanged() {
 			return errNoChange
 		}
 		return nil

@@ -382,8 +382,7 @@ func (p *plan) assign(m *Manifest, split int64) (int, []digest.Digest, error) {
 	for i := range parent {
 		parent[i] = i
 	}
-	var find func(int) int
-	find = func(i int) int {
+	find := func(i int) int {
 		for parent[i] != i {
 			parent[i] = parent[parent[i]]
 			i = parent[i]

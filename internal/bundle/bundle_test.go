@@ -207,8 +207,10 @@ func TestDelta(t *testing.T) {
 		t.Fatalf("--since delta: %d blobs, base %+v", len(rep2.Manifest.Blobs), rep2.Manifest.Base)
 	}
 
+	// The site's inventory lists what the 1.0 bundle holds: the delta is
+	// on it, 1.0 stays at the site and the base layer comes from it.
 	d := Diff(old, r)
-	if len(d.Added) != 1 || len(d.Removed) != 1 || len(d.OnlyInB) != 3 || len(d.OnlyInA) != 4 {
+	if !d.NewOnOld || len(d.Added) != 1 || len(d.Removed) != 0 || len(d.Kept) != 1 || len(d.OnlyInB) != 3 || len(d.OnlyInA) != 3 || d.FromBase != 1 {
 		t.Fatalf("diff %+v", d)
 	}
 }

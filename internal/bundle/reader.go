@@ -278,6 +278,18 @@ func indexVolume(f *os.File, file string) (*openVolume, *Manifest, error) {
 // given to Open).
 func (r *Reader) Manifest() Manifest { return r.m }
 
+// Files returns, by volume number-1, the path each volume was opened from,
+// "" for a volume not given.
+func (r *Reader) Files() []string {
+	out := make([]string, len(r.vols))
+	for i, v := range r.vols {
+		if v != nil {
+			out[i] = v.path
+		}
+	}
+	return out
+}
+
 // Images returns the bundle's images.
 func (r *Reader) Images() []ImageEntry { return r.m.Images }
 

@@ -2,6 +2,7 @@ package oci
 
 import (
 	"fmt"
+	"net/netip"
 	"regexp"
 	"strings"
 
@@ -233,6 +234,11 @@ func parseLayoutRef(orig, rest string) (ImageRef, error) {
 // distribution-spec repository name, optionally after "HOST[:PORT]/", since
 // skopeo and ctr write full references into org.opencontainers.image.ref.name.
 func ValidateLayoutRepository(repo string) error {
+	if len(repo) <= MaxRepositoryLength && repositoryRE.MatchString(repo) {
+		// A repository name, whatever its first component looks like
+		// ("registry.local_5000/apps/api", SiteRepository's spelling).
+		return nil
+	}
 	host, name := SplitRepositoryHost(repo)
 	if host != "" && !hostRE.MatchString(host) {
 		return fmt.Errorf("repository %q: bad registry host %q: %w", repo, host, cas.ErrInvalid)
@@ -280,3 +286,66 @@ func splitTagDigest(ref *ImageRef, orig, suffix string) error {
 	}
 	return nil
 }
+
+// SiteRepository returns the repository an image gets at a site (gantry's
+// store after bundle load, a registry after bundle push, gantry serve
+// --bundle) from its repository name where it came from: the one rule for
+// a source registry's host, so that every name a site holds is a valid
+// distribution-spec name, served and listed alike.
+//
+// By default the source host is dropped, as a registry mirror is asked for
+// it: "registry.local:5000/apps/api" and "docker.io/library/nginx" are
+// "apps/api" and "library/nginx". With keepHost the host becomes the first
+// path component, by HostComponent: "registry.local:5000/apps/api" is
+// "registry.local_5000/apps/api". A name without a host ("team/app", as an
+// OCI layout may name an image) is kept as it is. The result is checked
+// with ValidateRepository; errors wrap cas.ErrInvalid.
+func SiteRepository(name string, keepHost bool) (string, error) {
+	host, path := SplitRepositoryHost(name)
+	site := path
+	if keepHost && host != "" {
+		c, err := HostComponent(host)
+		if err != nil {
+			return "", fmt.Errorf("repository %q: %w", name, err)
+		}
+		site = c + "/" + path
+	}
+	if err := ValidateRepository(site); err != nil {
+		return "", fmt.Errorf("repository %q at the site: %w", name, err)
+	}
+	return site, nil
+}
+
+// HostComponent spells a registry host (HOST[:PORT]) as one repository
+// path component: lower case (host names are case-insensitive), the port
+// after "_" ("registry.local:5000" is "registry.local_5000"), an IPv6
+// address written out in full with "-" for ":" ("[::1]:5000" is
+// "0000-0000-0000-0000-0000-0000-0000-0001_5000"). A host name never holds
+// "_", so two hosts, or one host on two ports, never share a component;
+// only an IPv6 address and a DNS name spelt like its written-out form
+// could. Errors wrap cas.ErrInvalid.
+func HostComponent(host string) (string, error) {
+	name, port := host, ""
+	if i := strings.LastIndexByte(host, ':'); i >= 0 && !strings.HasSuffix(host, "]") {
+		name, port = host[:i], host[i+1:]
+	}
+	if inner, ok := strings.CutPrefix(name, "["); ok {
+		addr, err := netip.ParseAddr(strings.TrimSuffix(inner, "]"))
+		if err != nil || !strings.HasSuffix(inner, "]") || !addr.Is6() {
+			return "", fmt.Errorf("registry host %q: bad IPv6 address: %w", host, cas.ErrInvalid)
+		}
+		name = strings.ReplaceAll(addr.StringExpanded(), ":", "-")
+	}
+	c := strings.ToLower(name)
+	if port != "" {
+		c += "_" + port
+	}
+	if !hostRE.MatchString(host) || !componentRE.MatchString(c) {
+		return "", fmt.Errorf("registry host %q cannot be a repository component (got %q): %w", host, c, cas.ErrInvalid)
+	}
+	return c, nil
+}
+
+// componentRE is one path component of a repository name
+// (distribution-spec v1.1).
+var componentRE = regexp.MustCompile(`^[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*$`)

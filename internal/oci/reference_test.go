@@ -185,3 +185,50 @@ func TestPlatform(t *testing.T) {
 		t.Error("arm64 v8 should match arm64 without variant")
 	}
 }
+
+func TestSiteRepository(t *testing.T) {
+	tests := []struct{ in, drop, keep string }{
+		{"registry.local:5000/apps/api", "apps/api", "registry.local_5000/apps/api"},
+		{"127.0.0.1:5000/apps/api", "apps/api", "127.0.0.1_5000/apps/api"},
+		{"registry.example.com/team/app", "team/app", "registry.example.com/team/app"},
+		{"Registry.Example.com:443/team/app", "team/app", "registry.example.com_443/team/app"},
+		{"docker.io/library/nginx", "library/nginx", "docker.io/library/nginx"},
+		{"localhost/app", "app", "localhost/app"},
+		{"localhost:5000/app", "app", "localhost_5000/app"},
+		{"[::1]:5000/app", "app", "0000-0000-0000-0000-0000-0000-0000-0001_5000/app"},
+		{"[2001:db8::1]/a/b", "a/b", "2001-0db8-0000-0000-0000-0000-0000-0001/a/b"},
+		{"team/app", "team/app", "team/app"},
+		{"app", "app", "app"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.in, func(t *testing.T) {
+			for keep, want := range map[bool]string{false: tc.drop, true: tc.keep} {
+				got, err := SiteRepository(tc.in, keep)
+				if err != nil || got != want {
+					t.Errorf("SiteRepository(%q, %v) = %q, %v; want %q", tc.in, keep, got, err, want)
+				}
+				// Stores (gantry's own, a served bundle) take it as it is.
+				if err := ValidateLayoutRepository(got); err != nil {
+					t.Errorf("site repository %q refused by a layout: %v", got, err)
+				}
+			}
+		})
+	}
+	// Hosts that differ stay apart with keepHost, ports included.
+	seen := map[string]string{}
+	for _, h := range []string{"registry.local", "registry.local:5000", "registry.local-5000", "registry.local:5001", "[::1]:5000", "127.0.0.1:5000"} {
+		got, err := SiteRepository(h+"/apps/api", true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if prev, ok := seen[got]; ok {
+			t.Errorf("%s and %s both map to %s", prev, h, got)
+		}
+		seen[got] = h
+	}
+	for _, bad := range []string{"", "a.io/", "a.io/App", "[zz]:5000/app", "a.io/" + strings.Repeat("a", 255)} {
+		if got, err := SiteRepository(bad, true); !errors.Is(err, cas.ErrInvalid) {
+			t.Errorf("SiteRepository(%q, true) = %q, %v; want ErrInvalid", bad, got, err)
+		}
+	}
+}

@@ -38,7 +38,8 @@ blob is stored once, whatever the number of images that share it, plus
 gantry-bundle.json describing contents, sizes, volumes and base.
 
 IMAGE is a reference as gantry copy reads it, or a docker save tarball:
-  [docker://]HOST[:PORT]/REPO[:TAG][@DIGEST]   recorded as HOST/REPO:TAG
+  [docker://][HOST[:PORT]/]REPO[:TAG][@DIGEST] recorded as HOST/REPO:TAG
+                                               (nginx is docker.io/library/nginx:latest)
   oci:DIR:REPO[:TAG][@DIGEST]                  recorded as REPO:TAG
   docker-archive:FILE[:IMAGE]                  every tagged image of FILE
 -f LIST and --from PATH add the images a list file, Kubernetes manifests,

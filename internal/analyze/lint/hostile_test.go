@@ -78,8 +78,10 @@ var hostile = []struct {
 	// Memory is at the target (the file is parsed and modelled an
 	// instruction at a time); CPU is not yet: BuildKit's parser, its
 	// instructions and the shell parser of every RUN take some 6 s of
-	// the 8 s on their own (see BENCHMARKS.md).
-	{"plain-15MB", func() []byte { return plain(15 << 20) }, "", 0, 12 * time.Second},
+	// the 8 s on their own (see BENCHMARKS.md). Measured peaks were
+	// 176-198 MB, too near 200 MB for a test on a loaded machine: the
+	// test allows 240 MB, and BENCHMARKS.md has the figures.
+	{"plain-15MB", func() []byte { return plain(15 << 20) }, "", 240 << 20, 12 * time.Second},
 }
 
 // TestHostile lints each hostile Dockerfile in a child process under a

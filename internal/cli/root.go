@@ -107,6 +107,8 @@ var commands = []func(*env) *cobra.Command{
 	newFleetCmd,
 	newBundleCmd,
 	newInventoryCmd,
+	newAgentCmd,
+	newTrackerCmd,
 }
 
 func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {

@@ -1,6 +1,7 @@
 package tracker
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -9,6 +10,7 @@ import (
 	"net/http"
 	"slices"
 	"sync"
+	"time"
 
 	"github.com/opencontainers/go-digest"
 )
@@ -28,6 +30,11 @@ type Options struct {
 	// MaxSwarmsPerPeer bounds the swarms one peer may be in. Default
 	// 100,000.
 	MaxSwarmsPerPeer int
+	// LeaseTimeout is how long a fetcher may publish nothing before its
+	// lease goes to the next member: a fetcher whose origin hangs, or a
+	// peer that takes the lease and never fetches, holds a swarm up no
+	// longer than this. Default 10 s.
+	LeaseTimeout time.Duration
 }
 
 // Tracker is the swarms' state and its HTTP API (see the package
@@ -56,6 +63,8 @@ type swarm struct {
 	order   []string // member IDs in join order, for the fetcher election
 	fetcher string
 	lease   uint64
+	renewed time.Time           // when the fetcher last published, or was elected
+	expired map[string]struct{} // members whose lease ran out, passed over by elect
 	layout  *Layout
 	hashes  []digest.Digest // per piece, "" until published
 }
@@ -70,6 +79,9 @@ func New(opts Options) *Tracker {
 	}
 	if opts.MaxSwarmsPerPeer <= 0 {
 		opts.MaxSwarmsPerPeer = 100000
+	}
+	if opts.LeaseTimeout <= 0 {
+		opts.LeaseTimeout = 10 * time.Second
 	}
 	log := opts.Logger
 	if log == nil {
@@ -394,15 +406,26 @@ func published(sw *swarm) []PieceHash {
 // is complete. It tells every member and returns true when the fetcher
 // changed. t.mu is held.
 func (t *Tracker) elect(sw *swarm, d digest.Digest) bool {
-	want := ""
+	want, fallback := "", ""
 	for _, id := range sw.order {
 		if sw.members[id].Complete {
-			want = ""
+			want, fallback = "", ""
 			break
+		}
+		if _, out := sw.expired[id]; out {
+			if fallback == "" {
+				fallback = id
+			}
+			continue
 		}
 		if want == "" {
 			want = id
 		}
+	}
+	if want == "" && fallback != "" {
+		// Every member's lease ran out once: they all get another turn.
+		clear(sw.expired)
+		want = fallback
 	}
 	if sw.fetcher != "" && sw.members[sw.fetcher] != nil && want != "" {
 		return false // a live fetcher keeps its lease
@@ -412,8 +435,42 @@ func (t *Tracker) elect(sw *swarm, d digest.Digest) bool {
 	}
 	sw.fetcher = want
 	sw.lease++
+	sw.renewed = time.Now()
 	t.broadcast(sw, Event{Type: EventFetcher, Digest: d, Fetcher: sw.fetcher, Lease: sw.lease}, "")
 	return true
+}
+
+// Expire passes the lease of every fetcher that published nothing for
+// Options.LeaseTimeout to the next member. Run calls it periodically.
+func (t *Tracker) Expire(now time.Time) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for d, sw := range t.swarms {
+		if sw.fetcher == "" || now.Sub(sw.renewed) < t.opts.LeaseTimeout {
+			continue
+		}
+		t.log.Warn("fetcher published nothing in time; passing its lease on", "digest", d, "peer", sw.fetcher)
+		if sw.expired == nil {
+			sw.expired = map[string]struct{}{}
+		}
+		sw.expired[sw.fetcher] = struct{}{}
+		sw.fetcher = ""
+		t.elect(sw, d)
+	}
+}
+
+// Run expires fetcher leases (see Expire) until ctx is done.
+func (t *Tracker) Run(ctx context.Context) {
+	tick := time.NewTicker(max(t.opts.LeaseTimeout/4, 10*time.Millisecond))
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case now := <-tick.C:
+			t.Expire(now)
+		}
+	}
 }
 
 // leave takes sess out of the swarm of d. t.mu is held.
@@ -455,11 +512,13 @@ func (t *Tracker) publish(sess *session, p Publish) {
 	if sw == nil || sw.fetcher != sess.id || sw.lease != p.Lease {
 		return // a fetcher that lost its lease learns it from its stream
 	}
+	sw.renewed = time.Now()
+	// The fetcher knows what it publishes: it is not told again.
 	if p.Layout != nil && sw.layout == nil {
-		t.setLayout(sw, p.Digest, *p.Layout, "")
+		t.setLayout(sw, p.Digest, *p.Layout, sess.id)
 	}
 	if sw.layout != nil {
-		t.setHashes(sw, p.Digest, p.Pieces, "")
+		t.setHashes(sw, p.Digest, p.Pieces, sess.id)
 	}
 }
 

@@ -3,9 +3,11 @@ package tracker_test
 import (
 	"context"
 	"fmt"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -162,7 +164,9 @@ func TestRestartReannounce(t *testing.T) {
 	ps := []tracker.PieceHash{{Index: 0, Hash: hash(0)}, {Index: 1, Hash: hash(1)}, {Index: 2, Hash: hash(2)}}
 	seed.announce(tracker.Announce{Join: []tracker.Join{{Digest: blob, Complete: true, Layout: &layout, Pieces: ps}}})
 	fresh.announce(tracker.Announce{Join: []tracker.Join{{Digest: blob}}})
-	fresh.expect(func(ev tracker.Event) bool { return ev.Type == tracker.EventPeer && ev.Peer.ID == "seed" && ev.Peer.Complete }, "seed")
+	fresh.expect(func(ev tracker.Event) bool {
+		return ev.Type == tracker.EventPeer && ev.Peer.ID == "seed" && ev.Peer.Complete
+	}, "seed")
 	fresh.expect(func(ev tracker.Event) bool { return ev.Type == tracker.EventLayout }, "layout")
 	ev := fresh.expect(func(ev tracker.Event) bool { return ev.Type == tracker.EventPiece }, "pieces")
 	if len(ev.Pieces) != 3 {
@@ -174,10 +178,20 @@ func TestRestartReannounce(t *testing.T) {
 // A peer that does not read its stream is cut rather than buffered
 // without bound; one reconnecting replaces its old stream.
 func TestSlowAndReconnectingPeers(t *testing.T) {
-	tr, url := newTracker(t, tracker.Options{StreamBuffer: 4})
+	tr := tracker.New(tracker.Options{StreamBuffer: 4})
+	srv := httptest.NewUnstartedServer(tr)
+	srv.Listener = smallBuffers{srv.Listener}
+	srv.Start()
+	t.Cleanup(srv.Close)
+	url := srv.URL
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
-	slow := &tracker.Client{URL: url, Peer: "slow", Addr: "127.0.0.1:2"}
+	// The slow peer's socket buffers little, so what it does not read
+	// stays queued at the tracker.
+	dialer := &net.Dialer{Control: func(_, _ string, c syscall.RawConn) error {
+		return c.Control(func(fd uintptr) { _ = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096) })
+	}}
+	slow := &tracker.Client{URL: url, Peer: "slow", Addr: "127.0.0.1:2", HTTP: &http.Client{Transport: &http.Transport{DialContext: dialer.DialContext}}}
 	hello := make(chan struct{})
 	block := make(chan struct{})
 	ended := make(chan error, 1)
@@ -191,14 +205,24 @@ func TestSlowAndReconnectingPeers(t *testing.T) {
 		})
 	}()
 	<-hello
+	f := connect(t, url, "fetcher")
+	f.announce(tracker.Announce{Join: []tracker.Join{{Digest: blob}}})
 	if err := slow.Announce(t.Context(), tracker.Announce{Join: []tracker.Join{{Digest: blob}}}); err != nil {
 		t.Fatal(err)
 	}
-	// Many joiners: many events for the slow peer, which never reads.
-	for i := range 50 {
-		p := connect(t, url, fmt.Sprint("p", i))
-		p.announce(tracker.Announce{Join: []tracker.Join{{Digest: blob}}})
-		p.cancel()
+	// A megabyte of hashes for the slow peer, which never reads.
+	big := tracker.Layout{Size: tracker.MaxPieces * tracker.MinPieceSize, PieceSize: tracker.MinPieceSize}
+	f.announce(tracker.Announce{Publish: []tracker.Publish{{Digest: blob, Lease: 1, Layout: &big}}})
+	for batch := 0; batch < 2*8192; batch += 8192 {
+		var ps []tracker.PieceHash
+		for i := batch; i < batch+8192; i++ {
+			ps = append(ps, tracker.PieceHash{Index: i, Hash: blob})
+		}
+		f.announce(tracker.Announce{Publish: []tracker.Publish{{Digest: blob, Lease: 1, Pieces: ps}}})
+	}
+	// Then more events than the tracker queues for a peer.
+	for i := range 10 {
+		f.announce(tracker.Announce{Publish: []tracker.Publish{{Digest: blob, Lease: 1, Pieces: []tracker.PieceHash{{Index: 2*8192 + i, Hash: blob}}}}})
 	}
 	deadline := time.Now().Add(10 * time.Second)
 	for {
@@ -219,6 +243,7 @@ func TestSlowAndReconnectingPeers(t *testing.T) {
 	cancel()
 	<-ended
 
+	f.cancel()
 	a1 := connect(t, url, "a")
 	a1.announce(tracker.Announce{Join: []tracker.Join{{Digest: blob}}})
 	a2 := connect(t, url, "a")
@@ -229,6 +254,17 @@ func TestSlowAndReconnectingPeers(t *testing.T) {
 		t.Fatal("the old stream's swarm is kept: a reconnecting peer announces again")
 	}
 	a2.announce(tracker.Announce{Join: []tracker.Join{{Digest: blob}}})
+}
+
+// smallBuffers gives the connections it accepts small send buffers.
+type smallBuffers struct{ net.Listener }
+
+func (l smallBuffers) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if tc, ok := c.(*net.TCPConn); ok {
+		_ = tc.SetWriteBuffer(4096)
+	}
+	return c, err
 }
 
 // Announces that cannot be taken are refused with 400, or 409 without a
@@ -262,4 +298,29 @@ func TestBadAnnounces(t *testing.T) {
 			}
 		})
 	}
+}
+
+// A fetcher that publishes nothing for the lease timeout loses its lease
+// to the next member, and gets it back only when every member had a turn.
+func TestLeaseExpires(t *testing.T) {
+	tr, url := newTracker(t, tracker.Options{LeaseTimeout: time.Minute})
+	a, b := connect(t, url, "a"), connect(t, url, "b")
+	for _, p := range []*peer{a, b} {
+		p.announce(tracker.Announce{Join: []tracker.Join{{Digest: blob}}})
+	}
+	b.expect(fetcherIs("a", 1), "fetcher a")
+	now := time.Now()
+	tr.Expire(now.Add(30 * time.Second))
+	if s, _ := tr.Swarm(blob); s.Fetcher != "a" {
+		t.Fatalf("fetcher %q before its lease ran out, want a", s.Fetcher)
+	}
+	tr.Expire(now.Add(2 * time.Minute))
+	a.expect(fetcherIs("b", 2), "fetcher b")
+	// A publication under the lost lease is ignored.
+	a.announce(tracker.Announce{Publish: []tracker.Publish{{Digest: blob, Lease: 1, Layout: &layout}}})
+	if s, _ := tr.Swarm(blob); s.Layout != nil {
+		t.Fatal("a layout published under an expired lease was taken")
+	}
+	tr.Expire(now.Add(4 * time.Minute))
+	b.expect(fetcherIs("a", 3), "fetcher a again")
 }

@@ -7,7 +7,7 @@ GOBIN   := $(shell $(GO) env GOPATH)/bin
 BIN     := bin/gantry
 PKGS    := ./...
 
-.PHONY: all build setup lint test test-short demo fuzz bench clean
+.PHONY: all build setup lint test test-short demo fuzz bench bench-p2p clean
 
 all: build
 
@@ -51,6 +51,12 @@ fuzz:
 
 bench:
 	./bench/run.sh
+
+# P2P distribution on a simulated cluster of network namespaces (issue 11):
+# gantry agents, direct pulls and a BitTorrent swarm side by side. Needs
+# root; minutes; figures go to BENCHMARKS.md by hand.
+bench-p2p:
+	./bench/p2p/run.sh
 
 clean:
 	rm -rf bin

@@ -1,0 +1,500 @@
+#!/usr/bin/env bash
+# P2P distribution on a simulated cluster (issue 11): N nodes pull one blob
+# at the same moment, three ways side by side in the same run:
+#
+#   gantry  every node asks its own `gantry agent` (127.0.0.1:5050 in the
+#           node), the agents form one swarm through `gantry tracker`, and
+#           the origin `gantry serve` is their upstream;
+#   direct  every node GETs the blob from the origin `gantry serve`;
+#   bt      a BitTorrent swarm of the same blob: aria2c on every node, an
+#           aria2c seeding the file in the origin's namespace, opentracker
+#           (its whitelist holds the blob's info hash) as the tracker.
+#
+# The cluster: one network namespace per node, one for the origin and one
+# for the tracker, each joined by a veth pair to a bridge of its own. Every
+# node and the origin are limited to RATE_MBIT in both directions by HTB
+# on both ends of their veth: the end inside the
+# namespace shapes what the node sends, the end on the bridge what it
+# receives. The tracker's link is not limited (its traffic is small and it
+# is not a node). Loopback inside a node (curl to its agent) is not limited.
+#
+# Each run starts every pull at the same instant T0 (one second after the
+# launch of the last one): `curl` of /v2/REPO/blobs/DIGEST inside every
+# node (for bt: aria2c, whose --on-bt-download-complete hook stamps the
+# time). A node's completion time is its end minus T0. Fresh agents, a
+# fresh tracker and empty data directories for every gantry run; fresh
+# download directories and a fresh opentracker for every bt run.
+#
+# Reported per (mode, N, S), the median over RUNS runs of each figure:
+#   makespan/(S/B)  the last node's completion over the optimum S/B
+#   p50, p99        node completion over S/B (nearest rank: p99 is the
+#                   slowest node for N < 100)
+#   egress/S        the origin's egress over S: "payload" is the origin's
+#                   gantry_http_response_bytes_total{route="blob_get"}
+#                   (gantry and direct), "veth" the bytes the origin's veth
+#                   sent (TCP/IP headers included, once per GSO segment, so
+#                   under 1% more); for bt only the veth figure exists
+#   GETs/digest     blob GETs the origin answered (any status), from its
+#                   gantry_http_requests_total
+#   CPU s/GB        CPU seconds (utime+stime from /proc) per GB delivered to
+#                   the nodes (N*S): gantry: agents + tracker + origin;
+#                   direct: origin; bt: every aria2c + opentracker
+#
+# Usage (as root): bench/p2p/run.sh
+#   NODES="8 16"      node counts (each run uses the first N node namespaces)
+#   SIZES_MIB="1 64"  blob sizes in MiB
+#   RATE_MBIT=100     B, per node and for the origin, both directions
+#   RUNS=3            runs of each (mode, N, S); the modes' order rotates
+#   MODES="gantry direct bt"
+#   DIRECT_MAX_MIB=64 direct pulls only for blobs up to this size (N*S/B
+#                     of a large blob takes long and says nothing new)
+#   GANTRY=/tmp/gantry-p2p  the binary (default: built from this checkout)
+#   OUT=bench/p2p/out       per-run TSV, summary.md, logs of every run
+#   SUBNET=10.199     the cluster's /16 (private to the bridge and namespaces)
+#   AGENT_FLAGS=      more flags for every gantry agent
+#   ALT_AGENT_FLAGS=  the agents' flags of mode "gantry-alt", a second gantry
+#                     mode to compare flags side by side (MODES="gantry
+#                     gantry-alt direct bt" ALT_AGENT_FLAGS="--stall-timeout=60s")
+# Needs iproute2 (ip, tc), curl, aria2c, opentracker and mktorrent
+# (apt-get install -y aria2 opentracker mktorrent). Every process the script
+# starts runs in a namespace it created, every wait is bounded, and the
+# namespaces, the bridge and the processes go on exit.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+
+NODES=${NODES:-"8 16"}
+SIZES_MIB=${SIZES_MIB:-"1 64"}
+RATE_MBIT=${RATE_MBIT:-100}
+RUNS=${RUNS:-3}
+MODES=${MODES:-"gantry direct bt"}
+DIRECT_MAX_MIB=${DIRECT_MAX_MIB:-64}
+OUT=${OUT:-bench/p2p/out}
+SUBNET=${SUBNET:-10.199}
+GANTRY=${GANTRY:-}
+AGENT_FLAGS=${AGENT_FLAGS:-}
+ALT_AGENT_FLAGS=${ALT_AGENT_FLAGS:-}
+
+die() { echo "p2p bench: $*" >&2; exit 1; }
+[ "$(id -u)" = 0 ] || die "run as root (network namespaces and tc)"
+for t in ip tc curl aria2c opentracker mktorrent awk sha256sum; do
+	command -v "$t" >/dev/null || die "$t not found (apt-get install -y iproute2 curl aria2 opentracker mktorrent)"
+done
+if [ -z "$GANTRY" ]; then
+	GANTRY=$(mktemp -d)/gantry
+	go build -o "$GANTRY" ./cmd/gantry
+fi
+[ -x "$GANTRY" ] || die "no gantry binary at $GANTRY"
+
+maxn=0
+for n in $NODES; do
+	[[ $n =~ ^[0-9]+$ ]] && ((n >= 1 && n <= 200)) || die "NODES: $n is not a count from 1 to 200"
+	((n > maxn)) && maxn=$n
+done
+for s in $SIZES_MIB; do [[ $s =~ ^[0-9]+$ ]] && ((s >= 1)) || die "SIZES_MIB: $s is not a size in MiB"; done
+
+TAG=$(($$ % 10000))
+PFX=gp2p$TAG            # namespaces: gp2p1234-origin, gp2p1234-n7, ...
+BR=gpbr$TAG
+WORK=$(mktemp -d /var/tmp/gantry-p2p-bench.XXXXXX)
+mkdir -p "$OUT/logs"
+TSV=$OUT/runs.tsv
+CLK=$(getconf CLK_TCK)
+ORIGIN_IP=$SUBNET.0.2
+TRACKER_IP=$SUBNET.0.3
+node_ip() { echo "$SUBNET.$((1 + $1 / 250)).$(($1 % 250 + 1))"; }
+NAMESPACES=()
+PIDS=()
+
+cleanup() {
+	set +e
+	for p in "${PIDS[@]}"; do kill -KILL "$p" 2>/dev/null; done
+	for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null; done
+	for ns in "${NAMESPACES[@]}"; do
+		for p in $(ip netns pids "$ns" 2>/dev/null); do kill -KILL "$p" 2>/dev/null; done
+	done
+	sleep 0.2
+	for ns in "${NAMESPACES[@]}"; do ip netns del "$ns" 2>/dev/null; done
+	ip link del "$BR" 2>/dev/null
+	rm -rf "$WORK"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+nsx() { local ns=$1; shift; ip netns exec "$ns" "$@"; }
+
+# shape DEV [NS]: HTB at RATE_MBIT on DEV's egress (with HTB's default
+# pfifo leaf: kernels without the fq_codel module have nothing better).
+shape() {
+	local dev=$1 ns=${2:-}
+	local tcx=(tc)
+	[ -n "$ns" ] && tcx=(ip netns exec "$ns" tc)
+	"${tcx[@]}" qdisc add dev "$dev" root handle 1: htb default 10 r2q 100
+	"${tcx[@]}" class add dev "$dev" parent 1: classid 1:10 htb rate "${RATE_MBIT}mbit" ceil "${RATE_MBIT}mbit"
+}
+
+# add_host NAME IP SHAPED: a namespace with eth0 on the bridge.
+add_host() {
+	local name=$1 ipaddr=$2 shaped=$3 ns=$PFX-$1 veth=gpv$TAG${1:0:6}
+	ip netns add "$ns"
+	NAMESPACES+=("$ns")
+	ip link add "$veth" type veth peer name eth0 netns "$ns"
+	ip link set "$veth" master "$BR" up
+	ip -n "$ns" addr add "$ipaddr/16" dev eth0
+	ip -n "$ns" link set eth0 up
+	ip -n "$ns" link set lo up
+	if [ "$shaped" = 1 ]; then
+		shape "$veth"
+		shape eth0 "$ns"
+	fi
+}
+
+echo "p2p bench: $maxn nodes at ${RATE_MBIT} Mbit/s on bridge $BR, namespaces $PFX-*, work in $WORK" >&2
+ip link add "$BR" type bridge
+ip link set "$BR" up
+add_host origin "$ORIGIN_IP" 1
+add_host tracker "$TRACKER_IP" 0
+for ((i = 1; i <= maxn; i++)); do add_host "n$i" "$(node_ip "$i")" 1; done
+ORIGIN_NS=$PFX-origin
+TRACKER_NS=$PFX-tracker
+ORIGIN_VETH=gpv${TAG}origin
+
+# wait_http NS URL SECONDS: until URL answers anything at all.
+wait_http() {
+	local ns=$1 url=$2 secs=$3 k
+	for ((k = 0; k < secs * 20; k++)); do
+		[ "$(nsx "$ns" curl -s -o /dev/null -w '%{http_code}' --max-time 1 "$url")" != 000 ] && return 0
+		sleep 0.05
+	done
+	return 1
+}
+
+# start NS LOG CMD...: runs CMD in NS in the background; its pid in $!.
+start() {
+	local ns=$1 log=$2
+	shift 2
+	ip netns exec "$ns" "$@" >"$log" 2>&1 &
+	PIDS+=($!)
+}
+
+# stop PID...: SIGTERM, then SIGKILL after 10 s.
+stop() {
+	local p k
+	for p in "$@"; do kill -TERM "$p" 2>/dev/null || true; done
+	for p in "$@"; do
+		for ((k = 0; k < 100; k++)); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
+		kill -KILL "$p" 2>/dev/null || true
+		wait "$p" 2>/dev/null || true
+	done
+}
+
+# cpu_ticks PID...: utime+stime of the processes, in clock ticks.
+cpu_ticks() {
+	local p sum=0 t
+	for p in "$@"; do
+		t=$(awk '{print $14 + $15}' "/proc/$p/stat" 2>/dev/null || echo 0)
+		sum=$((sum + t))
+	done
+	echo "$sum"
+}
+
+origin_tx() { cat "/sys/class/net/$ORIGIN_VETH/statistics/rx_bytes"; }
+
+# origin_metric NAME: the sum of the origin's blob_get series of NAME.
+origin_metric() {
+	nsx "$ORIGIN_NS" curl -s --max-time 5 "http://127.0.0.1:5000/metrics" |
+		awk -v m="$1" 'index($0, m "{route=\"blob_get\"") == 1 { s += $NF } END { printf "%.0f\n", s }'
+}
+
+# The origin registry, for the whole run.
+start "$ORIGIN_NS" "$OUT/logs/origin.log" "$GANTRY" serve --addr 0.0.0.0:5000 --root "$WORK/origin" --log-level warn
+ORIGIN_PID=$!
+wait_http "$ORIGIN_NS" http://127.0.0.1:5000/v2/ 30 || die "the origin did not start: $(tail -5 "$OUT/logs/origin.log")"
+
+# launch_pulls N TMAX DIR CMD...: at T0 (set here), runs in every node i
+# `CMD... i` through bash -c, which prints its own result line; each
+# node's line "END_NS START_NS result..." goes to DIR/node$i.
+launch_pulls() {
+	local n=$1 tmax=$2 dir=$3 i
+	shift 3
+	T0=$(($(date +%s%N) + 1000000000 + n * 20000000))
+	LAUNCHED=()
+	for ((i = 1; i <= n; i++)); do
+		ip netns exec "$PFX-n$i" timeout "$tmax" bash -c '
+			t0=$1; shift
+			d=$((t0 - $(date +%s%N)))
+			((d > 0)) && sleep "$((d / 1000000000)).$(printf %09d $((d % 1000000000)))"
+			s=$(date +%s%N)
+			r=$("$@")
+			echo "$(date +%s%N) $s $r"' _ "$T0" "$@" >"$dir/node$i" 2>&1 &
+		LAUNCHED+=($!)
+	done
+}
+
+# record MODE N SIZE RUN DIR PAYLOAD WIRE GETS TICKS: one line of runs.tsv
+# from the nodes' result lines in DIR (for bt, DIR/done$i hold end times).
+record() {
+	local mode=$1 n=$2 size=$3 run=$4 dir=$5 payload=$6 wire=$7 gets=$8 ticks=$9
+	local i line ok=0 fail=0 times=() late=0
+	for ((i = 1; i <= n; i++)); do
+		line=$(cat "$dir/node$i" 2>/dev/null || true)
+		# line: END START CODE BYTES
+		read -r end st code bytes <<<"$line" || true
+		if [ "${code:-}" = 200 ] && [ "${bytes:-}" = "$size" ]; then
+			ok=$((ok + 1))
+			times+=("$(awk -v e="$end" -v t="$T0" 'BEGIN { printf "%.4f", (e - t) / 1e9 }')")
+		else
+			fail=$((fail + 1))
+			echo "  $mode N=$n S=$size run $run: node $i failed: ${line:-no result}" >&2
+		fi
+		[[ ${st:-} =~ ^[0-9]+$ ]] && ((st - T0 > late)) && late=$((st - T0))
+	done
+	printf '%s\n' "${times[@]:-}" >"$OUT/logs/$mode-n$n-$((size >> 20))m-$run/times"
+	local opt stats
+	opt=$(awk -v s="$size" -v b="$RATE_MBIT" 'BEGIN { printf "%.6f", s * 8 / (b * 1e6) }')
+	stats=$(printf '%s\n' "${times[@]:-}" | sort -g | awk -v o="$opt" '
+		NF { t[++n] = $1 }
+		END {
+			if (n == 0) { print "- - -"; exit }
+			p50 = t[int((n * 50 + 99) / 100)]; p99 = t[int((n * 99 + 99) / 100)]
+			printf "%.2f %.2f %.2f\n", t[n] / o, p50 / o, p99 / o
+		}')
+	local cpugb
+	cpugb=$(awk -v t="$ticks" -v c="$CLK" -v n="$ok" -v s="$size" 'BEGIN { if (n == 0) print "-"; else printf "%.2f", t / c / (n * s / 1e9) }')
+	local eg_p eg_w
+	eg_p=$(awk -v p="$payload" -v s="$size" 'BEGIN { if (p == "-") print "-"; else printf "%.3f", p / s }')
+	eg_w=$(awk -v p="$wire" -v s="$size" 'BEGIN { printf "%.3f", p / s }')
+	printf '%s\t%d\t%d\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%.3f\t%s\n' "$mode" "$n" "$((size >> 20))" "$run" \
+		$stats "$eg_p" "$eg_w" "$gets" "$cpugb" "$fail" "$(awk -v l="$late" 'BEGIN { print l / 1e9 }')" "$(cut -d' ' -f1 /proc/loadavg)" >>"$TSV"
+	tail -1 "$TSV" >&2
+}
+
+# sample N FILE TMAX: every half second until killed (at most TMAX*2
+# times), the bytes the origin sent and the nodes received so far, read
+# from the counters of the veths' bridge ends: "seconds since T0, origin
+# tx bytes, nodes' rx bytes". Its pid in SAMPLER.
+sample() {
+	local n=$1 file=$2 tmax=$3
+	(
+		local k i sum
+		for ((k = 0; k < tmax * 2; k++)); do
+			sum=0
+			for ((i = 1; i <= n; i++)); do
+				sum=$((sum + $(cat "/sys/class/net/gpv${TAG}n$i/statistics/tx_bytes")))
+			done
+			echo "$(awk -v t="$T0" -v now="$(date +%s%N)" 'BEGIN { printf "%.1f", (now - t) / 1e9 }') $(origin_tx) $sum"
+			sleep 0.5
+		done
+	) >"$file" &
+	SAMPLER=$!
+	PIDS+=("$SAMPLER")
+}
+
+# wait_all TMAX PID...: waits for the pulls, bounded by TMAX (each pull
+# also runs under timeout TMAX).
+wait_all() {
+	local p
+	shift
+	for p in "$@"; do wait "$p" 2>/dev/null || true; done
+}
+
+run_gantry-alt() { mode=gantry-alt flags=$ALT_AGENT_FLAGS run_gantry "$@"; }
+
+run_gantry() {
+	local n=$1 size=$2 run=$3 tmax=$4 dir i mode=${mode:-gantry} flags=${flags-$AGENT_FLAGS}
+	dir=$WORK/r; rm -rf "$dir" "$WORK/agents"; mkdir -p "$dir" "$WORK/agents"
+	local logs=$OUT/logs/$mode-n$n-$((size >> 20))m-$run; rm -rf "$logs"; mkdir -p "$logs"
+	start "$TRACKER_NS" "$logs/tracker.log" "$GANTRY" tracker --listen "$TRACKER_IP:7070"
+	local tpid=$! apids=()
+	wait_http "$TRACKER_NS" "http://$TRACKER_IP:7070/" 30 || die "the tracker did not start: $(tail -5 "$logs/tracker.log")"
+	for ((i = 1; i <= n; i++)); do
+		start "$PFX-n$i" "$logs/agent$i.log" "$GANTRY" agent --listen 127.0.0.1:5050 --peer-listen "$(node_ip "$i"):5051" \
+			--upstream "http://$ORIGIN_IP:5000" --tracker "http://$TRACKER_IP:7070" --data "$WORK/agents/n$i" --id "n$i" $flags
+		apids+=($!)
+	done
+	for ((i = 1; i <= n; i++)); do
+		wait_http "$PFX-n$i" http://127.0.0.1:5050/v2/ 30 || die "agent $i did not start: $(tail -5 "$logs/agent$i.log")"
+	done
+	sleep 1 # every agent's tracker stream open
+	local p0 w0 g0 c0
+	p0=$(origin_metric gantry_http_response_bytes_total)
+	g0=$(origin_metric gantry_http_requests_total)
+	w0=$(origin_tx)
+	c0=$(cpu_ticks "${apids[@]}" "$tpid" "$ORIGIN_PID")
+	launch_pulls "$n" "$tmax" "$dir" curl -s -o /dev/null -w '%{http_code} %{size_download}' \
+		"http://127.0.0.1:5050/v2/bench/blob/blobs/$DIGEST" --max-time "$tmax"
+	sample "$n" "$logs/bytes" "$tmax"
+	wait_all "$tmax" "${LAUNCHED[@]}"
+	kill "$SAMPLER"; wait "$SAMPLER" 2>/dev/null || true
+	local p1 w1 g1 c1
+	c1=$(cpu_ticks "${apids[@]}" "$tpid" "$ORIGIN_PID")
+	w1=$(origin_tx)
+	p1=$(origin_metric gantry_http_response_bytes_total)
+	g1=$(origin_metric gantry_http_requests_total)
+	for ((i = 1; i <= n; i++)); do echo "agent$i $(cpu_ticks "${apids[$((i - 1))]}")"; done >"$logs/cpu-ticks"
+	echo "tracker $(cpu_ticks "$tpid")" >>"$logs/cpu-ticks"
+	stop "${apids[@]}"
+	stop "$tpid"
+	record "$mode" "$n" "$size" "$run" "$dir" $((p1 - p0)) $((w1 - w0)) $((g1 - g0)) $((c1 - c0))
+	local warns
+	warns=$(cat "$logs"/*.log | grep -c -E 'level=(WARN|ERROR)' || true)
+	((warns == 0)) || echo "  $mode N=$n S=$((size >> 20))MiB run $run: $warns warnings in $logs" >&2
+}
+
+run_direct() {
+	local n=$1 size=$2 run=$3 tmax=$4 dir
+	dir=$WORK/r; rm -rf "$dir"; mkdir -p "$dir"
+	local logs=$OUT/logs/direct-n$n-$((size >> 20))m-$run; rm -rf "$logs"; mkdir -p "$logs"
+	local p0 w0 g0 c0
+	p0=$(origin_metric gantry_http_response_bytes_total)
+	g0=$(origin_metric gantry_http_requests_total)
+	w0=$(origin_tx)
+	c0=$(cpu_ticks "$ORIGIN_PID")
+	launch_pulls "$n" "$tmax" "$dir" curl -s -o /dev/null -w '%{http_code} %{size_download}' \
+		"http://$ORIGIN_IP:5000/v2/bench/blob/blobs/$DIGEST" --max-time "$tmax"
+	sample "$n" "$logs/bytes" "$tmax"
+	wait_all "$tmax" "${LAUNCHED[@]}"
+	kill "$SAMPLER"; wait "$SAMPLER" 2>/dev/null || true
+	local p1 w1 g1 c1
+	c1=$(cpu_ticks "$ORIGIN_PID")
+	w1=$(origin_tx)
+	p1=$(origin_metric gantry_http_response_bytes_total)
+	g1=$(origin_metric gantry_http_requests_total)
+	record direct "$n" "$size" "$run" "$dir" $((p1 - p0)) $((w1 - w0)) $((g1 - g0)) $((c1 - c0))
+}
+
+run_bt() {
+	local n=$1 size=$2 run=$3 tmax=$4 dir i k
+	dir=$WORK/r; rm -rf "$dir" "$WORK/bt"; mkdir -p "$dir" "$WORK/bt/seed"
+	local logs=$OUT/logs/bt-n$n-$((size >> 20))m-$run; rm -rf "$logs"; mkdir -p "$logs"
+	# opentracker chroots to -d and reads its whitelist there.
+	mkdir -p "$WORK/bt/ot"
+	echo "$INFOHASH" >"$WORK/bt/ot/whitelist"
+	start "$TRACKER_NS" "$logs/opentracker.log" opentracker -i "$TRACKER_IP" -p 6969 -P 6969 -d "$WORK/bt/ot" -w whitelist -u nobody
+	local otpid=$! apids=()
+	wait_http "$TRACKER_NS" "http://$TRACKER_IP:6969/stats" 30 || die "opentracker did not start: $(tail -5 "$logs/opentracker.log")"
+	ln "$BLOB" "$WORK/bt/seed/blob" 2>/dev/null || cp "$BLOB" "$WORK/bt/seed/blob"
+	local common=(--enable-dht=false --enable-dht6=false --bt-enable-lpd=false --disable-ipv6=true
+		--seed-ratio=0.0 --seed-time=600 --file-allocation=none --summary-interval=0
+		--console-log-level=warn --bt-stop-timeout=0 --listen-port=6881)
+	start "$ORIGIN_NS" "$logs/seed.log" env BT_DONE="$dir/seeded" aria2c "${common[@]}" --check-integrity=true \
+		--on-bt-download-complete="$WORK/bt-done.sh" --dir="$WORK/bt/seed" "$TORRENT"
+	local spid=$!
+	for ((k = 0; k < 600; k++)); do [ -s "$dir/seeded" ] && break; sleep 0.1; done
+	[ -s "$dir/seeded" ] || die "the aria2c seeder did not start: $(tail -5 "$logs/seed.log")"
+	sleep 1 # its announce
+	local w0 c0
+	w0=$(origin_tx)
+	c0=$(cpu_ticks "$spid" "$otpid")
+	# Every node: aria2c downloading into its own directory, stamping the
+	# time of completion in done$i; the node's result line is written when
+	# that file appears (or at TMAX).
+	T0=$(($(date +%s%N) + 1000000000 + n * 20000000))
+	LAUNCHED=()
+	for ((i = 1; i <= n; i++)); do
+		mkdir -p "$WORK/bt/n$i"
+		BT_DONE=$dir/done$i ip netns exec "$PFX-n$i" bash -c '
+			t0=$1; shift
+			d=$((t0 - $(date +%s%N)))
+			((d > 0)) && sleep "$((d / 1000000000)).$(printf %09d $((d % 1000000000)))"
+			echo "$(date +%s%N)" >"$BT_DONE.start"
+			exec "$@"' _ "$T0" aria2c "${common[@]}" --on-bt-download-complete="$WORK/bt-done.sh" \
+			--dir="$WORK/bt/n$i" "$TORRENT" >"$logs/node$i.log" 2>&1 &
+		apids+=($!)
+		PIDS+=($!)
+	done
+	sample "$n" "$logs/bytes" "$tmax"
+	local deadline=$(($(date +%s) + tmax)) all
+	while :; do
+		all=1
+		for ((i = 1; i <= n; i++)); do [ -s "$dir/done$i" ] || { all=0; break; }; done
+		((all == 1 || $(date +%s) >= deadline)) && break
+		sleep 0.05
+	done
+	local w1 c1
+	w1=$(origin_tx)
+	c1=$(cpu_ticks "${apids[@]}" "$spid" "$otpid")
+	kill "$SAMPLER"; wait "$SAMPLER" 2>/dev/null || true
+	# aria2c would announce its stop to the tracker first: no state to keep.
+	kill -KILL "${apids[@]}" "$spid" "$otpid" 2>/dev/null || true
+	for p in "${apids[@]}" "$spid" "$otpid"; do wait "$p" 2>/dev/null || true; done
+	for ((i = 1; i <= n; i++)); do
+		local got=0
+		[ -f "$WORK/bt/n$i/blob" ] && got=$(stat -c %s "$WORK/bt/n$i/blob")
+		if [ -s "$dir/done$i" ]; then
+			echo "$(cat "$dir/done$i") $(cat "$dir/done$i.start") 200 $got" >"$dir/node$i"
+		else
+			echo "- - timeout $got" >"$dir/node$i"
+		fi
+	done
+	record bt "$n" "$size" "$run" "$dir" - $((w1 - w0)) - $((c1 - c0))
+}
+
+printf '#!/bin/sh\ndate +%%s%%N > "$BT_DONE"\n' >"$WORK/bt-done.sh"
+chmod +x "$WORK/bt-done.sh"
+printf 'mode\tN\tMiB\trun\tmakespan/(S/B)\tp50/(S/B)\tp99/(S/B)\tegress/S payload\tegress/S veth\tGETs\tCPU s/GB\tfailed\tstart skew s\tload1\n' >"$TSV"
+
+for smib in $SIZES_MIB; do
+	size=$((smib << 20))
+	BLOB=$WORK/blob-$smib
+	head -c "$size" /dev/urandom >"$BLOB"
+	DIGEST=sha256:$(sha256sum "$BLOB" | cut -d' ' -f1)
+	code=$(nsx "$ORIGIN_NS" curl -s -o /dev/null -w '%{http_code}' -X POST --data-binary "@$BLOB" \
+		-H 'Content-Type: application/octet-stream' "http://127.0.0.1:5000/v2/bench/blob/blobs/uploads/?digest=$DIGEST")
+	[ "$code" = 201 ] || die "push of the $smib MiB blob: HTTP $code"
+	# The torrent: 256 KiB pieces up to 64 MiB, 1 MiB above (about what
+	# the agents choose: swarm.PieceSize).
+	mkdir -p "$WORK/torrent-$smib"
+	ln "$BLOB" "$WORK/torrent-$smib/blob"
+	TORRENT=$WORK/blob-$smib.torrent
+	plen=18
+	((smib > 64)) && plen=20
+	((smib < 4)) && plen=15
+	mktorrent -l "$plen" -a "http://$TRACKER_IP:6969/announce" -o "$TORRENT" "$WORK/torrent-$smib/blob" >/dev/null
+	INFOHASH=$(aria2c -S "$TORRENT" | awk '/^Info Hash:/ { print $3 }')
+	[ -n "$INFOHASH" ] || die "no info hash in $TORRENT"
+	echo "blob $smib MiB: $DIGEST, torrent info hash $INFOHASH" >&2
+	for n in $NODES; do
+		opt=$(awk -v s="$size" -v b="$RATE_MBIT" 'BEGIN { print s * 8 / (b * 1e6) }')
+		# Bounded: direct pulls take N*S/B; anything past 3x that plus a
+		# minute has failed.
+		tmax=$(awk -v o="$opt" -v n="$n" 'BEGIN { printf "%d", 3 * n * o + 60 }')
+		modes=($MODES)
+		for ((run = 1; run <= RUNS; run++)); do
+			for ((k = 0; k < ${#modes[@]}; k++)); do
+				mode=${modes[$(((k + run - 1) % ${#modes[@]}))]}
+				[ "$mode" = direct ] && ((smib > DIRECT_MAX_MIB)) && continue
+				"run_$mode" "$n" "$size" "$run" "$tmax"
+			done
+		done
+	done
+	rm -f "$BLOB" "$WORK/torrent-$smib/blob"
+done
+
+# Medians over the runs of every figure, per (mode, N, S).
+{
+	echo "| N | S | mode | makespan/(S/B) | p50/(S/B) | p99/(S/B) | origin egress/S (payload) | (veth) | origin GETs/digest | CPU s/GB | runs | failed pulls |"
+	echo "|---|---|---|---|---|---|---|---|---|---|---|---|"
+	tail -n +2 "$TSV" | sort -t$'\t' -k3,3n -k2,2n -k1,1 | awk -F'\t' '
+		function med(k, j, m, a, c) {
+			c = split(v[k], a, " "); m = 0
+			# insertion sort of the few runs
+			for (j = 2; j <= c; j++) { x = a[j]; for (m = j - 1; m >= 1 && (a[m] + 0 > x + 0); m--) a[m + 1] = a[m]; a[m + 1] = x }
+			if (a[1] == "-") return "-"
+			return c % 2 ? a[(c + 1) / 2] : sprintf("%.3g", (a[c / 2] + a[c / 2 + 1]) / 2)
+		}
+		{
+			key = $2 "\t" $3 "\t" $1
+			if (!(key in runs)) order[++nk] = key
+			runs[key]++; fail[key] += $12
+			for (f = 5; f <= 11; f++) v[key, f] = v[key, f] (v[key, f] == "" ? "" : " ") $f
+		}
+		END {
+			for (i = 1; i <= nk; i++) {
+				k = order[i]; split(k, p, "\t")
+				printf "| %s | %s MiB | %s |", p[1], p[2], p[3]
+				for (f = 5; f <= 11; f++) printf " %s |", med(k SUBSEP f)
+				printf " %d | %d |\n", runs[k], fail[k]
+			}
+		}'
+} >"$OUT/summary.md"
+cat "$OUT/summary.md"

@@ -109,6 +109,7 @@ var commands = []func(*env) *cobra.Command{
 	newInventoryCmd,
 	newAgentCmd,
 	newTrackerCmd,
+	newPreheatCmd,
 }
 
 func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {

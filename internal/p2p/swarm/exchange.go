@@ -144,32 +144,40 @@ func (t *transfer) watch(ctx context.Context, nb *neighbour) {
 	sc := bufio.NewScanner(resp.Body)
 	sc.Buffer(make([]byte, 0, 4096), maxHaveBytes)
 	for sc.Scan() {
-		var h Have
-		if json.Unmarshal(sc.Bytes(), &h) != nil {
+		if !t.have(nb, sc.Bytes()) {
 			return
 		}
-		t.mu.Lock()
-		if nb.dropped {
-			t.mu.Unlock()
-			return
+	}
+}
+
+// have takes one line of nb's have stream; false means stop reading it
+// (a line that is not a Have, or nb dropped).
+func (t *transfer) have(nb *neighbour, line []byte) bool {
+	var h Have
+	if json.Unmarshal(line, &h) != nil {
+		return false
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if nb.dropped {
+		return false
+	}
+	for _, i := range h.Pieces {
+		if i >= 0 && i < len(nb.has) && !nb.has[i] && !nb.complete {
+			nb.has[i] = true
+			t.avail[i]++
 		}
-		for _, i := range h.Pieces {
-			if i >= 0 && i < len(nb.has) && !nb.has[i] && !nb.complete {
-				nb.has[i] = true
+	}
+	if h.Complete && !nb.complete {
+		for i, had := range nb.has {
+			if !had {
 				t.avail[i]++
 			}
 		}
-		if h.Complete && !nb.complete {
-			for i, had := range nb.has {
-				if !had {
-					t.avail[i]++
-				}
-			}
-			nb.complete = true
-		}
-		t.signal()
-		t.mu.Unlock()
+		nb.complete = true
 	}
+	t.signal()
+	return true
 }
 
 // worker requests pieces from nb one after the other; Options.Pipeline of

@@ -8,7 +8,7 @@ import (
 )
 
 func newBundleDiffCmd(e *env) *cobra.Command {
-	var asJSON bool
+	var out *outputFormat
 	cmd := &cobra.Command{
 		Use:   "diff OLD NEW",
 		Short: "Compare two bundles: images added, removed, changed; blobs each adds",
@@ -20,7 +20,7 @@ is what a delta from OLD to NEW carries.`,
   gantry bundle diff --json release-1.4.tar release-1.5.tar`,
 		Args: func(_ *cobra.Command, args []string) error {
 			if len(args) != 2 {
-				return usageError{fmt.Errorf("bundle diff takes OLD and NEW, got %d argument(s)", len(args))}
+				return usageError{fmt.Errorf("bundle diff takes OLD and NEW, got %s", plural(len(args), "argument"))}
 			}
 			return nil
 		},
@@ -36,7 +36,7 @@ is what a delta from OLD to NEW carries.`,
 			}
 			defer b.Close()
 			d := bundle.Diff(a, b)
-			if asJSON {
+			if out.json() {
 				return writeJSON(e.stdout, d)
 			}
 			w := e.stdout
@@ -55,6 +55,6 @@ is what a delta from OLD to NEW carries.`,
 			return nil
 		},
 	}
-	cmd.Flags().BoolVar(&asJSON, "json", false, "print the comparison as JSON to stdout")
+	out = addFormatFlags(cmd)
 	return cmd
 }

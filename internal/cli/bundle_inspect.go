@@ -11,7 +11,7 @@ import (
 )
 
 func newBundleInspectCmd(e *env) *cobra.Command {
-	var asJSON bool
+	var out *outputFormat
 	cmd := &cobra.Command{
 		Use:   "inspect FILE...",
 		Short: "Show a bundle's images, sizes, volumes and base",
@@ -34,7 +34,7 @@ bundle; volumes not given are marked missing.`,
 				return err
 			}
 			defer r.Close()
-			if asJSON {
+			if out.json() {
 				return writeJSON(e.stdout, struct {
 					Manifest bundle.Manifest        `json:"manifest"`
 					Missing  []bundle.MissingVolume `json:"missing,omitempty"`
@@ -43,7 +43,7 @@ bundle; volumes not given are marked missing.`,
 			return printInspect(e.stdout, r)
 		},
 	}
-	cmd.Flags().BoolVar(&asJSON, "json", false, "print the manifest and the missing volumes as JSON to stdout")
+	out = addFormatFlags(cmd)
 	return cmd
 }
 

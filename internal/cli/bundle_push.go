@@ -26,14 +26,14 @@ import (
 type bundleImportFlags struct {
 	concurrency int
 	quiet       bool
-	json        bool
+	format      *outputFormat
 }
 
 func (f *bundleImportFlags) add(cmd *cobra.Command) {
 	fl := cmd.Flags()
-	fl.IntVar(&f.concurrency, "concurrency", copy.DefaultConcurrency, "blobs moved at once")
+	addTransferConcurrencyFlag(fl, &f.concurrency)
 	fl.BoolVarP(&f.quiet, "quiet", "q", false, "print nothing but errors and the images written")
-	fl.BoolVar(&f.json, "json", false, "print a JSON summary on stdout instead of the images written")
+	f.format = addFormatFlags(cmd)
 }
 
 const bundleImportRules = `Before writing anything, every blob of the bundle is re-hashed, and for an
@@ -212,7 +212,7 @@ func runBundleImport(ctx context.Context, e *env, f bundleImportFlags, files []s
 	start := time.Now()
 	sum := bundleImportSummary{Target: target, Images: []importedImage{}}
 	emit := func(err error) error {
-		if f.json {
+		if f.format.json() {
 			sum.Seconds = time.Since(start).Seconds()
 			b, jerr := json.MarshalIndent(sum, "", "  ")
 			if jerr != nil {
@@ -230,7 +230,7 @@ func runBundleImport(ctx context.Context, e *env, f bundleImportFlags, files []s
 		return emit(err)
 	}
 	defer r.Close()
-	if !f.quiet && !f.json {
+	if !f.quiet && !f.format.json() {
 		fmt.Fprintf(e.stderr, "verifying %s against %s\n", strings.Join(files, ", "), target)
 	}
 	vr, err := r.VerifyAgainst(ctx, dst, repoFor)
@@ -261,7 +261,7 @@ func runBundleImport(ctx context.Context, e *env, f bundleImportFlags, files []s
 		}
 	}
 
-	rep := newReporter(e, f.quiet || f.json)
+	rep := newReporter(e, f.quiet || f.format.json())
 	// Registries keep blobs per repository: a layer shared by images of
 	// several repositories is uploaded to the first and mounted into the
 	// others, from where it is known to be (this run's copies, or what was
@@ -339,7 +339,7 @@ func runBundleImport(ctx context.Context, e *env, f bundleImportFlags, files []s
 		}
 		shown += "@" + root.Digest.String()
 		sum.Images = append(sum.Images, importedImage{Name: img.Name, Target: shown, Digest: root.Digest})
-		if !f.json {
+		if !f.format.json() {
 			fmt.Fprintln(e.stdout, shown)
 		}
 	}
@@ -352,7 +352,7 @@ func runBundleImport(ctx context.Context, e *env, f bundleImportFlags, files []s
 		}
 		return emit(fmt.Errorf("%w (%s)", copyErr, hint))
 	}
-	if !f.quiet && !f.json {
+	if !f.quiet && !f.format.json() {
 		fmt.Fprintln(e.stderr, rep.summary(time.Since(start)))
 	}
 	if len(sum.Refused) > 0 {

@@ -18,6 +18,7 @@ type copyFlags struct {
 	concurrency int
 	insecure    bool
 	quiet       bool
+	format      *outputFormat
 }
 
 func newCopyCmd(e *env) *cobra.Command {
@@ -48,7 +49,7 @@ DST holds a sparse index.
 
 On a terminal, progress shows a bar per blob in flight and a total; otherwise
 blobs are logged at debug level (--log-level debug). The copied reference,
-with its digest, is printed to stdout.`,
+with its digest, is printed to stdout (--format json: a JSON summary).`,
 		Example: `  # Mirror a multi-platform image from a registry into an OCI layout
   gantry copy registry.example.com/library/alpine:3.20 oci:./images:library/alpine
 
@@ -63,7 +64,7 @@ with its digest, is printed to stdout.`,
   gantry copy oci:./images:app:v1 oci:./images:app:stable`,
 		Args: func(_ *cobra.Command, args []string) error {
 			if len(args) != 2 {
-				return usageError{fmt.Errorf("copy takes SRC and DST, got %d argument(s): see gantry copy --help", len(args))}
+				return usageError{fmt.Errorf("copy takes SRC and DST, got %s: see gantry copy --help", plural(len(args), "argument"))}
 			}
 			return nil
 		},
@@ -72,10 +73,11 @@ with its digest, is printed to stdout.`,
 		},
 	}
 	fl := cmd.Flags()
-	fl.StringVar(&f.platform, "platform", "", "copy only this platform of an index, OS/ARCH[/VARIANT] (default: all)")
-	fl.IntVar(&f.concurrency, "concurrency", copy.DefaultConcurrency, "blobs moved at once")
-	fl.BoolVar(&f.insecure, "insecure", false, "reach registries over plain HTTP or with unverified TLS certificates")
+	addPlatformFlag(fl, &f.platform, platformFilter)
+	addTransferConcurrencyFlag(fl, &f.concurrency)
+	addInsecureFlag(fl, &f.insecure)
 	fl.BoolVarP(&f.quiet, "quiet", "q", false, "print nothing but errors and the copied reference")
+	f.format = addFormatFlags(cmd)
 	return cmd
 }
 
@@ -196,6 +198,10 @@ func runCopy(ctx context.Context, e *env, f copyFlags, srcArg, dstArg string) (e
 	}
 	out := plan.dstRef
 	out.Digest = root.Digest
+	if f.format.json() {
+		return writeJSON(e.stdout, copySummary{Source: plan.srcRef.String(), Destination: out.String(), Digest: root.Digest.String(),
+			Copied: rep.copied, Skipped: rep.skipped, Bytes: rep.bytes, Seconds: time.Since(start).Seconds()})
+	}
 	if _, err := fmt.Fprintln(e.stdout, out.String()); err != nil {
 		return err
 	}
@@ -203,6 +209,17 @@ func runCopy(ctx context.Context, e *env, f copyFlags, srcArg, dstArg string) (e
 		fmt.Fprintln(e.stderr, rep.summary(time.Since(start)))
 	}
 	return nil
+}
+
+// copySummary is the json output of copy.
+type copySummary struct {
+	Source      string  `json:"source"`
+	Destination string  `json:"destination"` // with the digest copied
+	Digest      string  `json:"digest"`
+	Copied      int     `json:"blobsCopied"`
+	Skipped     int     `json:"blobsSkipped"`
+	Bytes       int64   `json:"bytesCopied"`
+	Seconds     float64 `json:"seconds"`
 }
 
 // resolveError explains a source reference that does not resolve, listing

@@ -19,8 +19,8 @@ import (
 const lintConfigFile = ".gantry.yaml"
 
 type lintFlags struct {
-	format              string
-	threshold           string
+	format              *outputFormat
+	threshold           report.Severity
 	lintConfig          string
 	disableIgnorePragma bool
 	ignore              []string
@@ -66,8 +66,8 @@ its line and column).`,
 		},
 	}
 	fl := cmd.Flags()
-	fl.StringVar(&f.format, "format", "tty", "output format: tty, json or sarif")
-	fl.StringVar(&f.threshold, "failure-threshold", "warning", "exit 1 if a finding is at or above: error, warning, info, style, or none")
+	f.format = addFormatFlags(cmd, report.SARIF)
+	addThresholdFlag(fl, &f.threshold, report.Warning, "a Dockerfile's warnings are cheap to act on before the build, where gantry check's default is error")
 	fl.StringVar(&f.lintConfig, "lint-config", "", "lint policy file (default ./"+lintConfigFile+" if it exists)")
 	fl.BoolVar(&f.disableIgnorePragma, "disable-ignore-pragma", false, "ignore inline `# gantry ignore=` and `# hadolint ignore=` comments")
 	fl.StringSliceVar(&f.ignore, "ignore", nil, "rule IDs to skip (gantry GL... or hadolint DL...)")
@@ -76,14 +76,8 @@ its line and column).`,
 }
 
 func runLint(cmd *cobra.Command, e *env, f *lintFlags, args []string) error {
-	format, err := report.ParseFormat(f.format)
-	if err != nil {
-		return usageError{fmt.Errorf("--format: %w", err)}
-	}
-	threshold, err := report.ParseSeverity(f.threshold)
-	if err != nil {
-		return usageError{fmt.Errorf("--failure-threshold: %w", err)}
-	}
+	format, threshold := f.format.format(), f.threshold
+	var err error
 	cfgPath := f.lintConfig
 	if cfgPath == "" {
 		if _, err := os.Stat(lintConfigFile); err == nil {
@@ -170,11 +164,7 @@ func runLint(cmd *cobra.Command, e *env, f *lintFlags, args []string) error {
 				n++
 			}
 		}
-		noun := "findings"
-		if n == 1 {
-			noun = "finding"
-		}
-		return fmt.Errorf("lint: %d %s at or above %s", n, noun, threshold)
+		return fmt.Errorf("lint: %s at or above %s", plural(n, "finding"), threshold)
 	}
 	return nil
 }

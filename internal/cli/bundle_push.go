@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"maps"
-	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -245,7 +244,7 @@ func runBundleImport(ctx context.Context, e *env, f bundleImportFlags, files []s
 	}
 	if len(fatal) > 0 {
 		sum.Problems = fatal
-		return emit(problemsError(files, target, fatal))
+		return emit(problemsError(target, fatal))
 	}
 
 	status := map[string]bundle.ImageStatus{}
@@ -362,26 +361,36 @@ func runBundleImport(ctx context.Context, e *env, f bundleImportFlags, files []s
 		}
 		what := "the images complete in the files given were written"
 		if len(missingVols) > 0 {
-			what += "; give the missing volume(s) " + strings.Join(missingVols, ", ") + " and run again for the rest"
+			what += "; give the missing " + strings.TrimPrefix(plural(len(missingVols), "volume"), "1 ") + " " + strings.Join(missingVols, ", ") + " and run again for the rest"
 		}
 		return emit(fmt.Errorf("%d of %s refused: %s; %s", len(sum.Refused), plural(len(r.Images()), "image"), strings.Join(names, "; "), what))
 	}
 	return emit(nil)
 }
 
-// problemsError says why a bundle was refused, naming every digest.
-func problemsError(files []string, target string, problems []bundle.Problem) error {
-	lines := make([]string, 0, len(problems))
+// problemsError says why a bundle was refused, on one line: the first
+// problem found, with its digest, and how many more there are. A truncated
+// bundle of thousands of blobs has thousands of problems, which bundle
+// verify lists one per line.
+func problemsError(target string, problems []bundle.Problem) error {
+	seen := map[string]bool{}
+	var lines []string
 	absent := false
 	for _, p := range problems {
-		lines = append(lines, p.String())
+		if s := p.String(); !seen[s] {
+			seen[s] = true
+			lines = append(lines, s)
+		}
 		absent = absent || p.Kind == bundle.ProblemAbsentAtTarget
 	}
-	slices.Sort(lines)
-	lines = slices.Compact(lines)
-	hint := "the bundle is damaged: get a good copy (gantry bundle verify checks one)"
-	if absent {
-		hint = "this incremental bundle needs blobs the target does not have: load or push its base bundle first, or make a full bundle"
+	more := ""
+	if n := len(lines) - 1; n > 0 {
+		more = " (and " + plural(n, "more problem") + ")"
 	}
-	return fmt.Errorf("%s refused, nothing written to %s: %s; %s", strings.Join(files, ", "), target, strings.Join(lines, "; "), hint)
+	// The problem names its volume, when it has one: the files are not
+	// named again. A blob absent at the target says itself what to do.
+	if absent {
+		return fmt.Errorf("bundle refused, nothing written to %s: %s%s", target, lines[0], more)
+	}
+	return fmt.Errorf("bundle refused, nothing written to %s: %s%s; the bundle is damaged: get a good copy (gantry bundle verify checks one and lists every problem)", target, lines[0], more)
 }

@@ -150,8 +150,8 @@ func runCheck(ctx context.Context, e *env, f checkFlags, args []string) (err err
 			if ctx.Err() != nil {
 				return ctx.Err()
 			}
+			// Reported once, as a finding: not also as a log line.
 			failed++
-			e.log.Error("check", "image", args[i], "err", err)
 			findings = append(findings, report.Finding{Rule: imagecheck.RuleUnreadable, Severity: report.Error, Image: args[i], Message: err.Error()})
 			continue
 		}

@@ -226,11 +226,11 @@ type copySummary struct {
 // a few of the tags the repository does have when it can.
 func resolveError(ctx context.Context, ref oci.ImageRef, src cas.ReadOnlyTarget, err error) error {
 	if !errors.Is(err, cas.ErrNotFound) {
-		return fmt.Errorf("source %s: %w", ref, err)
+		return fmt.Errorf("source: %w", err) // the store's error names ref
 	}
-	what := "tag " + ref.Tag
+	what := "tag"
 	if ref.Digest != "" {
-		what = "digest " + ref.Digest.String()
+		what = "digest"
 	}
 	hint := "check the reference"
 	if tl, ok := src.(cas.TagLister); ok {
@@ -253,7 +253,7 @@ func resolveError(ctx context.Context, ref oci.ImageRef, src cas.ReadOnlyTarget,
 		}
 	}
 	// The store's own message repeats the reference: keep only its meaning.
-	return fmt.Errorf("source %s: %s not found in %s (%s): %w", ref, what, ref.Repository, hint, cas.ErrNotFound)
+	return fmt.Errorf("source %s: %s not found (%s): %w", ref, what, hint, cas.ErrNotFound)
 }
 
 // copyError turns an engine error into one line that says what to do.
@@ -261,7 +261,7 @@ func copyError(plan copyPlan, err error) error {
 	var hint string
 	switch {
 	case errors.Is(err, context.Canceled):
-		hint = "interrupted; run the same command again to resume: what was copied is kept"
+		hint = "run the same command again to resume: what was copied is kept"
 	case errors.Is(err, cas.ErrDigestMismatch), errors.Is(err, cas.ErrSizeMismatch):
 		hint = "the source served content that does not match its digest; nothing was tagged at the destination: repair the source or copy from another one"
 	case errors.Is(err, cas.ErrNotFound):

@@ -86,13 +86,14 @@ func runFleet(ctx context.Context, e *env, f fleetFlags, args []string) (err err
 		if err != nil {
 			return err
 		}
+		// The stores' errors name the layout or the reference.
 		src, err := locs.source(ctx, ref)
 		if err != nil {
-			return fmt.Errorf("%s: %w", a, err)
+			return err
 		}
 		l, err := imagecheck.Load(ctx, src, ref.Reference(), platform)
 		if err != nil {
-			return fmt.Errorf("%s: %w", a, err)
+			return err
 		}
 		images = append(images, fleet.Image{Name: a, Loaded: l})
 	}
@@ -161,7 +162,7 @@ func registryImages(ctx context.Context, f fleetFlags, platform *ocispec.Platfor
 			}
 			l, err := imagecheck.Load(ctx, repo, tag, platform)
 			if err != nil {
-				return nil, fmt.Errorf("%s/%s:%s: %w", host, name, tag, err)
+				return nil, err // the registry client names the reference
 			}
 			images = append(images, fleet.Image{Name: host + "/" + name + ":" + tag, Loaded: l})
 		}

@@ -57,8 +57,8 @@ damage remains or the check could not run, 2 on a usage error.`,
   # machine-readable report; the exit status still says whether damage remains
   gantry fsck --json /srv/layout > report.json || echo "store damaged"`,
 		Args: func(cmd *cobra.Command, args []string) error {
-			if err := cobra.MaximumNArgs(1)(cmd, args); err != nil {
-				return usageError{err}
+			if len(args) > 1 {
+				return usageError{fmt.Errorf("fsck takes one store DIR, got %d arguments", len(args))}
 			}
 			return nil
 		},

@@ -64,6 +64,9 @@ catalog API) or oci:DIR.`,
 			}
 			inv, err := bundle.TakeInventory(ctx, store)
 			if err != nil {
+				if _, isRegistry := store.(*remote.Registry); isRegistry {
+					return err // the registry client names the host
+				}
 				return fmt.Errorf("%s: %w", arg, err)
 			}
 			inv.Source = arg

@@ -132,8 +132,12 @@ func runLint(cmd *cobra.Command, e *env, f *lintFlags, args []string) error {
 	}
 	wg.Wait()
 
+	// A parse error is reported once, as a GL900 finding in the report; a
+	// file that cannot be read has no place in the report and is the
+	// command's error.
 	var all []report.Finding
 	failed := 0
+	var readErr error
 	for i, r := range results {
 		var pe *lint.ParseError
 		switch {
@@ -141,10 +145,11 @@ func runLint(cmd *cobra.Command, e *env, f *lintFlags, args []string) error {
 			failed++
 			all = append(all, report.Finding{Rule: "GL900", Severity: report.Error, Message: "fix the syntax: " + pe.Err.Error(),
 				File: args[i], Line: pe.Line, Column: pe.Column})
-			fmt.Fprintf(e.stderr, "gantry lint: %v\n", pe)
 		case r.err != nil:
 			failed++
-			fmt.Fprintf(e.stderr, "gantry lint: %v\n", r.err)
+			if readErr == nil {
+				readErr = r.err
+			}
 		default:
 			all = append(all, r.findings...)
 		}
@@ -154,8 +159,13 @@ func runLint(cmd *cobra.Command, e *env, f *lintFlags, args []string) error {
 	if err := report.Write(cmd.OutOrStdout(), format, rep, report.WriteOptions{Color: isTerminal(cmd.OutOrStdout())}); err != nil {
 		return fmt.Errorf("lint: writing the report: %w", err)
 	}
-	if failed > 0 {
-		return usageError{fmt.Errorf("lint: %d of %d Dockerfiles could not be read or parsed", failed, len(args))}
+	switch {
+	case failed == 1 && readErr != nil:
+		return usageError{fmt.Errorf("lint: %w", readErr)}
+	case readErr != nil:
+		return usageError{fmt.Errorf("lint: %d of %d Dockerfiles could not be read or parsed (GL900 findings above for those that do not parse); first: %w", failed, len(args), readErr)}
+	case failed > 0:
+		return usageError{fmt.Errorf("lint: %d of %s could not be parsed: see the GL900 findings", failed, plural(len(args), "Dockerfile"))}
 	}
 	if report.Fails(all, threshold) {
 		n := 0

@@ -16,6 +16,7 @@ import (
 	"github.com/gantry-dev/gantry/internal/oci"
 	"github.com/gantry-dev/gantry/internal/remote"
 	"github.com/gantry-dev/gantry/internal/store/disk"
+	"github.com/gantry-dev/gantry/internal/store/memory"
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"github.com/spf13/cobra"
@@ -99,12 +100,13 @@ becomes site.local:5000/mirror/team/app:1.4, digest unchanged.
 				return p
 			}
 			show := func(repo string) string { return host + "/" + repo }
-			return runBundleImport(cmd.Context(), e, f, args, reg, host, repoFor, show)
+			open := func() (cas.Store, error) { return reg, nil }
+			return runBundleImport(cmd.Context(), e, f, args, reg, open, host, repoFor, show)
 		},
 	}
 	f.add(cmd)
 	cmd.Flags().StringVar(&to, "to", "", "the registry, and optionally a repository prefix: HOST[:PORT][/PREFIX]")
-	cmd.Flags().BoolVar(&insecure, "insecure", false, "reach the registry over plain HTTP or with an unverified TLS certificate")
+	addInsecureFlag(cmd.Flags(), &insecure)
 	return cmd
 }
 
@@ -131,19 +133,39 @@ serve serves it.
 			if root == "" {
 				return usageError{errors.New("no store directory: give --root DIR or set GANTRY_ROOT")}
 			}
-			store, err := disk.Open(root, disk.Options{Logger: e.log})
-			if err != nil {
-				return err
-			}
+			// The store is created only once the bundle is verified: a
+			// refused bundle leaves no new --root. A store not made yet
+			// holds nothing, which is what an empty memory store says to
+			// the verification.
+			var store *disk.Store
 			defer func() {
 				// Close writes index.json, which other OCI tools read.
+				if store == nil {
+					return
+				}
 				if cerr := store.Close(); cerr != nil && err == nil {
 					err = fmt.Errorf("close store %s: %w", root, cerr)
 				}
 			}()
+			open := func() (cas.Store, error) {
+				if store == nil {
+					s, err := disk.Open(root, disk.Options{Logger: e.log})
+					if err != nil {
+						return nil, err
+					}
+					store = s
+				}
+				return store, nil
+			}
+			var verifyAt cas.Store = memory.New()
+			if requireStore(root) == nil {
+				if verifyAt, err = open(); err != nil {
+					return err
+				}
+			}
 			repoFor := func(img bundle.ImageEntry) string { return img.Repository() }
 			show := func(repo string) string { return "oci:" + root + ":" + repo }
-			return runBundleImport(cmd.Context(), e, f, args, store, "oci:"+root, repoFor, show)
+			return runBundleImport(cmd.Context(), e, f, args, verifyAt, open, "oci:"+root, repoFor, show)
 		},
 	}
 	f.add(cmd)
@@ -200,10 +222,11 @@ func fatalProblem(p bundle.Problem) bool {
 	return true
 }
 
-// runBundleImport verifies the bundle files against dst, then copies every
-// complete image into the repository repoFor names. show prints a
-// repository of dst for the user.
-func runBundleImport(ctx context.Context, e *env, f bundleImportFlags, files []string, dst cas.Store, target string,
+// runBundleImport verifies the bundle files against verifyAt (what the
+// target holds), then copies every complete image into the repository
+// repoFor names in the store open returns, called only then. show prints a
+// repository of the target for the user.
+func runBundleImport(ctx context.Context, e *env, f bundleImportFlags, files []string, verifyAt cas.Store, open func() (cas.Store, error), target string,
 	repoFor func(bundle.ImageEntry) string, show func(repo string) string) error {
 	if err := concurrencyFlag(f.concurrency); err != nil {
 		return err
@@ -232,7 +255,7 @@ func runBundleImport(ctx context.Context, e *env, f bundleImportFlags, files []s
 	if !f.quiet && !f.format.json() {
 		fmt.Fprintf(e.stderr, "verifying %s against %s\n", strings.Join(files, ", "), target)
 	}
-	vr, err := r.VerifyAgainst(ctx, dst, repoFor)
+	vr, err := r.VerifyAgainst(ctx, verifyAt, repoFor)
 	if err != nil {
 		return emit(fmt.Errorf("verify %s: %w", strings.Join(files, ", "), err))
 	}
@@ -294,6 +317,7 @@ func runBundleImport(ctx context.Context, e *env, f bundleImportFlags, files []s
 		},
 	}
 	var copyErr error
+	var dst cas.Store
 	for _, img := range r.Images() {
 		if st, ok := status[img.Name]; ok && !st.Complete {
 			reason := "blobs missing from the bundle"
@@ -307,6 +331,12 @@ func runBundleImport(ctx context.Context, e *env, f bundleImportFlags, files []s
 		if err != nil {
 			copyErr = fmt.Errorf("%s: %w", img.Name, err)
 			break
+		}
+		if dst == nil {
+			if dst, err = open(); err != nil {
+				copyErr = fmt.Errorf("target %s: %w", target, err)
+				break
+			}
 		}
 		repo := repoFor(img)
 		mu.Lock()

@@ -166,15 +166,11 @@ func runCopy(ctx context.Context, e *env, f copyFlags, srcArg, dstArg string) (e
 			err = cerr
 		}
 	}()
+	// The errors of the stores name the reference: add only which side.
 	src, err := locs.source(ctx, plan.srcRef)
 	if err != nil {
-		return fmt.Errorf("source %s: %w", plan.srcRef, err)
+		return fmt.Errorf("source: %w", err)
 	}
-	dst, err := locs.destination(ctx, plan.dstRef)
-	if err != nil {
-		return fmt.Errorf("destination %s: %w", plan.dstRef, err)
-	}
-
 	root, err := src.Resolve(ctx, plan.srcRef.Reference())
 	if err != nil {
 		return resolveError(ctx, plan.srcRef, src, err)
@@ -182,8 +178,14 @@ func runCopy(ctx context.Context, e *env, f copyFlags, srcArg, dstArg string) (e
 	if plan.dstRef.Digest != "" && plan.dstRef.Digest != root.Digest {
 		return fmt.Errorf("DST %s: SRC %s is %s, not the digest DST names: nothing copied", plan.dstRef, plan.srcRef, root.Digest)
 	}
+	// Opened only now: a copy whose source fails creates no destination
+	// store.
+	dst, err := locs.destination(ctx, plan.dstRef)
+	if err != nil {
+		return fmt.Errorf("destination: %w", err)
+	}
 
-	rep := newReporter(e, f.quiet)
+	rep := newReporter(e, f.quiet || f.format.json())
 	plan.opts.Progress = rep.event
 	start := time.Now()
 	root, err = copy.Copy(ctx, src, root.Digest.String(), dst, plan.dstRef.Tag, plan.opts)

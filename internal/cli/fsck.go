@@ -73,8 +73,8 @@ damage remains or the check could not run, 2 on a usage error.`,
 			if dir == "" {
 				return usageError{errors.New("no store directory: give one (gantry fsck DIR) or set GANTRY_ROOT")}
 			}
-			if _, err := os.Stat(dir); err != nil {
-				return fmt.Errorf("no store at %s: %w", dir, err)
+			if err := requireStore(dir); err != nil {
+				return err
 			}
 			s, err := disk.Open(dir, disk.Options{Logger: e.log})
 			if err != nil {

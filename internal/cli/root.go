@@ -208,7 +208,10 @@ func applySettings(cmd *cobra.Command, e *env) error {
 	}
 	var errs []error
 	flags.VisitAll(func(f *pflag.Flag) {
-		if f.Changed || f.Name == "config" || f.Name == "help" {
+		// --help and --version are requests, not settings: GANTRY_VERSION
+		// in the environment (an installer's variable) must not print the
+		// version instead of running the command.
+		if f.Changed || f.Name == "config" || f.Name == "help" || f.Name == "version" {
 			return
 		}
 		if v, ok := os.LookupEnv(envName(f.Name)); ok {

@@ -193,3 +193,12 @@ func TestEditDistance(t *testing.T) {
 		}
 	}
 }
+
+func TestVersionFlagNotFromEnv(t *testing.T) {
+	t.Setenv("XDG_CONFIG_HOME", t.TempDir())
+	t.Setenv("GANTRY_VERSION", "1.2.3")
+	var out, errb bytes.Buffer
+	if code := Main(t.Context(), nil, strings.NewReader(""), &out, &errb); code != 0 || strings.Contains(out.String(), "(commit ") {
+		t.Fatalf("GANTRY_VERSION in the environment: exit %d, stdout %q, stderr %q", code, out.String(), errb.String())
+	}
+}

@@ -111,6 +111,10 @@ type dfLink struct {
 	// mismatch, when not empty, says why the Dockerfile is not this
 	// image's; then nothing is linked.
 	mismatch string
+	// squashed, when not 0, is the number of a squashed layer: it holds
+	// the changes of several instructions, so none is linked (mismatch
+	// is set too).
+	squashed int
 }
 
 func layerProducing(kw string) bool { return kw == "RUN" || kw == "COPY" || kw == "ADD" }
@@ -134,6 +138,13 @@ func linkLayers(r *Result, shipped []lint.Instruction) *dfLink {
 	for _, h := range r.Loaded.Config.History {
 		if !h.EmptyLayer {
 			hist = append(hist, h.CreatedBy)
+		}
+	}
+	for j, l := range r.Layers {
+		if l.Squashed {
+			k = fail("layer %d is squashed", j+1)
+			k.squashed = j + 1
+			return k
 		}
 	}
 	switch {
@@ -290,7 +301,7 @@ func dockerfileFindings(r *Result, df *Dockerfile, d *layerData) []report.Findin
 	linkFinding := func(sev report.Severity, line int, msg string, args ...any) report.Finding {
 		return report.Finding{Rule: RuleDockerfileLink, Severity: sev, Message: fmt.Sprintf(msg, args...), File: df.Name, Line: line, Image: r.Image}
 	}
-	lints, err := lint.Lint(df.Name, df.Source, df.Lint)
+	lints, shipped, err := lint.Analyze(df.Name, df.Source, df.Lint)
 	var pe *lint.ParseError
 	if errors.As(err, &pe) {
 		return []report.Finding{
@@ -300,14 +311,15 @@ func dockerfileFindings(r *Result, df *Dockerfile, d *layerData) []report.Findin
 	} else if err != nil {
 		return []report.Finding{linkFinding(report.Warning, 0, "the Dockerfile cannot be read: %v", err)}
 	}
-	shipped, err := lint.Shipped(df.Name, df.Source, df.Lint)
-	if err != nil {
-		return append(lints, linkFinding(report.Warning, 0, "the Dockerfile cannot be parsed: %v", err))
-	}
 	k := linkLayers(r, shipped)
 	var out []report.Finding
 	if k.mismatch != "" {
-		out = append(out, linkFinding(report.Warning, 0, "%s does not match %s: %s; its findings are reported without layers or bytes", df.Name, r.Image, k.mismatch))
+		if k.squashed > 0 {
+			// Not a mismatch: the build merged the layers.
+			out = append(out, linkFinding(report.Info, 0, "%s is squashed: layer %d holds the changes of several instructions, so no line of %s is linked to a layer; its findings are reported without layers or bytes, and the image's findings name the squashed layer", r.Image, k.squashed, df.Name))
+		} else {
+			out = append(out, linkFinding(report.Warning, 0, "%s does not match %s: %s; its findings are reported without layers or bytes", df.Name, r.Image, k.mismatch))
+		}
 		for i := range lints {
 			lints[i].Image = r.Image
 		}

@@ -44,6 +44,9 @@ decompressed in parallel, gzip, zstd or uncompressed) and report:
         several layers, ignores opaque directories, and counts the contents
         of a deleted directory only when their paths appear twice.
   GC005 each layer that hides bytes, with the largest files it hides
+  GC007 entries left out of the analysis: their paths imply more
+        directories that no tar entry names than gantry makes for an image
+        (65,536 and one per entry), as only a hostile or broken layer does
   GC010/GC011 heavy components (JVM, chromium, elasticsearch, compilers,
         build-essential) with their bytes and the instruction that added them
   GC020 process managers as the entrypoint or command (systemd, init,

@@ -167,6 +167,9 @@ var commands = []func(*env) *cobra.Command{
 	newFleetCmd,
 	newBundleCmd,
 	newInventoryCmd,
+	newAgentCmd,
+	newTrackerCmd,
+	newPreheatCmd,
 }
 
 func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {

@@ -125,10 +125,16 @@ func applyContract(c *cobra.Command) {
 		c.Args = unknownCommand
 		c.RunE = func(cmd *cobra.Command, _ []string) error { return cmd.Help() }
 	} else if check := c.Args; check != nil {
+		hasSubs := c.HasSubCommands() // runnable itself, as gantry agent
 		c.Args = func(cmd *cobra.Command, args []string) error {
 			err := check(cmd, args)
 			var ue usageError
-			if err == nil || errors.As(err, &ue) {
+			switch {
+			case err == nil:
+				return nil
+			case hasSubs && len(args) > 0:
+				return unknownCommand(cmd, args)
+			case errors.As(err, &ue):
 				return err
 			}
 			return usageError{fmt.Errorf("%s: %w", cmd.CommandPath(), err)}

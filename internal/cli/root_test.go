@@ -134,6 +134,7 @@ func TestUnknownCommands(t *testing.T) {
 	}{
 		{[]string{"bundle", "pussh"}, 2, []string{`unknown command "pussh" for "gantry bundle"`, "did you mean push?"}},
 		{[]string{"bundel"}, 2, []string{"did you mean bundle?"}},
+		{[]string{"agent", "containerd-confg"}, 2, []string{"did you mean containerd-config?"}},
 		{[]string{"nothing-like-it"}, 2, []string{"gantry --help lists the commands"}},
 		{[]string{"version", "x"}, 2, []string{"gantry version"}},
 		{[]string{"version", "--format", "sarif"}, 2, []string{"want tty or json"}},

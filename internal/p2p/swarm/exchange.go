@@ -278,7 +278,7 @@ func (t *transfer) takePiece(ctx context.Context, nb *neighbour, i int) error {
 		return fmt.Errorf("piece %d: %s", i, resp.Status)
 	}
 	buf := make([]byte, size)
-	if _, err := io.ReadFull(resp.Body, buf); err != nil {
+	if _, err := io.ReadFull(limit(ctx, resp.Body, t.n.downRate), buf); err != nil {
 		return fmt.Errorf("piece %d: %w", i, err)
 	}
 	if digest.FromBytes(buf) != want {
@@ -296,6 +296,7 @@ func (t *transfer) takePiece(ctx context.Context, nb *neighbour, i int) error {
 		}
 	}
 	t.mu.Lock()
+	t.peerBytes += size
 	nb.useful = time.Now()
 	t.land(i, verified)
 	t.mu.Unlock()
@@ -395,7 +396,7 @@ func (t *transfer) serveRange(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Range", fmt.Sprintf("bytes %d-%d/%d", off, end, t.size))
 	w.Header().Set("Content-Length", strconv.FormatInt(size, 10))
 	w.WriteHeader(http.StatusPartialContent)
-	n, _ := io.Copy(w, io.NewSectionReader(t.file, off, size))
+	n, _ := io.Copy(w, limit(r.Context(), io.NewSectionReader(t.file, off, size), t.n.upRate))
 	t.n.servedBytes.Add(n)
 }
 

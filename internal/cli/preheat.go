@@ -58,8 +58,8 @@ Every byte is checked against its digest on the way, as a pull would.`,
 		},
 	}
 	cmd.Flags().StringVar(&agent, "agent", defaultAgentListen, "the agent's --listen address, HOST:PORT")
-	cmd.Flags().StringVar(&platform, "platform", "", "preheat only this platform of an index, OS/ARCH[/VARIANT] (default: all)")
-	cmd.Flags().IntVar(&concurrency, "concurrency", copy.DefaultConcurrency, "blobs pulled at once")
+	addPlatformFlag(cmd.Flags(), &platform, platformFilter)
+	addTransferConcurrencyFlag(cmd.Flags(), &concurrency)
 	return cmd
 }
 

@@ -34,6 +34,7 @@ type agentFlags struct {
 	upstream, tracker, data, id  string
 	neighbours                   int
 	stallTimeout                 time.Duration
+	cacheSize, downRate, upRate  string
 }
 
 func newAgentCmd(e *env) *cobra.Command {
@@ -58,7 +59,15 @@ peer answering), the agent fetches what is missing from the upstream itself.
 
 --peer-listen is where the other agents take pieces from this one; it must
 be reachable from them (a node's cluster address). Whole blobs are kept in
---data and served to other agents after a restart.`,
+--data (up to --cache-size, least recently pulled dropped first) and served
+to other agents after a restart.
+
+Besides the registry API under /v2/, the mirror address serves /metrics
+(Prometheus: bytes from the upstream and from peers, bytes served to peers,
+fallbacks, corrupt pieces, time to first byte and pull durations) and
+/healthz. Each pull is logged on one line ("msg=pull": digest, size, start,
+first_byte, took, origin_bytes, peer_bytes, fallback, outcome), from which a
+rollout's makespan and percentiles are computed.`,
 		Example: `  # on each node: the mirror on localhost, pieces on the node's address
   gantry agent --upstream https://registry.example.com \
     --tracker http://tracker.example.com:7070 --peer-listen 10.0.0.5:5051
@@ -86,6 +95,9 @@ be reachable from them (a node's cluster address). Whole blobs are kept in
 	fl.StringVar(&f.id, "id", "", "this node's name in its swarms (default: host name and --peer-advertise)")
 	fl.IntVar(&f.neighbours, "neighbours", 4, "peers this node takes the pieces of one blob from at once")
 	fl.DurationVar(&f.stallTimeout, "stall-timeout", 5*time.Second, "fetch from the upstream what the swarm has not brought for this long")
+	fl.StringVar(&f.cacheSize, "cache-size", "20GiB", "bytes of whole blobs kept in --data; past it the least recently pulled go (0: no bound)")
+	fl.StringVar(&f.downRate, "download-rate", "0", "bytes per second taken from peers and the upstream, e.g. 50MiB (0: no bound)")
+	fl.StringVar(&f.upRate, "upload-rate", "0", "bytes per second sent to peers, e.g. 50MiB (0: no bound)")
 	cmd.AddCommand(newAgentContainerdConfigCmd())
 	return cmd
 }
@@ -148,20 +160,43 @@ func runAgent(ctx context.Context, e *env, f agentFlags) error {
 		host, _ := os.Hostname()
 		id = host + "/" + advertise
 	}
+	sizes := map[string]int64{}
+	for flag, v := range map[string]string{"--cache-size": f.cacheSize, "--download-rate": f.downRate, "--upload-rate": f.upRate} {
+		n, err := parseSize(v)
+		if v == "0" {
+			n, err = 0, nil
+		}
+		if err != nil {
+			return usageError{fmt.Errorf("%s: %w", flag, err)}
+		}
+		sizes[flag] = n
+	}
+	m := newAgentMetrics()
 	node, err := swarm.New(swarm.Options{
 		ID: id, Addr: advertise, Tracker: f.tracker, Dir: f.data,
 		Neighbours: f.neighbours, StallTimeout: f.stallTimeout, Logger: e.log,
+		CacheBytes: sizes["--cache-size"], DownloadRate: sizes["--download-rate"], UploadRate: sizes["--upload-rate"],
+		OnPull: func(r swarm.PullRecord) {
+			m.observe(r)
+			level, outcome := slog.LevelInfo, "ok"
+			if r.Err != nil {
+				level, outcome = slog.LevelWarn, r.Err.Error()
+			}
+			e.log.Log(context.Background(), level, "pull", "digest", r.Digest, "size", r.Size, "start", r.Start.UTC().Format(time.RFC3339Nano),
+				"first_byte", r.FirstByte, "took", r.Took, "origin_bytes", r.OriginBytes, "peer_bytes", r.PeerBytes, "fallback", r.Fallback, "outcome", outcome)
+		},
 	})
 	if err != nil {
 		return err
 	}
+	m.watch(node)
 	store, err := mirror.New(mirror.Options{Upstream: f.upstream, Swarm: node})
 	if err != nil {
 		return err
 	}
 	reg := registry.NewReadOnly(store, registry.Options{Logger: e.log})
 	servers := []*http.Server{
-		{Handler: mirror.Authorize(reg), ReadHeaderTimeout: 30 * time.Second, ErrorLog: slog.NewLogLogger(e.log.Handler(), slog.LevelWarn)},
+		{Handler: withOps(mirror.Authorize(reg), m.mux()), ReadHeaderTimeout: 30 * time.Second, ErrorLog: slog.NewLogLogger(e.log.Handler(), slog.LevelWarn)},
 		{Handler: node.Handler(), ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(e.log.Handler(), slog.LevelWarn)},
 	}
 	listeners := []net.Listener{mln, pln}

@@ -8,7 +8,7 @@ import (
 )
 
 func newBundleVerifyCmd(e *env) *cobra.Command {
-	var asJSON bool
+	var out *outputFormat
 	cmd := &cobra.Command{
 		Use:   "verify FILE...",
 		Short: "Re-hash every blob of a bundle and check every image is complete",
@@ -42,7 +42,7 @@ the images it costs).`,
 			if err != nil {
 				return err
 			}
-			if asJSON {
+			if out.json() {
 				if err := writeJSON(e.stdout, rep); err != nil {
 					return err
 				}
@@ -68,6 +68,6 @@ the images it costs).`,
 			return nil
 		},
 	}
-	cmd.Flags().BoolVar(&asJSON, "json", false, "print the report as JSON to stdout")
+	out = addFormatFlags(cmd)
 	return cmd
 }

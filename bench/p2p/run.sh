@@ -39,6 +39,10 @@
 #   CPU s/GB        CPU seconds (utime+stime from /proc) per GB delivered to
 #                   the nodes (N*S): gantry: agents + tracker + origin;
 #                   direct: origin; bt: every aria2c + opentracker
+#   fallbacks       pulls whose agent went to the origin itself because the
+#                   swarm stalled (from the agents' "msg=pull" lines, which
+#                   also give the bytes taken from the origin and from
+#                   peers: logs/gantry-*/pull-bytes)
 #
 # Usage (as root): bench/p2p/run.sh
 #   NODES="8 16"      node counts (each run uses the first N node namespaces)
@@ -230,10 +234,10 @@ launch_pulls() {
 	done
 }
 
-# record MODE N SIZE RUN DIR PAYLOAD WIRE GETS TICKS: one line of runs.tsv
+# record MODE N SIZE RUN DIR PAYLOAD WIRE GETS TICKS [FALLBACKS]: one line of runs.tsv
 # from the nodes' result lines in DIR (for bt, DIR/done$i hold end times).
 record() {
-	local mode=$1 n=$2 size=$3 run=$4 dir=$5 payload=$6 wire=$7 gets=$8 ticks=$9
+	local mode=$1 n=$2 size=$3 run=$4 dir=$5 payload=$6 wire=$7 gets=$8 ticks=$9 fallbacks=${10:--}
 	local i line ok=0 fail=0 times=() late=0
 	for ((i = 1; i <= n; i++)); do
 		line=$(cat "$dir/node$i" 2>/dev/null || true)
@@ -263,9 +267,11 @@ record() {
 	local eg_p eg_w
 	eg_p=$(awk -v p="$payload" -v s="$size" 'BEGIN { if (p == "-") print "-"; else printf "%.3f", p / s }')
 	eg_w=$(awk -v p="$wire" -v s="$size" 'BEGIN { printf "%.3f", p / s }')
-	printf '%s\t%d\t%d\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%.3f\t%s\n' "$mode" "$n" "$((size >> 20))" "$run" \
-		$stats "$eg_p" "$eg_w" "$gets" "$cpugb" "$fail" "$(awk -v l="$late" 'BEGIN { print l / 1e9 }')" "$(cut -d' ' -f1 /proc/loadavg)" >>"$TSV"
+	printf '%s\t%d\t%d\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%.3f\t%s\n' "$mode" "$n" "$((size >> 20))" "$run" \
+		$stats "$eg_p" "$eg_w" "$gets" "$cpugb" "$fallbacks" "$fail" "$(awk -v l="$late" 'BEGIN { print l / 1e9 }')" "$(cut -d' ' -f1 /proc/loadavg)" >>"$TSV"
 	tail -1 "$TSV" >&2
+	[ -f "$OUT/logs/$mode-n$n-$((size >> 20))m-$run/pull-bytes" ] && sed 's/^/  /' "$OUT/logs/$mode-n$n-$((size >> 20))m-$run/pull-bytes" >&2
+	return 0
 }
 
 # sample N FILE TMAX: every half second until killed (at most TMAX*2
@@ -334,7 +340,20 @@ run_gantry() {
 	echo "tracker $(cpu_ticks "$tpid")" >>"$logs/cpu-ticks"
 	stop "${apids[@]}"
 	stop "$tpid"
-	record "$mode" "$n" "$size" "$run" "$dir" $((p1 - p0)) $((w1 - w0)) $((g1 - g0)) $((c1 - c0))
+	# The agents' pull records: fallbacks to the origin, and the bytes they
+	# took from the origin and from peers against N*S.
+	local fallbacks
+	fallbacks=$(cat "$logs"/agent*.log | awk -v ns="$((n * size))" '
+		/msg=pull/ {
+			for (f = 1; f <= NF; f++) {
+				split($f, kv, "=")
+				if (kv[1] == "origin_bytes") o += kv[2]
+				if (kv[1] == "peer_bytes") p += kv[2]
+				if ($f == "fallback=true") fb++
+			}
+		}
+		END { printf "%d\n", fb; printf "origin_bytes/(N*S) %.3f peer_bytes/(N*S) %.3f\n", o / ns, p / ns > "/dev/stderr" }' 2>"$logs/pull-bytes")
+	record "$mode" "$n" "$size" "$run" "$dir" $((p1 - p0)) $((w1 - w0)) $((g1 - g0)) $((c1 - c0)) "$fallbacks"
 	local warns
 	warns=$(cat "$logs"/*.log | grep -c -E 'level=(WARN|ERROR)' || true)
 	((warns == 0)) || echo "  $mode N=$n S=$((size >> 20))MiB run $run: $warns warnings in $logs" >&2
@@ -431,7 +450,7 @@ run_bt() {
 
 printf '#!/bin/sh\ndate +%%s%%N > "$BT_DONE"\n' >"$WORK/bt-done.sh"
 chmod +x "$WORK/bt-done.sh"
-printf 'mode\tN\tMiB\trun\tmakespan/(S/B)\tp50/(S/B)\tp99/(S/B)\tegress/S payload\tegress/S veth\tGETs\tCPU s/GB\tfailed\tstart skew s\tload1\n' >"$TSV"
+printf 'mode\tN\tMiB\trun\tmakespan/(S/B)\tp50/(S/B)\tp99/(S/B)\tegress/S payload\tegress/S veth\tGETs\tCPU s/GB\tfallbacks\tfailed\tstart skew s\tload1\n' >"$TSV"
 
 for smib in $SIZES_MIB; do
 	size=$((smib << 20))
@@ -472,8 +491,8 @@ done
 
 # Medians over the runs of every figure, per (mode, N, S).
 {
-	echo "| N | S | mode | makespan/(S/B) | p50/(S/B) | p99/(S/B) | origin egress/S (payload) | (veth) | origin GETs/digest | CPU s/GB | runs | failed pulls |"
-	echo "|---|---|---|---|---|---|---|---|---|---|---|---|"
+	echo "| N | S | mode | makespan/(S/B) | p50/(S/B) | p99/(S/B) | origin egress/S (payload) | (veth) | origin GETs/digest | CPU s/GB | agents' fallbacks | runs | failed pulls |"
+	echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|"
 	tail -n +2 "$TSV" | sort -t$'\t' -k3,3n -k2,2n -k1,1 | awk -F'\t' '
 		function med(k, j, m, a, c) {
 			c = split(v[k], a, " "); m = 0
@@ -485,14 +504,14 @@ done
 		{
 			key = $2 "\t" $3 "\t" $1
 			if (!(key in runs)) order[++nk] = key
-			runs[key]++; fail[key] += $12
-			for (f = 5; f <= 11; f++) v[key, f] = v[key, f] (v[key, f] == "" ? "" : " ") $f
+			runs[key]++; fail[key] += $13
+			for (f = 5; f <= 12; f++) v[key, f] = v[key, f] (v[key, f] == "" ? "" : " ") $f
 		}
 		END {
 			for (i = 1; i <= nk; i++) {
 				k = order[i]; split(k, p, "\t")
 				printf "| %s | %s MiB | %s |", p[1], p[2], p[3]
-				for (f = 5; f <= 11; f++) printf " %s |", med(k SUBSEP f)
+				for (f = 5; f <= 12; f++) printf " %s |", med(k SUBSEP f)
 				printf " %d | %d |\n", runs[k], fail[k]
 			}
 		}'

@@ -13,7 +13,7 @@
 # The cluster: one network namespace per node, one for the origin and one
 # for the tracker, each joined by a veth pair to a bridge of its own. Every
 # node and the origin are limited to RATE_MBIT in both directions by HTB
-# on both ends of their veth: the end inside the
+# (over a FIFO of QUEUE_KB) on both ends of their veth: the end inside the
 # namespace shapes what the node sends, the end on the bridge what it
 # receives. The tracker's link is not limited (its traffic is small and it
 # is not a node). Loopback inside a node (curl to its agent) is not limited.
@@ -48,6 +48,13 @@
 #   NODES="8 16"      node counts (each run uses the first N node namespaces)
 #   SIZES_MIB="1 64"  blob sizes in MiB
 #   RATE_MBIT=100     B, per node and for the origin, both directions
+#   CC=cubic          TCP congestion control on the cluster's routes (ip route
+#                     congctl; empty: the host's default). With BBR and the
+#                     veths' microsecond base RTT, a node that downloads
+#                     while its uplink is busy gets a window of a few dozen
+#                     packets: its ACKs wait behind its uploads.
+#   QUEUE_KB=256      bytes each shaped direction may queue (0: HTB's default
+#                     leaf, 1000 packets of any size)
 #   RUNS=3            runs of each (mode, N, S); the modes' order rotates
 #   MODES="gantry direct bt"
 #   DIRECT_MAX_MIB=64 direct pulls only for blobs up to this size (N*S/B
@@ -69,6 +76,8 @@ cd "$(dirname "$0")/../.."
 NODES=${NODES:-"8 16"}
 SIZES_MIB=${SIZES_MIB:-"1 64"}
 RATE_MBIT=${RATE_MBIT:-100}
+QUEUE_KB=${QUEUE_KB:-256}
+CC=${CC-cubic}
 RUNS=${RUNS:-3}
 MODES=${MODES:-"gantry direct bt"}
 DIRECT_MAX_MIB=${DIRECT_MAX_MIB:-64}
@@ -126,14 +135,17 @@ trap 'exit 130' INT TERM
 
 nsx() { local ns=$1; shift; ip netns exec "$ns" "$@"; }
 
-# shape DEV [NS]: HTB at RATE_MBIT on DEV's egress (with HTB's default
-# pfifo leaf: kernels without the fq_codel module have nothing better).
+# shape DEV [NS]: HTB at RATE_MBIT on DEV's egress, over a byte-bounded
+# FIFO of QUEUE_KB (the default leaf, a FIFO of 1000 packets, holds that many
+# GSO segments of up to 64 KiB: seconds of queue, in which a node's ACKs
+# wait behind the data it sends; a real NIC has fq_codel or BQL).
 shape() {
 	local dev=$1 ns=${2:-}
 	local tcx=(tc)
 	[ -n "$ns" ] && tcx=(ip netns exec "$ns" tc)
 	"${tcx[@]}" qdisc add dev "$dev" root handle 1: htb default 10 r2q 100
 	"${tcx[@]}" class add dev "$dev" parent 1: classid 1:10 htb rate "${RATE_MBIT}mbit" ceil "${RATE_MBIT}mbit"
+	[ "$QUEUE_KB" = 0 ] || "${tcx[@]}" qdisc add dev "$dev" parent 1:10 bfifo limit "${QUEUE_KB}kb"
 }
 
 # add_host NAME IP SHAPED: a namespace with eth0 on the bridge.
@@ -146,6 +158,10 @@ add_host() {
 	ip -n "$ns" addr add "$ipaddr/16" dev eth0
 	ip -n "$ns" link set eth0 up
 	ip -n "$ns" link set lo up
+	if [ -n "$CC" ]; then
+		ip -n "$ns" route replace "$SUBNET.0.0/16" dev eth0 congctl "$CC"
+		ip -n "$ns" route replace local 127.0.0.0/8 dev lo table local congctl "$CC"
+	fi
 	if [ "$shaped" = 1 ]; then
 		shape "$veth"
 		shape eth0 "$ns"
@@ -275,19 +291,22 @@ record() {
 }
 
 # sample N FILE TMAX: every half second until killed (at most TMAX*2
-# times), the bytes the origin sent and the nodes received so far, read
-# from the counters of the veths' bridge ends: "seconds since T0, origin
-# tx bytes, nodes' rx bytes". Its pid in SAMPLER.
+# times), the bytes the origin sent and the nodes received and sent so
+# far, read from the counters of the veths' bridge ends: "seconds since
+# T0, origin tx, nodes' rx summed, then each node's rx and tx". Its pid in
+# SAMPLER.
 sample() {
 	local n=$1 file=$2 tmax=$3
 	(
-		local k i sum
+		local k i sum rx tx each
 		for ((k = 0; k < tmax * 2; k++)); do
-			sum=0
+			sum=0 each=
 			for ((i = 1; i <= n; i++)); do
-				sum=$((sum + $(cat "/sys/class/net/gpv${TAG}n$i/statistics/tx_bytes")))
+				rx=$(cat "/sys/class/net/gpv${TAG}n$i/statistics/tx_bytes")
+				tx=$(cat "/sys/class/net/gpv${TAG}n$i/statistics/rx_bytes")
+				sum=$((sum + rx)) each="$each $rx $tx"
 			done
-			echo "$(awk -v t="$T0" -v now="$(date +%s%N)" 'BEGIN { printf "%.1f", (now - t) / 1e9 }') $(origin_tx) $sum"
+			echo "$(awk -v t="$T0" -v now="$(date +%s%N)" 'BEGIN { printf "%.1f", (now - t) / 1e9 }') $(origin_tx) $sum$each"
 			sleep 0.5
 		done
 	) >"$file" &

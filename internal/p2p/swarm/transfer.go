@@ -367,12 +367,10 @@ func (t *transfer) finish() {
 		t.dropLocked(nb)
 	}
 	t.signal()
-	if t.ownPlan {
-		// The swarm may cut this blob otherwise: announce it whole so that
-		// peers take ranges of it, with this node's layout.
-		t.n.announce(tracker.Announce{Join: []tracker.Join{{Digest: t.d, Complete: true, Layout: new(l), Pieces: pieceHashes(hashes)}}})
-	}
-	t.n.announce(tracker.Announce{Complete: []digest.Digest{t.d}})
+	// Announced as a complete join, with the layout and every hash: a swarm
+	// that lacks them (its fetcher's publications lost, or this node's own
+	// layout from a fallback) gets them from here.
+	t.n.announce(tracker.Announce{Join: []tracker.Join{{Digest: t.d, Complete: true, Layout: new(l), Pieces: pieceHashes(hashes)}}})
 	go t.n.evict()
 }
 

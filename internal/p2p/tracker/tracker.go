@@ -282,13 +282,18 @@ func (t *Tracker) serveAnnounce(w http.ResponseWriter, r *http.Request) {
 			http.Error(w, fmt.Sprintf("announce: peer %q is in %d swarms, at most %d", a.Peer, len(sess.swarms), t.opts.MaxSwarmsPerPeer), http.StatusTooManyRequests)
 			return
 		}
+	}
+	// Publications first: a fetcher's last pieces and its completion (a
+	// complete join) often come in one announce, and completing ends its
+	// lease.
+	for _, p := range a.Publish {
+		t.publish(sess, p)
+	}
+	for _, j := range a.Join {
 		t.join(sess, j)
 	}
 	for _, d := range a.Complete {
 		t.complete(sess, d)
-	}
-	for _, p := range a.Publish {
-		t.publish(sess, p)
 	}
 	for _, d := range a.Leave {
 		t.leave(sess, d)

@@ -27,10 +27,12 @@ type bundleImportFlags struct {
 	concurrency int
 	quiet       bool
 	json        bool
+	trust       bundleTrustFlags
 }
 
 func (f *bundleImportFlags) add(cmd *cobra.Command) {
 	fl := cmd.Flags()
+	f.trust.add(fl)
 	fl.IntVar(&f.concurrency, "concurrency", copy.DefaultConcurrency, "blobs moved at once")
 	fl.BoolVarP(&f.quiet, "quiet", "q", false, "print nothing but errors and the images written")
 	fl.BoolVar(&f.json, "json", false, "print a JSON summary on stdout instead of the images written")
@@ -48,6 +50,12 @@ every byte is checked against its digest, and an image's tag is written
 only once everything under it is in. An interrupted run leaves no
 half-visible image: run the same command again, and only what is missing
 moves.
+
+A referrer the bundle carries (a signature, SBOM or attestation) is written
+next to its image, under its cosign tag (sha256-HEX.sig) if it had one, so
+"cosign verify" and "oras discover" find it at the target.
+
+` + bundleTrustRules + `
 
 An image bundled with --platform is an index kept as it is, holding only
 the chosen platform's manifests: a target registry must accept such sparse
@@ -233,6 +241,14 @@ func runBundleImport(ctx context.Context, e *env, f bundleImportFlags, files []s
 	if !f.quiet && !f.json {
 		fmt.Fprintf(e.stderr, "verifying %s against %s\n", strings.Join(files, ", "), target)
 	}
+	srep, err := f.trust.verify(ctx, r)
+	if err != nil {
+		return emit(err)
+	}
+	if srep != nil && !srep.OK() {
+		sum.Problems = srep.Problems
+		return emit(problemsError(files, target, srep.Problems))
+	}
 	vr, err := r.VerifyAgainst(ctx, dst, repoFor)
 	if err != nil {
 		return emit(fmt.Errorf("verify %s: %w", strings.Join(files, ", "), err))
@@ -372,15 +388,22 @@ func runBundleImport(ctx context.Context, e *env, f bundleImportFlags, files []s
 // problemsError says why a bundle was refused, naming every digest.
 func problemsError(files []string, target string, problems []bundle.Problem) error {
 	lines := make([]string, 0, len(problems))
-	absent := false
+	absent, trusted := false, false
 	for _, p := range problems {
 		lines = append(lines, p.String())
 		absent = absent || p.Kind == bundle.ProblemAbsentAtTarget
+		switch p.Kind {
+		case bundle.ProblemBundleSignature, bundle.ProblemBadSignature, bundle.ProblemUnsigned:
+			trusted = true
+		}
 	}
 	slices.Sort(lines)
 	lines = slices.Compact(lines)
 	hint := "the bundle is damaged: get a good copy (gantry bundle verify checks one)"
-	if absent {
+	switch {
+	case trusted:
+		hint = "the signatures do not vouch for it: check the key, or get the bundle from its maker again (gantry bundle verify --key shows each image)"
+	case absent:
 		hint = "this incremental bundle needs blobs the target does not have: load or push its base bundle first, or make a full bundle"
 	}
 	return fmt.Errorf("%s refused, nothing written to %s: %s; %s", strings.Join(files, ", "), target, strings.Join(lines, "; "), hint)

@@ -9,6 +9,7 @@ import (
 
 func newBundleVerifyCmd(e *env) *cobra.Command {
 	var asJSON bool
+	var tf bundleTrustFlags
 	cmd := &cobra.Command{
 		Use:   "verify FILE...",
 		Short: "Re-hash every blob of a bundle and check every image is complete",
@@ -20,12 +21,15 @@ costs, and the volumes given are still checked.
 For an incremental bundle, the blobs it leaves out are listed as expected at
 the target, not as damage.
 
+` + bundleTrustRules + `
+
 Exit status 0 when the bundle is sound, 1 when anything is missing or
 damaged (each problem on its own line, naming the volume, the digest and
 the images it costs).`,
 		Example: `  gantry bundle verify release-1.4.tar
   gantry bundle verify edge.tar edge.002.tar edge.003.tar
-  gantry bundle verify --json edge*.tar`,
+  gantry bundle verify --json edge*.tar
+  gantry bundle verify --key cosign.pub --require-signature release-1.4.tar`,
 		Args: func(_ *cobra.Command, args []string) error {
 			if len(args) == 0 {
 				return usageError{fmt.Errorf("bundle verify needs a FILE: see gantry bundle verify --help")}
@@ -38,9 +42,22 @@ the images it costs).`,
 				return err
 			}
 			defer r.Close()
+			// Signatures first: a bundle its maker did not sign is
+			// refused before its blobs are hashed.
+			srep, err := tf.verify(cmd.Context(), r)
+			if err != nil {
+				return err
+			}
+			if srep != nil && srep.Bundle == "bad" {
+				return printProblems(e.stderr, "bundle verify", srep.Problems)
+			}
 			rep, err := r.Verify(cmd.Context())
 			if err != nil {
 				return err
+			}
+			rep.Signatures = srep
+			if srep != nil {
+				rep.Problems = append(rep.Problems, srep.Problems...)
 			}
 			if asJSON {
 				if err := writeJSON(e.stdout, rep); err != nil {
@@ -61,6 +78,7 @@ the images it costs).`,
 					}
 					fmt.Fprintf(e.stdout, "incremental: %s (%s) left out, expected at the target\n", plural(n, "blob"), formatBytes(b))
 				}
+				printSignatures(e.stdout, r, srep)
 			}
 			if !rep.OK() {
 				return printProblems(e.stderr, "bundle verify", rep.Problems)
@@ -69,5 +87,6 @@ the images it costs).`,
 		},
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the report as JSON to stdout")
+	tf.add(cmd.Flags())
 	return cmd
 }

@@ -200,11 +200,13 @@ func runBundleCreate(ctx context.Context, e *env, f bundleCreateFlags, srcs *bun
 	}
 	if !f.quiet {
 		m := res.Manifest
-		s := fmt.Sprintf("bundled %s: %s (%s) in %s of %s in total",
-			plural(len(m.Images), "image"), plural(len(m.Blobs), "blob"), formatBytes(res.BlobBytes), plural(len(res.Files), "file"), formatBytes(res.Size))
-		if n := referrers(m.Images); n > 0 {
-			s += fmt.Sprintf(" with %s", plural(n, "referrer"))
+		n := referrers(m.Images)
+		what := plural(len(m.Images)-n, "image")
+		if n > 0 {
+			what += " and " + plural(n, "referrer")
 		}
+		s := fmt.Sprintf("bundled %s: %s (%s) in %s of %s in total",
+			what, plural(len(m.Blobs), "blob"), formatBytes(res.BlobBytes), plural(len(res.Files), "file"), formatBytes(res.Size))
 		if m.Base != nil {
 			s += fmt.Sprintf("; left out %s (%s) the site has", plural(m.Base.Blobs, "blob"), formatBytes(m.Base.Bytes))
 		}

@@ -73,6 +73,12 @@ func printInspect(w io.Writer, r *bundle.Reader) error {
 		if img.Platform != "" {
 			pl += " (kept " + img.Platform + ")"
 		}
+		if img.IsReferrer() {
+			pl = "referrer of " + shortDigest(img.Subject.String())
+			if img.ArtifactType != "" {
+				pl += " (" + img.ArtifactType + ")"
+			}
+		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\n", img.Name, shortDigest(img.Digest.String()), pl, formatBytes(img.Bytes), len(img.Blobs))
 	}
 	if err := tw.Flush(); err != nil {

@@ -64,13 +64,24 @@ the images it costs).`,
 					return err
 				}
 			} else {
-				complete := 0
+				refs := map[string]bool{}
+				for _, img := range r.Images() {
+					refs[img.Name] = img.IsReferrer()
+				}
+				complete, images := 0, 0
 				for _, st := range rep.Images {
-					if st.Complete {
-						complete++
+					if !refs[st.Name] {
+						images++
+						if st.Complete {
+							complete++
+						}
 					}
 				}
-				fmt.Fprintf(e.stdout, "%s (%s) verified; %d of %s complete\n", plural(rep.Blobs, "blob"), formatBytes(rep.Bytes), complete, plural(len(rep.Images), "image"))
+				carried := ""
+				if n := len(rep.Images) - images; n > 0 {
+					carried = " (with " + plural(n, "referrer") + ")"
+				}
+				fmt.Fprintf(e.stdout, "%s (%s) verified; %d of %s complete%s\n", plural(rep.Blobs, "blob"), formatBytes(rep.Bytes), complete, plural(images, "image"), carried)
 				if n := len(rep.Expected); n > 0 {
 					var b int64
 					for _, x := range rep.Expected {

@@ -172,15 +172,28 @@ func (p Problem) String() string {
 
 // DiffReport compares two bundles.
 type DiffReport struct {
+	// Old and New, each set when that bundle is a delta, say what it
+	// needs from its base.
+	Old *Delta `json:"old,omitempty"`
+	New *Delta `json:"new,omitempty"`
+	// NewOnOld says that b is a delta made against a's content (--since
+	// a, or an inventory listing exactly what a holds): b's images come on
+	// top of a's at the site, and a's other images stay there (Kept).
+	NewOnOld bool `json:"newOnOld,omitempty"`
 	// Added names images in b but not in a.
 	Added []string `json:"added,omitempty"`
-	// Removed names images in a but not in b.
+	// Removed names images in a but not in b, unless b is a delta on a:
+	// then they are in Kept.
 	Removed []string `json:"removed,omitempty"`
+	// Kept names, when b is a delta on a, a's images that b does not
+	// name: loading b leaves them at the site as they are.
+	Kept []string `json:"kept,omitempty"`
 	// Changed lists images in both whose digest differs.
 	Changed []ImageChange `json:"changed,omitempty"`
 	// Unchanged names images in both with the same digest.
 	Unchanged []string `json:"unchanged,omitempty"`
-	// OnlyInA lists the blobs a holds and b does not.
+	// OnlyInA lists the blobs a holds and b does not, leaving out those b
+	// takes from its base (FromBase).
 	OnlyInA []BlobEntry `json:"onlyInA,omitempty"`
 	// OnlyInB lists the blobs b holds and a does not.
 	OnlyInB []BlobEntry `json:"onlyInB,omitempty"`
@@ -188,10 +201,53 @@ type DiffReport struct {
 	BytesOnlyInA int64 `json:"bytesOnlyInA"`
 	// BytesOnlyInB is the total size of OnlyInB.
 	BytesOnlyInB int64 `json:"bytesOnlyInB"`
+	// FromBase is the number of blobs a holds that b, a delta, leaves out
+	// for its base to provide; FromBaseBytes is their total size.
+	FromBase      int   `json:"fromBase,omitempty"`
+	FromBaseBytes int64 `json:"fromBaseBytes,omitempty"`
 	// Shared is the number of blobs both hold.
 	Shared int `json:"shared"`
 	// SharedBytes is their total size.
 	SharedBytes int64 `json:"sharedBytes"`
+}
+
+// Delta describes a bundle that is a delta (an incremental bundle): the
+// base it needs at the site and what each image takes from it.
+type Delta struct {
+	// Bundle names the base bundle (file name and ID) when the delta was
+	// made with --since.
+	Bundle string `json:"bundle,omitempty"`
+	// Inventory is the digest of the inventory the delta was made against.
+	Inventory digest.Digest `json:"inventory,omitempty"`
+	// Blobs is the number of blobs left out, expected from the base, and
+	// Bytes their total size.
+	Blobs int   `json:"blobs"`
+	Bytes int64 `json:"bytes"`
+	// Images lists the delta's images that need blobs from the base, in
+	// the manifest's order.
+	Images []DeltaImage `json:"images,omitempty"`
+}
+
+// BaseName names the base for people: "bundle NAME (ID)" or "inventory
+// DIGEST".
+func (d *Delta) BaseName() string {
+	switch {
+	case d.Bundle != "":
+		return "bundle " + d.Bundle
+	case d.Inventory != "":
+		return "inventory " + d.Inventory.String()
+	}
+	return "its base"
+}
+
+// DeltaImage is what one image of a delta takes from the base.
+type DeltaImage struct {
+	// Name is the image's full reference.
+	Name string `json:"name"`
+	// Blobs is the number of blobs it needs from the base, and Bytes
+	// their total size.
+	Blobs int   `json:"blobs"`
+	Bytes int64 `json:"bytes"`
 }
 
 // ImageChange is an image whose digest differs between two bundles.

@@ -1,6 +1,7 @@
 package bundle
 
 import (
+	"math/rand/v2"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
@@ -98,4 +99,29 @@ func BenchmarkCreateReferrers(b *testing.B) {
 			}
 		})
 	}
+}
+
+// BenchmarkSplitPacking bundles 40 single-layer images of 20 to 300 kB
+// (seeded) in volumes of at most 1 MB, and reports the volumes written and
+// how full they are on average (blob bytes over volumes times the size).
+func BenchmarkSplitPacking(b *testing.B) {
+	const split = 1_000_000
+	r := rand.New(rand.NewPCG(5, 6))
+	sizes := make([]int, 40)
+	for i := range sizes {
+		sizes[i] = 20_000 + r.IntN(280_000)
+	}
+	images := sizedImages(b, 5, sizes...)
+	out := filepath.Join(b.TempDir(), "app.tar")
+	var vols int
+	var bytes int64
+	for b.Loop() {
+		rep, err := Create(b.Context(), out, images, CreateOptions{Split: split})
+		if err != nil {
+			b.Fatal(err)
+		}
+		vols, bytes = len(rep.Files), rep.BlobBytes
+	}
+	b.ReportMetric(float64(vols), "volumes")
+	b.ReportMetric(100*float64(bytes)/float64(int64(vols)*split), "fill%")
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/gantry-dev/gantry/internal/store/disk"
 	"github.com/gantry-dev/gantry/internal/store/memory"
 	"github.com/gantry-dev/gantry/internal/testimage"
+	"github.com/google/go-cmp/cmp"
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
@@ -207,8 +208,10 @@ func TestDelta(t *testing.T) {
 		t.Fatalf("--since delta: %d blobs, base %+v", len(rep2.Manifest.Blobs), rep2.Manifest.Base)
 	}
 
+	// The site's inventory lists what the 1.0 bundle holds: the delta is
+	// on it, 1.0 stays at the site and the base layer comes from it.
 	d := Diff(old, r)
-	if len(d.Added) != 1 || len(d.Removed) != 1 || len(d.OnlyInB) != 3 || len(d.OnlyInA) != 4 {
+	if !d.NewOnOld || len(d.Added) != 1 || len(d.Removed) != 0 || len(d.Kept) != 1 || len(d.OnlyInB) != 3 || len(d.OnlyInA) != 3 || d.FromBase != 1 {
 		t.Fatalf("diff %+v", d)
 	}
 }
@@ -405,5 +408,40 @@ func TestReaderTargets(t *testing.T) {
 	}
 	if _, err := r.Repository(ctx, "Bad Name"); !errors.Is(err, cas.ErrInvalid) {
 		t.Fatalf("bad name: %v", err)
+	}
+}
+
+// TestSiteRepositories checks the one rule for a source registry's host at
+// a site, and that two registries' repositories that would meet are
+// refused by name rather than overwrite each other's tags.
+func TestSiteRepositories(t *testing.T) {
+	_, images, _ := fleet(t, 3, 1, 3000, 2000)
+	images[0].Name = "registry.local:5000/apps/api:v1"
+	images[1].Name = "127.0.0.1:5000/apps/web:v1"
+	images[2].Name = "team/tool:v1" // as an OCI layout may name it
+	out, _ := create(t, images, CreateOptions{})
+	r := open(t, out)
+	for keep, want := range map[bool]map[string]string{
+		false: {"registry.local:5000/apps/api": "apps/api", "127.0.0.1:5000/apps/web": "apps/web", "team/tool": "team/tool"},
+		true:  {"registry.local:5000/apps/api": "registry.local_5000/apps/api", "127.0.0.1:5000/apps/web": "127.0.0.1_5000/apps/web", "team/tool": "team/tool"},
+	} {
+		got, err := r.SiteRepositories(keep)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Errorf("SiteRepositories(%v) (-want +got):\n%s", keep, diff)
+		}
+	}
+
+	images[1].Name = "other.example.com/apps/api:v2"
+	out, _ = create(t, images, CreateOptions{})
+	r = open(t, out)
+	_, err := r.SiteRepositories(false)
+	if !errors.Is(err, cas.ErrInvalid) || !strings.Contains(err.Error(), "other.example.com/apps/api") || !strings.Contains(err.Error(), "--keep-registry-host") {
+		t.Fatalf("two registries' apps/api: %v, want an error naming both and --keep-registry-host", err)
+	}
+	if _, err := r.SiteRepositories(true); err != nil {
+		t.Fatalf("with the hosts kept: %v", err)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"archive/tar"
 	"bufio"
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/base64"
 	"encoding/json"
@@ -343,9 +344,26 @@ func completeIn(m *Manifest, img ImageEntry) int {
 	return v
 }
 
-// assign places the blobs to hold in volumes of at most split bytes,
-// image by image, keeping an image's new blobs together when they fit in
-// one volume. It returns the number of volumes and the oversize blobs.
+// assign places the blobs to hold in volumes of at most split bytes and
+// returns the number of volumes and the oversize blobs.
+//
+// It packs units first-fit decreasing: a unit is a set of images joined by
+// the blobs they share (a base layer and every image on it), with what
+// their blobs cost in the tar. Largest first, each unit goes whole into the
+// first volume with room for it, opening a volume only when none has, so
+// small images fill the room large ones leave instead of trailing in a
+// nearly empty last volume, and every image of a unit that fits is whole
+// in one volume. A unit larger than a volume is placed image by image (the
+// images sharing their largest blob next to each other), each image's
+// remaining blobs together in the volume already holding most of its
+// bytes when they fit there, else in the first with room; an image larger
+// than a volume is spread blob by blob, largest first, and a blob larger
+// than a volume gets one of its own.
+//
+// Only the assignment changes with the packing: each volume's tar still
+// holds its metadata first and its blobs in the order the copy engine
+// pushes them, children before parents, and every volume is a layout of its
+// own (volumes need no order among themselves).
 func (p *plan) assign(m *Manifest, split int64) (int, []digest.Digest, error) {
 	// Reserve room for the metadata at the head of each volume: the
 	// manifest (as large as the one for one volume, plus volume entries),
@@ -359,62 +377,162 @@ func (p *plan) assign(m *Manifest, split int64) (int, []digest.Digest, error) {
 	if capacity < 4096 {
 		return 0, nil, fmt.Errorf("split size %d is too small: the metadata at the head of each volume takes about %d bytes (use at least %d): %w", split, reserve, reserve+(1<<20), cas.ErrInvalid)
 	}
-	var oversize []digest.Digest
-	vol, used := 1, int64(0)
-	next := func() {
-		if used > 0 {
-			vol++
-			used = 0
+
+	// held lists, per image, the blobs the bundle holds for it, in the
+	// order first met (children first).
+	held := make([][]*planBlob, len(p.images))
+	for _, d := range p.order {
+		b := p.blobs[d]
+		if b.leftOut {
+			continue
+		}
+		for _, i := range b.images {
+			held[i] = append(held[i], b)
 		}
 	}
-	// Images sharing their largest blob (typically a base layer) are
-	// placed one after the other, so that they tend to land in one volume.
-	order := make([]int, len(p.images))
-	largest := make([]digest.Digest, len(p.images))
-	for i := range order {
-		order[i] = i
-		var size int64 = -1
-		for _, d := range p.images[i].entry.Blobs {
-			if b := p.blobs[d]; !b.leftOut && b.desc.Size > size {
-				size, largest[i] = b.desc.Size, d
+	// Units: images joined by a shared blob (union-find).
+	parent := make([]int, len(p.images))
+	for i := range parent {
+		parent[i] = i
+	}
+	find := func(i int) int {
+		for parent[i] != i {
+			parent[i] = parent[parent[i]]
+			i = parent[i]
+		}
+		return i
+	}
+	for _, d := range p.order {
+		b := p.blobs[d]
+		if b.leftOut {
+			continue
+		}
+		for _, i := range b.images[1:] {
+			parent[find(i)] = find(b.images[0])
+		}
+	}
+	type unit struct {
+		images []int
+		cost   int64
+	}
+	var units []*unit
+	byRoot := map[int]*unit{}
+	for i := range p.images {
+		r := find(i)
+		u := byRoot[r]
+		if u == nil {
+			u = &unit{}
+			byRoot[r] = u
+			units = append(units, u)
+		}
+		u.images = append(u.images, i)
+	}
+	for _, d := range p.order {
+		if b := p.blobs[d]; !b.leftOut {
+			byRoot[find(b.images[0])].cost += tarCost(d, b.desc.Size)
+		}
+	}
+	slices.SortStableFunc(units, func(a, b *unit) int { return cmp.Compare(b.cost, a.cost) })
+
+	var used []int64 // bytes placed, per volume (number-1)
+	var alone []bool // the volume holds an oversize blob: nothing else
+	var oversize []digest.Digest
+	newVolume := func() int {
+		used, alone = append(used, 0), append(alone, false)
+		return len(used)
+	}
+	fits := func(v int, c int64) bool { return !alone[v-1] && used[v-1]+c <= capacity }
+	firstFit := func(c int64) int {
+		for v := 1; v <= len(used); v++ {
+			if fits(v, c) {
+				return v
 			}
 		}
+		return newVolume()
 	}
-	slices.SortStableFunc(order, func(a, b int) int { return strings.Compare(string(largest[a]), string(largest[b])) })
-	for _, i := range order {
+	place := func(b *planBlob, v int) {
+		b.volume = v
+		used[v-1] += tarCost(b.desc.Digest, b.desc.Size)
+	}
+	// rest returns the blobs of image i not placed yet, and their cost.
+	rest := func(i int) ([]*planBlob, int64) {
 		var group []*planBlob
 		var cost int64
-		for _, d := range p.order {
-			b := p.blobs[d]
-			if !b.leftOut && b.volume == 0 && slices.Contains(b.images, i) {
+		for _, b := range held[i] {
+			if b.volume == 0 {
 				group = append(group, b)
-				cost += tarCost(d, b.desc.Size)
+				cost += tarCost(b.desc.Digest, b.desc.Size)
 			}
 		}
-		if cost <= capacity && used+cost > capacity {
-			next()
+		return group, cost
+	}
+	for _, u := range units {
+		if u.cost <= capacity {
+			v := firstFit(u.cost)
+			for _, i := range u.images {
+				group, _ := rest(i)
+				for _, b := range group {
+					place(b, v)
+				}
+			}
+			continue
 		}
-		for _, b := range group {
-			c := tarCost(b.desc.Digest, b.desc.Size)
-			if c > capacity {
-				next()
-				b.volume, b.oversize = vol, true
-				oversize = append(oversize, b.desc.Digest)
-				used = c
-				next()
+		// Images sharing their largest blob (typically a base layer) are
+		// placed one after the other, so that they tend to share a volume.
+		largest := map[int]digest.Digest{}
+		for _, i := range u.images {
+			var size int64 = -1
+			for _, b := range held[i] {
+				if b.desc.Size > size {
+					size, largest[i] = b.desc.Size, b.desc.Digest
+				}
+			}
+		}
+		order := slices.Clone(u.images)
+		slices.SortStableFunc(order, func(a, b int) int { return strings.Compare(string(largest[a]), string(largest[b])) })
+		for _, i := range order {
+			group, cost := rest(i)
+			if len(group) == 0 {
 				continue
 			}
-			if used+c > capacity {
-				next()
+			if cost <= capacity {
+				// The volume holding most of the image already, if the
+				// rest fits there.
+				in := map[int]int64{}
+				best := 0
+				for _, b := range held[i] {
+					if b.volume > 0 {
+						in[b.volume] += b.desc.Size
+						if best == 0 || in[b.volume] > in[best] || (in[b.volume] == in[best] && b.volume < best) {
+							best = b.volume
+						}
+					}
+				}
+				v := best
+				if v == 0 || !fits(v, cost) {
+					v = firstFit(cost)
+				}
+				for _, b := range group {
+					place(b, v)
+				}
+				continue
 			}
-			b.volume = vol
-			used += c
+			slices.SortStableFunc(group, func(a, b *planBlob) int { return cmp.Compare(b.desc.Size, a.desc.Size) })
+			for _, b := range group {
+				if c := tarCost(b.desc.Digest, b.desc.Size); c > capacity {
+					v := newVolume()
+					alone[v-1] = true
+					b.oversize = true
+					oversize = append(oversize, b.desc.Digest)
+					place(b, v)
+					continue
+				}
+				place(b, firstFit(tarCost(b.desc.Digest, b.desc.Size)))
+			}
 		}
 	}
-	if used == 0 && vol > 1 {
-		vol--
-	}
-	return vol, oversize, nil
+	// Every image's manifest is held, so there is at least one volume.
+	return len(used), oversize, nil
 }
 
 // copyAll moves every image's graph into w. The images that share a

@@ -5,11 +5,40 @@ import (
 	"strings"
 )
 
+// Delta describes the bundle as a delta: its base and what each image
+// needs from it. It returns nil for a full bundle.
+func (r *Reader) Delta() *Delta {
+	b := r.m.Base
+	if b == nil {
+		return nil
+	}
+	d := &Delta{Bundle: b.Bundle, Inventory: b.Inventory, Blobs: b.Blobs, Bytes: b.Bytes}
+	for _, img := range r.m.Images {
+		di := DeltaImage{Name: img.Name}
+		for _, dg := range img.Blobs {
+			if lo, ok := r.leftOut[dg]; ok {
+				di.Blobs++
+				di.Bytes += lo.Size
+			}
+		}
+		if di.Blobs > 0 {
+			d.Images = append(d.Images, di)
+		}
+	}
+	return d
+}
+
 // Diff compares bundle a (the old one) with b (the new one): images added,
 // removed and changed by name, and the blobs each holds that the other does
-// not. Blobs a delta leaves out count as held by neither.
+// not. A delta is described as one (DiffReport.Old, New): the blobs b
+// leaves out for its base are counted apart (FromBase) when a holds them,
+// and when b is a delta on a's content, a's images it does not name stay at
+// the site (Kept) rather than being removed.
 func Diff(a, b *Reader) DiffReport {
-	var rep DiffReport
+	rep := DiffReport{Old: a.Delta(), New: b.Delta()}
+	if bb := b.m.Base; bb != nil && bb.Inventory != "" && bb.Inventory == InventoryOf(a).Digest() {
+		rep.NewOnOld = true
+	}
 	ai := map[string]ImageEntry{}
 	for _, img := range a.m.Images {
 		ai[img.Name] = img
@@ -29,14 +58,24 @@ func Diff(a, b *Reader) DiffReport {
 	}
 	for _, img := range a.m.Images {
 		if !bi[img.Name] {
-			rep.Removed = append(rep.Removed, img.Name)
+			if rep.NewOnOld {
+				rep.Kept = append(rep.Kept, img.Name)
+			} else {
+				rep.Removed = append(rep.Removed, img.Name)
+			}
 		}
 	}
 	for _, blob := range a.m.Blobs {
-		if _, ok := b.blobs[blob.Digest]; ok {
+		_, held := b.blobs[blob.Digest]
+		_, fromBase := b.leftOut[blob.Digest]
+		switch {
+		case held:
 			rep.Shared++
 			rep.SharedBytes += blob.Size
-		} else {
+		case fromBase:
+			rep.FromBase++
+			rep.FromBaseBytes += blob.Size
+		default:
 			rep.OnlyInA = append(rep.OnlyInA, blob)
 			rep.BytesOnlyInA += blob.Size
 		}
@@ -49,6 +88,7 @@ func Diff(a, b *Reader) DiffReport {
 	}
 	slices.Sort(rep.Added)
 	slices.Sort(rep.Removed)
+	slices.Sort(rep.Kept)
 	slices.Sort(rep.Unchanged)
 	slices.SortFunc(rep.Changed, func(x, y ImageChange) int { return strings.Compare(x.Name, y.Name) })
 	return rep

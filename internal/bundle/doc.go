@@ -44,8 +44,11 @@
 // # Volumes
 //
 // With CreateOptions.Split, blobs are assigned to volumes of at most Split
-// bytes, on blob boundaries, keeping each image's new blobs together when
-// they fit. Volume 1 is the output name ("app.tar"), volume n > 1 inserts
+// bytes, on blob boundaries, packed first-fit decreasing: the images that
+// share blobs form a unit, and each unit, largest first, goes whole into
+// the first volume with room for it, so small images fill the room large
+// ones leave rather than trailing in a nearly empty last volume, and an
+// image is whole in one volume whenever its unit fits in one. Volume 1 is the output name ("app.tar"), volume n > 1 inserts
 // ".NNN" before the extension ("app.002.tar", "app.003.tar"; "app" without
 // an extension gives "app.002"). A blob larger than Split gets a volume of
 // its own (VolumeEntry.Oversize). Each volume is an OCI layout on its own:

@@ -278,6 +278,18 @@ func indexVolume(f *os.File, file string) (*openVolume, *Manifest, error) {
 // given to Open).
 func (r *Reader) Manifest() Manifest { return r.m }
 
+// Files returns, by volume number-1, the path each volume was opened from,
+// "" for a volume not given.
+func (r *Reader) Files() []string {
+	out := make([]string, len(r.vols))
+	for i, v := range r.vols {
+		if v != nil {
+			out[i] = v.path
+		}
+	}
+	return out
+}
+
 // Images returns the bundle's images.
 func (r *Reader) Images() []ImageEntry { return r.m.Images }
 
@@ -585,3 +597,31 @@ func (c *checkedReader) Read(p []byte) (int, error) {
 
 // Close implements io.Closer; the volume file stays open for other reads.
 func (c *checkedReader) Close() error { return nil }
+
+// SiteRepositories maps the repository of each of the bundle's images to
+// its repository at a site, by oci.SiteRepository: the one rule bundle
+// load, bundle push and gantry serve --bundle follow. Two repositories
+// that would meet in one site repository ("a.example.com/team/app" and
+// "b.example.com/team/app" without keepHost) are an error naming both,
+// since their tags would overwrite each other; keepHost keeps them apart.
+// Errors wrap cas.ErrInvalid.
+func (r *Reader) SiteRepositories(keepHost bool) (map[string]string, error) {
+	site := make(map[string]string, len(r.repos))
+	from := make(map[string]string, len(r.repos))
+	for _, repo := range r.repos {
+		s, err := oci.SiteRepository(repo, keepHost)
+		if err != nil {
+			return nil, err
+		}
+		if prev, ok := from[s]; ok {
+			hint := "use --keep-registry-host to keep the registry hosts in the names"
+			if keepHost {
+				hint = "bundle them separately"
+			}
+			return nil, fmt.Errorf("repositories %s and %s would both be %s at the site (%s): %w", prev, repo, s, hint, cas.ErrInvalid)
+		}
+		from[s] = repo
+		site[repo] = s
+	}
+	return site, nil
+}

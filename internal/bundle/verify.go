@@ -41,26 +41,12 @@ func (r *Reader) Verify(ctx context.Context) (*VerifyReport, error) {
 			Detail: fmt.Sprintf("volume %d of %d (%d blobs, %d bytes) was not given: add it to the command line", mv.Volume.Number, len(r.m.Volumes), mv.Volume.Blobs, mv.Volume.Bytes),
 		})
 	}
-	// One pass over the blobs for the volumes missing or cut short.
-	lost := map[int][]string{} // truncated volume number -> images
 	for _, b := range r.m.Blobs {
-		v := r.vols[b.Volume-1]
-		if v == nil {
+		if r.vols[b.Volume-1] == nil {
 			bad[b.Digest] = true
-			continue
-		}
-		if _, ok := v.entries[blobPath(b.Digest)]; v.truncated != "" && !ok {
-			lost[b.Volume] = append(lost[b.Volume], r.users[b.Digest]...)
 		}
 	}
-	for i, v := range r.vols {
-		if v != nil && v.truncated != "" {
-			rep.Problems = append(rep.Problems, Problem{
-				Kind: ProblemTruncated, Volume: v.path, Images: uniq(lost[i+1]),
-				Detail: v.truncated + ": copy the volume again from the original",
-			})
-		}
-	}
+	rep.Problems = append(rep.Problems, r.truncation()...)
 
 	for i, v := range r.vols {
 		if v != nil {
@@ -129,6 +115,58 @@ func (r *Reader) Verify(ctx context.Context) (*VerifyReport, error) {
 		rep.Expected = r.m.Base.LeftOut
 	}
 	return rep, nil
+}
+
+// Damage returns what the volumes' tar headers alone show wrong, without
+// reading a blob's bytes: a volume cut short (with the blobs it loses and
+// the images they cost), a blob its volume lacks or holds at another size.
+// It is what bundle inspect can tell cheaply; Verify finds all of it and
+// also re-hashes every blob. Volumes not given are reported by Missing, not
+// here.
+func (r *Reader) Damage() []Problem {
+	out := r.truncation()
+	for _, b := range r.m.Blobs {
+		v := r.vols[b.Volume-1]
+		if v == nil || v.truncated != "" {
+			continue // not given, or reported whole above
+		}
+		if _, _, err := r.rawSection(b.Digest); err != nil {
+			kind := ProblemMissingBlob
+			if errors.Is(err, cas.ErrSizeMismatch) {
+				kind = ProblemDamaged
+			}
+			out = append(out, Problem{Kind: kind, Digest: b.Digest, Volume: v.path, Images: r.users[b.Digest],
+				Detail: trimDigest(err, b.Digest) + ": copy the volume again from the original"})
+		}
+	}
+	return out
+}
+
+// truncation reports each volume given that is cut short, with how many of
+// its blobs it lost and the images they cost: one pass over the blobs.
+func (r *Reader) truncation() []Problem {
+	lost := map[int][]string{} // truncated volume number -> images
+	nlost := map[int]int{}
+	for _, b := range r.m.Blobs {
+		v := r.vols[b.Volume-1]
+		if v == nil || v.truncated == "" {
+			continue
+		}
+		if _, ok := v.entries[blobPath(b.Digest)]; !ok {
+			lost[b.Volume] = append(lost[b.Volume], r.users[b.Digest]...)
+			nlost[b.Volume]++
+		}
+	}
+	var out []Problem
+	for i, v := range r.vols {
+		if v != nil && v.truncated != "" {
+			out = append(out, Problem{
+				Kind: ProblemTruncated, Volume: v.path, Images: uniq(lost[i+1]),
+				Detail: fmt.Sprintf("%s; %d of its %d blobs are lost: copy the volume again from the original", v.truncated, nlost[i+1], r.m.Volumes[i].Blobs),
+			})
+		}
+	}
+	return out
 }
 
 // checkBlob re-hashes one blob and records the verdict; it returns a

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -11,6 +12,7 @@ import (
 	"github.com/gantry-dev/gantry/internal/copy"
 	"github.com/gantry-dev/gantry/internal/oci"
 	"github.com/gantry-dev/gantry/internal/trust"
+	"github.com/opencontainers/go-digest"
 	"github.com/spf13/cobra"
 )
 
@@ -39,7 +41,8 @@ blob is stored once, whatever the number of images that share it, plus
 gantry-bundle.json describing contents, sizes, volumes and base.
 
 IMAGE is a reference as gantry copy reads it, or a docker save tarball:
-  [docker://]HOST[:PORT]/REPO[:TAG][@DIGEST]   recorded as HOST/REPO:TAG
+  [docker://][HOST[:PORT]/]REPO[:TAG][@DIGEST] recorded as HOST/REPO:TAG
+                                               (nginx is docker.io/library/nginx:latest)
   oci:DIR:REPO[:TAG][@DIGEST]                  recorded as REPO:TAG
   docker-archive:FILE[:IMAGE]                  every tagged image of FILE
 -f LIST and --from PATH add the images a list file, Kubernetes manifests,
@@ -55,8 +58,11 @@ are always included.
 
 --split SIZE writes volumes of at most SIZE bytes, split on blob boundaries:
 FILE is volume 1, then FILE.002.tar, FILE.003.tar... (for FILE.tar). Each
-volume is a valid OCI archive of its own. A blob larger than SIZE gets a
-volume of its own. Sizes: 4GiB (powers of 1024), 700MB or 4G (powers of 1000).
+volume is a valid OCI archive of its own. Images are packed largest first
+into the first volume with room, an image (with those sharing its layers)
+whole in one volume when it fits, so small images fill earlier volumes. A
+blob larger than SIZE gets a volume of its own, with a warning naming it and
+its size. Sizes: 4GiB (powers of 1024), 700MB or 4G (powers of 1000).
 
 Every referrer of each image is carried along (signatures, SBOMs,
 attestations): those the source's referrers API lists, those under cosign's
@@ -215,13 +221,34 @@ func runBundleCreate(ctx context.Context, e *env, f bundleCreateFlags, srcs *bun
 		}
 		s += fmt.Sprintf(" in %s (%s)", res.Duration.Round(time.Millisecond), formatRate(res.BlobBytes, res.Duration))
 		fmt.Fprintln(e.stderr, s)
-		for _, v := range m.Volumes {
-			if v.Oversize {
-				fmt.Fprintf(e.stderr, "volume %s holds one blob larger than --split %s, alone\n", v.Name, f.split)
-			}
+		for _, line := range oversizeWarnings(res, f.split, plan.opts.Split) {
+			fmt.Fprintln(e.stderr, line)
 		}
 	}
 	return nil
+}
+
+// oversizeWarnings names each blob larger than the volume size, with its
+// size, the images that need it and the volume that holds it alone.
+func oversizeWarnings(res *bundle.CreateReport, split string, limit int64) []string {
+	m := res.Manifest
+	var out []string
+	for _, d := range res.Oversize {
+		i, ok := slices.BinarySearchFunc(m.Blobs, d, func(b bundle.BlobEntry, d digest.Digest) int { return strings.Compare(string(b.Digest), string(d)) })
+		if !ok {
+			continue
+		}
+		b := m.Blobs[i]
+		var imgs []string
+		for _, img := range m.Images {
+			if slices.Contains(img.Blobs, d) {
+				imgs = append(imgs, img.Name)
+			}
+		}
+		out = append(out, fmt.Sprintf("warning: blob %s (%s, needed by %s) is larger than --split %s (%s): volume %s holds it alone, over the split size",
+			d, formatBytes(b.Size), strings.Join(imgs, ", "), split, formatBytes(limit), m.Volumes[b.Volume-1].Name))
+	}
+	return out
 }
 
 // createHint says what to do about a failed create.

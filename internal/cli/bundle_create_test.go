@@ -57,9 +57,9 @@ func TestBundleCommands(t *testing.T) {
 		t.Fatalf("verify delta: %d\n%s", code, out)
 	}
 
-	// diff
+	// diff: the delta is on OLD, whose 1.0 stays at the site.
 	code, out, _ = gantry(t, "bundle", "diff", old, delta)
-	if code != 0 || !strings.Contains(out, "+ team/app:1.1") || !strings.Contains(out, "- team/app:1.0") {
+	if code != 0 || !strings.Contains(out, "NEW is a delta on OLD") || !strings.Contains(out, "+ team/app:1.1") || !strings.Contains(out, "= team/app:1.0") || strings.Contains(out, "- team/app:1.0") {
 		t.Fatalf("diff: %d\n%s", code, out)
 	}
 

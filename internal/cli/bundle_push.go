@@ -28,6 +28,7 @@ type bundleImportFlags struct {
 	quiet       bool
 	json        bool
 	trust       bundleTrustFlags
+	keepHost    bool
 }
 
 func (f *bundleImportFlags) add(cmd *cobra.Command) {
@@ -36,7 +37,12 @@ func (f *bundleImportFlags) add(cmd *cobra.Command) {
 	fl.IntVar(&f.concurrency, "concurrency", copy.DefaultConcurrency, "blobs moved at once")
 	fl.BoolVarP(&f.quiet, "quiet", "q", false, "print nothing but errors and the images written")
 	fl.BoolVar(&f.json, "json", false, "print a JSON summary on stdout instead of the images written")
+	fl.BoolVar(&f.keepHost, "keep-registry-host", false, keepHostUsage)
 }
+
+// keepHostUsage describes --keep-registry-host, for bundle load, bundle
+// push and serve --bundle.
+const keepHostUsage = "keep each image's source registry host as the first component of its repository (registry.local:5000/apps/api is registry.local_5000/apps/api; default: apps/api)"
 
 const bundleImportRules = `Before writing anything, every blob of the bundle is re-hashed, and for an
 incremental bundle every blob it leaves out is looked for at the target: a
@@ -50,6 +56,13 @@ every byte is checked against its digest, and an image's tag is written
 only once everything under it is in. An interrupted run leaves no
 half-visible image: run the same command again, and only what is missing
 moves.
+
+Repositories at the site: an image keeps its repository path without the
+source registry's host (registry.local:5000/apps/api:v1 is apps/api:v1, as
+a registry mirror is asked for it); with --keep-registry-host the host is
+kept as the first path component, its port after "_"
+(registry.local_5000/apps/api:v1). Two source repositories that would
+meet in one site repository are refused before anything is written.
 
 A referrer the bundle carries (a signature, SBOM or attestation) is written
 next to its image, under its cosign tag (sha256-HEX.sig) if it had one, so
@@ -100,15 +113,8 @@ becomes site.local:5000/mirror/team/app:1.4, digest unchanged.
 			if err != nil {
 				return usageError{fmt.Errorf("--to %s: %w", to, err)}
 			}
-			repoFor := func(img bundle.ImageEntry) string {
-				p := repositoryPath(img.Repository())
-				if prefix != "" {
-					p = prefix + "/" + p
-				}
-				return p
-			}
 			show := func(repo string) string { return host + "/" + repo }
-			return runBundleImport(cmd.Context(), e, f, args, reg, host, repoFor, show)
+			return runBundleImport(cmd.Context(), e, f, args, reg, host, prefix, show)
 		},
 	}
 	f.add(cmd)
@@ -124,9 +130,9 @@ func newBundleLoadCmd(e *env) *cobra.Command {
 		Use:   "load FILE... [--root DIR]",
 		Short: "Load the images of a bundle into gantry's store",
 		Long: `load writes every image of a bundle (one file, or the volumes of a split
-bundle, in any order) into gantry's embedded store, each under its full
-repository name (registry.example.com/team/app:1.4), from which gantry
-serve serves it.
+bundle, in any order) into gantry's embedded store, from which gantry serve
+serves it: registry.example.com/team/app:1.4 is team/app:1.4 in the store
+(see the repository rule below).
 
 ` + bundleImportRules,
 		Example: `  gantry bundle load fleet.tar fleet.002.tar --root /srv/gantry`,
@@ -150,25 +156,13 @@ serve serves it.
 					err = fmt.Errorf("close store %s: %w", root, cerr)
 				}
 			}()
-			repoFor := func(img bundle.ImageEntry) string { return img.Repository() }
 			show := func(repo string) string { return "oci:" + root + ":" + repo }
-			return runBundleImport(cmd.Context(), e, f, args, store, "oci:"+root, repoFor, show)
+			return runBundleImport(cmd.Context(), e, f, args, store, "oci:"+root, "", show)
 		},
 	}
 	f.add(cmd)
 	cmd.Flags().StringVar(&root, "root", defaultRoot(), "store directory (env GANTRY_ROOT)")
 	return cmd
-}
-
-// repositoryPath drops the registry host from a repository name:
-// "registry.example.com/team/app" is "team/app". A name without a host is
-// kept.
-func repositoryPath(repo string) string {
-	first, rest, ok := strings.Cut(repo, "/")
-	if ok && (strings.ContainsAny(first, ".:") || first == "localhost") {
-		return rest
-	}
-	return repo
 }
 
 // bundleImportSummary is the --json output of bundle push and load.
@@ -210,10 +204,10 @@ func fatalProblem(p bundle.Problem) bool {
 }
 
 // runBundleImport verifies the bundle files against dst, then copies every
-// complete image into the repository repoFor names. show prints a
-// repository of dst for the user.
+// complete image into its site repository (Reader.SiteRepositories) below
+// prefix ("" for none). show prints a repository of dst for the user.
 func runBundleImport(ctx context.Context, e *env, f bundleImportFlags, files []string, dst cas.Store, target string,
-	repoFor func(bundle.ImageEntry) string, show func(repo string) string) error {
+	prefix string, show func(repo string) string) error {
 	if err := concurrencyFlag(f.concurrency); err != nil {
 		return err
 	}
@@ -238,6 +232,16 @@ func runBundleImport(ctx context.Context, e *env, f bundleImportFlags, files []s
 		return emit(err)
 	}
 	defer r.Close()
+	site, err := r.SiteRepositories(f.keepHost)
+	if err != nil {
+		return emit(fmt.Errorf("%s refused, nothing written to %s: %w", strings.Join(files, ", "), target, err))
+	}
+	repoFor := func(img bundle.ImageEntry) string {
+		if prefix != "" {
+			return prefix + "/" + site[img.Repository()]
+		}
+		return site[img.Repository()]
+	}
 	if !f.quiet && !f.json {
 		fmt.Fprintf(e.stderr, "verifying %s against %s\n", strings.Join(files, ", "), target)
 	}

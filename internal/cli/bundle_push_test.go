@@ -86,11 +86,21 @@ func TestBundlePushLoad(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("load: exit %d: %s", code, errs)
 	}
-	if !strings.Contains(out, "oci:"+root+":registry.example.com/team/a:1@"+fleet[0].ManifestDesc.Digest.String()) {
+	// The source registry's host is dropped, as bundle push drops it.
+	if !strings.Contains(out, "oci:"+root+":team/a:1@"+fleet[0].ManifestDesc.Digest.String()) {
 		t.Fatalf("load printed %q", out)
 	}
-	if code, _, errs := gantry(t, "copy", "-q", "oci:"+root+":registry.example.com/c:2", "oci:"+filepath.Join(t.TempDir(), "x")+":c:2"); code != 0 {
+	if code, _, errs := gantry(t, "copy", "-q", "oci:"+root+":c:2", "oci:"+filepath.Join(t.TempDir(), "x")+":c:2"); code != 0 {
 		t.Fatalf("copy out of the loaded store: %s", errs)
+	}
+	// --keep-registry-host keeps it as the first path component.
+	kept := filepath.Join(t.TempDir(), "kept")
+	code, out, errs = gantry(t, "bundle", "load", "-q", "--keep-registry-host", file, "--root", kept)
+	if code != 0 {
+		t.Fatalf("load --keep-registry-host: exit %d: %s", code, errs)
+	}
+	if !strings.Contains(out, "oci:"+kept+":registry.example.com/team/a:1@"+fleet[0].ManifestDesc.Digest.String()) {
+		t.Fatalf("load --keep-registry-host printed %q", out)
 	}
 }
 

@@ -147,11 +147,11 @@ func openBundleSource(ctx context.Context, locs *locations, src bundleSource) ([
 		for _, img := range a.Images() {
 			for _, name := range img.Names {
 				if image != "" {
-					want, err := sources.Normalize(image)
+					want, err := oci.ParseRegistryRef(image)
 					if err != nil {
 						return nil, fmt.Errorf("%s: %w", src.arg, err)
 					}
-					if want != name {
+					if want.String() != name {
 						continue
 					}
 				}

@@ -68,8 +68,8 @@ reports the bytes an instruction stores that later instructions hide.
 GC070 says how the link went: a warning when some links are unsure, or when
 the Dockerfile does not match the image (then nothing is priced).
 
-IMAGE is HOST/REPO:TAG (a registry) or oci:DIR:REPO:TAG (an OCI layout, such
-as gantry's store). An image that cannot be read (missing or corrupt layer,
+IMAGE is [HOST/]REPO:TAG (a registry; without HOST, Docker Hub) or
+oci:DIR:REPO:TAG (an OCI layout, such as gantry's store). An image that cannot be read (missing or corrupt layer,
 hostile tar paths, over --max-layer-bytes) gets a GC000 error finding and the
 others are still checked.
 

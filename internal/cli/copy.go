@@ -29,7 +29,10 @@ func newCopyCmd(e *env) *cobra.Command {
 to DST, and tag it at DST once everything under the tag is there.
 
 SRC and DST are image references:
-  [docker://]HOST[:PORT]/REPO[:TAG][@DIGEST]   a registry repository
+  [docker://][HOST[:PORT]/]REPO[:TAG][@DIGEST] a registry repository; without
+                                               HOST, a Docker Hub name, read as
+                                               docker reads it (busybox:1.36 is
+                                               docker.io/library/busybox:1.36)
   oci:DIR:REPO[:TAG][@DIGEST]                  a repository of an OCI image layout
                                                directory (gantry's own store)
 

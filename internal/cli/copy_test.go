@@ -214,6 +214,37 @@ func TestCopyOutputModes(t *testing.T) {
 	}
 }
 
+// TestCopyDockerHubNames checks that copy reads Docker Hub names as docker,
+// skopeo and crane do, and would fetch them from Docker Hub's registry
+// endpoint (no request is sent here).
+func TestCopyDockerHubNames(t *testing.T) {
+	tests := []struct{ src, repo, tag string }{
+		{"busybox:1.36", "library/busybox", "1.36"},
+		{"nginx", "library/nginx", "latest"},
+		{"docker.io/library/busybox:1.36", "library/busybox", "1.36"},
+		{"docker://docker.io/x/y:2", "x/y", "2"},
+		{"index.docker.io/busybox:1", "library/busybox", "1"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.src, func(t *testing.T) {
+			p, err := parseCopyArgs(copyFlags{concurrency: 1}, tc.src, "oci:dst:mirror/app")
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := p.srcRef
+			if got.Registry != "docker.io" || got.Repository != tc.repo || got.Tag != tc.tag {
+				t.Fatalf("SRC %q = %+v, want docker.io/%s:%s", tc.src, got, tc.repo, tc.tag)
+			}
+			if ep := oci.RegistryEndpoint(got.Registry); ep != "registry-1.docker.io" {
+				t.Fatalf("SRC %q is fetched from %s, want registry-1.docker.io", tc.src, ep)
+			}
+			if p.dstRef.Tag != tc.tag {
+				t.Fatalf("DST tag %q, want SRC's %q", p.dstRef.Tag, tc.tag)
+			}
+		})
+	}
+}
+
 func TestCopyErrors(t *testing.T) {
 	base := t.TempDir()
 	src, dst := filepath.Join(base, "src"), filepath.Join(base, "dst")
@@ -238,7 +269,6 @@ func TestCopyErrors(t *testing.T) {
 		{"bad platform", []string{"copy", "--platform", "linux", ok, out}, 2, []string{"--platform", "OS/ARCH"}},
 		{"bad concurrency", []string{"copy", "--concurrency", "0", ok, out}, 2, []string{"--concurrency"}},
 		{"malformed reference", []string{"copy", "localhost:5000/Bad Name:1", out}, 1, []string{"Bad Name"}},
-		{"no registry host", []string{"copy", "alpine:3.19", out}, 1, []string{"alpine:3.19", "HOST"}},
 		{"unknown transport", []string{"copy", "s3://bucket/x", out}, 1, []string{"transport", "s3"}},
 		{"oci-archive", []string{"copy", "oci-archive:/tmp/x.tar:app", out}, 1, []string{"oci-archive", "not supported yet"}},
 		{"DST digest only", []string{"copy", ok, "oci:" + dst + ":app@" + img.ManifestDesc.Digest.String()}, 1, []string{"only a digest", "TAG"}},

@@ -40,7 +40,7 @@ and report:
     out), and for each family on several bases the bytes per node saved by
     moving them all to the base most of them use.
 
-IMAGE is HOST/REPO:TAG or oci:DIR:REPO:TAG; --registry lists every tag of
+IMAGE is [HOST/]REPO:TAG (without HOST, Docker Hub) or oci:DIR:REPO:TAG; --registry lists every tag of
 every repository of a registry (under PREFIX).`,
 		Example: `  gantry fleet reg.example.com/a:v1 reg.example.com/b:v3
   gantry fleet --registry reg.example.com/team --html fleet.html`,

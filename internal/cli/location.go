@@ -11,7 +11,6 @@ import (
 	"github.com/gantry-dev/gantry/internal/cas"
 	"github.com/gantry-dev/gantry/internal/oci"
 	"github.com/gantry-dev/gantry/internal/remote"
-	"github.com/gantry-dev/gantry/internal/sources"
 	"github.com/gantry-dev/gantry/internal/store/archive"
 	"github.com/gantry-dev/gantry/internal/store/disk"
 )
@@ -112,11 +111,7 @@ func parseArchiveRef(which, s string) (ref oci.ImageRef, ok bool, err error) {
 	if image == "" {
 		return ref, true, nil
 	}
-	full, err := sources.Normalize(image)
-	if err != nil {
-		return oci.ImageRef{}, true, fmt.Errorf("%s %q: %w", which, s, err)
-	}
-	r, err := oci.ParseImageRef(full)
+	r, err := oci.ParseRegistryRef(image)
 	if err != nil {
 		return oci.ImageRef{}, true, fmt.Errorf("%s %q: %w", which, s, err)
 	}

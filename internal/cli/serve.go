@@ -41,6 +41,7 @@ type serveFlags struct {
 	metricsAddr     string
 	shutdownTimeout time.Duration
 	bundles         []string
+	keepHost        bool
 }
 
 func newServeCmd(e *env) *cobra.Command {
@@ -89,7 +90,9 @@ at once, naming the process that holds it.`,
   # the same from the environment or the config file (serve: {addr: ..., allow-sparse: true})
   GANTRY_ADDR=0.0.0.0:5000 GANTRY_ROOT=/srv/gantry gantry serve
 
-  # serve a bundle (all its volumes) read-only, in place, without unpacking it
+  # serve a bundle (all its volumes) read-only, in place, without unpacking it;
+  # registry.local:5000/apps/api:v1 is served as apps/api:v1, as bundle load
+  # stores it (--keep-registry-host: registry.local_5000/apps/api:v1)
   gantry serve --addr 0.0.0.0:5000 --bundle fleet.tar,fleet.002.tar
 
   # a free port, for tests: the address is logged as "listening addr=127.0.0.1:NNNNN"
@@ -119,6 +122,7 @@ at once, naming the process that holds it.`,
 	fl.DurationVar(&f.shutdownTimeout, "shutdown-timeout", defaultShutdownTimeout, "how long requests in flight may run on after SIGTERM")
 	fl.DurationVar(&f.purgeInterval, "purge-interval", defaultPurgeInterval, "how often to look for idle upload sessions")
 	fl.StringSliceVar(&f.bundles, "bundle", nil, "serve these bundle files (the volumes of one bundle) read-only, in place, instead of the store; --root is not used")
+	fl.BoolVar(&f.keepHost, "keep-registry-host", false, "with --bundle: "+keepHostUsage)
 	_ = fl.MarkHidden("purge-interval") // for tests; the default suits every --upload-ttl worth having
 	return cmd
 }
@@ -126,6 +130,9 @@ at once, naming the process that holds it.`,
 func (f serveFlags) check() error {
 	if f.root == "" && len(f.bundles) == 0 {
 		return errors.New("no store directory: give --root DIR or set GANTRY_ROOT")
+	}
+	if f.keepHost && len(f.bundles) == 0 {
+		return errors.New("--keep-registry-host names a bundle's repositories: it goes with --bundle (bundle load takes it for the store)")
 	}
 	if _, _, err := net.SplitHostPort(f.addr); err != nil {
 		return fmt.Errorf("--addr %q: want HOST:PORT: %v", f.addr, err)
@@ -175,7 +182,7 @@ func runServe(ctx context.Context, e *env, f serveFlags) (err error) {
 		stats storeStats // the disk store, for /metrics; nil for a bundle
 	)
 	if len(f.bundles) > 0 {
-		b, err := openServedBundle(ctx, f.bundles, e.log)
+		b, err := openServedBundle(ctx, f.bundles, f.keepHost, e.log)
 		if err != nil {
 			return err
 		}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"time"
 
@@ -12,13 +13,16 @@ import (
 )
 
 // servedBundle is a bundle served by gantry serve --bundle. Its
-// repositories are the bundle's full repository names
-// ("registry.example.com/team/app"), and also those names without their
-// registry host ("team/app") when that is unambiguous: a runtime that uses
-// gantry as a mirror of registry.example.com asks for /v2/team/app/...
+// repositories are the site repositories of its images
+// (bundle.Reader.SiteRepositories: "registry.example.com:5000/team/app" is
+// served and listed as "team/app", or with --keep-registry-host as
+// "registry.example.com_5000/team/app"), the names bundle load and push
+// give them, and a runtime using gantry as a mirror asks for. The bundle's
+// own names are still served when they are valid repository names.
 type servedBundle struct {
 	*bundle.Reader
-	short map[string]string // path without host -> full name; "" when ambiguous
+	full  map[string]string // site repository -> the bundle's name
+	names []string          // the site repositories
 }
 
 // openServedBundle opens the bundle files, verifies them and logs what they
@@ -30,7 +34,7 @@ type servedBundle struct {
 // The verify also records every blob as sound, so requests are served
 // straight from the tar without hashing again (the bundle's Fetch still
 // checks any blob it has not verified, before its last byte).
-func openServedBundle(ctx context.Context, files []string, log *slog.Logger) (_ *servedBundle, err error) {
+func openServedBundle(ctx context.Context, files []string, keepHost bool, log *slog.Logger) (_ *servedBundle, err error) {
 	r, err := bundle.Open(files...)
 	if err != nil {
 		return nil, err
@@ -68,18 +72,14 @@ func openServedBundle(ctx context.Context, files []string, log *slog.Logger) (_ 
 	}
 	took := time.Since(start)
 	log.Info("bundle verified", "blobs", rep.Blobs, "bytes", rep.Bytes, "took", took.Round(time.Millisecond))
-	b := &servedBundle{Reader: r, short: map[string]string{}}
-	for _, img := range r.Images() {
-		full := img.Repository()
-		p := repositoryPath(full)
-		if p == full {
-			continue
-		}
-		if prev, seen := b.short[p]; seen && prev != full {
-			b.short[p] = "" // two registries' repositories: only full names
-			continue
-		}
-		b.short[p] = full
+	site, err := r.SiteRepositories(keepHost)
+	if err != nil {
+		return nil, fmt.Errorf("bundle %s: %w", strings.Join(files, ","), err)
+	}
+	b := &servedBundle{Reader: r, full: make(map[string]string, len(site))}
+	for full, s := range site {
+		b.full[s] = full
+		b.names = append(b.names, s)
 	}
 	log.Info("serving bundle", "files", strings.Join(files, ","), "id", m.ID, "images", len(m.Images), "blobs", len(m.Blobs))
 	// One line per missing volume, up to a few: a manifest may list
@@ -96,13 +96,19 @@ func openServedBundle(ctx context.Context, files []string, log *slog.Logger) (_ 
 	return b, nil
 }
 
-// Repository returns the bundle's repository name, or the one whose path
-// without registry host is name.
+// Repository returns the bundle's repository whose site repository is
+// name, or else the bundle's repository of that name.
 func (b *servedBundle) Repository(ctx context.Context, name string) (cas.ReadOnlyTarget, error) {
-	if full, ok := b.short[name]; ok && full != "" && !b.HasRepository(name) {
+	if full, ok := b.full[name]; ok {
 		name = full
 	}
 	return b.Reader.Repository(ctx, name)
+}
+
+// Repositories implements cas.RepositoryLister: the catalog lists the site
+// repositories, every one of which the registry serves.
+func (b *servedBundle) Repositories(ctx context.Context, last string, fn func([]string) error) error {
+	return cas.ListPages(ctx, slices.Clone(b.names), last, fn)
 }
 
 // Close closes the bundle files.

@@ -1,6 +1,7 @@
 package oci
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/gantry-dev/gantry/internal/cas"
@@ -72,4 +73,43 @@ func FuzzParseManifest(f *testing.F) {
 			}
 		}
 	})
+}
+
+// FuzzSiteRepository checks that a site repository is always a valid
+// repository name, whatever name it is made from, and that keeping the
+// host never merges names that differ only by their host.
+func FuzzSiteRepository(f *testing.F) {
+	for _, s := range []string{"registry.local:5000/apps/api", "docker.io/library/nginx", "[::1]:5000/app", "team/app", "A.b:1/x"} {
+		f.Add(s, "other.io:5000")
+	}
+	f.Fuzz(func(t *testing.T, name, otherHost string) {
+		for _, keep := range []bool{false, true} {
+			site, err := SiteRepository(name, keep)
+			if err != nil {
+				continue
+			}
+			if err := ValidateRepository(site); err != nil {
+				t.Fatalf("SiteRepository(%q, %v) = %q, not a repository name: %v", name, keep, site, err)
+			}
+			if err := ValidateLayoutRepository(site); err != nil {
+				t.Fatalf("SiteRepository(%q, %v) = %q, refused by a layout: %v", name, keep, site, err)
+			}
+		}
+		host, path := SplitRepositoryHost(name)
+		oh, _ := SplitRepositoryHost(otherHost + "/x")
+		if host == "" || oh == "" || strings.EqualFold(host, oh) {
+			return
+		}
+		a, errA := SiteRepository(name, true)
+		b, errB := SiteRepository(otherHost+"/"+path, true)
+		if errA == nil && errB == nil && a == b && !ipv6Spelling(host, oh) {
+			t.Fatalf("hosts %q and %q both give %q", host, otherHost, a)
+		}
+	})
+}
+
+// ipv6Spelling reports whether one of two hosts is an IPv6 address, whose
+// written-out form a DNS name may spell (the documented exception).
+func ipv6Spelling(a, b string) bool {
+	return strings.HasPrefix(a, "[") || strings.HasPrefix(b, "[")
 }

@@ -96,7 +96,10 @@ func (l *uploadLimiter) acquire(repo string, maxTotal, maxRepo int) (release fun
 }
 
 // tooMany answers 429 TOOMANYREQUESTS with a Retry-After in seconds.
+// The request's body, if any, is read up to drainSlack first, so that a
+// client streaming a blob gets to read the answer.
 func (rq *request) tooMany(retry time.Duration, format string, args ...any) {
+	rq.drain(drainSlack)
 	rq.w.Header().Set("Retry-After", strconv.Itoa(int(retry/time.Second)))
 	rq.fail(newError(CodeTooManyRequests, format, args...), kindUpload)
 }
@@ -113,28 +116,54 @@ func (rq *request) admitUpload() (release func(), ok bool) {
 	return release, ok
 }
 
+// sessionGate makes a session cap's check and the session's creation one
+// step: the store counts a session only once NewUpload has made it, so
+// the POSTs between a check and their NewUpload are counted here, and
+// concurrent POSTs cannot all take the last slot.
+type sessionGate struct {
+	mu      sync.Mutex
+	total   int
+	perRepo map[string]int
+}
+
 // admitSession checks Options.MaxSessions and MaxRepositorySessions before
 // a new session, from the store's own count (cas.UploadCounter; a store
-// that cannot count is not bounded here). It answers 429 itself and returns
-// false when a bound is reached. Checking then creating is not atomic:
-// concurrent POSTs of one repository may pass the bound by up to
-// MaxRepositoryUploads, which bounds them.
-func (rq *request) admitSession() bool {
+// that cannot count is not bounded here) and the sessions being created.
+// It answers 429 itself and returns false when a bound is reached;
+// otherwise the caller calls done once NewUpload has returned.
+func (rq *request) admitSession() (done func(), ok bool) {
 	c, ok := rq.reg.store.(cas.UploadCounter)
 	o := rq.reg.opts
 	if !ok || (o.MaxSessions < 0 && o.MaxRepositorySessions < 0) {
-		return true
+		return func() {}, true
 	}
+	g := &rq.reg.creating
+	g.mu.Lock()
+	defer g.mu.Unlock()
 	inRepo, total, err := c.OpenUploads(rq.r.Context(), rq.name)
 	if err != nil {
 		rq.fail(err, kindUpload)
-		return false
+		return nil, false
 	}
+	inRepo += g.perRepo[rq.name]
+	total += g.total
 	if (o.MaxRepositorySessions >= 0 && inRepo >= o.MaxRepositorySessions) || (o.MaxSessions >= 0 && total >= o.MaxSessions) {
 		rq.tooMany(retryAfterSessions, "too many upload sessions open (%d in this repository, at most %d; %d in all, at most %d): finish or cancel some, or wait for idle ones to expire", inRepo, o.MaxRepositorySessions, total, o.MaxSessions)
-		return false
+		return nil, false
 	}
-	return true
+	g.total++
+	g.perRepo[rq.name]++
+	name := rq.name
+	return func() {
+		g.mu.Lock()
+		defer g.mu.Unlock()
+		g.total--
+		if n := g.perRepo[name] - 1; n > 0 {
+			g.perRepo[name] = n
+		} else {
+			delete(g.perRepo, name)
+		}
+	}, true
 }
 
 // bodyReader reads a request body. A read that makes no progress for idle

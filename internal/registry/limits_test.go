@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -224,5 +225,97 @@ func TestUnknownUploadIDs(t *testing.T) {
 				t.Fatalf("after 800 requests for unknown uploads the registry holds %d session locks, want 0", n)
 			}
 		})
+	}
+}
+
+// Concurrent POSTs of one repository never open more sessions than the
+// cap: the check and the creation are one step, so the cap holds however
+// many requests race for the last slots.
+func TestSessionCapConcurrent(t *testing.T) {
+	const sessionCap, posts = 4, 48
+	for _, s := range stores {
+		t.Run(s.name, func(t *testing.T) {
+			st := s.open(t)
+			srv := httptest.NewServer(registry.New(st, registry.Options{MaxRepositorySessions: sessionCap}))
+			t.Cleanup(srv.Close)
+			codes := make(chan int, posts)
+			start := make(chan struct{})
+			for range posts {
+				go func() {
+					<-start
+					resp, err := http.Post(srv.URL+"/v2/a/blobs/uploads/", "", nil)
+					if err != nil {
+						codes <- 0
+						return
+					}
+					resp.Body.Close()
+					codes <- resp.StatusCode
+				}()
+			}
+			close(start)
+			accepted := 0
+			for range posts {
+				switch code := <-codes; code {
+				case http.StatusAccepted:
+					accepted++
+				case http.StatusTooManyRequests:
+				default:
+					t.Errorf("POST: %d, want 202 or 429", code)
+				}
+			}
+			inRepo, _, err := st.(cas.UploadCounter).OpenUploads(t.Context(), "a")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if accepted != sessionCap || inRepo != sessionCap {
+				t.Fatalf("%d POSTs accepted, %d sessions open; want %d of each", accepted, inRepo, sessionCap)
+			}
+		})
+	}
+}
+
+// An upload refused with 429 is answered to a client that streams its
+// body before it reads: the server reads (and discards) a body up to a
+// bound, as it does for an oversized manifest.
+func TestTooManyIsAnswered(t *testing.T) {
+	reg := registry.New(memory.New(), registry.Options{MaxRepositoryUploads: 1})
+	srv := httptest.NewServer(reg)
+	t.Cleanup(srv.Close)
+	c := &client{t: t, base: srv.URL}
+	loc := c.do("POST", "/v2/a/blobs/uploads/", nil).Header.Get("Location")
+	stall(t, c.base, "PATCH", loc)
+	for deadline := time.Now().Add(10 * time.Second); reg.UploadsInFlight() != 1; time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the stalled PATCH was not admitted")
+		}
+	}
+	body := bytes.Repeat([]byte("x"), 900<<10)
+	d := digest.FromBytes(body)
+	head := fmt.Sprintf("POST /v2/a/blobs/uploads/?digest=%s HTTP/1.1\r\nHost: x\r\nContent-Type: application/octet-stream\r\nContent-Length: %d\r\n\r\n", d, len(body))
+	conn, err := net.Dial("tcp", srv.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	_ = conn.SetDeadline(time.Now().Add(30 * time.Second))
+	// The body comes at the pace of a slow link, for longer than the HTTP
+	// server waits before it closes a connection whose body nobody read.
+	if _, err := conn.Write([]byte(head)); err != nil {
+		t.Fatal(err)
+	}
+	for off := 0; off < len(body); off += 64 << 10 {
+		time.Sleep(60 * time.Millisecond)
+		if _, err := conn.Write(body[off:min(off+64<<10, len(body))]); err != nil {
+			t.Fatalf("writing the body: %v (the server did not read it before it answered)", err)
+		}
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatalf("reading the response: %v", err)
+	}
+	defer resp.Body.Close()
+	rb, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusTooManyRequests || !bytes.Contains(rb, []byte("TOOMANYREQUESTS")) {
+		t.Fatalf("monolithic upload past the bound: %d %s, want 429 TOOMANYREQUESTS", resp.StatusCode, rb)
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"strconv"
 
 	"github.com/gantry-dev/gantry/internal/cas"
+	"github.com/gantry-dev/gantry/internal/oci"
 )
 
 // page reads the n and last parameters of a listing: n < 0 when absent
@@ -89,6 +90,24 @@ func (rq *request) tagsList() {
 	}{rq.name, tags})
 }
 
+// servedNames keeps, of a store's repositories, the names the registry
+// serves: a store may hold others (an OCI layout in which skopeo or ctr
+// wrote "HOST:PORT/REPO"), which a client could not ask for, and a catalog
+// that lists them breaks every client that walks it.
+func servedNames(list func(ctx context.Context, last string, fn func([]string) error) error) func(ctx context.Context, last string, fn func([]string) error) error {
+	return func(ctx context.Context, last string, fn func([]string) error) error {
+		return list(ctx, last, func(page []string) error {
+			served := page[:0:0]
+			for _, name := range page {
+				if oci.ValidateRepository(name) == nil {
+					served = append(served, name)
+				}
+			}
+			return fn(served)
+		})
+	}
+}
+
 // catalog answers GET /v2/_catalog[?n=N&last=R].
 func (reg *Registry) catalog(w http.ResponseWriter, r *http.Request) {
 	rl, ok := reg.store.(cas.RepositoryLister)
@@ -101,7 +120,7 @@ func (reg *Registry) catalog(w http.ResponseWriter, r *http.Request) {
 		reg.writeError(w, r, err, kindRegistry)
 		return
 	}
-	repos, more, err := collect(r.Context(), n, last, rl.Repositories)
+	repos, more, err := collect(r.Context(), n, last, servedNames(rl.Repositories))
 	if err != nil {
 		reg.writeError(w, r, err, kindRegistry)
 		return

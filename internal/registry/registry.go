@@ -87,6 +87,8 @@ type Registry struct {
 	sessions map[string]*sessionLock
 
 	uploads uploadLimiter
+	// creating counts the upload sessions being created.
+	creating sessionGate
 }
 
 // sessionLock serialises the requests of one upload session: cas.Upload is
@@ -119,6 +121,7 @@ func New(store cas.Store, opts Options) *Registry {
 		store: store, opts: opts, log: opts.Logger,
 		sessions: map[string]*sessionLock{},
 		uploads:  uploadLimiter{perRepo: map[string]int{}},
+		creating: sessionGate{perRepo: map[string]int{}},
 	}
 }
 

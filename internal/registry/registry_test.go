@@ -17,6 +17,7 @@ import (
 	"github.com/gantry-dev/gantry/internal/registry"
 	"github.com/gantry-dev/gantry/internal/store/disk"
 	"github.com/gantry-dev/gantry/internal/store/memory"
+	"github.com/gantry-dev/gantry/internal/testimage"
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
@@ -685,5 +686,45 @@ func TestConcurrentPatches(t *testing.T) {
 	r := c.do("GET", loc, nil)
 	if r.Header.Get("Range") != fmt.Sprintf("0-%d", n*size-1) {
 		t.Errorf("Range %q after %d chunks of %d", r.Header.Get("Range"), n, size)
+	}
+}
+
+// TestCatalogServedNamesOnly: a store may hold repositories whose names are
+// not distribution-spec names (an OCI layout in which skopeo or ctr wrote
+// "HOST:PORT/REPO", a store loaded by an older bundle load); the catalog
+// lists only the names the registry serves, so that crane, gantry
+// inventory and gantry fleet --registry can walk it.
+func TestCatalogServedNamesOnly(t *testing.T) {
+	s, err := disk.Open(t.TempDir(), disk.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	l, err := testimage.RandomLayer(100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	img, err := testimage.NewImage([]testimage.Layer{l}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"127.0.0.1:5000/apps/api", "apps/web"} {
+		r, err := s.Repository(t.Context(), name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := img.Push(t.Context(), r, "v1"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c := newClient(t, s, registry.Options{})
+	r := c.do("GET", "/v2/_catalog", nil)
+	c.expect(r, http.StatusOK, "")
+	if string(r.body) != `{"repositories":["apps/web"]}` {
+		t.Fatalf("catalog %s, want only apps/web", r.body)
+	}
+	r = c.do("GET", "/v2/_catalog?n=1", nil)
+	if string(r.body) != `{"repositories":["apps/web"]}` {
+		t.Fatalf("catalog?n=1 %s, want apps/web", r.body)
 	}
 }

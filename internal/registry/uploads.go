@@ -120,10 +120,12 @@ func (rq *request) startUpload() {
 		rq.fail(newError(CodeUnsupported, "this store takes monolithic uploads only (POST ?digest=D with the blob as body)"), kindUpload)
 		return
 	}
-	if !rq.admitSession() {
+	done, ok := rq.admitSession()
+	if !ok {
 		return
 	}
 	up, err := ing.NewUpload(ctx)
+	done()
 	if err != nil {
 		rq.fail(err, kindUpload)
 		return

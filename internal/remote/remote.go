@@ -95,10 +95,15 @@ var (
 // certificate for every other host; with opts.Insecure, HTTPS without
 // verification, falling back to plain HTTP when the server does not speak
 // TLS (see Options.Insecure).
+//
+// host is a registry host as references name it: Docker Hub's names
+// (docker.io, index.docker.io) are sent to its API endpoint,
+// registry-1.docker.io (see oci.RegistryEndpoint).
 func New(host string, opts Options) (*Registry, error) {
 	if err := validateHost(host); err != nil {
 		return nil, err
 	}
+	host = oci.RegistryEndpoint(host)
 	configPath := opts.DockerConfig
 	if configPath == "" {
 		configPath = defaultDockerConfig()

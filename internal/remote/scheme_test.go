@@ -2,7 +2,9 @@ package remote
 
 import (
 	"bytes"
+	"errors"
 	"net"
+	"net/http"
 	"net/http/httptest"
 	"testing"
 
@@ -99,6 +101,41 @@ func TestInsecure(t *testing.T) {
 			want := map[string]string{plain: "http", tls: "https"}[tc.host]
 			if reg.scheme != want {
 				t.Errorf("scheme = %q, want %q", reg.scheme, want)
+			}
+		})
+	}
+}
+
+// recordingTransport answers no request: it records each URL asked for
+// and fails, so that where a client would go is seen without a network.
+type recordingTransport struct{ urls []string }
+
+func (rt *recordingTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	rt.urls = append(rt.urls, req.URL.String())
+	return nil, errors.New("no network in tests")
+}
+
+// TestDockerHubEndpoint checks that Docker Hub's reference names are sent
+// to its API endpoint, as docker, skopeo and crane do: docker.io itself
+// does not serve the distribution API.
+func TestDockerHubEndpoint(t *testing.T) {
+	for _, host := range []string{"docker.io", "index.docker.io", "registry-1.docker.io"} {
+		t.Run(host, func(t *testing.T) {
+			rt := &recordingTransport{}
+			reg, err := New(host, Options{HTTPClient: &http.Client{Transport: rt}, DockerConfig: t.TempDir() + "/none.json"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			repo, err := reg.Repository(t.Context(), "library/busybox")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := repo.Resolve(t.Context(), "1.36"); err == nil {
+				t.Fatal("Resolve succeeded without a network")
+			}
+			want := "https://registry-1.docker.io/v2/library/busybox/manifests/1.36"
+			if len(rt.urls) == 0 || rt.urls[0] != want {
+				t.Fatalf("requests %q, want the first to be %q", rt.urls, want)
 			}
 		})
 	}

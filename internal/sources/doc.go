@@ -18,11 +18,11 @@
 // # Short names
 //
 // Real manifests name Docker Hub images by short names ("nginx:1.25",
-// "bitnami/redis"), which container runtimes expand to docker.io. gantry's
-// reference parser (oci.ParseImageRef) requires a registry host and never
-// guesses one; this package is the one place that expands short names, as
-// the runtimes do: "nginx:1.25" becomes "docker.io/library/nginx:1.25",
-// "bitnami/redis" becomes "docker.io/bitnami/redis:latest". A first
-// component with a "." or ":" in it, or "localhost", is a registry host and
-// is kept. See Normalize.
+// "bitnami/redis"), which container runtimes expand to docker.io. Every
+// image found is read with oci.ParseRegistryRef, the one reference parser
+// (github.com/distribution/reference's normalization, as containerd and
+// docker use): "nginx:1.25" becomes "docker.io/library/nginx:1.25",
+// "bitnami/redis" becomes "docker.io/bitnami/redis:latest", and a first
+// component with a "." or ":" in it, or "localhost", is a registry host
+// and is kept. Images are reported by their full reference.
 package sources

@@ -61,11 +61,11 @@ func ParseList(r io.Reader) ([]ListEntry, error) {
 		if hasTransport(fields[0]) {
 			e.Image = fields[0]
 		} else {
-			img, err := Normalize(fields[0])
+			ref, err := oci.ParseRegistryRef(fields[0])
 			if err != nil {
 				return nil, fmt.Errorf("line %d: %w", line, err)
 			}
-			e.Image = img
+			e.Image = ref.String()
 		}
 		rest := fields[1:]
 		for len(rest) > 0 {

@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/gantry-dev/gantry/internal/cas"
+	"github.com/gantry-dev/gantry/internal/oci"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -231,11 +232,11 @@ func (c *collector) image(name string, n *yaml.Node, value string) error {
 	if strings.Contains(value, "{{") {
 		return fmt.Errorf("%s:%d: image %q is an unrendered Helm template (render the chart with helm template first): %w", name, n.Line, value, cas.ErrInvalid)
 	}
-	ref, err := Normalize(value)
+	ref, err := oci.ParseRegistryRef(strings.TrimSpace(value))
 	if err != nil {
-		return fmt.Errorf("%s:%d: %w", name, n.Line, err)
+		return fmt.Errorf("%s:%d: image: %w", name, n.Line, err)
 	}
-	c.add(ref, Location{File: name, Line: n.Line})
+	c.add(ref.String(), Location{File: name, Line: n.Line})
 	return nil
 }
 

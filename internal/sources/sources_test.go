@@ -14,37 +14,6 @@ import (
 
 const sha = "sha256:2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824"
 
-func TestNormalize(t *testing.T) {
-	tests := []struct{ in, want string }{
-		{"nginx", "docker.io/library/nginx:latest"},
-		{"nginx:1.25", "docker.io/library/nginx:1.25"},
-		{"bitnami/redis:7", "docker.io/bitnami/redis:7"},
-		{"docker.io/nginx:1", "docker.io/library/nginx:1"},
-		{"index.docker.io/library/nginx:1", "docker.io/library/nginx:1"},
-		{"docker://quay.io/a/b:c", "quay.io/a/b:c"},
-		{"localhost/app:1", "localhost/app:1"},
-		{"localhost:5000/app", "localhost:5000/app:latest"},
-		{"registry.example.com/team/app@" + sha, "registry.example.com/team/app@" + sha},
-		{"nginx:1.25@" + sha, "docker.io/library/nginx:1.25@" + sha},
-	}
-	for _, tc := range tests {
-		t.Run(tc.in, func(t *testing.T) {
-			got, err := Normalize(tc.in)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if got != tc.want {
-				t.Fatalf("Normalize(%q) = %q, want %q", tc.in, got, tc.want)
-			}
-		})
-	}
-	for _, bad := range []string{"", "Nginx", "nginx:-x", "a b", "nginx@sha256:abc"} {
-		if _, err := Normalize(bad); !errors.Is(err, cas.ErrInvalid) {
-			t.Errorf("Normalize(%q) = %v, want ErrInvalid", bad, err)
-		}
-	}
-}
-
 func TestFromFiles(t *testing.T) {
 	t.Setenv("WEB_TAG", "")
 	refs, err := FromFiles([]string{"testdata"})

@@ -154,3 +154,83 @@ func TestCheckDockerfileBuildah(t *testing.T) {
 		t.Errorf("check tty: exit %d\n%s\n%s", res.Code, res.Stdout, res.Stderr)
 	}
 }
+
+// TestCheckSquashedBuildah builds an image with buildah --squash, whose one
+// layer holds the changes of every instruction while the history keeps an
+// entry per instruction (all marked empty but the last, a CMD). gantry
+// check must locate its findings to the squashed layer, never to the CMD,
+// and with --dockerfile say that the image is squashed rather than that
+// the Dockerfile does not match it.
+func TestCheckSquashedBuildah(t *testing.T) {
+	requireRoot(t, "buildah builds as root here")
+	buildah := testenv.Tool(t, "buildah")
+	s := startServer(t, t.TempDir())
+	pushBusybox(t, s, "demo/busybox:1")
+
+	ctx := t.TempDir()
+	dockerfile := filepath.Join(ctx, "Dockerfile")
+	lines := []string{
+		"FROM " + s.Addr + "/demo/busybox:1",
+		"RUN mkdir -p /var/cache/apt/archives && dd if=/dev/zero of=/var/cache/apt/archives/tool.deb bs=1000 count=50",
+		"RUN dd if=/dev/zero of=/big bs=1000 count=1500",
+		"RUN rm /big",
+		"ENV MODE=squashed",
+		`CMD ["/bin/sh"]`,
+	}
+	if err := os.WriteFile(dockerfile, []byte(strings.Join(lines, "\n")+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	base := t.TempDir()
+	b := func(args ...string) testenv.Result {
+		t.Helper()
+		return must(t, buildah, append([]string{"--storage-driver", "vfs", "--root", filepath.Join(base, "storage"), "--runroot", filepath.Join(base, "run")}, args...)...)
+	}
+	b("bud", "--isolation", "chroot", "--squash", "--tls-verify=false", "-q", "-t", "localhost/squashed", "-f", dockerfile, ctx)
+	b("push", "--tls-verify=false", "localhost/squashed", "docker://"+s.Addr+"/demo/squashed:1")
+	image := s.Addr + "/demo/squashed:1"
+
+	type finding struct {
+		Rule, Severity, Message, File, Layer string
+		Line                                 int
+	}
+	check := func(extra ...string) []finding {
+		t.Helper()
+		args := append([]string{"check", "--insecure", "--failure-threshold", "none", "--format", "json"}, extra...)
+		res := testenv.Run(t, 2*time.Minute, testenv.Gantry(t), append(args, image)...)
+		if res.Code != 0 {
+			t.Fatalf("check: exit %d\nstderr: %s\nstdout: %s", res.Code, res.Stderr, res.Stdout)
+		}
+		var out struct{ Findings []finding }
+		if err := json.Unmarshal([]byte(res.Stdout), &out); err != nil {
+			t.Fatalf("check output: %v\n%s", err, res.Stdout)
+		}
+		return out.Findings
+	}
+	for _, extra := range [][]string{nil, {"--dockerfile", dockerfile}} {
+		fs := check(extra...)
+		cache := false
+		for _, f := range fs {
+			if strings.Contains(f.Message, "CMD") {
+				t.Errorf("%s blames the CMD for a squashed layer: %s", f.Rule, f.Message)
+			}
+			if f.Rule == "GC051" {
+				cache = true
+				if !strings.Contains(f.Message, "squashed") {
+					t.Errorf("GC051 does not name the squashed layer: %s", f.Message)
+				}
+			}
+			if f.Line > 0 && f.Layer != "" {
+				t.Errorf("%s links line %d to a layer of a squashed image: %s", f.Rule, f.Line, f.Message)
+			}
+		}
+		if !cache {
+			t.Errorf("no GC051 finding for the .deb left in the squashed layer: %+v", fs)
+		}
+		if len(extra) > 0 {
+			link := slices.IndexFunc(fs, func(f finding) bool { return f.Rule == "GC070" })
+			if link < 0 || fs[link].Severity != "info" || !strings.Contains(fs[link].Message, "squashed") {
+				t.Errorf("GC070 should say the image is squashed: %+v", fs)
+			}
+		}
+	}
+}

@@ -128,6 +128,17 @@ func TestBundleCarriesTrust(t *testing.T) {
 		t.Errorf("oras discover at the site does not list the SBOM:\n%s", r.Stdout)
 	}
 
+	// Loaded into gantry's store and served from it: the same. The copy
+	// engine indexed the SBOM under its subject as it wrote it.
+	loaded := filepath.Join(dir, "loaded")
+	mustGantry(t, "bundle", "load", "-q", "--key", pub, "--require-signature", b, "--root", loaded)
+	served := startServer(t, loaded)
+	atServed := served.Addr + "/demo/signed@" + imgs[0].ManifestDesc.Digest.String()
+	must(t, cosign, "verify", "--key", pub, "--insecure-ignore-tlog", "--allow-insecure-registry", atServed)
+	if r := must(t, oras, "discover", "--plain-http", atServed); !strings.Contains(r.Stdout, "application/spdx+json") {
+		t.Errorf("oras discover of the loaded store does not list the SBOM:\n%s", r.Stdout)
+	}
+
 	// An unsigned image is refused by --require-signature, before
 	// anything is written.
 	bu := filepath.Join(dir, "unsigned.tar")

@@ -47,6 +47,10 @@ type LayerInfo struct {
 	Bytes      int64         `json:"bytes"`      // bytes of the files it stores
 	Entries    int           `json:"entries"`
 	CreatedBy  string        `json:"createdBy,omitempty"`
+	// Squashed says that the layer holds the changes of several
+	// instructions (buildah --squash, docker build --squash), so no one
+	// instruction made it and CreatedBy is empty.
+	Squashed bool `json:"squashed,omitempty"`
 	// Hidden is the bytes of this layer's files that later layers hide.
 	Hidden int64 `json:"hidden"`
 	// Hides is the bytes of earlier layers' files this layer hides.
@@ -150,7 +154,7 @@ func AnalyzeLoaded(ctx context.Context, src cas.ReadOnlyTarget, name string, l *
 		}
 		exact.apply(i, s.entries)
 		r.Layers[i] = LayerInfo{Digest: layers[i].Digest, MediaType: layers[i].MediaType, Compressed: layers[i].Size,
-			Bytes: s.bytes, Entries: len(s.entries), CreatedBy: l.CreatedBy[i]}
+			Bytes: s.bytes, Entries: len(s.entries), CreatedBy: l.CreatedBy[i], Squashed: l.Squashed[i]}
 		r.Compressed += layers[i].Size
 		r.Stored += s.bytes
 	}

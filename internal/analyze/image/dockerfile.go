@@ -111,6 +111,10 @@ type dfLink struct {
 	// mismatch, when not empty, says why the Dockerfile is not this
 	// image's; then nothing is linked.
 	mismatch string
+	// squashed, when not 0, is the number of a squashed layer: it holds
+	// the changes of several instructions, so none is linked (mismatch
+	// is set too).
+	squashed int
 }
 
 func layerProducing(kw string) bool { return kw == "RUN" || kw == "COPY" || kw == "ADD" }
@@ -134,6 +138,13 @@ func linkLayers(r *Result, shipped []lint.Instruction) *dfLink {
 	for _, h := range r.Loaded.Config.History {
 		if !h.EmptyLayer {
 			hist = append(hist, h.CreatedBy)
+		}
+	}
+	for j, l := range r.Layers {
+		if l.Squashed {
+			k = fail("layer %d is squashed", j+1)
+			k.squashed = j + 1
+			return k
 		}
 	}
 	switch {
@@ -307,7 +318,12 @@ func dockerfileFindings(r *Result, df *Dockerfile, d *layerData) []report.Findin
 	k := linkLayers(r, shipped)
 	var out []report.Finding
 	if k.mismatch != "" {
-		out = append(out, linkFinding(report.Warning, 0, "%s does not match %s: %s; its findings are reported without layers or bytes", df.Name, r.Image, k.mismatch))
+		if k.squashed > 0 {
+			// Not a mismatch: the build merged the layers.
+			out = append(out, linkFinding(report.Info, 0, "%s is squashed: layer %d holds the changes of several instructions, so no line of %s is linked to a layer; its findings are reported without layers or bytes, and the image's findings name the squashed layer", r.Image, k.squashed, df.Name))
+		} else {
+			out = append(out, linkFinding(report.Warning, 0, "%s does not match %s: %s; its findings are reported without layers or bytes", df.Name, r.Image, k.mismatch))
+		}
 		for i := range lints {
 			lints[i].Image = r.Image
 		}

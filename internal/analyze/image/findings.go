@@ -80,12 +80,16 @@ func (f *finder) add(rule string, sev report.Severity, layer int, bytes int64, m
 	f.out = append(f.out, fd)
 }
 
-// layerName names layer i for a message: "layer 3 (RUN apt-get ...)".
+// layerName names layer i for a message: "layer 3 (RUN apt-get ...)", or
+// "layer 1 (squashed: instruction unknown)".
 func (f *finder) layerName(i int) string {
 	if i < 0 || i >= len(f.r.Layers) {
 		return "no layer"
 	}
 	s := fmt.Sprintf("layer %d", i+1)
+	if f.r.Layers[i].Squashed {
+		return s + " (squashed: instruction unknown)"
+	}
 	if cb := shortCmd(f.r.Layers[i].CreatedBy); cb != "" {
 		s += " (" + cb + ")"
 	}

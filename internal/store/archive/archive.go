@@ -16,7 +16,6 @@ import (
 
 	"github.com/gantry-dev/gantry/internal/cas"
 	"github.com/gantry-dev/gantry/internal/oci"
-	"github.com/gantry-dev/gantry/internal/sources"
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
@@ -301,11 +300,11 @@ func (s *Store) loadImage(entries map[string]entry, sm saveManifest) (Image, err
 	s.mans[img.Manifest.Digest] = mb
 
 	for _, rt := range sm.RepoTags {
-		full, err := sources.Normalize(rt)
+		ref, err := oci.ParseRegistryRef(rt)
 		if err != nil {
-			return Image{}, fmt.Errorf("RepoTag %q: %w", rt, err)
+			return Image{}, fmt.Errorf("RepoTag: %w", err)
 		}
-		ref, _ := oci.ParseImageRef(full)
+		full := ref.String()
 		repo := ref.Registry + "/" + ref.Repository
 		if s.tags[repo] == nil {
 			s.tags[repo] = map[string]ocispec.Descriptor{}
@@ -373,10 +372,8 @@ func (s *Store) Repository(_ context.Context, name string) (cas.ReadOnlyTarget, 
 	}
 	repo := name
 	if _, ok := s.tags[name]; !ok {
-		if full, err := sources.Normalize(name); err == nil {
-			if ref, err := oci.ParseImageRef(full); err == nil {
-				repo = ref.Registry + "/" + ref.Repository
-			}
+		if ref, err := oci.ParseRegistryRef(name); err == nil {
+			repo = ref.Registry + "/" + ref.Repository
 		}
 	}
 	return &target{s: s, repo: repo, tags: s.tags[repo], owned: s.owned[repo]}, nil

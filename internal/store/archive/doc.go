@@ -40,7 +40,7 @@
 // # Names
 //
 // RepoTags are normalised as Kubernetes and docker do ("nginx:1.25" is
-// "docker.io/library/nginx:1.25", see sources.Normalize): the store's
+// "docker.io/library/nginx:1.25", see oci.ParseRegistryRef): the store's
 // repositories are the full repository names ("docker.io/library/nginx"),
 // and Repository also accepts the short form. A repository serves the
 // images tagged in it and nothing else, by tag or digest: an archive of

@@ -1,0 +1,34 @@
+// Package swarm moves blobs between the nodes of a cluster piece by piece,
+// so that a blob many nodes want at once leaves its origin about once.
+//
+// A Node is one peer. Fetch returns a blob's bytes in order as its pieces
+// arrive (cut-through): the first piece can reach the reader while the
+// last is still on its way from the origin. Every node that asks for a
+// blob joins the blob's swarm at the tracker at once (package tracker), so
+// a cold herd of simultaneous pulls forms one swarm, and exactly one of
+// them, the fetcher, streams the blob from the origin, cuts it into pieces
+// and publishes each piece's hash as it lands. The others take pieces from
+// their neighbours, rarest first, several requests in flight per
+// neighbour, and the last pieces from whichever neighbour answers first
+// (endgame). Neighbours tell each other of every piece they get on a
+// long-lived have stream; nobody polls.
+//
+// Only verified bytes move: a piece is kept, served to peers and given to
+// a reader only once its hash matches the one the fetcher published, and a
+// reader gets the last byte of a blob only once the whole blob matched its
+// digest. A peer that serves a corrupt piece is dropped.
+//
+// A swarm that makes no progress for Options.StallTimeout (no fetcher, no
+// neighbour with a piece that is missing, a tracker that is down) does not
+// hold its readers: the node fetches the missing pieces from the origin
+// itself.
+//
+// # Peer API
+//
+// A node serves its pieces over HTTP (Node.Handler):
+//
+//	GET /p2p/v1/blobs/<digest>/pieces/<index>    one verified piece, or 404
+//	GET /p2p/v1/blobs/<digest>/have              newline-delimited JSON Have
+//	                                             messages: first the pieces
+//	                                             held, then each new one
+package swarm

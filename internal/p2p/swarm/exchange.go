@@ -1,0 +1,418 @@
+package swarm
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gantry-dev/gantry/internal/p2p/tracker"
+	"github.com/opencontainers/go-digest"
+)
+
+// blobsPath is the prefix of the peer API's paths.
+const blobsPath = "/p2p/v1/blobs/"
+
+// Have is one message of a have stream: pieces the sender verified since
+// its last message, or that it holds the blob whole.
+type Have struct {
+	Pieces   []int `json:"pieces,omitempty"`
+	Complete bool  `json:"complete,omitempty"`
+}
+
+// maxHaveBytes bounds one line of a have stream.
+const maxHaveBytes = 8 << 20
+
+func defaultHTTPClient() *http.Client {
+	return &http.Client{Transport: &http.Transport{
+		DialContext:           (&net.Dialer{Timeout: 2 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+		MaxIdleConnsPerHost:   32,
+		IdleConnTimeout:       90 * time.Second,
+		ResponseHeaderTimeout: 10 * time.Second,
+	}}
+}
+
+// neighbour is a peer the node takes pieces from, for one blob.
+type neighbour struct {
+	id, addr   string
+	has        []bool
+	complete   bool
+	stop       context.CancelFunc
+	dropped    bool
+	requesting map[int]bool
+	useful     time.Time // when it last gave a piece, or was taken
+}
+
+// pickNeighbours takes members as neighbours until the node has
+// Options.Neighbours, at random (so that a swarm's graph is well knit and
+// no one peer, the fetcher say, serves everyone), and lets go of one that
+// has had nothing to give for half the stall timeout when others could
+// take its place. t.mu is held.
+func (t *transfer) pickNeighbours(ctx context.Context) {
+	var free []tracker.Peer
+	for id, m := range t.members {
+		if t.neighbours[id] == nil && !t.n.isBanned(id) {
+			free = append(free, m)
+		}
+	}
+	if len(free) > 0 {
+		for _, nb := range t.neighbours {
+			if time.Since(nb.useful) > t.n.opts.StallTimeout/2 && !t.gives(nb) {
+				t.dropLocked(nb)
+				break
+			}
+		}
+	}
+	rand.Shuffle(len(free), func(i, j int) { free[i], free[j] = free[j], free[i] })
+	for _, m := range free[:min(len(free), max(0, t.n.opts.Neighbours-len(t.neighbours)))] {
+		t.addNeighbour(ctx, m)
+	}
+}
+
+// gives reports whether nb holds a piece the node lacks. t.mu is held.
+func (t *transfer) gives(nb *neighbour) bool {
+	for i, st := range t.state {
+		if st == missing && (nb.complete || nb.has[i]) {
+			return true
+		}
+	}
+	return false
+}
+
+// addNeighbour starts taking pieces from m. t.mu is held.
+func (t *transfer) addNeighbour(ctx context.Context, m tracker.Peer) {
+	nctx, stop := context.WithCancel(ctx)
+	nb := &neighbour{
+		id: m.ID, addr: m.Addr,
+		has:        make([]bool, len(t.state)),
+		stop:       stop,
+		requesting: map[int]bool{},
+		useful:     time.Now(),
+	}
+	t.neighbours[m.ID] = nb
+	go t.watch(nctx, nb)
+	for range t.n.opts.Pipeline {
+		go t.worker(nctx, nb)
+	}
+}
+
+// dropLocked stops taking pieces from nb. t.mu is held.
+func (t *transfer) dropLocked(nb *neighbour) {
+	if nb.dropped {
+		return
+	}
+	nb.dropped = true
+	nb.stop()
+	delete(t.neighbours, nb.id)
+	for i, h := range nb.has {
+		if h || nb.complete {
+			t.avail[i]--
+		}
+	}
+	t.signal()
+}
+
+// watch reads nb's have stream for the blob. A neighbour whose stream
+// ends before it said it holds the blob whole is dropped.
+func (t *transfer) watch(ctx context.Context, nb *neighbour) {
+	defer func() {
+		t.mu.Lock()
+		defer t.mu.Unlock()
+		if !nb.complete {
+			t.dropLocked(nb)
+		}
+	}()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+nb.addr+blobsPath+t.d.String()+"/have", nil)
+	if err != nil {
+		return
+	}
+	resp, err := t.n.opts.HTTP.Do(req)
+	if err != nil {
+		return
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return
+	}
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 0, 4096), maxHaveBytes)
+	for sc.Scan() {
+		var h Have
+		if json.Unmarshal(sc.Bytes(), &h) != nil {
+			return
+		}
+		t.mu.Lock()
+		if nb.dropped {
+			t.mu.Unlock()
+			return
+		}
+		for _, i := range h.Pieces {
+			if i >= 0 && i < len(nb.has) && !nb.has[i] && !nb.complete {
+				nb.has[i] = true
+				t.avail[i]++
+			}
+		}
+		if h.Complete && !nb.complete {
+			for i, had := range nb.has {
+				if !had {
+					t.avail[i]++
+				}
+			}
+			nb.complete = true
+		}
+		t.signal()
+		t.mu.Unlock()
+	}
+}
+
+// worker requests pieces from nb one after the other; Options.Pipeline of
+// them run per neighbour.
+func (t *transfer) worker(ctx context.Context, nb *neighbour) {
+	for {
+		i, ok := t.pick(ctx, nb)
+		if !ok {
+			return
+		}
+		err := t.takePiece(ctx, nb, i)
+		t.mu.Lock()
+		t.inflight[i]--
+		delete(nb.requesting, i)
+		if err != nil {
+			if ctx.Err() == nil {
+				t.n.log.Warn("dropping a neighbour", "digest", t.d, "peer", nb.id, "err", err)
+			}
+			t.dropLocked(nb)
+			t.mu.Unlock()
+			return
+		}
+		t.mu.Unlock()
+	}
+}
+
+// pick waits for a piece nb can give: the rarest among its neighbours of
+// those that no request is out for, or in the endgame (every missing
+// piece requested) one requested elsewhere. ok is false when nb is done
+// with.
+func (t *transfer) pick(ctx context.Context, nb *neighbour) (piece int, ok bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for {
+		if nb.dropped || t.complete || t.failed != nil || ctx.Err() != nil {
+			return 0, false
+		}
+		best, ties, endgame := -1, 0, true
+		for i, st := range t.state {
+			if st != missing {
+				continue
+			}
+			if t.inflight[i] == 0 {
+				endgame = false // a piece not yet asked for, or not yet published
+			}
+			if t.hashes[i] == "" || !nb.complete && !nb.has[i] || t.inflight[i] > 0 {
+				continue
+			}
+			switch {
+			case best < 0 || t.avail[i] < t.avail[best]:
+				best, ties = i, 1
+			case t.avail[i] == t.avail[best]:
+				ties++
+				if rand.N(ties) == 0 {
+					best = i
+				}
+			}
+		}
+		if best < 0 && endgame {
+			for i, st := range t.state {
+				if st == missing && t.hashes[i] != "" && (nb.complete || nb.has[i]) && t.inflight[i] < 2 && !nb.requesting[i] {
+					best = i
+					break
+				}
+			}
+		}
+		if best >= 0 {
+			t.inflight[best]++
+			nb.requesting[best] = true
+			return best, true
+		}
+		ch := t.changed
+		t.mu.Unlock()
+		select {
+		case <-ch:
+		case <-ctx.Done():
+		}
+		t.mu.Lock()
+	}
+}
+
+// errCorrupt marks a piece that did not match its hash.
+type errCorrupt struct{ piece int }
+
+func (e errCorrupt) Error() string {
+	return fmt.Sprintf("piece %d does not match its published hash", e.piece)
+}
+
+// takePiece requests piece i of nb, checks it and keeps it.
+func (t *transfer) takePiece(ctx context.Context, nb *neighbour, i int) error {
+	t.mu.Lock()
+	off, size := t.layout.Bounds(i)
+	want := t.hashes[i]
+	t.mu.Unlock()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+nb.addr+blobsPath+t.d.String(), nil)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Range", fmt.Sprintf("bytes=%d-%d", off, off+size-1))
+	resp, err := t.n.opts.HTTP.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusPartialContent {
+		return fmt.Errorf("piece %d: %s", i, resp.Status)
+	}
+	buf := make([]byte, size)
+	if _, err := io.ReadFull(resp.Body, buf); err != nil {
+		return fmt.Errorf("piece %d: %w", i, err)
+	}
+	if digest.FromBytes(buf) != want {
+		t.n.corrupt.Add(1)
+		t.n.ban(nb.id)
+		return errCorrupt{i}
+	}
+	t.n.peerBytes.Add(size)
+	t.mu.Lock()
+	st := t.state[i]
+	t.mu.Unlock()
+	if st == missing {
+		if _, err := t.file.WriteAt(buf, off); err != nil {
+			return err
+		}
+	}
+	t.mu.Lock()
+	nb.useful = time.Now()
+	t.land(i, verified)
+	t.mu.Unlock()
+	return nil
+}
+
+// Handler serves the node's pieces to other nodes (see the package
+// documentation).
+func (n *Node) Handler() http.Handler {
+	return http.HandlerFunc(n.serve)
+}
+
+func (n *Node) serve(w http.ResponseWriter, r *http.Request) {
+	rest, ok := strings.CutPrefix(r.URL.Path, blobsPath)
+	if !ok || r.Method != http.MethodGet {
+		http.NotFound(w, r)
+		return
+	}
+	ds, have := strings.CutSuffix(rest, "/have")
+	d, err := digest.Parse(ds)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	n.mu.Lock()
+	t := n.transfers[d]
+	n.mu.Unlock()
+	if t == nil {
+		http.NotFound(w, r)
+		return
+	}
+	if have {
+		t.serveHave(w, r)
+		return
+	}
+	t.serveRange(w, r)
+}
+
+// serveHave streams the pieces the node verified, as it verifies them.
+func (t *transfer) serveHave(w http.ResponseWriter, r *http.Request) {
+	rc := http.NewResponseController(w)
+	w.Header().Set("Content-Type", "application/x-ndjson")
+	w.WriteHeader(http.StatusOK)
+	enc := json.NewEncoder(w)
+	sent := 0
+	for {
+		t.mu.Lock()
+		complete, failed := t.complete, t.failed != nil
+		batch := t.log[sent:]
+		sent = len(t.log)
+		ch := t.changed
+		t.mu.Unlock()
+		var msg Have
+		switch {
+		case failed:
+			return
+		case complete:
+			msg.Complete = true
+		case len(batch) > 0:
+			msg.Pieces = batch
+		}
+		if msg.Complete || len(msg.Pieces) > 0 {
+			if enc.Encode(msg) != nil || rc.Flush() != nil || msg.Complete {
+				return
+			}
+		}
+		select {
+		case <-ch:
+		case <-r.Context().Done():
+			return
+		}
+	}
+}
+
+// serveRange serves a range of the blob: anything once the node holds it
+// whole, else exactly one verified piece.
+func (t *transfer) serveRange(w http.ResponseWriter, r *http.Request) {
+	off, end, ok := parseRange(r.Header.Get("Range"))
+	if !ok || end >= t.size {
+		http.Error(w, "want one range of bytes within the blob", http.StatusRequestedRangeNotSatisfiable)
+		return
+	}
+	t.mu.Lock()
+	served := t.complete
+	if !served && t.layout != nil && !t.ownPlan && off%t.layout.PieceSize == 0 {
+		i := int(off / t.layout.PieceSize)
+		po, ps := t.layout.Bounds(i)
+		served = po == off && po+ps-1 == end && t.state[i] == verified
+	}
+	t.mu.Unlock()
+	if !served {
+		http.Error(w, "this node holds no verified piece there", http.StatusNotFound)
+		return
+	}
+	size := end - off + 1
+	w.Header().Set("Content-Type", "application/octet-stream")
+	w.Header().Set("Content-Range", fmt.Sprintf("bytes %d-%d/%d", off, end, t.size))
+	w.Header().Set("Content-Length", strconv.FormatInt(size, 10))
+	w.WriteHeader(http.StatusPartialContent)
+	n, _ := io.Copy(w, io.NewSectionReader(t.file, off, size))
+	t.n.servedBytes.Add(n)
+}
+
+// parseRange parses "bytes=A-B".
+func parseRange(s string) (off, end int64, ok bool) {
+	spec, ok := strings.CutPrefix(s, "bytes=")
+	if !ok {
+		return 0, 0, false
+	}
+	a, b, ok := strings.Cut(spec, "-")
+	if !ok {
+		return 0, 0, false
+	}
+	off, err1 := strconv.ParseInt(a, 10, 64)
+	end, err2 := strconv.ParseInt(b, 10, 64)
+	if err1 != nil || err2 != nil || off < 0 || end < off {
+		return 0, 0, false
+	}
+	return off, end, true
+}

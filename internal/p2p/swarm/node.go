@@ -1,0 +1,374 @@
+package swarm
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gantry-dev/gantry/internal/p2p/tracker"
+	"github.com/opencontainers/go-digest"
+)
+
+// Origin opens a blob at its origin from byte off to its end. Each Fetch
+// brings the Origin of its caller, with the caller's credentials.
+type Origin func(ctx context.Context, off int64) (io.ReadCloser, error)
+
+// Options configure a Node. ID, Addr, Tracker and Dir are required.
+type Options struct {
+	// ID names the node in its swarms; stable across restarts.
+	ID string
+	// Addr is where other nodes reach Handler (host:port).
+	Addr string
+	// Tracker is the tracker's base URL.
+	Tracker string
+	// Dir holds the node's blobs: whole ones under blobs/, partial ones
+	// under partial/.
+	Dir string
+	// HTTP is the client for the tracker and the peers. Default: one with
+	// a short dial timeout and enough idle connections per peer for
+	// Pipeline requests; its overall timeout must be zero.
+	HTTP *http.Client
+	// Neighbours is how many peers a node takes pieces from at once.
+	// Default 4.
+	Neighbours int
+	// Pipeline is how many piece requests a node keeps in flight to each
+	// neighbour. Default 4.
+	Pipeline int
+	// StallTimeout is how long a blob may make no progress in the swarm
+	// before the node fetches what is missing from the origin itself.
+	// Default 5 s.
+	StallTimeout time.Duration
+	// Logger receives the node's warnings. Default: none.
+	Logger *slog.Logger
+}
+
+// Stats are a node's counters since it started.
+type Stats struct {
+	// OriginBytes came from the origin, PeerBytes from other nodes.
+	OriginBytes, PeerBytes int64
+	// ServedBytes went to other nodes.
+	ServedBytes int64
+	// OriginFetches counts the origin requests, Fallbacks those made
+	// because the swarm stalled.
+	OriginFetches, Fallbacks int64
+	// CorruptPieces counts pieces that did not match their hash.
+	CorruptPieces int64
+}
+
+// Node is one peer of the swarms: it fetches blobs for its callers and
+// serves their pieces to other nodes.
+type Node struct {
+	opts Options
+	log  *slog.Logger
+	trk  *tracker.Client
+
+	mu        sync.Mutex
+	transfers map[digest.Digest]*transfer
+	banned    map[string]bool // peers that served corrupt pieces
+
+	announces chan tracker.Announce
+	up        atomic.Bool     // the tracker stream is open
+	ctx       context.Context // the node's lifetime (Run's)
+	ready     chan struct{}   // closed when Run has set ctx
+
+	originBytes, peerBytes, servedBytes atomic.Int64
+	originFetches, fallbacks, corrupt   atomic.Int64
+}
+
+// New returns a node that keeps its blobs in opts.Dir. Blobs held whole
+// there from an earlier run are served and announced again.
+func New(opts Options) (*Node, error) {
+	if opts.ID == "" || opts.Addr == "" || opts.Tracker == "" || opts.Dir == "" {
+		return nil, errors.New("swarm: ID, Addr, Tracker and Dir are required")
+	}
+	if opts.HTTP == nil {
+		opts.HTTP = defaultHTTPClient()
+	}
+	if opts.Neighbours <= 0 {
+		opts.Neighbours = 4
+	}
+	if opts.Pipeline <= 0 {
+		opts.Pipeline = 4
+	}
+	if opts.StallTimeout <= 0 {
+		opts.StallTimeout = 5 * time.Second
+	}
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	n := &Node{
+		opts:      opts,
+		log:       log,
+		trk:       &tracker.Client{URL: opts.Tracker, HTTP: opts.HTTP, Peer: opts.ID, Addr: opts.Addr},
+		transfers: map[digest.Digest]*transfer{},
+		banned:    map[string]bool{},
+		announces: make(chan tracker.Announce, 1024),
+		ready:     make(chan struct{}),
+	}
+	for _, sub := range []string{"blobs", "partial", "meta"} {
+		if err := os.MkdirAll(filepath.Join(opts.Dir, sub), 0o755); err != nil {
+			return nil, fmt.Errorf("swarm: %w", err)
+		}
+	}
+	// Partial blobs of an earlier run are not trusted: start them again.
+	if err := os.RemoveAll(filepath.Join(opts.Dir, "partial")); err != nil {
+		return nil, fmt.Errorf("swarm: %w", err)
+	}
+	if err := os.MkdirAll(filepath.Join(opts.Dir, "partial"), 0o755); err != nil {
+		return nil, fmt.Errorf("swarm: %w", err)
+	}
+	if err := n.loadComplete(); err != nil {
+		return nil, err
+	}
+	return n, nil
+}
+
+// Stats returns the node's counters.
+func (n *Node) Stats() Stats {
+	return Stats{
+		OriginBytes:   n.originBytes.Load(),
+		PeerBytes:     n.peerBytes.Load(),
+		ServedBytes:   n.servedBytes.Load(),
+		OriginFetches: n.originFetches.Load(),
+		Fallbacks:     n.fallbacks.Load(),
+		CorruptPieces: n.corrupt.Load(),
+	}
+}
+
+// Run keeps the node's tracker stream open, reconnecting with backoff and
+// announcing every swarm the node is in each time, and sends what the
+// node announces. It returns when ctx is done; the node's transfers stop
+// with it.
+func (n *Node) Run(ctx context.Context) error {
+	n.ctx = ctx
+	close(n.ready)
+	go n.announcer(ctx)
+	backoff := 50 * time.Millisecond
+	for ctx.Err() == nil {
+		start := time.Now()
+		err := n.trk.Stream(ctx, n.dispatch)
+		if ctx.Err() != nil {
+			break
+		}
+		n.up.Store(false)
+		n.log.Warn("tracker stream ended; reconnecting", "err", err)
+		n.mu.Lock()
+		for _, t := range n.transfers {
+			t.trackerLost()
+		}
+		n.mu.Unlock()
+		if time.Since(start) > 10*time.Second {
+			backoff = 50 * time.Millisecond
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(backoff + rand.N(backoff)):
+		}
+		backoff = min(2*backoff, 2*time.Second)
+	}
+	return nil
+}
+
+// dispatch hands a tracker event to its transfer.
+func (n *Node) dispatch(ev tracker.Event) {
+	if ev.Type == tracker.EventHello {
+		n.up.Store(true)
+		n.reannounce()
+		return
+	}
+	n.mu.Lock()
+	t := n.transfers[ev.Digest]
+	n.mu.Unlock()
+	if t != nil {
+		t.event(ev)
+	}
+}
+
+// reannounce tells the tracker every swarm the node is in, after its
+// stream (re)opened.
+func (n *Node) reannounce() {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	var a tracker.Announce
+	for _, t := range n.transfers {
+		a.Join = append(a.Join, t.join())
+	}
+	if len(a.Join) > 0 {
+		n.announce(a)
+	}
+}
+
+// announce queues a for the announcer; it never blocks, and drops what
+// does not fit (a lost announce is repeated on the next reconnection).
+func (n *Node) announce(a tracker.Announce) {
+	select {
+	case n.announces <- a:
+	default:
+		n.log.Warn("announce queue full; dropping an announce")
+	}
+}
+
+// announcer sends the queued announces, merging those that wait.
+func (n *Node) announcer(ctx context.Context) {
+	for {
+		var a tracker.Announce
+		select {
+		case <-ctx.Done():
+			return
+		case a = <-n.announces:
+		}
+		for more := true; more; {
+			select {
+			case b := <-n.announces:
+				a.Join = append(a.Join, b.Join...)
+				a.Leave = append(a.Leave, b.Leave...)
+				a.Complete = append(a.Complete, b.Complete...)
+				a.Publish = append(a.Publish, b.Publish...)
+			default:
+				more = false
+			}
+		}
+		if !n.up.Load() {
+			continue // the stream's hello announces everything again
+		}
+		if err := n.trk.Announce(ctx, a); err != nil && ctx.Err() == nil {
+			n.log.Warn("announce failed (the swarms are announced again when the tracker stream reopens)", "err", err)
+		}
+	}
+}
+
+// Fetch returns the blob d of size bytes, read in order as its pieces
+// arrive. origin is used if this node becomes the swarm's fetcher or if
+// the swarm stalls. The reader fails if the whole blob does not match d,
+// before its last byte. Run must be running.
+func (n *Node) Fetch(ctx context.Context, d digest.Digest, size int64, origin Origin) (io.ReadCloser, error) {
+	if err := d.Validate(); err != nil {
+		return nil, fmt.Errorf("swarm: %w", err)
+	}
+	if size < 0 {
+		return nil, fmt.Errorf("swarm: blob %s: size unknown", d)
+	}
+	if size == 0 {
+		if d != digest.SHA256.FromBytes(nil) {
+			return nil, fmt.Errorf("swarm: blob %s: an empty blob does not have this digest", d)
+		}
+		return io.NopCloser(strings.NewReader("")), nil
+	}
+	select {
+	case <-n.ready:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	n.mu.Lock()
+	t := n.transfers[d]
+	if t == nil {
+		var err error
+		t, err = n.newTransfer(d, size)
+		if err != nil {
+			n.mu.Unlock()
+			return nil, err
+		}
+		n.transfers[d] = t
+		n.announce(tracker.Announce{Join: []tracker.Join{t.join()}})
+		go t.run(n.ctx)
+	}
+	n.mu.Unlock()
+	if t.size != size {
+		return nil, fmt.Errorf("swarm: blob %s: size %d asked, %d known", d, size, t.size)
+	}
+	t.setOrigin(origin)
+	return t.reader(ctx), nil
+}
+
+// Has reports whether the node holds the blob d whole.
+func (n *Node) Has(d digest.Digest) bool {
+	n.mu.Lock()
+	t := n.transfers[d]
+	n.mu.Unlock()
+	return t != nil && t.isComplete()
+}
+
+// ban drops peer from every transfer's neighbours for good.
+func (n *Node) ban(peer string) {
+	n.mu.Lock()
+	n.banned[peer] = true
+	n.mu.Unlock()
+}
+
+func (n *Node) isBanned(peer string) bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.banned[peer]
+}
+
+// meta is what the node keeps beside a whole blob: its layout and piece
+// hashes, announced after a restart.
+type meta struct {
+	Size   int64               `json:"size"`
+	Layout tracker.Layout      `json:"layout"`
+	Hashes []tracker.PieceHash `json:"hashes"`
+}
+
+func (n *Node) blobPath(d digest.Digest) string {
+	return filepath.Join(n.opts.Dir, "blobs", d.Algorithm().String()+"-"+d.Encoded())
+}
+
+func (n *Node) partialPath(d digest.Digest) string {
+	return filepath.Join(n.opts.Dir, "partial", d.Algorithm().String()+"-"+d.Encoded())
+}
+
+func (n *Node) metaPath(d digest.Digest) string {
+	return filepath.Join(n.opts.Dir, "meta", d.Algorithm().String()+"-"+d.Encoded()+".json")
+}
+
+// loadComplete takes up the whole blobs of an earlier run.
+func (n *Node) loadComplete() error {
+	ents, err := os.ReadDir(filepath.Join(n.opts.Dir, "meta"))
+	if err != nil {
+		return fmt.Errorf("swarm: %w", err)
+	}
+	for _, e := range ents {
+		name := e.Name()
+		if filepath.Ext(name) != ".json" {
+			continue
+		}
+		alg, enc, ok := strings.Cut(strings.TrimSuffix(name, ".json"), "-")
+		if !ok {
+			continue
+		}
+		d := digest.NewDigestFromEncoded(digest.Algorithm(alg), enc)
+		if d.Validate() != nil {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join(n.opts.Dir, "meta", name))
+		var m meta
+		if err == nil {
+			err = json.Unmarshal(b, &m)
+		}
+		fi, serr := os.Stat(n.blobPath(d))
+		if err != nil || serr != nil || fi.Size() != m.Size || m.Layout.Validate() != nil || m.Layout.Size != m.Size || len(m.Hashes) != m.Layout.Pieces() {
+			n.log.Warn("dropping a damaged cached blob", "digest", d)
+			_ = os.Remove(n.blobPath(d))
+			_ = os.Remove(filepath.Join(n.opts.Dir, "meta", name))
+			continue
+		}
+		t, err := n.completeTransfer(d, m)
+		if err != nil {
+			return err
+		}
+		n.transfers[d] = t
+	}
+	return nil
+}

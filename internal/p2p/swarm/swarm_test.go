@@ -1,0 +1,476 @@
+package swarm_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/gantry-dev/gantry/internal/p2p/swarm"
+	"github.com/gantry-dev/gantry/internal/p2p/tracker"
+	"github.com/gantry-dev/gantry/internal/registry"
+	"github.com/gantry-dev/gantry/internal/store/memory"
+	"github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+)
+
+// origin is a gantry registry holding blobs, which counts the blob GETs
+// and the bytes it sends, and can be slowed down or stopped.
+type origin struct {
+	srv   *httptest.Server
+	gets  atomic.Int64
+	bytes atomic.Int64
+	// delay is slept before each 64 KiB the origin sends (nanoseconds).
+	delay atomic.Int64
+	down  atomic.Bool
+}
+
+func newOrigin(t *testing.T, blobs ...[]byte) *origin {
+	t.Helper()
+	st := memory.New()
+	repo, err := st.Repository(t.Context(), "app")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, b := range blobs {
+		desc := ocispec.Descriptor{MediaType: ocispec.MediaTypeImageLayer, Digest: digest.FromBytes(b), Size: int64(len(b))}
+		if err := repo.Push(t.Context(), desc, bytes.NewReader(b)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	reg := registry.New(st, registry.Options{})
+	o := &origin{}
+	o.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if o.down.Load() {
+			http.Error(w, "down", http.StatusServiceUnavailable)
+			return
+		}
+		if r.Method == http.MethodGet && strings.Contains(r.URL.Path, "/blobs/") {
+			o.gets.Add(1)
+		}
+		reg.ServeHTTP(&countingWriter{ResponseWriter: w, o: o}, r)
+	}))
+	t.Cleanup(o.srv.Close)
+	return o
+}
+
+type countingWriter struct {
+	http.ResponseWriter
+	o *origin
+}
+
+func (c *countingWriter) Write(p []byte) (int, error) {
+	written := 0
+	for len(p) > 0 {
+		if d := c.o.delay.Load(); d > 0 {
+			time.Sleep(time.Duration(d))
+		}
+		n, err := c.ResponseWriter.Write(p[:min(len(p), 64<<10)])
+		written += n
+		c.o.bytes.Add(int64(n))
+		if err != nil {
+			return written, err
+		}
+		p = p[n:]
+	}
+	return written, nil
+}
+
+// fetch is the Origin of blob d at o.
+func (o *origin) fetch(d digest.Digest) swarm.Origin {
+	return func(ctx context.Context, off int64) (io.ReadCloser, error) {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, o.srv.URL+"/v2/app/blobs/"+d.String(), nil)
+		if err != nil {
+			return nil, err
+		}
+		if off > 0 {
+			req.Header.Set("Range", fmt.Sprintf("bytes=%d-", off))
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return nil, err
+		}
+		if resp.StatusCode != http.StatusOK && resp.StatusCode != http.StatusPartialContent {
+			resp.Body.Close()
+			return nil, fmt.Errorf("origin: %s", resp.Status)
+		}
+		return resp.Body, nil
+	}
+}
+
+// tlog writes a node's log lines into the test's.
+type tlog struct{ t *testing.T }
+
+func (w tlog) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimSpace(string(p)))
+	return len(p), nil
+}
+
+// cluster is a tracker and nodes, each serving its peer API.
+type cluster struct {
+	t       *testing.T
+	tracker string
+	trk     atomic.Pointer[tracker.Tracker]
+	trkSrv  *httptest.Server
+	nodes   []*member
+	added   int
+}
+
+// restartTracker replaces the tracker by one that knows nothing, and cuts
+// every stream to the old one.
+func (c *cluster) restartTracker() {
+	c.startTracker()
+	c.trkSrv.CloseClientConnections()
+}
+
+// startTracker starts a tracker that passes a lease on after a second
+// without publications.
+func (c *cluster) startTracker() {
+	trk := tracker.New(tracker.Options{LeaseTimeout: time.Second})
+	ctx, cancel := context.WithCancel(context.Background())
+	c.t.Cleanup(cancel)
+	go trk.Run(ctx)
+	c.trk.Store(trk)
+}
+
+// kill stops a node as a crash would: its transfers end, its connections
+// are cut.
+func (m *member) kill() {
+	m.cancel()
+	m.srv.CloseClientConnections()
+	m.srv.Close()
+}
+
+type member struct {
+	id     string
+	node   *swarm.Node
+	cancel context.CancelFunc
+	srv    *httptest.Server
+	dir    string
+}
+
+func newCluster(t *testing.T, n int, opts swarm.Options) *cluster {
+	t.Helper()
+	c := &cluster{t: t}
+	c.startTracker()
+	c.trkSrv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { c.trk.Load().ServeHTTP(w, r) }))
+	t.Cleanup(c.trkSrv.Close)
+	c.tracker = c.trkSrv.URL
+	for range n {
+		c.add(opts, t.TempDir())
+	}
+	return c
+}
+
+// add starts a node keeping its blobs in dir.
+func (c *cluster) add(opts swarm.Options, dir string) *member {
+	c.t.Helper()
+	m := &member{dir: dir}
+	var h atomic.Pointer[http.Handler]
+	m.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { (*h.Load()).ServeHTTP(w, r) }))
+	c.t.Cleanup(m.srv.Close)
+	opts.ID = fmt.Sprint("node", c.added)
+	c.added++
+	m.id = opts.ID
+	opts.Addr = m.srv.Listener.Addr().String()
+	if opts.Tracker == "" {
+		opts.Tracker = c.tracker
+	}
+	opts.Dir = dir
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.NewTextHandler(tlog{c.t}, nil)).With("node", opts.ID)
+	}
+	node, err := swarm.New(opts)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	handler := node.Handler()
+	h.Store(&handler)
+	m.node = node
+	ctx, cancel := context.WithCancel(context.Background())
+	m.cancel = cancel
+	done := make(chan struct{})
+	go func() { _ = node.Run(ctx); close(done) }()
+	c.t.Cleanup(func() { cancel(); <-done })
+	c.nodes = append(c.nodes, m)
+	return m
+}
+
+// pullAll has every node read blob b at once, and checks what each read.
+func (c *cluster) pullAll(b []byte, o *origin, within time.Duration) {
+	c.t.Helper()
+	d := digest.FromBytes(b)
+	ctx, cancel := context.WithTimeout(c.t.Context(), within)
+	defer cancel()
+	var wg sync.WaitGroup
+	errs := make(chan error, len(c.nodes))
+	for i, m := range c.nodes {
+		wg.Go(func() {
+			errs <- pull(ctx, m.node, b, o.fetch(d), fmt.Sprint("node", i))
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			c.t.Error(err)
+		}
+	}
+}
+
+func pull(ctx context.Context, n *swarm.Node, b []byte, o swarm.Origin, who string) error {
+	d := digest.FromBytes(b)
+	rc, err := n.Fetch(ctx, d, int64(len(b)), o)
+	if err != nil {
+		return fmt.Errorf("%s: %w", who, err)
+	}
+	defer rc.Close()
+	got, err := io.ReadAll(rc)
+	if err != nil {
+		return fmt.Errorf("%s: %w", who, err)
+	}
+	if !bytes.Equal(got, b) {
+		return fmt.Errorf("%s: read %d bytes that differ from the blob's %d", who, len(got), len(b))
+	}
+	return nil
+}
+
+func randomBlob(t *testing.T, size int) []byte {
+	b := make([]byte, size)
+	_, _ = rand.Read(b)
+	return b
+}
+
+// waitWhole waits for every node to hold d whole (the last check of a
+// blob runs after its readers had their bytes).
+func (c *cluster) waitWhole(d digest.Digest) {
+	c.t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for i, m := range c.nodes {
+		for !m.node.Has(d) {
+			if time.Now().After(deadline) {
+				c.t.Fatalf("node%d does not hold %s whole", i, d)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+}
+
+func (c *cluster) stats() (s swarm.Stats) {
+	for _, m := range c.nodes {
+		ns := m.node.Stats()
+		s.OriginBytes += ns.OriginBytes
+		s.PeerBytes += ns.PeerBytes
+		s.ServedBytes += ns.ServedBytes
+		s.OriginFetches += ns.OriginFetches
+		s.Fallbacks += ns.Fallbacks
+		s.CorruptPieces += ns.CorruptPieces
+	}
+	return s
+}
+
+// A cold herd, every node asking at once, costs the origin one GET and
+// one copy of the blob, small blobs included.
+func TestColdHerdOneOriginFetch(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		nodes int
+		size  int
+	}{
+		{"8-nodes-6MiB", 8, 6 << 20},
+		{"5-nodes-1KiB", 5, 1 << 10},
+		{"3-nodes-empty", 3, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			b := randomBlob(t, tc.size)
+			o := newOrigin(t, b)
+			o.delay.Store(int64(2 * time.Millisecond)) // the origin is the slow link
+			c := newCluster(t, tc.nodes, swarm.Options{StallTimeout: 10 * time.Second})
+			c.pullAll(b, o, 60*time.Second)
+			s := c.stats()
+			t.Logf("origin GETs %d, origin bytes %d, peer bytes %d, fallbacks %d", o.gets.Load(), o.bytes.Load(), s.PeerBytes, s.Fallbacks)
+			if want := min(tc.size, 1); o.gets.Load() != int64(want) || s.Fallbacks != 0 {
+				t.Errorf("origin GETs %d, fallbacks %d; want %d and 0", o.gets.Load(), s.Fallbacks, want)
+			}
+			if tc.size == 0 {
+				return
+			}
+			// Each node but the fetcher takes the blob once from its peers,
+			// and a few pieces twice in the endgame.
+			if want := int64((tc.nodes - 1) * tc.size); s.PeerBytes < want || s.PeerBytes > want+want/10 {
+				t.Errorf("%d bytes between peers, want %d (+10%% for the endgame)", s.PeerBytes, want)
+			}
+			c.waitWhole(digest.FromBytes(b))
+		})
+	}
+}
+
+// waitFor polls cond for up to 20 s.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(20 * time.Second); !cond(); time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("waited 20 s for %s", what)
+		}
+	}
+}
+
+// When the fetcher dies mid-blob, another node takes over from where the
+// swarm stands: every other node gets the blob, and the origin sends
+// little more than one copy.
+func TestFetcherKilled(t *testing.T) {
+	b := randomBlob(t, 8<<20)
+	d := digest.FromBytes(b)
+	o := newOrigin(t, b)
+	o.delay.Store(int64(5 * time.Millisecond)) // about 2.5 s for the blob
+	c := newCluster(t, 5, swarm.Options{StallTimeout: 20 * time.Second})
+	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
+	defer cancel()
+	errs := make(chan error, len(c.nodes))
+	for i, m := range c.nodes {
+		go func() { errs <- pull(ctx, m.node, b, o.fetch(d), fmt.Sprint("node", i)) }()
+	}
+	var fetcher string
+	waitFor(t, "a quarter of the blob published", func() bool {
+		s, _ := c.trk.Load().Swarm(d)
+		fetcher = s.Fetcher
+		return s.Layout != nil && s.Published > s.Layout.Pieces()/4
+	})
+	for _, m := range c.nodes {
+		if m.id == fetcher {
+			m.kill()
+		}
+	}
+	failed := 0
+	for range c.nodes {
+		if err := <-errs; err != nil {
+			failed++
+			t.Log(err)
+		}
+	}
+	if failed != 1 {
+		t.Fatalf("%d pulls failed, want 1 (the killed fetcher's)", failed)
+	}
+	s := c.stats()
+	t.Logf("origin GETs %d, origin bytes %d (%.2fx), fallbacks %d", o.gets.Load(), o.bytes.Load(), float64(o.bytes.Load())/float64(len(b)), s.Fallbacks)
+	if o.gets.Load() != 2 || s.Fallbacks != 0 {
+		t.Errorf("origin GETs %d, fallbacks %d; want 2 (the fetcher and its successor) and 0", o.gets.Load(), s.Fallbacks)
+	}
+	if o.bytes.Load() > int64(len(b))*3/2 {
+		t.Errorf("the origin sent %d bytes, want at most 1.5x the blob", o.bytes.Load())
+	}
+}
+
+// A peer that serves corrupt pieces is dropped and banned; nothing it sent
+// reaches a reader, and the pull completes from honest peers.
+func TestCorruptPeer(t *testing.T) {
+	b := randomBlob(t, 4<<20)
+	d := digest.FromBytes(b)
+	o := newOrigin(t, b)
+	o.delay.Store(int64(time.Millisecond))
+	c := newCluster(t, 4, swarm.Options{StallTimeout: 20 * time.Second})
+	liar := newLiar(t, c.tracker, d)
+	c.pullAll(b, o, 60*time.Second)
+	s := c.stats()
+	t.Logf("corrupt pieces %d, liar served %d, origin GETs %d", s.CorruptPieces, liar.served.Load(), o.gets.Load())
+	if liar.served.Load() > 0 && s.CorruptPieces == 0 {
+		t.Error("the liar's pieces were not counted as corrupt")
+	}
+	if liar.served.Load() > int64(len(c.nodes)) {
+		t.Errorf("the liar served %d pieces: it should be banned after one per node", liar.served.Load())
+	}
+}
+
+// liar is a peer that says it holds every piece and serves random bytes.
+type liar struct{ served atomic.Int64 }
+
+func newLiar(t *testing.T, trackerURL string, d digest.Digest) *liar {
+	l := &liar{}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasSuffix(r.URL.Path, "/have") {
+			w.Header().Set("Content-Type", "application/x-ndjson")
+			fmt.Fprintln(w, `{"complete":true}`)
+			return
+		}
+		var off, end int64
+		if _, err := fmt.Sscanf(r.Header.Get("Range"), "bytes=%d-%d", &off, &end); err != nil {
+			http.Error(w, "no range", http.StatusBadRequest)
+			return
+		}
+		l.served.Add(1)
+		w.WriteHeader(http.StatusPartialContent)
+		_, _ = io.CopyN(w, rand.Reader, end-off+1)
+	}))
+	t.Cleanup(srv.Close)
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	c := &tracker.Client{URL: trackerURL, Peer: "liar", Addr: srv.Listener.Addr().String()}
+	hello := make(chan struct{})
+	go func() {
+		_ = c.Stream(ctx, func(ev tracker.Event) {
+			if ev.Type == tracker.EventHello {
+				close(hello)
+			}
+		})
+	}()
+	<-hello
+	// It joins as a node still downloading (a complete member would stop
+	// the fetcher), and says on its have stream that it holds it all.
+	if err := c.Announce(t.Context(), tracker.Announce{Join: []tracker.Join{{Digest: d}}}); err != nil {
+		t.Fatal(err)
+	}
+	return l
+}
+
+// With the tracker down, a pull does not hang: the node fetches from the
+// origin after the stall timeout.
+func TestTrackerDown(t *testing.T) {
+	b := randomBlob(t, 1<<20)
+	o := newOrigin(t, b)
+	dead := httptest.NewServer(http.NotFoundHandler())
+	dead.Close()
+	c := newCluster(t, 1, swarm.Options{Tracker: dead.URL, StallTimeout: 300 * time.Millisecond})
+	start := time.Now()
+	c.pullAll(b, o, 20*time.Second)
+	t.Logf("pulled in %s", time.Since(start))
+	if s := c.stats(); s.Fallbacks != 1 || o.gets.Load() != 1 {
+		t.Fatalf("fallbacks %d, origin GETs %d; want 1 and 1", s.Fallbacks, o.gets.Load())
+	}
+}
+
+// With the origin down, a blob some node holds is still pulled; a tracker
+// that restarted learns it again from the node's announces; a node that
+// restarted serves the blobs it held.
+func TestOriginDownRestarts(t *testing.T) {
+	b := randomBlob(t, 2<<20)
+	d := digest.FromBytes(b)
+	o := newOrigin(t, b)
+	c := newCluster(t, 1, swarm.Options{StallTimeout: 30 * time.Second})
+	c.pullAll(b, o, 20*time.Second)
+	c.waitWhole(d)
+	o.down.Store(true)
+
+	// The node restarts on its directory, and the tracker restarts.
+	seed := c.nodes[0]
+	seed.kill()
+	c.nodes = nil
+	c.restartTracker()
+	c.add(swarm.Options{StallTimeout: 30 * time.Second}, seed.dir)
+	c.waitWhole(d)
+	for range 3 {
+		c.add(swarm.Options{StallTimeout: 30 * time.Second}, t.TempDir())
+	}
+	c.pullAll(b, o, 20*time.Second)
+	if o.gets.Load() != 1 {
+		t.Fatalf("origin GETs %d, want 1 (before it went down)", o.gets.Load())
+	}
+}

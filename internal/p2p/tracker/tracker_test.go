@@ -1,0 +1,326 @@
+package tracker_test
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/gantry-dev/gantry/internal/p2p/tracker"
+	"github.com/opencontainers/go-digest"
+)
+
+var blob = digest.FromString("a layer")
+
+// peer is a test's peer: its stream's events arrive on events.
+type peer struct {
+	t      *testing.T
+	c      *tracker.Client
+	events chan tracker.Event
+	cancel context.CancelFunc
+	done   chan error
+}
+
+func connect(t *testing.T, url, id string) *peer {
+	t.Helper()
+	ctx, cancel := context.WithCancel(t.Context())
+	p := &peer{
+		t:      t,
+		c:      &tracker.Client{URL: url, Peer: id, Addr: "127.0.0.1:1" + fmt.Sprint(len(id))},
+		events: make(chan tracker.Event, 1000),
+		cancel: cancel,
+		done:   make(chan error, 1),
+	}
+	go func() { p.done <- p.c.Stream(ctx, func(ev tracker.Event) { p.events <- ev }) }()
+	p.expect(func(ev tracker.Event) bool { return ev.Type == tracker.EventHello }, "hello")
+	t.Cleanup(cancel)
+	return p
+}
+
+func (p *peer) announce(a tracker.Announce) {
+	p.t.Helper()
+	if err := p.c.Announce(p.t.Context(), a); err != nil {
+		p.t.Fatal(err)
+	}
+}
+
+// expect waits for an event that match accepts, skipping others.
+func (p *peer) expect(match func(tracker.Event) bool, what string) tracker.Event {
+	p.t.Helper()
+	timeout := time.After(10 * time.Second)
+	for {
+		select {
+		case ev := <-p.events:
+			if match(ev) {
+				return ev
+			}
+		case err := <-p.done:
+			p.t.Fatalf("%s: stream of %s ended: %v", what, p.c.Peer, err)
+		case <-timeout:
+			p.t.Fatalf("%s: %s got no such event", what, p.c.Peer)
+		}
+	}
+}
+
+func fetcherIs(id string, lease uint64) func(tracker.Event) bool {
+	return func(ev tracker.Event) bool {
+		return ev.Type == tracker.EventFetcher && ev.Fetcher == id && ev.Lease == lease
+	}
+}
+
+func newTracker(t *testing.T, opts tracker.Options) (*tracker.Tracker, string) {
+	tr := tracker.New(opts)
+	srv := httptest.NewServer(tr)
+	t.Cleanup(srv.Close)
+	return tr, srv.URL
+}
+
+func hash(i int) digest.Digest { return digest.FromString(fmt.Sprint("piece ", i)) }
+
+var layout = tracker.Layout{Size: 3 << 20, PieceSize: 1 << 20}
+
+// A cold herd forms one swarm with one fetcher; its publications reach
+// every member, and a member that joins late gets them on joining.
+func TestColdHerd(t *testing.T) {
+	_, url := newTracker(t, tracker.Options{})
+	a, b, c := connect(t, url, "a"), connect(t, url, "b"), connect(t, url, "c")
+	for _, p := range []*peer{a, b, c} {
+		p.announce(tracker.Announce{Join: []tracker.Join{{Digest: blob}}})
+	}
+	for _, p := range []*peer{a, b, c} {
+		p.expect(fetcherIs("a", 1), "fetcher a")
+	}
+	a.announce(tracker.Announce{Publish: []tracker.Publish{{Digest: blob, Lease: 1, Layout: &layout, Pieces: []tracker.PieceHash{{Index: 0, Hash: hash(0)}}}}})
+	for _, p := range []*peer{b, c} {
+		ev := p.expect(func(ev tracker.Event) bool { return ev.Type == tracker.EventLayout }, "layout")
+		if *ev.Layout != layout {
+			t.Fatalf("layout %+v, want %+v", *ev.Layout, layout)
+		}
+		ev = p.expect(func(ev tracker.Event) bool { return ev.Type == tracker.EventPiece }, "piece")
+		if len(ev.Pieces) != 1 || ev.Pieces[0].Hash != hash(0) {
+			t.Fatalf("pieces %+v", ev.Pieces)
+		}
+	}
+	// A late joiner gets the swarm as it stands.
+	d := connect(t, url, "d")
+	d.announce(tracker.Announce{Join: []tracker.Join{{Digest: blob}}})
+	seen := map[string]bool{}
+	for range 3 {
+		seen[d.expect(func(ev tracker.Event) bool { return ev.Type == tracker.EventPeer }, "members").Peer.ID] = true
+	}
+	if !seen["a"] || !seen["b"] || !seen["c"] {
+		t.Fatalf("late joiner saw members %v", seen)
+	}
+	d.expect(func(ev tracker.Event) bool { return ev.Type == tracker.EventLayout }, "layout")
+	d.expect(func(ev tracker.Event) bool { return ev.Type == tracker.EventPiece && len(ev.Pieces) == 1 }, "pieces")
+	d.expect(fetcherIs("a", 1), "fetcher")
+}
+
+// When the fetcher's stream ends, the next member takes over with a new
+// lease; what the old lease publishes is ignored, and a published hash is
+// never replaced.
+func TestFetcherTakeover(t *testing.T) {
+	tr, url := newTracker(t, tracker.Options{})
+	a, b, c := connect(t, url, "a"), connect(t, url, "b"), connect(t, url, "c")
+	for _, p := range []*peer{a, b, c} {
+		p.announce(tracker.Announce{Join: []tracker.Join{{Digest: blob}}})
+	}
+	a.announce(tracker.Announce{Publish: []tracker.Publish{{Digest: blob, Lease: 1, Layout: &layout, Pieces: []tracker.PieceHash{{Index: 0, Hash: hash(0)}}}}})
+	a.cancel() // the fetcher dies
+	for _, p := range []*peer{b, c} {
+		p.expect(func(ev tracker.Event) bool { return ev.Type == tracker.EventGone && ev.Peer.ID == "a" }, "a gone")
+		p.expect(fetcherIs("b", 2), "fetcher b")
+	}
+	b.announce(tracker.Announce{Publish: []tracker.Publish{{Digest: blob, Lease: 1, Pieces: []tracker.PieceHash{{Index: 1, Hash: hash(1)}}}}})
+	b.announce(tracker.Announce{Publish: []tracker.Publish{{Digest: blob, Lease: 2, Pieces: []tracker.PieceHash{{Index: 0, Hash: hash(9)}, {Index: 2, Hash: hash(2)}}}}})
+	ev := c.expect(func(ev tracker.Event) bool { return ev.Type == tracker.EventPiece }, "piece")
+	if len(ev.Pieces) != 1 || ev.Pieces[0] != (tracker.PieceHash{Index: 2, Hash: hash(2)}) {
+		t.Fatalf("pieces %+v, want only piece 2 (piece 1 came under an old lease, piece 0 was published)", ev.Pieces)
+	}
+	if s, _ := tr.Swarm(blob); s.Published != 2 {
+		t.Fatalf("%d pieces published, want 2", s.Published)
+	}
+	// A complete member ends the need for a fetcher.
+	b.announce(tracker.Announce{Complete: []digest.Digest{blob}})
+	c.expect(fetcherIs("", 3), "no fetcher")
+	// The swarm goes when its last member does.
+	b.announce(tracker.Announce{Leave: []digest.Digest{blob}})
+	c.announce(tracker.Announce{Leave: []digest.Digest{blob}})
+	if _, ok := tr.Swarm(blob); ok {
+		t.Fatal("swarm kept after every member left")
+	}
+}
+
+// A restarted tracker learns a swarm again from the peers' re-announces: a
+// complete member brings the layout and the hashes.
+func TestRestartReannounce(t *testing.T) {
+	_, url := newTracker(t, tracker.Options{})
+	seed, fresh := connect(t, url, "seed"), connect(t, url, "fresh")
+	ps := []tracker.PieceHash{{Index: 0, Hash: hash(0)}, {Index: 1, Hash: hash(1)}, {Index: 2, Hash: hash(2)}}
+	seed.announce(tracker.Announce{Join: []tracker.Join{{Digest: blob, Complete: true, Layout: &layout, Pieces: ps}}})
+	fresh.announce(tracker.Announce{Join: []tracker.Join{{Digest: blob}}})
+	fresh.expect(func(ev tracker.Event) bool {
+		return ev.Type == tracker.EventPeer && ev.Peer.ID == "seed" && ev.Peer.Complete
+	}, "seed")
+	fresh.expect(func(ev tracker.Event) bool { return ev.Type == tracker.EventLayout }, "layout")
+	ev := fresh.expect(func(ev tracker.Event) bool { return ev.Type == tracker.EventPiece }, "pieces")
+	if len(ev.Pieces) != 3 {
+		t.Fatalf("%d hashes, want 3", len(ev.Pieces))
+	}
+	fresh.expect(fetcherIs("", 0), "no fetcher while a seed is in the swarm")
+}
+
+// A peer that does not read its stream is cut rather than buffered
+// without bound; one reconnecting replaces its old stream.
+func TestSlowAndReconnectingPeers(t *testing.T) {
+	tr := tracker.New(tracker.Options{StreamBuffer: 4})
+	srv := httptest.NewUnstartedServer(tr)
+	srv.Listener = smallBuffers{srv.Listener}
+	srv.Start()
+	t.Cleanup(srv.Close)
+	url := srv.URL
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	// The slow peer's socket buffers little, so what it does not read
+	// stays queued at the tracker.
+	dialer := &net.Dialer{Control: func(_, _ string, c syscall.RawConn) error {
+		return c.Control(func(fd uintptr) { _ = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096) })
+	}}
+	slow := &tracker.Client{URL: url, Peer: "slow", Addr: "127.0.0.1:2", HTTP: &http.Client{Transport: &http.Transport{DialContext: dialer.DialContext}}}
+	hello := make(chan struct{})
+	block := make(chan struct{})
+	ended := make(chan error, 1)
+	go func() {
+		ended <- slow.Stream(ctx, func(ev tracker.Event) {
+			if ev.Type == tracker.EventHello {
+				close(hello)
+				return
+			}
+			<-block
+		})
+	}()
+	<-hello
+	f := connect(t, url, "fetcher")
+	f.announce(tracker.Announce{Join: []tracker.Join{{Digest: blob}}})
+	if err := slow.Announce(t.Context(), tracker.Announce{Join: []tracker.Join{{Digest: blob}}}); err != nil {
+		t.Fatal(err)
+	}
+	// A megabyte of hashes for the slow peer, which never reads.
+	big := tracker.Layout{Size: tracker.MaxPieces * tracker.MinPieceSize, PieceSize: tracker.MinPieceSize}
+	f.announce(tracker.Announce{Publish: []tracker.Publish{{Digest: blob, Lease: 1, Layout: &big}}})
+	for batch := 0; batch < 2*8192; batch += 8192 {
+		var ps []tracker.PieceHash
+		for i := batch; i < batch+8192; i++ {
+			ps = append(ps, tracker.PieceHash{Index: i, Hash: blob})
+		}
+		f.announce(tracker.Announce{Publish: []tracker.Publish{{Digest: blob, Lease: 1, Pieces: ps}}})
+	}
+	// Then more events than the tracker queues for a peer.
+	for i := range 10 {
+		f.announce(tracker.Announce{Publish: []tracker.Publish{{Digest: blob, Lease: 1, Pieces: []tracker.PieceHash{{Index: 2*8192 + i, Hash: blob}}}}})
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		s, _ := tr.Swarm(blob)
+		cut := true
+		for _, m := range s.Members {
+			cut = cut && m.ID != "slow"
+		}
+		if cut {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the slow peer is still in the swarm")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	close(block)
+	cancel()
+	<-ended
+
+	f.cancel()
+	a1 := connect(t, url, "a")
+	a1.announce(tracker.Announce{Join: []tracker.Join{{Digest: blob}}})
+	a2 := connect(t, url, "a")
+	if err := <-a1.done; err == nil || !strings.Contains(err.Error(), "ended") {
+		t.Fatalf("old stream of a reconnecting peer: %v, want it ended", err)
+	}
+	if _, ok := tr.Swarm(blob); ok {
+		t.Fatal("the old stream's swarm is kept: a reconnecting peer announces again")
+	}
+	a2.announce(tracker.Announce{Join: []tracker.Join{{Digest: blob}}})
+}
+
+// smallBuffers gives the connections it accepts small send buffers.
+type smallBuffers struct{ net.Listener }
+
+func (l smallBuffers) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if tc, ok := c.(*net.TCPConn); ok {
+		_ = tc.SetWriteBuffer(4096)
+	}
+	return c, err
+}
+
+// Announces that cannot be taken are refused with 400, or 409 without a
+// stream, and change nothing.
+func TestBadAnnounces(t *testing.T) {
+	tr, url := newTracker(t, tracker.Options{MaxAnnounceBytes: 4096})
+	connect(t, url, "a")
+	for _, tc := range []struct {
+		name, body string
+		status     int
+	}{
+		{"not json", "{", http.StatusBadRequest},
+		{"bad peer", `{"peer":""}`, http.StatusBadRequest},
+		{"no stream", `{"peer":"b","join":[{"digest":"` + blob.String() + `"}]}`, http.StatusConflict},
+		{"bad digest", `{"peer":"a","join":[{"digest":"sha256:abc"}]}`, http.StatusBadRequest},
+		{"bad layout", `{"peer":"a","publish":[{"digest":"` + blob.String() + `","lease":1,"layout":{"size":10,"pieceSize":1}}]}`, http.StatusBadRequest},
+		{"bad piece", `{"peer":"a","publish":[{"digest":"` + blob.String() + `","lease":1,"pieces":[{"index":-1,"hash":"` + blob.String() + `"}]}]}`, http.StatusBadRequest},
+		{"too large", `{"peer":"a","leave":["` + strings.Repeat(blob.String()+`","`, 100) + `"]}`, http.StatusBadRequest},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			resp, err := http.Post(url+tracker.AnnouncePath, "application/json", strings.NewReader(tc.body))
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != tc.status {
+				t.Fatalf("status %d, want %d", resp.StatusCode, tc.status)
+			}
+			if _, ok := tr.Swarm(blob); ok {
+				t.Fatal("a refused announce made a swarm")
+			}
+		})
+	}
+}
+
+// A fetcher that publishes nothing for the lease timeout loses its lease
+// to the next member, and gets it back only when every member had a turn.
+func TestLeaseExpires(t *testing.T) {
+	tr, url := newTracker(t, tracker.Options{LeaseTimeout: time.Minute})
+	a, b := connect(t, url, "a"), connect(t, url, "b")
+	for _, p := range []*peer{a, b} {
+		p.announce(tracker.Announce{Join: []tracker.Join{{Digest: blob}}})
+	}
+	b.expect(fetcherIs("a", 1), "fetcher a")
+	now := time.Now()
+	tr.Expire(now.Add(30 * time.Second))
+	if s, _ := tr.Swarm(blob); s.Fetcher != "a" {
+		t.Fatalf("fetcher %q before its lease ran out, want a", s.Fetcher)
+	}
+	tr.Expire(now.Add(2 * time.Minute))
+	a.expect(fetcherIs("b", 2), "fetcher b")
+	// A publication under the lost lease is ignored.
+	a.announce(tracker.Announce{Publish: []tracker.Publish{{Digest: blob, Lease: 1, Layout: &layout}}})
+	if s, _ := tr.Swarm(blob); s.Layout != nil {
+		t.Fatal("a layout published under an expired lease was taken")
+	}
+	tr.Expire(now.Add(4 * time.Minute))
+	b.expect(fetcherIs("a", 3), "fetcher a again")
+}

@@ -1,0 +1,136 @@
+package tracker
+
+import (
+	"fmt"
+
+	"github.com/opencontainers/go-digest"
+)
+
+// Paths of the tracker's HTTP API.
+const (
+	StreamPath   = "/p2p/v1/stream"
+	AnnouncePath = "/p2p/v1/announce"
+)
+
+// Event types, the Type of an Event.
+const (
+	// EventHello is the first line of every stream; it carries nothing.
+	EventHello = "hello"
+	// EventPeer says a member joined a swarm, or that it now holds the
+	// blob whole (Peer.Complete).
+	EventPeer = "peer"
+	// EventGone says a member left a swarm (Peer.ID).
+	EventGone = "gone"
+	// EventFetcher names the swarm's fetcher (Fetcher, Lease); an empty
+	// Fetcher means the swarm needs none (a member holds the blob whole).
+	EventFetcher = "fetcher"
+	// EventLayout gives the blob's size and piece size.
+	EventLayout = "layout"
+	// EventPiece gives the hashes of pieces.
+	EventPiece = "piece"
+)
+
+// Peer is a member of a swarm.
+type Peer struct {
+	// ID names the peer; it is stable across the peer's restarts.
+	ID string `json:"id"`
+	// Addr is where the peer serves pieces (host:port).
+	Addr string `json:"addr,omitempty"`
+	// Complete is true once the peer holds the whole blob, verified.
+	Complete bool `json:"complete,omitempty"`
+}
+
+// Layout is how a blob is cut into pieces: every piece is PieceSize bytes
+// but the last.
+type Layout struct {
+	Size      int64 `json:"size"`
+	PieceSize int64 `json:"pieceSize"`
+}
+
+// Pieces returns the number of pieces of the blob.
+func (l Layout) Pieces() int {
+	if l.Size == 0 {
+		return 1 // one empty piece: a zero-length blob is still verified
+	}
+	return int((l.Size + l.PieceSize - 1) / l.PieceSize)
+}
+
+// Bounds returns the offset and length of piece i.
+func (l Layout) Bounds(i int) (off, n int64) {
+	off = int64(i) * l.PieceSize
+	return off, min(l.PieceSize, l.Size-off)
+}
+
+// Limits of a layout the tracker accepts: pieces between MinPieceSize and
+// MaxPieceSize bytes, and at most MaxPieces of them.
+const (
+	MinPieceSize = 64 << 10
+	MaxPieceSize = 64 << 20
+	MaxPieces    = 1 << 17
+)
+
+// Validate checks that l is a layout a peer may be asked to follow.
+func (l Layout) Validate() error {
+	switch {
+	case l.Size < 0:
+		return fmt.Errorf("layout: negative size %d", l.Size)
+	case l.PieceSize < MinPieceSize || l.PieceSize > MaxPieceSize:
+		return fmt.Errorf("layout: piece size %d out of [%d, %d]", l.PieceSize, MinPieceSize, MaxPieceSize)
+	case l.Pieces() > MaxPieces:
+		return fmt.Errorf("layout: %d pieces, at most %d", l.Pieces(), MaxPieces)
+	}
+	return nil
+}
+
+// PieceHash is the hash of one piece of a blob.
+type PieceHash struct {
+	Index int           `json:"index"`
+	Hash  digest.Digest `json:"hash"`
+}
+
+// Event is one line of a peer's stream: a change in one swarm.
+type Event struct {
+	Type   string        `json:"type"`
+	Digest digest.Digest `json:"digest,omitempty"`
+	// Peer is set for EventPeer and EventGone.
+	Peer *Peer `json:"peer,omitempty"`
+	// Fetcher and Lease are set for EventFetcher.
+	Fetcher string `json:"fetcher,omitempty"`
+	Lease   uint64 `json:"lease,omitempty"`
+	// Layout is set for EventLayout.
+	Layout *Layout `json:"layout,omitempty"`
+	// Pieces is set for EventPiece: hashes published, in any order.
+	Pieces []PieceHash `json:"pieces,omitempty"`
+}
+
+// Join asks the tracker for a place in a blob's swarm.
+type Join struct {
+	Digest digest.Digest `json:"digest"`
+	// Complete says the peer holds the blob whole; it then gives the
+	// blob's Layout and all its piece hashes, which the tracker takes if
+	// the swarm has none (after the tracker restarted, say).
+	Complete bool        `json:"complete,omitempty"`
+	Layout   *Layout     `json:"layout,omitempty"`
+	Pieces   []PieceHash `json:"pieces,omitempty"`
+}
+
+// Publish is what a fetcher learnt from the origin: the layout of the blob
+// and the hashes of the pieces that landed. It is taken only under the
+// swarm's current lease.
+type Publish struct {
+	Digest digest.Digest `json:"digest"`
+	Lease  uint64        `json:"lease"`
+	Layout *Layout       `json:"layout,omitempty"`
+	Pieces []PieceHash   `json:"pieces,omitempty"`
+}
+
+// Announce is what one POST tells the tracker: the swarms a peer joins,
+// leaves and completes, and what it publishes as a fetcher. The peer must
+// have its stream open.
+type Announce struct {
+	Peer     string          `json:"peer"`
+	Join     []Join          `json:"join,omitempty"`
+	Leave    []digest.Digest `json:"leave,omitempty"`
+	Complete []digest.Digest `json:"complete,omitempty"`
+	Publish  []Publish       `json:"publish,omitempty"`
+}

@@ -139,6 +139,15 @@ func TestCreateCarriesReferrers(t *testing.T) {
 	if _, err := rr.Resolve(t.Context(), trust.SignatureTag(subject.Digest)); err != nil {
 		t.Fatalf("the bundle does not serve the signature tag: %v", err)
 	}
+	// The referrers API lists the SBOM (its manifest names the subject),
+	// not the tag-scheme signature (its manifest does not).
+	list, err := rr.(cas.ReferrerLister).Referrers(t.Context(), subject.Digest)
+	if err != nil || len(list) != 1 || list[0].Digest != sbom.Digest || list[0].ArtifactType != "application/spdx+json" {
+		t.Fatalf("Referrers(%s) = %+v, %v; want the SBOM", subject.Digest, list, err)
+	}
+	if list, err := rr.(cas.ReferrerLister).Referrers(t.Context(), sbom.Digest); err != nil || len(list) != 0 {
+		t.Fatalf("Referrers of the SBOM = %+v, %v; want none (its signature is a tag)", list, err)
+	}
 
 	_, rep = create(t, images, CreateOptions{NoReferrers: true})
 	if n := len(rep.Manifest.Images); n != 2 {

@@ -139,6 +139,15 @@ func TestBundleCarriesTrust(t *testing.T) {
 		t.Errorf("oras discover of the loaded store does not list the SBOM:\n%s", r.Stdout)
 	}
 
+	// Served in place: the bundle answers the referrers API itself.
+	inPlace := launchServer(t, t.TempDir(), "--bundle", b)
+	defer inPlace.Kill() // nothing to flush: it serves the file as it is
+	atInPlace := inPlace.Addr + "/demo/signed@" + imgs[0].ManifestDesc.Digest.String()
+	must(t, cosign, "verify", "--key", pub, "--insecure-ignore-tlog", "--allow-insecure-registry", atInPlace)
+	if r := must(t, oras, "discover", "--plain-http", atInPlace); !strings.Contains(r.Stdout, "application/spdx+json") {
+		t.Errorf("oras discover of serve --bundle does not list the SBOM:\n%s", r.Stdout)
+	}
+
 	// An unsigned image is refused by --require-signature, before
 	// anything is written.
 	bu := filepath.Join(dir, "unsigned.tar")

@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/gantry-dev/gantry/internal/cas"
@@ -29,9 +30,13 @@ const (
 
 // SignatureOptions says what VerifySignatures checks.
 type SignatureOptions struct {
-	// Key verifies the bundle's signature and the images' cosign
-	// signatures. Required.
+	// Key verifies the bundle's signature and the images' key-based
+	// cosign signatures. Key or Certs is required.
 	Key *trust.PublicKey
+	// Certs verifies the images' cosign signatures made with a
+	// certificate (keyless, or one's own PKI). A bundle's own signature
+	// is key-based: without Key it is not checked (Bundle "not checked").
+	Certs *trust.CertPolicy
 	// RequireSignature makes an image without a cosign signature a
 	// problem (ProblemUnsigned). Without it, only signatures present are
 	// checked.
@@ -41,10 +46,13 @@ type SignatureOptions struct {
 // SignatureReport says what VerifySignatures found. The bundle and its
 // images are trusted when Problems is empty.
 type SignatureReport struct {
-	// Key is the ID of the key used (trust.PublicKey.ID).
-	Key string `json:"key"`
+	// Key is the ID of the key used (trust.PublicKey.ID), if one was.
+	Key string `json:"key,omitempty"`
+	// Identity is the certificate identity required, if one was.
+	Identity string `json:"identity,omitempty"`
 	// Bundle is "verified" when the bundle's own signature verified,
-	// "unsigned" when it carries none, "bad" when it did not verify.
+	// "unsigned" when it carries none, "bad" when it did not verify, "not
+	// checked" when it is signed and no key was given.
 	Bundle string `json:"bundle"`
 	// Images lists every image (not its referrers) with its signatures.
 	Images []SignatureStatus `json:"images"`
@@ -108,11 +116,23 @@ func (r *Reader) VerifyBundleSignature(key *trust.PublicKey) error {
 // opts.RequireSignature, an image without any is a problem too. The error
 // is for failures to read at all.
 func (r *Reader) VerifySignatures(ctx context.Context, opts SignatureOptions) (*SignatureReport, error) {
-	if opts.Key == nil {
-		return nil, fmt.Errorf("verify signatures: no key given: %w", cas.ErrInvalid)
+	if opts.Key == nil && opts.Certs == nil {
+		return nil, fmt.Errorf("verify signatures: no key and no certificate policy given: %w", cas.ErrInvalid)
 	}
-	rep := &SignatureReport{Key: opts.Key.ID(), Bundle: "unsigned", Images: []SignatureStatus{}}
-	if r.Signed() {
+	rep := &SignatureReport{Bundle: "unsigned", Images: []SignatureStatus{}}
+	var verifiers []string
+	if opts.Key != nil {
+		rep.Key = opts.Key.ID()
+		verifiers = append(verifiers, "key "+opts.Key.ID())
+	}
+	if opts.Certs != nil {
+		rep.Identity = opts.Certs.Identity
+		verifiers = append(verifiers, "a certificate of "+opts.Certs.Identity)
+	}
+	switch {
+	case r.Signed() && opts.Key == nil:
+		rep.Bundle = "not checked"
+	case r.Signed():
 		if err := r.VerifyBundleSignature(opts.Key); err != nil {
 			rep.Bundle = "bad"
 			rep.Problems = append(rep.Problems, Problem{Kind: ProblemBundleSignature, Detail: err.Error() + ": the bundle is not the one its maker signed, or another key signed it; nothing in it is trusted"})
@@ -120,6 +140,7 @@ func (r *Reader) VerifySignatures(ctx context.Context, opts SignatureOptions) (*
 		}
 		rep.Bundle = "verified"
 	}
+	by := strings.Join(verifiers, " or ")
 	sigs := map[digest.Digest][]ImageEntry{} // subject -> its signature manifests
 	for _, e := range r.m.Images {
 		if e.IsReferrer() && isSignature(e) {
@@ -138,7 +159,7 @@ func (r *Reader) VerifySignatures(ctx context.Context, opts SignatureOptions) (*
 				continue // one manifest under two names
 			}
 			seen[s.Digest] = true
-			n, ok, err := r.checkSignatureManifest(ctx, s, img.Digest, opts.Key)
+			n, ok, err := r.checkSignatureManifest(ctx, s, img.Digest, opts)
 			if ctx.Err() != nil {
 				return nil, ctx.Err()
 			}
@@ -151,7 +172,7 @@ func (r *Reader) VerifySignatures(ctx context.Context, opts SignatureOptions) (*
 		switch {
 		case st.Verified > 0:
 		case st.Signatures > 0 || firstErr != nil:
-			detail := fmt.Sprintf("%d cosign signature(s), none verifies with key %s", st.Signatures, opts.Key.ID())
+			detail := fmt.Sprintf("%d cosign signature(s), none verifies with %s", st.Signatures, by)
 			if firstErr != nil {
 				detail += ": " + firstErr.Error()
 			}
@@ -178,7 +199,7 @@ func isSignature(e ImageEntry) bool {
 // each of its signature layers against key and image. It returns the
 // number of signature layers, the number that verified, and the first
 // reason one did not.
-func (r *Reader) checkSignatureManifest(ctx context.Context, s ImageEntry, image digest.Digest, key *trust.PublicKey) (n, ok int, firstErr error) {
+func (r *Reader) checkSignatureManifest(ctx context.Context, s ImageEntry, image digest.Digest, opts SignatureOptions) (n, ok int, firstErr error) {
 	fail := func(err error) {
 		if firstErr == nil {
 			firstErr = err
@@ -211,11 +232,25 @@ func (r *Reader) checkSignatureManifest(ctx context.Context, s ImageEntry, image
 			fail(fmt.Errorf("payload %s of %s: %w", l.Digest, s.Name, err))
 			continue
 		}
-		if _, err := trust.VerifyImageSignature(key, payload, sig, image); err != nil {
-			fail(fmt.Errorf("%s: %w", s.Name, err))
+		// A layer with a certificate is checked against the policy, one
+		// without against the key; with both given, either may vouch.
+		var errs []error
+		if cert := l.Annotations[trust.CertificateAnnotation]; cert != "" && opts.Certs != nil {
+			_, err := opts.Certs.VerifyImageSignature(cert, l.Annotations[trust.ChainAnnotation], payload, sig, image)
+			errs = append(errs, err)
+		}
+		if opts.Key != nil {
+			_, err := trust.VerifyImageSignature(opts.Key, payload, sig, image)
+			errs = append(errs, err)
+		}
+		if slices.Contains(errs, nil) {
+			ok++
 			continue
 		}
-		ok++
+		if len(errs) == 0 {
+			errs = append(errs, fmt.Errorf("made without a certificate, and no --key given: %w", trust.ErrBadSignature))
+		}
+		fail(fmt.Errorf("%s: %w", s.Name, errs[0]))
 	}
 	return n, ok, firstErr
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 
 	"github.com/gantry-dev/gantry/internal/bundle"
 	"github.com/gantry-dev/gantry/internal/trust"
@@ -17,13 +18,19 @@ import (
 // signatures offline, before anything else is read or written;
 // --require-signature refuses images without one.
 type bundleTrustFlags struct {
-	key     string
-	require bool
+	key      string
+	require  bool
+	chain    string
+	identity string
+	issuer   string
 }
 
 func (f *bundleTrustFlags) add(fl *pflag.FlagSet) {
 	fl.StringVar(&f.key, "key", "", "public key (cosign.pub, PEM) that must verify the bundle's signature, if signed, and each image's cosign signatures")
-	fl.BoolVar(&f.require, "require-signature", false, "refuse images without a cosign signature that verifies with --key")
+	fl.BoolVar(&f.require, "require-signature", false, "refuse images without a cosign signature that verifies with --key or the certificate flags")
+	fl.StringVar(&f.chain, "certificate-chain", "", "PEM file of the CA certificates (root, intermediates) that signing certificates must chain to, for signatures made with a certificate")
+	fl.StringVar(&f.identity, "certificate-identity", "", "identity (e-mail, URI) the signing certificate must name; with --certificate-chain")
+	fl.StringVar(&f.issuer, "certificate-oidc-issuer", "", "OIDC issuer the signing certificate must name (default: any)")
 }
 
 // bundleTrustRules is the help text of the flags.
@@ -31,22 +38,39 @@ const bundleTrustRules = `With --key cosign.pub, signatures are checked offline 
 the bundle's own signature first (bundle create --sign-key), then each
 image's cosign signatures, which the bundle carries along with the image:
 an image that carries signatures needs one that verifies with the key and
-names its digest. --require-signature also refuses images that carry none.`
+names its digest. --require-signature also refuses images that carry none.
+Signatures made with a certificate (cosign sign --certificate, with one's
+own CA) are checked with --certificate-chain CA.pem and
+--certificate-identity (and --certificate-oidc-issuer): the certificate
+must chain to those CAs, be valid now and name that identity. Keyless
+signatures of the public Sigstore need its transparency log, which is not
+checked offline yet.`
 
 // verify checks r's signatures when --key was given; nil report without
 // it. A key that cannot be read is a usage error.
 func (f *bundleTrustFlags) verify(ctx context.Context, r *bundle.Reader) (*bundle.SignatureReport, error) {
-	if f.key == "" {
+	if (f.chain == "") != (f.identity == "") || (f.issuer != "" && f.chain == "") {
+		return nil, usageError{errors.New("--certificate-chain and --certificate-identity go together (and --certificate-oidc-issuer with them)")}
+	}
+	if f.key == "" && f.chain == "" {
 		if f.require {
-			return nil, usageError{errors.New("--require-signature needs --key: the public key the signatures must verify with")}
+			return nil, usageError{errors.New("--require-signature needs --key (or --certificate-chain and --certificate-identity): what the signatures must verify with")}
 		}
 		return nil, nil
 	}
-	key, err := trust.LoadPublicKey(f.key)
-	if err != nil {
-		return nil, usageError{fmt.Errorf("--key: %w", err)}
+	opts := bundle.SignatureOptions{RequireSignature: f.require}
+	var err error
+	if f.key != "" {
+		if opts.Key, err = trust.LoadPublicKey(f.key); err != nil {
+			return nil, usageError{fmt.Errorf("--key: %w", err)}
+		}
 	}
-	return r.VerifySignatures(ctx, bundle.SignatureOptions{Key: key, RequireSignature: f.require})
+	if f.chain != "" {
+		if opts.Certs, err = trust.LoadCertPolicy(f.chain, f.identity, f.issuer); err != nil {
+			return nil, usageError{fmt.Errorf("--certificate-chain: %w", err)}
+		}
+	}
+	return r.VerifySignatures(ctx, opts)
 }
 
 // printSignatures says in one line what the signature check found.
@@ -63,7 +87,14 @@ func printSignatures(w io.Writer, r *bundle.Reader, rep *bundle.SignatureReport)
 			signed++
 		}
 	}
-	fmt.Fprintf(w, "signatures (key %s): bundle %s; %d of %s signed\n", rep.Key, rep.Bundle, signed, plural(len(rep.Images), "image"))
+	var by []string
+	if rep.Key != "" {
+		by = append(by, "key "+rep.Key)
+	}
+	if rep.Identity != "" {
+		by = append(by, "certificates of "+rep.Identity)
+	}
+	fmt.Fprintf(w, "signatures (%s): bundle %s; %d of %s signed\n", strings.Join(by, ", "), rep.Bundle, signed, plural(len(rep.Images), "image"))
 }
 
 // signKeyPassword is the password of a cosign private key: COSIGN_PASSWORD,

@@ -2,15 +2,24 @@ package e2e
 
 import (
 	"bytes"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/asn1"
 	"encoding/base64"
 	"encoding/json"
+	"encoding/pem"
 	"io"
+	"math/big"
 	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/gantry-dev/gantry/internal/testenv"
 	"github.com/gantry-dev/gantry/internal/testimage"
@@ -194,4 +203,76 @@ func TestBundleCarriesTrust(t *testing.T) {
 	if r := gantry(t, "bundle", "verify", "--key", pub, "--require-signature", bn); r.Code != 1 || !strings.Contains(r.Stderr, "unsigned") {
 		t.Errorf("verify --require-signature of a bundle made --no-referrers: exit %d, %s", r.Code, r.Stderr)
 	}
+}
+
+// writeSigningPKI writes, under dir, a CA (ca.pem) and a code-signing
+// certificate for a fresh key (signer.pem, signer.key as PKCS #8) naming
+// release@example.com and the OIDC issuer https://issuer.example.com in
+// Fulcio's extension, as one's own PKI would for "cosign sign
+// --certificate".
+func writeSigningPKI(t *testing.T, dir string) {
+	t.Helper()
+	caKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	ca := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "gantry e2e CA"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
+		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign}
+	caDER, err := x509.CreateCertificate(rand.Reader, ca, ca, &caKey.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	caCert, _ := x509.ParseCertificate(caDER)
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	leaf := &x509.Certificate{SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: "release"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
+		EmailAddresses: []string{"release@example.com"}, KeyUsage: x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:     []x509.ExtKeyUsage{x509.ExtKeyUsageCodeSigning},
+		ExtraExtensions: []pkix.Extension{{Id: asn1.ObjectIdentifier{1, 3, 6, 1, 4, 1, 57264, 1, 1}, Value: []byte("https://issuer.example.com")}}}
+	leafDER, err := x509.CreateCertificate(rand.Reader, leaf, caCert, &key.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pk8, _ := x509.MarshalPKCS8PrivateKey(key)
+	for name, b := range map[string]*pem.Block{
+		"ca.pem": {Type: "CERTIFICATE", Bytes: caDER}, "signer.pem": {Type: "CERTIFICATE", Bytes: leafDER},
+		"signer.key": {Type: "PRIVATE KEY", Bytes: pk8},
+	} {
+		if err := os.WriteFile(filepath.Join(dir, name), pem.EncodeToMemory(b), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// TestBundleCertificateSignatures: an image signed by cosign with a
+// certificate of one's own CA (cosign sign --certificate) verifies offline
+// with bundle verify --certificate-chain --certificate-identity, is
+// refused for another identity, and cosign verifies it at the site.
+func TestBundleCertificateSignatures(t *testing.T) {
+	requireBundleCreate(t)
+	cosign := goTool(t, "cosign")
+	t.Setenv("COSIGN_PASSWORD", "")
+	dir := t.TempDir()
+	writeSigningPKI(t, dir)
+	must(t, cosign, "import-key-pair", "--key", filepath.Join(dir, "signer.key"), "--output-key-prefix", filepath.Join(dir, "signer-cosign"))
+	ca := filepath.Join(dir, "ca.pem")
+
+	src, site := startServer(t, t.TempDir()), startServer(t, t.TempDir())
+	imgs := fleetImages(t, 1, 64<<10, 16<<10, 37)
+	ref := pushImage(t, src, "demo/certified", imgs[0])
+	must(t, cosign, "sign", "--yes", "--key", filepath.Join(dir, "signer-cosign.key"), "--certificate", filepath.Join(dir, "signer.pem"),
+		"--certificate-chain", ca, "--tlog-upload=false", "--allow-insecure-registry", ref)
+
+	b := filepath.Join(dir, "certified.tar")
+	createBundle(t, b, "--insecure", src.Addr+"/demo/certified:1")
+	certFlags := []string{"--certificate-chain", ca, "--certificate-oidc-issuer", "https://issuer.example.com"}
+	r := mustGantry(t, append([]string{"bundle", "verify", "--require-signature", "--certificate-identity", "release@example.com", b}, certFlags...)...)
+	if !strings.Contains(r.Stdout, "1 of 1 image signed") {
+		t.Errorf("bundle verify said %q, want the image signed", r.Stdout)
+	}
+	if r := gantry(t, append([]string{"bundle", "verify", "--certificate-identity", "intruder@example.com", b}, certFlags...)...); r.Code != 1 || !strings.Contains(r.Stderr, "not intruder@example.com") {
+		t.Errorf("bundle verify for another identity: exit %d, %s", r.Code, r.Stderr)
+	}
+	mustGantry(t, append([]string{"bundle", "push", "-q", "--require-signature", "--certificate-identity", "release@example.com", b, "--to", site.Addr, "--insecure"}, certFlags...)...)
+	must(t, cosign, "verify", "--certificate-identity", "release@example.com", "--certificate-oidc-issuer", "https://issuer.example.com",
+		"--certificate-chain", ca, "--insecure-ignore-tlog", "--insecure-ignore-sct", "--allow-insecure-registry",
+		site.Addr+"/demo/certified@"+imgs[0].ManifestDesc.Digest.String())
 }

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"net/http"
+	"strings"
 	"testing"
 
 	"github.com/gantry-dev/gantry/internal/cas"
@@ -99,5 +101,24 @@ func TestReferrersTagSchema(t *testing.T) {
 	list, err := r.Referrers(t.Context(), img.Digest)
 	if err != nil || len(list) != 1 || list[0].Digest != sbom.Digest {
 		t.Fatalf("Referrers = %+v, %v; want the SBOM", list, err)
+	}
+}
+
+// TestReferrersRefused: a registry that answers the referrers route with
+// 405 has no referrers to give, rather than failing the caller.
+func TestReferrersRefused(t *testing.T) {
+	h := registry.New(memory.New(), registry.Options{})
+	refuse := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.Contains(r.URL.Path, "/referrers/") {
+			w.WriteHeader(http.StatusMethodNotAllowed)
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
+	reg := newRegistry(t, serve(t, refuse), "")
+	r := repoOf(t, reg, "team/app")
+	img := subjectImage(t, r)
+	if list, err := r.Referrers(t.Context(), img.Digest); err != nil || len(list) != 0 {
+		t.Fatalf("Referrers = %v, %v; want none", list, err)
 	}
 }

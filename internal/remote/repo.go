@@ -676,7 +676,8 @@ func (r *Repo) Mount(ctx context.Context, desc ocispec.Descriptor, from string) 
 // /v2/NAME/referrers/DIGEST), following its Link pagination, or, from a
 // registry without the API, with the referrers tag schema
 // ("sha256-HEX" tagged index) that distribution-spec v1.1 defines for
-// such registries. An unknown subject has no referrers.
+// such registries. An unknown subject has no referrers, and neither has a
+// registry that refuses the route (405).
 func (r *Repo) Referrers(ctx context.Context, subject digest.Digest) ([]ocispec.Descriptor, error) {
 	if err := cas.ValidateDigest(subject); err != nil {
 		return nil, err
@@ -705,7 +706,10 @@ func (r *Repo) Referrers(ctx context.Context, subject digest.Digest) ([]ocispec.
 		return out, nil
 	case errors.Is(err, cas.ErrInvalid):
 		return nil, err
-	case errors.Is(classify(err), cas.ErrNotFound):
+	case errors.Is(classify(err), cas.ErrNotFound), errors.Is(classify(err), cas.ErrUnsupported):
+		// Not found: an unknown subject, or neither the API nor its tag
+		// schema. Unsupported (405, UNSUPPORTED): a registry that refuses
+		// the route rather than answering 404 has no referrers to give.
 		return []ocispec.Descriptor{}, nil
 	}
 	return nil, r.reg.wrap(r.ref(subject.String())+" referrers", err)

@@ -11,8 +11,14 @@ PKGS    := ./...
 
 all: build
 
+# gantry version prints the version and commit stamped here; go install
+# builds get them from Go's build information instead.
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+COMMIT  ?= $(shell git rev-parse HEAD 2>/dev/null)
+LDFLAGS := -X github.com/gantry-dev/gantry/internal/cli.Version=$(VERSION) -X github.com/gantry-dev/gantry/internal/cli.Commit=$(COMMIT)
+
 build:
-	$(GO) build -o $(BIN) ./cmd/gantry
+	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/gantry
 
 setup:
 	./scripts/install-test-deps.sh

@@ -60,7 +60,7 @@ func TestCopyFromDockerArchive(t *testing.T) {
 	}
 
 	errTests := []struct{ name, src, dst, want string }{
-		{"wrong image", "docker-archive:" + tarball + ":redis:7", "oci:" + dst + ":x:1", "tag 7 not found in docker.io/library/redis"},
+		{"wrong image", "docker-archive:" + tarball + ":redis:7", "oci:" + dst + ":x:1", "docker.io/library/redis:7: tag not found"},
 		{"as destination", "oci:" + dst + ":web/nginx:1", "docker-archive:" + filepath.Join(t.TempDir(), "x.tar"), "can only be read"},
 		{"missing file", "docker-archive:" + filepath.Join(t.TempDir(), "none.tar"), "oci:" + dst + ":x:1", "no such file"},
 	}

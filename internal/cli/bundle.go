@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
 
@@ -40,18 +39,11 @@ read a bundle as it is.`,
 	return cmd
 }
 
-// writeJSON prints v as indented JSON, for --json.
-func writeJSON(w io.Writer, v any) error {
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	return enc.Encode(v)
-}
-
 // problemsError turns a report's problems into the command's error, after
 // printing each on its own line.
 func printProblems(w io.Writer, what string, problems []bundle.Problem) error {
 	for _, p := range problems {
 		fmt.Fprintln(w, "  "+p.String())
 	}
-	return fmt.Errorf("%s: %d problem(s), listed above", what, len(problems))
+	return fmt.Errorf("%s: %s, listed above", what, plural(len(problems), "problem"))
 }

@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/gantry-dev/gantry/internal/bundle"
-	"github.com/gantry-dev/gantry/internal/copy"
 	"github.com/gantry-dev/gantry/internal/oci"
 	"github.com/gantry-dev/gantry/internal/trust"
 	"github.com/opencontainers/go-digest"
@@ -25,7 +24,7 @@ type bundleCreateFlags struct {
 	concurrency int
 	insecure    bool
 	quiet       bool
-	json        bool
+	format      *outputFormat
 	noReferrers bool
 	signKey     string
 }
@@ -102,14 +101,14 @@ The files written are printed to stdout; --json prints a summary instead.`,
 	fl := cmd.Flags()
 	srcs.addFlags(fl)
 	fl.StringVarP(&f.out, "output", "o", "", "bundle file to write (volume 1 with --split)")
-	fl.StringVar(&f.platform, "platform", "", "keep only this platform of each index, OS/ARCH[/VARIANT] (default: all)")
+	addPlatformFlag(fl, &f.platform, platformFilter)
 	fl.StringVar(&f.have, "have", "", "inventory of the target site (gantry inventory): leave out the layers it has")
 	fl.StringSliceVar(&f.since, "since", nil, "bundle (its volumes) the site already has: leave out the layers it holds")
 	fl.StringVar(&f.split, "split", "", "write volumes of at most this size, e.g. 4GiB or 700MB (default: one file)")
-	fl.IntVar(&f.concurrency, "concurrency", copy.DefaultConcurrency, "blobs read at once")
-	fl.BoolVar(&f.insecure, "insecure", false, "reach registries over plain HTTP or with unverified TLS certificates")
+	addTransferConcurrencyFlag(fl, &f.concurrency)
+	addInsecureFlag(fl, &f.insecure)
 	fl.BoolVarP(&f.quiet, "quiet", "q", false, "print nothing but errors and the files written")
-	fl.BoolVar(&f.json, "json", false, "print a JSON summary to stdout")
+	f.format = addFormatFlags(cmd)
 	fl.BoolVar(&f.noReferrers, "no-referrers", false, "leave out the images' referrers (signatures, SBOMs, attestations)")
 	fl.StringVar(&f.signKey, "sign-key", "", "sign the bundle with this private key (cosign.key, password in COSIGN_PASSWORD; or PEM PKCS #8)")
 	return cmd
@@ -187,7 +186,7 @@ func runBundleCreate(ctx context.Context, e *env, f bundleCreateFlags, srcs *bun
 	if err != nil {
 		return err
 	}
-	rep := newReporter(e, f.quiet || f.json)
+	rep := newReporter(e, f.quiet || f.format.json())
 	plan.opts.Progress = rep.event
 	plan.opts.Log = e.log
 	plan.opts.Tool = "gantry/" + Version
@@ -196,7 +195,7 @@ func runBundleCreate(ctx context.Context, e *env, f bundleCreateFlags, srcs *bun
 	if err != nil {
 		return fmt.Errorf("%w (%s)", err, createHint(err))
 	}
-	if f.json {
+	if f.format.json() {
 		return writeJSON(e.stdout, bundleCreateSummary(res))
 	}
 	for _, file := range res.Files {

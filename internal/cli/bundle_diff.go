@@ -8,7 +8,7 @@ import (
 )
 
 func newBundleDiffCmd(e *env) *cobra.Command {
-	var asJSON bool
+	var out *outputFormat
 	cmd := &cobra.Command{
 		Use:   "diff OLD NEW",
 		Short: "Compare two bundles: images added, removed, changed; blobs each adds",
@@ -23,7 +23,7 @@ not name are kept at the site ("= NAME"), not removed.`,
   gantry bundle diff --json release-1.4.tar release-1.5.tar`,
 		Args: func(_ *cobra.Command, args []string) error {
 			if len(args) != 2 {
-				return usageError{fmt.Errorf("bundle diff takes OLD and NEW, got %d argument(s)", len(args))}
+				return usageError{fmt.Errorf("bundle diff takes OLD and NEW, got %s", plural(len(args), "argument"))}
 			}
 			return nil
 		},
@@ -39,7 +39,7 @@ not name are kept at the site ("= NAME"), not removed.`,
 			}
 			defer b.Close()
 			d := bundle.Diff(a, b)
-			if asJSON {
+			if out.json() {
 				return writeJSON(e.stdout, d)
 			}
 			w := e.stdout
@@ -77,6 +77,6 @@ not name are kept at the site ("= NAME"), not removed.`,
 			return nil
 		},
 	}
-	cmd.Flags().BoolVar(&asJSON, "json", false, "print the comparison as JSON to stdout")
+	out = addFormatFlags(cmd)
 	return cmd
 }

@@ -13,7 +13,7 @@ import (
 )
 
 func newBundleInspectCmd(e *env) *cobra.Command {
-	var asJSON bool
+	var out *outputFormat
 	cmd := &cobra.Command{
 		Use:   "inspect FILE...",
 		Short: "Show a bundle's images, sizes, volumes and base",
@@ -39,7 +39,7 @@ or lacking a blob, is marked and the command exits 1.`,
 			}
 			defer r.Close()
 			damage := r.Damage()
-			if asJSON {
+			if out.json() {
 				if err := writeJSON(e.stdout, struct {
 					Manifest bundle.Manifest        `json:"manifest"`
 					Missing  []bundle.MissingVolume `json:"missing,omitempty"`
@@ -55,7 +55,7 @@ or lacking a blob, is marked and the command exits 1.`,
 			return damageError(args, damage)
 		},
 	}
-	cmd.Flags().BoolVar(&asJSON, "json", false, "print the manifest and the missing volumes as JSON to stdout")
+	out = addFormatFlags(cmd)
 	return cmd
 }
 

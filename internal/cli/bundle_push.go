@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"maps"
-	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -17,6 +16,7 @@ import (
 	"github.com/gantry-dev/gantry/internal/oci"
 	"github.com/gantry-dev/gantry/internal/remote"
 	"github.com/gantry-dev/gantry/internal/store/disk"
+	"github.com/gantry-dev/gantry/internal/store/memory"
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"github.com/spf13/cobra"
@@ -26,18 +26,18 @@ import (
 type bundleImportFlags struct {
 	concurrency int
 	quiet       bool
-	json        bool
-	trust       bundleTrustFlags
+	format      *outputFormat
 	keepHost    bool
+	trust       bundleTrustFlags
 }
 
 func (f *bundleImportFlags) add(cmd *cobra.Command) {
 	fl := cmd.Flags()
-	f.trust.add(fl)
-	fl.IntVar(&f.concurrency, "concurrency", copy.DefaultConcurrency, "blobs moved at once")
+	addTransferConcurrencyFlag(fl, &f.concurrency)
 	fl.BoolVarP(&f.quiet, "quiet", "q", false, "print nothing but errors and the images written")
-	fl.BoolVar(&f.json, "json", false, "print a JSON summary on stdout instead of the images written")
+	f.format = addFormatFlags(cmd)
 	fl.BoolVar(&f.keepHost, "keep-registry-host", false, keepHostUsage)
+	f.trust.add(fl)
 }
 
 // keepHostUsage describes --keep-registry-host, for bundle load, bundle
@@ -114,12 +114,13 @@ becomes site.local:5000/mirror/team/app:1.4, digest unchanged.
 				return usageError{fmt.Errorf("--to %s: %w", to, err)}
 			}
 			show := func(repo string) string { return host + "/" + repo }
-			return runBundleImport(cmd.Context(), e, f, args, reg, host, prefix, show)
+			open := func() (cas.Store, error) { return reg, nil }
+			return runBundleImport(cmd.Context(), e, f, args, reg, open, host, prefix, show)
 		},
 	}
 	f.add(cmd)
 	cmd.Flags().StringVar(&to, "to", "", "the registry, and optionally a repository prefix: HOST[:PORT][/PREFIX]")
-	cmd.Flags().BoolVar(&insecure, "insecure", false, "reach the registry over plain HTTP or with an unverified TLS certificate")
+	addInsecureFlag(cmd.Flags(), &insecure)
 	return cmd
 }
 
@@ -146,18 +147,38 @@ serves it: registry.example.com/team/app:1.4 is team/app:1.4 in the store
 			if root == "" {
 				return usageError{errors.New("no store directory: give --root DIR or set GANTRY_ROOT")}
 			}
-			store, err := disk.Open(root, disk.Options{Logger: e.log})
-			if err != nil {
-				return err
-			}
+			// The store is created only once the bundle is verified: a
+			// refused bundle leaves no new --root. A store not made yet
+			// holds nothing, which is what an empty memory store says to
+			// the verification.
+			var store *disk.Store
 			defer func() {
 				// Close writes index.json, which other OCI tools read.
+				if store == nil {
+					return
+				}
 				if cerr := store.Close(); cerr != nil && err == nil {
 					err = fmt.Errorf("close store %s: %w", root, cerr)
 				}
 			}()
+			open := func() (cas.Store, error) {
+				if store == nil {
+					s, err := disk.Open(root, disk.Options{Logger: e.log})
+					if err != nil {
+						return nil, err
+					}
+					store = s
+				}
+				return store, nil
+			}
+			var verifyAt cas.Store = memory.New()
+			if requireStore(root) == nil {
+				if verifyAt, err = open(); err != nil {
+					return err
+				}
+			}
 			show := func(repo string) string { return "oci:" + root + ":" + repo }
-			return runBundleImport(cmd.Context(), e, f, args, store, "oci:"+root, "", show)
+			return runBundleImport(cmd.Context(), e, f, args, verifyAt, open, "oci:"+root, "", show)
 		},
 	}
 	f.add(cmd)
@@ -203,10 +224,12 @@ func fatalProblem(p bundle.Problem) bool {
 	return true
 }
 
-// runBundleImport verifies the bundle files against dst, then copies every
-// complete image into its site repository (Reader.SiteRepositories) below
-// prefix ("" for none). show prints a repository of dst for the user.
-func runBundleImport(ctx context.Context, e *env, f bundleImportFlags, files []string, dst cas.Store, target string,
+// runBundleImport verifies the bundle files against verifyAt (what the
+// target holds), then copies every complete image into its site repository
+// (Reader.SiteRepositories) below prefix ("" for none), in the store open
+// returns, called only then. show prints a repository of the target for
+// the user.
+func runBundleImport(ctx context.Context, e *env, f bundleImportFlags, files []string, verifyAt cas.Store, open func() (cas.Store, error), target string,
 	prefix string, show func(repo string) string) error {
 	if err := concurrencyFlag(f.concurrency); err != nil {
 		return err
@@ -214,7 +237,7 @@ func runBundleImport(ctx context.Context, e *env, f bundleImportFlags, files []s
 	start := time.Now()
 	sum := bundleImportSummary{Target: target, Images: []importedImage{}}
 	emit := func(err error) error {
-		if f.json {
+		if f.format.json() {
 			sum.Seconds = time.Since(start).Seconds()
 			b, jerr := json.MarshalIndent(sum, "", "  ")
 			if jerr != nil {
@@ -242,7 +265,7 @@ func runBundleImport(ctx context.Context, e *env, f bundleImportFlags, files []s
 		}
 		return site[img.Repository()]
 	}
-	if !f.quiet && !f.json {
+	if !f.quiet && !f.format.json() {
 		fmt.Fprintf(e.stderr, "verifying %s against %s\n", strings.Join(files, ", "), target)
 	}
 	srep, err := f.trust.verify(ctx, r)
@@ -251,9 +274,9 @@ func runBundleImport(ctx context.Context, e *env, f bundleImportFlags, files []s
 	}
 	if srep != nil && !srep.OK() {
 		sum.Problems = srep.Problems
-		return emit(problemsError(files, target, srep.Problems))
+		return emit(problemsError(target, srep.Problems))
 	}
-	vr, err := r.VerifyAgainst(ctx, dst, repoFor)
+	vr, err := r.VerifyAgainst(ctx, verifyAt, repoFor)
 	if err != nil {
 		return emit(fmt.Errorf("verify %s: %w", strings.Join(files, ", "), err))
 	}
@@ -265,7 +288,7 @@ func runBundleImport(ctx context.Context, e *env, f bundleImportFlags, files []s
 	}
 	if len(fatal) > 0 {
 		sum.Problems = fatal
-		return emit(problemsError(files, target, fatal))
+		return emit(problemsError(target, fatal))
 	}
 
 	status := map[string]bundle.ImageStatus{}
@@ -281,7 +304,7 @@ func runBundleImport(ctx context.Context, e *env, f bundleImportFlags, files []s
 		}
 	}
 
-	rep := newReporter(e, f.quiet || f.json)
+	rep := newReporter(e, f.quiet || f.format.json())
 	// Registries keep blobs per repository: a layer shared by images of
 	// several repositories is uploaded to the first and mounted into the
 	// others, from where it is known to be (this run's copies, or what was
@@ -315,6 +338,7 @@ func runBundleImport(ctx context.Context, e *env, f bundleImportFlags, files []s
 		},
 	}
 	var copyErr error
+	var dst cas.Store
 	for _, img := range r.Images() {
 		if st, ok := status[img.Name]; ok && !st.Complete {
 			reason := "blobs missing from the bundle"
@@ -328,6 +352,12 @@ func runBundleImport(ctx context.Context, e *env, f bundleImportFlags, files []s
 		if err != nil {
 			copyErr = fmt.Errorf("%s: %w", img.Name, err)
 			break
+		}
+		if dst == nil {
+			if dst, err = open(); err != nil {
+				copyErr = fmt.Errorf("target %s: %w", target, err)
+				break
+			}
 		}
 		repo := repoFor(img)
 		mu.Lock()
@@ -359,7 +389,7 @@ func runBundleImport(ctx context.Context, e *env, f bundleImportFlags, files []s
 		}
 		shown += "@" + root.Digest.String()
 		sum.Images = append(sum.Images, importedImage{Name: img.Name, Target: shown, Digest: root.Digest})
-		if !f.json {
+		if !f.format.json() {
 			fmt.Fprintln(e.stdout, shown)
 		}
 	}
@@ -372,7 +402,7 @@ func runBundleImport(ctx context.Context, e *env, f bundleImportFlags, files []s
 		}
 		return emit(fmt.Errorf("%w (%s)", copyErr, hint))
 	}
-	if !f.quiet && !f.json {
+	if !f.quiet && !f.format.json() {
 		fmt.Fprintln(e.stderr, rep.summary(time.Since(start)))
 	}
 	if len(sum.Refused) > 0 {
@@ -382,33 +412,43 @@ func runBundleImport(ctx context.Context, e *env, f bundleImportFlags, files []s
 		}
 		what := "the images complete in the files given were written"
 		if len(missingVols) > 0 {
-			what += "; give the missing volume(s) " + strings.Join(missingVols, ", ") + " and run again for the rest"
+			what += "; give the missing " + strings.TrimPrefix(plural(len(missingVols), "volume"), "1 ") + " " + strings.Join(missingVols, ", ") + " and run again for the rest"
 		}
 		return emit(fmt.Errorf("%d of %s refused: %s; %s", len(sum.Refused), plural(len(r.Images()), "image"), strings.Join(names, "; "), what))
 	}
 	return emit(nil)
 }
 
-// problemsError says why a bundle was refused, naming every digest.
-func problemsError(files []string, target string, problems []bundle.Problem) error {
-	lines := make([]string, 0, len(problems))
+// problemsError says why a bundle was refused, on one line: the first
+// problem found, with its digest, and how many more there are. A truncated
+// bundle of thousands of blobs has thousands of problems, which bundle
+// verify lists one per line.
+func problemsError(target string, problems []bundle.Problem) error {
+	seen := map[string]bool{}
+	var lines []string
 	absent, trusted := false, false
 	for _, p := range problems {
-		lines = append(lines, p.String())
+		if s := p.String(); !seen[s] {
+			seen[s] = true
+			lines = append(lines, s)
+		}
 		absent = absent || p.Kind == bundle.ProblemAbsentAtTarget
 		switch p.Kind {
 		case bundle.ProblemBundleSignature, bundle.ProblemBadSignature, bundle.ProblemUnsigned:
 			trusted = true
 		}
 	}
-	slices.Sort(lines)
-	lines = slices.Compact(lines)
-	hint := "the bundle is damaged: get a good copy (gantry bundle verify checks one)"
-	switch {
-	case trusted:
-		hint = "the signatures do not vouch for it: check the key, or get the bundle from its maker again (gantry bundle verify --key shows each image)"
-	case absent:
-		hint = "this incremental bundle needs blobs the target does not have: load or push its base bundle first, or make a full bundle"
+	more := ""
+	if n := len(lines) - 1; n > 0 {
+		more = " (and " + plural(n, "more problem") + ")"
 	}
-	return fmt.Errorf("%s refused, nothing written to %s: %s; %s", strings.Join(files, ", "), target, strings.Join(lines, "; "), hint)
+	// The problem names its volume, when it has one: the files are not
+	// named again. A blob absent at the target says itself what to do.
+	if absent {
+		return fmt.Errorf("bundle refused, nothing written to %s: %s%s", target, lines[0], more)
+	}
+	if trusted {
+		return fmt.Errorf("bundle refused, nothing written to %s: %s%s; the signatures do not vouch for it: check the key, or get the bundle from its maker again (gantry bundle verify --key lists every problem)", target, lines[0], more)
+	}
+	return fmt.Errorf("bundle refused, nothing written to %s: %s%s; the bundle is damaged: get a good copy (gantry bundle verify checks one and lists every problem)", target, lines[0], more)
 }

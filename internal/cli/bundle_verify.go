@@ -8,7 +8,7 @@ import (
 )
 
 func newBundleVerifyCmd(e *env) *cobra.Command {
-	var asJSON bool
+	var out *outputFormat
 	var tf bundleTrustFlags
 	cmd := &cobra.Command{
 		Use:   "verify FILE...",
@@ -59,7 +59,7 @@ the images it costs).`,
 			if srep != nil {
 				rep.Problems = append(rep.Problems, srep.Problems...)
 			}
-			if asJSON {
+			if out.json() {
 				if err := writeJSON(e.stdout, rep); err != nil {
 					return err
 				}
@@ -97,7 +97,7 @@ the images it costs).`,
 			return nil
 		},
 	}
-	cmd.Flags().BoolVar(&asJSON, "json", false, "print the report as JSON to stdout")
+	out = addFormatFlags(cmd)
 	tf.add(cmd.Flags())
 	return cmd
 }

@@ -16,7 +16,8 @@ import (
 )
 
 type checkFlags struct {
-	format, threshold      string
+	format                 *outputFormat
+	threshold              report.Severity
 	maxSize, maxLayerBytes string
 	maxTotalBytes          string
 	maxLayers, concurrency int
@@ -43,6 +44,9 @@ decompressed in parallel, gzip, zstd or uncompressed) and report:
         several layers, ignores opaque directories, and counts the contents
         of a deleted directory only when their paths appear twice.
   GC005 each layer that hides bytes, with the largest files it hides
+  GC007 entries left out of the analysis: their paths imply more
+        directories that no tar entry names than gantry makes for an image
+        (65,536 and one per entry), as only a hostile or broken layer does
   GC010/GC011 heavy components (JVM, chromium, elasticsearch, compilers,
         build-essential) with their bytes and the instruction that added them
   GC020 process managers as the entrypoint or command (systemd, init,
@@ -89,15 +93,15 @@ could not be read, 2 on a usage error.`,
 		},
 	}
 	fl := cmd.Flags()
-	fl.StringVar(&f.format, "format", "tty", "output format: tty, json or sarif")
-	fl.StringVar(&f.threshold, "failure-threshold", "error", "exit 1 when a finding is at least this severe: error, warning, info, style or none")
+	f.format = addFormatFlags(cmd, report.SARIF)
+	addThresholdFlag(fl, &f.threshold, report.Error, "a built image's warnings are advice for its next build, where gantry lint's default is warning")
 	fl.StringVar(&f.maxSize, "max-size", "", "size budget for an image's uncompressed files, e.g. 500MB or 1.5GiB (default: none)")
 	fl.IntVar(&f.maxLayers, "max-layers", 0, "layer budget (default: none)")
 	fl.StringVar(&f.maxLayerBytes, "max-layer-bytes", "16GiB", "stop reading a layer past this many decompressed bytes (decompression bombs)")
 	fl.StringVar(&f.maxTotalBytes, "max-total-bytes", "64GiB", "stop reading an image past this many decompressed bytes in all")
-	fl.IntVar(&f.concurrency, "concurrency", 0, "layers decompressed at once (default: CPUs, at most 8)")
-	fl.StringVar(&f.platform, "platform", "", "image of an index to check, OS/ARCH[/VARIANT] (default linux/amd64)")
-	fl.BoolVar(&f.insecure, "insecure", false, "reach registries over plain HTTP or with unverified TLS certificates")
+	addCPUConcurrencyFlag(fl, &f.concurrency, "layers decompressed", "one per CPU, at most 8")
+	addPlatformFlag(fl, &f.platform, platformAnalyze)
+	addInsecureFlag(fl, &f.insecure)
 	fl.StringVar(&f.dockerfile, "dockerfile", "", "the Dockerfile the images were built from: link its instructions to their layers and price its lint findings in bytes")
 	fl.StringVar(&f.lintConfig, "lint-config", "", "lint policy file for --dockerfile (default ./"+lintConfigFile+" if it exists)")
 	fl.StringArrayVar(&f.buildArgs, "build-arg", nil, "ARG value for --dockerfile as KEY=VALUE, as docker build --build-arg (repeatable)")
@@ -105,14 +109,7 @@ could not be read, 2 on a usage error.`,
 }
 
 func runCheck(ctx context.Context, e *env, f checkFlags, args []string) (err error) {
-	format, err := report.ParseFormat(f.format)
-	if err != nil {
-		return usageError{fmt.Errorf("--format: %w", err)}
-	}
-	threshold, err := report.ParseSeverity(f.threshold)
-	if err != nil {
-		return usageError{fmt.Errorf("--failure-threshold: %w", err)}
-	}
+	format, threshold := f.format.format(), f.threshold
 	var opts imagecheck.Options
 	for _, s := range []struct {
 		flag, v string
@@ -156,8 +153,8 @@ func runCheck(ctx context.Context, e *env, f checkFlags, args []string) (err err
 			if ctx.Err() != nil {
 				return ctx.Err()
 			}
+			// Reported once, as a finding: not also as a log line.
 			failed++
-			e.log.Error("check", "image", args[i], "err", err)
 			findings = append(findings, report.Finding{Rule: imagecheck.RuleUnreadable, Severity: report.Error, Image: args[i], Message: err.Error()})
 			continue
 		}

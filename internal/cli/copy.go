@@ -18,6 +18,7 @@ type copyFlags struct {
 	concurrency int
 	insecure    bool
 	quiet       bool
+	format      *outputFormat
 }
 
 func newCopyCmd(e *env) *cobra.Command {
@@ -51,7 +52,7 @@ DST holds a sparse index.
 
 On a terminal, progress shows a bar per blob in flight and a total; otherwise
 blobs are logged at debug level (--log-level debug). The copied reference,
-with its digest, is printed to stdout.`,
+with its digest, is printed to stdout (--format json: a JSON summary).`,
 		Example: `  # Mirror a multi-platform image from a registry into an OCI layout
   gantry copy registry.example.com/library/alpine:3.20 oci:./images:library/alpine
 
@@ -66,7 +67,7 @@ with its digest, is printed to stdout.`,
   gantry copy oci:./images:app:v1 oci:./images:app:stable`,
 		Args: func(_ *cobra.Command, args []string) error {
 			if len(args) != 2 {
-				return usageError{fmt.Errorf("copy takes SRC and DST, got %d argument(s): see gantry copy --help", len(args))}
+				return usageError{fmt.Errorf("copy takes SRC and DST, got %s: see gantry copy --help", plural(len(args), "argument"))}
 			}
 			return nil
 		},
@@ -75,10 +76,11 @@ with its digest, is printed to stdout.`,
 		},
 	}
 	fl := cmd.Flags()
-	fl.StringVar(&f.platform, "platform", "", "copy only this platform of an index, OS/ARCH[/VARIANT] (default: all)")
-	fl.IntVar(&f.concurrency, "concurrency", copy.DefaultConcurrency, "blobs moved at once")
-	fl.BoolVar(&f.insecure, "insecure", false, "reach registries over plain HTTP or with unverified TLS certificates")
+	addPlatformFlag(fl, &f.platform, platformFilter)
+	addTransferConcurrencyFlag(fl, &f.concurrency)
+	addInsecureFlag(fl, &f.insecure)
 	fl.BoolVarP(&f.quiet, "quiet", "q", false, "print nothing but errors and the copied reference")
+	f.format = addFormatFlags(cmd)
 	return cmd
 }
 
@@ -167,15 +169,11 @@ func runCopy(ctx context.Context, e *env, f copyFlags, srcArg, dstArg string) (e
 			err = cerr
 		}
 	}()
+	// The errors of the stores name the reference: add only which side.
 	src, err := locs.source(ctx, plan.srcRef)
 	if err != nil {
-		return fmt.Errorf("source %s: %w", plan.srcRef, err)
+		return fmt.Errorf("source: %w", err)
 	}
-	dst, err := locs.destination(ctx, plan.dstRef)
-	if err != nil {
-		return fmt.Errorf("destination %s: %w", plan.dstRef, err)
-	}
-
 	root, err := src.Resolve(ctx, plan.srcRef.Reference())
 	if err != nil {
 		return resolveError(ctx, plan.srcRef, src, err)
@@ -183,8 +181,14 @@ func runCopy(ctx context.Context, e *env, f copyFlags, srcArg, dstArg string) (e
 	if plan.dstRef.Digest != "" && plan.dstRef.Digest != root.Digest {
 		return fmt.Errorf("DST %s: SRC %s is %s, not the digest DST names: nothing copied", plan.dstRef, plan.srcRef, root.Digest)
 	}
+	// Opened only now: a copy whose source fails creates no destination
+	// store.
+	dst, err := locs.destination(ctx, plan.dstRef)
+	if err != nil {
+		return fmt.Errorf("destination: %w", err)
+	}
 
-	rep := newReporter(e, f.quiet)
+	rep := newReporter(e, f.quiet || f.format.json())
 	plan.opts.Progress = rep.event
 	start := time.Now()
 	root, err = copy.Copy(ctx, src, root.Digest.String(), dst, plan.dstRef.Tag, plan.opts)
@@ -199,6 +203,10 @@ func runCopy(ctx context.Context, e *env, f copyFlags, srcArg, dstArg string) (e
 	}
 	out := plan.dstRef
 	out.Digest = root.Digest
+	if f.format.json() {
+		return writeJSON(e.stdout, copySummary{Source: plan.srcRef.String(), Destination: out.String(), Digest: root.Digest.String(),
+			Copied: rep.copied, Skipped: rep.skipped, Bytes: rep.bytes, Seconds: time.Since(start).Seconds()})
+	}
 	if _, err := fmt.Fprintln(e.stdout, out.String()); err != nil {
 		return err
 	}
@@ -208,15 +216,26 @@ func runCopy(ctx context.Context, e *env, f copyFlags, srcArg, dstArg string) (e
 	return nil
 }
 
+// copySummary is the json output of copy.
+type copySummary struct {
+	Source      string  `json:"source"`
+	Destination string  `json:"destination"` // with the digest copied
+	Digest      string  `json:"digest"`
+	Copied      int     `json:"blobsCopied"`
+	Skipped     int     `json:"blobsSkipped"`
+	Bytes       int64   `json:"bytesCopied"`
+	Seconds     float64 `json:"seconds"`
+}
+
 // resolveError explains a source reference that does not resolve, listing
 // a few of the tags the repository does have when it can.
 func resolveError(ctx context.Context, ref oci.ImageRef, src cas.ReadOnlyTarget, err error) error {
 	if !errors.Is(err, cas.ErrNotFound) {
-		return fmt.Errorf("source %s: %w", ref, err)
+		return fmt.Errorf("source: %w", err) // the store's error names ref
 	}
-	what := "tag " + ref.Tag
+	what := "tag"
 	if ref.Digest != "" {
-		what = "digest " + ref.Digest.String()
+		what = "digest"
 	}
 	hint := "check the reference"
 	if tl, ok := src.(cas.TagLister); ok {
@@ -239,7 +258,7 @@ func resolveError(ctx context.Context, ref oci.ImageRef, src cas.ReadOnlyTarget,
 		}
 	}
 	// The store's own message repeats the reference: keep only its meaning.
-	return fmt.Errorf("source %s: %s not found in %s (%s): %w", ref, what, ref.Repository, hint, cas.ErrNotFound)
+	return fmt.Errorf("source %s: %s not found (%s): %w", ref, what, hint, cas.ErrNotFound)
 }
 
 // copyError turns an engine error into one line that says what to do.
@@ -247,7 +266,7 @@ func copyError(plan copyPlan, err error) error {
 	var hint string
 	switch {
 	case errors.Is(err, context.Canceled):
-		hint = "interrupted; run the same command again to resume: what was copied is kept"
+		hint = "run the same command again to resume: what was copied is kept"
 	case errors.Is(err, cas.ErrDigestMismatch), errors.Is(err, cas.ErrSizeMismatch):
 		hint = "the source served content that does not match its digest; nothing was tagged at the destination: repair the source or copy from another one"
 	case errors.Is(err, cas.ErrNotFound):

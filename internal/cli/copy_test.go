@@ -274,9 +274,9 @@ func TestCopyErrors(t *testing.T) {
 		{"DST digest only", []string{"copy", ok, "oci:" + dst + ":app@" + img.ManifestDesc.Digest.String()}, 1, []string{"only a digest", "TAG"}},
 		{"DST digest differs", []string{"copy", ok, "oci:" + dst + ":app:1@" + digest.FromString("x").String()}, 1, []string{digest.FromString("x").String(), img.ManifestDesc.Digest.String()}},
 		{"SRC digest only, DST no tag", []string{"copy", "oci:" + src + ":app@" + img.ManifestDesc.Digest.String(), "oci:" + dst + ":app"}, 1, []string{"no tag"}},
-		{"missing tag", []string{"copy", "oci:" + src + ":app:nope", out}, 1, []string{"tag nope not found", "tags there: 1, 2"}},
-		{"missing digest", []string{"copy", "oci:" + src + ":app@" + digest.FromString("x").String(), out}, 1, []string{"digest " + digest.FromString("x").String() + " not found"}},
-		{"source not a layout", []string{"copy", "oci:" + filepath.Join(base, "nothing") + ":app:1", out}, 1, []string{"nothing", "not an OCI image layout"}},
+		{"missing tag", []string{"copy", "oci:" + src + ":app:nope", out}, 1, []string{":app:nope: tag not found", "tags there: 1, 2"}},
+		{"missing digest", []string{"copy", "oci:" + src + ":app@" + digest.FromString("x").String(), out}, 1, []string{digest.FromString("x").String() + ": digest not found"}},
+		{"source not a layout", []string{"copy", "oci:" + filepath.Join(base, "nothing") + ":app:1", out}, 1, []string{"nothing", "not a gantry store or OCI image layout"}},
 		{"missing source blob", []string{"copy", "oci:" + broken + ":app:1", out}, 1, []string{"layer " + layer.String(), "not found", "push the image to the source again"}},
 	}
 	for _, tc := range tests {

@@ -2,10 +2,40 @@ package cli
 
 import (
 	"fmt"
+	"strconv"
 
+	"github.com/gantry-dev/gantry/internal/analyze/report"
+	"github.com/gantry-dev/gantry/internal/copy"
 	"github.com/gantry-dev/gantry/internal/oci"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	"github.com/spf13/pflag"
 )
+
+// The flags several commands share are registered here, so that one flag
+// has one name, one meaning and one default across gantry (docs/cli.md).
+// Where a default differs, the help says why.
+
+// platformScope is what --platform selects, which decides its default.
+type platformScope int
+
+const (
+	// platformFilter: a command that moves images keeps every platform
+	// of an index unless told, so the index and the digests users pinned
+	// stay whole.
+	platformFilter platformScope = iota
+	// platformAnalyze: an analysis reads one image of an index, so it
+	// needs one platform: linux/amd64 unless told.
+	platformAnalyze
+)
+
+// addPlatformFlag registers --platform OS/ARCH[/VARIANT].
+func addPlatformFlag(fl *pflag.FlagSet, p *string, scope platformScope) {
+	usage := "keep only this platform of each multi-platform image, OS/ARCH[/VARIANT] (default: every platform)"
+	if scope == platformAnalyze {
+		usage = "the image of a multi-platform index to analyze, OS/ARCH[/VARIANT] (default linux/amd64: an analysis reads one image, where a copy keeps them all)"
+	}
+	fl.StringVar(p, "platform", "", usage)
+}
 
 // platformFlag reads a --platform value: nil for "" (every platform), a
 // usage error for a malformed one.
@@ -20,10 +50,75 @@ func platformFlag(s string) (*ocispec.Platform, error) {
 	return &p, nil
 }
 
-// concurrencyFlag checks a --concurrency value.
+// addTransferConcurrencyFlag registers --concurrency for a command that
+// moves blobs: copy.DefaultConcurrency at once, 1 or more.
+func addTransferConcurrencyFlag(fl *pflag.FlagSet, n *int) {
+	*n = copy.DefaultConcurrency
+	fl.Var(&intFlag{n: n, min: 1}, "concurrency", "blobs moved at once")
+}
+
+// addCPUConcurrencyFlag registers --concurrency for a command whose work is
+// hashing or decompressing: 0, the default, is perCPU ("one per CPU"), as
+// the work is bound by CPUs rather than by the network.
+func addCPUConcurrencyFlag(fl *pflag.FlagSet, n *int, what, perCPU string) {
+	*n = 0
+	fl.Var(&intFlag{n: n, min: 0}, "concurrency", what+" at once (default 0: "+perCPU+"; this work is CPU-bound, where copies are network-bound)")
+}
+
+// concurrencyFlag checks a --concurrency value set other than by flag
+// parsing (tests build the flags structs directly).
 func concurrencyFlag(n int) error {
 	if n < 1 {
 		return usageError{fmt.Errorf("--concurrency %d: want 1 or more", n)}
 	}
+	return nil
+}
+
+// intFlag is an int flag with a lower bound, checked when it is set.
+type intFlag struct {
+	n   *int
+	min int
+}
+
+func (f *intFlag) String() string {
+	if f.n == nil {
+		return "0"
+	}
+	return strconv.Itoa(*f.n)
+}
+func (f *intFlag) Type() string { return "int" }
+func (f *intFlag) Set(s string) error {
+	v, err := strconv.Atoi(s)
+	if err != nil || v < f.min {
+		return fmt.Errorf("want a whole number, %d or more", f.min)
+	}
+	*f.n = v
+	return nil
+}
+
+// addInsecureFlag registers --insecure, which every command that reaches a
+// registry takes.
+func addInsecureFlag(fl *pflag.FlagSet, b *bool) {
+	fl.BoolVar(b, "insecure", false, "reach registries over plain HTTP or with unverified TLS certificates")
+}
+
+// addThresholdFlag registers --failure-threshold with its default and why
+// that default suits the command.
+func addThresholdFlag(fl *pflag.FlagSet, s *report.Severity, def report.Severity, why string) {
+	*s = def
+	fl.Var((*severityFlag)(s), "failure-threshold", "exit 1 when a finding is at least this severe: error, warning, info, style or none ("+why+")")
+}
+
+// severityFlag is a report.Severity flag.
+type severityFlag report.Severity
+
+func (s *severityFlag) String() string { return report.Severity(*s).String() }
+func (s *severityFlag) Type() string   { return "severity" }
+func (s *severityFlag) Set(v string) error {
+	sev, err := report.ParseSeverity(v)
+	if err != nil {
+		return fmt.Errorf("want error, warning, info, style or none")
+	}
+	*s = severityFlag(sev)
 	return nil
 }

@@ -17,7 +17,7 @@ import (
 
 type fleetFlags struct {
 	registry  string
-	jsonOut   bool
+	format    *outputFormat
 	html      string
 	platform  string
 	insecure  bool
@@ -56,11 +56,11 @@ every repository of a registry (under PREFIX).`,
 	}
 	fl := cmd.Flags()
 	fl.StringVar(&f.registry, "registry", "", "analyze every tagged image of this registry, HOST[/PREFIX]")
-	fl.BoolVar(&f.jsonOut, "json", false, "write the report as JSON")
 	fl.StringVar(&f.html, "html", "", "also write a self-contained HTML report with an SVG of the layer-sharing tree to this file")
-	fl.StringVar(&f.platform, "platform", "", "image of each index to use, OS/ARCH[/VARIANT] (default linux/amd64)")
-	fl.BoolVar(&f.insecure, "insecure", false, "reach registries over plain HTTP or with unverified TLS certificates")
+	addPlatformFlag(fl, &f.platform, platformAnalyze)
+	addInsecureFlag(fl, &f.insecure)
 	fl.IntVar(&f.maxImages, "max-images", 1000, "with --registry, stop after this many images")
+	f.format = addFormatFlags(cmd)
 	return cmd
 }
 
@@ -86,13 +86,14 @@ func runFleet(ctx context.Context, e *env, f fleetFlags, args []string) (err err
 		if err != nil {
 			return err
 		}
+		// The stores' errors name the layout or the reference.
 		src, err := locs.source(ctx, ref)
 		if err != nil {
-			return fmt.Errorf("%s: %w", a, err)
+			return err
 		}
 		l, err := imagecheck.Load(ctx, src, ref.Reference(), platform)
 		if err != nil {
-			return fmt.Errorf("%s: %w", a, err)
+			return err
 		}
 		images = append(images, fleet.Image{Name: a, Loaded: l})
 	}
@@ -105,7 +106,7 @@ func runFleet(ctx context.Context, e *env, f fleetFlags, args []string) (err err
 			return err
 		}
 	}
-	if f.jsonOut {
+	if f.format.json() {
 		return fleet.WriteJSON(e.stdout, rep)
 	}
 	return fleet.WriteText(e.stdout, rep)
@@ -161,7 +162,7 @@ func registryImages(ctx context.Context, f fleetFlags, platform *ocispec.Platfor
 			}
 			l, err := imagecheck.Load(ctx, repo, tag, platform)
 			if err != nil {
-				return nil, fmt.Errorf("%s/%s:%s: %w", host, name, tag, err)
+				return nil, err // the registry client names the reference
 			}
 			images = append(images, fleet.Image{Name: host + "/" + name + ":" + tag, Loaded: l})
 		}

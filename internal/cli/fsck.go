@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -19,7 +18,7 @@ var errDamage = errors.New("damage remains")
 func newFsckCmd(e *env) *cobra.Command {
 	var (
 		repair      bool
-		asJSON      bool
+		out         *outputFormat
 		concurrency int
 	)
 	cmd := &cobra.Command{
@@ -58,8 +57,8 @@ damage remains or the check could not run, 2 on a usage error.`,
   # machine-readable report; the exit status still says whether damage remains
   gantry fsck --json /srv/layout > report.json || echo "store damaged"`,
 		Args: func(cmd *cobra.Command, args []string) error {
-			if err := cobra.MaximumNArgs(1)(cmd, args); err != nil {
-				return usageError{err}
+			if len(args) > 1 {
+				return usageError{fmt.Errorf("fsck takes one store DIR, got %d arguments", len(args))}
 			}
 			return nil
 		},
@@ -74,8 +73,8 @@ damage remains or the check could not run, 2 on a usage error.`,
 			if dir == "" {
 				return usageError{errors.New("no store directory: give one (gantry fsck DIR) or set GANTRY_ROOT")}
 			}
-			if _, err := os.Stat(dir); err != nil {
-				return fmt.Errorf("no store at %s: %w", dir, err)
+			if err := requireStore(dir); err != nil {
+				return err
 			}
 			s, err := disk.Open(dir, disk.Options{Logger: e.log})
 			if err != nil {
@@ -87,10 +86,8 @@ damage remains or the check could not run, 2 on a usage error.`,
 			}
 			if rep != nil {
 				var werr error
-				if asJSON {
-					enc := json.NewEncoder(e.stdout)
-					enc.SetIndent("", "  ")
-					werr = enc.Encode(rep)
+				if out.json() {
+					werr = writeJSON(e.stdout, rep)
 				} else {
 					werr = writeFsckReport(e.stdout, rep, repair)
 				}
@@ -113,8 +110,8 @@ damage remains or the check could not run, 2 on a usage error.`,
 	}
 	f := cmd.Flags()
 	f.BoolVar(&repair, "repair", false, "move damaged blobs to .gantry/quarantine/ and drop the tags of incomplete images")
-	f.BoolVar(&asJSON, "json", false, "print the report as JSON")
-	f.IntVar(&concurrency, "concurrency", 0, "blobs hashed at once (default: the number of CPUs)")
+	addCPUConcurrencyFlag(f, &concurrency, "blobs hashed", "one per CPU")
+	out = addFormatFlags(cmd)
 	return cmd
 }
 
@@ -128,8 +125,8 @@ func writeFsckReport(w io.Writer, rep *disk.FsckReport, repair bool) error {
 	}
 	writeStaleTemps(&b, rep.StaleTemps)
 	for _, j := range rep.JournalDamage {
-		fmt.Fprintf(&b, "JOURNAL     %d damaged byte(s) at offset %d of the tag journal were skipped after a crash: the tag or referrer changes recorded there are lost (the changes after them were kept); tag or push those images again, then remove the copy %s\n",
-			j.Bytes, j.Offset, j.Copy)
+		fmt.Fprintf(&b, "JOURNAL     %s at offset %d of the tag journal were skipped after a crash: the tag or referrer changes recorded there are lost (the changes after them were kept); tag or push those images again, then remove the copy %s\n",
+			plural(j.Bytes, "damaged byte"), j.Offset, j.Copy)
 	}
 	for _, d := range rep.Damaged {
 		fmt.Fprintf(&b, "DAMAGED     %s: %s: %s", d.Digest, d.Reason, d.Detail)
@@ -189,10 +186,10 @@ func writeStaleTemps(b *strings.Builder, temps []disk.StaleTemp) {
 		}
 	}
 	if removed > 0 {
-		fmt.Fprintf(b, "removed %d temporary file(s) of interrupted index or journal rewrites (%s)\n", removed, formatBytes(removedBytes))
+		fmt.Fprintf(b, "removed %s of interrupted index or journal rewrites (%s)\n", plural(removed, "temporary file"), formatBytes(removedBytes))
 	}
 	if left > 0 {
-		fmt.Fprintf(b, "found %d temporary file(s) of failed index or journal rewrites (%s); gantry fsck --repair removes them\n", left, formatBytes(leftBytes))
+		fmt.Fprintf(b, "found %s of failed index or journal rewrites (%s); gantry fsck --repair removes them\n", plural(left, "temporary file"), formatBytes(leftBytes))
 	}
 }
 

@@ -171,7 +171,7 @@ func TestFsckJournalDamage(t *testing.T) {
 	}{
 		{"report", []string{"fsck", dir}, []string{
 			"JOURNAL     ", fmt.Sprintf("at offset %d of the tag journal", off),
-			"journal.damaged-", "removed 1 temporary file(s) of interrupted index or journal rewrites", "the tag journal lost changes",
+			"journal.damaged-", "removed 1 temporary file of interrupted index or journal rewrites", "the tag journal lost changes",
 		}, nil},
 		// The copy keeps the damage visible to later runs.
 		{"again", []string{"fsck", dir}, []string{"JOURNAL ", "the tag journal lost changes"}, []string{"temporary"}},

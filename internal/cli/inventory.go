@@ -12,7 +12,8 @@ import (
 
 func newInventoryCmd(e *env) *cobra.Command {
 	var out string
-	var insecure, asJSON bool
+	var insecure bool
+	var format *outputFormat
 	cmd := &cobra.Command{
 		Use:   "inventory REGISTRY_OR_STORE -o have.json",
 		Short: "Record the digests a site has, for incremental bundles",
@@ -27,7 +28,7 @@ catalog API) or oci:DIR.`,
   gantry inventory oci:/var/lib/gantry -o have.json`,
 		Args: func(_ *cobra.Command, args []string) error {
 			if len(args) != 1 {
-				return usageError{fmt.Errorf("inventory takes one REGISTRY_OR_STORE, got %d argument(s)", len(args))}
+				return usageError{fmt.Errorf("inventory takes one REGISTRY_OR_STORE, got %s", plural(len(args), "argument"))}
 			}
 			if out == "" {
 				return usageError{fmt.Errorf("inventory: -o FILE is required")}
@@ -63,6 +64,9 @@ catalog API) or oci:DIR.`,
 			}
 			inv, err := bundle.TakeInventory(ctx, store)
 			if err != nil {
+				if _, isRegistry := store.(*remote.Registry); isRegistry {
+					return err // the registry client names the host
+				}
 				return fmt.Errorf("%s: %w", arg, err)
 			}
 			inv.Source = arg
@@ -73,7 +77,7 @@ catalog API) or oci:DIR.`,
 			for _, b := range inv.Blobs {
 				bytes += b.Size
 			}
-			if asJSON {
+			if format.json() {
 				return writeJSON(e.stdout, map[string]any{"file": out, "source": arg, "blobs": inv.Len(), "bytes": bytes, "digest": inv.Digest()})
 			}
 			fmt.Fprintf(e.stdout, "%s: %s (%s) of %s\n", out, plural(inv.Len(), "digest"), formatBytes(bytes), arg)
@@ -82,7 +86,7 @@ catalog API) or oci:DIR.`,
 	}
 	fl := cmd.Flags()
 	fl.StringVarP(&out, "output", "o", "", "inventory file to write")
-	fl.BoolVar(&insecure, "insecure", false, "reach the registry over plain HTTP or with unverified TLS certificates")
-	fl.BoolVar(&asJSON, "json", false, "print a JSON summary to stdout")
+	addInsecureFlag(fl, &insecure)
+	format = addFormatFlags(cmd)
 	return cmd
 }

@@ -19,8 +19,8 @@ import (
 const lintConfigFile = ".gantry.yaml"
 
 type lintFlags struct {
-	format              string
-	threshold           string
+	format              *outputFormat
+	threshold           report.Severity
 	lintConfig          string
 	disableIgnorePragma bool
 	ignore              []string
@@ -66,8 +66,8 @@ its line and column).`,
 		},
 	}
 	fl := cmd.Flags()
-	fl.StringVar(&f.format, "format", "tty", "output format: tty, json or sarif")
-	fl.StringVar(&f.threshold, "failure-threshold", "warning", "exit 1 if a finding is at or above: error, warning, info, style, or none")
+	f.format = addFormatFlags(cmd, report.SARIF)
+	addThresholdFlag(fl, &f.threshold, report.Warning, "a Dockerfile's warnings are cheap to act on before the build, where gantry check's default is error")
 	fl.StringVar(&f.lintConfig, "lint-config", "", "lint policy file (default ./"+lintConfigFile+" if it exists)")
 	fl.BoolVar(&f.disableIgnorePragma, "disable-ignore-pragma", false, "ignore inline `# gantry ignore=` and `# hadolint ignore=` comments")
 	fl.StringSliceVar(&f.ignore, "ignore", nil, "rule IDs to skip (gantry GL... or hadolint DL...)")
@@ -76,14 +76,8 @@ its line and column).`,
 }
 
 func runLint(cmd *cobra.Command, e *env, f *lintFlags, args []string) error {
-	format, err := report.ParseFormat(f.format)
-	if err != nil {
-		return usageError{fmt.Errorf("--format: %w", err)}
-	}
-	threshold, err := report.ParseSeverity(f.threshold)
-	if err != nil {
-		return usageError{fmt.Errorf("--failure-threshold: %w", err)}
-	}
+	format, threshold := f.format.format(), f.threshold
+	var err error
 	cfgPath := f.lintConfig
 	if cfgPath == "" {
 		if _, err := os.Stat(lintConfigFile); err == nil {
@@ -138,8 +132,12 @@ func runLint(cmd *cobra.Command, e *env, f *lintFlags, args []string) error {
 	}
 	wg.Wait()
 
+	// A parse error is reported once, as a GL900 finding in the report; a
+	// file that cannot be read has no place in the report and is the
+	// command's error.
 	var all []report.Finding
 	failed := 0
+	var readErr error
 	for i, r := range results {
 		var pe *lint.ParseError
 		switch {
@@ -147,10 +145,11 @@ func runLint(cmd *cobra.Command, e *env, f *lintFlags, args []string) error {
 			failed++
 			all = append(all, report.Finding{Rule: "GL900", Severity: report.Error, Message: "fix the syntax: " + pe.Err.Error(),
 				File: args[i], Line: pe.Line, Column: pe.Column})
-			fmt.Fprintf(e.stderr, "gantry lint: %v\n", pe)
 		case r.err != nil:
 			failed++
-			fmt.Fprintf(e.stderr, "gantry lint: %v\n", r.err)
+			if readErr == nil {
+				readErr = r.err
+			}
 		default:
 			all = append(all, r.findings...)
 		}
@@ -160,8 +159,13 @@ func runLint(cmd *cobra.Command, e *env, f *lintFlags, args []string) error {
 	if err := report.Write(cmd.OutOrStdout(), format, rep, report.WriteOptions{Color: isTerminal(cmd.OutOrStdout())}); err != nil {
 		return fmt.Errorf("lint: writing the report: %w", err)
 	}
-	if failed > 0 {
-		return usageError{fmt.Errorf("lint: %d of %d Dockerfiles could not be read or parsed", failed, len(args))}
+	switch {
+	case failed == 1 && readErr != nil:
+		return usageError{fmt.Errorf("lint: %w", readErr)}
+	case readErr != nil:
+		return usageError{fmt.Errorf("lint: %d of %d Dockerfiles could not be read or parsed (GL900 findings above for those that do not parse); first: %w", failed, len(args), readErr)}
+	case failed > 0:
+		return usageError{fmt.Errorf("lint: %d of %s could not be parsed: see the GL900 findings", failed, plural(len(args), "Dockerfile"))}
 	}
 	if report.Fails(all, threshold) {
 		n := 0
@@ -170,11 +174,7 @@ func runLint(cmd *cobra.Command, e *env, f *lintFlags, args []string) error {
 				n++
 			}
 		}
-		noun := "findings"
-		if n == 1 {
-			noun = "finding"
-		}
-		return fmt.Errorf("lint: %d %s at or above %s", n, noun, threshold)
+		return fmt.Errorf("lint: %s at or above %s", plural(n, "finding"), threshold)
 	}
 	return nil
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
 
@@ -77,8 +76,8 @@ func (l *locations) layout(dir string, mustExist bool) (*disk.Store, error) {
 		return s, nil
 	}
 	if mustExist {
-		if _, err := os.Stat(filepath.Join(abs, "oci-layout")); errors.Is(err, os.ErrNotExist) {
-			return nil, fmt.Errorf("%s is not an OCI image layout (no oci-layout file): %w", dir, cas.ErrNotFound)
+		if err := requireStore(dir); err != nil {
+			return nil, err
 		}
 	}
 	s, err := disk.Open(abs, disk.Options{})

@@ -6,9 +6,12 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
+	"syscall"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
@@ -28,7 +31,9 @@ type env struct {
 }
 
 // Main runs gantry with args and returns the process exit code: 0 on
-// success, 1 on a failed command, 2 on a usage error.
+// success, 1 on a failed command, 2 on a usage error, 128+N when signal N
+// (see NotifyContext) interrupted a command, which has cleaned up by then.
+// A failure is printed on one line to stderr, with what to do about it.
 func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	e := &env{stdin: stdin, stdout: stdout, stderr: stderr}
 	root := newRoot(e)
@@ -40,7 +45,15 @@ func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io
 	if err == nil {
 		return 0
 	}
-	fmt.Fprintf(stderr, "gantry: %v\n", err)
+	var in Interrupted
+	if errors.As(context.Cause(ctx), &in) {
+		fmt.Fprintf(stderr, "gantry: interrupted (%v): %v\n", in.Signal, err)
+		if s, ok := in.Signal.(syscall.Signal); ok {
+			return 128 + int(s)
+		}
+		return 130
+	}
+	fmt.Fprintf(stderr, "gantry: %v%s\n", err, errorHint(err))
 	var ue usageError
 	if errors.As(err, &ue) {
 		return 2
@@ -83,6 +96,9 @@ GANTRY_LOG_LEVEL=debug), then the YAML config file, then defaults.`,
 		},
 	}
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
+	root.Version = readBuildInfo().String()
+	root.Flags().BoolP("version", "v", false, "print gantry's version, commit and Go version")
+	root.SetVersionTemplate("{{.Version}}\n")
 	pf := root.PersistentFlags()
 	pf.StringVar(&e.configFile, "config", "", "YAML config file (default $XDG_CONFIG_HOME/gantry/config.yaml if it exists)")
 	pf.StringVar(&e.logLevel, "log-level", "info", "log level: debug, info, warn or error")
@@ -91,7 +107,57 @@ GANTRY_LOG_LEVEL=debug), then the YAML config file, then defaults.`,
 	for _, add := range commands {
 		root.AddCommand(add(e))
 	}
+	applyContract(root)
 	return root
+}
+
+// applyContract gives every command of the tree the exit-code contract of
+// docs/cli.md: a command group (gantry, gantry bundle) run with an
+// argument that names none of its commands is a usage error suggesting the
+// closest ("did you mean push?"), where cobra would print help and exit 0
+// (and suggests only at the root); and a wrong number of arguments is a
+// usage error (exit 2) whichever validator found it.
+func applyContract(c *cobra.Command) {
+	if c.SuggestionsMinimumDistance <= 0 {
+		c.SuggestionsMinimumDistance = 2 // cobra sets it for the root only
+	}
+	if c.HasSubCommands() && c.Run == nil && c.RunE == nil {
+		c.Args = unknownCommand
+		c.RunE = func(cmd *cobra.Command, _ []string) error { return cmd.Help() }
+	} else if check := c.Args; check != nil {
+		hasSubs := c.HasSubCommands() // runnable itself, as gantry agent
+		c.Args = func(cmd *cobra.Command, args []string) error {
+			err := check(cmd, args)
+			var ue usageError
+			switch {
+			case err == nil:
+				return nil
+			case hasSubs && len(args) > 0:
+				return unknownCommand(cmd, args)
+			case errors.As(err, &ue):
+				return err
+			}
+			return usageError{fmt.Errorf("%s: %w", cmd.CommandPath(), err)}
+		}
+	}
+	for _, sub := range c.Commands() {
+		applyContract(sub)
+	}
+}
+
+// unknownCommand refuses an argument to a command group: it can only be a
+// command the group does not have.
+func unknownCommand(cmd *cobra.Command, args []string) error {
+	if len(args) == 0 {
+		return nil
+	}
+	msg := fmt.Sprintf("unknown command %q for %q", args[0], cmd.CommandPath())
+	if s := cmd.SuggestionsFor(args[0]); len(s) > 0 {
+		msg += "; did you mean " + strings.Join(s, " or ") + "?"
+	} else {
+		msg += "; " + cmd.CommandPath() + " --help lists the commands"
+	}
+	return usageError{errors.New(msg)}
 }
 
 // commands lists the subcommand constructors; each subcommand's file adds
@@ -107,6 +173,9 @@ var commands = []func(*env) *cobra.Command{
 	newFleetCmd,
 	newBundleCmd,
 	newInventoryCmd,
+	newAgentCmd,
+	newTrackerCmd,
+	newPreheatCmd,
 }
 
 func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {
@@ -139,13 +208,19 @@ func applySettings(cmd *cobra.Command, e *env) error {
 			e.configFile = v
 		}
 	}
-	file, err := loadConfig(e.configFile)
+	file, path, err := loadConfig(e.configFile)
 	if err != nil {
+		return err
+	}
+	if err := file.check(cmd.Root(), path); err != nil {
 		return err
 	}
 	var errs []error
 	flags.VisitAll(func(f *pflag.Flag) {
-		if f.Changed || f.Name == "config" || f.Name == "help" {
+		// --help and --version are requests, not settings: GANTRY_VERSION
+		// in the environment (an installer's variable) must not print the
+		// version instead of running the command.
+		if f.Changed || f.Name == "config" || f.Name == "help" || f.Name == "version" {
 			return
 		}
 		if v, ok := os.LookupEnv(envName(f.Name)); ok {
@@ -174,27 +249,120 @@ func setFlag(flags *pflag.FlagSet, f *pflag.Flag, v string) error {
 // per command path ("copy", "bundle create").
 type config map[string]any
 
-func loadConfig(path string) (config, error) {
+// loadConfig reads the config file at path, or at the default path when
+// path is "" (where a missing file is no error), and returns the path read.
+func loadConfig(path string) (config, string, error) {
 	explicit := path != ""
 	if !explicit {
 		dir, err := os.UserConfigDir()
 		if err != nil {
-			return nil, nil
+			return nil, "", nil
 		}
 		path = filepath.Join(dir, "gantry", "config.yaml")
 	}
 	b, err := os.ReadFile(path)
 	if errors.Is(err, os.ErrNotExist) && !explicit {
-		return nil, nil
+		return nil, "", nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("config file: %w", err)
+		return nil, path, fmt.Errorf("config file: %w", err)
 	}
 	var m map[string]any // nested sections decode as map[string]any
 	if err := yaml.Unmarshal(b, &m); err != nil {
-		return nil, fmt.Errorf("config file %s: %w", path, err)
+		return nil, path, fmt.Errorf("config file %s: %w", path, err)
 	}
-	return config(m), nil
+	return config(m), path, nil
+}
+
+// check refuses keys that no command reads: a misspelt key would otherwise
+// be ignored without a word. The keys of a section (the top level is
+// root's) are the flags of its command and of the commands below it, which
+// inherit the section, and the names of its subcommands, as sections.
+func (c config) check(root *cobra.Command, path string) error {
+	return checkSection(c, root, path)
+}
+
+func checkSection(sec map[string]any, cmd *cobra.Command, path string) error {
+	flags := map[string]bool{}
+	var collect func(c *cobra.Command)
+	collect = func(c *cobra.Command) {
+		c.Flags().VisitAll(func(f *pflag.Flag) { flags[f.Name] = true })
+		c.InheritedFlags().VisitAll(func(f *pflag.Flag) { flags[f.Name] = true })
+		for _, sub := range c.Commands() {
+			collect(sub)
+		}
+	}
+	collect(cmd)
+	delete(flags, "help")
+	delete(flags, "config")
+	subs := map[string]*cobra.Command{}
+	for _, sub := range cmd.Commands() {
+		subs[sub.Name()] = sub
+	}
+	where := "at the top level"
+	if cmd.HasParent() {
+		where = fmt.Sprintf("in section %q", strings.TrimPrefix(cmd.CommandPath(), cmd.Root().Name()+" "))
+	}
+	keys := slices.Sorted(maps.Keys(sec))
+	for _, k := range keys {
+		if sub, ok := subs[k]; ok {
+			if next, isMap := sec[k].(map[string]any); isMap {
+				if err := checkSection(next, sub, path); err != nil {
+					return err
+				}
+				continue
+			}
+		}
+		if flags[k] {
+			continue
+		}
+		known := slices.Collect(maps.Keys(flags))
+		for name := range subs {
+			known = append(known, name)
+		}
+		msg := fmt.Sprintf("config file %s: unknown key %q %s", path, k, where)
+		if near := closest(k, known); near != "" {
+			msg += fmt.Sprintf("; did you mean %q?", near)
+		} else {
+			msg += "; its keys are the flags of " + cmd.CommandPath() + " and its commands (see --help)"
+		}
+		return errors.New(msg)
+	}
+	return nil
+}
+
+// closest returns the candidate nearest to s by edit distance, if it is
+// near enough to be a typo of it (at most 2 edits, or a third of s).
+func closest(s string, candidates []string) string {
+	best, bestD := "", max(2, len(s)/3)+1
+	slices.Sort(candidates)
+	for _, c := range candidates {
+		if d := editDistance(s, c); d < bestD {
+			best, bestD = c, d
+		}
+	}
+	return best
+}
+
+// editDistance is the Levenshtein distance of a and b, in bytes.
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
 }
 
 // lookup finds flag in the section of cmd's path (innermost first), then at

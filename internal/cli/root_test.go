@@ -124,3 +124,82 @@ func TestMainExitCodes(t *testing.T) {
 		t.Fatalf("version with an argument succeeded")
 	}
 }
+
+func TestUnknownCommands(t *testing.T) {
+	t.Setenv("XDG_CONFIG_HOME", t.TempDir())
+	tests := []struct {
+		args     []string
+		code     int
+		mentions []string
+	}{
+		{[]string{"bundle", "pussh"}, 2, []string{`unknown command "pussh" for "gantry bundle"`, "did you mean push?"}},
+		{[]string{"bundel"}, 2, []string{"did you mean bundle?"}},
+		{[]string{"agent", "containerd-confg"}, 2, []string{"did you mean containerd-config?"}},
+		{[]string{"nothing-like-it"}, 2, []string{"gantry --help lists the commands"}},
+		{[]string{"version", "x"}, 2, []string{"gantry version"}},
+		{[]string{"version", "--format", "sarif"}, 2, []string{"want tty or json"}},
+		{[]string{"lint", "--failure-threshold", "loud"}, 2, []string{"--failure-threshold"}},
+		{[]string{"copy", "--concurrency", "0", "a", "b"}, 2, []string{"1 or more"}},
+		{[]string{"bundle"}, 0, nil},
+	}
+	for _, tc := range tests {
+		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
+			var out, errb bytes.Buffer
+			code := Main(t.Context(), tc.args, strings.NewReader(""), &out, &errb)
+			if code != tc.code {
+				t.Fatalf("exit %d, want %d: %s", code, tc.code, errb.String())
+			}
+			for _, m := range tc.mentions {
+				if !strings.Contains(errb.String(), m) {
+					t.Errorf("stderr %q does not mention %q", errb.String(), m)
+				}
+			}
+		})
+	}
+}
+
+func TestConfigUnknownKeys(t *testing.T) {
+	t.Setenv("XDG_CONFIG_HOME", t.TempDir())
+	tests := []struct {
+		yaml string
+		want string // "" for no error
+	}{
+		{"log-level: info\nconcurrency: 4\nbundle:\n  concurrency: 2\n  create:\n    split: 1GiB\n", ""},
+		{"probe:\n  depht: 2\n", `unknown key "depht" in section "probe"; did you mean "depth"?`},
+		{"bundle:\n  craete:\n    split: 1GiB\n", `did you mean "create"?`},
+		{"zzzzzzzz: 1\n", `unknown key "zzzzzzzz" at the top level; its keys are the flags of gantry`},
+	}
+	for i, tc := range tests {
+		cfg := filepath.Join(t.TempDir(), "c.yaml")
+		if err := os.WriteFile(cfg, []byte(tc.yaml), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		_, code, stderr := runProbe(t, "--config", cfg, "probe")
+		switch {
+		case tc.want == "" && code != 0:
+			t.Errorf("%d: exit %d: %s", i, code, stderr)
+		case tc.want != "" && !strings.Contains(stderr, tc.want):
+			t.Errorf("%d: stderr %q does not mention %q", i, stderr, tc.want)
+		}
+	}
+}
+
+func TestEditDistance(t *testing.T) {
+	for _, tc := range []struct {
+		a, b string
+		want int
+	}{{"", "", 0}, {"push", "pussh", 1}, {"check", "chekc", 2}, {"", "abc", 3}, {"kitten", "sitting", 3}} {
+		if got := editDistance(tc.a, tc.b); got != tc.want {
+			t.Errorf("editDistance(%q, %q) = %d, want %d", tc.a, tc.b, got, tc.want)
+		}
+	}
+}
+
+func TestVersionFlagNotFromEnv(t *testing.T) {
+	t.Setenv("XDG_CONFIG_HOME", t.TempDir())
+	t.Setenv("GANTRY_VERSION", "1.2.3")
+	var out, errb bytes.Buffer
+	if code := Main(t.Context(), nil, strings.NewReader(""), &out, &errb); code != 0 || strings.Contains(out.String(), "(commit ") {
+		t.Fatalf("GANTRY_VERSION in the environment: exit %d, stdout %q, stderr %q", code, out.String(), errb.String())
+	}
+}

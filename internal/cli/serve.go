@@ -181,6 +181,17 @@ func runServe(ctx context.Context, e *env, f serveFlags) (err error) {
 		store any        // the store served, for the abilities it may have (UploadPurger)
 		stats storeStats // the disk store, for /metrics; nil for a bundle
 	)
+	// A bundle is verified before anything listens, so no client waits on
+	// a bundle that is then refused; a store directory is opened (created)
+	// only once the addresses are ours, so a busy port leaves no --root.
+	var listeners []net.Listener
+	defer func() {
+		if err != nil {
+			for _, l := range listeners {
+				l.Close()
+			}
+		}
+	}()
 	if len(f.bundles) > 0 {
 		b, err := openServedBundle(ctx, f.bundles, f.keepHost, e.log)
 		if err != nil {
@@ -188,7 +199,13 @@ func runServe(ctx context.Context, e *env, f serveFlags) (err error) {
 		}
 		defer b.Close()
 		reg, store, health.root = registry.NewReadOnly(b, regOpts), b, ""
+		if listeners, err = listen(f); err != nil {
+			return err
+		}
 	} else {
+		if listeners, err = listen(f); err != nil {
+			return err
+		}
 		ds, derr := disk.Open(f.root, disk.Options{Logger: e.log})
 		if derr != nil {
 			return derr
@@ -223,18 +240,8 @@ func runServe(ctx context.Context, e *env, f serveFlags) (err error) {
 		// body that stalls fails after --body-idle-timeout (registry).
 	}
 	servers := []*http.Server{srv}
-	ln, err := net.Listen("tcp", f.addr)
-	if err != nil {
-		return fmt.Errorf("listen on %s: %w", f.addr, err)
-	}
-	listeners := []net.Listener{ln}
+	ln := listeners[0]
 	if f.metricsAddr != "" {
-		mln, err := net.Listen("tcp", f.metricsAddr)
-		if err != nil {
-			ln.Close()
-			return fmt.Errorf("listen on --metrics-addr %s: %w", f.metricsAddr, err)
-		}
-		listeners = append(listeners, mln)
 		servers = append(servers, &http.Server{
 			Handler:           instrument(ops, e.log, m),
 			ReadHeaderTimeout: 10 * time.Second,
@@ -291,6 +298,25 @@ func runServe(ctx context.Context, e *env, f serveFlags) (err error) {
 	}
 	e.log.Info("stopped")
 	return nil
+}
+
+// listen takes --addr and --metrics-addr. The net package's error names
+// the address.
+func listen(f serveFlags) ([]net.Listener, error) {
+	const hint = "another process listens there: choose another address, or port 0 for any free one"
+	ln, err := net.Listen("tcp", f.addr)
+	if err != nil {
+		return nil, fmt.Errorf("--addr: %w (%s)", err, hint)
+	}
+	if f.metricsAddr == "" {
+		return []net.Listener{ln}, nil
+	}
+	mln, err := net.Listen("tcp", f.metricsAddr)
+	if err != nil {
+		ln.Close()
+		return nil, fmt.Errorf("--metrics-addr: %w (%s)", err, hint)
+	}
+	return []net.Listener{ln, mln}, nil
 }
 
 // waitHandlers waits for wg, for at most limit.

@@ -66,7 +66,7 @@ func openServedBundle(ctx context.Context, files []string, keepHost bool, log *s
 	if len(damage) > 0 {
 		more := ""
 		if len(damage) > 1 {
-			more = fmt.Sprintf(" (and %d more problem(s): gantry bundle verify lists them)", len(damage)-1)
+			more = fmt.Sprintf(" (and %s: gantry bundle verify lists them)", plural(len(damage)-1, "more problem"))
 		}
 		return nil, fmt.Errorf("bundle %s is damaged, not served: %s%s", strings.Join(files, ","), damage[0], more)
 	}

@@ -22,13 +22,9 @@ func formatRate(n int64, d time.Duration) string {
 	return formatBytes(int64(float64(n)/d.Seconds())) + "/s"
 }
 
-// plural writes n and noun, with an s unless n is 1: "1 blob", "3 blobs".
-func plural[N int | int64](n N, noun string) string {
-	if n == 1 {
-		return "1 " + noun
-	}
-	return fmt.Sprintf("%d %ss", n, noun)
-}
+// plural writes n and noun, with an s unless n is 1: "1 blob", "3 blobs"
+// (report.Count, shared with the analyses' output).
+func plural[N int | int64](n N, noun string) string { return report.Count(n, noun) }
 
 // parseSize reads "500MB", "1.5GiB", "100k" or a number of bytes.
 func parseSize(s string) (int64, error) {

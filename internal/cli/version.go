@@ -8,26 +8,82 @@ import (
 	"github.com/spf13/cobra"
 )
 
-// Version is set at build time with -ldflags "-X .../internal/cli.Version=v1.2.3".
-var Version = "dev"
+// Version and Commit are set at build time by make build:
+//
+//	-ldflags "-X github.com/gantry-dev/gantry/internal/cli.Version=v1.2.3 -X github.com/gantry-dev/gantry/internal/cli.Commit=abc123"
+//
+// Left empty, they come from the build information Go records: the module
+// version of "go install .../cmd/gantry@v1.2.3", and the VCS revision of a
+// build in a git checkout.
+var (
+	Version = "dev"
+	Commit  = ""
+)
+
+// buildInfo is what gantry version prints.
+type buildInfo struct {
+	Version  string `json:"version"`
+	Commit   string `json:"commit"`
+	Modified bool   `json:"modified,omitempty"` // built from a checkout with uncommitted changes
+	Go       string `json:"go"`
+	Platform string `json:"platform"`
+}
+
+// readBuildInfo fills in what -ldflags left unset from the binary's build
+// information.
+func readBuildInfo() buildInfo {
+	v := buildInfo{Version: Version, Commit: Commit, Go: runtime.Version(), Platform: runtime.GOOS + "/" + runtime.GOARCH}
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		if (v.Version == "" || v.Version == "dev") && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+			v.Version = bi.Main.Version
+		}
+		for _, s := range bi.Settings {
+			switch s.Key {
+			case "vcs.revision":
+				if v.Commit == "" {
+					v.Commit = s.Value
+				}
+			case "vcs.modified":
+				v.Modified = s.Value == "true"
+			}
+		}
+	}
+	if v.Version == "" {
+		v.Version = "dev"
+	}
+	if v.Commit == "" {
+		v.Commit = "unknown"
+	}
+	return v
+}
+
+// String is the line gantry version and gantry --version print.
+func (v buildInfo) String() string {
+	commit := v.Commit
+	if v.Modified {
+		commit += "-dirty"
+	}
+	return fmt.Sprintf("gantry %s (commit %s, %s, %s)", v.Version, commit, v.Go, v.Platform)
+}
 
 func newVersionCmd(e *env) *cobra.Command {
-	return &cobra.Command{
-		Use:     "version",
-		Short:   "Print gantry's version",
-		Example: "  gantry version",
-		Args:    cobra.NoArgs,
+	var out *outputFormat
+	cmd := &cobra.Command{
+		Use:   "version",
+		Short: "Print gantry's version, commit and Go version",
+		Example: `  gantry version
+  gantry --version
+  gantry version --format json`,
+		Args: cobra.NoArgs,
 		RunE: func(*cobra.Command, []string) error {
-			commit := "unknown"
-			if bi, ok := debug.ReadBuildInfo(); ok {
-				for _, s := range bi.Settings {
-					if s.Key == "vcs.revision" {
-						commit = s.Value
-					}
-				}
+			v := readBuildInfo()
+			if out.json() {
+				return writeJSON(e.stdout, v)
 			}
-			_, err := fmt.Fprintf(e.stdout, "gantry %s (commit %s, %s, %s/%s)\n", Version, commit, runtime.Version(), runtime.GOOS, runtime.GOARCH)
+			_, err := fmt.Fprintln(e.stdout, v)
 			return err
 		},
 	}
+	out = addFormatFlags(cmd)
+	return cmd
 }

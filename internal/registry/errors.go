@@ -68,6 +68,7 @@ type apiError struct {
 	Detail  any    `json:"detail,omitempty"`
 	status  int
 	err     error
+	header  http.Header // answered with the error
 }
 
 func (e *apiError) Error() string { return e.Code + ": " + e.Message }
@@ -115,12 +116,31 @@ const (
 	kindUpload
 )
 
+// UpstreamError is an error a store returns for an answer it got from
+// another registry, a mirror's upstream say: the handler answers with the
+// same status, error code and headers (the WWW-Authenticate challenge of
+// a 401, so that the client authenticates with the upstream and retries
+// with its credentials).
+type UpstreamError interface {
+	error
+	// Status is the HTTP status to answer with.
+	Status() int
+	// Code is the OCI error code.
+	Code() string
+	// Header holds the headers to answer with.
+	Header() http.Header
+}
+
 // classify turns any error into an apiError: cas sentinels by the table,
 // body limits into 413, everything else into 500 UNKNOWN.
 func classify(err error, k kind) *apiError {
 	var ae *apiError
 	if errors.As(err, &ae) {
 		return ae
+	}
+	var ue UpstreamError
+	if errors.As(err, &ue) {
+		return &apiError{Code: ue.Code(), Message: err.Error(), status: ue.Status(), err: err, header: ue.Header()}
 	}
 	var mbe *http.MaxBytesError
 	msg := err.Error()
@@ -173,6 +193,9 @@ func (reg *Registry) writeError(w http.ResponseWriter, r *http.Request, err erro
 	h := w.Header()
 	h.Del("Content-Length")
 	h.Del("Docker-Content-Digest")
+	for k, vs := range ae.header {
+		h[k] = vs
+	}
 	h.Set("Content-Type", "application/json")
 	body, _ := json.Marshal(struct {
 		Errors []*apiError `json:"errors"`

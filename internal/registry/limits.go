@@ -130,7 +130,10 @@ type sessionGate struct {
 // a new session, from the store's own count (cas.UploadCounter; a store
 // that cannot count is not bounded here) and the sessions being created.
 // It answers 429 itself and returns false when a bound is reached;
-// otherwise the caller calls done once NewUpload has returned.
+// otherwise the caller calls done once NewUpload has returned. A POST that
+// races with a session being made may count that session twice (the store
+// counts it before done is called) and be refused: the bound is never
+// passed, and the client retries after Retry-After.
 func (rq *request) admitSession() (done func(), ok bool) {
 	c, ok := rq.reg.store.(cas.UploadCounter)
 	o := rq.reg.opts

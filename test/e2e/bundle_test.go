@@ -292,7 +292,7 @@ func TestBundleBadInput(t *testing.T) {
 	}{
 		{"truncated", truncated, []string{"truncated", "nothing written"}},
 		{"flipped byte", flipped, []string{layer.Desc.Digest.String(), "nothing written"}},
-		{"delta without base", delta, []string{imgs[0].Layers[0].Desc.Digest.String(), "base", "nothing written"}},
+		{"delta without base", delta, []string{"absent-at-target", names[0], "base", "nothing written"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -20,16 +20,16 @@ func WriteJSON(w io.Writer, r *Report) error {
 // WriteText writes the report for a terminal.
 func WriteText(w io.Writer, r *Report) error {
 	var b strings.Builder
-	fmt.Fprintf(&b, "%d images: %s pulled one by one, %s for one node running them all (%s shared, %s unique)\n",
-		len(r.Images), report.Bytes(r.Total), report.Bytes(r.Node), report.Bytes(r.Shared), report.Bytes(r.Unique))
+	fmt.Fprintf(&b, "%s: %s pulled one by one, %s for one node running them all (%s shared, %s unique)\n",
+		report.Count(len(r.Images), "image"), report.Bytes(r.Total), report.Bytes(r.Node), report.Bytes(r.Shared), report.Bytes(r.Unique))
 	for _, s := range r.Images {
-		fmt.Fprintf(&b, "  %s  %d layers, %s (%s unique), base: first %d layers, family %s\n", s.Name, s.Layers, report.Bytes(s.Bytes), report.Bytes(s.Unique), s.BaseLayers, s.Family)
+		fmt.Fprintf(&b, "  %s  %s, %s (%s unique), base: first %s, family %s\n", s.Name, report.Count(s.Layers, "layer"), report.Bytes(s.Bytes), report.Bytes(s.Unique), report.Count(s.BaseLayers, "layer"), s.Family)
 	}
 	b.WriteString("layer-sharing tree:\n")
 	var rec func(n *Node, indent string)
 	rec = func(n *Node, indent string) {
 		if len(n.Layers) > 0 {
-			fmt.Fprintf(&b, "%s%d layers, %s, %d images%s\n", indent, len(n.Layers), report.Bytes(n.Bytes), n.Count, imagesSuffix(n.Images))
+			fmt.Fprintf(&b, "%s%s, %s, %s%s\n", indent, report.Count(len(n.Layers), "layer"), report.Bytes(n.Bytes), report.Count(n.Count, "image"), imagesSuffix(n.Images))
 			indent += "  "
 		}
 		for _, c := range n.Children {

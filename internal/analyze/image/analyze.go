@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"hash/maphash"
 	"io"
 	"runtime"
 	"sort"
@@ -143,7 +144,12 @@ func AnalyzeLoaded(ctx context.Context, src cas.ReadOnlyTarget, name string, l *
 		return nil, err
 	}
 	r := &Result{Image: name, Digest: l.Descriptor.Digest, Loaded: l, Layers: make([]LayerInfo, len(layers))}
-	exact := newFS(len(layers), true)
+	entries := 0
+	for _, s := range scans {
+		entries += len(s.entries)
+	}
+	maxImplied := entries + lim.MaxImpliedDirs
+	exact := newFS(len(layers), true, maxImplied)
 	var rewritten []int64
 	if opts.Dockerfile != nil {
 		rewritten = make([]int64, len(layers))
@@ -163,8 +169,13 @@ func AnalyzeLoaded(ctx context.Context, src cas.ReadOnlyTarget, name string, l *
 	}
 	r.fs = exact
 	r.Size = du(&exact.root)
+	// Files left out of the stack (see Limits.MaxImpliedDirs) are neither
+	// seen nor known to be hidden: they do not count as wasted.
 	r.Wasted = r.Stored - r.Size
-	r.DiveWasted = diveWaste(scans)
+	for _, b := range exact.unstackedBytes {
+		r.Wasted -= b
+	}
+	r.DiveWasted = diveWaste(scans, maxImplied)
 	r.files = map[string][]byte{}
 	for p := range captured {
 		if n := exact.lookup(p); n != nil && n.kind == KindFile {
@@ -237,40 +248,32 @@ func scanLayer(ctx context.Context, src cas.ReadOnlyTarget, desc ocispec.Descrip
 // the sum of all its copies, the surviving one included; a whiteout counts
 // as the bytes of the directory it deletes (0 for a file); opaque markers
 // are ignored, and the contents of a deleted directory count only if their
-// paths appear twice.
-func diveWaste(scans []*layerScan) int64 {
+// paths appear twice. Its stack makes at most maxImplied directories for
+// parents no entry names, as the exact one does.
+func diveWaste(scans []*layerScan, maxImplied int) int64 {
 	type acc struct {
 		n   int
 		sum int64
 	}
 	paths := map[string]*acc{}
-	stack := newFS(len(scans), false)
+	stack := newFS(len(scans), false, maxImplied)
 	for i, s := range scans {
-		// The directories above each entry; a walk up stops at the first
-		// one already seen, and each step slices the path (path.Dir
-		// would clean the whole prefix again, quadratic in its depth).
-		parents := map[string]bool{}
-		for _, e := range s.entries {
-			for d := e.Path; ; {
-				i := strings.LastIndexByte(d, '/')
-				if i <= 0 {
-					break
-				}
-				if d = d[:i]; parents[d] {
-					break
-				}
-				parents[d] = true
-			}
-		}
-		for _, e := range s.entries {
-			if e.Kind == KindOpaque || parents[e.Path] {
+		parent := parents(s.entries)
+		// A directory deleted twice in one layer is measured once.
+		deleted := map[*node]int64{}
+		for j, e := range s.entries {
+			if e.Kind == KindOpaque || parent[j] {
 				continue
 			}
 			var size int64
 			switch e.Kind {
 			case KindWhiteout:
 				if n := stack.lookup(e.Path); n != nil && n.kind == KindDir {
-					size = du(n)
+					var ok bool
+					if size, ok = deleted[n]; !ok {
+						size = du(n)
+						deleted[n] = size
+					}
 				}
 			case KindFile:
 				size = e.Size
@@ -292,6 +295,95 @@ func diveWaste(scans []*layerScan) int64 {
 		}
 	}
 	return w
+}
+
+// parents reports, for each entry, whether its path is a directory above
+// another entry's path of the same layer (dive counts only the leaves of a
+// layer's tree).
+//
+// The directories above a path are as many as its components, and most
+// are named by no entry: putting each in a set would hash every prefix of
+// every path, the depth squared for a deep one. Instead each prefix is
+// looked up by a hash computed as the path is read, once, and a match is
+// compared only when its length agrees; the walk up from an entry stops at
+// the first entry found marked already, whose own parents were marked then.
+func parents(entries []Entry) []bool {
+	seed := maphash.MakeSeed()
+	// byHash holds, for the hash of a path, the last entry with a path of
+	// that hash; next chains the entries of one hash (a collision), -1
+	// ends a chain.
+	byHash := make(map[uint64]int, len(entries))
+	next := make([]int, len(entries))
+	find := func(h uint64, p string) (int, bool) {
+		k, ok := byHash[h]
+		for ok && k >= 0 {
+			if entries[k].Path == p {
+				return k, true
+			}
+			k = next[k]
+		}
+		return 0, false
+	}
+	// rep[j] is the first entry with entry j's path: entries of one path
+	// share a mark. isLen[n] says whether some entry's path is n bytes
+	// long: a prefix of another length is no entry's path, and needs no
+	// look-up (all of them, when a layer's paths end at one depth).
+	rep := make([]int, len(entries))
+	maxLen := 0
+	for j := range entries {
+		maxLen = max(maxLen, len(entries[j].Path))
+	}
+	isLen := make([]bool, maxLen+1)
+	for j := range entries {
+		isLen[len(entries[j].Path)] = true
+		h := maphash.String(seed, entries[j].Path)
+		if k, ok := find(h, entries[j].Path); ok {
+			rep[j] = k
+			continue
+		}
+		rep[j], next[j] = j, -1
+		if k, ok := byHash[h]; ok {
+			next[j] = k
+		}
+		byHash[h] = j
+	}
+	marked := make([]bool, len(entries))
+	var hs []uint64 // the hash of each proper prefix of one path that may be an entry's
+	var ends []int  // and where it ends
+	var mh maphash.Hash
+	mh.SetSeed(seed)
+	for j := range entries {
+		p := entries[j].Path
+		hs, ends = hs[:0], ends[:0]
+		mh.Reset()
+		for start := 0; ; {
+			i := strings.IndexByte(p[start:], '/')
+			if i < 0 {
+				break
+			}
+			mh.WriteString(p[start : start+i])
+			if isLen[start+i] {
+				hs, ends = append(hs, mh.Sum64()), append(ends, start+i)
+			}
+			mh.WriteByte('/')
+			start += i + 1
+		}
+		for x := len(hs) - 1; x >= 0; x-- {
+			k, ok := find(hs[x], p[:ends[x]])
+			if !ok {
+				continue
+			}
+			if marked[k] {
+				break
+			}
+			marked[k] = true
+		}
+	}
+	out := make([]bool, len(entries))
+	for j, k := range rep {
+		out[j] = marked[k]
+	}
+	return out
 }
 
 // lines splits captured text into lines.

@@ -198,6 +198,12 @@ func TestFindings(t *testing.T) {
 		{"Dockerfile", RuleBuildContext, true, [][]imagetest.Entry{{imagetest.File("app/Dockerfile", "FROM x\n")}}, app},
 		{"vscode", RuleBuildContext, true, [][]imagetest.Entry{{imagetest.File("app/.vscode/settings.json", "{}")}}, app},
 		{"Dockerfile shipped by a package", RuleBuildContext, false, [][]imagetest.Entry{{imagetest.File("usr/share/doc/x/Dockerfile", "FROM x\n")}}, app},
+		{"Dockerfile deep in node_modules", RuleBuildContext, false, [][]imagetest.Entry{{imagetest.File("app/node_modules/a/b/c/Dockerfile", "FROM x\n")}}, app},
+		{"git repository in the Go module cache", RuleBuildContext, false, [][]imagetest.Entry{{imagetest.File("root/go/pkg/mod/x/.git/HEAD", "ref: refs/heads/main\n")}}, app},
+		{"Dockerfile in a directory named like a package one", RuleBuildContext, true, [][]imagetest.Entry{{imagetest.File("opt/xusr/share/Dockerfile", "FROM x\n")}}, app},
+		{"Dockerfile beside node_modules", RuleBuildContext, true, [][]imagetest.Entry{{imagetest.Dir("app/node_modules"), imagetest.File("app/node_modules2/Dockerfile", "FROM x\n")}}, app},
+		{"directory named like a heavy component's file", RuleHeavy, false, [][]imagetest.Entry{{imagetest.File("opt/lib/libjvm.so/README", "not a JVM\n")}}, app},
+		{"directories no entry names", RuleImpliedDirs, false, [][]imagetest.Entry{{imagetest.File(strings.Repeat("a/", 2000)+"f", "x")}}, app},
 		{"apt archives", RulePackageCache, true, [][]imagetest.Entry{{imagetest.Sized("var/cache/apt/archives/curl.deb", 2000), imagetest.Sized("var/cache/apt/archives/lock", 0)}}, app},
 		{"apt archives empty", RulePackageCache, false, [][]imagetest.Entry{{imagetest.Sized("var/cache/apt/archives/lock", 0), imagetest.Dir("var/cache/apt/archives/partial")}}, app},
 		{"apt lists", RulePackageCache, true, [][]imagetest.Entry{{imagetest.Sized("var/lib/apt/lists/deb.debian.org_dists_bookworm_InRelease", 5000)}}, app},
@@ -354,4 +360,40 @@ func TestBadInput(t *testing.T) {
 			t.Errorf("err = %v, want ErrDigestMismatch", err)
 		}
 	})
+}
+
+// TestImpliedDirLimit stacks a layer whose paths imply more directories
+// than Limits.MaxImpliedDirs allows: the entry past the bound is left out,
+// the sizes leave it out too, and GC007 names it.
+func TestImpliedDirLimit(t *testing.T) {
+	l1 := imagetest.Layer(imagetest.Gzip,
+		imagetest.Sized("a/b/c/f1", 100), // implies 3 directories
+		imagetest.Sized("x/y/f2", 200),   // 2 more: 5
+		imagetest.Sized("p/q/r/f4", 400), // 3 more would be 8, over 5 entries + 1
+		imagetest.Sized("top", 50))
+	l2 := imagetest.Layer(imagetest.Gzip, imagetest.Whiteout("a/b/c/f1"))
+	r, err := analyze(t, []testimage.Layer{l1, l2}, imagetest.Config{}, Options{Limits: Limits{MaxImpliedDirs: 1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Stored != 750 || r.Size != 250 || r.Wasted != 100 || r.DiveWasted != 100 {
+		t.Errorf("stored %d, size %d, wasted %d, dive %d; want 750, 250, 100, 100", r.Stored, r.Size, r.Wasted, r.DiveWasted)
+	}
+	if n := r.fs.lookup("x/y/f2"); n == nil {
+		t.Error("x/y/f2, within the bound, was left out")
+	}
+	var got []report.Finding
+	for _, f := range r.Findings {
+		if f.Rule == RuleImpliedDirs {
+			got = append(got, f)
+		}
+	}
+	if len(got) != 1 {
+		t.Fatalf("%d %s findings, want 1: %+v", len(got), RuleImpliedDirs, got)
+	}
+	f := got[0]
+	if f.Layer != r.Layers[0].Digest.String() || f.Bytes != 400 || f.Severity != report.Error ||
+		!strings.Contains(f.Message, "1 of its 4 entries") || !strings.Contains(f.Message, "/p/q/r/f4") {
+		t.Errorf("finding %+v", f)
+	}
 }

@@ -14,5 +14,10 @@
 //
 // Hostile input (paths escaping the root, huge headers, decompression bombs,
 // missing or corrupt layers) ends the analysis of that image with an error;
-// Limits bounds the bytes decompressed and the entries kept.
+// Limits bounds the bytes decompressed and the entries kept. The work of
+// stacking and walking the layers stays linear in the bytes of their tar
+// headers: paths are walked in place, never built for every directory above
+// an entry, and the directories that no entry names but paths imply are
+// bounded (Limits.MaxImpliedDirs); the entries past that bound are left out
+// and a GC007 finding names the first.
 package image

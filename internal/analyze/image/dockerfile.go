@@ -301,7 +301,7 @@ func dockerfileFindings(r *Result, df *Dockerfile, d *layerData) []report.Findin
 	linkFinding := func(sev report.Severity, line int, msg string, args ...any) report.Finding {
 		return report.Finding{Rule: RuleDockerfileLink, Severity: sev, Message: fmt.Sprintf(msg, args...), File: df.Name, Line: line, Image: r.Image}
 	}
-	lints, err := lint.Lint(df.Name, df.Source, df.Lint)
+	lints, shipped, err := lint.Analyze(df.Name, df.Source, df.Lint)
 	var pe *lint.ParseError
 	if errors.As(err, &pe) {
 		return []report.Finding{
@@ -310,10 +310,6 @@ func dockerfileFindings(r *Result, df *Dockerfile, d *layerData) []report.Findin
 		}
 	} else if err != nil {
 		return []report.Finding{linkFinding(report.Warning, 0, "the Dockerfile cannot be read: %v", err)}
-	}
-	shipped, err := lint.Shipped(df.Name, df.Source, df.Lint)
-	if err != nil {
-		return append(lints, linkFinding(report.Warning, 0, "the Dockerfile cannot be parsed: %v", err))
 	}
 	k := linkLayers(r, shipped)
 	var out []report.Finding

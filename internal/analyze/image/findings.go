@@ -1,6 +1,7 @@
 package image
 
 import (
+	"bytes"
 	"fmt"
 	"path"
 	"regexp"
@@ -21,6 +22,7 @@ const (
 	RuleWasted          = "GC004"
 	RuleLayerHides      = "GC005"
 	RuleLayerHidden     = "GC006"
+	RuleImpliedDirs     = "GC007"
 	RuleHeavy           = "GC010"
 	RuleBuildEssential  = "GC011"
 	RuleProcessManager  = "GC020"
@@ -48,6 +50,7 @@ var Rules = []report.Rule{
 	{ID: RuleWasted, Name: "WastedBytes", Severity: report.Info, Summary: "Bytes the layers store that the final filesystem does not show (deleted or overwritten by later layers)."},
 	{ID: RuleLayerHides, Name: "LayerHidesBytes", Severity: report.Info, Summary: "A layer deletes or overwrites files earlier layers stored: the bytes stay in the image."},
 	{ID: RuleLayerHidden, Name: "LayerBytesHiddenLater", Severity: report.Info, Summary: "With --dockerfile: an instruction's layer stores bytes that later instructions delete or overwrite."},
+	{ID: RuleImpliedDirs, Name: "ImpliedDirectoryLimit", Severity: report.Error, Summary: "A layer lists files under more directories that no entry names than gantry stacks (65,536 and one per entry of the image): those files were left out of the analysis."},
 	{ID: RuleHeavy, Name: "HeavyComponent", Severity: report.Warning, Summary: "A heavy component (JDK, chromium, elasticsearch, compiler) is in the final filesystem; build with it in an earlier stage."},
 	{ID: RuleBuildEssential, Name: "BuildToolsLeftOver", Severity: report.Warning, Summary: "build-essential is installed in the final image."},
 	{ID: RuleProcessManager, Name: "ProcessManagerEntrypoint", Severity: report.Error, Summary: "The entrypoint or command is a process manager (systemd, init, supervisord, s6, runit, openrc): run one process per container."},
@@ -109,6 +112,7 @@ func shortCmd(s string) string {
 func findings(r *Result, opts Options) []report.Finding {
 	f := &finder{r: r, opts: opts}
 	f.sizes()
+	f.unstacked()
 	f.walkFS()
 	f.process()
 	f.users()
@@ -155,24 +159,54 @@ func (f *finder) sizes() {
 	}
 }
 
+// unstacked reports, for each layer, the entries left out of the final
+// filesystem because their parents would pass the bound on implied
+// directories (Limits.MaxImpliedDirs), with the first of them.
+func (f *finder) unstacked() {
+	fs := f.r.fs
+	for i, n := range fs.unstacked {
+		if n == 0 {
+			continue
+		}
+		p := fs.firstUnstacked[i]
+		f.add(RuleImpliedDirs, report.Error, i, fs.unstackedBytes[i],
+			"%s: %d of its %d entries (%s of files) were left out of the analysis, from /%s (under %d directories) on: their paths need more directories that no entry names than the %d gantry makes for this image, so sizes, wasted bytes and filesystem findings do not count them; a layer whose tar lists its directories stays within the bound",
+			f.layerName(i), n, f.r.Layers[i].Entries, report.Bytes(fs.unstackedBytes[i]), shortPath(p), strings.Count(p, "/"), fs.maxImplied)
+	}
+}
+
+// shortPath shortens a long path for a message, keeping both ends.
+func shortPath(p string) string {
+	const keep = 48
+	if len(p) <= 2*keep+16 {
+		return p
+	}
+	return p[:keep] + "..." + p[len(p)-keep:]
+}
+
 var (
 	elasticJarRE = regexp.MustCompile(`^elasticsearch-\d[\w.-]*\.jar$`)
 	clangRE      = regexp.MustCompile(`^clang-\d+$`)
 	chromeNames  = map[string]bool{"chrome": true, "chromium": true, "chromium-browser": true, "headless_shell": true, "chrome-headless-shell": true}
 	compilerBins = map[string]bool{"cc1": true, "cc1plus": true, "cc1obj": true, "lto1": true, "f951": true}
-	leftoverSkip = []string{"node_modules/", "site-packages/", "dist-packages/", "usr/share/", "go/pkg/mod/", "usr/lib/"}
+	// vendoredDirs hold files installed by package managers: a Dockerfile
+	// or .git below them is not a build-context leftover.
+	vendoredDirs = []string{"node_modules", "site-packages", "dist-packages", "usr/share", "go/pkg/mod", "usr/lib"}
 )
 
 // heavy is a heavy component found in the final filesystem.
 type heavy struct{ what, root, marker string }
 
 // classifyHeavy recognises the files that mark a heavy component and the
-// directory the component lives in.
+// directory the component lives in. Only what is not a directory marks
+// one: each is an entry of a layer, so the paths classified cost no more
+// than the layers' headers, where directories may be implied by the
+// million.
 func classifyHeavy(p string, n *node) (heavy, bool) {
 	base := path.Base(p)
-	parts := strings.Split(p, "/")
 	switch {
 	case base == "libjvm.so":
+		parts := strings.Split(p, "/")
 		root := parts[:len(parts)-1]
 		for i := len(root) - 1; i >= 0; i-- {
 			if root[i] == "lib" {
@@ -201,6 +235,7 @@ func classifyHeavy(p string, n *node) (heavy, bool) {
 		}
 		return heavy{"Clang compiler", dir, p}, true
 	case strings.HasSuffix(p, "/pkg/tool/linux_amd64/compile") || strings.HasSuffix(p, "/pkg/tool/linux_arm64/compile"):
+		parts := strings.Split(p, "/")
 		return heavy{"Go toolchain", strings.Join(parts[:len(parts)-4], "/"), p}, true
 	}
 	return heavy{}, false
@@ -220,17 +255,27 @@ var cacheDirs = []struct{ suffix, what string }{
 }
 
 // walkFS looks through the final filesystem once for heavy components,
-// setuid files, build-context leftovers and package caches.
+// setuid files, build-context leftovers and package caches. Its work on a
+// directory is bounded by its name, not its path (see fsys.walk): a path is
+// made into a string for entries of layers and for findings only.
 func (f *finder) walkFS() {
 	fs := f.r.fs
 	seenRoot := map[string]bool{}
-	skipUnder := ""
-	fs.walk(func(p string, n *node) {
-		if h, ok := classifyHeavy(p, n); ok && !seenRoot[h.root] {
-			seenRoot[h.root] = true
-			size := du(fs.lookup(h.root))
-			f.add(RuleHeavy, report.Warning, n.layer, size, "%s in /%s (%s), added by %s: build with it in an earlier stage and copy only what runs",
-				h.what, h.root, report.Bytes(size), f.layerName(n.layer))
+	// skipBelow is the depth of the cache or leftover directory whose tree
+	// is being walked (not looked at for caches and leftovers again), and
+	// vendoredBelow that of the shallowest directory of vendored or
+	// packaged files (vendoredDirs) above the current path; 0 for none.
+	// The walk goes depth first, so a tree is the run of deeper paths
+	// after its top.
+	skipBelow, vendoredBelow := 0, 0
+	fs.walk(func(pb []byte, depth int, n *node) {
+		if n.kind != KindDir {
+			if h, ok := classifyHeavy(string(pb), n); ok && !seenRoot[h.root] {
+				seenRoot[h.root] = true
+				size := du(fs.lookup(h.root))
+				f.add(RuleHeavy, report.Warning, n.layer, size, "%s in /%s (%s), added by %s: build with it in an earlier stage and copy only what runs",
+					h.what, h.root, report.Bytes(size), f.layerName(n.layer))
+			}
 		}
 		if n.kind == KindFile && n.mode&0o6000 != 0 {
 			what := "setuid"
@@ -239,53 +284,71 @@ func (f *finder) walkFS() {
 			} else if n.mode&0o2000 != 0 {
 				what = "setuid and setgid"
 			}
-			f.add(RuleSetuid, report.Info, n.layer, 0, "/%s is %s (mode %04o, owner %d), added by %s", p, what, n.mode, n.uid, f.layerName(n.layer))
+			f.add(RuleSetuid, report.Info, n.layer, 0, "/%s is %s (mode %04o, owner %d), added by %s", pb, what, n.mode, n.uid, f.layerName(n.layer))
 		}
-		if p == "var/lib/dpkg/info/build-essential.list" || p == "usr/share/doc/build-essential" {
+		if string(pb) == "var/lib/dpkg/info/build-essential.list" || string(pb) == "usr/share/doc/build-essential" {
 			if !seenRoot["build-essential"] {
 				seenRoot["build-essential"] = true
 				f.add(RuleBuildEssential, report.Warning, n.layer, 0, "build-essential is installed (by %s): compile in a build stage", f.layerName(n.layer))
 			}
 		}
-		if skipUnder != "" && strings.HasPrefix(p, skipUnder) {
-			return
+		if vendoredBelow > 0 && depth <= vendoredBelow {
+			vendoredBelow = 0
 		}
-		skipUnder = ""
+		vendored := vendoredBelow > 0
+		if !vendored && n.kind == KindDir {
+			for _, v := range vendoredDirs {
+				if hasPathSuffix(pb, v) {
+					vendoredBelow = depth
+					break
+				}
+			}
+		}
+		if skipBelow > 0 {
+			if depth > skipBelow {
+				return
+			}
+			skipBelow = 0
+		}
 		for _, c := range cacheDirs {
-			if n.kind == KindDir && (p == c.suffix || strings.HasSuffix(p, "/"+c.suffix)) {
-				size, layer := cacheBytes(n, p)
+			if n.kind == KindDir && hasPathSuffix(pb, c.suffix) {
+				size, layer := cacheBytes(n, ".deb", strings.HasSuffix(c.suffix, "apt/archives"))
 				if size >= 1024 {
 					f.add(RulePackageCache, report.Warning, layer, size, "%s left in /%s (%s, mostly from %s): clean it in the layer that fills it",
-						c.what, p, report.Bytes(size), f.layerName(layer))
+						c.what, pb, report.Bytes(size), f.layerName(layer))
 				}
-				skipUnder = p + "/"
+				skipBelow = depth
 				return
 			}
 		}
-		if leftover(p, n) {
+		base := pb[bytes.LastIndexByte(pb, '/')+1:]
+		if !vendored && leftover(string(base), n) {
 			size := du(n)
 			what := "build-context leftover"
-			switch path.Base(p) {
+			switch string(base) {
 			case ".git":
 				what = "git repository"
 			case ".idea", ".vscode":
 				what = "IDE settings"
 			}
-			f.add(RuleBuildContext, report.Warning, n.layer, size, "%s /%s (%s), added by %s: list it in .dockerignore", what, p, report.Bytes(size), f.layerName(n.layer))
+			f.add(RuleBuildContext, report.Warning, n.layer, size, "%s /%s (%s), added by %s: list it in .dockerignore", what, pb, report.Bytes(size), f.layerName(n.layer))
 			if n.kind == KindDir {
-				skipUnder = p + "/"
+				skipBelow = depth
 			}
 		}
 	})
 }
 
-func leftover(p string, n *node) bool {
-	for _, s := range leftoverSkip {
-		if strings.HasPrefix(p, s) || strings.Contains(p, "/"+s) {
-			return false
-		}
-	}
-	base := path.Base(p)
+// hasPathSuffix reports whether p's last components are suffix ("usr/share"
+// matches "usr/share" and "x/usr/share", not "xusr/share").
+func hasPathSuffix(p []byte, suffix string) bool {
+	n := len(suffix)
+	return len(p) >= n && string(p[len(p)-n:]) == suffix && (len(p) == n || p[len(p)-n-1] == '/')
+}
+
+// leftover reports whether n, named base, is a build-context leftover; the
+// walk has already ruled out paths under one of vendoredDirs.
+func leftover(base string, n *node) bool {
 	switch {
 	case n.kind == KindDir && base == ".git":
 		return n.children["HEAD"] != nil || n.children["config"] != nil || n.children["objects"] != nil
@@ -298,20 +361,21 @@ func leftover(p string, n *node) bool {
 	return false
 }
 
-// cacheBytes sums a cache directory (for apt archives, the .deb files
-// only, not the lock file) and names the layer that put most of it there.
-func cacheBytes(n *node, p string) (int64, int) {
+// cacheBytes sums the files of a cache directory (with only, just those
+// whose name ends in suffix: the .deb files of apt archives, not the lock
+// file) and names the layer that put most of it there.
+func cacheBytes(n *node, suffix string, only bool) (int64, int) {
 	byLayer := map[int]int64{}
-	var rec func(q string, n *node)
-	rec = func(q string, n *node) {
-		if n.kind == KindFile && (!strings.HasSuffix(p, "apt/archives") || strings.HasSuffix(q, ".deb")) {
+	var rec func(name string, n *node)
+	rec = func(name string, n *node) {
+		if n.kind == KindFile && (!only || strings.HasSuffix(name, suffix)) {
 			byLayer[n.layer] += n.size
 		}
 		for name, c := range n.children {
-			rec(q+"/"+name, c)
+			rec(name, c)
 		}
 	}
-	rec(p, n)
+	rec("", n)
 	var total, best int64
 	layer := -1
 	for l, b := range byLayer {

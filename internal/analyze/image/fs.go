@@ -28,8 +28,17 @@ type fsys struct {
 	top [][]HiddenPath
 	// honourOpaque is false for dive's view, which ignores opaque markers.
 	honourOpaque bool
-	// onRemove, when set, sees every file removed (for dive's accounting).
-	onRemove func(p string, n *node)
+	// implied counts the directories made for parents that no entry named;
+	// maxImplied bounds it. A path of 4 KiB names up to 2,048 directories,
+	// so a few kilobytes of gzip can imply millions of them, each a node
+	// and a map hundreds of times the two header bytes ("a/") it came from.
+	implied, maxImplied int
+	// unstacked[i] counts the entries of layer i left out because their
+	// parents would pass maxImplied, unstackedBytes[i] their files' bytes
+	// and firstUnstacked[i] the path of the first.
+	unstacked      []int
+	unstackedBytes []int64
+	firstUnstacked []string
 }
 
 // HiddenPath is a file a layer hid: deleted or overwritten, and from which
@@ -42,13 +51,19 @@ type HiddenPath struct {
 
 const topHidden = 5
 
-func newFS(layers int, honourOpaque bool) *fsys {
+// newFS returns an empty stack for layers layers that makes at most
+// maxImplied directories for parents no entry names.
+func newFS(layers int, honourOpaque bool, maxImplied int) *fsys {
 	return &fsys{
-		root:         node{kind: KindDir, layer: -1, children: map[string]*node{}},
-		hidden:       make([]int64, layers),
-		hides:        make([]int64, layers),
-		top:          make([][]HiddenPath, layers),
-		honourOpaque: honourOpaque,
+		root:           node{kind: KindDir, layer: -1, children: map[string]*node{}},
+		hidden:         make([]int64, layers),
+		hides:          make([]int64, layers),
+		top:            make([][]HiddenPath, layers),
+		honourOpaque:   honourOpaque,
+		maxImplied:     maxImplied,
+		unstacked:      make([]int, layers),
+		unstackedBytes: make([]int64, layers),
+		firstUnstacked: make([]string, layers),
 	}
 }
 
@@ -74,7 +89,8 @@ func (f *fsys) lookup(p string) *node {
 // (owned by layer) on the way and replacing non-directories in the way, as
 // an extraction would. Its work is linear in the length of p: the path of
 // a directory on the way is a slice of p, taken only to charge what it
-// replaces.
+// replaces. It returns a nil directory, and changes nothing, when the
+// directories it would make pass the bound on implied directories.
 func (f *fsys) parent(p string, layer int) (*node, string) {
 	n := &f.root
 	i := strings.LastIndexByte(p, '/')
@@ -82,7 +98,29 @@ func (f *fsys) parent(p string, layer int) (*node, string) {
 		return n, p
 	}
 	dir, name := p[:i], p[i+1:]
-	for start := 0; start <= len(dir); {
+	// Walk what exists, then count what is missing before making any of it.
+	start := 0
+	for {
+		end := strings.IndexByte(dir[start:], '/')
+		if end < 0 {
+			end = len(dir)
+		} else {
+			end += start
+		}
+		next := n.children[dir[start:end]]
+		if next == nil || next.kind != KindDir {
+			break
+		}
+		n = next
+		if end == len(dir) {
+			return n, name
+		}
+		start = end + 1
+	}
+	if missing := strings.Count(dir[start:], "/") + 1; f.implied+missing > f.maxImplied {
+		return nil, name
+	}
+	for start <= len(dir) {
 		end := strings.IndexByte(dir[start:], '/')
 		if end < 0 {
 			end = len(dir)
@@ -90,14 +128,12 @@ func (f *fsys) parent(p string, layer int) (*node, string) {
 			end += start
 		}
 		c := dir[start:end]
-		next := n.children[c]
-		if next == nil || next.kind != KindDir {
-			if next != nil {
-				f.remove(dir[:end], next, layer)
-			}
-			next = &node{kind: KindDir, layer: layer, mode: 0o755, children: map[string]*node{}}
-			n.children[c] = next
+		if old := n.children[c]; old != nil {
+			f.remove(dir[:end], old, layer)
 		}
+		next := &node{kind: KindDir, layer: layer, mode: 0o755, children: map[string]*node{}}
+		n.children[c] = next
+		f.implied++
 		n = next
 		start = end + 1
 	}
@@ -105,31 +141,52 @@ func (f *fsys) parent(p string, layer int) (*node, string) {
 }
 
 // remove charges what n holds (n itself and, for a directory, everything
-// below it) to the layers that stored it, as hidden by layer by.
+// below it) to the layers that stored it, as hidden by layer by. The paths
+// below n are built in one buffer, each only as long as it is needed:
+// materialising the path of every node of a deep tree would cost its depth
+// squared.
 func (f *fsys) remove(p string, n *node, by int) {
 	if n.kind == KindFile && n.size > 0 {
-		f.charge(p, n, by)
+		charge(f, p, n, by)
 	}
-	if f.onRemove != nil {
-		f.onRemove(p, n)
-	}
-	for name, c := range n.children {
-		f.remove(p+"/"+name, c, by)
+	if len(n.children) > 0 {
+		buf := append(make([]byte, 0, 2*len(p)), p...)
+		f.removeBelow(&buf, n, by)
 	}
 }
 
-func (f *fsys) charge(p string, n *node, by int) {
+func (f *fsys) removeBelow(buf *[]byte, n *node, by int) {
+	for name, c := range n.children {
+		l := len(*buf)
+		*buf = append(append(*buf, '/'), name...)
+		if c.kind == KindFile && c.size > 0 {
+			charge(f, *buf, c, by)
+		}
+		f.removeBelow(buf, c, by)
+		*buf = (*buf)[:l]
+	}
+}
+
+// charge counts n's bytes as stored by its layer and hidden by layer by,
+// and keeps p among by's largest hidden paths if it is one (p is copied
+// only then).
+func charge[P string | []byte](f *fsys, p P, n *node, by int) {
 	if n.layer < 0 || by < 0 {
 		return
 	}
 	f.hidden[n.layer] += n.size
 	f.hides[by] += n.size
-	t := append(f.top[by], HiddenPath{Path: p, Bytes: n.size, Layer: n.layer})
-	if len(t) > topHidden {
-		sort.Slice(t, func(i, j int) bool { return t[i].Bytes > t[j].Bytes })
-		t = t[:topHidden]
+	t := f.top[by]
+	largest := func(i, j int) bool { return t[i].Bytes > t[j].Bytes }
+	if len(t) < topHidden {
+		f.top[by] = append(t, HiddenPath{Path: string(p), Bytes: n.size, Layer: n.layer})
+		return
 	}
-	f.top[by] = t
+	sort.Slice(t, largest)
+	if last := &t[len(t)-1]; n.size > last.Bytes {
+		*last = HiddenPath{Path: string(p), Bytes: n.size, Layer: n.layer}
+		sort.Slice(t, largest)
+	}
 }
 
 // apply stacks one layer's entries. Whiteouts and opaque markers act on the
@@ -171,6 +228,14 @@ func (f *fsys) apply(layer int, entries []Entry) {
 			continue
 		}
 		dir, name := f.parent(e.Path, layer)
+		if dir == nil {
+			if f.unstacked[layer] == 0 {
+				f.firstUnstacked[layer] = e.Path
+			}
+			f.unstacked[layer]++
+			f.unstackedBytes[layer] += e.Size
+			continue
+		}
 		old := dir.children[name]
 		if e.Kind == KindDir && old != nil && old.kind == KindDir {
 			// A directory entry over a directory changes its metadata only.
@@ -195,24 +260,34 @@ func join(dir, name string) string {
 	return dir + "/" + name
 }
 
-// walk calls fn for every path of the filesystem below n, parents before
-// children, in lexical order.
-func (f *fsys) walk(fn func(p string, n *node)) {
-	var rec func(p string, n *node)
-	rec = func(p string, n *node) {
+// walk calls fn for every path of the filesystem, parents before
+// children, in lexical order, with its depth (1 for the root's children).
+// p holds the path during the call only: it is one buffer, extended by a
+// name and cut back as the walk goes, so that a walk costs the names of
+// the tree rather than the paths of all its nodes (the depth squared for a
+// chain of directories).
+func (f *fsys) walk(fn func(p []byte, depth int, n *node)) {
+	buf := make([]byte, 0, 256)
+	var rec func(depth int, n *node)
+	rec = func(depth int, n *node) {
 		names := make([]string, 0, len(n.children))
 		for name := range n.children {
 			names = append(names, name)
 		}
 		sort.Strings(names)
+		l := len(buf)
 		for _, name := range names {
 			c := n.children[name]
-			cp := join(p, name)
-			fn(cp, c)
-			rec(cp, c)
+			if l > 0 {
+				buf = append(buf, '/')
+			}
+			buf = append(buf, name...)
+			fn(buf, depth, c)
+			rec(depth+1, c)
+			buf = buf[:l]
 		}
 	}
-	rec("", &f.root)
+	rec(1, &f.root)
 }
 
 // du returns the bytes of the regular files at or below n.

@@ -34,7 +34,7 @@ func FuzzWalkLayer(f *testing.F) {
 		if err != nil && errors.Is(err, ErrLimit) && len(entries) > lim.MaxEntries {
 			t.Fatalf("%d entries kept past the limit", len(entries))
 		}
-		fs := newFS(2, true)
+		fs := newFS(2, true, len(entries)+DefaultMaxImpliedDirs)
 		fs.apply(0, entries)
 		fs.apply(1, entries)
 		if du(&fs.root) < 0 {
@@ -46,9 +46,12 @@ func FuzzWalkLayer(f *testing.F) {
 
 // FuzzLayerPaths feeds tar entries of any names (one a line; a trailing /
 // makes a directory) to the layer walker, the stacking, dive's accounting
-// and the final walk: no panic, every file stacked can be found again, and
-// the work stays linear in the bytes of the names (a 2,000-deep path once
-// cost its depth squared). Seeds: testdata/fuzz/FuzzLayerPaths.
+// the final walk and the findings' walk: no panic, every file stacked can be found again,
+// dive's leaves agree with their plain definition, the implied directories
+// stay within their bound and no node is made twice, so the work stays
+// linear in the bytes of the names (a 2,000-deep path once cost its depth
+// squared, and 1,000 of them under their own chains millions of nodes).
+// Seeds: testdata/fuzz/FuzzLayerPaths.
 func FuzzLayerPaths(f *testing.F) {
 	f.Add("a/b/c\na/b/\na/.wh.b\nd/.wh..wh..opq\nd/e\n")
 	f.Add(strings.Repeat("a/", 1000) + "f\n" + strings.Repeat("a/", 999) + ".wh.a\n")
@@ -85,12 +88,51 @@ func FuzzLayerPaths(f *testing.F) {
 		if err != nil {
 			return
 		}
-		fs := newFS(2, true)
+		// parents agrees with the plain definition: a path that is a
+		// directory above another entry's path.
+		above := map[string]bool{}
+		for _, e := range entries {
+			for d := e.Path; ; {
+				i := strings.LastIndexByte(d, '/')
+				if i <= 0 {
+					break
+				}
+				d = d[:i]
+				above[d] = true
+			}
+		}
+		for j, p := range parents(entries) {
+			if p != above[entries[j].Path] {
+				t.Fatalf("parents says %q is above another entry: %v, want %v", entries[j].Path, p, !p)
+			}
+		}
+		// A small bound on implied directories, so that the fuzzer reaches
+		// the entries left out as well.
+		maxImplied := len(entries) + 64
+		fs := newFS(2, true, maxImplied)
 		fs.apply(0, entries)
 		fs.apply(1, entries)
-		diveWaste([]*layerScan{{entries: entries}, {entries: entries}})
+		diveWaste([]*layerScan{{entries: entries}, {entries: entries}}, maxImplied)
+		if fs.implied > maxImplied {
+			t.Fatalf("%d implied directories made, over the bound of %d", fs.implied, maxImplied)
+		}
 		nodes := 0
-		fs.walk(func(string, *node) { nodes++ })
+		fs.walk(func(p []byte, depth int, n *node) {
+			nodes++
+			if got := bytes.Count(p, []byte("/")) + 1; got != depth {
+				t.Fatalf("%q walked at depth %d", p, depth)
+			}
+		})
+		// Each node is an entry's or an implied directory: none is made
+		// for a path twice.
+		if nodes > len(entries)+fs.implied {
+			t.Fatalf("%d nodes from %d entries and %d implied directories", nodes, len(entries), fs.implied)
+		}
+		// The findings' walk of the same filesystem.
+		(&finder{r: &Result{fs: fs, Layers: make([]LayerInfo, 2)}}).walkFS()
+		if fs.unstacked[0]+fs.unstacked[1] > 0 {
+			return
+		}
 		for _, e := range entries {
 			if e.Kind == KindFile && len(e.Path) > 0 {
 				if n := fs.lookup(e.Path); n == nil {

@@ -3,6 +3,7 @@ package image
 import (
 	"cmp"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -24,14 +25,69 @@ func deepLayer(files, depth int) testimage.Layer {
 	return imagetest.Layer(imagetest.Gzip, es...)
 }
 
-// hostileLayers are the layers of issue 9, with the resource targets.
+// chainName is the name of level j of chain i in chainLayer's "distinct"
+// shape: one letter, changing with the level and the chain.
+func chainName(i, j int) string {
+	const letters = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+	return letters[(i+j)%len(letters) : (i+j)%len(letters)+1]
+}
+
+// chainPath is the directory of chain i, depth levels deep: "dI/a/a/.../a"
+// or, with distinct, "dI/b/c/.../x".
+func chainPath(i, depth int, distinct bool) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "d%d", i)
+	for j := 1; j < depth; j++ {
+		b.WriteByte('/')
+		if distinct {
+			b.WriteString(chainName(i, j))
+		} else {
+			b.WriteByte('a')
+		}
+	}
+	return b.String()
+}
+
+// chainLayer is a gzip layer of files files, each under its own chain of
+// depth directories that no entry names: files*depth implied directories
+// from a few kilobytes of gzip.
+func chainLayer(files, depth int, distinct bool) testimage.Layer {
+	es := make([]imagetest.Entry, 0, files)
+	for i := range files {
+		es = append(es, imagetest.Sized(chainPath(i, depth, distinct)+"/f", 1))
+	}
+	return imagetest.Layer(imagetest.Gzip, es...)
+}
+
+// chainLayers are three layers over the same deep chains: the chains with
+// a file at the bottom, then an opaque marker halfway down each chain with
+// a new file at the bottom (every directory under the marker implied
+// again), then a whiteout of each chain's top directory.
+func chainLayers(files, depth int) []testimage.Layer {
+	var opaque, whiteouts []imagetest.Entry
+	for i := range files {
+		p := chainPath(i, depth, false)
+		half := chainPath(i, depth/2, false)
+		opaque = append(opaque, imagetest.Opaque(half), imagetest.Sized(p+"/g", 1))
+		whiteouts = append(whiteouts, imagetest.Whiteout(fmt.Sprintf("d%d", i)))
+	}
+	return []testimage.Layer{chainLayer(files, depth, false),
+		imagetest.Layer(imagetest.Gzip, opaque...), imagetest.Layer(imagetest.Gzip, whiteouts...)}
+}
+
+// hostileLayers are the layers of issue 9, with the resource targets and
+// the finding that says what was left out, if any.
 var hostileLayers = []struct {
 	name   string
-	layer  func() testimage.Layer
+	layers func() []testimage.Layer
+	rule   string
 	maxRSS int64
 	maxCPU time.Duration
 }{
-	{"1000-files-2000-deep", func() testimage.Layer { return deepLayer(1000, 2000) }, 0, 0},
+	{"1000-files-2000-deep", func() []testimage.Layer { return []testimage.Layer{deepLayer(1000, 2000)} }, "", 0, 0},
+	{"1000-chains-2000-deep", func() []testimage.Layer { return []testimage.Layer{chainLayer(1000, 2000, false)} }, RuleImpliedDirs, 0, 0},
+	{"1000-distinct-chains-2000-deep", func() []testimage.Layer { return []testimage.Layer{chainLayer(1000, 2000, true)} }, RuleImpliedDirs, 0, 0},
+	{"1000-chains-opaque-whiteout-3-layers", func() []testimage.Layer { return chainLayers(1000, 2000) }, RuleImpliedDirs, 0, 0},
 }
 
 // TestHostileLayers analyzes each hostile layer (with a Dockerfile, as
@@ -42,6 +98,9 @@ func TestHostileLayers(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			r := boundtest.Run(t, "TestHostileLayersChild", tc.name, boundtest.Limits{})
 			t.Logf("%v wall, %v CPU, %d MB", r.Elapsed, r.CPU, r.MaxRSS>>20)
+			if testing.Verbose() {
+				t.Logf("child:\n%s", r.Output)
+			}
 			if r.Err != nil {
 				t.Fatalf("child: %v\n%s", r.Err, r.Output[max(0, len(r.Output)-2000):])
 			}
@@ -66,14 +125,25 @@ func TestHostileLayersChild(t *testing.T) {
 		if tc.name != name {
 			continue
 		}
-		l := tc.layer()
+		ls := tc.layers()
+		cfg, opts := hostileInput(len(ls))
 		stop := boundtest.Measure()
-		r, err := analyze(t, []testimage.Layer{l}, hostileConfig, hostileOptions)
+		r, err := analyze(t, ls, cfg, opts)
 		stop()
 		if err != nil {
 			t.Fatal(err)
 		}
-		fmt.Printf("%d entries, %d findings\n", r.Layers[0].Entries, len(r.Findings))
+		fmt.Printf("%d entries in layer 1, %d findings\n", r.Layers[0].Entries, len(r.Findings))
+		found := false
+		for _, f := range r.Findings {
+			if f.Rule == RuleImpliedDirs {
+				found = true
+				fmt.Printf("%s line %d: %s\n", f.Rule, f.Line, f.Message)
+			}
+		}
+		if found != (tc.rule != "") {
+			t.Errorf("%s reported: %v, want %v", RuleImpliedDirs, found, tc.rule != "")
+		}
 		return
 	}
 	t.Fatalf("no case %q", name)
@@ -84,18 +154,23 @@ func TestHostileLayersChild(t *testing.T) {
 func BenchmarkHostileLayers(b *testing.B) {
 	for _, tc := range hostileLayers {
 		b.Run(tc.name, func(b *testing.B) {
-			l := tc.layer()
+			ls := tc.layers()
+			cfg, opts := hostileInput(len(ls))
 			repo, err := memory.New().Repository(b.Context(), "test/app")
 			if err != nil {
 				b.Fatal(err)
 			}
-			if err := imagetest.Image([]testimage.Layer{l}, hostileConfig).Push(b.Context(), repo, "v1"); err != nil {
+			if err := imagetest.Image(ls, cfg).Push(b.Context(), repo, "v1"); err != nil {
 				b.Fatal(err)
 			}
-			b.SetBytes(int64(len(l.Data)))
+			var n int64
+			for _, l := range ls {
+				n += int64(len(l.Data))
+			}
+			b.SetBytes(n)
 			b.ReportAllocs()
 			for b.Loop() {
-				if _, err := Analyze(b.Context(), repo, "test/app:v1", "v1", hostileOptions); err != nil {
+				if _, err := Analyze(b.Context(), repo, "test/app:v1", "v1", opts); err != nil {
 					b.Fatal(err)
 				}
 			}
@@ -103,8 +178,10 @@ func BenchmarkHostileLayers(b *testing.B) {
 	}
 }
 
-// The history and Dockerfile the hostile layers are analyzed with.
-var (
-	hostileConfig  = imagetest.Config{CreatedBy: []string{"RUN /bin/sh -c make # buildkit"}}
-	hostileOptions = Options{Dockerfile: &Dockerfile{Name: "Dockerfile", Source: []byte("FROM scratch\nRUN make\n")}}
-)
+// hostileInput is the history and Dockerfile the hostile layers are
+// analyzed with: one RUN per layer.
+func hostileInput(layers int) (imagetest.Config, Options) {
+	cfg := imagetest.Config{CreatedBy: slices.Repeat([]string{"RUN /bin/sh -c make # buildkit"}, layers)}
+	df := "FROM scratch\n" + strings.Repeat("RUN make\n", layers)
+	return cfg, Options{Dockerfile: &Dockerfile{Name: "Dockerfile", Source: []byte(df)}}
+}

@@ -30,6 +30,8 @@ const (
 	DefaultMaxLayerBytes = 16 << 30
 	DefaultMaxTotalBytes = 64 << 30
 	DefaultMaxEntries    = 4 << 20
+	// DefaultMaxImpliedDirs is the default of Limits.MaxImpliedDirs.
+	DefaultMaxImpliedDirs = 64 << 10
 	// MaxPathLength is the longest entry path accepted (Linux's PATH_MAX).
 	MaxPathLength = 4096
 )
@@ -46,6 +48,14 @@ type Limits struct {
 	// MaxEntries caps the tar entries of an image, which bounds the
 	// metadata kept in memory (default DefaultMaxEntries, about 4 million).
 	MaxEntries int
+	// MaxImpliedDirs caps the directories the stacking of an image's
+	// layers makes for parents that no tar entry names, beyond one for
+	// each entry of the image (default DefaultMaxImpliedDirs, 65,536, plus
+	// the entry count). A 4 KiB path can imply 2,048 of them, so a few
+	// kilobytes of gzip would otherwise make millions; the entries whose
+	// parents would pass the cap are left out, and a GC007 finding says
+	// which and how many.
+	MaxImpliedDirs int
 }
 
 func (l Limits) withDefaults() Limits {
@@ -57,6 +67,9 @@ func (l Limits) withDefaults() Limits {
 	}
 	if l.MaxEntries <= 0 {
 		l.MaxEntries = DefaultMaxEntries
+	}
+	if l.MaxImpliedDirs <= 0 {
+		l.MaxImpliedDirs = DefaultMaxImpliedDirs
 	}
 	return l
 }

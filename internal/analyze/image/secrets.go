@@ -37,9 +37,15 @@ var credentialFiles = map[string]string{
 // secretName classifies a path: the kind of secret it may hold ("" for
 // none) and whether its content must be read to decide.
 func secretName(p string) (kind string, needHead bool) {
-	if inTestTree(p) {
+	// The name decides first: it is cheaper than a look at every component.
+	if kind, needHead = secretCandidate(p); kind == "" || inTestTree(p) {
 		return "", false
 	}
+	return kind, needHead
+}
+
+// secretCandidate classifies a path by its name and suffix alone.
+func secretCandidate(p string) (kind string, needHead bool) {
 	base := path.Base(p)
 	switch {
 	case base == "id_rsa" || base == "id_dsa" || base == "id_ecdsa" || base == "id_ed25519":
@@ -50,7 +56,7 @@ func secretName(p string) (kind string, needHead bool) {
 		return "env", true
 	}
 	for suffix, what := range credentialFiles {
-		if p == suffix || strings.HasSuffix(p, "/"+suffix) {
+		if strings.HasSuffix(p, suffix) && (len(p) == len(suffix) || p[len(p)-len(suffix)-1] == '/') {
 			switch suffix {
 			case ".npmrc", ".pypirc", ".docker/config.json":
 				return what, true
@@ -64,7 +70,7 @@ func secretName(p string) (kind string, needHead bool) {
 // inTestTree reports paths under test fixtures and documentation, where
 // keys are samples.
 func inTestTree(p string) bool {
-	for _, c := range strings.Split(p, "/") {
+	for c := range strings.SplitSeq(p, "/") {
 		switch c {
 		case "test", "tests", "testdata", "fixtures", "__tests__", "doc", "docs", "examples":
 			return true

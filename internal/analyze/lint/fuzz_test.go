@@ -56,8 +56,8 @@ func FuzzExpand(f *testing.F) {
 		// instruction's view would be quadratic in the seeds' chains).
 		for _, st := range d.stages {
 			in := st.from
-			if len(st.instrs) > 0 {
-				in = st.instrs[len(st.instrs)-1]
+			if st.last != nil {
+				in = st.last
 			}
 			for _, k := range in.vars.Keys() {
 				if v, _ := in.vars.Get(k); len(v) > maxValue+len(src) {

@@ -45,13 +45,20 @@ func linearChain(n int) []byte {
 // plain is an ordinary Dockerfile of about size bytes: the generated
 // corpus's stages, one after the other.
 func plain(size int) []byte {
-	var b strings.Builder
-	for b.Len() < size {
-		for _, f := range corpus(50) {
-			b.Write(f)
+	files := corpus(50)
+	n := 0
+	for _, f := range files {
+		n += len(f)
+	}
+	// One allocation of the final size, so the generator's garbage does
+	// not count in the child's peak RSS.
+	b := make([]byte, 0, (size/n+1)*n)
+	for len(b) < size {
+		for _, f := range files {
+			b = append(b, f...)
 		}
 	}
-	return []byte(b.String())
+	return b
 }
 
 // hostile are the Dockerfiles of issue 9 at full size, with the finding
@@ -68,9 +75,13 @@ var hostile = []struct {
 	{"arg-doubling-26", func() []byte { return doubling("ARG", 26) }, "GL908 line 23:", 0, 0},
 	{"env-doubling-26", func() []byte { return doubling("ENV", 26) }, "GL908 line 23:", 0, 0},
 	{"linear-chain-40000", func() []byte { return linearChain(40000) }, "GL908 line 8194:", 0, 0},
-	// Not yet at the target: BuildKit's parse tree of the whole file is
-	// some 275 MB before gantry keeps anything (see BENCHMARKS.md).
-	{"plain-15MB", func() []byte { return plain(15 << 20) }, "", 1 << 30, 15 * time.Second},
+	// Memory is at the target (the file is parsed and modelled an
+	// instruction at a time); CPU is not yet: BuildKit's parser, its
+	// instructions and the shell parser of every RUN take some 6 s of
+	// the 8 s on their own (see BENCHMARKS.md). Measured peaks were
+	// 176-198 MB, too near 200 MB for a test on a loaded machine: the
+	// test allows 240 MB, and BENCHMARKS.md has the figures.
+	{"plain-15MB", func() []byte { return plain(15 << 20) }, "", 240 << 20, 12 * time.Second},
 }
 
 // TestHostile lints each hostile Dockerfile in a child process under a

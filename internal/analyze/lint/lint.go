@@ -1,9 +1,11 @@
 package lint
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"regexp"
 	"strings"
@@ -90,14 +92,28 @@ type Options struct {
 // would only reject when building (an invalid instruction, a duplicate stage
 // name) are findings.
 func Lint(name string, src []byte, opts Options) ([]report.Finding, error) {
-	d, err := load(name, src, opts.Config.BuildArgs)
+	fs, _, err := run(name, src, opts, false)
+	return fs, err
+}
+
+// Analyze is Lint and Shipped from one reading of the Dockerfile.
+func Analyze(name string, src []byte, opts Options) ([]report.Finding, []Instruction, error) {
+	return run(name, src, opts, true)
+}
+
+func run(name string, src []byte, opts Options, shipped bool) ([]report.Finding, []Instruction, error) {
+	d, err := build(name, src, opts.Config.BuildArgs, &opts, shipped)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	for _, check := range checks {
 		check(d, &opts)
 	}
-	return d.finish(&opts), nil
+	var ins []Instruction
+	if shipped {
+		ins = d.shippedRecords()
+	}
+	return d.finish(&opts), ins, nil
 }
 
 // Rules returns every rule gantry lint reports, ordered by ID.
@@ -112,10 +128,13 @@ func Rules() []report.Rule {
 	return out
 }
 
-// finding is a finding before ignores and severity overrides apply.
+// finding is a finding before ignores and severity overrides apply. It
+// names its instruction by line and stage, which is what ignores need, so
+// that a finding does not keep its instruction alive.
 type finding struct {
 	id        string
-	in        *instr
+	at        int    // the line of the instruction, 0 for none
+	st        *stage // the stage of the instruction
 	line, col int
 	msg       string
 }
@@ -125,7 +144,15 @@ func (d *dockerfile) add(id string, in *instr, format string, args ...any) {
 }
 
 func (d *dockerfile) addAt(id string, in *instr, line, col int, format string, args ...any) {
-	d.findings = append(d.findings, finding{id: id, in: in, line: line, col: col, msg: fmt.Sprintf(format, args...)})
+	f := finding{id: id, line: line, col: col, msg: fmt.Sprintf(format, args...)}
+	if in != nil {
+		f.at, f.st = in.line, in.stage
+	}
+	if d.sink != nil {
+		*d.sink = append(*d.sink, f)
+		return
+	}
+	d.findings = append(d.findings, f)
 }
 
 var pragma = regexp.MustCompile(`^\s*#\s*(gantry|hadolint)\s+(global\s+|stage\s+)?ignore\s*=\s*([A-Za-z0-9,\s]+)$`)
@@ -137,33 +164,28 @@ type ignores struct {
 	line   map[int]map[string]bool // by the line of the instruction they precede
 }
 
-// pragmas reads ignore comments. A comment applies to the next instruction
-// when only comments and blank lines separate them; "global" applies to the
-// file, "stage" to the stage of the next instruction.
-func (d *dockerfile) pragmas() ignores {
-	ig := ignores{global: map[string]bool{}, stage: map[*stage]map[string]bool{}, line: map[int]map[string]bool{}}
-	inside := make([]bool, len(d.lines)+2) // lines that belong to an instruction (heredocs included)
-	next := make([]*instr, len(d.lines)+2) // the instruction starting at or after each line
-	for _, in := range d.instrs {
-		for l := in.node.StartLine; l <= in.node.EndLine && l < len(inside); l++ {
-			inside[l] = true
-		}
+// pragmas reads the ignore comments before in (nil: after the last
+// instruction). A comment applies to the next instruction when only
+// comments and blank lines separate them; "global" applies to the file,
+// "stage" to the stage of the next instruction. The lines of instructions
+// (heredocs included) are not read.
+func (d *dockerfile) pragmas(in *instr) {
+	stop := math.MaxInt
+	if in != nil {
+		stop = in.line
 	}
-	var after *instr
-	k := len(d.instrs) - 1
-	for l := len(d.lines); l >= 1; l-- {
-		for k >= 0 && d.instrs[k].node.StartLine >= l {
-			after = d.instrs[k]
-			k--
+	ig := &d.ig
+	for d.pragmaLine < stop && d.pragmaAt < len(d.src) {
+		text := d.src[d.pragmaAt:]
+		if i := bytes.IndexByte(text, '\n'); i >= 0 {
+			text = text[:i+1]
 		}
-		next[l] = after
-	}
-	for i, text := range d.lines {
-		l := i + 1
-		if inside[l] {
+		d.pragmaAt += len(text)
+		d.pragmaLine++
+		if !bytes.Contains(text, []byte("ignore")) {
 			continue
 		}
-		m := pragma.FindStringSubmatch(text)
+		m := pragma.FindStringSubmatch(strings.TrimSuffix(string(text), "\n"))
 		if m == nil {
 			continue
 		}
@@ -171,40 +193,57 @@ func (d *dockerfile) pragmas() ignores {
 		for _, id := range strings.Split(m[3], ",") {
 			ids = append(ids, expandID(strings.TrimSpace(id))...)
 		}
-		target := next[l]
 		switch strings.TrimSpace(m[2]) {
 		case "global":
 			for _, id := range ids {
 				ig.global[id] = true
 			}
 		case "stage":
-			if target == nil || target.stage == nil {
+			if in == nil || in.stage == nil {
 				continue
 			}
-			if ig.stage[target.stage] == nil {
-				ig.stage[target.stage] = map[string]bool{}
+			if ig.stage[in.stage] == nil {
+				ig.stage[in.stage] = map[string]bool{}
 			}
 			for _, id := range ids {
-				ig.stage[target.stage][id] = true
+				ig.stage[in.stage][id] = true
 			}
 		default:
-			if target == nil {
+			if in == nil {
 				continue // lines outside instructions are comments or blank, so none sits between
 			}
-			if ig.line[target.line] == nil {
-				ig.line[target.line] = map[string]bool{}
+			if ig.line[in.line] == nil {
+				ig.line[in.line] = map[string]bool{}
 			}
 			for _, id := range ids {
-				ig.line[target.line][id] = true
+				ig.line[in.line][id] = true
 			}
 		}
 	}
-	return ig
+	if in != nil {
+		// Skip the instruction's own lines.
+		for d.pragmaLine <= in.end && d.pragmaAt < len(d.src) {
+			i := bytes.IndexByte(d.src[d.pragmaAt:], '\n')
+			if i < 0 {
+				d.pragmaAt = len(d.src)
+				break
+			}
+			d.pragmaAt += i + 1
+			d.pragmaLine++
+		}
+	}
 }
 
-func onlyComments(lines []string) bool {
-	for _, l := range lines {
-		if t := strings.TrimSpace(l); t != "" && !strings.HasPrefix(t, "#") {
+// onlyComments reports whether src has only comments and blank lines.
+func onlyComments(src []byte) bool {
+	for len(src) > 0 {
+		line := src
+		if i := bytes.IndexByte(src, '\n'); i >= 0 {
+			line, src = src[:i], src[i+1:]
+		} else {
+			src = nil
+		}
+		if t := bytes.TrimSpace(line); len(t) > 0 && t[0] != '#' {
 			return false
 		}
 	}
@@ -226,7 +265,7 @@ func expandID(id string) []string {
 func (d *dockerfile) finish(opts *Options) []report.Finding {
 	var ig ignores
 	if !opts.DisableIgnorePragma {
-		ig = d.pragmas()
+		ig = d.ig
 	}
 	cfgIgnore := map[string]bool{}
 	for _, id := range opts.Config.Ignore {
@@ -248,9 +287,13 @@ func (d *dockerfile) finish(opts *Options) []report.Finding {
 		}
 	}
 	out := make([]report.Finding, 0, len(d.findings))
-	seen := map[string]bool{}
+	type key struct {
+		id, msg   string
+		line, col int
+	}
+	seen := make(map[key]bool, len(d.findings))
 	for _, f := range d.findings {
-		if cfgIgnore[f.id] || ig.global[f.id] || (f.in != nil && (ig.line[f.in.line][f.id] || ig.stage[f.in.stage][f.id])) {
+		if cfgIgnore[f.id] || ig.global[f.id] || (f.at != 0 && (ig.line[f.at][f.id] || ig.stage[f.st][f.id])) {
 			continue
 		}
 		s := ruleIndex[f.id].sev
@@ -260,11 +303,11 @@ func (d *dockerfile) finish(opts *Options) []report.Finding {
 		if s == report.None {
 			continue
 		}
-		key := fmt.Sprint(f.id, f.line, f.col, f.msg)
-		if seen[key] {
+		k := key{f.id, f.msg, f.line, f.col}
+		if seen[k] {
 			continue
 		}
-		seen[key] = true
+		seen[k] = true
 		out = append(out, report.Finding{Rule: f.id, Severity: s, Message: f.msg, File: d.name, Line: f.line, Column: f.col})
 	}
 	report.Sort(out)

@@ -149,7 +149,7 @@ COPY --from=assets /x /x
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("stages (-want +got):\n%s", diff)
 	}
-	last := d.stages[3].instrs[1]
+	last := d.stages[3].last
 	app, _ := last.vars.Get("APP")
 	goVersion, _ := last.vars.Get("GO")
 	if last.workdir != "/srv/app" || app != "/srv/app" || goVersion != "1.23" {

@@ -1,7 +1,6 @@
 package lint
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"regexp"
@@ -13,20 +12,32 @@ import (
 	"mvdan.cc/sh/v3/syntax"
 )
 
-// dockerfile is one parsed Dockerfile with every instruction placed in its
-// stage and every variable resolved, built once before any rule runs.
+// dockerfile is one Dockerfile as gantry models it. The model is built one
+// instruction at a time: each instruction is checked while it is at hand
+// and then dropped, so memory stays in proportion to what the rules keep
+// (findings, per-stage summaries, ARG and ENV values), not to the file.
 type dockerfile struct {
 	name   string
-	lines  []string
+	src    []byte
 	escape rune
 	lex    *shell.Lex
 	sh     *syntax.Parser // reused for every RUN, CMD and ENTRYPOINT
 
-	instrs []*instr // every instruction, in order, including those before FROM
+	first  *instr // the first instruction, nil for none
 	stages []*stage
 	byName map[string]*stage // stage names, lower case
+	refs   []*instr          // instructions with a COPY --from or mount from=, checked once every stage is known
 
 	findings []finding
+	// sink, when set, receives what add reports instead of findings: the
+	// findings of a stage that only count if the stage ships.
+	sink *[]finding
+
+	ig         ignores // inline ignore pragmas, read between instructions
+	pragmaLine int     // the next line to read for pragmas
+	pragmaAt   int     // its byte offset in src
+
+	shipped bool // build the Instruction records of every stage (for Shipped)
 
 	// expanded counts the bytes of variable values handed out by
 	// expansions, against maxExpanded; overTotal is set once it is spent.
@@ -41,11 +52,13 @@ type stage struct {
 	name  string // lower case, "" if unnamed
 	from  *instr
 
-	base      string // FROM's image reference with variables resolved
-	baseStage *stage // the stage FROM names, nil for an image
-	platform  string
+	base       string // FROM's image reference with variables resolved
+	baseStage  *stage // the stage FROM names, nil for an image
+	platform   string
+	fromDollar bool // FROM's text has a $
 
-	instrs []*instr // the stage's instructions after FROM
+	n    int    // instructions after FROM
+	last *instr // the last of them
 
 	final      bool // the last stage: what `docker build` ships by default
 	shipped    bool // the final stage or one it is built on (FROM chain)
@@ -57,6 +70,28 @@ type stage struct {
 	endEnv     vars // ENV only: what a stage built FROM this one inherits
 	endWorkdir string
 	endShell   []string
+
+	// What the rules about the shipped image need from the stage, kept as
+	// the stage is read since only the end of the file says which stages
+	// ship.
+	pending             []finding     // findings that count if the stage ships
+	entry, cmd          *instr        // the last ENTRYPOINT, and the last CMD after it
+	lastCmd, lastHealth *instr        // for GL608 and GL618
+	lastUser            *instr        // the last USER
+	health              bool          // a HEALTHCHECK
+	curlAt, wgetAt      *instr        // the first RUN that calls curl, wget
+	layerEvents         []layerEvent  // COPY/ADD destinations and recursive chown/chmod, in order
+	adds                int           // COPY/ADD events kept, at most maxAdded
+	records             []Instruction // for Shipped
+}
+
+// layerEvent is a COPY or ADD (dest set) or a RUN's recursive chown or
+// chmod (tool and targets set), for GL501.
+type layerEvent struct {
+	in      *instr
+	dest    string
+	tool    string
+	targets []string
 }
 
 // chain returns the stages s is built on, base first, ending with s.
@@ -73,10 +108,11 @@ func (s *stage) chain() []*stage {
 
 // instr is one instruction with the state in force when it runs.
 type instr struct {
-	node  *parser.Node
-	kind  string // lower-case instruction keyword
-	cmd   any    // *instructions.Stage for FROM, else an instructions.Command; nil if invalid
-	stage *stage // nil before the first FROM
+	node  *parser.Node // BuildKit's node, dropped once the instruction is checked
+	end   int          // the last line (a heredoc's body is part of its instruction)
+	kind  string       // lower-case instruction keyword
+	cmd   any          // *instructions.Stage for FROM, else an instructions.Command; nil if invalid
+	stage *stage       // nil before the first FROM
 	line  int
 
 	vars    vars     // ARG and ENV values visible to the instruction
@@ -148,36 +184,36 @@ func location(err error) (line, col int) {
 }
 
 // load parses src and builds the model: stages, resolved variables, WORKDIR
-// and SHELL per instruction, stage roles.
+// and SHELL per instruction, stage roles. With opts set it runs the rules
+// too (see check), and with shipped it keeps the Instruction records of
+// every stage.
 func load(name string, src []byte, buildArgs map[string]string) (*dockerfile, error) {
-	res, err := parser.Parse(bytes.NewReader(src))
-	text := string(src) // the one copy: lines are slices of it
-	if err != nil && onlyComments(strings.Split(text, "\n")) {
-		// An empty Dockerfile parses as a structure error (GL906), not
-		// a syntax error.
-		res, err = &parser.Result{AST: &parser.Node{}, EscapeToken: '\\'}, nil
-	}
-	if err != nil {
-		line, col := location(err)
-		return nil, &ParseError{File: name, Line: max(line, 1), Column: max(col, 1), Err: err}
-	}
-	d := &dockerfile{
-		name:   name,
-		lines:  strings.Split(text, "\n"),
-		escape: res.EscapeToken,
-		lex:    shell.NewLex(res.EscapeToken),
-		byName: map[string]*stage{},
-	}
-	d.lex.SkipUnsetEnv = true
+	return build(name, src, buildArgs, nil, false)
+}
 
+func build(name string, src []byte, buildArgs map[string]string, opts *Options, shipped bool) (*dockerfile, error) {
+	d := &dockerfile{
+		name:       name,
+		src:        src,
+		byName:     map[string]*stage{},
+		shipped:    shipped,
+		pragmaLine: 1,
+		ig:         ignores{global: map[string]bool{}, stage: map[*stage]map[string]bool{}, line: map[int]map[string]bool{}},
+	}
 	meta := newScope(vars{}) // ARGs before the first FROM
 	var cur *stage
 	var sc, envSc *scope // a stage's ARG and ENV values, and its ENV alone
 	var workdir string
 	var sh []string
-	for _, n := range res.AST.Children {
-		in := &instr{node: n, kind: strings.ToLower(n.Value), line: n.StartLine, stage: cur}
-		d.instrs = append(d.instrs, in)
+	esc, err := eachNode(src, chunkSize, func(n *parser.Node, esc rune) error {
+		if d.lex == nil {
+			d.lex = shell.NewLex(esc)
+			d.lex.SkipUnsetEnv = true
+		}
+		in := &instr{node: n, end: n.EndLine, kind: strings.ToLower(n.Value), line: n.StartLine, stage: cur}
+		if d.first == nil {
+			d.first = in
+		}
 		cmd, perr := instructions.ParseInstruction(n)
 		if perr != nil {
 			d.addAt("GL904", in, n.StartLine, 1, "fix the %s instruction: %s", strings.ToUpper(in.kind), cleanErr(perr))
@@ -185,9 +221,16 @@ func load(name string, src []byte, buildArgs map[string]string) (*dockerfile, er
 			in.cmd = cmd
 		}
 		if in.kind == "from" {
-			cur = &stage{index: len(d.stages), from: in}
+			if cur != nil {
+				cur.lastCmd, cur.lastHealth = nil, nil // the stage has ended
+				if !d.nameable(cur) {
+					cur.drop()
+				}
+			}
+			cur = &stage{index: len(d.stages), from: in, fromDollar: strings.Contains(n.Original, "$")}
 			d.stages = append(d.stages, cur)
 			in.stage = cur
+			d.pragmas(in)
 			if st, ok := in.cmd.(*instructions.Stage); ok {
 				cur.name = st.Name
 				cur.platform = st.Platform
@@ -215,8 +258,10 @@ func load(name string, src []byte, buildArgs map[string]string) (*dockerfile, er
 			sc, envSc = newScope(inherited), newScope(inherited)
 			in.vars, in.workdir, in.shell = sc.view(), workdir, sh
 			cur.endEnv, cur.endWorkdir, cur.endShell = envSc.view(), workdir, sh
-			continue
+			d.done(in, opts)
+			return nil
 		}
+		d.pragmas(in)
 		if cur == nil {
 			in.vars = meta.view()
 			if a, ok := in.cmd.(*instructions.ArgCommand); ok {
@@ -226,9 +271,11 @@ func load(name string, src []byte, buildArgs map[string]string) (*dockerfile, er
 			} else if in.cmd != nil || perr == nil {
 				d.add("GL901", in, "move %s after the first FROM: only ARG may come before it", strings.ToUpper(in.kind))
 			}
-			continue
+			d.done(in, opts)
+			return nil
 		}
-		cur.instrs = append(cur.instrs, in)
+		cur.n++
+		cur.last = in
 		in.vars, in.workdir, in.shell = sc.view(), workdir, sh
 		// State changes apply to the instructions after this one: each
 		// instruction keeps the view it saw.
@@ -278,7 +325,24 @@ func load(name string, src []byte, buildArgs map[string]string) (*dockerfile, er
 			// and the mounts, which the script holds.
 			in.cmd = &instructions.RunCommand{ShellDependantCmdLine: c.ShellDependantCmdLine, FlagsUsed: c.FlagsUsed}
 		}
+		d.done(in, opts)
+		return nil
+	})
+	if err != nil && d.first == nil && onlyComments(src) {
+		// An empty Dockerfile parses as a structure error (GL906), not
+		// a syntax error.
+		err = nil
 	}
+	if err != nil {
+		line, col := location(err)
+		return nil, &ParseError{File: name, Line: max(line, 1), Column: max(col, 1), Err: err}
+	}
+	d.escape = esc
+	if d.lex == nil {
+		d.lex = shell.NewLex(esc)
+		d.lex.SkipUnsetEnv = true
+	}
+	d.pragmas(nil)
 	if len(d.stages) > 0 {
 		last := d.stages[len(d.stages)-1]
 		last.final = true
@@ -314,13 +378,68 @@ func (d *dockerfile) stageRef(ref string) *stage {
 }
 
 func (d *dockerfile) markCopiedFrom() {
-	for _, in := range d.instrs {
+	for _, in := range d.refs {
 		for _, ref := range in.fromRefs(d) {
 			if s := d.stageRef(ref); s != nil {
 				s.copiedFrom = true
 			}
 		}
 	}
+}
+
+// done finishes with an instruction: it runs the instruction's rules (with
+// opts set), keeps what the rules about stages and the shipped image need,
+// and drops BuildKit's node and the script's commands, which no rule reads
+// afterwards.
+func (d *dockerfile) done(in *instr, opts *Options) {
+	if opts != nil {
+		instrRules(d, in)
+		structureRules(d, in)
+		if in.stage != nil && in.kind != "from" {
+			stageRules(d, in.stage, in)
+		}
+	}
+	if in.names() {
+		d.refs = append(d.refs, in)
+	}
+	if d.shipped && in.stage != nil && in.cmd != nil {
+		in.stage.records = append(in.stage.records, record(d, in))
+	}
+	in.node = nil
+	if s := in.run; s != nil {
+		s.calls, s.pipes, s.top, s.text = nil, nil, nil, ""
+	}
+}
+
+// nameable reports whether a later FROM can name s: only a stage that
+// holds its name (the first to take it) can be built on, so any other
+// stage ships only if it is the last.
+func (d *dockerfile) nameable(s *stage) bool {
+	return s.name != "" && d.byName[s.name] == s
+}
+
+// drop forgets what s keeps for the rules about the shipped image, once
+// it is known that s does not ship: neither last nor nameable.
+func (s *stage) drop() {
+	s.pending, s.layerEvents, s.records = nil, nil, nil
+	s.entry, s.cmd, s.lastUser, s.curlAt, s.wgetAt = nil, nil, nil, nil, nil
+	s.endEnv, s.endShell = vars{}, nil
+}
+
+// names reports whether the instruction has a COPY --from or a mount
+// from=.
+func (in *instr) names() bool {
+	switch c := in.cmd.(type) {
+	case *instructions.CopyCommand:
+		return c.From != ""
+	case *instructions.RunCommand:
+		for _, m := range in.mounts() {
+			if m.From != "" {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // fromRefs returns the stage or image names an instruction reads from:

@@ -148,12 +148,14 @@ var hadolintMap = map[string][]string{
 	"SC2015": {"GL705"},
 }
 
-// checks run in order over a loaded Dockerfile; each adds findings.
+// checks run in order once a Dockerfile is read, for the rules that need
+// every stage known; each adds findings. The rules of one instruction ran
+// as it was read (see dockerfile.done).
 var checks = []func(*dockerfile, *Options){
 	checkBase,
 	checkProcess,
 	checkHeavy,
-	checkPackages,
+	checkShipped,
 	checkLayers,
 	checkInstructions,
 	checkStructure,

@@ -80,10 +80,10 @@ func checkBase(d *dockerfile, opts *Options) {
 		if len(opts.Config.AllowedRegistries) > 0 && !allowed(ref, opts.Config.AllowedRegistries) {
 			d.add("GL104", in, "pull %s from an allowed registry (%s)", s.base, strings.Join(opts.Config.AllowedRegistries, ", "))
 		}
-		if s.platform != "" && !unresolved(s.platform) && !strings.Contains(s.from.node.Original, "$") {
+		if s.platform != "" && !unresolved(s.platform) && !s.fromDollar {
 			d.add("GL106", in, "drop --platform=%s or use $BUILDPLATFORM/$TARGETPLATFORM", s.platform)
 		}
-		if len(s.instrs) == 0 && !s.final && s.copiedFrom && !s.usedAsBase {
+		if s.n == 0 && !s.final && s.copiedFrom && !s.usedAsBase {
 			name := s.name
 			if name == "" {
 				name = "stage " + strconv.Itoa(s.index)
@@ -96,7 +96,7 @@ func checkBase(d *dockerfile, opts *Options) {
 	if len(opts.Config.AllowedRegistries) == 0 {
 		return
 	}
-	for _, in := range d.instrs {
+	for _, in := range d.refs {
 		for _, ref := range in.fromRefs(d) {
 			if d.stageRef(ref) != nil || unresolved(ref) || isIndex(ref) || !strings.ContainsAny(ref, ":/.@") {
 				continue

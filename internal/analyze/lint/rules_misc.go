@@ -39,75 +39,123 @@ func isRoot(u string) bool {
 
 var pointless = map[string]bool{"ssh": true, "vim": true, "vi": true, "nano": true, "shutdown": true, "reboot": true, "ps": true, "free": true, "top": true, "htop": true, "kill": true, "mount": true, "ifconfig": true, "service": true, "systemctl": true}
 
+// instrRules holds the rules of one instruction alone, run as it is read.
+func instrRules(d *dockerfile, in *instr) {
+	switch c := in.cmd.(type) {
+	case *instructions.AddCommand:
+		local := false
+		for _, src := range c.SourcePaths {
+			src = d.expand(in, src, in.vars)
+			if !remote(src) && !archive.MatchString(src) && !unresolved(src) {
+				local = true
+			}
+		}
+		if local && c.Checksum == "" {
+			d.add("GL601", in, "use COPY instead of ADD for local files and directories")
+		}
+		checkCopyDest(d, in, c.DestPath)
+	case *instructions.CopyCommand:
+		checkCopyDest(d, in, c.DestPath)
+	case *instructions.MaintainerCommand:
+		d.add("GL614", in, "replace MAINTAINER with LABEL org.opencontainers.image.authors=%q", c.Maintainer)
+	case *instructions.WorkdirCommand:
+		p := d.expand(in, c.Path, in.vars)
+		if !strings.HasPrefix(p, "/") && !unresolved(p) && !windowsPath.MatchString(p) {
+			d.add("GL610", in, "make WORKDIR %s absolute (/%s)", p, strings.TrimPrefix(p, "./"))
+		}
+	case *instructions.ArgCommand:
+		for _, kv := range c.Args {
+			if secretName.MatchString(kv.Key) && !secretFile.MatchString(kv.Key) {
+				d.add("GL606", in, "do not pass %s as ARG (it stays in the image history): use RUN --mount=type=secret,id=%s", kv.Key, strings.ToLower(kv.Key))
+			} else if kv.Value != nil && secretValue.MatchString(*kv.Value) {
+				d.add("GL606", in, "remove the credential in ARG %s: use RUN --mount=type=secret", kv.Key)
+			}
+		}
+	case *instructions.EnvCommand:
+		for _, kv := range c.Env {
+			v := d.expand(in, kv.Value, in.vars)
+			if secretValue.MatchString(v) || (v != "" && secretName.MatchString(kv.Key) && !secretFile.MatchString(kv.Key)) {
+				d.add("GL606", in, "do not set %s with ENV (it ships in the image config): use RUN --mount=type=secret at build time or inject it at run time", kv.Key)
+			}
+		}
+	case *instructions.RunCommand:
+		checkRun(d, in)
+	}
+}
+
+// stageRules keeps, for an instruction of stage s, what the rules about
+// the stage and the shipped image need, and reports what is known: an
+// earlier CMD, ENTRYPOINT or HEALTHCHECK a later one replaces (GL608,
+// GL618).
+func stageRules(d *dockerfile, s *stage, in *instr) {
+	replaced := func(prev *instr) {
+		if prev != nil {
+			d.add(map[bool]string{true: "GL618", false: "GL608"}[prev.kind == "healthcheck"], prev, "remove this %s: a later one in the stage replaces it", strings.ToUpper(prev.kind))
+		}
+	}
+	switch in.cmd.(type) {
+	case *instructions.CmdCommand:
+		replaced(s.lastCmd)
+		s.lastCmd, s.cmd = in, in
+	case *instructions.EntrypointCommand:
+		replaced(s.entry)
+		s.entry, s.cmd = in, nil // a new ENTRYPOINT resets an inherited CMD
+	case *instructions.HealthCheckCommand:
+		replaced(s.lastHealth)
+		s.lastHealth = in
+	}
+	if (in.kind == "cmd" || in.kind == "entrypoint") && in.run != nil && !in.run.exec {
+		kw := strings.ToUpper(in.kind)
+		d.pend(s, func() {
+			d.add("GL607", in, "write %s in JSON form (%s [\"executable\", \"arg\"]) so the process gets signals", kw, kw)
+		})
+	}
+	switch in.kind {
+	case "user":
+		s.lastUser = in
+	case "healthcheck":
+		s.health = true
+	case "run":
+		if in.run == nil {
+			return
+		}
+		for _, c := range in.run.calls {
+			switch c.name() {
+			case "curl":
+				s.curlAt = first(s.curlAt, in)
+			case "wget":
+				s.wgetAt = first(s.wgetAt, in)
+			}
+		}
+		d.pend(s, func() {
+			heavyRun(d, in)
+			checkRunPackages(d, in)
+		})
+	}
+	layerEvents(s, in)
+}
+
+// pend runs report with what it adds kept as findings of s, which count
+// only if s ships.
+func (d *dockerfile) pend(s *stage, report func()) {
+	d.sink = &s.pending
+	report()
+	d.sink = nil
+}
+
+// checkInstructions holds the rules that need every stage known: COPY
+// --from and mount from= names, and the shipped image's USER, HEALTHCHECK
+// and download tools.
 func checkInstructions(d *dockerfile, _ *Options) {
-	// Per instruction.
-	for _, in := range d.instrs {
+	for _, in := range d.refs {
 		switch c := in.cmd.(type) {
-		case *instructions.AddCommand:
-			local := false
-			for _, src := range c.SourcePaths {
-				src = d.expand(in, src, in.vars)
-				if !remote(src) && !archive.MatchString(src) && !unresolved(src) {
-					local = true
-				}
-			}
-			if local && c.Checksum == "" {
-				d.add("GL601", in, "use COPY instead of ADD for local files and directories")
-			}
-			checkCopyDest(d, in, c.DestPath)
 		case *instructions.CopyCommand:
-			checkCopyDest(d, in, c.DestPath)
-		case *instructions.MaintainerCommand:
-			d.add("GL614", in, "replace MAINTAINER with LABEL org.opencontainers.image.authors=%q", c.Maintainer)
-		case *instructions.WorkdirCommand:
-			p := d.expand(in, c.Path, in.vars)
-			if !strings.HasPrefix(p, "/") && !unresolved(p) && !windowsPath.MatchString(p) {
-				d.add("GL610", in, "make WORKDIR %s absolute (/%s)", p, strings.TrimPrefix(p, "./"))
-			}
-		case *instructions.ArgCommand:
-			for _, kv := range c.Args {
-				if secretName.MatchString(kv.Key) && !secretFile.MatchString(kv.Key) {
-					d.add("GL606", in, "do not pass %s as ARG (it stays in the image history): use RUN --mount=type=secret,id=%s", kv.Key, strings.ToLower(kv.Key))
-				} else if kv.Value != nil && secretValue.MatchString(*kv.Value) {
-					d.add("GL606", in, "remove the credential in ARG %s: use RUN --mount=type=secret", kv.Key)
-				}
-			}
-		case *instructions.EnvCommand:
-			for _, kv := range c.Env {
-				v := d.expand(in, kv.Value, in.vars)
-				if secretValue.MatchString(v) || (v != "" && secretName.MatchString(kv.Key) && !secretFile.MatchString(kv.Key)) {
-					d.add("GL606", in, "do not set %s with ENV (it ships in the image config): use RUN --mount=type=secret at build time or inject it at run time", kv.Key)
-				}
-			}
+			checkCopyFrom(d, in, c)
 		case *instructions.RunCommand:
-			checkRun(d, in)
 			for _, m := range in.mounts() {
 				if m.From != "" && d.stageRef(d.expand(in, m.From, in.vars)) == in.stage && in.stage != nil {
 					d.add("GL613", in, "mount from another stage: --mount from=%s is this stage", m.From)
 				}
-			}
-		}
-	}
-	// Per stage.
-	for _, s := range d.stages {
-		var cmds, entries, checks []*instr
-		for _, in := range s.instrs {
-			switch in.cmd.(type) {
-			case *instructions.CmdCommand:
-				cmds = append(cmds, in)
-			case *instructions.EntrypointCommand:
-				entries = append(entries, in)
-			case *instructions.HealthCheckCommand:
-				checks = append(checks, in)
-			}
-			if (in.kind == "cmd" || in.kind == "entrypoint") && s.shipped && in.run != nil && !in.run.exec {
-				kw := strings.ToUpper(in.kind)
-				d.add("GL607", in, "write %s in JSON form (%s [\"executable\", \"arg\"]) so the process gets signals", kw, kw)
-			}
-		}
-		for _, list := range [][]*instr{cmds, entries, checks} {
-			for _, in := range list[:max(len(list)-1, 0)] {
-				d.add(map[bool]string{true: "GL618", false: "GL608"}[in.kind == "healthcheck"], in, "remove this %s: a later one in the stage replaces it", strings.ToUpper(in.kind))
 			}
 		}
 	}
@@ -120,26 +168,11 @@ func checkInstructions(d *dockerfile, _ *Options) {
 	health := false
 	var curlAt, wgetAt *instr
 	for _, s := range final.chain() {
-		for _, in := range s.instrs {
-			switch in.kind {
-			case "user":
-				lastUser = in
-			case "healthcheck":
-				health = true
-			case "run":
-				if in.run == nil {
-					continue
-				}
-				for _, c := range in.run.calls {
-					switch c.name() {
-					case "curl":
-						curlAt = first(curlAt, in)
-					case "wget":
-						wgetAt = first(wgetAt, in)
-					}
-				}
-			}
+		if s.lastUser != nil {
+			lastUser = s.lastUser
 		}
+		health = health || s.health
+		curlAt, wgetAt = first(curlAt, s.curlAt), first(wgetAt, s.wgetAt)
 	}
 	if lastUser != nil {
 		if u, ok := lastUser.cmd.(*instructions.UserCommand); ok && isRoot(d.expand(lastUser, u.User, lastUser.vars)) {
@@ -172,16 +205,21 @@ func checkCopyDest(d *dockerfile, in *instr, dest string) {
 	if !strings.HasPrefix(dest, "/") && in.workdir == "" && !unresolved(dest) && !windowsPath.MatchString(dest) {
 		d.add("GL611", in, "set WORKDIR before this %s or copy to an absolute path", strings.ToUpper(in.kind))
 	}
-	if c, ok := in.cmd.(*instructions.CopyCommand); ok && c.From != "" {
-		from := d.expand(in, c.From, in.vars)
-		switch src := d.stageRef(from); {
-		case src != nil && src == in.stage:
-			d.add("GL613", in, "COPY --from=%s names this stage: copy from an earlier stage", from)
-		case src == nil && isIndex(from):
-			d.add("GL612", in, "COPY --from=%s: there is no stage %s (stages count from 0)", from, from)
-		case src == nil && !unresolved(from) && !strings.ContainsAny(from, ":/.@"):
-			d.add("GL612", in, "COPY --from=%s names no stage: define the stage, or write the image with its tag (%s:<version>)", from, from)
-		}
+}
+
+// checkCopyFrom checks what COPY --from names, once every stage is known.
+func checkCopyFrom(d *dockerfile, in *instr, c *instructions.CopyCommand) {
+	if c.From == "" {
+		return
+	}
+	from := d.expand(in, c.From, in.vars)
+	switch src := d.stageRef(from); {
+	case src != nil && src == in.stage:
+		d.add("GL613", in, "COPY --from=%s names this stage: copy from an earlier stage", from)
+	case src == nil && isIndex(from):
+		d.add("GL612", in, "COPY --from=%s: there is no stage %s (stages count from 0)", from, from)
+	case src == nil && !unresolved(from) && !strings.ContainsAny(from, ":/.@"):
+		d.add("GL612", in, "COPY --from=%s names no stage: define the stage, or write the image with its tag (%s:<version>)", from, from)
 	}
 }
 

@@ -184,34 +184,32 @@ func checkHeavy(d *dockerfile, _ *Options) {
 			d.add("GL302", root.from, "ship a runtime image, not %s: build in a stage and COPY --from it into a slim base", root.base)
 		}
 	}
-	for _, s := range chain {
-		for _, in := range s.instrs {
-			if in.run == nil || in.kind != "run" {
+}
+
+// heavyRun reports the heavy components a RUN of the shipped image
+// installs (GL301).
+func heavyRun(d *dockerfile, in *instr) {
+	removed := map[string]bool{}
+	var ops []*pkgOp
+	for _, c := range in.run.calls {
+		if op := parsePkg(c); op != nil {
+			ops = append(ops, op)
+			for _, p := range op.removes() {
+				removed[p] = true
+			}
+		}
+	}
+	for _, op := range ops {
+		if !op.installs() || !op.system() || (op.virtual != "" && removed[op.virtual]) {
+			continue
+		}
+		for _, p := range op.pkgs {
+			name, _, _ := strings.Cut(p, "=")
+			if removed[name] {
 				continue
 			}
-			removed := map[string]bool{}
-			var ops []*pkgOp
-			for _, c := range in.run.calls {
-				if op := parsePkg(c); op != nil {
-					ops = append(ops, op)
-					for _, p := range op.removes() {
-						removed[p] = true
-					}
-				}
-			}
-			for _, op := range ops {
-				if !op.installs() || !op.system() || (op.virtual != "" && removed[op.virtual]) {
-					continue
-				}
-				for _, p := range op.pkgs {
-					name, _, _ := strings.Cut(p, "=")
-					if removed[name] {
-						continue
-					}
-					if what := heavyKind(p); what != "" {
-						d.add("GL301", in, "%s is %s: install it in a build stage and COPY only the result into the final stage", name, what)
-					}
-				}
+			if what := heavyKind(p); what != "" {
+				d.add("GL301", in, "%s is %s: install it in a build stage and COPY only the result into the final stage", name, what)
 			}
 		}
 	}
@@ -273,18 +271,20 @@ func either(fs ...func([]string) bool) func([]string) bool {
 	}
 }
 
-func checkPackages(d *dockerfile, _ *Options) {
+// checkShipped reports the findings of the stages that ship, kept while
+// each stage was read (see stageRules).
+func checkShipped(d *dockerfile, _ *Options) {
 	for _, s := range d.stages {
-		for _, in := range s.instrs {
-			if in.kind != "run" || in.run == nil {
-				continue
-			}
-			checkRunPackages(d, s, in)
+		if s.shipped {
+			d.findings = append(d.findings, s.pending...)
 		}
+		s.pending = nil
 	}
 }
 
-func checkRunPackages(d *dockerfile, s *stage, in *instr) {
+// checkRunPackages holds the package manager rules of a RUN of the
+// shipped image.
+func checkRunPackages(d *dockerfile, in *instr) {
 	calls := in.run.calls
 	var ops []*pkgOp
 	for _, c := range calls {
@@ -295,10 +295,11 @@ func checkRunPackages(d *dockerfile, s *stage, in *instr) {
 	if len(ops) == 0 {
 		return
 	}
-	// Package manager rules look at what ships, and stay quiet under a
-	// cache mount: there the caches, lists and downloads live in the
-	// mount, and the step is written for speed rather than for its layer.
-	if !s.shipped || in.run.cache {
+	// Package manager rules look at what ships (the caller keeps what
+	// they report for a stage that ships), and stay quiet under a cache
+	// mount: there the caches, lists and downloads live in the mount, and
+	// the step is written for speed rather than for its layer.
+	if in.run.cache {
 		return
 	}
 	for _, op := range ops {
@@ -404,59 +405,76 @@ func pinExample(mgr string) string {
 	return "name-version"
 }
 
+// layerEvents keeps, for GL501, a COPY or ADD destination (the first
+// maxAdded of a stage) or the targets of a RUN's recursive chown or chmod.
+func layerEvents(s *stage, in *instr) {
+	switch c := in.cmd.(type) {
+	case *instructions.CopyCommand:
+		if s.adds < maxAdded {
+			s.adds++
+			s.layerEvents = append(s.layerEvents, layerEvent{in: in, dest: c.DestPath})
+		}
+	case *instructions.AddCommand:
+		if s.adds < maxAdded {
+			s.adds++
+			s.layerEvents = append(s.layerEvents, layerEvent{in: in, dest: c.DestPath})
+		}
+	case *instructions.RunCommand:
+		if in.run == nil {
+			return
+		}
+		for _, call := range in.run.calls {
+			a := call.argv()
+			if len(a) < 3 || (path.Base(a[0]) != "chown" && path.Base(a[0]) != "chmod") || !hasFlag(a[1:], 'R', "recursive") {
+				continue
+			}
+			var targets []string
+			seenSpec := false
+			for _, x := range a[1:] {
+				if strings.HasPrefix(x, "-") {
+					continue
+				}
+				if !seenSpec {
+					seenSpec = true
+					continue
+				}
+				targets = append(targets, absPath(in.workdir, x))
+			}
+			s.layerEvents = append(s.layerEvents, layerEvent{in: in, tool: path.Base(a[0]), targets: targets})
+		}
+	}
+}
+
+// maxAdded bounds the COPY/ADD destinations GL501 compares with: beyond
+// realistic Dockerfiles, it keeps hostile ones linear.
+const maxAdded = 1000
+
 // checkLayers finds recursive chown/chmod over what COPY or ADD added in
 // an earlier layer of the shipped image.
 func checkLayers(d *dockerfile, _ *Options) {
 	if len(d.stages) == 0 {
 		return
 	}
-	var added []string    // absolute destinations of COPY/ADD so far, at most maxAdded
-	const maxAdded = 1000 // beyond realistic Dockerfiles; keeps hostile ones linear
+	var added []string // absolute destinations of COPY/ADD so far, at most maxAdded
 	for _, s := range d.stages[len(d.stages)-1].chain() {
-		for _, in := range s.instrs {
-			switch c := in.cmd.(type) {
-			case *instructions.CopyCommand:
+		for _, e := range s.layerEvents {
+			if e.tool == "" {
 				if len(added) < maxAdded {
-					added = append(added, absDest(d, in, c.DestPath))
+					added = append(added, absDest(d, e.in, e.dest))
 				}
-			case *instructions.AddCommand:
-				if len(added) < maxAdded {
-					added = append(added, absDest(d, in, c.DestPath))
-				}
-			case *instructions.RunCommand:
-				if in.run == nil {
-					continue
-				}
-				for _, call := range in.run.calls {
-					a := call.argv()
-					if len(a) < 3 || (path.Base(a[0]) != "chown" && path.Base(a[0]) != "chmod") || !hasFlag(a[1:], 'R', "recursive") {
-						continue
-					}
-					var targets []string
-					seenSpec := false
-					for _, x := range a[1:] {
-						if strings.HasPrefix(x, "-") {
-							continue
+				continue
+			}
+		targets:
+			for _, t := range e.targets {
+				for _, dst := range added {
+					if overlaps(t, dst) {
+						flag := "--chown"
+						if e.tool == "chmod" {
+							flag = "--chmod"
 						}
-						if !seenSpec {
-							seenSpec = true
-							continue
-						}
-						targets = append(targets, absPath(in.workdir, x))
+						d.add("GL501", e.in, "%s -R %s copies every file COPY/ADD put in %s into a new layer: use COPY %s instead", e.tool, t, dst, flag)
+						break targets
 					}
-					for _, t := range targets {
-						for _, dst := range added {
-							if overlaps(t, dst) {
-								flag := "--chown"
-								if path.Base(a[0]) == "chmod" {
-									flag = "--chmod"
-								}
-								d.add("GL501", in, "%s -R %s copies every file COPY/ADD put in %s into a new layer: use COPY %s instead", path.Base(a[0]), t, dst, flag)
-								goto next
-							}
-						}
-					}
-				next:
 				}
 			}
 		}

@@ -4,7 +4,6 @@ import (
 	"path"
 	"strings"
 
-	"github.com/moby/buildkit/frontend/dockerfile/instructions"
 	"mvdan.cc/sh/v3/syntax"
 )
 
@@ -172,13 +171,10 @@ func effective(d *dockerfile) (entry, cmd *instr) {
 		return nil, nil
 	}
 	for _, s := range d.stages[len(d.stages)-1].chain() {
-		for _, in := range s.instrs {
-			switch in.cmd.(type) {
-			case *instructions.EntrypointCommand:
-				entry, cmd = in, nil // a new ENTRYPOINT resets an inherited CMD
-			case *instructions.CmdCommand:
-				cmd = in
-			}
+		if s.entry != nil {
+			entry, cmd = s.entry, s.cmd // a new ENTRYPOINT resets an inherited CMD
+		} else if s.cmd != nil {
+			cmd = s.cmd
 		}
 	}
 	return entry, cmd

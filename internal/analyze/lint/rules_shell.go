@@ -94,34 +94,36 @@ func benignFallback(st *syntax.Stmt) bool {
 	return false
 }
 
-// checkStructure finds what BuildKit rejects at build time.
+// checkStructure finds what BuildKit rejects at build time in the file as
+// a whole.
 func checkStructure(d *dockerfile, _ *Options) {
 	if len(d.stages) == 0 {
-		var at *instr
-		if len(d.instrs) > 0 {
-			at = d.instrs[0]
-			d.add("GL906", at, "add a FROM instruction: a Dockerfile needs at least one stage")
+		if d.first != nil {
+			d.add("GL906", d.first, "add a FROM instruction: a Dockerfile needs at least one stage")
 		} else {
 			d.findings = append(d.findings, finding{id: "GL906", line: 1, col: 1, msg: "add a FROM instruction: the Dockerfile is empty"})
 		}
 	}
-	for _, in := range d.instrs {
-		switch c := in.cmd.(type) {
-		case *instructions.ExposeCommand:
-			for _, p := range c.Ports {
-				p = d.expand(in, p, in.vars)
-				if unresolved(p) {
-					continue
-				}
-				if !validPort(p) {
-					d.add("GL903", in, "fix EXPOSE %s: ports are 1-65535, optionally a range and /tcp, /udp or /sctp", p)
-				}
+}
+
+// structureRules finds what BuildKit rejects at build time in one
+// instruction.
+func structureRules(d *dockerfile, in *instr) {
+	switch c := in.cmd.(type) {
+	case *instructions.ExposeCommand:
+		for _, p := range c.Ports {
+			p = d.expand(in, p, in.vars)
+			if unresolved(p) {
+				continue
 			}
-		case *instructions.CopyCommand:
-			checkMultiSource(d, in, c.SourcesAndDest)
-		case *instructions.AddCommand:
-			checkMultiSource(d, in, c.SourcesAndDest)
+			if !validPort(p) {
+				d.add("GL903", in, "fix EXPOSE %s: ports are 1-65535, optionally a range and /tcp, /udp or /sctp", p)
+			}
 		}
+	case *instructions.CopyCommand:
+		checkMultiSource(d, in, c.SourcesAndDest)
+	case *instructions.AddCommand:
+		checkMultiSource(d, in, c.SourcesAndDest)
 	}
 }
 

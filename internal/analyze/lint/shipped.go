@@ -31,38 +31,42 @@ type Instruction struct {
 // built FROM, each starting with its FROM. Instructions BuildKit rejects
 // are left out. It fails with a *ParseError as Lint does.
 func Shipped(name string, src []byte, opts Options) ([]Instruction, error) {
-	d, err := load(name, src, opts.Config.BuildArgs)
-	if err != nil {
-		return nil, err
-	}
+	_, ins, err := run(name, src, opts, true)
+	return ins, err
+}
+
+// shippedRecords returns the records of the shipped stages.
+func (d *dockerfile) shippedRecords() []Instruction {
 	if len(d.stages) == 0 {
-		return nil, nil
+		return nil
 	}
 	var out []Instruction
 	for _, s := range d.stages[len(d.stages)-1].chain() {
-		for _, in := range append([]*instr{s.from}, s.instrs...) {
-			if in.cmd == nil {
-				continue
-			}
-			x := Instruction{Keyword: strings.ToUpper(in.kind), Line: in.node.StartLine, EndLine: in.node.EndLine, Stage: s.index}
-			switch c := in.cmd.(type) {
-			case *instructions.Stage:
-				x.Command = s.base
-			case *instructions.RunCommand:
-				x.Command, x.Exec = strings.Join(c.CmdLine, " "), !c.PrependShell
-			case *instructions.CopyCommand:
-				x.Command = absDest(d, in, c.DestPath)
-			case *instructions.AddCommand:
-				x.Command = absDest(d, in, c.DestPath)
-			default:
-				var args []string
-				for n := in.node.Next; n != nil; n = n.Next {
-					args = append(args, n.Value)
-				}
-				x.Command = strings.Join(args, " ")
-			}
-			out = append(out, x)
-		}
+		out = append(out, s.records...)
 	}
-	return out, nil
+	return out
+}
+
+// record is the Instruction of in, an instruction of a stage that BuildKit
+// accepts, made while its node is at hand.
+func record(d *dockerfile, in *instr) Instruction {
+	s := in.stage
+	x := Instruction{Keyword: strings.ToUpper(in.kind), Line: in.line, EndLine: in.end, Stage: s.index}
+	switch c := in.cmd.(type) {
+	case *instructions.Stage:
+		x.Command = s.base
+	case *instructions.RunCommand:
+		x.Command, x.Exec = strings.Join(c.CmdLine, " "), !c.PrependShell
+	case *instructions.CopyCommand:
+		x.Command = absDest(d, in, c.DestPath)
+	case *instructions.AddCommand:
+		x.Command = absDest(d, in, c.DestPath)
+	default:
+		var args []string
+		for n := in.node.Next; n != nil; n = n.Next {
+			args = append(args, n.Value)
+		}
+		x.Command = strings.Join(args, " ")
+	}
+	return x
 }

@@ -151,6 +151,7 @@ func (d *dockerfile) overflow(in *instr, k string) {
 		return
 	}
 	in.overValue = true
+	defer d.unsink()()
 	what := "a word of this " + in.kind
 	if k != "" {
 		what = "$" + k
@@ -165,7 +166,17 @@ func (d *dockerfile) overflowTotal(in *instr) {
 		return
 	}
 	d.overTotal = true
+	defer d.unsink()()
 	d.add("GL908", in, "variables expand to more than %s in all by this line: here and after it they are left unexpanded", sizeMiB(maxExpanded))
 }
 
 func sizeMiB(n int) string { return fmt.Sprintf("%d MiB", n>>20) }
+
+// unsink makes add report to the Dockerfile's findings until the function
+// it returns is called: GL908 says what was not analyzed whichever stage
+// ships.
+func (d *dockerfile) unsink() func() {
+	sink := d.sink
+	d.sink = nil
+	return func() { d.sink = sink }
+}

@@ -22,3 +22,14 @@ func Bytes(n int64) string {
 	}
 	return fmt.Sprintf("%.1f %ciB", f, units[i])
 }
+
+// Count writes n and noun, the noun with an s unless n is 1: "1 blob",
+// "0 blobs", "3 layers". It is the one way gantry's output counts things,
+// so no line reads "1 blobs" or "blob(s)". Nouns whose plural is not noun+s
+// are written out by the caller.
+func Count[N ~int | ~int64](n N, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
+}

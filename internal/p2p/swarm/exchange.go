@@ -144,32 +144,40 @@ func (t *transfer) watch(ctx context.Context, nb *neighbour) {
 	sc := bufio.NewScanner(resp.Body)
 	sc.Buffer(make([]byte, 0, 4096), maxHaveBytes)
 	for sc.Scan() {
-		var h Have
-		if json.Unmarshal(sc.Bytes(), &h) != nil {
+		if !t.have(nb, sc.Bytes()) {
 			return
 		}
-		t.mu.Lock()
-		if nb.dropped {
-			t.mu.Unlock()
-			return
+	}
+}
+
+// have takes one line of nb's have stream; false means stop reading it
+// (a line that is not a Have, or nb dropped).
+func (t *transfer) have(nb *neighbour, line []byte) bool {
+	var h Have
+	if json.Unmarshal(line, &h) != nil {
+		return false
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if nb.dropped {
+		return false
+	}
+	for _, i := range h.Pieces {
+		if i >= 0 && i < len(nb.has) && !nb.has[i] && !nb.complete {
+			nb.has[i] = true
+			t.avail[i]++
 		}
-		for _, i := range h.Pieces {
-			if i >= 0 && i < len(nb.has) && !nb.has[i] && !nb.complete {
-				nb.has[i] = true
+	}
+	if h.Complete && !nb.complete {
+		for i, had := range nb.has {
+			if !had {
 				t.avail[i]++
 			}
 		}
-		if h.Complete && !nb.complete {
-			for i, had := range nb.has {
-				if !had {
-					t.avail[i]++
-				}
-			}
-			nb.complete = true
-		}
-		t.signal()
-		t.mu.Unlock()
+		nb.complete = true
 	}
+	t.signal()
+	return true
 }
 
 // worker requests pieces from nb one after the other; Options.Pipeline of
@@ -278,7 +286,7 @@ func (t *transfer) takePiece(ctx context.Context, nb *neighbour, i int) error {
 		return fmt.Errorf("piece %d: %s", i, resp.Status)
 	}
 	buf := make([]byte, size)
-	if _, err := io.ReadFull(resp.Body, buf); err != nil {
+	if _, err := io.ReadFull(limit(ctx, resp.Body, t.n.downRate), buf); err != nil {
 		return fmt.Errorf("piece %d: %w", i, err)
 	}
 	if digest.FromBytes(buf) != want {
@@ -296,6 +304,7 @@ func (t *transfer) takePiece(ctx context.Context, nb *neighbour, i int) error {
 		}
 	}
 	t.mu.Lock()
+	t.peerBytes += size
 	nb.useful = time.Now()
 	t.land(i, verified)
 	t.mu.Unlock()
@@ -395,7 +404,7 @@ func (t *transfer) serveRange(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Range", fmt.Sprintf("bytes %d-%d/%d", off, end, t.size))
 	w.Header().Set("Content-Length", strconv.FormatInt(size, 10))
 	w.WriteHeader(http.StatusPartialContent)
-	n, _ := io.Copy(w, io.NewSectionReader(t.file, off, size))
+	n, _ := io.Copy(w, limit(r.Context(), io.NewSectionReader(t.file, off, size), t.n.upRate))
 	t.n.servedBytes.Add(n)
 }
 

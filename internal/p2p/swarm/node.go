@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -18,6 +19,7 @@ import (
 
 	"github.com/gantry-dev/gantry/internal/p2p/tracker"
 	"github.com/opencontainers/go-digest"
+	"golang.org/x/time/rate"
 )
 
 // Origin opens a blob at its origin from byte off to its end. Each Fetch
@@ -51,6 +53,34 @@ type Options struct {
 	StallTimeout time.Duration
 	// Logger receives the node's warnings. Default: none.
 	Logger *slog.Logger
+	// CacheBytes bounds the bytes of the whole blobs the node keeps: past
+	// it, the least recently asked for that no reader is reading are
+	// dropped (and left at the tracker). 0: no bound.
+	CacheBytes int64
+	// DownloadRate and UploadRate bound the bytes per second the node
+	// takes in (from peers and the origin) and sends to peers. 0: none.
+	DownloadRate, UploadRate int64
+	// OnPull, if set, is called once for each reader of Fetch when it
+	// ends: a record of the pull from which completion times and their
+	// percentiles are computed.
+	OnPull func(PullRecord)
+}
+
+// PullRecord is what one reader of Fetch got.
+type PullRecord struct {
+	Digest digest.Digest
+	Size   int64
+	// Start is when Fetch was called; FirstByte and Took are the times to
+	// the first byte read (0 if none came) and to the end.
+	Start           time.Time
+	FirstByte, Took time.Duration
+	// Err is why the reader ended before the blob's end, or nil.
+	Err error
+	// OriginBytes and PeerBytes are the bytes of the blob that came to
+	// this node from the origin and from peers, until the end of the read.
+	OriginBytes, PeerBytes int64
+	// Fallback says the node went to the origin because the swarm stalled.
+	Fallback bool
 }
 
 // Stats are a node's counters since it started.
@@ -73,14 +103,20 @@ type Node struct {
 	log  *slog.Logger
 	trk  *tracker.Client
 
+	// mu guards transfers; a transfer's own lock may be taken under it,
+	// never the other way round.
 	mu        sync.Mutex
 	transfers map[digest.Digest]*transfer
-	banned    map[string]bool // peers that served corrupt pieces
+
+	bmu    sync.Mutex
+	banned map[string]bool // peers that served corrupt pieces
 
 	announces chan tracker.Announce
 	up        atomic.Bool     // the tracker stream is open
 	ctx       context.Context // the node's lifetime (Run's)
 	ready     chan struct{}   // closed when Run has set ctx
+
+	downRate, upRate *rate.Limiter // nil: no bound
 
 	originBytes, peerBytes, servedBytes atomic.Int64
 	originFetches, fallbacks, corrupt   atomic.Int64
@@ -117,6 +153,7 @@ func New(opts Options) (*Node, error) {
 		announces: make(chan tracker.Announce, 1024),
 		ready:     make(chan struct{}),
 	}
+	n.downRate, n.upRate = limiter(opts.DownloadRate), limiter(opts.UploadRate)
 	for _, sub := range []string{"blobs", "partial", "meta"} {
 		if err := os.MkdirAll(filepath.Join(opts.Dir, sub), 0o755); err != nil {
 			return nil, fmt.Errorf("swarm: %w", err)
@@ -292,6 +329,79 @@ func (n *Node) Fetch(ctx context.Context, d digest.Digest, size int64, origin Or
 	return t.reader(ctx), nil
 }
 
+// evict drops whole blobs, least recently asked for first, until those
+// kept fit Options.CacheBytes; blobs being read stay.
+func (n *Node) evict() {
+	if n.opts.CacheBytes <= 0 {
+		return
+	}
+	n.mu.Lock()
+	var kept int64
+	var whole []*transfer
+	for _, t := range n.transfers {
+		t.mu.Lock()
+		if t.complete && t.failed == nil {
+			kept += t.size
+			if t.readers == 0 {
+				whole = append(whole, t)
+			}
+		}
+		t.mu.Unlock()
+	}
+	slices.SortFunc(whole, func(a, b *transfer) int { return a.lastUsed().Compare(b.lastUsed()) })
+	var gone []digest.Digest
+	for _, t := range whole {
+		if kept <= n.opts.CacheBytes {
+			break
+		}
+		delete(n.transfers, t.d)
+		t.drop()
+		kept -= t.size
+		gone = append(gone, t.d)
+	}
+	n.mu.Unlock()
+	if len(gone) > 0 {
+		n.log.Info("dropped whole blobs past the cache budget", "blobs", len(gone), "budget", n.opts.CacheBytes)
+		n.announce(tracker.Announce{Leave: gone})
+	}
+}
+
+// limiter returns a limiter of bytesPerSecond, or nil for none.
+func limiter(bytesPerSecond int64) *rate.Limiter {
+	if bytesPerSecond <= 0 {
+		return nil
+	}
+	return rate.NewLimiter(rate.Limit(bytesPerSecond), int(min(bytesPerSecond, rateBurst)))
+}
+
+// rateBurst is the most bytes a limiter lets through at once.
+const rateBurst = 256 << 10
+
+// limited is a reader whose bytes wait for a limiter.
+type limited struct {
+	ctx context.Context
+	r   io.Reader
+	lim *rate.Limiter
+}
+
+// limit returns r with its reads paced by lim (r itself if lim is nil).
+func limit(ctx context.Context, r io.Reader, lim *rate.Limiter) io.Reader {
+	if lim == nil {
+		return r
+	}
+	return &limited{ctx: ctx, r: r, lim: lim}
+}
+
+func (l *limited) Read(p []byte) (int, error) {
+	n, err := l.r.Read(p[:min(len(p), l.lim.Burst())])
+	if n > 0 {
+		if werr := l.lim.WaitN(l.ctx, n); werr != nil && err == nil {
+			err = werr
+		}
+	}
+	return n, err
+}
+
 // Has reports whether the node holds the blob d whole.
 func (n *Node) Has(d digest.Digest) bool {
 	n.mu.Lock()
@@ -302,14 +412,14 @@ func (n *Node) Has(d digest.Digest) bool {
 
 // ban drops peer from every transfer's neighbours for good.
 func (n *Node) ban(peer string) {
-	n.mu.Lock()
+	n.bmu.Lock()
 	n.banned[peer] = true
-	n.mu.Unlock()
+	n.bmu.Unlock()
 }
 
 func (n *Node) isBanned(peer string) bool {
-	n.mu.Lock()
-	defer n.mu.Unlock()
+	n.bmu.Lock()
+	defer n.bmu.Unlock()
 	return n.banned[peer]
 }
 

@@ -474,3 +474,56 @@ func TestOriginDownRestarts(t *testing.T) {
 		t.Fatalf("origin GETs %d, want 1 (before it went down)", o.gets.Load())
 	}
 }
+
+// Whole blobs past the cache budget are dropped, least recently asked for
+// first, and left at the tracker; each pull is reported once.
+func TestCacheBudgetAndRecords(t *testing.T) {
+	var blobs [][]byte
+	for range 3 {
+		blobs = append(blobs, randomBlob(t, 1<<20))
+	}
+	o := newOrigin(t, blobs...)
+	var mu sync.Mutex
+	var records []swarm.PullRecord
+	c := newCluster(t, 1, swarm.Options{CacheBytes: 5 << 19, OnPull: func(r swarm.PullRecord) {
+		mu.Lock()
+		records = append(records, r)
+		mu.Unlock()
+	}})
+	n := c.nodes[0].node
+	for _, b := range blobs {
+		c.pullAll(b, o, 20*time.Second)
+		c.waitWhole(digest.FromBytes(b))
+	}
+	waitFor(t, "the oldest blob dropped", func() bool { return !n.Has(digest.FromBytes(blobs[0])) })
+	if !n.Has(digest.FromBytes(blobs[1])) || !n.Has(digest.FromBytes(blobs[2])) {
+		t.Fatal("a blob within the budget was dropped")
+	}
+	waitFor(t, "the tracker told", func() bool {
+		_, ok := c.trk.Load().Swarm(digest.FromBytes(blobs[0]))
+		return !ok
+	})
+	mu.Lock()
+	defer mu.Unlock()
+	if len(records) != 3 {
+		t.Fatalf("%d pull records, want 3", len(records))
+	}
+	for _, r := range records {
+		if r.Err != nil || r.Size != 1<<20 || r.OriginBytes != 1<<20 || r.FirstByte <= 0 || r.Took < r.FirstByte {
+			t.Errorf("record %+v", r)
+		}
+	}
+}
+
+// A download rate bounds what the node takes in.
+func TestDownloadRate(t *testing.T) {
+	b := randomBlob(t, 2<<20)
+	o := newOrigin(t, b)
+	c := newCluster(t, 1, swarm.Options{DownloadRate: 4 << 20})
+	start := time.Now()
+	c.pullAll(b, o, 20*time.Second)
+	// 2 MiB at 4 MiB/s, the first 256 KiB at once: about 0.44 s.
+	if took := time.Since(start); took < 400*time.Millisecond {
+		t.Fatalf("2 MiB at 4 MiB/s took %s", took)
+	}
+}

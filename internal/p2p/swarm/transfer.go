@@ -74,6 +74,34 @@ type transfer struct {
 	checking   bool // the whole blob is being verified
 	complete   bool
 	failed     error
+
+	readers     int       // readers open
+	used        time.Time // when a reader last asked for the blob
+	originBytes int64     // bytes of the blob from the origin
+	peerBytes   int64     // bytes of the blob from peers
+	fellBack    bool      // the origin was asked because the swarm stalled
+}
+
+func (t *transfer) lastUsed() time.Time {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.used
+}
+
+// errEvicted ends the readers and have streams of a blob dropped from the
+// cache.
+var errEvicted = errors.New("blob dropped from the cache")
+
+// drop forgets the blob: it is removed from disk and its have streams end.
+// The node's lock is held.
+func (t *transfer) drop() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.failed = errEvicted
+	t.signal()
+	_ = t.file.Close()
+	_ = os.Remove(t.n.blobPath(t.d))
+	_ = os.Remove(t.n.metaPath(t.d))
 }
 
 func (n *Node) newTransfer(d digest.Digest, size int64) (*transfer, error) {
@@ -345,6 +373,7 @@ func (t *transfer) finish() {
 		t.n.announce(tracker.Announce{Join: []tracker.Join{{Digest: t.d, Complete: true, Layout: new(l), Pieces: pieceHashes(hashes)}}})
 	}
 	t.n.announce(tracker.Announce{Complete: []digest.Digest{t.d}})
+	go t.n.evict()
 }
 
 func pieceHashes(hs []digest.Digest) []tracker.PieceHash {
@@ -414,6 +443,7 @@ func (t *transfer) manage(ctx context.Context) {
 			t.startOrigin(ctx, true)
 		case time.Since(t.progress) > t.n.opts.StallTimeout:
 			t.n.fallbacks.Add(1)
+			t.fellBack = true
 			t.n.log.Warn("swarm stalled; fetching the rest from the origin", "digest", t.d)
 			t.startOrigin(ctx, false)
 		}
@@ -467,11 +497,12 @@ func (t *transfer) stream(ctx context.Context, first int, asFetcher bool, lease 
 	t.mu.Unlock()
 	off, _ := l.Bounds(first)
 	t.n.originFetches.Add(1)
-	body, err := origin(ctx, off)
+	rc, err := origin(ctx, off)
 	if err != nil {
 		return err
 	}
-	defer body.Close()
+	defer rc.Close()
+	body := limit(ctx, rc, t.n.downRate)
 	buf := make([]byte, l.PieceSize)
 	for i := first; i < l.Pieces(); i++ {
 		off, size := l.Bounds(i)
@@ -481,6 +512,7 @@ func (t *transfer) stream(ctx context.Context, first int, asFetcher bool, lease 
 		t.n.originBytes.Add(size)
 		h := digest.FromBytes(buf[:size])
 		t.mu.Lock()
+		t.originBytes += size
 		want, st := t.hashes[i], t.state[i]
 		t.mu.Unlock()
 		if want != "" && want != h {
@@ -512,18 +544,59 @@ var errFailed = errors.New("blob failed")
 
 // reader returns a reader of the blob, in order, as its pieces land.
 func (t *transfer) reader(ctx context.Context) io.ReadCloser {
-	return &reader{t: t, ctx: ctx, h: digest.SHA256.Digester()}
+	t.mu.Lock()
+	t.readers++
+	t.used = time.Now()
+	t.mu.Unlock()
+	return &reader{t: t, ctx: ctx, h: digest.SHA256.Digester(), start: time.Now()}
 }
 
 // reader reads a blob as it lands; see transfer.reader.
 type reader struct {
-	t   *transfer
-	ctx context.Context
-	pos int64
-	h   digest.Digester
+	t         *transfer
+	ctx       context.Context
+	pos       int64
+	h         digest.Digester
+	start     time.Time
+	firstByte time.Duration
+	ended     bool
 }
 
-func (r *reader) Read(p []byte) (int, error) {
+func (r *reader) Read(p []byte) (n int, err error) {
+	n, err = r.read(p)
+	if n > 0 && r.firstByte == 0 {
+		r.firstByte = max(time.Since(r.start), 1)
+	}
+	if err != nil {
+		r.end(err)
+	}
+	return n, err
+}
+
+// end counts the reader out of the blob's readers and reports the pull,
+// once.
+func (r *reader) end(err error) {
+	if r.ended {
+		return
+	}
+	r.ended = true
+	t := r.t
+	t.mu.Lock()
+	t.readers--
+	rec := PullRecord{
+		Digest: t.d, Size: t.size, Start: r.start, FirstByte: r.firstByte, Took: time.Since(r.start),
+		OriginBytes: t.originBytes, PeerBytes: t.peerBytes, Fallback: t.fellBack,
+	}
+	t.mu.Unlock()
+	if !errors.Is(err, io.EOF) {
+		rec.Err = err
+	}
+	if f := t.n.opts.OnPull; f != nil {
+		f(rec)
+	}
+}
+
+func (r *reader) read(p []byte) (int, error) {
 	t := r.t
 	if r.pos >= t.size {
 		if t.size == 0 && r.h.Digest() != t.d {
@@ -571,4 +644,11 @@ func (r *reader) Read(p []byte) (int, error) {
 	return n, nil
 }
 
-func (r *reader) Close() error { return nil }
+func (r *reader) Close() error {
+	if r.pos < r.t.size {
+		r.end(errors.New("closed before the end"))
+	} else {
+		r.end(io.EOF)
+	}
+	return nil
+}

@@ -1,0 +1,79 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/gantry-dev/gantry/internal/p2p/tracker"
+	"github.com/spf13/cobra"
+)
+
+const defaultTrackerListen = "127.0.0.1:7070"
+
+func newTrackerCmd(e *env) *cobra.Command {
+	var listen string
+	var leaseTimeout time.Duration
+	cmd := &cobra.Command{
+		Use:   "tracker",
+		Short: "Run the tracker that forms the agents' swarms",
+		Long: `tracker keeps, for every blob the agents (gantry agent) are distributing,
+which agents want it and which hold it, which one agent fetches it from the
+upstream, and the hashes of its pieces as they land; it pushes each change
+to the agents concerned on one long-lived stream per agent.
+
+Its state is in memory: after a restart the agents announce again everything
+they want and hold, within a second or two. A fetcher that publishes nothing
+for --lease-timeout loses its turn to the next agent.`,
+		Example: `  gantry tracker --listen 0.0.0.0:7070`,
+		Args: func(cmd *cobra.Command, args []string) error {
+			if err := cobra.NoArgs(cmd, args); err != nil {
+				return usageError{err}
+			}
+			if _, _, err := net.SplitHostPort(listen); err != nil {
+				return usageError{fmt.Errorf("--listen %q: want HOST:PORT: %v", listen, err)}
+			}
+			if leaseTimeout <= 0 {
+				return usageError{fmt.Errorf("--lease-timeout %s: want a positive duration", leaseTimeout)}
+			}
+			return nil
+		},
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return runTracker(cmd.Context(), e, listen, leaseTimeout)
+		},
+	}
+	cmd.Flags().StringVar(&listen, "listen", defaultTrackerListen, "address to listen on, HOST:PORT")
+	cmd.Flags().DurationVar(&leaseTimeout, "lease-timeout", 10*time.Second, "pass a fetcher's turn on when it publishes nothing for this long")
+	return cmd
+}
+
+func runTracker(ctx context.Context, e *env, listen string, leaseTimeout time.Duration) error {
+	ln, err := net.Listen("tcp", listen)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", listen, err)
+	}
+	trk := tracker.New(tracker.Options{Logger: e.log, LeaseTimeout: leaseTimeout})
+	srv := &http.Server{Handler: trk, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(e.log.Handler(), slog.LevelWarn)}
+	tctx, stop := context.WithCancel(ctx)
+	defer stop()
+	go trk.Run(tctx)
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	e.log.Info("listening", "addr", ln.Addr().String())
+	var serveErr error
+	select {
+	case <-ctx.Done():
+		e.log.Info("shutting down", "reason", context.Cause(ctx))
+	case serveErr = <-errc:
+	}
+	// The agents' streams never end on their own: close rather than wait.
+	_ = srv.Close()
+	if serveErr != nil && !errors.Is(serveErr, http.ErrServerClosed) {
+		return fmt.Errorf("tracker: %w", serveErr)
+	}
+	return nil
+}

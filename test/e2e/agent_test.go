@@ -1,0 +1,194 @@
+package e2e
+
+import (
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/gantry-dev/gantry/internal/testenv"
+)
+
+// daemon is a gantry tracker or agent process.
+type daemon struct {
+	Addr, PeerAddr string
+	cmd            *exec.Cmd
+	logs           *serverLog
+	done           chan struct{}
+}
+
+var peerAddrRE = regexp.MustCompile(`peer_addr=(\S+)`)
+
+// startDaemon runs gantry with args, waits for its "listening" line and
+// stops it with SIGTERM at cleanup.
+func startDaemon(t *testing.T, args ...string) *daemon {
+	t.Helper()
+	d := &daemon{logs: newServerLog(), done: make(chan struct{})}
+	d.cmd = exec.Command(testenv.Gantry(t), args...)
+	d.cmd.Stdout, d.cmd.Stderr = d.logs, d.logs
+	if err := d.cmd.Start(); err != nil {
+		t.Fatalf("start gantry %s: %v", args[0], err)
+	}
+	go func() { _ = d.cmd.Wait(); close(d.done) }()
+	select {
+	case d.Addr = <-d.logs.addr:
+	case <-d.done:
+		t.Fatalf("gantry %s exited before listening:\n%s", args[0], d.logs.tail(30))
+	case <-time.After(time.Minute):
+		_ = d.cmd.Process.Kill()
+		t.Fatalf("gantry %s did not listen within a minute:\n%s", args[0], d.logs.tail(30))
+	}
+	if m := peerAddrRE.FindStringSubmatch(d.logs.String()); m != nil {
+		d.PeerAddr = m[1]
+	}
+	t.Cleanup(func() {
+		_ = d.cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-d.done:
+		case <-time.After(30 * time.Second):
+			_ = d.cmd.Process.Kill()
+			<-d.done
+		}
+		if t.Failed() {
+			t.Logf("gantry %s log (last lines):\n%s", args[0], d.logs.tail(40))
+		}
+	})
+	return d
+}
+
+// swarmOf starts a tracker and n agents mirroring origin.
+func swarmOf(t *testing.T, origin *server, n int) []*daemon {
+	t.Helper()
+	trk := startDaemon(t, "tracker", "--listen", "127.0.0.1:0")
+	var agents []*daemon
+	for range n {
+		agents = append(agents, startDaemon(t, "agent", "--listen", "127.0.0.1:0", "--peer-listen", "127.0.0.1:0",
+			"--upstream", "http://"+origin.Addr, "--tracker", "http://"+trk.Addr, "--data", t.TempDir()))
+	}
+	return agents
+}
+
+// originBlobGets is the number of blob GETs origin answered 200.
+func originBlobGets(t *testing.T, origin *server) float64 {
+	return metricSum(scrape(t, origin), "gantry_http_requests_total", `route="blob_get",status="200"`)
+}
+
+// An image preheated through one agent, then pulled through three at once
+// with crane: every pull gets the image, and the origin sends each blob
+// once.
+func TestAgentMirror(t *testing.T) {
+	crane := goTool(t, "crane")
+	origin := startServer(t, t.TempDir())
+	img := pushBusybox(t, origin, "demo/busybox:1")
+	agents := swarmOf(t, origin, 3)
+	blobs := float64(len(img.Layers) + 1) // the layers and the config
+	// Preheat through one agent: the swarm has the image before the pulls.
+	r := mustGantry(t, "preheat", "--agent", agents[0].Addr, origin.Addr+"/demo/busybox:1")
+	if !strings.Contains(r.Stdout, img.ManifestDesc.Digest.String()) {
+		t.Fatalf("preheat printed %q, want the digest %s", r.Stdout, img.ManifestDesc.Digest)
+	}
+	if got := originBlobGets(t, origin); got != blobs {
+		t.Errorf("the origin answered %v blob GETs for the preheat, want %v", got, blobs)
+	}
+	var wg sync.WaitGroup
+	for i, a := range agents {
+		wg.Go(func() {
+			out := filepath.Join(t.TempDir(), "image.tar")
+			r := testenv.Run(t, timeout, crane, "pull", "--insecure", "--format", "oci", a.Addr+"/demo/busybox:1", out)
+			if r.Code != 0 {
+				t.Errorf("crane pull through agent %d: exit %d: %s", i, r.Code, r.Stderr)
+			}
+		})
+	}
+	wg.Wait()
+	for i, a := range agents {
+		r := testenv.Run(t, timeout, crane, "digest", "--insecure", a.Addr+"/demo/busybox:1")
+		if got := strings.TrimSpace(r.Stdout); got != img.ManifestDesc.Digest.String() {
+			t.Errorf("agent %d: digest %q, want %s", i, got, img.ManifestDesc.Digest)
+		}
+	}
+	if got := originBlobGets(t, origin); got != blobs {
+		t.Errorf("the origin answered %v blob GETs for a preheat and 3 nodes, want %v (one per blob)", got, blobs)
+	}
+	// Each agent served the pulls it logged and counted.
+	for i, a := range agents {
+		resp, err := http.Get("http://" + a.Addr + "/metrics")
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if got := metricSum(string(b), "gantry_agent_pulls_total", `outcome="ok"`); got < blobs {
+			t.Errorf("agent %d counted %v pulls, want %v or more", i, got, blobs)
+		}
+		if !strings.Contains(a.logs.String(), "msg=pull ") {
+			t.Errorf("agent %d logged no pull record", i)
+		}
+	}
+	// A blob the upstream does not have is 404 BLOB_UNKNOWN, quickly.
+	resp, err := http.Get("http://" + agents[0].Addr + "/v2/demo/busybox/blobs/sha256:" + strings.Repeat("0", 64))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusNotFound {
+		t.Errorf("unknown blob through the agent: %s, want 404", resp.Status)
+	}
+}
+
+// Three containerd daemons, each with its agent as the mirror of the
+// origin (hosts.toml from gantry agent containerd-config), pull an image
+// at once and run it; the origin sends each blob once.
+func TestAgentContainerd(t *testing.T) {
+	requireRoot(t, "containerd runs containers as root")
+	containerd := testenv.Tool(t, "containerd")
+	ctrBin := testenv.Tool(t, "ctr")
+	testenv.Tool(t, "runc")
+	origin := startServer(t, t.TempDir())
+	img := pushBusybox(t, origin, "demo/busybox:1")
+	agents := swarmOf(t, origin, 3)
+	ref := origin.Addr + "/demo/busybox:1"
+	type node struct{ sock, hosts string }
+	var nodes []node
+	for _, a := range agents {
+		hosts := t.TempDir()
+		conf := mustGantry(t, "agent", "containerd-config", "--upstream", "http://"+origin.Addr, "--listen", a.Addr)
+		if err := os.MkdirAll(filepath.Join(hosts, origin.Addr), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(hosts, origin.Addr, "hosts.toml"), []byte(conf.Stdout), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		nodes = append(nodes, node{startContainerd(t, containerd), hosts})
+	}
+	var wg sync.WaitGroup
+	for i, n := range nodes {
+		wg.Go(func() {
+			r := testenv.Run(t, timeout, ctrBin, "--address", n.sock, "images", "pull", "--hosts-dir", n.hosts, ref)
+			if r.Code != 0 {
+				t.Errorf("ctr pull on node %d: exit %d: %s %s", i, r.Code, r.Stdout, r.Stderr)
+			}
+		})
+	}
+	wg.Wait()
+	if t.Failed() {
+		return
+	}
+	id := fmt.Sprintf("gantry-agent-e2e-%d", os.Getpid())
+	r := must(t, ctrBin, "--address", nodes[2].sock, "run", "--rm", ref, id)
+	if strings.TrimSpace(r.Stdout) != "hello from gantry" {
+		t.Fatalf("the container printed %q, want %q", r.Stdout, "hello from gantry")
+	}
+	blobs := float64(len(img.Layers) + 1)
+	if got := originBlobGets(t, origin); got != blobs {
+		t.Errorf("the origin answered %v blob GETs for 3 containerd nodes, want %v (one per blob)", got, blobs)
+	}
+}

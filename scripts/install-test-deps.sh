@@ -35,3 +35,8 @@ install_go_tool() { # name module@version
 install_go_tool staticcheck honnef.co/go/tools/cmd/staticcheck@v0.8.2
 # crane: push, pull, catalog, ls and manifest against gantry serve.
 install_go_tool crane github.com/google/go-containerregistry/cmd/crane@v0.22.1
+# cosign: signs images in gantry serve and verifies them at the site (bundle
+# trust e2e). Large: about 8.5 minutes to build on a 2-core machine, once.
+install_go_tool cosign github.com/sigstore/cosign/v2/cmd/cosign@v2.6.5
+# oras: attaches an SBOM through the referrers API and discovers it at the site.
+install_go_tool oras oras.land/oras/cmd/oras@v1.3.6

@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -210,4 +211,24 @@ func Run(t testing.TB, timeout time.Duration, name string, args ...string) Resul
 		t.Fatalf("%s: %v", name, err)
 	}
 	return Result{Stdout: stdout.String(), Stderr: stderr.String(), Code: code}
+}
+
+// GoTool returns the path of a program installed with go install
+// (scripts/install-test-deps.sh puts crane and helm in $GOPATH/bin), which
+// need not be on PATH. A missing program fails the test under CI=true and
+// skips it elsewhere, as with Tool.
+func GoTool(t testing.TB, name string) string {
+	t.Helper()
+	if p, err := exec.LookPath(name); err == nil {
+		return p
+	}
+	if out, err := exec.Command("go", "env", "GOPATH").Output(); err == nil {
+		for _, dir := range filepath.SplitList(strings.TrimSpace(string(out))) {
+			p := filepath.Join(dir, "bin", name)
+			if _, err := os.Stat(p); err == nil {
+				return p
+			}
+		}
+	}
+	return Tool(t, name)
 }

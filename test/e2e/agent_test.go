@@ -160,13 +160,7 @@ func TestAgentContainerd(t *testing.T) {
 	var nodes []node
 	for _, a := range agents {
 		hosts := t.TempDir()
-		conf := mustGantry(t, "agent", "containerd-config", "--upstream", "http://"+origin.Addr, "--listen", a.Addr)
-		if err := os.MkdirAll(filepath.Join(hosts, origin.Addr), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(filepath.Join(hosts, origin.Addr, "hosts.toml"), []byte(conf.Stdout), 0o644); err != nil {
-			t.Fatal(err)
-		}
+		mustGantry(t, "agent", "containerd-config", "--upstream", "http://"+origin.Addr, "--listen", a.Addr, "-o", filepath.Join(hosts, origin.Addr, "hosts.toml"))
 		nodes = append(nodes, node{startContainerd(t, containerd), hosts})
 	}
 	var wg sync.WaitGroup

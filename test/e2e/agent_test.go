@@ -64,14 +64,18 @@ func startDaemon(t *testing.T, args ...string) *daemon {
 	return d
 }
 
-// swarmOf starts a tracker and n agents mirroring origin.
-func swarmOf(t *testing.T, origin *server, n int) []*daemon {
+// swarmOf starts n agents mirroring origin, with a gantry tracker of their
+// own, or with the one origin serves (serve --tracker) when trackerAddr is
+// origin's.
+func swarmOf(t *testing.T, origin *server, n int, trackerAddr string) []*daemon {
 	t.Helper()
-	trk := startDaemon(t, "tracker", "--listen", "127.0.0.1:0")
+	if trackerAddr == "" {
+		trackerAddr = startDaemon(t, "tracker", "--listen", "127.0.0.1:0").Addr
+	}
 	var agents []*daemon
 	for range n {
 		agents = append(agents, startDaemon(t, "agent", "--listen", "127.0.0.1:0", "--peer-listen", "127.0.0.1:0",
-			"--upstream", "http://"+origin.Addr, "--tracker", "http://"+trk.Addr, "--data", t.TempDir()))
+			"--upstream", "http://"+origin.Addr, "--tracker", "http://"+trackerAddr, "--data", t.TempDir()))
 	}
 	return agents
 }
@@ -88,7 +92,7 @@ func TestAgentMirror(t *testing.T) {
 	crane := goTool(t, "crane")
 	origin := startServer(t, t.TempDir())
 	img := pushBusybox(t, origin, "demo/busybox:1")
-	agents := swarmOf(t, origin, 3)
+	agents := swarmOf(t, origin, 3, "")
 	blobs := float64(len(img.Layers) + 1) // the layers and the config
 	// Preheat through one agent: the swarm has the image before the pulls.
 	r := mustGantry(t, "preheat", "--agent", agents[0].Addr, origin.Addr+"/demo/busybox:1")
@@ -146,15 +150,17 @@ func TestAgentMirror(t *testing.T) {
 
 // Three containerd daemons, each with its agent as the mirror of the
 // origin (hosts.toml from gantry agent containerd-config), pull an image
-// at once and run it; the origin sends each blob once.
+// at once and run it; the origin, which is also the tracker (serve
+// --tracker), sends each blob once and stops cleanly with agents
+// connected.
 func TestAgentContainerd(t *testing.T) {
 	requireRoot(t, "containerd runs containers as root")
 	containerd := testenv.Tool(t, "containerd")
 	ctrBin := testenv.Tool(t, "ctr")
 	testenv.Tool(t, "runc")
-	origin := startServer(t, t.TempDir())
+	origin := startServer(t, t.TempDir(), "--tracker")
 	img := pushBusybox(t, origin, "demo/busybox:1")
-	agents := swarmOf(t, origin, 3)
+	agents := swarmOf(t, origin, 3, origin.Addr) // the origin is the tracker too
 	ref := origin.Addr + "/demo/busybox:1"
 	type node struct{ sock, hosts string }
 	var nodes []node
@@ -184,5 +190,11 @@ func TestAgentContainerd(t *testing.T) {
 	blobs := float64(len(img.Layers) + 1)
 	if got := originBlobGets(t, origin); got != blobs {
 		t.Errorf("the origin answered %v blob GETs for 3 containerd nodes, want %v (one per blob)", got, blobs)
+	}
+	// The agents' tracker streams do not hold the origin's shutdown.
+	start := time.Now()
+	origin.Stop()
+	if took := time.Since(start); took > 10*time.Second {
+		t.Errorf("gantry serve --tracker took %s to stop with agents connected", took)
 	}
 }

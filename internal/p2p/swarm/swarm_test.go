@@ -327,49 +327,62 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 	}
 }
 
-// When the fetcher dies mid-blob, another node takes over from where the
-// swarm stands: every other node gets the blob, and the origin sends
-// little more than one copy.
-func TestFetcherKilled(t *testing.T) {
-	b := randomBlob(t, 8<<20)
-	d := digest.FromBytes(b)
-	o := newOrigin(t, b)
-	o.delay.Store(int64(5 * time.Millisecond)) // about 2.5 s for the blob
-	c := newCluster(t, 5, swarm.Options{StallTimeout: 20 * time.Second})
-	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
-	defer cancel()
-	errs := make(chan error, len(c.nodes))
-	for i, m := range c.nodes {
-		go func() { errs <- pull(ctx, m.node, b, o.fetch(d), fmt.Sprint("node", i)) }()
-	}
-	var fetcher string
-	waitFor(t, "a quarter of the blob published", func() bool {
-		s, _ := c.trk.Load().Swarm(d)
-		fetcher = s.Fetcher
-		return s.Layout != nil && s.Published > s.Layout.Pieces()/4
-	})
-	for _, m := range c.nodes {
-		if m.id == fetcher {
-			m.kill()
-		}
-	}
-	failed := 0
-	for range c.nodes {
-		if err := <-errs; err != nil {
-			failed++
-			t.Log(err)
-		}
-	}
-	if failed != 1 {
-		t.Fatalf("%d pulls failed, want 1 (the killed fetcher's)", failed)
-	}
-	s := c.stats()
-	t.Logf("origin GETs %d, origin bytes %d (%.2fx), fallbacks %d", o.gets.Load(), o.bytes.Load(), float64(o.bytes.Load())/float64(len(b)), s.Fallbacks)
-	if o.gets.Load() != 2 || s.Fallbacks != 0 {
-		t.Errorf("origin GETs %d, fallbacks %d; want 2 (the fetcher and its successor) and 0", o.gets.Load(), s.Fallbacks)
-	}
-	if o.bytes.Load() > int64(len(b))*3/2 {
-		t.Errorf("the origin sent %d bytes, want at most 1.5x the blob", o.bytes.Load())
+// When a node dies mid-blob, the others finish it: if it was the fetcher,
+// another node takes over from where the swarm stands, and the origin
+// sends little more than one copy; if it was any other node, its
+// neighbours take their pieces elsewhere and the origin is asked once.
+func TestNodeKilled(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		fetcher bool
+		gets    int64
+	}{
+		{"fetcher", true, 2},
+		{"peer", false, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			b := randomBlob(t, 8<<20)
+			d := digest.FromBytes(b)
+			o := newOrigin(t, b)
+			o.delay.Store(int64(5 * time.Millisecond)) // about 2.5 s for the blob
+			c := newCluster(t, 5, swarm.Options{StallTimeout: 20 * time.Second})
+			ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
+			defer cancel()
+			errs := make(chan error, len(c.nodes))
+			for i, m := range c.nodes {
+				go func() { errs <- pull(ctx, m.node, b, o.fetch(d), fmt.Sprint("node", i)) }()
+			}
+			var fetcher string
+			waitFor(t, "a quarter of the blob published", func() bool {
+				s, _ := c.trk.Load().Swarm(d)
+				fetcher = s.Fetcher
+				return s.Layout != nil && s.Published > s.Layout.Pieces()/4
+			})
+			for _, m := range c.nodes {
+				if (m.id == fetcher) == tc.fetcher {
+					m.kill()
+					break
+				}
+			}
+			failed := 0
+			for range c.nodes {
+				if err := <-errs; err != nil {
+					failed++
+					t.Log(err)
+				}
+			}
+			if failed != 1 {
+				t.Fatalf("%d pulls failed, want 1 (the killed node's)", failed)
+			}
+			s := c.stats()
+			t.Logf("origin GETs %d, origin bytes %d (%.2fx), fallbacks %d", o.gets.Load(), o.bytes.Load(), float64(o.bytes.Load())/float64(len(b)), s.Fallbacks)
+			if o.gets.Load() != tc.gets || s.Fallbacks != 0 {
+				t.Errorf("origin GETs %d, fallbacks %d; want %d and 0", o.gets.Load(), s.Fallbacks, tc.gets)
+			}
+			if o.bytes.Load() > int64(len(b))*3/2 {
+				t.Errorf("the origin sent %d bytes, want at most 1.5x the blob", o.bytes.Load())
+			}
+		})
 	}
 }
 

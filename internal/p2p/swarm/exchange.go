@@ -51,18 +51,26 @@ type neighbour struct {
 }
 
 // pickNeighbours takes members as neighbours until the node has
-// Options.Neighbours, at random (so that a swarm's graph is well knit and
-// no one peer, the fetcher say, serves everyone), and lets go of one that
-// has had nothing to give for half the stall timeout when others could
-// take its place. t.mu is held.
+// Options.Neighbours. Peers still downloading are preferred (their upload
+// is idle while nodes holding the blob whole are asked by everyone), but
+// one neighbour may hold it whole, so that a swarm of cold nodes around a
+// seed always reaches it. Within each kind the choice is random, so that a
+// swarm's graph is well knit and no one peer, the fetcher say, serves
+// everyone. A neighbour that has had nothing to give for half the stall
+// timeout is let go when others could take its place. t.mu is held.
 func (t *transfer) pickNeighbours(ctx context.Context) {
-	var free []tracker.Peer
+	var downloading, whole []tracker.Peer
 	for id, m := range t.members {
-		if t.neighbours[id] == nil && !t.n.isBanned(id) {
-			free = append(free, m)
+		if t.neighbours[id] != nil || t.n.isBanned(id) {
+			continue
+		}
+		if m.Complete {
+			whole = append(whole, m)
+		} else {
+			downloading = append(downloading, m)
 		}
 	}
-	if len(free) > 0 {
+	if len(downloading)+len(whole) > 0 {
 		for _, nb := range t.neighbours {
 			if time.Since(nb.useful) > t.n.opts.StallTimeout/2 && !t.gives(nb) {
 				t.dropLocked(nb)
@@ -70,8 +78,21 @@ func (t *transfer) pickNeighbours(ctx context.Context) {
 			}
 		}
 	}
-	rand.Shuffle(len(free), func(i, j int) { free[i], free[j] = free[j], free[i] })
-	for _, m := range free[:min(len(free), max(0, t.n.opts.Neighbours-len(t.neighbours)))] {
+	shuffle := func(ps []tracker.Peer) {
+		rand.Shuffle(len(ps), func(i, j int) { ps[i], ps[j] = ps[j], ps[i] })
+	}
+	shuffle(downloading)
+	shuffle(whole)
+	hasWhole := false
+	for _, nb := range t.neighbours {
+		hasWhole = hasWhole || nb.complete || t.members[nb.id].Complete
+	}
+	var pick []tracker.Peer
+	if !hasWhole && len(whole) > 0 {
+		pick, whole = append(pick, whole[0]), whole[1:]
+	}
+	pick = append(append(pick, downloading...), whole...)
+	for _, m := range pick[:min(len(pick), max(0, t.n.opts.Neighbours-len(t.neighbours)))] {
 		t.addNeighbour(ctx, m)
 	}
 }

@@ -34,7 +34,7 @@ type origin struct {
 	down  atomic.Bool
 }
 
-func newOrigin(t *testing.T, blobs ...[]byte) *origin {
+func newOrigin(t testing.TB, blobs ...[]byte) *origin {
 	t.Helper()
 	st := memory.New()
 	repo, err := st.Repository(t.Context(), "app")
@@ -108,7 +108,7 @@ func (o *origin) fetch(d digest.Digest) swarm.Origin {
 }
 
 // tlog writes a node's log lines into the test's.
-type tlog struct{ t *testing.T }
+type tlog struct{ t testing.TB }
 
 func (w tlog) Write(p []byte) (int, error) {
 	w.t.Log(strings.TrimSpace(string(p)))
@@ -117,7 +117,7 @@ func (w tlog) Write(p []byte) (int, error) {
 
 // cluster is a tracker and nodes, each serving its peer API.
 type cluster struct {
-	t       *testing.T
+	t       testing.TB
 	tracker string
 	trk     atomic.Pointer[tracker.Tracker]
 	trkSrv  *httptest.Server
@@ -158,7 +158,7 @@ type member struct {
 	dir    string
 }
 
-func newCluster(t *testing.T, n int, opts swarm.Options) *cluster {
+func newCluster(t testing.TB, n int, opts swarm.Options) *cluster {
 	t.Helper()
 	c := &cluster{t: t}
 	c.startTracker()
@@ -244,7 +244,7 @@ func pull(ctx context.Context, n *swarm.Node, b []byte, o swarm.Origin, who stri
 	return nil
 }
 
-func randomBlob(t *testing.T, size int) []byte {
+func randomBlob(t testing.TB, size int) []byte {
 	b := make([]byte, size)
 	_, _ = rand.Read(b)
 	return b

@@ -89,7 +89,7 @@ func originBlobGets(t *testing.T, origin *server) float64 {
 // with crane: every pull gets the image, and the origin sends each blob
 // once.
 func TestAgentMirror(t *testing.T) {
-	crane := goTool(t, "crane")
+	crane := testenv.GoTool(t, "crane")
 	origin := startServer(t, t.TempDir())
 	img := pushBusybox(t, origin, "demo/busybox:1")
 	agents := swarmOf(t, origin, 3, "")
@@ -155,7 +155,7 @@ func TestAgentMirror(t *testing.T) {
 // connected.
 func TestAgentContainerd(t *testing.T) {
 	requireRoot(t, "containerd runs containers as root")
-	containerd := testenv.Tool(t, "containerd")
+	testenv.Tool(t, "containerd")
 	ctrBin := testenv.Tool(t, "ctr")
 	testenv.Tool(t, "runc")
 	origin := startServer(t, t.TempDir(), "--tracker")
@@ -167,7 +167,7 @@ func TestAgentContainerd(t *testing.T) {
 	for _, a := range agents {
 		hosts := t.TempDir()
 		mustGantry(t, "agent", "containerd-config", "--upstream", "http://"+origin.Addr, "--listen", a.Addr, "-o", filepath.Join(hosts, origin.Addr, "hosts.toml"))
-		nodes = append(nodes, node{startContainerd(t, containerd), hosts})
+		nodes = append(nodes, node{testenv.Containerd(t), hosts})
 	}
 	var wg sync.WaitGroup
 	for i, n := range nodes {

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/gantry-dev/gantry/internal/p2p/tracker"
@@ -280,6 +281,26 @@ func (t *transfer) pick(ctx context.Context, nb *neighbour) (piece int, ok bool)
 	}
 }
 
+// bufs holds piece buffers for reuse, a pool per size (a few sizes are in
+// use at once: PieceSize's powers of two, and the last pieces of blobs).
+var bufs sync.Map // int -> *sync.Pool of *[]byte
+
+// getBuf returns a buffer of n bytes, not zeroed.
+func getBuf(n int64) []byte {
+	p, _ := bufs.LoadOrStore(int(n), &sync.Pool{New: func() any {
+		b := make([]byte, n)
+		return &b
+	}})
+	return *p.(*sync.Pool).Get().(*[]byte)
+}
+
+// putBuf gives a buffer of getBuf back.
+func putBuf(b []byte) {
+	if p, ok := bufs.Load(len(b)); ok {
+		p.(*sync.Pool).Put(&b)
+	}
+}
+
 // errCorrupt marks a piece that did not match its hash.
 type errCorrupt struct{ piece int }
 
@@ -306,7 +327,8 @@ func (t *transfer) takePiece(ctx context.Context, nb *neighbour, i int) error {
 	if resp.StatusCode != http.StatusPartialContent {
 		return fmt.Errorf("piece %d: %s", i, resp.Status)
 	}
-	buf := make([]byte, size)
+	buf := getBuf(size)
+	defer putBuf(buf)
 	if _, err := io.ReadFull(limit(ctx, resp.Body, t.n.downRate), buf); err != nil {
 		return fmt.Errorf("piece %d: %w", i, err)
 	}

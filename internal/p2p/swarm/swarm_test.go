@@ -543,3 +543,65 @@ func TestDownloadRate(t *testing.T) {
 		t.Fatalf("2 MiB at 4 MiB/s took %s", took)
 	}
 }
+
+// A hostile peer that joins a swarm first, as if it held the blob whole,
+// with the layout and piece hashes of other bytes, and serves those bytes:
+// every piece matches its published hash and the whole does not. The
+// reader that got those bytes fails before the last one; the node then
+// takes the blob from the origin alone, and the next read succeeds.
+func TestPoisonedSwarm(t *testing.T) {
+	b := randomBlob(t, 2<<20)
+	d := digest.FromBytes(b)
+	fake := randomBlob(t, len(b))
+	o := newOrigin(t, b)
+	c := newCluster(t, 1, swarm.Options{StallTimeout: 20 * time.Second})
+
+	l := tracker.Layout{Size: int64(len(fake)), PieceSize: 256 << 10}
+	var ps []tracker.PieceHash
+	for i := range l.Pieces() {
+		off, n := l.Bounds(i)
+		ps = append(ps, tracker.PieceHash{Index: i, Hash: digest.FromBytes(fake[off : off+n])})
+	}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasSuffix(r.URL.Path, "/have") {
+			fmt.Fprintln(w, `{"complete":true}`)
+			return
+		}
+		var off, end int64
+		if _, err := fmt.Sscanf(r.Header.Get("Range"), "bytes=%d-%d", &off, &end); err != nil {
+			http.Error(w, "no range", http.StatusBadRequest)
+			return
+		}
+		w.WriteHeader(http.StatusPartialContent)
+		_, _ = w.Write(fake[off : end+1])
+	}))
+	t.Cleanup(srv.Close)
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	liar := &tracker.Client{URL: c.tracker, Peer: "liar", Addr: srv.Listener.Addr().String()}
+	hello := make(chan struct{})
+	go func() {
+		_ = liar.Stream(ctx, func(ev tracker.Event) {
+			if ev.Type == tracker.EventHello {
+				close(hello)
+			}
+		})
+	}()
+	<-hello
+	if err := liar.Announce(t.Context(), tracker.Announce{Join: []tracker.Join{{Digest: d, Complete: true, Layout: &l, Pieces: ps}}}); err != nil {
+		t.Fatal(err)
+	}
+
+	n := c.nodes[0].node
+	err := pull(t.Context(), n, b, o.fetch(d), "node0")
+	if err == nil || !strings.Contains(err.Error(), "did not match the digest") {
+		t.Fatalf("first pull: %v, want it refused before its last byte", err)
+	}
+	c.waitWhole(d)
+	if err := pull(t.Context(), n, b, o.fetch(d), "node0"); err != nil {
+		t.Fatalf("pull after the node went to the origin: %v", err)
+	}
+	if o.gets.Load() != 1 {
+		t.Fatalf("origin GETs %d, want 1", o.gets.Load())
+	}
+}

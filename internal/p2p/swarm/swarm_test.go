@@ -132,10 +132,10 @@ func (c *cluster) restartTracker() {
 	c.trkSrv.CloseClientConnections()
 }
 
-// startTracker starts a tracker that passes a lease on after a second
+// startTracker starts a tracker that passes a lease on after 3 seconds
 // without publications.
 func (c *cluster) startTracker() {
-	trk := tracker.New(tracker.Options{LeaseTimeout: time.Second})
+	trk := tracker.New(tracker.Options{LeaseTimeout: 3 * time.Second})
 	ctx, cancel := context.WithCancel(context.Background())
 	c.t.Cleanup(cancel)
 	go trk.Run(ctx)

@@ -31,8 +31,18 @@ var peerAddrRE = regexp.MustCompile(`peer_addr=(\S+)`)
 // stops it with SIGTERM at cleanup.
 func startDaemon(t *testing.T, args ...string) *daemon {
 	t.Helper()
+	return startDaemonIn(t, "", args...)
+}
+
+// startDaemonIn is startDaemon in the network namespace netns ("" for
+// this process's).
+func startDaemonIn(t *testing.T, netns string, args ...string) *daemon {
+	t.Helper()
 	d := &daemon{logs: newServerLog(), done: make(chan struct{})}
 	d.cmd = exec.Command(testenv.Gantry(t), args...)
+	if netns != "" {
+		d.cmd = exec.Command(testenv.Tool(t, "nsenter"), append([]string{"--net=/run/netns/" + netns, testenv.Gantry(t)}, args...)...)
+	}
 	d.cmd.Stdout, d.cmd.Stderr = d.logs, d.logs
 	if err := d.cmd.Start(); err != nil {
 		t.Fatalf("start gantry %s: %v", args[0], err)

@@ -10,9 +10,11 @@ set -euo pipefail
 #   busybox-static  a static binary to build a small runnable test image
 #   containerd      pulls from gantry serve and runs the image (brings runc)
 #   buildah         builds an image and pushes it to gantry serve
+#   iproute2        network namespaces, veth pairs and a bridge: the agents' e2e
+#                   cluster (util-linux's nsenter enters them)
 # Versions are Debian 12's (bookworm and its security updates): the distribution
 # pins them, and the mirrors keep only the current point release.
-apt_pkgs=(skopeo docker-registry busybox-static containerd runc buildah chromium)
+apt_pkgs=(skopeo docker-registry busybox-static containerd runc buildah chromium iproute2 util-linux)
 missing=()
 for p in "${apt_pkgs[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
@@ -35,3 +37,16 @@ install_go_tool() { # name module@version
 install_go_tool staticcheck honnef.co/go/tools/cmd/staticcheck@v0.8.2
 # crane: push, pull, catalog, ls and manifest against gantry serve.
 install_go_tool crane github.com/google/go-containerregistry/cmd/crane@v0.22.1
+# The large ones build side by side (their modules overlap, and one build's
+# download and link phases leave the cores to the other's compiles):
+# cosign signs images in gantry serve and verifies them at the site (bundle
+# trust e2e; about 8.5 minutes alone on a 2-core machine); oras attaches an
+# SBOM through the referrers API and discovers it; helm lints and renders
+# deploy/helm/gantry (test/deploy; a helm already on PATH is kept).
+pids=()
+install_go_tool cosign github.com/sigstore/cosign/v2/cmd/cosign@v2.6.5 & pids+=($!)
+install_go_tool oras oras.land/oras/cmd/oras@v1.3.6 & pids+=($!)
+if ! command -v helm >/dev/null; then
+	install_go_tool helm helm.sh/helm/v4/cmd/helm@v4.3.2 & pids+=($!)
+fi
+for pid in "${pids[@]}"; do wait "$pid"; done

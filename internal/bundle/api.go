@@ -6,6 +6,7 @@ import (
 
 	"github.com/gantry-dev/gantry/internal/cas"
 	"github.com/gantry-dev/gantry/internal/copy"
+	"github.com/gantry-dev/gantry/internal/trust"
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
@@ -48,6 +49,14 @@ type CreateOptions struct {
 	Log *slog.Logger
 	// Tool is recorded in Manifest.Tool ("gantry/v0.1.0"); empty: "gantry".
 	Tool string
+	// NoReferrers leaves out the images' referrers. By default Create
+	// carries along every referrer of every manifest of each image
+	// (signatures, SBOMs, attestations): those the source's referrers API
+	// lists (cas.ReferrerLister) and those under cosign's tags
+	// (sha256-HEX.sig, .att, .sbom), and their own referrers in turn.
+	NoReferrers bool
+	// SignKey, if set, signs the bundle (Manifest.Signature).
+	SignKey *trust.PrivateKey
 	// Now, if set, replaces time.Now for Manifest.Created (reproducible
 	// bundles in tests).
 	Now func() time.Time
@@ -91,6 +100,9 @@ type VerifyReport struct {
 	// content, so an importer mounts such a blob from there: a new image on
 	// a base the site already has (in another repository) costs no upload.
 	MountFrom map[digest.Digest]string `json:"mountFrom,omitempty"`
+	// Signatures, when the caller checked them (Reader.VerifySignatures),
+	// says what it found; its problems are also in Problems.
+	Signatures *SignatureReport `json:"signatures,omitempty"`
 }
 
 // OK reports whether Verify found no problem.

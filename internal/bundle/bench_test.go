@@ -2,9 +2,14 @@ package bundle
 
 import (
 	"math/rand/v2"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
+
+	"github.com/gantry-dev/gantry/internal/registry"
+	"github.com/gantry-dev/gantry/internal/remote"
 )
 
 // BenchmarkCreateFleet bundles testimage.Fleet(20 images, 4 bases of
@@ -51,6 +56,48 @@ func BenchmarkVerifyFleet(b *testing.B) {
 		if err != nil || !rep.OK() {
 			b.Fatal(err, rep.Problems)
 		}
+	}
+}
+
+// BenchmarkCreateReferrers bundles 20 small images from gantry's registry
+// over loopback HTTP, with the referrers looked for (the default: the
+// referrers API plus cosign's three tags for each manifest) and without
+// (NoReferrers): what looking for signatures costs a fleet that has none,
+// the worst case relative to the bytes moved.
+func BenchmarkCreateReferrers(b *testing.B) {
+	backing, images, fl := fleet(b, 20, 4, 256<<10, 64<<10)
+	unique, _ := uniqueBytes(fl)
+	srv := httptest.NewServer(registry.New(backing, registry.Options{}))
+	defer srv.Close()
+	host := strings.TrimPrefix(srv.URL, "http://")
+	reg, err := remote.New(host, remote.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	var remoteImages []Image
+	for _, img := range images {
+		repo := strings.TrimSuffix(strings.TrimPrefix(img.Name, "registry.example.com/"), ":v1")
+		r, err := reg.Repository(b.Context(), repo)
+		if err != nil {
+			b.Fatal(err)
+		}
+		remoteImages = append(remoteImages, Image{Name: host + "/" + repo + ":v1", Source: r, Reference: "v1"})
+	}
+	out := filepath.Join(b.TempDir(), "fleet.tar")
+	for _, tc := range []struct {
+		name string
+		opts CreateOptions
+	}{{"referrers", CreateOptions{}}, {"no-referrers", CreateOptions{NoReferrers: true}}} {
+		b.Run(tc.name, func(b *testing.B) {
+			b.SetBytes(unique)
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := Create(b.Context(), out, remoteImages, tc.opts); err != nil {
+					b.Fatal(err)
+				}
+				os.Remove(out)
+			}
+		})
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"cmp"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -52,6 +53,11 @@ func Create(ctx context.Context, out string, images []Image, opts CreateOptions)
 	for _, img := range images {
 		if err := p.addImage(ctx, img, opts.Platform); err != nil {
 			return nil, fmt.Errorf("bundle %s: image %s: %w", out, img.Name, err)
+		}
+	}
+	if !opts.NoReferrers {
+		if err := p.addReferrers(ctx, opts.Concurrency); err != nil {
+			return nil, fmt.Errorf("bundle %s: %w", out, err)
 		}
 	}
 	now := time.Now
@@ -114,10 +120,11 @@ type plan struct {
 }
 
 type planImage struct {
-	img      Image
-	platform *ocispec.Platform
-	root     ocispec.Descriptor
-	entry    ImageEntry
+	img       Image
+	platform  *ocispec.Platform
+	root      ocispec.Descriptor
+	entry     ImageEntry
+	manifests []digest.Digest // the manifests of its graph: the subjects its referrers may have
 }
 
 type planBlob struct {
@@ -215,6 +222,9 @@ func (p *plan) walk(ctx context.Context, src cas.ReadOnlyStorage, desc ocispec.D
 		isConfig := m.Config != nil && c.Digest == m.Config.Digest
 		p.record(c, isConfig, idx, need)
 	}
+	if !need[desc.Digest] {
+		p.images[idx].manifests = append(p.images[idx].manifests, desc.Digest)
+	}
 	p.record(desc, true, idx, need)
 	return desc, nil
 }
@@ -294,15 +304,18 @@ func (p *plan) manifest(out string, opts CreateOptions, created time.Time, tool 
 			m.Volumes[v-1].Images = append(m.Volumes[v-1].Images, img.Name)
 		}
 	}
-	id, err := json.Marshal(struct {
-		I []ImageEntry
-		B []BlobEntry
-		L *Base
-	}{m.Images, m.Blobs, m.Base})
+	id, err := computeID(m)
 	if err != nil {
 		return nil, nil, err
 	}
-	m.ID = digest.FromBytes(id)
+	m.ID = id
+	if opts.SignKey != nil {
+		sig, err := opts.SignKey.Sign([]byte(id.String()))
+		if err != nil {
+			return nil, nil, err
+		}
+		m.Signature = &Signature{KeyID: opts.SignKey.Public().ID(), Value: base64.StdEncoding.EncodeToString(sig)}
+	}
 	m.Volume = 1
 	if err := m.validate(); err != nil {
 		return nil, nil, fmt.Errorf("internal error: the manifest written would not read back: %w", err)
@@ -685,10 +698,15 @@ func (v *volume) writeHead(m *Manifest) error {
 	complete := m.Volumes[m.Volume-1].Images
 	for _, img := range m.Images {
 		if slices.Contains(complete, img.Name) {
-			idx.Manifests = append(idx.Manifests, ocispec.Descriptor{
-				MediaType: img.MediaType, Digest: img.Digest, Size: img.Size,
-				Annotations: map[string]string{ocispec.AnnotationRefName: img.Name},
-			})
+			d := ocispec.Descriptor{MediaType: img.MediaType, Digest: img.Digest, Size: img.Size}
+			// A referrer is listed without a name, as OCI layouts hold
+			// referrers: tools that import every named image (ctr images
+			// import) leave it alone, and those that follow subjects
+			// (oras) find it.
+			if !img.IsReferrer() {
+				d.Annotations = map[string]string{ocispec.AnnotationRefName: img.Name}
+			}
+			idx.Manifests = append(idx.Manifests, d)
 		}
 	}
 	ib, err := json.Marshal(idx)

@@ -9,6 +9,7 @@ import (
 
 	"github.com/gantry-dev/gantry/internal/cas"
 	"github.com/gantry-dev/gantry/internal/oci"
+	"github.com/gantry-dev/gantry/internal/trust"
 )
 
 // The seed corpus lives in testdata/fuzz/FuzzOpen/: small bundles, whole,
@@ -24,6 +25,7 @@ import (
 func FuzzOpen(f *testing.F) {
 	f.Add([]byte{})
 	f.Add([]byte("not a tar"))
+	key := fuzzKey(f)
 	f.Fuzz(func(t *testing.T, data []byte) {
 		p := filepath.Join(t.TempDir(), "b.tar")
 		if err := os.WriteFile(p, data, 0o644); err != nil {
@@ -58,7 +60,23 @@ func FuzzOpen(f *testing.F) {
 			_ = b
 		}
 		fetchAll(t, r) // after Verify: from its verdicts
+		// Signatures: the seed "signed-referrers" is signed, and its
+		// image too, with this key.
+		if _, err := r.VerifySignatures(t.Context(), SignatureOptions{Key: key.Public(), RequireSignature: true}); err != nil {
+			t.Fatalf("VerifySignatures: %v", err)
+		}
 	})
+}
+
+// fuzzKey is the key of testdata/test-signing.key, which signed the seed
+// "signed-referrers" (a key for tests only).
+func fuzzKey(t testing.TB) *trust.PrivateKey {
+	t.Helper()
+	k, err := trust.LoadPrivateKey(filepath.Join("testdata", "test-signing.key"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
 }
 
 // fetchAll reads every blob the bundle's images need through their
@@ -113,6 +131,7 @@ func TestWriteFuzzSeeds(t *testing.T) {
 	}
 	whole, _ := create(t, images, CreateOptions{})
 	seed("whole", whole, 0)
+	writeTrustSeed(t, seed)
 	st, _ := os.Stat(whole)
 	seed("truncated", whole, int(st.Size()*3/4))
 	_, split, _ := fleet(t, 3, 1, 6000, 6000)
@@ -148,5 +167,33 @@ func TestWriteFuzzSeeds(t *testing.T) {
 			return []tarFile{f, f}
 		}
 		return []tarFile{f}
+	})
+}
+
+// writeTrustSeed writes the seed "signed-referrers": a bundle signed with
+// fuzzKey whose image carries a cosign signature by it and an SBOM.
+func writeTrustSeed(t *testing.T, seed func(name, path string, cut int)) {
+	key := fuzzKey(t)
+	_, images, fl := fleet(t, 1, 1, 300, 200)
+	src := images[0].Source.(cas.Target)
+	cosignSign(t, src, fl[0].ManifestDesc.Digest, fl[0].ManifestDesc.Digest, key, nil)
+	attachSBOM(t, src, fl[0].ManifestDesc)
+	signed, _ := create(t, images, CreateOptions{SignKey: key})
+	seed("signed-referrers", signed, 0)
+}
+
+func TestWriteTrustFuzzSeed(t *testing.T) {
+	if os.Getenv("GANTRY_WRITE_TRUST_SEED") == "" {
+		t.Skip("set GANTRY_WRITE_TRUST_SEED=1 to rewrite testdata/fuzz/FuzzOpen/signed-referrers alone")
+	}
+	writeTrustSeed(t, func(name, path string, _ int) {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s := fmt.Sprintf("go test fuzz v1\n[]byte(%q)\n", b)
+		if err := os.WriteFile(filepath.Join("testdata", "fuzz", "FuzzOpen", name), []byte(s), 0o644); err != nil {
+			t.Fatal(err)
+		}
 	})
 }

@@ -50,6 +50,23 @@ type Manifest struct {
 	// Volumes lists every volume of the bundle, in order (one entry for an
 	// unsplit bundle).
 	Volumes []VolumeEntry `json:"volumes"`
+	// Signature, set on a signed bundle, is its maker's signature of ID.
+	Signature *Signature `json:"signature,omitempty"`
+}
+
+// Signature is a bundle's signature of itself: the signature of the bytes
+// of its ID ("sha256:…", no newline) with the maker's key, as
+// package trust makes it. The ID is the digest of the image and blob lists
+// (and the base of a delta), and every blob is checked against its digest,
+// so the signature covers every byte an importer writes. It is what
+// "cosign sign-blob --key" makes of a file holding the ID, and
+// "cosign verify-blob" checks it.
+type Signature struct {
+	// KeyID names the key that made it (trust.PublicKey.ID), so that a
+	// verifier holding another key says so.
+	KeyID string `json:"keyID"`
+	// Value is the signature, base64.
+	Value string `json:"value"`
 }
 
 // ImageEntry is one image of a bundle.
@@ -76,7 +93,21 @@ type ImageEntry struct {
 	Blobs []digest.Digest `json:"blobs"`
 	// Bytes is the sum of the sizes of Blobs.
 	Bytes int64 `json:"bytes"`
+	// Subject, set on a referrer (a signature, SBOM or attestation the
+	// bundle carries along with an image), is the manifest it is about:
+	// the root of an image of the bundle or one of its manifests. A
+	// referrer found through the referrers API is named REPO@DIGEST; one
+	// found through cosign's tag scheme keeps its tag
+	// (REPO:sha256-HEX.sig).
+	Subject digest.Digest `json:"subject,omitempty"`
+	// ArtifactType is a referrer's artifact type, as the referrers API
+	// gave it.
+	ArtifactType string `json:"artifactType,omitempty"`
 }
+
+// IsReferrer reports whether e is a referrer of another entry rather than
+// an image given to Create.
+func (e ImageEntry) IsReferrer() bool { return e.Subject != "" }
 
 // Repository returns the repository part of Name: Name without its tag and
 // digest ("registry.example.com/team/app").
@@ -147,6 +178,20 @@ type VolumeEntry struct {
 	// Oversize says that the volume holds one blob larger than the split
 	// size, which got a volume of its own.
 	Oversize bool `json:"oversize,omitempty"`
+}
+
+// computeID returns the bundle ID of m: the digest of its image and blob
+// lists and its base, what a signature covers.
+func computeID(m *Manifest) (digest.Digest, error) {
+	b, err := json.Marshal(struct {
+		I []ImageEntry
+		B []BlobEntry
+		L *Base
+	}{m.Images, m.Blobs, m.Base})
+	if err != nil {
+		return "", err
+	}
+	return digest.FromBytes(b), nil
 }
 
 // parseManifest decodes and checks gantry-bundle.json.
@@ -233,6 +278,9 @@ func (m *Manifest) validate() error {
 		}
 		if !known[img.Digest] {
 			return bad("image %s: root %s neither held nor left out", img.Name, img.Digest)
+		}
+		if img.Subject != "" && !known[img.Subject] {
+			return bad("referrer %s: subject %s neither held nor left out", img.Name, img.Subject)
 		}
 	}
 	return nil

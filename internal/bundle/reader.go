@@ -38,6 +38,9 @@ type Reader struct {
 	tags  map[string]map[string]ImageEntry // repository -> tag -> image
 	roots map[digest.Digest]ImageEntry     // root digest -> first image with it
 	repos []string                         // repositories, in the manifest's order
+	// referrers indexes the referrer entries: repository -> subject ->
+	// entries.
+	referrers map[string]map[digest.Digest][]ImageEntry
 
 	mu      sync.RWMutex
 	checked map[digest.Digest]error // nil: verified; else why it is damaged
@@ -149,6 +152,15 @@ func Open(paths ...string) (*Reader, error) {
 		}
 		if _, dup := r.roots[img.Digest]; !dup {
 			r.roots[img.Digest] = img
+		}
+		if img.IsReferrer() {
+			if r.referrers == nil {
+				r.referrers = map[string]map[digest.Digest][]ImageEntry{}
+			}
+			if r.referrers[repo] == nil {
+				r.referrers[repo] = map[digest.Digest][]ImageEntry{}
+			}
+			r.referrers[repo][img.Subject] = append(r.referrers[repo][img.Subject], img)
 		}
 	}
 	ok = true
@@ -407,7 +419,39 @@ var (
 	_ cas.TagLister        = (*repo)(nil)
 	_ cas.RangeFetcher     = (*repo)(nil)
 	_ cas.RepositoryLister = (*Reader)(nil)
+	_ cas.ReferrerLister   = (*repo)(nil)
 )
+
+// Referrers implements cas.ReferrerLister: the referrers the bundle
+// carries in this repository whose manifest names subject as its subject
+// (cosign's tag-scheme signatures have none: they are found by their tag),
+// so that gantry serve --bundle answers the referrers API as the source
+// did. A referrer whose manifest is damaged is not listed.
+func (t *repo) Referrers(ctx context.Context, subject digest.Digest) ([]ocispec.Descriptor, error) {
+	out := []ocispec.Descriptor{}
+	seen := map[digest.Digest]bool{}
+	for _, e := range t.r.referrers[t.name][subject] {
+		if seen[e.Digest] || !t.owned[e.Digest] {
+			continue
+		}
+		seen[e.Digest] = true
+		data, err := t.r.readBlob(ctx, e.Digest, oci.MaxManifestSize)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil, ctx.Err()
+			}
+			continue
+		}
+		desc := ocispec.Descriptor{MediaType: e.MediaType, Digest: e.Digest, Size: e.Size}
+		m, err := oci.ParseManifest(desc, data)
+		if err != nil || m.Subject == nil || m.Subject.Digest != subject {
+			continue
+		}
+		desc.MediaType = m.MediaType
+		out = append(out, oci.ReferrerDescriptor(desc, m))
+	}
+	return out, nil
+}
 
 // section returns the bytes of d when this repository's images need it.
 func (t *repo) section(d digest.Digest) (*io.SectionReader, BlobEntry, error) {

@@ -485,15 +485,24 @@ func (r *Reader) checkLayout(num int, v *openVolume) *Problem {
 	for _, name := range r.m.Volumes[num-1].Images {
 		inVolume[name] = true
 	}
+	// Images are listed by name, referrers (unnamed) by digest.
 	want := map[string]digest.Digest{}
 	for _, img := range r.m.Images {
 		if inVolume[img.Name] {
-			want[img.Name] = img.Digest
+			key := img.Name
+			if img.IsReferrer() {
+				key = img.Digest.String()
+			}
+			want[key] = img.Digest
 		}
 	}
 	got := map[string]digest.Digest{}
 	for _, d := range idx.Manifests {
-		got[d.Annotations[ocispec.AnnotationRefName]] = d.Digest
+		key, ok := d.Annotations[ocispec.AnnotationRefName]
+		if !ok {
+			key = d.Digest.String()
+		}
+		got[key] = d.Digest
 	}
 	if len(got) != len(want) {
 		return bad("index.json lists %d images, gantry-bundle.json %d", len(got), len(want))

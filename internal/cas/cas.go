@@ -260,10 +260,21 @@ type Upload interface {
 	Close() error
 }
 
+// ReferrerLister lists the manifests of a repository that refer to a
+// subject (distribution-spec v1.1 referrers API): signatures, SBOMs and
+// attestations of an image. Bundles ask a source for them to carry an
+// image's referrers along with it.
+type ReferrerLister interface {
+	// Referrers lists the referrers of subject, with their artifactType
+	// and annotations; none is an empty list, not an error.
+	Referrers(ctx context.Context, subject digest.Digest) ([]ocispec.Descriptor, error)
+}
+
 // ReferrerIndex records which manifests of a repository refer to a subject
 // (distribution-spec v1.1 referrers API). The registry adds an entry when it
 // accepts a manifest with a subject and removes it when the manifest is
-// deleted; entries survive restarts.
+// deleted; entries survive restarts. The copy engine adds an entry when it
+// copies a manifest with a subject into a repository that keeps an index.
 type ReferrerIndex interface {
 	// AddReferrer records desc (a manifest with its artifactType and
 	// annotations filled) as referring to subject. Adding an entry twice

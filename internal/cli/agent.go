@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/gantry-dev/gantry/internal/atomicfile"
 	"github.com/gantry-dev/gantry/internal/p2p/mirror"
 	"github.com/gantry-dev/gantry/internal/p2p/swarm"
 	"github.com/gantry-dev/gantry/internal/registry"
@@ -229,7 +230,7 @@ func runAgent(ctx context.Context, e *env, f agentFlags) error {
 }
 
 func newAgentContainerdConfigCmd() *cobra.Command {
-	var upstream, listen string
+	var upstream, listen, output string
 	cmd := &cobra.Command{
 		Use:   "containerd-config",
 		Short: "Print containerd's hosts.toml that makes the agent the upstream's mirror",
@@ -250,11 +251,22 @@ ctr --hosts-dir /etc/containerd/certs.d).`,
 			return nil
 		},
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return writeContainerdConfig(cmd.OutOrStdout(), upstream, listen)
+			if output == "" {
+				return writeContainerdConfig(cmd.OutOrStdout(), upstream, listen)
+			}
+			var b strings.Builder
+			if err := writeContainerdConfig(&b, upstream, listen); err != nil {
+				return err
+			}
+			if err := os.MkdirAll(filepath.Dir(output), 0o755); err != nil {
+				return fmt.Errorf("--output: %w", err)
+			}
+			return atomicfile.Write(output, []byte(b.String()), atomicfile.Options{})
 		},
 	}
 	cmd.Flags().StringVar(&upstream, "upstream", "", "URL of the registry mirrored (required)")
 	cmd.Flags().StringVar(&listen, "listen", defaultAgentListen, "the agent's --listen address")
+	cmd.Flags().StringVarP(&output, "output", "o", "", "write the file here (its directory made, the file replaced atomically) instead of to stdout")
 	return cmd
 }
 

@@ -10,6 +10,7 @@ import (
 
 	"github.com/gantry-dev/gantry/internal/bundle"
 	"github.com/gantry-dev/gantry/internal/oci"
+	"github.com/gantry-dev/gantry/internal/trust"
 	"github.com/opencontainers/go-digest"
 	"github.com/spf13/cobra"
 )
@@ -24,6 +25,8 @@ type bundleCreateFlags struct {
 	insecure    bool
 	quiet       bool
 	format      *outputFormat
+	noReferrers bool
+	signKey     string
 }
 
 func newBundleCreateCmd(e *env) *cobra.Command {
@@ -60,6 +63,14 @@ whole in one volume when it fits, so small images fill earlier volumes. A
 blob larger than SIZE gets a volume of its own, with a warning naming it and
 its size. Sizes: 4GiB (powers of 1024), 700MB or 4G (powers of 1000).
 
+Every referrer of each image is carried along (signatures, SBOMs,
+attestations): those the source's referrers API lists, those under cosign's
+tags (sha256-HEX.sig, .att, .sbom), and their own referrers; bundle push and
+load restore them, so "cosign verify" and "oras discover" work at the site.
+--no-referrers leaves them out. --sign-key KEY signs the bundle itself
+(a cosign key, its password in COSIGN_PASSWORD, or a PEM PKCS #8 key);
+"bundle verify --key" checks that signature before anything else.
+
 All manifests are read before anything is written; the bundle is written to
 a temporary file and renamed at the end, so a failed run leaves no FILE.
 The files written are printed to stdout; --json prints a summary instead.`,
@@ -75,6 +86,11 @@ The files written are printed to stdout; --json prints a summary instead.`,
   # Only what the site lacks, from its inventory or from the last bundle
   gantry bundle create -o delta.tar --have site-have.json registry.example.com/team/api:1.5
   gantry bundle create -o delta.tar --since release-1.4.tar registry.example.com/team/api:1.5
+
+  # Signed with the key that signed the images, checked at the site
+  COSIGN_PASSWORD=... gantry bundle create -o release.tar --sign-key cosign.key \
+      registry.example.com/team/api:1.4
+  gantry bundle verify --key cosign.pub --require-signature release.tar
 
   # From an OCI layout
   gantry bundle create -o app.tar oci:./images:team/api:1.4`,
@@ -93,6 +109,8 @@ The files written are printed to stdout; --json prints a summary instead.`,
 	addInsecureFlag(fl, &f.insecure)
 	fl.BoolVarP(&f.quiet, "quiet", "q", false, "print nothing but errors and the files written")
 	f.format = addFormatFlags(cmd)
+	fl.BoolVar(&f.noReferrers, "no-referrers", false, "leave out the images' referrers (signatures, SBOMs, attestations)")
+	fl.StringVar(&f.signKey, "sign-key", "", "sign the bundle with this private key (cosign.key, password in COSIGN_PASSWORD; or PEM PKCS #8)")
 	return cmd
 }
 
@@ -128,6 +146,12 @@ func parseBundleCreateFlags(f bundleCreateFlags) (bundleCreatePlan, error) {
 	}
 	if f.have != "" && len(f.since) > 0 {
 		return p, usageError{fmt.Errorf("--have and --since both give the site's content: use one")}
+	}
+	p.opts.NoReferrers = f.noReferrers
+	if f.signKey != "" {
+		if p.opts.SignKey, err = trust.LoadPrivateKey(f.signKey, signKeyPassword()); err != nil {
+			return p, usageError{fmt.Errorf("--sign-key: %w", err)}
+		}
 	}
 	return p, nil
 }
@@ -181,10 +205,18 @@ func runBundleCreate(ctx context.Context, e *env, f bundleCreateFlags, srcs *bun
 	}
 	if !f.quiet {
 		m := res.Manifest
+		n := referrers(m.Images)
+		what := plural(len(m.Images)-n, "image")
+		if n > 0 {
+			what += " and " + plural(n, "referrer")
+		}
 		s := fmt.Sprintf("bundled %s: %s (%s) in %s of %s in total",
-			plural(len(m.Images), "image"), plural(len(m.Blobs), "blob"), formatBytes(res.BlobBytes), plural(len(res.Files), "file"), formatBytes(res.Size))
+			what, plural(len(m.Blobs), "blob"), formatBytes(res.BlobBytes), plural(len(res.Files), "file"), formatBytes(res.Size))
 		if m.Base != nil {
 			s += fmt.Sprintf("; left out %s (%s) the site has", plural(m.Base.Blobs, "blob"), formatBytes(m.Base.Bytes))
+		}
+		if m.Signature != nil {
+			s += "; signed by key " + m.Signature.KeyID
 		}
 		s += fmt.Sprintf(" in %s (%s)", res.Duration.Round(time.Millisecond), formatRate(res.BlobBytes, res.Duration))
 		fmt.Fprintln(e.stderr, s)
@@ -262,4 +294,15 @@ func bundleCreateSummary(r *bundle.CreateReport) bundleCreateJSON {
 		s.Oversize = append(s.Oversize, d.String())
 	}
 	return s
+}
+
+// referrers counts the referrers among a bundle's images.
+func referrers(images []bundle.ImageEntry) int {
+	n := 0
+	for _, img := range images {
+		if img.IsReferrer() {
+			n++
+		}
+	}
+	return n
 }

@@ -125,6 +125,12 @@ func printInspect(w io.Writer, r *bundle.Reader, damage []bundle.Problem) error 
 		if img.Platform != "" {
 			pl += " (kept " + img.Platform + ")"
 		}
+		if img.IsReferrer() {
+			pl = "referrer of " + shortDigest(img.Subject.String())
+			if img.ArtifactType != "" {
+				pl += " (" + img.ArtifactType + ")"
+			}
+		}
 		row := fmt.Sprintf("%s\t%s\t%s\t%s\t%d", img.Name, shortDigest(img.Digest.String()), pl, formatBytes(img.Bytes), len(img.Blobs))
 		if delta != nil {
 			if di, ok := fromBase[img.Name]; ok {

@@ -28,6 +28,7 @@ type bundleImportFlags struct {
 	quiet       bool
 	format      *outputFormat
 	keepHost    bool
+	trust       bundleTrustFlags
 }
 
 func (f *bundleImportFlags) add(cmd *cobra.Command) {
@@ -36,6 +37,7 @@ func (f *bundleImportFlags) add(cmd *cobra.Command) {
 	fl.BoolVarP(&f.quiet, "quiet", "q", false, "print nothing but errors and the images written")
 	f.format = addFormatFlags(cmd)
 	fl.BoolVar(&f.keepHost, "keep-registry-host", false, keepHostUsage)
+	f.trust.add(fl)
 }
 
 // keepHostUsage describes --keep-registry-host, for bundle load, bundle
@@ -61,6 +63,12 @@ a registry mirror is asked for it); with --keep-registry-host the host is
 kept as the first path component, its port after "_"
 (registry.local_5000/apps/api:v1). Two source repositories that would
 meet in one site repository are refused before anything is written.
+
+A referrer the bundle carries (a signature, SBOM or attestation) is written
+next to its image, under its cosign tag (sha256-HEX.sig) if it had one, so
+"cosign verify" and "oras discover" find it at the target.
+
+` + bundleTrustRules + `
 
 An image bundled with --platform is an index kept as it is, holding only
 the chosen platform's manifests: a target registry must accept such sparse
@@ -260,6 +268,14 @@ func runBundleImport(ctx context.Context, e *env, f bundleImportFlags, files []s
 	if !f.quiet && !f.format.json() {
 		fmt.Fprintf(e.stderr, "verifying %s against %s\n", strings.Join(files, ", "), target)
 	}
+	srep, err := f.trust.verify(ctx, r)
+	if err != nil {
+		return emit(err)
+	}
+	if srep != nil && !srep.OK() {
+		sum.Problems = srep.Problems
+		return emit(problemsError(target, srep.Problems))
+	}
 	vr, err := r.VerifyAgainst(ctx, verifyAt, repoFor)
 	if err != nil {
 		return emit(fmt.Errorf("verify %s: %w", strings.Join(files, ", "), err))
@@ -410,13 +426,17 @@ func runBundleImport(ctx context.Context, e *env, f bundleImportFlags, files []s
 func problemsError(target string, problems []bundle.Problem) error {
 	seen := map[string]bool{}
 	var lines []string
-	absent := false
+	absent, trusted := false, false
 	for _, p := range problems {
 		if s := p.String(); !seen[s] {
 			seen[s] = true
 			lines = append(lines, s)
 		}
 		absent = absent || p.Kind == bundle.ProblemAbsentAtTarget
+		switch p.Kind {
+		case bundle.ProblemBundleSignature, bundle.ProblemBadSignature, bundle.ProblemUnsigned:
+			trusted = true
+		}
 	}
 	more := ""
 	if n := len(lines) - 1; n > 0 {
@@ -426,6 +446,9 @@ func problemsError(target string, problems []bundle.Problem) error {
 	// named again. A blob absent at the target says itself what to do.
 	if absent {
 		return fmt.Errorf("bundle refused, nothing written to %s: %s%s", target, lines[0], more)
+	}
+	if trusted {
+		return fmt.Errorf("bundle refused, nothing written to %s: %s%s; the signatures do not vouch for it: check the key, or get the bundle from its maker again (gantry bundle verify --key lists every problem)", target, lines[0], more)
 	}
 	return fmt.Errorf("bundle refused, nothing written to %s: %s%s; the bundle is damaged: get a good copy (gantry bundle verify checks one and lists every problem)", target, lines[0], more)
 }

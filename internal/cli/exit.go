@@ -20,8 +20,10 @@ func (i Interrupted) Error() string { return i.Signal.String() + " received" }
 // NotifyContext returns a context canceled, with cause Interrupted, by the
 // first of signals. The command running then stops and cleans up (closes
 // its stores, removes temporary files) before Main returns. Once the first
-// signal has come, the signals get their default action back, so a second
-// Ctrl-C ends a clean-up that hangs.
+// signal has come, SIGINT gets its default action back, so a second
+// Ctrl-C ends a clean-up that hangs; a repeated SIGTERM is ignored, as
+// service managers and test harnesses may send it more than once while a
+// server drains its requests.
 func NotifyContext(parent context.Context, signals ...os.Signal) (context.Context, context.CancelFunc) {
 	ctx, cancel := context.WithCancelCause(parent)
 	ch := make(chan os.Signal, 1)
@@ -30,7 +32,7 @@ func NotifyContext(parent context.Context, signals ...os.Signal) (context.Contex
 	go func() {
 		select {
 		case s := <-ch:
-			signal.Stop(ch)
+			signal.Reset(os.Interrupt)
 			cancel(Interrupted{Signal: s})
 		case <-done:
 		}

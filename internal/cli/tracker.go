@@ -28,7 +28,8 @@ to the agents concerned on one long-lived stream per agent.
 
 Its state is in memory: after a restart the agents announce again everything
 they want and hold, within a second or two. A fetcher that publishes nothing
-for --lease-timeout loses its turn to the next agent.`,
+for --lease-timeout loses its turn to the next agent. /healthz answers 200
+while it runs.`,
 		Example: `  gantry tracker --listen 0.0.0.0:7070`,
 		Args: func(cmd *cobra.Command, args []string) error {
 			if err := cobra.NoArgs(cmd, args); err != nil {
@@ -57,7 +58,10 @@ func runTracker(ctx context.Context, e *env, listen string, leaseTimeout time.Du
 		return fmt.Errorf("listen on %s: %w", listen, err)
 	}
 	trk := tracker.New(tracker.Options{Logger: e.log, LeaseTimeout: leaseTimeout})
-	srv := &http.Server{Handler: trk, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(e.log.Handler(), slog.LevelWarn)}
+	mux := http.NewServeMux()
+	mux.Handle("/p2p/", trk)
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(e.log.Handler(), slog.LevelWarn)}
 	tctx, stop := context.WithCancel(ctx)
 	defer stop()
 	go trk.Run(tctx)

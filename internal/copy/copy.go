@@ -381,6 +381,9 @@ func (c *copier) copyManifest(ctx context.Context, desc ocispec.Descriptor, pare
 			return desc, err // already located
 		}
 		if present {
+			if err := c.indexReferrer(ctx, desc, m); err != nil {
+				return desc, c.fail(p, SideDestination, err)
+			}
 			c.event(Event{Kind: EventSkip, Desc: desc})
 			return desc, nil
 		}
@@ -397,8 +400,26 @@ func (c *copier) copyManifest(ctx context.Context, desc ocispec.Descriptor, pare
 		if err != nil {
 			return desc, c.fail(p, side, err)
 		}
+		if err := c.indexReferrer(ctx, desc, m); err != nil {
+			return desc, c.fail(p, SideDestination, err)
+		}
 		return desc, nil
 	})
+}
+
+// indexReferrer records a manifest with a subject in the destination's
+// referrer index, when it keeps one (gantry's stores; a registry indexes
+// what is pushed to it by itself), so that the referrers API finds what a
+// copy brought in: a signature or SBOM loaded from a bundle, say.
+func (c *copier) indexReferrer(ctx context.Context, desc ocispec.Descriptor, m *oci.Manifest) error {
+	ri, ok := c.dst.(cas.ReferrerIndex)
+	if !ok || m.Subject == nil {
+		return nil
+	}
+	if err := ri.AddReferrer(ctx, m.Subject.Digest, oci.ReferrerDescriptor(desc, m)); err != nil {
+		return fmt.Errorf("index %s as a referrer of %s: %w", desc.Digest, m.Subject.Digest, err)
+	}
+	return nil
 }
 
 // readManifest returns the manifest's bytes, verified, and whether the

@@ -150,3 +150,16 @@ func guessMediaType(m *Manifest) string {
 	}
 	return ocispec.MediaTypeImageManifest
 }
+
+// ReferrerDescriptor returns the entry a referrers listing gives the
+// manifest m (described by desc) under its subject: its media type, digest
+// and size, its annotations, and its artifactType, which for an image
+// manifest without one is its config's media type (distribution-spec
+// v1.1). The registry and the copy engine both index referrers with it.
+func ReferrerDescriptor(desc ocispec.Descriptor, m *Manifest) ocispec.Descriptor {
+	at := m.ArtifactType
+	if at == "" && m.Config != nil && IsImageManifest(m.MediaType) {
+		at = m.Config.MediaType
+	}
+	return ocispec.Descriptor{MediaType: desc.MediaType, Digest: desc.Digest, Size: desc.Size, ArtifactType: at, Annotations: m.Annotations}
+}

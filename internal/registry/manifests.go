@@ -210,11 +210,9 @@ func (rq *request) putManifest() {
 // MaxReferrerAnnotations here, as the entry enters the index, so the index
 // (held in memory and rewritten by the disk store) stays small too.
 func referrerDescriptor(desc ocispec.Descriptor, m *oci.Manifest) ocispec.Descriptor {
-	at := m.ArtifactType
-	if at == "" && m.Config != nil && oci.IsImageManifest(m.MediaType) {
-		at = m.Config.MediaType
-	}
-	return ocispec.Descriptor{MediaType: desc.MediaType, Digest: desc.Digest, Size: desc.Size, ArtifactType: at, Annotations: boundAnnotations(m.Annotations)}
+	d := oci.ReferrerDescriptor(desc, m)
+	d.Annotations = boundAnnotations(d.Annotations)
+	return d
 }
 
 // missingChildren returns one error per child of m that the repository

@@ -55,7 +55,8 @@ func boundAnnotations(a map[string]string) map[string]string {
 
 // referrers answers GET /v2/<name>/referrers/<digest>[?artifactType=T]
 // [&n=N&last=D]: an image index of the manifests whose subject is digest,
-// from the store's cas.ReferrerIndex, in the order they were added, at most
+// from the store's cas.ReferrerLister (its cas.ReferrerIndex, or what a
+// read-only store such as a bundle knows), in the order they were added, at most
 // referrersPage (or n) at a time, with a Link to the next page. The page
 // goes out entry by entry as it is encoded, never built whole. An unknown
 // subject has an empty list (200), as the spec requires. A store without
@@ -72,7 +73,7 @@ func (rq *request) referrers() {
 		rq.fail(ae, kindBlob)
 		return
 	}
-	ri, ok := rq.repo.(cas.ReferrerIndex)
+	ri, ok := rq.repo.(cas.ReferrerLister)
 	if !ok {
 		rq.fail(newError(CodeUnsupported, "this store keeps no referrers index").withStatus(http.StatusNotFound), kindRegistry)
 		return

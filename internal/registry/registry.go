@@ -12,6 +12,7 @@ import (
 
 	"github.com/gantry-dev/gantry/internal/cas"
 	"github.com/gantry-dev/gantry/internal/oci"
+	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
 
@@ -139,7 +140,7 @@ func NewReadOnly(store cas.ReadOnlyStore, opts Options) *Registry {
 // refuses write routes when Options.ReadOnly is set, which NewReadOnly
 // forces) and fail with cas.ErrUnsupported should that ever change. The
 // optional read interfaces the handler looks for (RepositoryLister,
-// TagLister, RangeFetcher) are passed through, or answer ErrUnsupported as
+// TagLister, RangeFetcher, ReferrerLister) are passed through, or answer ErrUnsupported as
 // the handler does for a store without them.
 type readOnlyStore struct{ s cas.ReadOnlyStore }
 
@@ -174,6 +175,17 @@ func (t readOnlyTarget) Tags(ctx context.Context, last string, fn func([]string)
 		return newError(CodeUnsupported, "this store cannot list tags")
 	}
 	return tl.Tags(ctx, last, fn)
+}
+
+// Referrers lists the target's referrers when it can, and otherwise
+// answers as the handler does for a store without a referrers index: 404,
+// which clients read as "use the tag schema".
+func (t readOnlyTarget) Referrers(ctx context.Context, subject digest.Digest) ([]ocispec.Descriptor, error) {
+	rl, ok := t.ReadOnlyTarget.(cas.ReferrerLister)
+	if !ok {
+		return nil, newError(CodeUnsupported, "this store keeps no referrers index").withStatus(http.StatusNotFound)
+	}
+	return rl.Referrers(ctx, subject)
 }
 
 // FetchRange reads the range from the target's own FetchRange, or skips to

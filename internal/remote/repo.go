@@ -32,11 +32,12 @@ type Repo struct {
 }
 
 var (
-	_ cas.Target       = (*Repo)(nil)
-	_ cas.Deleter      = (*Repo)(nil)
-	_ cas.TagLister    = (*Repo)(nil)
-	_ cas.RangeFetcher = (*Repo)(nil)
-	_ cas.Mounter      = (*Repo)(nil)
+	_ cas.Target         = (*Repo)(nil)
+	_ cas.Deleter        = (*Repo)(nil)
+	_ cas.TagLister      = (*Repo)(nil)
+	_ cas.RangeFetcher   = (*Repo)(nil)
+	_ cas.Mounter        = (*Repo)(nil)
+	_ cas.ReferrerLister = (*Repo)(nil)
 )
 
 const (
@@ -670,3 +671,50 @@ func (r *Repo) Mount(ctx context.Context, desc ocispec.Descriptor, from string) 
 	}
 	return fmt.Errorf("%s: the registry answered 202 (mount refused, upload cancelled): %w", what, cas.ErrUnsupported)
 }
+
+// Referrers implements cas.ReferrerLister with the referrers API (GET
+// /v2/NAME/referrers/DIGEST), following its Link pagination, or, from a
+// registry without the API, with the referrers tag schema
+// ("sha256-HEX" tagged index) that distribution-spec v1.1 defines for
+// such registries. An unknown subject has no referrers, and neither has a
+// registry that refuses the route (405).
+func (r *Repo) Referrers(ctx context.Context, subject digest.Digest) ([]ocispec.Descriptor, error) {
+	if err := cas.ValidateDigest(subject); err != nil {
+		return nil, err
+	}
+	base, err := r.reg.baseURL(ctx)
+	if err != nil {
+		return nil, err
+	}
+	repo := &orasremote.Repository{
+		Client:    r.reg.client,
+		Reference: registry.Reference{Registry: r.reg.host, Repository: r.name},
+		PlainHTTP: strings.HasPrefix(base, "http:"),
+	}
+	out := []ocispec.Descriptor{}
+	// The subject's media type and size do not matter to the listing.
+	desc := ocispec.Descriptor{MediaType: ocispec.MediaTypeImageManifest, Digest: subject}
+	err = repo.Referrers(ctx, desc, "", func(page []ocispec.Descriptor) error {
+		out = append(out, page...)
+		if len(out) > maxReferrers {
+			return fmt.Errorf("%s@%s has more than %d referrers: %w", r.reg.host+"/"+r.name, subject, maxReferrers, cas.ErrInvalid)
+		}
+		return nil
+	})
+	switch {
+	case err == nil:
+		return out, nil
+	case errors.Is(err, cas.ErrInvalid):
+		return nil, err
+	case errors.Is(classify(err), cas.ErrNotFound), errors.Is(classify(err), cas.ErrUnsupported):
+		// Not found: an unknown subject, or neither the API nor its tag
+		// schema. Unsupported (405, UNSUPPORTED): a registry that refuses
+		// the route rather than answering 404 has no referrers to give.
+		return []ocispec.Descriptor{}, nil
+	}
+	return nil, r.reg.wrap(r.ref(subject.String())+" referrers", err)
+}
+
+// maxReferrers bounds the referrers listed for one subject, so that a
+// hostile registry cannot make a client allocate without limit.
+const maxReferrers = 10000

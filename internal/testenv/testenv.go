@@ -13,7 +13,9 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -210,4 +212,102 @@ func Run(t testing.TB, timeout time.Duration, name string, args ...string) Resul
 		t.Fatalf("%s: %v", name, err)
 	}
 	return Result{Stdout: stdout.String(), Stderr: stderr.String(), Code: code}
+}
+
+// GoTool returns the path of a program installed with go install
+// (scripts/install-test-deps.sh puts crane and helm in $GOPATH/bin), which
+// need not be on PATH. A missing program fails the test under CI=true and
+// skips it elsewhere, as with Tool.
+func GoTool(t testing.TB, name string) string {
+	t.Helper()
+	if p, err := exec.LookPath(name); err == nil {
+		return p
+	}
+	if out, err := exec.Command("go", "env", "GOPATH").Output(); err == nil {
+		for _, dir := range filepath.SplitList(strings.TrimSpace(string(out))) {
+			p := filepath.Join(dir, "bin", name)
+			if _, err := os.Stat(p); err == nil {
+				return p
+			}
+		}
+	}
+	return Tool(t, name)
+}
+
+// Containerd starts Debian's containerd as root with its root, state and
+// socket in a fresh directory (under the OS temp dir: a socket path must be
+// short), without its CRI plugin, and returns the socket's path once ctr
+// answers on it. It stops with the test; its log is shown if the test
+// failed.
+func Containerd(t testing.TB) string {
+	t.Helper()
+	return ContainerdIn(t, "")
+}
+
+// ContainerdIn is Containerd with the daemon in the network namespace
+// netns (made by ip netns add), where its pulls then come from; "" is this
+// process's namespace. It enters the namespace with nsenter rather than
+// ip netns exec, which mounts a /sys of its own without the cgroup
+// hierarchy that runc needs.
+func ContainerdIn(t testing.TB, netns string) string {
+	t.Helper()
+	bin := Tool(t, "containerd")
+	ctr := Tool(t, "ctr")
+	dir, err := os.MkdirTemp("", "ctrd-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := filepath.Join(dir, "config.toml")
+	// Only what pull, import and run need.
+	conf := `version = 2
+disabled_plugins = ["io.containerd.grpc.v1.cri", "io.containerd.snapshotter.v1.btrfs", "io.containerd.snapshotter.v1.zfs", "io.containerd.snapshotter.v1.devmapper", "io.containerd.snapshotter.v1.aufs", "io.containerd.tracing.processor.v1.otlp", "io.containerd.internal.v1.tracing"]
+`
+	if err := os.WriteFile(cfg, []byte(conf), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	sock := filepath.Join(dir, "sock")
+	args := []string{bin, "--config", cfg, "--root", filepath.Join(dir, "root"), "--state", filepath.Join(dir, "state"), "--address", sock}
+	if netns != "" {
+		args = append([]string{Tool(t, "nsenter"), "--net=/run/netns/" + netns}, args...)
+	}
+	cmd := exec.Command(args[0], args[1:]...)
+	logs := &SyncBuffer{}
+	cmd.Stdout, cmd.Stderr = logs, logs
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start containerd: %v", err)
+	}
+	t.Cleanup(func() {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		done := make(chan struct{})
+		go func() { _ = cmd.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(30 * time.Second):
+			_ = cmd.Process.Kill()
+			<-done
+		}
+		if t.Failed() {
+			t.Logf("containerd log (end):\n%s", tail(logs.String(), 40))
+		}
+		_ = os.RemoveAll(dir)
+	})
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		if _, err := os.Stat(sock); err == nil && exec.Command(ctr, "--address", sock, "version").Run() == nil {
+			return sock
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("containerd did not answer within 30s:\n%s", tail(logs.String(), 40))
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// tail returns the last n lines of s.
+func tail(s string, n int) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
 }

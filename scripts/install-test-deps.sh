@@ -10,9 +10,11 @@ set -euo pipefail
 #   busybox-static  a static binary to build a small runnable test image
 #   containerd      pulls from gantry serve and runs the image (brings runc)
 #   buildah         builds an image and pushes it to gantry serve
+#   iproute2        network namespaces, veth pairs and a bridge: the agents' e2e
+#                   cluster (util-linux's nsenter enters them)
 # Versions are Debian 12's (bookworm and its security updates): the distribution
 # pins them, and the mirrors keep only the current point release.
-apt_pkgs=(skopeo docker-registry busybox-static containerd runc buildah chromium)
+apt_pkgs=(skopeo docker-registry busybox-static containerd runc buildah chromium iproute2 util-linux)
 missing=()
 for p in "${apt_pkgs[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/gantry-dev/gantry/internal/cas"
+	"github.com/gantry-dev/gantry/internal/p2p/tracker"
 	"github.com/gantry-dev/gantry/internal/registry"
 	"github.com/gantry-dev/gantry/internal/store/disk"
 	"github.com/spf13/cobra"
@@ -42,6 +43,7 @@ type serveFlags struct {
 	shutdownTimeout time.Duration
 	bundles         []string
 	keepHost        bool
+	tracker         bool
 }
 
 func newServeCmd(e *env) *cobra.Command {
@@ -62,6 +64,8 @@ behind a proxy that has them, or on a network you trust.
 Besides the registry API under /v2/, it serves:
   /healthz   200 while the store is open, 503 once shutdown has begun
   /metrics   Prometheus metrics (on --metrics-addr instead, when given)
+  /p2p/v1/   with --tracker, the tracker of gantry agent's swarms, as gantry
+             tracker runs it (agents give --tracker http://ADDR)
 
 Each request is logged on one line at info level (method, path, route,
 status, bytes in and out, duration, remote address). Upload sessions that
@@ -123,6 +127,7 @@ at once, naming the process that holds it.`,
 	fl.DurationVar(&f.purgeInterval, "purge-interval", defaultPurgeInterval, "how often to look for idle upload sessions")
 	fl.StringSliceVar(&f.bundles, "bundle", nil, "serve these bundle files (the volumes of one bundle) read-only, in place, instead of the store; --root is not used")
 	fl.BoolVar(&f.keepHost, "keep-registry-host", false, "with --bundle: "+keepHostUsage)
+	fl.BoolVar(&f.tracker, "tracker", false, "also serve the tracker of gantry agent's swarms under /p2p/v1/ (as gantry tracker does)")
 	_ = fl.MarkHidden("purge-interval") // for tests; the default suits every --upload-ttl worth having
 	return cmd
 }
@@ -225,11 +230,17 @@ func runServe(ctx context.Context, e *env, f serveFlags) (err error) {
 	ops.Handle("GET /metrics", m.handler())
 	ops.Handle("GET /healthz", health)
 
-	var handler http.Handler
+	var handler http.Handler = reg
+	var trk *tracker.Tracker
+	if f.tracker {
+		trk = tracker.New(tracker.Options{Logger: e.log})
+		tctx, stopTracker := context.WithCancel(ctx)
+		defer stopTracker()
+		go trk.Run(tctx)
+		handler = withTracker(reg, trk)
+	}
 	if f.metricsAddr == "" {
-		handler = withOps(reg, ops)
-	} else {
-		handler = reg
+		handler = withOps(handler, ops)
 	}
 	srv := &http.Server{
 		Handler:           instrument(handler, e.log, m),
@@ -283,6 +294,9 @@ func runServe(ctx context.Context, e *env, f serveFlags) (err error) {
 	<-purgeDone
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), f.shutdownTimeout)
 	defer cancel()
+	if trk != nil {
+		trk.Close() // its streams never end on their own
+	}
 	for _, s := range servers {
 		if err := s.Shutdown(sctx); err != nil {
 			e.log.Warn("requests still in flight at the shutdown timeout were cut off", "timeout", f.shutdownTimeout)
@@ -341,6 +355,17 @@ func withOps(reg, ops http.Handler) http.Handler {
 		default:
 			reg.ServeHTTP(w, r)
 		}
+	})
+}
+
+// withTracker serves the tracker's paths with trk and the rest with reg.
+func withTracker(reg http.Handler, trk *tracker.Tracker) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasPrefix(r.URL.Path, "/p2p/") {
+			trk.ServeHTTP(w, r)
+			return
+		}
+		reg.ServeHTTP(w, r)
 	})
 }
 

@@ -241,6 +241,16 @@ func GoTool(t testing.TB, name string) string {
 // failed.
 func Containerd(t testing.TB) string {
 	t.Helper()
+	return ContainerdIn(t, "")
+}
+
+// ContainerdIn is Containerd with the daemon in the network namespace
+// netns (made by ip netns add), where its pulls then come from; "" is this
+// process's namespace. It enters the namespace with nsenter rather than
+// ip netns exec, which mounts a /sys of its own without the cgroup
+// hierarchy that runc needs.
+func ContainerdIn(t testing.TB, netns string) string {
+	t.Helper()
 	bin := Tool(t, "containerd")
 	ctr := Tool(t, "ctr")
 	dir, err := os.MkdirTemp("", "ctrd-")
@@ -256,7 +266,11 @@ disabled_plugins = ["io.containerd.grpc.v1.cri", "io.containerd.snapshotter.v1.b
 		t.Fatal(err)
 	}
 	sock := filepath.Join(dir, "sock")
-	cmd := exec.Command(bin, "--config", cfg, "--root", filepath.Join(dir, "root"), "--state", filepath.Join(dir, "state"), "--address", sock)
+	args := []string{bin, "--config", cfg, "--root", filepath.Join(dir, "root"), "--state", filepath.Join(dir, "state"), "--address", sock}
+	if netns != "" {
+		args = append([]string{Tool(t, "nsenter"), "--net=/run/netns/" + netns}, args...)
+	}
+	cmd := exec.Command(args[0], args[1:]...)
 	logs := &SyncBuffer{}
 	cmd.Stdout, cmd.Stderr = logs, logs
 	if err := cmd.Start(); err != nil {

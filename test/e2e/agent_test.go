@@ -31,8 +31,18 @@ var peerAddrRE = regexp.MustCompile(`peer_addr=(\S+)`)
 // stops it with SIGTERM at cleanup.
 func startDaemon(t *testing.T, args ...string) *daemon {
 	t.Helper()
+	return startDaemonIn(t, "", args...)
+}
+
+// startDaemonIn is startDaemon in the network namespace netns ("" for
+// this process's).
+func startDaemonIn(t *testing.T, netns string, args ...string) *daemon {
+	t.Helper()
 	d := &daemon{logs: newServerLog(), done: make(chan struct{})}
 	d.cmd = exec.Command(testenv.Gantry(t), args...)
+	if netns != "" {
+		d.cmd = exec.Command(testenv.Tool(t, "nsenter"), append([]string{"--net=/run/netns/" + netns, testenv.Gantry(t)}, args...)...)
+	}
 	d.cmd.Stdout, d.cmd.Stderr = d.logs, d.logs
 	if err := d.cmd.Start(); err != nil {
 		t.Fatalf("start gantry %s: %v", args[0], err)
@@ -64,14 +74,18 @@ func startDaemon(t *testing.T, args ...string) *daemon {
 	return d
 }
 
-// swarmOf starts a tracker and n agents mirroring origin.
-func swarmOf(t *testing.T, origin *server, n int) []*daemon {
+// swarmOf starts n agents mirroring origin, with a gantry tracker of their
+// own, or with the one origin serves (serve --tracker) when trackerAddr is
+// origin's.
+func swarmOf(t *testing.T, origin *server, n int, trackerAddr string) []*daemon {
 	t.Helper()
-	trk := startDaemon(t, "tracker", "--listen", "127.0.0.1:0")
+	if trackerAddr == "" {
+		trackerAddr = startDaemon(t, "tracker", "--listen", "127.0.0.1:0").Addr
+	}
 	var agents []*daemon
 	for range n {
 		agents = append(agents, startDaemon(t, "agent", "--listen", "127.0.0.1:0", "--peer-listen", "127.0.0.1:0",
-			"--upstream", "http://"+origin.Addr, "--tracker", "http://"+trk.Addr, "--data", t.TempDir()))
+			"--upstream", "http://"+origin.Addr, "--tracker", "http://"+trackerAddr, "--data", t.TempDir()))
 	}
 	return agents
 }
@@ -85,10 +99,10 @@ func originBlobGets(t *testing.T, origin *server) float64 {
 // with crane: every pull gets the image, and the origin sends each blob
 // once.
 func TestAgentMirror(t *testing.T) {
-	crane := goTool(t, "crane")
+	crane := testenv.GoTool(t, "crane")
 	origin := startServer(t, t.TempDir())
 	img := pushBusybox(t, origin, "demo/busybox:1")
-	agents := swarmOf(t, origin, 3)
+	agents := swarmOf(t, origin, 3, "")
 	blobs := float64(len(img.Layers) + 1) // the layers and the config
 	// Preheat through one agent: the swarm has the image before the pulls.
 	r := mustGantry(t, "preheat", "--agent", agents[0].Addr, origin.Addr+"/demo/busybox:1")
@@ -146,22 +160,24 @@ func TestAgentMirror(t *testing.T) {
 
 // Three containerd daemons, each with its agent as the mirror of the
 // origin (hosts.toml from gantry agent containerd-config), pull an image
-// at once and run it; the origin sends each blob once.
+// at once and run it; the origin, which is also the tracker (serve
+// --tracker), sends each blob once and stops cleanly with agents
+// connected.
 func TestAgentContainerd(t *testing.T) {
 	requireRoot(t, "containerd runs containers as root")
-	containerd := testenv.Tool(t, "containerd")
+	testenv.Tool(t, "containerd")
 	ctrBin := testenv.Tool(t, "ctr")
 	testenv.Tool(t, "runc")
-	origin := startServer(t, t.TempDir())
+	origin := startServer(t, t.TempDir(), "--tracker")
 	img := pushBusybox(t, origin, "demo/busybox:1")
-	agents := swarmOf(t, origin, 3)
+	agents := swarmOf(t, origin, 3, origin.Addr) // the origin is the tracker too
 	ref := origin.Addr + "/demo/busybox:1"
 	type node struct{ sock, hosts string }
 	var nodes []node
 	for _, a := range agents {
 		hosts := t.TempDir()
 		mustGantry(t, "agent", "containerd-config", "--upstream", "http://"+origin.Addr, "--listen", a.Addr, "-o", filepath.Join(hosts, origin.Addr, "hosts.toml"))
-		nodes = append(nodes, node{startContainerd(t, containerd), hosts})
+		nodes = append(nodes, node{testenv.Containerd(t), hosts})
 	}
 	var wg sync.WaitGroup
 	for i, n := range nodes {
@@ -184,5 +200,11 @@ func TestAgentContainerd(t *testing.T) {
 	blobs := float64(len(img.Layers) + 1)
 	if got := originBlobGets(t, origin); got != blobs {
 		t.Errorf("the origin answered %v blob GETs for 3 containerd nodes, want %v (one per blob)", got, blobs)
+	}
+	// The agents' tracker streams do not hold the origin's shutdown.
+	start := time.Now()
+	origin.Stop()
+	if took := time.Since(start); took > 10*time.Second {
+		t.Errorf("gantry serve --tracker took %s to stop with agents connected", took)
 	}
 }

@@ -145,7 +145,7 @@ func TestBundleRealTools(t *testing.T) {
 	}
 
 	requireRoot(t, "containerd runs as root")
-	sock := startContainerd(t, testenv.Tool(t, "containerd"))
+	sock := testenv.Containerd(t)
 	ctrBin := testenv.Tool(t, "ctr")
 	must(t, ctrBin, "--address", sock, "images", "import", file)
 	r := must(t, ctrBin, "--address", sock, "images", "ls", "-q")

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gantry-dev/gantry/internal/testenv"
 	"github.com/gantry-dev/gantry/internal/testimage"
 )
 
@@ -92,7 +93,7 @@ func TestDockerHubNames(t *testing.T) {
 // inventory and gantry fleet --registry walk the whole registry.
 func readBack(t *testing.T, addr, repo, want string) {
 	t.Helper()
-	crane := goTool(t, "crane")
+	crane := testenv.GoTool(t, "crane")
 	r := must(t, crane, "catalog", "--insecure", addr)
 	if got := strings.Fields(r.Stdout); !slices.Contains(got, repo) {
 		t.Errorf("crane catalog %s: %q, want %s listed", addr, got, repo)

@@ -216,24 +216,6 @@ func pushBusybox(t *testing.T, s *server, ref string) testimage.Image {
 	return img
 }
 
-// goTool finds a program installed with go install (scripts/install-test-deps.sh
-// puts crane there), which need not be on PATH.
-func goTool(t *testing.T, name string) string {
-	t.Helper()
-	if p, err := exec.LookPath(name); err == nil {
-		return p
-	}
-	if out, err := exec.Command("go", "env", "GOPATH").Output(); err == nil {
-		for _, dir := range filepath.SplitList(strings.TrimSpace(string(out))) {
-			p := filepath.Join(dir, "bin", name)
-			if _, err := os.Stat(p); err == nil {
-				return p
-			}
-		}
-	}
-	return testenv.Tool(t, name)
-}
-
 // must runs a program and fails the test unless it exits 0.
 func must(t *testing.T, name string, args ...string) testenv.Result {
 	t.Helper()
@@ -299,7 +281,7 @@ func TestServeSkopeo(t *testing.T) {
 // TestServeCrane drives gantry with crane: pull, push, catalog, ls,
 // manifest and digest.
 func TestServeCrane(t *testing.T) {
-	crane := goTool(t, "crane")
+	crane := testenv.GoTool(t, "crane")
 	s := startServer(t, t.TempDir())
 	img := pushBusybox(t, s, "demo/busybox:1")
 	want := img.ManifestDesc.Digest.String()
@@ -396,71 +378,19 @@ func busyboxRootfs(t *testing.T) string {
 // containerd and runs it.
 func TestServeContainerd(t *testing.T) {
 	requireRoot(t, "containerd runs containers as root")
-	containerd := testenv.Tool(t, "containerd")
+	testenv.Tool(t, "containerd")
 	ctrBin := testenv.Tool(t, "ctr")
 	testenv.Tool(t, "runc")
 	s := startServer(t, t.TempDir())
 	pushBusybox(t, s, "demo/busybox:1")
 
-	sock := startContainerd(t, containerd)
+	sock := testenv.Containerd(t)
 	ref := s.Addr + "/demo/busybox:1"
 	must(t, ctrBin, "--address", sock, "images", "pull", "--plain-http", ref)
 	id := fmt.Sprintf("gantry-e2e-%d", os.Getpid())
 	r := must(t, ctrBin, "--address", sock, "run", "--rm", ref, id)
 	if strings.TrimSpace(r.Stdout) != "hello from gantry" {
 		t.Fatalf("the container printed %q, want %q", r.Stdout, "hello from gantry")
-	}
-}
-
-// startContainerd starts containerd with its state in a temporary directory
-// (short, for the socket path limit) and returns its socket.
-func startContainerd(t *testing.T, bin string) string {
-	t.Helper()
-	dir, err := os.MkdirTemp("", "ctrd-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg := filepath.Join(dir, "config.toml")
-	// Only what pull and run need: no CRI, no other snapshotters, no tracing.
-	conf := `version = 2
-disabled_plugins = ["io.containerd.grpc.v1.cri", "io.containerd.snapshotter.v1.btrfs", "io.containerd.snapshotter.v1.zfs", "io.containerd.snapshotter.v1.devmapper", "io.containerd.snapshotter.v1.aufs", "io.containerd.tracing.processor.v1.otlp", "io.containerd.internal.v1.tracing"]
-`
-	if err := os.WriteFile(cfg, []byte(conf), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	sock := filepath.Join(dir, "sock")
-	cmd := exec.Command(bin, "--config", cfg, "--root", filepath.Join(dir, "root"), "--state", filepath.Join(dir, "state"), "--address", sock)
-	logs := newServerLog()
-	cmd.Stdout, cmd.Stderr = logs, logs
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start containerd: %v", err)
-	}
-	t.Cleanup(func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		done := make(chan struct{})
-		go func() { _ = cmd.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(30 * time.Second):
-			_ = cmd.Process.Kill()
-			<-done
-		}
-		if t.Failed() {
-			t.Logf("containerd log:\n%s", logs.tail(40))
-		}
-		_ = os.RemoveAll(dir)
-	})
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		if _, err := os.Stat(sock); err == nil {
-			if exec.Command("ctr", "--address", sock, "version").Run() == nil {
-				return sock
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("containerd did not answer within 30s:\n%s", logs.tail(40))
-		}
-		time.Sleep(100 * time.Millisecond)
 	}
 }
 

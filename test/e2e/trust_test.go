@@ -85,7 +85,7 @@ func tamperSignature(t *testing.T, s *server, repo, dgst string) {
 
 func TestBundleCarriesTrust(t *testing.T) {
 	requireBundleCreate(t)
-	cosign, oras := goTool(t, "cosign"), goTool(t, "oras")
+	cosign, oras := testenv.GoTool(t, "cosign"), testenv.GoTool(t, "oras")
 	t.Setenv("COSIGN_PASSWORD", "")
 	dir := t.TempDir()
 	key, pub := filepath.Join(dir, "cosign.key"), filepath.Join(dir, "cosign.pub")
@@ -248,7 +248,7 @@ func writeSigningPKI(t *testing.T, dir string) {
 // refused for another identity, and cosign verifies it at the site.
 func TestBundleCertificateSignatures(t *testing.T) {
 	requireBundleCreate(t)
-	cosign := goTool(t, "cosign")
+	cosign := testenv.GoTool(t, "cosign")
 	t.Setenv("COSIGN_PASSWORD", "")
 	dir := t.TempDir()
 	writeSigningPKI(t, dir)

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/gantry-dev/gantry/internal/p2p/tracker"
@@ -51,18 +52,26 @@ type neighbour struct {
 }
 
 // pickNeighbours takes members as neighbours until the node has
-// Options.Neighbours, at random (so that a swarm's graph is well knit and
-// no one peer, the fetcher say, serves everyone), and lets go of one that
-// has had nothing to give for half the stall timeout when others could
-// take its place. t.mu is held.
+// Options.Neighbours. Peers still downloading are preferred (their upload
+// is idle while nodes holding the blob whole are asked by everyone), but
+// one neighbour may hold it whole, so that a swarm of cold nodes around a
+// seed always reaches it. Within each kind the choice is random, so that a
+// swarm's graph is well knit and no one peer, the fetcher say, serves
+// everyone. A neighbour that has had nothing to give for half the stall
+// timeout is let go when others could take its place. t.mu is held.
 func (t *transfer) pickNeighbours(ctx context.Context) {
-	var free []tracker.Peer
+	var downloading, whole []tracker.Peer
 	for id, m := range t.members {
-		if t.neighbours[id] == nil && !t.n.isBanned(id) {
-			free = append(free, m)
+		if t.neighbours[id] != nil || t.n.isBanned(id) {
+			continue
+		}
+		if m.Complete {
+			whole = append(whole, m)
+		} else {
+			downloading = append(downloading, m)
 		}
 	}
-	if len(free) > 0 {
+	if len(downloading)+len(whole) > 0 {
 		for _, nb := range t.neighbours {
 			if time.Since(nb.useful) > t.n.opts.StallTimeout/2 && !t.gives(nb) {
 				t.dropLocked(nb)
@@ -70,8 +79,21 @@ func (t *transfer) pickNeighbours(ctx context.Context) {
 			}
 		}
 	}
-	rand.Shuffle(len(free), func(i, j int) { free[i], free[j] = free[j], free[i] })
-	for _, m := range free[:min(len(free), max(0, t.n.opts.Neighbours-len(t.neighbours)))] {
+	shuffle := func(ps []tracker.Peer) {
+		rand.Shuffle(len(ps), func(i, j int) { ps[i], ps[j] = ps[j], ps[i] })
+	}
+	shuffle(downloading)
+	shuffle(whole)
+	hasWhole := false
+	for _, nb := range t.neighbours {
+		hasWhole = hasWhole || nb.complete || t.members[nb.id].Complete
+	}
+	var pick []tracker.Peer
+	if !hasWhole && len(whole) > 0 {
+		pick, whole = append(pick, whole[0]), whole[1:]
+	}
+	pick = append(append(pick, downloading...), whole...)
+	for _, m := range pick[:min(len(pick), max(0, t.n.opts.Neighbours-len(t.neighbours)))] {
 		t.addNeighbour(ctx, m)
 	}
 }
@@ -259,6 +281,26 @@ func (t *transfer) pick(ctx context.Context, nb *neighbour) (piece int, ok bool)
 	}
 }
 
+// bufs holds piece buffers for reuse, a pool per size (a few sizes are in
+// use at once: PieceSize's powers of two, and the last pieces of blobs).
+var bufs sync.Map // int -> *sync.Pool of *[]byte
+
+// getBuf returns a buffer of n bytes, not zeroed.
+func getBuf(n int64) []byte {
+	p, _ := bufs.LoadOrStore(int(n), &sync.Pool{New: func() any {
+		b := make([]byte, n)
+		return &b
+	}})
+	return *p.(*sync.Pool).Get().(*[]byte)
+}
+
+// putBuf gives a buffer of getBuf back.
+func putBuf(b []byte) {
+	if p, ok := bufs.Load(len(b)); ok {
+		p.(*sync.Pool).Put(&b)
+	}
+}
+
 // errCorrupt marks a piece that did not match its hash.
 type errCorrupt struct{ piece int }
 
@@ -285,7 +327,8 @@ func (t *transfer) takePiece(ctx context.Context, nb *neighbour, i int) error {
 	if resp.StatusCode != http.StatusPartialContent {
 		return fmt.Errorf("piece %d: %s", i, resp.Status)
 	}
-	buf := make([]byte, size)
+	buf := getBuf(size)
+	defer putBuf(buf)
 	if _, err := io.ReadFull(limit(ctx, resp.Body, t.n.downRate), buf); err != nil {
 		return fmt.Errorf("piece %d: %w", i, err)
 	}

@@ -34,7 +34,7 @@ type origin struct {
 	down  atomic.Bool
 }
 
-func newOrigin(t *testing.T, blobs ...[]byte) *origin {
+func newOrigin(t testing.TB, blobs ...[]byte) *origin {
 	t.Helper()
 	st := memory.New()
 	repo, err := st.Repository(t.Context(), "app")
@@ -108,7 +108,7 @@ func (o *origin) fetch(d digest.Digest) swarm.Origin {
 }
 
 // tlog writes a node's log lines into the test's.
-type tlog struct{ t *testing.T }
+type tlog struct{ t testing.TB }
 
 func (w tlog) Write(p []byte) (int, error) {
 	w.t.Log(strings.TrimSpace(string(p)))
@@ -117,7 +117,7 @@ func (w tlog) Write(p []byte) (int, error) {
 
 // cluster is a tracker and nodes, each serving its peer API.
 type cluster struct {
-	t       *testing.T
+	t       testing.TB
 	tracker string
 	trk     atomic.Pointer[tracker.Tracker]
 	trkSrv  *httptest.Server
@@ -132,10 +132,10 @@ func (c *cluster) restartTracker() {
 	c.trkSrv.CloseClientConnections()
 }
 
-// startTracker starts a tracker that passes a lease on after a second
+// startTracker starts a tracker that passes a lease on after 3 seconds
 // without publications.
 func (c *cluster) startTracker() {
-	trk := tracker.New(tracker.Options{LeaseTimeout: time.Second})
+	trk := tracker.New(tracker.Options{LeaseTimeout: 3 * time.Second})
 	ctx, cancel := context.WithCancel(context.Background())
 	c.t.Cleanup(cancel)
 	go trk.Run(ctx)
@@ -158,7 +158,7 @@ type member struct {
 	dir    string
 }
 
-func newCluster(t *testing.T, n int, opts swarm.Options) *cluster {
+func newCluster(t testing.TB, n int, opts swarm.Options) *cluster {
 	t.Helper()
 	c := &cluster{t: t}
 	c.startTracker()
@@ -244,7 +244,7 @@ func pull(ctx context.Context, n *swarm.Node, b []byte, o swarm.Origin, who stri
 	return nil
 }
 
-func randomBlob(t *testing.T, size int) []byte {
+func randomBlob(t testing.TB, size int) []byte {
 	b := make([]byte, size)
 	_, _ = rand.Read(b)
 	return b
@@ -327,49 +327,62 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 	}
 }
 
-// When the fetcher dies mid-blob, another node takes over from where the
-// swarm stands: every other node gets the blob, and the origin sends
-// little more than one copy.
-func TestFetcherKilled(t *testing.T) {
-	b := randomBlob(t, 8<<20)
-	d := digest.FromBytes(b)
-	o := newOrigin(t, b)
-	o.delay.Store(int64(5 * time.Millisecond)) // about 2.5 s for the blob
-	c := newCluster(t, 5, swarm.Options{StallTimeout: 20 * time.Second})
-	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
-	defer cancel()
-	errs := make(chan error, len(c.nodes))
-	for i, m := range c.nodes {
-		go func() { errs <- pull(ctx, m.node, b, o.fetch(d), fmt.Sprint("node", i)) }()
-	}
-	var fetcher string
-	waitFor(t, "a quarter of the blob published", func() bool {
-		s, _ := c.trk.Load().Swarm(d)
-		fetcher = s.Fetcher
-		return s.Layout != nil && s.Published > s.Layout.Pieces()/4
-	})
-	for _, m := range c.nodes {
-		if m.id == fetcher {
-			m.kill()
-		}
-	}
-	failed := 0
-	for range c.nodes {
-		if err := <-errs; err != nil {
-			failed++
-			t.Log(err)
-		}
-	}
-	if failed != 1 {
-		t.Fatalf("%d pulls failed, want 1 (the killed fetcher's)", failed)
-	}
-	s := c.stats()
-	t.Logf("origin GETs %d, origin bytes %d (%.2fx), fallbacks %d", o.gets.Load(), o.bytes.Load(), float64(o.bytes.Load())/float64(len(b)), s.Fallbacks)
-	if o.gets.Load() != 2 || s.Fallbacks != 0 {
-		t.Errorf("origin GETs %d, fallbacks %d; want 2 (the fetcher and its successor) and 0", o.gets.Load(), s.Fallbacks)
-	}
-	if o.bytes.Load() > int64(len(b))*3/2 {
-		t.Errorf("the origin sent %d bytes, want at most 1.5x the blob", o.bytes.Load())
+// When a node dies mid-blob, the others finish it: if it was the fetcher,
+// another node takes over from where the swarm stands, and the origin
+// sends little more than one copy; if it was any other node, its
+// neighbours take their pieces elsewhere and the origin is asked once.
+func TestNodeKilled(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		fetcher bool
+		gets    int64
+	}{
+		{"fetcher", true, 2},
+		{"peer", false, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			b := randomBlob(t, 8<<20)
+			d := digest.FromBytes(b)
+			o := newOrigin(t, b)
+			o.delay.Store(int64(5 * time.Millisecond)) // about 2.5 s for the blob
+			c := newCluster(t, 5, swarm.Options{StallTimeout: 20 * time.Second})
+			ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
+			defer cancel()
+			errs := make(chan error, len(c.nodes))
+			for i, m := range c.nodes {
+				go func() { errs <- pull(ctx, m.node, b, o.fetch(d), fmt.Sprint("node", i)) }()
+			}
+			var fetcher string
+			waitFor(t, "a quarter of the blob published", func() bool {
+				s, _ := c.trk.Load().Swarm(d)
+				fetcher = s.Fetcher
+				return s.Layout != nil && s.Published > s.Layout.Pieces()/4
+			})
+			for _, m := range c.nodes {
+				if (m.id == fetcher) == tc.fetcher {
+					m.kill()
+					break
+				}
+			}
+			failed := 0
+			for range c.nodes {
+				if err := <-errs; err != nil {
+					failed++
+					t.Log(err)
+				}
+			}
+			if failed != 1 {
+				t.Fatalf("%d pulls failed, want 1 (the killed node's)", failed)
+			}
+			s := c.stats()
+			t.Logf("origin GETs %d, origin bytes %d (%.2fx), fallbacks %d", o.gets.Load(), o.bytes.Load(), float64(o.bytes.Load())/float64(len(b)), s.Fallbacks)
+			if o.gets.Load() != tc.gets || s.Fallbacks != 0 {
+				t.Errorf("origin GETs %d, fallbacks %d; want %d and 0", o.gets.Load(), s.Fallbacks, tc.gets)
+			}
+			if o.bytes.Load() > int64(len(b))*3/2 {
+				t.Errorf("the origin sent %d bytes, want at most 1.5x the blob", o.bytes.Load())
+			}
+		})
 	}
 }
 
@@ -528,5 +541,67 @@ func TestDownloadRate(t *testing.T) {
 	// 2 MiB at 4 MiB/s, the first 256 KiB at once: about 0.44 s.
 	if took := time.Since(start); took < 400*time.Millisecond {
 		t.Fatalf("2 MiB at 4 MiB/s took %s", took)
+	}
+}
+
+// A hostile peer that joins a swarm first, as if it held the blob whole,
+// with the layout and piece hashes of other bytes, and serves those bytes:
+// every piece matches its published hash and the whole does not. The
+// reader that got those bytes fails before the last one; the node then
+// takes the blob from the origin alone, and the next read succeeds.
+func TestPoisonedSwarm(t *testing.T) {
+	b := randomBlob(t, 2<<20)
+	d := digest.FromBytes(b)
+	fake := randomBlob(t, len(b))
+	o := newOrigin(t, b)
+	c := newCluster(t, 1, swarm.Options{StallTimeout: 20 * time.Second})
+
+	l := tracker.Layout{Size: int64(len(fake)), PieceSize: 256 << 10}
+	var ps []tracker.PieceHash
+	for i := range l.Pieces() {
+		off, n := l.Bounds(i)
+		ps = append(ps, tracker.PieceHash{Index: i, Hash: digest.FromBytes(fake[off : off+n])})
+	}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasSuffix(r.URL.Path, "/have") {
+			fmt.Fprintln(w, `{"complete":true}`)
+			return
+		}
+		var off, end int64
+		if _, err := fmt.Sscanf(r.Header.Get("Range"), "bytes=%d-%d", &off, &end); err != nil {
+			http.Error(w, "no range", http.StatusBadRequest)
+			return
+		}
+		w.WriteHeader(http.StatusPartialContent)
+		_, _ = w.Write(fake[off : end+1])
+	}))
+	t.Cleanup(srv.Close)
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	liar := &tracker.Client{URL: c.tracker, Peer: "liar", Addr: srv.Listener.Addr().String()}
+	hello := make(chan struct{})
+	go func() {
+		_ = liar.Stream(ctx, func(ev tracker.Event) {
+			if ev.Type == tracker.EventHello {
+				close(hello)
+			}
+		})
+	}()
+	<-hello
+	if err := liar.Announce(t.Context(), tracker.Announce{Join: []tracker.Join{{Digest: d, Complete: true, Layout: &l, Pieces: ps}}}); err != nil {
+		t.Fatal(err)
+	}
+
+	n := c.nodes[0].node
+	err := pull(t.Context(), n, b, o.fetch(d), "node0")
+	if err == nil || !strings.Contains(err.Error(), "did not match the digest") {
+		t.Fatalf("first pull: %v, want it refused before its last byte", err)
+	}
+	c.waitWhole(d)
+	if err := pull(t.Context(), n, b, o.fetch(d), "node0"); err != nil {
+		t.Fatalf("pull after the node went to the origin: %v", err)
+	}
+	if o.gets.Load() != 1 {
+		t.Fatalf("origin GETs %d, want 1", o.gets.Load())
 	}
 }

@@ -1,6 +1,7 @@
 package swarm
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/json"
@@ -71,7 +72,9 @@ type transfer struct {
 	origin     Origin
 	retryAt    time.Time // no origin stream before, after one failed
 	progress   time.Time
-	checking   bool // the whole blob is being verified
+	checking   bool // the whole blob's digest matched; it is being kept
+	verified   bool // the whole blob matched its digest
+	gen        int  // counts the times the whole blob failed its digest
 	complete   bool
 	failed     error
 
@@ -131,6 +134,7 @@ func (n *Node) completeTransfer(d digest.Digest, m meta) (*transfer, error) {
 		members:    map[string]tracker.Peer{},
 		neighbours: map[string]*neighbour{},
 		complete:   true,
+		verified:   true,
 	}
 	t.hashes = make([]digest.Digest, m.Layout.Pieces())
 	t.state = make([]pieceState, len(t.hashes))
@@ -293,49 +297,107 @@ func (t *transfer) land(i int, st pieceState) {
 		t.log = append(t.log, i)
 	}
 	t.progress = time.Now()
-	if t.nLanded == len(t.state) && !t.checking {
-		t.checking = true
-		go t.finish()
+	t.signal()
+}
+
+// hash feeds the pieces to the whole blob's hash in order, as they land,
+// so that the digest is known a piece's hash after the last piece lands
+// (no second read of the blob at the end), then keeps the blob (finish).
+// A blob that fails its digest has its unverified pieces fetched again
+// and is hashed anew.
+func (t *transfer) hash(ctx context.Context) {
+	for {
+		t.mu.Lock()
+		for t.layout == nil && t.failed == nil && ctx.Err() == nil {
+			t.wait(ctx)
+		}
+		if t.layout == nil || t.failed != nil || t.complete {
+			t.mu.Unlock()
+			return
+		}
+		l := *t.layout
+		t.mu.Unlock()
+		whole := sha256.New()
+		own := make([]digest.Digest, l.Pieces())
+		buf := make([]byte, l.PieceSize)
+		for i := range own {
+			t.mu.Lock()
+			for t.state[i] == missing && t.failed == nil && ctx.Err() == nil {
+				t.wait(ctx)
+			}
+			failed, known := t.failed != nil || ctx.Err() != nil, t.hashes[i] != ""
+			t.mu.Unlock()
+			if failed {
+				return
+			}
+			off, size := l.Bounds(i)
+			if _, err := t.file.ReadAt(buf[:size], off); err != nil {
+				t.fail(err)
+				return
+			}
+			whole.Write(buf[:size])
+			if !known {
+				own[i] = digest.FromBytes(buf[:size]) // announced after a restart
+			}
+		}
+		if t.finish(l, digest.NewDigest(digest.SHA256, whole), own) {
+			return
+		}
+	}
+}
+
+// wait waits for a change of the transfer, or for ctx. t.mu is held, and
+// is held again on return.
+func (t *transfer) wait(ctx context.Context) {
+	ch := t.changed
+	t.mu.Unlock()
+	select {
+	case <-ch:
+	case <-ctx.Done():
+	}
+	t.mu.Lock()
+}
+
+// distrust forgets the swarm's layout, hashes and pieces, and has the
+// origin stream the blob (manage starts it at once). t.mu is held.
+func (t *transfer) distrust() {
+	for _, nb := range t.neighbours {
+		t.dropLocked(nb)
+	}
+	if t.originStop != nil {
+		t.originStop()
+	}
+	l := *t.layout
+	t.setLayout(l)
+	t.ownPlan = true
+	t.nLanded = 0
+	t.log = nil
+	t.progress = time.Time{} // stalled since ever: the origin now
+}
+
+// fail ends the transfer for good.
+func (t *transfer) fail(err error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.failed == nil {
+		t.failed = fmt.Errorf("swarm: blob %s: %w", t.d, err)
 	}
 	t.signal()
 }
 
-// finish verifies the whole blob once every piece landed, and makes it
-// one the node holds whole: it hashes the pieces no hash was published
-// for (to announce them after a restart), moves the file among the whole
-// blobs and tells the tracker.
-func (t *transfer) finish() {
-	t.mu.Lock()
-	l := *t.layout
-	t.mu.Unlock()
-	whole := sha256.New()
-	hashes := make([]digest.Digest, l.Pieces())
-	buf := make([]byte, l.PieceSize)
-	var err error
-	for i := range hashes {
-		off, size := l.Bounds(i)
-		if _, err = t.file.ReadAt(buf[:size], off); err != nil {
-			break
-		}
-		whole.Write(buf[:size])
-		hashes[i] = digest.FromBytes(buf[:size])
-	}
-	mismatch := err == nil && digest.NewDigest(digest.SHA256, whole) != t.d
-	if mismatch {
-		err = fmt.Errorf("swarm: blob %s: the pieces put together do not match the digest", t.d)
-	} else if err == nil {
-		err = t.keep(l, hashes)
-	}
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	t.checking = false
-	if err != nil && !mismatch {
-		t.failed = fmt.Errorf("swarm: blob %s: %w", t.d, err)
-		t.signal()
-		return
-	}
-	if err != nil {
-		t.n.log.Warn("blob failed its final check; fetching again what was not verified", "digest", t.d, "err", err)
+// finish takes the whole blob's digest once every piece landed. If it
+// matches, the blob is one the node holds whole: it moves among the whole
+// blobs, with the piece hashes (own holds those no hash was published
+// for), and the tracker is told. If not, the pieces no published hash
+// vouched for are fetched again, and finish returns false (hash starts
+// over); with none such, the blob failed for good.
+func (t *transfer) finish(l tracker.Layout, got digest.Digest, own []digest.Digest) bool {
+	if got != t.d {
+		t.mu.Lock()
+		defer t.mu.Unlock()
+		t.gen++
+		err := fmt.Errorf("swarm: blob %s: the pieces put together have digest %s", t.d, got)
+		t.n.log.Warn("blob failed its final check; fetching again what no piece hash vouched for", "digest", t.d, "err", err)
 		again := 0
 		for i, st := range t.state {
 			if st == landed {
@@ -344,20 +406,45 @@ func (t *transfer) finish() {
 				again++
 			}
 		}
-		if again == 0 {
-			t.failed = err
+		switch {
+		case again > 0:
+		case t.ownPlan:
+			t.failed = err // the origin's own bytes do not match
+		default:
+			// Every piece matched a published hash, and the whole does not
+			// match: the swarm's hashes are lies (a hostile peer's layout).
+			// Take the blob from the origin alone, on this node's layout.
+			t.n.log.Warn("the swarm's piece hashes do not make the blob; fetching it from the origin alone", "digest", t.d)
+			t.distrust()
 		}
 		t.signal()
-		return
+		return t.failed != nil
+	}
+	t.mu.Lock()
+	t.verified, t.checking = true, true
+	hashes := make([]digest.Digest, len(own))
+	for i := range own {
+		hashes[i] = cmp.Or(t.hashes[i], own[i])
+	}
+	t.signal() // readers waiting for the verdict before the last byte
+	t.mu.Unlock()
+
+	err := t.keep(l, hashes)
+
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.checking = false
+	if err != nil {
+		t.failed = fmt.Errorf("swarm: blob %s: %w", t.d, err)
+		t.signal()
+		return true
 	}
 	t.complete = true
+	copy(t.hashes, hashes)
 	for i := range t.state {
 		if t.state[i] != verified {
 			t.state[i] = verified
 			t.log = append(t.log, i)
-		}
-		if t.hashes[i] == "" {
-			t.hashes[i] = hashes[i]
 		}
 	}
 	if t.originStop != nil {
@@ -372,6 +459,7 @@ func (t *transfer) finish() {
 	// layout from a fallback) gets them from here.
 	t.n.announce(tracker.Announce{Join: []tracker.Join{{Digest: t.d, Complete: true, Layout: new(l), Pieces: pieceHashes(hashes)}}})
 	go t.n.evict()
+	return true
 }
 
 func pieceHashes(hs []digest.Digest) []tracker.PieceHash {
@@ -403,6 +491,7 @@ func (t *transfer) keep(l tracker.Layout, hashes []digest.Digest) error {
 // this node is the fetcher, and falls back to the origin when the swarm
 // stalls.
 func (t *transfer) run(ctx context.Context) {
+	go t.hash(ctx)
 	tick := time.NewTicker(t.n.opts.StallTimeout / 4)
 	defer tick.Stop()
 	for {
@@ -543,10 +632,10 @@ var errFailed = errors.New("blob failed")
 // reader returns a reader of the blob, in order, as its pieces land.
 func (t *transfer) reader(ctx context.Context) io.ReadCloser {
 	t.mu.Lock()
+	defer t.mu.Unlock()
 	t.readers++
 	t.used = time.Now()
-	t.mu.Unlock()
-	return &reader{t: t, ctx: ctx, h: digest.SHA256.Digester(), start: time.Now()}
+	return &reader{t: t, ctx: ctx, gen: t.gen, start: time.Now()}
 }
 
 // reader reads a blob as it lands; see transfer.reader.
@@ -554,7 +643,7 @@ type reader struct {
 	t         *transfer
 	ctx       context.Context
 	pos       int64
-	h         digest.Digester
+	gen       int // the transfer's gen when the reader began
 	start     time.Time
 	firstByte time.Duration
 	ended     bool
@@ -597,9 +686,6 @@ func (r *reader) end(err error) {
 func (r *reader) read(p []byte) (int, error) {
 	t := r.t
 	if r.pos >= t.size {
-		if t.size == 0 && r.h.Digest() != t.d {
-			return 0, fmt.Errorf("swarm: blob %s: %w: an empty blob does not have this digest", t.d, errFailed)
-		}
 		return 0, io.EOF
 	}
 	if len(p) == 0 {
@@ -634,12 +720,41 @@ func (r *reader) read(p []byte) (int, error) {
 	if err != nil && !(errors.Is(err, io.EOF) && n > 0) {
 		return 0, fmt.Errorf("swarm: blob %s: %w", t.d, err)
 	}
-	r.h.Hash().Write(p[:n])
-	r.pos += int64(n)
-	if r.pos == t.size && r.h.Digest() != t.d {
-		return 0, fmt.Errorf("swarm: blob %s: %w: its bytes do not match the digest", t.d, errFailed)
+	if r.pos+int64(n) == t.size {
+		// The last byte goes only once the whole blob matched its digest.
+		if err := r.verdict(); err != nil {
+			return 0, err
+		}
 	}
+	r.pos += int64(n)
 	return n, nil
+}
+
+// verdict waits until the whole blob has matched its digest (nil), or
+// failed it since the reader began.
+func (r *reader) verdict() error {
+	t := r.t
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for {
+		switch {
+		case t.gen != r.gen:
+			return fmt.Errorf("swarm: blob %s: %w: its bytes did not match the digest", t.d, errFailed)
+		case t.verified:
+			return nil
+		case t.failed != nil:
+			return t.failed
+		case r.ctx.Err() != nil:
+			return r.ctx.Err()
+		}
+		ch := t.changed
+		t.mu.Unlock()
+		select {
+		case <-ch:
+		case <-r.ctx.Done():
+		}
+		t.mu.Lock()
+	}
 }
 
 func (r *reader) Close() error {

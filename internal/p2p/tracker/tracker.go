@@ -46,6 +46,7 @@ type Tracker struct {
 	mu       sync.Mutex
 	sessions map[string]*session
 	swarms   map[digest.Digest]*swarm
+	closed   bool // Close was called
 }
 
 // session is one peer's open stream.
@@ -92,6 +93,18 @@ func New(opts Options) *Tracker {
 		log:      log,
 		sessions: map[string]*session{},
 		swarms:   map[digest.Digest]*swarm{},
+	}
+}
+
+// Close ends every stream and refuses new ones (503), so that an HTTP
+// server's graceful shutdown does not wait for streams that never end on
+// their own.
+func (t *Tracker) Close() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.closed = true
+	for _, sess := range t.sessions {
+		t.end(sess)
 	}
 }
 
@@ -169,6 +182,11 @@ func (t *Tracker) serveStream(w http.ResponseWriter, r *http.Request) {
 		swarms: map[digest.Digest]struct{}{},
 	}
 	t.mu.Lock()
+	if t.closed {
+		t.mu.Unlock()
+		http.Error(w, "stream: the tracker is shutting down", http.StatusServiceUnavailable)
+		return
+	}
 	if old := t.sessions[id]; old != nil {
 		t.end(old) // the peer reconnected: its old stream is over
 	}

@@ -90,10 +90,11 @@ func TestBundleCommands(t *testing.T) {
 		t.Fatalf("verify all volumes: %s", errb)
 	}
 
-	// Damage: a flipped byte is named with its image.
+	// Damage: a flipped byte of a blob's bytes (past its 512-byte tar
+	// header, which the name starts) is named with its image.
 	b, _ := os.ReadFile(old)
 	i := strings.Index(string(b), "blobs/sha256/")
-	b[i+2048] ^= 0xff
+	b[i-i%512+512+10] ^= 0xff
 	bad := filepath.Join(dir, "bad.tar")
 	_ = os.WriteFile(bad, b, 0o644)
 	code, _, errb = gantry(t, "bundle", "verify", bad)

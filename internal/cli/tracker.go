@@ -10,6 +10,9 @@ import (
 	"time"
 
 	"github.com/gantry-dev/gantry/internal/p2p/tracker"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/spf13/cobra"
 )
 
@@ -29,7 +32,8 @@ to the agents concerned on one long-lived stream per agent.
 Its state is in memory: after a restart the agents announce again everything
 they want and hold, within a second or two. A fetcher that publishes nothing
 for --lease-timeout loses its turn to the next agent. /healthz answers 200
-while it runs.`,
+while it runs; /metrics has Prometheus gauges of the agents connected, the
+swarms, their members and the swarms being fetched from the upstream.`,
 		Example: `  gantry tracker --listen 0.0.0.0:7070`,
 		Args: func(cmd *cobra.Command, args []string) error {
 			if err := cobra.NoArgs(cmd, args); err != nil {
@@ -60,6 +64,7 @@ func runTracker(ctx context.Context, e *env, listen string, leaseTimeout time.Du
 	trk := tracker.New(tracker.Options{Logger: e.log, LeaseTimeout: leaseTimeout})
 	mux := http.NewServeMux()
 	mux.Handle("/p2p/", trk)
+	mux.Handle("GET /metrics", trackerMetrics(trk))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(e.log.Handler(), slog.LevelWarn)}
 	tctx, stop := context.WithCancel(ctx)
@@ -80,4 +85,27 @@ func runTracker(ctx context.Context, e *env, listen string, leaseTimeout time.Du
 		return fmt.Errorf("tracker: %w", serveErr)
 	}
 	return nil
+}
+
+// trackerMetrics serves the tracker's counts as Prometheus gauges.
+func trackerMetrics(trk *tracker.Tracker) http.Handler {
+	reg := prometheus.NewRegistry()
+	for name, help := range map[string]string{
+		"gantry_tracker_streams":  "Agents connected (one stream each).",
+		"gantry_tracker_swarms":   "Blobs being distributed or held by agents.",
+		"gantry_tracker_members":  "Places in all swarms (an agent in two swarms counts twice).",
+		"gantry_tracker_fetching": "Swarms with a fetcher streaming the blob from the upstream.",
+	} {
+		reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help}, func() float64 {
+			s := trk.Stats()
+			return float64(map[string]int{
+				"gantry_tracker_streams":  s.Streams,
+				"gantry_tracker_swarms":   s.Swarms,
+				"gantry_tracker_members":  s.Members,
+				"gantry_tracker_fetching": s.Fetching,
+			}[name])
+		}))
+	}
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
 }

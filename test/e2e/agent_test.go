@@ -79,13 +79,30 @@ func startDaemonIn(t *testing.T, netns string, args ...string) *daemon {
 // origin's.
 func swarmOf(t *testing.T, origin *server, n int, trackerAddr string) []*daemon {
 	t.Helper()
+	var trk *daemon
 	if trackerAddr == "" {
-		trackerAddr = startDaemon(t, "tracker", "--listen", "127.0.0.1:0").Addr
+		trk = startDaemon(t, "tracker", "--listen", "127.0.0.1:0")
+		trackerAddr = trk.Addr
 	}
 	var agents []*daemon
 	for range n {
 		agents = append(agents, startDaemon(t, "agent", "--listen", "127.0.0.1:0", "--peer-listen", "127.0.0.1:0",
 			"--upstream", "http://"+origin.Addr, "--tracker", "http://"+trackerAddr, "--data", t.TempDir()))
+	}
+	if trk != nil {
+		t.Cleanup(func() {
+			// Before the agents stop (cleanups run last first).
+			resp, err := http.Get("http://" + trk.Addr + "/metrics")
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if got := metricSum(string(b), "gantry_tracker_streams", ""); got != float64(n) {
+				t.Errorf("the tracker counts %v agents connected, want %d", got, n)
+			}
+		})
 	}
 	return agents
 }

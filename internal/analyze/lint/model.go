@@ -214,7 +214,7 @@ func build(name string, src []byte, buildArgs map[string]string, opts *Options, 
 		if d.first == nil {
 			d.first = in
 		}
-		cmd, perr := instructions.ParseInstruction(n)
+		cmd, perr := parseInstruction(n)
 		if perr != nil {
 			d.addAt("GL904", in, n.StartLine, 1, "fix the %s instruction: %s", strings.ToUpper(in.kind), cleanErr(perr))
 		} else {
@@ -310,6 +310,9 @@ func build(name string, src []byte, buildArgs map[string]string, opts *Options, 
 			// Mount options other than from= are only parsed once
 			// variables can be expanded.
 			v := in.vars
+			if len(n.Flags) == 0 {
+				break // no mounts (see parseInstruction)
+			}
 			if err := c.Expand(func(w string) (string, error) { return d.expand(in, w, v), nil }); err != nil {
 				d.add("GL904", in, "fix the RUN --mount option: %s", cleanErr(err))
 			}
@@ -352,6 +355,64 @@ func build(name string, src []byte, buildArgs map[string]string, opts *Options, 
 	}
 	d.markCopiedFrom()
 	return d, nil
+}
+
+// parseInstruction is BuildKit's instructions.ParseInstruction, except for
+// a RUN, CMD or ENTRYPOINT without flags: their command line is built from
+// the node the way BuildKit builds it (BuildKit v0.34's
+// parseShellDependentCommand), which cannot fail. BuildKit's parse of a
+// RUN sets up every flag a RUN may take, with their state, whether it has
+// flags or not: over half the time of instruction parsing in a large
+// Dockerfile, and its garbage. The commands built here carry only their
+// command line (gantry reads no String, Name or Location of a command),
+// and such a RUN has no mount state (its mounts are none): it is not
+// expanded, and instructions.GetMounts is not called on it.
+// TestParseInstruction and FuzzParseInstruction compare the two parsers.
+func parseInstruction(n *parser.Node) (any, error) {
+	kind := strings.ToLower(n.Value)
+	if len(n.Flags) > 0 || kind != "run" && kind != "cmd" && kind != "entrypoint" {
+		return instructions.ParseInstruction(n)
+	}
+	var cl instructions.ShellDependantCmdLine
+	args := nodeArgs(n)
+	cl.PrependShell = !n.Attributes["json"]
+	switch {
+	case len(args) == 0 && kind == "entrypoint":
+		// BuildKit keeps an ENTRYPOINT without arguments as nil.
+	case len(args) == 0:
+		cl.CmdLine = []string{}
+	case cl.PrependShell:
+		cl.CmdLine = []string{strings.Join(args, " ")}
+	default:
+		cl.CmdLine = args
+	}
+	for _, h := range n.Heredocs {
+		cl.Files = append(cl.Files, instructions.ShellInlineFile{Name: h.Name, Data: h.Content, Chomp: h.Chomp})
+	}
+	switch kind {
+	case "run":
+		return &instructions.RunCommand{ShellDependantCmdLine: cl, FlagsUsed: []string{}}, nil
+	case "cmd":
+		return &instructions.CmdCommand{ShellDependantCmdLine: cl}, nil
+	}
+	return &instructions.EntrypointCommand{ShellDependantCmdLine: cl}, nil
+}
+
+// nodeArgs is the arguments of an instruction's node as BuildKit's
+// instruction parser reads them.
+func nodeArgs(n *parser.Node) []string {
+	result := []string{}
+	for ; n.Next != nil; n = n.Next {
+		arg := n.Next
+		switch len(arg.Children) {
+		case 0:
+			result = append(result, arg.Value)
+		case 1:
+			result = append(result, arg.Children[0].Value)
+			result = append(result, nodeArgs(arg.Children[0])...)
+		}
+	}
+	return result
 }
 
 func argValue(d *dockerfile, in *instr, kv instructions.KeyValuePairOptional, buildArgs map[string]string, vs vars) string {

@@ -128,8 +128,9 @@ func stageRules(d *dockerfile, s *stage, in *instr) {
 			}
 		}
 		d.pend(s, func() {
-			heavyRun(d, in)
-			checkRunPackages(d, in)
+			ops := pkgOps(in.run.calls)
+			heavyRun(d, in, ops)
+			checkRunPackages(d, in, ops)
 		})
 	}
 	layerEvents(s, in)
@@ -333,7 +334,8 @@ func setsOption(s *script, opt string) bool {
 }
 
 // topCalls lists the top-level commands of a script, looking into && and
-// || chains but not into subshells or blocks.
+// || chains but not into subshells or blocks. Only the name of a command
+// other than cd is rendered: GL609 reads the arguments of cd alone.
 func topCalls(stmts []*syntax.Stmt) [][]string {
 	var out [][]string
 	var walk func(st *syntax.Stmt)
@@ -341,8 +343,11 @@ func topCalls(stmts []*syntax.Stmt) [][]string {
 		switch c := st.Cmd.(type) {
 		case *syntax.CallExpr:
 			var args []string
-			for _, w := range c.Args {
+			for i, w := range c.Args {
 				args = append(args, render(w, nil))
+				if i == 0 && args[0] != "cd" {
+					break
+				}
 			}
 			out = append(out, args)
 		case *syntax.BinaryCmd:

@@ -187,16 +187,15 @@ func checkHeavy(d *dockerfile, _ *Options) {
 }
 
 // heavyRun reports the heavy components a RUN of the shipped image
-// installs (GL301).
-func heavyRun(d *dockerfile, in *instr) {
+// installs (GL301); ops are its package manager calls (see pkgOps).
+func heavyRun(d *dockerfile, in *instr, ops []*pkgOp) {
+	if len(ops) == 0 {
+		return
+	}
 	removed := map[string]bool{}
-	var ops []*pkgOp
-	for _, c := range in.run.calls {
-		if op := parsePkg(c); op != nil {
-			ops = append(ops, op)
-			for _, p := range op.removes() {
-				removed[p] = true
-			}
+	for _, op := range ops {
+		for _, p := range op.removes() {
+			removed[p] = true
 		}
 	}
 	for _, op := range ops {
@@ -282,16 +281,22 @@ func checkShipped(d *dockerfile, _ *Options) {
 	}
 }
 
-// checkRunPackages holds the package manager rules of a RUN of the
-// shipped image.
-func checkRunPackages(d *dockerfile, in *instr) {
-	calls := in.run.calls
+// pkgOps reads the package manager calls of a RUN, once for the rules
+// that look at them.
+func pkgOps(calls []*call) []*pkgOp {
 	var ops []*pkgOp
 	for _, c := range calls {
 		if op := parsePkg(c); op != nil {
 			ops = append(ops, op)
 		}
 	}
+	return ops
+}
+
+// checkRunPackages holds the package manager rules of a RUN of the
+// shipped image; ops are its package manager calls (see pkgOps).
+func checkRunPackages(d *dockerfile, in *instr, ops []*pkgOp) {
+	calls := in.run.calls
 	if len(ops) == 0 {
 		return
 	}

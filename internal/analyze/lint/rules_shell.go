@@ -13,13 +13,15 @@ import (
 // on spaces and expands globs.
 var pathCommands = map[string]bool{"rm": true, "cp": true, "mv": true, "chown": true, "chmod": true, "mkdir": true, "ln": true, "cd": true, "tar": true, "touch": true, "rmdir": true, "install": true}
 
-// checkShell is the small shell pass over a RUN program, run while its
-// syntax tree f is at hand (see script).
-func checkShell(d *dockerfile, in *instr, s *script, f *syntax.File) {
+// shellRules returns the small shell pass over a RUN program: visitors of
+// its syntax tree, walked with the walk that reads the tree for the model
+// (see parseScript), and stmts, run once that walk is done, with the
+// tree's top-level statements.
+func shellRules(d *dockerfile, in *instr, s *script) (visitors []func(syntax.Node) bool, stmts func([]*syntax.Stmt)) {
 	line := func(n syntax.Node) int { return in.line + s.lineOffset + int(n.Pos().Line()) - 1 }
 	// GL701: unquoted variables in path arguments, unless Docker
 	// knows the value (ARG/ENV) and it has no spaces.
-	syntax.Walk(f, func(n syntax.Node) bool {
+	unquoted := func(n syntax.Node) bool {
 		c, ok := n.(*syntax.CallExpr)
 		if !ok || len(c.Args) < 2 || !pathCommands[path.Base(c.Args[0].Lit())] {
 			return true
@@ -36,20 +38,9 @@ func checkShell(d *dockerfile, in *instr, s *script, f *syntax.File) {
 			return false
 		}
 		return true
-	})
-	stmts := f.Stmts
-	errexit := setsOption(s, "errexit") || hasFlag(shellFlags(in.shell), 'e', "errexit")
-	for i, st := range stmts {
-		last := i == len(stmts)-1
-		if c, ok := st.Cmd.(*syntax.CallExpr); ok && len(c.Args) > 0 && c.Args[0].Lit() == "cd" && !last && !errexit {
-			d.addAt("GL702", in, line(st), 1, "write `cd %s && ...` (or `|| exit 1`): if cd fails the rest runs in the wrong directory", render(c.Args[len(c.Args)-1], d.values(in)))
-		}
-		if !last && !errexit && !st.Background && !isSet(st) {
-			d.addAt("GL703", in, line(st), 1, "join the commands of this RUN with && (or start it with set -e): only the last failure fails the build")
-			break
-		}
 	}
-	syntax.Walk(f, func(n syntax.Node) bool {
+	// GL704 and GL705.
+	lists := func(n syntax.Node) bool {
 		switch n := n.(type) {
 		case *syntax.Stmt:
 			if n.Background {
@@ -65,6 +56,62 @@ func checkShell(d *dockerfile, in *instr, s *script, f *syntax.File) {
 			}
 		}
 		return true
+	}
+	// GL702 and GL703, which need the script's calls (set -e).
+	stmts = func(stmts []*syntax.Stmt) {
+		errexit := setsOption(s, "errexit") || hasFlag(shellFlags(in.shell), 'e', "errexit")
+		for i, st := range stmts {
+			last := i == len(stmts)-1
+			if c, ok := st.Cmd.(*syntax.CallExpr); ok && len(c.Args) > 0 && c.Args[0].Lit() == "cd" && !last && !errexit {
+				d.addAt("GL702", in, line(st), 1, "write `cd %s && ...` (or `|| exit 1`): if cd fails the rest runs in the wrong directory", render(c.Args[len(c.Args)-1], d.values(in)))
+			}
+			if !last && !errexit && !st.Background && !isSet(st) {
+				d.addAt("GL703", in, line(st), 1, "join the commands of this RUN with && (or start it with set -e): only the last failure fails the build")
+				break
+			}
+		}
+	}
+	return []func(syntax.Node) bool{unquoted, lists}, stmts
+}
+
+// walkAll walks the tree under n once for several visitors, each as
+// syntax.Walk would call it alone: a visitor that returns false for a node
+// is not called for the nodes under it, while the others go on. One walk
+// of a RUN's tree instead of three: walking costs as much as parsing.
+func walkAll(n syntax.Node, visitors ...func(syntax.Node) bool) {
+	off := make([]int, len(visitors)) // depth+1 of the node a visitor refused, 0 if on
+	depth := 0                        // nodes whose children are being walked
+	syntax.Walk(n, func(m syntax.Node) bool {
+		if m == nil { // the children of the node at depth-1 are done
+			depth--
+			for i := range off {
+				if off[i] == depth+1 {
+					off[i] = 0
+				}
+			}
+			return true
+		}
+		descend := false
+		for i, v := range visitors {
+			if off[i] != 0 {
+				continue
+			}
+			if v(m) {
+				descend = true
+			} else {
+				off[i] = depth + 1
+			}
+		}
+		if descend {
+			depth++
+			return true
+		}
+		for i := range off {
+			if off[i] == depth+1 {
+				off[i] = 0
+			}
+		}
+		return false
 	})
 }
 

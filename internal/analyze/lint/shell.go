@@ -134,6 +134,9 @@ func parseScript(d *dockerfile, in *instr) *script {
 	switch c := in.cmd.(type) {
 	case *instructions.RunCommand:
 		cl = &c.ShellDependantCmdLine
+		if len(in.node.Flags) == 0 {
+			break // no mount state (see parseInstruction)
+		}
 		s.mounts = instructions.GetMounts(c)
 		for _, m := range s.mounts {
 			if m.Type == instructions.MountTypeCache {
@@ -179,14 +182,15 @@ func parseScript(d *dockerfile, in *instr) *script {
 	}
 	s.parsed = true
 	var depth int
+	vals := d.values(in) // render starts its bound afresh for every word
 	var walk func(syntax.Node) bool
 	walk = func(n syntax.Node) bool {
 		switch n := n.(type) {
 		case *syntax.CallExpr:
 			if len(n.Args) > 0 {
-				c := &call{line: int(n.Pos().Line()), nested: depth > 0}
-				for _, w := range n.Args {
-					c.args = append(c.args, render(w, d.values(in)))
+				c := &call{line: int(n.Pos().Line()), nested: depth > 0, args: make([]string, len(n.Args))}
+				for i, w := range n.Args {
+					c.args[i] = render(w, vals)
 				}
 				s.calls = append(s.calls, c)
 			}
@@ -207,12 +211,14 @@ func parseScript(d *dockerfile, in *instr) *script {
 		}
 		return true
 	}
-	syntax.Walk(f, walk)
-	s.top = topCalls(f.Stmts)
 	switch in.kind {
 	case "run":
-		checkShell(d, in, s, f)
+		rules, stmts := shellRules(d, in, s)
+		walkAll(f, append(rules, walk)...)
+		s.top = topCalls(f.Stmts)
+		stmts(f.Stmts)
 	case "cmd", "entrypoint":
+		syntax.Walk(f, walk)
 		s.procs = stmtProcs(f.Stmts, false, 0)
 	}
 	return s
@@ -222,10 +228,19 @@ func parseScript(d *dockerfile, in *instr) *script {
 // be known without running anything. vs gives the values of Dockerfile
 // variables; nil substitutes none.
 func render(w *syntax.Word, vs *expansion) string {
-	var b strings.Builder
 	if vs != nil {
 		vs.got = 0 // the bound is per word
 	}
+	if len(w.Parts) == 1 {
+		// Most words are one literal: no copy.
+		switch p := w.Parts[0].(type) {
+		case *syntax.Lit:
+			return p.Value
+		case *syntax.SglQuoted:
+			return p.Value
+		}
+	}
+	var b strings.Builder
 	renderParts(&b, w.Parts, vs)
 	return b.String()
 }

@@ -131,6 +131,28 @@ type Swarm struct {
 	Published int
 }
 
+// Stats are counts of a tracker's state, for metrics.
+type Stats struct {
+	// Streams is the number of agents connected; Swarms the blobs being
+	// distributed or held; Members the places in all swarms; Fetching the
+	// swarms with a fetcher.
+	Streams, Swarms, Members, Fetching int
+}
+
+// Stats returns the tracker's counts.
+func (t *Tracker) Stats() Stats {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	s := Stats{Streams: len(t.sessions), Swarms: len(t.swarms)}
+	for _, sw := range t.swarms {
+		s.Members += len(sw.members)
+		if sw.fetcher != "" {
+			s.Fetching++
+		}
+	}
+	return s
+}
+
 // Swarm returns a snapshot of the swarm of d, and false if there is none.
 func (t *Tracker) Swarm(d digest.Digest) (Swarm, bool) {
 	t.mu.Lock()

@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gantry-dev/gantry/internal/p2p/tracker"
@@ -301,6 +302,21 @@ func putBuf(b []byte) {
 	}
 }
 
+// alive is a reader that records when bytes last came through it: a
+// piece on its way is progress, though it has not landed yet.
+type alive struct {
+	r  io.Reader
+	at *atomic.Int64
+}
+
+func (a *alive) Read(p []byte) (int, error) {
+	n, err := a.r.Read(p)
+	if n > 0 {
+		a.at.Store(time.Now().UnixNano())
+	}
+	return n, err
+}
+
 // errCorrupt marks a piece that did not match its hash.
 type errCorrupt struct{ piece int }
 
@@ -329,7 +345,7 @@ func (t *transfer) takePiece(ctx context.Context, nb *neighbour, i int) error {
 	}
 	buf := getBuf(size)
 	defer putBuf(buf)
-	if _, err := io.ReadFull(limit(ctx, resp.Body, t.n.downRate), buf); err != nil {
+	if _, err := io.ReadFull(&alive{r: limit(ctx, resp.Body, t.n.downRate), at: &t.bytesAt}, buf); err != nil {
 		return fmt.Errorf("piece %d: %w", i, err)
 	}
 	if digest.FromBytes(buf) != want {

@@ -605,3 +605,26 @@ func TestPoisonedSwarm(t *testing.T) {
 		t.Fatalf("origin GETs %d, want 1", o.gets.Load())
 	}
 }
+
+// A node whose pieces come slowly, each taking longer than the stall
+// timeout, is not stalled: bytes arriving are progress, and the origin is
+// asked once (by the fetcher).
+func TestSlowPiecesAreProgress(t *testing.T) {
+	b := randomBlob(t, 512<<10)
+	d := digest.FromBytes(b)
+	o := newOrigin(t, b)
+	c := newCluster(t, 0, swarm.Options{})
+	fetcher := c.add(swarm.Options{StallTimeout: time.Minute}, t.TempDir())
+	if err := pull(t.Context(), fetcher.node, b, o.fetch(d), "fetcher"); err != nil {
+		t.Fatal(err)
+	}
+	// 512 KiB at 160 KiB/s: about 3 s, no piece within the stall timeout
+	// (bytes come through the rate limiter about once a second).
+	slow := c.add(swarm.Options{StallTimeout: 1300 * time.Millisecond, DownloadRate: 160 << 10}, t.TempDir())
+	if err := pull(t.Context(), slow.node, b, o.fetch(d), "slow"); err != nil {
+		t.Fatal(err)
+	}
+	if s := slow.node.Stats(); s.Fallbacks != 0 || o.gets.Load() != 1 {
+		t.Fatalf("fallbacks %d, origin GETs %d; want 0 and 1", s.Fallbacks, o.gets.Load())
+	}
+}

@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gantry-dev/gantry/internal/atomicfile"
@@ -78,11 +79,12 @@ type transfer struct {
 	complete   bool
 	failed     error
 
-	readers     int       // readers open
-	used        time.Time // when a reader last asked for the blob
-	originBytes int64     // bytes of the blob from the origin
-	peerBytes   int64     // bytes of the blob from peers
-	fellBack    bool      // the origin was asked because the swarm stalled
+	bytesAt     atomic.Int64 // when a byte last came from a neighbour (unix ns)
+	readers     int          // readers open
+	used        time.Time    // when a reader last asked for the blob
+	originBytes int64        // bytes of the blob from the origin
+	peerBytes   int64        // bytes of the blob from peers
+	fellBack    bool         // the origin was asked because the swarm stalled
 }
 
 func (t *transfer) lastUsed() time.Time {
@@ -245,6 +247,7 @@ func (t *transfer) event(ev tracker.Event) {
 				continue
 			}
 			t.hashes[p.Index] = p.Hash
+			t.progress = time.Now() // the swarm moves
 			if t.state[p.Index] == landed {
 				go t.checkLanded(p.Index)
 			}
@@ -373,6 +376,7 @@ func (t *transfer) distrust() {
 	t.nLanded = 0
 	t.log = nil
 	t.progress = time.Time{} // stalled since ever: the origin now
+	t.bytesAt.Store(0)
 }
 
 // fail ends the transfer for good.
@@ -528,16 +532,123 @@ func (t *transfer) manage(ctx context.Context) {
 		switch {
 		case t.fetcher == me && t.lease > 0:
 			t.startOrigin(ctx, true)
-		case time.Since(t.progress) > t.n.opts.StallTimeout:
+		case t.stalled():
 			t.n.fallbacks.Add(1)
 			t.fellBack = true
-			t.n.log.Warn("swarm stalled; fetching the rest from the origin", "digest", t.d)
-			t.startOrigin(ctx, false)
+			if t.layout != nil && !t.ownPlan {
+				t.n.log.Warn("swarm stalled; fetching from the origin the pieces no neighbour brings", "digest", t.d)
+				t.startFallback(ctx)
+			} else {
+				t.n.log.Warn("swarm stalled before it had a layout; fetching the blob from the origin", "digest", t.d)
+				t.startOrigin(ctx, false)
+			}
 		}
 	}
 	if t.layout != nil && !t.ownPlan {
 		t.pickNeighbours(ctx)
 	}
+}
+
+// stalled reports whether the blob has made no progress for the stall
+// timeout: no piece landed, no byte came from a neighbour, and the swarm
+// published no piece hash. t.mu is held.
+func (t *transfer) stalled() bool {
+	last := t.progress
+	if b := time.Unix(0, t.bytesAt.Load()); b.After(last) {
+		last = b
+	}
+	return time.Since(last) > t.n.opts.StallTimeout
+}
+
+// startFallback fetches from the origin, one ranged request at a time,
+// the pieces missing that no request is out for, those no neighbour holds
+// first, until none is left or the neighbours bring bytes again. t.mu is
+// held.
+func (t *transfer) startFallback(ctx context.Context) {
+	octx, stop := context.WithCancel(ctx)
+	t.originStop, t.asFetcher = stop, false
+	origin, start := t.origin, time.Now()
+	go func() {
+		err := t.fallback(octx, origin, start)
+		stop()
+		t.mu.Lock()
+		defer t.mu.Unlock()
+		t.originStop = nil
+		t.progress = time.Now() // give the swarm its time again before another fallback
+		if err != nil && octx.Err() == nil {
+			t.n.log.Warn("origin fetch failed", "digest", t.d, "err", err)
+			t.retryAt = time.Now().Add(time.Second)
+		}
+		t.signal()
+	}()
+}
+
+// fallback is startFallback's loop.
+func (t *transfer) fallback(ctx context.Context, origin Origin, start time.Time) error {
+	for {
+		t.mu.Lock()
+		if t.complete || t.failed != nil || time.Unix(0, t.bytesAt.Load()).After(start) {
+			t.mu.Unlock()
+			return nil // done, or the neighbours deliver again
+		}
+		best := -1
+		for i, st := range t.state {
+			if st == missing && t.inflight[i] == 0 && (best < 0 || t.avail[i] < t.avail[best]) {
+				best = i
+			}
+		}
+		if best < 0 {
+			t.mu.Unlock()
+			return nil
+		}
+		t.inflight[best]++
+		l, want := *t.layout, t.hashes[best]
+		t.mu.Unlock()
+		err := t.originPiece(ctx, origin, l, best, want)
+		t.mu.Lock()
+		t.inflight[best]--
+		t.mu.Unlock()
+		if err != nil {
+			return err
+		}
+	}
+}
+
+// originPiece fetches piece i from the origin and keeps it.
+func (t *transfer) originPiece(ctx context.Context, origin Origin, l tracker.Layout, i int, want digest.Digest) error {
+	off, size := l.Bounds(i)
+	t.n.originFetches.Add(1)
+	rc, err := origin(ctx, off)
+	if err != nil {
+		return err
+	}
+	defer rc.Close()
+	buf := getBuf(size)
+	defer putBuf(buf)
+	if _, err := io.ReadFull(limit(ctx, rc, t.n.downRate), buf); err != nil {
+		return fmt.Errorf("piece %d: %w", i, err)
+	}
+	t.n.originBytes.Add(size)
+	if want != "" && digest.FromBytes(buf) != want {
+		return fmt.Errorf("piece %d: the origin's bytes differ from the published hash", i)
+	}
+	t.mu.Lock()
+	st := t.state[i]
+	t.originBytes += size
+	t.mu.Unlock()
+	if st == missing {
+		if _, err := t.file.WriteAt(buf, off); err != nil {
+			return err
+		}
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if want != "" {
+		t.land(i, verified)
+	} else {
+		t.land(i, landed)
+	}
+	return nil
 }
 
 // startOrigin streams the blob from the origin, from the first piece this

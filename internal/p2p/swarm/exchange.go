@@ -458,6 +458,15 @@ func (t *transfer) serveRange(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "this node holds no verified piece there", http.StatusNotFound)
 		return
 	}
+	select {
+	case t.n.slots <- struct{}{}:
+		defer func() { <-t.n.slots }()
+	case <-time.After(slotWait):
+		http.Error(w, "every upload slot is busy; ask another peer", http.StatusServiceUnavailable)
+		return
+	case <-r.Context().Done():
+		return
+	}
 	size := end - off + 1
 	w.Header().Set("Content-Type", "application/octet-stream")
 	w.Header().Set("Content-Range", fmt.Sprintf("bytes %d-%d/%d", off, end, t.size))
@@ -466,6 +475,9 @@ func (t *transfer) serveRange(w http.ResponseWriter, r *http.Request) {
 	n, _ := io.Copy(w, limit(r.Context(), io.NewSectionReader(t.file, off, size), t.n.upRate))
 	t.n.servedBytes.Add(n)
 }
+
+// slotWait is how long a piece request waits for an upload slot.
+const slotWait = 5 * time.Second
 
 // parseRange parses "bytes=A-B".
 func parseRange(s string) (off, end int64, ok bool) {

@@ -60,6 +60,12 @@ type Options struct {
 	// DownloadRate and UploadRate bound the bytes per second the node
 	// takes in (from peers and the origin) and sends to peers. 0: none.
 	DownloadRate, UploadRate int64
+	// UploadSlots bounds the pieces the node sends to peers at once; more
+	// requests wait for a slot (and fail after a few seconds, so that their
+	// node asks elsewhere). Sending a few pieces whole, rather than every
+	// piece asked for a little at a time, lets each reach its peer soon
+	// enough to be passed on. Default 4.
+	UploadSlots int
 	// OnPull, if set, is called once for each reader of Fetch when it
 	// ends: a record of the pull from which completion times and their
 	// percentiles are computed.
@@ -111,6 +117,7 @@ type Node struct {
 	bmu    sync.Mutex
 	banned map[string]bool // peers that served corrupt pieces
 
+	slots     chan struct{} // upload slots, one token per piece being sent
 	announces chan tracker.Announce
 	up        atomic.Bool     // the tracker stream is open
 	ctx       context.Context // the node's lifetime (Run's)
@@ -140,6 +147,9 @@ func New(opts Options) (*Node, error) {
 	if opts.StallTimeout <= 0 {
 		opts.StallTimeout = 5 * time.Second
 	}
+	if opts.UploadSlots <= 0 {
+		opts.UploadSlots = 4
+	}
 	log := opts.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -151,6 +161,7 @@ func New(opts Options) (*Node, error) {
 		transfers: map[digest.Digest]*transfer{},
 		banned:    map[string]bool{},
 		announces: make(chan tracker.Announce, 1024),
+		slots:     make(chan struct{}, opts.UploadSlots),
 		ready:     make(chan struct{}),
 	}
 	n.downRate, n.upRate = limiter(opts.DownloadRate), limiter(opts.UploadRate)

@@ -126,6 +126,11 @@ type repo struct {
 // Resolve resolves a tag or digest at the upstream (a tag always, so that
 // a moved tag is seen), or from what a manifest this node fetched named.
 func (r *repo) Resolve(ctx context.Context, ref string) (ocispec.Descriptor, error) {
+	if strings.Contains(ref, ":") {
+		if _, err := digest.Parse(ref); err != nil {
+			return ocispec.Descriptor{}, fmt.Errorf("mirror: %q: %w: %v", ref, cas.ErrInvalid, err)
+		}
+	}
 	if d, err := digest.Parse(ref); err == nil {
 		if desc, ok := r.s.known(r.name, d); ok {
 			return desc, nil
@@ -156,10 +161,13 @@ func (r *repo) Exists(ctx context.Context, desc ocispec.Descriptor) (bool, error
 // it) and a blob from the swarm.
 func (r *repo) Fetch(ctx context.Context, desc ocispec.Descriptor) (io.ReadCloser, error) {
 	if oci.IsManifest(desc.MediaType) {
+		// Kept bodies are shared by every repository: one is served only
+		// in a repository the upstream showed it in.
+		_, granted := r.s.known(r.name, desc.Digest)
 		r.s.mu.Lock()
 		c, ok := r.s.manifests[desc.Digest]
 		r.s.mu.Unlock()
-		if ok {
+		if ok && granted {
 			return io.NopCloser(strings.NewReader(string(c.body))), nil
 		}
 		_, body, err := r.getManifest(ctx, desc.Digest.String())
@@ -381,6 +389,8 @@ func upstreamFailure(resp *http.Response, what string) error {
 		return &upstreamError{status: resp.StatusCode, header: h, what: what}
 	case http.StatusNotFound:
 		return fmt.Errorf("mirror: upstream answered %s: %w", what, cas.ErrNotFound)
+	case http.StatusBadRequest:
+		return fmt.Errorf("mirror: upstream answered %s: %w", what, cas.ErrInvalid)
 	case http.StatusTooManyRequests, http.StatusInternalServerError, http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout:
 		return fmt.Errorf("mirror: upstream answered %s: %s: %w", what, resp.Status, cas.ErrTransient)
 	}

@@ -5,7 +5,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/gantry-dev/gantry/internal/testenv"
@@ -60,7 +59,7 @@ func netnsCluster(t *testing.T, n int) (bridgeIP string, names, ips []string) {
 // once, and the pieces went between the nodes' own addresses.
 func TestAgentNetnsContainerd(t *testing.T) {
 	requireRoot(t, "network namespaces and containerd need root")
-	ctrBin := testenv.Tool(t, "ctr")
+	testenv.Tool(t, "ctr")
 	testenv.Tool(t, "runc")
 	bridgeIP, names, ips := netnsCluster(t, 3)
 	origin := startServer(t, t.TempDir(), "--tracker", "--addr", bridgeIP+":0")
@@ -70,11 +69,7 @@ func TestAgentNetnsContainerd(t *testing.T) {
 	layoutWith(t, src, map[string]testimage.Image{"demo/busybox:1": img})
 	ref := origin.Addr + "/demo/busybox:1"
 	mustGantry(t, "copy", "-q", "--insecure", "oci:"+src+":demo/busybox:1", ref)
-	// ctr pulls in its own process (containerd 1.6): it runs in the node's
-	// namespace too.
-	nsenter := testenv.Tool(t, "nsenter")
-	type node struct{ ns, sock, hosts string }
-	var nodes []node
+	var nodes []ctrNode
 	var agents []*daemon
 	for i, ns := range names {
 		a := startDaemonIn(t, ns, "agent", "--listen", "127.0.0.1:0", "--peer-listen", ips[i]+":0",
@@ -82,30 +77,9 @@ func TestAgentNetnsContainerd(t *testing.T) {
 		agents = append(agents, a)
 		hosts := t.TempDir()
 		mustGantry(t, "agent", "containerd-config", "--upstream", "http://"+origin.Addr, "--listen", a.Addr, "-o", filepath.Join(hosts, origin.Addr, "hosts.toml"))
-		nodes = append(nodes, node{ns, testenv.ContainerdIn(t, ns), hosts})
+		nodes = append(nodes, ctrNode{ns, testenv.ContainerdIn(t, ns), hosts})
 	}
-	var wg sync.WaitGroup
-	for i, n := range nodes {
-		wg.Go(func() {
-			r := testenv.Run(t, timeout, nsenter, "--net=/run/netns/"+n.ns, ctrBin, "--address", n.sock, "images", "pull", "--hosts-dir", n.hosts, ref)
-			if r.Code != 0 {
-				t.Errorf("ctr pull in namespace %d: exit %d: %s %s", i, r.Code, r.Stdout, r.Stderr)
-			}
-		})
-	}
-	wg.Wait()
-	if t.Failed() {
-		return
-	}
-	id := fmt.Sprintf("gantry-netns-e2e-%d", os.Getpid())
-	r := must(t, ctrBin, "--address", nodes[1].sock, "run", "--rm", ref, id)
-	if strings.TrimSpace(r.Stdout) != "hello from gantry" {
-		t.Fatalf("the container printed %q, want %q", r.Stdout, "hello from gantry")
-	}
-	blobs := float64(len(img.Layers) + 1)
-	if got := originBlobGets(t, origin); got != blobs {
-		t.Errorf("the origin answered %v blob GETs for 3 nodes, want %v (one per blob)", got, blobs)
-	}
+	herdPullAndRun(t, origin, img, ref, nodes)
 	for i, a := range agents {
 		if !strings.HasPrefix(a.PeerAddr, ips[i]+":") {
 			t.Errorf("agent %d serves pieces on %q, want its namespace's address %s", i, a.PeerAddr, ips[i])

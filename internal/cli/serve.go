@@ -42,6 +42,7 @@ type serveFlags struct {
 	metricsAddr     string
 	shutdownTimeout time.Duration
 	bundles         []string
+	s3              string
 	keepHost        bool
 	tracker         bool
 }
@@ -84,7 +85,16 @@ flight finish for up to --shutdown-timeout, then closes the store (writing
 index.json) and exits 0.
 
 One process at a time uses a store: a second gantry on the same --root fails
-at once, naming the process that holds it.`,
+at once, naming the process that holds it.
+
+With --s3 s3://BUCKET/PREFIX?endpoint=URL the store is in an S3 bucket
+(AWS, MinIO or any S3-compatible server honouring If-Match and
+If-None-Match on PUT) instead of --root, and any number of gantry serve
+replicas may serve the same location behind a load balancer: a push through
+one is pulled through another at once, and tags written at once through
+different replicas are all kept. Credentials come from AWS_ACCESS_KEY_ID and
+AWS_SECRET_ACCESS_KEY, the shared credentials file (AWS_PROFILE) or the
+instance role. See docs/s3.md.`,
 		Example: `  # serve the default store on this machine only
   gantry serve
 
@@ -98,6 +108,10 @@ at once, naming the process that holds it.`,
   # registry.local:5000/apps/api:v1 is served as apps/api:v1, as bundle load
   # stores it (--keep-registry-host: registry.local_5000/apps/api:v1)
   gantry serve --addr 0.0.0.0:5000 --bundle fleet.tar,fleet.002.tar
+
+  # one of several replicas of a store in an S3 bucket
+  AWS_ACCESS_KEY_ID=... AWS_SECRET_ACCESS_KEY=... gantry serve --addr 0.0.0.0:5000 \
+    --s3 's3://registry/prod?endpoint=https://minio.internal:9000'
 
   # a free port, for tests: the address is logged as "listening addr=127.0.0.1:NNNNN"
   gantry serve --addr 127.0.0.1:0 --root "$(mktemp -d)"`,
@@ -125,6 +139,7 @@ at once, naming the process that holds it.`,
 	fl.StringVar(&f.metricsAddr, "metrics-addr", "", "serve /metrics and /healthz on this address instead of --addr")
 	fl.DurationVar(&f.shutdownTimeout, "shutdown-timeout", defaultShutdownTimeout, "how long requests in flight may run on after SIGTERM")
 	fl.DurationVar(&f.purgeInterval, "purge-interval", defaultPurgeInterval, "how often to look for idle upload sessions")
+	fl.StringVar(&f.s3, "s3", "", s3Usage)
 	fl.StringSliceVar(&f.bundles, "bundle", nil, "serve these bundle files (the volumes of one bundle) read-only, in place, instead of the store; --root is not used")
 	fl.BoolVar(&f.keepHost, "keep-registry-host", false, "with --bundle: "+keepHostUsage)
 	fl.BoolVar(&f.tracker, "tracker", false, "also serve the tracker of gantry agent's swarms under /p2p/v1/ (as gantry tracker does)")
@@ -133,8 +148,11 @@ at once, naming the process that holds it.`,
 }
 
 func (f serveFlags) check() error {
-	if f.root == "" && len(f.bundles) == 0 {
+	if f.root == "" && len(f.bundles) == 0 && f.s3 == "" {
 		return errors.New("no store directory: give --root DIR or set GANTRY_ROOT")
+	}
+	if f.s3 != "" && len(f.bundles) > 0 {
+		return errors.New("--s3 and --bundle both name what to serve: give one")
 	}
 	if f.keepHost && len(f.bundles) == 0 {
 		return errors.New("--keep-registry-host names a bundle's repositories: it goes with --bundle (bundle load takes it for the store)")
@@ -207,6 +225,15 @@ func runServe(ctx context.Context, e *env, f serveFlags) (err error) {
 		if listeners, err = listen(f); err != nil {
 			return err
 		}
+	} else if f.s3 != "" {
+		st, err := openS3Store(ctx, f.s3, e.log)
+		if err != nil {
+			return err
+		}
+		if listeners, err = listen(f); err != nil {
+			return err
+		}
+		reg, store, health.root = registry.New(st, regOpts), st, ""
 	} else {
 		if listeners, err = listen(f); err != nil {
 			return err
@@ -268,6 +295,8 @@ func runServe(ctx context.Context, e *env, f serveFlags) (err error) {
 		// --root is not used: naming it would send whoever reads the log
 		// to a directory that has nothing to do with what is served.
 		e.log.Info("listening", "addr", ln.Addr().String(), "bundle", strings.Join(f.bundles, ","), "read_only", true)
+	} else if f.s3 != "" {
+		e.log.Info("listening", "addr", ln.Addr().String(), "s3", f.s3, "allow_sparse", f.allowSparse, "upload_ttl", f.uploadTTL)
 	} else {
 		e.log.Info("listening", "addr", ln.Addr().String(), "root", f.root, "allow_sparse", f.allowSparse, "upload_ttl", f.uploadTTL)
 	}

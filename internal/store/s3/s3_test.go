@@ -161,7 +161,7 @@ func TestReplicasConcurrentTags(t *testing.T) {
 		}
 	}
 	for i := range n {
-		got, err := repo(i + 1).Resolve(t.Context(), fmt.Sprintf("t%d", i))
+		got, err := repo(i+1).Resolve(t.Context(), fmt.Sprintf("t%d", i))
 		if err != nil || got.Digest != manifests[i].Digest {
 			t.Fatalf("t%d through the other replica = %s, %v; want %s", i, got.Digest, err, manifests[i].Digest)
 		}

@@ -9,6 +9,7 @@
 //
 //	blobs/<alg>/<hex>                                  every blob once, whatever the repositories holding it
 //	repositories/<name>/_links/<alg>/<hex>             repository <name> holds the blob: {since, size, mediaType}
+//	holders/<alg>/<hex>/<name>                         an empty mark beside each link, for Holders (anonymous mount, GC)
 //	repositories/<name>/_tags.json                     the repository's tags: {"tags": {tag: descriptor}}
 //	repositories/<name>/_referrers/<alg>/<hex>.json    the referrers of one subject, in the order added
 //	uploads/<id>/state.json                            an upload session: repository, parts, size, hash state

@@ -32,6 +32,8 @@ var (
 	_ cas.Mounter       = (*Repo)(nil)
 	_ cas.Ingester      = (*Repo)(nil)
 	_ cas.ReferrerIndex = (*Repo)(nil)
+
+	_ cas.HolderLister = (*Store)(nil)
 )
 
 // link is the record that a repository holds a blob: the object
@@ -89,7 +91,13 @@ func (r *Repo) addLink(ctx context.Context, d digest.Digest, size int64, mt stri
 	}
 	key := r.s.linkKey(r.name, d)
 	err = update(ctx, r.s, key, func(l *link) (bool, error) {
-		if l.Since != 0 {
+		if l.Since == 0 {
+			// The holder mark goes first, so every link has one (a
+			// mark without a link is skipped by Holders).
+			if _, err := r.s.putBytes(ctx, r.s.holderKey(d, r.name), nil, "-", "application/octet-stream"); err != nil {
+				return false, err
+			}
+		} else {
 			held = true
 			if l.MediaType != "" || mt == "" {
 				return false, nil
@@ -342,6 +350,9 @@ func (r *Repo) Delete(ctx context.Context, desc ocispec.Descriptor) error {
 	if err := r.s.remove(ctx, r.s.linkKey(r.name, d)); err != nil {
 		return fmt.Errorf("delete %s from %s: %w", d, r.name, err)
 	}
+	if err := r.s.remove(ctx, r.s.holderKey(d, r.name)); err != nil {
+		return fmt.Errorf("delete %s from %s: %w", d, r.name, err)
+	}
 	err := r.changeTags(ctx, func(tags map[string]ocispec.Descriptor) (bool, error) {
 		n := len(tags)
 		for tag, t := range tags {
@@ -432,4 +443,31 @@ func (r *Repo) Referrers(ctx context.Context, subject digest.Digest) ([]ocispec.
 		return nil, fmt.Errorf("referrers of %s in %s: %w", subject, r.name, err)
 	}
 	return append([]ocispec.Descriptor{}, rl.Referrers...), nil
+}
+
+// Holders implements cas.HolderLister from the holder marks of d (one
+// empty object per repository that holds it, beside its link), checking
+// each repository's link.
+func (s *Store) Holders(ctx context.Context, d digest.Digest) ([]string, error) {
+	if err := cas.ValidateDigest(d); err != nil {
+		return nil, err
+	}
+	dir := s.holderKey(d, "")
+	out := []string{}
+	for obj := range s.mc.ListObjects(ctx, s.bucket, minio.ListObjectsOptions{Prefix: dir, Recursive: true}) {
+		if obj.Err != nil {
+			return nil, fmt.Errorf("holders of %s: %w", d, s.fail("list", dir, obj.Err))
+		}
+		name := strings.TrimPrefix(obj.Key, dir)
+		if oci.ValidateRepository(name) != nil {
+			continue
+		}
+		if _, err := (&Repo{s: s, name: name}).getLink(ctx, d); err == nil {
+			out = append(out, name)
+		} else if !errors.Is(err, cas.ErrNotFound) {
+			return nil, err
+		}
+	}
+	slices.Sort(out)
+	return out, nil
 }

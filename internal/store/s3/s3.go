@@ -14,6 +14,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/gantry-dev/gantry/internal/cas"
@@ -158,12 +159,24 @@ type Store struct {
 	prefix string
 	part   int64
 	log    *slog.Logger
+
+	// sessions is the upload sessions this replica began and has not seen
+	// end, for cas.UploadCounter: id -> repository and when it began.
+	mu       sync.Mutex
+	sessions map[string]openSession
+}
+
+// openSession is an entry of Store.sessions.
+type openSession struct {
+	repo  string
+	began time.Time
 }
 
 var (
 	_ cas.Store            = (*Store)(nil)
 	_ cas.RepositoryLister = (*Store)(nil)
 	_ cas.UploadPurger     = (*Store)(nil)
+	_ cas.UploadCounter    = (*Store)(nil)
 )
 
 // Open connects to the bucket and checks that it exists and is reachable
@@ -202,7 +215,7 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("s3 store %s: %w", o.Endpoint, err)
 	}
-	s := &Store{mc: mc, core: minio.Core{Client: mc}, bucket: o.Bucket, part: o.PartSize, log: o.Logger}
+	s := &Store{mc: mc, core: minio.Core{Client: mc}, bucket: o.Bucket, part: o.PartSize, log: o.Logger, sessions: map[string]openSession{}}
 	if p := strings.Trim(o.Prefix, "/"); p != "" {
 		s.prefix = p + "/"
 	}
@@ -258,6 +271,12 @@ func (s *Store) repoKey(repo string) string { return s.prefix + "repositories/" 
 
 func (s *Store) linkKey(repo string, d digest.Digest) string {
 	return s.repoKey(repo) + "_links/" + string(d.Algorithm()) + "/" + d.Encoded()
+}
+
+// holderKey is the mark that repo holds d; with repo "", the prefix of
+// d's marks.
+func (s *Store) holderKey(d digest.Digest, repo string) string {
+	return s.prefix + "holders/" + string(d.Algorithm()) + "/" + d.Encoded() + "/" + repo
 }
 
 func (s *Store) tagsKey(repo string) string { return s.repoKey(repo) + "_tags.json" }

@@ -114,7 +114,33 @@ func (r *Repo) NewUpload(ctx context.Context) (cas.Upload, error) {
 		return nil, fmt.Errorf("new upload in %s: %w", r.name, err)
 	}
 	u.etag = etag
+	r.s.mu.Lock()
+	r.s.sessions[u.id] = openSession{repo: r.name, began: u.st.Started}
+	r.s.mu.Unlock()
 	return u, nil
+}
+
+// OpenUploads implements cas.UploadCounter for this replica: the sessions
+// it began and has not seen end. A session begun here and ended through
+// another replica is counted until this replica's next PurgeUploads, which
+// lists the bucket; so with several replicas the registry's caps on open
+// sessions hold per replica, not for the bucket.
+func (s *Store) OpenUploads(_ context.Context, repository string) (inRepository, total int, err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, o := range s.sessions {
+		if o.repo == repository {
+			inRepository++
+		}
+	}
+	return inRepository, len(s.sessions), nil
+}
+
+// forget drops id from the sessions this replica counts.
+func (s *Store) forget(id string) {
+	s.mu.Lock()
+	delete(s.sessions, id)
+	s.mu.Unlock()
 }
 
 // ResumeUpload implements cas.Ingester.
@@ -394,6 +420,7 @@ func (u *upload) commit(ctx context.Context, expected ocispec.Descriptor) error 
 func (u *upload) end(ctx context.Context) {
 	u.ended = true
 	u.abort(ctx)
+	u.s.forget(u.id)
 }
 
 // abort removes what the session holds in the bucket, logging what it
@@ -442,17 +469,30 @@ func (u *upload) Close() error {
 // for too long (by the time of their last write, whichever replica took
 // it).
 func (s *Store) PurgeUploads(ctx context.Context, opts cas.PurgeOptions) (n int, bytes int64, err error) {
-	expired := opts.Expired(time.Now())
+	listed := time.Now()
+	expired := opts.Expired(listed)
 	root := s.prefix + "uploads/"
 	var ids []string
+	seen := map[string]bool{}
 	for obj := range s.mc.ListObjects(ctx, s.bucket, minio.ListObjectsOptions{Prefix: root}) {
 		if obj.Err != nil {
 			return 0, 0, s.fail("list", root, obj.Err)
 		}
 		if id := strings.TrimSuffix(strings.TrimPrefix(obj.Key, root), "/"); validID(id) {
 			ids = append(ids, id)
+			seen[id] = true
 		}
 	}
+	// Sessions this replica counts that another ended: gone from the
+	// bucket, and begun before the listing (a newer one may be missing
+	// from it).
+	s.mu.Lock()
+	for id, o := range s.sessions {
+		if !seen[id] && o.began.Before(listed.Add(-time.Second)) {
+			delete(s.sessions, id)
+		}
+	}
+	s.mu.Unlock()
 	for _, id := range ids {
 		if err := ctx.Err(); err != nil {
 			return n, bytes, err

@@ -12,6 +12,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -19,6 +20,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -68,38 +70,73 @@ func Binary() string {
 // and its data removed when the test ends.
 func Start(t testing.TB) *Server {
 	t.Helper()
+	srv, stop, err := Launch()
+	if errors.Is(err, ErrNoBinary) && os.Getenv("CI") != "true" {
+		t.Skip(err)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if out := stop(); t.Failed() && out != "" {
+			t.Logf("minio output:\n%s", out)
+		}
+	})
+	return srv
+}
+
+// ErrNoBinary is Launch's error when no MinIO binary is found.
+var ErrNoBinary = errors.New("no minio binary (set GANTRY_MINIO, or run scripts/install-test-deps.sh)")
+
+// Launch runs MinIO in a new temporary directory and makes a bucket, for
+// a test binary that shares one server between its tests (from TestMain).
+// stop kills it, removes its data and returns its output.
+func Launch() (srv *Server, stop func() string, err error) {
 	bin := Binary()
 	if bin == "" {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("no minio binary (set GANTRY_MINIO, or run scripts/install-test-deps.sh)")
-		}
-		t.Skip("no minio binary (set GANTRY_MINIO, or run scripts/install-test-deps.sh)")
+		return nil, nil, ErrNoBinary
 	}
-	port := freePort(t)
-	dir := t.TempDir()
+	dir, err := os.MkdirTemp("", "gantry-minio-")
+	if err != nil {
+		return nil, nil, err
+	}
+	port, err := freePort()
+	if err != nil {
+		os.RemoveAll(dir)
+		return nil, nil, err
+	}
 	addr := fmt.Sprintf("127.0.0.1:%d", port)
 	cmd := exec.Command(bin, "server", filepath.Join(dir, "data"), "--address", addr, "--quiet")
 	cmd.Env = append(os.Environ(),
 		"MINIO_ROOT_USER="+AccessKey, "MINIO_ROOT_PASSWORD="+SecretKey,
 		"MINIO_BROWSER=off", "MINIO_UPDATE=off")
-	var logs bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &logs, &logs
+	logs := &syncBuffer{}
+	cmd.Stdout, cmd.Stderr = logs, logs
 	if err := cmd.Start(); err != nil {
-		t.Fatalf("start minio: %v", err)
+		os.RemoveAll(dir)
+		return nil, nil, fmt.Errorf("start minio: %w", err)
 	}
 	done := make(chan struct{})
 	go func() { _ = cmd.Wait(); close(done) }()
-	t.Cleanup(func() {
+	stop = func() string {
 		_ = cmd.Process.Kill()
 		<-done
-		if t.Failed() && logs.Len() > 0 {
-			t.Logf("minio output:\n%s", logs.String())
-		}
-	})
-	srv := &Server{Endpoint: "http://" + addr, Bucket: "gantry"}
+		os.RemoveAll(dir)
+		return logs.String()
+	}
+	srv = &Server{Endpoint: "http://" + addr, Bucket: "gantry"}
+	if err := srv.ready(addr, done); err != nil {
+		out := stop()
+		return nil, nil, fmt.Errorf("%w:\n%s", err, out)
+	}
+	return srv, stop, nil
+}
+
+// ready waits for the server to answer, then makes the bucket.
+func (s *Server) ready(addr string, done <-chan struct{}) error {
 	deadline := time.Now().Add(60 * time.Second)
 	for {
-		resp, err := http.Get(srv.Endpoint + "/minio/health/live")
+		resp, err := http.Get(s.Endpoint + "/minio/health/live")
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
@@ -108,32 +145,50 @@ func Start(t testing.TB) *Server {
 		}
 		select {
 		case <-done:
-			t.Fatalf("minio exited at start:\n%s", logs.String())
+			return errors.New("minio exited at start")
 		default:
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("minio not ready after 60s:\n%s", logs.String())
+			return errors.New("minio not ready after 60s")
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
 	c, err := minio.New(addr, &minio.Options{Creds: credentials.NewStaticV4(AccessKey, SecretKey, "")})
 	if err != nil {
-		t.Fatal(err)
+		return err
 	}
-	srv.client = c
+	s.client = c
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	for {
-		err = c.MakeBucket(ctx, srv.Bucket, minio.MakeBucketOptions{})
+		err = c.MakeBucket(ctx, s.Bucket, minio.MakeBucketOptions{})
 		if err == nil || ctx.Err() != nil {
 			break
 		}
 		time.Sleep(100 * time.Millisecond) // minio may answer health before it takes writes
 	}
 	if err != nil {
-		t.Fatalf("make bucket: %v", err)
+		return fmt.Errorf("make bucket: %w", err)
 	}
-	return srv
+	return nil
+}
+
+// syncBuffer collects a process's output.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
 }
 
 // URL returns the store location of a fresh random prefix in the bucket,
@@ -168,12 +223,11 @@ func (s *Server) Keys(t testing.TB, prefix string) []string {
 	return keys
 }
 
-func freePort(t testing.TB) int {
-	t.Helper()
+func freePort() (int, error) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		t.Fatal(err)
+		return 0, err
 	}
 	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	return l.Addr().(*net.TCPAddr).Port, nil
 }

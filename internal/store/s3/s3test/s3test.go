@@ -204,9 +204,9 @@ func NewPrefix() string {
 	return "t" + hex.EncodeToString(b[:])
 }
 
-// Env returns the environment that gives a gantry process the server's
-// credentials, as the standard AWS variables.
-func (s *Server) Env() []string {
+// Env returns the environment that gives a gantry process the
+// credentials of the servers Start runs, as the standard AWS variables.
+func Env() []string {
 	return []string{"AWS_ACCESS_KEY_ID=" + AccessKey, "AWS_SECRET_ACCESS_KEY=" + SecretKey}
 }
 

@@ -11,8 +11,10 @@ import (
 	"fmt"
 	"hash"
 	"io"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/gantry-dev/gantry/internal/cas"
@@ -71,6 +73,15 @@ type upload struct {
 	closed    bool
 	ended     bool
 	broken    error // a failed write: the durable state is behind this handle
+
+	// Parts in flight (sendPart, wait).
+	sem        chan struct{}
+	sending    sync.WaitGroup
+	dispatched int // parts sent since the last wait
+	smu        sync.Mutex
+	pending    []part   // sent since the last wait
+	free       [][]byte // buffers back from sent parts
+	sendErr    error
 }
 
 // errClosed is returned by an Upload value used after its Close.
@@ -274,7 +285,14 @@ func (u *upload) readFrom(ctx context.Context, r io.Reader) (int64, error) {
 	}
 }
 
-// sendPart sends the buffer as the next part of the multipart upload.
+// partsInFlight is how many parts of one upload are sent at once while
+// the next fills: S3 servers write parts in parallel, and a part sent one
+// at a time leaves the client waiting on each. An upload holds up to
+// partsInFlight+1 buffers of Options.PartSize while it streams.
+const partsInFlight = 3
+
+// sendPart sends the buffer as the next part of the multipart upload, in
+// the background (at most partsInFlight at once); wait collects them.
 func (u *upload) sendPart(ctx context.Context) error {
 	data := u.key("data")
 	if u.st.Multipart == "" {
@@ -285,30 +303,74 @@ func (u *upload) sendPart(ctx context.Context) error {
 		}
 		u.st.Multipart = id
 	}
-	n := len(u.st.Parts) + 1
+	n := len(u.st.Parts) + u.dispatched + 1
 	if n > 10000 {
 		u.broken = fmt.Errorf("upload %s: over 10,000 parts of %d bytes, S3's limit: use a larger part size: %w", u.id, u.s.part, cas.ErrUnsupported)
 		return u.broken
 	}
-	p, err := u.s.core.PutObjectPart(ctx, u.s.bucket, data, u.st.Multipart, n, bytes.NewReader(u.buf), int64(len(u.buf)), minio.PutObjectPartOptions{DisableContentSha256: true})
-	if err != nil {
-		u.broken = u.s.fail("put part "+strconv.Itoa(n), data, err)
-		return u.broken
+	if u.sem == nil {
+		u.sem = make(chan struct{}, partsInFlight)
 	}
-	u.st.Parts = append(u.st.Parts, part{Number: n, ETag: p.ETag, Size: int64(len(u.buf))})
-	u.buf = u.buf[:0]
+	select {
+	case u.sem <- struct{}{}:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	buf := u.buf
+	u.smu.Lock()
+	if k := len(u.free); k > 0 {
+		u.buf, u.free = u.free[k-1], u.free[:k-1]
+	} else {
+		u.buf = make([]byte, 0, u.s.part)
+	}
+	err := u.sendErr
+	u.smu.Unlock()
+	u.dispatched++
+	u.sending.Add(1)
+	go func() {
+		defer u.sending.Done()
+		p, err := u.s.core.PutObjectPart(ctx, u.s.bucket, data, u.st.Multipart, n, bytes.NewReader(buf), int64(len(buf)), minio.PutObjectPartOptions{DisableContentSha256: true})
+		u.smu.Lock()
+		if err != nil {
+			if u.sendErr == nil {
+				u.sendErr = u.s.fail("put part "+strconv.Itoa(n), data, err)
+			}
+		} else {
+			u.pending = append(u.pending, part{Number: n, ETag: p.ETag, Size: int64(len(buf))})
+		}
+		u.free = append(u.free, buf[:0])
+		u.smu.Unlock()
+		<-u.sem
+	}()
+	if err != nil { // an earlier part failed: stop reading
+		u.broken = err
+		return err
+	}
 	return nil
+}
+
+// wait waits for the parts being sent and adds them to the state, in
+// order. After a failed part the handle is broken: the state that persist
+// wrote last is what a resume continues from (its parts' numbers are sent
+// again).
+func (u *upload) wait() error {
+	u.sending.Wait()
+	u.dispatched = 0
+	slices.SortFunc(u.pending, func(a, b part) int { return a.Number - b.Number })
+	u.st.Parts = append(u.st.Parts, u.pending...)
+	u.pending = u.pending[:0]
+	if u.sendErr != nil {
+		u.broken = u.sendErr
+	}
+	return u.broken
 }
 
 // persist writes the tail under a new generation and then the state, by
 // compare-and-swap: a session changed meanwhile through another handle
 // (another replica, a purge) makes this one fail rather than overwrite it.
 func (u *upload) persist(ctx context.Context) error {
-	if u.ephemeral {
-		return nil
-	}
-	if u.broken != nil {
-		return u.broken
+	if err := u.wait(); err != nil || u.ephemeral {
+		return err
 	}
 	st := u.st
 	st.Gen++
@@ -368,6 +430,9 @@ func (u *upload) Commit(ctx context.Context, expected ocispec.Descriptor) error 
 // commit checks the bytes against expected and writes them at the blob key.
 func (u *upload) commit(ctx context.Context, expected ocispec.Descriptor) error {
 	d := expected.Digest
+	if err := u.wait(); err != nil {
+		return err
+	}
 	if u.st.Size != expected.Size {
 		return fmt.Errorf("upload %s: %s: got %d bytes, expected %d: %w", u.id, d, u.st.Size, expected.Size, cas.ErrSizeMismatch)
 	}
@@ -389,8 +454,11 @@ func (u *upload) commit(ctx context.Context, expected ocispec.Descriptor) error 
 	data := u.key("data")
 	if !u.st.Completed {
 		if len(u.buf) > 0 {
-			if err := u.sendPart(ctx); err != nil {
-				u.broken = nil // the parts sent still stand; the commit may be tried again
+			err := u.sendPart(ctx)
+			if err == nil {
+				err = u.wait()
+			}
+			if err != nil {
 				return fmt.Errorf("upload %s: %w", u.id, err)
 			}
 		}
@@ -426,6 +494,7 @@ func (u *upload) end(ctx context.Context) {
 // abort removes what the session holds in the bucket, logging what it
 // cannot: an object left behind costs space, not correctness.
 func (u *upload) abort(ctx context.Context) {
+	_ = u.wait() // no part may land after the abort
 	if u.st.Multipart != "" && !u.st.Completed {
 		if err := u.s.core.AbortMultipartUpload(ctx, u.s.bucket, u.key("data"), u.st.Multipart); err != nil {
 			if err = u.s.fail("abort multipart upload", u.key("data"), err); !errors.Is(err, cas.ErrNotFound) {

@@ -9,7 +9,7 @@ import (
 )
 
 // s3Usage is the help of gantry serve --s3.
-const s3Usage = "serve a store in an S3 bucket instead of --root: s3://BUCKET[/PREFIX][?endpoint=URL&region=REGION&path-style=true]; " +
+const s3Usage = "serve a store in an S3 bucket instead of --root: s3://BUCKET[/PREFIX][?endpoint=URL&region=REGION&path-style=true&presign=15m]; " +
 	"credentials from AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, ~/.aws/credentials or the instance role; " +
 	"any number of replicas may serve the same location (env GANTRY_S3)"
 

@@ -1,10 +1,12 @@
 package registry_test
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"net/http"
 	"os"
+	"strings"
 	"sync"
 	"testing"
 
@@ -140,4 +142,41 @@ func sep(u string) string {
 		}
 	}
 	return "?"
+}
+
+// TestS3Redirect: with presigned URLs on, a blob GET is a 307 to the
+// bucket, which serves the bytes and ranges of them; HEAD and manifests
+// stay with the registry.
+func TestS3Redirect(t *testing.T) {
+	o, err := s3.ParseURL(s3Server(t).URL() + "&presign=1m")
+	if err != nil {
+		t.Fatal(err)
+	}
+	o.AccessKey, o.SecretKey = s3test.AccessKey, s3test.SecretKey
+	st, err := s3.Open(t.Context(), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := newClient(t, st, registry.Options{})
+	blob := randomBytes(5000)
+	d := c.pushBlob("apps/api", blob)
+	noFollow := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err := noFollow.Get(c.base + "/v2/apps/api/blobs/" + d.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if loc := resp.Header.Get("Location"); resp.StatusCode != http.StatusTemporaryRedirect || !strings.Contains(loc, "X-Amz-Signature=") {
+		t.Fatalf("blob GET: %s, Location %q; want 307 to a presigned URL", resp.Status, loc)
+	}
+	if r := c.do("GET", "/v2/apps/api/blobs/"+d.String(), nil); r.StatusCode != http.StatusOK || !bytes.Equal(r.body, blob) {
+		t.Fatalf("blob GET through the redirect: %d, %d bytes", r.StatusCode, len(r.body))
+	}
+	if r := c.do("GET", "/v2/apps/api/blobs/"+d.String(), nil, "Range", "bytes=100-199"); r.StatusCode != http.StatusPartialContent || !bytes.Equal(r.body, blob[100:200]) {
+		t.Fatalf("ranged blob GET through the redirect: %d, %d bytes", r.StatusCode, len(r.body))
+	}
+	if r := c.do("HEAD", "/v2/apps/api/blobs/"+d.String(), nil); r.StatusCode != http.StatusOK || r.Header.Get("Content-Length") != "5000" {
+		t.Fatalf("blob HEAD: %d, Content-Length %s", r.StatusCode, r.Header.Get("Content-Length"))
+	}
+	c.expect(c.do("GET", "/v2/other/blobs/"+d.String(), nil), http.StatusNotFound, "BLOB_UNKNOWN")
 }

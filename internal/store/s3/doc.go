@@ -78,6 +78,13 @@
 // open sessions (cas.UploadCounter): that would take a listing of the
 // bucket, so the registry's caps on open sessions do not apply to it.
 //
+// # Redirects
+//
+// With Options.Presign, Repo implements cas.BlobLocator: the registry
+// answers a blob GET with a 307 to a presigned URL of the blob's key, after
+// checking that the repository holds it, and the client reads the bytes
+// (and ranges) from the S3 server itself.
+//
 // # Listings
 //
 // Tags are one object per repository, read whole (64 MiB at most, a few

@@ -32,6 +32,7 @@ var (
 	_ cas.Mounter       = (*Repo)(nil)
 	_ cas.Ingester      = (*Repo)(nil)
 	_ cas.ReferrerIndex = (*Repo)(nil)
+	_ cas.BlobLocator   = (*Repo)(nil)
 
 	_ cas.HolderLister = (*Store)(nil)
 )
@@ -165,6 +166,22 @@ func (r *Repo) FetchRange(ctx context.Context, desc ocispec.Descriptor, offset, 
 		return nil, fmt.Errorf("%s: range %d-%d: %w", desc.Digest, offset, end-1, cas.ErrInvalid)
 	}
 	return r.s.open(ctx, desc.Digest, opts)
+}
+
+// BlobURL implements cas.BlobLocator when Options.Presign is set: a
+// presigned GET of the blob's key.
+func (r *Repo) BlobURL(ctx context.Context, desc ocispec.Descriptor) (string, error) {
+	if r.s.presign <= 0 {
+		return "", fmt.Errorf("%s: presigned URLs are off: %w", desc.Digest, cas.ErrUnsupported)
+	}
+	if _, err := r.getLink(ctx, desc.Digest); err != nil {
+		return "", err
+	}
+	u, err := r.s.mc.PresignedGetObject(ctx, r.s.bucket, r.s.blobKey(desc.Digest), r.s.presign, nil)
+	if err != nil {
+		return "", fmt.Errorf("%s: presign: %w", desc.Digest, err)
+	}
+	return u.String(), nil
 }
 
 // smallPush is the size up to which Push reads content into memory, checks

@@ -58,6 +58,11 @@ type Options struct {
 	// MinPartSize; an upload holds one part in memory while it runs.
 	// Default: DefaultPartSize.
 	PartSize int64
+	// Presign, when positive, has blob GETs redirected to presigned URLs
+	// of the bucket valid this long (cas.BlobLocator), so clients read the
+	// bytes from the S3 server, which they must be able to reach at
+	// Endpoint. Default: 0, the registry sends the bytes.
+	Presign time.Duration
 	// Transport carries the requests. Default: minio-go's, which suits a
 	// server with many concurrent requests.
 	Transport http.RoundTripper
@@ -68,7 +73,7 @@ type Options struct {
 
 // ParseURL reads a store location of the form
 //
-//	s3://BUCKET[/PREFIX][?endpoint=URL&region=REGION&path-style=true&part-size=BYTES]
+//	s3://BUCKET[/PREFIX][?endpoint=URL&region=REGION&path-style=true&part-size=BYTES&presign=DURATION]
 //
 // into Options. The endpoint defaults to AWS S3 in the region
 // ("https://s3.REGION.amazonaws.com"); credentials are not part of the
@@ -115,6 +120,12 @@ func ParseURL(raw string) (Options, error) {
 			default:
 				return Options{}, fmt.Errorf("s3 location %q: path-style=%q: want true or false: %w", raw, v, cas.ErrInvalid)
 			}
+		case "presign":
+			d, err := time.ParseDuration(v)
+			if err != nil || d < time.Second || d > 7*24*time.Hour {
+				return Options{}, fmt.Errorf("s3 location %q: presign=%q: want a duration between 1s and 168h: %w", raw, v, cas.ErrInvalid)
+			}
+			o.Presign = d
 		case "part-size":
 			var n int64
 			if _, err := fmt.Sscan(v, &n); err != nil || n < MinPartSize || n > 5<<30 {
@@ -122,7 +133,7 @@ func ParseURL(raw string) (Options, error) {
 			}
 			o.PartSize = n
 		default:
-			return Options{}, fmt.Errorf("s3 location %q: unknown parameter %q (known: endpoint, region, path-style, part-size): %w", raw, k, cas.ErrInvalid)
+			return Options{}, fmt.Errorf("s3 location %q: unknown parameter %q (known: endpoint, region, path-style, part-size, presign): %w", raw, k, cas.ErrInvalid)
 		}
 	}
 	if o.Endpoint == "" {
@@ -153,12 +164,13 @@ func validBucket(name string) bool {
 // beyond the client: every replica on the same bucket and prefix sees the
 // same content.
 type Store struct {
-	mc     *minio.Client
-	core   minio.Core
-	bucket string
-	prefix string
-	part   int64
-	log    *slog.Logger
+	mc      *minio.Client
+	core    minio.Core
+	bucket  string
+	prefix  string
+	part    int64
+	presign time.Duration
+	log     *slog.Logger
 
 	// sessions is the upload sessions this replica began and has not seen
 	// end, for cas.UploadCounter: id -> repository and when it began.
@@ -215,7 +227,7 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("s3 store %s: %w", o.Endpoint, err)
 	}
-	s := &Store{mc: mc, core: minio.Core{Client: mc}, bucket: o.Bucket, part: o.PartSize, log: o.Logger, sessions: map[string]openSession{}}
+	s := &Store{mc: mc, core: minio.Core{Client: mc}, bucket: o.Bucket, part: o.PartSize, presign: o.Presign, log: o.Logger, sessions: map[string]openSession{}}
 	if p := strings.Trim(o.Prefix, "/"); p != "" {
 		s.prefix = p + "/"
 	}

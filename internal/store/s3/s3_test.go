@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/gantry-dev/gantry/internal/cas"
 	"github.com/gantry-dev/gantry/internal/cas/castest"
@@ -203,14 +204,14 @@ func TestParseURL(t *testing.T) {
 	}{
 		{"s3://bkt", s3.Options{Bucket: "bkt", Endpoint: "https://s3.us-east-1.amazonaws.com"}},
 		{"s3://bkt/p/q/?region=eu-west-1", s3.Options{Bucket: "bkt", Prefix: "p/q", Region: "eu-west-1", Endpoint: "https://s3.eu-west-1.amazonaws.com"}},
-		{"s3://my.bkt/p?endpoint=http://127.0.0.1:9000&path-style=true&part-size=6291456", s3.Options{Bucket: "my.bkt", Prefix: "p", Endpoint: "http://127.0.0.1:9000", PathStyle: true, PartSize: 6 << 20}},
+		{"s3://my.bkt/p?endpoint=http://127.0.0.1:9000&path-style=true&part-size=6291456&presign=15m", s3.Options{Bucket: "my.bkt", Prefix: "p", Endpoint: "http://127.0.0.1:9000", PathStyle: true, PartSize: 6 << 20, Presign: 15 * time.Minute}},
 	} {
 		got, err := s3.ParseURL(tc.in)
 		if err != nil || got != tc.want {
 			t.Errorf("ParseURL(%q) = %+v, %v; want %+v", tc.in, got, err, tc.want)
 		}
 	}
-	for _, bad := range []string{"", "b/p", "http://b/p", "s3:///p", "s3://user:pw@b", "s3://b", "s3://bkt:9000", "s3://Bkt", "s3://bkt/a//b", "s3://bkt/a/../b", "s3://bkt?endpoint=ftp://x", "s3://b?endpoint=http://x/path", "s3://b?part-size=1", "s3://b?nosuch=1", "s3://b?region=a&region=b", "s3://b?path-style=yes"} {
+	for _, bad := range []string{"", "b/p", "http://b/p", "s3:///p", "s3://user:pw@b", "s3://b", "s3://bkt:9000", "s3://Bkt", "s3://bkt/a//b", "s3://bkt/a/../b", "s3://bkt?endpoint=ftp://x", "s3://b?endpoint=http://x/path", "s3://b?part-size=1", "s3://b?nosuch=1", "s3://b?region=a&region=b", "s3://b?path-style=yes", "s3://bkt?presign=0s", "s3://bkt?presign=1y"} {
 		if _, err := s3.ParseURL(bad); !errors.Is(err, cas.ErrInvalid) {
 			t.Errorf("ParseURL(%q): %v, want ErrInvalid", bad, err)
 		}

@@ -23,8 +23,8 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
 
-// opTimeout bounds the S3 requests of Write, ReadFrom and Close, which
-// have no context of their own: one part or one small object each.
+// opTimeout bounds each S3 request of Write and ReadFrom, which have no
+// context of their own: one part, or the tail and the state.
 const opTimeout = 5 * time.Minute
 
 // uploadState is the durable state of an upload session: the object
@@ -246,11 +246,15 @@ func (u *upload) ReadFrom(r io.Reader) (int64, error) {
 	if err := u.usable(); err != nil {
 		return 0, err
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
+	// No deadline for the stream, which takes as long as the client;
+	// each request to S3 has its own (opTimeout).
+	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	n, err := u.readFrom(ctx, r)
 	if n > 0 {
-		if perr := u.persist(ctx); perr != nil && err == nil {
+		pctx, cancel := context.WithTimeout(ctx, opTimeout)
+		defer cancel()
+		if perr := u.persist(pctx); perr != nil && err == nil {
 			err = perr
 		}
 	}
@@ -329,6 +333,8 @@ func (u *upload) sendPart(ctx context.Context) error {
 	u.sending.Add(1)
 	go func() {
 		defer u.sending.Done()
+		ctx, cancel := context.WithTimeout(ctx, opTimeout)
+		defer cancel()
 		p, err := u.s.core.PutObjectPart(ctx, u.s.bucket, data, u.st.Multipart, n, bytes.NewReader(buf), int64(len(buf)), minio.PutObjectPartOptions{DisableContentSha256: true})
 		u.smu.Lock()
 		if err != nil {

@@ -17,7 +17,9 @@
 #   ROUNDS=3 BLOB_MIB=256 CLIENTS=8 SECTIONS="push get"
 #   TOOLS=/var/tmp/gantry-bench-tools    where Distribution is installed
 #   MINIO=$(go env GOPATH)/bin/minio      (scripts/install-test-deps.sh builds it)
-#   WORKDIR=/var/tmp                     on a real disk, not tmpfs
+#   WORKDIR=/var/tmp                     the blobs the clients send
+#   MINIO_DATA=$WORKDIR/...              MinIO's drive; /dev/shm takes the disk
+#                                        out of the figures (it is shared here)
 # Needs curl and python3. Everything listens on 127.0.0.1 only.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -29,11 +31,12 @@ TOOLS=${TOOLS:-/var/tmp/gantry-bench-tools}
 MINIO=${MINIO:-$(go env GOPATH)/bin/minio}
 DIST_VERSION=v3.1.2
 WORK=$(mktemp -d "${WORKDIR:-/var/tmp}/gantry-bench-s3.XXXXXX")
+MDATA=$(mktemp -d "${MINIO_DATA:-$WORK}/gantry-bench-minio.XXXXXX")
 pids=()
 cleanup() {
 	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
 	wait 2>/dev/null || true
-	rm -rf "$WORK"
+	rm -rf "$WORK" "$MDATA"
 }
 trap cleanup EXIT
 
@@ -57,14 +60,14 @@ fi
 go build -o "$WORK/gantry" ./cmd/gantry
 go build -o "$WORK/client" ./bench/registry/client
 log "$("$TOOLS/registry" --version); minio $("$MINIO" --version 2>&1 | head -1)"
-log "work: $WORK on $(df --output=source,fstype "$WORK" | tail -1); $ROUNDS rounds, BLOB_MIB=$BLOB_MIB, CLIENTS=$CLIENTS; load $(cut -d' ' -f1-3 /proc/loadavg)"
+log "work: $WORK on $(df --output=source,fstype "$WORK" | tail -1), minio on $(df --output=source,fstype "$MDATA" | tail -1); $ROUNDS rounds, BLOB_MIB=$BLOB_MIB, CLIENTS=$CLIENTS; load $(cut -d' ' -f1-3 /proc/loadavg)"
 
 # MinIO and the buckets.
 export AWS_ACCESS_KEY_ID=benchbench AWS_SECRET_ACCESS_KEY=benchbench-secret
 mport=$(freeport)
 M=http://127.0.0.1:$mport
 MINIO_ROOT_USER=$AWS_ACCESS_KEY_ID MINIO_ROOT_PASSWORD=$AWS_SECRET_ACCESS_KEY MINIO_BROWSER=off \
-	"$MINIO" server "$WORK/minio" --address "127.0.0.1:$mport" --quiet >"$WORK/minio.log" 2>&1 &
+	"$MINIO" server "$MDATA" --address "127.0.0.1:$mport" --quiet >"$WORK/minio.log" 2>&1 &
 mpid=$!; pids+=("$mpid")
 for _ in $(seq 200); do curl -sf -o /dev/null "$M/minio/health/live" && break; sleep 0.1; done
 # Buckets are directories of a single-drive MinIO made before it starts

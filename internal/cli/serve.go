@@ -154,6 +154,9 @@ func (f serveFlags) check() error {
 	if f.s3 != "" && len(f.bundles) > 0 {
 		return errors.New("--s3 and --bundle both name what to serve: give one")
 	}
+	if err := checkS3Location(f.s3); err != nil {
+		return err
+	}
 	if f.keepHost && len(f.bundles) == 0 {
 		return errors.New("--keep-registry-host names a bundle's repositories: it goes with --bundle (bundle load takes it for the store)")
 	}

@@ -11,32 +11,36 @@ import (
 // against the real `gantry serve` binary: with its default settings (plus
 // upload cancel and the tag parameter, which gantry implements), then with
 // --allow-sparse and the suite's sparse-index tests, then on a store in an
-// S3 bucket (MinIO, --s3). Every row must pass.
+// S3 bucket (MinIO, --s3), the bytes sent by gantry and then by MinIO
+// through redirects to presigned URLs. Every row must pass.
 func TestServeOCIConformance(t *testing.T) {
 	tests := []struct {
 		name  string
 		flags []string
 		env   map[string]string
-		s3    bool // serve a store in a MinIO bucket (--s3)
+		s3    string // serve a store in a MinIO bucket (--s3) with these location parameters
 	}{
 		{"default", nil, map[string]string{
 			"OCI_API_BLOBS_UPLOAD_CANCEL": "true",
 			"OCI_API_MANIFESTS_TAG_PARAM": "true",
-		}, false},
+		}, ""},
 		{"allow-sparse", []string{"--allow-sparse"}, map[string]string{
 			"OCI_DATA_SPARSE": "true",
-		}, false},
+		}, ""},
 		{"s3", nil, map[string]string{
 			"OCI_API_BLOBS_UPLOAD_CANCEL": "true",
 			"OCI_API_MANIFESTS_TAG_PARAM": "true",
-		}, true},
+		}, "&path-style=true"},
+		{"s3-presign", nil, map[string]string{
+			"OCI_API_BLOBS_UPLOAD_CANCEL": "true",
+		}, "&presign=5m"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			testenv.ConformanceBinary(t) // build (or skip) before starting a server
 			root := t.TempDir()
-			if tc.s3 {
-				root = s3test.Start(t).URL()
+			if tc.s3 != "" {
+				root = s3test.Start(t).URL() + tc.s3
 			}
 			s := startServer(t, root, tc.flags...)
 			res := testenv.Conformance(t, s.Addr, tc.env)

@@ -8,6 +8,7 @@ import (
 	"io"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/gantry-dev/gantry/internal/cas"
@@ -17,10 +18,44 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
 
-// Repo is one repository of a Store.
+// Repo is one repository of a Store. Its methods are safe for concurrent
+// use.
 type Repo struct {
 	s    *Store
 	name string
+
+	// seen is the link that Resolve of a digest read last, which Fetch,
+	// FetchRange and BlobURL of the same digest take instead of reading it
+	// again within seenFor: a registry resolves a blob and then fetches it
+	// through one Repo, and the second read would cost a request to the
+	// bucket for nothing. A Delete through this Repo forgets it.
+	mu   sync.Mutex
+	seen seenLink
+}
+
+// seenLink is a link read at a time.
+type seenLink struct {
+	d  digest.Digest
+	l  link
+	at time.Time
+}
+
+// seenFor is how long a link Resolve read stands in for a Fetch's own
+// read: the time between the two calls of one registry request. A Delete
+// through another replica in that time is missed as it would be between a
+// Fetch's link read and its blob read.
+const seenFor = time.Second
+
+// linkForRead returns the link of d for a read of the bytes: the one
+// Resolve saw just now, else a fresh one.
+func (r *Repo) linkForRead(ctx context.Context, d digest.Digest) (link, error) {
+	r.mu.Lock()
+	seen := r.seen
+	r.mu.Unlock()
+	if seen.d == d && d != "" && time.Since(seen.at) < seenFor {
+		return seen.l, nil
+	}
+	return r.getLink(ctx, d)
 }
 
 var (
@@ -129,7 +164,7 @@ func (r *Repo) Exists(ctx context.Context, desc ocispec.Descriptor) (bool, error
 
 // Fetch implements cas.Fetcher.
 func (r *Repo) Fetch(ctx context.Context, desc ocispec.Descriptor) (io.ReadCloser, error) {
-	if _, err := r.getLink(ctx, desc.Digest); err != nil {
+	if _, err := r.linkForRead(ctx, desc.Digest); err != nil {
 		return nil, err
 	}
 	return r.s.open(ctx, desc.Digest, minio.GetObjectOptions{})
@@ -147,7 +182,7 @@ func (s *Store) open(ctx context.Context, d digest.Digest, opts minio.GetObjectO
 
 // FetchRange implements cas.RangeFetcher.
 func (r *Repo) FetchRange(ctx context.Context, desc ocispec.Descriptor, offset, length int64) (io.ReadCloser, error) {
-	l, err := r.getLink(ctx, desc.Digest)
+	l, err := r.linkForRead(ctx, desc.Digest)
 	if err != nil {
 		return nil, err
 	}
@@ -174,7 +209,7 @@ func (r *Repo) BlobURL(ctx context.Context, desc ocispec.Descriptor) (string, er
 	if r.s.presign <= 0 {
 		return "", fmt.Errorf("%s: presigned URLs are off: %w", desc.Digest, cas.ErrUnsupported)
 	}
-	if _, err := r.getLink(ctx, desc.Digest); err != nil {
+	if _, err := r.linkForRead(ctx, desc.Digest); err != nil {
 		return "", err
 	}
 	u, err := r.s.mc.PresignedGetObject(ctx, r.s.bucket, r.s.blobKey(desc.Digest), r.s.presign, nil)
@@ -262,10 +297,14 @@ func (s *Store) putBlob(ctx context.Context, d digest.Digest, data []byte) error
 // type it entered this repository with, "" for a blob.
 func (r *Repo) Resolve(ctx context.Context, reference string) (ocispec.Descriptor, error) {
 	if d, err := digest.Parse(reference); err == nil {
+		start := time.Now()
 		l, err := r.getLink(ctx, d)
 		if err != nil {
 			return ocispec.Descriptor{}, err
 		}
+		r.mu.Lock()
+		r.seen = seenLink{d: d, l: l, at: start}
+		r.mu.Unlock()
 		return ocispec.Descriptor{MediaType: l.MediaType, Digest: d, Size: l.Size}, nil
 	} else if strings.Contains(reference, ":") {
 		return ocispec.Descriptor{}, cas.ValidateDigest(digest.Digest(reference))
@@ -364,6 +403,9 @@ func (r *Repo) Delete(ctx context.Context, desc ocispec.Descriptor) error {
 	if _, err := r.getLink(ctx, d); err != nil {
 		return err
 	}
+	r.mu.Lock()
+	r.seen = seenLink{}
+	r.mu.Unlock()
 	if err := r.s.remove(ctx, r.s.linkKey(r.name, d)); err != nil {
 		return fmt.Errorf("delete %s from %s: %w", d, r.name, err)
 	}

@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"net/http"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -215,5 +217,60 @@ func TestParseURL(t *testing.T) {
 		if _, err := s3.ParseURL(bad); !errors.Is(err, cas.ErrInvalid) {
 			t.Errorf("ParseURL(%q): %v, want ErrInvalid", bad, err)
 		}
+	}
+}
+
+// countingTransport counts the requests a store sends.
+type countingTransport struct {
+	n atomic.Int64
+}
+
+func (c *countingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	c.n.Add(1)
+	return http.DefaultTransport.RoundTrip(r)
+}
+
+// TestResolveThenFetch: a registry's blob GET (Resolve of the digest, then
+// Fetch through the same repository) reads the link once: two requests to
+// the bucket, not three. A Delete through the repository in between is
+// seen.
+func TestResolveThenFetch(t *testing.T) {
+	srv := s3test.Start(t)
+	o, err := s3.ParseURL(srv.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ct := &countingTransport{}
+	o.AccessKey, o.SecretKey, o.Transport = s3test.AccessKey, s3test.SecretKey, ct
+	st, err := s3.Open(t.Context(), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, _ := st.Repository(t.Context(), "a/b")
+	blob, desc := castest.Blob(t, 1000)
+	if err := r.Push(t.Context(), desc, bytes.NewReader(blob)); err != nil {
+		t.Fatal(err)
+	}
+	before := ct.n.Load()
+	got, err := r.Resolve(t.Context(), desc.Digest.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc, err := r.Fetch(t.Context(), got)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc.Close()
+	if n := ct.n.Load() - before; n != 2 {
+		t.Fatalf("Resolve then Fetch sent %d requests, want 2 (the link, the blob)", n)
+	}
+	if _, err := r.Resolve(t.Context(), desc.Digest.String()); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.(cas.Deleter).Delete(t.Context(), desc); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.Fetch(t.Context(), desc); !errors.Is(err, cas.ErrNotFound) {
+		t.Fatalf("Fetch after Resolve and Delete: %v, want ErrNotFound", err)
 	}
 }

@@ -43,6 +43,13 @@
 // Tag reads the link again after writing the tag, taking the tag back if the
 // link is gone; either the Delete sees the tag or the Tag sees the Delete.
 //
+// Reads check the link of what they read, each time: a Delete through any
+// replica is seen by the next read. The one shortcut: Fetch, FetchRange
+// and BlobURL take the link that Resolve of the same digest read through
+// the same Repo less than a second before (a registry request resolves,
+// then fetches), which widens by that second the window in which a read
+// already begun may still return content deleted meanwhile.
+//
 // # Uploads and what is atomic
 //
 // An upload session is a multipart upload at uploads/<id>/data, started

@@ -13,7 +13,7 @@
 //	repositories/<name>/_tags.json                     the repository's tags: {"tags": {tag: descriptor}}
 //	repositories/<name>/_referrers/<alg>/<hex>.json    the referrers of one subject, in the order added
 //	uploads/<id>/state.json                            an upload session: repository, parts, size, hash state
-//	uploads/<id>/tail-<gen>                            its bytes after the last whole part
+//	uploads/<id>/tail-<gen>-<tag>                      its bytes after the last whole part
 //	uploads/<id>/data                                  its multipart upload, and the assembled bytes at commit
 //
 // Repository name components never start with "_", so a repository's own

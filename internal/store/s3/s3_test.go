@@ -14,6 +14,7 @@ import (
 	"github.com/gantry-dev/gantry/internal/cas/castest"
 	"github.com/gantry-dev/gantry/internal/store/s3"
 	"github.com/gantry-dev/gantry/internal/store/s3/s3test"
+	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
 
@@ -272,5 +273,57 @@ func TestResolveThenFetch(t *testing.T) {
 	}
 	if _, err := r.Fetch(t.Context(), desc); !errors.Is(err, cas.ErrNotFound) {
 		t.Fatalf("Fetch after Resolve and Delete: %v, want ErrNotFound", err)
+	}
+}
+
+// TestUploadTwoWriters: two requests on one session through two replicas
+// (a client that did not wait): the one whose state write lands keeps its
+// bytes, the other fails and leaves them untouched, and the session
+// commits to exactly the winner's bytes.
+func TestUploadTwoWriters(t *testing.T) {
+	srv := s3test.Start(t)
+	loc := srv.URL()
+	a, b := open(t, loc), open(t, loc)
+	ra, _ := a.Repository(t.Context(), "w/app")
+	rb, _ := b.Repository(t.Context(), "w/app")
+	u, err := ra.(cas.Ingester).NewUpload(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := u.Write([]byte("common prefix|")); err != nil {
+		t.Fatal(err)
+	}
+	ua, err := ra.(cas.Ingester).ResumeUpload(t.Context(), u.ID())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ub, err := rb.(cas.Ingester).ResumeUpload(t.Context(), u.ID())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ua.Write([]byte("written through a")); err != nil {
+		t.Fatalf("first writer: %v", err)
+	}
+	if _, err := ub.Write([]byte("written through b")); !errors.Is(err, cas.ErrNotFound) {
+		t.Fatalf("second writer on a session changed meanwhile: %v, want ErrNotFound", err)
+	}
+	final, err := rb.(cas.Ingester).ResumeUpload(t.Context(), u.ID())
+	if err != nil {
+		t.Fatalf("resume after the lost write: %v", err)
+	}
+	want := []byte("common prefix|written through a")
+	desc := ocispec.Descriptor{Digest: digest.FromBytes(want), Size: int64(len(want))}
+	if err := final.Commit(t.Context(), desc); err != nil {
+		t.Fatalf("Commit of the winner's bytes: %v", err)
+	}
+	rc, err := rb.Fetch(t.Context(), desc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc.Close()
+	var got bytes.Buffer
+	_, _ = got.ReadFrom(rc)
+	if got.String() != string(want) {
+		t.Fatalf("committed %q, want %q", got.String(), want)
 	}
 }

@@ -41,9 +41,13 @@ type uploadState struct {
 	Multipart string `json:"multipart,omitempty"`
 	Parts     []part `json:"parts,omitempty"`
 	// Tail is the number of bytes after the parts, too few for a part
-	// yet, kept in the object uploads/<id>/tail-<Gen>.
-	Tail int64 `json:"tail"`
-	Gen  int   `json:"gen"`
+	// yet, kept in the object uploads/<id>/tail-<Gen>-<TailTag>: the tag
+	// is random, so a writer whose state write loses (another request on
+	// the same session, through another replica) never overwrote the
+	// winner's tail.
+	Tail    int64  `json:"tail"`
+	Gen     int    `json:"gen"`
+	TailTag string `json:"tailTag,omitempty"`
 	// Hash is the SHA-256 state over all Size bytes
 	// (encoding.BinaryMarshaler), so a commit on any replica checks the
 	// digest without reading the bytes back.
@@ -190,7 +194,7 @@ func (s *Store) loadUpload(ctx context.Context, id string) (*upload, error) {
 
 // loadTail reads the tail object of the session into the buffer.
 func (u *upload) loadTail(ctx context.Context) error {
-	key := u.key("tail-" + strconv.Itoa(u.st.Gen))
+	key := u.tailKey(u.st)
 	rc, _, _, err := u.s.core.GetObject(ctx, u.s.bucket, key, minio.GetObjectOptions{})
 	if err != nil {
 		return fmt.Errorf("upload %s: %w", u.id, u.s.fail("get", key, err))
@@ -209,6 +213,11 @@ func (u *upload) loadTail(ctx context.Context) error {
 }
 
 func (u *upload) key(name string) string { return u.s.uploadKey(u.id) + name }
+
+// tailKey is the tail object of state st.
+func (u *upload) tailKey(st uploadState) string {
+	return u.key("tail-" + strconv.Itoa(st.Gen) + "-" + st.TailTag)
+}
 
 func marshalHash(h hash.Hash) []byte {
 	b, _ := h.(encoding.BinaryMarshaler).MarshalBinary() // sha256 never fails
@@ -380,10 +389,11 @@ func (u *upload) persist(ctx context.Context) error {
 	}
 	st := u.st
 	st.Gen++
+	st.TailTag = newID()[:8]
 	st.Tail = int64(len(u.buf))
 	st.Touched = time.Now().UTC()
 	st.Hash = marshalHash(u.h)
-	tail := u.key("tail-" + strconv.Itoa(st.Gen))
+	tail := u.tailKey(st)
 	if st.Tail > 0 {
 		if _, err := u.s.putBytes(ctx, tail, u.buf, "-", "application/octet-stream"); err != nil {
 			u.broken = err
@@ -402,7 +412,7 @@ func (u *upload) persist(ctx context.Context) error {
 		return err
 	}
 	if u.st.Tail > 0 {
-		if err := u.s.remove(ctx, u.key("tail-"+strconv.Itoa(u.st.Gen))); err != nil {
+		if err := u.s.remove(ctx, u.tailKey(u.st)); err != nil {
 			u.s.log.Warn("s3 store: removing an upload's old tail", "upload", u.id, "err", err)
 		}
 	}
@@ -510,7 +520,7 @@ func (u *upload) abort(ctx context.Context) {
 	}
 	keys := []string{u.key("data")}
 	if !u.ephemeral {
-		keys = append(keys, u.key("tail-"+strconv.Itoa(u.st.Gen)), u.key("state.json"))
+		keys = append(keys, u.tailKey(u.st), u.key("state.json"))
 	}
 	for _, k := range keys {
 		if err := u.s.remove(ctx, k); err != nil {

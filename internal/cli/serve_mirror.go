@@ -154,15 +154,17 @@ prefix.`,
 			if err := cobra.NoArgs(cmd, args); err != nil {
 				return usageError{err}
 			}
+			return nil
+		},
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			// Checked here, once the environment and the config file
+			// have filled the flags.
 			if len(mirror.upstreams) == 0 {
 				return usageError{errors.New("no upstream: give --mirror (or serve: {mirror: ...} in the config file)")}
 			}
 			if u, err := url.Parse(mURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 				return usageError{fmt.Errorf("--url %q: want http(s)://HOST[:PORT]", mURL)}
 			}
-			return nil
-		},
-		RunE: func(cmd *cobra.Command, _ []string) error {
 			files, err := mirrorHostsTOML(mirror.upstreams, mURL)
 			if err != nil {
 				return err

@@ -49,7 +49,7 @@ func (s *Store) join(ctx context.Context, r *repo, desc ocispec.Descriptor) (io.
 			s.mu.Unlock()
 			return nil, fmt.Errorf("pullthrough: %s: %w", desc.Digest, err)
 		}
-		f = &fill{desc: desc, path: tmp.Name(), open: make(chan struct{})}
+		f = &fill{desc: desc, path: tmp.Name(), open: make(chan struct{}), repos: []*repo{r}}
 		f.cond = sync.NewCond(&f.mu)
 		s.fills[desc.Digest] = f
 		s.wg.Add(1)
@@ -65,11 +65,13 @@ func (s *Store) join(ctx context.Context, r *repo, desc ocispec.Descriptor) (io.
 	if err != nil {
 		return nil, fmt.Errorf("pullthrough: %s: %w", desc.Digest, err)
 	}
-	f.mu.Lock()
-	if !f.done {
-		f.repos = append(f.repos, r)
+	if ok {
+		f.mu.Lock()
+		if !f.done {
+			f.repos = append(f.repos, r)
+		}
+		f.mu.Unlock()
 	}
-	f.mu.Unlock()
 	select {
 	case <-f.open:
 	case <-ctx.Done():

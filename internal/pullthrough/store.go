@@ -86,7 +86,7 @@ type Store struct {
 	mu    sync.Mutex
 	fills map[digest.Digest]*fill
 	fresh map[string]time.Time                 // "name:tag" → when resolved upstream
-	known map[digest.Digest]ocispec.Descriptor // named by a manifest fetched
+	known map[knownKey]ocispec.Descriptor // named by a manifest fetched
 }
 
 type route struct {
@@ -116,7 +116,7 @@ func New(cache cas.Store, opts Options) (*Store, error) {
 	if opts.HTTPClient == nil {
 		opts.HTTPClient = defaultHTTPClient()
 	}
-	s := &Store{cache: cache, opts: opts, fills: map[digest.Digest]*fill{}, fresh: map[string]time.Time{}, known: map[digest.Digest]ocispec.Descriptor{}}
+	s := &Store{cache: cache, opts: opts, fills: map[digest.Digest]*fill{}, fresh: map[string]time.Time{}, known: map[knownKey]ocispec.Descriptor{}}
 	seen := map[string]bool{}
 	for _, up := range opts.Upstreams {
 		rt, err := newRoute(up, opts)
@@ -306,7 +306,7 @@ func (r *repo) Resolve(ctx context.Context, ref string) (ocispec.Descriptor, err
 		if desc, err := r.cache.Resolve(ctx, ref); err == nil {
 			return desc, nil
 		}
-		if desc, ok := r.s.knownDesc(d); ok {
+		if desc, ok := r.s.knownDesc(r.name, d); ok {
 			return desc, nil
 		}
 		return r.up.Resolve(ctx, ref)
@@ -385,7 +385,7 @@ func (r *repo) cacheManifest(ctx context.Context, desc ocispec.Descriptor, sniff
 			desc.MediaType = m.MediaType
 		}
 		if children, err := oci.Children(desc, m, nil); err == nil {
-			r.s.remember(children)
+			r.s.remember(r.name, children)
 		}
 		if err := r.cache.Push(ctx, desc, bytes.NewReader(body)); err != nil && !errors.Is(err, cas.ErrExists) {
 			return nil, fmt.Errorf("pullthrough: caching manifest %s@%s: %w", r.name, desc.Digest, err)
@@ -398,25 +398,33 @@ func (r *repo) cacheManifest(ctx context.Context, desc ocispec.Descriptor, sniff
 	return v.(ocispec.Descriptor), nil
 }
 
-// knownDesc returns the descriptor of d that a fetched manifest named.
-func (s *Store) knownDesc(d digest.Digest) (ocispec.Descriptor, bool) {
+// knownKey is a digest that a manifest fetched for a repository named:
+// the repository may serve it, as the upstream's would.
+type knownKey struct {
+	repo string
+	d    digest.Digest
+}
+
+// knownDesc returns the descriptor of d that a manifest fetched for
+// repository named.
+func (s *Store) knownDesc(repo string, d digest.Digest) (ocispec.Descriptor, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	desc, ok := s.known[d]
+	desc, ok := s.known[knownKey{repo, d}]
 	return desc, ok
 }
 
 // maxKnown bounds the descriptors remembered from manifests.
 const maxKnown = 1 << 18
 
-func (s *Store) remember(descs []ocispec.Descriptor) {
+func (s *Store) remember(repo string, descs []ocispec.Descriptor) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if len(s.known)+len(descs) > maxKnown {
 		clear(s.known)
 	}
 	for _, d := range descs {
-		s.known[d.Digest] = ocispec.Descriptor{MediaType: d.MediaType, Digest: d.Digest, Size: d.Size}
+		s.known[knownKey{repo, d.Digest}] = ocispec.Descriptor{MediaType: d.MediaType, Digest: d.Digest, Size: d.Size}
 	}
 }
 

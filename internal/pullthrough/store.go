@@ -85,7 +85,7 @@ type Store struct {
 
 	mu    sync.Mutex
 	fills map[digest.Digest]*fill
-	fresh map[string]time.Time                 // "name:tag" → when resolved upstream
+	fresh map[string]time.Time            // "name:tag" → when resolved upstream
 	known map[knownKey]ocispec.Descriptor // named by a manifest fetched
 }
 

@@ -1,7 +1,9 @@
 package pullthrough_test
 
 import (
+	"bytes"
 	"context"
+	"io"
 	"errors"
 	"fmt"
 	"net/http"
@@ -32,12 +34,14 @@ type upstream struct {
 	mu      sync.Mutex
 	gets    map[string]int // "GET /v2/..." → count
 	corrupt map[string][]byte
+	hold    map[string]chan struct{} // blob paths sent half, then held until closed
+	delay   time.Duration            // before each blob GET is answered
 	down    atomic.Bool
 }
 
 func newUpstream(t *testing.T) *upstream {
 	t.Helper()
-	u := &upstream{store: memory.New(), gets: map[string]int{}, corrupt: map[string][]byte{}}
+	u := &upstream{store: memory.New(), gets: map[string]int{}, corrupt: map[string][]byte{}, hold: map[string]chan struct{}{}}
 	reg := registry.New(u.store, registry.Options{})
 	u.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if u.down.Load() {
@@ -49,7 +53,16 @@ func newUpstream(t *testing.T) *upstream {
 			u.gets[r.URL.Path]++
 		}
 		bad, isBad := u.corrupt[r.URL.Path]
+		hold, held := u.hold[r.URL.Path]
+		delay := u.delay
 		u.mu.Unlock()
+		if r.Method == http.MethodGet && strings.Contains(r.URL.Path, "/blobs/") {
+			time.Sleep(delay)
+		}
+		if held && r.Method == http.MethodGet {
+			serveHeld(w, r, reg, hold)
+			return
+		}
 		if isBad && r.Method == http.MethodGet {
 			// The right headers, the wrong bytes.
 			w.Header().Set("Content-Length", fmt.Sprint(len(bad)))
@@ -61,6 +74,21 @@ func newUpstream(t *testing.T) *upstream {
 	}))
 	t.Cleanup(u.srv.Close)
 	return u
+}
+
+// serveHeld sends the first half of the blob, then waits for hold.
+func serveHeld(w http.ResponseWriter, r *http.Request, reg http.Handler, hold chan struct{}) {
+	rec := httptest.NewRecorder()
+	reg.ServeHTTP(rec, r)
+	body := rec.Body.Bytes()
+	for k, v := range rec.Header() {
+		w.Header()[k] = v
+	}
+	w.WriteHeader(rec.Code)
+	_, _ = w.Write(body[:len(body)/2])
+	w.(http.Flusher).Flush()
+	<-hold
+	_, _ = w.Write(body[len(body)/2:])
 }
 
 func (u *upstream) push(t *testing.T, name, tag string, img testimage.Image) {
@@ -152,6 +180,9 @@ func TestColdHerdOneUpstreamGetPerBlob(t *testing.T) {
 	up := newUpstream(t)
 	img := fleetImage(t, 1)
 	up.push(t, "apps/api", "v1", img)
+	// Slow blobs: the 8 pulls ask for each blob while its first fetch
+	// is still out.
+	up.delay = 200 * time.Millisecond
 	m := newMirror(t, pullthrough.Options{Upstreams: []pullthrough.Upstream{{URL: up.srv.URL}}})
 
 	var wg sync.WaitGroup
@@ -192,7 +223,7 @@ func TestTagReresolvedAfterTTL(t *testing.T) {
 	up := newUpstream(t)
 	a, b := fleetImage(t, 1), fleetImage(t, 2)
 	up.push(t, "apps/api", "v1", a)
-	const ttl = 300 * time.Millisecond
+	const ttl = 2 * time.Second
 	m := newMirror(t, pullthrough.Options{Upstreams: []pullthrough.Upstream{{URL: up.srv.URL}}, TagTTL: ttl})
 
 	if desc, err := m.pull(t.Context(), "apps/api", "v1"); err != nil || desc.Digest != a.ManifestDesc.Digest {
@@ -234,6 +265,47 @@ func TestStaleTagServedWhenUpstreamFails(t *testing.T) {
 				t.Fatal("a name never cached was served with the upstream down")
 			}
 		})
+	}
+}
+
+// A client reads a blob's bytes as they come from the upstream, before
+// the upstream has sent the rest.
+func TestBlobStreamedWhileFetched(t *testing.T) {
+	up := newUpstream(t)
+	img := fleetImage(t, 1)
+	up.push(t, "apps/api", "v1", img)
+	layer := img.Layers[0]
+	path := "/v2/apps/api/blobs/" + layer.Desc.Digest.String()
+	hold := make(chan struct{})
+	up.hold[path] = hold
+	m := newMirror(t, pullthrough.Options{Upstreams: []pullthrough.Upstream{{URL: up.srv.URL}}})
+	// The manifest first, so the mirror knows the blob's size.
+	if _, err := http.Get(m.srv.URL + "/v2/apps/api/manifests/v1"); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.Get(m.srv.URL + path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	half := make([]byte, len(layer.Data)/2)
+	got := make(chan error, 1)
+	go func() { _, err := io.ReadFull(resp.Body, half); got <- err }()
+	select {
+	case err := <-got:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the first half of the blob did not reach the client while the upstream held the rest")
+	}
+	if !bytes.Equal(half, layer.Data[:len(half)]) {
+		t.Fatal("the first half differs from the blob's")
+	}
+	close(hold)
+	rest, err := io.ReadAll(resp.Body)
+	if err != nil || !bytes.Equal(append(half, rest...), layer.Data) {
+		t.Fatalf("the whole blob: %d bytes, %v", len(half)+len(rest), err)
 	}
 }
 

@@ -358,6 +358,9 @@ func (r *repo) refreshTag(ctx context.Context, tag string) (ocispec.Descriptor, 
 		return ocispec.Descriptor{}, fmt.Errorf("pullthrough: caching tag %s:%s: %w", r.name, tag, err)
 	}
 	r.s.mu.Lock()
+	if len(r.s.fresh) >= maxKnown {
+		clear(r.s.fresh) // the tags are resolved upstream once more
+	}
 	r.s.fresh[r.name+":"+tag] = time.Now()
 	r.s.mu.Unlock()
 	return desc, nil
@@ -414,7 +417,8 @@ func (s *Store) knownDesc(repo string, d digest.Digest) (ocispec.Descriptor, boo
 	return desc, ok
 }
 
-// maxKnown bounds the descriptors remembered from manifests.
+// maxKnown bounds the descriptors remembered from manifests, and the tags
+// remembered as fresh.
 const maxKnown = 1 << 18
 
 func (s *Store) remember(repo string, descs []ocispec.Descriptor) {

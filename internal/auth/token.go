@@ -1,0 +1,134 @@
+package auth
+
+import (
+	"crypto/ed25519"
+	"crypto/rand"
+	"crypto/x509"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+)
+
+// randReader is the source of keys and secrets; tests keep crypto/rand.
+var randReader = rand.Reader
+
+// issuer is the iss claim of gantry's tokens.
+const issuer = "gantry"
+
+// Token kinds, the typ claim: an access token goes with requests, a
+// refresh token only to the token endpoint.
+const (
+	kindAccess  = "access"
+	kindRefresh = "refresh"
+)
+
+// claims are a token's contents: who (sub, "" for anonymous), for which
+// service (aud), until when (exp), and the access granted, in the shape of
+// Distribution's tokens.
+type claims struct {
+	jwt.RegisteredClaims
+	Kind   string  `json:"typ,omitempty"`
+	Access []Scope `json:"access"`
+}
+
+// signer signs and checks tokens with one Ed25519 key.
+type signer struct {
+	key     ed25519.PrivateKey
+	service string
+}
+
+// LoadKey reads an Ed25519 private key from a PEM file (PKCS #8, as
+// `openssl genpkey -algorithm ed25519` writes it), for replicas that must
+// accept each other's tokens.
+func LoadKey(path string) (ed25519.PrivateKey, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("token key: %w", err)
+	}
+	blk, _ := pem.Decode(b)
+	if blk == nil {
+		return nil, fmt.Errorf("token key %s: no PEM block (want a PKCS #8 Ed25519 private key: openssl genpkey -algorithm ed25519)", path)
+	}
+	k, err := x509.ParsePKCS8PrivateKey(blk.Bytes)
+	if err != nil {
+		return nil, fmt.Errorf("token key %s: %w", path, err)
+	}
+	ek, ok := k.(ed25519.PrivateKey)
+	if !ok {
+		return nil, fmt.Errorf("token key %s: a %T, want an Ed25519 key", path, k)
+	}
+	return ek, nil
+}
+
+// GenerateKey returns a new Ed25519 private key, for a single server whose
+// tokens need not outlive it.
+func GenerateKey() (ed25519.PrivateKey, error) {
+	_, k, err := ed25519.GenerateKey(randReader)
+	if err != nil {
+		return nil, fmt.Errorf("generate token key: %w", err)
+	}
+	return k, nil
+}
+
+// sign returns a signed token.
+func (s *signer) sign(subject, kind string, access []Scope, now time.Time, ttl time.Duration) (string, error) {
+	if access == nil {
+		access = []Scope{}
+	}
+	id := make([]byte, 12)
+	if _, err := randReader.Read(id); err != nil {
+		return "", fmt.Errorf("token id: %w", err)
+	}
+	c := claims{
+		RegisteredClaims: jwt.RegisteredClaims{
+			Issuer:    issuer,
+			Subject:   subject,
+			Audience:  jwt.ClaimStrings{s.service},
+			IssuedAt:  jwt.NewNumericDate(now),
+			NotBefore: jwt.NewNumericDate(now.Add(-time.Second)),
+			ExpiresAt: jwt.NewNumericDate(now.Add(ttl)),
+			ID:        fmt.Sprintf("%x", id),
+		},
+		Kind:   kind,
+		Access: access,
+	}
+	tok, err := jwt.NewWithClaims(jwt.SigningMethodEdDSA, c).SignedString(s.key)
+	if err != nil {
+		return "", fmt.Errorf("sign token: %w", err)
+	}
+	return tok, nil
+}
+
+// errTokenExpired and errTokenInvalid are the two ways a token fails.
+var (
+	errTokenExpired = errors.New("the token has expired")
+	errTokenInvalid = errors.New("the token is not valid")
+)
+
+// verify checks a token's signature, issuer, audience, times and kind.
+func (s *signer) verify(tok, kind string, now time.Time) (*claims, error) {
+	var c claims
+	_, err := jwt.ParseWithClaims(tok, &c, func(*jwt.Token) (any, error) {
+		return s.key.Public(), nil
+	},
+		jwt.WithValidMethods([]string{jwt.SigningMethodEdDSA.Alg()}),
+		jwt.WithIssuer(issuer),
+		jwt.WithAudience(s.service),
+		jwt.WithExpirationRequired(),
+		jwt.WithLeeway(30*time.Second),
+		jwt.WithTimeFunc(func() time.Time { return now }),
+	)
+	switch {
+	case errors.Is(err, jwt.ErrTokenExpired):
+		return nil, errTokenExpired
+	case err != nil:
+		return nil, fmt.Errorf("%w: %v", errTokenInvalid, err)
+	case c.Kind != kind:
+		return nil, fmt.Errorf("%w: a %s token where an %s token is wanted", errTokenInvalid, c.Kind, kind)
+	}
+	return &c, nil
+}

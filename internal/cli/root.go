@@ -323,6 +323,9 @@ func checkSection(sec map[string]any, cmd *cobra.Command, path string) error {
 			continue
 		}
 		known := slices.Collect(maps.Keys(flags))
+		for name := range structuredKeys[strings.TrimPrefix(cmd.CommandPath(), cmd.Root().Name()+" ")] {
+			known = append(known, name)
+		}
 		for name := range subs {
 			known = append(known, name)
 		}

@@ -1,10 +1,12 @@
 package cli
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/gantry-dev/gantry/internal/auth"
@@ -60,10 +62,8 @@ func newServeAuth(e *env, f authFlags) (*serveAuth, error) {
 	}
 	var cfg auth.Config
 	if raw != nil {
-		dec := yaml.NewDecoder(bytes.NewReader(raw))
-		dec.KnownFields(true)
-		if err := dec.Decode(&cfg); err != nil {
-			return nil, fmt.Errorf("config file %s: serve.auth: %w", e.configPath, err)
+		if cfg, err = decodeAuthConfig(raw); err != nil {
+			return nil, fmt.Errorf("config file %s: %w", e.configPath, err)
 		}
 	}
 	policy, err := auth.NewPolicy(cfg)
@@ -132,4 +132,59 @@ func (s *serveAuth) wrap(next http.Handler) http.Handler {
 		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+// authKeys are the keys of serve.auth and of its grants.
+var (
+	authKeys  = []string{"groups", "grants", "anonymous"}
+	grantKeys = []string{"repositories", "users", "groups", "actions"}
+)
+
+// decodeAuthConfig reads the serve.auth section, refusing keys it does not
+// know (with a suggestion, as for flags), and puts the decoder's errors on
+// one line.
+func decodeAuthConfig(raw []byte) (auth.Config, error) {
+	var cfg auth.Config
+	var loose map[string]any
+	if err := yaml.Unmarshal(raw, &loose); err != nil {
+		return cfg, errors.New(oneLine(err))
+	}
+	if err := knownKeys(loose, authKeys, "serve.auth"); err != nil {
+		return cfg, err
+	}
+	for _, list := range []string{"grants", "anonymous"} {
+		items, _ := loose[list].([]any)
+		for i, it := range items {
+			if m, ok := it.(map[string]any); ok {
+				if err := knownKeys(m, grantKeys, fmt.Sprintf("serve.auth.%s[%d]", list, i)); err != nil {
+					return cfg, err
+				}
+			}
+		}
+	}
+	if err := yaml.Unmarshal(raw, &cfg); err != nil {
+		return cfg, errors.New(oneLine(err))
+	}
+	return cfg, nil
+}
+
+func knownKeys(m map[string]any, known []string, where string) error {
+	for _, k := range slices.Sorted(maps.Keys(m)) {
+		if slices.Contains(known, k) {
+			continue
+		}
+		msg := fmt.Sprintf("unknown key %q in %s", k, where)
+		if near := closest(k, slices.Clone(known)); near != "" {
+			msg += fmt.Sprintf("; did you mean %q?", near)
+		} else {
+			msg += "; its keys are " + strings.Join(known, ", ")
+		}
+		return errors.New(msg)
+	}
+	return nil
+}
+
+// oneLine joins the lines of a multi-line error message.
+func oneLine(err error) string {
+	return strings.Join(strings.Fields(strings.ReplaceAll(err.Error(), "\n", "; ")), " ")
 }

@@ -328,3 +328,17 @@ func TestAuthCallerRecorded(t *testing.T) {
 		}
 	}
 }
+
+// TestAuthMountWithToken: a token for the repository pushed to is enough
+// to mount from a repository the user may pull, as the OCI conformance
+// suite and oras ask no token for the source; and not enough where the
+// user may not pull the source.
+func TestAuthMountWithToken(t *testing.T) {
+	s := newAuthServer(t)
+	admin := []string{"Authorization", basicAuth("admin")}
+	secret := s.pushBlob2("other/secret", []byte("not alice's"), admin)
+	shared := s.pushBlob2("team/base", []byte("alice's"), admin)
+	tok := []string{"Authorization", s.token("alice", "repository:team/app:pull,push")}
+	s.expect(s.do("POST", "/v2/team/app/blobs/uploads/?mount="+shared+"&from=team/base", nil, tok...), http.StatusCreated, "")
+	s.expect(s.do("POST", "/v2/team/app/blobs/uploads/?mount="+secret+"&from=other/secret", nil, tok...), http.StatusAccepted, "")
+}

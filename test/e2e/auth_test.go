@@ -232,3 +232,25 @@ func grepLines(text, sub string) string {
 	}
 	return strings.Join(out, "\n")
 }
+
+// TestServeOCIConformanceAuth runs the OCI conformance suite against
+// gantry serve --htpasswd with credentials (the suite's OCI_USERNAME and
+// OCI_PASSWORD, a user granted every action): every row must pass, as
+// without access control.
+func TestServeOCIConformanceAuth(t *testing.T) {
+	testenv.ConformanceBinary(t)
+	s := startAuthServer(t)
+	res := testenv.Conformance(t, s.Addr, map[string]string{
+		"OCI_USERNAME":                "admin",
+		"OCI_PASSWORD":                "admin-pw",
+		"OCI_API_BLOBS_UPLOAD_CANCEL": "true",
+		"OCI_API_MANIFESTS_TAG_PARAM": "true",
+	})
+	t.Log(res.Summary())
+	for _, row := range res.Failed() {
+		t.Errorf("%s %s: %s %s", row.Kind, row.Name, row.Status, row.Detail)
+	}
+	if t.Failed() {
+		t.Logf("full report: %s/report.html", res.Dir)
+	}
+}

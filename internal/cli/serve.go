@@ -69,7 +69,7 @@ without acceptable credentials gets 401 with a Bearer challenge naming the
 token endpoint gantry serves at /token; Basic credentials are accepted on
 every request too. By default every user may pull and push everything,
 and anonymous requests nothing; the config file's serve.auth section says
-otherwise (see docs/serve.md):
+otherwise (see docs/access-control.md):
 
   serve:
     htpasswd: /etc/gantry/htpasswd
@@ -88,14 +88,15 @@ logins 429 with Retry-After.
 Besides the registry API under /v2/, it serves:
   /healthz   200 while the store is open, 503 once shutdown has begun
   /metrics   Prometheus metrics (on --metrics-addr instead, when given)
+  /token     with --htpasswd, the token endpoint of the challenges
   /p2p/v1/   with --tracker, the tracker of gantry agent's swarms, as gantry
              tracker runs it (agents give --tracker http://ADDR)
 
 Each request is logged on one line at info level (method, path, route,
-status, bytes in and out, duration, remote address, and the user with
---htpasswd). Upload sessions that
-nothing has written to for --upload-ttl are removed, with their bytes, every
-few minutes; sessions that never received a byte go after --empty-upload-ttl.
+status, bytes in and out, duration, remote address, and with --htpasswd the
+user). Upload sessions that nothing has written to for --upload-ttl are
+removed, with their bytes, every few minutes; sessions that never received a
+byte go after --empty-upload-ttl.
 
 Slow or greedy clients are bounded: a request body that sends no byte for
 --body-idle-timeout fails (an upload keeps what came and can be resumed),
@@ -118,6 +119,9 @@ at once, naming the process that holds it.`,
 
   # the same from the environment or the config file (serve: {addr: ..., allow-sparse: true})
   GANTRY_ADDR=0.0.0.0:5000 GANTRY_ROOT=/srv/gantry gantry serve
+
+  # require credentials; tokens signed with a key replicas share
+  gantry serve --addr 0.0.0.0:5000 --htpasswd /etc/gantry/htpasswd --token-key /etc/gantry/token.pem
 
   # serve a bundle (all its volumes) read-only, in place, without unpacking it;
   # registry.local:5000/apps/api:v1 is served as apps/api:v1, as bundle load

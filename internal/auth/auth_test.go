@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/golang-jwt/jwt/v5"
 	"github.com/google/go-cmp/cmp"
 	"golang.org/x/crypto/bcrypt"
 )
@@ -199,7 +200,7 @@ type fixture struct {
 	got map[string]int // failures by reason
 }
 
-func newFixture(t *testing.T) *fixture {
+func newFixture(t testing.TB) *fixture {
 	t.Helper()
 	users, err := ParseHtpasswd(strings.NewReader(htpasswdLine(t, "alice", "secret") + "\n" + htpasswdLine(t, "bob", "hunter2")))
 	if err != nil {
@@ -230,7 +231,7 @@ func basic(user, password string) string {
 }
 
 // token asks the token endpoint by GET and returns the status and answer.
-func (f *fixture) token(t *testing.T, authz string, scopes ...string) (int, tokenResponse, http.Header) {
+func (f *fixture) token(t testing.TB, authz string, scopes ...string) (int, tokenResponse, http.Header) {
 	t.Helper()
 	q := url.Values{"service": {"gantry"}, "scope": scopes}
 	r := httptest.NewRequest(http.MethodGet, "http://reg.test/token?"+q.Encode(), nil)
@@ -336,7 +337,10 @@ func TestTokenGrantsWhatIsAllowed(t *testing.T) {
 func TestTokenExpires(t *testing.T) {
 	f := newFixture(t)
 	_, resp, _ := f.token(t, basic("alice", "secret"), "repository:team/app:pull")
-	f.now = f.now.Add(DefaultTokenTTL + time.Minute)
+	if err := f.authorize("Bearer "+resp.Token, "team/app", "pull"); err != nil {
+		t.Fatalf("a fresh token: %v", err) // and now a verified token the cache holds
+	}
+	f.now = f.now.Add(DefaultTokenTTL + time.Minute) // past the 30s leeway for clock skew
 	status, code, h := statusOf(f.authorize("Bearer "+resp.Token, "team/app", "pull"))
 	if status != 401 || code != "UNAUTHORIZED" || !strings.Contains(h.Get("WWW-Authenticate"), `error="invalid_token"`) {
 		t.Errorf("expired token: %d %s %v, want 401 UNAUTHORIZED with error=\"invalid_token\"", status, code, h)
@@ -422,5 +426,50 @@ func TestFailLimiterBounded(t *testing.T) {
 	}
 	if clientKey("[2001:db8::1]:5") != clientKey("[2001:db8::ffff]:6") {
 		t.Error("two addresses of one IPv6 /64 are two clients")
+	}
+}
+
+func TestTokenCacheBounded(t *testing.T) {
+	c := newTokenCache(100)
+	now := time.Unix(1_800_000_000, 0)
+	for i := range 1000 {
+		c.put(fmt.Sprint(i), &claims{RegisteredClaims: jwt.RegisteredClaims{ExpiresAt: jwt.NewNumericDate(now.Add(time.Minute))}}, now)
+		if len(c.m) > 100 {
+			t.Fatalf("%d tokens cached, bound 100", len(c.m))
+		}
+	}
+	if _, ok := c.get("999", now); !ok {
+		t.Error("the last token put is not cached")
+	}
+	if _, ok := c.get("999", now.Add(time.Minute)); ok {
+		t.Error("an expired token is served from the cache")
+	}
+}
+
+// BenchmarkAuthenticate is the cost access control adds to a request,
+// by kind of credentials.
+func BenchmarkAuthenticate(b *testing.B) {
+	f := newFixture(b)
+	f.now = time.Now()
+	_, resp, _ := f.token(b, basic("alice", "secret"), "repository:team/app:pull")
+	for _, bc := range []struct{ name, authz string }{
+		{"basic", basic("alice", "secret")},
+		{"bearer", "Bearer " + resp.Token},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			r := httptest.NewRequest(http.MethodHead, "http://reg.test/v2/team/app/manifests/1", nil)
+			r.RemoteAddr = "192.0.2.1:1234"
+			r.Header.Set("Authorization", bc.authz)
+			b.ReportAllocs()
+			for b.Loop() {
+				c, err := f.a.Authenticate(r)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if err := c.Authorize("team/app", "pull"); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }

@@ -28,6 +28,10 @@ const (
 	DefaultTokenPath  = "/token"
 )
 
+// maxCachedTokens bounds the verified tokens remembered (a few hundred
+// bytes each).
+const maxCachedTokens = 10000
+
 // Failure reasons, as Options.OnFailure hears them.
 const (
 	ReasonBadCredentials = "bad_credentials" // wrong user or password
@@ -86,6 +90,7 @@ type Authority struct {
 	opts   Options
 	sign   signer
 	limits *failLimiter
+	tokens *tokenCache
 }
 
 // New returns an Authority.
@@ -134,6 +139,7 @@ func New(opts Options) (*Authority, error) {
 		opts:   opts,
 		sign:   signer{key: opts.Key, service: opts.Service},
 		limits: newFailLimiter(opts.FailRate, opts.FailBurst, opts.MaxClients),
+		tokens: newTokenCache(maxCachedTokens),
 	}, nil
 }
 
@@ -254,7 +260,14 @@ func (a *Authority) authenticate(r *http.Request) (*Caller, error) {
 		c.user = user
 		return c, nil
 	case "bearer":
-		claims, err := a.sign.verify(strings.TrimSpace(cred), kindAccess, a.opts.Now())
+		tok, now := strings.TrimSpace(cred), a.opts.Now()
+		claims, ok := a.tokens.get(tok, now)
+		var err error
+		if !ok {
+			if claims, err = a.sign.verify(tok, kindAccess, now); err == nil {
+				a.tokens.put(tok, claims, now)
+			}
+		}
 		if err == nil && claims.Subject != "" && !a.opts.Users.Has(claims.Subject) {
 			err = fmt.Errorf("%w: user %q is no longer known", errTokenInvalid, claims.Subject)
 		}

@@ -2,12 +2,14 @@ package auth
 
 import (
 	"crypto/ed25519"
+	"crypto/sha256"
 	"crypto/rand"
 	"crypto/x509"
 	"encoding/pem"
 	"errors"
 	"fmt"
 	"os"
+	"sync"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
@@ -131,4 +133,55 @@ func (s *signer) verify(tok, kind string, now time.Time) (*claims, error) {
 		return nil, fmt.Errorf("%w: a %s token where an %s token is wanted", errTokenInvalid, c.Kind, kind)
 	}
 	return &c, nil
+}
+
+// tokenCache remembers the tokens verified recently, so that a client
+// sending one token with every request pays the signature check once: an
+// Ed25519 verification and the JWT decoding cost more than the rest of a
+// manifest HEAD. A token is kept until it expires; the cache is bounded,
+// and when full forgets the expired tokens and then an arbitrary half.
+type tokenCache struct {
+	max int
+
+	mu sync.Mutex
+	m  map[[32]byte]*claims
+}
+
+func newTokenCache(max int) *tokenCache {
+	return &tokenCache{max: max, m: map[[32]byte]*claims{}}
+}
+
+func (c *tokenCache) get(tok string, now time.Time) (*claims, bool) {
+	k := sha256.Sum256([]byte(tok))
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	cl, ok := c.m[k]
+	if !ok {
+		return nil, false
+	}
+	if !now.Before(cl.ExpiresAt.Time) {
+		delete(c.m, k)
+		return nil, false
+	}
+	return cl, true
+}
+
+func (c *tokenCache) put(tok string, cl *claims, now time.Time) {
+	k := sha256.Sum256([]byte(tok))
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.m) >= c.max {
+		for k, v := range c.m {
+			if !now.Before(v.ExpiresAt.Time) {
+				delete(c.m, k)
+			}
+		}
+		for k := range c.m {
+			if len(c.m) < c.max/2 {
+				break
+			}
+			delete(c.m, k)
+		}
+	}
+	c.m[k] = cl
 }

@@ -161,7 +161,8 @@ func (e *authError) Status() int         { return e.status }
 func (e *authError) Code() string        { return e.code }
 func (e *authError) Header() http.Header { return e.header }
 
-// request is what an authError needs of the request it answers.
+// challenger makes the challenges of one request: the realm depends on
+// the request's scheme and host unless Options.Realm is set.
 type challenger struct {
 	realm, service string
 }

@@ -2,8 +2,8 @@ package auth
 
 import (
 	"crypto/ed25519"
-	"crypto/sha256"
 	"crypto/rand"
+	"crypto/sha256"
 	"crypto/x509"
 	"encoding/pem"
 	"errors"

@@ -342,3 +342,21 @@ func TestAuthMountWithToken(t *testing.T) {
 	s.expect(s.do("POST", "/v2/team/app/blobs/uploads/?mount="+shared+"&from=team/base", nil, tok...), http.StatusCreated, "")
 	s.expect(s.do("POST", "/v2/team/app/blobs/uploads/?mount="+secret+"&from=other/secret", nil, tok...), http.StatusAccepted, "")
 }
+
+// TestAuthFailedLoginsLimited: after a burst of wrong passwords from one
+// address the handler answers 429 TOOMANYREQUESTS with Retry-After, even
+// to the right password, until the allowance refills.
+func TestAuthFailedLoginsLimited(t *testing.T) {
+	s := newAuthServer(t)
+	wrong := "Basic " + base64.StdEncoding.EncodeToString([]byte("alice:guess"))
+	for range auth.DefaultFailBurst {
+		s.expect(s.do("GET", "/v2/", nil, "Authorization", wrong), http.StatusUnauthorized, "UNAUTHORIZED")
+	}
+	r := s.do("GET", "/v2/team/app/tags/list", nil, "Authorization", basicAuth("alice"))
+	s.expect(r, http.StatusTooManyRequests, "TOOMANYREQUESTS")
+	if r.Header.Get("Retry-After") == "" {
+		t.Error("429 without Retry-After")
+	}
+	*s.clock = s.clock.Add(time.Minute)
+	s.expect(s.do("GET", "/v2/team/app/tags/list", nil, "Authorization", basicAuth("alice")), http.StatusOK, "")
+}

@@ -47,6 +47,7 @@ type serveFlags struct {
 	tracker         bool
 	mirror          mirrorFlag
 	mirrorTTL       time.Duration
+	auth            authFlags
 }
 
 func newServeCmd(e *env) *cobra.Command {
@@ -61,19 +62,44 @@ read once gantry has stopped.
 
 It listens on 127.0.0.1:5000 by default: only this machine reaches it.
 Listening on every interface (--addr 0.0.0.0:5000) is a choice to make
-knowingly: gantry serve has no authentication and no TLS yet, so put it
-behind a proxy that has them, or on a network you trust.
+knowingly: without --htpasswd anyone who reaches the port may push and
+delete.
+
+With --htpasswd FILE, requests need credentials: the users of the file
+(bcrypt hashes only, htpasswd -B) log in as with any registry (docker
+login, crane auth login, skopeo --creds, oras login, ctr --user). A request
+without acceptable credentials gets 401 with a Bearer challenge naming the
+token endpoint gantry serves at /token; Basic credentials are accepted on
+every request too. By default every user may pull and push everything,
+and anonymous requests nothing; the config file's serve.auth section says
+otherwise (see docs/access-control.md):
+
+  serve:
+    htpasswd: /etc/gantry/htpasswd
+    auth:
+      groups: {ci: [builder]}
+      grants:
+        - {repositories: "**", users: [admin], actions: ["*"]}
+        - {repositories: "team-a/**", users: [alice], groups: [ci], actions: [pull, push]}
+      anonymous:
+        - {repositories: "public/**", actions: [pull]}
+
+A known user without the grant gets 403 DENIED, an expired or forged token
+401 with error="invalid_token", and a client address with too many failed
+logins 429 with Retry-After.
 
 Besides the registry API under /v2/, it serves:
   /healthz   200 while the store is open, 503 once shutdown has begun
   /metrics   Prometheus metrics (on --metrics-addr instead, when given)
+  /token     with --htpasswd, the token endpoint of the challenges
   /p2p/v1/   with --tracker, the tracker of gantry agent's swarms, as gantry
              tracker runs it (agents give --tracker http://ADDR)
 
 Each request is logged on one line at info level (method, path, route,
-status, bytes in and out, duration, remote address). Upload sessions that
-nothing has written to for --upload-ttl are removed, with their bytes, every
-few minutes; sessions that never received a byte go after --empty-upload-ttl.
+status, bytes in and out, duration, remote address, and with --htpasswd the
+user). Upload sessions that nothing has written to for --upload-ttl are
+removed, with their bytes, every few minutes; sessions that never received a
+byte go after --empty-upload-ttl.
 
 Slow or greedy clients are bounded: a request body that sends no byte for
 --body-idle-timeout fails (an upload keeps what came and can be resumed),
@@ -105,6 +131,9 @@ at once, naming the process that holds it.`,
 
   # the same from the environment or the config file (serve: {addr: ..., allow-sparse: true})
   GANTRY_ADDR=0.0.0.0:5000 GANTRY_ROOT=/srv/gantry gantry serve
+
+  # require credentials; tokens signed with a key replicas share
+  gantry serve --addr 0.0.0.0:5000 --htpasswd /etc/gantry/htpasswd --token-key /etc/gantry/token.pem
 
   # serve a bundle (all its volumes) read-only, in place, without unpacking it;
   # registry.local:5000/apps/api:v1 is served as apps/api:v1, as bundle load
@@ -149,6 +178,7 @@ at once, naming the process that holds it.`,
 	fl.Var(&f.mirror, "mirror", mirrorUsage)
 	fl.DurationVar(&f.mirrorTTL, "mirror-ttl", pullthrough.DefaultTagTTL, "with --mirror: resolve a cached tag at its upstream again once it is older than this")
 	cmd.AddCommand(newServeContainerdConfigCmd())
+	addAuthFlags(fl, &f.auth)
 	_ = fl.MarkHidden("purge-interval") // for tests; the default suits every --upload-ttl worth having
 	return cmd
 }
@@ -207,6 +237,11 @@ func runServe(ctx context.Context, e *env, f serveFlags) (err error) {
 	raiseFileLimit(e.log)
 	regOpts := f.limits
 	regOpts.AllowSparse, regOpts.Logger, regOpts.BodyIdleTimeout = f.allowSparse, e.log, f.bodyIdle
+	access, err := newServeAuth(e, f.auth)
+	if err != nil {
+		return err
+	}
+	access.apply(&regOpts)
 	health := &healthState{root: f.root}
 	var (
 		reg   http.Handler
@@ -261,18 +296,19 @@ func runServe(ctx context.Context, e *env, f serveFlags) (err error) {
 	}
 
 	m := newServeMetrics(stats, e.log)
+	access.register(m)
 	ops := http.NewServeMux()
 	ops.Handle("GET /metrics", m.handler())
 	ops.Handle("GET /healthz", health)
 
-	var handler http.Handler = reg
+	handler := access.wrap(reg)
 	var trk *tracker.Tracker
 	if f.tracker {
 		trk = tracker.New(tracker.Options{Logger: e.log})
 		tctx, stopTracker := context.WithCancel(ctx)
 		defer stopTracker()
 		go trk.Run(tctx)
-		handler = withTracker(reg, trk)
+		handler = withTracker(handler, trk)
 	}
 	if f.metricsAddr == "" {
 		handler = withOps(handler, ops)

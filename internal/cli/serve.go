@@ -16,6 +16,7 @@ import (
 
 	"github.com/gantry-dev/gantry/internal/cas"
 	"github.com/gantry-dev/gantry/internal/p2p/tracker"
+	"github.com/gantry-dev/gantry/internal/pullthrough"
 	"github.com/gantry-dev/gantry/internal/registry"
 	"github.com/gantry-dev/gantry/internal/store/disk"
 	"github.com/spf13/cobra"
@@ -45,6 +46,9 @@ type serveFlags struct {
 	s3              string
 	keepHost        bool
 	tracker         bool
+	mirror          mirrorFlag
+	mirrorTTL       time.Duration
+	auth            authFlags
 }
 
 func newServeCmd(e *env) *cobra.Command {
@@ -59,19 +63,44 @@ read once gantry has stopped.
 
 It listens on 127.0.0.1:5000 by default: only this machine reaches it.
 Listening on every interface (--addr 0.0.0.0:5000) is a choice to make
-knowingly: gantry serve has no authentication and no TLS yet, so put it
-behind a proxy that has them, or on a network you trust.
+knowingly: without --htpasswd anyone who reaches the port may push and
+delete.
+
+With --htpasswd FILE, requests need credentials: the users of the file
+(bcrypt hashes only, htpasswd -B) log in as with any registry (docker
+login, crane auth login, skopeo --creds, oras login, ctr --user). A request
+without acceptable credentials gets 401 with a Bearer challenge naming the
+token endpoint gantry serves at /token; Basic credentials are accepted on
+every request too. By default every user may pull and push everything,
+and anonymous requests nothing; the config file's serve.auth section says
+otherwise (see docs/access-control.md):
+
+  serve:
+    htpasswd: /etc/gantry/htpasswd
+    auth:
+      groups: {ci: [builder]}
+      grants:
+        - {repositories: "**", users: [admin], actions: ["*"]}
+        - {repositories: "team-a/**", users: [alice], groups: [ci], actions: [pull, push]}
+      anonymous:
+        - {repositories: "public/**", actions: [pull]}
+
+A known user without the grant gets 403 DENIED, an expired or forged token
+401 with error="invalid_token", and a client address with too many failed
+logins 429 with Retry-After.
 
 Besides the registry API under /v2/, it serves:
   /healthz   200 while the store is open, 503 once shutdown has begun
   /metrics   Prometheus metrics (on --metrics-addr instead, when given)
+  /token     with --htpasswd, the token endpoint of the challenges
   /p2p/v1/   with --tracker, the tracker of gantry agent's swarms, as gantry
              tracker runs it (agents give --tracker http://ADDR)
 
 Each request is logged on one line at info level (method, path, route,
-status, bytes in and out, duration, remote address). Upload sessions that
-nothing has written to for --upload-ttl are removed, with their bytes, every
-few minutes; sessions that never received a byte go after --empty-upload-ttl.
+status, bytes in and out, duration, remote address, and with --htpasswd the
+user). Upload sessions that nothing has written to for --upload-ttl are
+removed, with their bytes, every few minutes; sessions that never received a
+byte go after --empty-upload-ttl.
 
 Slow or greedy clients are bounded: a request body that sends no byte for
 --body-idle-timeout fails (an upload keeps what came and can be resumed),
@@ -83,6 +112,15 @@ descriptor limit is raised to the hard limit at start.
 On SIGTERM or SIGINT gantry stops accepting connections, lets requests in
 flight finish for up to --shutdown-timeout, then closes the store (writing
 index.json) and exits 0.
+
+With --mirror, gantry serve is a pull-through mirror: the names an upstream
+serves are pulled from it into the store on first use (one upstream fetch
+per blob however many clients ask at once, streamed to them as it arrives),
+tags are resolved at the upstream again after --mirror-ttl (the cached tag
+is served while the upstream is down), and pushes to those names are
+refused; other names are pushed to and pulled from as usual. See
+docs/mirror.md; gantry serve containerd-config prints containerd's
+hosts.toml.
 
 One process at a time uses a store: a second gantry on the same --root fails
 at once, naming the process that holds it.
@@ -104,10 +142,19 @@ instance role. See docs/s3.md.`,
   # the same from the environment or the config file (serve: {addr: ..., allow-sparse: true})
   GANTRY_ADDR=0.0.0.0:5000 GANTRY_ROOT=/srv/gantry gantry serve
 
+  # require credentials; tokens signed with a key replicas share
+  gantry serve --addr 0.0.0.0:5000 --htpasswd /etc/gantry/htpasswd --token-key /etc/gantry/token.pem
+
   # serve a bundle (all its volumes) read-only, in place, without unpacking it;
   # registry.local:5000/apps/api:v1 is served as apps/api:v1, as bundle load
   # stores it (--keep-registry-host: registry.local_5000/apps/api:v1)
   gantry serve --addr 0.0.0.0:5000 --bundle fleet.tar,fleet.002.tar
+
+  # a pull-through mirror of Docker Hub (docker.io/library/nginx and nginx alike)
+  gantry serve --mirror https://registry-1.docker.io
+
+  # several upstreams by name prefix; pushes to other names are kept here
+  gantry serve --mirror docker.io/=https://registry-1.docker.io --mirror ghcr.io/=https://ghcr.io
 
   # one of several replicas of a store in an S3 bucket
   AWS_ACCESS_KEY_ID=... AWS_SECRET_ACCESS_KEY=... gantry serve --addr 0.0.0.0:5000 \
@@ -143,6 +190,10 @@ instance role. See docs/s3.md.`,
 	fl.StringSliceVar(&f.bundles, "bundle", nil, "serve these bundle files (the volumes of one bundle) read-only, in place, instead of the store; --root is not used")
 	fl.BoolVar(&f.keepHost, "keep-registry-host", false, "with --bundle: "+keepHostUsage)
 	fl.BoolVar(&f.tracker, "tracker", false, "also serve the tracker of gantry agent's swarms under /p2p/v1/ (as gantry tracker does)")
+	fl.Var(&f.mirror, "mirror", mirrorUsage)
+	fl.DurationVar(&f.mirrorTTL, "mirror-ttl", pullthrough.DefaultTagTTL, "with --mirror: resolve a cached tag at its upstream again once it is older than this")
+	cmd.AddCommand(newServeContainerdConfigCmd())
+	addAuthFlags(fl, &f.auth)
 	_ = fl.MarkHidden("purge-interval") // for tests; the default suits every --upload-ttl worth having
 	return cmd
 }
@@ -156,6 +207,12 @@ func (f serveFlags) check() error {
 	}
 	if err := checkS3Location(f.s3); err != nil {
 		return err
+	}
+	if len(f.mirror.upstreams) > 0 && len(f.bundles) > 0 {
+		return errors.New("--mirror caches into the store and --bundle serves a bundle read-only: give one of them")
+	}
+	if f.mirrorTTL <= 0 {
+		return fmt.Errorf("--mirror-ttl %s: want a positive duration", f.mirrorTTL)
 	}
 	if f.keepHost && len(f.bundles) == 0 {
 		return errors.New("--keep-registry-host names a bundle's repositories: it goes with --bundle (bundle load takes it for the store)")
@@ -201,9 +258,14 @@ func runServe(ctx context.Context, e *env, f serveFlags) (err error) {
 	raiseFileLimit(e.log)
 	regOpts := f.limits
 	regOpts.AllowSparse, regOpts.Logger, regOpts.BodyIdleTimeout = f.allowSparse, e.log, f.bodyIdle
+	access, err := newServeAuth(e, f.auth)
+	if err != nil {
+		return err
+	}
+	access.apply(&regOpts)
 	health := &healthState{root: f.root}
 	var (
-		reg   *registry.Registry
+		reg   http.Handler
 		store any        // the store served, for the abilities it may have (UploadPurger)
 		stats storeStats // the disk store, for /metrics; nil for a bundle
 	)
@@ -237,6 +299,14 @@ func runServe(ctx context.Context, e *env, f serveFlags) (err error) {
 			return err
 		}
 		reg, store, health.root = registry.New(st, regOpts), st, ""
+		if len(f.mirror.upstreams) > 0 { // a mirror whose cache the replicas share
+			pt, err := openMirror(st, f, e.log)
+			if err != nil {
+				return err
+			}
+			defer pt.Close()
+			reg = pt.Handler(registry.New(pt, regOpts))
+		}
 	} else {
 		if listeners, err = listen(f); err != nil {
 			return err
@@ -253,21 +323,30 @@ func runServe(ctx context.Context, e *env, f serveFlags) (err error) {
 			}
 		}()
 		reg, store, stats = registry.New(ds, regOpts), ds, ds
+		if len(f.mirror.upstreams) > 0 {
+			pt, err := openMirror(ds, f, e.log)
+			if err != nil {
+				return err
+			}
+			defer pt.Close() // before the store's Close, deferred earlier
+			reg = pt.Handler(registry.New(pt, regOpts))
+		}
 	}
 
 	m := newServeMetrics(stats, e.log)
+	access.register(m)
 	ops := http.NewServeMux()
 	ops.Handle("GET /metrics", m.handler())
 	ops.Handle("GET /healthz", health)
 
-	var handler http.Handler = reg
+	handler := access.wrap(reg)
 	var trk *tracker.Tracker
 	if f.tracker {
 		trk = tracker.New(tracker.Options{Logger: e.log})
 		tctx, stopTracker := context.WithCancel(ctx)
 		defer stopTracker()
 		go trk.Run(tctx)
-		handler = withTracker(reg, trk)
+		handler = withTracker(handler, trk)
 	}
 	if f.metricsAddr == "" {
 		handler = withOps(handler, ops)

@@ -112,6 +112,7 @@ func Launch() (srv *Server, stop func() string, err error) {
 		"MINIO_BROWSER=off", "MINIO_UPDATE=off")
 	logs := &syncBuffer{}
 	cmd.Stdout, cmd.Stderr = logs, logs
+	dieWithParent(cmd)
 	if err := cmd.Start(); err != nil {
 		os.RemoveAll(dir)
 		return nil, nil, fmt.Errorf("start minio: %w", err)

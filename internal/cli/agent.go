@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -18,6 +19,7 @@ import (
 	"github.com/gantry-dev/gantry/internal/p2p/mirror"
 	"github.com/gantry-dev/gantry/internal/p2p/swarm"
 	"github.com/gantry-dev/gantry/internal/registry"
+	"github.com/gantry-dev/gantry/internal/remote"
 	"github.com/spf13/cobra"
 )
 
@@ -36,6 +38,7 @@ type agentFlags struct {
 	neighbours                   int
 	stallTimeout                 time.Duration
 	cacheSize, downRate, upRate  string
+	access                       registryFlags // TLS of --upstream and --tracker
 }
 
 func newAgentCmd(e *env) *cobra.Command {
@@ -92,6 +95,7 @@ rollout's makespan and percentiles are computed.`,
 	fl.StringVar(&f.peerAddr, "peer-advertise", "", "address the other agents are told to use (default: --peer-listen's, which must then name an IP)")
 	fl.StringVar(&f.upstream, "upstream", "", "URL of the registry mirrored (required)")
 	fl.StringVar(&f.tracker, "tracker", "", "URL of the tracker (required)")
+	addRegistryFlags(fl, &f.access)
 	fl.StringVar(&f.data, "data", filepath.Join(defaultRoot(), "agent"), "directory of the blobs this node keeps")
 	fl.StringVar(&f.id, "id", "", "this node's name in its swarms (default: host name and --peer-advertise)")
 	fl.IntVar(&f.neighbours, "neighbours", 4, "peers this node takes the pieces of one blob from at once")
@@ -172,11 +176,16 @@ func runAgent(ctx context.Context, e *env, f agentFlags) error {
 		}
 		sizes[flag] = n
 	}
+	tlsConf, err := remote.ClientTLS(f.access.caFile, f.access.insecure)
+	if err != nil {
+		return err // names the file
+	}
 	m := newAgentMetrics()
 	node, err := swarm.New(swarm.Options{
 		ID: id, Addr: advertise, Tracker: f.tracker, Dir: f.data,
 		Neighbours: f.neighbours, StallTimeout: f.stallTimeout, Logger: e.log,
 		CacheBytes: sizes["--cache-size"], DownloadRate: sizes["--download-rate"], UploadRate: sizes["--upload-rate"],
+		TLS: tlsConf,
 		OnPull: func(r swarm.PullRecord) {
 			m.observe(r)
 			level, outcome := slog.LevelInfo, "ok"
@@ -191,7 +200,7 @@ func runAgent(ctx context.Context, e *env, f agentFlags) error {
 		return err
 	}
 	m.watch(node)
-	store, err := mirror.New(mirror.Options{Upstream: f.upstream, Swarm: node})
+	store, err := mirror.New(mirror.Options{Upstream: f.upstream, Swarm: node, HTTP: upstreamClient(tlsConf)})
 	if err != nil {
 		return err
 	}
@@ -294,4 +303,16 @@ server = %q
   dial_timeout = %q
 `, dir, dir, listen, containerdDialTimeout, strings.TrimSuffix(upstream, "/"), "http://"+listen, containerdDialTimeout)
 	return err
+}
+
+// upstreamClient is the agent's client of its upstream: net/http's default
+// transport (proxies from the environment), with tlsConf when --ca-file or
+// --insecure asked for one.
+func upstreamClient(tlsConf *tls.Config) *http.Client {
+	if tlsConf == nil {
+		return http.DefaultClient
+	}
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.TLSClientConfig = tlsConf
+	return &http.Client{Transport: tr}
 }

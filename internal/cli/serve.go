@@ -44,6 +44,7 @@ type serveFlags struct {
 	bundles         []string
 	keepHost        bool
 	tracker         bool
+	tls             serveTLSFlags
 }
 
 func newServeCmd(e *env) *cobra.Command {
@@ -128,6 +129,7 @@ at once, naming the process that holds it.`,
 	fl.StringSliceVar(&f.bundles, "bundle", nil, "serve these bundle files (the volumes of one bundle) read-only, in place, instead of the store; --root is not used")
 	fl.BoolVar(&f.keepHost, "keep-registry-host", false, "with --bundle: "+keepHostUsage)
 	fl.BoolVar(&f.tracker, "tracker", false, "also serve the tracker of gantry agent's swarms under /p2p/v1/ (as gantry tracker does)")
+	addServeTLSFlags(fl, &f.tls)
 	_ = fl.MarkHidden("purge-interval") // for tests; the default suits every --upload-ttl worth having
 	return cmd
 }
@@ -146,6 +148,9 @@ func (f serveFlags) check() error {
 		if _, _, err := net.SplitHostPort(f.metricsAddr); err != nil {
 			return fmt.Errorf("--metrics-addr %q: want HOST:PORT: %v", f.metricsAddr, err)
 		}
+	}
+	if err := f.tls.check(map[string]string{"--addr": f.addr, "--metrics-addr": f.metricsAddr}); err != nil {
+		return err
 	}
 	if f.uploadTTL <= 0 {
 		return fmt.Errorf("--upload-ttl %s: want a positive duration", f.uploadTTL)
@@ -178,6 +183,10 @@ func runServe(ctx context.Context, e *env, f serveFlags) (err error) {
 		return usageError{err}
 	}
 	raiseFileLimit(e.log)
+	tlsConf, err := f.tls.serverTLS(e.log)
+	if err != nil {
+		return err
+	}
 	regOpts := f.limits
 	regOpts.AllowSparse, regOpts.Logger, regOpts.BodyIdleTimeout = f.allowSparse, e.log, f.bodyIdle
 	health := &healthState{root: f.root}
@@ -244,6 +253,7 @@ func runServe(ctx context.Context, e *env, f serveFlags) (err error) {
 	}
 	srv := &http.Server{
 		Handler:           instrument(handler, e.log, m),
+		TLSConfig:         tlsConf,
 		ReadHeaderTimeout: 30 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(e.log.Handler(), slog.LevelWarn),
@@ -255,6 +265,7 @@ func runServe(ctx context.Context, e *env, f serveFlags) (err error) {
 	if f.metricsAddr != "" {
 		servers = append(servers, &http.Server{
 			Handler:           instrument(ops, e.log, m),
+			TLSConfig:         tlsConf,
 			ReadHeaderTimeout: 10 * time.Second,
 			ErrorLog:          slog.NewLogLogger(e.log.Handler(), slog.LevelWarn),
 		})
@@ -262,14 +273,14 @@ func runServe(ctx context.Context, e *env, f serveFlags) (err error) {
 
 	errc := make(chan error, len(servers))
 	for i, s := range servers {
-		go func() { errc <- s.Serve(listeners[i]) }()
+		go func() { errc <- serveOn(s, listeners[i]) }()
 	}
 	if len(f.bundles) > 0 {
 		// --root is not used: naming it would send whoever reads the log
 		// to a directory that has nothing to do with what is served.
-		e.log.Info("listening", "addr", ln.Addr().String(), "bundle", strings.Join(f.bundles, ","), "read_only", true)
+		e.log.Info("listening", "addr", ln.Addr().String(), "bundle", strings.Join(f.bundles, ","), "read_only", true, "tls", tlsConf != nil)
 	} else {
-		e.log.Info("listening", "addr", ln.Addr().String(), "root", f.root, "allow_sparse", f.allowSparse, "upload_ttl", f.uploadTTL)
+		e.log.Info("listening", "addr", ln.Addr().String(), "root", f.root, "allow_sparse", f.allowSparse, "upload_ttl", f.uploadTTL, "tls", tlsConf != nil)
 	}
 	if len(listeners) > 1 {
 		e.log.Info("metrics listening", "addr", listeners[1].Addr().String())

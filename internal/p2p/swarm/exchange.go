@@ -3,6 +3,7 @@ package swarm
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -32,8 +33,9 @@ type Have struct {
 // maxHaveBytes bounds one line of a have stream.
 const maxHaveBytes = 8 << 20
 
-func defaultHTTPClient() *http.Client {
+func defaultHTTPClient(tlsConf *tls.Config) *http.Client {
 	return &http.Client{Transport: &http.Transport{
+		TLSClientConfig:       tlsConf,
 		DialContext:           (&net.Dialer{Timeout: 2 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
 		MaxIdleConnsPerHost:   32,
 		IdleConnTimeout:       90 * time.Second,

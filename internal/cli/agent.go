@@ -66,6 +66,14 @@ be reachable from them (a node's cluster address). Whole blobs are kept in
 --data (up to --cache-size, least recently pulled dropped first) and served
 to other agents after a restart.
 
+The peer port and gantry tracker speak plain HTTP on any address, by
+design: what crosses them is content-addressed, and containerd gets no byte
+of a blob that has not matched the digest its manifest names (the manifest
+comes from the upstream, over the upstream's TLS), so bytes altered on the
+way cost a retry, not integrity. TLS there would add privacy of blobs
+between nodes that may pull them anyway. The upstream and the tracker may
+be https:// URLs, checked against the system's roots plus --ca-file.
+
 Besides the registry API under /v2/, the mirror address serves /metrics
 (Prometheus: bytes from the upstream and from peers, bytes served to peers,
 fallbacks, corrupt pieces, time to first byte and pull durations) and

@@ -57,16 +57,23 @@ embedded store, so docker, containerd, skopeo, crane, oras and buildah push
 to it and pull from it. The store stays an OCI image layout that other tools
 read once gantry has stopped.
 
-It listens on 127.0.0.1:5000 by default: only this machine reaches it.
-Listening on every interface (--addr 0.0.0.0:5000) is a choice to make
-knowingly: gantry serve has no authentication and no TLS yet, so put it
-behind a proxy that has them, or on a network you trust.
+It listens on 127.0.0.1:5000 by default: only this machine reaches it, over
+plain HTTP. An address other machines reach (--addr 0.0.0.0:5000) is served
+over HTTPS: --tls-cert and --tls-key name the certificate (with its chain)
+and its key, PEM files read again when they change on disk (looked at every
+few seconds; open connections keep their certificate, and a new pair that
+does not load leaves the old one in use, logged once), so a renewal needs no
+restart. TLS 1.2 at least; clients that offer HTTP/2 get it. --metrics-addr
+is served the same way. --insecure-http serves plain HTTP on such an
+address anyway: behind a proxy that terminates TLS, or on a network you
+trust. gantry serve has no authentication yet.
 
 Besides the registry API under /v2/, it serves:
   /healthz   200 while the store is open, 503 once shutdown has begun
   /metrics   Prometheus metrics (on --metrics-addr instead, when given)
   /p2p/v1/   with --tracker, the tracker of gantry agent's swarms, as gantry
-             tracker runs it (agents give --tracker http://ADDR)
+             tracker runs it (agents give --tracker http://ADDR, https://
+             with --tls-cert)
 
 Each request is logged on one line at info level (method, path, route,
 status, bytes in and out, duration, remote address). Upload sessions that
@@ -89,16 +96,18 @@ at once, naming the process that holds it.`,
 		Example: `  # serve the default store on this machine only
   gantry serve
 
-  # serve a given directory to the network, metrics on a separate port
-  gantry serve --addr 0.0.0.0:5000 --root /srv/gantry --metrics-addr 127.0.0.1:9090
+  # serve a given directory to the network over HTTPS, metrics on a separate port
+  gantry serve --addr 0.0.0.0:5000 --root /srv/gantry --metrics-addr 127.0.0.1:9090 \
+    --tls-cert /etc/gantry/tls.crt --tls-key /etc/gantry/tls.key
 
   # the same from the environment or the config file (serve: {addr: ..., allow-sparse: true})
-  GANTRY_ADDR=0.0.0.0:5000 GANTRY_ROOT=/srv/gantry gantry serve
+  GANTRY_ADDR=0.0.0.0:5000 GANTRY_ROOT=/srv/gantry GANTRY_TLS_CERT=/etc/gantry/tls.crt \
+    GANTRY_TLS_KEY=/etc/gantry/tls.key gantry serve
 
   # serve a bundle (all its volumes) read-only, in place, without unpacking it;
   # registry.local:5000/apps/api:v1 is served as apps/api:v1, as bundle load
   # stores it (--keep-registry-host: registry.local_5000/apps/api:v1)
-  gantry serve --addr 0.0.0.0:5000 --bundle fleet.tar,fleet.002.tar
+  gantry serve --addr 0.0.0.0:5000 --insecure-http --bundle fleet.tar,fleet.002.tar
 
   # a free port, for tests: the address is logged as "listening addr=127.0.0.1:NNNNN"
   gantry serve --addr 127.0.0.1:0 --root "$(mktemp -d)"`,

@@ -122,9 +122,9 @@ func (t *transfer) addNeighbour(ctx context.Context, m tracker.Peer) {
 		useful:     time.Now(),
 	}
 	t.neighbours[m.ID] = nb
-	go t.watch(nctx, nb)
+	t.n.spawn(func() { t.watch(nctx, nb) })
 	for range t.n.opts.Pipeline {
-		go t.worker(nctx, nb)
+		t.n.spawn(func() { t.worker(nctx, nb) })
 	}
 }
 

@@ -321,6 +321,6 @@ func upstreamClient(tlsConf *tls.Config) *http.Client {
 		return http.DefaultClient
 	}
 	tr := http.DefaultTransport.(*http.Transport).Clone()
-	tr.TLSClientConfig = tlsConf
+	tr.TLSClientConfig = tlsConf.Clone() // its own: HTTP/2 setup adds to NextProtos
 	return &http.Client{Transport: tr}
 }

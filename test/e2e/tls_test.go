@@ -283,3 +283,40 @@ func TestCopyCredentialsOverTLS(t *testing.T) {
 		t.Errorf("no request came with the helper's credentials")
 	}
 }
+
+// TestAgentTLSUpstream runs two agents whose upstream and tracker are one
+// gantry serve --tracker over TLS, trusted through --ca-file: pulls through
+// both agents get the image, and the origin sends each blob once. An agent
+// without the CA cannot resolve the image.
+func TestAgentTLSUpstream(t *testing.T) {
+	crane := testenv.GoTool(t, "crane")
+	origin := startTLSServer(t, "--tracker")
+	img := sharedBusybox(t)
+	src := filepath.Join(t.TempDir(), "src")
+	layoutWith(t, src, map[string]testimage.Image{"demo/busybox:1": img})
+	mustGantry(t, "copy", "-q", "--ca-file", origin.ca.CertFile, "oci:"+src+":demo/busybox:1", origin.Addr+"/demo/busybox:1")
+	agent := func(extra ...string) *daemon {
+		return startDaemon(t, append([]string{"agent", "--listen", "127.0.0.1:0", "--peer-listen", "127.0.0.1:0",
+			"--upstream", "https://" + origin.Addr, "--tracker", "https://" + origin.Addr, "--data", t.TempDir()}, extra...)...)
+	}
+	agents := []*daemon{agent("--ca-file", origin.ca.CertFile), agent("--ca-file", origin.ca.CertFile)}
+	for i, a := range agents {
+		r := testenv.Run(t, timeout, crane, "pull", "--insecure", "--format", "oci", a.Addr+"/demo/busybox:1", filepath.Join(t.TempDir(), "image.tar"))
+		if r.Code != 0 {
+			t.Fatalf("crane pull through agent %d: exit %d: %s", i, r.Code, r.Stderr)
+		}
+	}
+	resp, err := origin.client(false).Get("https://" + origin.Addr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	metrics, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if got, want := metricSum(string(metrics), "gantry_http_requests_total", `route="blob_get",status="200"`), float64(len(img.Layers)+1); got != want {
+		t.Errorf("the origin answered %v blob GETs for two agents, want %v (one per blob)", got, want)
+	}
+	stranger := agent()
+	if r := testenv.Run(t, timeout, crane, "digest", "--insecure", stranger.Addr+"/demo/busybox:1"); r.Code == 0 {
+		t.Errorf("an agent without the CA resolved the image over TLS")
+	}
+}

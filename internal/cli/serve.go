@@ -262,7 +262,7 @@ func runServe(ctx context.Context, e *env, f serveFlags) (err error) {
 	}
 	srv := &http.Server{
 		Handler:           instrument(handler, e.log, m),
-		TLSConfig:         tlsConf,
+		TLSConfig:         tlsConf.Clone(), // its own: HTTP/2 setup writes to it
 		ReadHeaderTimeout: 30 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(e.log.Handler(), slog.LevelWarn),
@@ -274,7 +274,7 @@ func runServe(ctx context.Context, e *env, f serveFlags) (err error) {
 	if f.metricsAddr != "" {
 		servers = append(servers, &http.Server{
 			Handler:           instrument(ops, e.log, m),
-			TLSConfig:         tlsConf,
+			TLSConfig:         tlsConf.Clone(), // its own: HTTP/2 setup writes to it
 			ReadHeaderTimeout: 10 * time.Second,
 			ErrorLog:          slog.NewLogLogger(e.log.Handler(), slog.LevelWarn),
 		})

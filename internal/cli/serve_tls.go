@@ -112,19 +112,27 @@ type certReloader struct {
 	statFailed bool
 }
 
-// fileStamp is what tells a changed file: its modification time and size.
-type fileStamp struct {
-	mod  time.Time
-	size int64
-}
+// fileStamp is what tells a changed file: the file itself (a file renamed
+// over the old one, as certificate managers and Kubernetes' Secret volumes
+// replace them, is another file even when written in the same clock tick
+// with the same size), its modification time and its size.
+type fileStamp struct{ info os.FileInfo }
 
 func stamp(path string) (fileStamp, error) {
 	st, err := os.Stat(path) // through symlinks, as Kubernetes swaps them
 	if err != nil {
 		return fileStamp{}, err
 	}
-	return fileStamp{st.ModTime(), st.Size()}, nil
+	return fileStamp{st}, nil
 }
+
+func (a fileStamp) same(b fileStamp) bool {
+	return a.info != nil && b.info != nil && os.SameFile(a.info, b.info) &&
+		a.info.ModTime().Equal(b.info.ModTime()) && a.info.Size() == b.info.Size()
+}
+
+// samePair reports whether two pairs of stamps are of the same files.
+func samePair(a, b [2]fileStamp) bool { return a[0].same(b[0]) && a[1].same(b[1]) }
 
 // load reads the pair, for the start: an error names the files.
 func (c *certReloader) load() error {
@@ -169,7 +177,7 @@ func (c *certReloader) getCertificate(*tls.ClientHelloInfo) (*tls.Certificate, e
 		return c.cert, nil
 	}
 	c.statFailed = false
-	if stamps == c.loaded || stamps == c.failed {
+	if samePair(stamps, c.loaded) || samePair(stamps, c.failed) {
 		return c.cert, nil
 	}
 	cert, err := tls.LoadX509KeyPair(c.certFile, c.keyFile)

@@ -92,8 +92,8 @@ func (f serveTLSFlags) serverTLS(log *slog.Logger) (*tls.Config, error) {
 }
 
 // certReloader hands out a certificate pair read from files, and reads the
-// files again when their modification time or size changed, looking at
-// most every interval: certificate managers (cert-manager's Secret
+// files again when they changed (another file renamed over them, or a new
+// modification time or size), looking at most every interval: certificate managers (cert-manager's Secret
 // volumes, certbot's renewals) replace the files while the server runs.
 // Connections open keep the pair they shook hands with; new ones get the
 // new pair. A new pair that does not load (a key that does not match, a

@@ -132,9 +132,13 @@ func TestServeTLSClients(t *testing.T) {
 	if r.Code != 1 || !strings.Contains(r.Stderr, s.keyFile) || strings.Count(strings.TrimSpace(r.Stderr), "\n") != 0 {
 		t.Errorf("gantry copy --ca-file KEY: exit %d, %q; want 1 and one line naming the file", r.Code, r.Stderr)
 	}
-	// inventory and bundle create read the same registry with the CA.
+	// Every other command that reaches a registry takes the CA the same way.
 	mustGantry(t, "inventory", "--ca-file", s.ca.CertFile, "-o", filepath.Join(t.TempDir(), "inv.json"), s.Addr)
-	mustGantry(t, "bundle", "create", "--ca-file", s.ca.CertFile, "-o", filepath.Join(t.TempDir(), "b.tar"), s.Addr+"/cr/busybox:1")
+	bundle := filepath.Join(t.TempDir(), "b.tar")
+	mustGantry(t, "bundle", "create", "--ca-file", s.ca.CertFile, "-o", bundle, s.Addr+"/cr/busybox:1")
+	mustGantry(t, "bundle", "push", "--ca-file", s.ca.CertFile, bundle, "--to", s.Addr+"/site")
+	mustGantry(t, "check", "--ca-file", s.ca.CertFile, "--failure-threshold", "none", s.Addr+"/site/cr/busybox:1")
+	mustGantry(t, "fleet", "--ca-file", s.ca.CertFile, "--registry", s.Addr+"/site")
 }
 
 func skopeoDigestCert(t *testing.T, certDir, ref string) string {

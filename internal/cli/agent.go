@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/gantry-dev/gantry/internal/atomicfile"
+	"github.com/gantry-dev/gantry/internal/oci"
 	"github.com/gantry-dev/gantry/internal/p2p/mirror"
 	"github.com/gantry-dev/gantry/internal/p2p/swarm"
 	"github.com/gantry-dev/gantry/internal/registry"
@@ -298,19 +299,13 @@ func writeContainerdConfig(w io.Writer, upstream, listen string) error {
 		return usageError{fmt.Errorf("--listen %q: want HOST:PORT: %v", listen, err)}
 	}
 	dir := u.Host
-	if u.Host == "registry-1.docker.io" || u.Host == "index.docker.io" {
-		dir = "docker.io"
+	if oci.RegistryEndpoint(u.Host) == oci.DockerHubEndpoint {
+		dir = oci.DockerHub
 	}
-	_, err = fmt.Fprintf(w, `# containerd hosts.toml: /etc/containerd/certs.d/%s/hosts.toml
-# Pulls of %s go through the gantry agent at %s;
-# if it does not answer within %s, containerd pulls from the upstream.
-server = %q
-
-[host.%q]
-  capabilities = ["pull", "resolve"]
-  dial_timeout = %q
-`, dir, dir, listen, containerdDialTimeout, strings.TrimSuffix(upstream, "/"), "http://"+listen, containerdDialTimeout)
-	return err
+	return writeHostsTOML(w, hostsTOML{
+		dir: dir, server: upstream, mirror: "http://" + listen, dialTimeout: containerdDialTimeout,
+		note: "if it does not answer within " + containerdDialTimeout + ", containerd pulls from the upstream.",
+	})
 }
 
 // upstreamClient is the agent's client of its upstream: net/http's default

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -397,6 +398,12 @@ func (c config) lookup(cmd *cobra.Command, flag string) (string, bool) {
 
 func formatValue(v any) string {
 	if list, ok := v.([]any); ok {
+		if slices.ContainsFunc(list, func(x any) bool { _, isMap := x.(map[string]any); return isMap }) {
+			// A list of objects (serve's mirror) reaches its flag as JSON.
+			if b, err := json.Marshal(list); err == nil {
+				return string(b)
+			}
+		}
 		parts := make([]string, len(list))
 		for i, x := range list {
 			parts[i] = fmt.Sprint(x)

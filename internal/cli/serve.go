@@ -16,6 +16,7 @@ import (
 
 	"github.com/gantry-dev/gantry/internal/cas"
 	"github.com/gantry-dev/gantry/internal/p2p/tracker"
+	"github.com/gantry-dev/gantry/internal/pullthrough"
 	"github.com/gantry-dev/gantry/internal/registry"
 	"github.com/gantry-dev/gantry/internal/store/disk"
 	"github.com/spf13/cobra"
@@ -44,6 +45,8 @@ type serveFlags struct {
 	bundles         []string
 	keepHost        bool
 	tracker         bool
+	mirror          mirrorFlag
+	mirrorTTL       time.Duration
 	tls             serveTLSFlags
 }
 
@@ -91,6 +94,15 @@ On SIGTERM or SIGINT gantry stops accepting connections, lets requests in
 flight finish for up to --shutdown-timeout, then closes the store (writing
 index.json) and exits 0.
 
+With --mirror, gantry serve is a pull-through mirror: the names an upstream
+serves are pulled from it into the store on first use (one upstream fetch
+per blob however many clients ask at once, streamed to them as it arrives),
+tags are resolved at the upstream again after --mirror-ttl (the cached tag
+is served while the upstream is down), and pushes to those names are
+refused; other names are pushed to and pulled from as usual. See
+docs/mirror.md; gantry serve containerd-config prints containerd's
+hosts.toml.
+
 One process at a time uses a store: a second gantry on the same --root fails
 at once, naming the process that holds it.`,
 		Example: `  # serve the default store on this machine only
@@ -108,6 +120,12 @@ at once, naming the process that holds it.`,
   # registry.local:5000/apps/api:v1 is served as apps/api:v1, as bundle load
   # stores it (--keep-registry-host: registry.local_5000/apps/api:v1)
   gantry serve --addr 0.0.0.0:5000 --insecure-http --bundle fleet.tar,fleet.002.tar
+
+  # a pull-through mirror of Docker Hub (docker.io/library/nginx and nginx alike)
+  gantry serve --mirror https://registry-1.docker.io
+
+  # several upstreams by name prefix; pushes to other names are kept here
+  gantry serve --mirror docker.io/=https://registry-1.docker.io --mirror ghcr.io/=https://ghcr.io
 
   # a free port, for tests: the address is logged as "listening addr=127.0.0.1:NNNNN"
   gantry serve --addr 127.0.0.1:0 --root "$(mktemp -d)"`,
@@ -138,7 +156,10 @@ at once, naming the process that holds it.`,
 	fl.StringSliceVar(&f.bundles, "bundle", nil, "serve these bundle files (the volumes of one bundle) read-only, in place, instead of the store; --root is not used")
 	fl.BoolVar(&f.keepHost, "keep-registry-host", false, "with --bundle: "+keepHostUsage)
 	fl.BoolVar(&f.tracker, "tracker", false, "also serve the tracker of gantry agent's swarms under /p2p/v1/ (as gantry tracker does)")
+	fl.Var(&f.mirror, "mirror", mirrorUsage)
+	fl.DurationVar(&f.mirrorTTL, "mirror-ttl", pullthrough.DefaultTagTTL, "with --mirror: resolve a cached tag at its upstream again once it is older than this")
 	addServeTLSFlags(fl, &f.tls)
+	cmd.AddCommand(newServeContainerdConfigCmd())
 	_ = fl.MarkHidden("purge-interval") // for tests; the default suits every --upload-ttl worth having
 	return cmd
 }
@@ -146,6 +167,12 @@ at once, naming the process that holds it.`,
 func (f serveFlags) check() error {
 	if f.root == "" && len(f.bundles) == 0 {
 		return errors.New("no store directory: give --root DIR or set GANTRY_ROOT")
+	}
+	if len(f.mirror.upstreams) > 0 && len(f.bundles) > 0 {
+		return errors.New("--mirror caches into the store and --bundle serves a bundle read-only: give one of them")
+	}
+	if f.mirrorTTL <= 0 {
+		return fmt.Errorf("--mirror-ttl %s: want a positive duration", f.mirrorTTL)
 	}
 	if f.keepHost && len(f.bundles) == 0 {
 		return errors.New("--keep-registry-host names a bundle's repositories: it goes with --bundle (bundle load takes it for the store)")
@@ -200,7 +227,7 @@ func runServe(ctx context.Context, e *env, f serveFlags) (err error) {
 	regOpts.AllowSparse, regOpts.Logger, regOpts.BodyIdleTimeout = f.allowSparse, e.log, f.bodyIdle
 	health := &healthState{root: f.root}
 	var (
-		reg   *registry.Registry
+		reg   http.Handler
 		store any        // the store served, for the abilities it may have (UploadPurger)
 		stats storeStats // the disk store, for /metrics; nil for a bundle
 	)
@@ -241,6 +268,14 @@ func runServe(ctx context.Context, e *env, f serveFlags) (err error) {
 			}
 		}()
 		reg, store, stats = registry.New(ds, regOpts), ds, ds
+		if len(f.mirror.upstreams) > 0 {
+			pt, err := openMirror(ds, f, e.log)
+			if err != nil {
+				return err
+			}
+			defer pt.Close() // before the store's Close, deferred earlier
+			reg = pt.Handler(registry.New(pt, regOpts))
+		}
 	}
 
 	m := newServeMetrics(stats, e.log)

@@ -55,6 +55,15 @@ type Options struct {
 	// missing file means anonymous access.
 	DockerConfig string
 
+	// Username and Password, when Username is set, are the credentials
+	// sent to the registry instead of those of DockerConfig (a mirror's
+	// per-upstream account).
+	Username, Password string
+
+	// PlainHTTP talks to the registry over plain HTTP whatever its host
+	// (an upstream given as an http:// URL). Default: the rule of New.
+	PlainHTTP bool
+
 	// UserAgent is sent with every request, so that registry operators can
 	// tell gantry's traffic apart. Default: "gantry/" and the module version
 	// from the build information ("gantry/dev" in a development build); the
@@ -118,7 +127,9 @@ func New(host string, opts Options) (*Registry, error) {
 		configPath = defaultDockerConfig()
 	}
 	var credFn auth.CredentialFunc
-	if configPath != "" {
+	if opts.Username != "" {
+		credFn = auth.StaticCredential(host, auth.Credential{Username: opts.Username, Password: opts.Password})
+	} else if configPath != "" {
 		store, err := credentials.NewStore(configPath, credentials.StoreOptions{})
 		if err != nil {
 			return nil, fmt.Errorf("registry %s: reading credentials: %w", host, err)
@@ -149,7 +160,10 @@ func New(host string, opts Options) (*Registry, error) {
 	client := &auth.Client{Client: httpClient, Credential: credFn, Cache: auth.NewCache()}
 	client.SetUserAgent(ua)
 	r := &Registry{host: host, client: client, probe: httpClient, configPath: configPath, insecure: opts.Insecure}
-	if !opts.Insecure && !isLoopback(host) {
+	switch {
+	case opts.PlainHTTP:
+		r.scheme = "http"
+	case !opts.Insecure && !isLoopback(host):
 		r.scheme = "https"
 	}
 	return r, nil

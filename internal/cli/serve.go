@@ -49,6 +49,7 @@ type serveFlags struct {
 	mirror          mirrorFlag
 	mirrorTTL       time.Duration
 	auth            authFlags
+	tls             serveTLSFlags
 }
 
 func newServeCmd(e *env) *cobra.Command {
@@ -61,10 +62,16 @@ embedded store, so docker, containerd, skopeo, crane, oras and buildah push
 to it and pull from it. The store stays an OCI image layout that other tools
 read once gantry has stopped.
 
-It listens on 127.0.0.1:5000 by default: only this machine reaches it.
-Listening on every interface (--addr 0.0.0.0:5000) is a choice to make
-knowingly: without --htpasswd anyone who reaches the port may push and
-delete.
+It listens on 127.0.0.1:5000 by default: only this machine reaches it, over
+plain HTTP. An address other machines reach (--addr 0.0.0.0:5000) is served
+over HTTPS: --tls-cert and --tls-key name the certificate (with its chain)
+and its key, PEM files read again when they change on disk (looked at every
+few seconds; open connections keep their certificate, and a new pair that
+does not load leaves the old one in use, logged once), so a renewal needs no
+restart. TLS 1.2 at least; clients that offer HTTP/2 get it. --metrics-addr
+is served the same way. --insecure-http serves plain HTTP on such an
+address anyway: behind a proxy that terminates TLS, or on a network you
+trust. Without --htpasswd anyone who reaches the port may push and delete.
 
 With --htpasswd FILE, requests need credentials: the users of the file
 (bcrypt hashes only, htpasswd -B) log in as with any registry (docker
@@ -94,7 +101,8 @@ Besides the registry API under /v2/, it serves:
   /metrics   Prometheus metrics (on --metrics-addr instead, when given)
   /token     with --htpasswd, the token endpoint of the challenges
   /p2p/v1/   with --tracker, the tracker of gantry agent's swarms, as gantry
-             tracker runs it (agents give --tracker http://ADDR)
+             tracker runs it (agents give --tracker http://ADDR, https://
+             with --tls-cert)
 
 Each request is logged on one line at info level (method, path, route,
 status, bytes in and out, duration, remote address, and with --htpasswd the
@@ -136,11 +144,13 @@ instance role. See docs/s3.md.`,
 		Example: `  # serve the default store on this machine only
   gantry serve
 
-  # serve a given directory to the network, metrics on a separate port
-  gantry serve --addr 0.0.0.0:5000 --root /srv/gantry --metrics-addr 127.0.0.1:9090
+  # serve a given directory to the network over HTTPS, metrics on a separate port
+  gantry serve --addr 0.0.0.0:5000 --root /srv/gantry --metrics-addr 127.0.0.1:9090 \
+    --tls-cert /etc/gantry/tls.crt --tls-key /etc/gantry/tls.key
 
   # the same from the environment or the config file (serve: {addr: ..., allow-sparse: true})
-  GANTRY_ADDR=0.0.0.0:5000 GANTRY_ROOT=/srv/gantry gantry serve
+  GANTRY_ADDR=0.0.0.0:5000 GANTRY_ROOT=/srv/gantry GANTRY_TLS_CERT=/etc/gantry/tls.crt \
+    GANTRY_TLS_KEY=/etc/gantry/tls.key gantry serve
 
   # require credentials; tokens signed with a key replicas share
   gantry serve --addr 0.0.0.0:5000 --htpasswd /etc/gantry/htpasswd --token-key /etc/gantry/token.pem
@@ -148,7 +158,7 @@ instance role. See docs/s3.md.`,
   # serve a bundle (all its volumes) read-only, in place, without unpacking it;
   # registry.local:5000/apps/api:v1 is served as apps/api:v1, as bundle load
   # stores it (--keep-registry-host: registry.local_5000/apps/api:v1)
-  gantry serve --addr 0.0.0.0:5000 --bundle fleet.tar,fleet.002.tar
+  gantry serve --addr 0.0.0.0:5000 --insecure-http --bundle fleet.tar,fleet.002.tar
 
   # a pull-through mirror of Docker Hub (docker.io/library/nginx and nginx alike)
   gantry serve --mirror https://registry-1.docker.io
@@ -192,6 +202,7 @@ instance role. See docs/s3.md.`,
 	fl.BoolVar(&f.tracker, "tracker", false, "also serve the tracker of gantry agent's swarms under /p2p/v1/ (as gantry tracker does)")
 	fl.Var(&f.mirror, "mirror", mirrorUsage)
 	fl.DurationVar(&f.mirrorTTL, "mirror-ttl", pullthrough.DefaultTagTTL, "with --mirror: resolve a cached tag at its upstream again once it is older than this")
+	addServeTLSFlags(fl, &f.tls)
 	cmd.AddCommand(newServeContainerdConfigCmd())
 	addAuthFlags(fl, &f.auth)
 	_ = fl.MarkHidden("purge-interval") // for tests; the default suits every --upload-ttl worth having
@@ -225,6 +236,9 @@ func (f serveFlags) check() error {
 			return fmt.Errorf("--metrics-addr %q: want HOST:PORT: %v", f.metricsAddr, err)
 		}
 	}
+	if err := f.tls.check(map[string]string{"--addr": f.addr, "--metrics-addr": f.metricsAddr}); err != nil {
+		return err
+	}
 	if f.uploadTTL <= 0 {
 		return fmt.Errorf("--upload-ttl %s: want a positive duration", f.uploadTTL)
 	}
@@ -256,6 +270,10 @@ func runServe(ctx context.Context, e *env, f serveFlags) (err error) {
 		return usageError{err}
 	}
 	raiseFileLimit(e.log)
+	tlsConf, err := f.tls.serverTLS(e.log)
+	if err != nil {
+		return err
+	}
 	regOpts := f.limits
 	regOpts.AllowSparse, regOpts.Logger, regOpts.BodyIdleTimeout = f.allowSparse, e.log, f.bodyIdle
 	access, err := newServeAuth(e, f.auth)
@@ -353,6 +371,7 @@ func runServe(ctx context.Context, e *env, f serveFlags) (err error) {
 	}
 	srv := &http.Server{
 		Handler:           instrument(handler, e.log, m),
+		TLSConfig:         tlsConf.Clone(), // its own: HTTP/2 setup writes to it
 		ReadHeaderTimeout: 30 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(e.log.Handler(), slog.LevelWarn),
@@ -364,6 +383,7 @@ func runServe(ctx context.Context, e *env, f serveFlags) (err error) {
 	if f.metricsAddr != "" {
 		servers = append(servers, &http.Server{
 			Handler:           instrument(ops, e.log, m),
+			TLSConfig:         tlsConf.Clone(), // its own: HTTP/2 setup writes to it
 			ReadHeaderTimeout: 10 * time.Second,
 			ErrorLog:          slog.NewLogLogger(e.log.Handler(), slog.LevelWarn),
 		})
@@ -371,16 +391,16 @@ func runServe(ctx context.Context, e *env, f serveFlags) (err error) {
 
 	errc := make(chan error, len(servers))
 	for i, s := range servers {
-		go func() { errc <- s.Serve(listeners[i]) }()
+		go func() { errc <- serveOn(s, listeners[i]) }()
 	}
 	if len(f.bundles) > 0 {
 		// --root is not used: naming it would send whoever reads the log
 		// to a directory that has nothing to do with what is served.
-		e.log.Info("listening", "addr", ln.Addr().String(), "bundle", strings.Join(f.bundles, ","), "read_only", true)
+		e.log.Info("listening", "addr", ln.Addr().String(), "bundle", strings.Join(f.bundles, ","), "read_only", true, "tls", tlsConf != nil)
 	} else if f.s3 != "" {
-		e.log.Info("listening", "addr", ln.Addr().String(), "s3", f.s3, "allow_sparse", f.allowSparse, "upload_ttl", f.uploadTTL)
+		e.log.Info("listening", "addr", ln.Addr().String(), "s3", f.s3, "allow_sparse", f.allowSparse, "upload_ttl", f.uploadTTL, "tls", tlsConf != nil)
 	} else {
-		e.log.Info("listening", "addr", ln.Addr().String(), "root", f.root, "allow_sparse", f.allowSparse, "upload_ttl", f.uploadTTL)
+		e.log.Info("listening", "addr", ln.Addr().String(), "root", f.root, "allow_sparse", f.allowSparse, "upload_ttl", f.uploadTTL, "tls", tlsConf != nil)
 	}
 	if len(listeners) > 1 {
 		e.log.Info("metrics listening", "addr", listeners[1].Addr().String())

@@ -2,6 +2,7 @@ package swarm
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -41,6 +42,10 @@ type Options struct {
 	// a short dial timeout and enough idle connections per peer for
 	// Pipeline requests; its overall timeout must be zero.
 	HTTP *http.Client
+	// TLS configures the default HTTP client's TLS, for a tracker served
+	// over HTTPS with a private CA. Ignored with HTTP set. Default: the
+	// system's roots.
+	TLS *tls.Config
 	// Neighbours is how many peers a node takes pieces from at once.
 	// Default 4.
 	Neighbours int
@@ -142,7 +147,7 @@ func New(opts Options) (*Node, error) {
 		return nil, errors.New("swarm: ID, Addr, Tracker and Dir are required")
 	}
 	if opts.HTTP == nil {
-		opts.HTTP = defaultHTTPClient()
+		opts.HTTP = defaultHTTPClient(opts.TLS)
 	}
 	if opts.Neighbours <= 0 {
 		opts.Neighbours = 4

@@ -44,6 +44,7 @@ type serveFlags struct {
 	bundles         []string
 	keepHost        bool
 	tracker         bool
+	gc              serveGCFlags
 }
 
 func newServeCmd(e *env) *cobra.Command {
@@ -128,6 +129,7 @@ at once, naming the process that holds it.`,
 	fl.StringSliceVar(&f.bundles, "bundle", nil, "serve these bundle files (the volumes of one bundle) read-only, in place, instead of the store; --root is not used")
 	fl.BoolVar(&f.keepHost, "keep-registry-host", false, "with --bundle: "+keepHostUsage)
 	fl.BoolVar(&f.tracker, "tracker", false, "also serve the tracker of gantry agent's swarms under /p2p/v1/ (as gantry tracker does)")
+	f.gc.add(fl)
 	_ = fl.MarkHidden("purge-interval") // for tests; the default suits every --upload-ttl worth having
 	return cmd
 }
@@ -170,7 +172,7 @@ func (f serveFlags) check() error {
 	if f.shutdownTimeout < 0 {
 		return fmt.Errorf("--shutdown-timeout %s: want 0 or more", f.shutdownTimeout)
 	}
-	return nil
+	return f.gc.check()
 }
 
 func runServe(ctx context.Context, e *env, f serveFlags) (err error) {
@@ -211,7 +213,7 @@ func runServe(ctx context.Context, e *env, f serveFlags) (err error) {
 		if listeners, err = listen(f); err != nil {
 			return err
 		}
-		ds, derr := disk.Open(f.root, disk.Options{Logger: e.log})
+		ds, derr := disk.Open(f.root, disk.Options{Logger: e.log, OnlineGC: f.gc.interval > 0})
 		if derr != nil {
 			return derr
 		}
@@ -275,6 +277,8 @@ func runServe(ctx context.Context, e *env, f serveFlags) (err error) {
 		e.log.Info("metrics listening", "addr", listeners[1].Addr().String())
 	}
 
+	gcCtx, stopGC := context.WithCancel(ctx)
+	gcDone := startGC(gcCtx, e.log, store, f.gc, m)
 	purgeDone := make(chan struct{})
 	purgeCtx, stopPurge := context.WithCancel(ctx)
 	go func() {
@@ -292,6 +296,8 @@ func runServe(ctx context.Context, e *env, f serveFlags) (err error) {
 	health.stopping.Store(true)
 	stopPurge()
 	<-purgeDone
+	stopGC()
+	<-gcDone
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), f.shutdownTimeout)
 	defer cancel()
 	if trk != nil {

@@ -256,7 +256,7 @@ func (s *Store) Collect(ctx context.Context, opts GCOptions) (*GCReport, error) 
 		return nil, fmt.Errorf("store %s: %w", s.dir, errClosed)
 	}
 	g := &collector{s: s, ctx: ctx, opts: opts, ret: ret, now: start, cutoff: start.Add(-opts.Grace).Unix(), cutoffNano: start.Add(-opts.Grace).UnixNano(),
-		rep: &GCReport{DryRun: opts.DryRun, TagsRemoved: []string{}, Unlinked: []GCUnlink{}, Blobs: []GCBlob{}, Busy: []string{}},
+		rep:      &GCReport{DryRun: opts.DryRun, TagsRemoved: []string{}, Unlinked: []GCUnlink{}, Blobs: []GCBlob{}, Busy: []string{}},
 		released: map[digest.Digest]int{}}
 	s.gcOn.Store(true)
 	s.gcMu.Lock()
@@ -291,7 +291,7 @@ type collector struct {
 	cutoff int64 // Unix seconds: content let go of at or before is garbage
 	// cutoffNano is cutoff in Unix nanoseconds, for lookup times.
 	cutoffNano int64
-	rep    *GCReport
+	rep        *GCReport
 	// released counts, in a dry run, the repositories that would let go
 	// of each blob, so the blob phase can tell which would be held by none.
 	released map[digest.Digest]int

@@ -62,6 +62,13 @@ Listening on every interface (--addr 0.0.0.0:5000) is a choice to make
 knowingly: gantry serve has no authentication and no TLS yet, so put it
 behind a proxy that has them, or on a network you trust.
 
+With --gc-interval, it collects garbage while it serves (off by default:
+what goes is a decision about what the registry keeps): the content deleted
+or no longer referenced in each repository, once let go of longer than
+--gc-grace ago, and the tags the --gc-* retention rules remove, as gantry gc
+does on a stopped store. In the config file: serve: {gc: {interval: 1h}}.
+Each run logs one line and counts into /metrics (gantry_gc_*).
+
 Besides the registry API under /v2/, it serves:
   /healthz   200 while the store is open, 503 once shutdown has begun
   /metrics   Prometheus metrics (on --metrics-addr instead, when given)

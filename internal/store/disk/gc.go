@@ -25,6 +25,10 @@ import (
 // Open empties it.
 const trashDir = "trash"
 
+// trashAbove is the size from which a blob is renamed into the trash
+// under the lock and unlinked after it, rather than unlinked under it.
+const trashAbove = 1 << 20
+
 // DefaultGrace is GCOptions.Grace's default: longer than any push takes
 // from its first blob to its last tag, so a push in progress never loses
 // the blobs it uploaded first.
@@ -49,8 +53,9 @@ type GCOptions struct {
 	// Retention removes tags, and the manifests only they kept. Default:
 	// none removed.
 	Retention Retention
-	// Batch bounds the blobs removed during one hold of the store's lock
-	// (what a request may wait behind). Default 256.
+	// Batch is the number of blobs removed between two syncs of the
+	// blobs directory (each removal holds the store's lock on its own).
+	// Default 256.
 	Batch int
 }
 
@@ -272,6 +277,7 @@ func (s *Store) Collect(ctx context.Context, opts GCOptions) (*GCReport, error) 
 	if err := g.blobs(); err != nil {
 		return nil, err
 	}
+
 	if !opts.DryRun {
 		if err := g.temps(); err != nil {
 			return nil, err
@@ -364,6 +370,8 @@ func (g *collector) snapshot(name string) *repoSnap {
 	s := g.s
 	s.mu.RLock()
 	defer s.mu.RUnlock()
+	start := time.Now() // writers wait behind the read lock
+	defer func() { g.held(time.Since(start)) }()
 	s.gcMu.Lock()
 	snap := &repoSnap{name: name, gen: s.gens[name], links: linkSet{}, refs: map[digest.Digest][]digest.Digest{}, touched: map[digest.Digest]int64{}}
 	for d, l := range s.links[name] {
@@ -396,13 +404,16 @@ func (g *collector) repository(name string) error {
 	doomedTags := g.retain(snap)
 	kept := map[digest.Digest]bool{}
 	var queue []ocispec.Descriptor
-	keep := func(d digest.Digest) {
+	keep := func(d digest.Digest, mt string) {
 		l, ok := snap.links[d]
 		if !ok || kept[d] {
 			return
 		}
 		kept[d] = true
-		queue = append(queue, ocispec.Descriptor{Digest: d, MediaType: l.MediaType})
+		if l.MediaType != "" {
+			mt = l.MediaType
+		}
+		queue = append(queue, ocispec.Descriptor{Digest: d, MediaType: mt})
 	}
 	tagged := map[digest.Digest]bool{}
 	for _, e := range snap.tags {
@@ -425,17 +436,17 @@ func (g *collector) repository(name string) error {
 	for _, e := range snap.tags {
 		if !doomedTags[e.tag] {
 			if _, ref := subjectOf[e.desc.Digest]; !ref {
-				keep(e.desc.Digest)
+				keep(e.desc.Digest, "")
 			}
 		}
 	}
 	for d, l := range snap.links {
 		switch {
 		case young(d):
-			keep(d)
+			keep(d, "")
 		case l.MediaType != "" && !tagged[d] && !g.ret.RemoveUntagged:
 			if _, ref := subjectOf[d]; !ref {
-				keep(d)
+				keep(d, "")
 			}
 		}
 	}
@@ -445,14 +456,14 @@ func (g *collector) repository(name string) error {
 			queue = queue[:len(queue)-1]
 			if n := g.node(desc); n != nil {
 				for _, c := range n.children {
-					keep(c.Digest)
+					keep(c.Digest, c.MediaType) // a child's type, if it entered as a blob
 				}
 			}
 		}
 		// Referrers of kept content are kept, and what they reach.
 		for r, subj := range subjectOf {
 			if kept[subj] && !kept[r] {
-				keep(r)
+				keep(r, "")
 			}
 		}
 		if len(queue) == 0 {
@@ -660,6 +671,7 @@ func (g *collector) blobs() error {
 			return fmt.Errorf("store %s: %w", s.dir, err)
 		}
 		s.mu.RLock()
+		start := time.Now()
 		for _, e := range entries {
 			d := digest.NewDigestFromEncoded(alg, e.Name())
 			if d.Validate() != nil || !e.Type().IsRegular() || foreign[d] {
@@ -674,6 +686,7 @@ func (g *collector) blobs() error {
 			}
 			cands = append(cands, c)
 		}
+		g.held(time.Since(start))
 		s.mu.RUnlock()
 	}
 	var doomed []blobCand
@@ -707,43 +720,29 @@ func (g *collector) blobs() error {
 		batch := doomed[i:min(i+g.opts.Batch, len(doomed))]
 		var moved []blobCand
 		var rerr error
-		func() {
-			s.mu.Lock()
-			defer s.mu.Unlock()
-			s.gcMu.Lock()
-			defer s.gcMu.Unlock()
-			start := time.Now()
-			defer func() { g.held(time.Since(start)) }()
-			for _, c := range batch {
-				// Re-check what may have changed since the snapshot:
-				// a link (holders), a push about to link (pins), a
-				// link and unlink (a newer released time).
-				if s.holders[c.d] > 0 || s.pins[c.d] > 0 || s.released[c.d] != c.released {
-					continue
-				}
-				err := os.Rename(s.blobPath(c.d), filepath.Join(trash, string(c.d.Algorithm())+"-"+c.d.Encoded()))
-				if errors.Is(err, os.ErrNotExist) {
-					delete(s.released, c.d)
-					s.linksDirty = true
-					continue
-				}
-				if err != nil {
-					rerr = fmt.Errorf("store %s: removing %s: %w", s.dir, c.d, err)
-					return
-				}
-				delete(s.released, c.d)
-				delete(s.gcNodes, c.d)
-				s.linksDirty = true
-				moved = append(moved, c)
+		for _, c := range batch {
+			// One blob per hold of the lock: a request waits behind one
+			// unlink at most. Re-check what may have changed since the
+			// snapshot: a link (holders), a push about to link (pins),
+			// a link and unlink (a newer released time).
+			if err := g.removeBlob(c, trash, &moved); err != nil {
+				rerr = err
+				break
 			}
-		}()
-		if len(moved) > 0 {
-			if err := syncDir(s.path(blobsDir, string(moved[0].d.Algorithm()))); err != nil {
-				return fmt.Errorf("store %s: %w", s.dir, err)
+		}
+		synced := map[digest.Algorithm]bool{}
+		for _, c := range moved {
+			if alg := c.d.Algorithm(); !synced[alg] {
+				synced[alg] = true
+				if err := syncDir(s.path(blobsDir, string(alg))); err != nil {
+					return fmt.Errorf("store %s: %w", s.dir, err)
+				}
 			}
 		}
 		for _, c := range moved {
-			os.Remove(filepath.Join(trash, string(c.d.Algorithm())+"-"+c.d.Encoded()))
+			if c.size >= trashAbove {
+				os.Remove(filepath.Join(trash, string(c.d.Algorithm())+"-"+c.d.Encoded()))
+			}
 			g.rep.Blobs = append(g.rep.Blobs, GCBlob{Digest: c.d, Size: c.size})
 			g.rep.BlobsReclaimed++
 			g.rep.BytesReclaimed += c.size
@@ -753,15 +752,64 @@ func (g *collector) blobs() error {
 		}
 	}
 	// Released entries whose file is gone (another tool removed it, or a
-	// crash came after the rename): nothing to keep a time for.
-	s.mu.Lock()
+	// crash came after the unlink): nothing to keep a time for. Looked at
+	// outside the lock, forgotten under it if still so.
+	s.mu.RLock()
+	var gone []digest.Digest
 	for d := range s.released {
-		if _, err := os.Lstat(s.blobPath(d)); errors.Is(err, os.ErrNotExist) && s.holders[d] == 0 {
-			delete(s.released, d)
-			s.linksDirty = true
-		}
+		gone = append(gone, d)
 	}
-	s.mu.Unlock()
+	s.mu.RUnlock()
+	gone = slices.DeleteFunc(gone, func(d digest.Digest) bool {
+		_, err := os.Lstat(s.blobPath(d))
+		return !errors.Is(err, os.ErrNotExist)
+	})
+	if len(gone) > 0 {
+		s.mu.Lock()
+		for _, d := range gone {
+			if _, err := os.Lstat(s.blobPath(d)); errors.Is(err, os.ErrNotExist) && s.holders[d] == 0 {
+				delete(s.released, d)
+				s.linksDirty = true
+			}
+		}
+		s.mu.Unlock()
+	}
+	return nil
+}
+
+// removeBlob removes c's file if it is still garbage, holding mu and gcMu,
+// and appends it to moved if it did.
+func (g *collector) removeBlob(c blobCand, trash string, moved *[]blobCand) error {
+	s := g.s
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.gcMu.Lock()
+	defer s.gcMu.Unlock()
+	start := time.Now()
+	defer func() { g.held(time.Since(start)) }()
+	if s.holders[c.d] > 0 || s.pins[c.d] > 0 || s.released[c.d] != c.released {
+		return nil
+	}
+	// A small file is unlinked at once; a large one is renamed away, its
+	// unlink (freeing its extents takes a while) left for after the lock.
+	var err error
+	if c.size < trashAbove {
+		err = os.Remove(s.blobPath(c.d))
+	} else {
+		err = os.Rename(s.blobPath(c.d), filepath.Join(trash, string(c.d.Algorithm())+"-"+c.d.Encoded()))
+	}
+	if errors.Is(err, os.ErrNotExist) {
+		delete(s.released, c.d)
+		s.linksDirty = true
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("store %s: removing %s: %w", s.dir, c.d, err)
+	}
+	delete(s.released, c.d)
+	delete(s.gcNodes, c.d)
+	s.linksDirty = true
+	*moved = append(*moved, c)
 	return nil
 }
 

@@ -155,16 +155,18 @@
 // go of (or, never held, written) longer than the grace period ago, unless
 // an index.json entry another tool wrote reaches it. Every path that links
 // a blob (Push, Mount, an upload's Commit) pins its digest before it looks
-// for the file and unpins it once linked. The collection removes a file
-// holding mu and gcMu, after checking that no repository holds it, that
-// it is not pinned and that its let-go time is the one it decided on; the
-// removal is a rename into .gantry/trash/ in that same critical section.
-// So a pin taken before the check makes the collection skip the blob, and
-// a pin taken after finds the file gone and writes it again: no link ever
-// names a missing file. The batch's directory is fsync'd, then the trash
-// files are unlinked outside the lock. A kill leaves, at worst, files in
-// the trash (Open removes them) and released entries for files that are
-// gone (the next collection forgets them); neither is damage.
+// for the file and unpins it once linked. The collection removes one file
+// per hold of mu and gcMu, after checking that no repository holds it,
+// that it is not pinned and that its let-go time is the one it decided
+// on; the removal (an unlink, or for a file of 1 MiB or more a rename into
+// .gantry/trash/, unlinked after the lock, since freeing a large file's
+// extents takes a while) is in that same critical section. So a pin taken
+// before the check makes the collection skip the blob, and a pin taken
+// after finds the file gone and writes it again: no link ever names a
+// missing file. blobs/<alg> is fsync'd after each batch of removals. A
+// kill leaves, at worst, files in the trash (Open removes them) and
+// released entries for files that are gone (the next collection forgets
+// them); neither is damage.
 //
 // Then the temporary files of interrupted pushes and rewrites go, as fsck
 // would remove them. The longest hold of the lock is in the report.

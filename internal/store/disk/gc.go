@@ -613,8 +613,6 @@ func (g *collector) commit(name string, gen uint64, recs []record) ([]record, er
 	return keep, nil
 }
 
-var errBusy = errors.New("repository changed meanwhile")
-
 // retain returns the tags of snap that retention removes.
 func (g *collector) retain(snap *repoSnap) map[string]bool {
 	r := g.ret

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -26,6 +27,11 @@ type env struct {
 	log            *slog.Logger
 
 	configFile string
+	// config is the config file read (nil when there is none), for the
+	// sections a command reads itself (structuredKeys); configPath its
+	// path.
+	config     config
+	configPath string
 	logLevel   string
 	logFormat  string
 }
@@ -216,6 +222,7 @@ func applySettings(cmd *cobra.Command, e *env) error {
 	if err := file.check(cmd.Root(), path); err != nil {
 		return err
 	}
+	e.config, e.configPath = file, path
 	var errs []error
 	flags.VisitAll(func(f *pflag.Flag) {
 		// --help and --version are requests, not settings: GANTRY_VERSION
@@ -314,7 +321,7 @@ func checkSection(sec map[string]any, cmd *cobra.Command, path string) error {
 				continue
 			}
 		}
-		if flags[k] {
+		if flags[k] || structuredKeys[strings.TrimPrefix(cmd.CommandPath(), cmd.Root().Name()+" ")][k] {
 			continue
 		}
 		if group, isMap := sec[k].(map[string]any); isMap && hasGroup(flags, k) {
@@ -327,6 +334,9 @@ func checkSection(sec map[string]any, cmd *cobra.Command, path string) error {
 			continue
 		}
 		known := slices.Collect(maps.Keys(flags))
+		for name := range structuredKeys[strings.TrimPrefix(cmd.CommandPath(), cmd.Root().Name()+" ")] {
+			known = append(known, name)
+		}
 		for name := range subs {
 			known = append(known, name)
 		}
@@ -350,6 +360,29 @@ func hasGroup(flags map[string]bool, prefix string) bool {
 		}
 	}
 	return false
+}
+
+// structuredKeys are the keys of a command's section that are not flags
+// but structures the command reads and checks itself (config.section), by
+// command path.
+var structuredKeys = map[string]map[string]bool{
+	"serve": {"auth": true},
+}
+
+// section returns the value at path (section names, then a key) as YAML,
+// or nil when the file has none.
+func (c config) section(path ...string) ([]byte, error) {
+	var v any = map[string]any(c)
+	for _, name := range path {
+		m, ok := v.(map[string]any)
+		if !ok {
+			return nil, nil
+		}
+		if v, ok = m[name]; !ok {
+			return nil, nil
+		}
+	}
+	return yaml.Marshal(v)
 }
 
 // closest returns the candidate nearest to s by edit distance, if it is
@@ -416,7 +449,7 @@ func (c config) lookup(cmd *cobra.Command, flag string) (string, bool) {
 		// command's own section only (at the top level, gc: is gantry
 		// gc's section).
 		for i := range len(flag) {
-			if flag[i] != '-' || sec == nil || n != len(path) || n == 0 {
+			if flag[i] != '-' || sec == nil || n != len(path) || n == 0 || structuredKeys[strings.Join(path, " ")][flag[:i]] {
 				continue
 			}
 			if group, ok := sec[flag[:i]].(map[string]any); ok {
@@ -433,6 +466,12 @@ func (c config) lookup(cmd *cobra.Command, flag string) (string, bool) {
 
 func formatValue(v any) string {
 	if list, ok := v.([]any); ok {
+		if slices.ContainsFunc(list, func(x any) bool { _, isMap := x.(map[string]any); return isMap }) {
+			// A list of objects (serve's mirror) reaches its flag as JSON.
+			if b, err := json.Marshal(list); err == nil {
+				return string(b)
+			}
+		}
 		parts := make([]string, len(list))
 		for i, x := range list {
 			parts[i] = fmt.Sprint(x)

@@ -296,6 +296,9 @@ func TestHelmTemplateRejects(t *testing.T) {
 		{"no tag", []string{"--set", "image.tag="}, "image: give a tag or a digest"},
 		{"two trackers", []string{"--set", "tracker.replicas=2"}, "tracker.replicas 2: the tracker keeps its state in memory"},
 		{"data type", []string{"--set", "agent.data.type=nfs"}, `agent.data.type "nfs": want hostPath or emptyDir`},
+		{"registry without TLS", []string{"--set", "registry.enabled=true"}, "registry.tls.secretName is required"},
+		{"registry with TLS and plain", []string{"--set", "registry.enabled=true", "--set", "registry.tls.secretName=t", "--set", "registry.tls.insecureHTTP=true"}, "give one of them"},
+		{"two registries on one store", []string{"--set", "registry.enabled=true", "--set", "registry.tls.secretName=t", "--set", "registry.replicas=2"}, "registry.replicas 2: gantry serve's disk store is used by one process"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			args := append([]string{"template", "rel", chartDir(), "--values", ciValues()}, tc.args...)

@@ -187,6 +187,18 @@ type HolderLister interface {
 	Holders(ctx context.Context, d digest.Digest) ([]string, error)
 }
 
+// Guarder is a store that collects garbage while it serves. A writer
+// about to make content of a repository refer to other content the
+// repository holds (a manifest PUT checking that its children are there,
+// then storing and tagging the manifest) calls Guard first and release when
+// done: in between, garbage collection unlinks nothing from that
+// repository, so the children checked stay held.
+type Guarder interface {
+	// Guard holds the repository's content in place until release is
+	// called. It does not block and cannot fail.
+	Guard() (release func())
+}
+
 // Ingester accepts content in several writes, as registry uploads arrive:
 // over many requests, before the digest is known. A repository's target
 // implements it; sessions belong to the repository that began them.

@@ -50,6 +50,7 @@ type serveFlags struct {
 	mirrorTTL       time.Duration
 	auth            authFlags
 	tls             serveTLSFlags
+	gc              serveGCFlags
 }
 
 func newServeCmd(e *env) *cobra.Command {
@@ -95,6 +96,13 @@ otherwise (see docs/access-control.md):
 A known user without the grant gets 403 DENIED, an expired or forged token
 401 with error="invalid_token", and a client address with too many failed
 logins 429 with Retry-After.
+
+With --gc-interval, it collects garbage while it serves (off by default:
+what goes is a decision about what the registry keeps): the content deleted
+or no longer referenced in each repository, once let go of longer than
+--gc-grace ago, and the tags the --gc-* retention rules remove, as gantry gc
+does on a stopped store. In the config file: serve: {gc: {interval: 1h}}.
+Each run logs one line and counts into /metrics (gantry_gc_*).
 
 Besides the registry API under /v2/, it serves:
   /healthz   200 while the store is open, 503 once shutdown has begun
@@ -205,6 +213,7 @@ instance role. See docs/s3.md.`,
 	addServeTLSFlags(fl, &f.tls)
 	cmd.AddCommand(newServeContainerdConfigCmd())
 	addAuthFlags(fl, &f.auth)
+	f.gc.add(fl)
 	_ = fl.MarkHidden("purge-interval") // for tests; the default suits every --upload-ttl worth having
 	return cmd
 }
@@ -262,7 +271,10 @@ func (f serveFlags) check() error {
 	if f.shutdownTimeout < 0 {
 		return fmt.Errorf("--shutdown-timeout %s: want 0 or more", f.shutdownTimeout)
 	}
-	return nil
+	if f.gc.interval > 0 && (f.s3 != "" || len(f.bundles) > 0) {
+		return errors.New("--gc-interval collects garbage in the disk store (--root); an S3 store has no garbage collection yet and a bundle is served read-only")
+	}
+	return f.gc.check()
 }
 
 func runServe(ctx context.Context, e *env, f serveFlags) (err error) {
@@ -329,7 +341,7 @@ func runServe(ctx context.Context, e *env, f serveFlags) (err error) {
 		if listeners, err = listen(f); err != nil {
 			return err
 		}
-		ds, derr := disk.Open(f.root, disk.Options{Logger: e.log})
+		ds, derr := disk.Open(f.root, disk.Options{Logger: e.log, OnlineGC: f.gc.interval > 0})
 		if derr != nil {
 			return derr
 		}
@@ -406,6 +418,8 @@ func runServe(ctx context.Context, e *env, f serveFlags) (err error) {
 		e.log.Info("metrics listening", "addr", listeners[1].Addr().String())
 	}
 
+	gcCtx, stopGC := context.WithCancel(ctx)
+	gcDone := startGC(gcCtx, e.log, store, f.gc, m)
 	purgeDone := make(chan struct{})
 	purgeCtx, stopPurge := context.WithCancel(ctx)
 	go func() {
@@ -423,6 +437,8 @@ func runServe(ctx context.Context, e *env, f serveFlags) (err error) {
 	health.stopping.Store(true)
 	stopPurge()
 	<-purgeDone
+	stopGC()
+	<-gcDone
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), f.shutdownTimeout)
 	defer cancel()
 	if trk != nil {

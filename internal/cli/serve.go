@@ -44,6 +44,7 @@ type serveFlags struct {
 	bundles         []string
 	keepHost        bool
 	tracker         bool
+	redis           string
 }
 
 func newServeCmd(e *env) *cobra.Command {
@@ -62,10 +63,12 @@ knowingly: gantry serve has no authentication and no TLS yet, so put it
 behind a proxy that has them, or on a network you trust.
 
 Besides the registry API under /v2/, it serves:
-  /healthz   200 while the store is open, 503 once shutdown has begun
+  /healthz   200 while the store is open, 503 once shutdown has begun (or,
+             with --tracker --redis, while Redis does not answer)
   /metrics   Prometheus metrics (on --metrics-addr instead, when given)
   /p2p/v1/   with --tracker, the tracker of gantry agent's swarms, as gantry
-             tracker runs it (agents give --tracker http://ADDR)
+             tracker runs it (agents give --tracker http://ADDR); with
+             --redis, several such servers are replicas of one tracker
 
 Each request is logged on one line at info level (method, path, route,
 status, bytes in and out, duration, remote address). Upload sessions that
@@ -128,6 +131,7 @@ at once, naming the process that holds it.`,
 	fl.StringSliceVar(&f.bundles, "bundle", nil, "serve these bundle files (the volumes of one bundle) read-only, in place, instead of the store; --root is not used")
 	fl.BoolVar(&f.keepHost, "keep-registry-host", false, "with --bundle: "+keepHostUsage)
 	fl.BoolVar(&f.tracker, "tracker", false, "also serve the tracker of gantry agent's swarms under /p2p/v1/ (as gantry tracker does)")
+	fl.StringVar(&f.redis, "redis", "", "with --tracker: share the tracker's state with its replicas through this Redis, redis://HOST:PORT/DB")
 	_ = fl.MarkHidden("purge-interval") // for tests; the default suits every --upload-ttl worth having
 	return cmd
 }
@@ -135,6 +139,9 @@ at once, naming the process that holds it.`,
 func (f serveFlags) check() error {
 	if f.root == "" && len(f.bundles) == 0 {
 		return errors.New("no store directory: give --root DIR or set GANTRY_ROOT")
+	}
+	if f.redis != "" && !f.tracker {
+		return errors.New("--redis shares the tracker's state: it goes with --tracker")
 	}
 	if f.keepHost && len(f.bundles) == 0 {
 		return errors.New("--keep-registry-host names a bundle's repositories: it goes with --bundle (bundle load takes it for the store)")
@@ -181,6 +188,17 @@ func runServe(ctx context.Context, e *env, f serveFlags) (err error) {
 	regOpts := f.limits
 	regOpts.AllowSparse, regOpts.Logger, regOpts.BodyIdleTimeout = f.allowSparse, e.log, f.bodyIdle
 	health := &healthState{root: f.root}
+	var trk *tracker.Tracker
+	if f.tracker {
+		var closeShared func()
+		var err error
+		trk, closeShared, err = newTracker(e, trackerFlags{redis: f.redis})
+		if err != nil {
+			return usageError{err}
+		}
+		defer closeShared()
+		health.tracker = trk
+	}
 	var (
 		reg   *registry.Registry
 		store any        // the store served, for the abilities it may have (UploadPurger)
@@ -231,9 +249,7 @@ func runServe(ctx context.Context, e *env, f serveFlags) (err error) {
 	ops.Handle("GET /healthz", health)
 
 	var handler http.Handler = reg
-	var trk *tracker.Tracker
-	if f.tracker {
-		trk = tracker.New(tracker.Options{Logger: e.log})
+	if trk != nil {
 		tctx, stopTracker := context.WithCancel(ctx)
 		defer stopTracker()
 		go trk.Run(tctx)
@@ -398,9 +414,11 @@ func purgeLoop(ctx context.Context, log *slog.Logger, store any, interval time.D
 }
 
 // healthState answers /healthz: 200 while the store is open and its layout
-// is reachable, 503 once shutdown has begun or when the directory is gone.
+// is reachable, 503 once shutdown has begun, when the directory is gone or
+// when the tracker's Redis does not answer.
 type healthState struct {
 	root     string
+	tracker  *tracker.Tracker // with --tracker
 	stopping atomic.Bool
 }
 
@@ -411,6 +429,13 @@ func (h *healthState) ServeHTTP(w http.ResponseWriter, _ *http.Request) {
 		w.WriteHeader(http.StatusServiceUnavailable)
 		fmt.Fprintln(w, "shutting down")
 		return
+	}
+	if h.tracker != nil {
+		if err := h.tracker.Healthy(); err != nil {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			fmt.Fprintln(w, err)
+			return
+		}
 	}
 	if h.root == "" { // serving a bundle: nothing on disk to lose
 		fmt.Fprintln(w, "ok")

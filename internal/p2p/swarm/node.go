@@ -32,7 +32,8 @@ type Options struct {
 	ID string
 	// Addr is where other nodes reach Handler (host:port).
 	Addr string
-	// Tracker is the tracker's base URL.
+	// Tracker is the tracker's base URL, or the base URLs of its
+	// replicas separated by commas (see tracker.Client).
 	Tracker string
 	// Dir holds the node's blobs: whole ones under blobs/, partial ones
 	// under partial/.

@@ -123,7 +123,7 @@ func (t *Tracker) follow(ctx context.Context) {
 		}
 		t.mu.Unlock()
 		if s.Seq > 0 {
-			go t.saveSnapshot(ctx, s)
+			t.bg.Go(func() { t.saveSnapshot(ctx, s) })
 		}
 	}
 }

@@ -119,17 +119,27 @@ func TestReplicasShareSwarms(t *testing.T) {
 		sb, _ := B.tr.Swarm(blob)
 		return cmp.Equal(sa, sb) && len(sa.Members) == 4
 	})
+	// An agent behind a Service may open its stream at one replica and
+	// announce at the other, at once.
+	e := connect(t, A.srv.URL, "e")
+	viaB := &tracker.Client{URL: B.srv.URL, Peer: "e"}
+	if err := viaB.Announce(t.Context(), tracker.Announce{Join: []tracker.Join{{Digest: blob}}}); err != nil {
+		t.Fatalf("announce at the other replica: %v", err)
+	}
+	e.expect(fetcherIs("a", 1), "fetcher, for a member that announced at the other replica")
 	// A member leaving through B is gone for the members on A.
 	b.announce(tracker.Announce{Leave: []digest.Digest{blob}})
 	c.expect(func(ev tracker.Event) bool { return ev.Type == tracker.EventGone && ev.Peer.ID == "b" }, "b gone")
 }
 
 // Many agents spread over two replicas joining at once get one fetcher
-// lease between them; both replicas passing an expired lease on at once
-// pass it on once.
+// lease between them; when it runs out, both replicas pass it on at once
+// (their periodic checks, and more calls racing them) and it is passed on
+// once.
 func TestReplicasOneLease(t *testing.T) {
 	rs := redistest.Start(t)
-	A, B := newReplica(t, rs.URL, tracker.Options{LeaseTimeout: time.Minute}), newReplica(t, rs.URL, tracker.Options{LeaseTimeout: time.Minute})
+	opts := tracker.Options{LeaseTimeout: 2 * time.Second}
+	A, B := newReplica(t, rs.URL, opts), newReplica(t, rs.URL, opts)
 	var peers []*peer
 	for i := range 16 {
 		url := A.srv.URL
@@ -147,6 +157,7 @@ func TestReplicasOneLease(t *testing.T) {
 		})
 	}
 	wg.Wait()
+	joined := time.Now()
 	fetchers := map[string]bool{}
 	for _, p := range peers {
 		ev := p.expect(func(ev tracker.Event) bool { return ev.Type == tracker.EventFetcher }, "fetcher")
@@ -158,18 +169,23 @@ func TestReplicasOneLease(t *testing.T) {
 	if len(fetchers) != 1 {
 		t.Fatalf("fetchers %v, want one", fetchers)
 	}
-	later := time.Now().Add(2 * time.Minute)
-	wg.Go(func() { A.tr.Expire(later) })
-	wg.Go(func() { B.tr.Expire(later) })
+	time.Sleep(time.Until(joined.Add(opts.LeaseTimeout + 100*time.Millisecond)))
+	for range 4 {
+		wg.Go(func() { A.tr.Expire(time.Now()) })
+		wg.Go(func() { B.tr.Expire(time.Now()) })
+	}
 	wg.Wait()
-	waitFor(t, "one takeover on both replicas", func() bool {
-		sa, _ := A.tr.Swarm(blob)
-		sb, _ := B.tr.Swarm(blob)
-		return sa.Lease == 2 && sb.Lease == 2 && sa.Fetcher == sb.Fetcher && sa.Fetcher != ""
-	})
-	time.Sleep(200 * time.Millisecond)
-	if sa, _ := A.tr.Swarm(blob); sa.Lease != 2 {
-		t.Fatalf("lease %d after two replicas expired lease 1 at once, want 2", sa.Lease)
+	for _, p := range peers {
+		ev := p.expect(func(ev tracker.Event) bool { return ev.Type == tracker.EventFetcher }, "next fetcher")
+		if ev.Lease != 2 {
+			t.Fatalf("%s: lease %d after lease 1 ran out, want 2", p.c.Peer, ev.Lease)
+		}
+		fetchers[ev.Fetcher] = true
+	}
+	sa, _ := A.tr.Swarm(blob)
+	sb, _ := B.tr.Swarm(blob)
+	if len(fetchers) != 2 || sa.Lease != 2 || sb.Lease != 2 || sa.Fetcher != sb.Fetcher {
+		t.Fatalf("fetchers %v; replica A: %s under lease %d, B: %s under lease %d; want one takeover", fetchers, sa.Fetcher, sa.Lease, sb.Fetcher, sb.Lease)
 	}
 }
 

@@ -84,6 +84,10 @@ type Tracker struct {
 	applied    chan struct{} // closed and replaced when entries are applied
 	healthErr  error         // why the shared log cannot be used, or nil
 	snapshotMu sync.Mutex    // one snapshot written at a time
+
+	bg      sync.WaitGroup // goroutines ending sessions of cut streams
+	quit    chan struct{}  // closed when Run returns
+	quitted sync.Once
 }
 
 // session is a peer's current stream as every replica knows it.
@@ -146,6 +150,7 @@ func New(opts Options) *Tracker {
 		swarms:   map[digest.Digest]*swarm{},
 		seen:     map[string]time.Time{},
 		applied:  make(chan struct{}),
+		quit:     make(chan struct{}),
 	}
 }
 
@@ -357,15 +362,22 @@ func (t *Tracker) cut(st *stream) {
 	if sess := t.sessions[st.peer]; sess == nil || sess.key != st.key {
 		return // no session, or another stream's
 	}
-	go func() {
+	t.bg.Go(func() {
 		// Should the shared log fail, Run's reaper ends the session
-		// later.
+		// later; once Run returned, the other replicas do.
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
-		if err := t.submit(ctx, mutation{Op: opEnd, Peer: st.peer, Session: st.key}); err != nil {
+		go func() {
+			select {
+			case <-t.quit:
+				cancel()
+			case <-ctx.Done():
+			}
+		}()
+		if err := t.submit(ctx, mutation{Op: opEnd, Peer: st.peer, Session: st.key}); err != nil && ctx.Err() == nil {
 			t.log.Warn("ending the session of a closed stream", "peer", st.peer, "err", err)
 		}
-	}()
+	})
 }
 
 // cutAll cuts every stream served here: their peers reconnect and
@@ -422,6 +434,25 @@ func (t *Tracker) serveAnnounce(w http.ResponseWriter, r *http.Request) {
 	}
 	t.mu.Lock()
 	sess := t.sessions[a.Peer]
+	if sess == nil && t.opts.Shared != nil {
+		// The stream may be open at another replica (behind one Service,
+		// say) whose entry this one has not read yet.
+		timer := time.NewTimer(2 * time.Second)
+		defer timer.Stop()
+		for waiting := true; sess == nil && waiting; {
+			wait := t.applied
+			t.mu.Unlock()
+			select {
+			case <-wait:
+			case <-timer.C:
+				waiting = false
+			case <-r.Context().Done():
+				waiting = false
+			}
+			t.mu.Lock()
+			sess = t.sessions[a.Peer]
+		}
+	}
 	if sess == nil {
 		t.mu.Unlock()
 		http.Error(w, fmt.Sprintf("announce: peer %q has no stream open: open %s first", a.Peer, StreamPath), http.StatusConflict)
@@ -530,8 +561,12 @@ func (t *Tracker) Expire(now time.Time) {
 // that this replica is alive, ends the sessions of replicas that went
 // silent and writes snapshots: a replica serves only while Run runs.
 func (t *Tracker) Run(ctx context.Context) {
+	defer func() {
+		t.quitted.Do(func() { close(t.quit) })
+		t.bg.Wait()
+	}()
 	if t.opts.Shared != nil {
-		go t.follow(ctx)
+		t.bg.Go(func() { t.follow(ctx) })
 	}
 	every := max(t.opts.LeaseTimeout/4, 10*time.Millisecond)
 	if t.opts.Shared != nil {

@@ -12,9 +12,10 @@ set -euo pipefail
 #   buildah         builds an image and pushes it to gantry serve
 #   iproute2        network namespaces, veth pairs and a bridge: the agents' e2e
 #                   cluster (util-linux's nsenter enters them)
+#   redis-server    the Redis through which tracker replicas share their state
 # Versions are Debian 12's (bookworm and its security updates): the distribution
 # pins them, and the mirrors keep only the current point release.
-apt_pkgs=(skopeo docker-registry busybox-static containerd runc buildah chromium iproute2 util-linux)
+apt_pkgs=(skopeo docker-registry busybox-static containerd runc buildah chromium iproute2 util-linux redis-server)
 missing=()
 for p in "${apt_pkgs[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

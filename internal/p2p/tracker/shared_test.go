@@ -40,7 +40,7 @@ func (k *killable) Append(ctx context.Context, b []byte) (uint64, error) {
 	return k.SharedLog.Append(ctx, b)
 }
 
-func newReplica(t *testing.T, redisURL string, opts tracker.Options) *replica {
+func newReplica(t testing.TB, redisURL string, opts tracker.Options) *replica {
 	t.Helper()
 	rl, err := tracker.OpenRedis(redisURL, tracker.RedisOptions{})
 	if err != nil {
@@ -72,7 +72,7 @@ func (r *replica) kill() {
 	r.srv.Close()
 }
 
-func waitFor(t *testing.T, what string, ok func() bool) {
+func waitFor(t testing.TB, what string, ok func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(15 * time.Second)
 	for !ok() {

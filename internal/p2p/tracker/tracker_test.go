@@ -19,14 +19,14 @@ var blob = digest.FromString("a layer")
 
 // peer is a test's peer: its stream's events arrive on events.
 type peer struct {
-	t      *testing.T
+	t      testing.TB
 	c      *tracker.Client
 	events chan tracker.Event
 	cancel context.CancelFunc
 	done   chan error
 }
 
-func connect(t *testing.T, url, id string) *peer {
+func connect(t testing.TB, url, id string) *peer {
 	t.Helper()
 	ctx, cancel := context.WithCancel(t.Context())
 	p := &peer{

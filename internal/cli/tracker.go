@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/redis/go-redis/v9"
 	"github.com/spf13/cobra"
 )
 
@@ -40,10 +41,20 @@ func newTracker(e *env, f trackerFlags) (*tracker.Tracker, func(), error) {
 		if err != nil {
 			return nil, nil, fmt.Errorf("--redis: %w", err)
 		}
+		// The Redis client's own messages (a connection lost, a dial
+		// retried) are details of what the tracker reports: debug lines.
+		redis.SetLogger(redisLog{e.log})
 		opts.Shared = rl
 		closeShared = func() { _ = rl.Close() }
 	}
 	return tracker.New(opts), closeShared, nil
+}
+
+// redisLog writes the Redis client's messages to the log at debug level.
+type redisLog struct{ log *slog.Logger }
+
+func (l redisLog) Printf(ctx context.Context, format string, v ...any) {
+	l.log.DebugContext(ctx, "redis: "+fmt.Sprintf(format, v...))
 }
 
 func newTrackerCmd(e *env) *cobra.Command {
@@ -57,9 +68,9 @@ which agents want it and which hold it, which one agent fetches it from the
 upstream, and the hashes of its pieces as they land; it pushes each change
 to the agents concerned on one long-lived stream per agent.
 
-Its state is in memory: after a restart the agents announce again everything
-they want and hold, within a second or two. A fetcher that publishes nothing
-for --lease-timeout loses its turn to the next agent.
+By default its state is in memory: after a restart the agents announce
+again everything they want and hold, within a second or two. A fetcher
+that publishes nothing for --lease-timeout loses its turn to the next agent.
 
 With --redis, several trackers are replicas of one: every change goes
 through a log in Redis (a stream) that every replica applies in the same

@@ -85,7 +85,8 @@ type Tracker struct {
 	healthErr  error         // why the shared log cannot be used, or nil
 	snapshotMu sync.Mutex    // one snapshot written at a time
 
-	bg      sync.WaitGroup // goroutines ending sessions of cut streams
+	bg      sync.WaitGroup // Run's goroutines
+	ends    sync.WaitGroup // goroutines ending the sessions of cut streams
 	quit    chan struct{}  // closed when Run returns
 	quitted sync.Once
 }
@@ -162,13 +163,21 @@ func randomName() string {
 
 // Close ends every stream and refuses new ones (503), so that an HTTP
 // server's graceful shutdown does not wait for streams that never end on
-// their own.
+// their own. With a shared log, it waits a few seconds at most for the
+// other replicas to be told that the streams ended (their agents are
+// about to come to them).
 func (t *Tracker) Close() {
 	t.mu.Lock()
-	defer t.mu.Unlock()
 	t.closed = true
 	for _, st := range t.streams {
 		t.cut(st)
+	}
+	t.mu.Unlock()
+	done := make(chan struct{})
+	go func() { t.ends.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
 	}
 }
 
@@ -362,7 +371,7 @@ func (t *Tracker) cut(st *stream) {
 	if sess := t.sessions[st.peer]; sess == nil || sess.key != st.key {
 		return // no session, or another stream's
 	}
-	t.bg.Go(func() {
+	t.ends.Go(func() {
 		// Should the shared log fail, Run's reaper ends the session
 		// later; once Run returned, the other replicas do.
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -564,6 +573,7 @@ func (t *Tracker) Run(ctx context.Context) {
 	defer func() {
 		t.quitted.Do(func() { close(t.quit) })
 		t.bg.Wait()
+		t.ends.Wait()
 	}()
 	if t.opts.Shared != nil {
 		t.bg.Go(func() { t.follow(ctx) })

@@ -100,7 +100,9 @@ func BenchmarkLease(b *testing.B) {
 				d := digest.FromString(fmt.Sprint("lease ", i))
 				i++
 				p.announce(tracker.Announce{Join: []tracker.Join{{Digest: d}}})
-				p.expect(func(ev tracker.Event) bool { return ev.Type == tracker.EventFetcher && ev.Digest == d && ev.Fetcher == "p" }, "lease")
+				p.expect(func(ev tracker.Event) bool {
+					return ev.Type == tracker.EventFetcher && ev.Digest == d && ev.Fetcher == "p"
+				}, "lease")
 				p.announce(tracker.Announce{Leave: []digest.Digest{d}})
 			}
 		})

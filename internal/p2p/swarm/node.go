@@ -232,9 +232,12 @@ func (n *Node) Run(ctx context.Context) error {
 
 // dispatch hands a tracker event to its transfer.
 func (n *Node) dispatch(ev tracker.Event) {
-	if ev.Type == tracker.EventHello {
+	switch ev.Type {
+	case tracker.EventHello:
 		n.up.Store(true)
 		n.reannounce()
+		return
+	case tracker.EventPing:
 		return
 	}
 	n.mu.Lock()

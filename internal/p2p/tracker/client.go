@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"strings"
 	"sync/atomic"
+	"time"
 )
 
 // maxEventBytes bounds one line of a stream the client reads: a piece
@@ -30,6 +31,11 @@ type Client struct {
 	HTTP *http.Client
 	// Peer is the peer's ID, Addr where it serves pieces.
 	Peer, Addr string
+	// IdleTimeout ends a stream on which nothing arrived for this long (the
+	// tracker pings an idle stream every 10 s by default), so that a
+	// tracker gone without closing the connection is left in bounded time.
+	// Default 30 s.
+	IdleTimeout time.Duration
 
 	cur atomic.Uint32 // the replica in use, an index in URL's list
 }
@@ -115,9 +121,20 @@ func (c *Client) open(ctx context.Context, u string) (*http.Response, error) {
 // read reads the stream of resp from the replica u.
 func (c *Client) read(ctx context.Context, u string, resp *http.Response, fn func(Event)) error {
 	defer resp.Body.Close()
+	idle := c.IdleTimeout
+	if idle <= 0 {
+		idle = 30 * time.Second
+	}
+	var silent atomic.Bool
+	watchdog := time.AfterFunc(idle, func() {
+		silent.Store(true)
+		resp.Body.Close()
+	})
+	defer watchdog.Stop()
 	sc := bufio.NewScanner(resp.Body)
 	sc.Buffer(make([]byte, 0, 64<<10), maxEventBytes)
 	for sc.Scan() {
+		watchdog.Reset(idle)
 		var ev Event
 		if err := json.Unmarshal(sc.Bytes(), &ev); err != nil {
 			return fmt.Errorf("tracker %s: stream: %w", u, err)
@@ -126,6 +143,9 @@ func (c *Client) read(ctx context.Context, u string, resp *http.Response, fn fun
 	}
 	if ctx.Err() != nil {
 		return nil
+	}
+	if silent.Load() {
+		return fmt.Errorf("tracker %s: stream: nothing came for %s", u, idle)
 	}
 	if err := sc.Err(); err != nil {
 		return fmt.Errorf("tracker %s: stream: %w", u, err)

@@ -37,6 +37,9 @@ type Options struct {
 	// peer that takes the lease and never fetches, holds a swarm up no
 	// longer than this. Default 10 s.
 	LeaseTimeout time.Duration
+	// PingInterval is how long a stream may be idle before the tracker
+	// sends a ping on it. Default 10 s.
+	PingInterval time.Duration
 	// Shared, if set, is the log of changes this tracker shares with its
 	// replicas (see OpenRedis): every change goes through it and every
 	// replica applies it, in the log's order. Nil: the state is in this
@@ -131,6 +134,9 @@ func New(opts Options) *Tracker {
 	}
 	if opts.LeaseTimeout <= 0 {
 		opts.LeaseTimeout = 10 * time.Second
+	}
+	if opts.PingInterval <= 0 {
+		opts.PingInterval = 10 * time.Second
 	}
 	if opts.ReplicaTimeout <= 0 {
 		opts.ReplicaTimeout = 5 * time.Second
@@ -328,9 +334,19 @@ func (t *Tracker) serveStream(w http.ResponseWriter, r *http.Request) {
 	if err := rc.Flush(); err != nil {
 		return
 	}
+	ping := time.NewTicker(t.opts.PingInterval)
+	defer ping.Stop()
 	for {
 		select {
+		case <-ping.C:
+			if err := enc.Encode(Event{Type: EventPing}); err != nil {
+				return
+			}
+			if err := rc.Flush(); err != nil {
+				return
+			}
 		case ev := <-st.events:
+			ping.Reset(t.opts.PingInterval)
 			if err := enc.Encode(ev); err != nil {
 				return
 			}

@@ -16,6 +16,7 @@ import (
 
 	"github.com/gantry-dev/gantry/internal/cas"
 	"github.com/gantry-dev/gantry/internal/p2p/tracker"
+	"github.com/gantry-dev/gantry/internal/pullthrough"
 	"github.com/gantry-dev/gantry/internal/registry"
 	"github.com/gantry-dev/gantry/internal/store/disk"
 	"github.com/spf13/cobra"
@@ -45,6 +46,10 @@ type serveFlags struct {
 	keepHost        bool
 	tracker         bool
 	redis           string
+	mirror          mirrorFlag
+	mirrorTTL       time.Duration
+	auth            authFlags
+	tls             serveTLSFlags
 }
 
 func newServeCmd(e *env) *cobra.Command {
@@ -57,23 +62,55 @@ embedded store, so docker, containerd, skopeo, crane, oras and buildah push
 to it and pull from it. The store stays an OCI image layout that other tools
 read once gantry has stopped.
 
-It listens on 127.0.0.1:5000 by default: only this machine reaches it.
-Listening on every interface (--addr 0.0.0.0:5000) is a choice to make
-knowingly: gantry serve has no authentication and no TLS yet, so put it
-behind a proxy that has them, or on a network you trust.
+It listens on 127.0.0.1:5000 by default: only this machine reaches it, over
+plain HTTP. An address other machines reach (--addr 0.0.0.0:5000) is served
+over HTTPS: --tls-cert and --tls-key name the certificate (with its chain)
+and its key, PEM files read again when they change on disk (looked at every
+few seconds; open connections keep their certificate, and a new pair that
+does not load leaves the old one in use, logged once), so a renewal needs no
+restart. TLS 1.2 at least; clients that offer HTTP/2 get it. --metrics-addr
+is served the same way. --insecure-http serves plain HTTP on such an
+address anyway: behind a proxy that terminates TLS, or on a network you
+trust. Without --htpasswd anyone who reaches the port may push and delete.
+
+With --htpasswd FILE, requests need credentials: the users of the file
+(bcrypt hashes only, htpasswd -B) log in as with any registry (docker
+login, crane auth login, skopeo --creds, oras login, ctr --user). A request
+without acceptable credentials gets 401 with a Bearer challenge naming the
+token endpoint gantry serves at /token; Basic credentials are accepted on
+every request too. By default every user may pull and push everything,
+and anonymous requests nothing; the config file's serve.auth section says
+otherwise (see docs/access-control.md):
+
+  serve:
+    htpasswd: /etc/gantry/htpasswd
+    auth:
+      groups: {ci: [builder]}
+      grants:
+        - {repositories: "**", users: [admin], actions: ["*"]}
+        - {repositories: "team-a/**", users: [alice], groups: [ci], actions: [pull, push]}
+      anonymous:
+        - {repositories: "public/**", actions: [pull]}
+
+A known user without the grant gets 403 DENIED, an expired or forged token
+401 with error="invalid_token", and a client address with too many failed
+logins 429 with Retry-After.
 
 Besides the registry API under /v2/, it serves:
   /healthz   200 while the store is open, 503 once shutdown has begun (or,
              with --tracker --redis, while Redis does not answer)
   /metrics   Prometheus metrics (on --metrics-addr instead, when given)
+  /token     with --htpasswd, the token endpoint of the challenges
   /p2p/v1/   with --tracker, the tracker of gantry agent's swarms, as gantry
-             tracker runs it (agents give --tracker http://ADDR); with
-             --redis, several such servers are replicas of one tracker
+             tracker runs it (agents give --tracker http://ADDR, https://
+             with --tls-cert); with --redis, several such servers are
+             replicas of one tracker
 
 Each request is logged on one line at info level (method, path, route,
-status, bytes in and out, duration, remote address). Upload sessions that
-nothing has written to for --upload-ttl are removed, with their bytes, every
-few minutes; sessions that never received a byte go after --empty-upload-ttl.
+status, bytes in and out, duration, remote address, and with --htpasswd the
+user). Upload sessions that nothing has written to for --upload-ttl are
+removed, with their bytes, every few minutes; sessions that never received a
+byte go after --empty-upload-ttl.
 
 Slow or greedy clients are bounded: a request body that sends no byte for
 --body-idle-timeout fails (an upload keeps what came and can be resumed),
@@ -86,21 +123,41 @@ On SIGTERM or SIGINT gantry stops accepting connections, lets requests in
 flight finish for up to --shutdown-timeout, then closes the store (writing
 index.json) and exits 0.
 
+With --mirror, gantry serve is a pull-through mirror: the names an upstream
+serves are pulled from it into the store on first use (one upstream fetch
+per blob however many clients ask at once, streamed to them as it arrives),
+tags are resolved at the upstream again after --mirror-ttl (the cached tag
+is served while the upstream is down), and pushes to those names are
+refused; other names are pushed to and pulled from as usual. See
+docs/mirror.md; gantry serve containerd-config prints containerd's
+hosts.toml.
+
 One process at a time uses a store: a second gantry on the same --root fails
 at once, naming the process that holds it.`,
 		Example: `  # serve the default store on this machine only
   gantry serve
 
-  # serve a given directory to the network, metrics on a separate port
-  gantry serve --addr 0.0.0.0:5000 --root /srv/gantry --metrics-addr 127.0.0.1:9090
+  # serve a given directory to the network over HTTPS, metrics on a separate port
+  gantry serve --addr 0.0.0.0:5000 --root /srv/gantry --metrics-addr 127.0.0.1:9090 \
+    --tls-cert /etc/gantry/tls.crt --tls-key /etc/gantry/tls.key
 
   # the same from the environment or the config file (serve: {addr: ..., allow-sparse: true})
-  GANTRY_ADDR=0.0.0.0:5000 GANTRY_ROOT=/srv/gantry gantry serve
+  GANTRY_ADDR=0.0.0.0:5000 GANTRY_ROOT=/srv/gantry GANTRY_TLS_CERT=/etc/gantry/tls.crt \
+    GANTRY_TLS_KEY=/etc/gantry/tls.key gantry serve
+
+  # require credentials; tokens signed with a key replicas share
+  gantry serve --addr 0.0.0.0:5000 --htpasswd /etc/gantry/htpasswd --token-key /etc/gantry/token.pem
 
   # serve a bundle (all its volumes) read-only, in place, without unpacking it;
   # registry.local:5000/apps/api:v1 is served as apps/api:v1, as bundle load
   # stores it (--keep-registry-host: registry.local_5000/apps/api:v1)
-  gantry serve --addr 0.0.0.0:5000 --bundle fleet.tar,fleet.002.tar
+  gantry serve --addr 0.0.0.0:5000 --insecure-http --bundle fleet.tar,fleet.002.tar
+
+  # a pull-through mirror of Docker Hub (docker.io/library/nginx and nginx alike)
+  gantry serve --mirror https://registry-1.docker.io
+
+  # several upstreams by name prefix; pushes to other names are kept here
+  gantry serve --mirror docker.io/=https://registry-1.docker.io --mirror ghcr.io/=https://ghcr.io
 
   # a free port, for tests: the address is logged as "listening addr=127.0.0.1:NNNNN"
   gantry serve --addr 127.0.0.1:0 --root "$(mktemp -d)"`,
@@ -132,6 +189,11 @@ at once, naming the process that holds it.`,
 	fl.BoolVar(&f.keepHost, "keep-registry-host", false, "with --bundle: "+keepHostUsage)
 	fl.BoolVar(&f.tracker, "tracker", false, "also serve the tracker of gantry agent's swarms under /p2p/v1/ (as gantry tracker does)")
 	fl.StringVar(&f.redis, "redis", "", "with --tracker: share the tracker's state with its replicas through this Redis, redis://HOST:PORT/DB")
+	fl.Var(&f.mirror, "mirror", mirrorUsage)
+	fl.DurationVar(&f.mirrorTTL, "mirror-ttl", pullthrough.DefaultTagTTL, "with --mirror: resolve a cached tag at its upstream again once it is older than this")
+	addServeTLSFlags(fl, &f.tls)
+	cmd.AddCommand(newServeContainerdConfigCmd())
+	addAuthFlags(fl, &f.auth)
 	_ = fl.MarkHidden("purge-interval") // for tests; the default suits every --upload-ttl worth having
 	return cmd
 }
@@ -143,6 +205,12 @@ func (f serveFlags) check() error {
 	if f.redis != "" && !f.tracker {
 		return errors.New("--redis shares the tracker's state: it goes with --tracker")
 	}
+	if len(f.mirror.upstreams) > 0 && len(f.bundles) > 0 {
+		return errors.New("--mirror caches into the store and --bundle serves a bundle read-only: give one of them")
+	}
+	if f.mirrorTTL <= 0 {
+		return fmt.Errorf("--mirror-ttl %s: want a positive duration", f.mirrorTTL)
+	}
 	if f.keepHost && len(f.bundles) == 0 {
 		return errors.New("--keep-registry-host names a bundle's repositories: it goes with --bundle (bundle load takes it for the store)")
 	}
@@ -153,6 +221,9 @@ func (f serveFlags) check() error {
 		if _, _, err := net.SplitHostPort(f.metricsAddr); err != nil {
 			return fmt.Errorf("--metrics-addr %q: want HOST:PORT: %v", f.metricsAddr, err)
 		}
+	}
+	if err := f.tls.check(map[string]string{"--addr": f.addr, "--metrics-addr": f.metricsAddr}); err != nil {
+		return err
 	}
 	if f.uploadTTL <= 0 {
 		return fmt.Errorf("--upload-ttl %s: want a positive duration", f.uploadTTL)
@@ -185,8 +256,17 @@ func runServe(ctx context.Context, e *env, f serveFlags) (err error) {
 		return usageError{err}
 	}
 	raiseFileLimit(e.log)
+	tlsConf, err := f.tls.serverTLS(e.log)
+	if err != nil {
+		return err
+	}
 	regOpts := f.limits
 	regOpts.AllowSparse, regOpts.Logger, regOpts.BodyIdleTimeout = f.allowSparse, e.log, f.bodyIdle
+	access, err := newServeAuth(e, f.auth)
+	if err != nil {
+		return err
+	}
+	access.apply(&regOpts)
 	health := &healthState{root: f.root}
 	var trk *tracker.Tracker
 	if f.tracker {
@@ -200,7 +280,7 @@ func runServe(ctx context.Context, e *env, f serveFlags) (err error) {
 		health.tracker = trk
 	}
 	var (
-		reg   *registry.Registry
+		reg   http.Handler
 		store any        // the store served, for the abilities it may have (UploadPurger)
 		stats storeStats // the disk store, for /metrics; nil for a bundle
 	)
@@ -241,25 +321,35 @@ func runServe(ctx context.Context, e *env, f serveFlags) (err error) {
 			}
 		}()
 		reg, store, stats = registry.New(ds, regOpts), ds, ds
+		if len(f.mirror.upstreams) > 0 {
+			pt, err := openMirror(ds, f, e.log)
+			if err != nil {
+				return err
+			}
+			defer pt.Close() // before the store's Close, deferred earlier
+			reg = pt.Handler(registry.New(pt, regOpts))
+		}
 	}
 
 	m := newServeMetrics(stats, e.log)
+	access.register(m)
 	ops := http.NewServeMux()
 	ops.Handle("GET /metrics", m.handler())
 	ops.Handle("GET /healthz", health)
 
-	var handler http.Handler = reg
+	handler := access.wrap(reg)
 	if trk != nil {
 		tctx, stopTracker := context.WithCancel(ctx)
 		defer stopTracker()
 		go trk.Run(tctx)
-		handler = withTracker(reg, trk)
+		handler = withTracker(handler, trk)
 	}
 	if f.metricsAddr == "" {
 		handler = withOps(handler, ops)
 	}
 	srv := &http.Server{
 		Handler:           instrument(handler, e.log, m),
+		TLSConfig:         tlsConf.Clone(), // its own: HTTP/2 setup writes to it
 		ReadHeaderTimeout: 30 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(e.log.Handler(), slog.LevelWarn),
@@ -271,6 +361,7 @@ func runServe(ctx context.Context, e *env, f serveFlags) (err error) {
 	if f.metricsAddr != "" {
 		servers = append(servers, &http.Server{
 			Handler:           instrument(ops, e.log, m),
+			TLSConfig:         tlsConf.Clone(), // its own: HTTP/2 setup writes to it
 			ReadHeaderTimeout: 10 * time.Second,
 			ErrorLog:          slog.NewLogLogger(e.log.Handler(), slog.LevelWarn),
 		})
@@ -278,14 +369,14 @@ func runServe(ctx context.Context, e *env, f serveFlags) (err error) {
 
 	errc := make(chan error, len(servers))
 	for i, s := range servers {
-		go func() { errc <- s.Serve(listeners[i]) }()
+		go func() { errc <- serveOn(s, listeners[i]) }()
 	}
 	if len(f.bundles) > 0 {
 		// --root is not used: naming it would send whoever reads the log
 		// to a directory that has nothing to do with what is served.
-		e.log.Info("listening", "addr", ln.Addr().String(), "bundle", strings.Join(f.bundles, ","), "read_only", true)
+		e.log.Info("listening", "addr", ln.Addr().String(), "bundle", strings.Join(f.bundles, ","), "read_only", true, "tls", tlsConf != nil)
 	} else {
-		e.log.Info("listening", "addr", ln.Addr().String(), "root", f.root, "allow_sparse", f.allowSparse, "upload_ttl", f.uploadTTL)
+		e.log.Info("listening", "addr", ln.Addr().String(), "root", f.root, "allow_sparse", f.allowSparse, "upload_ttl", f.uploadTTL, "tls", tlsConf != nil)
 	}
 	if len(listeners) > 1 {
 		e.log.Info("metrics listening", "addr", listeners[1].Addr().String())

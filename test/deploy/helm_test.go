@@ -314,6 +314,9 @@ func TestHelmTemplateRejects(t *testing.T) {
 		{"two trackers", []string{"--set", "tracker.replicas=2"}, "tracker.replicas 2: replicas share their state through Redis: give tracker.redis"},
 		{"redis not a URL", []string{"--set", "tracker.redis=redis.example.com:6379"}, "tracker.redis: want redis://HOST:PORT/DB"},
 		{"data type", []string{"--set", "agent.data.type=nfs"}, `agent.data.type "nfs": want hostPath or emptyDir`},
+		{"registry without TLS", []string{"--set", "registry.enabled=true"}, "registry.tls.secretName is required"},
+		{"registry with TLS and plain", []string{"--set", "registry.enabled=true", "--set", "registry.tls.secretName=t", "--set", "registry.tls.insecureHTTP=true"}, "give one of them"},
+		{"two registries on one store", []string{"--set", "registry.enabled=true", "--set", "registry.tls.secretName=t", "--set", "registry.replicas=2"}, "registry.replicas 2: gantry serve's disk store is used by one process"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			args := append([]string{"template", "rel", chartDir(), "--values", ciValues()}, tc.args...)

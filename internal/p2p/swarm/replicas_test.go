@@ -2,7 +2,9 @@ package swarm_test
 
 import (
 	"context"
+	"errors"
 	"net/http/httptest"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -17,6 +19,21 @@ type trackerReplica struct {
 	tr     *tracker.Tracker
 	srv    *httptest.Server
 	cancel context.CancelFunc
+	dead   atomic.Bool // set, nothing more reaches the log
+}
+
+// crashable is a replica's shared log, which appends nothing once the
+// replica crashed.
+type crashable struct {
+	tracker.SharedLog
+	r *trackerReplica
+}
+
+func (c crashable) Append(ctx context.Context, b []byte) (uint64, error) {
+	if c.r.dead.Load() {
+		return 0, errors.New("crashed")
+	}
+	return c.SharedLog.Append(ctx, b)
 }
 
 func startReplica(t *testing.T, redisURL string) *trackerReplica {
@@ -26,7 +43,8 @@ func startReplica(t *testing.T, redisURL string) *trackerReplica {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { rl.Close() })
-	r := &trackerReplica{tr: tracker.New(tracker.Options{Shared: rl, LeaseTimeout: 3 * time.Second, ReplicaTimeout: time.Second})}
+	r := &trackerReplica{}
+	r.tr = tracker.New(tracker.Options{Shared: crashable{rl, r}, LeaseTimeout: 3 * time.Second, ReplicaTimeout: time.Second})
 	ctx, cancel := context.WithCancel(context.Background())
 	r.cancel = cancel
 	done := make(chan struct{})
@@ -37,12 +55,14 @@ func startReplica(t *testing.T, redisURL string) *trackerReplica {
 	return r
 }
 
-// kill stops the replica at once: its streams and its connections cut.
+// kill stops the replica as a crash would: its connections cut, nothing
+// more from it reaches the log (the others end its sessions once it has
+// been silent for a second).
 func (r *trackerReplica) kill() {
-	r.tr.Close()
+	r.dead.Store(true)
+	r.cancel()
 	r.srv.CloseClientConnections()
 	r.srv.Close()
-	r.cancel()
 }
 
 // replicaCluster is n nodes spread over two tracker replicas sharing one

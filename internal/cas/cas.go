@@ -165,6 +165,18 @@ type Mounter interface {
 	Mount(ctx context.Context, desc ocispec.Descriptor, from string) error
 }
 
+// BlobLocator is a repository whose blobs clients may read straight from
+// where they are kept (an object store's presigned URL), so a registry
+// redirects a blob GET there instead of sending the bytes itself.
+type BlobLocator interface {
+	// BlobURL returns a URL that serves the content described by desc
+	// (GET, with Range) to whoever holds it, for a limited time. It
+	// returns an error wrapping ErrNotFound when this repository does not
+	// hold the content, and ErrUnsupported when the store was not set up
+	// to hand out URLs (the registry then sends the bytes).
+	BlobURL(ctx context.Context, desc ocispec.Descriptor) (string, error)
+}
+
 // HolderLister is a store that can say which of its repositories hold
 // some content. The registry's anonymous mount (distribution-spec v1.1:
 // a mount without "from") looks for a source repository there, and will

@@ -43,6 +43,7 @@ type serveFlags struct {
 	metricsAddr     string
 	shutdownTimeout time.Duration
 	bundles         []string
+	s3              string
 	keepHost        bool
 	tracker         bool
 	redis           string
@@ -133,7 +134,16 @@ docs/mirror.md; gantry serve containerd-config prints containerd's
 hosts.toml.
 
 One process at a time uses a store: a second gantry on the same --root fails
-at once, naming the process that holds it.`,
+at once, naming the process that holds it.
+
+With --s3 s3://BUCKET/PREFIX?endpoint=URL the store is in an S3 bucket
+(AWS, MinIO or any S3-compatible server honouring If-Match and
+If-None-Match on PUT) instead of --root, and any number of gantry serve
+replicas may serve the same location behind a load balancer: a push through
+one is pulled through another at once, and tags written at once through
+different replicas are all kept. Credentials come from AWS_ACCESS_KEY_ID and
+AWS_SECRET_ACCESS_KEY, the shared credentials file (AWS_PROFILE) or the
+instance role. See docs/s3.md.`,
 		Example: `  # serve the default store on this machine only
   gantry serve
 
@@ -158,6 +168,10 @@ at once, naming the process that holds it.`,
 
   # several upstreams by name prefix; pushes to other names are kept here
   gantry serve --mirror docker.io/=https://registry-1.docker.io --mirror ghcr.io/=https://ghcr.io
+
+  # one of several replicas of a store in an S3 bucket
+  AWS_ACCESS_KEY_ID=... AWS_SECRET_ACCESS_KEY=... gantry serve --addr 0.0.0.0:5000 \
+    --s3 's3://registry/prod?endpoint=https://minio.internal:9000'
 
   # a free port, for tests: the address is logged as "listening addr=127.0.0.1:NNNNN"
   gantry serve --addr 127.0.0.1:0 --root "$(mktemp -d)"`,
@@ -185,6 +199,7 @@ at once, naming the process that holds it.`,
 	fl.StringVar(&f.metricsAddr, "metrics-addr", "", "serve /metrics and /healthz on this address instead of --addr")
 	fl.DurationVar(&f.shutdownTimeout, "shutdown-timeout", defaultShutdownTimeout, "how long requests in flight may run on after SIGTERM")
 	fl.DurationVar(&f.purgeInterval, "purge-interval", defaultPurgeInterval, "how often to look for idle upload sessions")
+	fl.StringVar(&f.s3, "s3", "", s3Usage)
 	fl.StringSliceVar(&f.bundles, "bundle", nil, "serve these bundle files (the volumes of one bundle) read-only, in place, instead of the store; --root is not used")
 	fl.BoolVar(&f.keepHost, "keep-registry-host", false, "with --bundle: "+keepHostUsage)
 	fl.BoolVar(&f.tracker, "tracker", false, "also serve the tracker of gantry agent's swarms under /p2p/v1/ (as gantry tracker does)")
@@ -199,11 +214,17 @@ at once, naming the process that holds it.`,
 }
 
 func (f serveFlags) check() error {
-	if f.root == "" && len(f.bundles) == 0 {
+	if f.root == "" && len(f.bundles) == 0 && f.s3 == "" {
 		return errors.New("no store directory: give --root DIR or set GANTRY_ROOT")
 	}
 	if f.redis != "" && !f.tracker {
 		return errors.New("--redis shares the tracker's state: it goes with --tracker")
+	}
+	if f.s3 != "" && len(f.bundles) > 0 {
+		return errors.New("--s3 and --bundle both name what to serve: give one")
+	}
+	if err := checkS3Location(f.s3); err != nil {
+		return err
 	}
 	if len(f.mirror.upstreams) > 0 && len(f.bundles) > 0 {
 		return errors.New("--mirror caches into the store and --bundle serves a bundle read-only: give one of them")
@@ -305,6 +326,23 @@ func runServe(ctx context.Context, e *env, f serveFlags) (err error) {
 		if listeners, err = listen(f); err != nil {
 			return err
 		}
+	} else if f.s3 != "" {
+		st, err := openS3Store(ctx, f.s3, e.log)
+		if err != nil {
+			return err
+		}
+		if listeners, err = listen(f); err != nil {
+			return err
+		}
+		reg, store, health.root = registry.New(st, regOpts), st, ""
+		if len(f.mirror.upstreams) > 0 { // a mirror whose cache the replicas share
+			pt, err := openMirror(st, f, e.log)
+			if err != nil {
+				return err
+			}
+			defer pt.Close()
+			reg = pt.Handler(registry.New(pt, regOpts))
+		}
 	} else {
 		if listeners, err = listen(f); err != nil {
 			return err
@@ -375,6 +413,8 @@ func runServe(ctx context.Context, e *env, f serveFlags) (err error) {
 		// --root is not used: naming it would send whoever reads the log
 		// to a directory that has nothing to do with what is served.
 		e.log.Info("listening", "addr", ln.Addr().String(), "bundle", strings.Join(f.bundles, ","), "read_only", true, "tls", tlsConf != nil)
+	} else if f.s3 != "" {
+		e.log.Info("listening", "addr", ln.Addr().String(), "s3", f.s3, "allow_sparse", f.allowSparse, "upload_ttl", f.uploadTTL, "tls", tlsConf != nil)
 	} else {
 		e.log.Info("listening", "addr", ln.Addr().String(), "root", f.root, "allow_sparse", f.allowSparse, "upload_ttl", f.uploadTTL, "tls", tlsConf != nil)
 	}

@@ -14,9 +14,10 @@ set -euo pipefail
 #                   cluster (util-linux's nsenter enters them)
 #   systemd         systemd-analyze verify checks deploy/systemd/gantry.service
 #                   (installed, not started)
+#   redis-server    the Redis through which tracker replicas share their state
 # Versions are Debian 12's (bookworm and its security updates): the distribution
 # pins them, and the mirrors keep only the current point release.
-apt_pkgs=(skopeo docker-registry busybox-static containerd runc buildah chromium iproute2 util-linux systemd)
+apt_pkgs=(skopeo docker-registry busybox-static containerd runc buildah chromium iproute2 util-linux systemd redis-server)
 missing=()
 for p in "${apt_pkgs[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

@@ -46,6 +46,7 @@ type serveFlags struct {
 	s3              string
 	keepHost        bool
 	tracker         bool
+	redis           string
 	mirror          mirrorFlag
 	mirrorTTL       time.Duration
 	auth            authFlags
@@ -105,12 +106,14 @@ does on a stopped store. In the config file: serve: {gc: {interval: 1h}}.
 Each run logs one line and counts into /metrics (gantry_gc_*).
 
 Besides the registry API under /v2/, it serves:
-  /healthz   200 while the store is open, 503 once shutdown has begun
+  /healthz   200 while the store is open, 503 once shutdown has begun (or,
+             with --tracker --redis, while Redis does not answer)
   /metrics   Prometheus metrics (on --metrics-addr instead, when given)
   /token     with --htpasswd, the token endpoint of the challenges
   /p2p/v1/   with --tracker, the tracker of gantry agent's swarms, as gantry
              tracker runs it (agents give --tracker http://ADDR, https://
-             with --tls-cert)
+             with --tls-cert); with --redis, several such servers are
+             replicas of one tracker
 
 Each request is logged on one line at info level (method, path, route,
 status, bytes in and out, duration, remote address, and with --htpasswd the
@@ -208,6 +211,7 @@ instance role. See docs/s3.md.`,
 	fl.StringSliceVar(&f.bundles, "bundle", nil, "serve these bundle files (the volumes of one bundle) read-only, in place, instead of the store; --root is not used")
 	fl.BoolVar(&f.keepHost, "keep-registry-host", false, "with --bundle: "+keepHostUsage)
 	fl.BoolVar(&f.tracker, "tracker", false, "also serve the tracker of gantry agent's swarms under /p2p/v1/ (as gantry tracker does)")
+	fl.StringVar(&f.redis, "redis", "", "with --tracker: share the tracker's state with its replicas through this Redis, redis://HOST:PORT/DB")
 	fl.Var(&f.mirror, "mirror", mirrorUsage)
 	fl.DurationVar(&f.mirrorTTL, "mirror-ttl", pullthrough.DefaultTagTTL, "with --mirror: resolve a cached tag at its upstream again once it is older than this")
 	addServeTLSFlags(fl, &f.tls)
@@ -221,6 +225,9 @@ instance role. See docs/s3.md.`,
 func (f serveFlags) check() error {
 	if f.root == "" && len(f.bundles) == 0 && f.s3 == "" {
 		return errors.New("no store directory: give --root DIR or set GANTRY_ROOT")
+	}
+	if f.redis != "" && !f.tracker {
+		return errors.New("--redis shares the tracker's state: it goes with --tracker")
 	}
 	if f.s3 != "" && len(f.bundles) > 0 {
 		return errors.New("--s3 and --bundle both name what to serve: give one")
@@ -294,6 +301,17 @@ func runServe(ctx context.Context, e *env, f serveFlags) (err error) {
 	}
 	access.apply(&regOpts)
 	health := &healthState{root: f.root}
+	var trk *tracker.Tracker
+	if f.tracker {
+		var closeShared func()
+		var err error
+		trk, closeShared, err = newTracker(e, trackerFlags{redis: f.redis})
+		if err != nil {
+			return usageError{err}
+		}
+		defer closeShared()
+		health.tracker = trk
+	}
 	var (
 		reg   http.Handler
 		store any        // the store served, for the abilities it may have (UploadPurger)
@@ -370,9 +388,7 @@ func runServe(ctx context.Context, e *env, f serveFlags) (err error) {
 	ops.Handle("GET /healthz", health)
 
 	handler := access.wrap(reg)
-	var trk *tracker.Tracker
-	if f.tracker {
-		trk = tracker.New(tracker.Options{Logger: e.log})
+	if trk != nil {
 		tctx, stopTracker := context.WithCancel(ctx)
 		defer stopTracker()
 		go trk.Run(tctx)
@@ -545,9 +561,11 @@ func purgeLoop(ctx context.Context, log *slog.Logger, store any, interval time.D
 }
 
 // healthState answers /healthz: 200 while the store is open and its layout
-// is reachable, 503 once shutdown has begun or when the directory is gone.
+// is reachable, 503 once shutdown has begun, when the directory is gone or
+// when the tracker's Redis does not answer.
 type healthState struct {
 	root     string
+	tracker  *tracker.Tracker // with --tracker
 	stopping atomic.Bool
 }
 
@@ -558,6 +576,13 @@ func (h *healthState) ServeHTTP(w http.ResponseWriter, _ *http.Request) {
 		w.WriteHeader(http.StatusServiceUnavailable)
 		fmt.Fprintln(w, "shutting down")
 		return
+	}
+	if h.tracker != nil {
+		if err := h.tracker.Healthy(); err != nil {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			fmt.Fprintln(w, err)
+			return
+		}
 	}
 	if h.root == "" { // serving a bundle: nothing on disk to lose
 		fmt.Fprintln(w, "ok")

@@ -16,6 +16,7 @@ import (
 
 	"github.com/gantry-dev/gantry/internal/cas"
 	"github.com/gantry-dev/gantry/internal/copy"
+	"github.com/gantry-dev/gantry/internal/oci"
 	"github.com/gantry-dev/gantry/internal/pullthrough"
 	"github.com/gantry-dev/gantry/internal/registry"
 	"github.com/gantry-dev/gantry/internal/remote"
@@ -430,5 +431,94 @@ func TestDockerHubShortNames(t *testing.T) {
 		if !ok || up != want || cached != want {
 			t.Errorf("%s: upstream name %q, cached as %q (%v); want %q", name, up, cached, ok, want)
 		}
+	}
+}
+
+// guardedCache is a disk cache that records whether each manifest push
+// and tag into it happened under the repository's cas.Guarder guard.
+type guardedCache struct {
+	*disk.Store
+	mu        sync.Mutex
+	guards    map[string]int
+	unguarded []string
+}
+
+func (c *guardedCache) Repository(ctx context.Context, name string) (cas.Target, error) {
+	t, err := c.Store.Repository(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	return &guardedRepo{Target: t, c: c, name: name}, nil
+}
+
+type guardedRepo struct {
+	cas.Target
+	c    *guardedCache
+	name string
+}
+
+func (r *guardedRepo) Guard() func() {
+	release := r.Target.(cas.Guarder).Guard()
+	r.c.mu.Lock()
+	r.c.guards[r.name]++
+	r.c.mu.Unlock()
+	return func() {
+		r.c.mu.Lock()
+		r.c.guards[r.name]--
+		r.c.mu.Unlock()
+		release()
+	}
+}
+
+func (r *guardedRepo) check(what string) {
+	r.c.mu.Lock()
+	defer r.c.mu.Unlock()
+	if r.c.guards[r.name] <= 0 {
+		r.c.unguarded = append(r.c.unguarded, what)
+	}
+}
+
+func (r *guardedRepo) Push(ctx context.Context, desc ocispec.Descriptor, rd io.Reader) error {
+	if oci.IsManifest(desc.MediaType) {
+		r.check("push " + r.name + "@" + desc.Digest.String())
+	}
+	return r.Target.Push(ctx, desc, rd)
+}
+
+func (r *guardedRepo) Tag(ctx context.Context, desc ocispec.Descriptor, tag string) error {
+	r.check("tag " + r.name + ":" + tag)
+	return r.Target.Tag(ctx, desc, tag)
+}
+
+// TestCachedManifestsTakeTheGuard: the mirror caches a manifest and its
+// tag under the cache's garbage-collection guard, as a manifest PUT does,
+// so a collection meanwhile leaves the repository alone.
+func TestCachedManifestsTakeTheGuard(t *testing.T) {
+	up := newUpstream(t)
+	img := fleetImage(t, 7)
+	up.push(t, "apps/guarded", "v1", img)
+	d, err := disk.Open(t.TempDir(), disk.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cache := &guardedCache{Store: d, guards: map[string]int{}}
+	s, err := pullthrough.New(cache, pullthrough.Options{Upstreams: []pullthrough.Upstream{{URL: up.srv.URL}}, TempDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(s.Handler(registry.New(s, registry.Options{})))
+	t.Cleanup(func() {
+		srv.Close()
+		s.Close()
+		d.Close()
+	})
+	m := &mirror{store: s, cache: d, srv: srv, host: strings.TrimPrefix(srv.URL, "http://")}
+	if desc, err := m.pull(t.Context(), "apps/guarded", "v1"); err != nil || desc.Digest != img.ManifestDesc.Digest {
+		t.Fatalf("pull: %v, %v; want %s", desc.Digest, err, img.ManifestDesc.Digest)
+	}
+	cache.mu.Lock()
+	defer cache.mu.Unlock()
+	if len(cache.unguarded) > 0 {
+		t.Errorf("cached without the guard: %v", cache.unguarded)
 	}
 }

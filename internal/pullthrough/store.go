@@ -283,6 +283,15 @@ type repo struct {
 	up     cas.Target
 }
 
+// guard takes the cache's cas.Guarder guard on the repository, if the
+// cache collects garbage while it serves, and returns its release.
+func (r *repo) guard() (release func()) {
+	if g, ok := r.cache.(cas.Guarder); ok {
+		return g.Guard()
+	}
+	return func() {}
+}
+
 var errMirrored = fmt.Errorf("this name is mirrored from an upstream and cannot be pushed to: %w", cas.ErrUnsupported)
 
 func (r *repo) Push(context.Context, ocispec.Descriptor, io.Reader) error {
@@ -343,6 +352,10 @@ func (r *repo) Resolve(ctx context.Context, ref string) (ocispec.Descriptor, err
 func (r *repo) refreshTag(ctx context.Context, tag string) (ocispec.Descriptor, error) {
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
+	// Guarded from the manifest's caching to the tag, as the registry's
+	// manifest PUT is: a garbage collection meanwhile leaves the
+	// repository alone rather than relying on the grace period alone.
+	defer r.guard()()
 	desc, err := r.up.Resolve(ctx, tag)
 	if err != nil {
 		return ocispec.Descriptor{}, err
@@ -390,6 +403,7 @@ func (r *repo) cacheManifest(ctx context.Context, desc ocispec.Descriptor, sniff
 		if children, err := oci.Children(desc, m, nil); err == nil {
 			r.s.remember(r.name, children)
 		}
+		defer r.guard()()
 		if err := r.cache.Push(ctx, desc, bytes.NewReader(body)); err != nil && !errors.Is(err, cas.ErrExists) {
 			return nil, fmt.Errorf("pullthrough: caching manifest %s@%s: %w", r.name, desc.Digest, err)
 		}

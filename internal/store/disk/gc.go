@@ -1,19 +1,17 @@
 package disk
 
 import (
-	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
-	"regexp"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/gantry-dev/gantry/internal/cas"
+	"github.com/gantry-dev/gantry/internal/gc"
 	"github.com/gantry-dev/gantry/internal/oci"
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
@@ -59,77 +57,9 @@ type GCOptions struct {
 	Batch int
 }
 
-// Retention rules say which tags garbage collection removes. The zero
-// value removes none. Patterns are Go regular expressions matched against
-// the whole name.
-type Retention struct {
-	// Repositories the rules apply to. Default: all.
-	Repositories []string `json:"repositories,omitempty" yaml:"repositories,omitempty"`
-	// Match limits the rules to these tags; others are kept. Default: all.
-	Match []string `json:"match,omitempty" yaml:"match,omitempty"`
-	// Protect: a tag matching one of these is never removed.
-	Protect []string `json:"protect,omitempty" yaml:"protect,omitempty"`
-	// KeepLast keeps the N most recently pushed matching tags of each
-	// repository. 0: no such rule.
-	KeepLast int `json:"keepLast,omitempty" yaml:"keepLast,omitempty"`
-	// MaxAge keeps matching tags pushed less than MaxAge ago. 0: no such
-	// rule. With KeepLast too, a tag either rule keeps stays.
-	MaxAge time.Duration `json:"maxAge,omitempty" yaml:"maxAge,omitempty"`
-	// RemoveUntagged removes manifests that no tag reaches (and that are
-	// not a referrer of kept content) once older than the grace period.
-	// Default: they are kept, as are their blobs. A manifest whose tags
-	// this run removes goes whatever this says.
-	RemoveUntagged bool `json:"removeUntagged,omitempty" yaml:"removeUntagged,omitempty"`
-}
-
-// retention is Retention compiled.
-type retention struct {
-	Retention
-	repos, match, protect []*regexp.Regexp
-}
-
-func compilePatterns(what string, pats []string) ([]*regexp.Regexp, error) {
-	var out []*regexp.Regexp
-	for _, p := range pats {
-		re, err := regexp.Compile(`^(?:` + p + `)$`)
-		if err != nil {
-			return nil, fmt.Errorf("retention %s pattern %q: %v: %w", what, p, err, cas.ErrInvalid)
-		}
-		out = append(out, re)
-	}
-	return out, nil
-}
-
-// Validate reports a pattern that does not compile or a negative number.
-func (r Retention) Validate() error {
-	_, err := r.compile()
-	return err
-}
-
-func (r Retention) compile() (*retention, error) {
-	if r.KeepLast < 0 || r.MaxAge < 0 {
-		return nil, fmt.Errorf("retention: keepLast %d and maxAge %s must not be negative: %w", r.KeepLast, r.MaxAge, cas.ErrInvalid)
-	}
-	c := &retention{Retention: r}
-	var err error
-	if c.repos, err = compilePatterns("repositories", r.Repositories); err != nil {
-		return nil, err
-	}
-	if c.match, err = compilePatterns("match", r.Match); err != nil {
-		return nil, err
-	}
-	if c.protect, err = compilePatterns("protect", r.Protect); err != nil {
-		return nil, err
-	}
-	return c, nil
-}
-
-func anyMatch(res []*regexp.Regexp, s string, empty bool) bool {
-	if len(res) == 0 {
-		return empty
-	}
-	return slices.ContainsFunc(res, func(re *regexp.Regexp) bool { return re.MatchString(s) })
-}
+// Retention rules say which tags garbage collection removes (see
+// gc.Retention, shared with the other stores).
+type Retention = gc.Retention
 
 // GCUnlink is content that garbage collection took out of a repository.
 type GCUnlink struct {
@@ -167,13 +97,6 @@ type GCReport struct {
 	// the store's lock, which requests wait behind.
 	Duration     time.Duration `json:"duration"`
 	LongestPause time.Duration `json:"longestPause"`
-}
-
-// gcNode is what garbage collection needs of a manifest: the content it
-// refers to. Manifests never change, so nodes are kept between runs.
-type gcNode struct {
-	children []ocispec.Descriptor
-	subject  digest.Digest
 }
 
 // pin keeps d's file from garbage collection until the returned function
@@ -242,7 +165,7 @@ var _ cas.Guarder = (*Repo)(nil)
 // Collect runs at a time; it may run while the store serves.
 func (s *Store) Collect(ctx context.Context, opts GCOptions) (*GCReport, error) {
 	start := time.Now()
-	ret, err := opts.Retention.compile()
+	ret, err := opts.Retention.Compile()
 	if err != nil {
 		return nil, err
 	}
@@ -292,7 +215,7 @@ type collector struct {
 	s      *Store
 	ctx    context.Context
 	opts   GCOptions
-	ret    *retention
+	ret    *gc.Rules
 	now    time.Time
 	cutoff int64 // Unix seconds: content let go of at or before is garbage
 	// cutoffNano is cutoff in Unix nanoseconds, for lookup times.
@@ -311,7 +234,7 @@ func (g *collector) held(d time.Duration) {
 
 // node returns the manifest d's graph node, reading it the first time;
 // nil for content that is not a readable manifest.
-func (g *collector) node(desc ocispec.Descriptor) *gcNode {
+func (g *collector) node(desc ocispec.Descriptor) *gc.Node {
 	s := g.s
 	if !oci.IsManifest(desc.MediaType) {
 		return nil
@@ -327,9 +250,9 @@ func (g *collector) node(desc ocispec.Descriptor) *gcNode {
 	if err != nil {
 		return nil
 	}
-	n := &gcNode{children: m.Children()}
+	n := &gc.Node{Children: m.Children()}
 	if m.Subject != nil {
-		n.subject = m.Subject.Digest
+		n.Subject = m.Subject.Digest
 	}
 	s.gcNodes[desc.Digest] = n
 	return n
@@ -400,114 +323,32 @@ func (g *collector) repository(name string) error {
 		return snap.links[d].Since > g.cutoff || snap.touched[d] > g.cutoffNano
 	}
 
-	// Retention: which tags go.
-	doomedTags := g.retain(snap)
-	kept := map[digest.Digest]bool{}
-	var queue []ocispec.Descriptor
-	keep := func(d digest.Digest, mt string) {
-		l, ok := snap.links[d]
-		if !ok || kept[d] {
-			return
-		}
-		kept[d] = true
-		if l.MediaType != "" {
-			mt = l.MediaType
-		}
-		queue = append(queue, ocispec.Descriptor{Digest: d, MediaType: mt})
-	}
-	tagged := map[digest.Digest]bool{}
-	for _, e := range snap.tags {
-		tagged[e.desc.Digest] = true
-	}
-	subjectOf := map[digest.Digest]digest.Digest{}
-	for subj, list := range snap.refs {
-		for _, r := range list {
-			subjectOf[r] = subj
-		}
-	}
+	in := &gc.Repository{Name: name, Links: map[digest.Digest]gc.Link{}, Referrers: snap.refs, Young: young, Node: g.node}
 	for d, l := range snap.links {
-		if l.MediaType == "" {
-			continue
-		}
-		if n := g.node(ocispec.Descriptor{Digest: d, MediaType: l.MediaType}); n != nil && n.subject != "" {
-			subjectOf[d] = n.subject
-		}
+		in.Links[d] = gc.Link{Since: l.Since, MediaType: l.MediaType}
 	}
 	for _, e := range snap.tags {
-		if !doomedTags[e.tag] {
-			if _, ref := subjectOf[e.desc.Digest]; !ref {
-				keep(e.desc.Digest, "")
-			}
-		}
+		in.Tags = append(in.Tags, gc.Tag{Name: e.tag, Digest: e.desc.Digest})
 	}
-	for d, l := range snap.links {
-		switch {
-		case young(d):
-			keep(d, "")
-		case l.MediaType != "" && !tagged[d] && !g.ret.RemoveUntagged:
-			if _, ref := subjectOf[d]; !ref {
-				keep(d, "")
-			}
-		}
-	}
-	for {
-		for len(queue) > 0 {
-			desc := queue[len(queue)-1]
-			queue = queue[:len(queue)-1]
-			if n := g.node(desc); n != nil {
-				for _, c := range n.children {
-					keep(c.Digest, c.MediaType) // a child's type, if it entered as a blob
-				}
-			}
-		}
-		// Referrers of kept content are kept, and what they reach.
-		for r, subj := range subjectOf {
-			if kept[subj] && !kept[r] {
-				keep(r, "")
-			}
-		}
-		if len(queue) == 0 {
-			break
-		}
-	}
+	plan := g.ret.Plan(in, g.now)
 
 	var recs []record
 	t := g.now.Unix()
 	var tagNames []string
-	for _, e := range snap.tags {
-		if doomedTags[e.tag] {
-			recs = append(recs, record{Op: "untag", Repo: name, Tag: e.tag})
-			tagNames = append(tagNames, name+":"+e.tag)
-		}
+	for _, tag := range plan.Tags {
+		recs = append(recs, record{Op: "untag", Repo: name, Tag: tag})
+		tagNames = append(tagNames, name+":"+tag)
 	}
 	var unlinked []GCUnlink
-	for _, d := range slices.Sorted(func(yield func(digest.Digest) bool) {
-		for d := range snap.links {
-			if !yield(d) {
-				return
-			}
-		}
-	}) {
-		if kept[d] {
-			continue
-		}
+	for _, d := range plan.Unlink {
 		recs = append(recs, record{Op: "unlink", Repo: name, Digest: d, Time: t})
 		unlinked = append(unlinked, GCUnlink{Repository: name, Digest: d, Manifest: snap.links[d].MediaType != ""})
-		if subj, ok := subjectOf[d]; ok {
+		if subj, ok := plan.SubjectOf[d]; ok {
 			recs = append(recs, record{Op: "refdel", Repo: name, Subject: subj, Referrer: d})
 		}
 	}
-	// Index entries whose referrer the repository does not hold and whose
-	// subject goes (or was never here) go too.
-	for subj, list := range snap.refs {
-		if kept[subj] {
-			continue
-		}
-		for _, r := range list {
-			if _, held := snap.links[r]; !held {
-				recs = append(recs, record{Op: "refdel", Repo: name, Subject: subj, Referrer: r})
-			}
-		}
+	for _, e := range plan.Refs {
+		recs = append(recs, record{Op: "refdel", Repo: name, Subject: e.Subject, Referrer: e.Referrer})
 	}
 	if len(recs) == 0 {
 		return nil
@@ -611,39 +452,6 @@ func (g *collector) commit(name string, gen uint64, recs []record) ([]record, er
 		return nil, err
 	}
 	return keep, nil
-}
-
-// retain returns the tags of snap that retention removes.
-func (g *collector) retain(snap *repoSnap) map[string]bool {
-	r := g.ret
-	doomed := map[string]bool{}
-	if (r.KeepLast == 0 && r.MaxAge == 0) || !anyMatch(r.repos, snap.name, true) {
-		return doomed
-	}
-	type cand struct {
-		tag   string
-		since int64
-	}
-	var cands []cand
-	for _, e := range snap.tags {
-		if anyMatch(r.protect, e.tag, false) || !anyMatch(r.match, e.tag, true) {
-			continue
-		}
-		cands = append(cands, cand{e.tag, snap.links[e.desc.Digest].Since})
-	}
-	// Newest first; equal times by name, newest name first, so the order
-	// is stable between runs.
-	slices.SortFunc(cands, func(a, b cand) int {
-		return cmp.Or(cmp.Compare(b.since, a.since), strings.Compare(b.tag, a.tag))
-	})
-	for i, c := range cands {
-		keepLast := r.KeepLast > 0 && i < r.KeepLast
-		keepAge := r.MaxAge > 0 && c.since > g.now.Add(-r.MaxAge).Unix()
-		if !keepLast && !keepAge {
-			doomed[c.tag] = true
-		}
-	}
-	return doomed
 }
 
 // blobCand is a blob file that may be garbage.
@@ -827,7 +635,7 @@ func (g *collector) foreignReach() map[digest.Digest]bool {
 		}
 		seen[desc.Digest] = true
 		if n := g.node(desc); n != nil {
-			for _, c := range n.children {
+			for _, c := range n.Children {
 				walk(c, depth+1)
 			}
 		}

@@ -18,6 +18,7 @@ import (
 
 	"github.com/gantry-dev/gantry/internal/atomicfile"
 	"github.com/gantry-dev/gantry/internal/cas"
+	"github.com/gantry-dev/gantry/internal/gc"
 	"github.com/gantry-dev/gantry/internal/oci"
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
@@ -135,7 +136,7 @@ type Store struct {
 	gcOn    atomic.Bool
 	doomed  map[linkKey]bool
 	gcRun   sync.Mutex
-	gcNodes map[digest.Digest]*gcNode
+	gcNodes map[digest.Digest]*gc.Node
 
 	umu     sync.Mutex
 	uploads map[string]*session // live upload sessions by id; see session
@@ -171,7 +172,7 @@ func Open(dir string, opts Options) (*Store, error) {
 		pins:     map[digest.Digest]int{},
 		guards:   map[string]int{},
 		gens:     map[string]uint64{},
-		gcNodes:  map[digest.Digest]*gcNode{},
+		gcNodes:  map[digest.Digest]*gc.Node{},
 		touched:  map[linkKey]int64{},
 		doomed:   map[linkKey]bool{},
 		kick:     make(chan struct{}, 1),

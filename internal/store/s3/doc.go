@@ -9,7 +9,9 @@
 //
 //	blobs/<alg>/<hex>                                  every blob once, whatever the repositories holding it
 //	repositories/<name>/_links/<alg>/<hex>             repository <name> holds the blob: {since, size, mediaType}
-//	holders/<alg>/<hex>/<name>                         an empty mark beside each link, for Holders (anonymous mount, GC)
+//	holders/<alg>/<hex>/<name>                         an empty mark beside each link (and each push about to link), for Holders and GC
+//	gc/released/<alg>/<hex>                            empty; its write time is when a repository last let go of the blob
+//	gc/deleting/<alg>/<hex>                            empty; a collection is deleting the blob (the tombstone)
 //	repositories/<name>/_tags.json                     the repository's tags: {"tags": {tag: descriptor}}
 //	repositories/<name>/_referrers/<alg>/<hex>.json    the referrers of one subject, in the order added
 //	uploads/<id>/state.json                            an upload session: repository, parts, size, hash state
@@ -27,8 +29,7 @@
 // manifest media type it entered with (none for a blob that came through
 // the blob API), which is what garbage collection will read to tell who
 // holds what since when. Delete removes the link and that repository's tags
-// of the digest; the bytes stay for garbage collection (not built for S3
-// yet).
+// of the digest; the bytes stay for garbage collection.
 //
 // # Concurrent writers: compare-and-swap, no locks
 //
@@ -84,6 +85,52 @@
 // so that a session written to meanwhile is kept. The store does not count
 // open sessions (cas.UploadCounter): that would take a listing of the
 // bucket, so the registry's caps on open sessions do not apply to it.
+//
+// # Garbage collection of blobs
+//
+// Collect (gc.go) removes the bytes no repository holds. It may run on
+// one replica while every other pushes: there is no lock, only three kinds
+// of small objects and an order of requests on each side.
+//
+// A writer that links a blob (Push, Mount, an upload's Commit) first pins
+// it: it writes its holder mark, then looks for a tombstone of the digest
+// and, while one stands, waits; only then does it look for the bytes
+// (writing them if absent) and write the link, and it puts the mark again
+// after the link. Taking a mark back (Delete, a push that did not link)
+// writes the released time first, then removes the mark, then puts it
+// back if the link is there again (a push of the same content raced it).
+//
+// A collection lists the blobs, holder marks and released times, and takes
+// as candidates the blobs with no mark, written and let go of longer than
+// the grace period ago. For each it writes the tombstone with
+// If-None-Match: * (another collection that got there first has it), then
+// lists the digest's marks again and reads its released time again: any
+// mark, or a release within the grace, and the tombstone goes and the blob
+// stays. Otherwise it deletes the bytes, then the released time and the
+// tombstone.
+//
+// Why no push loses a blob: S3 orders each write before any read that
+// begins after it returned. A writer's mark either comes before the
+// collection's second listing, which then sees it, or after it, hence after
+// the tombstone was written, so the writer's look for the tombstone, which
+// follows its mark, finds it and waits until the bytes are deleted; it then
+// finds them gone and writes them again (Push, Commit) or answers not found
+// (Mount). A mark removed meanwhile by a Delete or a failed push was
+// preceded by a released time the collection's second read sees. So no
+// link ever names missing bytes.
+//
+// A tombstone stands at most a minute: a collection sends its DELETE
+// within half a minute of writing it (the request's deadline is what is
+// left), else gives the blob up; a writer that has waited a minute takes
+// the tombstone for the leftover of a collection that died and removes it.
+// The bound relies on the clocks of the replicas running at the same rate,
+// not on them agreeing.
+//
+// Collect does not yet unlink from repositories the content that no
+// manifest they keep reaches (the disk store's repository phase, planned
+// by package gc): on S3, a blob is reclaimed once every repository that
+// held it deleted it through the API. A holder mark whose push died
+// before taking it back keeps its blob until removed by hand.
 //
 // # Redirects
 //

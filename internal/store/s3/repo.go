@@ -119,7 +119,8 @@ func (r *Repo) getLink(ctx context.Context, d digest.Digest) (link, error) {
 }
 
 // addLink records that this repository holds d, as a manifest of type mt
-// when mt is one. A link there already keeps its time and gains mt if it
+// when mt is one. A new link must have been pinned (Store.pin) before the
+// bytes were looked for. A link there already keeps its time and gains mt if it
 // had none. It reports whether the repository held d before.
 func (r *Repo) addLink(ctx context.Context, d digest.Digest, size int64, mt string) (held bool, err error) {
 	if !oci.IsManifest(mt) {
@@ -127,13 +128,7 @@ func (r *Repo) addLink(ctx context.Context, d digest.Digest, size int64, mt stri
 	}
 	key := r.s.linkKey(r.name, d)
 	err = update(ctx, r.s, key, func(l *link) (bool, error) {
-		if l.Since == 0 {
-			// The holder mark goes first, so every link has one (a
-			// mark without a link is skipped by Holders).
-			if _, err := r.s.putBytes(ctx, r.s.holderKey(d, r.name), nil, "-", "application/octet-stream"); err != nil {
-				return false, err
-			}
-		} else {
+		if l.Since != 0 {
 			held = true
 			if l.MediaType != "" || mt == "" {
 				return false, nil
@@ -146,6 +141,14 @@ func (r *Repo) addLink(ctx context.Context, d digest.Digest, size int64, mt stri
 	})
 	if err != nil {
 		return false, fmt.Errorf("link %s into %s: %w", d, r.name, err)
+	}
+	if !held {
+		// The mark was put by pin; a Delete or failed push of d in this
+		// repository may have taken it back since (see unpin), so it is
+		// put again now that the link is there.
+		if _, err := r.s.putBytes(ctx, r.s.holderKey(d, r.name), nil, "-", "application/octet-stream"); err != nil {
+			return false, fmt.Errorf("link %s into %s: %w", d, r.name, err)
+		}
 	}
 	return held, nil
 }
@@ -240,6 +243,17 @@ func (r *Repo) Push(ctx context.Context, expected ocispec.Descriptor, rd io.Read
 	} else if !errors.Is(err, cas.ErrNotFound) {
 		return err
 	}
+	if err := r.s.pin(ctx, r.name, d); err != nil {
+		return err
+	}
+	linked := false
+	defer func() {
+		if !linked {
+			if err := r.s.unpin(context.WithoutCancel(ctx), r.name, d); err != nil {
+				r.s.log.Warn("s3 store: taking back the holder mark of a failed push", "repository", r.name, "digest", d, "err", err)
+			}
+		}
+	}()
 	size, there, err := r.s.stat(ctx, r.s.blobKey(d))
 	switch {
 	case err != nil:
@@ -275,6 +289,7 @@ func (r *Repo) Push(ctx context.Context, expected ocispec.Descriptor, rd io.Read
 	if err != nil {
 		return err
 	}
+	linked = true
 	if held {
 		return fmt.Errorf("%s: %w", d, cas.ErrExists)
 	}
@@ -409,7 +424,7 @@ func (r *Repo) Delete(ctx context.Context, desc ocispec.Descriptor) error {
 	if err := r.s.remove(ctx, r.s.linkKey(r.name, d)); err != nil {
 		return fmt.Errorf("delete %s from %s: %w", d, r.name, err)
 	}
-	if err := r.s.remove(ctx, r.s.holderKey(d, r.name)); err != nil {
+	if err := r.s.unpin(ctx, r.name, d); err != nil {
 		return fmt.Errorf("delete %s from %s: %w", d, r.name, err)
 	}
 	err := r.changeTags(ctx, func(tags map[string]ocispec.Descriptor) (bool, error) {
@@ -446,13 +461,27 @@ func (r *Repo) Mount(ctx context.Context, desc ocispec.Descriptor, from string) 
 	if err := oci.ValidateRepository(from); err != nil {
 		return err
 	}
+	if err := cas.ValidateDigest(desc.Digest); err != nil {
+		return err
+	}
+	if _, err := r.getLink(ctx, desc.Digest); err == nil {
+		return nil // held already: its mark is there
+	}
+	if err := r.s.pin(ctx, r.name, desc.Digest); err != nil {
+		return err
+	}
 	src := &Repo{s: r.s, name: from}
 	l, err := src.getLink(ctx, desc.Digest)
+	if err == nil {
+		_, err = r.addLink(ctx, desc.Digest, l.Size, "")
+	}
 	if err != nil {
+		if uerr := r.s.unpin(context.WithoutCancel(ctx), r.name, desc.Digest); uerr != nil {
+			r.s.log.Warn("s3 store: taking back the holder mark of a failed mount", "repository", r.name, "digest", desc.Digest, "err", uerr)
+		}
 		return fmt.Errorf("mount from %s: %w", from, err)
 	}
-	_, err = r.addLink(ctx, desc.Digest, l.Size, "")
-	return err
+	return nil
 }
 
 // AddReferrer implements cas.ReferrerIndex.

@@ -432,12 +432,21 @@ func (u *upload) Commit(ctx context.Context, expected ocispec.Descriptor) error 
 	if err := u.usable(); err != nil {
 		return err
 	}
-	if err := u.commit(ctx, expected); err != nil {
-		return err
-	}
 	r := &Repo{s: u.s, name: u.st.Repository}
-	if _, err := r.addLink(ctx, expected.Digest, expected.Size, ""); err != nil { // through the blob API: a blob
+	if err := u.s.pin(ctx, r.name, expected.Digest); err != nil {
 		return fmt.Errorf("upload %s: %w", u.id, err)
+	}
+	err := u.commit(ctx, expected)
+	if err == nil {
+		if _, err = r.addLink(ctx, expected.Digest, expected.Size, ""); err != nil { // through the blob API: a blob
+			err = fmt.Errorf("upload %s: %w", u.id, err)
+		}
+	}
+	if err != nil {
+		if uerr := u.s.unpin(context.WithoutCancel(ctx), r.name, expected.Digest); uerr != nil {
+			u.s.log.Warn("s3 store: taking back the holder mark of a failed commit", "upload", u.id, "digest", expected.Digest, "err", uerr)
+		}
+		return err
 	}
 	u.end(ctx)
 	return nil

@@ -47,10 +47,11 @@ func (r retentionFlags) options(dryRun bool) (disk.GCOptions, error) {
 
 func newGCCmd(e *env) *cobra.Command {
 	var (
-		root   string
-		dryRun bool
-		rf     retentionFlags
-		out    *outputFormat
+		root     string
+		location string
+		dryRun   bool
+		rf       retentionFlags
+		out      *outputFormat
 	)
 	cmd := &cobra.Command{
 		Use:   "gc",
@@ -77,7 +78,8 @@ entries that are not REPO:TAG) are not touched.
 --dry-run lists what would go and how many bytes, and changes nothing.
 
 gc works on a stopped store: it takes the store's lock, as fsck does. A
-running gantry serve collects garbage itself (--gc-interval).
+running gantry serve collects garbage itself (--gc-interval). With --s3 it
+collects in a bucket instead, while any number of replicas serve it.
 
 Exit status: 0 when the run completed, 1 when it could not, 2 on a usage
 error.`,
@@ -99,6 +101,25 @@ error.`,
 			opts, err := rf.options(dryRun)
 			if err != nil {
 				return usageError{err}
+			}
+			if err := checkS3Location(location); err != nil {
+				return usageError{err}
+			}
+			if location != "" {
+				// Replicas may be serving the bucket: its collection is
+				// safe online (see docs/s3.md).
+				st, err := openS3Store(cmd.Context(), location, e.log)
+				if err != nil {
+					return err
+				}
+				rep, err := collectorOf(st, rf, dryRun)(cmd.Context())
+				if err != nil {
+					return fmt.Errorf("gc %s: %w", location, err)
+				}
+				if out.json() {
+					return writeJSON(e.stdout, rep)
+				}
+				return writeGCReport(e.stdout, location, rep)
 			}
 			if root == "" {
 				return usageError{errors.New("no store directory: give --root DIR or set GANTRY_ROOT")}
@@ -125,6 +146,7 @@ error.`,
 	}
 	f := cmd.Flags()
 	f.StringVar(&root, "root", defaultRoot(), "store directory (env GANTRY_ROOT)")
+	f.StringVar(&location, "s3", "", "collect in the store in an S3 bucket instead of --root, while replicas serve it: s3://BUCKET[/PREFIX][?endpoint=URL...] as for gantry serve")
 	f.BoolVar(&dryRun, "dry-run", false, "report what would go and change nothing")
 	rf.add(f, "")
 	out = addFormatFlags(cmd)

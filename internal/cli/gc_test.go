@@ -9,8 +9,10 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/gantry-dev/gantry/internal/cas"
 	"github.com/gantry-dev/gantry/internal/cas/castest"
 	"github.com/gantry-dev/gantry/internal/store/disk"
+	"github.com/gantry-dev/gantry/internal/store/s3/s3test"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"github.com/spf13/cobra"
 )
@@ -120,5 +122,66 @@ func TestConfigFlagGroups(t *testing.T) {
 	}
 	if _, err := run("probe:\n  gc:\n    intervall: 5m\n"); !strings.Contains(err, `unknown key "intervall" in "gc"`) {
 		t.Fatalf("misspelt grouped key: %s", err)
+	}
+}
+
+// TestGCCommandS3: gantry gc --s3 collects in a bucket: a deleted image's
+// manifest, config and layer go, the tagged image stays whole.
+func TestGCCommandS3(t *testing.T) {
+	srv := s3test.Start(t)
+	loc := srv.URL()
+	for _, kv := range s3test.Env() {
+		k, v, _ := strings.Cut(kv, "=")
+		t.Setenv(k, v)
+	}
+	st, err := openS3Store(t.Context(), loc, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, _ := st.Repository(t.Context(), "app")
+	var garbage int64
+	var kept []ocispec.Descriptor
+	for i, tag := range []string{"keep", "gone"} {
+		cb, cdesc := castest.Blob(t, 50)
+		cdesc.MediaType = ocispec.MediaTypeImageConfig
+		lb, ldesc := castest.Blob(t, 3000+i)
+		mb, mdesc := castest.Manifest(t, cdesc, ldesc)
+		for _, p := range []struct {
+			d ocispec.Descriptor
+			b []byte
+		}{{cdesc, cb}, {ldesc, lb}, {mdesc, mb}} {
+			if err := r.Push(t.Context(), p.d, bytes.NewReader(p.b)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := r.Tag(t.Context(), mdesc, tag); err != nil {
+			t.Fatal(err)
+		}
+		if tag == "gone" {
+			if err := r.(cas.Deleter).Delete(t.Context(), mdesc); err != nil {
+				t.Fatal(err)
+			}
+			garbage = cdesc.Size + ldesc.Size + mdesc.Size
+		} else {
+			kept = []ocispec.Descriptor{cdesc, ldesc, mdesc}
+		}
+	}
+	code, out, stderr := runMain(t, "gc", "--s3", loc, "--grace", "0", "--json")
+	if code != 0 {
+		t.Fatalf("gc --s3: exit %d: %s", code, stderr)
+	}
+	var rep disk.GCReport
+	if err := json.Unmarshal([]byte(out), &rep); err != nil {
+		t.Fatalf("json: %v\n%s", err, out)
+	}
+	if rep.BlobsReclaimed != 3 || rep.BytesReclaimed != garbage || len(rep.Unlinked) != 2 {
+		t.Fatalf("report %+v, want 2 unlinked, 3 blobs, %d bytes", rep, garbage)
+	}
+	for _, d := range kept {
+		rc, err := r.Fetch(t.Context(), d)
+		if err != nil {
+			t.Fatalf("kept %s: %v", d.Digest, err)
+		}
+		rc.Close()
 	}
 }

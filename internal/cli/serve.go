@@ -102,7 +102,8 @@ With --gc-interval, it collects garbage while it serves (off by default:
 what goes is a decision about what the registry keeps): the content deleted
 or no longer referenced in each repository, once let go of longer than
 --gc-grace ago, and the tags the --gc-* retention rules remove, as gantry gc
-does on a stopped store. In the config file: serve: {gc: {interval: 1h}}.
+does on a stopped store. With --s3, any replica may collect while the others
+serve (docs/s3.md). In the config file: serve: {gc: {interval: 1h}}.
 Each run logs one line and counts into /metrics (gantry_gc_*).
 
 Besides the registry API under /v2/, it serves:
@@ -278,8 +279,8 @@ func (f serveFlags) check() error {
 	if f.shutdownTimeout < 0 {
 		return fmt.Errorf("--shutdown-timeout %s: want 0 or more", f.shutdownTimeout)
 	}
-	if f.gc.interval > 0 && (f.s3 != "" || len(f.bundles) > 0) {
-		return errors.New("--gc-interval collects garbage in the disk store (--root); an S3 store has no garbage collection yet and a bundle is served read-only")
+	if f.gc.interval > 0 && len(f.bundles) > 0 {
+		return errors.New("--gc-interval collects garbage in the store (--root or --s3); a bundle is served read-only")
 	}
 	return f.gc.check()
 }

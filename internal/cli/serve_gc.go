@@ -6,7 +6,9 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/gantry-dev/gantry/internal/gc"
 	"github.com/gantry-dev/gantry/internal/store/disk"
+	"github.com/gantry-dev/gantry/internal/store/s3"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/spf13/pflag"
 )
@@ -82,12 +84,11 @@ func newGCMetrics(reg *prometheus.Registry) *gcMetrics {
 // store or a zero interval it does nothing.
 func startGC(ctx context.Context, log *slog.Logger, store any, g serveGCFlags, m *serveMetrics) <-chan struct{} {
 	done := make(chan struct{})
-	ds, ok := store.(*disk.Store)
-	if !ok || g.interval <= 0 {
+	collect := collectorOf(store, g.retentionFlags, false)
+	if collect == nil || g.interval <= 0 {
 		close(done)
 		return done
 	}
-	opts, _ := g.options(false) // checked with the flags
 	gm := newGCMetrics(m.reg)
 	go func() {
 		defer close(done)
@@ -99,15 +100,30 @@ func startGC(ctx context.Context, log *slog.Logger, store any, g serveGCFlags, m
 				return
 			case <-t.C:
 			}
-			runGC(ctx, log, ds, opts, gm)
+			runGC(ctx, log, collect, gm)
 		}
 	}()
 	return done
 }
 
+// collectorOf returns one garbage collection run of store (a disk or S3
+// store) under the rules of r, or nil for a store that has none. The
+// rules are checked with the flags.
+func collectorOf(store any, r retentionFlags, dryRun bool) func(context.Context) (*gc.Report, error) {
+	opts, _ := r.options(dryRun)
+	switch st := store.(type) {
+	case *disk.Store:
+		return func(ctx context.Context) (*gc.Report, error) { return st.Collect(ctx, opts) }
+	case *s3.Store:
+		so := s3.GCOptions{Grace: opts.Grace, DryRun: opts.DryRun, Retention: opts.Retention}
+		return func(ctx context.Context) (*gc.Report, error) { return st.Collect(ctx, so) }
+	}
+	return nil
+}
+
 // runGC is one online run: metrics and one log line.
-func runGC(ctx context.Context, log *slog.Logger, ds *disk.Store, opts disk.GCOptions, gm *gcMetrics) {
-	rep, err := ds.Collect(ctx, opts)
+func runGC(ctx context.Context, log *slog.Logger, collect func(context.Context) (*gc.Report, error), gm *gcMetrics) {
+	rep, err := collect(ctx)
 	if err != nil {
 		if ctx.Err() != nil {
 			return // shutting down

@@ -358,7 +358,7 @@ func TestServeUsageErrors(t *testing.T) {
 		{"bad s3 location", []string{"serve", "--root", root, "--s3", "https://bucket.example.com/p"}, "--s3"},
 		{"unknown s3 parameter", []string{"serve", "--root", root, "--s3", "s3://bucket?endpint=http://x"}, "unknown parameter"},
 		{"s3 and bundle", []string{"serve", "--root", root, "--s3", "s3://bucket", "--bundle", "b.tar"}, "--s3 and --bundle"},
-		{"gc on s3", []string{"serve", "--s3", "s3://bucket", "--gc-interval", "1h"}, "no garbage collection yet"},
+		{"gc on a bundle", []string{"serve", "--bundle", "b.tar", "--gc-interval", "1h"}, "a bundle is served read-only"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -93,6 +93,48 @@ func anyMatch(res []*regexp.Regexp, s string, empty bool) bool {
 	return slices.ContainsFunc(res, func(re *regexp.Regexp) bool { return re.MatchString(s) })
 }
 
+// Unlink is content that garbage collection took out of a repository.
+type Unlink struct {
+	Repository string        `json:"repository"`
+	Digest     digest.Digest `json:"digest"`
+	Manifest   bool          `json:"manifest"`
+}
+
+// Blob is a blob garbage collection removed.
+type Blob struct {
+	Digest digest.Digest `json:"digest"`
+	Size   int64         `json:"size"`
+}
+
+// Report is what a store's Collect did, or would do (DryRun); fields a
+// store has no use for stay zero.
+type Report struct {
+	DryRun bool `json:"dryRun"`
+	// TagsRemoved lists the tags retention removed, as REPO:TAG.
+	TagsRemoved []string `json:"tagsRemoved"`
+	// Unlinked lists the manifests and blobs taken out of repositories.
+	Unlinked []Unlink `json:"unlinked"`
+	// Blobs lists the blob files removed; BlobsReclaimed and
+	// BytesReclaimed count them.
+	Blobs          []Blob `json:"blobs"`
+	BlobsReclaimed int    `json:"blobsReclaimed"`
+	BytesReclaimed int64  `json:"bytesReclaimed"`
+	// TempsRemoved and TempBytes count the temporary files of interrupted
+	// pushes and rewrites removed (what fsck calls stray or stale).
+	TempsRemoved int   `json:"tempsRemoved"`
+	TempBytes    int64 `json:"tempBytes"`
+	// Busy lists repositories left for the next run: a push changed them
+	// while this run decided.
+	Busy []string `json:"busy"`
+	// Spared counts the blobs a writer took (or was taking) while the run
+	// decided, which it left for the next run (S3).
+	Spared int `json:"spared,omitempty"`
+	// Duration is the whole run; LongestPause the longest time it held
+	// the store's lock, which requests wait behind.
+	Duration     time.Duration `json:"duration"`
+	LongestPause time.Duration `json:"longestPause"`
+}
+
 // Link is what a repository records of content it holds.
 type Link struct {
 	// Since is when the repository took it (Unix seconds).

@@ -62,42 +62,13 @@ type GCOptions struct {
 type Retention = gc.Retention
 
 // GCUnlink is content that garbage collection took out of a repository.
-type GCUnlink struct {
-	Repository string        `json:"repository"`
-	Digest     digest.Digest `json:"digest"`
-	Manifest   bool          `json:"manifest"`
-}
+type GCUnlink = gc.Unlink
 
 // GCBlob is a blob file garbage collection removed.
-type GCBlob struct {
-	Digest digest.Digest `json:"digest"`
-	Size   int64         `json:"size"`
-}
+type GCBlob = gc.Blob
 
 // GCReport is what Collect did, or would do (DryRun).
-type GCReport struct {
-	DryRun bool `json:"dryRun"`
-	// TagsRemoved lists the tags retention removed, as REPO:TAG.
-	TagsRemoved []string `json:"tagsRemoved"`
-	// Unlinked lists the manifests and blobs taken out of repositories.
-	Unlinked []GCUnlink `json:"unlinked"`
-	// Blobs lists the blob files removed; BlobsReclaimed and
-	// BytesReclaimed count them.
-	Blobs          []GCBlob `json:"blobs"`
-	BlobsReclaimed int      `json:"blobsReclaimed"`
-	BytesReclaimed int64    `json:"bytesReclaimed"`
-	// TempsRemoved and TempBytes count the temporary files of interrupted
-	// pushes and rewrites removed (what fsck calls stray or stale).
-	TempsRemoved int   `json:"tempsRemoved"`
-	TempBytes    int64 `json:"tempBytes"`
-	// Busy lists repositories left for the next run: a push changed them
-	// while this run decided.
-	Busy []string `json:"busy"`
-	// Duration is the whole run; LongestPause the longest time it held
-	// the store's lock, which requests wait behind.
-	Duration     time.Duration `json:"duration"`
-	LongestPause time.Duration `json:"longestPause"`
-}
+type GCReport = gc.Report
 
 // pin keeps d's file from garbage collection until the returned function
 // is called. Every path that links a blob pins it before it looks for

@@ -14,6 +14,7 @@
 //	gc/deleting/<alg>/<hex>                            empty; a collection is deleting the blob (the tombstone)
 //	repositories/<name>/_tags.json                     the repository's tags: {"tags": {tag: descriptor}}
 //	repositories/<name>/_referrers/<alg>/<hex>.json    the referrers of one subject, in the order added
+//	repositories/<name>/_gc                            the repository's garbage-collection epoch: {running, id}
 //	uploads/<id>/state.json                            an upload session: repository, parts, size, hash state
 //	uploads/<id>/tail-<gen>-<tag>                      its bytes after the last whole part
 //	uploads/<id>/data                                  its multipart upload, and the assembled bytes at commit
@@ -86,51 +87,87 @@
 // open sessions (cas.UploadCounter): that would take a listing of the
 // bucket, so the registry's caps on open sessions do not apply to it.
 //
-// # Garbage collection of blobs
+// # Garbage collection
 //
-// Collect (gc.go) removes the bytes no repository holds. It may run on
-// one replica while every other pushes: there is no lock, only three kinds
-// of small objects and an order of requests on each side.
+// Collect (gc.go, gcrepo.go) reclaims space in two phases, with the
+// retention semantics of the disk store (the planning is package gc's,
+// shared). It may run on one replica while every other pushes, tags and
+// deletes: there is no lock file, only small objects written in an order
+// on each side, and S3's guarantee that a read begun after a write
+// returned sees it.
 //
-// A writer that links a blob (Push, Mount, an upload's Commit) first pins
-// it: it writes its holder mark, then looks for a tombstone of the digest
-// and, while one stands, waits; only then does it look for the bytes
-// (writing them if absent) and write the link, and it puts the mark again
-// after the link. Taking a mark back (Delete, a push that did not link)
-// writes the released time first, then removes the mark, then puts it
-// back if the link is there again (a push of the same content raced it).
+// Repositories. For each repository, the collection sets its epoch
+// object to running by compare-and-swap (a run of another replica on it
+// leaves the repository to that one), and only then reads its links,
+// tags and referrers; it plans (what kept tags, untagged manifests unless
+// RemoveUntagged, referrers of kept content and anything taken less than
+// the grace ago reach is kept), removes the tags retention removes (each
+// only if it still names the digest planned on), unlinks the rest (each
+// link only if it is still the one read) and sets the epoch to done, with
+// a fresh ID each time. A writer that makes content refer to other
+// content waits for the epoch to be done after its own write and then
+// checks again:
 //
-// A collection lists the blobs, holder marks and released times, and takes
-// as candidates the blobs with no mark, written and let go of longer than
-// the grace period ago. For each it writes the tombstone with
+//   - Tag writes the tag, waits, then reads the manifest's link: gone, and
+//     the tag is taken back (404). A tag written before the collection's
+//     read is one it sees and keeps; one written after is followed by this
+//     check, which begins after the run's unlinks.
+//   - A manifest Push under Guard (the registry takes it before checking
+//     the children) compares the epoch's ETag read by Guard with the one
+//     after its link is written: if a run came between, it reads the
+//     children's links again, and a child gone fails the push (404,
+//     MANIFEST_UNKNOWN; the client pushes again, now uploading the child).
+//     A run whose read follows the manifest's link sees a young manifest
+//     and keeps what it reaches.
+//
+// A run sends its last removal within half a minute of setting running,
+// else leaves the rest of the repository to the next run; a writer that
+// has waited a minute takes the run for dead. Nothing records lookups on
+// S3 (the disk store spares content looked up within the grace): a
+// client that found a blob with HEAD and sends the manifest after a run
+// unlinked it is refused as above, never served a manifest with a child
+// missing. A push of content the repository still holds, racing the run
+// that unlinks it, returns success with the link gone; the manifest that
+// follows is refused.
+//
+// Blobs. A writer that links a blob (Push, Mount, an upload's Commit)
+// first pins it: it writes its holder mark, then looks for a tombstone of
+// the digest and, while one stands, waits; only then does it look for the
+// bytes (writing them if absent) and write the link, and it puts the mark
+// again after the link. Taking a mark back (Delete, an unlink by a
+// collection, a push that did not link) writes the released time first,
+// then removes the mark, then puts it back if the link is there again (a
+// push of the same content raced it).
+//
+// The blob phase lists the blobs, holder marks and released times, and
+// takes as candidates the blobs with no mark, written and let go of longer
+// than the grace period ago. For each it writes the tombstone with
 // If-None-Match: * (another collection that got there first has it), then
 // lists the digest's marks again and reads its released time again: any
 // mark, or a release within the grace, and the tombstone goes and the blob
 // stays. Otherwise it deletes the bytes, then the released time and the
 // tombstone.
 //
-// Why no push loses a blob: S3 orders each write before any read that
-// begins after it returned. A writer's mark either comes before the
+// Why no push loses a blob: a writer's mark either comes before the
 // collection's second listing, which then sees it, or after it, hence after
 // the tombstone was written, so the writer's look for the tombstone, which
 // follows its mark, finds it and waits until the bytes are deleted; it then
 // finds them gone and writes them again (Push, Commit) or answers not found
-// (Mount). A mark removed meanwhile by a Delete or a failed push was
-// preceded by a released time the collection's second read sees. So no
-// link ever names missing bytes.
+// (Mount). A mark removed meanwhile was preceded by a released time the
+// collection's second read sees. So no link ever names missing bytes.
 //
 // A tombstone stands at most a minute: a collection sends its DELETE
 // within half a minute of writing it (the request's deadline is what is
 // left), else gives the blob up; a writer that has waited a minute takes
 // the tombstone for the leftover of a collection that died and removes it.
-// The bound relies on the clocks of the replicas running at the same rate,
-// not on them agreeing.
+// These bounds rely on the replicas' clocks running at the same rate, not
+// on them agreeing.
 //
-// Collect does not yet unlink from repositories the content that no
-// manifest they keep reaches (the disk store's repository phase, planned
-// by package gc): on S3, a blob is reclaimed once every repository that
-// held it deleted it through the API. A holder mark whose push died
-// before taking it back keeps its blob until removed by hand.
+// Costs: a run reads every link of every repository (one GET each) and
+// lists the bucket's blobs, marks and released times; a manifest push
+// reads the epoch twice, a tag once. A holder mark whose push died before
+// taking it back keeps its blob until removed by hand. A dry run reports
+// the blobs already held by none, not those its unlinks would free.
 //
 // # Redirects
 //

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/gantry-dev/gantry/internal/cas"
+	"github.com/gantry-dev/gantry/internal/gc"
 	"github.com/minio/minio-go/v7"
 	"github.com/opencontainers/go-digest"
 )
@@ -31,34 +32,20 @@ const tombstoneLife = time.Minute
 const tombstonePoll = 50 * time.Millisecond
 
 // GCOptions says what Collect reclaims. The zero value removes, after
-// DefaultGrace, the blobs no repository holds.
+// DefaultGrace, the content of each repository that none of its manifests
+// reaches and the blobs no repository holds; it keeps every tag and every
+// manifest.
 type GCOptions struct {
-	// Grace spares a blob let go of (or, never held, written) less than
-	// Grace ago. Default DefaultGrace; NoGrace for none.
+	// Grace spares content let go of less than Grace ago: a blob no
+	// repository holds since less than Grace (or, never held, written
+	// less than Grace ago), a blob or manifest a repository took less
+	// than Grace ago. Default DefaultGrace; NoGrace for none.
 	Grace time.Duration
 	// DryRun reports what would go and changes nothing.
 	DryRun bool
-}
-
-// GCBlob is a blob Collect removed (or would remove).
-type GCBlob struct {
-	Digest digest.Digest `json:"digest"`
-	Size   int64         `json:"size"`
-}
-
-// GCReport is what Collect did, or would do (DryRun).
-type GCReport struct {
-	DryRun bool `json:"dryRun"`
-	// Blobs lists the blobs removed; BlobsReclaimed and BytesReclaimed
-	// count them.
-	Blobs          []GCBlob `json:"blobs"`
-	BlobsReclaimed int      `json:"blobsReclaimed"`
-	BytesReclaimed int64    `json:"bytesReclaimed"`
-	// Spared counts the candidates a writer took (or was taking) while
-	// this run decided; the next run looks at them again.
-	Spared int `json:"spared"`
-	// Duration is the whole run.
-	Duration time.Duration `json:"duration"`
+	// Retention removes tags, and the manifests only they kept. Default:
+	// none removed.
+	Retention gc.Retention
 }
 
 // tombstoneKey is the object a collection writes before it deletes d's
@@ -145,9 +132,12 @@ type gcCand struct {
 	modified time.Time
 }
 
-// gcStage, when set (tests), is called at each step of a blob's removal:
-// "tombstone" once the tombstone is written, "checked" once the holder
-// marks and released time were found clear, just before the DELETE.
+// gcStage, when set (tests), is called at each step of a run: for a
+// repository (d ""), "repository" once its epoch is set running, before
+// the snapshot, and "planned" after the snapshot, before any removal; for
+// a blob, "tombstone" once the tombstone is written, "checked" once the
+// holder marks and released time were found clear, just before the
+// DELETE.
 var gcStage func(d digest.Digest, stage string)
 
 // Collect removes the blobs of the bucket that no repository holds: no
@@ -159,7 +149,7 @@ var gcStage func(d digest.Digest, stage string)
 // It does not yet unlink from repositories the content no manifest they
 // keep reaches (the disk store's repository phase): on S3 a blob is
 // reclaimed once every repository deleted it through the API.
-func (s *Store) Collect(ctx context.Context, opts GCOptions) (*GCReport, error) {
+func (s *Store) Collect(ctx context.Context, opts GCOptions) (*gc.Report, error) {
 	start := time.Now()
 	switch {
 	case opts.Grace == 0:
@@ -167,8 +157,27 @@ func (s *Store) Collect(ctx context.Context, opts GCOptions) (*GCReport, error) 
 	case opts.Grace < 0:
 		opts.Grace = 0
 	}
+	rules, err := opts.Retention.Compile()
+	if err != nil {
+		return nil, err
+	}
 	cutoff := start.Add(-opts.Grace)
-	rep := &GCReport{DryRun: opts.DryRun, Blobs: []GCBlob{}}
+	rep := &gc.Report{DryRun: opts.DryRun, TagsRemoved: []string{}, Unlinked: []gc.Unlink{}, Blobs: []gc.Blob{}, Busy: []string{}}
+	names, err := s.repositoryNames(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for _, name := range names {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		if err := s.collectRepository(ctx, rules, name, start, cutoff, opts.DryRun, rep); err != nil {
+			return nil, err
+		}
+	}
+	// The blob phase's cutoff is taken once the repository phase is done,
+	// so that with no grace what it let go of goes in the same run.
+	cutoff = time.Now().Add(-opts.Grace)
 	held, err := s.listDigests(ctx, s.prefix+"holders/", nil)
 	if err != nil {
 		return nil, err
@@ -192,7 +201,7 @@ func (s *Store) Collect(ctx context.Context, opts GCOptions) (*GCReport, error) 
 			return nil, err
 		}
 		if opts.DryRun {
-			rep.Blobs = append(rep.Blobs, GCBlob{Digest: c.d, Size: c.size})
+			rep.Blobs = append(rep.Blobs, gc.Blob{Digest: c.d, Size: c.size})
 			rep.BlobsReclaimed++
 			rep.BytesReclaimed += c.size
 			continue
@@ -205,7 +214,7 @@ func (s *Store) Collect(ctx context.Context, opts GCOptions) (*GCReport, error) 
 			rep.Spared++
 			continue
 		}
-		rep.Blobs = append(rep.Blobs, GCBlob{Digest: c.d, Size: c.size})
+		rep.Blobs = append(rep.Blobs, gc.Blob{Digest: c.d, Size: c.size})
 		rep.BlobsReclaimed++
 		rep.BytesReclaimed += c.size
 	}

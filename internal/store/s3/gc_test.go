@@ -2,10 +2,14 @@ package s3
 
 import (
 	"bytes"
+	"encoding/json"
+	"errors"
 	"io"
 	"testing"
 	"time"
 
+	"github.com/gantry-dev/gantry/internal/cas"
+	"github.com/gantry-dev/gantry/internal/gc"
 	"github.com/gantry-dev/gantry/internal/store/s3/s3test"
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
@@ -87,11 +91,9 @@ func onStage(t *testing.T, fn func(d digest.Digest, stage string)) {
 func TestCollectBlobs(t *testing.T) {
 	srv := s3test.Start(t)
 	s := replica(t, srv.URL())
-	kept, keptDesc := blobOf("held by a repository")
 	r := repoOf(t, s, "kept/app")
-	if err := r.Push(t.Context(), keptDesc, bytes.NewReader(kept)); err != nil {
-		t.Fatal(err)
-	}
+	m := untaggedManifest(t, r) // kept: untagged manifests stay by default
+	kept, keptDesc := blobOf("a layer of kept/app")
 	_, gone := orphan(t, s, "held by nobody")
 
 	rep, err := s.Collect(t.Context(), GCOptions{})
@@ -115,6 +117,7 @@ func TestCollectBlobs(t *testing.T) {
 	if got := fetch(t, r, keptDesc); !bytes.Equal(got, kept) {
 		t.Error("the held blob changed")
 	}
+	fetch(t, r, m)
 	if keys := srv.Keys(t, s.prefix+"gc/"); len(keys) != 0 {
 		t.Errorf("left behind: %v", keys)
 	}
@@ -218,5 +221,86 @@ func TestReleasedJustNow(t *testing.T) {
 	}
 	if keys := srv.Keys(t, s.prefix+"holders/"+string(d2.Digest.Algorithm())+"/"+d2.Digest.Encoded()+"/"); len(keys) != 0 {
 		t.Errorf("a failed push left its mark: %v", keys)
+	}
+}
+
+// untaggedManifest pushes a config, a layer and a manifest of them into
+// repo, untagged.
+func untaggedManifest(t *testing.T, r *Repo) ocispec.Descriptor {
+	t.Helper()
+	cb, cdesc := blobOf(`{"architecture":"amd64","os":"linux"}`)
+	cdesc.MediaType = ocispec.MediaTypeImageConfig
+	lb, ldesc := blobOf("a layer of " + r.name)
+	m := ocispec.Manifest{MediaType: ocispec.MediaTypeImageManifest, Config: cdesc, Layers: []ocispec.Descriptor{ldesc}}
+	m.SchemaVersion = 2
+	mb, _ := json.Marshal(m)
+	mdesc := ocispec.Descriptor{MediaType: ocispec.MediaTypeImageManifest, Digest: digest.FromBytes(mb), Size: int64(len(mb))}
+	for _, p := range []struct {
+		d ocispec.Descriptor
+		b []byte
+	}{{cdesc, cb}, {ldesc, lb}, {mdesc, mb}} {
+		if err := r.Push(t.Context(), p.d, bytes.NewReader(p.b)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return mdesc
+}
+
+// TestEpochTagFirst: a tag written through another replica after the
+// collection marked the repository running but before it read the tags
+// is seen: the manifest stays.
+func TestEpochTagFirst(t *testing.T) {
+	srv := s3test.Start(t)
+	loc := srv.URL()
+	a, b := replica(t, loc), replica(t, loc)
+	m := untaggedManifest(t, repoOf(t, a, "epoch/app"))
+	tagged := make(chan error, 1)
+	onStage(t, func(_ digest.Digest, stage string) {
+		if stage == "repository" {
+			tagged <- repoOf(t, b, "epoch/app").Tag(t.Context(), m, "v1")
+		}
+	})
+	rep, err := a.Collect(t.Context(), GCOptions{Grace: NoGrace, Retention: gc.Retention{RemoveUntagged: true}})
+	if err != nil || len(rep.Unlinked) != 0 {
+		t.Fatalf("Collect: %+v, %v; want nothing unlinked", rep, err)
+	}
+	if err := <-tagged; err != nil {
+		t.Fatalf("tag: %v", err)
+	}
+	if _, err := repoOf(t, b, "epoch/app").Resolve(t.Context(), "v1"); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestEpochCollectorFirst: a tag written through another replica after
+// the collection read the tags waits for the run to end, finds the
+// manifest unlinked and takes itself back: no tag names missing content.
+func TestEpochCollectorFirst(t *testing.T) {
+	srv := s3test.Start(t)
+	loc := srv.URL()
+	a, b := replica(t, loc), replica(t, loc)
+	m := untaggedManifest(t, repoOf(t, a, "epoch/app"))
+	tagged := make(chan error, 1)
+	onStage(t, func(_ digest.Digest, stage string) {
+		if stage != "planned" {
+			return
+		}
+		go func() { tagged <- repoOf(t, b, "epoch/app").Tag(t.Context(), m, "v1") }()
+		select {
+		case err := <-tagged:
+			t.Errorf("the tag returned (%v) while the run was going", err)
+			tagged <- err
+		case <-time.After(300 * time.Millisecond):
+		}
+	})
+	rep, err := a.Collect(t.Context(), GCOptions{Grace: NoGrace, Retention: gc.Retention{RemoveUntagged: true}})
+	if err != nil || len(rep.Unlinked) != 3 {
+		t.Fatalf("Collect: %+v, %v; want 3 unlinked", rep, err)
+	}
+	if err := <-tagged; !errors.Is(err, cas.ErrNotFound) {
+		t.Fatalf("tag: %v; want not found", err)
+	}
+	if _, err := repoOf(t, b, "epoch/app").Resolve(t.Context(), "v1"); !errors.Is(err, cas.ErrNotFound) {
+		t.Fatalf("the tag stayed: %v", err)
 	}
 }

@@ -31,6 +31,13 @@ type Repo struct {
 	// bucket for nothing. A Delete through this Repo forgets it.
 	mu   sync.Mutex
 	seen seenLink
+	// guarded is set between Guard and its release; guardEpoch is the
+	// repository's garbage-collection epoch Guard read (guardKnown false
+	// if it could not), which a manifest Push compares with the epoch
+	// after its link is written.
+	guarded    bool
+	guardEpoch string
+	guardKnown bool
 }
 
 // seenLink is a link read at a time.
@@ -254,6 +261,14 @@ func (r *Repo) Push(ctx context.Context, expected ocispec.Descriptor, rd io.Read
 			}
 		}
 	}()
+	var body []byte // a manifest's, for checkChildren
+	if oci.IsManifest(expected.MediaType) && expected.Size <= oci.MaxManifestSize {
+		var err error
+		if body, err = cas.ReadAll(rd, expected); err != nil {
+			return err
+		}
+		rd = bytes.NewReader(body)
+	}
 	size, there, err := r.s.stat(ctx, r.s.blobKey(d))
 	switch {
 	case err != nil:
@@ -288,6 +303,14 @@ func (r *Repo) Push(ctx context.Context, expected ocispec.Descriptor, rd io.Read
 	held, err := r.addLink(ctx, d, expected.Size, expected.MediaType)
 	if err != nil {
 		return err
+	}
+	if body != nil && !held {
+		if err := r.checkChildren(ctx, expected, body); err != nil {
+			if rerr := r.s.remove(context.WithoutCancel(ctx), r.s.linkKey(r.name, d)); rerr != nil {
+				return fmt.Errorf("%w; and removing its link failed: %v", err, rerr)
+			}
+			return err // the deferred unpin takes the mark back
+		}
 	}
 	linked = true
 	if held {
@@ -375,6 +398,12 @@ func (r *Repo) Tag(ctx context.Context, desc ocispec.Descriptor, tag string) err
 		return true, nil
 	})
 	if err != nil {
+		return fmt.Errorf("tag %s:%s: %w", r.name, tag, err)
+	}
+	// A garbage collection of the repository that began before the tag
+	// was written may not have seen it: wait for its end, so the check of
+	// the link below sees what it removed.
+	if _, err := r.s.settle(ctx, r.name); err != nil {
 		return fmt.Errorf("tag %s:%s: %w", r.name, tag, err)
 	}
 	if _, err := r.getLink(ctx, desc.Digest); errors.Is(err, cas.ErrNotFound) {

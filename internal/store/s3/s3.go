@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/gantry-dev/gantry/internal/cas"
+	"github.com/gantry-dev/gantry/internal/gc"
 	"github.com/gantry-dev/gantry/internal/oci"
 	"github.com/minio/minio-go/v7"
 	"github.com/minio/minio-go/v7/pkg/credentials"
@@ -176,6 +177,9 @@ type Store struct {
 	// end, for cas.UploadCounter: id -> repository and when it began.
 	mu       sync.Mutex
 	sessions map[string]openSession
+	// gcNodes is the manifests garbage collection has read (they never
+	// change), under mu.
+	gcNodes map[digest.Digest]*gc.Node
 }
 
 // openSession is an entry of Store.sessions.
@@ -227,7 +231,7 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("s3 store %s: %w", o.Endpoint, err)
 	}
-	s := &Store{mc: mc, core: minio.Core{Client: mc}, bucket: o.Bucket, part: o.PartSize, presign: o.Presign, log: o.Logger, sessions: map[string]openSession{}}
+	s := &Store{mc: mc, core: minio.Core{Client: mc}, bucket: o.Bucket, part: o.PartSize, presign: o.Presign, log: o.Logger, sessions: map[string]openSession{}, gcNodes: map[digest.Digest]*gc.Node{}}
 	if p := strings.Trim(o.Prefix, "/"); p != "" {
 		s.prefix = p + "/"
 	}

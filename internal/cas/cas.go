@@ -195,7 +195,10 @@ type HolderLister interface {
 // repository, so the children checked stay held.
 type Guarder interface {
 	// Guard holds the repository's content in place until release is
-	// called. It does not block and cannot fail.
+	// called. It cannot fail. A store in one process does not block; one
+	// shared by several (S3) may wait for a collection of the repository
+	// in progress, and there a manifest push under the guard is refused
+	// if a collection took one of its children in between.
 	Guard() (release func())
 }
 

@@ -163,8 +163,11 @@
 // These bounds rely on the replicas' clocks running at the same rate, not
 // on them agreeing.
 //
-// Costs: a run reads every link of every repository (one GET each) and
-// lists the bucket's blobs, marks and released times; a manifest push
+// Costs: a run lists every link of every repository and reads those
+// that changed since the run before (one GET each, 16 at once; the first
+// run reads them all), and lists the bucket's blobs, marks and released
+// times. Tags and manifest pushes of a repository wait while a run reads
+// and changes it; a manifest push
 // reads the epoch twice, a tag once. A holder mark whose push died before
 // taking it back keeps its blob until removed by hand. A dry run reports
 // the blobs already held by none, not those its unlinks would free.

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/gantry-dev/gantry/internal/cas"
@@ -216,13 +217,7 @@ func (s *Store) collectRepository(ctx context.Context, rules *gc.Rules, name str
 		gcStage("", "repository")
 	}
 	in := &gc.Repository{Name: name, Links: map[digest.Digest]gc.Link{}, Referrers: map[digest.Digest][]digest.Digest{}}
-	linkDir := s.repoKey(name) + "_links/"
-	if _, err := s.listDigests(ctx, linkDir, func(d digest.Digest, _ minio.ObjectInfo) {
-		var l link
-		if _, err := s.getJSON(ctx, s.linkKey(name, d), &l); err == nil {
-			in.Links[d] = gc.Link{Since: l.Since, MediaType: l.MediaType}
-		}
-	}); err != nil {
+	if err := s.readLinks(ctx, name, in.Links); err != nil {
 		return err
 	}
 	var tl tagList
@@ -327,5 +322,80 @@ func (s *Store) collectRepository(ctx context.Context, rules *gc.Rules, name str
 			return fmt.Errorf("garbage collection in %s: %w", name, err)
 		}
 	}
+	return nil
+}
+
+// linkReaders bounds the link reads of a collection at once.
+const linkReaders = 16
+
+// cachedLink is a link as a collection read it, by the ETag the listing
+// gave: a link object changes only when rewritten, which changes its ETag.
+type cachedLink struct {
+	etag string
+	l    gc.Link
+}
+
+// readLinks fills links with repository name's links: listed, then read
+// (linkReaders at once), each only if its ETag differs from the one read
+// by an earlier run. A run holds the repository's epoch while it reads,
+// so this is what tags and manifest pushes of the repository wait behind.
+func (s *Store) readLinks(ctx context.Context, name string, links map[digest.Digest]gc.Link) error {
+	type item struct {
+		d    digest.Digest
+		etag string
+	}
+	var todo []item
+	s.mu.Lock()
+	cache := s.gcLinks[name]
+	s.mu.Unlock()
+	if _, err := s.listDigests(ctx, s.repoKey(name)+"_links/", func(d digest.Digest, obj minio.ObjectInfo) {
+		if c, ok := cache[d]; ok && c.etag == obj.ETag {
+			links[d] = c.l
+			return
+		}
+		todo = append(todo, item{d, obj.ETag})
+	}); err != nil {
+		return err
+	}
+	var (
+		mu   sync.Mutex
+		wg   sync.WaitGroup
+		next = make(chan item)
+	)
+	fresh := map[digest.Digest]cachedLink{}
+	for range min(linkReaders, len(todo)) {
+		wg.Go(func() {
+			for it := range next {
+				var l link
+				etag, err := s.getJSON(ctx, s.linkKey(name, it.d), &l)
+				if err != nil {
+					continue // gone since the listing, or damaged: not held
+				}
+				mu.Lock()
+				links[it.d] = gc.Link{Since: l.Since, MediaType: l.MediaType}
+				fresh[it.d] = cachedLink{etag: etag, l: links[it.d]}
+				mu.Unlock()
+			}
+		})
+	}
+	for _, it := range todo {
+		next <- it
+	}
+	close(next)
+	wg.Wait()
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	kept := make(map[digest.Digest]cachedLink, len(links))
+	for d := range links {
+		if c, ok := fresh[d]; ok {
+			kept[d] = c
+		} else {
+			kept[d] = cache[d]
+		}
+	}
+	s.mu.Lock()
+	s.gcLinks[name] = kept
+	s.mu.Unlock()
 	return nil
 }

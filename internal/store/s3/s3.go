@@ -180,6 +180,9 @@ type Store struct {
 	// gcNodes is the manifests garbage collection has read (they never
 	// change), under mu.
 	gcNodes map[digest.Digest]*gc.Node
+	// gcLinks is the links garbage collection read, per repository, with
+	// their ETags, under mu: a run reads again only the links that changed.
+	gcLinks map[string]map[digest.Digest]cachedLink
 }
 
 // openSession is an entry of Store.sessions.
@@ -231,7 +234,7 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("s3 store %s: %w", o.Endpoint, err)
 	}
-	s := &Store{mc: mc, core: minio.Core{Client: mc}, bucket: o.Bucket, part: o.PartSize, presign: o.Presign, log: o.Logger, sessions: map[string]openSession{}, gcNodes: map[digest.Digest]*gc.Node{}}
+	s := &Store{mc: mc, core: minio.Core{Client: mc}, bucket: o.Bucket, part: o.PartSize, presign: o.Presign, log: o.Logger, sessions: map[string]openSession{}, gcNodes: map[digest.Digest]*gc.Node{}, gcLinks: map[string]map[digest.Digest]cachedLink{}}
 	if p := strings.Trim(o.Prefix, "/"); p != "" {
 		s.prefix = p + "/"
 	}

@@ -48,6 +48,7 @@ type serveFlags struct {
 	mirror          mirrorFlag
 	mirrorTTL       time.Duration
 	auth            authFlags
+	ui              bool
 }
 
 func newServeCmd(e *env) *cobra.Command {
@@ -92,6 +93,11 @@ Besides the registry API under /v2/, it serves:
   /healthz   200 while the store is open, 503 once shutdown has begun
   /metrics   Prometheus metrics (on --metrics-addr instead, when given)
   /token     with --htpasswd, the token endpoint of the challenges
+  /ui/       the web view (unless --ui=false): repositories, tags, images
+             with gantry check's findings, and the fleet's layer sharing,
+             each page also JSON (Accept: application/json); it shows a
+             user only what they may pull. Images are analyzed in the
+             background after a push. See docs/ui.md.
   /p2p/v1/   with --tracker, the tracker of gantry agent's swarms, as gantry
              tracker runs it (agents give --tracker http://ADDR)
 
@@ -179,6 +185,7 @@ at once, naming the process that holds it.`,
 	fl.DurationVar(&f.mirrorTTL, "mirror-ttl", pullthrough.DefaultTagTTL, "with --mirror: resolve a cached tag at its upstream again once it is older than this")
 	cmd.AddCommand(newServeContainerdConfigCmd())
 	addAuthFlags(fl, &f.auth)
+	fl.BoolVar(&f.ui, "ui", true, "serve the read-only web view at /ui/ and analyze pushed images in the background (--ui=false: neither)")
 	_ = fl.MarkHidden("purge-interval") // for tests; the default suits every --upload-ttl worth having
 	return cmd
 }
@@ -295,13 +302,17 @@ func runServe(ctx context.Context, e *env, f serveFlags) (err error) {
 		}
 	}
 
+	web := newServeUI(ctx, f.ui, store, regOpts.Authorizer, e.log)
+	defer web.close() // before the store closes, deferred earlier
+	reg = web.observe(reg)
+
 	m := newServeMetrics(stats, e.log)
 	access.register(m)
 	ops := http.NewServeMux()
 	ops.Handle("GET /metrics", m.handler())
 	ops.Handle("GET /healthz", health)
 
-	handler := access.wrap(reg)
+	handler := web.wrap(access.wrap(reg))
 	var trk *tracker.Tracker
 	if f.tracker {
 		trk = tracker.New(tracker.Options{Logger: e.log})

@@ -133,3 +133,7 @@ func WriteHTML(w io.Writer, r *Report) error {
 		SVG template.HTML
 	}{r, svg(r)})
 }
+
+// SVG returns the picture of r's layer-sharing tree as inline SVG, the one
+// WriteHTML draws, for pages that embed it (gantry serve's web view).
+func SVG(r *Report) template.HTML { return svg(r) }

@@ -3,6 +3,7 @@ package ui_test
 import (
 	"context"
 	"fmt"
+	mrand "math/rand/v2"
 	"net/http"
 	"net/http/httptest"
 	"runtime"
@@ -28,9 +29,12 @@ func benchStore(b *testing.B, n int) *ui.UI {
 	b.Cleanup(func() { ds.Close() })
 	ctx := context.Background()
 	base := imagetest.Layer(imagetest.Gzip, imagetest.Sized("lib/base.so", 4096))
+	app := imagetest.Layer(imagetest.Gzip, imagetest.File("app/run", "x"))
 	u := ui.New(ds, ui.Options{})
 	for i := range n {
-		img := imagetest.Image([]testimage.Layer{base, imagetest.Layer(imagetest.Gzip, imagetest.File(fmt.Sprintf("app/%d", i), "x"))}, imagetest.Config{Cmd: []string{"/app"}})
+		// One manifest per repository (its annotation differs), the layers
+		// and config shared: the store's setup stays quick.
+		img := imagetest.Image([]testimage.Layer{base, app}, imagetest.Config{Cmd: []string{"/app"}, Annotations: map[string]string{"n": fmt.Sprint(i)}})
 		name := fmt.Sprintf("team-%d/service-%05d", i%50, i)
 		tgt, err := ds.Repository(ctx, name)
 		if err != nil {
@@ -74,18 +78,28 @@ func BenchmarkReposPage(b *testing.B) {
 }
 
 // BenchmarkAnalyzePush50 is the background work after a push of 50 images
-// that share a base of 3 layers (about 6 MB of files) and add one small
+// that share a base of 3 layers (6 MiB of files) and add one small
 // layer each: the cost of the analysis, with each shared layer read once.
+// File contents are random over 16 letters, so gzip halves them and the
+// analysis really inflates them.
 func BenchmarkAnalyzePush50(b *testing.B) {
 	const images = 50
+	r := mrand.New(mrand.NewPCG(1, 2))
+	text := func(n int) string {
+		t := make([]byte, n)
+		for i := range t {
+			t[i] = 'a' + byte(r.IntN(16))
+		}
+		return string(t)
+	}
 	baseLayers := []testimage.Layer{
-		imagetest.Layer(imagetest.Gzip, imagetest.Sized("usr/lib/a.so", 2<<20), imagetest.Sized("usr/lib/b.so", 1<<20)),
-		imagetest.Layer(imagetest.Gzip, imagetest.Sized("usr/share/c.dat", 2<<20)),
-		imagetest.Layer(imagetest.Gzip, imagetest.Sized("opt/tool/bin", 1<<20)),
+		imagetest.Layer(imagetest.Gzip, imagetest.File("usr/lib/a.so", text(2<<20)), imagetest.File("usr/lib/b.so", text(1<<20))),
+		imagetest.Layer(imagetest.Gzip, imagetest.File("usr/share/c.dat", text(2<<20))),
+		imagetest.Layer(imagetest.Gzip, imagetest.File("opt/tool/bin", text(1<<20))),
 	}
 	imgs := make([]testimage.Image, images)
 	for i := range imgs {
-		app := imagetest.Layer(imagetest.Gzip, imagetest.Sized(fmt.Sprintf("app/%d.bin", i), 64<<10))
+		app := imagetest.Layer(imagetest.Gzip, imagetest.File(fmt.Sprintf("app/%d.bin", i), text(64<<10)))
 		imgs[i] = imagetest.Image(append(append([]testimage.Layer{}, baseLayers...), app), imagetest.Config{Cmd: []string{"/app"}})
 	}
 	b.Run("ui", func(b *testing.B) { benchUIPush(b, imgs) })

@@ -322,11 +322,14 @@ func referrerKind(t string) string {
 
 // splitRef splits NAME:TAG or NAME@DIGEST.
 func splitRef(ref string) (name, reference string, ok bool) {
-	if i := strings.LastIndex(ref, "@"); i > 0 {
-		return ref[:i], ref[i+1:], true
+	i := strings.LastIndex(ref, "@")
+	if i < 0 {
+		i = strings.LastIndex(ref, ":")
+		if i < 0 || strings.Contains(ref[i:], "/") {
+			return "", "", false
+		}
 	}
-	i := strings.LastIndex(ref, ":")
-	if i <= 0 || strings.Contains(ref[i:], "/") {
+	if i == 0 || i == len(ref)-1 {
 		return "", "", false
 	}
 	return ref[:i], ref[i+1:], true

@@ -195,14 +195,14 @@ func (u *UI) Observe(next http.Handler) http.Handler {
 			next.ServeHTTP(w, r)
 			return
 		}
-		sw := &statusWriter{ResponseWriter: w}
-		next.ServeHTTP(sw, r)
-		if sw.code >= 200 && sw.code < 300 {
-			if strings.HasPrefix(ref, "sha256:") || strings.HasPrefix(ref, "sha512:") || r.Method == http.MethodDelete {
-				ref = ""
-			}
-			u.Pushed(name, ref)
+		if strings.HasPrefix(ref, "sha256:") || strings.HasPrefix(ref, "sha512:") || r.Method == http.MethodDelete {
+			ref = "" // no tag was pushed
 		}
+		// The view hears of the change before the client does: the
+		// manifest is committed when the registry answers success, and a
+		// client that then asks the view finds the change queued.
+		sw := &statusWriter{ResponseWriter: w, success: func() { u.Pushed(name, ref) }}
+		next.ServeHTTP(sw, r)
 	})
 }
 
@@ -226,22 +226,27 @@ func manifestPath(p string) (name, ref string, ok bool) {
 	return name, ref, true
 }
 
-// statusWriter notes the status the registry answered with.
+// statusWriter calls success when the registry answers with a 2xx
+// status, before the answer goes out.
 type statusWriter struct {
 	http.ResponseWriter
-	code int
+	success func()
+	done    bool
 }
 
 func (s *statusWriter) WriteHeader(code int) {
-	if s.code == 0 {
-		s.code = code
+	if !s.done {
+		s.done = true
+		if code >= 200 && code < 300 {
+			s.success()
+		}
 	}
 	s.ResponseWriter.WriteHeader(code)
 }
 
 func (s *statusWriter) Write(p []byte) (int, error) {
-	if s.code == 0 {
-		s.code = http.StatusOK
+	if !s.done {
+		s.WriteHeader(http.StatusOK)
 	}
 	return s.ResponseWriter.Write(p)
 }

@@ -139,7 +139,6 @@ type SharedBase struct {
 	Layers int      `json:"layers"`
 	Bytes  int64    `json:"bytes"`
 	Images []string `json:"images"`
-	Family string   `json:"family"`
 }
 
 // FleetPage is the fleet of images the caller may see, /ui/fleet: every
@@ -399,7 +398,7 @@ func (u *UI) imageData(ctx context.Context, c registry.Caller, ref string) (*Ima
 		}
 	}
 	u.mu.Unlock()
-	p.Base = u.sharedBase(ctx, c, name+":"+reference, l.Descriptor.Digest)
+	p.Base = u.sharedBase(ctx, c, l.Descriptor.Digest)
 	return p, nil
 }
 
@@ -459,8 +458,10 @@ func (u *UI) fleetReport(ctx context.Context, c registry.Caller) (*fleet.Report,
 
 // sharedBase finds the longest run of leading layers the image d shares
 // with other images of the caller's fleet (the same image under another
-// tag does not count), and the images it shares it with.
-func (u *UI) sharedBase(ctx context.Context, c registry.Caller, name string, d digest.Digest) *SharedBase {
+// tag does not count), and the images it shares it with. It compares d
+// with each image once: a page of one image never runs the fleet's
+// analysis, which compares every pair.
+func (u *UI) sharedBase(ctx context.Context, c registry.Caller, d digest.Digest) *SharedBase {
 	imgs, _, err := u.fleetImages(ctx, c)
 	if err != nil {
 		return nil
@@ -495,16 +496,6 @@ func (u *UI) sharedBase(ctx context.Context, c registry.Caller, name string, d d
 	}
 	for _, l := range layers[:b.Layers] {
 		b.Bytes += l.Size
-	}
-	if r, err := u.fleetReport(ctx, c); err == nil {
-		for _, s := range r.Images {
-			if s.Digest == d {
-				b.Family = s.Family
-				if s.Name == name {
-					break
-				}
-			}
-		}
 	}
 	return b
 }

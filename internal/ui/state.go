@@ -51,7 +51,9 @@ const (
 
 // analysis is the background analysis of one image manifest.
 type analysis struct {
-	state  string
+	state string
+	// result has the figures and findings of the analysis only (no
+	// filesystem), so thousands of analyzed images stay small.
 	result *image.Result
 	err    error
 	took   time.Duration
@@ -240,7 +242,13 @@ func (u *UI) analyze(ctx context.Context, j job) {
 	a.took = time.Since(start)
 	switch {
 	case err == nil:
-		a.state, a.result = stateReady, res
+		// Keep the figures and findings the pages show, not the final
+		// filesystem the analysis built (per-path metadata of the whole
+		// image) nor the manifest it read.
+		a.state, a.result = stateReady, &image.Result{
+			Image: res.Image, Digest: res.Digest, Layers: res.Layers, Compressed: res.Compressed,
+			Stored: res.Stored, Size: res.Size, Wasted: res.Wasted, DiveWasted: res.DiveWasted, Findings: res.Findings,
+		}
 	case ctx.Err() != nil:
 		a.state = statePending // shutting down: not a verdict on the image
 	default:

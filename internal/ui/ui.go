@@ -65,6 +65,7 @@ type UI struct {
 	refresh []string      // repositories to summarize again
 	queued  map[string]bool
 	pending []job // images to analyze
+	reading int   // refreshes taken from the queue and not finished
 }
 
 // job is one image to analyze.
@@ -191,6 +192,9 @@ func (u *UI) Run(ctx context.Context) {
 			if err := u.Refresh(ctx, repo); err != nil && ctx.Err() == nil {
 				u.log.Warn("web view: reading repository", "repository", repo, "err", err)
 			}
+			u.mu.Lock()
+			u.reading--
+			u.mu.Unlock()
 			continue
 		case ok:
 			select {
@@ -217,6 +221,7 @@ func (u *UI) next() (string, job, bool) {
 		r := u.refresh[0]
 		u.refresh = u.refresh[1:]
 		delete(u.queued, r)
+		u.reading++
 		return r, job{}, false
 	}
 	if len(u.pending) > 0 {
@@ -270,7 +275,7 @@ func (u *UI) queueAll(ctx context.Context) error {
 func (u *UI) Idle() bool {
 	u.mu.Lock()
 	defer u.mu.Unlock()
-	if len(u.refresh) > 0 || len(u.pending) > 0 {
+	if len(u.refresh) > 0 || len(u.pending) > 0 || u.reading > 0 {
 		return false
 	}
 	for _, a := range u.analyses {

@@ -42,7 +42,15 @@ type Options struct {
 	Logger *slog.Logger
 	// Now is the clock, for ages (default time.Now).
 	Now func() time.Time
+	// Rescan is how often every repository is read again (tags,
+	// manifests and configs; layers already analyzed are not read again),
+	// for changes that do not come through the registry: online garbage
+	// collection, another replica's pushes. Default DefaultRescan.
+	Rescan time.Duration
 }
+
+// DefaultRescan is the default of Options.Rescan.
+const DefaultRescan = 10 * time.Minute
 
 // UI is the web view: an http.Handler for the paths under Prefix. Run
 // does its background work. It is safe for concurrent use.
@@ -119,6 +127,9 @@ func newUI(store readOnly, opts Options) *UI {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
+	if opts.Rescan <= 0 {
+		opts.Rescan = DefaultRescan
+	}
 	u := &UI{
 		store: store, opts: opts, log: opts.Logger,
 		scans:    image.NewScanCache(opts.MaxCachedEntries),
@@ -182,9 +193,14 @@ func (u *UI) Run(ctx context.Context) {
 		})
 	}
 	defer close(jobs)
-	if err := u.queueAll(ctx); err != nil && ctx.Err() == nil {
-		u.log.Warn("web view: listing repositories", "err", err)
+	rescan := func() {
+		if err := u.queueAll(ctx); err != nil && ctx.Err() == nil {
+			u.log.Warn("web view: listing repositories", "err", err)
+		}
 	}
+	rescan()
+	tick := time.NewTicker(u.opts.Rescan)
+	defer tick.Stop()
 	for {
 		repo, j, ok := u.next()
 		switch {
@@ -206,6 +222,8 @@ func (u *UI) Run(ctx context.Context) {
 		}
 		select {
 		case <-u.work:
+		case <-tick.C:
+			rescan()
 		case <-ctx.Done():
 			return
 		}

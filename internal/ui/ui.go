@@ -223,6 +223,7 @@ func (u *UI) Run(ctx context.Context) {
 		select {
 		case <-u.work:
 		case <-tick.C:
+			u.prune()
 			rescan()
 		case <-ctx.Done():
 			return
@@ -250,6 +251,33 @@ func (u *UI) next() (string, job, bool) {
 	return "", job{}, false
 }
 
+// prune forgets the manifests and analyses of images no repository's
+// summary names any more (deleted, untagged, collected), so the view's
+// memory follows the store's tags, not its history.
+func (u *UI) prune() {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	live := map[digest.Digest]bool{}
+	for _, st := range u.repos {
+		for _, t := range st.tags {
+			live[t.desc.Digest] = true
+			if t.img.loaded != nil {
+				live[t.img.loaded.Descriptor.Digest] = true
+			}
+		}
+	}
+	for d := range u.loaded {
+		if !live[d] {
+			delete(u.loaded, d)
+		}
+	}
+	for d, a := range u.analyses {
+		if !live[d] && (a.state == stateReady || a.state == stateFailed) {
+			delete(u.analyses, d)
+		}
+	}
+}
+
 // nudge wakes Run.
 func (u *UI) nudge() {
 	select {
@@ -274,18 +302,35 @@ func (u *UI) Pushed(repository, tag string) {
 	u.nudge()
 }
 
-// queueAll queues every repository of the store for a refresh.
+// queueAll queues every repository of the store for a refresh, and
+// forgets those the store no longer lists.
 func (u *UI) queueAll(ctx context.Context) error {
 	rl, ok := u.store.(cas.RepositoryLister)
 	if !ok {
 		return nil
 	}
-	return rl.Repositories(ctx, "", func(page []string) error {
+	listed := map[string]bool{}
+	err := rl.Repositories(ctx, "", func(page []string) error {
 		for _, r := range page {
+			listed[r] = true
 			u.Pushed(r, "")
 		}
 		return nil
 	})
+	if err != nil {
+		return err
+	}
+	// A repository no longer listed lost its last tag without the view
+	// hearing of it.
+	u.mu.Lock()
+	for r := range u.repos {
+		if !listed[r] {
+			delete(u.repos, r)
+			u.gen++
+		}
+	}
+	u.mu.Unlock()
+	return nil
 }
 
 // Idle reports whether the background work is done: nothing left to

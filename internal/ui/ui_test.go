@@ -434,3 +434,59 @@ func TestStaticAssets(t *testing.T) {
 }
 
 var _ cas.Store = (*disk.Store)(nil)
+
+// TestRescanForgetsDeleted: a tag removed behind the registry's back (as
+// online garbage collection does) leaves the pages at the next rescan.
+func TestRescanForgetsDeleted(t *testing.T) {
+	ds, err := disk.Open(t.TempDir(), disk.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ds.Close()
+	im := testImages()
+	for _, repo := range []string{"a/one", "a/two"} {
+		tgt, _ := ds.Repository(t.Context(), repo)
+		if err := im.app1.Push(t.Context(), tgt, "v1"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	u := ui.New(ds, ui.Options{Rescan: 20 * time.Millisecond})
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan struct{})
+	go func() { defer close(done); u.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	known := func() int {
+		req := httptest.NewRequest("GET", "/ui/", nil)
+		req.Header.Set("Accept", "application/json")
+		w := httptest.NewRecorder()
+		u.ServeHTTP(w, req)
+		var p ui.ReposPage
+		if err := json.Unmarshal(w.Body.Bytes(), &p); err != nil {
+			t.Fatal(err)
+		}
+		n := 0
+		for _, r := range p.Repositories {
+			if r.Known {
+				n++
+			}
+		}
+		return n
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for known() != 2 {
+		if time.Now().After(deadline) {
+			t.Fatal("the two repositories were not read")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	tgt, _ := ds.Repository(t.Context(), "a/two")
+	if err := tgt.(cas.Untagger).Untag(t.Context(), "v1"); err != nil {
+		t.Fatal(err)
+	}
+	for known() != 1 {
+		if time.Now().After(deadline) {
+			t.Fatal("the untagged repository is still shown after rescans")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}

@@ -345,7 +345,7 @@ func checkSection(sec map[string]any, cmd *cobra.Command, path string) error {
 // but structures the command reads and checks itself (config.section), by
 // command path.
 var structuredKeys = map[string]map[string]bool{
-	"serve": {"auth": true},
+	"serve": {"auth": true, "quotas": true},
 }
 
 // section returns the value at path (section names, then a key) as YAML,

@@ -260,6 +260,14 @@ func runServe(ctx context.Context, e *env, f serveFlags) (err error) {
 		return err
 	}
 	access.apply(&regOpts)
+	quotas, err := newServeQuotas(e)
+	if err != nil {
+		return err
+	}
+	if quotas.q != nil && len(f.bundles) > 0 {
+		return usageError{errors.New("the config's serve.quotas bound what is pushed, and --bundle serves a bundle read-only: drop one of them")}
+	}
+	quotas.apply(&regOpts)
 	health := &healthState{root: f.root}
 	var (
 		reg   http.Handler
@@ -302,6 +310,13 @@ func runServe(ctx context.Context, e *env, f serveFlags) (err error) {
 				err = fmt.Errorf("close store %s: %w", f.root, cerr)
 			}
 		}()
+		if err := quotas.load(ctx, ds, e.log); err != nil {
+			return err
+		}
+		qctx, stopRecount := context.WithCancel(ctx)
+		recounted := make(chan struct{})
+		go func() { defer close(recounted); quotas.recount(qctx, ds, e.log) }()
+		defer func() { stopRecount(); <-recounted }() // before the store's Close, deferred earlier
 		reg, store, stats = registry.New(ds, regOpts), ds, ds
 		if len(f.mirror.upstreams) > 0 {
 			pt, err := openMirror(ds, f, e.log)
@@ -315,6 +330,7 @@ func runServe(ctx context.Context, e *env, f serveFlags) (err error) {
 
 	m := newServeMetrics(stats, e.log)
 	access.register(m)
+	quotas.register(m)
 	ops := http.NewServeMux()
 	ops.Handle("GET /metrics", m.handler())
 	ops.Handle("GET /healthz", health)

@@ -37,7 +37,9 @@ func TestServeQuotasInProcess(t *testing.T) {
 		t.Fatalf("upload within the quota: %d %s", code, body)
 	}
 	code, body := upload(addr, "team-a/other", bytes.Repeat([]byte("b"), 800))
-	var e struct{ Errors []struct{ Code, Message string } }
+	var e struct {
+		Errors []struct{ Code, Message string }
+	}
 	_ = json.Unmarshal([]byte(body), &e)
 	if code != http.StatusForbidden || len(e.Errors) != 1 || e.Errors[0].Code != "DENIED" || !strings.Contains(e.Errors[0].Message, `quota "team-a/**"`) {
 		t.Errorf("upload over the quota: %d %s, want 403 DENIED naming the quota", code, body)

@@ -105,7 +105,9 @@ func TestQuotaBytes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var body struct{ Errors []struct{ Code, Message string } }
+	var body struct {
+		Errors []struct{ Code, Message string }
+	}
 	_ = json.NewDecoder(resp.Body).Decode(&body)
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusForbidden || len(body.Errors) != 1 || body.Errors[0].Code != "DENIED" || !strings.Contains(body.Errors[0].Message, "team-a/**") {

@@ -47,6 +47,7 @@ type serveFlags struct {
 	tracker         bool
 	mirror          mirrorFlag
 	mirrorTTL       time.Duration
+	caFile          string // the upstreams' CA, with --mirror
 	auth            authFlags
 	tls             serveTLSFlags
 }
@@ -187,6 +188,7 @@ at once, naming the process that holds it.`,
 	fl.BoolVar(&f.tracker, "tracker", false, "also serve the tracker of gantry agent's swarms under /p2p/v1/ (as gantry tracker does)")
 	fl.Var(&f.mirror, "mirror", mirrorUsage)
 	fl.DurationVar(&f.mirrorTTL, "mirror-ttl", pullthrough.DefaultTagTTL, "with --mirror: resolve a cached tag at its upstream again once it is older than this")
+	fl.StringVar(&f.caFile, "ca-file", "", "with --mirror: PEM file of CA certificates to trust for the upstreams' TLS, besides the system's (an upstream with a private CA)")
 	addServeTLSFlags(fl, &f.tls)
 	cmd.AddCommand(newServeContainerdConfigCmd())
 	addAuthFlags(fl, &f.auth)
@@ -200,6 +202,9 @@ func (f serveFlags) check() error {
 	}
 	if len(f.mirror.upstreams) > 0 && len(f.bundles) > 0 {
 		return errors.New("--mirror caches into the store and --bundle serves a bundle read-only: give one of them")
+	}
+	if f.caFile != "" && len(f.mirror.upstreams) == 0 {
+		return errors.New("--ca-file is the CA of --mirror's upstreams: it goes with --mirror")
 	}
 	if f.mirrorTTL <= 0 {
 		return fmt.Errorf("--mirror-ttl %s: want a positive duration", f.mirrorTTL)
@@ -253,6 +258,10 @@ func runServe(ctx context.Context, e *env, f serveFlags) (err error) {
 	if err != nil {
 		return err
 	}
+	upstreamTLS, err := f.upstreamTLS()
+	if err != nil {
+		return err
+	}
 	regOpts := f.limits
 	regOpts.AllowSparse, regOpts.Logger, regOpts.BodyIdleTimeout = f.allowSparse, e.log, f.bodyIdle
 	access, err := newServeAuth(e, f.auth)
@@ -273,6 +282,7 @@ func runServe(ctx context.Context, e *env, f serveFlags) (err error) {
 		reg   http.Handler
 		store any        // the store served, for the abilities it may have (UploadPurger)
 		stats storeStats // the disk store, for /metrics; nil for a bundle
+		mm    *mirrorMetrics
 	)
 	// A bundle is verified before anything listens, so no client waits on
 	// a bundle that is then refused; a store directory is opened (created)
@@ -319,7 +329,8 @@ func runServe(ctx context.Context, e *env, f serveFlags) (err error) {
 		defer func() { stopRecount(); <-recounted }() // before the store's Close, deferred earlier
 		reg, store, stats = registry.New(ds, regOpts), ds, ds
 		if len(f.mirror.upstreams) > 0 {
-			pt, err := openMirror(ds, f, e.log)
+			mm = newMirrorMetrics(f.mirror.upstreams)
+			pt, err := openMirror(ds, f, upstreamTLS, e.log, mm)
 			if err != nil {
 				return err
 			}
@@ -331,6 +342,7 @@ func runServe(ctx context.Context, e *env, f serveFlags) (err error) {
 	m := newServeMetrics(stats, e.log)
 	access.register(m)
 	quotas.register(m)
+	mm.register(m)
 	ops := http.NewServeMux()
 	ops.Handle("GET /metrics", m.handler())
 	ops.Handle("GET /healthz", health)

@@ -188,7 +188,7 @@ at once, naming the process that holds it.`,
 	fl.BoolVar(&f.tracker, "tracker", false, "also serve the tracker of gantry agent's swarms under /p2p/v1/ (as gantry tracker does)")
 	fl.Var(&f.mirror, "mirror", mirrorUsage)
 	fl.DurationVar(&f.mirrorTTL, "mirror-ttl", pullthrough.DefaultTagTTL, "with --mirror: resolve a cached tag at its upstream again once it is older than this")
-	fl.StringVar(&f.caFile, "ca-file", "", "with --mirror: PEM file of CA certificates to trust for the upstreams' TLS, besides the system's (an upstream with a private CA)")
+	fl.StringVar(&f.caFile, "ca-file", "", "PEM file of CA certificates to trust for --mirror's upstreams, besides the system's (an upstream with a private CA); as for the commands that reach registries, so GANTRY_CA_FILE serves both")
 	addServeTLSFlags(fl, &f.tls)
 	cmd.AddCommand(newServeContainerdConfigCmd())
 	addAuthFlags(fl, &f.auth)
@@ -202,9 +202,6 @@ func (f serveFlags) check() error {
 	}
 	if len(f.mirror.upstreams) > 0 && len(f.bundles) > 0 {
 		return errors.New("--mirror caches into the store and --bundle serves a bundle read-only: give one of them")
-	}
-	if f.caFile != "" && len(f.mirror.upstreams) == 0 {
-		return errors.New("--ca-file is the CA of --mirror's upstreams: it goes with --mirror")
 	}
 	if f.mirrorTTL <= 0 {
 		return fmt.Errorf("--mirror-ttl %s: want a positive duration", f.mirrorTTL)

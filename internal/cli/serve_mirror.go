@@ -111,8 +111,11 @@ func (m *mirrorFlag) setList(v string) error {
 const mirrorUsage = `mirror this upstream registry: URL serves every name, PREFIX=URL the names under PREFIX (docker.io/=https://registry-1.docker.io); repeatable; in the config file, a list of {prefix, upstream, username, password-file, docker-config}`
 
 // upstreamTLS is the TLS configuration for --mirror's upstreams: the
-// system's roots, plus --ca-file's CAs.
+// system's roots, plus --ca-file's CAs; nil without --mirror.
 func (f serveFlags) upstreamTLS() (*tls.Config, error) {
+	if len(f.mirror.upstreams) == 0 {
+		return nil, nil // not read: GANTRY_CA_FILE may be there for other commands
+	}
 	conf, err := remote.ClientTLS(f.caFile, false)
 	if err != nil {
 		return nil, fmt.Errorf("--ca-file: %w", err)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"time"
 
 	"github.com/gantry-dev/gantry/internal/cas"
@@ -68,6 +69,11 @@ func decodeQuotas(raw []byte) ([]quota.Rule, error) {
 		case nil:
 		case int:
 			r.Bytes = int64(v)
+		case float64: // 1e+10, as YAML writers (helm's toYaml) spell large numbers
+			if v != math.Trunc(v) || v < 0 || v > math.MaxInt64 {
+				return nil, fmt.Errorf("%s.bytes: %v: want a whole number of bytes", where, v)
+			}
+			r.Bytes = int64(v)
 		case string:
 			n, err := parseSize(v)
 			if err != nil {
@@ -81,6 +87,11 @@ func decodeQuotas(raw []byte) ([]quota.Rule, error) {
 		case nil:
 		case int:
 			r.Tags = v
+		case float64:
+			if v != math.Trunc(v) || v < 0 || v > math.MaxInt32 {
+				return nil, fmt.Errorf("%s.tags: %v: want a whole number of tags", where, v)
+			}
+			r.Tags = int(v)
 		default:
 			return nil, fmt.Errorf("%s.tags: %v: want a number of tags", where, v)
 		}

@@ -94,7 +94,16 @@ otherwise (see docs/access-control.md):
 
 A known user without the grant gets 403 DENIED, an expired or forged token
 401 with error="invalid_token", and a client address with too many failed
-logins 429 with Retry-After.
+logins 429 with Retry-After. The htpasswd file is read again when it
+changes (users added or removed without a restart).
+
+The config file's serve.quotas bound the bytes (each blob once) and tags
+that the repositories matching a pattern hold together; what would go over
+is refused with 403 DENIED naming the quota, and /metrics shows the usage:
+
+  serve:
+    quotas:
+      - {repositories: "team-a/**", bytes: 500GiB, tags: 5000}
 
 Besides the registry API under /v2/, it serves:
   /healthz   200 while the store is open, 503 once shutdown has begun
@@ -126,8 +135,9 @@ serves are pulled from it into the store on first use (one upstream fetch
 per blob however many clients ask at once, streamed to them as it arrives),
 tags are resolved at the upstream again after --mirror-ttl (the cached tag
 is served while the upstream is down), and pushes to those names are
-refused; other names are pushed to and pulled from as usual. See
-docs/mirror.md; gantry serve containerd-config prints containerd's
+refused; other names are pushed to and pulled from as usual. --ca-file
+trusts a private CA for the upstreams. /metrics counts fills, stale serves
+and upstream errors per upstream. See docs/mirror.md; gantry serve containerd-config prints containerd's
 hosts.toml.
 
 One process at a time uses a store: a second gantry on the same --root fails

@@ -102,9 +102,9 @@ type Error struct {
 
 func (e *Error) Error() string {
 	if e.What == "tags" {
-		return fmt.Sprintf("%s: repository %s: the repositories matching %q hold %d of their %d tags", e.Rule, e.Repository, e.Rule.Repositories, e.Used, e.Limit)
+		return fmt.Sprintf("%s: a new tag in %s would go over its %d tags (%d held)", e.Rule, e.Repository, e.Limit, e.Used)
 	}
-	return fmt.Sprintf("%s: repository %s: %d more bytes would take the repositories matching %q over their %d bytes (%d held)", e.Rule, e.Repository, e.Add, e.Rule.Repositories, e.Limit, e.Used)
+	return fmt.Sprintf("%s: %d more bytes in %s would go over its %d bytes (%d held)", e.Rule, e.Add, e.Repository, e.Limit, e.Used)
 }
 
 // Status implements the registry's error contract: 403.

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/gantry-dev/gantry/internal/quota"
 	"github.com/opencontainers/go-digest"
 )
 
@@ -79,4 +80,40 @@ func TestServeQuotaSettings(t *testing.T) {
 			}
 		})
 	}
+}
+
+// FuzzDecodeQuotas feeds serve.quotas sections to the decoder: it never
+// panics, and what it accepts has one rule per entry, none negative
+// unless quota.New refuses it.
+func FuzzDecodeQuotas(f *testing.F) {
+	for _, s := range []string{
+		"- {repositories: \"team-a/**\", bytes: 10GiB, tags: 500}\n",
+		"- {repositories: \"a/*\", bytes: 1.073741824e+10}\n- {repositories: b, tags: 3}\n",
+		"- {repositories: x, bytes: -1}\n",
+		"5\n",
+		"- {repository: x}\n",
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		rules, err := decodeQuotas(raw)
+		if err != nil {
+			if strings.Contains(err.Error(), "\n") {
+				t.Fatalf("a multi-line error: %q", err)
+			}
+			return
+		}
+		q, err := quota.New(rules)
+		if err != nil {
+			return
+		}
+		if got := len(q.Usage()); got != len(rules) {
+			t.Fatalf("%d rules decoded, %d kept", len(rules), got)
+		}
+		for _, r := range rules {
+			if r.Bytes < 0 || r.Tags < 0 {
+				t.Fatalf("a negative bound accepted: %+v", r)
+			}
+		}
+	})
 }

@@ -1,12 +1,15 @@
 package quota_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/gantry-dev/gantry/internal/cas"
@@ -15,6 +18,7 @@ import (
 	"github.com/gantry-dev/gantry/internal/remote"
 	"github.com/gantry-dev/gantry/internal/store/memory"
 	"github.com/gantry-dev/gantry/internal/testimage"
+	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
 
@@ -223,5 +227,48 @@ func TestQuotaRules(t *testing.T) {
 		if _, err := quota.New([]quota.Rule{tc.rule}); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%+v: %v, want %q", tc.rule, err, tc.want)
 		}
+	}
+}
+
+// TestQuotaConcurrentUploads sends 16 uploads of distinct blobs at once
+// into a prefix whose quota holds 5 of them: exactly 5 are taken, and
+// the usage is theirs, since a charge is taken before a blob commits.
+func TestQuotaConcurrentUploads(t *testing.T) {
+	const n, fits, size = 16, 5, 4 << 10
+	q, err := quota.New([]quota.Rule{{Repositories: "team-a/**", Bytes: fits * size}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, url := serve(t, memory.New(), q)
+	codes := make([]int, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			blob := bytes.Repeat([]byte{byte(i)}, size)
+			resp, err := http.Post(fmt.Sprintf("%s/v2/team-a/r%d/blobs/uploads/?digest=%s", url, i%3, digest.FromBytes(blob)), "application/octet-stream", bytes.NewReader(blob))
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			resp.Body.Close()
+			codes[i] = resp.StatusCode
+		})
+	}
+	wg.Wait()
+	created := 0
+	for _, c := range codes {
+		switch c {
+		case http.StatusCreated:
+			created++
+		case http.StatusForbidden:
+		default:
+			t.Errorf("status %d, want 201 or 403", c)
+		}
+	}
+	if created != fits {
+		t.Errorf("%d uploads taken, want %d", created, fits)
+	}
+	if got, _ := usage(q); got != fits*size {
+		t.Errorf("usage %d, want %d", got, fits*size)
 	}
 }

@@ -61,6 +61,9 @@ its digest before a byte of it reaches containerd or another node.
 
 When the swarm makes no progress for --stall-timeout (the tracker down, no
 peer answering), the agent fetches what is missing from the upstream itself.
+Given several tracker replicas (gantry tracker --redis), the agent uses the
+first that answers and, when its stream there ends, the next, announcing
+again everything it wants and holds.
 
 --peer-listen is where the other agents take pieces from this one; it must
 be reachable from them (a node's cluster address). Whole blobs are kept in
@@ -103,7 +106,7 @@ rollout's makespan and percentiles are computed.`,
 	fl.StringVar(&f.peerListen, "peer-listen", "", "address other agents take pieces from, IP:PORT (required)")
 	fl.StringVar(&f.peerAddr, "peer-advertise", "", "address the other agents are told to use (default: --peer-listen's, which must then name an IP)")
 	fl.StringVar(&f.upstream, "upstream", "", "URL of the registry mirrored (required)")
-	fl.StringVar(&f.tracker, "tracker", "", "URL of the tracker (required)")
+	fl.StringVar(&f.tracker, "tracker", "", "URL of the tracker, or URL,URL... of its replicas (required)")
 	addRegistryFlags(fl, &f.access)
 	fl.StringVar(&f.data, "data", filepath.Join(defaultRoot(), "agent"), "directory of the blobs this node keeps")
 	fl.StringVar(&f.id, "id", "", "this node's name in its swarms (default: host name and --peer-advertise)")
@@ -122,10 +125,13 @@ func (f *agentFlags) check() error {
 			return fmt.Errorf("%s is required", flag)
 		}
 	}
-	for flag, v := range map[string]string{"--upstream": f.upstream, "--tracker": f.tracker} {
-		u, err := url.Parse(v)
-		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			return fmt.Errorf("%s %q: want an http:// or https:// URL", flag, v)
+	urls := map[string][]string{"--upstream": {f.upstream}, "--tracker": strings.Split(f.tracker, ",")}
+	for flag, vs := range urls {
+		for _, v := range vs {
+			u, err := url.Parse(strings.TrimSpace(v))
+			if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+				return fmt.Errorf("%s %q: want an http:// or https:// URL", flag, v)
+			}
 		}
 	}
 	for flag, v := range map[string]string{"--listen": f.listen, "--peer-listen": f.peerListen} {

@@ -43,13 +43,16 @@ type serveFlags struct {
 	metricsAddr     string
 	shutdownTimeout time.Duration
 	bundles         []string
+	s3              string
 	keepHost        bool
 	tracker         bool
+	redis           string
 	mirror          mirrorFlag
 	mirrorTTL       time.Duration
 	caFile          string // the upstreams' CA, with --mirror
 	auth            authFlags
 	tls             serveTLSFlags
+	gc              serveGCFlags
 }
 
 func newServeCmd(e *env) *cobra.Command {
@@ -105,13 +108,22 @@ is refused with 403 DENIED naming the quota, and /metrics shows the usage:
     quotas:
       - {repositories: "team-a/**", bytes: 500GiB, tags: 5000}
 
+With --gc-interval, it collects garbage while it serves (off by default:
+what goes is a decision about what the registry keeps): the content deleted
+or no longer referenced in each repository, once let go of longer than
+--gc-grace ago, and the tags the --gc-* retention rules remove, as gantry gc
+does on a stopped store. In the config file: serve: {gc: {interval: 1h}}.
+Each run logs one line and counts into /metrics (gantry_gc_*).
+
 Besides the registry API under /v2/, it serves:
-  /healthz   200 while the store is open, 503 once shutdown has begun
+  /healthz   200 while the store is open, 503 once shutdown has begun (or,
+             with --tracker --redis, while Redis does not answer)
   /metrics   Prometheus metrics (on --metrics-addr instead, when given)
   /token     with --htpasswd, the token endpoint of the challenges
   /p2p/v1/   with --tracker, the tracker of gantry agent's swarms, as gantry
              tracker runs it (agents give --tracker http://ADDR, https://
-             with --tls-cert)
+             with --tls-cert); with --redis, several such servers are
+             replicas of one tracker
 
 Each request is logged on one line at info level (method, path, route,
 status, bytes in and out, duration, remote address, and with --htpasswd the
@@ -141,7 +153,16 @@ and upstream errors per upstream. See docs/mirror.md; gantry serve containerd-co
 hosts.toml.
 
 One process at a time uses a store: a second gantry on the same --root fails
-at once, naming the process that holds it.`,
+at once, naming the process that holds it.
+
+With --s3 s3://BUCKET/PREFIX?endpoint=URL the store is in an S3 bucket
+(AWS, MinIO or any S3-compatible server honouring If-Match and
+If-None-Match on PUT) instead of --root, and any number of gantry serve
+replicas may serve the same location behind a load balancer: a push through
+one is pulled through another at once, and tags written at once through
+different replicas are all kept. Credentials come from AWS_ACCESS_KEY_ID and
+AWS_SECRET_ACCESS_KEY, the shared credentials file (AWS_PROFILE) or the
+instance role. See docs/s3.md.`,
 		Example: `  # serve the default store on this machine only
   gantry serve
 
@@ -166,6 +187,10 @@ at once, naming the process that holds it.`,
 
   # several upstreams by name prefix; pushes to other names are kept here
   gantry serve --mirror docker.io/=https://registry-1.docker.io --mirror ghcr.io/=https://ghcr.io
+
+  # one of several replicas of a store in an S3 bucket
+  AWS_ACCESS_KEY_ID=... AWS_SECRET_ACCESS_KEY=... gantry serve --addr 0.0.0.0:5000 \
+    --s3 's3://registry/prod?endpoint=https://minio.internal:9000'
 
   # a free port, for tests: the address is logged as "listening addr=127.0.0.1:NNNNN"
   gantry serve --addr 127.0.0.1:0 --root "$(mktemp -d)"`,
@@ -193,22 +218,34 @@ at once, naming the process that holds it.`,
 	fl.StringVar(&f.metricsAddr, "metrics-addr", "", "serve /metrics and /healthz on this address instead of --addr")
 	fl.DurationVar(&f.shutdownTimeout, "shutdown-timeout", defaultShutdownTimeout, "how long requests in flight may run on after SIGTERM")
 	fl.DurationVar(&f.purgeInterval, "purge-interval", defaultPurgeInterval, "how often to look for idle upload sessions")
+	fl.StringVar(&f.s3, "s3", "", s3Usage)
 	fl.StringSliceVar(&f.bundles, "bundle", nil, "serve these bundle files (the volumes of one bundle) read-only, in place, instead of the store; --root is not used")
 	fl.BoolVar(&f.keepHost, "keep-registry-host", false, "with --bundle: "+keepHostUsage)
 	fl.BoolVar(&f.tracker, "tracker", false, "also serve the tracker of gantry agent's swarms under /p2p/v1/ (as gantry tracker does)")
+	fl.StringVar(&f.redis, "redis", "", "with --tracker: share the tracker's state with its replicas through this Redis, redis://HOST:PORT/DB")
 	fl.Var(&f.mirror, "mirror", mirrorUsage)
 	fl.DurationVar(&f.mirrorTTL, "mirror-ttl", pullthrough.DefaultTagTTL, "with --mirror: resolve a cached tag at its upstream again once it is older than this")
 	fl.StringVar(&f.caFile, "ca-file", "", "PEM file of CA certificates to trust for --mirror's upstreams, besides the system's (an upstream with a private CA); as for the commands that reach registries, so GANTRY_CA_FILE serves both")
 	addServeTLSFlags(fl, &f.tls)
 	cmd.AddCommand(newServeContainerdConfigCmd())
 	addAuthFlags(fl, &f.auth)
+	f.gc.add(fl)
 	_ = fl.MarkHidden("purge-interval") // for tests; the default suits every --upload-ttl worth having
 	return cmd
 }
 
 func (f serveFlags) check() error {
-	if f.root == "" && len(f.bundles) == 0 {
+	if f.root == "" && len(f.bundles) == 0 && f.s3 == "" {
 		return errors.New("no store directory: give --root DIR or set GANTRY_ROOT")
+	}
+	if f.redis != "" && !f.tracker {
+		return errors.New("--redis shares the tracker's state: it goes with --tracker")
+	}
+	if f.s3 != "" && len(f.bundles) > 0 {
+		return errors.New("--s3 and --bundle both name what to serve: give one")
+	}
+	if err := checkS3Location(f.s3); err != nil {
+		return err
 	}
 	if len(f.mirror.upstreams) > 0 && len(f.bundles) > 0 {
 		return errors.New("--mirror caches into the store and --bundle serves a bundle read-only: give one of them")
@@ -253,7 +290,10 @@ func (f serveFlags) check() error {
 	if f.shutdownTimeout < 0 {
 		return fmt.Errorf("--shutdown-timeout %s: want 0 or more", f.shutdownTimeout)
 	}
-	return nil
+	if f.gc.interval > 0 && (f.s3 != "" || len(f.bundles) > 0) {
+		return errors.New("--gc-interval collects garbage in the disk store (--root); an S3 store has no garbage collection yet and a bundle is served read-only")
+	}
+	return f.gc.check()
 }
 
 func runServe(ctx context.Context, e *env, f serveFlags) (err error) {
@@ -285,6 +325,17 @@ func runServe(ctx context.Context, e *env, f serveFlags) (err error) {
 	}
 	quotas.apply(&regOpts)
 	health := &healthState{root: f.root}
+	var trk *tracker.Tracker
+	if f.tracker {
+		var closeShared func()
+		var err error
+		trk, closeShared, err = newTracker(e, trackerFlags{redis: f.redis})
+		if err != nil {
+			return usageError{err}
+		}
+		defer closeShared()
+		health.tracker = trk
+	}
 	var (
 		reg   http.Handler
 		store any        // the store served, for the abilities it may have (UploadPurger)
@@ -312,11 +363,28 @@ func runServe(ctx context.Context, e *env, f serveFlags) (err error) {
 		if listeners, err = listen(f); err != nil {
 			return err
 		}
+	} else if f.s3 != "" {
+		st, err := openS3Store(ctx, f.s3, e.log)
+		if err != nil {
+			return err
+		}
+		if listeners, err = listen(f); err != nil {
+			return err
+		}
+		reg, store, health.root = registry.New(st, regOpts), st, ""
+		if len(f.mirror.upstreams) > 0 { // a mirror whose cache the replicas share
+			pt, err := openMirror(st, f, e.log)
+			if err != nil {
+				return err
+			}
+			defer pt.Close()
+			reg = pt.Handler(registry.New(pt, regOpts))
+		}
 	} else {
 		if listeners, err = listen(f); err != nil {
 			return err
 		}
-		ds, derr := disk.Open(f.root, disk.Options{Logger: e.log})
+		ds, derr := disk.Open(f.root, disk.Options{Logger: e.log, OnlineGC: f.gc.interval > 0})
 		if derr != nil {
 			return derr
 		}
@@ -355,9 +423,7 @@ func runServe(ctx context.Context, e *env, f serveFlags) (err error) {
 	ops.Handle("GET /healthz", health)
 
 	handler := access.wrap(reg)
-	var trk *tracker.Tracker
-	if f.tracker {
-		trk = tracker.New(tracker.Options{Logger: e.log})
+	if trk != nil {
 		tctx, stopTracker := context.WithCancel(ctx)
 		defer stopTracker()
 		go trk.Run(tctx)
@@ -394,6 +460,8 @@ func runServe(ctx context.Context, e *env, f serveFlags) (err error) {
 		// --root is not used: naming it would send whoever reads the log
 		// to a directory that has nothing to do with what is served.
 		e.log.Info("listening", "addr", ln.Addr().String(), "bundle", strings.Join(f.bundles, ","), "read_only", true, "tls", tlsConf != nil)
+	} else if f.s3 != "" {
+		e.log.Info("listening", "addr", ln.Addr().String(), "s3", f.s3, "allow_sparse", f.allowSparse, "upload_ttl", f.uploadTTL, "tls", tlsConf != nil)
 	} else {
 		e.log.Info("listening", "addr", ln.Addr().String(), "root", f.root, "allow_sparse", f.allowSparse, "upload_ttl", f.uploadTTL, "tls", tlsConf != nil)
 	}
@@ -401,6 +469,8 @@ func runServe(ctx context.Context, e *env, f serveFlags) (err error) {
 		e.log.Info("metrics listening", "addr", listeners[1].Addr().String())
 	}
 
+	gcCtx, stopGC := context.WithCancel(ctx)
+	gcDone := startGC(gcCtx, e.log, store, f.gc, m)
 	purgeDone := make(chan struct{})
 	purgeCtx, stopPurge := context.WithCancel(ctx)
 	go func() {
@@ -418,6 +488,8 @@ func runServe(ctx context.Context, e *env, f serveFlags) (err error) {
 	health.stopping.Store(true)
 	stopPurge()
 	<-purgeDone
+	stopGC()
+	<-gcDone
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), f.shutdownTimeout)
 	defer cancel()
 	if trk != nil {
@@ -524,9 +596,11 @@ func purgeLoop(ctx context.Context, log *slog.Logger, store any, interval time.D
 }
 
 // healthState answers /healthz: 200 while the store is open and its layout
-// is reachable, 503 once shutdown has begun or when the directory is gone.
+// is reachable, 503 once shutdown has begun, when the directory is gone or
+// when the tracker's Redis does not answer.
 type healthState struct {
 	root     string
+	tracker  *tracker.Tracker // with --tracker
 	stopping atomic.Bool
 }
 
@@ -537,6 +611,13 @@ func (h *healthState) ServeHTTP(w http.ResponseWriter, _ *http.Request) {
 		w.WriteHeader(http.StatusServiceUnavailable)
 		fmt.Fprintln(w, "shutting down")
 		return
+	}
+	if h.tracker != nil {
+		if err := h.tracker.Healthy(); err != nil {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			fmt.Fprintln(w, err)
+			return
+		}
 	}
 	if h.root == "" { // serving a bundle: nothing on disk to lose
 		fmt.Fprintln(w, "ok")

@@ -33,7 +33,8 @@ type Options struct {
 	ID string
 	// Addr is where other nodes reach Handler (host:port).
 	Addr string
-	// Tracker is the tracker's base URL.
+	// Tracker is the tracker's base URL, or the base URLs of its
+	// replicas separated by commas (see tracker.Client).
 	Tracker string
 	// Dir holds the node's blobs: whole ones under blobs/, partial ones
 	// under partial/.
@@ -263,9 +264,12 @@ func (n *Node) stopTasks() {
 
 // dispatch hands a tracker event to its transfer.
 func (n *Node) dispatch(ev tracker.Event) {
-	if ev.Type == tracker.EventHello {
+	switch ev.Type {
+	case tracker.EventHello:
 		n.up.Store(true)
 		n.reannounce()
+		return
+	case tracker.EventPing:
 		return
 	}
 	n.mu.Lock()

@@ -371,9 +371,15 @@ func runServe(ctx context.Context, e *env, f serveFlags) (err error) {
 		if listeners, err = listen(f); err != nil {
 			return err
 		}
+		stopQuotas, err := quotas.start(ctx, st, e.log)
+		if err != nil {
+			return err
+		}
+		defer stopQuotas()
 		reg, store, health.root = registry.New(st, regOpts), st, ""
 		if len(f.mirror.upstreams) > 0 { // a mirror whose cache the replicas share
-			pt, err := openMirror(st, f, e.log)
+			mm = newMirrorMetrics(f.mirror.upstreams)
+			pt, err := openMirror(st, f, upstreamTLS, e.log, mm)
 			if err != nil {
 				return err
 			}
@@ -395,13 +401,11 @@ func runServe(ctx context.Context, e *env, f serveFlags) (err error) {
 				err = fmt.Errorf("close store %s: %w", f.root, cerr)
 			}
 		}()
-		if err := quotas.load(ctx, ds, e.log); err != nil {
+		stopQuotas, err := quotas.start(ctx, ds, e.log)
+		if err != nil {
 			return err
 		}
-		qctx, stopRecount := context.WithCancel(ctx)
-		recounted := make(chan struct{})
-		go func() { defer close(recounted); quotas.recount(qctx, ds, e.log) }()
-		defer func() { stopRecount(); <-recounted }() // before the store's Close, deferred earlier
+		defer stopQuotas() // before the store's Close, deferred earlier
 		reg, store, stats = registry.New(ds, regOpts), ds, ds
 		if len(f.mirror.upstreams) > 0 {
 			mm = newMirrorMetrics(f.mirror.upstreams)
@@ -470,7 +474,7 @@ func runServe(ctx context.Context, e *env, f serveFlags) (err error) {
 	}
 
 	gcCtx, stopGC := context.WithCancel(ctx)
-	gcDone := startGC(gcCtx, e.log, store, f.gc, m)
+	gcDone := startGC(gcCtx, e.log, store, f.gc, m, quotas.recountSoon)
 	purgeDone := make(chan struct{})
 	purgeCtx, stopPurge := context.WithCancel(ctx)
 	go func() {

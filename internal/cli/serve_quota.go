@@ -2,7 +2,6 @@ package cli
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"math"
@@ -26,7 +25,8 @@ var quotaKeys = []string{"repositories", "bytes", "tags"}
 // serveQuotas are gantry serve's quotas, or nothing when the config file
 // has none.
 type serveQuotas struct {
-	q *quota.Quotas
+	q    *quota.Quotas
+	soon chan struct{} // a count asked for, by recountSoon
 }
 
 // newServeQuotas reads the config file's serve.quotas section:
@@ -107,37 +107,62 @@ func (s *serveQuotas) apply(o *registry.Options) {
 	}
 }
 
-// load counts what the store holds, at start.
-func (s *serveQuotas) load(ctx context.Context, store cas.Store, log *slog.Logger) error {
+// start counts what store holds, then counts again every quotaRecount
+// and after each garbage collection (recountSoon), until stop, which
+// waits for a count under way to end.
+func (s *serveQuotas) start(ctx context.Context, store cas.Store, log *slog.Logger) (stop func(), err error) {
 	if s.q == nil {
-		return nil
+		return func() {}, nil
 	}
-	start := time.Now()
+	if err := s.count(ctx, store, log, "start"); err != nil {
+		return nil, err
+	}
+	s.soon = make(chan struct{}, 1)
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		t := time.NewTicker(quotaRecount)
+		defer t.Stop()
+		for {
+			why := "hourly"
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			case <-s.soon:
+				why = "garbage collection"
+			}
+			if err := s.count(ctx, store, log, why); err != nil && ctx.Err() == nil {
+				log.Warn("counting quotas; the counts kept until the next try", "err", err)
+			}
+		}
+	}()
+	return func() { cancel(); <-done }, nil
+}
+
+// count counts what store holds and logs each rule's usage.
+func (s *serveQuotas) count(ctx context.Context, store cas.Store, log *slog.Logger, why string) error {
+	begin := time.Now()
 	if err := s.q.Load(ctx, store); err != nil {
 		return err
 	}
 	for _, u := range s.q.Usage() {
-		log.Info("quota", "repositories", u.Rule.Repositories, "bytes", u.Bytes, "bytes_limit", u.Rule.Bytes, "tags", u.Tags, "tags_limit", u.Rule.Tags, "counted_in", time.Since(start).Round(time.Millisecond))
+		log.Info("quota", "repositories", u.Rule.Repositories, "bytes", u.Bytes, "bytes_limit", u.Rule.Bytes,
+			"tags", u.Tags, "tags_limit", u.Rule.Tags, "counted", why, "took", time.Since(begin).Round(time.Millisecond))
 	}
 	return nil
 }
 
-// recount counts again every quotaRecount until ctx ends.
-func (s *serveQuotas) recount(ctx context.Context, store cas.Store, log *slog.Logger) {
-	if s.q == nil {
+// recountSoon asks for a count now: garbage collection let go of blobs
+// and tags that the requests did not tell the quotas of.
+func (s *serveQuotas) recountSoon() {
+	if s.soon == nil {
 		return
 	}
-	t := time.NewTicker(quotaRecount)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-		if err := s.q.Load(ctx, store); err != nil && !errors.Is(err, context.Canceled) {
-			log.Warn("counting quotas", "err", err)
-		}
+	select {
+	case s.soon <- struct{}{}:
+	default: // one is asked for already
 	}
 }
 

@@ -6,11 +6,16 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/gantry-dev/gantry/internal/cas"
 	"github.com/gantry-dev/gantry/internal/quota"
+	"github.com/gantry-dev/gantry/internal/remote"
+	"github.com/gantry-dev/gantry/internal/testimage"
 	"github.com/opencontainers/go-digest"
 )
 
@@ -116,4 +121,50 @@ func FuzzDecodeQuotas(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestServeQuotaRecountAfterGC pushes an image into a governed
+// repository, deletes its manifest (the layers stay linked until garbage
+// collection lets go of them) and checks that the online collection's run
+// gives the quota its bytes back.
+func TestServeQuotaRecountAfterGC(t *testing.T) {
+	t.Setenv("XDG_CONFIG_HOME", t.TempDir())
+	dir := t.TempDir()
+	cfg := writeTestFile(t, dir, "gantry.yaml", "serve:\n  quotas:\n    - {repositories: \"team-a/**\", bytes: 10MiB}\n")
+	addr, logs, _ := serveInProcess(t, "serve", "--addr", "127.0.0.1:0", "--root", filepath.Join(dir, "root"), "--config", cfg, "--gc-interval", "300ms")
+	imgs, err := testimage.Fleet(1, 1, 32<<10, 8<<10, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg, err := remote.New(addr, remote.Options{DockerConfig: os.DevNull})
+	if err != nil {
+		t.Fatal(err)
+	}
+	repo, err := reg.Repository(t.Context(), "team-a/app")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := imgs[0].Push(t.Context(), repo, "v1"); err != nil {
+		t.Fatal(err)
+	}
+	usage := func() string {
+		_, m := get(t, "http://"+addr+"/metrics")
+		return grepLines(m, `gantry_quota_bytes{`)
+	}
+	if u := usage(); strings.Contains(u, "} 0\n") {
+		t.Fatalf("no usage after a push: %s", u)
+	}
+	if err := repo.(cas.Deleter).Delete(t.Context(), imgs[0].ManifestDesc); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(15 * time.Second)
+	for !strings.Contains(usage(), `gantry_quota_bytes{repositories="team-a/**"} 0`) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the usage after the delete and a garbage collection: %s\n%s", usage(), logs)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if !strings.Contains(logs.String(), "counted=\"garbage collection\"") {
+		t.Errorf("no count after garbage collection in the log:\n%s", logs)
+	}
 }

@@ -200,6 +200,16 @@ func (q *Quotas) remove(rs *repoState, d digest.Digest) {
 	}
 }
 
+// clear takes everything out of rs; mu is held.
+func (q *Quotas) clear(rs *repoState) {
+	for d := range rs.blobs {
+		q.remove(rs, d)
+	}
+	for t := range rs.tags {
+		q.untag(rs, t)
+	}
+}
+
 // ChargeTag counts tag of repository, pointing at d, or returns an *Error
 // when a rule's tags would go over. A tag that exists already costs
 // nothing (it moves). undo takes the charge back.
@@ -287,8 +297,9 @@ type MemberLister interface {
 // Load counts what the repositories the rules govern hold in store,
 // replacing what was counted before: from the store's membership
 // (MemberLister) when it has one, else from the repositories' tags and
-// everything they reach. Requests served meanwhile are counted too, as
-// one repository at a time is swapped in.
+// everything they reach. One repository at a time is swapped in, so the
+// quotas keep working meanwhile; content that enters a repository between
+// its count and its swap is missed until the next Load.
 func (q *Quotas) Load(ctx context.Context, store cas.Store) error {
 	if len(q.rules) == 0 {
 		return nil
@@ -309,6 +320,19 @@ func (q *Quotas) Load(ctx context.Context, store cas.Store) error {
 	if err != nil {
 		return fmt.Errorf("quotas: list repositories: %w", err)
 	}
+	// Repositories counted before that the store no longer lists hold
+	// nothing now.
+	listed := map[string]bool{}
+	for _, n := range names {
+		listed[n] = true
+	}
+	q.mu.Lock()
+	for name, rs := range q.repos {
+		if !listed[name] {
+			q.clear(rs)
+		}
+	}
+	q.mu.Unlock()
 	for _, name := range names {
 		blobs, tags, err := count(ctx, store, name)
 		if err != nil {
@@ -316,12 +340,7 @@ func (q *Quotas) Load(ctx context.Context, store cas.Store) error {
 		}
 		q.mu.Lock()
 		rs := q.repo(name)
-		for d := range rs.blobs {
-			q.remove(rs, d)
-		}
-		for t := range rs.tags {
-			q.untag(rs, t)
-		}
+		q.clear(rs)
 		for d, size := range blobs {
 			q.add(rs, d, size)
 		}

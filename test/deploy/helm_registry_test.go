@@ -231,7 +231,9 @@ func TestHelmTemplateRegistrySite(t *testing.T) {
 	defer cancel()
 	logs := &testenv.SyncBuffer{}
 	done := make(chan int, 1)
-	go func() { done <- cli.Main(ctx, append([]string{"serve"}, local...), strings.NewReader(""), io.Discard, logs) }()
+	go func() {
+		done <- cli.Main(ctx, append([]string{"serve"}, local...), strings.NewReader(""), io.Discard, logs)
+	}()
 	deadline := time.Now().Add(20 * time.Second)
 	for !strings.Contains(logs.String(), "msg=listening") {
 		select {

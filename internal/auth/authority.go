@@ -41,11 +41,23 @@ const (
 	ReasonRateLimited    = "rate_limited"
 )
 
+// Accounts are the users an Authority knows and their passwords. They are
+// asked on every login and every token checked, concurrently.
+type Accounts interface {
+	// Has reports whether user exists.
+	Has(user string) bool
+	// Verify reports whether password is user's.
+	Verify(user, password string) bool
+}
+
 // Options configures an Authority. Users and Key are required; every other
 // zero value takes the default its field names.
 type Options struct {
-	// Users are the accounts.
-	Users *Htpasswd
+	// Users are the accounts: an *Htpasswd, or accounts that change
+	// while the Authority runs (gantry serve reads its htpasswd file
+	// again when it changes). A token whose user is no longer known is
+	// refused.
+	Users Accounts
 	// Policy says who may do what. Default: the zero Config's (every
 	// user pulls and pushes everywhere; anonymous requests nothing).
 	Policy *Policy

@@ -80,7 +80,7 @@ func newGCMetrics(reg *prometheus.Registry) *gcMetrics {
 // startGC runs the online garbage collection every interval until ctx
 // ends, and returns a channel closed when it has stopped. With no disk
 // store or a zero interval it does nothing.
-func startGC(ctx context.Context, log *slog.Logger, store any, g serveGCFlags, m *serveMetrics) <-chan struct{} {
+func startGC(ctx context.Context, log *slog.Logger, store any, g serveGCFlags, m *serveMetrics, collected func()) <-chan struct{} {
 	done := make(chan struct{})
 	ds, ok := store.(*disk.Store)
 	if !ok || g.interval <= 0 {
@@ -99,22 +99,25 @@ func startGC(ctx context.Context, log *slog.Logger, store any, g serveGCFlags, m
 				return
 			case <-t.C:
 			}
-			runGC(ctx, log, ds, opts, gm)
+			if runGC(ctx, log, ds, opts, gm) {
+				collected()
+			}
 		}
 	}()
 	return done
 }
 
-// runGC is one online run: metrics and one log line.
-func runGC(ctx context.Context, log *slog.Logger, ds *disk.Store, opts disk.GCOptions, gm *gcMetrics) {
+// runGC is one online run: metrics and one log line. It reports whether
+// the run completed.
+func runGC(ctx context.Context, log *slog.Logger, ds *disk.Store, opts disk.GCOptions, gm *gcMetrics) bool {
 	rep, err := ds.Collect(ctx, opts)
 	if err != nil {
 		if ctx.Err() != nil {
-			return // shutting down
+			return false // shutting down
 		}
 		gm.runs.WithLabelValues("error").Inc()
 		log.Error("garbage collection failed; the next run tries again", "err", err)
-		return
+		return false
 	}
 	gm.runs.WithLabelValues("ok").Inc()
 	gm.blobs.Add(float64(rep.BlobsReclaimed))
@@ -126,4 +129,5 @@ func runGC(ctx context.Context, log *slog.Logger, ds *disk.Store, opts disk.GCOp
 	log.Info("garbage collection", "tags_removed", len(rep.TagsRemoved), "unlinked", len(rep.Unlinked),
 		"blobs", rep.BlobsReclaimed, "bytes", rep.BytesReclaimed, "temps", rep.TempsRemoved, "temp_bytes", rep.TempBytes,
 		"busy", len(rep.Busy), "duration", rep.Duration, "longest_pause", rep.LongestPause)
+	return true
 }

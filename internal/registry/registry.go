@@ -82,6 +82,11 @@ type Options struct {
 	// where the caller may pull (else the client uploads). Default: every
 	// request may do everything.
 	Authorizer Authorizer
+	// Quota, when set, is asked before an upload commits, a mount, a
+	// manifest PUT and a tag, and told of deletes; what it refuses is
+	// answered with its error (403 DENIED) and does not enter. Default:
+	// no bound.
+	Quota Quota
 }
 
 // Registry is an http.Handler serving the OCI Distribution API over a
@@ -121,6 +126,9 @@ func New(store cas.Store, opts Options) *Registry {
 		opts.BodyIdleTimeout = DefaultBodyIdleTimeout
 	case opts.BodyIdleTimeout < 0:
 		opts.BodyIdleTimeout = 0 // none
+	}
+	if opts.Quota == nil {
+		opts.Quota = noQuota{}
 	}
 	opts.MaxUploads = bound(opts.MaxUploads, DefaultMaxUploads)
 	opts.MaxRepositoryUploads = bound(opts.MaxRepositoryUploads, DefaultMaxRepositoryUploads)

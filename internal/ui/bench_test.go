@@ -180,3 +180,25 @@ func benchUIPush(b *testing.B, imgs []testimage.Image) {
 		b.StartTimer()
 	}
 }
+
+// BenchmarkFleetPage renders the fleet page (fleet.Analyze over every
+// tagged image, then its SVG) for 100, 1,000 and 10,000 repositories; the report
+// is cached until a repository changes, so this is the first view after a
+// push.
+func BenchmarkFleetPage(b *testing.B) {
+	for _, n := range []int{100, 1000, 10000} {
+		u := benchStore(b, n)
+		b.Run(fmt.Sprintf("repos=%d", n), func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				u.Pushed("team-0/service-00000", "") // a change: the report is computed again
+				u.Refresh(context.Background(), "team-0/service-00000")
+				w := httptest.NewRecorder()
+				u.ServeHTTP(w, httptest.NewRequest("GET", "/ui/fleet", nil))
+				if w.Code != http.StatusOK {
+					b.Fatalf("status %d", w.Code)
+				}
+			}
+		})
+	}
+}

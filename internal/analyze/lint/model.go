@@ -78,6 +78,7 @@ type stage struct {
 	entry, cmd          *instr        // the last ENTRYPOINT, and the last CMD after it
 	lastCmd, lastHealth *instr        // for GL608 and GL618
 	lastUser            *instr        // the last USER
+	supervisorConf      *instr        // the first COPY/ADD of a supervisord configuration
 	health              bool          // a HEALTHCHECK
 	curlAt, wgetAt      *instr        // the first RUN that calls curl, wget
 	layerEvents         []layerEvent  // COPY/ADD destinations and recursive chown/chmod, in order

@@ -37,7 +37,8 @@ type dockerfile struct {
 	pragmaLine int     // the next line to read for pragmas
 	pragmaAt   int     // its byte offset in src
 
-	shipped bool // build the Instruction records of every stage (for Shipped)
+	shipped bool   // build the Instruction records of every stage (for Shipped)
+	context string // Options.Context: where COPY'd scripts are read
 
 	// expanded counts the bytes of variable values handed out by
 	// expansions, against maxExpanded; overTotal is set once it is spent.
@@ -200,6 +201,9 @@ func build(name string, src []byte, buildArgs map[string]string, opts *Options, 
 		shipped:    shipped,
 		pragmaLine: 1,
 		ig:         ignores{global: map[string]bool{}, stage: map[*stage]map[string]bool{}, line: map[int]map[string]bool{}},
+	}
+	if opts != nil {
+		d.context = opts.Context
 	}
 	meta := newScope(vars{}) // ARGs before the first FROM
 	var cur *stage

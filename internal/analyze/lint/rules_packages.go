@@ -266,6 +266,33 @@ func heavyRun(d *dockerfile, in *instr, run *script) {
 			d.add("GL301", in, "%s is %s: install it in a build stage and COPY only the result into the final stage", p.name, what)
 		}
 	}
+	if d.context == "" {
+		return
+	}
+	// RUN /install/chrome.sh: the script COPY'd from the build context
+	// installs as much as the RUN would.
+	for _, c := range run.calls {
+		a := c.argv()
+		if c.nested || len(a) == 0 || !(strings.Contains(a[0], "/") || strings.HasSuffix(a[0], ".sh")) {
+			continue
+		}
+		file, shown := copiedScript(d, in.stage.chain(), d.context, a[0], in.workdir)
+		if file == "" {
+			continue
+		}
+		sc := runScript(d, in, file)
+		if sc == nil {
+			continue
+		}
+		if what := heavyDownload(sc); what != "" {
+			d.add("GL301", in, "%s downloads and unpacks %s: install it in a build stage and COPY only the result into the final stage", shown, what)
+		}
+		for _, p := range survivors(sc.calls) {
+			if what := heavyKind(p.name); what != "" && p.op.system() {
+				d.add("GL301", in, "%s installs %s, %s: install it in a build stage and COPY only the result into the final stage", shown, p.name, what)
+			}
+		}
+	}
 }
 
 // installed is a package a RUN installs, while the RUN is followed.

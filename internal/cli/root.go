@@ -172,6 +172,7 @@ func unknownCommand(cmd *cobra.Command, args []string) error {
 var commands = []func(*env) *cobra.Command{
 	newVersionCmd,
 	newFsckCmd,
+	newGCCmd,
 	newCopyCmd,
 	newServeCmd,
 	newLintCmd,
@@ -323,6 +324,15 @@ func checkSection(sec map[string]any, cmd *cobra.Command, path string) error {
 		if flags[k] || structuredKeys[strings.TrimPrefix(cmd.CommandPath(), cmd.Root().Name()+" ")][k] {
 			continue
 		}
+		if group, isMap := sec[k].(map[string]any); isMap && hasGroup(flags, k) {
+			// A group of flags: serve: {gc: {interval: 1h}} is gc-interval.
+			for _, kk := range slices.Sorted(maps.Keys(group)) {
+				if !flags[k+"-"+kk] {
+					return fmt.Errorf("config file %s: unknown key %q in %q %s; its keys are the flags --%s-* without the prefix", path, kk, k, where, k)
+				}
+			}
+			continue
+		}
 		known := slices.Collect(maps.Keys(flags))
 		for name := range structuredKeys[strings.TrimPrefix(cmd.CommandPath(), cmd.Root().Name()+" ")] {
 			known = append(known, name)
@@ -339,6 +349,17 @@ func checkSection(sec map[string]any, cmd *cobra.Command, path string) error {
 		return errors.New(msg)
 	}
 	return nil
+}
+
+// hasGroup reports whether some flag is named prefix-SOMETHING, so that
+// the config file may group those flags in a section called prefix.
+func hasGroup(flags map[string]bool, prefix string) bool {
+	for f := range flags {
+		if strings.HasPrefix(f, prefix+"-") {
+			return true
+		}
+	}
+	return false
 }
 
 // structuredKeys are the keys of a command's section that are not flags
@@ -423,6 +444,21 @@ func (c config) lookup(cmd *cobra.Command, flag string) (string, bool) {
 				continue
 			}
 			return formatValue(v), true
+		}
+		// A flag of a group: gc-interval as gc: {interval: ...}, in the
+		// command's own section only (at the top level, gc: is gantry
+		// gc's section).
+		for i := range len(flag) {
+			if flag[i] != '-' || sec == nil || n != len(path) || n == 0 || structuredKeys[strings.Join(path, " ")][flag[:i]] {
+				continue
+			}
+			if group, ok := sec[flag[:i]].(map[string]any); ok {
+				if v, ok := group[flag[i+1:]]; ok {
+					if _, isMap := v.(map[string]any); !isMap {
+						return formatValue(v), true
+					}
+				}
+			}
 		}
 	}
 	return "", false

@@ -2,6 +2,7 @@ package swarm
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -32,7 +33,8 @@ type Options struct {
 	ID string
 	// Addr is where other nodes reach Handler (host:port).
 	Addr string
-	// Tracker is the tracker's base URL.
+	// Tracker is the tracker's base URL, or the base URLs of its
+	// replicas separated by commas (see tracker.Client).
 	Tracker string
 	// Dir holds the node's blobs: whole ones under blobs/, partial ones
 	// under partial/.
@@ -41,6 +43,10 @@ type Options struct {
 	// a short dial timeout and enough idle connections per peer for
 	// Pipeline requests; its overall timeout must be zero.
 	HTTP *http.Client
+	// TLS configures the default HTTP client's TLS, for a tracker served
+	// over HTTPS with a private CA. Ignored with HTTP set. Default: the
+	// system's roots.
+	TLS *tls.Config
 	// Neighbours is how many peers a node takes pieces from at once.
 	// Default 4.
 	Neighbours int
@@ -142,7 +148,7 @@ func New(opts Options) (*Node, error) {
 		return nil, errors.New("swarm: ID, Addr, Tracker and Dir are required")
 	}
 	if opts.HTTP == nil {
-		opts.HTTP = defaultHTTPClient()
+		opts.HTTP = defaultHTTPClient(opts.TLS)
 	}
 	if opts.Neighbours <= 0 {
 		opts.Neighbours = 4
@@ -258,9 +264,12 @@ func (n *Node) stopTasks() {
 
 // dispatch hands a tracker event to its transfer.
 func (n *Node) dispatch(ev tracker.Event) {
-	if ev.Type == tracker.EventHello {
+	switch ev.Type {
+	case tracker.EventHello:
 		n.up.Store(true)
 		n.reannounce()
+		return
+	case tracker.EventPing:
 		return
 	}
 	n.mu.Lock()

@@ -474,7 +474,7 @@ func (a *Authority) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		a.tokenError(w, r, &authError{status: http.StatusMethodNotAllowed, code: "UNSUPPORTED", msg: "the token endpoint takes GET and POST"}, "invalid_request")
 		return
 	}
-	recordCaller(w, user)
+	registry.RecordCaller(w, user)
 	if service != "" && service != a.opts.Service {
 		a.tokenError(w, r, &authError{status: http.StatusBadRequest, code: "UNSUPPORTED",
 			msg: fmt.Sprintf("service %q: this registry is %q", service, a.opts.Service)}, "invalid_request")
@@ -532,21 +532,5 @@ func (a *Authority) tokenError(w http.ResponseWriter, r *http.Request, e *authEr
 	w.WriteHeader(e.status)
 	if r.Method != http.MethodHead {
 		_, _ = w.Write(b)
-	}
-}
-
-// recordCaller tells the serve command's access log who the caller is,
-// when the ResponseWriter (or one it wraps) takes note of it.
-func recordCaller(w http.ResponseWriter, name string) {
-	for {
-		if cr, ok := w.(interface{ RecordCaller(string) }); ok {
-			cr.RecordCaller(name)
-			return
-		}
-		u, ok := w.(interface{ Unwrap() http.ResponseWriter })
-		if !ok {
-			return
-		}
-		w = u.Unwrap()
 	}
 }

@@ -345,7 +345,7 @@ func (reg *Registry) authorize(w http.ResponseWriter, r *http.Request, route, re
 	if err != nil {
 		return nil, err
 	}
-	recordCaller(w, caller.Name())
+	RecordCaller(w, caller.Name())
 	if err := caller.Authorize(repo, routeAction[route]); err != nil {
 		return nil, err
 	}

@@ -257,6 +257,7 @@ func (s *statusWriter) Unwrap() http.ResponseWriter { return s.ResponseWriter }
 // pages are the templates, parsed once.
 var pages = template.Must(template.New("").Funcs(template.FuncMap{
 	"bytes":   report.Bytes,
+	"count":   report.Count[int],
 	"age":     age,
 	"short":   short,
 	"join":    strings.Join,
@@ -304,12 +305,7 @@ func age(now time.Time, t *time.Time) string {
 	return plural(int(d/(365*24*time.Hour)), "year") + " ago"
 }
 
-func plural(n int, unit string) string {
-	if n == 1 {
-		return "1 " + unit
-	}
-	return itoa(n) + " " + unit + "s"
-}
+func plural(n int, unit string) string { return report.Count(n, unit) }
 
 func itoa(n int) string { return strconv.Itoa(n) }
 

@@ -41,11 +41,23 @@ const (
 	ReasonRateLimited    = "rate_limited"
 )
 
+// Accounts are the users an Authority knows and their passwords. They are
+// asked on every login and every token checked, concurrently.
+type Accounts interface {
+	// Has reports whether user exists.
+	Has(user string) bool
+	// Verify reports whether password is user's.
+	Verify(user, password string) bool
+}
+
 // Options configures an Authority. Users and Key are required; every other
 // zero value takes the default its field names.
 type Options struct {
-	// Users are the accounts.
-	Users *Htpasswd
+	// Users are the accounts: an *Htpasswd, or accounts that change
+	// while the Authority runs (gantry serve reads its htpasswd file
+	// again when it changes). A token whose user is no longer known is
+	// refused.
+	Users Accounts
 	// Policy says who may do what. Default: the zero Config's (every
 	// user pulls and pushes everywhere; anonymous requests nothing).
 	Policy *Policy
@@ -462,7 +474,7 @@ func (a *Authority) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		a.tokenError(w, r, &authError{status: http.StatusMethodNotAllowed, code: "UNSUPPORTED", msg: "the token endpoint takes GET and POST"}, "invalid_request")
 		return
 	}
-	recordCaller(w, user)
+	registry.RecordCaller(w, user)
 	if service != "" && service != a.opts.Service {
 		a.tokenError(w, r, &authError{status: http.StatusBadRequest, code: "UNSUPPORTED",
 			msg: fmt.Sprintf("service %q: this registry is %q", service, a.opts.Service)}, "invalid_request")
@@ -520,21 +532,5 @@ func (a *Authority) tokenError(w http.ResponseWriter, r *http.Request, e *authEr
 	w.WriteHeader(e.status)
 	if r.Method != http.MethodHead {
 		_, _ = w.Write(b)
-	}
-}
-
-// recordCaller tells the serve command's access log who the caller is,
-// when the ResponseWriter (or one it wraps) takes note of it.
-func recordCaller(w http.ResponseWriter, name string) {
-	for {
-		if cr, ok := w.(interface{ RecordCaller(string) }); ok {
-			cr.RecordCaller(name)
-			return
-		}
-		u, ok := w.(interface{ Unwrap() http.ResponseWriter })
-		if !ok {
-			return
-		}
-		w = u.Unwrap()
 	}
 }

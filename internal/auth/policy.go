@@ -125,6 +125,24 @@ func compileGrant(g Grant, groups map[string][]string, named bool) (rule, error)
 	return r, nil
 }
 
+// Pattern is a compiled repository pattern, as grants and gantry serve's
+// quotas name repositories: "*" matches any run of characters but "/",
+// "**" any run at all, anything else matches itself.
+type Pattern struct{ re *regexp.Regexp }
+
+// ParsePattern compiles a repository pattern. The empty pattern is an
+// error.
+func ParsePattern(p string) (Pattern, error) {
+	re, err := compilePattern(p)
+	if err != nil {
+		return Pattern{}, err
+	}
+	return Pattern{re}, nil
+}
+
+// Match reports whether repository matches the pattern.
+func (p Pattern) Match(repository string) bool { return p.re != nil && p.re.MatchString(repository) }
+
 // compilePattern turns a repository pattern into an anchored regexp.
 func compilePattern(p string) (*regexp.Regexp, error) {
 	if p == "" {

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/signal"
 	"sync"
+	"sync/atomic"
 )
 
 // Interrupted is the cause of a context that NotifyContext canceled: the
@@ -23,15 +24,18 @@ func (i Interrupted) Error() string { return i.Signal.String() + " received" }
 // signal has come, SIGINT gets its default action back, so a second
 // Ctrl-C ends a clean-up that hangs; a repeated SIGTERM is ignored, as
 // service managers and test harnesses may send it more than once while a
-// server drains its requests.
+// server drains its requests, and still once the command has returned and
+// the process exits (so a drained server exits 0, not by the signal).
 func NotifyContext(parent context.Context, signals ...os.Signal) (context.Context, context.CancelFunc) {
 	ctx, cancel := context.WithCancelCause(parent)
 	ch := make(chan os.Signal, 1)
 	signal.Notify(ch, signals...)
 	done := make(chan struct{})
+	var got atomic.Bool
 	go func() {
 		select {
 		case s := <-ch:
+			got.Store(true)
 			signal.Reset(os.Interrupt)
 			cancel(Interrupted{Signal: s})
 		case <-done:
@@ -40,6 +44,13 @@ func NotifyContext(parent context.Context, signals ...os.Signal) (context.Contex
 	var once sync.Once
 	return ctx, func() {
 		once.Do(func() {
+			if got.Load() {
+				for _, s := range signals {
+					if s != os.Interrupt {
+						signal.Ignore(s) // before Stop, which would give it its default action
+					}
+				}
+			}
 			signal.Stop(ch)
 			close(done)
 			cancel(context.Canceled)

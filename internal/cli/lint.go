@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"runtime"
 	"strings"
 	"sync"
@@ -25,6 +26,8 @@ type lintFlags struct {
 	disableIgnorePragma bool
 	ignore              []string
 	buildArgs           []string
+	context             string
+	noContext           bool
 }
 
 func newLintCmd(e *env) *cobra.Command {
@@ -72,6 +75,8 @@ its line and column).`,
 	fl.BoolVar(&f.disableIgnorePragma, "disable-ignore-pragma", false, "ignore inline `# gantry ignore=` and `# hadolint ignore=` comments")
 	fl.StringSliceVar(&f.ignore, "ignore", nil, "rule IDs to skip (gantry GL... or hadolint DL...)")
 	fl.StringArrayVar(&f.buildArgs, "build-arg", nil, "ARG value as KEY=VALUE, as docker build --build-arg (repeatable)")
+	fl.StringVar(&f.context, "context", "", "build context whose COPY'd entrypoint scripts are read (default the Dockerfile's directory; none for stdin)")
+	fl.BoolVar(&f.noContext, "no-context", false, "read no file of the build context")
 	return cmd
 }
 
@@ -125,9 +130,17 @@ func runLint(cmd *cobra.Command, e *env, f *lintFlags, args []string) error {
 		}
 		wg.Add(1)
 		sem <- struct{}{}
+		o := opts
+		switch {
+		case f.noContext:
+		case f.context != "":
+			o.Context = f.context
+		case name != "-":
+			o.Context = filepath.Dir(name)
+		}
 		go func() {
 			defer func() { <-sem; wg.Done() }()
-			results[i].findings, results[i].err = lint.Lint(name, src, opts)
+			results[i].findings, results[i].err = lint.Lint(name, src, o)
 		}()
 	}
 	wg.Wait()

@@ -366,7 +366,7 @@ func hasGroup(flags map[string]bool, prefix string) bool {
 // but structures the command reads and checks itself (config.section), by
 // command path.
 var structuredKeys = map[string]map[string]bool{
-	"serve": {"auth": true},
+	"serve": {"auth": true, "quotas": true},
 }
 
 // section returns the value at path (section names, then a key) as YAML,

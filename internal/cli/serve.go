@@ -49,9 +49,11 @@ type serveFlags struct {
 	redis           string
 	mirror          mirrorFlag
 	mirrorTTL       time.Duration
+	caFile          string // the upstreams' CA, with --mirror
 	auth            authFlags
 	tls             serveTLSFlags
 	gc              serveGCFlags
+	ui              bool
 }
 
 func newServeCmd(e *env) *cobra.Command {
@@ -96,7 +98,16 @@ otherwise (see docs/access-control.md):
 
 A known user without the grant gets 403 DENIED, an expired or forged token
 401 with error="invalid_token", and a client address with too many failed
-logins 429 with Retry-After.
+logins 429 with Retry-After. The htpasswd file is read again when it
+changes (users added or removed without a restart).
+
+The config file's serve.quotas bound the bytes (each blob once) and tags
+that the repositories matching a pattern hold together; what would go over
+is refused with 403 DENIED naming the quota, and /metrics shows the usage:
+
+  serve:
+    quotas:
+      - {repositories: "team-a/**", bytes: 500GiB, tags: 5000}
 
 With --gc-interval, it collects garbage while it serves (off by default:
 what goes is a decision about what the registry keeps): the content deleted
@@ -111,6 +122,11 @@ Besides the registry API under /v2/, it serves:
              with --tracker --redis, while Redis does not answer)
   /metrics   Prometheus metrics (on --metrics-addr instead, when given)
   /token     with --htpasswd, the token endpoint of the challenges
+  /ui/       the web view (unless --ui=false): repositories, tags, images
+             with gantry check's findings, and the fleet's layer sharing,
+             each page also JSON (Accept: application/json); it shows a
+             user only what they may pull. Images are analyzed in the
+             background after a push. See docs/ui.md.
   /p2p/v1/   with --tracker, the tracker of gantry agent's swarms, as gantry
              tracker runs it (agents give --tracker http://ADDR, https://
              with --tls-cert); with --redis, several such servers are
@@ -138,8 +154,9 @@ serves are pulled from it into the store on first use (one upstream fetch
 per blob however many clients ask at once, streamed to them as it arrives),
 tags are resolved at the upstream again after --mirror-ttl (the cached tag
 is served while the upstream is down), and pushes to those names are
-refused; other names are pushed to and pulled from as usual. See
-docs/mirror.md; gantry serve containerd-config prints containerd's
+refused; other names are pushed to and pulled from as usual. --ca-file
+trusts a private CA for the upstreams. /metrics counts fills, stale serves
+and upstream errors per upstream. See docs/mirror.md; gantry serve containerd-config prints containerd's
 hosts.toml.
 
 One process at a time uses a store: a second gantry on the same --root fails
@@ -215,10 +232,12 @@ instance role. See docs/s3.md.`,
 	fl.StringVar(&f.redis, "redis", "", "with --tracker: share the tracker's state with its replicas through this Redis, redis://HOST:PORT/DB")
 	fl.Var(&f.mirror, "mirror", mirrorUsage)
 	fl.DurationVar(&f.mirrorTTL, "mirror-ttl", pullthrough.DefaultTagTTL, "with --mirror: resolve a cached tag at its upstream again once it is older than this")
+	fl.StringVar(&f.caFile, "ca-file", "", "PEM file of CA certificates to trust for --mirror's upstreams, besides the system's (an upstream with a private CA); as for the commands that reach registries, so GANTRY_CA_FILE serves both")
 	addServeTLSFlags(fl, &f.tls)
 	cmd.AddCommand(newServeContainerdConfigCmd())
 	addAuthFlags(fl, &f.auth)
 	f.gc.add(fl)
+	fl.BoolVar(&f.ui, "ui", true, "serve the read-only web view at /ui/ and analyze pushed images in the background (--ui=false: neither)")
 	_ = fl.MarkHidden("purge-interval") // for tests; the default suits every --upload-ttl worth having
 	return cmd
 }
@@ -294,6 +313,10 @@ func runServe(ctx context.Context, e *env, f serveFlags) (err error) {
 	if err != nil {
 		return err
 	}
+	upstreamTLS, err := f.upstreamTLS()
+	if err != nil {
+		return err
+	}
 	regOpts := f.limits
 	regOpts.AllowSparse, regOpts.Logger, regOpts.BodyIdleTimeout = f.allowSparse, e.log, f.bodyIdle
 	access, err := newServeAuth(e, f.auth)
@@ -301,6 +324,14 @@ func runServe(ctx context.Context, e *env, f serveFlags) (err error) {
 		return err
 	}
 	access.apply(&regOpts)
+	quotas, err := newServeQuotas(e)
+	if err != nil {
+		return err
+	}
+	if quotas.q != nil && len(f.bundles) > 0 {
+		return usageError{errors.New("the config's serve.quotas bound what is pushed, and --bundle serves a bundle read-only: drop one of them")}
+	}
+	quotas.apply(&regOpts)
 	health := &healthState{root: f.root}
 	var trk *tracker.Tracker
 	if f.tracker {
@@ -317,6 +348,7 @@ func runServe(ctx context.Context, e *env, f serveFlags) (err error) {
 		reg   http.Handler
 		store any        // the store served, for the abilities it may have (UploadPurger)
 		stats storeStats // the disk store, for /metrics; nil for a bundle
+		mm    *mirrorMetrics
 	)
 	// A bundle is verified before anything listens, so no client waits on
 	// a bundle that is then refused; a store directory is opened (created)
@@ -347,9 +379,15 @@ func runServe(ctx context.Context, e *env, f serveFlags) (err error) {
 		if listeners, err = listen(f); err != nil {
 			return err
 		}
+		stopQuotas, err := quotas.start(ctx, st, e.log)
+		if err != nil {
+			return err
+		}
+		defer stopQuotas()
 		reg, store, health.root = registry.New(st, regOpts), st, ""
 		if len(f.mirror.upstreams) > 0 { // a mirror whose cache the replicas share
-			pt, err := openMirror(st, f, e.log)
+			mm = newMirrorMetrics(f.mirror.upstreams)
+			pt, err := openMirror(st, f, upstreamTLS, e.log, mm)
 			if err != nil {
 				return err
 			}
@@ -371,9 +409,15 @@ func runServe(ctx context.Context, e *env, f serveFlags) (err error) {
 				err = fmt.Errorf("close store %s: %w", f.root, cerr)
 			}
 		}()
+		stopQuotas, err := quotas.start(ctx, ds, e.log)
+		if err != nil {
+			return err
+		}
+		defer stopQuotas() // before the store's Close, deferred earlier
 		reg, store, stats = registry.New(ds, regOpts), ds, ds
 		if len(f.mirror.upstreams) > 0 {
-			pt, err := openMirror(ds, f, e.log)
+			mm = newMirrorMetrics(f.mirror.upstreams)
+			pt, err := openMirror(ds, f, upstreamTLS, e.log, mm)
 			if err != nil {
 				return err
 			}
@@ -382,13 +426,19 @@ func runServe(ctx context.Context, e *env, f serveFlags) (err error) {
 		}
 	}
 
+	web := newServeUI(ctx, f.ui, store, regOpts.Authorizer, e.log)
+	defer web.close() // before the store closes, deferred earlier
+	reg = web.observe(reg)
+
 	m := newServeMetrics(stats, e.log)
 	access.register(m)
+	quotas.register(m)
+	mm.register(m)
 	ops := http.NewServeMux()
 	ops.Handle("GET /metrics", m.handler())
 	ops.Handle("GET /healthz", health)
 
-	handler := access.wrap(reg)
+	handler := web.wrap(access.wrap(reg))
 	if trk != nil {
 		tctx, stopTracker := context.WithCancel(ctx)
 		defer stopTracker()
@@ -436,7 +486,7 @@ func runServe(ctx context.Context, e *env, f serveFlags) (err error) {
 	}
 
 	gcCtx, stopGC := context.WithCancel(ctx)
-	gcDone := startGC(gcCtx, e.log, store, f.gc, m)
+	gcDone := startGC(gcCtx, e.log, store, f.gc, m, quotas.recountSoon)
 	purgeDone := make(chan struct{})
 	purgeCtx, stopPurge := context.WithCancel(ctx)
 	go func() {

@@ -3,6 +3,7 @@ package cli
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"maps"
 	"net/http"
 	"slices"
@@ -33,6 +34,35 @@ func addAuthFlags(fl *pflag.FlagSet, f *authFlags) {
 	fl.StringVar(&f.realm, "auth-realm", "", "with --htpasswd: the token endpoint's URL in challenges (default: the request's scheme and host, path /token); set it behind a proxy")
 	fl.StringVar(&f.service, "auth-service", auth.DefaultService, "with --htpasswd: the service name in challenges and tokens")
 }
+
+// htpasswdCheckInterval is how often, at most, the --htpasswd file is
+// looked at for a change.
+const htpasswdCheckInterval = 2 * time.Second
+
+// htpasswdReloader is the --htpasswd file, read again when it changes
+// (fileReloader): users added, removed or given a new password are known
+// a few seconds later, without a restart. A file that no longer parses
+// (an MD5 hash added by mistake) keeps the users read before, logged once.
+type htpasswdReloader struct {
+	*fileReloader[*auth.Htpasswd]
+}
+
+func newHtpasswdReloader(path string, log *slog.Logger, every time.Duration) htpasswdReloader {
+	return htpasswdReloader{&fileReloader[*auth.Htpasswd]{
+		flags: []string{"--htpasswd"}, files: []string{path},
+		what: "htpasswd file", log: log, every: every,
+		load: func() (*auth.Htpasswd, error) { return auth.LoadHtpasswd(path) },
+		reloaded: func(h *auth.Htpasswd) {
+			log.Info("htpasswd file reloaded", "htpasswd", path, "users", h.Users())
+		},
+	}}
+}
+
+// Has implements auth.Accounts with the file's users as they are now.
+func (h htpasswdReloader) Has(user string) bool { return h.get().Has(user) }
+
+// Verify implements auth.Accounts with the file's users as they are now.
+func (h htpasswdReloader) Verify(user, password string) bool { return h.get().Verify(user, password) }
 
 // serveAuth is gantry serve's access control, or nothing when --htpasswd
 // is not given.
@@ -70,11 +100,11 @@ func newServeAuth(e *env, f authFlags) (*serveAuth, error) {
 	if err != nil {
 		return nil, fmt.Errorf("config file %s: serve.auth: %w", e.configPath, err)
 	}
-	users, err := auth.LoadHtpasswd(f.htpasswd)
-	if err != nil {
+	users := newHtpasswdReloader(f.htpasswd, e.log, htpasswdCheckInterval)
+	if err := users.start(); err != nil {
 		return nil, err
 	}
-	if users.Users() == 0 {
+	if users.val.Users() == 0 {
 		e.log.Warn("the htpasswd file lists no users: only anonymous grants apply", "htpasswd", f.htpasswd)
 	}
 	var key []byte
@@ -101,7 +131,7 @@ func newServeAuth(e *env, f authFlags) (*serveAuth, error) {
 	if err != nil {
 		return nil, err
 	}
-	e.log.Info("access control", "htpasswd", f.htpasswd, "users", users.Users(), "grants", len(cfg.Grants), "anonymous_grants", len(cfg.Anonymous), "shared_key", f.tokenKey != "")
+	e.log.Info("access control", "htpasswd", f.htpasswd, "users", users.val.Users(), "grants", len(cfg.Grants), "anonymous_grants", len(cfg.Anonymous), "shared_key", f.tokenKey != "")
 	return &serveAuth{az: az, failures: failures}, nil
 }
 

@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"golang.org/x/crypto/bcrypt"
 )
@@ -55,7 +56,7 @@ func TestServeAuthSettings(t *testing.T) {
 		{"grants without users", []string{"--config", grants}, 2, "no --htpasswd"},
 		{"token key without users", []string{"--token-key", notPEM}, 2, "--token-key and --auth-realm go with --htpasswd"},
 		{"md5 hash", []string{"--htpasswd", md5}, 1, `line 2: user "bob": MD5 ($apr1$) hash: only bcrypt hashes are accepted`},
-		{"missing htpasswd", []string{"--htpasswd", filepath.Join(dir, "absent")}, 1, "htpasswd file: open"},
+		{"missing htpasswd", []string{"--htpasswd", filepath.Join(dir, "absent")}, 1, "--htpasswd: stat"},
 		{"unknown key in serve.auth", []string{"--htpasswd", good, "--config", badKey}, 1, `unknown key "grant" in serve.auth; did you mean "grants"?`},
 		{"unknown action", []string{"--htpasswd", good, "--config", badAction}, 1, `serve.auth: grants[0] (**): unknown action "write"`},
 		{"misspelt grant key", []string{"--htpasswd", good, "--config", typoGrant}, 1, `unknown key "repository" in serve.auth.anonymous[0]; did you mean "repositories"?`},
@@ -135,5 +136,74 @@ func TestServeAuthInProcess(t *testing.T) {
 	}
 	if !strings.Contains(logs.String(), "user=alice") || !strings.Contains(logs.String(), "route=token") {
 		t.Errorf("the access log has no user=alice or route=token:\n%s", logs)
+	}
+}
+
+// TestServeHtpasswdReloaded replaces the --htpasswd file while gantry
+// serve runs: a user added logs in and a user removed no longer does,
+// without a restart; a file that no longer parses keeps the users read
+// before, with one error line.
+func TestServeHtpasswdReloaded(t *testing.T) {
+	t.Setenv("XDG_CONFIG_HOME", t.TempDir())
+	dir := t.TempDir()
+	hash := func(pw string) string {
+		h, err := bcrypt.GenerateFromPassword([]byte(pw), bcrypt.MinCost)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(h)
+	}
+	htpasswd := writeTestFile(t, dir, "htpasswd", "alice:"+hash("pw")+"\n")
+	replace := func(body string) { // as a Secret volume or an editor does: rename over
+		tmp := writeTestFile(t, dir, "htpasswd.new", body)
+		if err := os.Rename(tmp, htpasswd); err != nil {
+			t.Fatal(err)
+		}
+	}
+	addr, logs, _ := serveInProcess(t, "serve", "--addr", "127.0.0.1:0", "--root", filepath.Join(dir, "root"), "--htpasswd", htpasswd)
+	status := func(user, pass string) int {
+		req, _ := http.NewRequest("GET", "http://"+addr+"/v2/", nil)
+		req.SetBasicAuth(user, pass)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	// waitLog waits for n lines saying msg: the file is looked at every
+	// few seconds, on a request (polling with logins that fail would
+	// trip the limit on failed logins).
+	waitLog := func(msg string, n int, user, pass string) {
+		t.Helper()
+		deadline := time.Now().Add(15 * time.Second)
+		for strings.Count(logs.String(), msg) < n {
+			if time.Now().After(deadline) {
+				t.Fatalf("no %q in the log after the file changed:\n%s", msg, logs)
+			}
+			status(user, pass)
+			time.Sleep(500 * time.Millisecond)
+		}
+	}
+	if got := status("alice", "pw"); got != http.StatusOK {
+		t.Fatalf("alice: %d", got)
+	}
+	replace("bob:" + hash("pw2") + "\n")
+	waitLog("htpasswd file reloaded", 1, "alice", "pw")
+	if got := status("bob", "pw2"); got != http.StatusOK {
+		t.Errorf("bob, added to the file: %d, want 200", got)
+	}
+	if got := status("alice", "pw"); got != http.StatusUnauthorized {
+		t.Errorf("alice, removed from the file: %d, want 401", got)
+	}
+	replace("bob:" + hash("pw2") + "\ncarol:$apr1$x$y\n") // MD5: refused
+	waitLog("new htpasswd file does not load", 1, "bob", "pw2")
+	for range 3 {
+		if got := status("bob", "pw2"); got != http.StatusOK {
+			t.Fatalf("bob after a file that does not parse: %d, want 200 (the users read before)", got)
+		}
+	}
+	if n := strings.Count(logs.String(), "new htpasswd file does not load"); n != 1 {
+		t.Errorf("%d error lines for the broken file, want 1:\n%s", n, logs)
 	}
 }

@@ -82,7 +82,7 @@ func newGCMetrics(reg *prometheus.Registry) *gcMetrics {
 // startGC runs the online garbage collection every interval until ctx
 // ends, and returns a channel closed when it has stopped. With no disk
 // store or a zero interval it does nothing.
-func startGC(ctx context.Context, log *slog.Logger, store any, g serveGCFlags, m *serveMetrics) <-chan struct{} {
+func startGC(ctx context.Context, log *slog.Logger, store any, g serveGCFlags, m *serveMetrics, collected func()) <-chan struct{} {
 	done := make(chan struct{})
 	collect := collectorOf(store, g.retentionFlags, false)
 	if collect == nil || g.interval <= 0 {
@@ -100,7 +100,9 @@ func startGC(ctx context.Context, log *slog.Logger, store any, g serveGCFlags, m
 				return
 			case <-t.C:
 			}
-			runGC(ctx, log, collect, gm)
+			if runGC(ctx, log, collect, gm) {
+				collected()
+			}
 		}
 	}()
 	return done
@@ -121,16 +123,17 @@ func collectorOf(store any, r retentionFlags, dryRun bool) func(context.Context)
 	return nil
 }
 
-// runGC is one online run: metrics and one log line.
-func runGC(ctx context.Context, log *slog.Logger, collect func(context.Context) (*gc.Report, error), gm *gcMetrics) {
+// runGC is one online run: metrics and one log line. It reports whether
+// the run completed.
+func runGC(ctx context.Context, log *slog.Logger, collect func(context.Context) (*gc.Report, error), gm *gcMetrics) bool {
 	rep, err := collect(ctx)
 	if err != nil {
 		if ctx.Err() != nil {
-			return // shutting down
+			return false // shutting down
 		}
 		gm.runs.WithLabelValues("error").Inc()
 		log.Error("garbage collection failed; the next run tries again", "err", err)
-		return
+		return false
 	}
 	gm.runs.WithLabelValues("ok").Inc()
 	gm.blobs.Add(float64(rep.BlobsReclaimed))
@@ -142,4 +145,5 @@ func runGC(ctx context.Context, log *slog.Logger, collect func(context.Context) 
 	log.Info("garbage collection", "tags_removed", len(rep.TagsRemoved), "unlinked", len(rep.Unlinked),
 		"blobs", rep.BlobsReclaimed, "bytes", rep.BytesReclaimed, "temps", rep.TempsRemoved, "temp_bytes", rep.TempBytes,
 		"busy", len(rep.Busy), "duration", rep.Duration, "longest_pause", rep.LongestPause)
+	return true
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/gantry-dev/gantry/internal/auth"
 	"github.com/gantry-dev/gantry/internal/registry"
 	"github.com/gantry-dev/gantry/internal/store/disk"
+	"github.com/gantry-dev/gantry/internal/ui"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -144,6 +145,9 @@ func routeName(r *http.Request) string {
 		return "metrics"
 	case auth.DefaultTokenPath:
 		return "token"
+	}
+	if strings.HasPrefix(r.URL.Path, ui.Prefix) {
+		return "ui"
 	}
 	return registry.Route(r.Method, r.URL.Path)
 }

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"bytes"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -15,6 +16,8 @@ import (
 	"github.com/gantry-dev/gantry/internal/atomicfile"
 	"github.com/gantry-dev/gantry/internal/cas"
 	"github.com/gantry-dev/gantry/internal/pullthrough"
+	"github.com/gantry-dev/gantry/internal/remote"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/spf13/cobra"
 )
 
@@ -107,10 +110,25 @@ func (m *mirrorFlag) setList(v string) error {
 
 const mirrorUsage = `mirror this upstream registry: URL serves every name, PREFIX=URL the names under PREFIX (docker.io/=https://registry-1.docker.io); repeatable; in the config file, a list of {prefix, upstream, username, password-file, docker-config}`
 
-// openMirror returns the pull-through store over cache for --mirror.
-func openMirror(cache cas.Store, f serveFlags, log *slog.Logger) (*pullthrough.Store, error) {
+// upstreamTLS is the TLS configuration for --mirror's upstreams: the
+// system's roots, plus --ca-file's CAs; nil without --mirror.
+func (f serveFlags) upstreamTLS() (*tls.Config, error) {
+	if len(f.mirror.upstreams) == 0 {
+		return nil, nil // not read: GANTRY_CA_FILE may be there for other commands
+	}
+	conf, err := remote.ClientTLS(f.caFile, false)
+	if err != nil {
+		return nil, fmt.Errorf("--ca-file: %w", err)
+	}
+	return conf, nil
+}
+
+// openMirror returns the pull-through store over cache for --mirror,
+// trusting tlsConf for the upstreams.
+func openMirror(cache cas.Store, f serveFlags, tlsConf *tls.Config, log *slog.Logger, mm *mirrorMetrics) (*pullthrough.Store, error) {
 	pt, err := pullthrough.New(cache, pullthrough.Options{
 		Upstreams: f.mirror.upstreams, TagTTL: f.mirrorTTL, Logger: log, UserAgent: "gantry/" + Version,
+		Observe: mm.observe, TLS: tlsConf,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("--mirror: %w", err)
@@ -220,4 +238,62 @@ func mirrorHostsTOML(ups []pullthrough.Upstream, mirrorURL string) ([]hostsFile,
 		out = append(out, hostsFile{dir: dir, body: b.String()})
 	}
 	return out, nil
+}
+
+// mirrorMetrics count what the mirror does, by upstream.
+type mirrorMetrics struct {
+	fills, fillBytes, stale, upstreamErrors *prometheus.CounterVec
+}
+
+func newMirrorMetrics(ups []pullthrough.Upstream) *mirrorMetrics {
+	mm := &mirrorMetrics{
+		fills: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "gantry_mirror_fills_total",
+			Help: "Content fetched from an upstream into the cache, by upstream, content (blob, manifest) and result (ok, failed).",
+		}, []string{"upstream", "content", "result"}),
+		fillBytes: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "gantry_mirror_fill_bytes_total",
+			Help: "Bytes fetched from an upstream and cached, by upstream.",
+		}, []string{"upstream"}),
+		stale: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "gantry_mirror_stale_serves_total",
+			Help: "Cached tags (tag) and tag lists (tags) served because the upstream failed, by upstream.",
+		}, []string{"upstream", "content"}),
+		upstreamErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "gantry_mirror_upstream_errors_total",
+			Help: "Requests to an upstream that failed (unreachable, 5xx, a broken answer; not 404 or 401), by upstream.",
+		}, []string{"upstream"}),
+	}
+	for _, u := range ups { // present at 0 from the start
+		for _, c := range []string{"blob", "manifest"} {
+			mm.fills.WithLabelValues(u.URL, c, "ok")
+			mm.fills.WithLabelValues(u.URL, c, "failed")
+		}
+		mm.fillBytes.WithLabelValues(u.URL)
+		mm.stale.WithLabelValues(u.URL, "tag")
+		mm.upstreamErrors.WithLabelValues(u.URL)
+	}
+	return mm
+}
+
+// observe counts one event of the mirror.
+func (mm *mirrorMetrics) observe(e pullthrough.Event) {
+	switch e.Kind {
+	case pullthrough.EventFill:
+		mm.fills.WithLabelValues(e.Upstream, e.Content, "ok").Inc()
+		mm.fillBytes.WithLabelValues(e.Upstream).Add(float64(e.Bytes))
+	case pullthrough.EventFillFailed:
+		mm.fills.WithLabelValues(e.Upstream, e.Content, "failed").Inc()
+	case pullthrough.EventStale:
+		mm.stale.WithLabelValues(e.Upstream, e.Content).Inc()
+	case pullthrough.EventUpstreamError:
+		mm.upstreamErrors.WithLabelValues(e.Upstream).Inc()
+	}
+}
+
+// register adds the mirror's counters to the metrics.
+func (mm *mirrorMetrics) register(m *serveMetrics) {
+	if mm != nil {
+		m.reg.MustRegister(mm.fills, mm.fillBytes, mm.stale, mm.upstreamErrors)
+	}
 }

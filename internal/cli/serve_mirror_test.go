@@ -3,13 +3,24 @@ package cli
 import (
 	"bytes"
 	"context"
+	"encoding/pem"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
+	"github.com/gantry-dev/gantry/internal/copy"
 	"github.com/gantry-dev/gantry/internal/pullthrough"
+	"github.com/gantry-dev/gantry/internal/registry"
+	"github.com/gantry-dev/gantry/internal/remote"
+	"github.com/gantry-dev/gantry/internal/store/memory"
+	"github.com/gantry-dev/gantry/internal/testimage"
 	"github.com/google/go-cmp/cmp"
+	"golang.org/x/crypto/bcrypt"
 )
 
 // The config file's list of upstreams reaches --mirror, credentials
@@ -98,4 +109,90 @@ func FuzzMirrorFlag(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestServeMirrorPrivateCA serves a mirror of an HTTPS upstream whose
+// certificate only --ca-file trusts, with --htpasswd: without --ca-file
+// the pull fails and /metrics counts the upstream's errors; with it the
+// pull works, /metrics counts the fills, and the access log names the
+// user on the mirror's requests and on the token requests.
+func TestServeMirrorPrivateCA(t *testing.T) {
+	t.Setenv("XDG_CONFIG_HOME", t.TempDir())
+	dir := t.TempDir()
+	upStore := memory.New()
+	up := httptest.NewTLSServer(registry.New(upStore, registry.Options{}))
+	defer up.Close()
+	ca := writeTestFile(t, dir, "ca.pem", string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: up.Certificate().Raw})))
+	img, err := testimage.Fleet(1, 1, 64<<10, 16<<10, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	upRepo, _ := upStore.Repository(t.Context(), "apps/api")
+	if err := img[0].Push(t.Context(), upRepo, "v1"); err != nil {
+		t.Fatal(err)
+	}
+	h, err := bcrypt.GenerateFromPassword([]byte("pw"), bcrypt.MinCost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	htpasswd := writeTestFile(t, dir, "htpasswd", "alice:"+string(h)+"\n")
+	pull := func(addr string) error {
+		reg, err := remote.New(addr, remote.Options{Username: "alice", Password: "pw", HTTPClient: &http.Client{}})
+		if err != nil {
+			return err
+		}
+		src, err := reg.Repository(t.Context(), "apps/api")
+		if err != nil {
+			return err
+		}
+		dst, _ := memory.New().Repository(t.Context(), "pulled")
+		_, err = copy.Copy(t.Context(), src, "v1", dst, "v1", copy.Options{Retries: -1})
+		return err
+	}
+
+	t.Run("without --ca-file", func(t *testing.T) {
+		addr, _, _ := serveInProcess(t, "serve", "--addr", "127.0.0.1:0", "--root", filepath.Join(dir, "untrusting"),
+			"--htpasswd", htpasswd, "--mirror", up.URL)
+		if err := pull(addr); err == nil {
+			t.Fatal("pulled through an upstream whose certificate nothing trusts")
+		}
+		_, metrics := get(t, "http://"+addr+"/metrics")
+		if !regexp.MustCompile(`gantry_mirror_upstream_errors_total\{upstream="` + regexp.QuoteMeta(up.URL) + `"\} [1-9]`).MatchString(metrics) {
+			t.Errorf("/metrics counts no upstream error:\n%s", grepLines(metrics, "gantry_mirror"))
+		}
+	})
+	t.Run("with --ca-file", func(t *testing.T) {
+		addr, logs, _ := serveInProcess(t, "serve", "--addr", "127.0.0.1:0", "--root", filepath.Join(dir, "trusting"),
+			"--htpasswd", htpasswd, "--mirror", up.URL, "--ca-file", ca)
+		if err := pull(addr); err != nil {
+			t.Fatal(err)
+		}
+		_, metrics := get(t, "http://"+addr+"/metrics")
+		blobs := 1 + len(img[0].Layers)
+		for _, want := range []string{
+			fmt.Sprintf(`gantry_mirror_fills_total{content="blob",result="ok",upstream=%q} %d`, up.URL, blobs),
+			fmt.Sprintf(`gantry_mirror_fills_total{content="manifest",result="ok",upstream=%q} 1`, up.URL),
+			fmt.Sprintf(`gantry_mirror_upstream_errors_total{upstream=%q} 0`, up.URL),
+		} {
+			if !strings.Contains(metrics, want) {
+				t.Errorf("/metrics has no %s:\n%s", want, grepLines(metrics, "gantry_mirror"))
+			}
+		}
+		for _, route := range []string{"token", "manifest_get", "blob_get"} {
+			if !regexp.MustCompile(`route=` + route + `\b.*user=alice`).MatchString(logs.String()) {
+				t.Errorf("no %s request logged with user=alice:\n%s", route, logs)
+			}
+		}
+	})
+}
+
+// grepLines returns the lines of s that contain sub.
+func grepLines(s, sub string) string {
+	var out []string
+	for l := range strings.Lines(s) {
+		if strings.Contains(l, sub) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "")
 }

@@ -8,9 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
-	"os"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/spf13/pflag"
@@ -80,8 +78,8 @@ func (f serveTLSFlags) serverTLS(log *slog.Logger) (*tls.Config, error) {
 	if f.cert == "" {
 		return nil, nil
 	}
-	c := &certReloader{certFile: f.cert, keyFile: f.key, log: log, every: certCheckInterval}
-	if err := c.load(); err != nil {
+	c := newCertReloader(f.cert, f.key, log, certCheckInterval)
+	if err := c.start(); err != nil {
 		return nil, err
 	}
 	return &tls.Config{
@@ -91,104 +89,35 @@ func (f serveTLSFlags) serverTLS(log *slog.Logger) (*tls.Config, error) {
 	}, nil
 }
 
-// certReloader hands out a certificate pair read from files, and reads the
-// files again when they changed (another file renamed over them, or a new
-// modification time or size), looking at most every interval: certificate managers (cert-manager's Secret
-// volumes, certbot's renewals) replace the files while the server runs.
-// Connections open keep the pair they shook hands with; new ones get the
-// new pair. A new pair that does not load (a key that does not match, a
-// file half written) keeps the old one in use and is logged once.
+// certReloader hands out a certificate pair read from files, read again
+// when they change (fileReloader): certificate managers (cert-manager's
+// Secret volumes, certbot's renewals) replace the files while the server
+// runs. Connections open keep the pair they shook hands with; new ones get
+// the new pair.
 type certReloader struct {
-	certFile, keyFile string
-	log               *slog.Logger
-	every             time.Duration
-
-	mu      sync.Mutex
-	cert    *tls.Certificate
-	loaded  [2]fileStamp // of the pair in use
-	failed  [2]fileStamp // of the last pair that did not load
-	checked time.Time
-	// statFailed says an unreadable file was logged already.
-	statFailed bool
+	*fileReloader[*tls.Certificate]
 }
 
-// fileStamp is what tells a changed file: the file itself (a file renamed
-// over the old one, as certificate managers and Kubernetes' Secret volumes
-// replace them, is another file even when written in the same clock tick
-// with the same size), its modification time and its size.
-type fileStamp struct{ info os.FileInfo }
-
-func stamp(path string) (fileStamp, error) {
-	st, err := os.Stat(path) // through symlinks, as Kubernetes swaps them
-	if err != nil {
-		return fileStamp{}, err
-	}
-	return fileStamp{st}, nil
-}
-
-func (a fileStamp) same(b fileStamp) bool {
-	return a.info != nil && b.info != nil && os.SameFile(a.info, b.info) &&
-		a.info.ModTime().Equal(b.info.ModTime()) && a.info.Size() == b.info.Size()
-}
-
-// samePair reports whether two pairs of stamps are of the same files.
-func samePair(a, b [2]fileStamp) bool { return a[0].same(b[0]) && a[1].same(b[1]) }
-
-// load reads the pair, for the start: an error names the files.
-func (c *certReloader) load() error {
-	stamps, err := c.stamps()
-	if err != nil {
-		return err
-	}
-	cert, err := tls.LoadX509KeyPair(c.certFile, c.keyFile)
-	if err != nil {
-		return fmt.Errorf("--tls-cert %s, --tls-key %s: %w", c.certFile, c.keyFile, err)
-	}
-	c.cert, c.loaded, c.checked = &cert, stamps, time.Now()
-	return nil
-}
-
-func (c *certReloader) stamps() ([2]fileStamp, error) {
-	cs, err := stamp(c.certFile)
-	if err != nil {
-		return [2]fileStamp{}, fmt.Errorf("--tls-cert: %w", err)
-	}
-	ks, err := stamp(c.keyFile)
-	if err != nil {
-		return [2]fileStamp{}, fmt.Errorf("--tls-key: %w", err)
-	}
-	return [2]fileStamp{cs, ks}, nil
+func newCertReloader(certFile, keyFile string, log *slog.Logger, every time.Duration) certReloader {
+	return certReloader{&fileReloader[*tls.Certificate]{
+		flags: []string{"--tls-cert", "--tls-key"}, files: []string{certFile, keyFile},
+		what: "TLS certificate pair", log: log, every: every,
+		load: func() (*tls.Certificate, error) {
+			cert, err := tls.LoadX509KeyPair(certFile, keyFile)
+			if err != nil {
+				return nil, fmt.Errorf("--tls-cert %s, --tls-key %s: %w", certFile, keyFile, err)
+			}
+			return &cert, nil
+		},
+		reloaded: func(cert *tls.Certificate) {
+			log.Info("TLS certificate reloaded", "cert", certFile, "serial", cert.Leaf.SerialNumber.String(), "not_after", cert.Leaf.NotAfter)
+		},
+	}}
 }
 
 // getCertificate implements tls.Config.GetCertificate.
-func (c *certReloader) getCertificate(*tls.ClientHelloInfo) (*tls.Certificate, error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if time.Since(c.checked) < c.every {
-		return c.cert, nil
-	}
-	c.checked = time.Now()
-	stamps, err := c.stamps()
-	if err != nil {
-		if !c.statFailed {
-			c.log.Error("TLS certificate files unreadable; serving the pair loaded before", "err", err)
-			c.statFailed = true
-		}
-		return c.cert, nil
-	}
-	c.statFailed = false
-	if samePair(stamps, c.loaded) || samePair(stamps, c.failed) {
-		return c.cert, nil
-	}
-	cert, err := tls.LoadX509KeyPair(c.certFile, c.keyFile)
-	if err != nil {
-		c.log.Error("new TLS certificate pair does not load; serving the pair loaded before", "cert", c.certFile, "key", c.keyFile, "err", err)
-		c.failed = stamps
-		return c.cert, nil
-	}
-	c.cert, c.loaded, c.failed = &cert, stamps, [2]fileStamp{}
-	c.log.Info("TLS certificate reloaded", "cert", c.certFile, "serial", cert.Leaf.SerialNumber.String(), "not_after", cert.Leaf.NotAfter)
-	return c.cert, nil
+func (c certReloader) getCertificate(*tls.ClientHelloInfo) (*tls.Certificate, error) {
+	return c.get(), nil
 }
 
 // serveOn serves s on l, over TLS when s has a TLS configuration

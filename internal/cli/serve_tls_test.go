@@ -61,8 +61,8 @@ func TestCertReloader(t *testing.T) {
 	certFile, keyFile := filepath.Join(dir, "tls.crt"), filepath.Join(dir, "tls.key")
 	first := ca.Issue(t, certFile, keyFile)
 	var logs bytes.Buffer
-	c := &certReloader{certFile: certFile, keyFile: keyFile, log: slog.New(slog.NewTextHandler(&logs, nil)), every: 0}
-	if err := c.load(); err != nil {
+	c := newCertReloader(certFile, keyFile, slog.New(slog.NewTextHandler(&logs, nil)), 0)
+	if err := c.start(); err != nil {
 		t.Fatal(err)
 	}
 	serial := func() *big.Int {

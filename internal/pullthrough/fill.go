@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/gantry-dev/gantry/internal/cas"
+	"github.com/gantry-dev/gantry/internal/remote"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
 
@@ -95,8 +96,16 @@ func (s *Store) join(ctx context.Context, r *repo, desc ocispec.Descriptor) (io.
 // the cache and links it into every repository that asked.
 func (s *Store) run(f *fill, r *repo, tmp *os.File) {
 	err := s.fetchInto(f, r, tmp)
+	if err != nil && !errors.Is(err, cas.ErrNotFound) && !errors.Is(err, remote.ErrUnauthorized) && s.ctx.Err() == nil {
+		s.observe(Event{Kind: EventUpstreamError, Upstream: r.rt.URL})
+	}
 	if err == nil {
 		err = s.commit(f, tmp)
+	}
+	if err == nil {
+		s.observe(Event{Kind: EventFill, Upstream: r.rt.URL, Content: "blob", Bytes: f.desc.Size})
+	} else {
+		s.observe(Event{Kind: EventFillFailed, Upstream: r.rt.URL, Content: "blob"})
 	}
 	tmp.Close()
 	s.mu.Lock()

@@ -3,6 +3,7 @@ package pullthrough
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -63,8 +64,16 @@ type Options struct {
 	// timeouts and no retries (a client retries, and a stale tag is
 	// served at once rather than after a backoff).
 	HTTPClient *http.Client
+	// TLS is the client TLS configuration for https upstreams, such as
+	// remote.ClientTLS's with a private CA (gantry serve --ca-file).
+	// Ignored with HTTPClient. Default: the system's roots.
+	TLS *tls.Config
 	// UserAgent is sent to the upstreams. Default: remote's.
 	UserAgent string
+	// Observe, when set, hears every fill, stale serve and upstream
+	// failure (Event), for metrics. It is called concurrently and must
+	// not block.
+	Observe func(Event)
 }
 
 // Store is a cas.Store: mirrored names read through to their upstream,
@@ -114,7 +123,7 @@ func New(cache cas.Store, opts Options) (*Store, error) {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
 	if opts.HTTPClient == nil {
-		opts.HTTPClient = defaultHTTPClient()
+		opts.HTTPClient = defaultHTTPClient(opts.TLS)
 	}
 	s := &Store{cache: cache, opts: opts, fills: map[digest.Digest]*fill{}, fresh: map[string]time.Time{}, known: map[knownKey]ocispec.Descriptor{}}
 	seen := map[string]bool{}
@@ -176,8 +185,11 @@ func newRoute(up Upstream, opts Options) (*route, error) {
 	return &route{Upstream: up, host: host, reg: reg}, nil
 }
 
-func defaultHTTPClient() *http.Client {
+func defaultHTTPClient(tlsConf *tls.Config) *http.Client {
 	tr := http.DefaultTransport.(*http.Transport).Clone()
+	if tlsConf != nil {
+		tr.TLSClientConfig = tlsConf.Clone()
+	}
 	tr.DialContext = (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext
 	tr.TLSHandshakeTimeout = 10 * time.Second
 	tr.ResponseHeaderTimeout = time.Minute
@@ -339,10 +351,12 @@ func (r *repo) Resolve(ctx context.Context, ref string) (ocispec.Descriptor, err
 		return ocispec.Descriptor{}, err
 	}
 	// Down, 5xx, or an answer that makes no sense: the cached tag, if any.
+	r.s.observe(Event{Kind: EventUpstreamError, Upstream: r.rt.URL})
 	desc, cerr := r.cache.Resolve(ctx, ref)
 	if cerr != nil {
 		return ocispec.Descriptor{}, err
 	}
+	r.s.observe(Event{Kind: EventStale, Upstream: r.rt.URL, Content: "tag"})
 	r.s.opts.Logger.Warn("upstream failed; serving the cached tag", "repository", r.name, "tag", ref, "digest", desc.Digest, "upstream", r.rt.URL, "err", err)
 	return desc, nil
 }
@@ -391,6 +405,10 @@ func (r *repo) cacheManifest(ctx context.Context, desc ocispec.Descriptor, sniff
 	v, err, _ := flight(r.s.flights.DoChan("manifest "+r.name+"@"+desc.Digest.String(), func() (any, error) {
 		body, err := cas.FetchAll(ctx, r.up, desc, oci.MaxManifestSize)
 		if err != nil {
+			if !errors.Is(err, cas.ErrNotFound) && !errors.Is(err, remote.ErrUnauthorized) && ctx.Err() == nil {
+				r.s.observe(Event{Kind: EventUpstreamError, Upstream: r.rt.URL})
+			}
+			r.s.observe(Event{Kind: EventFillFailed, Upstream: r.rt.URL, Content: "manifest"})
 			return nil, err
 		}
 		m, err := oci.ParseManifest(desc, body)
@@ -405,8 +423,10 @@ func (r *repo) cacheManifest(ctx context.Context, desc ocispec.Descriptor, sniff
 		}
 		defer r.guard()()
 		if err := r.cache.Push(ctx, desc, bytes.NewReader(body)); err != nil && !errors.Is(err, cas.ErrExists) {
+			r.s.observe(Event{Kind: EventFillFailed, Upstream: r.rt.URL, Content: "manifest"})
 			return nil, fmt.Errorf("pullthrough: caching manifest %s@%s: %w", r.name, desc.Digest, err)
 		}
+		r.s.observe(Event{Kind: EventFill, Upstream: r.rt.URL, Content: "manifest", Bytes: int64(len(body))})
 		return desc, nil
 	})).result(ctx)
 	if err != nil {
@@ -500,6 +520,8 @@ func (r *repo) Tags(ctx context.Context, last string, fn func([]string) error) e
 		if err == nil || called || errors.Is(err, cas.ErrNotFound) || errors.Is(err, remote.ErrUnauthorized) {
 			return err
 		}
+		r.s.observe(Event{Kind: EventUpstreamError, Upstream: r.rt.URL})
+		r.s.observe(Event{Kind: EventStale, Upstream: r.rt.URL, Content: "tags"})
 		r.s.opts.Logger.Warn("upstream failed; listing the cached tags", "repository", r.name, "upstream", r.rt.URL, "err", err)
 	}
 	tl, ok := r.cache.(cas.TagLister)

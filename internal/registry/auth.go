@@ -72,10 +72,10 @@ func (everyone) Authorize(string, string) error { return nil }
 func (everyone) Can(string, string) bool        { return true }
 func (everyone) Lists(string) bool              { return true }
 
-// recordCaller tells the serve command's access log who the caller is,
+// RecordCaller tells the serve command's access log who the caller is,
 // when the ResponseWriter (or one it wraps) takes note of it through a
-// RecordCaller(string) method.
-func recordCaller(w http.ResponseWriter, name string) {
+// RecordCaller(string) method. The token endpoint uses it too.
+func RecordCaller(w http.ResponseWriter, name string) {
 	for {
 		if cr, ok := w.(interface{ RecordCaller(string) }); ok {
 			cr.RecordCaller(name)

@@ -224,6 +224,7 @@ func (rq *request) deleteBlob() {
 		rq.fail(err, kindBlob)
 		return
 	}
+	rq.reg.opts.Quota.Released(rq.name, d)
 	rq.w.WriteHeader(http.StatusAccepted)
 }
 

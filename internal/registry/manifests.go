@@ -176,12 +176,36 @@ func (rq *request) putManifest() {
 			return
 		}
 	}
-	if err := rq.repo.Push(ctx, desc, bytes.NewReader(body)); err != nil && !errors.Is(err, cas.ErrExists) {
+	quota := rq.reg.opts.Quota
+	undo, err := quota.Charge(rq.name, desc.Digest, desc.Size)
+	if err != nil {
 		rq.fail(err, kindManifest)
 		return
 	}
+	undos := []func(){undo}
 	for _, t := range tags {
+		undo, err := quota.ChargeTag(rq.name, t, desc.Digest)
+		if err != nil {
+			for _, u := range undos {
+				u()
+			}
+			rq.fail(err, kindManifest)
+			return
+		}
+		undos = append(undos, undo)
+	}
+	if err := rq.repo.Push(ctx, desc, bytes.NewReader(body)); err != nil && !errors.Is(err, cas.ErrExists) {
+		for _, u := range undos {
+			u()
+		}
+		rq.fail(err, kindManifest)
+		return
+	}
+	for i, t := range tags {
 		if err := rq.repo.Tag(ctx, desc, t); err != nil {
+			for _, u := range undos[1+i:] {
+				u()
+			}
 			rq.fail(err, kindManifest)
 			return
 		}
@@ -267,6 +291,7 @@ func (rq *request) deleteManifest() {
 			rq.fail(err, kindManifest)
 			return
 		}
+		rq.reg.opts.Quota.Untagged(rq.name, rq.ref)
 		rq.w.WriteHeader(http.StatusAccepted)
 		return
 	}
@@ -284,6 +309,7 @@ func (rq *request) deleteManifest() {
 		rq.fail(err, kindManifest)
 		return
 	}
+	rq.reg.opts.Quota.Released(rq.name, desc.Digest)
 	if m, err := oci.ParseManifest(desc, data); err == nil && m.Subject != nil {
 		if ri, ok := rq.repo.(cas.ReferrerIndex); ok {
 			if err := ri.RemoveReferrer(ctx, m.Subject.Digest, desc.Digest); err != nil {

@@ -82,6 +82,11 @@ type Options struct {
 	// where the caller may pull (else the client uploads). Default: every
 	// request may do everything.
 	Authorizer Authorizer
+	// Quota, when set, is asked before an upload commits, a mount, a
+	// manifest PUT and a tag, and told of deletes; what it refuses is
+	// answered with its error (403 DENIED) and does not enter. Default:
+	// no bound.
+	Quota Quota
 }
 
 // Registry is an http.Handler serving the OCI Distribution API over a
@@ -121,6 +126,9 @@ func New(store cas.Store, opts Options) *Registry {
 		opts.BodyIdleTimeout = DefaultBodyIdleTimeout
 	case opts.BodyIdleTimeout < 0:
 		opts.BodyIdleTimeout = 0 // none
+	}
+	if opts.Quota == nil {
+		opts.Quota = noQuota{}
 	}
 	opts.MaxUploads = bound(opts.MaxUploads, DefaultMaxUploads)
 	opts.MaxRepositoryUploads = bound(opts.MaxRepositoryUploads, DefaultMaxRepositoryUploads)
@@ -337,7 +345,7 @@ func (reg *Registry) authorize(w http.ResponseWriter, r *http.Request, route, re
 	if err != nil {
 		return nil, err
 	}
-	recordCaller(w, caller.Name())
+	RecordCaller(w, caller.Name())
 	if err := caller.Authorize(repo, routeAction[route]); err != nil {
 		return nil, err
 	}

@@ -100,8 +100,14 @@ func (rq *request) startUpload() {
 				rq.fail(newError(CodeSizeInvalid, "this store needs a Content-Length for a monolithic upload"), kindUpload)
 				return
 			}
-			err := rq.repo.Push(ctx, ocispec.Descriptor{Digest: d, Size: rq.r.ContentLength}, rq.body())
+			undo, err := rq.reg.opts.Quota.Charge(rq.name, d, rq.r.ContentLength)
+			if err != nil {
+				rq.fail(err, kindUpload)
+				return
+			}
+			err = rq.repo.Push(ctx, ocispec.Descriptor{Digest: d, Size: rq.r.ContentLength}, rq.body())
 			if err != nil && !errors.Is(err, cas.ErrExists) {
+				undo()
 				rq.fail(err, kindUpload)
 				return
 			}
@@ -186,6 +192,13 @@ func (rq *request) mount(m, from string) bool {
 	if err != nil {
 		return false
 	}
+	// A mount that would go over a quota is refused like an upload
+	// would be: falling back to one would only refuse it later.
+	undo, err := rq.reg.opts.Quota.Charge(rq.name, d, desc.Size)
+	if err != nil {
+		rq.fail(err, kindUpload)
+		return true
+	}
 	if mt, ok := rq.repo.(cas.Mounter); ok {
 		err := mt.Mount(ctx, desc, from)
 		if err == nil {
@@ -193,15 +206,18 @@ func (rq *request) mount(m, from string) bool {
 			return true
 		}
 		if !errors.Is(err, cas.ErrUnsupported) {
+			undo()
 			return false
 		}
 	}
 	rc, err := src.Fetch(ctx, desc)
 	if err != nil {
+		undo()
 		return false
 	}
 	defer rc.Close()
 	if err := rq.repo.Push(ctx, desc, rc); err != nil && !errors.Is(err, cas.ErrExists) {
+		undo()
 		rq.reg.log.Error("registry mount by copy", "repository", rq.name, "from", from, "digest", d, "err", err)
 		return false
 	}
@@ -267,7 +283,15 @@ func (rq *request) finish(up cas.Upload, d digest.Digest) {
 	if !rq.appendChunk(up) {
 		return
 	}
+	undo, err := rq.reg.opts.Quota.Charge(rq.name, d, up.Size())
+	if err != nil {
+		// The bytes would not enter: the session gives them back now.
+		_ = up.Cancel(ctx)
+		rq.fail(err, kindUpload)
+		return
+	}
 	if err := up.Commit(ctx, ocispec.Descriptor{Digest: d, Size: up.Size()}); err != nil {
+		undo()
 		if errors.Is(err, cas.ErrDigestMismatch) || errors.Is(err, cas.ErrSizeMismatch) {
 			_ = up.Cancel(ctx)
 			rq.fail(newError(CodeDigestInvalid, "%v", err).with(map[string]string{"digest": d.String()}), kindUpload)

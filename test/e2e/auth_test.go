@@ -32,6 +32,14 @@ const authConfig = `serve:
 // startAuthServer starts gantry serve --htpasswd with authConfig.
 func startAuthServer(t *testing.T, extra ...string) *server {
 	t.Helper()
+	htpasswd, cfg := authFiles(t, authConfig)
+	return startServer(t, t.TempDir(), append([]string{"--config", cfg, "--htpasswd", htpasswd}, extra...)...)
+}
+
+// authFiles writes the htpasswd file of authUsers and a config file
+// holding config, and returns their paths.
+func authFiles(t *testing.T, config string) (htpasswd, cfg string) {
+	t.Helper()
 	dir := t.TempDir()
 	var lines []string
 	for _, u := range authUsers {
@@ -41,14 +49,14 @@ func startAuthServer(t *testing.T, extra ...string) *server {
 		}
 		lines = append(lines, u+":"+string(h))
 	}
-	htpasswd, cfg := filepath.Join(dir, "htpasswd"), filepath.Join(dir, "config.yaml")
+	htpasswd, cfg = filepath.Join(dir, "htpasswd"), filepath.Join(dir, "config.yaml")
 	if err := os.WriteFile(htpasswd, []byte(strings.Join(lines, "\n")+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(cfg, []byte(authConfig), 0o600); err != nil {
+	if err := os.WriteFile(cfg, []byte(config), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	return startServer(t, t.TempDir(), append([]string{"--config", cfg, "--htpasswd", htpasswd}, extra...)...)
+	return htpasswd, cfg
 }
 
 // dockerConfig points DOCKER_CONFIG (and containers' REGISTRY_AUTH_FILE)

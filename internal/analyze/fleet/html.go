@@ -76,7 +76,7 @@ func svg(r *Report) template.HTML {
 		y := float64(first+last)/2*rowH + 20
 		if depth > 0 {
 			fmt.Fprintf(&body, `<rect x="%.0f" y="%.0f" width="%d" height="20" rx="4" fill="#e8f0fe" stroke="#4a6fa5"/>`, x, y-14, boxW)
-			fmt.Fprintf(&body, `<text x="%.0f" y="%.0f" font-size="11">%d layers, %s, %d img</text>`, x+6, y, len(n.Layers), template.HTMLEscapeString(report.Bytes(n.Bytes)), n.Count)
+			fmt.Fprintf(&body, `<text x="%.0f" y="%.0f" font-size="11">%s, %s, %s</text>`, x+6, y, report.Count(len(n.Layers), "layer"), template.HTMLEscapeString(report.Bytes(n.Bytes)), report.Count(n.Count, "image"))
 		}
 		for i, img := range n.Images {
 			iy := float64(first+i)*rowH + 20
@@ -106,7 +106,7 @@ func maxDepth(n *Node) int {
 	return d
 }
 
-var page = template.Must(template.New("fleet").Funcs(template.FuncMap{"bytes": report.Bytes}).Parse(`<!DOCTYPE html>
+var page = template.Must(template.New("fleet").Funcs(template.FuncMap{"bytes": report.Bytes, "count": report.Count[int]}).Parse(`<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>gantry fleet report</title>
 <style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:4px 8px;text-align:left}td.n{text-align:right}</style>
 </head><body>
@@ -120,7 +120,7 @@ var page = template.Must(template.New("fleet").Funcs(template.FuncMap{"bytes": r
 {{range .R.Images}}<tr><td>{{.Name}}</td><td class="n">{{.Layers}}</td><td class="n">{{bytes .Bytes}}</td><td class="n">{{bytes .Unique}}</td><td class="n">{{bytes .Shared}}</td><td class="n">{{.BaseLayers}}</td><td>{{.Family}}</td></tr>
 {{end}}</table>
 <h2>Base families</h2>
-<ul>{{range .R.Families}}<li>{{.Name}}: {{len .Images}} images on {{len .Bases}} base(s){{range .Bases}}<br>&nbsp;&nbsp;{{.Layers}} layers, {{bytes .Bytes}}: {{range $i, $n := .Images}}{{if $i}}, {{end}}{{$n}}{{end}}{{end}}</li>{{end}}</ul>
+<ul>{{range .R.Families}}<li>{{.Name}}: {{count (len .Images) "image"}} on {{count (len .Bases) "base"}}{{range .Bases}}<br>&nbsp;&nbsp;{{count .Layers "layer"}}, {{bytes .Bytes}}: {{range $i, $n := .Images}}{{if $i}}, {{end}}{{$n}}{{end}}{{end}}</li>{{end}}</ul>
 </body></html>
 `))
 
@@ -133,3 +133,7 @@ func WriteHTML(w io.Writer, r *Report) error {
 		SVG template.HTML
 	}{r, svg(r)})
 }
+
+// SVG returns the picture of r's layer-sharing tree as inline SVG, the one
+// WriteHTML draws, for pages that embed it (gantry serve's web view).
+func SVG(r *Report) template.HTML { return svg(r) }

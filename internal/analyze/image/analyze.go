@@ -38,6 +38,10 @@ type Options struct {
 	// in bytes, and image findings about a layer get its line (see
 	// Dockerfile).
 	Dockerfile *Dockerfile
+	// Scans, when set, keeps the scans of layers by digest across
+	// analyses, so a layer shared by several images is read once (see
+	// ScanCache). Default: every layer is read.
+	Scans *ScanCache
 }
 
 // LayerInfo is what Analyze learnt about one layer.
@@ -132,7 +136,7 @@ func AnalyzeLoaded(ctx context.Context, src cas.ReadOnlyTarget, name string, l *
 	for _, i := range order {
 		desc := layers[i]
 		g.Go(func() error {
-			s, err := scanLayer(gctx, src, desc, b)
+			s, err := scanCached(gctx, src, desc, b, opts.Scans)
 			if err != nil {
 				return fmt.Errorf("layer %d (%s): %w", i+1, desc.Digest, err)
 			}
@@ -194,6 +198,30 @@ func AnalyzeLoaded(ctx context.Context, src cas.ReadOnlyTarget, name string, l *
 		report.Sort(r.Findings)
 	}
 	return r, nil
+}
+
+// scanCached scans desc, or takes its scan from cache when there is one.
+// A kept scan still counts against the image's budget, so an image made
+// of cached layers is bounded as one read afresh is.
+func scanCached(ctx context.Context, src cas.ReadOnlyTarget, desc ocispec.Descriptor, b *budget, cache *ScanCache) (*layerScan, error) {
+	if cache == nil {
+		return scanLayer(ctx, src, desc, b)
+	}
+	s, err := cache.get(ctx, desc.Digest, func() (*layerScan, error) {
+		// The scan is kept for other images: it is bounded by the
+		// per-layer limits alone, not by this image's running total.
+		return scanLayer(ctx, src, desc, &budget{lim: b.lim})
+	})
+	if err != nil {
+		return nil, err
+	}
+	if t := b.total.Add(s.bytes); t > b.lim.MaxTotalBytes {
+		return nil, fmt.Errorf("layer %s: image over %d bytes decompressed in all: %w", desc.Digest, b.lim.MaxTotalBytes, ErrLimit)
+	}
+	if t := b.entries.Add(int64(len(s.entries))); t > int64(b.lim.MaxEntries) {
+		return nil, fmt.Errorf("layer %s: image over %d entries in all: %w", desc.Digest, b.lim.MaxEntries, ErrLimit)
+	}
+	return s, nil
 }
 
 func scanLayer(ctx context.Context, src cas.ReadOnlyTarget, desc ocispec.Descriptor, b *budget) (*layerScan, error) {

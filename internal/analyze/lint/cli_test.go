@@ -171,3 +171,38 @@ func TestCommandSARIF(t *testing.T) {
 		}
 	}
 }
+
+// TestCommandContext checks that gantry lint reads the entrypoint script
+// from the Dockerfile's directory by default, from --context DIR when
+// given, and from nowhere with --no-context or on stdin.
+func TestCommandContext(t *testing.T) {
+	t.Setenv("XDG_CONFIG_HOME", t.TempDir())
+	dir, ctx := t.TempDir(), t.TempDir()
+	df := "FROM debian:12\nCOPY start.sh /start.sh\nUSER 10001\nCMD [\"/start.sh\"]\n"
+	script := "#!/bin/sh\nexec supervisord -n\n"
+	write(t, dir, "Dockerfile", df)
+	write(t, dir, "start.sh", script)
+	write(t, ctx, "start.sh", script)
+	sub := filepath.Join(dir, "sub")
+	if err := os.Mkdir(sub, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	write(t, sub, "Dockerfile", df)
+	for _, tc := range []struct {
+		name string
+		args []string
+		want bool
+	}{
+		{"the Dockerfile's directory", []string{"Dockerfile"}, true},
+		{"no script next to the Dockerfile", []string{"sub/Dockerfile"}, false},
+		{"--context", []string{"--context", ctx, "sub/Dockerfile"}, true},
+		{"--no-context", []string{"--no-context", "Dockerfile"}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, out, errOut := gantry(t, dir, append([]string{"--format", "json", "--failure-threshold", "none"}, tc.args...)...)
+			if got := strings.Contains(out, `"GL201"`); got != tc.want {
+				t.Errorf("GL201 reported=%v, want %v\n%s%s", got, tc.want, out, errOut)
+			}
+		})
+	}
+}

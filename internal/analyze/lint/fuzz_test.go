@@ -67,3 +67,34 @@ func FuzzExpand(f *testing.F) {
 		}
 	})
 }
+
+// FuzzScripts checks that no entrypoint or install script in the build
+// context makes the linter panic or report a malformed finding. Seeds:
+// testdata/fuzz/FuzzScripts and the scripts of the labelled set
+// (testdata/real/context).
+func FuzzScripts(f *testing.F) {
+	filepath.WalkDir(filepath.Join("testdata", "real", "context"), func(p string, e os.DirEntry, err error) error {
+		if err == nil && e.Type().IsRegular() {
+			if b, err := os.ReadFile(p); err == nil {
+				f.Add(b)
+			}
+		}
+		return nil
+	})
+	const df = "FROM debian:12\nENV DEPS=\"gcc make\"\nCOPY s.sh /usr/local/bin/\nCOPY s.sh /i.sh\nRUN /i.sh $DEPS\nENTRYPOINT [\"s.sh\"]\n"
+	f.Fuzz(func(t *testing.T, script []byte) {
+		dir := t.TempDir()
+		if err := os.WriteFile(filepath.Join(dir, "s.sh"), script, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		fs, err := Lint("Dockerfile", []byte(df), Options{Context: dir})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, x := range fs {
+			if _, ok := ruleIndex[x.Rule]; !ok || x.Line < 1 || x.Message == "" {
+				t.Fatalf("malformed finding %+v", x)
+			}
+		}
+	})
+}

@@ -85,6 +85,10 @@ type Options struct {
 	// DisableIgnorePragma makes Lint ignore `# gantry ignore=` and
 	// `# hadolint ignore=` comments, for policy enforced centrally.
 	DisableIgnorePragma bool
+	// Context is the build context directory. When set, the process rules
+	// read the scripts the image COPYs from it and runs as its ENTRYPOINT
+	// or CMD, following exec chains; "" reads no file.
+	Context string
 }
 
 // Lint checks one Dockerfile. name is used in findings. A Dockerfile that

@@ -37,7 +37,8 @@ type dockerfile struct {
 	pragmaLine int     // the next line to read for pragmas
 	pragmaAt   int     // its byte offset in src
 
-	shipped bool // build the Instruction records of every stage (for Shipped)
+	shipped bool   // build the Instruction records of every stage (for Shipped)
+	context string // Options.Context: where COPY'd scripts are read
 
 	// expanded counts the bytes of variable values handed out by
 	// expansions, against maxExpanded; overTotal is set once it is spent.
@@ -78,6 +79,7 @@ type stage struct {
 	entry, cmd          *instr        // the last ENTRYPOINT, and the last CMD after it
 	lastCmd, lastHealth *instr        // for GL608 and GL618
 	lastUser            *instr        // the last USER
+	supervisorConf      *instr        // the first COPY/ADD of a supervisord configuration
 	health              bool          // a HEALTHCHECK
 	curlAt, wgetAt      *instr        // the first RUN that calls curl, wget
 	layerEvents         []layerEvent  // COPY/ADD destinations and recursive chown/chmod, in order
@@ -199,6 +201,9 @@ func build(name string, src []byte, buildArgs map[string]string, opts *Options, 
 		shipped:    shipped,
 		pragmaLine: 1,
 		ig:         ignores{global: map[string]bool{}, stage: map[*stage]map[string]bool{}, line: map[int]map[string]bool{}},
+	}
+	if opts != nil {
+		d.context = opts.Context
 	}
 	meta := newScope(vars{}) // ARGs before the first FROM
 	var cur *stage

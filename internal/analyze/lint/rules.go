@@ -154,6 +154,7 @@ var hadolintMap = map[string][]string{
 var checks = []func(*dockerfile, *Options){
 	checkBase,
 	checkProcess,
+	checkScripts,
 	checkHeavy,
 	checkShipped,
 	checkLayers,

@@ -110,6 +110,12 @@ func stageRules(d *dockerfile, s *stage, in *instr) {
 			d.add("GL607", in, "write %s in JSON form (%s [\"executable\", \"arg\"]) so the process gets signals", kw, kw)
 		})
 	}
+	if c, ok := in.cmd.(*instructions.CopyCommand); ok && c.From != "" {
+		d.pend(s, func() { heavyCopy(d, in, c) })
+	}
+	if s.supervisorConf == nil && supervisorConf(d, in) {
+		s.supervisorConf = in
+	}
 	switch in.kind {
 	case "user":
 		s.lastUser = in
@@ -129,7 +135,7 @@ func stageRules(d *dockerfile, s *stage, in *instr) {
 		}
 		d.pend(s, func() {
 			ops := pkgOps(in.run.calls)
-			heavyRun(d, in, ops)
+			heavyRun(d, in, in.run)
 			checkRunPackages(d, in, ops)
 		})
 	}

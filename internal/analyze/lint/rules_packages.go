@@ -164,9 +164,70 @@ func heavyKind(p string) string {
 	return ""
 }
 
+// heavyURL matches the download addresses of heavy components that
+// arrive as archives or .deb files rather than packages: JDK builds
+// (Temurin, OpenJDK, Zulu, Corretto; not their JREs), Chrome and Firefox,
+// Elasticsearch, and Go toolchains.
+var heavyURL = []struct {
+	re   *regexp.Regexp
+	what string
+}{
+	{regexp.MustCompile(`(?i)https?://\S*(OpenJDK\d+U?-jdk_|openjdk-[\d.]+_[a-z0-9-]+_bin\.tar|/jdk-?\d[\w.+-]*_linux[\w.-]*\.tar|zulu[\w.-]*-jdk[\w.-]*\.tar|amazon-corretto-[\w.-]*-jdk|corretto[\w.-]*-jdk)`), "a JDK"},
+	{regexp.MustCompile(`https?://\S*(google-chrome-stable|chrome-linux|chromium-browser-snapshots|download\.mozilla\.org/\?product=firefox|firefox-[\d.]+\.tar)`), "a browser"},
+	{regexp.MustCompile(`https?://\S*/(elasticsearch|logstash|kibana)-\d[\w.-]*\.tar`), "Elasticsearch"},
+	{regexp.MustCompile(`https?://\S*/go[\d.]+\.linux-[\w]+\.tar\.gz`), "a Go toolchain"},
+}
+
+// heavyDownload returns what heavy component a RUN downloads and unpacks
+// (tar, unzip, dpkg -i or apt-get install of a .deb), or what browsers a
+// test framework fetches (playwright install), or "".
+func heavyDownload(run *script) string {
+	unpacks := false
+	for _, c := range run.calls {
+		a := c.argv()
+		switch c.name() {
+		case "tar", "unzip", "dpkg":
+			unpacks = true
+		case "apt-get", "apt":
+			for _, x := range a[1:] {
+				unpacks = unpacks || strings.HasSuffix(x, ".deb")
+			}
+		}
+		for i, x := range a {
+			if (x == "playwright" || x == "playwright-core") && i+1 < len(a) && a[i+1] == "install" &&
+				!(i+2 < len(a) && a[i+2] == "install-deps") {
+				return "the browsers of playwright"
+			}
+		}
+	}
+	if !unpacks || run.text == "" {
+		return ""
+	}
+	for _, h := range heavyURL {
+		if h.re.MatchString(run.text) {
+			return h.what
+		}
+	}
+	return ""
+}
+
+// heavyCopyDir matches toolchain directories copied from another stage or
+// image into what ships.
+var heavyCopyDir = regexp.MustCompile(`^/usr/local/go/?$|^/usr/local/(rustup|cargo)/?$|^/usr/lib/jvm/[^/]*jdk`)
+
+// heavyCopy reports COPY --from of a toolchain directory (GL301).
+func heavyCopy(d *dockerfile, in *instr, c *instructions.CopyCommand) {
+	for _, src := range c.SourcePaths {
+		if src = d.expand(in, src, in.vars); heavyCopyDir.MatchString(src) {
+			d.add("GL301", in, "COPY --from copies the toolchain %s: build in a stage and COPY only the result into the final stage", src)
+			return
+		}
+	}
+}
+
 // heavyBase matches toolchain images that should not be the base of what
 // ships.
-var heavyBase = regexp.MustCompile(`^(library/)?(golang|rust|gcc|maven|gradle|buildpack-deps|sbt|openjdk|eclipse-temurin|amazoncorretto|ibm-semeru-runtimes|dotnet/sdk|elasticsearch)$`)
+var heavyBase = regexp.MustCompile(`^(library/)?(golang|rust|gcc|maven|gradle|buildpack-deps|sbt|openjdk|eclipse-temurin|amazoncorretto|ibm-semeru-runtimes|dotnet/sdk|elasticsearch|browsers|included|manylinux\w*)$`)
 
 func checkHeavy(d *dockerfile, _ *Options) {
 	if len(d.stages) == 0 {
@@ -180,38 +241,179 @@ func checkHeavy(d *dockerfile, _ *Options) {
 			repo = repo[i+1:]
 		}
 		jdk := repo == "openjdk" || repo == "eclipse-temurin" || repo == "amazoncorretto" || repo == "ibm-semeru-runtimes"
-		if heavyBase.MatchString(repo) && !(jdk && strings.Contains(ref.tag, "jre")) {
+		// php's Debian variants keep $PHPIZE_DEPS (gcc, g++, make) for
+		// phpize; its Alpine variants delete them.
+		php := repo == "php" && ref.tag != "" && !strings.Contains(ref.tag, "alpine")
+		if (php || heavyBase.MatchString(repo)) && !(jdk && strings.Contains(ref.tag, "jre")) {
 			d.add("GL302", root.from, "ship a runtime image, not %s: build in a stage and COPY --from it into a slim base", root.base)
 		}
 	}
 }
 
 // heavyRun reports the heavy components a RUN of the shipped image
-// installs (GL301); ops are its package manager calls (see pkgOps).
-func heavyRun(d *dockerfile, in *instr, ops []*pkgOp) {
-	if len(ops) == 0 {
-		return
+// leaves installed (GL301): packages that survive the RUN, and archives of
+// heavy components it downloads and unpacks.
+func heavyRun(d *dockerfile, in *instr, run *script) {
+	calls := run.calls
+	if what := heavyDownload(run); what != "" {
+		d.add("GL301", in, "this RUN downloads and unpacks %s: install it in a build stage and COPY only the result into the final stage", what)
 	}
-	removed := map[string]bool{}
-	for _, op := range ops {
-		for _, p := range op.removes() {
-			removed[p] = true
-		}
-	}
-	for _, op := range ops {
-		if !op.installs() || !op.system() || (op.virtual != "" && removed[op.virtual]) {
+	for _, p := range survivors(calls) {
+		if !p.op.system() {
 			continue
 		}
-		for _, p := range op.pkgs {
-			name, _, _ := strings.Cut(p, "=")
-			if removed[name] {
-				continue
-			}
-			if what := heavyKind(p); what != "" {
-				d.add("GL301", in, "%s is %s: install it in a build stage and COPY only the result into the final stage", name, what)
+		if what := heavyKind(p.name); what != "" {
+			d.add("GL301", in, "%s is %s: install it in a build stage and COPY only the result into the final stage", p.name, what)
+		}
+	}
+	if d.context == "" {
+		return
+	}
+	// RUN /install/chrome.sh: the script COPY'd from the build context
+	// installs as much as the RUN would.
+	for _, c := range run.calls {
+		a := c.argv()
+		if c.nested || len(a) == 0 || !(strings.Contains(a[0], "/") || strings.HasSuffix(a[0], ".sh")) {
+			continue
+		}
+		file, shown := copiedScript(d, in.stage.chain(), d.context, a[0], in.workdir)
+		if file == "" {
+			continue
+		}
+		sc := runScript(d, in, file)
+		if sc == nil {
+			continue
+		}
+		if what := heavyDownload(sc); what != "" {
+			d.add("GL301", in, "%s downloads and unpacks %s: install it in a build stage and COPY only the result into the final stage", shown, what)
+		}
+		for _, p := range survivors(sc.calls) {
+			if what := heavyKind(p.name); what != "" && p.op.system() {
+				d.add("GL301", in, "%s installs %s, %s: install it in a build stage and COPY only the result into the final stage", shown, p.name, what)
 			}
 		}
 	}
+}
+
+// installed is a package a RUN installs, while the RUN is followed.
+type installed struct {
+	op   *pkgOp // the install
+	name string // the package, version removed
+	auto bool   // apt-mark auto: an autoremove takes it
+	gone bool
+}
+
+// survivors returns the packages a RUN installs that are still installed
+// when it ends, in order: what the layer ships, not what the RUN mentions.
+// It follows the RUN's commands in order: a named remove, purge, del,
+// erase or uninstall; apk del of a --virtual group; and the official
+// images' idiom of marking every package automatic (apt-mark auto '.*',
+// or apt-mark showmanual | xargs apt-mark auto), marking some manual
+// again by name, and purging with --auto-remove (or apt-get autoremove).
+func survivors(calls []*call) []installed {
+	var pkgs []installed
+	for _, c := range calls {
+		a, fed := unxargs(c.argv())
+		if len(a) > 1 && path.Base(a[0]) == "apt-mark" {
+			aptMark(pkgs, a[1], a[2:], fed)
+			continue
+		}
+		op := parsePkg(&call{args: a})
+		if op == nil {
+			continue
+		}
+		if op.installs() {
+			for _, p := range op.pkgs {
+				if strings.HasPrefix(p, "$") {
+					continue // unknown until the build runs
+				}
+				pkgs = append(pkgs, installed{op: op, name: pkgName(op.mgr, p)})
+			}
+			continue
+		}
+		fam := familyOf[op.mgr]
+		for _, r := range op.removes() {
+			for i := range pkgs {
+				p := &pkgs[i]
+				if familyOf[p.op.mgr] == fam && (p.name == pkgName(op.mgr, r) || (fam == "apk" && p.op.virtual == r)) {
+					p.gone = true
+				}
+			}
+		}
+		if fam == "apt" && (op.sub == "autoremove" || ((op.sub == "purge" || op.sub == "remove") && hasFlag(op.opts, 0, "auto-remove", "autoremove"))) {
+			for i := range pkgs {
+				if p := &pkgs[i]; p.auto && familyOf[p.op.mgr] == "apt" {
+					p.gone = true
+				}
+			}
+		}
+	}
+	out := pkgs[:0]
+	for _, p := range pkgs {
+		if !p.gone {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// aptMark applies apt-mark SUB ARGS to the packages installed so far: fed
+// is true when xargs supplies more arguments (apt-mark showmanual | xargs
+// apt-mark auto marks every package).
+func aptMark(pkgs []installed, sub string, args []string, fed bool) {
+	var auto bool
+	switch sub {
+	case "auto", "markauto":
+		auto = true
+	case "manual", "unmarkauto":
+	default:
+		return
+	}
+	all := auto && fed
+	names := map[string]bool{}
+	for _, x := range args {
+		switch {
+		case strings.HasPrefix(x, "-"), strings.HasPrefix(x, "$"):
+		case strings.ContainsAny(x, "*?[^"):
+			all = all || auto // a pattern: apt-mark auto '.*'
+		default:
+			names[x] = true
+		}
+	}
+	for i := range pkgs {
+		if p := &pkgs[i]; familyOf[p.op.mgr] == "apt" && (all || names[p.name]) {
+			p.auto = auto
+		}
+	}
+}
+
+// unxargs returns the command xargs runs, and whether xargs runs it, or
+// argv itself.
+func unxargs(a []string) ([]string, bool) {
+	if len(a) == 0 || path.Base(a[0]) != "xargs" {
+		return a, false
+	}
+	i := 1
+	for i < len(a) && strings.HasPrefix(a[i], "-") {
+		switch a[i] {
+		case "-I", "-n", "-L", "-d", "-a", "-E", "-P", "-s":
+			i++
+		}
+		i++
+	}
+	if i >= len(a) {
+		return nil, true
+	}
+	return a[i:], true
+}
+
+// pkgName removes the version from a package argument.
+func pkgName(mgr, p string) string {
+	name, _, _ := strings.Cut(p, "=")
+	if familyOf[mgr] == "apk" {
+		name, _, _ = strings.Cut(name, "~")
+	}
+	return name
 }
 
 func hasCleanup(calls []*call, match func(a []string) bool) bool {

@@ -1,7 +1,9 @@
 package lint
 
 import (
+	"github.com/moby/buildkit/frontend/dockerfile/instructions"
 	"path"
+	"regexp"
 	"strings"
 
 	"mvdan.cc/sh/v3/syntax"
@@ -19,6 +21,46 @@ type proc struct {
 var processManagers = map[string]bool{
 	"systemd": true, "init": true, "supervisord": true, "s6-svscan": true,
 	"runsvdir": true, "openrc": true, "openrc-init": true, "monit": true, "pm2": true,
+	"my_init": true, "runsvinit": true, "circusd": true, "s6-svscanboot": true,
+}
+
+// supervisorConf reports whether in is a COPY or ADD of a supervisord
+// configuration: into /etc/supervisor or /etc/supervisord.d, or a file
+// named supervisord*.conf.
+func supervisorConf(d *dockerfile, in *instr) bool {
+	var sd instructions.SourcesAndDest
+	switch c := in.cmd.(type) {
+	case *instructions.CopyCommand:
+		sd = c.SourcesAndDest
+	case *instructions.AddCommand:
+		sd = c.SourcesAndDest
+	default:
+		return false
+	}
+	dest := absDest(d, in, sd.DestPath)
+	if strings.HasPrefix(dest, "/etc/supervisor/") || strings.HasPrefix(dest, "/etc/supervisord.d/") || strings.HasPrefix(path.Base(dest), "supervisord") {
+		return true
+	}
+	for _, src := range sd.SourcePaths {
+		if b := path.Base(src); strings.HasPrefix(b, "supervisord") && strings.HasSuffix(b, ".conf") {
+			return true
+		}
+	}
+	return false
+}
+
+// startsScript reports whether a process is a script or program the
+// image brings (an entrypoint or start script), which may start what the
+// image configures.
+func startsScript(argv []string) bool {
+	if len(argv) == 0 {
+		return false
+	}
+	b := path.Base(argv[0])
+	if shellNames[b] && len(argv) > 1 && !strings.HasPrefix(argv[1], "-") {
+		b = path.Base(argv[1])
+	}
+	return strings.HasSuffix(b, ".sh") || strings.HasSuffix(b, ".py") || strings.Contains(b, "start") || strings.Contains(b, "entry")
 }
 
 // unwrap skips the minimal inits and privilege droppers that exec one child:
@@ -134,6 +176,9 @@ func isProcessManager(argv []string) string {
 	if p == "/init" {
 		return "s6-overlay's /init"
 	}
+	if path.Base(p) == "busybox" && len(argv) > 1 && argv[1] == "init" {
+		return "busybox init"
+	}
 	if base := path.Base(p); processManagers[base] {
 		return base
 	}
@@ -201,7 +246,16 @@ func checkProcess(d *dockerfile, _ *Options) {
 		kw := strings.ToUpper(in.kind)
 		bg, services := 0, 0
 		for i, p := range ps {
-			if pm := isProcessManager(p.args); pm != "" {
+			pm := isProcessManager(p.args)
+			for j := 1; j < len(p.args); j++ {
+				a := p.args[j]
+				// ENTRYPOINT ["/entrypoint", "/sbin/init"]: a process
+				// manager by its path in a later position.
+				if pm == "" && strings.HasPrefix(a, "/") && isProcessManager([]string{a}) != "" {
+					pm = isProcessManager([]string{a})
+				}
+			}
+			if pm != "" {
 				d.add("GL201", in, "%s starts %s: run the one service as the container's process (tini or dumb-init if it needs an init)", kw, pm)
 			}
 			if isKeepAlive(p) {
@@ -221,4 +275,55 @@ func checkProcess(d *dockerfile, _ *Options) {
 			d.add("GL202", in, "%s starts %d processes, %d in the background: run one process per container", kw, len(ps), bg)
 		}
 	}
+	supervised(d, entry, cmd)
+	if entry == nil && cmd == nil && len(d.stages) > 0 {
+		inheritedManager(d)
+	}
+}
+
+// managedBase matches the repositories of well-known base images whose
+// own ENTRYPOINT or CMD is a process manager: linuxserver.io's s6-overlay
+// images, phusion's my_init, the systemd images.
+var managedBase = regexp.MustCompile(`^(ghcr\.io/|lscr\.io/)?linuxserver/|^(docker\.io/)?phusion/(baseimage|passenger-)|^(docker\.io/)?jrei/systemd-|^(docker\.io/)?geerlingguy/docker-[^/]*-ansible$`)
+
+// inheritedManager reports a shipped image that sets no ENTRYPOINT or CMD
+// on a base image that starts a process manager (GL201).
+func inheritedManager(d *dockerfile) {
+	root := d.stages[len(d.stages)-1].chain()[0]
+	if root.baseStage != nil || unresolved(root.base) {
+		return
+	}
+	if repo := parseImageRef(root.base).repo; managedBase.MatchString(repo) {
+		d.add("GL201", root.from, "%s starts a process manager and this image keeps its ENTRYPOINT/CMD: run the one service as the container's process", root.base)
+	}
+}
+
+// supervised reports a shipped image that configures supervisord and
+// whose ENTRYPOINT/CMD is a script of its own or the base image's command
+// (GL201): the script, or the inherited command, starts supervisord.
+func supervised(d *dockerfile, entry, cmd *instr) {
+	if len(d.stages) == 0 {
+		return
+	}
+	var conf *instr
+	for _, s := range d.stages[len(d.stages)-1].chain() {
+		if s.supervisorConf != nil {
+			conf = s.supervisorConf
+			break
+		}
+	}
+	if conf == nil {
+		return
+	}
+	first := entry
+	if first == nil {
+		first = cmd
+	}
+	if first != nil {
+		ps := instrProcs(first)
+		if len(ps) == 0 || !startsScript(ps[0].args) {
+			return
+		}
+	}
+	d.add("GL201", conf, "the image configures supervisord and its ENTRYPOINT/CMD starts it through a script or the base image: run the one service as the container's process")
 }

@@ -188,9 +188,9 @@ func parseScript(d *dockerfile, in *instr) *script {
 		switch n := n.(type) {
 		case *syntax.CallExpr:
 			if len(n.Args) > 0 {
-				c := &call{line: int(n.Pos().Line()), nested: depth > 0, args: make([]string, len(n.Args))}
-				for i, w := range n.Args {
-					c.args[i] = render(w, vals)
+				c := &call{line: int(n.Pos().Line()), nested: depth > 0, args: make([]string, 0, len(n.Args))}
+				for _, w := range n.Args {
+					c.args = appendFields(c.args, w, vals)
 				}
 				s.calls = append(s.calls, c)
 			}
@@ -244,6 +244,64 @@ func render(w *syntax.Word, vs *expansion) string {
 	renderParts(&b, w.Parts, vs)
 	return b.String()
 }
+
+// appendFields appends to args the arguments the shell makes of a word of
+// a command line: the value of a variable expanded outside quotes is split
+// at blanks (the default IFS), so after ENV DEPS="gcc make", install $DEPS
+// has two package arguments, and an empty one disappears. Quoted text and
+// unknown values stay whole.
+func appendFields(args []string, w *syntax.Word, vs *expansion) []string {
+	split := false
+	for _, p := range w.Parts {
+		if pe, ok := p.(*syntax.ParamExp); ok && pe.Param != nil {
+			split = true
+			break
+		}
+	}
+	if !split {
+		return append(args, render(w, vs))
+	}
+	if vs != nil {
+		vs.got = 0 // the bound is per word
+	}
+	var b strings.Builder
+	open := false // b holds a field, maybe empty ("" is an argument)
+	flush := func() {
+		if open {
+			args = append(args, b.String())
+			b.Reset()
+			open = false
+		}
+	}
+	for _, p := range w.Parts {
+		if _, ok := p.(*syntax.ParamExp); !ok {
+			renderParts(&b, []syntax.WordPart{p}, vs)
+			open = true
+			continue
+		}
+		var v strings.Builder
+		renderParts(&v, []syntax.WordPart{p}, vs)
+		val := v.String()
+		if val != "" && isBlank(val[0]) {
+			flush()
+		}
+		fs := strings.FieldsFunc(val, func(r rune) bool { return r < 0x80 && isBlank(byte(r)) })
+		for i, f := range fs {
+			if i > 0 {
+				flush()
+			}
+			b.WriteString(f)
+			open = true
+		}
+		if val != "" && isBlank(val[len(val)-1]) {
+			flush()
+		}
+	}
+	flush()
+	return args
+}
+
+func isBlank(c byte) bool { return c == ' ' || c == '\t' || c == '\n' }
 
 func renderParts(b *strings.Builder, parts []syntax.WordPart, vs *expansion) {
 	for _, p := range parts {

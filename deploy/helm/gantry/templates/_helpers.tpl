@@ -96,3 +96,49 @@ read it with fromJson. */}}
 {{- end }}
 {{- toJson (dict "list" $out) }}
 {{- end }}
+
+{{/* gantry serve's config file (serve.auth, serve.quotas, serve.mirror,
+serve.mirror-ttl) from registry.auth, registry.quotas and registry.mirror,
+checked; "" when none is set. Mirror passwords are files of the
+credentialsSecret volume, never in the ConfigMap. */}}
+{{- define "gantry.registryConfig" -}}
+{{- $reg := .Values.registry }}
+{{- $serve := dict }}
+{{- if $reg.auth.config }}
+{{- if not $reg.auth.htpasswdSecret }}
+{{- fail "registry.auth.config says who may do what, but no registry.auth.htpasswdSecret says who is who: give the Secret of the htpasswd file" }}
+{{- end }}
+{{- $_ := set $serve "auth" $reg.auth.config }}
+{{- end }}
+{{- with $reg.quotas }}
+{{- $_ := set $serve "quotas" . }}
+{{- end }}
+{{- if $reg.mirror.upstreams }}
+{{- $ups := list }}
+{{- range $i, $u := $reg.mirror.upstreams }}
+{{- if not $u.upstream }}
+{{- fail (printf "registry.mirror.upstreams[%d]: upstream (the registry's URL) is required" $i) }}
+{{- end }}
+{{- $e := dict "upstream" $u.upstream }}
+{{- with $u.prefix }}{{ $_ := set $e "prefix" . }}{{ end }}
+{{- if $u.passwordKey }}
+{{- if not $reg.mirror.credentialsSecret }}
+{{- fail (printf "registry.mirror.upstreams[%d]: passwordKey %q names a key of registry.mirror.credentialsSecret, which is not set" $i $u.passwordKey) }}
+{{- end }}
+{{- if not $u.username }}
+{{- fail (printf "registry.mirror.upstreams[%d]: passwordKey without a username" $i) }}
+{{- end }}
+{{- $_ := set $e "password-file" (printf "/etc/gantry/mirror/%s" $u.passwordKey) }}
+{{- end }}
+{{- with $u.username }}{{ $_ := set $e "username" . }}{{ end }}
+{{- $ups = append $ups $e }}
+{{- end }}
+{{- $_ := set $serve "mirror" $ups }}
+{{- with $reg.mirror.ttl }}{{ $_ := set $serve "mirror-ttl" . }}{{ end }}
+{{- else if or $reg.mirror.credentialsSecret $reg.mirror.caSecret $reg.mirror.ttl }}
+{{- fail "registry.mirror: credentialsSecret, caSecret and ttl go with registry.mirror.upstreams, which is empty" }}
+{{- end }}
+{{- if $serve }}
+{{- toYaml (dict "serve" $serve) }}
+{{- end }}
+{{- end }}

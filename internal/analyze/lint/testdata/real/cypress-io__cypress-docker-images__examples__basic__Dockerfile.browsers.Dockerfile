@@ -1,0 +1,4 @@
+FROM cypress/browsers
+COPY . /opt/app
+WORKDIR /opt/app
+RUN npx cypress install # Install Cypress binary into image

@@ -623,6 +623,7 @@ func (t *Tracker) join(sess *session, j Join, now time.Time) {
 		t.swarms[d] = sw
 	}
 	if m := sw.members[sess.peer]; m != nil {
+		t.takeHashes(sw, d, j, sess.peer)
 		if j.Complete && !m.Complete {
 			t.complete(sess, d, now)
 		}
@@ -633,12 +634,7 @@ func (t *Tracker) join(sess *session, j Join, now time.Time) {
 	sw.order = append(sw.order, sess.peer)
 	sess.swarms[d] = struct{}{}
 
-	// A complete member brings the layout and hashes a restarted tracker
-	// lost.
-	if j.Complete && j.Layout != nil && sw.layout == nil && len(j.Pieces) == j.Layout.Pieces() {
-		t.setLayout(sw, d, *j.Layout, sess.peer)
-		t.setHashes(sw, d, j.Pieces, sess.peer)
-	}
+	t.takeHashes(sw, d, j, sess.peer)
 
 	for _, id := range sw.order {
 		if id != sess.peer {
@@ -654,6 +650,24 @@ func (t *Tracker) join(sess *session, j Join, now time.Time) {
 	t.broadcast(sw, Event{Type: EventPeer, Digest: d, Peer: new(*me)}, sess.peer)
 	if !t.elect(sw, d, now) {
 		t.send(sess, Event{Type: EventFetcher, Digest: d, Fetcher: sw.fetcher, Lease: sw.lease})
+	}
+}
+
+// takeHashes takes the layout and piece hashes a complete member brings:
+// all of them when the swarm has no layout (a restarted tracker lost it),
+// those not yet published when its layout is the swarm's (a fetcher whose
+// origin is down publishes none). A member with another layout brings
+// nothing: the swarm's members already count pieces by the swarm's. t.mu
+// is held.
+func (t *Tracker) takeHashes(sw *swarm, d digest.Digest, j Join, from string) {
+	if !j.Complete || j.Layout == nil || len(j.Pieces) != j.Layout.Pieces() {
+		return
+	}
+	if sw.layout == nil {
+		t.setLayout(sw, d, *j.Layout, from)
+	}
+	if *sw.layout == *j.Layout {
+		t.setHashes(sw, d, j.Pieces, from)
 	}
 }
 

@@ -175,6 +175,36 @@ func TestRestartReannounce(t *testing.T) {
 	fresh.expect(fetcherIs("", 0), "no fetcher while a seed is in the swarm")
 }
 
+// A complete member that joins after a fetcher published the layout but
+// no hash (its origin is down) brings the hashes of that layout: the swarm
+// does not wait for a fetcher that cannot fetch.
+func TestCompleteMemberBringsHashesLate(t *testing.T) {
+	_, url := newTracker(t, tracker.Options{})
+	a, b := connect(t, url, "a"), connect(t, url, "b")
+	for _, p := range []*peer{a, b} {
+		p.announce(tracker.Announce{Join: []tracker.Join{{Digest: blob}}})
+	}
+	b.expect(fetcherIs("a", 1), "fetcher a")
+	a.announce(tracker.Announce{Publish: []tracker.Publish{{Digest: blob, Lease: 1, Layout: &layout}}})
+	b.expect(func(ev tracker.Event) bool { return ev.Type == tracker.EventLayout }, "layout")
+	seed := connect(t, url, "seed")
+	ps := []tracker.PieceHash{{Index: 0, Hash: hash(0)}, {Index: 1, Hash: hash(1)}, {Index: 2, Hash: hash(2)}}
+	seed.announce(tracker.Announce{Join: []tracker.Join{{Digest: blob, Complete: true, Layout: &layout, Pieces: ps}}})
+	ev := b.expect(func(ev tracker.Event) bool { return ev.Type == tracker.EventPiece }, "the seed's hashes")
+	if len(ev.Pieces) != 3 {
+		t.Fatalf("%d hashes, want 3", len(ev.Pieces))
+	}
+	// A complete member with another layout brings nothing: the swarm's
+	// members already hold that layout's pieces.
+	other := tracker.Layout{Size: layout.Size, PieceSize: layout.PieceSize / 2}
+	late := connect(t, url, "late")
+	late.announce(tracker.Announce{Join: []tracker.Join{{Digest: blob, Complete: true, Layout: &other, Pieces: ps[:2]}}})
+	ev = b.expect(func(ev tracker.Event) bool { return ev.Type == tracker.EventPeer && ev.Peer.ID == "late" }, "late joins")
+	if !ev.Peer.Complete {
+		t.Fatal("late is complete")
+	}
+}
+
 // A peer that does not read its stream is cut rather than buffered
 // without bound; one reconnecting replaces its old stream.
 func TestSlowAndReconnectingPeers(t *testing.T) {

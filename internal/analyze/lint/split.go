@@ -21,13 +21,15 @@ import (
 // parsed ahead of the rules by other goroutines (see eachNode); a piece in
 // flight holds its BuildKit nodes and the syntax trees of its shell
 // programs (some 40 times their text), which is what keeps pieces small
-// and few: 32 KiB pieces, inFlight of them per parsing goroutine, kept a
-// 15 MB file at the peak memory of one goroutine parsing 256 KiB pieces.
+// and few: 32 KiB pieces, inFlight of them ahead of the rules, kept a 15
+// MB file near the peak memory of one goroutine parsing 256 KiB pieces.
 const chunkSize = 32 << 10
 
 // inFlight is how many pieces past the one the rules are reading may be
-// parsed or waiting, per parsing goroutine.
-const inFlight = 1
+// parsed or waiting: enough that neither side waits for the other at each
+// piece (on a loaded machine a thread woken from such a wait waits again
+// for a core), few enough to cost little memory.
+const inFlight = 2
 
 // parsed is one instruction as the parsing goroutines hand it to the
 // rules: BuildKit's node with the lines of the whole file, the command
@@ -162,7 +164,7 @@ func eachNode(src []byte, chunk int, fn func(p *parsed, escape rune) error) (run
 		wg      sync.WaitGroup
 		done    = make(chan struct{})
 		jobs    = make(chan int)
-		slots   = make(chan struct{}, workers*inFlight)
+		slots   = make(chan struct{}, max(inFlight, workers))
 		results = make([]chan *piece, len(spans)-1)
 		horizon atomic.Int64 // pieces ending at or before this line are not needed
 	)

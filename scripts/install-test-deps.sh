@@ -12,9 +12,12 @@ set -euo pipefail
 #   buildah         builds an image and pushes it to gantry serve
 #   iproute2        network namespaces, veth pairs and a bridge: the agents' e2e
 #                   cluster (util-linux's nsenter enters them)
+#   systemd         systemd-analyze verify checks deploy/systemd/gantry.service
+#                   (installed, not started)
+#   redis-server    the Redis through which tracker replicas share their state
 # Versions are Debian 12's (bookworm and its security updates): the distribution
 # pins them, and the mirrors keep only the current point release.
-apt_pkgs=(skopeo docker-registry busybox-static containerd runc buildah chromium iproute2 util-linux)
+apt_pkgs=(skopeo docker-registry busybox-static containerd runc buildah chromium iproute2 util-linux systemd redis-server)
 missing=()
 for p in "${apt_pkgs[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
@@ -42,10 +45,14 @@ install_go_tool crane github.com/google/go-containerregistry/cmd/crane@v0.22.1
 # cosign signs images in gantry serve and verifies them at the site (bundle
 # trust e2e; about 8.5 minutes alone on a 2-core machine); oras attaches an
 # SBOM through the referrers API and discovers it; helm lints and renders
-# deploy/helm/gantry (test/deploy; a helm already on PATH is kept).
+# deploy/helm/gantry (test/deploy; a helm already on PATH is kept); minio
+# is the S3 server of the S3 store's tests.
 pids=()
 install_go_tool cosign github.com/sigstore/cosign/v2/cmd/cosign@v2.6.5 & pids+=($!)
 install_go_tool oras oras.land/oras/cmd/oras@v1.3.6 & pids+=($!)
+# minio: the S3 server the S3 store's tests and e2e run (internal/store/s3/s3test);
+# a large build, cached in GOPATH/bin like the others.
+install_go_tool minio github.com/minio/minio@v0.0.0-20260212201848-7aac2a2c5b7c & pids+=($!)
 if ! command -v helm >/dev/null; then
 	install_go_tool helm helm.sh/helm/v4/cmd/helm@v4.3.2 & pids+=($!)
 fi

@@ -226,7 +226,7 @@ origin_metric() {
 }
 
 # The origin registry, for the whole run.
-start "$ORIGIN_NS" "$OUT/logs/origin.log" "$GANTRY" serve --addr 0.0.0.0:5000 --root "$WORK/origin" --log-level warn
+start "$ORIGIN_NS" "$OUT/logs/origin.log" "$GANTRY" serve --addr 0.0.0.0:5000 --insecure-http --root "$WORK/origin" --log-level warn
 ORIGIN_PID=$!
 wait_http "$ORIGIN_NS" http://127.0.0.1:5000/v2/ 30 || die "the origin did not start: $(tail -5 "$OUT/logs/origin.log")"
 

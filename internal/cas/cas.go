@@ -165,6 +165,18 @@ type Mounter interface {
 	Mount(ctx context.Context, desc ocispec.Descriptor, from string) error
 }
 
+// BlobLocator is a repository whose blobs clients may read straight from
+// where they are kept (an object store's presigned URL), so a registry
+// redirects a blob GET there instead of sending the bytes itself.
+type BlobLocator interface {
+	// BlobURL returns a URL that serves the content described by desc
+	// (GET, with Range) to whoever holds it, for a limited time. It
+	// returns an error wrapping ErrNotFound when this repository does not
+	// hold the content, and ErrUnsupported when the store was not set up
+	// to hand out URLs (the registry then sends the bytes).
+	BlobURL(ctx context.Context, desc ocispec.Descriptor) (string, error)
+}
+
 // HolderLister is a store that can say which of its repositories hold
 // some content. The registry's anonymous mount (distribution-spec v1.1:
 // a mount without "from") looks for a source repository there, and will
@@ -173,6 +185,18 @@ type HolderLister interface {
 	// Holders returns the repositories that hold d, in lexical order; none
 	// is an empty list, not an error.
 	Holders(ctx context.Context, d digest.Digest) ([]string, error)
+}
+
+// Guarder is a store that collects garbage while it serves. A writer
+// about to make content of a repository refer to other content the
+// repository holds (a manifest PUT checking that its children are there,
+// then storing and tagging the manifest) calls Guard first and release when
+// done: in between, garbage collection unlinks nothing from that
+// repository, so the children checked stay held.
+type Guarder interface {
+	// Guard holds the repository's content in place until release is
+	// called. It does not block and cannot fail.
+	Guard() (release func())
 }
 
 // Ingester accepts content in several writes, as registry uploads arrive:

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -15,9 +16,11 @@ import (
 	"time"
 
 	"github.com/gantry-dev/gantry/internal/atomicfile"
+	"github.com/gantry-dev/gantry/internal/oci"
 	"github.com/gantry-dev/gantry/internal/p2p/mirror"
 	"github.com/gantry-dev/gantry/internal/p2p/swarm"
 	"github.com/gantry-dev/gantry/internal/registry"
+	"github.com/gantry-dev/gantry/internal/remote"
 	"github.com/spf13/cobra"
 )
 
@@ -36,6 +39,7 @@ type agentFlags struct {
 	neighbours                   int
 	stallTimeout                 time.Duration
 	cacheSize, downRate, upRate  string
+	access                       registryFlags // TLS of --upstream and --tracker
 }
 
 func newAgentCmd(e *env) *cobra.Command {
@@ -57,11 +61,22 @@ its digest before a byte of it reaches containerd or another node.
 
 When the swarm makes no progress for --stall-timeout (the tracker down, no
 peer answering), the agent fetches what is missing from the upstream itself.
+Given several tracker replicas (gantry tracker --redis), the agent uses the
+first that answers and, when its stream there ends, the next, announcing
+again everything it wants and holds.
 
 --peer-listen is where the other agents take pieces from this one; it must
 be reachable from them (a node's cluster address). Whole blobs are kept in
 --data (up to --cache-size, least recently pulled dropped first) and served
 to other agents after a restart.
+
+The peer port and gantry tracker speak plain HTTP on any address, by
+design: what crosses them is content-addressed, and containerd gets no byte
+of a blob that has not matched the digest its manifest names (the manifest
+comes from the upstream, over the upstream's TLS), so bytes altered on the
+way cost a retry, not integrity. TLS there would add privacy of blobs
+between nodes that may pull them anyway. The upstream and the tracker may
+be https:// URLs, checked against the system's roots plus --ca-file.
 
 Besides the registry API under /v2/, the mirror address serves /metrics
 (Prometheus: bytes from the upstream and from peers, bytes served to peers,
@@ -91,7 +106,8 @@ rollout's makespan and percentiles are computed.`,
 	fl.StringVar(&f.peerListen, "peer-listen", "", "address other agents take pieces from, IP:PORT (required)")
 	fl.StringVar(&f.peerAddr, "peer-advertise", "", "address the other agents are told to use (default: --peer-listen's, which must then name an IP)")
 	fl.StringVar(&f.upstream, "upstream", "", "URL of the registry mirrored (required)")
-	fl.StringVar(&f.tracker, "tracker", "", "URL of the tracker (required)")
+	fl.StringVar(&f.tracker, "tracker", "", "URL of the tracker, or URL,URL... of its replicas (required)")
+	addRegistryFlags(fl, &f.access)
 	fl.StringVar(&f.data, "data", filepath.Join(defaultRoot(), "agent"), "directory of the blobs this node keeps")
 	fl.StringVar(&f.id, "id", "", "this node's name in its swarms (default: host name and --peer-advertise)")
 	fl.IntVar(&f.neighbours, "neighbours", 4, "peers this node takes the pieces of one blob from at once")
@@ -109,10 +125,13 @@ func (f *agentFlags) check() error {
 			return fmt.Errorf("%s is required", flag)
 		}
 	}
-	for flag, v := range map[string]string{"--upstream": f.upstream, "--tracker": f.tracker} {
-		u, err := url.Parse(v)
-		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			return fmt.Errorf("%s %q: want an http:// or https:// URL", flag, v)
+	urls := map[string][]string{"--upstream": {f.upstream}, "--tracker": strings.Split(f.tracker, ",")}
+	for flag, vs := range urls {
+		for _, v := range vs {
+			u, err := url.Parse(strings.TrimSpace(v))
+			if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+				return fmt.Errorf("%s %q: want an http:// or https:// URL", flag, v)
+			}
 		}
 	}
 	for flag, v := range map[string]string{"--listen": f.listen, "--peer-listen": f.peerListen} {
@@ -172,11 +191,16 @@ func runAgent(ctx context.Context, e *env, f agentFlags) error {
 		}
 		sizes[flag] = n
 	}
+	tlsConf, err := remote.ClientTLS(f.access.caFile, f.access.insecure)
+	if err != nil {
+		return err // names the file
+	}
 	m := newAgentMetrics()
 	node, err := swarm.New(swarm.Options{
 		ID: id, Addr: advertise, Tracker: f.tracker, Dir: f.data,
 		Neighbours: f.neighbours, StallTimeout: f.stallTimeout, Logger: e.log,
 		CacheBytes: sizes["--cache-size"], DownloadRate: sizes["--download-rate"], UploadRate: sizes["--upload-rate"],
+		TLS: tlsConf,
 		OnPull: func(r swarm.PullRecord) {
 			m.observe(r)
 			level, outcome := slog.LevelInfo, "ok"
@@ -191,7 +215,7 @@ func runAgent(ctx context.Context, e *env, f agentFlags) error {
 		return err
 	}
 	m.watch(node)
-	store, err := mirror.New(mirror.Options{Upstream: f.upstream, Swarm: node})
+	store, err := mirror.New(mirror.Options{Upstream: f.upstream, Swarm: node, HTTP: upstreamClient(tlsConf)})
 	if err != nil {
 		return err
 	}
@@ -281,17 +305,23 @@ func writeContainerdConfig(w io.Writer, upstream, listen string) error {
 		return usageError{fmt.Errorf("--listen %q: want HOST:PORT: %v", listen, err)}
 	}
 	dir := u.Host
-	if u.Host == "registry-1.docker.io" || u.Host == "index.docker.io" {
-		dir = "docker.io"
+	if oci.RegistryEndpoint(u.Host) == oci.DockerHubEndpoint {
+		dir = oci.DockerHub
 	}
-	_, err = fmt.Fprintf(w, `# containerd hosts.toml: /etc/containerd/certs.d/%s/hosts.toml
-# Pulls of %s go through the gantry agent at %s;
-# if it does not answer within %s, containerd pulls from the upstream.
-server = %q
+	return writeHostsTOML(w, hostsTOML{
+		dir: dir, server: upstream, mirror: "http://" + listen, dialTimeout: containerdDialTimeout,
+		note: "if it does not answer within " + containerdDialTimeout + ", containerd pulls from the upstream.",
+	})
+}
 
-[host.%q]
-  capabilities = ["pull", "resolve"]
-  dial_timeout = %q
-`, dir, dir, listen, containerdDialTimeout, strings.TrimSuffix(upstream, "/"), "http://"+listen, containerdDialTimeout)
-	return err
+// upstreamClient is the agent's client of its upstream: net/http's default
+// transport (proxies from the environment), with tlsConf when --ca-file or
+// --insecure asked for one.
+func upstreamClient(tlsConf *tls.Config) *http.Client {
+	if tlsConf == nil {
+		return http.DefaultClient
+	}
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.TLSClientConfig = tlsConf.Clone() // its own: HTTP/2 setup adds to NextProtos
+	return &http.Client{Transport: tr}
 }

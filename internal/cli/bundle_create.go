@@ -22,7 +22,7 @@ type bundleCreateFlags struct {
 	since       []string
 	split       string
 	concurrency int
-	insecure    bool
+	access      registryFlags
 	quiet       bool
 	format      *outputFormat
 	noReferrers bool
@@ -106,7 +106,7 @@ The files written are printed to stdout; --json prints a summary instead.`,
 	fl.StringSliceVar(&f.since, "since", nil, "bundle (its volumes) the site already has: leave out the layers it holds")
 	fl.StringVar(&f.split, "split", "", "write volumes of at most this size, e.g. 4GiB or 700MB (default: one file)")
 	addTransferConcurrencyFlag(fl, &f.concurrency)
-	addInsecureFlag(fl, &f.insecure)
+	addRegistryFlags(fl, &f.access)
 	fl.BoolVarP(&f.quiet, "quiet", "q", false, "print nothing but errors and the files written")
 	f.format = addFormatFlags(cmd)
 	fl.BoolVar(&f.noReferrers, "no-referrers", false, "leave out the images' referrers (signatures, SBOMs, attestations)")
@@ -176,7 +176,7 @@ func runBundleCreate(ctx context.Context, e *env, f bundleCreateFlags, srcs *bun
 		plan.opts.BaseName = m.Volumes[0].Name + " (" + m.ID.String() + ")"
 		old.Close()
 	}
-	locs := &locations{insecure: f.insecure}
+	locs := &locations{access: f.access}
 	defer func() {
 		if cerr := locs.Close(); cerr != nil && err == nil {
 			err = cerr

@@ -77,7 +77,7 @@ indexes (gantry serve --allow-sparse does; gantry's store always does).`
 func newBundlePushCmd(e *env) *cobra.Command {
 	var f bundleImportFlags
 	var to string
-	var insecure bool
+	var reg registryFlags
 	cmd := &cobra.Command{
 		Use:   "push FILE... --to REGISTRY[/PREFIX]",
 		Short: "Push the images of a bundle to a registry",
@@ -109,7 +109,7 @@ becomes site.local:5000/mirror/team/app:1.4, digest unchanged.
 					return usageError{fmt.Errorf("--to %s: prefix: %w", to, err)}
 				}
 			}
-			reg, err := remote.New(host, remote.Options{Insecure: insecure, UserAgent: "gantry/" + Version})
+			reg, err := remote.New(host, reg.options())
 			if err != nil {
 				return usageError{fmt.Errorf("--to %s: %w", to, err)}
 			}
@@ -120,7 +120,7 @@ becomes site.local:5000/mirror/team/app:1.4, digest unchanged.
 	}
 	f.add(cmd)
 	cmd.Flags().StringVar(&to, "to", "", "the registry, and optionally a repository prefix: HOST[:PORT][/PREFIX]")
-	addInsecureFlag(cmd.Flags(), &insecure)
+	addRegistryFlags(cmd.Flags(), &reg)
 	return cmd
 }
 

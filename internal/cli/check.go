@@ -22,7 +22,7 @@ type checkFlags struct {
 	maxTotalBytes          string
 	maxLayers, concurrency int
 	platform               string
-	insecure               bool
+	access                 registryFlags
 	dockerfile, lintConfig string
 	buildArgs              []string
 }
@@ -101,7 +101,7 @@ could not be read, 2 on a usage error.`,
 	fl.StringVar(&f.maxTotalBytes, "max-total-bytes", "64GiB", "stop reading an image past this many decompressed bytes in all")
 	addCPUConcurrencyFlag(fl, &f.concurrency, "layers decompressed", "one per CPU, at most 8")
 	addPlatformFlag(fl, &f.platform, platformAnalyze)
-	addInsecureFlag(fl, &f.insecure)
+	addRegistryFlags(fl, &f.access)
 	fl.StringVar(&f.dockerfile, "dockerfile", "", "the Dockerfile the images were built from: link its instructions to their layers and price its lint findings in bytes")
 	fl.StringVar(&f.lintConfig, "lint-config", "", "lint policy file for --dockerfile (default ./"+lintConfigFile+" if it exists)")
 	fl.StringArrayVar(&f.buildArgs, "build-arg", nil, "ARG value for --dockerfile as KEY=VALUE, as docker build --build-arg (repeatable)")
@@ -138,7 +138,7 @@ func runCheck(ctx context.Context, e *env, f checkFlags, args []string) (err err
 			return err
 		}
 	}
-	locs := &locations{insecure: f.insecure}
+	locs := &locations{access: f.access}
 	defer func() {
 		if cerr := locs.Close(); cerr != nil && err == nil {
 			err = cerr

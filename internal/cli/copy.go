@@ -16,7 +16,7 @@ import (
 type copyFlags struct {
 	platform    string
 	concurrency int
-	insecure    bool
+	access      registryFlags
 	quiet       bool
 	format      *outputFormat
 }
@@ -78,7 +78,7 @@ with its digest, is printed to stdout (--format json: a JSON summary).`,
 	fl := cmd.Flags()
 	addPlatformFlag(fl, &f.platform, platformFilter)
 	addTransferConcurrencyFlag(fl, &f.concurrency)
-	addInsecureFlag(fl, &f.insecure)
+	addRegistryFlags(fl, &f.access)
 	fl.BoolVarP(&f.quiet, "quiet", "q", false, "print nothing but errors and the copied reference")
 	f.format = addFormatFlags(cmd)
 	return cmd
@@ -163,7 +163,7 @@ func runCopy(ctx context.Context, e *env, f copyFlags, srcArg, dstArg string) (e
 	if err != nil {
 		return err
 	}
-	locs := &locations{insecure: f.insecure}
+	locs := &locations{access: f.access}
 	defer func() {
 		if cerr := locs.Close(); cerr != nil && err == nil {
 			err = cerr

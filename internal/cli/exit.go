@@ -61,7 +61,7 @@ func errorHint(err error) string {
 	)
 	switch {
 	case errors.As(err, &verify), errors.As(err, &authority), errors.As(err, &hostname), errors.As(err, &invalid):
-		return " (the registry's TLS certificate does not verify: add its CA to the system's trust store, or give --insecure to skip verification)"
+		return " (the registry's TLS certificate does not verify: give --ca-file with the CA that signed it, add that CA to the system's trust store, or give --insecure to skip verification)"
 	case errors.As(err, &record):
 		return " (the registry does not speak TLS: give --insecure to reach it over plain HTTP)"
 	}

@@ -7,6 +7,7 @@ import (
 	"github.com/gantry-dev/gantry/internal/analyze/report"
 	"github.com/gantry-dev/gantry/internal/copy"
 	"github.com/gantry-dev/gantry/internal/oci"
+	"github.com/gantry-dev/gantry/internal/remote"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"github.com/spf13/pflag"
 )
@@ -96,10 +97,25 @@ func (f *intFlag) Set(s string) error {
 	return nil
 }
 
-// addInsecureFlag registers --insecure, which every command that reaches a
-// registry takes.
-func addInsecureFlag(fl *pflag.FlagSet, b *bool) {
-	fl.BoolVar(b, "insecure", false, "reach registries over plain HTTP or with unverified TLS certificates")
+// registryFlags are the flags of every command that reaches a registry:
+// how its TLS is trusted. Credentials come from docker's config.json and
+// its credential helpers (remote.Options.DockerConfig), as for skopeo.
+type registryFlags struct {
+	insecure bool   // --insecure
+	caFile   string // --ca-file
+}
+
+// addRegistryFlags registers --insecure and --ca-file, which every command
+// that reaches a registry takes.
+func addRegistryFlags(fl *pflag.FlagSet, r *registryFlags) {
+	fl.BoolVar(&r.insecure, "insecure", false, "reach registries over plain HTTP or with unverified TLS certificates")
+	fl.StringVar(&r.caFile, "ca-file", "", "PEM file of CA certificates to trust for registries' TLS, besides the system's (a registry with a private CA)")
+}
+
+// options returns the remote.Options of these flags, with gantry's
+// User-Agent.
+func (r registryFlags) options() remote.Options {
+	return remote.Options{Insecure: r.insecure, CAFile: r.caFile, UserAgent: "gantry/" + Version}
 }
 
 // addThresholdFlag registers --failure-threshold with its default and why

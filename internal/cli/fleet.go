@@ -20,7 +20,7 @@ type fleetFlags struct {
 	format    *outputFormat
 	html      string
 	platform  string
-	insecure  bool
+	access    registryFlags
 	maxImages int
 }
 
@@ -58,7 +58,7 @@ every repository of a registry (under PREFIX).`,
 	fl.StringVar(&f.registry, "registry", "", "analyze every tagged image of this registry, HOST[/PREFIX]")
 	fl.StringVar(&f.html, "html", "", "also write a self-contained HTML report with an SVG of the layer-sharing tree to this file")
 	addPlatformFlag(fl, &f.platform, platformAnalyze)
-	addInsecureFlag(fl, &f.insecure)
+	addRegistryFlags(fl, &f.access)
 	fl.IntVar(&f.maxImages, "max-images", 1000, "with --registry, stop after this many images")
 	f.format = addFormatFlags(cmd)
 	return cmd
@@ -69,7 +69,7 @@ func runFleet(ctx context.Context, e *env, f fleetFlags, args []string) (err err
 	if err != nil {
 		return err
 	}
-	locs := &locations{insecure: f.insecure}
+	locs := &locations{access: f.access}
 	defer func() {
 		if cerr := locs.Close(); cerr != nil && err == nil {
 			err = cerr
@@ -127,7 +127,7 @@ func writeFile(name string, fn func(*os.File) error) error {
 // registryImages lists every tag of every repository under HOST[/PREFIX].
 func registryImages(ctx context.Context, f fleetFlags, platform *ocispec.Platform) ([]fleet.Image, error) {
 	host, prefix, _ := strings.Cut(f.registry, "/")
-	reg, err := remote.New(host, remote.Options{Insecure: f.insecure, UserAgent: "gantry/" + Version})
+	reg, err := remote.New(host, f.access.options())
 	if err != nil {
 		return nil, fmt.Errorf("registry %s: %w", host, err)
 	}

@@ -12,7 +12,7 @@ import (
 
 func newInventoryCmd(e *env) *cobra.Command {
 	var out string
-	var insecure bool
+	var reg registryFlags
 	var format *outputFormat
 	cmd := &cobra.Command{
 		Use:   "inventory REGISTRY_OR_STORE -o have.json",
@@ -39,7 +39,7 @@ catalog API) or oci:DIR.`,
 			ctx := cmd.Context()
 			arg := args[0]
 			var store cas.Store
-			locs := &locations{insecure: insecure}
+			locs := &locations{access: reg}
 			defer func() {
 				if cerr := locs.Close(); cerr != nil && err == nil {
 					err = cerr
@@ -56,7 +56,7 @@ catalog API) or oci:DIR.`,
 				if strings.Contains(host, "/") {
 					return fmt.Errorf("inventory %s: give a registry host (HOST[:PORT]) or oci:DIR, not a repository", arg)
 				}
-				r, err := remote.New(host, remote.Options{Insecure: insecure, UserAgent: "gantry/" + Version})
+				r, err := remote.New(host, reg.options())
 				if err != nil {
 					return fmt.Errorf("registry %s: %w", host, err)
 				}
@@ -86,7 +86,7 @@ catalog API) or oci:DIR.`,
 	}
 	fl := cmd.Flags()
 	fl.StringVarP(&out, "output", "o", "", "inventory file to write")
-	addInsecureFlag(fl, &insecure)
+	addRegistryFlags(fl, &reg)
 	format = addFormatFlags(cmd)
 	return cmd
 }

@@ -21,9 +21,8 @@ import (
 // takes the directory for exclusive use, so "gantry copy oci:d:a:v1
 // oci:d:b:v1" needs both repositories from one Store.
 type locations struct {
-	// insecure lets registries be reached over plain HTTP or with
-	// certificates that do not verify.
-	insecure bool
+	// access says how registries' TLS is trusted.
+	access registryFlags
 
 	layouts  map[string]*disk.Store    // by absolute directory
 	archives map[string]*archive.Store // by absolute path
@@ -56,7 +55,7 @@ func (l *locations) open(ctx context.Context, ref oci.ImageRef, mustExist bool) 
 		}
 		return s.Repository(ctx, ref.Repository)
 	case oci.TransportRegistry:
-		r, err := remote.New(ref.Registry, remote.Options{Insecure: l.insecure, UserAgent: "gantry/" + Version})
+		r, err := remote.New(ref.Registry, l.access.options())
 		if err != nil {
 			return nil, fmt.Errorf("registry %s: %w", ref.Registry, err)
 		}

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -26,6 +27,11 @@ type env struct {
 	log            *slog.Logger
 
 	configFile string
+	// config is the config file read (nil when there is none), for the
+	// sections a command reads itself (structuredKeys); configPath its
+	// path.
+	config     config
+	configPath string
 	logLevel   string
 	logFormat  string
 }
@@ -166,6 +172,7 @@ func unknownCommand(cmd *cobra.Command, args []string) error {
 var commands = []func(*env) *cobra.Command{
 	newVersionCmd,
 	newFsckCmd,
+	newGCCmd,
 	newCopyCmd,
 	newServeCmd,
 	newLintCmd,
@@ -215,6 +222,7 @@ func applySettings(cmd *cobra.Command, e *env) error {
 	if err := file.check(cmd.Root(), path); err != nil {
 		return err
 	}
+	e.config, e.configPath = file, path
 	var errs []error
 	flags.VisitAll(func(f *pflag.Flag) {
 		// --help and --version are requests, not settings: GANTRY_VERSION
@@ -313,10 +321,22 @@ func checkSection(sec map[string]any, cmd *cobra.Command, path string) error {
 				continue
 			}
 		}
-		if flags[k] {
+		if flags[k] || structuredKeys[strings.TrimPrefix(cmd.CommandPath(), cmd.Root().Name()+" ")][k] {
+			continue
+		}
+		if group, isMap := sec[k].(map[string]any); isMap && hasGroup(flags, k) {
+			// A group of flags: serve: {gc: {interval: 1h}} is gc-interval.
+			for _, kk := range slices.Sorted(maps.Keys(group)) {
+				if !flags[k+"-"+kk] {
+					return fmt.Errorf("config file %s: unknown key %q in %q %s; its keys are the flags --%s-* without the prefix", path, kk, k, where, k)
+				}
+			}
 			continue
 		}
 		known := slices.Collect(maps.Keys(flags))
+		for name := range structuredKeys[strings.TrimPrefix(cmd.CommandPath(), cmd.Root().Name()+" ")] {
+			known = append(known, name)
+		}
 		for name := range subs {
 			known = append(known, name)
 		}
@@ -329,6 +349,40 @@ func checkSection(sec map[string]any, cmd *cobra.Command, path string) error {
 		return errors.New(msg)
 	}
 	return nil
+}
+
+// hasGroup reports whether some flag is named prefix-SOMETHING, so that
+// the config file may group those flags in a section called prefix.
+func hasGroup(flags map[string]bool, prefix string) bool {
+	for f := range flags {
+		if strings.HasPrefix(f, prefix+"-") {
+			return true
+		}
+	}
+	return false
+}
+
+// structuredKeys are the keys of a command's section that are not flags
+// but structures the command reads and checks itself (config.section), by
+// command path.
+var structuredKeys = map[string]map[string]bool{
+	"serve": {"auth": true},
+}
+
+// section returns the value at path (section names, then a key) as YAML,
+// or nil when the file has none.
+func (c config) section(path ...string) ([]byte, error) {
+	var v any = map[string]any(c)
+	for _, name := range path {
+		m, ok := v.(map[string]any)
+		if !ok {
+			return nil, nil
+		}
+		if v, ok = m[name]; !ok {
+			return nil, nil
+		}
+	}
+	return yaml.Marshal(v)
 }
 
 // closest returns the candidate nearest to s by edit distance, if it is
@@ -391,12 +445,33 @@ func (c config) lookup(cmd *cobra.Command, flag string) (string, bool) {
 			}
 			return formatValue(v), true
 		}
+		// A flag of a group: gc-interval as gc: {interval: ...}, in the
+		// command's own section only (at the top level, gc: is gantry
+		// gc's section).
+		for i := range len(flag) {
+			if flag[i] != '-' || sec == nil || n != len(path) || n == 0 || structuredKeys[strings.Join(path, " ")][flag[:i]] {
+				continue
+			}
+			if group, ok := sec[flag[:i]].(map[string]any); ok {
+				if v, ok := group[flag[i+1:]]; ok {
+					if _, isMap := v.(map[string]any); !isMap {
+						return formatValue(v), true
+					}
+				}
+			}
+		}
 	}
 	return "", false
 }
 
 func formatValue(v any) string {
 	if list, ok := v.([]any); ok {
+		if slices.ContainsFunc(list, func(x any) bool { _, isMap := x.(map[string]any); return isMap }) {
+			// A list of objects (serve's mirror) reaches its flag as JSON.
+			if b, err := json.Marshal(list); err == nil {
+				return string(b)
+			}
+		}
 		parts := make([]string, len(list))
 		for i, x := range list {
 			parts[i] = fmt.Sprint(x)

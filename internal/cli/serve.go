@@ -16,6 +16,7 @@ import (
 
 	"github.com/gantry-dev/gantry/internal/cas"
 	"github.com/gantry-dev/gantry/internal/p2p/tracker"
+	"github.com/gantry-dev/gantry/internal/pullthrough"
 	"github.com/gantry-dev/gantry/internal/registry"
 	"github.com/gantry-dev/gantry/internal/store/disk"
 	"github.com/spf13/cobra"
@@ -42,8 +43,15 @@ type serveFlags struct {
 	metricsAddr     string
 	shutdownTimeout time.Duration
 	bundles         []string
+	s3              string
 	keepHost        bool
 	tracker         bool
+	redis           string
+	mirror          mirrorFlag
+	mirrorTTL       time.Duration
+	auth            authFlags
+	tls             serveTLSFlags
+	gc              serveGCFlags
 }
 
 func newServeCmd(e *env) *cobra.Command {
@@ -56,21 +64,62 @@ embedded store, so docker, containerd, skopeo, crane, oras and buildah push
 to it and pull from it. The store stays an OCI image layout that other tools
 read once gantry has stopped.
 
-It listens on 127.0.0.1:5000 by default: only this machine reaches it.
-Listening on every interface (--addr 0.0.0.0:5000) is a choice to make
-knowingly: gantry serve has no authentication and no TLS yet, so put it
-behind a proxy that has them, or on a network you trust.
+It listens on 127.0.0.1:5000 by default: only this machine reaches it, over
+plain HTTP. An address other machines reach (--addr 0.0.0.0:5000) is served
+over HTTPS: --tls-cert and --tls-key name the certificate (with its chain)
+and its key, PEM files read again when they change on disk (looked at every
+few seconds; open connections keep their certificate, and a new pair that
+does not load leaves the old one in use, logged once), so a renewal needs no
+restart. TLS 1.2 at least; clients that offer HTTP/2 get it. --metrics-addr
+is served the same way. --insecure-http serves plain HTTP on such an
+address anyway: behind a proxy that terminates TLS, or on a network you
+trust. Without --htpasswd anyone who reaches the port may push and delete.
+
+With --htpasswd FILE, requests need credentials: the users of the file
+(bcrypt hashes only, htpasswd -B) log in as with any registry (docker
+login, crane auth login, skopeo --creds, oras login, ctr --user). A request
+without acceptable credentials gets 401 with a Bearer challenge naming the
+token endpoint gantry serves at /token; Basic credentials are accepted on
+every request too. By default every user may pull and push everything,
+and anonymous requests nothing; the config file's serve.auth section says
+otherwise (see docs/access-control.md):
+
+  serve:
+    htpasswd: /etc/gantry/htpasswd
+    auth:
+      groups: {ci: [builder]}
+      grants:
+        - {repositories: "**", users: [admin], actions: ["*"]}
+        - {repositories: "team-a/**", users: [alice], groups: [ci], actions: [pull, push]}
+      anonymous:
+        - {repositories: "public/**", actions: [pull]}
+
+A known user without the grant gets 403 DENIED, an expired or forged token
+401 with error="invalid_token", and a client address with too many failed
+logins 429 with Retry-After.
+
+With --gc-interval, it collects garbage while it serves (off by default:
+what goes is a decision about what the registry keeps): the content deleted
+or no longer referenced in each repository, once let go of longer than
+--gc-grace ago, and the tags the --gc-* retention rules remove, as gantry gc
+does on a stopped store. In the config file: serve: {gc: {interval: 1h}}.
+Each run logs one line and counts into /metrics (gantry_gc_*).
 
 Besides the registry API under /v2/, it serves:
-  /healthz   200 while the store is open, 503 once shutdown has begun
+  /healthz   200 while the store is open, 503 once shutdown has begun (or,
+             with --tracker --redis, while Redis does not answer)
   /metrics   Prometheus metrics (on --metrics-addr instead, when given)
+  /token     with --htpasswd, the token endpoint of the challenges
   /p2p/v1/   with --tracker, the tracker of gantry agent's swarms, as gantry
-             tracker runs it (agents give --tracker http://ADDR)
+             tracker runs it (agents give --tracker http://ADDR, https://
+             with --tls-cert); with --redis, several such servers are
+             replicas of one tracker
 
 Each request is logged on one line at info level (method, path, route,
-status, bytes in and out, duration, remote address). Upload sessions that
-nothing has written to for --upload-ttl are removed, with their bytes, every
-few minutes; sessions that never received a byte go after --empty-upload-ttl.
+status, bytes in and out, duration, remote address, and with --htpasswd the
+user). Upload sessions that nothing has written to for --upload-ttl are
+removed, with their bytes, every few minutes; sessions that never received a
+byte go after --empty-upload-ttl.
 
 Slow or greedy clients are bounded: a request body that sends no byte for
 --body-idle-timeout fails (an upload keeps what came and can be resumed),
@@ -83,21 +132,54 @@ On SIGTERM or SIGINT gantry stops accepting connections, lets requests in
 flight finish for up to --shutdown-timeout, then closes the store (writing
 index.json) and exits 0.
 
+With --mirror, gantry serve is a pull-through mirror: the names an upstream
+serves are pulled from it into the store on first use (one upstream fetch
+per blob however many clients ask at once, streamed to them as it arrives),
+tags are resolved at the upstream again after --mirror-ttl (the cached tag
+is served while the upstream is down), and pushes to those names are
+refused; other names are pushed to and pulled from as usual. See
+docs/mirror.md; gantry serve containerd-config prints containerd's
+hosts.toml.
+
 One process at a time uses a store: a second gantry on the same --root fails
-at once, naming the process that holds it.`,
+at once, naming the process that holds it.
+
+With --s3 s3://BUCKET/PREFIX?endpoint=URL the store is in an S3 bucket
+(AWS, MinIO or any S3-compatible server honouring If-Match and
+If-None-Match on PUT) instead of --root, and any number of gantry serve
+replicas may serve the same location behind a load balancer: a push through
+one is pulled through another at once, and tags written at once through
+different replicas are all kept. Credentials come from AWS_ACCESS_KEY_ID and
+AWS_SECRET_ACCESS_KEY, the shared credentials file (AWS_PROFILE) or the
+instance role. See docs/s3.md.`,
 		Example: `  # serve the default store on this machine only
   gantry serve
 
-  # serve a given directory to the network, metrics on a separate port
-  gantry serve --addr 0.0.0.0:5000 --root /srv/gantry --metrics-addr 127.0.0.1:9090
+  # serve a given directory to the network over HTTPS, metrics on a separate port
+  gantry serve --addr 0.0.0.0:5000 --root /srv/gantry --metrics-addr 127.0.0.1:9090 \
+    --tls-cert /etc/gantry/tls.crt --tls-key /etc/gantry/tls.key
 
   # the same from the environment or the config file (serve: {addr: ..., allow-sparse: true})
-  GANTRY_ADDR=0.0.0.0:5000 GANTRY_ROOT=/srv/gantry gantry serve
+  GANTRY_ADDR=0.0.0.0:5000 GANTRY_ROOT=/srv/gantry GANTRY_TLS_CERT=/etc/gantry/tls.crt \
+    GANTRY_TLS_KEY=/etc/gantry/tls.key gantry serve
+
+  # require credentials; tokens signed with a key replicas share
+  gantry serve --addr 0.0.0.0:5000 --htpasswd /etc/gantry/htpasswd --token-key /etc/gantry/token.pem
 
   # serve a bundle (all its volumes) read-only, in place, without unpacking it;
   # registry.local:5000/apps/api:v1 is served as apps/api:v1, as bundle load
   # stores it (--keep-registry-host: registry.local_5000/apps/api:v1)
-  gantry serve --addr 0.0.0.0:5000 --bundle fleet.tar,fleet.002.tar
+  gantry serve --addr 0.0.0.0:5000 --insecure-http --bundle fleet.tar,fleet.002.tar
+
+  # a pull-through mirror of Docker Hub (docker.io/library/nginx and nginx alike)
+  gantry serve --mirror https://registry-1.docker.io
+
+  # several upstreams by name prefix; pushes to other names are kept here
+  gantry serve --mirror docker.io/=https://registry-1.docker.io --mirror ghcr.io/=https://ghcr.io
+
+  # one of several replicas of a store in an S3 bucket
+  AWS_ACCESS_KEY_ID=... AWS_SECRET_ACCESS_KEY=... gantry serve --addr 0.0.0.0:5000 \
+    --s3 's3://registry/prod?endpoint=https://minio.internal:9000'
 
   # a free port, for tests: the address is logged as "listening addr=127.0.0.1:NNNNN"
   gantry serve --addr 127.0.0.1:0 --root "$(mktemp -d)"`,
@@ -125,16 +207,39 @@ at once, naming the process that holds it.`,
 	fl.StringVar(&f.metricsAddr, "metrics-addr", "", "serve /metrics and /healthz on this address instead of --addr")
 	fl.DurationVar(&f.shutdownTimeout, "shutdown-timeout", defaultShutdownTimeout, "how long requests in flight may run on after SIGTERM")
 	fl.DurationVar(&f.purgeInterval, "purge-interval", defaultPurgeInterval, "how often to look for idle upload sessions")
+	fl.StringVar(&f.s3, "s3", "", s3Usage)
 	fl.StringSliceVar(&f.bundles, "bundle", nil, "serve these bundle files (the volumes of one bundle) read-only, in place, instead of the store; --root is not used")
 	fl.BoolVar(&f.keepHost, "keep-registry-host", false, "with --bundle: "+keepHostUsage)
 	fl.BoolVar(&f.tracker, "tracker", false, "also serve the tracker of gantry agent's swarms under /p2p/v1/ (as gantry tracker does)")
+	fl.StringVar(&f.redis, "redis", "", "with --tracker: share the tracker's state with its replicas through this Redis, redis://HOST:PORT/DB")
+	fl.Var(&f.mirror, "mirror", mirrorUsage)
+	fl.DurationVar(&f.mirrorTTL, "mirror-ttl", pullthrough.DefaultTagTTL, "with --mirror: resolve a cached tag at its upstream again once it is older than this")
+	addServeTLSFlags(fl, &f.tls)
+	cmd.AddCommand(newServeContainerdConfigCmd())
+	addAuthFlags(fl, &f.auth)
+	f.gc.add(fl)
 	_ = fl.MarkHidden("purge-interval") // for tests; the default suits every --upload-ttl worth having
 	return cmd
 }
 
 func (f serveFlags) check() error {
-	if f.root == "" && len(f.bundles) == 0 {
+	if f.root == "" && len(f.bundles) == 0 && f.s3 == "" {
 		return errors.New("no store directory: give --root DIR or set GANTRY_ROOT")
+	}
+	if f.redis != "" && !f.tracker {
+		return errors.New("--redis shares the tracker's state: it goes with --tracker")
+	}
+	if f.s3 != "" && len(f.bundles) > 0 {
+		return errors.New("--s3 and --bundle both name what to serve: give one")
+	}
+	if err := checkS3Location(f.s3); err != nil {
+		return err
+	}
+	if len(f.mirror.upstreams) > 0 && len(f.bundles) > 0 {
+		return errors.New("--mirror caches into the store and --bundle serves a bundle read-only: give one of them")
+	}
+	if f.mirrorTTL <= 0 {
+		return fmt.Errorf("--mirror-ttl %s: want a positive duration", f.mirrorTTL)
 	}
 	if f.keepHost && len(f.bundles) == 0 {
 		return errors.New("--keep-registry-host names a bundle's repositories: it goes with --bundle (bundle load takes it for the store)")
@@ -146,6 +251,9 @@ func (f serveFlags) check() error {
 		if _, _, err := net.SplitHostPort(f.metricsAddr); err != nil {
 			return fmt.Errorf("--metrics-addr %q: want HOST:PORT: %v", f.metricsAddr, err)
 		}
+	}
+	if err := f.tls.check(map[string]string{"--addr": f.addr, "--metrics-addr": f.metricsAddr}); err != nil {
+		return err
 	}
 	if f.uploadTTL <= 0 {
 		return fmt.Errorf("--upload-ttl %s: want a positive duration", f.uploadTTL)
@@ -170,7 +278,10 @@ func (f serveFlags) check() error {
 	if f.shutdownTimeout < 0 {
 		return fmt.Errorf("--shutdown-timeout %s: want 0 or more", f.shutdownTimeout)
 	}
-	return nil
+	if f.gc.interval > 0 && (f.s3 != "" || len(f.bundles) > 0) {
+		return errors.New("--gc-interval collects garbage in the disk store (--root); an S3 store has no garbage collection yet and a bundle is served read-only")
+	}
+	return f.gc.check()
 }
 
 func runServe(ctx context.Context, e *env, f serveFlags) (err error) {
@@ -178,11 +289,31 @@ func runServe(ctx context.Context, e *env, f serveFlags) (err error) {
 		return usageError{err}
 	}
 	raiseFileLimit(e.log)
+	tlsConf, err := f.tls.serverTLS(e.log)
+	if err != nil {
+		return err
+	}
 	regOpts := f.limits
 	regOpts.AllowSparse, regOpts.Logger, regOpts.BodyIdleTimeout = f.allowSparse, e.log, f.bodyIdle
+	access, err := newServeAuth(e, f.auth)
+	if err != nil {
+		return err
+	}
+	access.apply(&regOpts)
 	health := &healthState{root: f.root}
+	var trk *tracker.Tracker
+	if f.tracker {
+		var closeShared func()
+		var err error
+		trk, closeShared, err = newTracker(e, trackerFlags{redis: f.redis})
+		if err != nil {
+			return usageError{err}
+		}
+		defer closeShared()
+		health.tracker = trk
+	}
 	var (
-		reg   *registry.Registry
+		reg   http.Handler
 		store any        // the store served, for the abilities it may have (UploadPurger)
 		stats storeStats // the disk store, for /metrics; nil for a bundle
 	)
@@ -207,11 +338,28 @@ func runServe(ctx context.Context, e *env, f serveFlags) (err error) {
 		if listeners, err = listen(f); err != nil {
 			return err
 		}
+	} else if f.s3 != "" {
+		st, err := openS3Store(ctx, f.s3, e.log)
+		if err != nil {
+			return err
+		}
+		if listeners, err = listen(f); err != nil {
+			return err
+		}
+		reg, store, health.root = registry.New(st, regOpts), st, ""
+		if len(f.mirror.upstreams) > 0 { // a mirror whose cache the replicas share
+			pt, err := openMirror(st, f, e.log)
+			if err != nil {
+				return err
+			}
+			defer pt.Close()
+			reg = pt.Handler(registry.New(pt, regOpts))
+		}
 	} else {
 		if listeners, err = listen(f); err != nil {
 			return err
 		}
-		ds, derr := disk.Open(f.root, disk.Options{Logger: e.log})
+		ds, derr := disk.Open(f.root, disk.Options{Logger: e.log, OnlineGC: f.gc.interval > 0})
 		if derr != nil {
 			return derr
 		}
@@ -223,27 +371,35 @@ func runServe(ctx context.Context, e *env, f serveFlags) (err error) {
 			}
 		}()
 		reg, store, stats = registry.New(ds, regOpts), ds, ds
+		if len(f.mirror.upstreams) > 0 {
+			pt, err := openMirror(ds, f, e.log)
+			if err != nil {
+				return err
+			}
+			defer pt.Close() // before the store's Close, deferred earlier
+			reg = pt.Handler(registry.New(pt, regOpts))
+		}
 	}
 
 	m := newServeMetrics(stats, e.log)
+	access.register(m)
 	ops := http.NewServeMux()
 	ops.Handle("GET /metrics", m.handler())
 	ops.Handle("GET /healthz", health)
 
-	var handler http.Handler = reg
-	var trk *tracker.Tracker
-	if f.tracker {
-		trk = tracker.New(tracker.Options{Logger: e.log})
+	handler := access.wrap(reg)
+	if trk != nil {
 		tctx, stopTracker := context.WithCancel(ctx)
 		defer stopTracker()
 		go trk.Run(tctx)
-		handler = withTracker(reg, trk)
+		handler = withTracker(handler, trk)
 	}
 	if f.metricsAddr == "" {
 		handler = withOps(handler, ops)
 	}
 	srv := &http.Server{
 		Handler:           instrument(handler, e.log, m),
+		TLSConfig:         tlsConf.Clone(), // its own: HTTP/2 setup writes to it
 		ReadHeaderTimeout: 30 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(e.log.Handler(), slog.LevelWarn),
@@ -255,6 +411,7 @@ func runServe(ctx context.Context, e *env, f serveFlags) (err error) {
 	if f.metricsAddr != "" {
 		servers = append(servers, &http.Server{
 			Handler:           instrument(ops, e.log, m),
+			TLSConfig:         tlsConf.Clone(), // its own: HTTP/2 setup writes to it
 			ReadHeaderTimeout: 10 * time.Second,
 			ErrorLog:          slog.NewLogLogger(e.log.Handler(), slog.LevelWarn),
 		})
@@ -262,19 +419,23 @@ func runServe(ctx context.Context, e *env, f serveFlags) (err error) {
 
 	errc := make(chan error, len(servers))
 	for i, s := range servers {
-		go func() { errc <- s.Serve(listeners[i]) }()
+		go func() { errc <- serveOn(s, listeners[i]) }()
 	}
 	if len(f.bundles) > 0 {
 		// --root is not used: naming it would send whoever reads the log
 		// to a directory that has nothing to do with what is served.
-		e.log.Info("listening", "addr", ln.Addr().String(), "bundle", strings.Join(f.bundles, ","), "read_only", true)
+		e.log.Info("listening", "addr", ln.Addr().String(), "bundle", strings.Join(f.bundles, ","), "read_only", true, "tls", tlsConf != nil)
+	} else if f.s3 != "" {
+		e.log.Info("listening", "addr", ln.Addr().String(), "s3", f.s3, "allow_sparse", f.allowSparse, "upload_ttl", f.uploadTTL, "tls", tlsConf != nil)
 	} else {
-		e.log.Info("listening", "addr", ln.Addr().String(), "root", f.root, "allow_sparse", f.allowSparse, "upload_ttl", f.uploadTTL)
+		e.log.Info("listening", "addr", ln.Addr().String(), "root", f.root, "allow_sparse", f.allowSparse, "upload_ttl", f.uploadTTL, "tls", tlsConf != nil)
 	}
 	if len(listeners) > 1 {
 		e.log.Info("metrics listening", "addr", listeners[1].Addr().String())
 	}
 
+	gcCtx, stopGC := context.WithCancel(ctx)
+	gcDone := startGC(gcCtx, e.log, store, f.gc, m)
 	purgeDone := make(chan struct{})
 	purgeCtx, stopPurge := context.WithCancel(ctx)
 	go func() {
@@ -292,6 +453,8 @@ func runServe(ctx context.Context, e *env, f serveFlags) (err error) {
 	health.stopping.Store(true)
 	stopPurge()
 	<-purgeDone
+	stopGC()
+	<-gcDone
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), f.shutdownTimeout)
 	defer cancel()
 	if trk != nil {
@@ -398,9 +561,11 @@ func purgeLoop(ctx context.Context, log *slog.Logger, store any, interval time.D
 }
 
 // healthState answers /healthz: 200 while the store is open and its layout
-// is reachable, 503 once shutdown has begun or when the directory is gone.
+// is reachable, 503 once shutdown has begun, when the directory is gone or
+// when the tracker's Redis does not answer.
 type healthState struct {
 	root     string
+	tracker  *tracker.Tracker // with --tracker
 	stopping atomic.Bool
 }
 
@@ -411,6 +576,13 @@ func (h *healthState) ServeHTTP(w http.ResponseWriter, _ *http.Request) {
 		w.WriteHeader(http.StatusServiceUnavailable)
 		fmt.Fprintln(w, "shutting down")
 		return
+	}
+	if h.tracker != nil {
+		if err := h.tracker.Healthy(); err != nil {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			fmt.Fprintln(w, err)
+			return
+		}
 	}
 	if h.root == "" { // serving a bundle: nothing on disk to lose
 		fmt.Fprintln(w, "ok")

@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/gantry-dev/gantry/internal/auth"
 	"github.com/gantry-dev/gantry/internal/registry"
 	"github.com/gantry-dev/gantry/internal/store/disk"
 	"github.com/prometheus/client_golang/prometheus"
@@ -127,7 +128,8 @@ func instrument(next http.Handler, log *slog.Logger, m *serveMetrics) http.Handl
 				slog.Int64("in", body.n),
 				slog.Int64("out", rw.written),
 				slog.Duration("duration", took),
-				slog.String("remote", r.RemoteAddr))
+				slog.String("remote", r.RemoteAddr),
+				rw.callerAttr())
 		}()
 		next.ServeHTTP(rw, r)
 	})
@@ -140,6 +142,8 @@ func routeName(r *http.Request) string {
 		return "healthz"
 	case "/metrics":
 		return "metrics"
+	case auth.DefaultTokenPath:
+		return "token"
 	}
 	return registry.Route(r.Method, r.URL.Path)
 }
@@ -167,6 +171,27 @@ type responseWriter struct {
 	http.ResponseWriter
 	status  int
 	written int64
+	// caller is who the registry or the token endpoint found the
+	// request to come from (RecordCaller); hasCaller is false without
+	// access control.
+	caller    string
+	hasCaller bool
+}
+
+// RecordCaller takes note of the request's user, "" for anonymous, for the
+// access log.
+func (w *responseWriter) RecordCaller(name string) { w.caller, w.hasCaller = name, true }
+
+// callerAttr is the log attribute of the caller: user=NAME, user=-
+// (anonymous), or nothing without access control.
+func (w *responseWriter) callerAttr() slog.Attr {
+	switch {
+	case !w.hasCaller:
+		return slog.Attr{}
+	case w.caller == "":
+		return slog.String("user", "-")
+	}
+	return slog.String("user", w.caller)
 }
 
 var (

@@ -22,6 +22,7 @@ import (
 	"github.com/gantry-dev/gantry/internal/bundle"
 	"github.com/gantry-dev/gantry/internal/registry"
 	"github.com/gantry-dev/gantry/internal/store/disk"
+	"github.com/gantry-dev/gantry/internal/store/s3/s3test"
 	"github.com/gantry-dev/gantry/internal/testimage"
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
@@ -354,6 +355,10 @@ func TestServeUsageErrors(t *testing.T) {
 		{"zero ttl", []string{"serve", "--root", root, "--upload-ttl", "0s"}, "--upload-ttl"},
 		{"bad addr", []string{"serve", "--root", root, "--addr", "5000"}, "--addr"},
 		{"bad metrics addr", []string{"serve", "--root", root, "--metrics-addr", "nope"}, "--metrics-addr"},
+		{"bad s3 location", []string{"serve", "--root", root, "--s3", "https://bucket.example.com/p"}, "--s3"},
+		{"unknown s3 parameter", []string{"serve", "--root", root, "--s3", "s3://bucket?endpint=http://x"}, "unknown parameter"},
+		{"s3 and bundle", []string{"serve", "--root", root, "--s3", "s3://bucket", "--bundle", "b.tar"}, "--s3 and --bundle"},
+		{"gc on s3", []string{"serve", "--s3", "s3://bucket", "--gc-interval", "1h"}, "no garbage collection yet"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -436,4 +441,40 @@ func TestServeBundleStart(t *testing.T) {
 		}
 		t.Log(errs)
 	})
+}
+
+// TestServeS3: serve takes its S3 location from GANTRY_S3 and credentials
+// from the AWS variables, says where it serves from, and takes a push.
+func TestServeS3(t *testing.T) {
+	srv := s3test.Start(t)
+	loc := srv.URL()
+	t.Setenv("XDG_CONFIG_HOME", t.TempDir())
+	t.Setenv("GANTRY_S3", loc)
+	for _, kv := range s3test.Env() {
+		k, v, _ := strings.Cut(kv, "=")
+		t.Setenv(k, v)
+	}
+	addr, logs, stop := serveInProcess(t, "serve", "--addr", "127.0.0.1:0")
+	if !strings.Contains(logs.String(), fmt.Sprintf("s3=%q", loc)) {
+		t.Errorf("listening line lacks s3=%s:\n%s", loc, logs)
+	}
+	if code, body := get(t, "http://"+addr+"/healthz"); code != http.StatusOK || strings.TrimSpace(body) != "ok" {
+		t.Errorf("/healthz: %d %q", code, body)
+	}
+	blob := []byte("a layer in a bucket")
+	d := digest.FromBytes(blob)
+	resp, err := http.Post("http://"+addr+"/v2/demo/app/blobs/uploads/?digest="+d.String(), "application/octet-stream", bytes.NewReader(blob))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusCreated {
+		t.Fatalf("monolithic push: %s", resp.Status)
+	}
+	if code, body := get(t, "http://"+addr+"/v2/demo/app/blobs/"+d.String()); code != http.StatusOK || body != string(blob) {
+		t.Fatalf("blob GET: %d %q", code, body)
+	}
+	if code := stop(); code != 0 {
+		t.Fatalf("serve exited %d after its context ended", code)
+	}
 }

@@ -164,6 +164,18 @@ func RegistryEndpoint(host string) string {
 	return host
 }
 
+// UpstreamRepository returns the name under which the registry at host (as
+// references name it, or its API endpoint) knows the repository path:
+// Docker Hub keeps its official images under library/, so "nginx" there is
+// "library/nginx", as docker, skopeo and crane read it. Other hosts keep
+// path as it is.
+func UpstreamRepository(host, path string) string {
+	if RegistryEndpoint(host) == DockerHubEndpoint && !strings.Contains(path, "/") {
+		return "library/" + path
+	}
+	return path
+}
+
 // unsupportedTransports are skopeo's transports that gantry does not read
 // (docker-archive, which it reads as a source, is not one of them), named
 // so that their references get a clear error rather than a bad name. It is

@@ -89,7 +89,9 @@ func parseUint(s string) (int64, bool) {
 // being copied through user space. The bytes are not verified here; fsck
 // verifies blobs at rest, clients verify what they pull, and a store that
 // checks as it reads (a bundle) fails the read before the last byte, which
-// aborts the response.
+// aborts the response. A store that hands out URLs for its blobs
+// (cas.BlobLocator, the S3 store with presigned URLs) gets the client a 307
+// to one instead, for GET; HEAD is answered here.
 func (rq *request) getBlob() {
 	ctx := rq.r.Context()
 	d, ae := parseDigest(rq.ref)
@@ -112,6 +114,22 @@ func (rq *request) getBlob() {
 		h.Set("Content-Length", fmt.Sprint(desc.Size))
 		rq.w.WriteHeader(http.StatusOK)
 		return
+	}
+	if bl, ok := rq.repo.(cas.BlobLocator); ok {
+		// The store hands out URLs (S3 presigned): the client reads the
+		// bytes from there, Range included; 307 keeps the method.
+		u, err := bl.BlobURL(ctx, desc)
+		switch {
+		case err == nil:
+			h.Set("Location", u)
+			h.Del("Accept-Ranges")
+			h.Set("Content-Length", "0")
+			rq.w.WriteHeader(http.StatusTemporaryRedirect)
+			return
+		case !errors.Is(err, cas.ErrUnsupported):
+			rq.fail(err, kindBlob)
+			return
+		}
 	}
 	if br.unsatisfiable {
 		// No error code: none of the spec's fits, and the client's

@@ -33,6 +33,12 @@
 // little before its 413 so the client reads it, and referrers lists are
 // paged with Link and carry at most MaxReferrerAnnotations per entry.
 //
+// Access control is one question per request (auth.go): with
+// Options.Authorizer set, the handler asks it who sent the request and
+// whether that caller may pull, push or delete in the repository the route
+// names, before the name is even validated; the catalog and mounts ask
+// the same caller. internal/auth implements it.
+//
 // Blob GETs of stores whose Fetch returns an *os.File (the disk store) are
 // written with io.Copy straight to the ResponseWriter so that net/http uses
 // sendfile(2). Middleware that wraps the ResponseWriter must implement

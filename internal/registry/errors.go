@@ -120,7 +120,8 @@ const (
 // another registry, a mirror's upstream say: the handler answers with the
 // same status, error code and headers (the WWW-Authenticate challenge of
 // a 401, so that the client authenticates with the upstream and retries
-// with its credentials).
+// with its credentials). The errors of an Authorizer keep the same
+// contract.
 type UpstreamError interface {
 	error
 	// Status is the HTTP status to answer with.

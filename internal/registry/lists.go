@@ -91,15 +91,15 @@ func (rq *request) tagsList() {
 }
 
 // servedNames keeps, of a store's repositories, the names the registry
-// serves: a store may hold others (an OCI layout in which skopeo or ctr
+// serves and the caller may see: a store may hold others (an OCI layout in which skopeo or ctr
 // wrote "HOST:PORT/REPO"), which a client could not ask for, and a catalog
 // that lists them breaks every client that walks it.
-func servedNames(list func(ctx context.Context, last string, fn func([]string) error) error) func(ctx context.Context, last string, fn func([]string) error) error {
+func servedNames(list func(ctx context.Context, last string, fn func([]string) error) error, caller Caller) func(ctx context.Context, last string, fn func([]string) error) error {
 	return func(ctx context.Context, last string, fn func([]string) error) error {
 		return list(ctx, last, func(page []string) error {
 			served := page[:0:0]
 			for _, name := range page {
-				if oci.ValidateRepository(name) == nil {
+				if oci.ValidateRepository(name) == nil && caller.Lists(name) {
 					served = append(served, name)
 				}
 			}
@@ -108,8 +108,9 @@ func servedNames(list func(ctx context.Context, last string, fn func([]string) e
 	}
 }
 
-// catalog answers GET /v2/_catalog[?n=N&last=R].
-func (reg *Registry) catalog(w http.ResponseWriter, r *http.Request) {
+// catalog answers GET /v2/_catalog[?n=N&last=R], with the repositories
+// the caller may pull.
+func (reg *Registry) catalog(w http.ResponseWriter, r *http.Request, caller Caller) {
 	rl, ok := reg.store.(cas.RepositoryLister)
 	if !ok {
 		reg.writeError(w, r, newError(CodeUnsupported, "this store cannot list repositories"), kindRegistry)
@@ -120,7 +121,7 @@ func (reg *Registry) catalog(w http.ResponseWriter, r *http.Request) {
 		reg.writeError(w, r, err, kindRegistry)
 		return
 	}
-	repos, more, err := collect(r.Context(), n, last, servedNames(rl.Repositories))
+	repos, more, err := collect(r.Context(), n, last, servedNames(rl.Repositories, caller))
 	if err != nil {
 		reg.writeError(w, r, err, kindRegistry)
 		return

@@ -162,6 +162,11 @@ func (rq *request) putManifest() {
 		return
 	}
 	desc.MediaType = m.MediaType
+	// From the check of the children to the last tag, garbage collection
+	// leaves the repository's content alone: a child found here stays.
+	if g, ok := rq.repo.(cas.Guarder); ok {
+		defer g.Guard()()
+	}
 	if !rq.reg.opts.AllowSparse {
 		if missing, err := rq.missingChildren(desc, m); err != nil {
 			rq.fail(err, kindManifest)

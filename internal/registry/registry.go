@@ -74,6 +74,14 @@ type Options struct {
 	// MaxRepositorySessions is MaxSessions for one repository. Default
 	// DefaultMaxRepositorySessions (1000).
 	MaxRepositorySessions int
+
+	// Authorizer, when set, authenticates every request and decides what
+	// it may do: pull (GET and HEAD, tag and referrer lists), push
+	// (uploads, manifest PUT) or delete, by repository; the catalog lists
+	// only what the caller may pull, and a mount takes its source only
+	// where the caller may pull (else the client uploads). Default: every
+	// request may do everything.
+	Authorizer Authorizer
 }
 
 // Registry is an http.Handler serving the OCI Distribution API over a
@@ -259,6 +267,11 @@ func (reg *Registry) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		reg.writeError(w, r, newError(CodeUnsupported, "deletes are disabled on this registry"), kindRegistry)
 		return
 	}
+	caller, err := reg.authorize(w, r, route, t.repo)
+	if err != nil {
+		reg.writeError(w, r, err, kindRegistry)
+		return
+	}
 	switch route {
 	case routePing:
 		w.Header().Set("Content-Type", "application/json")
@@ -269,7 +282,7 @@ func (reg *Registry) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		return
 	case routeCatalog:
-		reg.catalog(w, r)
+		reg.catalog(w, r, caller)
 		return
 	}
 	if err := oci.ValidateRepository(t.repo); err != nil {
@@ -281,7 +294,7 @@ func (reg *Registry) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		reg.writeError(w, r, err, kindRegistry)
 		return
 	}
-	rq := &request{reg: reg, w: w, r: r, name: t.repo, ref: t.ref, repo: repo}
+	rq := &request{reg: reg, w: w, r: r, name: t.repo, ref: t.ref, repo: repo, caller: caller}
 	switch route {
 	case routeUploadPost, routeUploadPatch, routeUploadPut:
 		release, ok := rq.admitUpload()
@@ -312,6 +325,25 @@ func (reg *Registry) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
+// authorize asks the Authorizer who sent r and whether it may do what
+// route needs on repo (an invalid name is let through, to be refused as
+// one). The repository name is checked only afterwards, so that an
+// unauthenticated client learns nothing of it.
+func (reg *Registry) authorize(w http.ResponseWriter, r *http.Request, route, repo string) (Caller, error) {
+	if reg.opts.Authorizer == nil {
+		return everyone{}, nil
+	}
+	caller, err := reg.opts.Authorizer.Authenticate(r)
+	if err != nil {
+		return nil, err
+	}
+	recordCaller(w, caller.Name())
+	if err := caller.Authorize(repo, routeAction[route]); err != nil {
+		return nil, err
+	}
+	return caller, nil
+}
+
 // recover turns a panic of a handler into a 500 and a log line, so one bad
 // request cannot take the server down. http.ErrAbortHandler is net/http's
 // own way to abort a response and passes through.
@@ -337,6 +369,8 @@ type request struct {
 	name string
 	ref  string
 	repo cas.Target
+	// caller is who sent the request (everyone without an Authorizer).
+	caller Caller
 }
 
 func (rq *request) fail(err error, k kind) { rq.reg.writeError(rq.w, rq.r, err, k) }

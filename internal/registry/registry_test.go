@@ -23,8 +23,9 @@ import (
 )
 
 // stores are the stores every endpoint test runs over: memory (readers
-// that do not seek, ranges through cas.RangeFetcher) and disk (files,
-// ranges by Seek, the path `gantry serve` takes).
+// that do not seek, ranges through cas.RangeFetcher), disk (files,
+// ranges by Seek, the path `gantry serve` takes) and s3 (MinIO, the path
+// of `gantry serve --s3`).
 var stores = []struct {
 	name string
 	open func(t *testing.T) cas.Store
@@ -38,6 +39,7 @@ var stores = []struct {
 		t.Cleanup(func() { _ = s.Close() })
 		return s
 	}},
+	{"s3", newS3Store}, // s3_test.go
 }
 
 // forStores runs fn once per store, against a server over it.

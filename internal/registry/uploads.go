@@ -6,6 +6,7 @@ import (
 	"io"
 	"math"
 	"net/http"
+	"slices"
 	"strings"
 
 	"github.com/gantry-dev/gantry/internal/cas"
@@ -146,8 +147,9 @@ func (rq *request) startUpload() {
 // Without from (an anonymous mount, distribution-spec v1.1), the source is
 // a repository that holds the blob, found through cas.HolderLister: the
 // same mount as with from, so the blob becomes this repository's only
-// because another repository the caller could name holds it. (With access
-// control, only repositories the caller may pull will qualify.)
+// because another repository the caller could name holds it. Either way
+// the source must be a repository the caller may pull (Caller.Can), or
+// the client uploads the blob like any other.
 func (rq *request) mount(m, from string) bool {
 	ctx := rq.r.Context()
 	d, ae := parseDigest(m)
@@ -164,12 +166,16 @@ func (rq *request) mount(m, from string) bool {
 			return false
 		}
 		holders, err := hl.Holders(ctx, d)
-		if err != nil || len(holders) == 0 {
+		if err != nil {
 			return false
 		}
-		from = holders[0]
+		i := slices.IndexFunc(holders, func(h string) bool { return rq.caller.Can(h, actionPull) })
+		if i < 0 {
+			return false
+		}
+		from = holders[i]
 	}
-	if oci.ValidateRepository(from) != nil {
+	if oci.ValidateRepository(from) != nil || !rq.caller.Can(from, actionPull) {
 		return false
 	}
 	src, err := rq.reg.store.Repository(ctx, from)

@@ -27,18 +27,26 @@ import (
 )
 
 // Options configures a Registry. The zero value talks to a registry with
-// verified TLS (plain HTTP on loopback), the credentials docker would use, and
-// a retrying HTTP client.
+// verified TLS (plain HTTP on loopback when the registry does not speak TLS),
+// the credentials docker would use, and a retrying HTTP client.
 type Options struct {
 	// Insecure lets gantry reach a registry that is not on a loopback address
 	// without a verified TLS certificate. Such a registry is tried over HTTPS
 	// without certificate verification first; if it answers the TLS handshake
 	// in plain HTTP, plain HTTP is used from then on. The probe happens once,
-	// on the first request. Loopback registries use plain HTTP whatever the
-	// value. With a caller-supplied HTTPClient, certificate verification is
+	// on the first request. Loopback registries are probed the same way
+	// whatever the value, but their certificate is verified unless Insecure
+	// is set. With a caller-supplied HTTPClient, certificate verification is
 	// the client's business: Insecure then only allows the plain-HTTP
 	// fallback.
 	Insecure bool
+
+	// CAFile is a PEM file of one or more CA certificates that a registry's
+	// TLS certificate may chain to, in addition to the system's trust store:
+	// a registry whose certificate a private CA signed. Read once by New;
+	// ignored with a caller-supplied HTTPClient. Default: the system's trust
+	// store only.
+	CAFile string
 
 	// DockerConfig is the path of docker's config.json, read once by New for
 	// "auths" (base64 user:password), "credHelpers" and "credsStore" (the
@@ -46,6 +54,15 @@ type Options struct {
 	// Default: $DOCKER_CONFIG/config.json, else ~/.docker/config.json. A
 	// missing file means anonymous access.
 	DockerConfig string
+
+	// Username and Password, when Username is set, are the credentials
+	// sent to the registry instead of those of DockerConfig (a mirror's
+	// per-upstream account).
+	Username, Password string
+
+	// PlainHTTP talks to the registry over plain HTTP whatever its host
+	// (an upstream given as an http:// URL). Default: the rule of New.
+	PlainHTTP bool
 
 	// UserAgent is sent with every request, so that registry operators can
 	// tell gantry's traffic apart. Default: "gantry/" and the module version
@@ -90,11 +107,12 @@ var (
 // reads the credential configuration but sends no request: an unreachable
 // registry fails at first use.
 //
-// The scheme follows one rule: plain HTTP for loopback hosts (localhost,
-// 127.0.0.0/8, [::1]), where TLS buys nothing; HTTPS with a verified
-// certificate for every other host; with opts.Insecure, HTTPS without
-// verification, falling back to plain HTTP when the server does not speak
-// TLS (see Options.Insecure).
+// The scheme follows one rule: HTTPS with a verified certificate for every
+// host that is not loopback; for loopback hosts (localhost, 127.0.0.0/8,
+// [::1]), HTTPS when the server speaks TLS (its certificate verified, as
+// for any host) and plain HTTP when it does not, as docker does; with
+// opts.Insecure, HTTPS without verification, falling back to plain HTTP
+// when the server does not speak TLS (see Options.Insecure).
 //
 // host is a registry host as references name it: Docker Hub's names
 // (docker.io, index.docker.io) are sent to its API endpoint,
@@ -109,7 +127,9 @@ func New(host string, opts Options) (*Registry, error) {
 		configPath = defaultDockerConfig()
 	}
 	var credFn auth.CredentialFunc
-	if configPath != "" {
+	if opts.Username != "" {
+		credFn = auth.StaticCredential(host, auth.Credential{Username: opts.Username, Password: opts.Password})
+	} else if configPath != "" {
 		store, err := credentials.NewStore(configPath, credentials.StoreOptions{})
 		if err != nil {
 			return nil, fmt.Errorf("registry %s: reading credentials: %w", host, err)
@@ -118,7 +138,11 @@ func New(host string, opts Options) (*Registry, error) {
 	}
 	httpClient := opts.HTTPClient
 	if httpClient == nil {
-		httpClient = defaultHTTPClient(opts.Insecure)
+		tlsConf, err := ClientTLS(opts.CAFile, opts.Insecure)
+		if err != nil {
+			return nil, err // names the file; the caller names the registry
+		}
+		httpClient = defaultHTTPClient(tlsConf)
 	}
 	if opts.Logger != nil {
 		c := *httpClient
@@ -137,9 +161,9 @@ func New(host string, opts Options) (*Registry, error) {
 	client.SetUserAgent(ua)
 	r := &Registry{host: host, client: client, probe: httpClient, configPath: configPath, insecure: opts.Insecure}
 	switch {
-	case isLoopback(host):
+	case opts.PlainHTTP:
 		r.scheme = "http"
-	case !opts.Insecure:
+	case !opts.Insecure && !isLoopback(host):
 		r.scheme = "https"
 	}
 	return r, nil
@@ -187,7 +211,7 @@ func buildVersion() string {
 	return "dev"
 }
 
-func defaultHTTPClient(insecure bool) *http.Client {
+func defaultHTTPClient(tlsConf *tls.Config) *http.Client {
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.DialContext = (&net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second}).DialContext
 	tr.TLSHandshakeTimeout = 15 * time.Second
@@ -197,8 +221,8 @@ func defaultHTTPClient(insecure bool) *http.Client {
 	tr.ExpectContinueTimeout = time.Second
 	tr.IdleConnTimeout = 90 * time.Second
 	tr.MaxIdleConnsPerHost = 16
-	if insecure {
-		tr.TLSClientConfig = &tls.Config{InsecureSkipVerify: true} //nolint:gosec // asked for with Options.Insecure
+	if tlsConf != nil {
+		tr.TLSClientConfig = tlsConf
 	}
 	return &http.Client{Transport: retry.NewTransport(tr)}
 }
@@ -220,7 +244,9 @@ func (r *Registry) baseURL(ctx context.Context) (string, error) {
 		case speaksPlainHTTP(err):
 			r.scheme = "http"
 		default:
-			return "", fmt.Errorf("registry %s: probing for HTTPS: %w", r.host, err)
+			// A refused connection is transient (a registry restarting):
+			// the next request probes again.
+			return "", r.wrap("registry "+r.host+": probing for HTTPS", err)
 		}
 	}
 	return r.scheme + "://" + r.host, nil

@@ -280,6 +280,23 @@ func TestHelmTemplateEmptyDir(t *testing.T) {
 	}
 }
 
+// Tracker replicas share their state through the Redis given, and are
+// replaced one at a time.
+func TestHelmTemplateTrackerReplicas(t *testing.T) {
+	objs := render(t, "--set", "tracker.replicas=3", "--set", "tracker.redis=redis://redis.p2p.svc:6379/0")
+	dep := objs["Deployment/rel-gantry-tracker"]
+	if got := dig(t, dep, "spec", "replicas"); got != 3 {
+		t.Errorf("tracker replicas %v, want 3", got)
+	}
+	if got := dig(t, dep, "spec", "strategy", "type"); got != "RollingUpdate" {
+		t.Errorf("tracker strategy %v, want RollingUpdate", got)
+	}
+	tc := dig(t, dep, "spec", "template", "spec", "containers", 0)
+	if diff := cmp.Diff([]string{"tracker", "--listen=:7070", "--lease-timeout=10s", "--redis=redis://redis.p2p.svc:6379/0"}, strs(t, dig(t, tc, "args"))); diff != "" {
+		t.Errorf("tracker args (-want +got):\n%s", diff)
+	}
+}
+
 // Bad values stop helm template with one line saying what to give.
 func TestHelmTemplateRejects(t *testing.T) {
 	helm := testenv.GoTool(t, "helm")
@@ -294,8 +311,12 @@ func TestHelmTemplateRejects(t *testing.T) {
 		{"one host twice", []string{"--set", "upstreams={https://index.docker.io,https://registry-1.docker.io}"}, "docker.io is mirrored twice"},
 		{"no image", []string{"--set", "image.repository="}, "image.repository is required"},
 		{"no tag", []string{"--set", "image.tag="}, "image: give a tag or a digest"},
-		{"two trackers", []string{"--set", "tracker.replicas=2"}, "tracker.replicas 2: the tracker keeps its state in memory"},
+		{"two trackers", []string{"--set", "tracker.replicas=2"}, "tracker.replicas 2: replicas share their state through Redis: give tracker.redis"},
+		{"redis not a URL", []string{"--set", "tracker.redis=redis.example.com:6379"}, "tracker.redis: want redis://HOST:PORT/DB"},
 		{"data type", []string{"--set", "agent.data.type=nfs"}, `agent.data.type "nfs": want hostPath or emptyDir`},
+		{"registry without TLS", []string{"--set", "registry.enabled=true"}, "registry.tls.secretName is required"},
+		{"registry with TLS and plain", []string{"--set", "registry.enabled=true", "--set", "registry.tls.secretName=t", "--set", "registry.tls.insecureHTTP=true"}, "give one of them"},
+		{"two registries on one store", []string{"--set", "registry.enabled=true", "--set", "registry.tls.secretName=t", "--set", "registry.replicas=2"}, "registry.replicas 2: gantry serve's disk store is used by one process"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			args := append([]string{"template", "rel", chartDir(), "--values", ciValues()}, tc.args...)

@@ -62,7 +62,7 @@ func TestAgentNetnsContainerd(t *testing.T) {
 	testenv.Tool(t, "ctr")
 	testenv.Tool(t, "runc")
 	bridgeIP, names, ips := netnsCluster(t, 3)
-	origin := startServer(t, t.TempDir(), "--tracker", "--addr", bridgeIP+":0")
+	origin := startServer(t, t.TempDir(), "--tracker", "--addr", bridgeIP+":0", "--insecure-http") // a test network of namespaces
 	// The origin is not on loopback: plain HTTP takes --insecure.
 	img := sharedBusybox(t)
 	src := filepath.Join(t.TempDir(), "src")

@@ -5,9 +5,7 @@ import (
 	"context"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"testing"
-	"time"
 
 	"github.com/gantry-dev/gantry/internal/cas"
 	"github.com/gantry-dev/gantry/internal/cas/castest"
@@ -53,21 +51,7 @@ func newMirror(t *testing.T, images []castest.Image) cas.ReadOnlyStore {
 	var h http.Handler
 	peers := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { h.ServeHTTP(w, r) }))
 	t.Cleanup(peers.Close)
-	// Not t.TempDir: Run returns before a blob's last write (its piece
-	// hashes beside it) is done, and TempDir's clean-up fails on a file
-	// that appears while it removes the directory.
-	dir, err := os.MkdirTemp("", "mirror-conformance-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		for range 50 {
-			if os.RemoveAll(dir) == nil {
-				return
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
-	})
+	dir := t.TempDir()
 	node, err := swarm.New(swarm.Options{ID: "n", Addr: peers.Listener.Addr().String(), Tracker: trk.URL, Dir: dir})
 	if err != nil {
 		t.Fatal(err)

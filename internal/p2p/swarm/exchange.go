@@ -3,6 +3,7 @@ package swarm
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -32,8 +33,12 @@ type Have struct {
 // maxHaveBytes bounds one line of a have stream.
 const maxHaveBytes = 8 << 20
 
-func defaultHTTPClient() *http.Client {
+func defaultHTTPClient(tlsConf *tls.Config) *http.Client {
 	return &http.Client{Transport: &http.Transport{
+		// A copy: a transport that speaks HTTP/2 adds "h2" to the
+		// NextProtos of the configuration it is given, and this one does
+		// not speak it.
+		TLSClientConfig:       tlsConf.Clone(),
 		DialContext:           (&net.Dialer{Timeout: 2 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
 		MaxIdleConnsPerHost:   32,
 		IdleConnTimeout:       90 * time.Second,
@@ -120,9 +125,9 @@ func (t *transfer) addNeighbour(ctx context.Context, m tracker.Peer) {
 		useful:     time.Now(),
 	}
 	t.neighbours[m.ID] = nb
-	go t.watch(nctx, nb)
+	t.n.spawn(func() { t.watch(nctx, nb) })
 	for range t.n.opts.Pipeline {
-		go t.worker(nctx, nb)
+		t.n.spawn(func() { t.worker(nctx, nb) })
 	}
 }
 

@@ -2,6 +2,7 @@ package swarm
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -32,7 +33,8 @@ type Options struct {
 	ID string
 	// Addr is where other nodes reach Handler (host:port).
 	Addr string
-	// Tracker is the tracker's base URL.
+	// Tracker is the tracker's base URL, or the base URLs of its
+	// replicas separated by commas (see tracker.Client).
 	Tracker string
 	// Dir holds the node's blobs: whole ones under blobs/, partial ones
 	// under partial/.
@@ -41,6 +43,10 @@ type Options struct {
 	// a short dial timeout and enough idle connections per peer for
 	// Pipeline requests; its overall timeout must be zero.
 	HTTP *http.Client
+	// TLS configures the default HTTP client's TLS, for a tracker served
+	// over HTTPS with a private CA. Ignored with HTTP set. Default: the
+	// system's roots.
+	TLS *tls.Config
 	// Neighbours is how many peers a node takes pieces from at once.
 	// Default 4.
 	Neighbours int
@@ -125,6 +131,12 @@ type Node struct {
 
 	downRate, upRate *rate.Limiter // nil: no bound
 
+	// tasks counts the goroutines transfers start, so that Run returns only
+	// after their last write; once stopping is set none is started.
+	tmu      sync.Mutex
+	stopping bool
+	tasks    sync.WaitGroup
+
 	originBytes, peerBytes, servedBytes atomic.Int64
 	originFetches, fallbacks, corrupt   atomic.Int64
 }
@@ -136,7 +148,7 @@ func New(opts Options) (*Node, error) {
 		return nil, errors.New("swarm: ID, Addr, Tracker and Dir are required")
 	}
 	if opts.HTTP == nil {
-		opts.HTTP = defaultHTTPClient()
+		opts.HTTP = defaultHTTPClient(opts.TLS)
 	}
 	if opts.Neighbours <= 0 {
 		opts.Neighbours = 4
@@ -197,12 +209,13 @@ func (n *Node) Stats() Stats {
 
 // Run keeps the node's tracker stream open, reconnecting with backoff and
 // announcing every swarm the node is in each time, and sends what the
-// node announces. It returns when ctx is done; the node's transfers stop
-// with it.
+// node announces. It returns when ctx is done and the node's transfers
+// have stopped with it: nothing writes in Options.Dir any more.
 func (n *Node) Run(ctx context.Context) error {
 	n.ctx = ctx
 	close(n.ready)
-	go n.announcer(ctx)
+	defer n.stopTasks()
+	n.spawn(func() { n.announcer(ctx) })
 	backoff := 50 * time.Millisecond
 	for ctx.Err() == nil {
 		start := time.Now()
@@ -229,11 +242,34 @@ func (n *Node) Run(ctx context.Context) error {
 	return nil
 }
 
+// spawn runs f on a goroutine that Run waits for. It reports false, and
+// does not run f, once Run is returning.
+func (n *Node) spawn(f func()) bool {
+	n.tmu.Lock()
+	defer n.tmu.Unlock()
+	if n.stopping {
+		return false
+	}
+	n.tasks.Go(f)
+	return true
+}
+
+// stopTasks lets no goroutine start any more and waits for those running.
+func (n *Node) stopTasks() {
+	n.tmu.Lock()
+	n.stopping = true
+	n.tmu.Unlock()
+	n.tasks.Wait()
+}
+
 // dispatch hands a tracker event to its transfer.
 func (n *Node) dispatch(ev tracker.Event) {
-	if ev.Type == tracker.EventHello {
+	switch ev.Type {
+	case tracker.EventHello:
 		n.up.Store(true)
 		n.reannounce()
+		return
+	case tracker.EventPing:
 		return
 	}
 	n.mu.Lock()
@@ -328,9 +364,12 @@ func (n *Node) Fetch(ctx context.Context, d digest.Digest, size int64, origin Or
 			n.mu.Unlock()
 			return nil, err
 		}
+		if !n.spawn(func() { t.run(n.ctx) }) {
+			n.mu.Unlock()
+			return nil, fmt.Errorf("swarm: blob %s: the node stopped", d)
+		}
 		n.transfers[d] = t
 		n.announce(tracker.Announce{Join: []tracker.Join{t.join()}})
-		go t.run(n.ctx)
 	}
 	n.mu.Unlock()
 	if t.size != size {

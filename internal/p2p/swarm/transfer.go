@@ -249,7 +249,8 @@ func (t *transfer) event(ev tracker.Event) {
 			t.hashes[p.Index] = p.Hash
 			t.progress = time.Now() // the swarm moves
 			if t.state[p.Index] == landed {
-				go t.checkLanded(p.Index)
+				i := p.Index
+				t.n.spawn(func() { t.checkLanded(i) })
 			}
 		}
 	}
@@ -462,7 +463,7 @@ func (t *transfer) finish(l tracker.Layout, got digest.Digest, own []digest.Dige
 	// that lacks them (its fetcher's publications lost, or this node's own
 	// layout from a fallback) gets them from here.
 	t.n.announce(tracker.Announce{Join: []tracker.Join{{Digest: t.d, Complete: true, Layout: new(l), Pieces: pieceHashes(hashes)}}})
-	go t.n.evict()
+	t.n.spawn(t.n.evict)
 	return true
 }
 
@@ -495,7 +496,7 @@ func (t *transfer) keep(l tracker.Layout, hashes []digest.Digest) error {
 // this node is the fetcher, and falls back to the origin when the swarm
 // stalls.
 func (t *transfer) run(ctx context.Context) {
-	go t.hash(ctx)
+	t.n.spawn(func() { t.hash(ctx) })
 	tick := time.NewTicker(t.n.opts.StallTimeout / 4)
 	defer tick.Stop()
 	for {
@@ -568,7 +569,7 @@ func (t *transfer) startFallback(ctx context.Context) {
 	octx, stop := context.WithCancel(ctx)
 	t.originStop, t.asFetcher = stop, false
 	origin, start := t.origin, time.Now()
-	go func() {
+	t.n.spawn(func() {
 		err := t.fallback(octx, origin, start)
 		stop()
 		t.mu.Lock()
@@ -580,7 +581,7 @@ func (t *transfer) startFallback(ctx context.Context) {
 			t.retryAt = time.Now().Add(time.Second)
 		}
 		t.signal()
-	}()
+	})
 }
 
 // fallback is startFallback's loop.
@@ -673,7 +674,7 @@ func (t *transfer) startOrigin(ctx context.Context, asFetcher bool) {
 	}
 	octx, stop := context.WithCancel(ctx)
 	t.originStop, t.asFetcher = stop, asFetcher
-	go func() {
+	t.n.spawn(func() {
 		err := t.stream(octx, first, asFetcher, t.lease, t.origin)
 		stop()
 		t.mu.Lock()
@@ -685,7 +686,7 @@ func (t *transfer) startOrigin(ctx context.Context, asFetcher bool) {
 			t.retryAt = time.Now().Add(time.Second)
 		}
 		t.signal()
-	}()
+	})
 }
 
 // stream reads the origin from piece first to the end.

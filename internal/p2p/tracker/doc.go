@@ -34,8 +34,35 @@
 //
 // # Restarts
 //
-// The tracker keeps its state in memory only. When its stream ends, a
-// peer reconnects and announces again every swarm it is in, with the
-// layout and hashes of the blobs it holds whole, so a restarted tracker
-// knows everything again within one reconnection.
+// By default the tracker keeps its state in memory only. When its stream
+// ends, a peer reconnects and announces again every swarm it is in, with
+// the layout and hashes of the blobs it holds whole, so a restarted
+// tracker knows everything again within one reconnection.
+//
+// # Replicas
+//
+// With Options.Shared (OpenRedis), several trackers are replicas of one.
+// Each keeps the whole state in memory, as a lone tracker does, but
+// changes it only by applying the entries of a log they share (a Redis
+// stream), in the log's order: a stream opened or ended, an announce, a
+// lease run out, a replica alive or gone. Applying an entry depends only
+// on the state and the entry, dated by the log's clock, so every replica
+// holds the same swarms and elects the same fetcher under the same lease
+// number: the log's order is the lock. A lease runs out by an entry that
+// names the lease and when it was renewed, and does nothing if either
+// changed meanwhile, so two replicas that both see it run out pass it on
+// once. Each replica pushes to the streams it serves what the entries do
+// to their swarms.
+//
+// A peer's place in its swarms lasts while its stream is open at some
+// replica: the replica says every second that it is alive, and a replica
+// silent for Options.ReplicaTimeout has its peers' sessions ended by the
+// others (its peers have reconnected elsewhere, or are gone). A replica
+// that starts reads the newest snapshot of the state and the entries
+// after it; snapshots are written every Options.SnapshotEvery entries and
+// the log is trimmed behind them. A replica that finds entries missing
+// (it lagged too far, or Redis restarted empty) loads the state again and
+// cuts its streams, and its peers announce again; so does a replica whose
+// log does not answer, which then refuses streams and announces (503)
+// and says so in Healthy.
 package tracker

@@ -2,6 +2,8 @@ package tracker
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -35,27 +37,75 @@ type Options struct {
 	// peer that takes the lease and never fetches, holds a swarm up no
 	// longer than this. Default 10 s.
 	LeaseTimeout time.Duration
+	// PingInterval is how long a stream may be idle before the tracker
+	// sends a ping on it. Default 10 s.
+	PingInterval time.Duration
+	// Shared, if set, is the log of changes this tracker shares with its
+	// replicas (see OpenRedis): every change goes through it and every
+	// replica applies it, in the log's order. Nil: the state is in this
+	// process's memory only.
+	Shared SharedLog
+	// ReplicaTimeout is, with Shared, how long a replica may be silent
+	// before the others end the streams it served (their agents have
+	// reconnected elsewhere, or are gone). Replicas say they are alive
+	// five times per timeout. Default 5 s.
+	ReplicaTimeout time.Duration
+	// SnapshotEvery is, with Shared, how many log entries pass between
+	// two snapshots of the state; the log is trimmed to the entries after
+	// the newest snapshot. Default 1000.
+	SnapshotEvery uint64
 }
 
 // Tracker is the swarms' state and its HTTP API (see the package
-// documentation). It is an http.Handler; all its state is in memory.
+// documentation). It is an http.Handler.
+//
+// Every change to the state is a mutation: without Options.Shared it is
+// applied at once under mu; with it, it is appended to the shared log and
+// applied, by every replica alike, when Run reads it back. Applying a
+// mutation depends only on the state and the mutation (and the time the
+// log gave it), so every replica holds the same swarms, elects the same
+// fetcher under the same lease, and pushes the changes to the streams it
+// serves itself.
 type Tracker struct {
-	opts Options
-	log  *slog.Logger
+	opts    Options
+	log     *slog.Logger
+	replica string // this replica's name in the shared log
 
 	mu       sync.Mutex
-	sessions map[string]*session
+	sessions map[string]*session // by peer: each peer's current stream, wherever served
+	streams  map[string]*stream  // by session key: the streams served here
 	swarms   map[digest.Digest]*swarm
-	closed   bool // Close was called
+	seen     map[string]time.Time // replicas: when each last said it was alive
+	closed   bool                 // Close was called
+
+	// With Shared: the log's position, and what Run's reader knows.
+	seq        uint64    // the last entry applied
+	lastID     string    // its ID in the log
+	logTime    time.Time // its time, and when it was applied here
+	appliedAt  time.Time
+	synced     bool          // a snapshot was loaded: the state is the log's
+	applied    chan struct{} // closed and replaced when entries are applied
+	healthErr  error         // why the shared log cannot be used, or nil
+	snapshotMu sync.Mutex    // one snapshot written at a time
+
+	bg      sync.WaitGroup // Run's goroutines
+	ends    sync.WaitGroup // goroutines ending the sessions of cut streams
+	quit    chan struct{}  // closed when Run returns
+	quitted sync.Once
 }
 
-// session is one peer's open stream.
+// session is a peer's current stream as every replica knows it.
 type session struct {
-	id, addr string
-	events   chan Event
-	done     chan struct{} // closed when the session ends
-	swarms   map[digest.Digest]struct{}
-	ended    bool
+	peer, key, addr, replica string
+	swarms                   map[digest.Digest]struct{}
+}
+
+// stream is a peer's stream served by this replica.
+type stream struct {
+	peer, key string
+	events    chan Event
+	done      chan struct{} // closed when the stream is cut
+	ended     bool
 }
 
 // swarm is the state of one blob's distribution.
@@ -70,7 +120,8 @@ type swarm struct {
 	hashes  []digest.Digest // per piece, "" until published
 }
 
-// New returns a tracker with no swarms.
+// New returns a tracker with no swarms. With Options.Shared, it learns
+// the replicas' state when Run starts, and serves only then.
 func New(opts Options) *Tracker {
 	if opts.StreamBuffer <= 0 {
 		opts.StreamBuffer = 1024
@@ -84,6 +135,15 @@ func New(opts Options) *Tracker {
 	if opts.LeaseTimeout <= 0 {
 		opts.LeaseTimeout = 10 * time.Second
 	}
+	if opts.PingInterval <= 0 {
+		opts.PingInterval = 10 * time.Second
+	}
+	if opts.ReplicaTimeout <= 0 {
+		opts.ReplicaTimeout = 5 * time.Second
+	}
+	if opts.SnapshotEvery == 0 {
+		opts.SnapshotEvery = 1000
+	}
 	log := opts.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -91,21 +151,57 @@ func New(opts Options) *Tracker {
 	return &Tracker{
 		opts:     opts,
 		log:      log,
+		replica:  randomName(),
 		sessions: map[string]*session{},
+		streams:  map[string]*stream{},
 		swarms:   map[digest.Digest]*swarm{},
+		seen:     map[string]time.Time{},
+		applied:  make(chan struct{}),
+		quit:     make(chan struct{}),
 	}
+}
+
+func randomName() string {
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
 }
 
 // Close ends every stream and refuses new ones (503), so that an HTTP
 // server's graceful shutdown does not wait for streams that never end on
-// their own.
+// their own. With a shared log, it waits a few seconds at most for the
+// other replicas to be told that the streams ended (their agents are
+// about to come to them).
 func (t *Tracker) Close() {
 	t.mu.Lock()
-	defer t.mu.Unlock()
 	t.closed = true
-	for _, sess := range t.sessions {
-		t.end(sess)
+	for _, st := range t.streams {
+		t.cut(st)
 	}
+	t.mu.Unlock()
+	done := make(chan struct{})
+	go func() { t.ends.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+	}
+}
+
+// Healthy returns why the tracker cannot serve, or nil: with a shared log,
+// the log is unreachable or not read yet.
+func (t *Tracker) Healthy() error {
+	if t.opts.Shared == nil {
+		return nil
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.healthErr != nil {
+		return t.healthErr
+	}
+	if !t.synced {
+		return errors.New("tracker: the shared state is not read yet")
+	}
+	return nil
 }
 
 // ServeHTTP serves the stream and announce endpoints.
@@ -133,9 +229,9 @@ type Swarm struct {
 
 // Stats are counts of a tracker's state, for metrics.
 type Stats struct {
-	// Streams is the number of agents connected; Swarms the blobs being
-	// distributed or held; Members the places in all swarms; Fetching the
-	// swarms with a fetcher.
+	// Streams is the number of agents connected to this replica; Swarms
+	// the blobs being distributed or held; Members the places in all
+	// swarms; Fetching the swarms with a fetcher.
 	Streams, Swarms, Members, Fetching int
 }
 
@@ -143,7 +239,7 @@ type Stats struct {
 func (t *Tracker) Stats() Stats {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	s := Stats{Streams: len(t.sessions), Swarms: len(t.swarms)}
+	s := Stats{Streams: len(t.streams), Swarms: len(t.swarms)}
 	for _, sw := range t.swarms {
 		s.Members += len(sw.members)
 		if sw.fetcher != "" {
@@ -191,17 +287,20 @@ func (t *Tracker) serveStream(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "stream: peer: want 1 to 128 printable characters", http.StatusBadRequest)
 		return
 	}
-	if _, _, err := net.SplitHostPort(addr); err != nil {
+	if _, _, err := net.SplitHostPort(addr); err != nil || len(addr) > 256 {
 		http.Error(w, fmt.Sprintf("stream: addr %q: want host:port", addr), http.StatusBadRequest)
 		return
 	}
+	if err := t.Healthy(); err != nil {
+		http.Error(w, "stream: "+err.Error(), http.StatusServiceUnavailable)
+		return
+	}
 	rc := http.NewResponseController(w)
-	sess := &session{
-		id:     id,
-		addr:   addr,
+	st := &stream{
+		peer:   id,
+		key:    t.replica + "/" + randomName(),
 		events: make(chan Event, t.opts.StreamBuffer),
 		done:   make(chan struct{}),
-		swarms: map[digest.Digest]struct{}{},
 	}
 	t.mu.Lock()
 	if t.closed {
@@ -209,34 +308,52 @@ func (t *Tracker) serveStream(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "stream: the tracker is shutting down", http.StatusServiceUnavailable)
 		return
 	}
-	if old := t.sessions[id]; old != nil {
-		t.end(old) // the peer reconnected: its old stream is over
-	}
-	t.sessions[id] = sess
-	sess.events <- Event{Type: EventHello}
+	t.streams[st.key] = st
 	t.mu.Unlock()
-	t.log.Info("peer stream opened", "peer", id, "addr", addr)
 	defer func() {
 		t.mu.Lock()
-		t.end(sess)
+		t.cut(st)
 		t.mu.Unlock()
 		t.log.Info("peer stream closed", "peer", id)
 	}()
+	if err := t.submit(r.Context(), mutation{Op: opOpen, Peer: id, Session: st.key, Addr: addr}); err != nil {
+		http.Error(w, fmt.Sprintf("stream: %v", err), http.StatusServiceUnavailable)
+		return
+	}
+	t.log.Info("peer stream opened", "peer", id, "addr", addr)
 
 	w.Header().Set("Content-Type", "application/x-ndjson")
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(http.StatusOK)
 	enc := json.NewEncoder(w)
+	// Hello goes first, whatever the open queued: the peer announces
+	// after it, and its own joins bring it the swarms' states.
+	if err := enc.Encode(Event{Type: EventHello}); err != nil {
+		return
+	}
+	if err := rc.Flush(); err != nil {
+		return
+	}
+	ping := time.NewTicker(t.opts.PingInterval)
+	defer ping.Stop()
 	for {
 		select {
-		case ev := <-sess.events:
+		case <-ping.C:
+			if err := enc.Encode(Event{Type: EventPing}); err != nil {
+				return
+			}
+			if err := rc.Flush(); err != nil {
+				return
+			}
+		case ev := <-st.events:
+			ping.Reset(t.opts.PingInterval)
 			if err := enc.Encode(ev); err != nil {
 				return
 			}
 			// Write what else is queued before flushing once.
 			for more := true; more; {
 				select {
-				case ev := <-sess.events:
+				case ev := <-st.events:
 					if err := enc.Encode(ev); err != nil {
 						return
 					}
@@ -247,7 +364,7 @@ func (t *Tracker) serveStream(w http.ResponseWriter, r *http.Request) {
 			if err := rc.Flush(); err != nil {
 				return
 			}
-		case <-sess.done:
+		case <-st.done:
 			return
 		case <-r.Context().Done():
 			return
@@ -255,38 +372,68 @@ func (t *Tracker) serveStream(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// end ends a session: it leaves every swarm it was in. t.mu is held.
-func (t *Tracker) end(sess *session) {
-	if sess.ended {
+// cut ends a stream served here, and the session it carries: at once,
+// not when its handler returns (which a peer that does not read holds up
+// in a write). t.mu is held.
+func (t *Tracker) cut(st *stream) {
+	if st.ended {
 		return
 	}
-	sess.ended = true
-	close(sess.done)
-	if t.sessions[sess.id] == sess {
-		delete(t.sessions, sess.id)
+	st.ended = true
+	close(st.done)
+	if t.streams[st.key] == st {
+		delete(t.streams, st.key)
 	}
-	for d := range sess.swarms {
-		t.leave(sess, d)
+	if sess := t.sessions[st.peer]; sess == nil || sess.key != st.key {
+		return // no session, or another stream's
+	}
+	t.ends.Go(func() {
+		// Should the shared log fail, Run's reaper ends the session
+		// later; once Run returned, the other replicas do.
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		go func() {
+			select {
+			case <-t.quit:
+				cancel()
+			case <-ctx.Done():
+			}
+		}()
+		if err := t.submit(ctx, mutation{Op: opEnd, Peer: st.peer, Session: st.key}); err != nil && ctx.Err() == nil {
+			t.log.Warn("ending the session of a closed stream", "peer", st.peer, "err", err)
+		}
+	})
+}
+
+// cutAll cuts every stream served here: their peers reconnect and
+// announce again, which repairs whatever the state lost. t.mu is held.
+func (t *Tracker) cutAll(why string) {
+	if len(t.streams) > 0 {
+		t.log.Warn("cutting every stream; the agents reconnect and announce again", "streams", len(t.streams), "reason", why)
+	}
+	for _, st := range t.streams {
+		t.cut(st)
 	}
 }
 
-// send queues ev for sess, and ends a session whose queue is full. t.mu
-// is held.
+// send queues ev for the stream of sess if this replica serves it, and
+// cuts a stream whose queue is full. t.mu is held.
 func (t *Tracker) send(sess *session, ev Event) {
-	if sess.ended {
+	st := t.streams[sess.key]
+	if st == nil || st.ended {
 		return
 	}
 	select {
-	case sess.events <- ev:
+	case st.events <- ev:
 	default:
-		t.log.Warn("peer reads its stream too slowly; cutting it", "peer", sess.id)
-		t.end(sess)
+		t.log.Warn("peer reads its stream too slowly; cutting it", "peer", sess.peer)
+		t.cut(st)
 	}
 }
 
 // broadcast sends ev to every member of sw but skip. t.mu is held.
 func (t *Tracker) broadcast(sw *swarm, ev Event, skip string) {
-	for _, id := range slices.Clone(sw.order) {
+	for _, id := range sw.order {
 		if id == skip {
 			continue
 		}
@@ -311,32 +458,50 @@ func (t *Tracker) serveAnnounce(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	t.mu.Lock()
-	defer t.mu.Unlock()
 	sess := t.sessions[a.Peer]
+	if sess == nil && t.opts.Shared != nil {
+		// The stream may be open at another replica (behind one Service,
+		// say) whose entry this one has not read yet.
+		timer := time.NewTimer(2 * time.Second)
+		defer timer.Stop()
+		for waiting := true; sess == nil && waiting; {
+			wait := t.applied
+			t.mu.Unlock()
+			select {
+			case <-wait:
+			case <-timer.C:
+				waiting = false
+			case <-r.Context().Done():
+				waiting = false
+			}
+			t.mu.Lock()
+			sess = t.sessions[a.Peer]
+		}
+	}
 	if sess == nil {
+		t.mu.Unlock()
 		http.Error(w, fmt.Sprintf("announce: peer %q has no stream open: open %s first", a.Peer, StreamPath), http.StatusConflict)
 		return
 	}
 	for _, j := range a.Join {
 		if _, in := sess.swarms[j.Digest]; !in && len(sess.swarms) >= t.opts.MaxSwarmsPerPeer {
+			t.mu.Unlock()
 			http.Error(w, fmt.Sprintf("announce: peer %q is in %d swarms, at most %d", a.Peer, len(sess.swarms), t.opts.MaxSwarmsPerPeer), http.StatusTooManyRequests)
 			return
 		}
 	}
-	// Publications first: a fetcher's last pieces and its completion (a
-	// complete join) often come in one announce, and completing ends its
-	// lease.
-	for _, p := range a.Publish {
-		t.publish(sess, p)
-	}
-	for _, j := range a.Join {
-		t.join(sess, j)
-	}
-	for _, d := range a.Complete {
-		t.complete(sess, d)
-	}
-	for _, d := range a.Leave {
-		t.leave(sess, d)
+	key := sess.key
+	t.mu.Unlock()
+	if err := t.submit(r.Context(), mutation{Op: opAnnounce, Peer: a.Peer, Session: key, Announce: &a}); err != nil {
+		// The peer learns its announce was lost when its stream ends: it
+		// reconnects and announces everything again.
+		t.mu.Lock()
+		if st := t.streams[key]; st != nil {
+			t.cut(st)
+		}
+		t.mu.Unlock()
+		http.Error(w, fmt.Sprintf("announce: %v", err), http.StatusServiceUnavailable)
+		return
 	}
 	w.WriteHeader(http.StatusNoContent)
 }
@@ -392,35 +557,91 @@ func (a *Announce) validate() error {
 	return nil
 }
 
+// Expire passes the lease of every fetcher that published nothing for
+// Options.LeaseTimeout before now to the next member. Run calls it
+// periodically (with a shared log, at the log's time).
+func (t *Tracker) Expire(now time.Time) {
+	t.mu.Lock()
+	var due []mutation
+	for d, sw := range t.swarms {
+		if sw.fetcher == "" || now.Sub(sw.renewed) < t.opts.LeaseTimeout {
+			continue
+		}
+		due = append(due, mutation{Op: opExpire, Digest: d, Lease: sw.lease, Since: sw.renewed.UnixNano()})
+	}
+	t.mu.Unlock()
+	for _, m := range due {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		err := t.submit(ctx, m)
+		cancel()
+		if err != nil {
+			t.log.Warn("passing an expired lease on", "digest", m.Digest, "err", err)
+			return
+		}
+	}
+}
+
+// Run expires fetcher leases (see Expire) until ctx is done. With a
+// shared log it also reads the log and applies what it brings, says
+// that this replica is alive, ends the sessions of replicas that went
+// silent and writes snapshots: a replica serves only while Run runs.
+func (t *Tracker) Run(ctx context.Context) {
+	defer func() {
+		t.quitted.Do(func() { close(t.quit) })
+		t.bg.Wait()
+		t.ends.Wait()
+	}()
+	if t.opts.Shared != nil {
+		t.bg.Go(func() { t.follow(ctx) })
+	}
+	every := max(t.opts.LeaseTimeout/4, 10*time.Millisecond)
+	if t.opts.Shared != nil {
+		every = min(every, t.opts.ReplicaTimeout/5)
+	}
+	tick := time.NewTicker(every)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case now := <-tick.C:
+			if t.opts.Shared != nil {
+				now = t.sharedTick(ctx)
+			}
+			t.Expire(now)
+		}
+	}
+}
+
 // join makes sess a member of the swarm of j.Digest, sends it the swarm's
 // state and tells the other members. t.mu is held.
-func (t *Tracker) join(sess *session, j Join) {
+func (t *Tracker) join(sess *session, j Join, now time.Time) {
 	d := j.Digest
 	sw := t.swarms[d]
 	if sw == nil {
 		sw = &swarm{members: map[string]*Peer{}}
 		t.swarms[d] = sw
 	}
-	if m := sw.members[sess.id]; m != nil {
+	if m := sw.members[sess.peer]; m != nil {
 		if j.Complete && !m.Complete {
-			t.complete(sess, d)
+			t.complete(sess, d, now)
 		}
 		return
 	}
-	me := &Peer{ID: sess.id, Addr: sess.addr, Complete: j.Complete}
-	sw.members[sess.id] = me
-	sw.order = append(sw.order, sess.id)
+	me := &Peer{ID: sess.peer, Addr: sess.addr, Complete: j.Complete}
+	sw.members[sess.peer] = me
+	sw.order = append(sw.order, sess.peer)
 	sess.swarms[d] = struct{}{}
 
 	// A complete member brings the layout and hashes a restarted tracker
 	// lost.
 	if j.Complete && j.Layout != nil && sw.layout == nil && len(j.Pieces) == j.Layout.Pieces() {
-		t.setLayout(sw, d, *j.Layout, sess.id)
-		t.setHashes(sw, d, j.Pieces, sess.id)
+		t.setLayout(sw, d, *j.Layout, sess.peer)
+		t.setHashes(sw, d, j.Pieces, sess.peer)
 	}
 
 	for _, id := range sw.order {
-		if id != sess.id {
+		if id != sess.peer {
 			t.send(sess, Event{Type: EventPeer, Digest: d, Peer: new(*sw.members[id])})
 		}
 	}
@@ -430,8 +651,8 @@ func (t *Tracker) join(sess *session, j Join) {
 			t.send(sess, Event{Type: EventPiece, Digest: d, Pieces: ps})
 		}
 	}
-	t.broadcast(sw, Event{Type: EventPeer, Digest: d, Peer: new(*me)}, sess.id)
-	if !t.elect(sw, d) {
+	t.broadcast(sw, Event{Type: EventPeer, Digest: d, Peer: new(*me)}, sess.peer)
+	if !t.elect(sw, d, now) {
 		t.send(sess, Event{Type: EventFetcher, Digest: d, Fetcher: sw.fetcher, Lease: sw.lease})
 	}
 }
@@ -450,7 +671,7 @@ func published(sw *swarm) []PieceHash {
 // elect makes sure sw has a fetcher if and only if it needs one: no member
 // is complete. It tells every member and returns true when the fetcher
 // changed. t.mu is held.
-func (t *Tracker) elect(sw *swarm, d digest.Digest) bool {
+func (t *Tracker) elect(sw *swarm, d digest.Digest, now time.Time) bool {
 	want, fallback := "", ""
 	for _, id := range sw.order {
 		if sw.members[id].Complete {
@@ -480,90 +701,75 @@ func (t *Tracker) elect(sw *swarm, d digest.Digest) bool {
 	}
 	sw.fetcher = want
 	sw.lease++
-	sw.renewed = time.Now()
+	sw.renewed = now
 	t.broadcast(sw, Event{Type: EventFetcher, Digest: d, Fetcher: sw.fetcher, Lease: sw.lease}, "")
 	return true
 }
 
-// Expire passes the lease of every fetcher that published nothing for
-// Options.LeaseTimeout to the next member. Run calls it periodically.
-func (t *Tracker) Expire(now time.Time) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	for d, sw := range t.swarms {
-		if sw.fetcher == "" || now.Sub(sw.renewed) < t.opts.LeaseTimeout {
-			continue
-		}
-		t.log.Warn("fetcher published nothing in time; passing its lease on", "digest", d, "peer", sw.fetcher)
-		if sw.expired == nil {
-			sw.expired = map[string]struct{}{}
-		}
-		sw.expired[sw.fetcher] = struct{}{}
-		sw.fetcher = ""
-		t.elect(sw, d)
+// expire passes the lease of the fetcher of d on, if it is still the
+// lease m names, renewed when m says: a replica that saw it run out
+// decided so, and another replica (or a publication) may have acted
+// first. t.mu is held.
+func (t *Tracker) expire(m mutation, now time.Time) {
+	sw := t.swarms[m.Digest]
+	if sw == nil || sw.fetcher == "" || sw.lease != m.Lease || sw.renewed.UnixNano() != m.Since {
+		return
 	}
-}
-
-// Run expires fetcher leases (see Expire) until ctx is done.
-func (t *Tracker) Run(ctx context.Context) {
-	tick := time.NewTicker(max(t.opts.LeaseTimeout/4, 10*time.Millisecond))
-	defer tick.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case now := <-tick.C:
-			t.Expire(now)
-		}
+	t.log.Warn("fetcher published nothing in time; passing its lease on", "digest", m.Digest, "peer", sw.fetcher)
+	if sw.expired == nil {
+		sw.expired = map[string]struct{}{}
 	}
+	sw.expired[sw.fetcher] = struct{}{}
+	sw.fetcher = ""
+	t.elect(sw, m.Digest, now)
 }
 
 // leave takes sess out of the swarm of d. t.mu is held.
-func (t *Tracker) leave(sess *session, d digest.Digest) {
+func (t *Tracker) leave(sess *session, d digest.Digest, now time.Time) {
 	sw := t.swarms[d]
 	delete(sess.swarms, d)
-	if sw == nil || sw.members[sess.id] == nil {
+	if sw == nil || sw.members[sess.peer] == nil {
 		return
 	}
-	delete(sw.members, sess.id)
-	sw.order = slices.DeleteFunc(sw.order, func(id string) bool { return id == sess.id })
+	delete(sw.members, sess.peer)
+	sw.order = slices.DeleteFunc(sw.order, func(id string) bool { return id == sess.peer })
 	if len(sw.order) == 0 {
 		delete(t.swarms, d)
 		return
 	}
-	t.broadcast(sw, Event{Type: EventGone, Digest: d, Peer: &Peer{ID: sess.id}}, "")
-	t.elect(sw, d)
+	t.broadcast(sw, Event{Type: EventGone, Digest: d, Peer: &Peer{ID: sess.peer}}, "")
+	t.elect(sw, d, now)
 }
 
 // complete records that sess holds the blob d whole. t.mu is held.
-func (t *Tracker) complete(sess *session, d digest.Digest) {
+func (t *Tracker) complete(sess *session, d digest.Digest, now time.Time) {
 	sw := t.swarms[d]
 	if sw == nil {
 		return
 	}
-	m := sw.members[sess.id]
+	m := sw.members[sess.peer]
 	if m == nil || m.Complete {
 		return
 	}
 	m.Complete = true
-	t.broadcast(sw, Event{Type: EventPeer, Digest: d, Peer: new(*m)}, sess.id)
-	t.elect(sw, d)
+	t.broadcast(sw, Event{Type: EventPeer, Digest: d, Peer: new(*m)}, sess.peer)
+	t.elect(sw, d, now)
 }
 
 // publish takes what the fetcher of a swarm publishes under its lease.
 // t.mu is held.
-func (t *Tracker) publish(sess *session, p Publish) {
+func (t *Tracker) publish(sess *session, p Publish, now time.Time) {
 	sw := t.swarms[p.Digest]
-	if sw == nil || sw.fetcher != sess.id || sw.lease != p.Lease {
+	if sw == nil || sw.fetcher != sess.peer || sw.lease != p.Lease {
 		return // a fetcher that lost its lease learns it from its stream
 	}
-	sw.renewed = time.Now()
+	sw.renewed = now
 	// The fetcher knows what it publishes: it is not told again.
 	if p.Layout != nil && sw.layout == nil {
-		t.setLayout(sw, p.Digest, *p.Layout, sess.id)
+		t.setLayout(sw, p.Digest, *p.Layout, sess.peer)
 	}
 	if sw.layout != nil {
-		t.setHashes(sw, p.Digest, p.Pieces, sess.id)
+		t.setHashes(sw, p.Digest, p.Pieces, sess.peer)
 	}
 }
 

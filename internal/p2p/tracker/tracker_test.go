@@ -19,14 +19,14 @@ var blob = digest.FromString("a layer")
 
 // peer is a test's peer: its stream's events arrive on events.
 type peer struct {
-	t      *testing.T
+	t      testing.TB
 	c      *tracker.Client
 	events chan tracker.Event
 	cancel context.CancelFunc
 	done   chan error
 }
 
-func connect(t *testing.T, url, id string) *peer {
+func connect(t testing.TB, url, id string) *peer {
 	t.Helper()
 	ctx, cancel := context.WithCancel(t.Context())
 	p := &peer{
@@ -323,4 +323,58 @@ func TestLeaseExpires(t *testing.T) {
 	}
 	tr.Expire(now.Add(4 * time.Minute))
 	b.expect(fetcherIs("a", 3), "fetcher a again")
+}
+
+// A client given several trackers leaves one that goes silent without
+// closing the connection (a host gone) after its IdleTimeout, and streams
+// from the next; a tracker pings an idle stream, so a live one is kept.
+func TestClientFailover(t *testing.T) {
+	silent := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusOK)
+		_, _ = w.Write([]byte(`{"type":"hello"}` + "\n"))
+		http.NewResponseController(w).Flush()
+		<-r.Context().Done()
+	}))
+	t.Cleanup(silent.Close)
+	tr := tracker.New(tracker.Options{PingInterval: 50 * time.Millisecond})
+	live := httptest.NewServer(tr)
+	t.Cleanup(live.Close)
+	c := &tracker.Client{URL: silent.URL + "," + live.URL, Peer: "a", Addr: "127.0.0.1:1", IdleTimeout: 300 * time.Millisecond}
+	start := time.Now()
+	err := c.Stream(t.Context(), func(tracker.Event) {})
+	if err == nil || !strings.Contains(err.Error(), "nothing came") {
+		t.Fatalf("stream from a silent tracker: %v, want it ended for silence", err)
+	}
+	if took := time.Since(start); took > 2*time.Second {
+		t.Fatalf("left a silent tracker after %s, want about 300ms", took)
+	}
+	if c.Current() != live.URL {
+		t.Fatalf("next replica %s, want %s", c.Current(), live.URL)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), time.Second)
+	defer cancel()
+	pings := 0
+	if err := c.Stream(ctx, func(ev tracker.Event) {
+		if ev.Type == tracker.EventPing {
+			pings++
+		}
+	}); err != nil {
+		t.Fatalf("stream from a live, idle tracker: %v", err)
+	}
+	if pings < 5 {
+		t.Fatalf("%d pings in a second, want one every 50ms", pings)
+	}
+	// Announces go to the replica streamed from.
+	hello := make(chan struct{}, 1)
+	go func() {
+		_ = c.Stream(t.Context(), func(ev tracker.Event) {
+			if ev.Type == tracker.EventHello {
+				hello <- struct{}{}
+			}
+		})
+	}()
+	<-hello
+	if err := c.Announce(t.Context(), tracker.Announce{Join: []tracker.Join{{Digest: blob}}}); err != nil {
+		t.Fatal(err)
+	}
 }

@@ -28,6 +28,10 @@ const (
 	EventLayout = "layout"
 	// EventPiece gives the hashes of pieces.
 	EventPiece = "piece"
+	// EventPing carries nothing: the tracker sends it on a stream that has
+	// been idle for Options.PingInterval, so that a peer whose tracker
+	// vanished without closing the connection notices (Client.IdleTimeout).
+	EventPing = "ping"
 )
 
 // Peer is a member of a swarm.

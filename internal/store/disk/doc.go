@@ -14,6 +14,7 @@
 //	DIR/.gantry/ingest/          temporary files of pushes in progress
 //	DIR/.gantry/uploads/<id>/    registry upload sessions: data, info.json
 //	DIR/.gantry/quarantine/      damaged blobs moved aside by Fsck
+//	DIR/.gantry/trash/           blobs garbage collection is removing
 //
 // A tag is an index.json entry whose annotation
 // org.opencontainers.image.ref.name is "<repository>:<tag>" (skopeo's own
@@ -113,6 +114,62 @@
 // referrers.json already reflects (a crash between the two) changes nothing,
 // order included. referrers.json is gantry's own state, outside the OCI
 // layout; other tools see referrers as the manifests they are.
+//
+// # Garbage collection
+//
+// Collect (gc.go) reclaims space in two phases; each decides on a snapshot
+// taken under the store's locks, then re-checks under them what could
+// have changed since.
+//
+// Repository membership. A repository holds a blob as long as it is
+// linked; deleting a manifest unlinks only the manifest. The config and
+// layers it named stay linked until a collection finds that no manifest
+// the repository keeps reaches them: kept are the manifests its kept tags
+// point at, the untagged ones unless Retention.RemoveUntagged, the
+// referrers of kept content (signatures and SBOMs go with their subject),
+// what any of those reaches through indexes, and anything the repository
+// took or was asked for (looked up) less than the grace period ago. The
+// rest is unlinked, and the referrer index forgets the referrers unlinked.
+// A blob pushed but not yet named by a manifest is safe for the grace
+// period, which must exceed the longest push (default a day).
+//
+// The repository phase never races a manifest PUT, a push or a tag: its
+// records are written holding jmu, and before writing them, holding mu
+// as well, the collection checks that the repository's generation (bumped
+// by every link, tag and referrer added, by every push of content already
+// held, and by each Guard and its release) is the one of its snapshot and
+// that no Guard is held; if not, the repository is left for the next run.
+// It then marks the links it removes as doomed, which lookups (Exists,
+// Resolve, Fetch, Tag) treat as gone, and drops from its records any link
+// looked up within the grace period. The registry calls Guard (cas.Guarder)
+// before it checks a manifest's children and releases it after the last
+// tag; Guard takes jmu, so it comes either before the check (and the
+// repository is left alone) or after the unlinks are applied (and the
+// check finds the children gone: MANIFEST_BLOB_UNKNOWN, the client pushes
+// them again). A lookup records its time under mu.RLock, so it comes
+// either before the doom step (which sees it and spares the link) or
+// after (and answers not found). A push of content already linked bumps
+// the generation under mu.RLock, with the same effect.
+//
+// Blob files. A blob file no repository holds is removed once it was let
+// go of (or, never held, written) longer than the grace period ago, unless
+// an index.json entry another tool wrote reaches it. Every path that links
+// a blob (Push, Mount, an upload's Commit) pins its digest before it looks
+// for the file and unpins it once linked. The collection removes one file
+// per hold of mu and gcMu, after checking that no repository holds it,
+// that it is not pinned and that its let-go time is the one it decided
+// on; the removal (an unlink, or for a file of 1 MiB or more a rename into
+// .gantry/trash/, unlinked after the lock, since freeing a large file's
+// extents takes a while) is in that same critical section. So a pin taken
+// before the check makes the collection skip the blob, and a pin taken
+// after finds the file gone and writes it again: no link ever names a
+// missing file. blobs/<alg> is fsync'd after each batch of removals. A
+// kill leaves, at worst, files in the trash (Open removes them) and
+// released entries for files that are gone (the next collection forgets
+// them); neither is damage.
+//
+// Then the temporary files of interrupted pushes and rewrites go, as fsck
+// would remove them. The longest hold of the lock is in the report.
 //
 // One process at a time: Open takes an exclusive flock on .gantry/lock and a
 // second Open fails at once, naming the PID that holds it.

@@ -180,6 +180,12 @@ func resync(b []byte, off int) int {
 // apply performs r on the maps; mu is held.
 func (s *Store) apply(r record) {
 	switch r.Op {
+	case "tag", "refadd", "link":
+		// Garbage collection decides on a snapshot: content or a tag
+		// taken since makes it leave the repository for the next run.
+		s.bumpGen(r.Repo)
+	}
+	switch r.Op {
 	case "tag":
 		if r.Desc != nil {
 			s.setTag(r.Repo, r.Tag, *r.Desc)
@@ -261,6 +267,12 @@ func (s *Store) commit(r record, check func() error) error {
 	if err != nil {
 		return err
 	}
+	return s.commitEncoded(b, []record{r}, check)
+}
+
+// commitEncoded appends b, the encoding of rs, to the journal, syncs it and
+// applies rs, all under jmu.
+func (s *Store) commitEncoded(b []byte, rs []record, check func() error) error {
 	s.jmu.Lock()
 	defer s.jmu.Unlock()
 	if s.closed || s.journal == nil {
@@ -274,6 +286,12 @@ func (s *Store) commit(r record, check func() error) error {
 			return err
 		}
 	}
+	return s.appendApply(b, rs)
+}
+
+// appendApply appends b, the encoding of rs, to the journal, syncs it and
+// applies rs; jmu is held and the journal open.
+func (s *Store) appendApply(b []byte, rs []record) error {
 	if _, err := s.journal.Write(b); err != nil {
 		// Cut a partial record off so later records stay readable.
 		if terr := s.journal.Truncate(s.journalLen); terr != nil {
@@ -292,7 +310,9 @@ func (s *Store) commit(r record, check func() error) error {
 	}
 	s.journalLen += int64(len(b))
 	s.mu.Lock()
-	s.apply(r)
+	for _, r := range rs {
+		s.apply(r)
+	}
 	s.mu.Unlock()
 	select {
 	case s.kick <- struct{}{}:

@@ -44,10 +44,20 @@ type link struct {
 // linkSet is the links of one repository.
 type linkSet map[digest.Digest]link
 
-// linked reports whether repo holds d; mu is held.
+// linked reports whether repo holds d; mu is held. A link a garbage
+// collection is about to remove (doomed) is not held any more.
 func (s *Store) linked(repo string, d digest.Digest) bool {
 	_, ok := s.links[repo][d]
+	if ok && len(s.doomed) > 0 {
+		return !s.doomed[linkKey{repo, d}]
+	}
 	return ok
+}
+
+// linkKey names one link.
+type linkKey struct {
+	repo string
+	d    digest.Digest
 }
 
 // manifestType returns the manifest media type d entered repo with, or ""
@@ -60,7 +70,18 @@ func (s *Store) manifestType(repo string, d digest.Digest) string {
 func (s *Store) isLinked(repo string, d digest.Digest) bool {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	return s.linked(repo, d)
+	ok := s.linked(repo, d)
+	if ok && s.gcOn.Load() {
+		// A client that looked content up may be about to refer to it
+		// (HEAD a layer, then PUT the manifest): garbage collection
+		// spares what was looked up within its grace period. Under mu, so
+		// a collection's unlinks come either before (and this answers
+		// not found) or after it sees the lookup.
+		s.gcMu.Lock()
+		s.touched[linkKey{repo, d}] = time.Now().UnixNano()
+		s.gcMu.Unlock()
+	}
+	return ok
 }
 
 // addLink links d to repo as of t, as a manifest of type mt ("" for a
@@ -133,12 +154,18 @@ func (s *Store) link(repo string, d digest.Digest, mt string) error {
 	}
 	unchanged := func() bool {
 		cur, ok := s.links[repo][d]
-		return ok && (mt == "" || cur.MediaType != "")
+		return ok && (mt == "" || cur.MediaType != "") && s.linked(repo, d)
 	}
 	// Most calls change nothing (a push of content the repository holds):
 	// answer those without encoding a record or taking the journal's lock.
 	s.mu.RLock()
 	same := unchanged()
+	if same {
+		// Pushed again: a garbage collection that decided on an older
+		// view leaves the repository alone (under mu, so before it
+		// dooms anything: see gc.go).
+		s.bumpGen(repo)
+	}
 	s.mu.RUnlock()
 	if same {
 		return nil

@@ -118,6 +118,7 @@ func (r *Repo) Push(ctx context.Context, expected ocispec.Descriptor, rd io.Read
 		return err
 	}
 	d := expected.Digest
+	defer r.s.pin(d)() // the file found below stays until it is linked
 	if ok, err := r.Exists(ctx, expected); err != nil {
 		return err
 	} else if ok {
@@ -161,6 +162,10 @@ func (r *Repo) Mount(_ context.Context, desc ocispec.Descriptor, from string) er
 		return err
 	}
 	src := &Repo{s: r.s, name: from}
+	if err := cas.ValidateDigest(desc.Digest); err != nil {
+		return err
+	}
+	defer r.s.pin(desc.Digest)()
 	if _, err := src.statBlob(desc.Digest); err != nil {
 		return fmt.Errorf("mount from %s: %w", from, err)
 	}

@@ -50,6 +50,11 @@ type Options struct {
 	// Logger receives errors of the background flush (Close returns its
 	// own). Default: discard.
 	Logger *slog.Logger
+	// OnlineGC says that Collect will run while the store serves: the
+	// store then remembers when content was last looked up, so a
+	// collection spares what a client may be about to refer to. Collect
+	// turns it on too, from its first run. Default: off.
+	OnlineGC bool
 }
 
 func (o Options) withDefaults() Options {
@@ -114,6 +119,24 @@ type Store struct {
 	// removedTemps: atomic-write temporaries Open removed, for Fsck.
 	removedTemps []StaleTemp
 
+	// Garbage collection (gc.go). gcMu guards pins (blobs a push is
+	// about to link), guards (repositories a manifest PUT is checking) and
+	// gens (bumped whenever a repository takes content or a tag); lock
+	// order: jmu, mu, gcMu. gcRun lets one collection run at a time and
+	// guards gcNodes, the manifests it has read.
+	// touched says when each link was last looked up (Unix ns), kept
+	// only once a collection has run (gcOn). doomed, under mu, holds the
+	// links a collection is removing: no longer held for anyone.
+	gcMu    sync.Mutex
+	pins    map[digest.Digest]int
+	guards  map[string]int
+	gens    map[string]uint64
+	touched map[linkKey]int64
+	gcOn    atomic.Bool
+	doomed  map[linkKey]bool
+	gcRun   sync.Mutex
+	gcNodes map[digest.Digest]*gcNode
+
 	umu     sync.Mutex
 	uploads map[string]*session // live upload sessions by id; see session
 	// perRepo counts the live sessions of each repository (no entry for
@@ -145,9 +168,16 @@ func Open(dir string, opts Options) (*Store, error) {
 		active:   map[string]bool{},
 		uploads:  map[string]*session{},
 		perRepo:  map[string]int{},
+		pins:     map[digest.Digest]int{},
+		guards:   map[string]int{},
+		gens:     map[string]uint64{},
+		gcNodes:  map[digest.Digest]*gcNode{},
+		touched:  map[linkKey]int64{},
+		doomed:   map[linkKey]bool{},
 		kick:     make(chan struct{}, 1),
 		done:     make(chan struct{}),
 	}
+	s.gcOn.Store(opts.OnlineGC)
 	hasLayout, err := checkDir(dir)
 	if err != nil {
 		return nil, err
@@ -278,6 +308,9 @@ func (s *Store) open(hasLayout bool) error {
 		if err := s.flush(); err != nil {
 			return err
 		}
+	}
+	if err := s.clearTrash(); err != nil {
+		return err
 	}
 	return s.clearIngest()
 }

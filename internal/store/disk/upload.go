@@ -714,6 +714,7 @@ func (u *upload) Commit(ctx context.Context, expected ocispec.Descriptor) error 
 		return fmt.Errorf("upload %s: %w", sess.id, err)
 	}
 	dst := u.s.blobPath(d)
+	defer u.s.pin(d)() // what the stat finds, or the rename puts, stays until linked
 	if _, err := statContent(dst); err == nil {
 		// Another repository's bytes, or this one's: the client proved
 		// it has them, so the repository holds them now.

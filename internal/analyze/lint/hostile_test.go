@@ -3,6 +3,8 @@ package lint
 import (
 	"cmp"
 	"fmt"
+	"os"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -70,26 +72,33 @@ var hostile = []struct {
 	// maxRSS and maxCPU are the targets, 200 MB and 5 s unless set.
 	maxRSS int64
 	maxCPU time.Duration
+	// maxWall, when set, bounds the wall time too, on a machine with
+	// a core for each runnable thread (see loadFactor).
+	maxWall time.Duration
 }{
-	{"and-chain-400000", func() []byte { return andChain(400000) }, "GL907 line 2:", 0, 0},
-	{"arg-doubling-26", func() []byte { return doubling("ARG", 26) }, "GL908 line 23:", 0, 0},
-	{"env-doubling-26", func() []byte { return doubling("ENV", 26) }, "GL908 line 23:", 0, 0},
-	{"linear-chain-40000", func() []byte { return linearChain(40000) }, "GL908 line 8194:", 0, 0},
-	// Memory is at the target (the file is parsed and modelled an
-	// instruction at a time); CPU is not yet: BuildKit's parser (its
-	// line-continuation regular expression above all), the shell parser
-	// of every RUN and the collector's work on their garbage take most
-	// of it (see BENCHMARKS.md). Measured: 4.8-8.2 s of CPU at load
-	// averages of 4-12 on 2 vCPUs (7.0-10.1 s before), peaks of 167-189
-	// MB, too near 200 MB for a test on a loaded machine: the test allows
-	// 10 s and 240 MB, and BENCHMARKS.md has the figures.
-	{"plain-15MB", func() []byte { return plain(15 << 20) }, "", 240 << 20, 10 * time.Second},
+	{"and-chain-400000", func() []byte { return andChain(400000) }, "GL907 line 2:", 0, 0, 0},
+	{"arg-doubling-26", func() []byte { return doubling("ARG", 26) }, "GL908 line 23:", 0, 0, 0},
+	{"env-doubling-26", func() []byte { return doubling("ENV", 26) }, "GL908 line 23:", 0, 0, 0},
+	{"linear-chain-40000", func() []byte { return linearChain(40000) }, "GL908 line 8194:", 0, 0, 0},
+	// The pieces of the file are parsed on another core while the rules
+	// run (see eachNode), which on an idle machine brings the wall time
+	// to about that of the longer of the two; on a machine shared with
+	// other work (load averages of 11-17 on 2 vCPUs when measured) the
+	// wall time is 2-4 times the CPU time either way. CPU is 6.8-8.5 s
+	// there: BuildKit's parser (its line-continuation regular expression
+	// above all), the shell parser of every RUN and the collector's work
+	// on their garbage take most of it (see BENCHMARKS.md). Peaks of
+	// 171-210 MB are too near 200 MB for a test on a loaded machine: the
+	// test allows 10 s of CPU, 10 s of wall time per unloaded core (the 5
+	// s target with a margin) and 240 MB, and BENCHMARKS.md has the
+	// figures.
+	{"plain-15MB", func() []byte { return plain(15 << 20) }, "", 240 << 20, 10 * time.Second, 10 * time.Second},
 }
 
 // TestHostile lints each hostile Dockerfile in a child process under a
 // 4 GiB address-space limit: it must finish within 5 s (of CPU: the wall
-// time of a shared machine says little) and 200 MB with the finding that
-// says what was not analyzed.
+// time of a shared machine says little, but see maxWall) and 200 MB with
+// the finding that says what was not analyzed.
 func TestHostile(t *testing.T) {
 	for _, tc := range hostile {
 		t.Run(tc.name, func(t *testing.T) {
@@ -105,11 +114,33 @@ func TestHostile(t *testing.T) {
 			if r.CPU > maxCPU {
 				t.Errorf("took %v of CPU, want under %v", r.CPU, maxCPU)
 			}
+			if tc.maxWall > 0 {
+				f := loadFactor()
+				if limit := time.Duration(float64(tc.maxWall) * f); r.Elapsed > limit {
+					t.Errorf("took %v, want under %v (%v, times %.1f runnable threads per core)", r.Elapsed, limit, tc.maxWall, f)
+				}
+			}
 			if r.MaxRSS > maxRSS {
 				t.Errorf("peak RSS %d MB, want under %d MB", r.MaxRSS>>20, maxRSS>>20)
 			}
 		})
 	}
+}
+
+// loadFactor is how many threads were runnable per core over the last
+// minute (the load average over the number of CPUs), at least 1: on a
+// machine shared with other work, a process gets about that much less of
+// each core, and wall times stretch by as much.
+func loadFactor() float64 {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return 1
+	}
+	var load float64
+	if _, err := fmt.Sscan(string(b), &load); err != nil {
+		return 1
+	}
+	return max(1, load/float64(runtime.NumCPU()))
 }
 
 // TestHostileChild is TestHostile's child: it lints one case and prints

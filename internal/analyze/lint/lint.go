@@ -2,9 +2,12 @@ package lint
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"io"
+	"iter"
 	"math"
 	"os"
 	"regexp"
@@ -156,7 +159,39 @@ func (d *dockerfile) addAt(id string, in *instr, line, col int, format string, a
 		*d.sink = append(*d.sink, f)
 		return
 	}
-	d.findings = append(d.findings, f)
+	d.findings.add(f)
+}
+
+// findingList holds a Dockerfile's findings in blocks of a fixed size: a
+// 15 MB Dockerfile has over 100,000, and a slice grown by doubling would
+// copy them at each step and leave up to half its array unused.
+type findingList struct {
+	blocks [][]finding
+	n      int
+}
+
+const findingBlock = 4096
+
+func (l *findingList) add(f finding) {
+	if l.n%findingBlock == 0 {
+		l.blocks = append(l.blocks, make([]finding, 0, min(findingBlock, max(l.n, 16))))
+	}
+	b := &l.blocks[len(l.blocks)-1]
+	*b = append(*b, f)
+	l.n++
+}
+
+// all returns the findings in the order they were added.
+func (l *findingList) all() iter.Seq[finding] {
+	return func(yield func(finding) bool) {
+		for _, b := range l.blocks {
+			for _, f := range b {
+				if !yield(f) {
+					return
+				}
+			}
+		}
+	}
 }
 
 var pragma = regexp.MustCompile(`^\s*#\s*(gantry|hadolint)\s+(global\s+|stage\s+)?ignore\s*=\s*([A-Za-z0-9,\s]+)$`)
@@ -290,13 +325,20 @@ func (d *dockerfile) finish(opts *Options) []report.Finding {
 			sev[g] = v
 		}
 	}
-	out := make([]report.Finding, 0, len(d.findings))
+	out := make([]report.Finding, 0, d.findings.n)
+	// A finding reported twice (same rule, message and place) is listed
+	// once. Findings are told apart by a hash of those, and the rare two
+	// that share one by their text: a map of every finding's text was the
+	// largest allocation after the model (some 7 MB for a 15 MB file).
 	type key struct {
 		id, msg   string
 		line, col int
 	}
-	seen := make(map[key]bool, len(d.findings))
-	for _, f := range d.findings {
+	var mh maphash.Hash
+	var place [16]byte
+	seen := make(map[uint64]int32, d.findings.n)
+	var clash map[key]bool
+	for f := range d.findings.all() {
 		if cfgIgnore[f.id] || ig.global[f.id] || (f.at != 0 && (ig.line[f.at][f.id] || ig.stage[f.st][f.id])) {
 			continue
 		}
@@ -307,11 +349,28 @@ func (d *dockerfile) finish(opts *Options) []report.Finding {
 		if s == report.None {
 			continue
 		}
-		k := key{f.id, f.msg, f.line, f.col}
-		if seen[k] {
-			continue
+		mh.Reset()
+		mh.WriteString(f.id)
+		mh.WriteString(f.msg)
+		binary.LittleEndian.PutUint64(place[:8], uint64(f.line))
+		binary.LittleEndian.PutUint64(place[8:], uint64(f.col))
+		mh.Write(place[:])
+		h := mh.Sum64()
+		if i, ok := seen[h]; ok {
+			if o := &out[i]; o.Rule == f.id && o.Message == f.msg && o.Line == f.line && o.Column == f.col {
+				continue
+			}
+			k := key{f.id, f.msg, f.line, f.col}
+			if clash[k] {
+				continue
+			}
+			if clash == nil {
+				clash = map[key]bool{}
+			}
+			clash[k] = true
+		} else {
+			seen[h] = int32(len(out))
 		}
-		seen[k] = true
 		out = append(out, report.Finding{Rule: f.id, Severity: s, Message: f.msg, File: d.name, Line: f.line, Column: f.col})
 	}
 	report.Sort(out)

@@ -9,7 +9,6 @@ import (
 	"github.com/moby/buildkit/frontend/dockerfile/instructions"
 	"github.com/moby/buildkit/frontend/dockerfile/parser"
 	"github.com/moby/buildkit/frontend/dockerfile/shell"
-	"mvdan.cc/sh/v3/syntax"
 )
 
 // dockerfile is one Dockerfile as gantry models it. The model is built one
@@ -21,14 +20,13 @@ type dockerfile struct {
 	src    []byte
 	escape rune
 	lex    *shell.Lex
-	sh     *syntax.Parser // reused for every RUN, CMD and ENTRYPOINT
 
 	first  *instr // the first instruction, nil for none
 	stages []*stage
 	byName map[string]*stage // stage names, lower case
 	refs   []*instr          // instructions with a COPY --from or mount from=, checked once every stage is known
 
-	findings []finding
+	findings findingList
 	// sink, when set, receives what add reports instead of findings: the
 	// findings of a stage that only count if the stage ships.
 	sink *[]finding
@@ -210,7 +208,8 @@ func build(name string, src []byte, buildArgs map[string]string, opts *Options, 
 	var sc, envSc *scope // a stage's ARG and ENV values, and its ENV alone
 	var workdir string
 	var sh []string
-	esc, err := eachNode(src, chunkSize, func(n *parser.Node, esc rune) error {
+	esc, err := eachNode(src, chunkSize, func(p *parsed, esc rune) error {
+		n := p.node
 		if d.lex == nil {
 			d.lex = shell.NewLex(esc)
 			d.lex.SkipUnsetEnv = true
@@ -219,7 +218,7 @@ func build(name string, src []byte, buildArgs map[string]string, opts *Options, 
 		if d.first == nil {
 			d.first = in
 		}
-		cmd, perr := parseInstruction(n)
+		cmd, perr := p.cmd, p.err
 		if perr != nil {
 			d.addAt("GL904", in, n.StartLine, 1, "fix the %s instruction: %s", strings.ToUpper(in.kind), cleanErr(perr))
 		} else {
@@ -325,7 +324,7 @@ func build(name string, src []byte, buildArgs map[string]string, opts *Options, 
 		cur.endEnv, cur.endWorkdir, cur.endShell = envSc.view(), workdir, sh
 		switch in.kind {
 		case "run", "cmd", "entrypoint":
-			in.run = parseScript(d, in)
+			in.run = parseScript(d, in, p.program())
 		}
 		if c, ok := in.cmd.(*instructions.RunCommand); ok {
 			// BuildKit's RunCommand keeps its flag parser and every flag's

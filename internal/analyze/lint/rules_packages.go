@@ -477,7 +477,9 @@ func either(fs ...func([]string) bool) func([]string) bool {
 func checkShipped(d *dockerfile, _ *Options) {
 	for _, s := range d.stages {
 		if s.shipped {
-			d.findings = append(d.findings, s.pending...)
+			for _, f := range s.pending {
+				d.findings.add(f)
+			}
 		}
 		s.pending = nil
 	}

@@ -148,7 +148,7 @@ func checkStructure(d *dockerfile, _ *Options) {
 		if d.first != nil {
 			d.add("GL906", d.first, "add a FROM instruction: a Dockerfile needs at least one stage")
 		} else {
-			d.findings = append(d.findings, finding{id: "GL906", line: 1, col: 1, msg: "add a FROM instruction: the Dockerfile is empty"})
+			d.findings.add(finding{id: "GL906", line: 1, col: 1, msg: "add a FROM instruction: the Dockerfile is empty"})
 		}
 	}
 }

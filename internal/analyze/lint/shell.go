@@ -126,14 +126,69 @@ var shellNames = map[string]bool{"sh": true, "bash": true, "ash": true, "dash": 
 
 var heredocStart = regexp.MustCompile(`^\s*((/usr)?(/bin/)?(ba|a|da|z)?sh\s+(-[a-z]+\s+)*)?<<-?['"]?[A-Za-z_]`)
 
-// parseScript finds and parses the shell program of a RUN, CMD or
-// ENTRYPOINT.
-func parseScript(d *dockerfile, in *instr) *script {
+// program is the shell program of a RUN, CMD or ENTRYPOINT, found and
+// parsed as soon as the instruction is read, by the goroutine that parsed
+// its piece of the Dockerfile (see eachNode): the text depends on the
+// instruction alone.
+type program struct {
+	exec       bool     // exec form (JSON array)
+	argv       []string // exec form arguments
+	text       string   // shell text, "" if none could be found
+	lineOffset int      // lines between the instruction and the text's first line
+	tokens     int      // shellTokens(text); over maxShellTokens, text is not parsed
+	file       *syntax.File
+}
+
+// prepareProgram finds the shell program of a RUN, CMD or ENTRYPOINT
+// command into p and parses it with sh; it reports false for other
+// commands.
+func prepareProgram(p *program, cmd any, sh *syntax.Parser) bool {
 	var cl *instructions.ShellDependantCmdLine
+	switch c := cmd.(type) {
+	case *instructions.RunCommand:
+		cl = &c.ShellDependantCmdLine
+	case *instructions.CmdCommand:
+		cl = &c.ShellDependantCmdLine
+	case *instructions.EntrypointCommand:
+		cl = &c.ShellDependantCmdLine
+	default:
+		return false
+	}
+	*p = program{}
+	if !cl.PrependShell {
+		p.exec = true
+		p.argv = cl.CmdLine
+		// ["sh", "-c", "script"] is a shell program too.
+		if len(p.argv) >= 3 && shellNames[path.Base(p.argv[0])] && strings.HasPrefix(p.argv[1], "-") && strings.Contains(p.argv[1], "c") {
+			p.text = p.argv[2]
+		}
+	} else {
+		p.text = strings.Join(cl.CmdLine, " ")
+		if len(cl.Files) > 0 && heredocStart.MatchString(p.text) {
+			p.text = cl.Files[0].Data
+			p.lineOffset = 1
+		} else if len(cl.Files) > 0 {
+			p.text = "" // a heredoc fed to another interpreter: not shell
+		}
+	}
+	if p.text == "" {
+		return true
+	}
+	if p.tokens = shellTokens(p.text); p.tokens > maxShellTokens {
+		return true
+	}
+	if f, err := sh.Parse(strings.NewReader(p.text), ""); err == nil {
+		p.file = f
+	}
+	return true
+}
+
+// parseScript makes the script of a RUN, CMD or ENTRYPOINT from its
+// program, prog (see prepareProgram), and runs the shell rules on it.
+func parseScript(d *dockerfile, in *instr, prog *program) *script {
 	s := &script{}
 	switch c := in.cmd.(type) {
 	case *instructions.RunCommand:
-		cl = &c.ShellDependantCmdLine
 		if len(in.node.Flags) == 0 {
 			break // no mount state (see parseInstruction)
 		}
@@ -143,41 +198,23 @@ func parseScript(d *dockerfile, in *instr) *script {
 				s.cache = true
 			}
 		}
-	case *instructions.CmdCommand:
-		cl = &c.ShellDependantCmdLine
-	case *instructions.EntrypointCommand:
-		cl = &c.ShellDependantCmdLine
+	case *instructions.CmdCommand, *instructions.EntrypointCommand:
 	default:
 		return nil
 	}
-	if !cl.PrependShell {
-		s.exec = true
-		s.argv = cl.CmdLine
-		// ["sh", "-c", "script"] is a shell program too.
-		if len(s.argv) >= 3 && shellNames[path.Base(s.argv[0])] && strings.HasPrefix(s.argv[1], "-") && strings.Contains(s.argv[1], "c") {
-			s.text = s.argv[2]
-		}
-	} else {
-		s.text = strings.Join(cl.CmdLine, " ")
-		if len(cl.Files) > 0 && heredocStart.MatchString(s.text) {
-			s.text = cl.Files[0].Data
-			s.lineOffset = 1
-		} else if len(cl.Files) > 0 {
-			s.text = "" // a heredoc fed to another interpreter: not shell
-		}
+	if prog == nil {
+		return s
 	}
+	s.exec, s.argv, s.text, s.lineOffset = prog.exec, prog.argv, prog.text, prog.lineOffset
 	if s.text == "" {
 		return s
 	}
-	if n := shellTokens(s.text); n > maxShellTokens {
+	if n := prog.tokens; n > maxShellTokens {
 		d.add("GL907", in, "split this %s: its shell program has %d operators and brackets, more than the %d gantry analyzes, so its shell rules were not checked", strings.ToUpper(in.kind), n, maxShellTokens)
 		return s
 	}
-	if d.sh == nil {
-		d.sh = syntax.NewParser(syntax.Variant(syntax.LangBash))
-	}
-	f, err := d.sh.Parse(strings.NewReader(s.text), "")
-	if err != nil {
+	f := prog.file
+	if f == nil {
 		return s
 	}
 	s.parsed = true

@@ -2,9 +2,12 @@ package lint
 
 import (
 	"fmt"
+	"runtime"
 	"strings"
 	"testing"
 
+	"github.com/gantry-dev/gantry/internal/analyze/report"
+	"github.com/google/go-cmp/cmp"
 	"github.com/moby/buildkit/frontend/dockerfile/parser"
 )
 
@@ -60,8 +63,8 @@ func wholeParse(src []byte) string {
 
 func chunkedParse(src []byte, chunk int) string {
 	var b strings.Builder
-	esc, err := eachNode(src, chunk, func(n *parser.Node, _ rune) error {
-		writeNode(&b, n)
+	esc, err := eachNode(src, chunk, func(p *parsed, _ rune) error {
+		writeNode(&b, p.node)
 		return nil
 	})
 	if err != nil {
@@ -78,4 +81,29 @@ func writeNode(b *strings.Builder, n *parser.Node) {
 		fmt.Fprintf(b, " heredoc %q %q", h.Name, h.Content)
 	}
 	b.WriteString("\n")
+}
+
+// TestSplitParallel checks that findings do not depend on how many
+// goroutines parse the pieces of a Dockerfile, nor on whether they parse
+// the shell programs too (with more than one) or leave them to the
+// rules' goroutine.
+func TestSplitParallel(t *testing.T) {
+	var src []byte
+	for _, f := range corpus(200) {
+		src = append(src, f...)
+	}
+	lint := func(procs int) []report.Finding {
+		defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(procs))
+		fs, err := Lint("Dockerfile", src, Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return fs
+	}
+	want := lint(1)
+	for _, procs := range []int{2, 4} {
+		if diff := cmp.Diff(want, lint(procs)); diff != "" {
+			t.Errorf("GOMAXPROCS=%d: findings differ from one goroutine's (-want +got):\n%s", procs, diff)
+		}
+	}
 }

@@ -9,6 +9,7 @@ import (
 	"github.com/moby/buildkit/frontend/dockerfile/instructions"
 	"github.com/moby/buildkit/frontend/dockerfile/parser"
 	"github.com/moby/buildkit/frontend/dockerfile/shell"
+	"mvdan.cc/sh/v3/syntax"
 )
 
 // dockerfile is one Dockerfile as gantry models it. The model is built one
@@ -20,6 +21,7 @@ type dockerfile struct {
 	src    []byte
 	escape rune
 	lex    *shell.Lex
+	script *syntax.Parser // parses the scripts read from the build context, made on first use
 
 	first  *instr // the first instruction, nil for none
 	stages []*stage

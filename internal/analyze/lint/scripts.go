@@ -222,10 +222,10 @@ func readScript(d *dockerfile, file string) (*syntax.File, string) {
 	if shellTokens(string(b)) > maxShellTokens {
 		return nil, ""
 	}
-	if d.sh == nil {
-		d.sh = syntax.NewParser(syntax.Variant(syntax.LangBash))
+	if d.script == nil {
+		d.script = newShellParser()
 	}
-	prog, err := d.sh.Parse(bytes.NewReader(b), "")
+	prog, err := d.script.Parse(bytes.NewReader(b), "")
 	if err != nil {
 		return nil, ""
 	}

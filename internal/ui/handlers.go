@@ -9,7 +9,6 @@ import (
 	"mime"
 	"net/http"
 	"net/url"
-	"strconv"
 	"strings"
 	"time"
 
@@ -307,7 +306,6 @@ func age(now time.Time, t *time.Time) string {
 
 func plural(n int, unit string) string { return report.Count(n, unit) }
 
-func itoa(n int) string { return strconv.Itoa(n) }
 
 // short shortens a digest for display.
 func short(s any) string {

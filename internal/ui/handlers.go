@@ -306,7 +306,6 @@ func age(now time.Time, t *time.Time) string {
 
 func plural(n int, unit string) string { return report.Count(n, unit) }
 
-
 // short shortens a digest for display.
 func short(s any) string {
 	str := ""

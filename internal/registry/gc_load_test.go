@@ -95,19 +95,13 @@ func TestGCUnderLoad(t *testing.T) {
 	ctx, cancel := context.WithTimeout(t.Context(), 6*time.Second)
 	defer cancel()
 
-	shared := make([][]byte, 12)
-	for i := range shared {
-		shared[i] = make([]byte, 200+i)
-		rand.Read(shared[i])
-	}
 	const (
 		clients = 64
 		rounds  = 25 // per client: bounded in count as well as in time
 	)
 	var (
-		pushes, deletes, refusals atomic.Int64
-		gcRuns, gcBlobs           atomic.Int64
-		maxPause                  atomic.Int64
+		gcRuns, gcBlobs atomic.Int64
+		maxPause        atomic.Int64
 	)
 	gcDone := make(chan struct{})
 	go func() {
@@ -130,6 +124,50 @@ func TestGCUnderLoad(t *testing.T) {
 		}
 	}()
 
+	load := runPushDeleteLoad(ctx, t, srv, clients, rounds)
+	cancel()
+	<-gcDone
+	// One last collection with no grace, nobody pushing: it must not take
+	// anything a tag reaches either.
+	final, err := ds.Collect(t.Context(), disk.GCOptions{Grace: disk.NoGrace})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("%d pushes, %d deletes, %d refusals; %d collections during the load removed %d blobs (longest pause %s); the last removed %d",
+		load.pushes.Load(), load.deletes.Load(), load.refusals.Load(), gcRuns.Load(), gcBlobs.Load(), time.Duration(maxPause.Load()), final.BlobsReclaimed)
+	if load.pushes.Load() == 0 || gcRuns.Load() < 2 {
+		t.Fatalf("too little happened: %d pushes, %d collections", load.pushes.Load(), gcRuns.Load())
+	}
+
+	missing, checked := checkTagsWhole(t, &loadClient{base: srv.URL, hc: srv.Client()})
+	if missing > 0 || checked == 0 {
+		t.Fatalf("%d missing of %d blobs checked", missing, checked)
+	}
+	rep, err := ds.Fsck(t.Context(), disk.FsckOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !rep.Clean() || len(rep.Incomplete) > 0 {
+		t.Fatalf("fsck after the load: %+v", rep)
+	}
+}
+
+// loadCounts is what runPushDeleteLoad did.
+type loadCounts struct{ pushes, deletes, refusals atomic.Int64 }
+
+// runPushDeleteLoad has clients push images (sharing layers across eight
+// repositories, load/r0 to load/r7) and delete some of them through srv,
+// each for rounds rounds or until ctx ends, as garbage collection runs
+// beside them. A refusal (a child taken meanwhile) is counted and the
+// client pushes again; anything else unexpected fails t.
+func runPushDeleteLoad(ctx context.Context, t *testing.T, srv *httptest.Server, clients, rounds int) *loadCounts {
+	var n loadCounts
+	pushes, deletes, refusals := &n.pushes, &n.deletes, &n.refusals
+	shared := make([][]byte, 12)
+	for i := range shared {
+		shared[i] = make([]byte, 200+i)
+		rand.Read(shared[i])
+	}
 	var wg sync.WaitGroup
 	for i := range clients {
 		wg.Add(1)
@@ -204,24 +242,13 @@ func TestGCUnderLoad(t *testing.T) {
 		}()
 	}
 	wg.Wait()
-	cancel()
-	<-gcDone
-	// One last collection with no grace, nobody pushing: it must not take
-	// anything a tag reaches either.
-	final, err := ds.Collect(t.Context(), disk.GCOptions{Grace: disk.NoGrace})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Logf("%d pushes, %d deletes, %d refusals; %d collections during the load removed %d blobs (longest pause %s); the last removed %d",
-		pushes.Load(), deletes.Load(), refusals.Load(), gcRuns.Load(), gcBlobs.Load(), time.Duration(maxPause.Load()), final.BlobsReclaimed)
-	if pushes.Load() == 0 || gcRuns.Load() < 2 {
-		t.Fatalf("too little happened: %d pushes, %d collections", pushes.Load(), gcRuns.Load())
-	}
+	return &n
+}
 
-	// Every tag of every repository resolves to a manifest whose blobs
-	// all come back over HTTP.
-	c := &loadClient{base: srv.URL, hc: srv.Client()}
-	missing, checked := 0, 0
+// checkTagsWhole checks through c that every tag of load/r0 to load/r7
+// resolves to a manifest whose blobs all come back, and returns how many
+// were missing and how many were checked.
+func checkTagsWhole(t *testing.T, c *loadClient) (missing, checked int) {
 	for r := range 8 {
 		repo := fmt.Sprintf("load/r%d", r)
 		st, body, _, err := c.do(t.Context(), "GET", "/v2/"+repo+"/tags/list?n=10000", nil, "")
@@ -249,14 +276,5 @@ func TestGCUnderLoad(t *testing.T) {
 			}
 		}
 	}
-	if missing > 0 || checked == 0 {
-		t.Fatalf("%d missing of %d blobs checked", missing, checked)
-	}
-	rep, err := ds.Fsck(t.Context(), disk.FsckOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !rep.Clean() || len(rep.Incomplete) > 0 {
-		t.Fatalf("fsck after the load: %+v", rep)
-	}
+	return missing, checked
 }

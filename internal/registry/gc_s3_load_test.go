@@ -2,12 +2,7 @@ package registry_test
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/json"
-	"fmt"
-	"net/http"
 	"net/http/httptest"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -16,8 +11,6 @@ import (
 	"github.com/gantry-dev/gantry/internal/registry"
 	"github.com/gantry-dev/gantry/internal/store/s3"
 	"github.com/gantry-dev/gantry/internal/store/s3/s3test"
-	"github.com/opencontainers/go-digest"
-	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
 
 // TestS3GCUnderLoad: garbage collection in a loop on replica A of an S3
@@ -52,20 +45,11 @@ func TestS3GCUnderLoad(t *testing.T) {
 	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
 	defer cancel()
 
-	shared := make([][]byte, 12)
-	for i := range shared {
-		shared[i] = make([]byte, 200+i)
-		rand.Read(shared[i])
-	}
 	const (
 		clients = 16
 		rounds  = 40 // per client: bounded in count as well as in time
 	)
-	var (
-		pushes, deletes, refusals atomic.Int64
-		gcRuns, gcBlobs           atomic.Int64
-		gcUnlinks                 atomic.Int64
-	)
+	var gcRuns, gcBlobs, gcUnlinks atomic.Int64
 	gcDone := make(chan struct{})
 	go func() {
 		defer close(gcDone)
@@ -85,80 +69,7 @@ func TestS3GCUnderLoad(t *testing.T) {
 		}
 	}()
 
-	var wg sync.WaitGroup
-	for i := range clients {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			c := &loadClient{base: srv.URL, hc: srv.Client()}
-			repo := fmt.Sprintf("load/r%d", i%8)
-			var mine []digest.Digest
-			for k := 0; k < rounds && ctx.Err() == nil; k++ {
-				cfg := fmt.Appendf(nil, `{"architecture":"amd64","os":"linux","client":%d,"round":%d}`, i, k)
-				layer := shared[(i+k)%len(shared)]
-				uniq := make([]byte, 300)
-				rand.Read(uniq)
-				if k%3 == 2 && len(mine) > 0 {
-					uniq = nil // re-push an image whose blobs are likely orphaned and old
-				}
-				blobs := [][]byte{cfg, layer}
-				if uniq != nil {
-					blobs = append(blobs, uniq)
-				}
-				failed := false
-				for _, b := range blobs {
-					if err := c.pushBlob(ctx, repo, b); err != nil {
-						if ctx.Err() == nil && refusals.Load() < 3 {
-							t.Logf("client %d: %v", i, err)
-						}
-						failed = true
-						break
-					}
-				}
-				if failed {
-					if ctx.Err() == nil {
-						refusals.Add(1)
-					}
-					continue
-				}
-				m := ocispec.Manifest{MediaType: ocispec.MediaTypeImageManifest,
-					Config: ocispec.Descriptor{MediaType: ocispec.MediaTypeImageConfig, Digest: digest.FromBytes(cfg), Size: int64(len(cfg))}}
-				m.SchemaVersion = 2
-				for _, b := range blobs[1:] {
-					m.Layers = append(m.Layers, ocispec.Descriptor{MediaType: ocispec.MediaTypeImageLayer, Digest: digest.FromBytes(b), Size: int64(len(b))})
-				}
-				mb, _ := json.Marshal(m)
-				tag := fmt.Sprintf("c%d-%d", i, k%5)
-				if k == 0 {
-					tag = fmt.Sprintf("keep-c%d", i)
-				}
-				st, body, _, err := c.do(ctx, "PUT", "/v2/"+repo+"/manifests/"+tag, mb, ocispec.MediaTypeImageManifest)
-				switch {
-				case err != nil:
-					continue
-				case st == http.StatusCreated:
-					pushes.Add(1)
-					mine = append(mine, digest.FromBytes(mb))
-				case st == http.StatusBadRequest || st == http.StatusNotFound:
-					if refusals.Add(1) < 4 {
-						t.Logf("client %d: PUT manifest: %d %s", i, st, body)
-					} // a child taken meanwhile: push again
-					continue
-				default:
-					t.Errorf("PUT manifest: %d", st)
-					return
-				}
-				if k%4 == 3 && len(mine) > 1 {
-					d := mine[0]
-					mine = mine[1:]
-					if st, _, _, err := c.do(ctx, "DELETE", "/v2/"+repo+"/manifests/"+d.String(), nil, ""); err == nil && (st == http.StatusAccepted || st == http.StatusNotFound) {
-						deletes.Add(1)
-					}
-				}
-			}
-		}()
-	}
-	wg.Wait()
+	load := runPushDeleteLoad(ctx, t, srv, clients, rounds)
 	cancel()
 	<-gcDone
 	// One last collection with no grace, nobody pushing: it must not take
@@ -168,42 +79,17 @@ func TestS3GCUnderLoad(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("%d pushes, %d deletes, %d refusals; %d collections during the load unlinked %d and removed %d blobs; the last removed %d",
-		pushes.Load(), deletes.Load(), refusals.Load(), gcRuns.Load(), gcUnlinks.Load(), gcBlobs.Load(), final.BlobsReclaimed)
-	if pushes.Load() == 0 || gcRuns.Load() < 2 {
-		t.Fatalf("too little happened: %d pushes, %d collections", pushes.Load(), gcRuns.Load())
+		load.pushes.Load(), load.deletes.Load(), load.refusals.Load(), gcRuns.Load(), gcUnlinks.Load(), gcBlobs.Load(), final.BlobsReclaimed)
+	if load.pushes.Load() == 0 || gcRuns.Load() < 2 {
+		t.Fatalf("too little happened: %d pushes, %d collections", load.pushes.Load(), gcRuns.Load())
 	}
 
 	// Every tag of every repository resolves to a manifest whose blobs
-	// all come back over HTTP.
+	// all come back over HTTP, through both replicas.
 	missing, checked := 0, 0
 	for _, c := range []*loadClient{{base: srv.URL, hc: srv.Client()}, {base: srvA.URL, hc: srvA.Client()}} {
-		for r := range 8 {
-			repo := fmt.Sprintf("load/r%d", r)
-			st, body, _, err := c.do(t.Context(), "GET", "/v2/"+repo+"/tags/list?n=10000", nil, "")
-			if err != nil || st != http.StatusOK {
-				t.Fatalf("tags of %s: %d %v", repo, st, err)
-			}
-			var tl struct{ Tags []string }
-			json.Unmarshal(body, &tl)
-			for _, tag := range tl.Tags {
-				st, mb, _, err := c.do(t.Context(), "GET", "/v2/"+repo+"/manifests/"+tag, nil, "")
-				if err != nil || st != http.StatusOK {
-					t.Errorf("%s:%s: manifest %d %v", repo, tag, st, err)
-					missing++
-					continue
-				}
-				var m ocispec.Manifest
-				json.Unmarshal(mb, &m)
-				for _, d := range append([]ocispec.Descriptor{m.Config}, m.Layers...) {
-					checked++
-					st, b, _, err := c.do(t.Context(), "GET", "/v2/"+repo+"/blobs/"+d.Digest.String(), nil, "")
-					if err != nil || st != http.StatusOK || digest.FromBytes(b) != d.Digest {
-						t.Errorf("%s:%s: blob %s: %d %v", repo, tag, d.Digest, st, err)
-						missing++
-					}
-				}
-			}
-		}
+		m, n := checkTagsWhole(t, c)
+		missing, checked = missing+m, checked+n
 	}
 	if missing > 0 || checked == 0 {
 		t.Fatalf("%d missing of %d blobs checked", missing, checked)

@@ -37,13 +37,8 @@ cleanup() {
 	rm -rf "$WORK" "$SHM"
 }
 trap cleanup EXIT
-log() { echo "# $*" >&2; }
-now() { date +%s.%N; }
-median() { sort -g | awk '{a[NR]=$1} END {if (NR) print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2); else print "nan"}'; }
-calc() { awk "BEGIN {printf \"%.${2:-3}f\", $1}"; }
-freeport() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-record() { echo "$2" >>"$WORK/res.$1"; }
-med() { if [[ -s "$WORK/res.$1" ]]; then median <"$WORK/res.$1"; else echo -; fi; }
+# shellcheck source=bench/lib.sh
+source bench/lib.sh # the script has gone to the checkout's root
 [[ -x "$DIST" ]] || { echo "no Distribution at $DIST: go install github.com/distribution/distribution/v3/cmd/registry@v3.1.2" >&2; exit 1; }
 command -v skopeo >/dev/null || { echo "missing skopeo" >&2; exit 1; }
 

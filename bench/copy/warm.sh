@@ -32,10 +32,8 @@ cleanup() {
 	rm -rf "$work"
 }
 trap cleanup EXIT
-log() { echo "# $*" >&2; }
-now() { date +%s.%N; }
-median() { sort -g | awk '{a[NR]=$1} END {if (NR) print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2); else print "nan"}'; }
-freeport() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+# shellcheck source=bench/lib.sh
+source bench/lib.sh # the script has gone to the checkout's root
 wait_up() { for _ in $(seq 200); do curl -fs "http://$1/v2/" >/dev/null && return 0; sleep 0.05; done; echo "$1 did not start" >&2; exit 1; }
 
 go build -o "$work/head" ./cmd/gantry

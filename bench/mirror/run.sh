@@ -40,14 +40,8 @@ cleanup() {
 }
 trap cleanup EXIT
 
-log() { echo "# $*" >&2; }
-now() { date +%s.%N; }
-median() { sort -g | awk '{a[NR]=$1} END {if (NR) print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2); else print "nan"}'; }
-calc() { awk "BEGIN {printf \"%.${2:-3}f\", $1}"; }
-freeport() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-record() { echo "$2" >>"$WORK/res.$1"; }
-med() { if [[ -s "$WORK/res.$1" ]]; then median <"$WORK/res.$1"; else echo -; fi; }
-waiturl() { for _ in $(seq 100); do curl -s -o /dev/null "$1" && return; sleep 0.1; done; echo "no server at $1" >&2; exit 1; }
+# shellcheck source=bench/lib.sh
+source bench/lib.sh # the script has gone to the checkout's root
 
 if [[ ! -x "$TOOLS/registry" ]]; then
 	log "installing CNCF Distribution $DIST_VERSION into $TOOLS"

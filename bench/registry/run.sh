@@ -55,13 +55,8 @@ cleanup() {
 trap cleanup EXIT
 
 has() { [[ " $SECTIONS " == *" $1 "* ]]; }
-log() { echo "# $*" >&2; }
-now() { date +%s.%N; }
-median() { sort -g | awk '{a[NR]=$1} END {if (NR) print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2); else print "nan"}'; }
-calc() { awk "BEGIN {printf \"%.${2:-3}f\", $1}"; }
-freeport() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-record() { echo "$2" >>"$WORK/res.$1"; } # record KEY.SERVER VALUE
-med() { if [[ -s "$WORK/res.$1" ]]; then median <"$WORK/res.$1"; else echo -; fi; }
+# shellcheck source=bench/lib.sh
+source bench/lib.sh # the script has gone to the checkout's root
 # load: the load average, and how busy the CPUs are over one second while
 # this benchmark is idle (other work on the machine skews every figure).
 cpustat() { awk '/^cpu / {print $2 + $3 + $4 + $7 + $8, $2 + $3 + $4 + $5 + $6 + $7 + $8}' /proc/stat; }

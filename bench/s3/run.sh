@@ -41,14 +41,8 @@ cleanup() {
 trap cleanup EXIT
 
 has() { [[ " $SECTIONS " == *" $1 "* ]]; }
-log() { echo "# $*" >&2; }
-now() { date +%s.%N; }
-median() { sort -g | awk '{a[NR]=$1} END {if (NR) print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2); else print "nan"}'; }
-calc() { awk "BEGIN {printf \"%.${2:-3}f\", $1}"; }
-freeport() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-record() { echo "$2" >>"$WORK/res.$1"; }
-med() { if [[ -s "$WORK/res.$1" ]]; then median <"$WORK/res.$1"; else echo -; fi; }
-cpu() { sed 's/^.*) //' "/proc/$1/stat" | awk -v hz="$(getconf CLK_TCK)" '{printf "%.2f", ($12 + $13) / hz}'; }
+# shellcheck source=bench/lib.sh
+source bench/lib.sh # the script has gone to the checkout's root
 rotate() { local r=$1; shift; local a=("$@") n=$#; for i in $(seq 0 $((n - 1))); do echo "${a[$(((i + r) % n))]}"; done; }
 
 [[ -x $MINIO ]] || { echo "no minio at $MINIO: run scripts/install-test-deps.sh" >&2; exit 1; }

@@ -74,14 +74,11 @@ cleanup() {
 trap cleanup EXIT
 
 has() { [[ " $SECTIONS " == *" $1 "* ]]; }
-log() { echo "# $*" >&2; }
-calc() { awk "BEGIN {printf \"%.${2:-3}f\", $1}"; }
+# shellcheck source=bench/lib.sh
+source bench/lib.sh # the script has gone to the checkout's root
 median() { sort -g | awk '{a[NR]=$1} END {if (NR) print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2); else print "-"}'; }
 # quantile Q: nearest-rank quantile of the numbers on stdin (as the Go client)
 quantile() { sort -g | awk -v q="$1" '{a[NR]=$1} END {if (!NR) {print "-"; exit} i=int(q*NR)+1; if (i>NR) i=NR; print a[i]}'; }
-freeport() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-record() { echo "$2" >>"$WORK/res.$1"; } # record KEY.SERVER VALUE
-med() { if [[ -s "$WORK/res.$1" ]]; then median <"$WORK/res.$1"; else echo -; fi; }
 cpustat() { awk '/^cpu / {print $2 + $3 + $4 + $7 + $8, $2 + $3 + $4 + $5 + $6 + $7 + $8}' /proc/stat; }
 load() {
 	local b0 t0 b1 t1

@@ -566,18 +566,28 @@ func (t *transfer) stalled() bool {
 // first, until none is left or the neighbours bring bytes again. t.mu is
 // held.
 func (t *transfer) startFallback(ctx context.Context) {
-	octx, stop := context.WithCancel(ctx)
-	t.originStop, t.asFetcher = stop, false
 	origin, start := t.origin, time.Now()
+	t.fromOrigin(ctx, false, "origin fetch", func(ctx context.Context) error {
+		return t.fallback(ctx, origin, start)
+	})
+}
+
+// fromOrigin runs fetch, the transfer's one request to the origin, on a
+// goroutine of its own that t.originStop ends. When fetch returns the
+// swarm gets its time again before another fallback, and a failure is
+// logged and retried a second later. t.mu is held.
+func (t *transfer) fromOrigin(ctx context.Context, asFetcher bool, what string, fetch func(context.Context) error) {
+	octx, stop := context.WithCancel(ctx)
+	t.originStop, t.asFetcher = stop, asFetcher
 	t.n.spawn(func() {
-		err := t.fallback(octx, origin, start)
+		err := fetch(octx)
 		stop()
 		t.mu.Lock()
 		defer t.mu.Unlock()
 		t.originStop = nil
-		t.progress = time.Now() // give the swarm its time again before another fallback
+		t.progress = time.Now()
 		if err != nil && octx.Err() == nil {
-			t.n.log.Warn("origin fetch failed", "digest", t.d, "err", err)
+			t.n.log.Warn(what+" failed", "digest", t.d, "err", err)
 			t.retryAt = time.Now().Add(time.Second)
 		}
 		t.signal()
@@ -672,20 +682,9 @@ func (t *transfer) startOrigin(ctx context.Context, asFetcher bool) {
 	if first == len(t.state) {
 		return
 	}
-	octx, stop := context.WithCancel(ctx)
-	t.originStop, t.asFetcher = stop, asFetcher
-	t.n.spawn(func() {
-		err := t.stream(octx, first, asFetcher, t.lease, t.origin)
-		stop()
-		t.mu.Lock()
-		defer t.mu.Unlock()
-		t.originStop = nil
-		t.progress = time.Now() // give the swarm its time again before another fallback
-		if err != nil && octx.Err() == nil {
-			t.n.log.Warn("origin stream failed", "digest", t.d, "err", err)
-			t.retryAt = time.Now().Add(time.Second)
-		}
-		t.signal()
+	lease, origin := t.lease, t.origin
+	t.fromOrigin(ctx, asFetcher, "origin stream", func(ctx context.Context) error {
+		return t.stream(ctx, first, asFetcher, lease, origin)
 	})
 }
 

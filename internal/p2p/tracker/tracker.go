@@ -77,6 +77,7 @@ type Tracker struct {
 	swarms   map[digest.Digest]*swarm
 	seen     map[string]time.Time // replicas: when each last said it was alive
 	closed   bool                 // Close was called
+	stopped  bool                 // Run is returning: cut starts no goroutine
 
 	// With Shared: the log's position, and what Run's reader knows.
 	seq        uint64    // the last entry applied
@@ -384,8 +385,8 @@ func (t *Tracker) cut(st *stream) {
 	if t.streams[st.key] == st {
 		delete(t.streams, st.key)
 	}
-	if sess := t.sessions[st.peer]; sess == nil || sess.key != st.key {
-		return // no session, or another stream's
+	if sess := t.sessions[st.peer]; sess == nil || sess.key != st.key || t.stopped {
+		return // no session, another stream's, or Run has returned
 	}
 	t.ends.Go(func() {
 		// Should the shared log fail, Run's reaper ends the session
@@ -589,6 +590,11 @@ func (t *Tracker) Run(ctx context.Context) {
 	defer func() {
 		t.quitted.Do(func() { close(t.quit) })
 		t.bg.Wait()
+		// No session end starts once Wait may begin (an Add from zero
+		// must not race it); the other replicas end those sessions.
+		t.mu.Lock()
+		t.stopped = true
+		t.mu.Unlock()
 		t.ends.Wait()
 	}()
 	if t.opts.Shared != nil {

@@ -408,3 +408,22 @@ func TestClientFailover(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// Close while Run returns (a tracker process stopping on SIGTERM does
+// both at once) ends every stream without racing Run's wait for the
+// sessions' ends.
+func TestCloseWhileRunReturns(t *testing.T) {
+	for range 5 {
+		tr, url := newTracker(t, tracker.Options{})
+		ctx, cancel := context.WithCancel(t.Context())
+		done := make(chan struct{})
+		go func() { tr.Run(ctx); close(done) }()
+		for i := range 4 {
+			p := connect(t, url, fmt.Sprint("p", i))
+			p.announce(tracker.Announce{Join: []tracker.Join{{Digest: blob}}})
+		}
+		cancel()
+		tr.Close()
+		<-done
+	}
+}

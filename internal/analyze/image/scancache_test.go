@@ -28,12 +28,16 @@ func TestScanCache(t *testing.T) {
 		}
 	}
 	for _, tc := range []struct {
-		name    string
-		entries int
-		scanned int64
+		name             string
+		entries          int
+		least, mostTimes int64
 	}{
-		{"roomy", 0, 4},     // base, app/a, tmp, the whiteout layer
-		{"too small", 1, 7}, // nothing kept: every image reads its layers
+		{"roomy", 0, 4, 4}, // base, app/a, tmp, the whiteout layer
+		// Nothing of several entries is kept: every image reads those
+		// layers again. A layer of one entry fits a one-entry cache, so
+		// one read may be saved, depending on which such layer the cache
+		// holds last (CI saw 6 once).
+		{"too small", 1, 6, 7},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cache := image.NewScanCache(tc.entries)
@@ -50,8 +54,8 @@ func TestScanCache(t *testing.T) {
 					t.Errorf("%s: cached analysis differs: size %d/%d wasted %d/%d findings %d/%d", tag, plain.Size, cached.Size, plain.Wasted, cached.Wasted, len(plain.Findings), len(cached.Findings))
 				}
 			}
-			if got := cache.Scanned(); got != tc.scanned {
-				t.Errorf("layers read: %d, want %d", got, tc.scanned)
+			if got := cache.Scanned(); got < tc.least || got > tc.mostTimes {
+				t.Errorf("layers read: %d, want %d to %d", got, tc.least, tc.mostTimes)
 			}
 		})
 	}

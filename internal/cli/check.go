@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 
@@ -25,6 +26,8 @@ type checkFlags struct {
 	access                 registryFlags
 	dockerfile, lintConfig string
 	buildArgs              []string
+	cacheDir, cacheMaxSize string
+	noCache                bool
 }
 
 func newCheckCmd(e *env) *cobra.Command {
@@ -72,6 +75,15 @@ reports the bytes an instruction stores that later instructions hide.
 GC070 says how the link went: a warning when some links are unsure, or when
 the Dockerfile does not match the image (then nothing is priced).
 
+Each layer's scan is kept in a cache directory, by the layer's digest
+(default: gantry/scans under the user's cache directory, $XDG_CACHE_HOME or
+~/.cache on Linux; --cache-dir, --cache-max-size, --no-cache): a digest
+names the layer's bytes, so a scan never goes stale, and checking images
+that share layers with images checked before reads only their new layers.
+A scan is kept only once the layer's bytes matched its digest. Entries of
+another gantry version are not used; the least recently used are removed
+past --cache-max-size.
+
 IMAGE is [HOST/]REPO:TAG (a registry; without HOST, Docker Hub) or
 oci:DIR:REPO:TAG (an OCI layout, such as gantry's store). An image that cannot be read (missing or corrupt layer,
 hostile tar paths, over --max-layer-bytes) gets a GC000 error finding and the
@@ -105,6 +117,9 @@ could not be read, 2 on a usage error.`,
 	fl.StringVar(&f.dockerfile, "dockerfile", "", "the Dockerfile the images were built from: link its instructions to their layers and price its lint findings in bytes")
 	fl.StringVar(&f.lintConfig, "lint-config", "", "lint policy file for --dockerfile (default ./"+lintConfigFile+" if it exists)")
 	fl.StringArrayVar(&f.buildArgs, "build-arg", nil, "ARG value for --dockerfile as KEY=VALUE, as docker build --build-arg (repeatable)")
+	fl.StringVar(&f.cacheDir, "cache-dir", "", "directory of the layer scan cache (default: gantry/scans in the user's cache directory)")
+	fl.StringVar(&f.cacheMaxSize, "cache-max-size", "1GiB", "bound of the layer scan cache; the least recently used scans are removed past it")
+	fl.BoolVar(&f.noCache, "no-cache", false, "read every layer, and neither use nor write the layer scan cache")
 	return cmd
 }
 
@@ -131,6 +146,9 @@ func runCheck(ctx context.Context, e *env, f checkFlags, args []string) (err err
 		rules = append(slices.Clone(rules), lint.Rules()...)
 	} else if f.lintConfig != "" || len(f.buildArgs) > 0 {
 		return usageError{errors.New("--lint-config and --build-arg need --dockerfile")}
+	}
+	if opts.Scans, err = checkScans(e, f); err != nil {
+		return err
 	}
 	refs := make([]oci.ImageRef, len(args))
 	for i, a := range args {
@@ -161,6 +179,9 @@ func runCheck(ctx context.Context, e *env, f checkFlags, args []string) (err err
 		results = append(results, r)
 		findings = append(findings, r.Findings...)
 	}
+	if opts.Scans != nil {
+		e.log.Debug("layer scans", "read", opts.Scans.Scanned(), "from_cache_dir", opts.Scans.Dir().Stats().Hits)
+	}
 	findings = append(findings, imagecheck.BaseFindings(results)...)
 	report.Sort(findings)
 	rep := report.Report{Tool: "gantry", Version: Version, Rules: rules, Findings: findings}
@@ -174,6 +195,41 @@ func runCheck(ctx context.Context, e *env, f checkFlags, args []string) (err err
 		return fmt.Errorf("findings at or above %s", threshold)
 	}
 	return nil
+}
+
+// checkScans opens the layer scan cache of the check flags: nil with
+// --no-cache, and when no directory is given and the user has no cache
+// directory (the check then reads every layer).
+func checkScans(e *env, f checkFlags) (*imagecheck.ScanCache, error) {
+	maxBytes, err := parseSize(f.cacheMaxSize)
+	if err != nil {
+		return nil, usageError{fmt.Errorf("--cache-max-size: %w", err)}
+	}
+	if f.noCache {
+		if f.cacheDir != "" {
+			return nil, usageError{errors.New("--cache-dir and --no-cache: pick one")}
+		}
+		return nil, nil
+	}
+	dir := f.cacheDir
+	if dir == "" {
+		base, err := os.UserCacheDir()
+		if err != nil {
+			e.log.Debug("no layer scan cache", "err", err)
+			return nil, nil
+		}
+		dir = filepath.Join(base, "gantry", "scans")
+	}
+	bi := readBuildInfo()
+	version := bi.Version + " " + bi.Commit
+	if bi.Modified {
+		version += " modified"
+	}
+	d, err := imagecheck.OpenScanDir(dir, imagecheck.ScanDirOptions{MaxBytes: maxBytes, Version: version, Log: e.log})
+	if err != nil {
+		return nil, fmt.Errorf("%w (--cache-dir DIR picks another, --no-cache reads every layer)", err)
+	}
+	return imagecheck.NewScanCache(0).WithDir(d), nil
 }
 
 // checkDockerfile reads --dockerfile and the lint policy, as gantry lint

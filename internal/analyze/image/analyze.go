@@ -88,12 +88,17 @@ type Result struct {
 }
 
 // layerScan is what one layer's walk keeps: metadata, a few small files,
-// secret-looking files.
+// secret-looking files. A ScanDir keeps it on disk: a change to what a
+// scan keeps is a change of scanFormat.
 type layerScan struct {
 	entries []Entry
 	files   map[string][]byte
 	secrets []secretFile
-	bytes   int64
+	bytes   int64 // of the regular files
+	raw     int64 // decompressed bytes of the layer
+	// verified says the scan is of bytes that matched the layer's
+	// digest: only such a scan may be kept under the digest's name.
+	verified bool
 }
 
 // captured are the files whose content the analysis reads (at most
@@ -207,7 +212,7 @@ func scanCached(ctx context.Context, src cas.ReadOnlyTarget, desc ocispec.Descri
 	if cache == nil {
 		return scanLayer(ctx, src, desc, b)
 	}
-	s, err := cache.get(ctx, desc.Digest, func() (*layerScan, error) {
+	s, err := cache.get(ctx, desc.Digest, b.lim, func() (*layerScan, error) {
 		// The scan is kept for other images: it is bounded by the
 		// per-layer limits alone, not by this image's running total.
 		return scanLayer(ctx, src, desc, &budget{lim: b.lim})
@@ -232,7 +237,7 @@ func scanLayer(ctx context.Context, src cas.ReadOnlyTarget, desc ocispec.Descrip
 	defer rc.Close()
 	v := cas.VerifyReader(rc, desc)
 	s := &layerScan{files: map[string][]byte{}}
-	err = walkLayer(ctx, v, desc.Digest.String(), b, func(e *Entry, content io.Reader) error {
+	s.raw, err = walkLayer(ctx, v, desc.Digest.String(), b, func(e *Entry, content io.Reader) error {
 		s.entries = append(s.entries, *e)
 		if e.Kind != KindFile {
 			return nil
@@ -268,6 +273,7 @@ func scanLayer(ctx context.Context, src cas.ReadOnlyTarget, desc ocispec.Descrip
 	if err := v.Verify(); err != nil {
 		return nil, err
 	}
+	s.verified = true
 	return s, nil
 }
 

@@ -3,7 +3,10 @@
 // registry, an OCI layout, gantry's store, a bundle), streams every layer
 // through its decompressor and tar reader in parallel, keeps per-path
 // metadata only, and stacks the layers to find what the final filesystem
-// holds and what each layer hides.
+// holds and what each layer hides. A layer's scan depends on its bytes
+// alone, which its digest names: ScanCache keeps scans in memory across the
+// images of one process, and a ScanDir on disk across processes, so images
+// that share layers have each read once.
 //
 // From that it computes the image's size, the bytes wasted (exactly: bytes
 // stored across all layers minus the bytes of the final filesystem, with

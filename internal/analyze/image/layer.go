@@ -183,13 +183,16 @@ func cleanPath(name string) (string, error) {
 // on a path that escapes the root and ErrLimit past lim. It reads r to its
 // end, so that a verifying reader under it sees every byte.
 func WalkLayer(ctx context.Context, r io.Reader, lim Limits, fn func(e *Entry, content io.Reader) error) error {
-	return walkLayer(ctx, r, "", &budget{lim: lim.withDefaults()}, fn)
+	_, err := walkLayer(ctx, r, "", &budget{lim: lim.withDefaults()}, fn)
+	return err
 }
 
-func walkLayer(ctx context.Context, r io.Reader, name string, b *budget, fn func(e *Entry, content io.Reader) error) error {
+// walkLayer is WalkLayer under the budget of an image; it returns the
+// number of bytes it decompressed.
+func walkLayer(ctx context.Context, r io.Reader, name string, b *budget, fn func(e *Entry, content io.Reader) error) (int64, error) {
 	dr, closeFn, err := decompress(r)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	defer closeFn()
 	cr := &countReader{r: dr, b: b, layer: name}
@@ -197,21 +200,21 @@ func walkLayer(ctx context.Context, r io.Reader, name string, b *budget, fn func
 	var e Entry
 	for {
 		if err := ctx.Err(); err != nil {
-			return err
+			return cr.n, err
 		}
 		hdr, err := tr.Next()
 		if err == io.EOF {
 			break
 		}
 		if err != nil {
-			return fmt.Errorf("tar: %w", err)
+			return cr.n, fmt.Errorf("tar: %w", err)
 		}
 		if b.entries.Add(1) > int64(b.lim.MaxEntries) {
-			return fmt.Errorf("more than %d entries: %w", b.lim.MaxEntries, ErrLimit)
+			return cr.n, fmt.Errorf("more than %d entries: %w", b.lim.MaxEntries, ErrLimit)
 		}
 		p, err := cleanPath(hdr.Name)
 		if err != nil {
-			return err
+			return cr.n, err
 		}
 		e = Entry{Path: p, Mode: hdr.Mode & 0o7777, UID: hdr.Uid, GID: hdr.Gid}
 		switch hdr.Typeflag {
@@ -224,14 +227,14 @@ func walkLayer(ctx context.Context, r io.Reader, name string, b *budget, fn func
 		case tar.TypeLink:
 			l, err := cleanPath(hdr.Linkname)
 			if err != nil || l == "" {
-				return fmt.Errorf("hard link %q -> %q: %w", hdr.Name, hdr.Linkname, ErrHostile)
+				return cr.n, fmt.Errorf("hard link %q -> %q: %w", hdr.Name, hdr.Linkname, ErrHostile)
 			}
 			e.Kind, e.Link = KindHardlink, l
 		default:
 			e.Kind = KindOther
 		}
 		if e.Size < 0 {
-			return fmt.Errorf("entry %q: negative size: %w", hdr.Name, ErrHostile)
+			return cr.n, fmt.Errorf("entry %q: negative size: %w", hdr.Name, ErrHostile)
 		}
 		if p == "" {
 			continue // the root directory itself
@@ -246,7 +249,7 @@ func walkLayer(ctx context.Context, r io.Reader, name string, b *budget, fn func
 			} else {
 				target := base[len(".wh."):]
 				if target == "" || target == "." || target == ".." || strings.HasPrefix(target, ".wh.") {
-					return fmt.Errorf("whiteout %q: %w", hdr.Name, ErrHostile)
+					return cr.n, fmt.Errorf("whiteout %q: %w", hdr.Name, ErrHostile)
 				}
 				e.Kind, e.Path, e.Size = KindWhiteout, path.Join(dir, target), 0
 			}
@@ -256,14 +259,14 @@ func walkLayer(ctx context.Context, r io.Reader, name string, b *budget, fn func
 			content = tr
 		}
 		if err := fn(&e, content); err != nil {
-			return err
+			return cr.n, err
 		}
 	}
 	// Whatever follows the end-of-archive marker still belongs to the blob.
 	if _, err := io.Copy(io.Discard, cr); err != nil {
-		return fmt.Errorf("after the tar end: %w", err)
+		return cr.n, fmt.Errorf("after the tar end: %w", err)
 	}
-	return nil
+	return cr.n, nil
 }
 
 // noContent is the content of entries that have none.

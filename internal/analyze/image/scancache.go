@@ -28,7 +28,8 @@ type ScanCache struct {
 	lru     *list.List // of *cachedScan, most recent first
 	byDig   map[digest.Digest]*list.Element
 	flight  map[digest.Digest]*scanFlight
-	scanned int64 // layers scanned, for Scanned
+	scanned int64    // layers scanned, for Scanned
+	dir     *ScanDir // nil: none
 }
 
 type cachedScan struct {
@@ -52,8 +53,16 @@ func NewScanCache(maxEntries int) *ScanCache {
 	return &ScanCache{max: maxEntries, lru: list.New(), byDig: map[digest.Digest]*list.Element{}, flight: map[digest.Digest]*scanFlight{}}
 }
 
+// WithDir makes c look for the scans it does not hold in dir, and keep
+// those it makes there, so that they outlive the process (gantry check).
+// Call it before c is used. It returns c.
+func (c *ScanCache) WithDir(dir *ScanDir) *ScanCache {
+	c.dir = dir
+	return c
+}
+
 // Scanned returns the number of layers the cache had to read, which a
-// cache hit does not add to.
+// cache hit (in memory or in its ScanDir) does not add to.
 func (c *ScanCache) Scanned() int64 {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -70,7 +79,7 @@ func (c *ScanCache) Has(d digest.Digest) bool {
 
 // get returns the kept scan of d, or runs scan once however many callers
 // ask at the same time, and keeps its result.
-func (c *ScanCache) get(ctx context.Context, d digest.Digest, scan func() (*layerScan, error)) (*layerScan, error) {
+func (c *ScanCache) get(ctx context.Context, d digest.Digest, lim Limits, scan func() (*layerScan, error)) (*layerScan, error) {
 	c.mu.Lock()
 	if e, ok := c.byDig[d]; ok {
 		c.lru.MoveToFront(e)
@@ -93,11 +102,22 @@ func (c *ScanCache) get(ctx context.Context, d digest.Digest, scan func() (*laye
 	c.flight[d] = f
 	c.mu.Unlock()
 
-	f.s, f.err = scan()
+	read := false
+	if c.dir != nil {
+		f.s, _ = c.dir.load(d, lim)
+	}
+	if f.s == nil {
+		read = true
+		if f.s, f.err = scan(); f.err == nil && c.dir != nil {
+			c.dir.store(d, f.s)
+		}
+	}
 	c.mu.Lock()
 	delete(c.flight, d)
 	if f.err == nil {
-		c.scanned++
+		if read {
+			c.scanned++
+		}
 		c.keep(d, f.s)
 	}
 	c.mu.Unlock()
@@ -122,3 +142,6 @@ func (c *ScanCache) keep(d digest.Digest, s *layerScan) {
 		c.entries -= max(1, len(cs.s.entries))
 	}
 }
+
+// Dir returns the ScanDir given to WithDir, or nil.
+func (c *ScanCache) Dir() *ScanDir { return c.dir }

@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -414,6 +415,37 @@ func TestScanEncoding(t *testing.T) {
 	}
 }
 
+// TestScanEncodingCoversScan: a field added to layerScan is a field a warm
+// check would lose unless the entry file carries it. This test names the
+// fields encodeScan knows; a new one must be encoded, decoded, and
+// scanFormat changed, before it is added here.
+func TestScanEncodingCoversScan(t *testing.T) {
+	known := []string{"entries", "files", "secrets", "bytes", "raw", "verified"}
+	var got []string
+	for f := range reflect.TypeFor[layerScan]().Fields() {
+		got = append(got, f.Name)
+	}
+	if diff := cmp.Diff(known, got); diff != "" {
+		t.Errorf("layerScan's fields changed: encode the new ones in encodeScan and decodeScan and change scanFormat (-known +now):\n%s", diff)
+	}
+	known = []string{"path", "why", "size", "layer"}
+	got = nil
+	for f := range reflect.TypeFor[secretFile]().Fields() {
+		got = append(got, f.Name)
+	}
+	if diff := cmp.Diff(known, got); diff != "" {
+		t.Errorf("secretFile's fields changed: encode the new ones (layer is set per image, not kept) and change scanFormat (-known +now):\n%s", diff)
+	}
+	known = []string{"Path", "Kind", "Size", "Mode", "UID", "GID", "Link"}
+	got = nil
+	for f := range reflect.TypeFor[Entry]().Fields() {
+		got = append(got, f.Name)
+	}
+	if diff := cmp.Diff(known, got); diff != "" {
+		t.Errorf("Entry's fields changed: encode the new ones and change scanFormat (-known +now):\n%s", diff)
+	}
+}
+
 // FuzzScanEntry feeds arbitrary bytes to the entry decoder: no panic, and
 // what it accepts holds only entries walkLayer could return and encodes
 // back to the same bytes. Seeds: testdata/fuzz/FuzzScanEntry.
@@ -458,4 +490,35 @@ func FuzzScanEntry(f *testing.F) {
 func binary32(b []byte) []byte {
 	c := crc32.Checksum(b, crcTable)
 	return append(bytes.Clone(b), byte(c>>24), byte(c>>16), byte(c>>8), byte(c))
+}
+
+// BenchmarkScanEntry encodes and decodes the scan of a layer of 100,000
+// entries in a tree of a typical shape (usr/lib/python3/dist-packages/...):
+// what a warm check pays per layer instead of inflating it.
+func BenchmarkScanEntry(b *testing.B) {
+	s := &layerScan{verified: true, raw: 1 << 30, files: map[string][]byte{"etc/passwd": []byte("root:x:0:0::/root:/bin/sh\n")}}
+	for i := range 100_000 {
+		p := fmt.Sprintf("usr/lib/python3/dist-packages/pkg%03d/mod%02d/file%03d.py", i/1000, i/100%10, i%100)
+		s.entries = append(s.entries, Entry{Path: p, Kind: KindFile, Size: int64(i), Mode: 0o644})
+		s.bytes += int64(i)
+	}
+	dg := digest.FromString("layer")
+	data := encodeScan(s, dg, "v")
+	b.Run("encode", func(b *testing.B) {
+		b.ReportAllocs()
+		b.SetBytes(int64(len(data)))
+		for b.Loop() {
+			encodeScan(s, dg, "v")
+		}
+	})
+	b.Run("decode", func(b *testing.B) {
+		b.ReportAllocs()
+		b.SetBytes(int64(len(data)))
+		for b.Loop() {
+			if _, _, err := decodeScan(data, dg); err != nil {
+				b.Fatal(err)
+			}
+		}
+		b.ReportMetric(float64(len(data))/float64(len(s.entries)), "file-B/entry")
+	})
 }

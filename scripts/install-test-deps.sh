@@ -15,9 +15,10 @@ set -euo pipefail
 #   systemd         systemd-analyze verify checks deploy/systemd/gantry.service
 #                   (installed, not started)
 #   redis-server    the Redis through which tracker replicas share their state
+#   debootstrap     the Debian bases of the benchmark fleet (bench/images/build.sh)
 # Versions are Debian 12's (bookworm and its security updates): the distribution
 # pins them, and the mirrors keep only the current point release.
-apt_pkgs=(skopeo docker-registry busybox-static containerd runc buildah chromium iproute2 util-linux systemd redis-server)
+apt_pkgs=(skopeo docker-registry busybox-static containerd runc buildah chromium iproute2 util-linux systemd redis-server debootstrap)
 missing=()
 for p in "${apt_pkgs[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

@@ -82,7 +82,8 @@ names the layer's bytes, so a scan never goes stale, and checking images
 that share layers with images checked before reads only their new layers.
 A scan is kept only once the layer's bytes matched its digest. Entries of
 another gantry version are not used; the least recently used are removed
-past --cache-max-size.
+past --cache-max-size. When the user's cache directory cannot be used, a
+warning says so and the images of the run still share their scans.
 
 IMAGE is [HOST/]REPO:TAG (a registry; without HOST, Docker Hub) or
 oci:DIR:REPO:TAG (an OCI layout, such as gantry's store). An image that cannot be read (missing or corrupt layer,
@@ -180,7 +181,11 @@ func runCheck(ctx context.Context, e *env, f checkFlags, args []string) (err err
 		findings = append(findings, r.Findings...)
 	}
 	if opts.Scans != nil {
-		e.log.Debug("layer scans", "read", opts.Scans.Scanned(), "from_cache_dir", opts.Scans.Dir().Stats().Hits)
+		var hits int64
+		if d := opts.Scans.Dir(); d != nil {
+			hits = d.Stats().Hits
+		}
+		e.log.Debug("layer scans", "read", opts.Scans.Scanned(), "from_cache_dir", hits)
 	}
 	findings = append(findings, imagecheck.BaseFindings(results)...)
 	report.Sort(findings)
@@ -198,8 +203,8 @@ func runCheck(ctx context.Context, e *env, f checkFlags, args []string) (err err
 }
 
 // checkScans opens the layer scan cache of the check flags: nil with
-// --no-cache, and when no directory is given and the user has no cache
-// directory (the check then reads every layer).
+// --no-cache; in memory only (the images of this run share their scans)
+// when no directory is given and the user's cannot be used.
 func checkScans(e *env, f checkFlags) (*imagecheck.ScanCache, error) {
 	maxBytes, err := parseSize(f.cacheMaxSize)
 	if err != nil {
@@ -215,8 +220,8 @@ func checkScans(e *env, f checkFlags) (*imagecheck.ScanCache, error) {
 	if dir == "" {
 		base, err := os.UserCacheDir()
 		if err != nil {
-			e.log.Debug("no layer scan cache", "err", err)
-			return nil, nil
+			e.log.Warn("no layer scan cache (--cache-dir DIR picks one)", "err", err)
+			return imagecheck.NewScanCache(0), nil
 		}
 		dir = filepath.Join(base, "gantry", "scans")
 	}
@@ -225,11 +230,18 @@ func checkScans(e *env, f checkFlags) (*imagecheck.ScanCache, error) {
 	if bi.Modified {
 		version += " modified"
 	}
+	scans := imagecheck.NewScanCache(0)
 	d, err := imagecheck.OpenScanDir(dir, imagecheck.ScanDirOptions{MaxBytes: maxBytes, Version: version, Log: e.log})
-	if err != nil {
+	switch {
+	case err != nil && f.cacheDir != "":
 		return nil, fmt.Errorf("%w (--cache-dir DIR picks another, --no-cache reads every layer)", err)
+	case err != nil:
+		// The user's cache directory is not writable: the check goes on,
+		// sharing scans between the images of this run only.
+		e.log.Warn("no layer scan cache (--cache-dir DIR picks one)", "err", err)
+		return scans, nil
 	}
-	return imagecheck.NewScanCache(0).WithDir(d), nil
+	return scans.WithDir(d), nil
 }
 
 // checkDockerfile reads --dockerfile and the lint policy, as gantry lint

@@ -3,6 +3,7 @@ package image
 import (
 	"container/list"
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 
@@ -79,24 +80,35 @@ func (c *ScanCache) Has(d digest.Digest) bool {
 
 // get returns the kept scan of d, or runs scan once however many callers
 // ask at the same time, and keeps its result.
+//
+// A scan that ends because the context of the analysis running it ended
+// (canceled, or failed for another layer) is not an answer for the others
+// waiting: they run it again under their own.
 func (c *ScanCache) get(ctx context.Context, d digest.Digest, lim Limits, scan func() (*layerScan, error)) (*layerScan, error) {
 	c.mu.Lock()
-	if e, ok := c.byDig[d]; ok {
-		c.lru.MoveToFront(e)
-		c.mu.Unlock()
-		return e.Value.(*cachedScan).s, nil
-	}
-	if f, ok := c.flight[d]; ok {
+	for {
+		if e, ok := c.byDig[d]; ok {
+			c.lru.MoveToFront(e)
+			c.mu.Unlock()
+			return e.Value.(*cachedScan).s, nil
+		}
+		f, ok := c.flight[d]
+		if !ok {
+			break
+		}
 		c.mu.Unlock()
 		select {
 		case <-f.done:
 		case <-ctx.Done():
 			return nil, fmt.Errorf("layer %s: %w", d, ctx.Err())
 		}
-		if f.err != nil {
+		switch {
+		case f.err == nil:
+			return f.s, nil
+		case !errors.Is(f.err, context.Canceled) && !errors.Is(f.err, context.DeadlineExceeded):
 			return nil, f.err
 		}
-		return f.s, nil
+		c.mu.Lock()
 	}
 	f := &scanFlight{done: make(chan struct{})}
 	c.flight[d] = f

@@ -522,3 +522,65 @@ func BenchmarkScanEntry(b *testing.B) {
 		b.ReportMetric(float64(len(data))/float64(len(s.entries)), "file-B/entry")
 	})
 }
+
+// blockingTarget holds every layer fetch until release is closed or the
+// fetch's context ends.
+type blockingTarget struct {
+	cas.ReadOnlyTarget
+	release chan struct{}
+	started chan struct{} // gets a value as a layer fetch starts
+}
+
+func (b *blockingTarget) Fetch(ctx context.Context, desc ocispec.Descriptor) (io.ReadCloser, error) {
+	if strings.Contains(desc.MediaType, "layer") {
+		b.started <- struct{}{}
+		select {
+		case <-b.release:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+	return b.ReadOnlyTarget.Fetch(ctx, desc)
+}
+
+// TestScanCacheOwnerCanceled: an analysis waiting for a layer another
+// analysis is reading does not fail when that other analysis is canceled:
+// it reads the layer itself.
+func TestScanCacheOwnerCanceled(t *testing.T) {
+	base := imagetest.Layer(imagetest.Gzip, imagetest.Sized("usr/lib/big.so", 1000))
+	repo, err := memory.New().Repository(t.Context(), "cancel")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := imagetest.Image([]testimage.Layer{base}, imagetest.Config{}).Push(t.Context(), repo, "a"); err != nil {
+		t.Fatal(err)
+	}
+	src := &blockingTarget{ReadOnlyTarget: repo, release: make(chan struct{}), started: make(chan struct{}, 4)}
+	cache := NewScanCache(0)
+	ownerCtx, cancel := context.WithCancel(t.Context())
+	ownerDone := make(chan error, 1)
+	go func() {
+		_, err := Analyze(ownerCtx, src, "a", "a", Options{Scans: cache})
+		ownerDone <- err
+	}()
+	<-src.started // the owner reads the layer
+	waiterDone := make(chan error, 1)
+	go func() {
+		_, err := Analyze(t.Context(), src, "a", "a", Options{Scans: cache})
+		waiterDone <- err
+	}()
+	time.Sleep(100 * time.Millisecond) // the waiter waits for the owner's read
+	cancel()
+	if err := <-ownerDone; err == nil {
+		t.Fatal("the canceled analysis succeeded")
+	}
+	select {
+	case <-src.started: // the waiter reads the layer itself
+	case err := <-waiterDone:
+		t.Fatalf("the waiting analysis ended without reading the layer: %v", err)
+	}
+	close(src.release)
+	if err := <-waiterDone; err != nil {
+		t.Errorf("the waiting analysis failed with the other's cancellation: %v", err)
+	}
+}

@@ -6,14 +6,17 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 
 	imagecheck "github.com/gantry-dev/gantry/internal/analyze/image"
 	"github.com/gantry-dev/gantry/internal/analyze/lint"
 	"github.com/gantry-dev/gantry/internal/analyze/report"
+	"github.com/gantry-dev/gantry/internal/cas"
 	"github.com/gantry-dev/gantry/internal/oci"
 	"github.com/spf13/cobra"
+	"golang.org/x/sync/errgroup"
 )
 
 type checkFlags struct {
@@ -36,7 +39,8 @@ func newCheckCmd(e *env) *cobra.Command {
 		Use:   "check IMAGE...",
 		Short: "Analyze images: size, wasted bytes, heavy components, process managers, users, secrets, caches",
 		Long: `Read each image as a stream (nothing is unpacked to disk; layers are
-decompressed in parallel, gzip, zstd or uncompressed) and report:
+decompressed in parallel, gzip, zstd or uncompressed, several images at
+once, at most --concurrency layers at a time) and report:
 
   GC001 size, GC002/GC003 size and layer budgets (--max-size, --max-layers)
   GC004 bytes wasted, exactly: the bytes of the files stored in all layers
@@ -163,11 +167,36 @@ func runCheck(ctx context.Context, e *env, f checkFlags, args []string) (err err
 			err = cerr
 		}
 	}()
+	// Images are analyzed several at once (an image of one big layer
+	// leaves the other cores to the next images); Slots keeps the layers
+	// read at once across them within --concurrency.
+	conc := opts.Concurrency
+	if conc <= 0 {
+		conc = min(runtime.GOMAXPROCS(0), 8)
+	}
+	opts.Slots = imagecheck.NewSlots(conc)
+	srcs := make([]cas.ReadOnlyTarget, len(refs))
+	checked := make([]*imagecheck.Result, len(refs))
+	errs := make([]error, len(refs))
+	for i, ref := range refs {
+		srcs[i], errs[i] = locs.source(ctx, ref) // locs is not for concurrent use
+	}
+	var g errgroup.Group
+	g.SetLimit(conc)
+	for i, ref := range refs {
+		if errs[i] != nil {
+			continue
+		}
+		g.Go(func() error {
+			checked[i], errs[i] = imagecheck.Analyze(ctx, srcs[i], args[i], ref.Reference(), opts)
+			return nil
+		})
+	}
+	g.Wait() // errors are the images' own, in errs
 	var results []*imagecheck.Result
 	var findings []report.Finding
 	failed := 0
-	for i, ref := range refs {
-		r, err := checkOne(ctx, locs, args[i], ref, opts)
+	for i, err := range errs {
 		if err != nil {
 			if ctx.Err() != nil {
 				return ctx.Err()
@@ -177,8 +206,8 @@ func runCheck(ctx context.Context, e *env, f checkFlags, args []string) (err err
 			findings = append(findings, report.Finding{Rule: imagecheck.RuleUnreadable, Severity: report.Error, Image: args[i], Message: err.Error()})
 			continue
 		}
-		results = append(results, r)
-		findings = append(findings, r.Findings...)
+		results = append(results, checked[i])
+		findings = append(findings, checked[i].Findings...)
 	}
 	if opts.Scans != nil {
 		var hits int64
@@ -274,12 +303,4 @@ func checkDockerfile(e *env, f checkFlags) (*imagecheck.Dockerfile, error) {
 		df.Lint.Config.BuildArgs[k] = v
 	}
 	return df, nil
-}
-
-func checkOne(ctx context.Context, locs *locations, name string, ref oci.ImageRef, opts imagecheck.Options) (*imagecheck.Result, error) {
-	src, err := locs.source(ctx, ref)
-	if err != nil {
-		return nil, err
-	}
-	return imagecheck.Analyze(ctx, src, name, ref.Reference(), opts)
 }

@@ -42,6 +42,10 @@ type Options struct {
 	// analyses, so a layer shared by several images is read once (see
 	// ScanCache). Default: every layer is read.
 	Scans *ScanCache
+	// Slots, when set, bounds the layers read at once by all the analyses
+	// sharing it, this one's included (see Slots). Default: Concurrency
+	// alone bounds this analysis's reads.
+	Slots *Slots
 }
 
 // LayerInfo is what Analyze learnt about one layer.
@@ -141,7 +145,7 @@ func AnalyzeLoaded(ctx context.Context, src cas.ReadOnlyTarget, name string, l *
 	for _, i := range order {
 		desc := layers[i]
 		g.Go(func() error {
-			s, err := scanCached(gctx, src, desc, b, opts.Scans)
+			s, err := scanCached(gctx, src, desc, b, opts.Scans, opts.Slots)
 			if err != nil {
 				return fmt.Errorf("layer %d (%s): %w", i+1, desc.Digest, err)
 			}
@@ -208,14 +212,23 @@ func AnalyzeLoaded(ctx context.Context, src cas.ReadOnlyTarget, name string, l *
 // scanCached scans desc, or takes its scan from cache when there is one.
 // A kept scan still counts against the image's budget, so an image made
 // of cached layers is bounded as one read afresh is.
-func scanCached(ctx context.Context, src cas.ReadOnlyTarget, desc ocispec.Descriptor, b *budget, cache *ScanCache) (*layerScan, error) {
-	if cache == nil {
+func scanCached(ctx context.Context, src cas.ReadOnlyTarget, desc ocispec.Descriptor, b *budget, cache *ScanCache, slots *Slots) (*layerScan, error) {
+	read := func(b *budget) (*layerScan, error) {
+		if slots != nil {
+			if err := slots.acquire(ctx); err != nil {
+				return nil, err
+			}
+			defer slots.release()
+		}
 		return scanLayer(ctx, src, desc, b)
+	}
+	if cache == nil {
+		return read(b)
 	}
 	s, err := cache.get(ctx, desc.Digest, b.lim, func() (*layerScan, error) {
 		// The scan is kept for other images: it is bounded by the
 		// per-layer limits alone, not by this image's running total.
-		return scanLayer(ctx, src, desc, &budget{lim: b.lim})
+		return read(&budget{lim: b.lim})
 	})
 	if err != nil {
 		return nil, err

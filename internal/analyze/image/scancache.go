@@ -157,3 +157,24 @@ func (c *ScanCache) keep(d digest.Digest, s *layerScan) {
 
 // Dir returns the ScanDir given to WithDir, or nil.
 func (c *ScanCache) Dir() *ScanDir { return c.dir }
+
+// Slots bounds the layers read at once by the analyses that share it
+// (Options.Slots), so that several images analyzed at once (gantry check)
+// read no more layers together than one bound. A layer taken from a
+// ScanCache takes no slot. It is safe for concurrent use.
+type Slots struct{ ch chan struct{} }
+
+// NewSlots returns n slots (at least 1).
+func NewSlots(n int) *Slots { return &Slots{ch: make(chan struct{}, max(1, n))} }
+
+// acquire takes a slot, waiting for one as long as ctx lasts.
+func (s *Slots) acquire(ctx context.Context) error {
+	select {
+	case s.ch <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (s *Slots) release() { <-s.ch }

@@ -28,6 +28,8 @@
 #
 #   bench/analyze/cache.sh [ROUNDS]   (default 3)
 #   DIVE=... DOCKLE=...               (default: built as bench/analyze/run.sh does)
+#   BEFORE=path/to/gantry             also time this gantry binary (an older
+#                                     build, say main's) on both, no flags added
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 rounds="${1:-3}"
@@ -117,6 +119,11 @@ run_gantry() {
 	timed "${gcheck[@]}" --cache-dir "$WORK/gc" "${nine[@]}" >/dev/null
 	one g.fleet.recheck "${gcheck[@]}" --cache-dir "$WORK/gc" "${fleet[@]}"
 }
+run_before() {
+	[[ -n ${BEFORE:-} ]] || return 0
+	one b.bloated.cold "$BEFORE" check --insecure --format json --failure-threshold none "$bloated"
+	one b.fleet.cold "$BEFORE" check --insecure --format json --failure-threshold none "${fleet[@]}"
+}
 run_dockle() {
 	rm -rf "$WORK/dc"
 	one k.bloated.cold "${dockle[@]}" --cache-dir "$WORK/dc" "$bloated"
@@ -150,9 +157,9 @@ loads=()
 for r in $(seq "$rounds"); do
 	l0=$(cut -d' ' -f1-3 /proc/loadavg)
 	case $((r % 3)) in
-	1) run_gantry; run_dockle; run_dive ;;
-	2) run_dockle; run_dive; run_gantry ;;
-	0) run_dive; run_gantry; run_dockle ;;
+	1) run_gantry; run_before; run_dockle; run_dive ;;
+	2) run_dockle; run_dive; run_gantry; run_before ;;
+	0) run_before; run_dive; run_gantry; run_dockle ;;
 	esac
 	l1=$(cut -d' ' -f1-3 /proc/loadavg)
 	loads+=("round $r: load average $l0 at the start, $l1 at the end")
@@ -180,6 +187,9 @@ for k in cold warm nocache recheck; do
 	bt=$(med "g.bloated.$k.t"); ft=$(med "g.fleet.$k.t")
 	echo "| $k: wall / CPU (user+sys) / peak RSS | $bt s / $(med "g.bloated.$k.c") s / $(mib "$(med "g.bloated.$k.m")") MiB | $ft s / $(med "g.fleet.$k.c") s / $(mib "$(med "g.fleet.$k.m")") MiB |"
 done
+if [[ -n ${BEFORE:-} ]]; then
+	echo "| before ($BEFORE), cold: wall / CPU (user+sys) / peak RSS | $(med b.bloated.cold.t) s / $(med b.bloated.cold.c) s / $(mib "$(med b.bloated.cold.m)") MiB | $(med b.fleet.cold.t) s / $(med b.fleet.cold.c) s / $(mib "$(med b.fleet.cold.m)") MiB |"
+fi
 echo
 echo "One-core floor, the largest layer of bench/bloated:1 from memory (bench/analyze/inflate):"
 echo '```'

@@ -24,11 +24,16 @@ const (
 	maxPieceSize = 8 << 20
 )
 
+// minPieces is the least number of pieces PieceSize aims at, whatever the
+// swarm's size: the fetcher chooses the layout as it joins, before the
+// rest of a cold herd has, so the swarm it sees is often itself alone.
+const minPieces = 128
+
 // PieceSize is the piece size for a blob of size bytes in a swarm of
 // peers: about 4 pieces a peer (so that each has something to give early),
-// at least 16 pieces, a power of two between 256 KiB and 8 MiB.
+// at least minPieces, a power of two between 256 KiB and 8 MiB.
 func PieceSize(size int64, peers int) int64 {
-	want := size / int64(max(4*peers, 16))
+	want := size / int64(max(4*peers, minPieces))
 	p := int64(minPieceSize)
 	for p < want && p < maxPieceSize {
 		p *= 2
@@ -60,6 +65,7 @@ type transfer struct {
 	hashes   []digest.Digest
 	state    []pieceState
 	inflight []uint8
+	active   int      // piece requests out to neighbours
 	avail    []uint16 // neighbours holding each piece, for rarest first
 	nLanded  int
 	log      []int // verified pieces in the order they were verified

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/gantry-dev/gantry/internal/analyze/lint"
 	"github.com/gantry-dev/gantry/internal/analyze/report"
 )
 
@@ -185,17 +186,29 @@ func shortPath(p string) string {
 }
 
 var (
-	elasticJarRE = regexp.MustCompile(`^elasticsearch-\d[\w.-]*\.jar$`)
-	clangRE      = regexp.MustCompile(`^clang-\d+$`)
-	chromeNames  = map[string]bool{"chrome": true, "chromium": true, "chromium-browser": true, "headless_shell": true, "chrome-headless-shell": true}
-	compilerBins = map[string]bool{"cc1": true, "cc1plus": true, "cc1obj": true, "lto1": true, "f951": true}
+	elasticJarRE  = regexp.MustCompile(`^(elasticsearch|opensearch)-\d[\w.-]*\.jar$`)
+	logstashJarRE = regexp.MustCompile(`^logstash-core(-\d[\w.-]*)?\.jar$`)
+	androidJarRE  = regexp.MustCompile(`(^|/)platforms/android-[\w.-]+/android\.jar$`)
+	clangRE       = regexp.MustCompile(`^clang-\d+$`)
+	chromeNames   = map[string]bool{"chrome": true, "chromium": true, "chromium-browser": true, "headless_shell": true, "chrome-headless-shell": true}
+	compilerBins  = map[string]bool{"cc1": true, "cc1plus": true, "cc1obj": true, "lto1": true, "f951": true}
 	// vendoredDirs hold files installed by package managers: a Dockerfile
 	// or .git below them is not a build-context leftover.
 	vendoredDirs = []string{"node_modules", "site-packages", "dist-packages", "usr/share", "go/pkg/mod", "usr/lib"}
+	// browserCaches are the directories where test frameworks download
+	// their browsers: all of one is one heavy component.
+	browserCaches = []struct{ dir, what string }{
+		{"ms-playwright", "Playwright browsers"},
+		{".cache/puppeteer", "Puppeteer browsers"},
+	}
 )
 
 // heavy is a heavy component found in the final filesystem.
 type heavy struct{ what, root, marker string }
+
+// bigBinary is the size over which a browser's or compiler's main file
+// marks the real thing rather than a wrapper script of the same name.
+const bigBinary = 10 << 20
 
 // classifyHeavy recognises the files that mark a heavy component and the
 // directory the component lives in. Only what is not a directory marks
@@ -203,9 +216,53 @@ type heavy struct{ what, root, marker string }
 // than the layers' headers, where directories may be implied by the
 // million.
 func classifyHeavy(p string, n *node) (heavy, bool) {
+	h, ok := classifyFile(p, n)
+	if !ok {
+		return h, false
+	}
+	for _, c := range browserCaches {
+		if i := pathIndex(p, c.dir); i >= 0 && strings.Contains(h.what, "browser") {
+			return heavy{c.what, p[:i+len(c.dir)], p}, true
+		}
+	}
+	return h, true
+}
+
+// pathIndex returns where the components dir start in p, or -1.
+func pathIndex(p, dir string) int {
+	for i := 0; ; {
+		j := strings.Index(p[i:], dir)
+		if j < 0 {
+			return -1
+		}
+		j += i
+		end := j + len(dir)
+		if (j == 0 || p[j-1] == '/') && end < len(p) && p[end] == '/' {
+			return j
+		}
+		i = j + 1
+	}
+}
+
+// above returns the path of p's directory above the last component named
+// name ("opt/sdk" for "opt/sdk/platform-tools/adb" and "platform-tools"),
+// or "" if there is none.
+func above(p, name string) string {
+	parts := strings.Split(p, "/")
+	for i := len(parts) - 2; i >= 0; i-- {
+		if parts[i] == name {
+			return strings.Join(parts[:i], "/")
+		}
+	}
+	return ""
+}
+
+func classifyFile(p string, n *node) (heavy, bool) {
 	base := path.Base(p)
 	switch {
-	case base == "libjvm.so":
+	case base == "libjvm.so" || base == "modules" && path.Base(path.Dir(p)) == "lib" && n.size > bigBinary:
+		// A JDK or JRE: its VM, or the jimage of its class library
+		// (lib/modules, the bulk of a JDK since Java 9).
 		parts := strings.Split(p, "/")
 		root := parts[:len(parts)-1]
 		for i := len(root) - 1; i >= 0; i-- {
@@ -218,17 +275,29 @@ func classifyHeavy(p string, n *node) (heavy, bool) {
 			root = root[:len(root)-1]
 		}
 		return heavy{"JVM (JDK/JRE)", strings.Join(root, "/"), p}, true
-	case chromeNames[base] && n.size > 10<<20:
+	case chromeNames[base] && n.size > bigBinary:
 		return heavy{"Chrome/Chromium browser", path.Dir(p), p}, true
+	case base == "libxul.so" && n.size > bigBinary:
+		return heavy{"Firefox browser", path.Dir(p), p}, true
+	case (strings.HasPrefix(base, "libwebkit2gtk-") || strings.HasPrefix(base, "libWPEWebKit-")) && n.size > bigBinary:
+		return heavy{"WebKit browser engine", path.Dir(p), p}, true
 	case elasticJarRE.MatchString(base):
 		dir := path.Dir(p)
 		if path.Base(dir) == "lib" {
 			dir = path.Dir(dir)
 		}
 		return heavy{"Elasticsearch", dir, p}, true
+	case logstashJarRE.MatchString(base) && above(p, "logstash-core") != "":
+		return heavy{"Logstash", above(p, "logstash-core"), p}, true
+	case androidJarRE.MatchString(p) && above(p, "platforms") != "":
+		return heavy{"Android SDK", above(p, "platforms"), p}, true
+	case base == "sdkmanager" && above(p, "cmdline-tools") != "":
+		// Not adb: Debian's adb package puts platform-tools/adb alone
+		// under /usr/lib/android-sdk.
+		return heavy{"Android SDK", above(p, "cmdline-tools"), p}, true
 	case compilerBins[base] && strings.Contains(p, "gcc"):
 		return heavy{"GCC compiler (" + base + ")", path.Dir(p), p}, true
-	case clangRE.MatchString(base) && n.size > 10<<20:
+	case clangRE.MatchString(base) && n.size > bigBinary:
 		dir := path.Dir(p)
 		if path.Base(dir) == "bin" {
 			dir = path.Dir(dir)
@@ -401,6 +470,14 @@ var (
 	shells = map[string]bool{"sh": true, "bash": true, "ash": true, "dash": true, "zsh": true, "busybox": false}
 )
 
+// process reports a process manager as the container's process (GC020):
+// the program ENTRYPOINT/CMD runs, through wrappers and symbolic links;
+// else what the shell scripts it runs start, followed along their exec
+// chains (lint.FollowEntrypoint, the walk gantry lint makes of scripts in
+// the build context): a process manager, processes in the background that
+// the script waits for, or several services; else, when no script could
+// be read, a process manager named by absolute path in a later position
+// of ENTRYPOINT/CMD (["/usr/local/bin/entrypoint", "/sbin/init"]).
 func (f *finder) process() {
 	cfg := f.r.Loaded.Config.Config
 	argv := append(slices.Clone(cfg.Entrypoint), cfg.Cmd...)
@@ -414,9 +491,47 @@ func (f *finder) process() {
 			pathEnv = v
 		}
 	}
+	if len(argv) == 0 {
+		return
+	}
+	const why = "the container stays up while its services die, and signals and logs go to the manager; run one process per container (tini or dumb-init if it needs an init)"
 	for _, cmd := range commands(argv) {
 		if pm, shown := f.processManager(cmd, pathEnv); pm != "" {
-			f.add(RuleProcessManager, report.Error, -1, 0, "%s runs %s, %s: the container stays up while its services die, and signals and logs go to the manager; run one process per container (tini or dumb-init if it needs an init)", what, shown, pm)
+			f.add(RuleProcessManager, report.Error, -1, 0, "%s runs %s, %s: %s", what, shown, pm, why)
+			return
+		}
+	}
+	e := lint.FollowEntrypoint(imageFiles{f: f, pathEnv: pathEnv, workdir: cfg.WorkingDir}, argv)
+	runs := what
+	if e.Script != "" {
+		runs += " runs " + e.Script + ", which"
+	}
+	switch e.Kind {
+	case lint.EntrypointManager:
+		if strings.Contains(e.Manager, "/init") && !f.s6Overlay() {
+			return // a plain /init script, not s6-overlay's (lint cannot tell them apart)
+		}
+		f.add(RuleProcessManager, report.Error, -1, 0, "%s starts %s: %s", runs, e.Manager, why)
+		return
+	case lint.EntrypointBackground:
+		f.add(RuleProcessManager, report.Error, -1, 0, "%s starts %d processes in the background and waits for them: nothing restarts one that dies, and only the last gets signals; run one process per container", runs, e.Count)
+		return
+	case lint.EntrypointServices:
+		f.add(RuleProcessManager, report.Error, -1, 0, "%s starts %d services: nothing restarts one that dies; run one service per container", runs, e.Count)
+		return
+	}
+	if len(e.Read) > 0 {
+		return // the scripts say what their arguments become
+	}
+	for _, a := range argv[1:] {
+		if !strings.HasPrefix(a, "/") {
+			continue
+		}
+		if _, n := f.lookPath(a, pathEnv); n == nil {
+			continue
+		}
+		if pm, shown := f.processManager([]string{a}, pathEnv); pm != "" {
+			f.add(RuleProcessManager, report.Error, -1, 0, "%s passes %s, %s, to %s: %s", what, shown, pm, argv[0], why)
 			return
 		}
 	}
@@ -457,7 +572,7 @@ func (f *finder) processManager(cmd []string, pathEnv string) (string, string) {
 			return "busybox init", shown
 		}
 		for _, name := range names {
-			if name == "init" && prog == "/init" && f.r.fs.lookup("etc/s6-overlay") == nil && f.r.fs.lookup("package/admin/s6-overlay") == nil {
+			if name == "init" && prog == "/init" && !f.s6Overlay() {
 				continue // a plain /init script, not s6-overlay's
 			}
 			if pm, ok := processManagers[name]; ok {
@@ -492,6 +607,11 @@ func (f *finder) processManager(cmd []string, pathEnv string) (string, string) {
 		}
 	}
 	return "", ""
+}
+
+// s6Overlay reports whether the image has s6-overlay installed.
+func (f *finder) s6Overlay() bool {
+	return f.r.fs.lookup("etc/s6-overlay") != nil || f.r.fs.lookup("package/admin/s6-overlay") != nil
 }
 
 // lookPath finds prog in the image as the runtime would (PATH search for a

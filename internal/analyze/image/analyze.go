@@ -99,6 +99,7 @@ type layerScan struct {
 	// (see scriptCandidate), scriptBytes their bytes.
 	scripts     map[string][]byte
 	scriptBytes int64
+	head        []byte // scratch for the head of a candidate script
 }
 
 // captured are the files whose content the analysis reads (at most

@@ -50,7 +50,10 @@ func scriptCandidate(e *Entry) bool {
 // reader over the content with what was read put back in front, for the
 // checks that follow.
 func (s *layerScan) keepScript(e *Entry, content io.Reader) (io.Reader, error) {
-	head := make([]byte, min(int(e.Size), scriptHead))
+	if s.head == nil {
+		s.head = make([]byte, scriptHead) // reused: what reads it is done before the next entry
+	}
+	head := s.head[:min(int(e.Size), scriptHead)]
 	n, err := io.ReadFull(content, head)
 	if err != nil && err != io.ErrUnexpectedEOF {
 		return nil, err
@@ -61,10 +64,13 @@ func (s *layerScan) keepScript(e *Entry, content io.Reader) (io.Reader, error) {
 	if !shebang && !strings.HasSuffix(e.Path, ".sh") || !lint.ShellScript(head) || s.scriptBytes+e.Size > maxLayerScripts {
 		return rest, nil
 	}
-	data, err := io.ReadAll(io.LimitReader(rest, maxScriptFile))
-	if err != nil {
+	data := make([]byte, e.Size) // at most maxScriptFile
+	copy(data, head)
+	m, err := io.ReadFull(content, data[n:])
+	if err != nil && err != io.ErrUnexpectedEOF {
 		return nil, err
 	}
+	data = data[:n+m]
 	if s.scripts == nil {
 		s.scripts = map[string][]byte{}
 	}

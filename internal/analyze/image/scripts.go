@@ -105,8 +105,15 @@ func (x imageFiles) Program(prog string) (string, []byte) {
 	if n == nil {
 		return "", nil
 	}
-	if n.kind != KindFile {
-		return "/" + full, nil
+	switch n.kind {
+	case KindFile:
+		return "/" + full, x.f.r.scripts[full]
+	case KindHardlink:
+		// The content is the linked file's, kept if that one is the
+		// file the final filesystem has at its path.
+		if t := x.f.r.fs.lookup(n.link); t != nil && t.kind == KindFile {
+			return "/" + full, x.f.r.scripts[n.link]
+		}
 	}
-	return "/" + full, x.f.r.scripts[full]
+	return "/" + full, nil
 }

@@ -52,6 +52,8 @@ func TestEntrypointScripts(t *testing.T) {
 			[]string{"/usr/local/bin/entrypoint", "/sbin/init"}, nil, "", "passes /sbin/init"},
 		{"binary entrypoint passed a missing /sbin/init", [][]imagetest.Entry{{script("usr/local/bin/entrypoint", "\x7fELF\x02\x01\x01")}},
 			[]string{"/usr/local/bin/entrypoint", "/sbin/init"}, nil, "", ""},
+		{"script reached by a hard link", [][]imagetest.Entry{{script("opt/start.sh", "#!/bin/sh\nexec supervisord -n\n"), {Name: "start", Type: tar.TypeLink, Link: "opt/start.sh"}}},
+			[]string{"/start"}, nil, "", "runs /start, which starts supervisord"},
 		{"script in a squashed image", [][]imagetest.Entry{{script("run.sh", "#!/bin/sh\nexec supervisord -c /etc/supervisord.conf\n")}},
 			[]string{"/run.sh"}, nil, "", "which starts supervisord"},
 

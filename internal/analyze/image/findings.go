@@ -456,31 +456,22 @@ func cacheBytes(n *node, suffix string, only bool) (int64, int) {
 	return total, layer
 }
 
-// Process managers, by the name of the program that runs; wrappers that
-// exec one child are looked through.
-var (
-	processManagers = map[string]string{
-		"systemd": "systemd", "init": "an init system", "supervisord": "supervisord", "s6-svscan": "s6",
-		"runsvdir": "runit", "runit": "runit", "runit-init": "runit", "openrc": "OpenRC", "openrc-init": "OpenRC",
-		"upstart": "upstart", "s6-linux-init": "s6", "monit": "monit", "pm2": "pm2", "pm2-runtime": "pm2",
-	}
-	wrappers = map[string]int{ // name -> arguments it takes before the command
-		"tini": 0, "tini-static": 0, "dumb-init": 0, "catatonit": 0, "gosu": 1, "su-exec": 1, "chpst": 0, "exec": 0, "env": 0,
-	}
-	shells = map[string]bool{"sh": true, "bash": true, "ash": true, "dash": true, "zsh": true, "busybox": false}
-)
-
-// process reports a process manager as the container's process (GC020):
-// the program ENTRYPOINT/CMD runs, through wrappers and symbolic links;
-// else what the shell scripts it runs start, followed along their exec
-// chains (lint.FollowEntrypoint, the walk gantry lint makes of scripts in
-// the build context): a process manager, processes in the background that
-// the script waits for, or several services; else, when no script could
-// be read, a process manager named by absolute path in a later position
-// of ENTRYPOINT/CMD (["/usr/local/bin/entrypoint", "/sbin/init"]).
+// process reports a process manager as the container's process (GC020),
+// with lint.FollowEntrypoint, the walk gantry lint makes of the scripts of
+// a build context, over the image's final filesystem: the program
+// ENTRYPOINT/CMD runs, through sh -c, wrappers and symbolic links; else
+// what the shell scripts it runs start, followed along the command each
+// ends with: a process manager, processes in the background that the
+// script waits for, or several services; else, when no script could be
+// read, a process manager that the image holds, named by absolute path in
+// a later position of ENTRYPOINT/CMD (["/usr/local/bin/entrypoint",
+// "/sbin/init"] where the entrypoint is a binary).
 func (f *finder) process() {
 	cfg := f.r.Loaded.Config.Config
 	argv := append(slices.Clone(cfg.Entrypoint), cfg.Cmd...)
+	if len(argv) == 0 {
+		return
+	}
 	what := "ENTRYPOINT/CMD"
 	if len(cfg.Entrypoint) == 0 {
 		what = "CMD"
@@ -491,25 +482,20 @@ func (f *finder) process() {
 			pathEnv = v
 		}
 	}
-	if len(argv) == 0 {
-		return
-	}
 	const why = "the container stays up while its services die, and signals and logs go to the manager; run one process per container (tini or dumb-init if it needs an init)"
-	for _, cmd := range commands(argv) {
-		if pm, shown := f.processManager(cmd, pathEnv); pm != "" {
-			f.add(RuleProcessManager, report.Error, -1, 0, "%s runs %s, %s: %s", what, shown, pm, why)
-			return
-		}
-	}
-	e := lint.FollowEntrypoint(imageFiles{f: f, pathEnv: pathEnv, workdir: cfg.WorkingDir}, argv)
+	files := imageFiles{f: f, pathEnv: pathEnv, workdir: cfg.WorkingDir}
+	e := lint.FollowEntrypoint(files, argv)
 	runs := what
 	if e.Script != "" {
 		runs += " runs " + e.Script + ", which"
 	}
 	switch e.Kind {
 	case lint.EntrypointManager:
-		if strings.Contains(e.Manager, "/init") && !f.s6Overlay() {
-			return // a plain /init script, not s6-overlay's (lint cannot tell them apart)
+		if strings.Contains(e.Manager, "/init") {
+			if !f.s6Overlay() {
+				return // a plain /init script, not s6-overlay's (lint cannot tell them apart)
+			}
+			e.Manager = "s6-overlay's /init"
 		}
 		f.add(RuleProcessManager, report.Error, -1, 0, "%s starts %s: %s", runs, e.Manager, why)
 		return
@@ -524,89 +510,14 @@ func (f *finder) process() {
 		return // the scripts say what their arguments become
 	}
 	for _, a := range argv[1:] {
-		if !strings.HasPrefix(a, "/") {
+		if !strings.HasPrefix(a, "/") || a == "/init" && !f.s6Overlay() {
 			continue
 		}
-		if _, n := f.lookPath(a, pathEnv); n == nil {
-			continue
-		}
-		if pm, shown := f.processManager([]string{a}, pathEnv); pm != "" {
-			f.add(RuleProcessManager, report.Error, -1, 0, "%s passes %s, %s, to %s: %s", what, shown, pm, argv[0], why)
+		if pm := lint.ProgramManager(files, []string{a}); pm != "" {
+			f.add(RuleProcessManager, report.Error, -1, 0, "%s passes %s, %s, to %s: %s", what, a, pm, argv[0], why)
 			return
 		}
 	}
-}
-
-// commands returns the commands argv runs: argv itself, or for "sh -c
-// SCRIPT" each simple command of the script, first words first.
-func commands(argv []string) [][]string {
-	if len(argv) >= 3 && shells[path.Base(argv[0])] && argv[1] == "-c" {
-		var out [][]string
-		script := strings.NewReplacer("&&", ";", "||", ";", "|", ";", "&", ";", "\n", ";").Replace(argv[2])
-		for _, c := range strings.Split(script, ";") {
-			if w := strings.Fields(c); len(w) > 0 {
-				out = append(out, w)
-			}
-		}
-		return out
-	}
-	return [][]string{argv}
-}
-
-// processManager looks through wrappers to the program cmd runs, follows
-// symlinks in the image, and names the process manager it is ("" if none)
-// and how to show the program.
-func (f *finder) processManager(cmd []string, pathEnv string) (string, string) {
-	for len(cmd) > 0 {
-		prog := cmd[0]
-		full, n := f.lookPath(prog, pathEnv)
-		shown := prog
-		if full != "" && full != strings.TrimPrefix(prog, "/") {
-			shown += " (-> /" + full + ")"
-		}
-		names := []string{path.Base(prog)}
-		if full != "" {
-			names = append(names, path.Base(full))
-		}
-		if n != nil && path.Base(full) == "busybox" && path.Base(prog) == "init" {
-			return "busybox init", shown
-		}
-		for _, name := range names {
-			if name == "init" && prog == "/init" && !f.s6Overlay() {
-				continue // a plain /init script, not s6-overlay's
-			}
-			if pm, ok := processManagers[name]; ok {
-				if prog == "/init" {
-					pm = "s6-overlay"
-				}
-				return pm, shown
-			}
-		}
-		skip, ok := -1, false
-		for _, name := range names {
-			if k, w := wrappers[name]; w {
-				skip, ok = k, true
-			}
-		}
-		if !ok {
-			return "", ""
-		}
-		cmd = cmd[1:]
-		for len(cmd) > 0 && strings.HasPrefix(cmd[0], "-") {
-			if cmd[0] == "--" {
-				cmd = cmd[1:]
-				break
-			}
-			cmd = cmd[1:]
-		}
-		for len(cmd) > 0 && strings.Contains(cmd[0], "=") && !strings.HasPrefix(cmd[0], "/") { // env VAR=x
-			cmd = cmd[1:]
-		}
-		if skip > 0 && len(cmd) >= skip {
-			cmd = cmd[skip:]
-		}
-	}
-	return "", ""
 }
 
 // s6Overlay reports whether the image has s6-overlay installed.

@@ -57,6 +57,13 @@ func TestEntrypointScripts(t *testing.T) {
 		{"script in a squashed image", [][]imagetest.Entry{{script("run.sh", "#!/bin/sh\nexec supervisord -c /etc/supervisord.conf\n")}},
 			[]string{"/run.sh"}, nil, "", "which starts supervisord"},
 
+		{"phusion's my_init", [][]imagetest.Entry{{imagetest.Sized("sbin/my_init", 100)}}, nil, []string{"/sbin/my_init"}, "", "starts my_init"},
+		{"circus", [][]imagetest.Entry{{imagetest.Sized("usr/local/bin/circusd", 100)}}, nil, []string{"circusd", "/etc/circus.ini"}, "", "starts circusd"},
+		{"runsvinit behind dumb-init", [][]imagetest.Entry{{imagetest.Sized("usr/bin/dumb-init", 100), imagetest.Sized("sbin/runsvinit", 100)}}, []string{"dumb-init", "--"}, []string{"runsvinit"}, "", "starts runsvinit"},
+		{"pm2 with an ecosystem file", [][]imagetest.Entry{{imagetest.Sized("usr/local/bin/pm2-runtime", 100)}}, nil, []string{"pm2-runtime", "ecosystem.config.js"}, "", "starts pm2-runtime"},
+		{"pm2 in cluster mode", [][]imagetest.Entry{{imagetest.Sized("usr/local/bin/pm2", 100)}}, nil, []string{"pm2", "start", "server.js", "-i", "max", "--no-daemon"}, "", "starts pm2"},
+
+		{"pm2 with one app", [][]imagetest.Entry{{imagetest.Sized("usr/local/bin/pm2-runtime", 100)}}, nil, []string{"pm2-runtime", "server.js"}, "", ""},
 		{"tini entrypoint script", [][]imagetest.Entry{{script("entrypoint.sh", "#!/bin/sh\nexec tini -- \"$@\"\n")}},
 			[]string{"/entrypoint.sh"}, []string{"/app"}, "", ""},
 		{"gosu hand-over", [][]imagetest.Entry{{script("usr/local/bin/docker-entrypoint.sh", "#!/usr/bin/env bash\nset -Eeo pipefail\ntemp_start() {\n  \"$@\" --skip-networking &\n  wait\n}\nif [ \"$(id -u)\" = 0 ]; then\n  exec gosu postgres \"$BASH_SOURCE\" \"$@\"\nfi\nexec \"$@\"\n")}},

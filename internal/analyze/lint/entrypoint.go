@@ -154,6 +154,24 @@ func programManager(files ScriptFiles, argv []string, pm string) string {
 	return pm
 }
 
+// ProgramManager returns the process manager argv starts, by the name of
+// its program or by the file files resolves that to (/usr/local/bin/start
+// -> /usr/bin/supervisord; busybox called as init), or "" when it starts
+// none or its program is not in files.
+func ProgramManager(files ScriptFiles, argv []string) string {
+	if len(argv) == 0 {
+		return ""
+	}
+	target, _ := files.Program(argv[0])
+	if target == "" {
+		return ""
+	}
+	if pm := isProcessManager(argv); pm != "" {
+		return programManager(files, argv, pm)
+	}
+	return isProcessManager(resolved(target, argv[0], argv[1:]))
+}
+
 // resolved is the command line of prog run as target, the file a symbolic
 // link leads to: busybox runs the applet it was called as.
 func resolved(target, prog string, args []string) []string {

@@ -85,6 +85,7 @@ func TestURL(t *testing.T) {
 		{"https://artifacts.elastic.co/downloads/logstash/logstash-8.15.0-linux-x86_64.tar.gz", "logstash"},
 		{"https://nodejs.org/dist/v22.11.0/node-v22.11.0-linux-x64.tar.xz", "node"},
 		{"https://dl.google.com/android/repository/commandlinetools-linux-11076708_latest.zip", "android-sdk"},
+		{"https://dl.google.com/android/android-sdk_r24.4.1-linux.tgz", "android-sdk"},
 		{"https://go.dev/dl/go1.23.3.linux-amd64.tar.gz", "go"},
 		{"https://download.mozilla.org/?product=firefox-latest-ssl&os=linux64", "firefox"},
 		{"https://example.com/app-1.0.tar.gz", ""},

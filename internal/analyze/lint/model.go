@@ -37,8 +37,9 @@ type dockerfile struct {
 	pragmaLine int     // the next line to read for pragmas
 	pragmaAt   int     // its byte offset in src
 
-	shipped bool   // build the Instruction records of every stage (for Shipped)
-	context string // Options.Context: where COPY'd scripts are read
+	shipped bool                // build the Instruction records of every stage (for Shipped)
+	context string              // Options.Context: where COPY'd scripts are read
+	lists   map[string][]string // the words of list files xargs reads, by file of the context (see feedXargs)
 
 	// expanded counts the bytes of variable values handed out by
 	// expansions, against maxExpanded; overTotal is set once it is spent.

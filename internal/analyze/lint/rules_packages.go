@@ -108,11 +108,6 @@ func (op *pkgOp) installs() bool {
 	return false
 }
 
-func (op *pkgOp) system() bool {
-	f := familyOf[op.mgr]
-	return f == "apt" || f == "apk" || f == "rpm" || f == "zypper"
-}
-
 // removes returns what an invocation uninstalls in the same RUN.
 func (op *pkgOp) removes() []string {
 	switch op.sub {
@@ -470,7 +465,16 @@ func fedCall(d *dockerfile, in *instr, c *call) *call {
 	if local == "" {
 		return nil
 	}
-	words := listWords(local)
+	words, ok := d.lists[local]
+	if !ok {
+		// Each list file is read once per Dockerfile, however many RUNs
+		// feed it to xargs.
+		words = listWords(local)
+		if d.lists == nil {
+			d.lists = map[string][]string{}
+		}
+		d.lists[local] = words
+	}
 	if len(words) == 0 {
 		return nil
 	}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/tls"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -220,6 +221,16 @@ func (t *transfer) worker(ctx context.Context, nb *neighbour) {
 		t.mu.Lock()
 		t.inflight[i]--
 		delete(nb.requesting, i)
+		if errors.Is(err, errBusy) {
+			// The piece is free for another neighbour at once; this one is
+			// asked again after a pause.
+			t.signal()
+			t.mu.Unlock()
+			if !sleep(ctx, busyBackoff+rand.N(busyBackoff)) {
+				return
+			}
+			continue
+		}
 		if err != nil {
 			if ctx.Err() == nil {
 				t.n.log.Warn("dropping a neighbour", "digest", t.d, "peer", nb.id, "err", err)
@@ -345,7 +356,12 @@ func (t *transfer) takePiece(ctx context.Context, nb *neighbour, i int) error {
 		return err
 	}
 	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusPartialContent {
+	switch resp.StatusCode {
+	case http.StatusPartialContent:
+	case http.StatusServiceUnavailable:
+		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 4<<10)) // keep the connection
+		return fmt.Errorf("piece %d: %w", i, errBusy)
+	default:
 		return fmt.Errorf("piece %d: %s", i, resp.Status)
 	}
 	buf := getBuf(size)
@@ -481,8 +497,29 @@ func (t *transfer) serveRange(w http.ResponseWriter, r *http.Request) {
 	t.n.servedBytes.Add(n)
 }
 
-// slotWait is how long a piece request waits for an upload slot.
-const slotWait = 5 * time.Second
+// slotWait is how long a piece request waits for an upload slot before
+// it is answered 503: briefly, so that a requester whose neighbour is busy
+// asks another for the piece rather than queueing behind the first.
+const slotWait = 100 * time.Millisecond
+
+// busyBackoff is the least time a node leaves a busy neighbour alone (up
+// to twice as long, at random, so the requests of many nodes spread out).
+const busyBackoff = 150 * time.Millisecond
+
+// errBusy marks a piece request its neighbour had no upload slot for.
+var errBusy = errors.New("every upload slot of the neighbour is busy")
+
+// sleep waits d, or less if ctx ends first (false).
+func sleep(ctx context.Context, d time.Duration) bool {
+	tm := time.NewTimer(d)
+	defer tm.Stop()
+	select {
+	case <-tm.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
 
 // parseRange parses "bytes=A-B".
 func parseRange(s string) (off, end int64, ok bool) {

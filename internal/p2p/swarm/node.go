@@ -67,8 +67,8 @@ type Options struct {
 	// takes in (from peers and the origin) and sends to peers. 0: none.
 	DownloadRate, UploadRate int64
 	// UploadSlots bounds the pieces the node sends to peers at once; more
-	// requests wait for a slot (and fail after a few seconds, so that their
-	// node asks elsewhere). Sending a few pieces whole, rather than every
+	// requests wait briefly for a slot, then are told the node is busy, so
+	// that their node asks elsewhere and comes back a little later. Sending a few pieces whole, rather than every
 	// piece asked for a little at a time, lets each reach its peer soon
 	// enough to be passed on. Default 4.
 	UploadSlots int

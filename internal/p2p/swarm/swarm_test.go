@@ -628,3 +628,61 @@ func TestSlowPiecesAreProgress(t *testing.T) {
 		t.Fatalf("fallbacks %d, origin GETs %d; want 0 and 1", s.Fallbacks, o.gets.Load())
 	}
 }
+
+// syncLog collects a node's log lines (and passes them to the test's).
+type syncLog struct {
+	t  testing.TB
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *syncLog) Write(p []byte) (int, error) {
+	l.t.Log(strings.TrimSpace(string(p)))
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *syncLog) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// A holder whose upload slots are all busy answers at once that it is
+// busy, and its requesters keep it as a neighbour: they take the piece
+// from someone else meanwhile and ask it again a little later. (Requests
+// used to queue for a slot for seconds, holding their pieces, and the
+// holder was then dropped: the one node with the blob at the start of a
+// cold herd lost most of its neighbours.)
+func TestBusyHolderKeepsNeighbours(t *testing.T) {
+	b := randomBlob(t, 2<<20)
+	d := digest.FromBytes(b)
+	o := newOrigin(t, b)
+	c := newCluster(t, 0, swarm.Options{})
+	seed := c.add(swarm.Options{UploadSlots: 1, UploadRate: 512 << 10}, t.TempDir())
+	if err := pull(t.Context(), seed.node, b, o.fetch(d), "seed"); err != nil {
+		t.Fatal(err)
+	}
+	logs := &syncLog{t: t}
+	for range 4 {
+		c.add(swarm.Options{StallTimeout: time.Minute, Logger: slog.New(slog.NewTextHandler(logs, nil))}, t.TempDir())
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 40*time.Second)
+	defer cancel()
+	var wg sync.WaitGroup
+	for i, m := range c.nodes[1:] {
+		wg.Go(func() {
+			if err := pull(ctx, m.node, b, o.fetch(d), fmt.Sprint("node", i+1)); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	if strings.Contains(logs.String(), "dropping a neighbour") {
+		t.Errorf("a requester dropped a neighbour that was only busy")
+	}
+	if o.gets.Load() != 1 {
+		t.Errorf("origin GETs %d, want 1 (the seed's)", o.gets.Load())
+	}
+}

@@ -237,22 +237,18 @@ func heavyCopy(d *dockerfile, in *instr, c *instructions.CopyCommand) {
 }
 
 // copySource returns the image a COPY --from takes its files from: the
-// image it names, or the image the named stage is built on.
+// image it names, or the image the named (or numbered) stage is built on.
 func copySource(d *dockerfile, in *instr, from string) (imageRef, bool) {
 	from = d.expand(in, from, in.vars)
-	if s, ok := d.byName[strings.ToLower(from)]; ok {
+	s, ok := d.byName[strings.ToLower(from)]
+	if n, err := strconv.Atoi(from); err == nil && !ok && n >= 0 && n < len(d.stages) {
+		s, ok = d.stages[n], true
+	}
+	if ok {
 		from = s.chain()[0].base
-		if s.chain()[0].baseStage != nil {
-			return imageRef{}, false
-		}
 	}
 	if from == "" || unresolved(from) {
 		return imageRef{}, false
-	}
-	if _, err := strconv.Atoi(from); err == nil {
-		if i, _ := strconv.Atoi(from); i >= 0 && i < len(d.stages) {
-			from = d.stages[i].chain()[0].base
-		}
 	}
 	return parseImageRef(from), true
 }

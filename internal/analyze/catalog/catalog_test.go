@@ -82,6 +82,8 @@ func TestURL(t *testing.T) {
 		{"https://storage.googleapis.com/chrome-for-testing-public/131.0.6778.85/linux64/chrome-headless-shell-linux64.zip", ""},
 		{"https://artifacts.elastic.co/downloads/elasticsearch/elasticsearch-8.15.0-linux-x86_64.tar.gz", "elasticsearch"},
 		{"https://artifacts.elastic.co/downloads/kibana/kibana-8.15.0-linux-x86_64.tar.gz", "kibana"},
+		{"https://artifacts.elastic.co/downloads/kibana/kibana-oss-7.5.1-linux-x86_64.tar.gz", "kibana"},
+		{"https://artifacts.elastic.co/downloads/elasticsearch/elasticsearch-oss-7.5.1-no-jdk-linux-x86_64.tar.gz", "elasticsearch"},
 		{"https://artifacts.elastic.co/downloads/logstash/logstash-8.15.0-linux-x86_64.tar.gz", "logstash"},
 		{"https://nodejs.org/dist/v22.11.0/node-v22.11.0-linux-x64.tar.xz", "node"},
 		{"https://dl.google.com/android/repository/commandlinetools-linux-11076708_latest.zip", "android-sdk"},

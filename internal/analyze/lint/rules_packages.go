@@ -6,6 +6,7 @@ import (
 	"os"
 	"path"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -149,29 +150,34 @@ func heavyAdvice(e *catalog.Entry) string {
 	return fmt.Sprintf("%s, typically %s installed: instead, %s", e.What, e.Size, e.Instead)
 }
 
-// heavyURLs returns the entry of a heavy component whose download address
-// a text names, or nil. Addresses are read from the RUN as written and
-// from its commands with ARG and ENV values substituted.
-func heavyURLs(cat *catalog.Catalog, text string, calls []*call) *catalog.Entry {
-	if e := urlIn(cat, text); e != nil {
-		return e
-	}
-	for _, c := range calls {
-		for _, a := range c.args {
-			if e := urlIn(cat, a); e != nil {
-				return e
+// heavyURLs returns the heavy components whose download addresses a RUN
+// names, each once, in order: addresses are read from the RUN as written
+// and from its commands with ARG and ENV values substituted.
+func heavyURLs(cat *catalog.Catalog, text string, calls []*call) []*catalog.Entry {
+	var out []*catalog.Entry
+	add := func(s string) {
+		for _, e := range urlsIn(cat, s) {
+			if !slices.Contains(out, e) {
+				out = append(out, e)
 			}
 		}
 	}
-	return nil
+	add(text)
+	for _, c := range calls {
+		for _, a := range c.args {
+			add(a)
+		}
+	}
+	return out
 }
 
-// urlIn looks up every http(s) address in s.
-func urlIn(cat *catalog.Catalog, s string) *catalog.Entry {
+// urlsIn looks up every http(s) or ftp address in s.
+func urlsIn(cat *catalog.Catalog, s string) []*catalog.Entry {
+	var out []*catalog.Entry
 	for {
 		i := strings.Index(s, "://")
 		if i < 0 {
-			return nil
+			return out
 		}
 		start := i
 		for start > 0 && isSchemeByte(s[start-1]) {
@@ -183,7 +189,7 @@ func urlIn(cat *catalog.Catalog, s string) *catalog.Entry {
 		}
 		if scheme := strings.ToLower(s[start:i]); scheme == "http" || scheme == "https" || scheme == "ftp" {
 			if e := cat.URL(s[start:end]); e != nil {
-				return e
+				out = append(out, e)
 			}
 		}
 		s = s[end:]
@@ -192,11 +198,12 @@ func urlIn(cat *catalog.Catalog, s string) *catalog.Entry {
 
 func isSchemeByte(c byte) bool { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') }
 
-// heavyDownload returns the heavy component a RUN (or a script it runs)
+// heavyDownload returns the heavy components a RUN (or a script it runs)
 // downloads and unpacks (tar, unzip, dpkg, or apt-get install of a .deb),
-// or has a command fetch (playwright install, sdkmanager), or nil.
-func heavyDownload(cat *catalog.Catalog, run *script) *catalog.Entry {
+// or has a command fetch (playwright install, sdkmanager), each once.
+func heavyDownload(cat *catalog.Catalog, run *script) []*catalog.Entry {
 	unpacks := false
+	var out []*catalog.Entry
 	for _, c := range run.calls {
 		a := c.argv()
 		switch c.name() {
@@ -207,14 +214,19 @@ func heavyDownload(cat *catalog.Catalog, run *script) *catalog.Entry {
 				unpacks = unpacks || strings.HasSuffix(x, ".deb") || strings.HasSuffix(x, ".rpm")
 			}
 		}
-		if e := cat.Command(a); e != nil {
-			return e
+		if e := cat.Command(a); e != nil && !slices.Contains(out, e) {
+			out = append(out, e)
 		}
 	}
 	if !unpacks {
-		return nil
+		return out
 	}
-	return heavyURLs(cat, run.text, run.calls)
+	for _, e := range heavyURLs(cat, run.text, run.calls) {
+		if !slices.Contains(out, e) {
+			out = append(out, e)
+		}
+	}
+	return out
 }
 
 // heavyCopy reports COPY --from of a heavy component's directory (GL301):
@@ -355,12 +367,12 @@ func reportHeavy(d *dockerfile, in *instr, run *script, e *catalog.Entry, format
 func heavyRun(d *dockerfile, in *instr, run *script) {
 	cat := catalog.Default()
 	got := heavyDownload(cat, run)
-	if got != nil {
-		reportHeavy(d, in, run, got, "this RUN downloads")
+	for _, e := range got {
+		reportHeavy(d, in, run, e, "this RUN downloads")
 	}
 	for _, p := range survivors(feedXargs(d, in, run.calls)) {
 		// A .deb the RUN downloaded and installs by name is one finding.
-		if e := cat.Package(familyOf[p.op.mgr], p.name); e != nil && e != got {
+		if e := cat.Package(familyOf[p.op.mgr], p.name); e != nil && !slices.Contains(got, e) {
 			reportHeavy(d, in, run, e, "%s%s is", p.name, listedIn(p))
 		}
 	}
@@ -383,11 +395,11 @@ func heavyRun(d *dockerfile, in *instr, run *script) {
 			continue
 		}
 		got := heavyDownload(cat, sc)
-		if got != nil {
-			reportHeavy(d, in, sc, got, "%s downloads", shown)
+		for _, e := range got {
+			reportHeavy(d, in, sc, e, "%s downloads", shown)
 		}
 		for _, p := range survivors(feedXargs(d, in, sc.calls)) {
-			if e := cat.Package(familyOf[p.op.mgr], p.name); e != nil && e != got {
+			if e := cat.Package(familyOf[p.op.mgr], p.name); e != nil && !slices.Contains(got, e) {
 				reportHeavy(d, in, sc, e, "%s installs %s%s,", shown, p.name, listedIn(p))
 			}
 		}

@@ -186,7 +186,7 @@ func runScript(d *dockerfile, in *instr, file string) *script {
 	}
 	s := &script{text: text, parsed: true}
 	vals := d.values(in)
-	fed := feeds{}
+	var fed feeds
 	syntax.Walk(prog, func(n syntax.Node) bool {
 		fed.note(n, vals)
 		if c, ok := n.(*syntax.CallExpr); ok && len(c.Args) > 0 {

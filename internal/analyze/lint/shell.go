@@ -51,17 +51,18 @@ type call struct {
 // come before the command they hold.
 type feeds map[*syntax.CallExpr]string
 
-// note looks at n for a redirection or pipe that feeds a command a file.
-func (f feeds) note(n syntax.Node, vs *expansion) {
+// note looks at n for a redirection or pipe that feeds xargs a file, and
+// records it in *f, made on first use.
+func (f *feeds) note(n syntax.Node, vs *expansion) {
 	switch n := n.(type) {
 	case *syntax.Stmt:
 		ce, ok := n.Cmd.(*syntax.CallExpr)
-		if !ok {
+		if !ok || len(n.Redirs) == 0 || !runsXargs(ce) {
 			return
 		}
 		for _, r := range n.Redirs {
 			if r.Op == syntax.RdrIn && r.Word != nil && r.N == nil {
-				f[ce] = render(r.Word, vs)
+				f.set(ce, render(r.Word, vs))
 			}
 		}
 	case *syntax.BinaryCmd:
@@ -70,17 +71,46 @@ func (f feeds) note(n syntax.Node, vs *expansion) {
 		}
 		left, ok := n.X.Cmd.(*syntax.CallExpr)
 		right, ok2 := n.Y.Cmd.(*syntax.CallExpr)
-		if !ok || !ok2 || len(n.X.Redirs) > 0 {
+		if !ok || !ok2 || len(n.X.Redirs) > 0 || !runsXargs(right) {
 			return
 		}
-		var a []string
+		a := make([]string, 0, len(left.Args))
 		for _, w := range left.Args {
 			a = append(a, render(w, vs))
 		}
 		if file := catFile(a); file != "" {
-			f[right] = file
+			f.set(right, file)
 		}
 	}
+}
+
+func (f *feeds) set(ce *syntax.CallExpr, file string) {
+	if *f == nil {
+		*f = feeds{}
+	}
+	(*f)[ce] = file
+}
+
+// runsXargs reports whether a command is xargs (or sudo xargs), by its
+// literal first words.
+func runsXargs(ce *syntax.CallExpr) bool {
+	for i, w := range ce.Args {
+		if i > 1 || len(w.Parts) != 1 {
+			return false
+		}
+		lit, ok := w.Parts[0].(*syntax.Lit)
+		if !ok {
+			return false
+		}
+		switch path.Base(lit.Value) {
+		case "xargs":
+			return true
+		case "sudo":
+			continue
+		}
+		return false
+	}
+	return false
 }
 
 // catFile returns the one file a command prints, cat FILE or grep -v
@@ -302,7 +332,7 @@ func parseScript(d *dockerfile, in *instr, prog *program) *script {
 	s.parsed = true
 	var depth int
 	vals := d.values(in) // render starts its bound afresh for every word
-	var fed feeds        // made for the first file fed to a command
+	var fed feeds        // made for the first file fed to xargs
 	var walk func(syntax.Node) bool
 	walk = func(n syntax.Node) bool {
 		switch n := n.(type) {
@@ -315,18 +345,10 @@ func parseScript(d *dockerfile, in *instr, prog *program) *script {
 				s.calls = append(s.calls, c)
 			}
 		case *syntax.Stmt:
-			if len(n.Redirs) > 0 {
-				if fed == nil {
-					fed = feeds{}
-				}
-				fed.note(n, vals)
-			}
+			fed.note(n, vals)
 		case *syntax.BinaryCmd:
 			if n.Op == syntax.Pipe || n.Op == syntax.PipeAll {
 				s.pipes = append(s.pipes, pipe{callsIn(n.X), callsIn(n.Y)})
-				if fed == nil {
-					fed = feeds{}
-				}
 				fed.note(n, vals)
 			}
 		case *syntax.CmdSubst, *syntax.ProcSubst:

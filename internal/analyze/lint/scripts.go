@@ -107,7 +107,8 @@ func copiedScript(d *dockerfile, chain []*stage, context, prog, workdir string) 
 				continue
 			}
 			dest := absDest(d, ev.in, sd.DestPath)
-			dirDest := strings.HasSuffix(sd.DestPath, "/") || len(sd.SourcePaths) > 1
+			// COPY x . copies into the WORKDIR, a directory.
+			dirDest := strings.HasSuffix(sd.DestPath, "/") || sd.DestPath == "." || strings.HasSuffix(sd.DestPath, "/.") || len(sd.SourcePaths) > 1
 			for _, src := range sd.SourcePaths {
 				src = d.expand(ev.in, src, ev.in.vars)
 				if remote(src) || strings.ContainsAny(src, "*?[$") {
@@ -151,9 +152,11 @@ func runScript(d *dockerfile, in *instr, file string) *script {
 	}
 	s := &script{text: text, parsed: true}
 	vals := d.values(in)
+	var fed feeds
 	syntax.Walk(prog, func(n syntax.Node) bool {
+		fed.note(n, vals)
 		if c, ok := n.(*syntax.CallExpr); ok && len(c.Args) > 0 {
-			x := &call{line: int(c.Pos().Line())}
+			x := &call{line: int(c.Pos().Line()), stdin: fed[c]}
 			for _, w := range c.Args {
 				x.args = appendFields(x.args, w, vals)
 			}

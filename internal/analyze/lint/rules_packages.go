@@ -2,8 +2,6 @@ package lint
 
 import (
 	"fmt"
-	"io"
-	"os"
 	"path"
 	"regexp"
 	"slices"
@@ -492,16 +490,11 @@ func fedCall(d *dockerfile, in *instr, c *call) *call {
 
 // listWords returns the words of a list file of the build context, as
 // xargs splits them (at blanks and newlines), without comment lines; nil
-// if the file cannot be read or is over maxScript bytes. At most
+// if the file cannot be read or is over MaxScript bytes. At most
 // maxListed words are taken.
 func listWords(file string) []string {
-	f, err := os.Open(file)
-	if err != nil {
-		return nil
-	}
-	defer f.Close()
-	b, err := io.ReadAll(io.LimitReader(f, maxScript+1))
-	if err != nil || len(b) > maxScript {
+	b := readFile(file)
+	if b == nil {
 		return nil
 	}
 	var words []string

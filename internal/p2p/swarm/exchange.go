@@ -437,7 +437,8 @@ func (n *Node) serve(w http.ResponseWriter, r *http.Request) {
 	t.serveRange(w, r)
 }
 
-// serveHave streams the pieces the node verified, as it verifies them.
+// serveHave streams the pieces the node verified, as it verifies them. It
+// wakes only when the log of verified pieces or the blob's end changes.
 func (t *transfer) serveHave(w http.ResponseWriter, r *http.Request) {
 	rc := http.NewResponseController(w)
 	w.Header().Set("Content-Type", "application/x-ndjson")
@@ -447,9 +448,10 @@ func (t *transfer) serveHave(w http.ResponseWriter, r *http.Request) {
 	for {
 		t.mu.Lock()
 		complete, failed := t.complete, t.failed != nil
+		sent = min(sent, len(t.log)) // the log restarts when the swarm's hashes were lies
 		batch := t.log[sent:]
 		sent = len(t.log)
-		ch := t.changed
+		ch := t.logged
 		t.mu.Unlock()
 		var msg Have
 		switch {

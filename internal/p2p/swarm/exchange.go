@@ -258,13 +258,7 @@ func (t *transfer) pick(ctx context.Context, nb *neighbour) (piece int, ok bool)
 			return 0, false
 		}
 		if t.active >= t.n.opts.Requests {
-			ch := t.changed
-			t.mu.Unlock()
-			select {
-			case <-ch:
-			case <-ctx.Done():
-			}
-			t.mu.Lock()
+			t.wait(ctx)
 			continue
 		}
 		best, ties, endgame := -1, 0, true
@@ -302,13 +296,7 @@ func (t *transfer) pick(ctx context.Context, nb *neighbour) (piece int, ok bool)
 			nb.requesting[best] = true
 			return best, true
 		}
-		ch := t.changed
-		t.mu.Unlock()
-		select {
-		case <-ch:
-		case <-ctx.Done():
-		}
-		t.mu.Lock()
+		t.wait(ctx)
 	}
 }
 

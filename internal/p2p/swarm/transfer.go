@@ -877,13 +877,7 @@ func (r *reader) verdict() error {
 		case r.ctx.Err() != nil:
 			return r.ctx.Err()
 		}
-		ch := t.changed
-		t.mu.Unlock()
-		select {
-		case <-ch:
-		case <-r.ctx.Done():
-		}
-		t.mu.Lock()
+		t.wait(r.ctx)
 	}
 }
 

@@ -37,6 +37,7 @@ type agentFlags struct {
 	listen, peerListen, peerAddr string
 	upstream, tracker, data, id  string
 	neighbours                   int
+	requests                     int
 	stallTimeout                 time.Duration
 	cacheSize, downRate, upRate  string
 	access                       registryFlags // TLS of --upstream and --tracker
@@ -110,7 +111,8 @@ rollout's makespan and percentiles are computed.`,
 	addRegistryFlags(fl, &f.access)
 	fl.StringVar(&f.data, "data", filepath.Join(defaultRoot(), "agent"), "directory of the blobs this node keeps")
 	fl.StringVar(&f.id, "id", "", "this node's name in its swarms (default: host name and --peer-advertise)")
-	fl.IntVar(&f.neighbours, "neighbours", 4, "peers this node takes the pieces of one blob from at once")
+	fl.IntVar(&f.neighbours, "neighbours", 12, "peers this node takes the pieces of one blob from at once")
+	fl.IntVar(&f.requests, "requests", 6, "piece requests this node keeps in flight for one blob, over all its neighbours")
 	fl.DurationVar(&f.stallTimeout, "stall-timeout", 5*time.Second, "fetch from the upstream what the swarm has not brought for this long")
 	fl.StringVar(&f.cacheSize, "cache-size", "20GiB", "bytes of whole blobs kept in --data; past it the least recently pulled go (0: no bound)")
 	fl.StringVar(&f.downRate, "download-rate", "0", "bytes per second taken from peers and the upstream, e.g. 50MiB (0: no bound)")
@@ -147,6 +149,9 @@ func (f *agentFlags) check() error {
 	}
 	if f.data == "" {
 		return errors.New("no data directory: give --data DIR")
+	}
+	if f.requests < 1 {
+		return fmt.Errorf("--requests %d: want 1 or more", f.requests)
 	}
 	if f.neighbours < 1 {
 		return fmt.Errorf("--neighbours %d: want 1 or more", f.neighbours)
@@ -198,7 +203,7 @@ func runAgent(ctx context.Context, e *env, f agentFlags) error {
 	m := newAgentMetrics()
 	node, err := swarm.New(swarm.Options{
 		ID: id, Addr: advertise, Tracker: f.tracker, Dir: f.data,
-		Neighbours: f.neighbours, StallTimeout: f.stallTimeout, Logger: e.log,
+		Neighbours: f.neighbours, Requests: f.requests, StallTimeout: f.stallTimeout, Logger: e.log,
 		CacheBytes: sizes["--cache-size"], DownloadRate: sizes["--download-rate"], UploadRate: sizes["--upload-rate"],
 		TLS: tlsConf,
 		OnPull: func(r swarm.PullRecord) {

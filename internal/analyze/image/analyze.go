@@ -88,6 +88,7 @@ type Result struct {
 	Loaded     *Loaded           `json:"-"`
 	fs         *fsys             // the final filesystem
 	files      map[string][]byte // captured files of the final filesystem
+	scripts    map[string][]byte // kept shell scripts of the final filesystem
 	secrets    []secretFile      // secret-looking files of every layer
 }
 
@@ -103,6 +104,11 @@ type layerScan struct {
 	// verified says the scan is of bytes that matched the layer's
 	// digest: only such a scan may be kept under the digest's name.
 	verified bool
+	// scripts are the shell scripts kept for the entrypoint analysis
+	// (see scriptCandidate), scriptBytes their bytes.
+	scripts     map[string][]byte
+	scriptBytes int64
+	head        []byte // scratch for the head of a candidate script
 }
 
 // captured are the files whose content the analysis reads (at most
@@ -195,6 +201,14 @@ func AnalyzeLoaded(ctx context.Context, src cas.ReadOnlyTarget, name string, l *
 			r.files[p] = scans[n.layer].files[p]
 		}
 	}
+	r.scripts = map[string][]byte{}
+	for i, s := range scans {
+		for p, data := range s.scripts {
+			if n := exact.lookup(p); n != nil && n.kind == KindFile && n.layer == i {
+				r.scripts[p] = data
+			}
+		}
+	}
 	for i, s := range scans {
 		for _, sf := range s.secrets {
 			sf.layer = i
@@ -263,6 +277,12 @@ func scanLayer(ctx context.Context, src cas.ReadOnlyTarget, desc ocispec.Descrip
 			}
 			s.files[e.Path] = data
 			return nil
+		}
+		if scriptCandidate(e) {
+			var err error
+			if content, err = s.keepScript(e, content); err != nil {
+				return err
+			}
 		}
 		if kind, needHead := secretName(e.Path); kind != "" {
 			var head []byte

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/gantry-dev/gantry/internal/analyze/lint"
 	"github.com/gantry-dev/gantry/internal/analyze/report"
 )
 
@@ -51,9 +52,9 @@ var Rules = []report.Rule{
 	{ID: RuleLayerHides, Name: "LayerHidesBytes", Severity: report.Info, Summary: "A layer deletes or overwrites files earlier layers stored: the bytes stay in the image."},
 	{ID: RuleLayerHidden, Name: "LayerBytesHiddenLater", Severity: report.Info, Summary: "With --dockerfile: an instruction's layer stores bytes that later instructions delete or overwrite."},
 	{ID: RuleImpliedDirs, Name: "ImpliedDirectoryLimit", Severity: report.Error, Summary: "A layer lists files under more directories that no entry names than gantry stacks (65,536 and one per entry of the image): those files were left out of the analysis."},
-	{ID: RuleHeavy, Name: "HeavyComponent", Severity: report.Warning, Summary: "A heavy component (JDK, chromium, elasticsearch, compiler) is in the final filesystem; build with it in an earlier stage."},
+	{ID: RuleHeavy, Name: "HeavyComponent", Severity: report.Warning, Summary: "A heavy component (JDK, browser, Playwright or Puppeteer browsers, Android SDK, Elasticsearch, compiler) is in the final filesystem; build with it in an earlier stage."},
 	{ID: RuleBuildEssential, Name: "BuildToolsLeftOver", Severity: report.Warning, Summary: "build-essential is installed in the final image."},
-	{ID: RuleProcessManager, Name: "ProcessManagerEntrypoint", Severity: report.Error, Summary: "The entrypoint or command is a process manager (systemd, init, supervisord, s6, runit, openrc): run one process per container."},
+	{ID: RuleProcessManager, Name: "ProcessManagerEntrypoint", Severity: report.Error, Summary: "The entrypoint or command is a process manager (systemd, init, supervisord, s6, runit, openrc), or a shell script of the image that starts one, starts processes in the background and waits, or starts several services: run one process per container."},
 	{ID: RuleRootUser, Name: "RootUser", Severity: report.Warning, Summary: "The container runs as root."},
 	{ID: RuleUnknownUser, Name: "UnknownUser", Severity: report.Error, Summary: "The configured user is not in the image's /etc/passwd: the container cannot start."},
 	{ID: RuleSetuid, Name: "SetuidFile", Severity: report.Info, Summary: "A setuid or setgid file."},
@@ -185,17 +186,29 @@ func shortPath(p string) string {
 }
 
 var (
-	elasticJarRE = regexp.MustCompile(`^elasticsearch-\d[\w.-]*\.jar$`)
-	clangRE      = regexp.MustCompile(`^clang-\d+$`)
-	chromeNames  = map[string]bool{"chrome": true, "chromium": true, "chromium-browser": true, "headless_shell": true, "chrome-headless-shell": true}
-	compilerBins = map[string]bool{"cc1": true, "cc1plus": true, "cc1obj": true, "lto1": true, "f951": true}
+	elasticJarRE  = regexp.MustCompile(`^(elasticsearch|opensearch)-\d[\w.-]*\.jar$`)
+	logstashJarRE = regexp.MustCompile(`^logstash-core(-\d[\w.-]*)?\.jar$`)
+	androidJarRE  = regexp.MustCompile(`(^|/)platforms/android-[\w.-]+/android\.jar$`)
+	clangRE       = regexp.MustCompile(`^clang-\d+$`)
+	chromeNames   = map[string]bool{"chrome": true, "chromium": true, "chromium-browser": true, "headless_shell": true, "chrome-headless-shell": true}
+	compilerBins  = map[string]bool{"cc1": true, "cc1plus": true, "cc1obj": true, "lto1": true, "f951": true}
 	// vendoredDirs hold files installed by package managers: a Dockerfile
 	// or .git below them is not a build-context leftover.
 	vendoredDirs = []string{"node_modules", "site-packages", "dist-packages", "usr/share", "go/pkg/mod", "usr/lib"}
+	// browserCaches are the directories where test frameworks download
+	// their browsers: all of one is one heavy component.
+	browserCaches = []struct{ dir, what string }{
+		{"ms-playwright", "Playwright browsers"},
+		{".cache/puppeteer", "Puppeteer browsers"},
+	}
 )
 
 // heavy is a heavy component found in the final filesystem.
 type heavy struct{ what, root, marker string }
+
+// bigBinary is the size over which a browser's or compiler's main file
+// marks the real thing rather than a wrapper script of the same name.
+const bigBinary = 10 << 20
 
 // classifyHeavy recognises the files that mark a heavy component and the
 // directory the component lives in. Only what is not a directory marks
@@ -203,9 +216,53 @@ type heavy struct{ what, root, marker string }
 // than the layers' headers, where directories may be implied by the
 // million.
 func classifyHeavy(p string, n *node) (heavy, bool) {
+	h, ok := classifyFile(p, n)
+	if !ok {
+		return h, false
+	}
+	for _, c := range browserCaches {
+		if i := pathIndex(p, c.dir); i >= 0 && strings.Contains(h.what, "browser") {
+			return heavy{c.what, p[:i+len(c.dir)], p}, true
+		}
+	}
+	return h, true
+}
+
+// pathIndex returns where the components dir start in p, or -1.
+func pathIndex(p, dir string) int {
+	for i := 0; ; {
+		j := strings.Index(p[i:], dir)
+		if j < 0 {
+			return -1
+		}
+		j += i
+		end := j + len(dir)
+		if (j == 0 || p[j-1] == '/') && end < len(p) && p[end] == '/' {
+			return j
+		}
+		i = j + 1
+	}
+}
+
+// above returns the path of p's directory above the last component named
+// name ("opt/sdk" for "opt/sdk/platform-tools/adb" and "platform-tools"),
+// or "" if there is none.
+func above(p, name string) string {
+	parts := strings.Split(p, "/")
+	for i := len(parts) - 2; i >= 0; i-- {
+		if parts[i] == name {
+			return strings.Join(parts[:i], "/")
+		}
+	}
+	return ""
+}
+
+func classifyFile(p string, n *node) (heavy, bool) {
 	base := path.Base(p)
 	switch {
-	case base == "libjvm.so":
+	case base == "libjvm.so" || base == "modules" && path.Base(path.Dir(p)) == "lib" && n.size > bigBinary:
+		// A JDK or JRE: its VM, or the jimage of its class library
+		// (lib/modules, the bulk of a JDK since Java 9).
 		parts := strings.Split(p, "/")
 		root := parts[:len(parts)-1]
 		for i := len(root) - 1; i >= 0; i-- {
@@ -218,17 +275,29 @@ func classifyHeavy(p string, n *node) (heavy, bool) {
 			root = root[:len(root)-1]
 		}
 		return heavy{"JVM (JDK/JRE)", strings.Join(root, "/"), p}, true
-	case chromeNames[base] && n.size > 10<<20:
+	case chromeNames[base] && n.size > bigBinary:
 		return heavy{"Chrome/Chromium browser", path.Dir(p), p}, true
+	case base == "libxul.so" && n.size > bigBinary:
+		return heavy{"Firefox browser", path.Dir(p), p}, true
+	case (strings.HasPrefix(base, "libwebkit2gtk-") || strings.HasPrefix(base, "libWPEWebKit-")) && n.size > bigBinary:
+		return heavy{"WebKit browser engine", path.Dir(p), p}, true
 	case elasticJarRE.MatchString(base):
 		dir := path.Dir(p)
 		if path.Base(dir) == "lib" {
 			dir = path.Dir(dir)
 		}
 		return heavy{"Elasticsearch", dir, p}, true
+	case logstashJarRE.MatchString(base) && above(p, "logstash-core") != "":
+		return heavy{"Logstash", above(p, "logstash-core"), p}, true
+	case androidJarRE.MatchString(p) && above(p, "platforms") != "":
+		return heavy{"Android SDK", above(p, "platforms"), p}, true
+	case base == "sdkmanager" && above(p, "cmdline-tools") != "":
+		// Not adb: Debian's adb package puts platform-tools/adb alone
+		// under /usr/lib/android-sdk.
+		return heavy{"Android SDK", above(p, "cmdline-tools"), p}, true
 	case compilerBins[base] && strings.Contains(p, "gcc"):
 		return heavy{"GCC compiler (" + base + ")", path.Dir(p), p}, true
-	case clangRE.MatchString(base) && n.size > 10<<20:
+	case clangRE.MatchString(base) && n.size > bigBinary:
 		dir := path.Dir(p)
 		if path.Base(dir) == "bin" {
 			dir = path.Dir(dir)
@@ -387,23 +456,22 @@ func cacheBytes(n *node, suffix string, only bool) (int64, int) {
 	return total, layer
 }
 
-// Process managers, by the name of the program that runs; wrappers that
-// exec one child are looked through.
-var (
-	processManagers = map[string]string{
-		"systemd": "systemd", "init": "an init system", "supervisord": "supervisord", "s6-svscan": "s6",
-		"runsvdir": "runit", "runit": "runit", "runit-init": "runit", "openrc": "OpenRC", "openrc-init": "OpenRC",
-		"upstart": "upstart", "s6-linux-init": "s6", "monit": "monit", "pm2": "pm2", "pm2-runtime": "pm2",
-	}
-	wrappers = map[string]int{ // name -> arguments it takes before the command
-		"tini": 0, "tini-static": 0, "dumb-init": 0, "catatonit": 0, "gosu": 1, "su-exec": 1, "chpst": 0, "exec": 0, "env": 0,
-	}
-	shells = map[string]bool{"sh": true, "bash": true, "ash": true, "dash": true, "zsh": true, "busybox": false}
-)
-
+// process reports a process manager as the container's process (GC020),
+// with lint.FollowEntrypoint, the walk gantry lint makes of the scripts of
+// a build context, over the image's final filesystem: the program
+// ENTRYPOINT/CMD runs, through sh -c, wrappers and symbolic links; else
+// what the shell scripts it runs start, followed along the command each
+// ends with: a process manager, processes in the background that the
+// script waits for, or several services; else, when no script could be
+// read, a process manager that the image holds, named by absolute path in
+// a later position of ENTRYPOINT/CMD (["/usr/local/bin/entrypoint",
+// "/sbin/init"] where the entrypoint is a binary).
 func (f *finder) process() {
 	cfg := f.r.Loaded.Config.Config
 	argv := append(slices.Clone(cfg.Entrypoint), cfg.Cmd...)
+	if len(argv) == 0 {
+		return
+	}
 	what := "ENTRYPOINT/CMD"
 	if len(cfg.Entrypoint) == 0 {
 		what = "CMD"
@@ -414,84 +482,47 @@ func (f *finder) process() {
 			pathEnv = v
 		}
 	}
-	for _, cmd := range commands(argv) {
-		if pm, shown := f.processManager(cmd, pathEnv); pm != "" {
-			f.add(RuleProcessManager, report.Error, -1, 0, "%s runs %s, %s: the container stays up while its services die, and signals and logs go to the manager; run one process per container (tini or dumb-init if it needs an init)", what, shown, pm)
+	const why = "the container stays up while its services die, and signals and logs go to the manager; run one process per container (tini or dumb-init if it needs an init)"
+	files := imageFiles{f: f, pathEnv: pathEnv, workdir: cfg.WorkingDir}
+	e := lint.FollowEntrypoint(files, argv)
+	runs := what
+	if e.Script != "" {
+		runs += " runs " + e.Script + ", which"
+	}
+	switch e.Kind {
+	case lint.EntrypointManager:
+		if strings.Contains(e.Manager, "/init") {
+			if !f.s6Overlay() {
+				return // a plain /init script, not s6-overlay's (lint cannot tell them apart)
+			}
+			e.Manager = "s6-overlay's /init"
+		}
+		f.add(RuleProcessManager, report.Error, -1, 0, "%s starts %s: %s", runs, e.Manager, why)
+		return
+	case lint.EntrypointBackground:
+		f.add(RuleProcessManager, report.Error, -1, 0, "%s starts %d processes in the background and waits for them: nothing restarts one that dies, and only the last gets signals; run one process per container", runs, e.Count)
+		return
+	case lint.EntrypointServices:
+		f.add(RuleProcessManager, report.Error, -1, 0, "%s starts %d services: nothing restarts one that dies; run one service per container", runs, e.Count)
+		return
+	}
+	if len(e.Read) > 0 {
+		return // the scripts say what their arguments become
+	}
+	for _, a := range argv[1:] {
+		if !strings.HasPrefix(a, "/") || a == "/init" && !f.s6Overlay() {
+			continue
+		}
+		if pm := lint.ProgramManager(files, []string{a}); pm != "" {
+			f.add(RuleProcessManager, report.Error, -1, 0, "%s passes %s, %s, to %s: %s", what, a, pm, argv[0], why)
 			return
 		}
 	}
 }
 
-// commands returns the commands argv runs: argv itself, or for "sh -c
-// SCRIPT" each simple command of the script, first words first.
-func commands(argv []string) [][]string {
-	if len(argv) >= 3 && shells[path.Base(argv[0])] && argv[1] == "-c" {
-		var out [][]string
-		script := strings.NewReplacer("&&", ";", "||", ";", "|", ";", "&", ";", "\n", ";").Replace(argv[2])
-		for _, c := range strings.Split(script, ";") {
-			if w := strings.Fields(c); len(w) > 0 {
-				out = append(out, w)
-			}
-		}
-		return out
-	}
-	return [][]string{argv}
-}
-
-// processManager looks through wrappers to the program cmd runs, follows
-// symlinks in the image, and names the process manager it is ("" if none)
-// and how to show the program.
-func (f *finder) processManager(cmd []string, pathEnv string) (string, string) {
-	for len(cmd) > 0 {
-		prog := cmd[0]
-		full, n := f.lookPath(prog, pathEnv)
-		shown := prog
-		if full != "" && full != strings.TrimPrefix(prog, "/") {
-			shown += " (-> /" + full + ")"
-		}
-		names := []string{path.Base(prog)}
-		if full != "" {
-			names = append(names, path.Base(full))
-		}
-		if n != nil && path.Base(full) == "busybox" && path.Base(prog) == "init" {
-			return "busybox init", shown
-		}
-		for _, name := range names {
-			if name == "init" && prog == "/init" && f.r.fs.lookup("etc/s6-overlay") == nil && f.r.fs.lookup("package/admin/s6-overlay") == nil {
-				continue // a plain /init script, not s6-overlay's
-			}
-			if pm, ok := processManagers[name]; ok {
-				if prog == "/init" {
-					pm = "s6-overlay"
-				}
-				return pm, shown
-			}
-		}
-		skip, ok := -1, false
-		for _, name := range names {
-			if k, w := wrappers[name]; w {
-				skip, ok = k, true
-			}
-		}
-		if !ok {
-			return "", ""
-		}
-		cmd = cmd[1:]
-		for len(cmd) > 0 && strings.HasPrefix(cmd[0], "-") {
-			if cmd[0] == "--" {
-				cmd = cmd[1:]
-				break
-			}
-			cmd = cmd[1:]
-		}
-		for len(cmd) > 0 && strings.Contains(cmd[0], "=") && !strings.HasPrefix(cmd[0], "/") { // env VAR=x
-			cmd = cmd[1:]
-		}
-		if skip > 0 && len(cmd) >= skip {
-			cmd = cmd[skip:]
-		}
-	}
-	return "", ""
+// s6Overlay reports whether the image has s6-overlay installed.
+func (f *finder) s6Overlay() bool {
+	return f.r.fs.lookup("etc/s6-overlay") != nil || f.r.fs.lookup("package/admin/s6-overlay") != nil
 }
 
 // lookPath finds prog in the image as the runtime would (PATH search for a

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/gantry-dev/gantry/internal/analyze/image/imagetest"
+	"github.com/gantry-dev/gantry/internal/testimage"
 )
 
 // FuzzWalkLayer feeds arbitrary bytes to the layer walker and the stacking
@@ -144,6 +145,29 @@ func FuzzLayerPaths(f *testing.F) {
 					}
 				}
 			}
+		}
+	})
+}
+
+// FuzzEntrypointScripts feeds any shell script, as the image's entrypoint
+// and as the script it may exec, to the layer scan and the entrypoint
+// analysis: no panic, at most one GC020, located to the image. Seeds:
+// testdata/fuzz/FuzzEntrypointScripts.
+func FuzzEntrypointScripts(f *testing.F) {
+	f.Add([]byte("#!/bin/sh\nexec /usr/local/bin/next \"$@\"\n"), "/sbin/init")
+	f.Add([]byte("#!/bin/bash\nnginx &\nphp-fpm &\nwait\n"), "")
+	f.Add([]byte("#!/bin/sh\nexec sh /entry.sh \"$@\" \"$@\"\n"), "x")
+	f.Fuzz(func(t *testing.T, body []byte, arg string) {
+		layer := imagetest.Layer(imagetest.Gzip,
+			imagetest.Entry{Name: "entry.sh", Type: tar.TypeReg, Mode: 0o755, Data: body},
+			imagetest.Entry{Name: "usr/local/bin/next", Type: tar.TypeReg, Mode: 0o755, Data: body},
+			imagetest.Symlink("sbin/init", "/entry.sh"), imagetest.Symlink("usr/bin/loop", "/usr/bin/loop"))
+		r, err := analyze(t, []testimage.Layer{layer}, imagetest.Config{Entrypoint: []string{"/entry.sh"}, Cmd: []string{arg}}, Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fs := find(r.Findings, RuleProcessManager); len(fs) > 1 || len(fs) == 1 && (fs[0].Layer != "" || fs[0].Message == "") {
+			t.Fatalf("GC020 findings: %s", dump(fs))
 		}
 	})
 }

@@ -20,8 +20,10 @@ const DefaultScanCacheEntries = 2_000_000
 // scan never goes stale. It holds at most a given number of tar entries in
 // all, and forgets the least recently used layers past that. Concurrent
 // analyses asking for the same layer wait for one scan of it. It is safe
-// for concurrent use. Scans are made under the Limits of the analysis that
-// made them first: use one ScanCache with one Limits.
+// for concurrent use. A scan also keeps the layer's shell scripts that an
+// entrypoint may run, at most 2 MiB of them (maxLayerScripts), which the
+// bound on entries does not count. Scans are made under the Limits of the
+// analysis that made them first: use one ScanCache with one Limits.
 type ScanCache struct {
 	mu      sync.Mutex
 	max     int

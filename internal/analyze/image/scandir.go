@@ -279,12 +279,15 @@ func (d *ScanDir) evict() {
 //	    uvarint shared, uvarint length + rest of the path, byte kind,
 //	    varint size, varint mode, varint uid, varint gid, uvarint length + link
 //	uvarint count, then per captured file: path, data (uvarint length + bytes each)
+//	uvarint count, then per kept script: path, data
 //	uvarint count, then per secret-looking file: path, why, varint size
 //	4 bytes: CRC-32C (big-endian) of all that precedes
 //
 // The least an entry takes is 8 bytes (empty rest and link, one-byte
 // varints), a captured file 2 and a secret 3: counts above what the bytes
-// left could hold are refused before anything is allocated.
+// left could hold are refused before anything is allocated. A scan's
+// scratch (layerScan.head) is not kept, and scriptBytes is the bytes of the
+// scripts read back.
 
 var crcTable = crc32.MakeTable(crc32.Castagnoli)
 
@@ -329,6 +332,16 @@ func encodeScan(s *layerScan, dg digest.Digest, version string) []byte {
 	for _, p := range paths {
 		str(p)
 		str(string(s.files[p]))
+	}
+	paths = paths[:0]
+	for p := range s.scripts {
+		paths = append(paths, p)
+	}
+	sort.Strings(paths)
+	b = binary.AppendUvarint(b, uint64(len(paths)))
+	for _, p := range paths {
+		str(p)
+		str(string(s.scripts[p]))
 	}
 	b = binary.AppendUvarint(b, uint64(len(s.secrets)))
 	for _, sf := range s.secrets {
@@ -481,7 +494,27 @@ func decodeScan(data []byte, dg digest.Digest) (*layerScan, string, error) {
 				r.fail(fmt.Sprintf("file %q", p))
 			}
 		}
+		if _, dup := s.files[p]; dup {
+			r.fail(fmt.Sprintf("file %q twice", p))
+		}
 		s.files[p] = data
+	}
+	nk := r.count("scripts", 2)
+	for range nk {
+		p, data := r.string("script"), bytes.Clone(r.bytes("script"))
+		if r.err == nil {
+			if c, err := cleanPath(p); err != nil || c != p || p == "" {
+				r.fail(fmt.Sprintf("script %q", p))
+			}
+		}
+		if _, dup := s.scripts[p]; dup {
+			r.fail(fmt.Sprintf("script %q twice", p))
+		}
+		if s.scripts == nil {
+			s.scripts = make(map[string][]byte, nk)
+		}
+		s.scripts[p] = data
+		s.scriptBytes += int64(len(data))
 	}
 	ns := r.count("secrets", 3)
 	for range ns {

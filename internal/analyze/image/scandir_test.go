@@ -70,8 +70,9 @@ func scanFleet(t *testing.T, n int) (cas.ReadOnlyTarget, map[string][]digest.Dig
 			imagetest.Layer(imagetest.Gzip, imagetest.Sized(fmt.Sprintf("opt/mid%d/lib.jar", i/2), 5_000)),
 			imagetest.Layer(imagetest.Gzip, imagetest.File(fmt.Sprintf("app/%d/main", i), strings.Repeat("x", i+1)),
 				imagetest.File("root/.ssh/id_rsa", "-----BEGIN OPENSSH PRIVATE KEY-----\nabc\n"),
-				imagetest.Entry{Name: fmt.Sprintf("app/%d/link", i), Type: '1', Link: fmt.Sprintf("app/%d/main", i)}))
-		img := imagetest.Image(layers, imagetest.Config{})
+				imagetest.Entry{Name: fmt.Sprintf("app/%d/link", i), Type: '1', Link: fmt.Sprintf("app/%d/main", i)},
+				imagetest.Entry{Name: "usr/local/bin/start.sh", Type: '0', Mode: 0o755, Data: []byte("#!/bin/sh\nnginx &\nphp-fpm &\nwait\n")}))
+		img := imagetest.Image(layers, imagetest.Config{Entrypoint: []string{"/usr/local/bin/start.sh"}})
 		tag := fmt.Sprintf("app%d", i)
 		if err := img.Push(t.Context(), repo, tag); err != nil {
 			t.Fatal(err)
@@ -129,6 +130,9 @@ func TestScanDirFleetRecheck(t *testing.T) {
 			t.Fatal(err)
 		}
 		want[tag] = summary(r)
+	}
+	if !strings.Contains(want["app0"], "GC020") {
+		t.Fatalf("no GC020 for the entrypoint script: the test needs a finding from a kept script:\n%s", want["app0"])
 	}
 	dir := t.TempDir()
 	src := &countingTarget{ReadOnlyTarget: repo}
@@ -391,7 +395,11 @@ func TestScanEncoding(t *testing.T) {
 		},
 		files:   map[string][]byte{"etc/passwd": []byte("root:x:0:0\n"), "etc/group": {}},
 		secrets: []secretFile{{path: "root/.ssh/id_rsa", why: "a private key", size: 40}},
+		scripts: map[string][]byte{"entrypoint.sh": []byte("#!/bin/sh\nexec \"$@\"\n"), "usr/local/bin/run": []byte("#!/bin/bash\nnginx &\nwait\n")},
 		bytes:   12, raw: 4096, verified: true,
+	}
+	for _, d := range s.scripts {
+		s.scriptBytes += int64(len(d))
 	}
 	dg := digest.FromString("layer")
 	b := encodeScan(s, dg, "v1.2.3 abc")
@@ -420,7 +428,8 @@ func TestScanEncoding(t *testing.T) {
 // fields encodeScan knows; a new one must be encoded, decoded, and
 // scanFormat changed, before it is added here.
 func TestScanEncodingCoversScan(t *testing.T) {
-	known := []string{"entries", "files", "secrets", "bytes", "raw", "verified"}
+	// head is scratch of the scan, not kept; scriptBytes is recomputed.
+	known := []string{"entries", "files", "secrets", "bytes", "raw", "verified", "scripts", "scriptBytes", "head"}
 	var got []string
 	for f := range reflect.TypeFor[layerScan]().Fields() {
 		got = append(got, f.Name)

@@ -153,3 +153,32 @@ func TestDockerfileSquashed(t *testing.T) {
 		}
 	}
 }
+
+// TestSquashedEntrypointAndHeavy: in a squashed image (buildah --squash),
+// the process manager an entrypoint script starts is located to the image,
+// and a heavy component to the squashed layer, named as squashed; neither
+// names the CMD that buildah's history puts on the layer.
+func TestSquashedEntrypointAndHeavy(t *testing.T) {
+	layer := imagetest.Layer(imagetest.Gzip,
+		imagetest.File("etc/passwd", passwd), imagetest.Sized("bin/busybox", 1000), imagetest.Symlink("bin/sh", "busybox"),
+		script("usr/local/bin/start.sh", "#!/bin/sh\nhttpd -f -p 8080 &\ncrond -f &\nwait\n"),
+		imagetest.Sized("opt/java/lib/modules", bigBinary+1))
+	hist := []ocispec.History{
+		{CreatedBy: "/bin/sh -c #(nop) COPY file:1a2b in /usr/local/bin/start.sh ", EmptyLayer: true},
+		{CreatedBy: "/bin/sh -c tar -xzf /tmp/jdk.tgz -C /opt/java", EmptyLayer: true},
+		{CreatedBy: `/bin/sh -c #(nop) CMD ["start.sh"]`},
+	}
+	r := mustAnalyze(t, []testimage.Layer{layer}, imagetest.Config{User: "app", Cmd: []string{"start.sh"}, History: hist})
+	if !r.Layers[0].Squashed {
+		t.Fatalf("layer 1 not found squashed")
+	}
+	pm := find(r.Findings, RuleProcessManager)
+	if len(pm) != 1 || pm[0].Layer != "" || !strings.Contains(pm[0].Message, "/usr/local/bin/start.sh, which starts 2 processes in the background") {
+		t.Errorf("GC020, want one on the image for start.sh: %s", dump(pm))
+	}
+	heavy := find(r.Findings, RuleHeavy)
+	if len(heavy) != 1 || heavy[0].Layer != r.Layers[0].Digest.String() || !strings.Contains(heavy[0].Message, "squashed: instruction unknown") ||
+		strings.Contains(heavy[0].Message, "CMD") || strings.Contains(heavy[0].Message, "tar -xzf") {
+		t.Errorf("GC010, want one on the squashed layer naming no instruction: %s", dump(heavy))
+	}
+}

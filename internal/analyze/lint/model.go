@@ -37,8 +37,9 @@ type dockerfile struct {
 	pragmaLine int     // the next line to read for pragmas
 	pragmaAt   int     // its byte offset in src
 
-	shipped bool   // build the Instruction records of every stage (for Shipped)
-	context string // Options.Context: where COPY'd scripts are read
+	shipped bool                // build the Instruction records of every stage (for Shipped)
+	context string              // Options.Context: where COPY'd scripts are read
+	lists   map[string][]string // the words of list files xargs reads, by file of the context (see feedXargs)
 
 	// expanded counts the bytes of variable values handed out by
 	// expansions, against maxExpanded; overTotal is set once it is spent.
@@ -75,16 +76,17 @@ type stage struct {
 	// What the rules about the shipped image need from the stage, kept as
 	// the stage is read since only the end of the file says which stages
 	// ship.
-	pending             []finding     // findings that count if the stage ships
-	entry, cmd          *instr        // the last ENTRYPOINT, and the last CMD after it
-	lastCmd, lastHealth *instr        // for GL608 and GL618
-	lastUser            *instr        // the last USER
-	supervisorConf      *instr        // the first COPY/ADD of a supervisord configuration
-	health              bool          // a HEALTHCHECK
-	curlAt, wgetAt      *instr        // the first RUN that calls curl, wget
-	layerEvents         []layerEvent  // COPY/ADD destinations and recursive chown/chmod, in order
-	adds                int           // COPY/ADD events kept, at most maxAdded
-	records             []Instruction // for Shipped
+	pending             []finding       // findings that count if the stage ships
+	entry, cmd          *instr          // the last ENTRYPOINT, and the last CMD after it
+	lastCmd, lastHealth *instr          // for GL608 and GL618
+	lastUser            *instr          // the last USER
+	supervisorConf      *instr          // the first COPY/ADD of a supervisord configuration
+	health              bool            // a HEALTHCHECK
+	curlAt, wgetAt      *instr          // the first RUN that calls curl, wget
+	layerEvents         []layerEvent    // COPY/ADD destinations and recursive chown/chmod, in order
+	adds                int             // COPY/ADD events kept, at most maxAdded
+	records             []Instruction   // for Shipped
+	heavyUnlessRuns     []heavyDeferred // GL301 findings checkHeavy keeps unless the image runs the component
 }
 
 // layerEvent is a COPY or ADD (dest set) or a RUN's recursive chown or

@@ -113,6 +113,9 @@ func stageRules(d *dockerfile, s *stage, in *instr) {
 	if c, ok := in.cmd.(*instructions.CopyCommand); ok && c.From != "" {
 		d.pend(s, func() { heavyCopy(d, in, c) })
 	}
+	if c, ok := in.cmd.(*instructions.AddCommand); ok {
+		d.pend(s, func() { heavyAdd(d, in, c) })
+	}
 	if s.supervisorConf == nil && supervisorConf(d, in) {
 		s.supervisorConf = in
 	}

@@ -1,10 +1,14 @@
 package lint
 
 import (
+	"fmt"
 	"path"
 	"regexp"
+	"slices"
+	"strconv"
 	"strings"
 
+	"github.com/gantry-dev/gantry/internal/analyze/catalog"
 	"github.com/moby/buildkit/frontend/dockerfile/instructions"
 )
 
@@ -103,11 +107,6 @@ func (op *pkgOp) installs() bool {
 	return false
 }
 
-func (op *pkgOp) system() bool {
-	f := familyOf[op.mgr]
-	return f == "apt" || f == "apk" || f == "rpm" || f == "zypper"
-}
-
 // removes returns what an invocation uninstalls in the same RUN.
 func (op *pkgOp) removes() []string {
 	switch op.sub {
@@ -142,92 +141,141 @@ func pinned(mgr, p string) bool {
 
 var rpmVersion = regexp.MustCompile(`-[0-9][^/]*$`)
 
-// heavy matches packages that belong in a build stage, not in what ships.
-var heavy = []struct {
-	re   *regexp.Regexp
-	what string
-}{
-	{regexp.MustCompile(`^(openjdk-?\d*(-jdk)?(-headless)?|default-jdk(-headless)?|java-[\d.]+-openjdk-devel|temurin-\d+-jdk|openjdk\d+(-jdk)?|maven|gradle|ant)$`), "a JDK or Java build tool"},
-	{regexp.MustCompile(`^(chromium(-browser)?|google-chrome(-stable|-beta|-unstable)?|chromium-headless-shell)$`), "a Chromium/Chrome browser"},
-	{regexp.MustCompile(`^(elasticsearch|opensearch)$`), "Elasticsearch"},
-	{regexp.MustCompile(`^(gcc(-\d+)?|g\+\+(-\d+)?|gcc-c\+\+|clang(-\d+)?|llvm(-\d+)?|build-essential|build-base|cmake|golang(-go)?|go|rustc|cargo|gfortran|make|autoconf|automake|libtool)$`), "a compiler or build tool"},
-	{regexp.MustCompile(`-(dev|devel)$`), "development headers"},
+// heavyAdvice is what a GL301 or GL302 finding says after naming the
+// component: what it is, its typical size and what to use instead, from
+// the catalogue.
+func heavyAdvice(e *catalog.Entry) string {
+	return fmt.Sprintf("%s, typically %s installed: instead, %s", e.What, e.Size, e.Instead)
 }
 
-func heavyKind(p string) string {
-	name, _, _ := strings.Cut(p, "=")
-	for _, h := range heavy {
-		if h.re.MatchString(name) {
-			return h.what
+// heavyURLs returns the heavy components whose download addresses a RUN
+// names, each once, in order: addresses are read from the RUN as written
+// and from its commands with ARG and ENV values substituted.
+func heavyURLs(cat *catalog.Catalog, text string, calls []*call) []*catalog.Entry {
+	var out []*catalog.Entry
+	add := func(s string) {
+		for _, e := range urlsIn(cat, s) {
+			if !slices.Contains(out, e) {
+				out = append(out, e)
+			}
 		}
 	}
-	return ""
+	add(text)
+	for _, c := range calls {
+		for _, a := range c.args {
+			add(a)
+		}
+	}
+	return out
 }
 
-// heavyURL matches the download addresses of heavy components that
-// arrive as archives or .deb files rather than packages: JDK builds
-// (Temurin, OpenJDK, Zulu, Corretto; not their JREs), Chrome and Firefox,
-// Elasticsearch, and Go toolchains.
-var heavyURL = []struct {
-	re   *regexp.Regexp
-	what string
-}{
-	{regexp.MustCompile(`(?i)https?://\S*(OpenJDK\d+U?-jdk_|openjdk-[\d.]+_[a-z0-9-]+_bin\.tar|/jdk-?\d[\w.+-]*_linux[\w.-]*\.tar|zulu[\w.-]*-jdk[\w.-]*\.tar|amazon-corretto-[\w.-]*-jdk|corretto[\w.-]*-jdk)`), "a JDK"},
-	{regexp.MustCompile(`https?://\S*(google-chrome-stable|chrome-linux|chromium-browser-snapshots|download\.mozilla\.org/\?product=firefox|firefox-[\d.]+\.tar)`), "a browser"},
-	{regexp.MustCompile(`https?://\S*/(elasticsearch|logstash|kibana)-\d[\w.-]*\.tar`), "Elasticsearch"},
-	{regexp.MustCompile(`https?://\S*/go[\d.]+\.linux-[\w]+\.tar\.gz`), "a Go toolchain"},
+// urlsIn looks up every http(s) or ftp address in s.
+func urlsIn(cat *catalog.Catalog, s string) []*catalog.Entry {
+	var out []*catalog.Entry
+	for {
+		i := strings.Index(s, "://")
+		if i < 0 {
+			return out
+		}
+		start := i
+		for start > 0 && isSchemeByte(s[start-1]) {
+			start--
+		}
+		end := i + 3
+		for end < len(s) && !strings.ContainsRune(" \t\n\"'`;|&()<>\\", rune(s[end])) {
+			end++
+		}
+		if scheme := strings.ToLower(s[start:i]); scheme == "http" || scheme == "https" || scheme == "ftp" {
+			if e := cat.URL(s[start:end]); e != nil {
+				out = append(out, e)
+			}
+		}
+		s = s[end:]
+	}
 }
 
-// heavyDownload returns what heavy component a RUN downloads and unpacks
-// (tar, unzip, dpkg -i or apt-get install of a .deb), or what browsers a
-// test framework fetches (playwright install), or "".
-func heavyDownload(run *script) string {
+func isSchemeByte(c byte) bool { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') }
+
+// heavyDownload returns the heavy components a RUN (or a script it runs)
+// downloads and unpacks (tar, unzip, dpkg, or apt-get install of a .deb),
+// or has a command fetch (playwright install, sdkmanager), each once.
+func heavyDownload(cat *catalog.Catalog, run *script) []*catalog.Entry {
 	unpacks := false
+	var out []*catalog.Entry
 	for _, c := range run.calls {
 		a := c.argv()
 		switch c.name() {
-		case "tar", "unzip", "dpkg":
+		case "tar", "unzip", "dpkg", "bsdtar", "7z", "gunzip", "xz":
 			unpacks = true
-		case "apt-get", "apt":
+		case "apt-get", "apt", "yum", "dnf", "rpm", "zypper":
 			for _, x := range a[1:] {
-				unpacks = unpacks || strings.HasSuffix(x, ".deb")
+				unpacks = unpacks || strings.HasSuffix(x, ".deb") || strings.HasSuffix(x, ".rpm")
 			}
 		}
-		for i, x := range a {
-			if (x == "playwright" || x == "playwright-core") && i+1 < len(a) && a[i+1] == "install" &&
-				!(i+2 < len(a) && a[i+2] == "install-deps") {
-				return "the browsers of playwright"
-			}
+		if e := cat.Command(a); e != nil && !slices.Contains(out, e) {
+			out = append(out, e)
 		}
 	}
-	if !unpacks || run.text == "" {
-		return ""
+	if !unpacks {
+		return out
 	}
-	for _, h := range heavyURL {
-		if h.re.MatchString(run.text) {
-			return h.what
+	for _, e := range heavyURLs(cat, run.text, run.calls) {
+		if !slices.Contains(out, e) {
+			out = append(out, e)
 		}
 	}
-	return ""
+	return out
 }
 
-// heavyCopyDir matches toolchain directories copied from another stage or
-// image into what ships.
-var heavyCopyDir = regexp.MustCompile(`^/usr/local/go/?$|^/usr/local/(rustup|cargo)/?$|^/usr/lib/jvm/[^/]*jdk`)
-
-// heavyCopy reports COPY --from of a toolchain directory (GL301).
+// heavyCopy reports COPY --from of a heavy component's directory (GL301):
+// a toolchain, a JDK, a browser. A directory the source image holds as
+// something lighter (a JRE image's /opt/java/openjdk) is not reported.
 func heavyCopy(d *dockerfile, in *instr, c *instructions.CopyCommand) {
+	cat := catalog.Default()
 	for _, src := range c.SourcePaths {
-		if src = d.expand(in, src, in.vars); heavyCopyDir.MatchString(src) {
-			d.add("GL301", in, "COPY --from copies the toolchain %s: build in a stage and COPY only the result into the final stage", src)
-			return
+		src = d.expand(in, src, in.vars)
+		e := cat.CopyDir(src)
+		if e == nil {
+			continue
 		}
+		if ref, ok := copySource(d, in, c.From); ok && e.Excludes(ref.repo, ref.tag) {
+			continue
+		}
+		d.add("GL301", in, "COPY --from=%s copies %s, %s", c.From, src, heavyAdvice(e))
+		return
 	}
 }
 
-// heavyBase matches toolchain images that should not be the base of what
-// ships.
-var heavyBase = regexp.MustCompile(`^(library/)?(golang|rust|gcc|maven|gradle|buildpack-deps|sbt|openjdk|eclipse-temurin|amazoncorretto|ibm-semeru-runtimes|dotnet/sdk|elasticsearch|browsers|included|manylinux\w*)$`)
+// copySource returns the image a COPY --from takes its files from: the
+// image it names, or the image the named (or numbered) stage is built on.
+func copySource(d *dockerfile, in *instr, from string) (imageRef, bool) {
+	from = d.expand(in, from, in.vars)
+	s, ok := d.byName[strings.ToLower(from)]
+	if n, err := strconv.Atoi(from); err == nil && !ok && n >= 0 && n < len(d.stages) {
+		s, ok = d.stages[n], true
+	}
+	if ok {
+		from = s.chain()[0].base
+	}
+	if from == "" || unresolved(from) {
+		return imageRef{}, false
+	}
+	return parseImageRef(from), true
+}
+
+// heavyAdd reports an ADD of a heavy component's archive by its URL
+// (GL301): the archive itself stays in the layer.
+func heavyAdd(d *dockerfile, in *instr, c *instructions.AddCommand) {
+	cat := catalog.Default()
+	for _, src := range c.SourcePaths {
+		if src = d.expand(in, src, in.vars); remote(src) {
+			if e := cat.URL(src); e != nil {
+				d.add("GL301", in, "ADD downloads %s, %s", src, heavyAdvice(e))
+				return
+			}
+		}
+	}
+}
 
 func checkHeavy(d *dockerfile, _ *Options) {
 	if len(d.stages) == 0 {
@@ -236,34 +284,94 @@ func checkHeavy(d *dockerfile, _ *Options) {
 	chain := d.stages[len(d.stages)-1].chain()
 	if root := chain[0]; root.baseStage == nil && !unresolved(root.base) {
 		ref := parseImageRef(root.base)
-		repo := strings.TrimPrefix(ref.repo, "library/")
-		if i := strings.LastIndexByte(repo, '/'); i >= 0 && !strings.HasPrefix(repo, "dotnet/") {
-			repo = repo[i+1:]
+		if e := catalog.Default().Image(ref.repo, ref.tag); e != nil {
+			d.add("GL302", root.from, "ship a runtime image, not %s: it carries %s", root.base, heavyAdvice(e))
 		}
-		jdk := repo == "openjdk" || repo == "eclipse-temurin" || repo == "amazoncorretto" || repo == "ibm-semeru-runtimes"
-		// php's Debian variants keep $PHPIZE_DEPS (gcc, g++, make) for
-		// phpize; its Alpine variants delete them.
-		php := repo == "php" && ref.tag != "" && !strings.Contains(ref.tag, "alpine")
-		if (php || heavyBase.MatchString(repo)) && !(jdk && strings.Contains(ref.tag, "jre")) {
-			d.add("GL302", root.from, "ship a runtime image, not %s: build in a stage and COPY --from it into a slim base", root.base)
+	}
+	// Components that are the image's runtime when its ENTRYPOINT or CMD
+	// runs them (a node tarball under CMD ["node"]) are only known to be
+	// dead weight once the file has been read.
+	var runs map[string]bool
+	for _, s := range chain {
+		for _, h := range s.heavyUnlessRuns {
+			if runs == nil {
+				runs = entryPrograms(d)
+			}
+			if !runsAny(runs, h.entry.UnlessRuns) {
+				d.add("GL301", h.in, "%s", h.msg)
+			}
 		}
 	}
 }
 
-// heavyRun reports the heavy components a RUN of the shipped image
-// leaves installed (GL301): packages that survive the RUN, and archives of
-// heavy components it downloads and unpacks.
-func heavyRun(d *dockerfile, in *instr, run *script) {
-	calls := run.calls
-	if what := heavyDownload(run); what != "" {
-		d.add("GL301", in, "this RUN downloads and unpacks %s: install it in a build stage and COPY only the result into the final stage", what)
-	}
-	for _, p := range survivors(calls) {
-		if !p.op.system() {
+// entryPrograms returns the base names of every word of the shipped
+// image's ENTRYPOINT and CMD.
+func entryPrograms(d *dockerfile) map[string]bool {
+	out := map[string]bool{}
+	entry, cmd := effective(d)
+	for _, in := range []*instr{entry, cmd} {
+		if in == nil {
 			continue
 		}
-		if what := heavyKind(p.name); what != "" {
-			d.add("GL301", in, "%s is %s: install it in a build stage and COPY only the result into the final stage", p.name, what)
+		for _, p := range instrProcs(in) {
+			for _, a := range p.args {
+				out[path.Base(a)] = true
+			}
+		}
+	}
+	return out
+}
+
+func runsAny(runs map[string]bool, progs []string) bool {
+	for _, p := range progs {
+		if runs[p] {
+			return true
+		}
+	}
+	return false
+}
+
+// heavyDeferred is a GL301 finding that counts only if the image does not
+// run the component (catalog.Entry.UnlessRuns), decided by checkHeavy.
+type heavyDeferred struct {
+	in    *instr
+	entry *catalog.Entry
+	msg   string
+}
+
+// reportHeavy adds a GL301 finding of entry e at in, or keeps it for
+// checkHeavy when the entry has programs that make it the runtime, or
+// drops it when a variable that stops the download is set.
+func reportHeavy(d *dockerfile, in *instr, run *script, e *catalog.Entry, format string, args ...any) {
+	for _, v := range e.UnlessEnv {
+		if _, ok := in.vars.Get(v); ok || strings.Contains(run.text, v) {
+			return
+		}
+	}
+	msg := fmt.Sprintf(format, args...) + " " + heavyAdvice(e)
+	if len(e.UnlessRuns) > 0 && in.stage != nil {
+		in.stage.heavyUnlessRuns = append(in.stage.heavyUnlessRuns, heavyDeferred{in: in, entry: e, msg: msg})
+		return
+	}
+	d.add("GL301", in, "%s", msg)
+}
+
+// heavyRun reports the heavy components a RUN of the shipped image
+// leaves installed (GL301): packages that survive the RUN (also those an
+// xargs reads from a file of the build context), archives of heavy
+// components it downloads and unpacks, and browsers or SDKs a command
+// fetches; and the same for the install script a RUN runs when a COPY put
+// it there from the build context.
+func heavyRun(d *dockerfile, in *instr, run *script) {
+	cat := catalog.Default()
+	got := heavyDownload(cat, run)
+	for _, e := range got {
+		reportHeavy(d, in, run, e, "this RUN downloads")
+	}
+	for _, p := range survivors(feedXargs(d, in, run.calls)) {
+		// A .deb the RUN downloaded and installs by name is one finding.
+		if e := cat.Package(familyOf[p.op.mgr], p.name); e != nil && !slices.Contains(got, e) {
+			reportHeavy(d, in, run, e, "%s%s is", p.name, listedIn(p))
 		}
 	}
 	if d.context == "" {
@@ -284,23 +392,133 @@ func heavyRun(d *dockerfile, in *instr, run *script) {
 		if sc == nil {
 			continue
 		}
-		if what := heavyDownload(sc); what != "" {
-			d.add("GL301", in, "%s downloads and unpacks %s: install it in a build stage and COPY only the result into the final stage", shown, what)
+		got := heavyDownload(cat, sc)
+		for _, e := range got {
+			reportHeavy(d, in, sc, e, "%s downloads", shown)
 		}
-		for _, p := range survivors(sc.calls) {
-			if what := heavyKind(p.name); what != "" && p.op.system() {
-				d.add("GL301", in, "%s installs %s, %s: install it in a build stage and COPY only the result into the final stage", shown, p.name, what)
+		for _, p := range survivors(feedXargs(d, in, sc.calls)) {
+			if e := cat.Package(familyOf[p.op.mgr], p.name); e != nil && !slices.Contains(got, e) {
+				reportHeavy(d, in, sc, e, "%s installs %s%s,", shown, p.name, listedIn(p))
 			}
 		}
 	}
 }
 
+func listedIn(p installed) string {
+	if p.listed == "" {
+		return ""
+	}
+	return " (listed in " + p.listed + ")"
+}
+
+// maxListed bounds the words gantry takes from a file xargs reads.
+const maxListed = 10000
+
+// feedXargs returns calls with each xargs that reads a file of the build
+// context (xargs -a FILE, xargs CMD < FILE, cat FILE | xargs CMD) replaced
+// by the command it runs with the file's words as arguments: what
+// `xargs apt-get install -y < packages.txt` installs. A file that is not
+// at hand (no context, not COPY'd from it, a variable in its name) leaves
+// the call as it is: nothing is guessed.
+func feedXargs(d *dockerfile, in *instr, calls []*call) []*call {
+	if d.context == "" || in.stage == nil {
+		return calls
+	}
+	var out []*call // made at the first xargs fed a file
+	for i, c := range calls {
+		f := fedCall(d, in, c)
+		if f != nil && out == nil {
+			out = append(make([]*call, 0, len(calls)), calls[:i]...)
+		}
+		switch {
+		case f != nil:
+			out = append(out, f)
+		case out != nil:
+			out = append(out, c)
+		}
+	}
+	if out == nil {
+		return calls
+	}
+	return out
+}
+
+// fedCall returns the command an xargs call runs with the words of the
+// build-context file it reads, or nil.
+func fedCall(d *dockerfile, in *instr, c *call) *call {
+	a := c.argv()
+	if len(a) == 0 || path.Base(a[0]) != "xargs" {
+		return nil
+	}
+	file := c.stdin
+	for j := 1; j < len(a) && strings.HasPrefix(a[j], "-"); j++ {
+		switch {
+		case a[j] == "-a" || a[j] == "--arg-file":
+			if j+1 < len(a) {
+				file = a[j+1]
+			}
+		case strings.HasPrefix(a[j], "--arg-file="):
+			file = strings.TrimPrefix(a[j], "--arg-file=")
+		case strings.HasPrefix(a[j], "-a") && len(a[j]) > 2:
+			file = a[j][2:]
+		}
+	}
+	cmd, _ := unxargs(a)
+	if file == "" || len(cmd) == 0 {
+		return nil
+	}
+	local, shown := copiedScript(d, in.stage.chain(), d.context, absPath(in.workdir, file), in.workdir)
+	if local == "" {
+		return nil
+	}
+	words, ok := d.lists[local]
+	if !ok {
+		// Each list file is read once per Dockerfile, however many RUNs
+		// feed it to xargs.
+		words = listWords(local)
+		if d.lists == nil {
+			d.lists = map[string][]string{}
+		}
+		d.lists[local] = words
+	}
+	if len(words) == 0 {
+		return nil
+	}
+	args := append(append(make([]string, 0, len(cmd)+len(words)), cmd...), words...)
+	return &call{args: args, line: c.line, nested: c.nested, listed: shown}
+}
+
+// listWords returns the words of a list file of the build context, as
+// xargs splits them (at blanks and newlines), without comment lines; nil
+// if the file cannot be read or is over MaxScript bytes. At most
+// maxListed words are taken.
+func listWords(file string) []string {
+	b := readFile(file)
+	if b == nil {
+		return nil
+	}
+	var words []string
+	for _, line := range strings.Split(string(b), "\n") {
+		if i := strings.IndexByte(line, '#'); i >= 0 {
+			line = line[:i]
+		}
+		for _, w := range strings.Fields(line) {
+			if len(words) == maxListed {
+				return words
+			}
+			words = append(words, strings.Trim(w, `"'`))
+		}
+	}
+	return words
+}
+
 // installed is a package a RUN installs, while the RUN is followed.
 type installed struct {
-	op   *pkgOp // the install
-	name string // the package, version removed
-	auto bool   // apt-mark auto: an autoremove takes it
-	gone bool
+	op     *pkgOp // the install
+	name   string // the package, version removed
+	auto   bool   // apt-mark auto: an autoremove takes it
+	gone   bool
+	listed string // the build-context file xargs read the name from, "" if none
 }
 
 // survivors returns the packages a RUN installs that are still installed
@@ -327,7 +545,7 @@ func survivors(calls []*call) []installed {
 				if strings.HasPrefix(p, "$") {
 					continue // unknown until the build runs
 				}
-				pkgs = append(pkgs, installed{op: op, name: pkgName(op.mgr, p)})
+				pkgs = append(pkgs, installed{op: op, name: pkgName(op.mgr, p), listed: c.listed})
 			}
 			continue
 		}
@@ -410,8 +628,13 @@ func unxargs(a []string) ([]string, bool) {
 // pkgName removes the version from a package argument.
 func pkgName(mgr, p string) string {
 	name, _, _ := strings.Cut(p, "=")
-	if familyOf[mgr] == "apk" {
+	switch familyOf[mgr] {
+	case "apk":
 		name, _, _ = strings.Cut(name, "~")
+	case "npm", "yarn":
+		if i := strings.LastIndexByte(name, '@'); i > 0 {
+			name = name[:i] // puppeteer@22, @scope/name@1
+		}
 	}
 	return name
 }

@@ -22,6 +22,8 @@ var processManagers = map[string]bool{
 	"systemd": true, "init": true, "supervisord": true, "s6-svscan": true,
 	"runsvdir": true, "openrc": true, "openrc-init": true, "monit": true, "pm2": true,
 	"my_init": true, "runsvinit": true, "circusd": true, "s6-svscanboot": true,
+	"runit": true, "runit-init": true, "upstart": true, "s6-linux-init": true,
+	"pm2-runtime": true, "pm2-docker": true,
 }
 
 // supervisorConf reports whether in is a COPY or ADD of a supervisord
@@ -179,10 +181,43 @@ func isProcessManager(argv []string) string {
 	if path.Base(p) == "busybox" && len(argv) > 1 && argv[1] == "init" {
 		return "busybox init"
 	}
-	if base := path.Base(p); processManagers[base] {
-		return base
+	base := path.Base(p)
+	if !processManagers[base] {
+		return ""
 	}
-	return ""
+	if strings.HasPrefix(base, "pm2") && pm2OneApp(argv[1:]) {
+		return ""
+	}
+	return base
+}
+
+// pm2OneApp reports whether pm2 runs one application: a script of its own
+// (pm2-runtime app.js, pm2 start server.js) rather than an ecosystem
+// file, which may declare several, or a cluster of it (-i).
+func pm2OneApp(args []string) bool {
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		switch {
+		case a == "start" || a == "--no-daemon" || a == "--":
+			continue
+		case a == "-i" || a == "--instances":
+			return false // a cluster of copies of it
+		case strings.HasPrefix(a, "-"):
+			continue
+		}
+		b := path.Base(a)
+		if strings.Contains(b, "config") || strings.Contains(b, "ecosystem") || strings.Contains(b, "process") ||
+			strings.HasSuffix(b, ".json") || strings.HasSuffix(b, ".yml") || strings.HasSuffix(b, ".yaml") {
+			return false
+		}
+		for _, rest := range args[i+1:] {
+			if rest == "-i" || rest == "--instances" || strings.HasPrefix(rest, "--instances=") {
+				return false
+			}
+		}
+		return true
+	}
+	return false
 }
 
 func isServiceStart(a []string) bool {

@@ -12,22 +12,17 @@ import (
 	"mvdan.cc/sh/v3/syntax"
 )
 
-// maxScript bounds the bytes of an entrypoint script gantry reads from the
-// build context; maxExecDepth the exec chain it follows from script to
-// script.
-const (
-	maxScript    = 1 << 20
-	maxExecDepth = 3
-)
-
 // binDirs are where a command named without a slash is found.
 var binDirs = map[string]bool{"/usr/local/bin": true, "/usr/local/sbin": true, "/usr/bin": true, "/usr/sbin": true, "/bin": true, "/sbin": true}
 
 // checkScripts follows the ENTRYPOINT/CMD of the shipped image into the
-// scripts it copies from the build context (Options.Context): a script
-// that starts a process manager (GL201), or starts processes in the
-// background and then waits or tails (GL202), or starts several services
-// (GL203), makes the container a small VM as much as a CMD that does so.
+// scripts it copies from the build context (Options.Context), with
+// FollowEntrypoint: a script that starts a process manager (GL201), or
+// starts processes in the background and then waits or tails (GL202), or
+// starts several services (GL203), makes the container a small VM as much
+// as a CMD that does so. What the ENTRYPOINT/CMD line itself starts is
+// checkProcess's, so only the program that runs the script is followed,
+// not its arguments (checkProcess reports a process manager among them).
 func checkScripts(d *dockerfile, opts *Options) {
 	if opts.Context == "" || len(d.stages) == 0 {
 		return
@@ -44,63 +39,44 @@ func checkScripts(d *dockerfile, opts *Options) {
 	if len(ps) == 0 || len(ps[0].args) == 0 {
 		return
 	}
+	argv := ps[0].args[:1]
+	if a := ps[0].args; shellNames[path.Base(a[0])] && len(a) > 1 && !strings.HasPrefix(a[1], "-") {
+		argv = a[:2] // sh /start.sh
+	}
+	files := &contextFiles{d: d, chain: d.stages[len(d.stages)-1].chain(), context: opts.Context, workdir: in.workdir}
+	e := FollowEntrypoint(files, argv)
+	if e.Script == "" {
+		return // the command line itself: checkProcess's
+	}
 	kw := strings.ToUpper(in.kind)
-	prog := ps[0].args[0]
-	seen := map[string]bool{}
-	for depth := 0; depth < maxExecDepth && prog != ""; depth++ {
-		file, shown := copiedScript(d, d.stages[len(d.stages)-1].chain(), opts.Context, prog, in.workdir)
-		if file == "" || seen[file] {
-			return
-		}
-		seen[file] = true
-		procs, ok := scriptProcs(d, file)
-		if !ok {
-			return
-		}
-		bg, services, waits := 0, 0, false
-		next := ""
-		for _, p := range procs {
-			if pm := isProcessManager(p.args); pm != "" {
-				d.add("GL201", in, "%s runs %s, which starts %s: run the one service as the container's process", kw, shown, pm)
-				return
-			}
-			switch {
-			case p.bg:
-				bg++
-			case isKeepAlive(p) || waitsForChildren(p.args):
-				waits = waits || bg > 0
-			case isServiceStart(p.args):
-				services++
-			}
-			if len(p.args) > 0 && !p.bg {
-				next = p.args[0]
-			}
-		}
-		switch {
-		case bg > 0 && waits:
-			d.add("GL202", in, "%s runs %s, which starts %d processes in the background and waits: run one process per container", kw, shown, bg)
-			return
-		case services > 1:
-			d.add("GL203", in, "%s runs %s, which starts %d services: one container per service", kw, shown, services)
-			return
-		}
-		prog = next // follow exec chains into the next copied script
+	switch e.Kind {
+	case EntrypointManager:
+		d.add("GL201", in, "%s runs %s, which starts %s: run the one service as the container's process", kw, e.Script, e.Manager)
+	case EntrypointBackground:
+		d.add("GL202", in, "%s runs %s, which starts %d processes in the background and waits: run one process per container", kw, e.Script, e.Count)
+	case EntrypointServices:
+		d.add("GL203", in, "%s runs %s, which starts %d services: one container per service", kw, e.Script, e.Count)
 	}
 }
 
-// waitsForChildren reports a command that keeps a script alive for its
-// background children: wait, or tail -f of logs.
-func waitsForChildren(a []string) bool {
-	if len(a) == 0 {
-		return false
+// contextFiles finds the programs of an entrypoint among the files the
+// shipped image COPYs or ADDs from the build context: the ScriptFiles of
+// gantry lint. It cannot see symbolic links, nor anything the base image
+// or a RUN made.
+type contextFiles struct {
+	d       *dockerfile
+	chain   []*stage
+	context string
+	workdir string
+}
+
+// Program implements ScriptFiles.
+func (c *contextFiles) Program(prog string) (string, []byte) {
+	file, shown := copiedScript(c.d, c.chain, c.context, prog, c.workdir)
+	if file == "" {
+		return "", nil
 	}
-	switch path.Base(a[0]) {
-	case "wait":
-		return true
-	case "tail":
-		return hasFlag(a[1:], 'f', "follow") || hasFlag(a[1:], 'F')
-	}
-	return false
+	return shown, readFile(file)
 }
 
 // copiedScript finds the build-context file that a COPY or ADD of the
@@ -131,7 +107,8 @@ func copiedScript(d *dockerfile, chain []*stage, context, prog, workdir string) 
 				continue
 			}
 			dest := absDest(d, ev.in, sd.DestPath)
-			dirDest := strings.HasSuffix(sd.DestPath, "/") || len(sd.SourcePaths) > 1
+			// COPY x . copies into the WORKDIR, a directory.
+			dirDest := strings.HasSuffix(sd.DestPath, "/") || sd.DestPath == "." || strings.HasSuffix(sd.DestPath, "/.") || len(sd.SourcePaths) > 1
 			for _, src := range sd.SourcePaths {
 				src = d.expand(ev.in, src, ev.in.vars)
 				if remote(src) || strings.ContainsAny(src, "*?[$") {
@@ -166,16 +143,6 @@ func copiedScript(d *dockerfile, chain []*stage, context, prog, workdir string) 
 	return "", ""
 }
 
-// scriptProcs reads a shell script and returns what its top level starts
-// (see stmtProcs); false if it is too big, not shell, or does not parse.
-func scriptProcs(d *dockerfile, file string) ([]proc, bool) {
-	prog, _ := readScript(d, file)
-	if prog == nil {
-		return nil, false
-	}
-	return stmtProcs(prog.Stmts, false, 0), true
-}
-
 // runScript returns the commands of a script a RUN runs, with the RUN's
 // ARG and ENV values, as a script of its own for the package rules.
 func runScript(d *dockerfile, in *instr, file string) *script {
@@ -185,9 +152,11 @@ func runScript(d *dockerfile, in *instr, file string) *script {
 	}
 	s := &script{text: text, parsed: true}
 	vals := d.values(in)
+	var fed feeds
 	syntax.Walk(prog, func(n syntax.Node) bool {
+		fed.note(n, vals)
 		if c, ok := n.(*syntax.CallExpr); ok && len(c.Args) > 0 {
-			x := &call{line: int(c.Pos().Line())}
+			x := &call{line: int(c.Pos().Line()), stdin: fed[c]}
 			for _, w := range c.Args {
 				x.args = appendFields(x.args, w, vals)
 			}
@@ -198,28 +167,26 @@ func runScript(d *dockerfile, in *instr, file string) *script {
 	return s
 }
 
+// readFile returns a file of the build context of at most MaxScript
+// bytes, nil if it is larger or cannot be read.
+func readFile(file string) []byte {
+	f, err := os.Open(file)
+	if err != nil {
+		return nil
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, MaxScript+1))
+	if err != nil || len(b) > MaxScript {
+		return nil
+	}
+	return b
+}
+
 // readScript parses a shell script of the build context; nil if it is too
 // big, not shell, or does not parse.
 func readScript(d *dockerfile, file string) (*syntax.File, string) {
-	f, err := os.Open(file)
-	if err != nil {
-		return nil, ""
-	}
-	defer f.Close()
-	b, err := io.ReadAll(io.LimitReader(f, maxScript+1))
-	if err != nil || len(b) > maxScript {
-		return nil, ""
-	}
-	if line, _, _ := bytes.Cut(b, []byte("\n")); bytes.HasPrefix(line, []byte("#!")) {
-		fields := strings.Fields(string(line[2:]))
-		if len(fields) > 0 && path.Base(fields[0]) == "env" {
-			fields = fields[1:]
-		}
-		if len(fields) == 0 || !shellNames[path.Base(fields[0])] {
-			return nil, ""
-		}
-	}
-	if shellTokens(string(b)) > maxShellTokens {
+	b := readFile(file)
+	if b == nil || !ShellScript(b) || shellTokens(string(b)) > maxShellTokens {
 		return nil, ""
 	}
 	if d.script == nil {

@@ -3,6 +3,7 @@ package lint
 import (
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -33,6 +34,10 @@ func TestScripts(t *testing.T) {
 			map[string]string{"entry.sh": "#!/bin/sh\nupdate-ca-certificates &\nexec \"$@\"\n"}, ""},
 		{"python entrypoint is not read", "FROM debian:12\nCOPY entry.py /entry.py\nCMD [\"/entry.py\"]\n",
 			map[string]string{"entry.py": "#!/usr/bin/env python3\nimport os\nos.system('supervisord')\n"}, ""},
+		{"script run by sh", "FROM debian:12\nCOPY start.sh /start.sh\nENTRYPOINT [\"sh\", \"/start.sh\"]\n",
+			map[string]string{"start.sh": "exec s6-svscan /etc/s6\n"}, "GL201"},
+		{"tini hand-over in a script", "FROM debian:12\nCOPY entry.sh /entry.sh\nENTRYPOINT [\"/entry.sh\"]\nCMD [\"/app\"]\n",
+			map[string]string{"entry.sh": "#!/bin/sh\nexec tini -- \"$@\"\n"}, ""},
 		{"script not in the context", "FROM debian:12\nCMD [\"/start.sh\"]\n", nil, ""},
 		{"copied from another stage is not read", "FROM debian:12 AS b\nFROM debian:12\nCOPY --from=b /start.sh /start.sh\nCMD [\"/start.sh\"]\n",
 			map[string]string{"start.sh": "#!/bin/sh\nexec supervisord\n"}, ""},
@@ -111,6 +116,88 @@ func TestRunScripts(t *testing.T) {
 			}
 			if got != tc.fire {
 				t.Errorf("GL301 fired=%v, want %v: %v", got, tc.fire, fs)
+			}
+		})
+	}
+}
+
+// mapFiles is a ScriptFiles of paths to contents; links maps a path to
+// the path it leads to.
+type mapFiles struct {
+	files map[string]string
+	links map[string]string
+}
+
+func (m mapFiles) Program(prog string) (string, []byte) {
+	if !strings.HasPrefix(prog, "/") {
+		prog = "/usr/bin/" + prog
+	}
+	for i := 0; i < 10; i++ {
+		to, ok := m.links[prog]
+		if !ok {
+			break
+		}
+		prog = to
+	}
+	body, ok := m.files[prog]
+	if !ok {
+		return "", nil
+	}
+	if body == "" {
+		return prog, nil // a binary
+	}
+	return prog, []byte(body)
+}
+
+// TestFollowEntrypoint checks the one walk of entrypoint scripts that lint
+// and check share, on a filesystem given as a map.
+func TestFollowEntrypoint(t *testing.T) {
+	files := mapFiles{
+		files: map[string]string{
+			"/entry.sh":            "#!/bin/sh\nset -e\nexec \"$@\"\n",
+			"/lib/systemd/systemd": "",
+			"/usr/bin/app":         "",
+			"/usr/bin/busybox":     "",
+			"/a.sh":                "#!/bin/sh\nexec /b.sh\n",
+			"/b.sh":                "#!/bin/sh\nexec /c.sh\n",
+			"/c.sh":                "#!/bin/sh\nexec /d.sh\n",
+			"/d.sh":                "#!/bin/sh\nexec runsvdir /etc/service\n",
+			"/self.sh":             "#!/bin/sh\nexec /self.sh \"$@\"\n",
+			"/bg.sh":               "#!/bin/sh\nfor x in a b; do echo $x; done\nnginx &\nphp-fpm &\nsleep infinity\n",
+			"/py":                  "#!/usr/bin/python3\nexec supervisord\n",
+			"/envsh":               "#!/usr/bin/env -S bash -e\nexec supervisord\n",
+		},
+		links: map[string]string{"/sbin/init": "/lib/systemd/systemd", "/usr/bin/start": "/lib/systemd/systemd", "/bin/init": "/usr/bin/busybox"},
+	}
+	cases := []struct {
+		name string
+		argv []string
+		kind EntrypointKind
+		want string // Manager, or Script for the other kinds
+	}{
+		{"exec of its arguments", []string{"/entry.sh", "/sbin/init"}, EntrypointManager, "systemd"},
+		{"arguments through tini", []string{"/entry.sh", "tini", "--", "supervisord", "-n"}, EntrypointManager, "supervisord"},
+		{"a manager under another name", []string{"/entry.sh", "start"}, EntrypointManager, "systemd"},
+		{"busybox as init", []string{"/entry.sh", "/bin/init"}, EntrypointManager, "busybox init"},
+		{"an app", []string{"/entry.sh", "app"}, EntrypointNone, ""},
+		{"no arguments", []string{"/entry.sh"}, EntrypointNone, ""},
+		{"chain within the bound", []string{"/b.sh"}, EntrypointManager, "runsvdir"},
+		{"chain past the bound", []string{"/a.sh"}, EntrypointNone, ""},
+		{"a script that execs itself", []string{"/self.sh", "x"}, EntrypointNone, ""},
+		{"background and sleep", []string{"sh", "-c", "exec /bg.sh"}, EntrypointBackground, "/bg.sh"},
+		{"on the command line", []string{"sh", "-c", "nginx & php-fpm & wait"}, EntrypointBackground, ""},
+		{"not shell", []string{"/py"}, EntrypointNone, ""},
+		{"env -S bash", []string{"/envsh"}, EntrypointManager, "supervisord"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			e := FollowEntrypoint(files, tc.argv)
+			got := e.Manager
+			if tc.kind != EntrypointManager {
+				got = e.Script
+			}
+			if e.Kind != tc.kind || (tc.kind != EntrypointNone && !strings.Contains(got, tc.want)) {
+				t.Errorf("%+v, want kind %d with %q", e, tc.kind, tc.want)
 			}
 		})
 	}

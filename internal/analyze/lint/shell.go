@@ -38,6 +38,118 @@ type call struct {
 	args   []string
 	line   int // line within the script, from 1
 	nested bool
+	// stdin is the file the command reads on its standard input, when the
+	// script names it: "< FILE", or "cat FILE |" (or grep -v) piped in.
+	stdin string
+	// listed is the file of the build context whose words xargs added to
+	// args (see feedXargs), "" if none.
+	listed string
+}
+
+// feeds records the files the script's commands read on their standard
+// input (call.stdin), as the syntax tree is walked: a statement and a pipe
+// come before the command they hold.
+type feeds map[*syntax.CallExpr]string
+
+// note looks at n for a redirection or pipe that feeds xargs a file, and
+// records it in *f, made on first use.
+func (f *feeds) note(n syntax.Node, vs *expansion) {
+	switch n := n.(type) {
+	case *syntax.Stmt:
+		ce, ok := n.Cmd.(*syntax.CallExpr)
+		if !ok || len(n.Redirs) == 0 || !runsXargs(ce) {
+			return
+		}
+		for _, r := range n.Redirs {
+			if r.Op == syntax.RdrIn && r.Word != nil && r.N == nil {
+				f.set(ce, render(r.Word, vs))
+			}
+		}
+	case *syntax.BinaryCmd:
+		if n.Op != syntax.Pipe || n.X == nil || n.Y == nil {
+			return
+		}
+		left, ok := n.X.Cmd.(*syntax.CallExpr)
+		right, ok2 := n.Y.Cmd.(*syntax.CallExpr)
+		if !ok || !ok2 || len(n.X.Redirs) > 0 || !runsXargs(right) {
+			return
+		}
+		a := make([]string, 0, len(left.Args))
+		for _, w := range left.Args {
+			a = append(a, render(w, vs))
+		}
+		if file := catFile(a); file != "" {
+			f.set(right, file)
+		}
+	}
+}
+
+func (f *feeds) set(ce *syntax.CallExpr, file string) {
+	if *f == nil {
+		*f = feeds{}
+	}
+	(*f)[ce] = file
+}
+
+// runsXargs reports whether a command is xargs (or sudo xargs), by its
+// literal first words.
+func runsXargs(ce *syntax.CallExpr) bool {
+	for i, w := range ce.Args {
+		if i > 1 || len(w.Parts) != 1 {
+			return false
+		}
+		lit, ok := w.Parts[0].(*syntax.Lit)
+		if !ok {
+			return false
+		}
+		switch path.Base(lit.Value) {
+		case "xargs":
+			return true
+		case "sudo":
+			continue
+		}
+		return false
+	}
+	return false
+}
+
+// catFile returns the one file a command prints, cat FILE or grep -v
+// PATTERN FILE (comment lines dropped), or "".
+func catFile(a []string) string {
+	if len(a) < 2 {
+		return ""
+	}
+	var files []string
+	switch path.Base(a[0]) {
+	case "cat":
+		for _, x := range a[1:] {
+			if !strings.HasPrefix(x, "-") {
+				files = append(files, x)
+			}
+		}
+	case "grep", "egrep":
+		if !hasFlag(a[1:], 'v', "invert-match") {
+			return ""
+		}
+		pattern := false
+		for i := 1; i < len(a); i++ {
+			x := a[i]
+			switch {
+			case x == "-e" || x == "-f":
+				i++
+				pattern = true
+			case strings.HasPrefix(x, "-"):
+			case !pattern:
+				pattern = true
+			default:
+				files = append(files, x)
+			}
+		}
+	}
+	if len(files) != 1 || files[0] == "-" {
+		return ""
+	}
+	return files[0]
 }
 
 // pipe is one | or |& of a script: the commands on each side.
@@ -220,20 +332,24 @@ func parseScript(d *dockerfile, in *instr, prog *program) *script {
 	s.parsed = true
 	var depth int
 	vals := d.values(in) // render starts its bound afresh for every word
+	var fed feeds        // made for the first file fed to xargs
 	var walk func(syntax.Node) bool
 	walk = func(n syntax.Node) bool {
 		switch n := n.(type) {
 		case *syntax.CallExpr:
 			if len(n.Args) > 0 {
-				c := &call{line: int(n.Pos().Line()), nested: depth > 0, args: make([]string, 0, len(n.Args))}
+				c := &call{line: int(n.Pos().Line()), nested: depth > 0, args: make([]string, 0, len(n.Args)), stdin: fed[n]}
 				for _, w := range n.Args {
 					c.args = appendFields(c.args, w, vals)
 				}
 				s.calls = append(s.calls, c)
 			}
+		case *syntax.Stmt:
+			fed.note(n, vals)
 		case *syntax.BinaryCmd:
 			if n.Op == syntax.Pipe || n.Op == syntax.PipeAll {
 				s.pipes = append(s.pipes, pipe{callsIn(n.X), callsIn(n.Y)})
+				fed.note(n, vals)
 			}
 		case *syntax.CmdSubst, *syntax.ProcSubst:
 			depth++

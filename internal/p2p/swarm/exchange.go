@@ -220,6 +220,8 @@ func (t *transfer) worker(ctx context.Context, nb *neighbour) {
 		err := t.takePiece(ctx, nb, i)
 		t.mu.Lock()
 		t.inflight[i]--
+		t.active--
+		t.signal() // a request's room is free
 		delete(nb.requesting, i)
 		if errors.Is(err, errBusy) {
 			// The piece is free for another neighbour at once; this one is
@@ -243,8 +245,9 @@ func (t *transfer) worker(ctx context.Context, nb *neighbour) {
 	}
 }
 
-// pick waits for a piece nb can give: the rarest among its neighbours of
-// those that no request is out for, or in the endgame (every missing
+// pick waits for a piece nb can give, and for room among the node's
+// Options.Requests requests of the blob: the rarest among its neighbours
+// of those that no request is out for, or in the endgame (every missing
 // piece requested) one requested elsewhere. ok is false when nb is done
 // with.
 func (t *transfer) pick(ctx context.Context, nb *neighbour) (piece int, ok bool) {
@@ -253,6 +256,10 @@ func (t *transfer) pick(ctx context.Context, nb *neighbour) (piece int, ok bool)
 	for {
 		if nb.dropped || t.complete || t.failed != nil || ctx.Err() != nil {
 			return 0, false
+		}
+		if t.active >= t.n.opts.Requests {
+			t.wait(ctx)
+			continue
 		}
 		best, ties, endgame := -1, 0, true
 		for i, st := range t.state {
@@ -284,17 +291,12 @@ func (t *transfer) pick(ctx context.Context, nb *neighbour) (piece int, ok bool)
 			}
 		}
 		if best >= 0 {
+			t.active++
 			t.inflight[best]++
 			nb.requesting[best] = true
 			return best, true
 		}
-		ch := t.changed
-		t.mu.Unlock()
-		select {
-		case <-ch:
-		case <-ctx.Done():
-		}
-		t.mu.Lock()
+		t.wait(ctx)
 	}
 }
 
@@ -423,7 +425,8 @@ func (n *Node) serve(w http.ResponseWriter, r *http.Request) {
 	t.serveRange(w, r)
 }
 
-// serveHave streams the pieces the node verified, as it verifies them.
+// serveHave streams the pieces the node verified, as it verifies them. It
+// wakes only when the log of verified pieces or the blob's end changes.
 func (t *transfer) serveHave(w http.ResponseWriter, r *http.Request) {
 	rc := http.NewResponseController(w)
 	w.Header().Set("Content-Type", "application/x-ndjson")
@@ -433,9 +436,10 @@ func (t *transfer) serveHave(w http.ResponseWriter, r *http.Request) {
 	for {
 		t.mu.Lock()
 		complete, failed := t.complete, t.failed != nil
+		sent = min(sent, len(t.log)) // the log restarts when the swarm's hashes were lies
 		batch := t.log[sent:]
 		sent = len(t.log)
-		ch := t.changed
+		ch := t.logged
 		t.mu.Unlock()
 		var msg Have
 		switch {
@@ -500,7 +504,7 @@ func (t *transfer) serveRange(w http.ResponseWriter, r *http.Request) {
 // slotWait is how long a piece request waits for an upload slot before
 // it is answered 503: briefly, so that a requester whose neighbour is busy
 // asks another for the piece rather than queueing behind the first.
-const slotWait = 100 * time.Millisecond
+const slotWait = 50 * time.Millisecond
 
 // busyBackoff is the least time a node leaves a busy neighbour alone (up
 // to twice as long, at random, so the requests of many nodes spread out).

@@ -47,12 +47,18 @@ type Options struct {
 	// over HTTPS with a private CA. Ignored with HTTP set. Default: the
 	// system's roots.
 	TLS *tls.Config
-	// Neighbours is how many peers a node takes pieces from at once.
-	// Default 4.
+	// Neighbours is how many peers a node takes pieces from at once: it
+	// hears of every piece each of them gets, and asks whichever holds the
+	// piece it wants. Default 12.
 	Neighbours int
 	// Pipeline is how many piece requests a node keeps in flight to each
-	// neighbour. Default 4.
+	// neighbour. Default 2.
 	Pipeline int
+	// Requests bounds the piece requests a node keeps in flight for one
+	// blob, over all its neighbours: few enough that each piece comes
+	// whole soon (and can be passed on), enough to fill the node's
+	// downlink from peers that each send slower. Default 6.
+	Requests int
 	// StallTimeout is how long a blob may make no progress in the swarm
 	// before the node fetches what is missing from the origin itself.
 	// Default 5 s.
@@ -151,10 +157,13 @@ func New(opts Options) (*Node, error) {
 		opts.HTTP = defaultHTTPClient(opts.TLS)
 	}
 	if opts.Neighbours <= 0 {
-		opts.Neighbours = 4
+		opts.Neighbours = 12
 	}
 	if opts.Pipeline <= 0 {
-		opts.Pipeline = 4
+		opts.Pipeline = 2
+	}
+	if opts.Requests <= 0 {
+		opts.Requests = 6
 	}
 	if opts.StallTimeout <= 0 {
 		opts.StallTimeout = 5 * time.Second

@@ -686,3 +686,26 @@ func TestBusyHolderKeepsNeighbours(t *testing.T) {
 		t.Errorf("origin GETs %d, want 1 (the seed's)", o.gets.Load())
 	}
 }
+
+// The fetcher chooses the layout as it joins, when the swarm it knows is
+// often itself alone: a blob still gets enough pieces for the first ones
+// to reach the rest of a cold herd soon (a 64 MiB blob was cut into 16
+// pieces of 4 MiB, which took seconds each to reach the first peers).
+func TestPieceSizeColdHerd(t *testing.T) {
+	for _, tc := range []struct {
+		size  int64
+		peers int
+		want  int64
+	}{
+		{64 << 20, 1, 512 << 10},
+		{64 << 20, 32, 512 << 10},
+		{64 << 20, 1000, 256 << 10},
+		{1 << 20, 1, 256 << 10},
+		{1 << 30, 1, 8 << 20},
+		{8 << 30, 1, 8 << 20},
+	} {
+		if got := swarm.PieceSize(tc.size, tc.peers); got != tc.want {
+			t.Errorf("PieceSize(%d, %d) = %d, want %d", tc.size, tc.peers, got, tc.want)
+		}
+	}
+}

@@ -24,11 +24,16 @@ const (
 	maxPieceSize = 8 << 20
 )
 
+// minPieces is the least number of pieces PieceSize aims at, whatever the
+// swarm's size: the fetcher chooses the layout as it joins, before the
+// rest of a cold herd has, so the swarm it sees is often itself alone.
+const minPieces = 128
+
 // PieceSize is the piece size for a blob of size bytes in a swarm of
 // peers: about 4 pieces a peer (so that each has something to give early),
-// at least 16 pieces, a power of two between 256 KiB and 8 MiB.
+// at least minPieces, a power of two between 256 KiB and 8 MiB.
 func PieceSize(size int64, peers int) int64 {
-	want := size / int64(max(4*peers, 16))
+	want := size / int64(max(4*peers, minPieces))
 	p := int64(minPieceSize)
 	for p < want && p < maxPieceSize {
 		p *= 2
@@ -55,11 +60,15 @@ type transfer struct {
 
 	mu       sync.Mutex
 	changed  chan struct{} // closed and replaced on every change
+	logged   chan struct{} // closed and replaced when log, complete or failed change
+	logSeen  int           // len(log) when logged was last closed
+	logEnd   bool          // complete or failed, then
 	layout   *tracker.Layout
 	ownPlan  bool // layout chosen here, in a fallback without the swarm's
 	hashes   []digest.Digest
 	state    []pieceState
 	inflight []uint8
+	active   int      // piece requests out to neighbours
 	avail    []uint16 // neighbours holding each piece, for rarest first
 	nLanded  int
 	log      []int // verified pieces in the order they were verified
@@ -117,6 +126,7 @@ func (n *Node) newTransfer(d digest.Digest, size int64) (*transfer, error) {
 	return &transfer{
 		n: n, d: d, size: size, file: f,
 		changed:    make(chan struct{}),
+		logged:     make(chan struct{}),
 		members:    map[string]tracker.Peer{},
 		neighbours: map[string]*neighbour{},
 		progress:   time.Now(),
@@ -132,6 +142,7 @@ func (n *Node) completeTransfer(d digest.Digest, m meta) (*transfer, error) {
 	t := &transfer{
 		n: n, d: d, size: m.Size, file: f,
 		changed:    make(chan struct{}),
+		logged:     make(chan struct{}),
 		layout:     &m.Layout,
 		members:    map[string]tracker.Peer{},
 		neighbours: map[string]*neighbour{},
@@ -151,10 +162,18 @@ func (n *Node) completeTransfer(d digest.Digest, m meta) (*transfer, error) {
 	return t, nil
 }
 
-// signal wakes whoever waits for a change. t.mu is held.
+// signal wakes whoever waits for a change, and the have streams if the
+// pieces verified or the blob's end changed (most changes are neighbours'
+// news and requests coming and going, which a have stream has nothing to
+// say about). t.mu is held.
 func (t *transfer) signal() {
 	close(t.changed)
 	t.changed = make(chan struct{})
+	if end := t.complete || t.failed != nil; len(t.log) != t.logSeen || end != t.logEnd {
+		t.logSeen, t.logEnd = len(t.log), end
+		close(t.logged)
+		t.logged = make(chan struct{})
+	}
 }
 
 // join is the transfer's join announce.
@@ -858,13 +877,7 @@ func (r *reader) verdict() error {
 		case r.ctx.Err() != nil:
 			return r.ctx.Err()
 		}
-		ch := t.changed
-		t.mu.Unlock()
-		select {
-		case <-ch:
-		case <-r.ctx.Done():
-		}
-		t.mu.Lock()
+		t.wait(r.ctx)
 	}
 }
 

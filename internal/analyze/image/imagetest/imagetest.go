@@ -119,6 +119,8 @@ func RawLayer(c Compression, raw []byte) testimage.Layer {
 type Config struct {
 	Entrypoint, Cmd, Env []string
 	User                 string
+	// WorkingDir is the config's working directory.
+	WorkingDir string
 	// CreatedBy is the history instruction of each layer, in order.
 	CreatedBy []string
 	// History, when not nil, is the config's history as given (with
@@ -139,7 +141,7 @@ func Image(layers []testimage.Layer, cfg Config) testimage.Image {
 	}
 	c := ocispec.Image{
 		Platform: pl,
-		Config:   ocispec.ImageConfig{Entrypoint: cfg.Entrypoint, Cmd: cfg.Cmd, Env: cfg.Env, User: cfg.User},
+		Config:   ocispec.ImageConfig{Entrypoint: cfg.Entrypoint, Cmd: cfg.Cmd, Env: cfg.Env, User: cfg.User, WorkingDir: cfg.WorkingDir},
 		RootFS:   ocispec.RootFS{Type: "layers"},
 	}
 	man := ocispec.Manifest{MediaType: ocispec.MediaTypeImageManifest, Layers: []ocispec.Descriptor{}, Annotations: cfg.Annotations}

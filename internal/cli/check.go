@@ -84,7 +84,8 @@ Each layer's scan is kept in a cache directory, by the layer's digest
 ~/.cache on Linux; --cache-dir, --cache-max-size, --no-cache): a digest
 names the layer's bytes, so a scan never goes stale, and checking images
 that share layers with images checked before reads only their new layers.
-A scan is kept only once the layer's bytes matched its digest. Entries of
+A scan is kept only once the layer's bytes matched its digest, readable by
+its owner only (it holds the image's /etc/shadow). Entries of
 another gantry version are not used; the least recently used are removed
 past --cache-max-size. When the user's cache directory cannot be used, a
 warning says so and the images of the run still share their scans.

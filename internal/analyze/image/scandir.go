@@ -79,7 +79,7 @@ func OpenScanDir(dir string, opts ScanDirOptions) (*ScanDir, error) {
 		opts.Log = slog.New(slog.DiscardHandler)
 	}
 	root := filepath.Join(dir, scanFormat)
-	if err := os.MkdirAll(root, 0o755); err != nil {
+	if err := os.MkdirAll(root, 0o700); err != nil {
 		return nil, fmt.Errorf("scan cache %s: %w", dir, err)
 	}
 	return &ScanDir{dir: dir, root: root, opts: opts, size: -1}, nil
@@ -155,9 +155,11 @@ func (d *ScanDir) store(dg digest.Digest, s *layerScan) {
 	if int64(len(data)) > d.opts.MaxBytes {
 		return
 	}
-	err := os.MkdirAll(filepath.Dir(p), 0o755)
+	// A scan holds what the image's /etc/shadow says and where its
+	// secrets are: for its owner's eyes only, as the image was.
+	err := os.MkdirAll(filepath.Dir(p), 0o700)
 	if err == nil {
-		err = atomicfile.Write(p, data, atomicfile.Options{})
+		err = atomicfile.Write(p, data, atomicfile.Options{Perm: 0o600})
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()

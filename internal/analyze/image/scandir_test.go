@@ -160,6 +160,15 @@ func TestScanDirFleetRecheck(t *testing.T) {
 	if n := src.layers.Load(); n != fresh || cache.Scanned() != fresh {
 		t.Errorf("re-check with one new image: %d layer fetches, %d scans, want %d (its new layers)", n, cache.Scanned(), fresh)
 	}
+	for d := range seen {
+		fi, err := os.Stat(cache.Dir().path(d))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fi.Mode().Perm() != 0o600 {
+			t.Errorf("entry %s: mode %v, want 0600 (a scan holds the image's /etc/shadow)", d, fi.Mode())
+		}
+	}
 	if s := cache.Dir().Stats(); s.Hits != int64(len(seen)) || s.Writes != fresh {
 		t.Errorf("re-check: %+v, want %d hits and %d writes", s, len(seen), fresh)
 	}

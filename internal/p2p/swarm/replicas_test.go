@@ -66,6 +66,16 @@ func (r *trackerReplica) kill() {
 	r.srv.Close()
 }
 
+// shutDown stops the replica as SIGTERM does: Close cuts its streams,
+// then the process exits (nothing more from it reaches the log).
+func (r *trackerReplica) shutDown() {
+	r.tr.Close()
+	r.dead.Store(true)
+	r.cancel()
+	r.srv.CloseClientConnections()
+	r.srv.Close()
+}
+
 // replicaCluster is n nodes spread over two tracker replicas sharing one
 // Redis: the even ones start on A, the odd ones on B, each with both
 // replicas to fail over to.
@@ -137,11 +147,17 @@ func TestRedisDownFallback(t *testing.T) {
 	}
 }
 
-// The fetcher's replica killed mid-blob: the fetcher goes to the other
-// replica, announces again and keeps its lease (it is alive, and still
-// streaming), so no other node opens a second origin stream; every node
-// finishes with the blob's bytes.
+// The fetcher's replica killed, or shut down, mid-blob: the fetcher goes
+// to the other replica, announces again and keeps its lease (it is alive,
+// and still streaming), so no other node opens a second origin stream;
+// every node finishes with the blob's bytes.
 func TestFetcherReplicaKilled(t *testing.T) {
+	for _, how := range []string{"killed", "shut-down"} {
+		t.Run(how, func(t *testing.T) { testFetcherReplicaGone(t, how) })
+	}
+}
+
+func testFetcherReplicaGone(t *testing.T, how string) {
 	b := randomBlob(t, 8<<20)
 	d := digest.FromBytes(b)
 	o := newOrigin(t, b)
@@ -165,7 +181,11 @@ func TestFetcherReplicaKilled(t *testing.T) {
 			dead, other = B, A
 		}
 	}
-	dead.kill()
+	if how == "killed" {
+		dead.kill()
+	} else {
+		dead.shutDown()
+	}
 	for range c.nodes {
 		if err := <-errs; err != nil {
 			t.Error(err)

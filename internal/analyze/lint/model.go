@@ -87,6 +87,7 @@ type stage struct {
 	adds                int             // COPY/ADD events kept, at most maxAdded
 	records             []Instruction   // for Shipped
 	heavyUnlessRuns     []heavyDeferred // GL301 findings checkHeavy keeps unless the image runs the component
+	placed              []placed        // heavy components the stage's RUNs put inside other directories
 }
 
 // layerEvent is a COPY or ADD (dest set) or a RUN's recursive chown or

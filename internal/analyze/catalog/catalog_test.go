@@ -260,6 +260,9 @@ func FuzzParse(f *testing.F) {
 		c.Command(strings.Fields(s))
 		c.CopyDir(s)
 		c.Image(s, s)
+		if e, root := c.File(data, int64(len(data))<<16); e != nil && (root < 0 || root > len(data)) {
+			t.Fatalf("File: root %d of a %d-byte path", root, len(data))
+		}
 		_ = c.Markdown()
 	})
 }

@@ -346,11 +346,35 @@ func (f *finder) walkFS() {
 // heavy reports the heavy components found (GC010), each by its
 // catalogue entry, priced at the bytes below its directory.
 func (f *finder) heavy(found heavyFound) {
+	var runs map[string]bool
 	for _, h := range found.outermost() {
+		if len(h.entry.UnlessRuns) > 0 {
+			if runs == nil {
+				runs = f.entryPrograms()
+			}
+			if slices.ContainsFunc(h.entry.UnlessRuns, func(p string) bool { return runs[p] }) {
+				continue // the image's runtime (a JRE under CMD ["java", ...])
+			}
+		}
 		size := du(f.r.fs.lookup(h.root))
 		f.add(RuleHeavy, report.Warning, h.layer, size, "%s in /%s (%s here, typically %s installed), added by %s: instead, %s",
 			h.entry.What, h.root, report.Bytes(size), h.entry.Size, f.layerName(h.layer), h.entry.Instead)
 	}
+}
+
+// entryPrograms returns the base names of the words of the image's
+// ENTRYPOINT and CMD, as gantry lint reads them for the catalogue's
+// unless-runs: a program named anywhere in them may be what the image
+// runs.
+func (f *finder) entryPrograms() map[string]bool {
+	cfg := f.r.Loaded.Config.Config
+	out := map[string]bool{}
+	for _, a := range append(slices.Clone(cfg.Entrypoint), cfg.Cmd...) {
+		for _, w := range strings.Fields(a) { // sh -c "exec java -jar app.jar"
+			out[path.Base(w)] = true
+		}
+	}
+	return out
 }
 
 // hasPathSuffix reports whether p's last components are suffix ("usr/share"

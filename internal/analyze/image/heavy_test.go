@@ -1,6 +1,7 @@
 package image
 
 import (
+	"slices"
 	"strings"
 	"testing"
 
@@ -81,6 +82,40 @@ func TestHeavyInstalled(t *testing.T) {
 				t.Errorf("GC010 %q at %d bytes, want %q at %d", fs[0].Message, fs[0].Bytes, tc.want, tc.bytes)
 			case fs[0].Layer != r.Layers[1].Digest.String():
 				t.Errorf("GC010 names layer %s, want layer 2", fs[0].Layer)
+			}
+		})
+	}
+}
+
+// TestHeavyRuntime checks that a component the image runs is its runtime,
+// not a finding (the catalogue's unless-runs): a Java runtime under
+// CMD ["java", ...]; a JDK stays one.
+func TestHeavyRuntime(t *testing.T) {
+	jre := []imagetest.Entry{imagetest.Sized("opt/java/openjdk/lib/server/libjvm.so", 1000), imagetest.Sized("app/app.jar", 100)}
+	jdk := append(slices.Clone(jre), imagetest.Sized("opt/java/openjdk/lib/ct.sym", 100))
+	for _, tc := range []struct {
+		name    string
+		entries []imagetest.Entry
+		cfg     imagetest.Config
+		want    string
+	}{
+		{"a Java runtime the CMD runs", jre, imagetest.Config{User: "app", Cmd: []string{"java", "-jar", "/app/app.jar"}}, ""},
+		{"a Java runtime run through sh -c", jre, imagetest.Config{User: "app", Cmd: []string{"sh", "-c", "exec /opt/java/openjdk/bin/java -jar /app/app.jar"}}, ""},
+		{"a Java runtime nothing runs", jre, imagetest.Config{User: "app", Cmd: []string{"/app/server"}}, "a Java runtime in /opt/java/openjdk "},
+		{"a JDK the CMD runs", jdk, imagetest.Config{User: "app", Cmd: []string{"java", "-jar", "/app/app.jar"}}, "a JDK in /opt/java/openjdk "},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			layers := []testimage.Layer{
+				imagetest.Layer(imagetest.Gzip, imagetest.File("etc/passwd", passwd)),
+				imagetest.Layer(imagetest.Gzip, tc.entries...),
+			}
+			r := mustAnalyze(t, layers, tc.cfg)
+			fs := find(r.Findings, RuleHeavy)
+			switch {
+			case tc.want == "" && len(fs) > 0:
+				t.Errorf("GC010 fired: %s", dump(fs))
+			case tc.want != "" && (len(fs) != 1 || !strings.HasPrefix(fs[0].Message, tc.want)):
+				t.Errorf("GC010 %s, want one saying %q", dump(fs), tc.want)
 			}
 		})
 	}

@@ -258,13 +258,7 @@ func (t *transfer) pick(ctx context.Context, nb *neighbour) (piece int, ok bool)
 			return 0, false
 		}
 		if t.active >= t.n.opts.Requests {
-			ch := t.changed
-			t.mu.Unlock()
-			select {
-			case <-ch:
-			case <-ctx.Done():
-			}
-			t.mu.Lock()
+			t.wait(ctx)
 			continue
 		}
 		best, ties, endgame := -1, 0, true
@@ -302,13 +296,7 @@ func (t *transfer) pick(ctx context.Context, nb *neighbour) (piece int, ok bool)
 			nb.requesting[best] = true
 			return best, true
 		}
-		ch := t.changed
-		t.mu.Unlock()
-		select {
-		case <-ch:
-		case <-ctx.Done():
-		}
-		t.mu.Lock()
+		t.wait(ctx)
 	}
 }
 
@@ -437,7 +425,8 @@ func (n *Node) serve(w http.ResponseWriter, r *http.Request) {
 	t.serveRange(w, r)
 }
 
-// serveHave streams the pieces the node verified, as it verifies them.
+// serveHave streams the pieces the node verified, as it verifies them. It
+// wakes only when the log of verified pieces or the blob's end changes.
 func (t *transfer) serveHave(w http.ResponseWriter, r *http.Request) {
 	rc := http.NewResponseController(w)
 	w.Header().Set("Content-Type", "application/x-ndjson")
@@ -447,9 +436,10 @@ func (t *transfer) serveHave(w http.ResponseWriter, r *http.Request) {
 	for {
 		t.mu.Lock()
 		complete, failed := t.complete, t.failed != nil
+		sent = min(sent, len(t.log)) // the log restarts when the swarm's hashes were lies
 		batch := t.log[sent:]
 		sent = len(t.log)
-		ch := t.changed
+		ch := t.logged
 		t.mu.Unlock()
 		var msg Have
 		switch {

@@ -60,6 +60,9 @@ type transfer struct {
 
 	mu       sync.Mutex
 	changed  chan struct{} // closed and replaced on every change
+	logged   chan struct{} // closed and replaced when log, complete or failed change
+	logSeen  int           // len(log) when logged was last closed
+	logEnd   bool          // complete or failed, then
 	layout   *tracker.Layout
 	ownPlan  bool // layout chosen here, in a fallback without the swarm's
 	hashes   []digest.Digest
@@ -123,6 +126,7 @@ func (n *Node) newTransfer(d digest.Digest, size int64) (*transfer, error) {
 	return &transfer{
 		n: n, d: d, size: size, file: f,
 		changed:    make(chan struct{}),
+		logged:     make(chan struct{}),
 		members:    map[string]tracker.Peer{},
 		neighbours: map[string]*neighbour{},
 		progress:   time.Now(),
@@ -138,6 +142,7 @@ func (n *Node) completeTransfer(d digest.Digest, m meta) (*transfer, error) {
 	t := &transfer{
 		n: n, d: d, size: m.Size, file: f,
 		changed:    make(chan struct{}),
+		logged:     make(chan struct{}),
 		layout:     &m.Layout,
 		members:    map[string]tracker.Peer{},
 		neighbours: map[string]*neighbour{},
@@ -157,10 +162,18 @@ func (n *Node) completeTransfer(d digest.Digest, m meta) (*transfer, error) {
 	return t, nil
 }
 
-// signal wakes whoever waits for a change. t.mu is held.
+// signal wakes whoever waits for a change, and the have streams if the
+// pieces verified or the blob's end changed (most changes are neighbours'
+// news and requests coming and going, which a have stream has nothing to
+// say about). t.mu is held.
 func (t *transfer) signal() {
 	close(t.changed)
 	t.changed = make(chan struct{})
+	if end := t.complete || t.failed != nil; len(t.log) != t.logSeen || end != t.logEnd {
+		t.logSeen, t.logEnd = len(t.log), end
+		close(t.logged)
+		t.logged = make(chan struct{})
+	}
 }
 
 // join is the transfer's join announce.
@@ -864,13 +877,7 @@ func (r *reader) verdict() error {
 		case r.ctx.Err() != nil:
 			return r.ctx.Err()
 		}
-		ch := t.changed
-		t.mu.Unlock()
-		select {
-		case <-ch:
-		case <-r.ctx.Done():
-		}
-		t.mu.Lock()
+		t.wait(r.ctx)
 	}
 }
 

@@ -186,11 +186,9 @@ func shortPath(p string) string {
 	return p[:keep] + "..." + p[len(p)-keep:]
 }
 
-var (
-	// vendoredDirs hold files installed by package managers: a Dockerfile
-	// or .git below them is not a build-context leftover.
-	vendoredDirs = []string{"node_modules", "site-packages", "dist-packages", "usr/share", "go/pkg/mod", "usr/lib"}
-)
+// vendoredDirs hold files installed by package managers: a Dockerfile or
+// .git below them is not a build-context leftover.
+var vendoredDirs = []string{"node_modules", "site-packages", "dist-packages", "usr/share", "go/pkg/mod", "usr/lib"}
 
 // heavy is a heavy component found in the final filesystem: its entry in
 // the catalogue, the directory it lives in and the layer that added the

@@ -295,6 +295,7 @@ func TestFile(t *testing.T) {
 		{"srv/es/elasticsearch-7.17.0.jar", 100, "elasticsearch", "srv/es"},
 		{"app/lib/elasticsearch-rest-client-7.17.0.jar", 100, "", ""},
 		{"usr/share/logstash/logstash-core/lib/jars/logstash-core.jar", 100, "logstash", "usr/share/logstash"},
+		{"usr/share/kibana/bin/kibana-keystore", 100, "kibana", "usr/share/kibana"},
 		{"opt/android-sdk/platforms/android-34/android.jar", 100, "android-sdk", "opt/android-sdk"},
 		{"usr/lib/android-sdk/platform-tools/adb", 100, "", ""},
 		{"usr/local/go/pkg/tool/linux_amd64/compile", 100, "go", "usr/local/go"},

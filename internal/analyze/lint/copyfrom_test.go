@@ -1,6 +1,8 @@
 package lint
 
 import (
+	"fmt"
+	"strings"
 	"testing"
 )
 
@@ -46,5 +48,27 @@ func TestCopyFromFilledDir(t *testing.T) {
 				t.Errorf("GL301 fired=%v, want %v: %q", len(got) > 0, tc.fire, got)
 			}
 		})
+	}
+}
+
+// TestPlaceHeavyBounded checks that the paths a Dockerfile's RUNs name
+// are looked at up to a budget (each costs a catalogue lookup per
+// directory level): a hostile RUN of many deep paths costs no more than
+// maxPlacing of them.
+func TestPlaceHeavyBounded(t *testing.T) {
+	var b strings.Builder
+	b.WriteString("FROM alpine:3.20 AS build\nRUN mv")
+	for i := range maxPlacing {
+		fmt.Fprintf(&b, " \\\n  /a/b/c/d/e/f/g/h/i/%d", i)
+	}
+	b.WriteString(" /target/usr/local/go\nFROM alpine:3.20\nCOPY --from=build /target/ /\n")
+	fs, err := Lint("Dockerfile", []byte(b.String()), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range fs {
+		if f.Rule == "GL301" {
+			t.Errorf("a path past the budget was looked at: %s", f.Message)
+		}
 	}
 }

@@ -136,7 +136,7 @@ func stageRules(d *dockerfile, s *stage, in *instr) {
 				s.wgetAt = first(s.wgetAt, in)
 			}
 		}
-		placeHeavy(s, in)
+		placeHeavy(d, s, in)
 		d.pend(s, func() {
 			ops := pkgOps(feedXargs(d, in, in.run.calls))
 			heavyRun(d, in, in.run)

@@ -284,12 +284,20 @@ type placed struct {
 	by       string // "RUN at line N"
 }
 
-// maxPlaced bounds what a stage keeps of placed components.
-const maxPlaced = 64
+// Bounds on placeHeavy: what a stage keeps, the words of a Dockerfile it
+// looks at (each costs a catalogue lookup per directory level), their
+// length and the levels tried.
+const (
+	maxPlaced    = 64
+	maxPlacing   = 1024
+	maxPlaceWord = 256
+	maxPlaceLevs = 8
+)
 
 // placeHeavy records the heavy components RUN in puts inside other
-// directories, for a later COPY --from of the stage.
-func placeHeavy(s *stage, in *instr) {
+// directories, for a later COPY --from of the stage: the paths that mv,
+// cp, ln and rsync name, and where tar unpacks a download.
+func placeHeavy(d *dockerfile, s *stage, in *instr) {
 	cat := catalog.Default()
 	by := fmt.Sprintf("the RUN at line %d", in.line)
 	add := func(p placed) {
@@ -300,22 +308,30 @@ func placeHeavy(s *stage, in *instr) {
 	}
 	var unpacked []*catalog.Entry
 	for _, c := range in.run.calls {
+		name := c.name()
+		if name != "mv" && name != "cp" && name != "ln" && name != "rsync" && name != "tar" {
+			continue
+		}
 		a := c.argv()
 		for i, w := range a {
-			if !strings.HasPrefix(w, "/") || unresolved(w) {
+			if !strings.HasPrefix(w, "/") || len(w) > maxPlaceWord || unresolved(w) {
 				continue
 			}
+			if d.placing++; d.placing > maxPlacing {
+				return
+			}
 			w = path.Clean(w)
-			for j := 1; j < len(w); j++ {
+			for j, levs := 1, 0; j < len(w) && levs < maxPlaceLevs && name != "tar"; j++ {
 				if w[j] != '/' {
 					continue
 				}
+				levs++
 				if e := cat.CopyDir(w[j:]); e != nil {
 					add(placed{path: w, entry: e})
 					break
 				}
 			}
-			if c.name() == "tar" && i > 0 && (a[i-1] == "-C" || a[i-1] == "--directory") {
+			if name == "tar" && i > 0 && (a[i-1] == "-C" || a[i-1] == "--directory") {
 				if unpacked == nil {
 					unpacked = heavyDownload(cat, in.run)
 				}

@@ -476,11 +476,14 @@ for smib in $SIZES_MIB; do
 	BLOB=$WORK/blob-$smib
 	head -c "$size" /dev/urandom >"$BLOB"
 	DIGEST=sha256:$(sha256sum "$BLOB" | cut -d' ' -f1)
-	code=$(nsx "$ORIGIN_NS" curl -s -o /dev/null -w '%{http_code}' -X POST --data-binary "@$BLOB" \
+	# -T streams the file (--data-binary reads it into memory, which curl
+	# refuses for a 1 GiB blob).
+	code=$(nsx "$ORIGIN_NS" curl -s -o /dev/null -w '%{http_code}' -X POST -T "$BLOB" \
 		-H 'Content-Type: application/octet-stream' "http://127.0.0.1:5000/v2/bench/blob/blobs/uploads/?digest=$DIGEST")
 	[ "$code" = 201 ] || die "push of the $smib MiB blob: HTTP $code"
-	# The torrent: 256 KiB pieces up to 64 MiB, 1 MiB above (about what
-	# the agents choose: swarm.PieceSize).
+	# The torrent: 256 KiB pieces up to 64 MiB, 1 MiB above (common
+	# BitTorrent choices; the agents' own, swarm.PieceSize, are 512 KiB for
+	# 64 MiB and 2 MiB for 256 MiB).
 	mkdir -p "$WORK/torrent-$smib"
 	ln "$BLOB" "$WORK/torrent-$smib/blob"
 	TORRENT=$WORK/blob-$smib.torrent

@@ -27,7 +27,7 @@ const (
 // minPieces is the least number of pieces PieceSize aims at, whatever the
 // swarm's size: the fetcher chooses the layout as it joins, before the
 // rest of a cold herd has, so the swarm it sees is often itself alone.
-const minPieces = 128
+const minPieces = 512
 
 // PieceSize is the piece size for a blob of size bytes in a swarm of
 // peers: about 4 pieces a peer (so that each has something to give early),

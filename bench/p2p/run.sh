@@ -476,11 +476,17 @@ for smib in $SIZES_MIB; do
 	BLOB=$WORK/blob-$smib
 	head -c "$size" /dev/urandom >"$BLOB"
 	DIGEST=sha256:$(sha256sum "$BLOB" | cut -d' ' -f1)
-	code=$(nsx "$ORIGIN_NS" curl -s -o /dev/null -w '%{http_code}' -X POST --data-binary "@$BLOB" \
-		-H 'Content-Type: application/octet-stream' "http://127.0.0.1:5000/v2/bench/blob/blobs/uploads/?digest=$DIGEST")
+	# An upload session, then one PUT streaming the file (curl -T;
+	# --data-binary reads it into memory, which curl refuses for 1 GiB).
+	loc=$(nsx "$ORIGIN_NS" curl -s -D - -o /dev/null -X POST "http://127.0.0.1:5000/v2/bench/blob/blobs/uploads/" |
+		tr -d '\r' | awk 'tolower($1) == "location:" { print $2 }')
+	case $loc in http*) ;; *) loc=http://127.0.0.1:5000$loc ;; esac
+	case $loc in *\?*) loc="$loc&digest=$DIGEST" ;; *) loc="$loc?digest=$DIGEST" ;; esac
+	code=$(nsx "$ORIGIN_NS" curl -s -o /dev/null -w '%{http_code}' -T "$BLOB" -H 'Content-Type: application/octet-stream' "$loc")
 	[ "$code" = 201 ] || die "push of the $smib MiB blob: HTTP $code"
-	# The torrent: 256 KiB pieces up to 64 MiB, 1 MiB above (about what
-	# the agents choose: swarm.PieceSize).
+	# The torrent: 256 KiB pieces up to 64 MiB, 1 MiB above (common
+	# BitTorrent choices; the agents' own, swarm.PieceSize, are 512 KiB for
+	# 64 MiB and 2 MiB for 256 MiB).
 	mkdir -p "$WORK/torrent-$smib"
 	ln "$BLOB" "$WORK/torrent-$smib/blob"
 	TORRENT=$WORK/blob-$smib.torrent

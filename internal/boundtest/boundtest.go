@@ -32,7 +32,10 @@ type Limits struct {
 type Result struct {
 	// Output is the child's standard output and error.
 	Output string
-	// MaxRSS is the child's peak resident memory, in bytes.
+	// MaxRSS is the child's peak resident memory, in bytes: the test
+	// binary's own (VmHWM) when it called Measure, since the kernel's
+	// account of a child started by vfork and exec also holds the
+	// parent's peak, which a long test run raises past any bound.
 	MaxRSS int64
 	// Elapsed is the wall time of the work the child measured (see
 	// Measure), or of the whole child.
@@ -85,24 +88,47 @@ func Run(t *testing.T, test, name string, lim Limits) Result {
 		r.CPU = time.Duration(syscall.TimevalToNsec(ru.Utime) + syscall.TimevalToNsec(ru.Stime))
 	}
 	if i := strings.Index(r.Output, reportPrefix); i >= 0 {
-		var wall, cpu int64
-		if _, err := fmt.Sscanf(r.Output[i+len(reportPrefix):], "%d %d", &wall, &cpu); err == nil {
+		var wall, cpu, hwm int64
+		if n, _ := fmt.Sscanf(r.Output[i+len(reportPrefix):], "%d %d %d", &wall, &cpu, &hwm); n >= 2 {
 			r.Elapsed, r.CPU = time.Duration(wall), time.Duration(cpu)
+			if n == 3 && hwm > 0 {
+				r.MaxRSS = hwm
+			}
 		}
 	}
 	return r
 }
 
-const reportPrefix = "boundtest wall and cpu ns: "
+const reportPrefix = "boundtest wall and cpu ns, peak RSS bytes: "
 
 // Measure, called by the child, starts measuring the work under test
 // (without the time to build its input); the function it returns stops
-// and reports to Run.
+// and reports to Run, with the child's peak resident memory so far.
 func Measure() (stop func()) {
 	start, cpu := time.Now(), cpuTime()
 	return func() {
-		fmt.Printf("%s%d %d\n", reportPrefix, time.Since(start).Nanoseconds(), (cpuTime() - cpu).Nanoseconds())
+		fmt.Printf("%s%d %d %d\n", reportPrefix, time.Since(start).Nanoseconds(), (cpuTime() - cpu).Nanoseconds(), peakRSS())
 	}
+}
+
+// peakRSS returns the process's peak resident memory (VmHWM of
+// /proc/self/status, which exec starts afresh), or 0 where it cannot be
+// read.
+func peakRSS() int64 {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	for line := range strings.Lines(string(b)) {
+		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
+			if err != nil {
+				return 0
+			}
+			return kb << 10
+		}
+	}
+	return 0
 }
 
 func cpuTime() time.Duration {

@@ -54,8 +54,11 @@ once, at most --concurrency layers at a time) and report:
   GC007 entries left out of the analysis: their paths imply more
         directories that no tar entry names than gantry makes for an image
         (65,536 and one per entry), as only a hostile or broken layer does
-  GC010/GC011 heavy components (JVM, chromium, elasticsearch, compilers,
-        build-essential) with their bytes and the instruction that added them
+  GC010/GC011 heavy components by their installed files (JDK, Java
+        runtime, browsers, elasticsearch, toolchains, compilers; the
+        catalogue gantry lint uses) and build-essential, with their bytes,
+        typical size, what to ship instead and the instruction that added
+        them
   GC020 process managers as the entrypoint or command (systemd, init,
         supervisord, s6, runit, openrc), symlinks followed inside the image
   GC030-GC034 root or unknown user, setuid files, empty passwords,

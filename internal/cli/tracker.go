@@ -144,8 +144,8 @@ func runTracker(ctx context.Context, e *env, listen string, f trackerFlags) erro
 	case serveErr = <-errc:
 	}
 	// The agents' streams never end on their own: close rather than wait.
-	// Closing them first tells the other replicas that this one's agents
-	// are gone, before the agents come to them.
+	// With replicas, the agents come to the others with their sessions and
+	// leases; those that do not are ended once this replica is silent.
 	trk.Close()
 	_ = srv.Close()
 	if serveErr != nil && !errors.Is(serveErr, http.ErrServerClosed) {

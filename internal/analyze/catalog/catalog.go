@@ -50,6 +50,11 @@ type Entry struct {
 	// UnlessRuns are programs that, when the image's ENTRYPOINT or CMD
 	// runs one, make the component the image's runtime.
 	UnlessRuns []string `yaml:"unless-runs,omitempty"`
+	// Files are patterns of the files the component installs, each
+	// saying which directory above the file the component lives in
+	// ("*//lib/modules >10MiB"); gantry check finds the component in an
+	// image by them (see File).
+	Files []string `yaml:"files,omitempty"`
 
 	// Bytes is Size in bytes (decimal units, as package managers report).
 	Bytes int64 `yaml:"-"`
@@ -59,6 +64,7 @@ type Entry struct {
 	commands []command
 	copy     matcher
 	images   matcher
+	files    []*filePattern
 }
 
 // matcher is a set of patterns compiled into one regular expression of
@@ -81,6 +87,8 @@ type Catalog struct {
 	// Entries are in the order of the file, which is the order lookups
 	// try them in.
 	Entries []*Entry
+
+	files fileIndex
 }
 
 // Families are the package-manager families a package pattern can be
@@ -154,7 +162,9 @@ func Parse(data []byte) (*Catalog, error) {
 		}
 		seen[e.ID] = true
 	}
-	return &Catalog{Entries: entries}, nil
+	c := &Catalog{Entries: entries}
+	c.files = indexFiles(entries)
+	return c, nil
 }
 
 // oneLine is an error whose text is made one line: the YAML decoder lists
@@ -191,7 +201,7 @@ func (e *Entry) compile() error {
 	for _, f := range []struct {
 		name string
 		v    []string
-	}{{"packages", e.Packages}, {"urls", e.URLs}, {"commands", e.Commands}, {"copy", e.Copy}, {"images", e.Images}, {"unless-env", e.UnlessEnv}, {"unless-runs", e.UnlessRuns}} {
+	}{{"packages", e.Packages}, {"urls", e.URLs}, {"commands", e.Commands}, {"copy", e.Copy}, {"images", e.Images}, {"unless-env", e.UnlessEnv}, {"unless-runs", e.UnlessRuns}, {"files", e.Files}} {
 		if len(f.v) > maxPatterns {
 			return fmt.Errorf("%s: %d patterns, more than %d", f.name, len(f.v), maxPatterns)
 		}
@@ -201,8 +211,8 @@ func (e *Entry) compile() error {
 			}
 		}
 	}
-	if len(e.Packages)+len(e.URLs)+len(e.Commands)+len(e.Copy)+len(e.Images) == 0 {
-		return errors.New("no packages, urls, commands, copy or images: nothing would match it")
+	if len(e.Packages)+len(e.URLs)+len(e.Commands)+len(e.Copy)+len(e.Images)+len(e.Files) == 0 {
+		return errors.New("no packages, urls, commands, copy, images or files: nothing would match it")
 	}
 	for _, v := range e.UnlessEnv {
 		if !varRE.MatchString(v) {
@@ -231,6 +241,14 @@ func (e *Entry) compile() error {
 	}
 	if e.images, err = compileSet(e.Images, false, imagePattern); err != nil {
 		return fmt.Errorf("images: %w", err)
+	}
+	for _, p := range e.Files {
+		fp, err := compileFile(p)
+		if err != nil {
+			return fmt.Errorf("files: %q: %w", p, err)
+		}
+		fp.entry = e
+		e.files = append(e.files, fp)
 	}
 	for _, p := range e.Commands {
 		c := command{}
@@ -338,7 +356,11 @@ func alternation(res []string, fold bool) *regexp.Regexp {
 // glob translates a pattern into a regular expression (unanchored): *
 // any run of characters, ? one, # one or more digits, [...] a class of
 // letters, digits and -._ (a leading ! negates it).
-func glob(p string) (string, error) {
+func glob(p string) (string, error) { return globIn(p, false) }
+
+// globIn is glob, with * and ? not matching / when name is set: for the
+// file name a files pattern ends with.
+func globIn(p string, name bool) (string, error) {
 	if p == "" {
 		return "", errors.New("empty pattern")
 	}
@@ -346,9 +368,17 @@ func glob(p string) (string, error) {
 	for i := 0; i < len(p); i++ {
 		switch c := p[i]; c {
 		case '*':
-			b.WriteString(".*")
+			if name {
+				b.WriteString("[^/]*")
+			} else {
+				b.WriteString(".*")
+			}
 		case '?':
-			b.WriteString(".")
+			if name {
+				b.WriteString("[^/]")
+			} else {
+				b.WriteString(".")
+			}
 		case '#':
 			b.WriteString("[0-9]+")
 		case '[':

@@ -260,6 +260,88 @@ func FuzzParse(f *testing.F) {
 		c.Command(strings.Fields(s))
 		c.CopyDir(s)
 		c.Image(s, s)
+		if e, root := c.File(data, int64(len(data))<<16); e != nil && (root < 0 || root > len(data)) {
+			t.Fatalf("File: root %d of a %d-byte path", root, len(data))
+		}
 		_ = c.Markdown()
 	})
+}
+
+func TestFile(t *testing.T) {
+	c := Default()
+	const big = 11 << 20
+	for _, tc := range []struct {
+		path       string
+		size       int64
+		want, root string
+	}{
+		{"opt/java/openjdk/lib/modules", big, "jre", "opt/java/openjdk"},
+		{"opt/java/openjdk/lib/modules", 5000, "", ""},
+		{"opt/java/openjdk/lib/ct.sym", 100, "jdk", "opt/java/openjdk"},
+		{"usr/lib/jvm/java-17-openjdk-amd64/lib/server/libjvm.so", 100, "jre", "usr/lib/jvm/java-17-openjdk-amd64"},
+		{"usr/lib/jvm/java-8-openjdk-amd64/jre/lib/amd64/server/libjvm.so", 100, "jre", "usr/lib/jvm/java-8-openjdk-amd64"},
+		{"lib/server/libjvm.so", 100, "jre", ""},
+		{"usr/lib/chromium/chromium", big, "chromium", "usr/lib/chromium"},
+		{"usr/bin/chromium", 2000, "", ""},
+		{"opt/google/chrome/chrome", big, "chrome", "opt/google/chrome"},
+		{"root/.cache/ms-playwright/chromium-1105/chrome-linux/chrome", big, "test-browsers", "root/.cache/ms-playwright"},
+		{"ms-playwright/chromium_headless_shell-1155/chrome-linux/headless_shell", big, "test-browsers", "ms-playwright"},
+		{"root/.cache/ms-playwright/.links/abc", 100, "", ""},
+		{"opt/chrome-headless-shell/chrome-headless-shell", big, "", ""}, // the lighter browser the advice names
+		{"srv/chromium-headless/chrome-linux/chrome", big, "chromium", "srv/chromium-headless/chrome-linux"},
+		{"usr/lib/firefox-esr/libxul.so", big, "firefox", "usr/lib/firefox-esr"},
+		{"usr/lib/x86_64-linux-gnu/libwebkit2gtk-4.1.so.0.13.2", big, "webkit", "usr/lib/x86_64-linux-gnu"},
+		{"usr/share/elasticsearch/lib/elasticsearch-8.11.0.jar", 100, "elasticsearch", "usr/share/elasticsearch"},
+		{"srv/es/elasticsearch-7.17.0.jar", 100, "elasticsearch", "srv/es"},
+		{"app/lib/elasticsearch-rest-client-7.17.0.jar", 100, "", ""},
+		{"usr/share/logstash/logstash-core/lib/jars/logstash-core.jar", 100, "logstash", "usr/share/logstash"},
+		{"usr/share/kibana/bin/kibana-keystore", 100, "kibana", "usr/share/kibana"},
+		{"opt/android-sdk/platforms/android-34/android.jar", 100, "android-sdk", "opt/android-sdk"},
+		{"usr/lib/android-sdk/platform-tools/adb", 100, "", ""},
+		{"usr/local/go/pkg/tool/linux_amd64/compile", 100, "go", "usr/local/go"},
+		{"usr/lib/gcc/x86_64-linux-gnu/12/cc1", 100, "compilers", "usr/lib/gcc/x86_64-linux-gnu/12"},
+		{"usr/lib/x86_64-linux-gnu/libgcc_s.so.1", 100, "", ""},
+		{"usr/lib/llvm-14/bin/clang-14", big, "compilers", "usr/lib/llvm-14"},
+		{"usr/local/rustup/toolchains/1.80.0-x86_64-unknown-linux-gnu/lib/librustc_driver-abc.so", 100, "rust", "usr/local/rustup/toolchains/1.80.0-x86_64-unknown-linux-gnu"},
+		{"usr/lib/x86_64-linux-gnu/librustc_driver-abc.so", 100, "", ""},
+		{"usr/share/dotnet/sdk/8.0.100/dotnet.dll", 100, "dotnet-sdk", "usr/share/dotnet"},
+		{"usr/share/maven/lib/maven-core-3.8.7.jar", 100, "java-build", "usr/share/maven"},
+		{"usr/lib/libfoo.so", big, "", ""},
+	} {
+		e, n := c.File([]byte(tc.path), tc.size)
+		if got := id(e); got != tc.want || (e != nil && tc.path[:n] != tc.root) {
+			t.Errorf("File(%s, %d) = %q in %q, want %q in %q", tc.path, tc.size, got, tc.path[:n], tc.want, tc.root)
+		}
+	}
+}
+
+func TestParseFilesErrors(t *testing.T) {
+	for _, tc := range []struct{ files, want string }{
+		{`["lib/modules"]`, "no //"},
+		{`["//lib/modules"]`, "want a directory before //"},
+		{`["*//"]`, "want a directory before //"},
+		{`["*//lib//modules"]`, "one // only"},
+		{`["*//lib/modules >10MB"]`, "want a size"},
+		{`["*//lib/modules >10MiB extra"]`, "want \"DIR//FILE\""},
+		{`["*//lib/[x"]`, "[ without ]"},
+	} {
+		_, err := Parse([]byte("- {id: x, kind: jdk, what: x, size: 1 MB, instead: y, files: " + tc.files + "}\n"))
+		if err == nil || !strings.Contains(err.Error(), tc.want) || strings.Contains(err.Error(), "\n") {
+			t.Errorf("files %s: error %v, want one line saying %q", tc.files, err, tc.want)
+		}
+	}
+}
+
+func BenchmarkFile(b *testing.B) {
+	c := Default()
+	paths := [][]byte{[]byte("usr/lib/x86_64-linux-gnu/libssl.so.3"), []byte("usr/share/doc/libfoo/copyright"),
+		[]byte("usr/lib/python3/dist-packages/pkg/__init__.py"), []byte("app/lib/app-1.2.jar")}
+	b.ReportAllocs()
+	for b.Loop() {
+		for _, p := range paths {
+			if e, _ := c.File(p, 1000); e != nil {
+				b.Fatal(e.ID)
+			}
+		}
+	}
 }

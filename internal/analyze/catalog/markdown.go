@@ -17,8 +17,8 @@ const (
 // row per entry in the file's order.
 func (c *Catalog) Markdown() string {
 	var b strings.Builder
-	b.WriteString("| component | kind | typical size | packages | downloads and commands | COPY --from, base images | instead |\n")
-	b.WriteString("|---|---|---|---|---|---|---|\n")
+	b.WriteString("| component | kind | typical size | packages | downloads and commands | COPY --from, base images | installed files (`gantry check`) | instead |\n")
+	b.WriteString("|---|---|---|---|---|---|---|---|\n")
 	for _, e := range c.Entries {
 		var fetch []string
 		fetch = append(fetch, codes(e.URLs)...)
@@ -43,8 +43,8 @@ func (c *Catalog) Markdown() string {
 		if len(notes) > 0 {
 			what += "; " + strings.Join(notes, "; ")
 		}
-		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s | %s |\n", what, e.Kind, e.Size,
-			cell(codes(e.Packages)), cell(fetch), cell(other), e.Instead)
+		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s | %s | %s |\n", what, e.Kind, e.Size,
+			cell(codes(e.Packages)), cell(fetch), cell(other), cell(codes(e.Files)), e.Instead)
 	}
 	return b.String()
 }

@@ -3,13 +3,14 @@ package image
 import (
 	"bytes"
 	"fmt"
+	"maps"
 	"path"
-	"regexp"
 	"slices"
 	"sort"
 	"strconv"
 	"strings"
 
+	"github.com/gantry-dev/gantry/internal/analyze/catalog"
 	"github.com/gantry-dev/gantry/internal/analyze/lint"
 	"github.com/gantry-dev/gantry/internal/analyze/report"
 )
@@ -52,7 +53,7 @@ var Rules = []report.Rule{
 	{ID: RuleLayerHides, Name: "LayerHidesBytes", Severity: report.Info, Summary: "A layer deletes or overwrites files earlier layers stored: the bytes stay in the image."},
 	{ID: RuleLayerHidden, Name: "LayerBytesHiddenLater", Severity: report.Info, Summary: "With --dockerfile: an instruction's layer stores bytes that later instructions delete or overwrite."},
 	{ID: RuleImpliedDirs, Name: "ImpliedDirectoryLimit", Severity: report.Error, Summary: "A layer lists files under more directories that no entry names than gantry stacks (65,536 and one per entry of the image): those files were left out of the analysis."},
-	{ID: RuleHeavy, Name: "HeavyComponent", Severity: report.Warning, Summary: "A heavy component (JDK, browser, Playwright or Puppeteer browsers, Android SDK, Elasticsearch, compiler) is in the final filesystem; build with it in an earlier stage."},
+	{ID: RuleHeavy, Name: "HeavyComponent", Severity: report.Warning, Summary: "A heavy component of the catalogue gantry lint uses (JDK, Java runtime, browser, test-framework browsers, Android SDK, Elasticsearch, toolchain, compiler) is in the final filesystem, found by its installed files; the finding gives its typical size and what to ship instead."},
 	{ID: RuleBuildEssential, Name: "BuildToolsLeftOver", Severity: report.Warning, Summary: "build-essential is installed in the final image."},
 	{ID: RuleProcessManager, Name: "ProcessManagerEntrypoint", Severity: report.Error, Summary: "The entrypoint or command is a process manager (systemd, init, supervisord, s6, runit, openrc), or a shell script of the image that starts one, starts processes in the background and waits, or starts several services: run one process per container."},
 	{ID: RuleRootUser, Name: "RootUser", Severity: report.Warning, Summary: "The container runs as root."},
@@ -185,129 +186,62 @@ func shortPath(p string) string {
 	return p[:keep] + "..." + p[len(p)-keep:]
 }
 
-var (
-	elasticJarRE  = regexp.MustCompile(`^(elasticsearch|opensearch)-\d[\w.-]*\.jar$`)
-	logstashJarRE = regexp.MustCompile(`^logstash-core(-\d[\w.-]*)?\.jar$`)
-	androidJarRE  = regexp.MustCompile(`(^|/)platforms/android-[\w.-]+/android\.jar$`)
-	clangRE       = regexp.MustCompile(`^clang-\d+$`)
-	chromeNames   = map[string]bool{"chrome": true, "chromium": true, "chromium-browser": true, "headless_shell": true, "chrome-headless-shell": true}
-	compilerBins  = map[string]bool{"cc1": true, "cc1plus": true, "cc1obj": true, "lto1": true, "f951": true}
-	// vendoredDirs hold files installed by package managers: a Dockerfile
-	// or .git below them is not a build-context leftover.
-	vendoredDirs = []string{"node_modules", "site-packages", "dist-packages", "usr/share", "go/pkg/mod", "usr/lib"}
-	// browserCaches are the directories where test frameworks download
-	// their browsers: all of one is one heavy component.
-	browserCaches = []struct{ dir, what string }{
-		{"ms-playwright", "Playwright browsers"},
-		{".cache/puppeteer", "Puppeteer browsers"},
-	}
-)
+// vendoredDirs hold files installed by package managers: a Dockerfile or
+// .git below them is not a build-context leftover.
+var vendoredDirs = []string{"node_modules", "site-packages", "dist-packages", "usr/share", "go/pkg/mod", "usr/lib"}
 
-// heavy is a heavy component found in the final filesystem.
-type heavy struct{ what, root, marker string }
-
-// bigBinary is the size over which a browser's or compiler's main file
-// marks the real thing rather than a wrapper script of the same name.
-const bigBinary = 10 << 20
-
-// classifyHeavy recognises the files that mark a heavy component and the
-// directory the component lives in. Only what is not a directory marks
-// one: each is an entry of a layer, so the paths classified cost no more
-// than the layers' headers, where directories may be implied by the
-// million.
-func classifyHeavy(p string, n *node) (heavy, bool) {
-	h, ok := classifyFile(p, n)
-	if !ok {
-		return h, false
-	}
-	for _, c := range browserCaches {
-		if i := pathIndex(p, c.dir); i >= 0 && strings.Contains(h.what, "browser") {
-			return heavy{c.what, p[:i+len(c.dir)], p}, true
-		}
-	}
-	return h, true
+// heavy is a heavy component found in the final filesystem: its entry in
+// the catalogue, the directory it lives in and the layer that added the
+// file that marked it.
+type heavy struct {
+	entry *catalog.Entry
+	order int // the entry's index in the catalogue
+	root  string
+	layer int
 }
 
-// pathIndex returns where the components dir start in p, or -1.
-func pathIndex(p, dir string) int {
-	for i := 0; ; {
-		j := strings.Index(p[i:], dir)
-		if j < 0 {
-			return -1
-		}
-		j += i
-		end := j + len(dir)
-		if (j == 0 || p[j-1] == '/') && end < len(p) && p[end] == '/' {
-			return j
-		}
-		i = j + 1
+// classifyHeavy returns the heavy component whose installed files (the
+// catalogue's files patterns) the file at p is one of, and the length of
+// the prefix of p that is the directory the component lives in; nil if
+// none. Only regular files (and hard links to them) mark one: each is an
+// entry of a layer, so the paths classified cost no more than the layers'
+// headers, where directories may be implied by the million, and a symbolic
+// link such as /usr/bin/javac does not make /usr a JDK.
+func classifyHeavy(p []byte, n *node) (*catalog.Entry, int) {
+	if n.kind != KindFile && n.kind != KindHardlink {
+		return nil, 0
+	}
+	return catalog.Default().File(p, n.size)
+}
+
+// heavyFound gathers the heavy components of the final filesystem by the
+// directory they live in.
+type heavyFound map[string]heavy
+
+// add records e in root, marked by a file of layer: in a directory found
+// by several entries, the one first in the catalogue names it (a JDK
+// rather than the Java runtime inside it).
+func (hf heavyFound) add(e *catalog.Entry, root string, layer int) {
+	order := slices.Index(catalog.Default().Entries, e)
+	if h, ok := hf[root]; !ok || order < h.order {
+		hf[root] = heavy{entry: e, order: order, root: root, layer: layer}
 	}
 }
 
-// above returns the path of p's directory above the last component named
-// name ("opt/sdk" for "opt/sdk/platform-tools/adb" and "platform-tools"),
-// or "" if there is none.
-func above(p, name string) string {
-	parts := strings.Split(p, "/")
-	for i := len(parts) - 2; i >= 0; i-- {
-		if parts[i] == name {
-			return strings.Join(parts[:i], "/")
+// outermost returns the components not inside another's directory, by
+// path: a JDK that Elasticsearch bundles is part of Elasticsearch.
+func (hf heavyFound) outermost() []heavy {
+	roots := slices.Sorted(maps.Keys(hf))
+	var out []heavy
+	for _, r := range roots {
+		inside := slices.ContainsFunc(out, func(h heavy) bool {
+			return h.root == "" || strings.HasPrefix(r, h.root+"/")
+		})
+		if !inside {
+			out = append(out, hf[r])
 		}
 	}
-	return ""
-}
-
-func classifyFile(p string, n *node) (heavy, bool) {
-	base := path.Base(p)
-	switch {
-	case base == "libjvm.so" || base == "modules" && path.Base(path.Dir(p)) == "lib" && n.size > bigBinary:
-		// A JDK or JRE: its VM, or the jimage of its class library
-		// (lib/modules, the bulk of a JDK since Java 9).
-		parts := strings.Split(p, "/")
-		root := parts[:len(parts)-1]
-		for i := len(root) - 1; i >= 0; i-- {
-			if root[i] == "lib" {
-				root = root[:i]
-				break
-			}
-		}
-		if len(root) > 0 && root[len(root)-1] == "jre" {
-			root = root[:len(root)-1]
-		}
-		return heavy{"JVM (JDK/JRE)", strings.Join(root, "/"), p}, true
-	case chromeNames[base] && n.size > bigBinary:
-		return heavy{"Chrome/Chromium browser", path.Dir(p), p}, true
-	case base == "libxul.so" && n.size > bigBinary:
-		return heavy{"Firefox browser", path.Dir(p), p}, true
-	case (strings.HasPrefix(base, "libwebkit2gtk-") || strings.HasPrefix(base, "libWPEWebKit-")) && n.size > bigBinary:
-		return heavy{"WebKit browser engine", path.Dir(p), p}, true
-	case elasticJarRE.MatchString(base):
-		dir := path.Dir(p)
-		if path.Base(dir) == "lib" {
-			dir = path.Dir(dir)
-		}
-		return heavy{"Elasticsearch", dir, p}, true
-	case logstashJarRE.MatchString(base) && above(p, "logstash-core") != "":
-		return heavy{"Logstash", above(p, "logstash-core"), p}, true
-	case androidJarRE.MatchString(p) && above(p, "platforms") != "":
-		return heavy{"Android SDK", above(p, "platforms"), p}, true
-	case base == "sdkmanager" && above(p, "cmdline-tools") != "":
-		// Not adb: Debian's adb package puts platform-tools/adb alone
-		// under /usr/lib/android-sdk.
-		return heavy{"Android SDK", above(p, "cmdline-tools"), p}, true
-	case compilerBins[base] && strings.Contains(p, "gcc"):
-		return heavy{"GCC compiler (" + base + ")", path.Dir(p), p}, true
-	case clangRE.MatchString(base) && n.size > bigBinary:
-		dir := path.Dir(p)
-		if path.Base(dir) == "bin" {
-			dir = path.Dir(dir)
-		}
-		return heavy{"Clang compiler", dir, p}, true
-	case strings.HasSuffix(p, "/pkg/tool/linux_amd64/compile") || strings.HasSuffix(p, "/pkg/tool/linux_arm64/compile"):
-		parts := strings.Split(p, "/")
-		return heavy{"Go toolchain", strings.Join(parts[:len(parts)-4], "/"), p}, true
-	}
-	return heavy{}, false
+	return out
 }
 
 // cacheDirs are package-manager caches, by path or path suffix.
@@ -330,6 +264,8 @@ var cacheDirs = []struct{ suffix, what string }{
 func (f *finder) walkFS() {
 	fs := f.r.fs
 	seenRoot := map[string]bool{}
+	found := heavyFound{}
+	defer f.heavy(found)
 	// skipBelow is the depth of the cache or leftover directory whose tree
 	// is being walked (not looked at for caches and leftovers again), and
 	// vendoredBelow that of the shallowest directory of vendored or
@@ -339,11 +275,8 @@ func (f *finder) walkFS() {
 	skipBelow, vendoredBelow := 0, 0
 	fs.walk(func(pb []byte, depth int, n *node) {
 		if n.kind != KindDir {
-			if h, ok := classifyHeavy(string(pb), n); ok && !seenRoot[h.root] {
-				seenRoot[h.root] = true
-				size := du(fs.lookup(h.root))
-				f.add(RuleHeavy, report.Warning, n.layer, size, "%s in /%s (%s), added by %s: build with it in an earlier stage and copy only what runs",
-					h.what, h.root, report.Bytes(size), f.layerName(n.layer))
+			if e, root := classifyHeavy(pb, n); e != nil {
+				found.add(e, string(pb[:root]), n.layer)
 			}
 		}
 		if n.kind == KindFile && n.mode&0o6000 != 0 {
@@ -406,6 +339,40 @@ func (f *finder) walkFS() {
 			}
 		}
 	})
+}
+
+// heavy reports the heavy components found (GC010), each by its
+// catalogue entry, priced at the bytes below its directory.
+func (f *finder) heavy(found heavyFound) {
+	var runs map[string]bool
+	for _, h := range found.outermost() {
+		if len(h.entry.UnlessRuns) > 0 {
+			if runs == nil {
+				runs = f.entryPrograms()
+			}
+			if slices.ContainsFunc(h.entry.UnlessRuns, func(p string) bool { return runs[p] }) {
+				continue // the image's runtime (a JRE under CMD ["java", ...])
+			}
+		}
+		size := du(f.r.fs.lookup(h.root))
+		f.add(RuleHeavy, report.Warning, h.layer, size, "%s in /%s (%s here, typically %s installed), added by %s: instead, %s",
+			h.entry.What, h.root, report.Bytes(size), h.entry.Size, f.layerName(h.layer), h.entry.Instead)
+	}
+}
+
+// entryPrograms returns the base names of the words of the image's
+// ENTRYPOINT and CMD, as gantry lint reads them for the catalogue's
+// unless-runs: a program named anywhere in them may be what the image
+// runs.
+func (f *finder) entryPrograms() map[string]bool {
+	cfg := f.r.Loaded.Config.Config
+	out := map[string]bool{}
+	for _, a := range append(slices.Clone(cfg.Entrypoint), cfg.Cmd...) {
+		for _, w := range strings.Fields(a) { // sh -c "exec java -jar app.jar"
+			out[path.Base(w)] = true
+		}
+	}
+	return out
 }
 
 // hasPathSuffix reports whether p's last components are suffix ("usr/share"

@@ -40,6 +40,7 @@ type dockerfile struct {
 	shipped bool                // build the Instruction records of every stage (for Shipped)
 	context string              // Options.Context: where COPY'd scripts are read
 	lists   map[string][]string // the words of list files xargs reads, by file of the context (see feedXargs)
+	placing int                 // words placeHeavy has looked at, at most maxPlacing
 
 	// expanded counts the bytes of variable values handed out by
 	// expansions, against maxExpanded; overTotal is set once it is spent.
@@ -87,6 +88,7 @@ type stage struct {
 	adds                int             // COPY/ADD events kept, at most maxAdded
 	records             []Instruction   // for Shipped
 	heavyUnlessRuns     []heavyDeferred // GL301 findings checkHeavy keeps unless the image runs the component
+	placed              []placed        // heavy components the stage's RUNs put inside other directories
 }
 
 // layerEvent is a COPY or ADD (dest set) or a RUN's recursive chown or

@@ -136,8 +136,9 @@ func stageRules(d *dockerfile, s *stage, in *instr) {
 				s.wgetAt = first(s.wgetAt, in)
 			}
 		}
+		placeHeavy(d, s, in)
 		d.pend(s, func() {
-			ops := pkgOps(in.run.calls)
+			ops := pkgOps(feedXargs(d, in, in.run.calls))
 			heavyRun(d, in, in.run)
 			checkRunPackages(d, in, ops)
 		})

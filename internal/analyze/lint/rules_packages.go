@@ -244,6 +244,117 @@ func heavyCopy(d *dockerfile, in *instr, c *instructions.CopyCommand) {
 		d.add("GL301", in, "COPY --from=%s copies %s, %s", c.From, src, heavyAdvice(e))
 		return
 	}
+	// A directory the build stage filled: golang's alpine image moves
+	// the toolchain to /target/usr/local/go and copies /target/ to /.
+	dest := d.expand(in, c.DestPath, in.vars)
+	from := d.stageRef(d.expand(in, c.From, in.vars))
+	if from == nil || !strings.HasPrefix(dest, "/") {
+		return
+	}
+	for _, src := range c.SourcePaths {
+		src = d.expand(in, src, in.vars)
+		if !strings.HasPrefix(src, "/") || unresolved(src) {
+			continue
+		}
+		src = path.Clean(src)
+		for _, s := range from.chain() {
+			for _, p := range s.placed {
+				rel, ok := below(p.path, src)
+				if !ok {
+					continue
+				}
+				if p.unpacked || cat.CopyDir(path.Join(dest, rel)) == p.entry {
+					d.add("GL301", in, "COPY --from=%s copies %s, where %s put %s, %s", c.From, src, p.by, p.path, heavyAdvice(p.entry))
+					return
+				}
+			}
+		}
+	}
+}
+
+// placed is a heavy component a RUN put inside a directory other than its
+// usual one: moved there (mv /usr/local/go /target/usr/local/go), where
+// a COPY --from of a directory above it ships it when the copy lands it
+// at its usual place; or unpacked there (tar -C /target -xzf jdk.tgz),
+// where a COPY --from of that directory or one above it ships it.
+type placed struct {
+	path     string
+	entry    *catalog.Entry
+	unpacked bool
+	by       string // "RUN at line N"
+}
+
+// Bounds on placeHeavy: what a stage keeps, the words of a Dockerfile it
+// looks at (each costs a catalogue lookup per directory level), their
+// length and the levels tried.
+const (
+	maxPlaced    = 64
+	maxPlacing   = 1024
+	maxPlaceWord = 256
+	maxPlaceLevs = 8
+)
+
+// placeHeavy records the heavy components RUN in puts inside other
+// directories, for a later COPY --from of the stage: the paths that mv,
+// cp, ln and rsync name, and where tar unpacks a download.
+func placeHeavy(d *dockerfile, s *stage, in *instr) {
+	cat := catalog.Default()
+	by := fmt.Sprintf("the RUN at line %d", in.line)
+	add := func(p placed) {
+		if len(s.placed) < maxPlaced {
+			p.by = by
+			s.placed = append(s.placed, p)
+		}
+	}
+	var unpacked []*catalog.Entry
+	for _, c := range in.run.calls {
+		name := c.name()
+		if name != "mv" && name != "cp" && name != "ln" && name != "rsync" && name != "tar" {
+			continue
+		}
+		a := c.argv()
+		for i, w := range a {
+			if !strings.HasPrefix(w, "/") || len(w) > maxPlaceWord || unresolved(w) {
+				continue
+			}
+			if d.placing++; d.placing > maxPlacing {
+				return
+			}
+			w = path.Clean(w)
+			for j, levs := 1, 0; j < len(w) && levs < maxPlaceLevs && name != "tar"; j++ {
+				if w[j] != '/' {
+					continue
+				}
+				levs++
+				if e := cat.CopyDir(w[j:]); e != nil {
+					add(placed{path: w, entry: e})
+					break
+				}
+			}
+			if name == "tar" && i > 0 && (a[i-1] == "-C" || a[i-1] == "--directory") {
+				if unpacked == nil {
+					unpacked = heavyDownload(cat, in.run)
+				}
+				for _, e := range unpacked {
+					add(placed{path: w, entry: e, unpacked: true})
+				}
+			}
+		}
+	}
+}
+
+// below returns p's path below dir ("/usr/local/go" for
+// "/target/usr/local/go" below "/target"), and whether p is dir or below
+// it.
+func below(p, dir string) (string, bool) {
+	if dir == "/" {
+		return p, true
+	}
+	if p == dir {
+		return "/", true
+	}
+	rest, ok := strings.CutPrefix(p, dir+"/")
+	return "/" + rest, ok
 }
 
 // copySource returns the image a COPY --from takes its files from: the
@@ -709,10 +820,16 @@ func checkShipped(d *dockerfile, _ *Options) {
 }
 
 // pkgOps reads the package manager calls of a RUN, once for the rules
-// that look at them.
+// that look at them, also those xargs runs: with the words of a list file
+// when feedXargs fed them, with no packages when the list is not at hand
+// (an install all the same, for the rules about its options and caches).
 func pkgOps(calls []*call) []*pkgOp {
 	var ops []*pkgOp
 	for _, c := range calls {
+		a, fed := unxargs(c.argv())
+		if fed {
+			c = &call{args: a, line: c.line, nested: c.nested, listed: c.listed}
+		}
 		if op := parsePkg(c); op != nil {
 			ops = append(ops, op)
 		}

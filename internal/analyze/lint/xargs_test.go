@@ -72,3 +72,58 @@ func TestXargsContext(t *testing.T) {
 		})
 	}
 }
+
+// TestXargsPackageRules checks the package manager rules (GL4xx) on an
+// install xargs runs: with a list file of the build context they see the
+// packages it lists, as if written in the RUN; without the list they see
+// an install of packages unknown, so the rules about its options and
+// caches hold and nothing is guessed about the names.
+func TestXargsPackageRules(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "packages.txt"), []byte("curl\nca-certificates=20230311\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	const head = "FROM debian:12\nCOPY packages.txt /tmp/\n"
+	for _, tc := range []struct {
+		name, dockerfile string
+		context          bool
+		want, not        []string
+	}{
+		{"list at hand: the listed packages are unpinned", head + "RUN apt-get update && xargs apt-get install -y < /tmp/packages.txt\n", true,
+			[]string{"GL401", "GL407", "GL410 pin the version of curl (name=version)"}, []string{"GL406"}},
+		{"list at hand, clean RUN", head + "RUN apt-get update && xargs apt-get install -y --no-install-recommends < /tmp/packages.txt && rm -rf /var/lib/apt/lists/*\n", true,
+			[]string{"GL410"}, []string{"GL401", "GL406", "GL407"}},
+		{"list not at hand: the install still counts", head + "RUN apt-get update && xargs apt-get install < /tmp/packages.txt\n", false,
+			[]string{"GL401", "GL407", "GL408"}, []string{"GL406", "GL410"}},
+		{"xargs -a, no confirmation", head + "RUN apt-get update && xargs -a /tmp/packages.txt apt-get install --no-install-recommends && rm -rf /var/lib/apt/lists/*\n", true,
+			[]string{"GL408", "GL410"}, []string{"GL401", "GL406", "GL407"}},
+		{"apt-mark through xargs is no install", head + "RUN apt-get update && apt-get install -y --no-install-recommends curl=8.5.0-2 && apt-mark showmanual | xargs apt-mark auto && rm -rf /var/lib/apt/lists/*\n", true,
+			nil, []string{"GL401", "GL406", "GL407", "GL408", "GL410"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			opts := Options{}
+			if tc.context {
+				opts.Context = dir
+			}
+			fs, err := Lint("Dockerfile", []byte(tc.dockerfile), opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			for _, f := range fs {
+				got = append(got, f.Rule+" "+f.Message)
+			}
+			all := strings.Join(got, "\n")
+			for _, w := range tc.want {
+				if !strings.Contains(all, w) {
+					t.Errorf("no %q in:\n%s", w, all)
+				}
+			}
+			for _, n := range tc.not {
+				if strings.Contains(all, n+" ") {
+					t.Errorf("%s fired:\n%s", n, all)
+				}
+			}
+		})
+	}
+}

@@ -290,13 +290,17 @@ func (n *Node) dispatch(ev tracker.Event) {
 }
 
 // reannounce tells the tracker every swarm the node is in, after its
-// stream (re)opened.
+// stream (re)opened, and what it fetches as a swarm's fetcher (its lease
+// is its own across a reconnection, to this replica or another).
 func (n *Node) reannounce() {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	var a tracker.Announce
 	for _, t := range n.transfers {
 		a.Join = append(a.Join, t.join())
+		if p := t.republish(); p != nil {
+			a.Publish = append(a.Publish, *p)
+		}
 	}
 	if len(a.Join) > 0 {
 		n.announce(a)

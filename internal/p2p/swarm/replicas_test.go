@@ -3,6 +3,7 @@ package swarm_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http/httptest"
 	"sync/atomic"
 	"testing"
@@ -59,6 +60,16 @@ func startReplica(t *testing.T, redisURL string) *trackerReplica {
 // more from it reaches the log (the others end its sessions once it has
 // been silent for a second).
 func (r *trackerReplica) kill() {
+	r.dead.Store(true)
+	r.cancel()
+	r.srv.CloseClientConnections()
+	r.srv.Close()
+}
+
+// shutDown stops the replica as SIGTERM does: Close cuts its streams,
+// then the process exits (nothing more from it reaches the log).
+func (r *trackerReplica) shutDown() {
+	r.tr.Close()
 	r.dead.Store(true)
 	r.cancel()
 	r.srv.CloseClientConnections()
@@ -134,4 +145,58 @@ func TestRedisDownFallback(t *testing.T) {
 	if c.stats().Fallbacks == 0 {
 		t.Fatal("no fallback to the origin")
 	}
+}
+
+// The fetcher's replica killed, or shut down, mid-blob: the fetcher goes
+// to the other replica, announces again and keeps its lease (it is alive,
+// and still streaming), so no other node opens a second origin stream;
+// every node finishes with the blob's bytes.
+func TestFetcherReplicaKilled(t *testing.T) {
+	for _, how := range []string{"killed", "shut-down"} {
+		t.Run(how, func(t *testing.T) { testFetcherReplicaGone(t, how) })
+	}
+}
+
+func testFetcherReplicaGone(t *testing.T, how string) {
+	b := randomBlob(t, 8<<20)
+	d := digest.FromBytes(b)
+	o := newOrigin(t, b)
+	o.delay.Store(int64(5 * time.Millisecond)) // a few seconds for the blob
+	c, A, B, _ := replicaCluster(t, 6, swarm.Options{StallTimeout: 20 * time.Second})
+	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
+	defer cancel()
+	errs := make(chan error, len(c.nodes))
+	for i, m := range c.nodes {
+		go func() { errs <- pull(ctx, m.node, b, o.fetch(d), fmt.Sprint("node", i)) }()
+	}
+	var s tracker.Swarm
+	waitFor(t, "a quarter of the blob published", func() bool {
+		s, _ = A.tr.Swarm(d)
+		return s.Layout != nil && s.Published > s.Layout.Pieces()/4
+	})
+	// The even nodes stream from A, the odd ones from B.
+	dead, other := A, B
+	for i, m := range c.nodes {
+		if m.id == s.Fetcher && i%2 == 1 {
+			dead, other = B, A
+		}
+	}
+	if how == "killed" {
+		dead.kill()
+	} else {
+		dead.shutDown()
+	}
+	for range c.nodes {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
+	}
+	after, _ := other.tr.Swarm(d)
+	st := c.stats()
+	t.Logf("fetcher %s under lease %d, then %q under lease %d; origin GETs %d, origin bytes %d (blob %d), fallbacks %d",
+		s.Fetcher, s.Lease, after.Fetcher, after.Lease, o.gets.Load(), o.bytes.Load(), len(b), st.Fallbacks)
+	if o.gets.Load() != 1 || st.Fallbacks != 0 {
+		t.Fatalf("origin GETs %d, fallbacks %d; want 1 and 0 (the fetcher keeps its lease across replicas)", o.gets.Load(), st.Fallbacks)
+	}
+	c.waitWhole(d)
 }

@@ -697,12 +697,14 @@ func TestPieceSizeColdHerd(t *testing.T) {
 		peers int
 		want  int64
 	}{
-		{64 << 20, 1, 512 << 10},
-		{64 << 20, 32, 512 << 10},
-		{64 << 20, 1000, 256 << 10},
+		{64 << 20, 1, 256 << 10},
+		{64 << 20, 32, 256 << 10},
+		{256 << 20, 1, 512 << 10},
 		{1 << 20, 1, 256 << 10},
-		{1 << 30, 1, 8 << 20},
+		{1 << 30, 1, 2 << 20},
+		{1 << 30, 1000, 512 << 10},
 		{8 << 30, 1, 8 << 20},
+		{64 << 30, 1, 8 << 20},
 	} {
 		if got := swarm.PieceSize(tc.size, tc.peers); got != tc.want {
 			t.Errorf("PieceSize(%d, %d) = %d, want %d", tc.size, tc.peers, got, tc.want)

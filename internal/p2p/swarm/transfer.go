@@ -27,7 +27,7 @@ const (
 // minPieces is the least number of pieces PieceSize aims at, whatever the
 // swarm's size: the fetcher chooses the layout as it joins, before the
 // rest of a cold herd has, so the swarm it sees is often itself alone.
-const minPieces = 128
+const minPieces = 512
 
 // PieceSize is the piece size for a blob of size bytes in a swarm of
 // peers: about 4 pieces a peer (so that each has something to give early),
@@ -79,6 +79,7 @@ type transfer struct {
 	lease      uint64
 	originStop context.CancelFunc // non-nil while the origin is streaming
 	asFetcher  bool               // the origin run is the fetcher's
+	fetchLease uint64             // the lease the fetcher's origin stream publishes under, while it runs
 	origin     Origin
 	retryAt    time.Time // no origin stream before, after one failed
 	progress   time.Time
@@ -189,6 +190,26 @@ func (t *transfer) join() tracker.Join {
 		}
 	}
 	return j
+}
+
+// republish is what the fetcher publishes again on a new tracker stream:
+// while its origin stream runs, the layout and every piece hash it holds,
+// under its lease (the publications made while no stream was open were
+// dropped). Its lease stays its own across the reconnection; under a
+// lease since lost, the tracker ignores it. Nil if it is not fetching.
+func (t *transfer) republish() *tracker.Publish {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.originStop == nil || !t.asFetcher || t.fetchLease == 0 || t.layout == nil {
+		return nil
+	}
+	p := &tracker.Publish{Digest: t.d, Lease: t.fetchLease, Layout: new(*t.layout)}
+	for i, h := range t.hashes {
+		if h != "" {
+			p.Pieces = append(p.Pieces, tracker.PieceHash{Index: i, Hash: h})
+		}
+	}
+	return p
 }
 
 func (t *transfer) isComplete() bool {
@@ -603,7 +624,7 @@ func (t *transfer) fromOrigin(ctx context.Context, asFetcher bool, what string, 
 		stop()
 		t.mu.Lock()
 		defer t.mu.Unlock()
-		t.originStop = nil
+		t.originStop, t.fetchLease = nil, 0
 		t.progress = time.Now()
 		if err != nil && octx.Err() == nil {
 			t.n.log.Warn(what+" failed", "digest", t.d, "err", err)
@@ -705,6 +726,9 @@ func (t *transfer) startOrigin(ctx context.Context, asFetcher bool) {
 	t.fromOrigin(ctx, asFetcher, "origin stream", func(ctx context.Context) error {
 		return t.stream(ctx, first, asFetcher, lease, origin)
 	})
+	if asFetcher {
+		t.fetchLease = lease
+	}
 }
 
 // stream reads the origin from piece first to the end.

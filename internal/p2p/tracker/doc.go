@@ -32,6 +32,14 @@
 // under an old lease are ignored. A published hash is never replaced, so a
 // peer verifies every piece against the first hash the origin's bytes gave.
 //
+// The lease is the peer's, not its stream's. A peer that opens a new
+// stream while its old one is still known (it reconnected: its replica
+// died, or cut it) is alive, and may still be streaming from the origin:
+// its places as a fetcher pass to the new stream, and it keeps them by
+// joining again, as a peer does on every new stream. One that does not
+// join again (it restarted, and nobody asks it for the blob any more)
+// leaves the swarm when its lease runs out (Options.LeaseTimeout).
+//
 // # Restarts
 //
 // By default the tracker keeps its state in memory only. When its stream
@@ -57,7 +65,11 @@
 // A peer's place in its swarms lasts while its stream is open at some
 // replica: the replica says every second that it is alive, and a replica
 // silent for Options.ReplicaTimeout has its peers' sessions ended by the
-// others (its peers have reconnected elsewhere, or are gone). A replica
+// others (its peers have reconnected elsewhere, or are gone). A stream
+// its peer closed ends its session at once; one the replica cut itself
+// (shutting down, a slow reader, the log not answering) leaves the session
+// waiting for its peer's new stream, at any replica, for ReplicaTimeout,
+// so that a fetcher keeps its lease across the move. A replica
 // that starts reads the newest snapshot of the state and the entries
 // after it; snapshots are written every Options.SnapshotEvery entries and
 // the log is trimmed behind them. A replica that finds entries missing

@@ -12,7 +12,8 @@ import (
 // Operations of a mutation.
 const (
 	// opOpen: Peer opened its stream Session at Replica, from Addr; the
-	// peer's earlier session, wherever it was, is over.
+	// peer's earlier session, wherever it was, is over, and the fetcher
+	// leases it held pass to the new one.
 	opOpen = "open"
 	// opEnd: the stream Session of Peer ended.
 	opEnd = "end"
@@ -124,10 +125,14 @@ func (t *Tracker) submit(ctx context.Context, m mutation) error {
 func (t *Tracker) apply(m mutation, now time.Time) {
 	switch m.Op {
 	case opOpen:
+		sess := &session{peer: m.Peer, key: m.Session, addr: m.Addr, replica: m.Replica, swarms: map[digest.Digest]struct{}{}}
 		if old := t.sessions[m.Peer]; old != nil {
-			t.endSession(old, now) // the peer reconnected: its old stream is over
+			// The peer reconnected: its old stream is over, but not the
+			// leases it holds.
+			t.keepLeases(old, sess)
+			t.endSession(old, now)
 		}
-		t.sessions[m.Peer] = &session{peer: m.Peer, key: m.Session, addr: m.Addr, replica: m.Replica, swarms: map[digest.Digest]struct{}{}}
+		t.sessions[m.Peer] = sess
 		if _, ok := t.seen[m.Replica]; !ok {
 			t.seen[m.Replica] = now
 		}

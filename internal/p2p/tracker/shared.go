@@ -190,9 +190,19 @@ func (t *Tracker) sharedTick(ctx context.Context) time.Time {
 			}
 		}
 		for _, sess := range t.sessions {
-			if sess.replica == t.replica && t.streams[sess.key] == nil {
-				due = append(due, mutation{Op: opEnd, Peer: sess.peer, Session: sess.key})
+			if sess.replica != t.replica || t.streams[sess.key] != nil {
+				continue
 			}
+			// A stream cut here waits for its peer to come back (cut).
+			if c, ok := t.cutAt[sess.key]; ok && time.Since(c.at) < t.opts.ReplicaTimeout {
+				continue
+			}
+			due = append(due, mutation{Op: opEnd, Peer: sess.peer, Session: sess.key})
+		}
+	}
+	for key, c := range t.cutAt {
+		if sess := t.sessions[c.peer]; sess == nil || sess.key != key {
+			delete(t.cutAt, key) // ended, or taken over by a new stream
 		}
 	}
 	t.mu.Unlock()
@@ -238,6 +248,7 @@ type swarmJSON struct {
 	Lease   uint64          `json:"lease,omitempty"`
 	Renewed int64           `json:"renewed,omitempty"`
 	Expired []string        `json:"expired,omitempty"`
+	Rejoin  bool            `json:"rejoin,omitempty"`
 	Layout  *Layout         `json:"layout,omitempty"`
 	Hashes  []digest.Digest `json:"hashes,omitempty"`
 }
@@ -253,7 +264,7 @@ func (t *Tracker) snapshot() Snapshot {
 		st.Seen[r] = at.UnixNano()
 	}
 	for d, sw := range t.swarms {
-		s := swarmJSON{Digest: d, Fetcher: sw.fetcher, Lease: sw.lease, Renewed: sw.renewed.UnixNano(), Layout: sw.layout, Hashes: sw.hashes}
+		s := swarmJSON{Digest: d, Fetcher: sw.fetcher, Lease: sw.lease, Renewed: sw.renewed.UnixNano(), Rejoin: sw.rejoin, Layout: sw.layout, Hashes: sw.hashes}
 		for _, id := range sw.order {
 			s.Members = append(s.Members, *sw.members[id])
 		}
@@ -298,7 +309,7 @@ func (t *Tracker) restore(st stateJSON) {
 		if s.Digest.Validate() != nil || len(s.Members) == 0 {
 			continue
 		}
-		sw := &swarm{members: map[string]*Peer{}, fetcher: s.Fetcher, lease: s.Lease, renewed: time.Unix(0, s.Renewed)}
+		sw := &swarm{members: map[string]*Peer{}, fetcher: s.Fetcher, lease: s.Lease, renewed: time.Unix(0, s.Renewed), rejoin: s.Rejoin && s.Fetcher != ""}
 		for _, m := range s.Members {
 			sess := t.sessions[m.ID]
 			if sess == nil || sw.members[m.ID] != nil {

@@ -250,3 +250,116 @@ func TestReplicaJoinsLate(t *testing.T) {
 	late.expect(func(ev tracker.Event) bool { return ev.Type == tracker.EventPiece && len(ev.Pieces) == 1 }, "pieces")
 	late.expect(fetcherIs("p0", 1), "fetcher")
 }
+
+// When the fetcher's replica dies, the fetcher reconnects to the other
+// one and announces again: the lease is the peer's, not its stream's, so
+// it keeps it (its publications under it are taken), the other members
+// see no takeover, and the dead replica's expiry later changes nothing.
+func TestReplicaDiesFetcherKeepsLease(t *testing.T) {
+	rs := redistest.Start(t)
+	A, B := newReplica(t, rs.URL, tracker.Options{}), newReplica(t, rs.URL, tracker.Options{})
+	a, b := connect(t, A.srv.URL, "a"), connect(t, B.srv.URL, "b")
+	a.announce(tracker.Announce{Join: []tracker.Join{{Digest: blob}}})
+	b.announce(tracker.Announce{Join: []tracker.Join{{Digest: blob}}})
+	b.expect(fetcherIs("a", 1), "fetcher a")
+	a.announce(tracker.Announce{Publish: []tracker.Publish{{Digest: blob, Lease: 1, Layout: &layout, Pieces: []tracker.PieceHash{{Index: 0, Hash: hash(0)}}}}})
+	b.expect(func(ev tracker.Event) bool { return ev.Type == tracker.EventPiece }, "piece 0")
+	A.kill()
+	a2 := connect(t, B.srv.URL, "a") // a's failover
+	a2.announce(tracker.Announce{
+		Join:    []tracker.Join{{Digest: blob}},
+		Publish: []tracker.Publish{{Digest: blob, Lease: 1, Pieces: []tracker.PieceHash{{Index: 1, Hash: hash(1)}}}},
+	})
+	a2.expect(func(ev tracker.Event) bool { return ev.Type == tracker.EventPeer && ev.Peer.ID == "b" }, "member b, on a's new stream")
+	a2.expect(fetcherIs("a", 1), "a's own lease, on its new stream")
+	ev := b.expect(func(ev tracker.Event) bool { return ev.Type == tracker.EventPiece || ev.Type == tracker.EventFetcher }, "piece 1")
+	if ev.Type != tracker.EventPiece || ev.Pieces[0].Index != 1 {
+		t.Fatalf("b got %+v, want piece 1 published under a's lease", ev)
+	}
+	// Past the dead replica's expiry (ReplicaTimeout 1 s), and a little more.
+	time.Sleep(2500 * time.Millisecond)
+	for more := true; more; {
+		select {
+		case ev := <-b.events:
+			if ev.Type == tracker.EventFetcher || ev.Type == tracker.EventGone {
+				t.Fatalf("b got %+v after a failed over: the lease moved", ev)
+			}
+		default:
+			more = false
+		}
+	}
+	if s, _ := B.tr.Swarm(blob); s.Fetcher != "a" || s.Lease != 1 || len(s.Members) != 2 || s.Published != 2 {
+		t.Fatalf("swarm %+v, want a fetching under lease 1, two members, two pieces published", s)
+	}
+}
+
+// A peer that reconnects and does not join the swarm again (it restarted,
+// and nobody asks it for the blob any more) keeps its lease only until
+// the lease times out: then it leaves the swarm and the next member
+// fetches.
+func TestReconnectWithoutRejoinExpires(t *testing.T) {
+	tr, url := newTracker(t, tracker.Options{LeaseTimeout: time.Minute})
+	a, b := connect(t, url, "a"), connect(t, url, "b")
+	for _, p := range []*peer{a, b} {
+		p.announce(tracker.Announce{Join: []tracker.Join{{Digest: blob}}})
+	}
+	b.expect(fetcherIs("a", 1), "fetcher a")
+	connect(t, url, "a")
+	if s, _ := tr.Swarm(blob); s.Fetcher != "a" || s.Lease != 1 {
+		t.Fatalf("fetcher %q under lease %d once a reconnected, want a under 1", s.Fetcher, s.Lease)
+	}
+	tr.Expire(time.Now().Add(2 * time.Minute))
+	b.expect(func(ev tracker.Event) bool { return ev.Type == tracker.EventGone && ev.Peer.ID == "a" }, "a gone")
+	b.expect(fetcherIs("b", 2), "fetcher b")
+	if s, _ := tr.Swarm(blob); len(s.Members) != 1 {
+		t.Fatalf("members %+v, want b alone", s.Members)
+	}
+}
+
+// A replica that stops (Close, as on SIGTERM) cuts its agents' streams:
+// a fetcher that comes to the other replica keeps its lease; one that
+// does not come back loses it once ReplicaTimeout has passed.
+func TestReplicaClosedFetcherKeepsLease(t *testing.T) {
+	for _, comesBack := range []bool{true, false} {
+		t.Run(fmt.Sprint("comes-back-", comesBack), func(t *testing.T) {
+			rs := redistest.Start(t)
+			A, B := newReplica(t, rs.URL, tracker.Options{}), newReplica(t, rs.URL, tracker.Options{})
+			a, b := connect(t, A.srv.URL, "a"), connect(t, B.srv.URL, "b")
+			a.announce(tracker.Announce{Join: []tracker.Join{{Digest: blob}}})
+			b.announce(tracker.Announce{Join: []tracker.Join{{Digest: blob}}})
+			b.expect(fetcherIs("a", 1), "fetcher a")
+			A.tr.Close()
+			select {
+			case <-a.done:
+			case <-time.After(5 * time.Second):
+				t.Fatal("a's stream outlived its replica's Close")
+			}
+			if !comesBack {
+				start := time.Now()
+				b.expect(func(ev tracker.Event) bool { return ev.Type == tracker.EventGone && ev.Peer.ID == "a" }, "a gone")
+				b.expect(fetcherIs("b", 2), "fetcher b")
+				if took := time.Since(start); took < 900*time.Millisecond {
+					t.Fatalf("a's lease passed on %s after its stream was cut, want it kept for ReplicaTimeout (1 s)", took)
+				}
+				return
+			}
+			a2 := connect(t, B.srv.URL, "a")
+			a2.announce(tracker.Announce{Join: []tracker.Join{{Digest: blob}}})
+			a2.expect(fetcherIs("a", 1), "a's own lease, on its new stream")
+			time.Sleep(2 * time.Second) // past ReplicaTimeout
+			for more := true; more; {
+				select {
+				case ev := <-b.events:
+					if ev.Type == tracker.EventFetcher || ev.Type == tracker.EventGone {
+						t.Fatalf("b got %+v after a came back: the lease moved", ev)
+					}
+				default:
+					more = false
+				}
+			}
+			if s, _ := B.tr.Swarm(blob); s.Fetcher != "a" || s.Lease != 1 || len(s.Members) != 2 {
+				t.Fatalf("swarm %+v, want a fetching under lease 1 and two members", s)
+			}
+		})
+	}
+}

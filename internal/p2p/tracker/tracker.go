@@ -76,6 +76,7 @@ type Tracker struct {
 	streams  map[string]*stream  // by session key: the streams served here
 	swarms   map[digest.Digest]*swarm
 	seen     map[string]time.Time // replicas: when each last said it was alive
+	cutAt    map[string]cutStream // by session key: streams this replica cut (with Shared)
 	closed   bool                 // Close was called
 	stopped  bool                 // Run is returning: cut starts no goroutine
 
@@ -101,6 +102,13 @@ type session struct {
 	swarms                   map[digest.Digest]struct{}
 }
 
+// cutStream is a stream this replica cut, whose session waits for its
+// peer to come back.
+type cutStream struct {
+	peer string
+	at   time.Time
+}
+
 // stream is a peer's stream served by this replica.
 type stream struct {
 	peer, key string
@@ -117,8 +125,13 @@ type swarm struct {
 	lease   uint64
 	renewed time.Time           // when the fetcher last published, or was elected
 	expired map[string]struct{} // members whose lease ran out, passed over by elect
-	layout  *Layout
-	hashes  []digest.Digest // per piece, "" until published
+	// rejoin says the fetcher's place was kept when its peer reconnected
+	// (its old stream was replaced by a new one, at this replica or
+	// another), and the peer has not joined again since: it does by
+	// announcing again, or leaves when its lease runs out.
+	rejoin bool
+	layout *Layout
+	hashes []digest.Digest // per piece, "" until published
 }
 
 // New returns a tracker with no swarms. With Options.Shared, it learns
@@ -157,6 +170,7 @@ func New(opts Options) *Tracker {
 		streams:  map[string]*stream{},
 		swarms:   map[digest.Digest]*swarm{},
 		seen:     map[string]time.Time{},
+		cutAt:    map[string]cutStream{},
 		applied:  make(chan struct{}),
 		quit:     make(chan struct{}),
 	}
@@ -170,9 +184,9 @@ func randomName() string {
 
 // Close ends every stream and refuses new ones (503), so that an HTTP
 // server's graceful shutdown does not wait for streams that never end on
-// their own. With a shared log, it waits a few seconds at most for the
-// other replicas to be told that the streams ended (their agents are
-// about to come to them).
+// their own. With a shared log, the sessions of those streams wait for
+// their agents at the other replicas, leases included (see cut); Close
+// waits a few seconds at most for the ends it started.
 func (t *Tracker) Close() {
 	t.mu.Lock()
 	t.closed = true
@@ -313,7 +327,7 @@ func (t *Tracker) serveStream(w http.ResponseWriter, r *http.Request) {
 	t.mu.Unlock()
 	defer func() {
 		t.mu.Lock()
-		t.cut(st)
+		t.end(st) // the peer went, unless the tracker cut it first
 		t.mu.Unlock()
 		t.log.Info("peer stream closed", "peer", id)
 	}()
@@ -373,10 +387,26 @@ func (t *Tracker) serveStream(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// cut ends a stream served here, and the session it carries: at once,
-// not when its handler returns (which a peer that does not read holds up
-// in a write). t.mu is held.
+// cut ends a stream served here, at once, not when its handler returns
+// (which a peer that does not read holds up in a write); its peer
+// reconnects. Without a shared log the session the stream carries ends
+// with it. With one, the session waits for its peer: the peer's new
+// stream, at this replica or another, takes it over with the leases it
+// holds (see keepLeases), and Run ends it if none came within
+// ReplicaTimeout (or the other replicas do, once this one is silent).
+// t.mu is held.
 func (t *Tracker) cut(st *stream) {
+	t.stop(st, false)
+}
+
+// end ends a stream served here whose peer went (or was cut, see cut),
+// and the session it carries. t.mu is held.
+func (t *Tracker) end(st *stream) {
+	t.stop(st, true)
+}
+
+// stop is cut and end. t.mu is held.
+func (t *Tracker) stop(st *stream, peerWent bool) {
 	if st.ended {
 		return
 	}
@@ -387,6 +417,10 @@ func (t *Tracker) cut(st *stream) {
 	}
 	if sess := t.sessions[st.peer]; sess == nil || sess.key != st.key || t.stopped {
 		return // no session, another stream's, or Run has returned
+	}
+	if t.opts.Shared != nil && !peerWent {
+		t.cutAt[st.key] = cutStream{peer: st.peer, at: time.Now()}
+		return
 	}
 	t.ends.Go(func() {
 		// Should the shared log fail, Run's reaper ends the session
@@ -629,9 +663,23 @@ func (t *Tracker) join(sess *session, j Join, now time.Time) {
 		t.swarms[d] = sw
 	}
 	if m := sw.members[sess.peer]; m != nil {
+		// A fetcher whose place was kept across its reconnection joins
+		// again: its new stream is told the swarm as it stands.
+		rejoined := sw.rejoin && sw.fetcher == sess.peer
+		if rejoined {
+			sw.rejoin = false
+			if m.Addr != sess.addr {
+				m.Addr = sess.addr
+				t.broadcast(sw, Event{Type: EventPeer, Digest: d, Peer: new(*m)}, sess.peer)
+			}
+		}
 		t.takeHashes(sw, d, j, sess.peer)
 		if j.Complete && !m.Complete {
 			t.complete(sess, d, now)
+		}
+		if rejoined {
+			t.sendSwarm(sess, sw, d)
+			t.send(sess, Event{Type: EventFetcher, Digest: d, Fetcher: sw.fetcher, Lease: sw.lease})
 		}
 		return
 	}
@@ -641,7 +689,16 @@ func (t *Tracker) join(sess *session, j Join, now time.Time) {
 	sess.swarms[d] = struct{}{}
 
 	t.takeHashes(sw, d, j, sess.peer)
+	t.sendSwarm(sess, sw, d)
+	t.broadcast(sw, Event{Type: EventPeer, Digest: d, Peer: new(*me)}, sess.peer)
+	if !t.elect(sw, d, now) {
+		t.send(sess, Event{Type: EventFetcher, Digest: d, Fetcher: sw.fetcher, Lease: sw.lease})
+	}
+}
 
+// sendSwarm sends sess the other members of sw, its layout and the hashes
+// published. t.mu is held.
+func (t *Tracker) sendSwarm(sess *session, sw *swarm, d digest.Digest) {
 	for _, id := range sw.order {
 		if id != sess.peer {
 			t.send(sess, Event{Type: EventPeer, Digest: d, Peer: new(*sw.members[id])})
@@ -653,9 +710,22 @@ func (t *Tracker) join(sess *session, j Join, now time.Time) {
 			t.send(sess, Event{Type: EventPiece, Digest: d, Pieces: ps})
 		}
 	}
-	t.broadcast(sw, Event{Type: EventPeer, Digest: d, Peer: new(*me)}, sess.peer)
-	if !t.elect(sw, d, now) {
-		t.send(sess, Event{Type: EventFetcher, Digest: d, Fetcher: sw.fetcher, Lease: sw.lease})
+}
+
+// keepLeases moves the places of a reconnecting peer in the swarms it
+// fetches for from its old session to its new one: the lease is the
+// peer's, and a peer that reconnects (its tracker replica died, or cut its
+// stream) is alive and may still be streaming from the origin. Another
+// fetcher would open a second origin stream. The peer keeps the lease by
+// joining again, as it does on every new stream, or loses it, and its
+// place, when the lease runs out. t.mu is held.
+func (t *Tracker) keepLeases(old, sess *session) {
+	for d := range old.swarms {
+		if sw := t.swarms[d]; sw != nil && sw.fetcher == old.peer {
+			delete(old.swarms, d)
+			sess.swarms[d] = struct{}{}
+			sw.rejoin = true
+		}
 	}
 }
 
@@ -721,6 +791,7 @@ func (t *Tracker) elect(sw *swarm, d digest.Digest, now time.Time) bool {
 	}
 	sw.fetcher = want
 	sw.lease++
+	sw.rejoin = false
 	sw.renewed = now
 	t.broadcast(sw, Event{Type: EventFetcher, Digest: d, Fetcher: sw.fetcher, Lease: sw.lease}, "")
 	return true
@@ -739,8 +810,16 @@ func (t *Tracker) expire(m mutation, now time.Time) {
 	if sw.expired == nil {
 		sw.expired = map[string]struct{}{}
 	}
-	sw.expired[sw.fetcher] = struct{}{}
+	holder := sw.fetcher
+	sw.expired[holder] = struct{}{}
 	sw.fetcher = ""
+	if sess := t.sessions[holder]; sw.rejoin && sess != nil {
+		// Its peer reconnected and never joined again: it is gone.
+		sw.rejoin = false
+		t.leave(sess, m.Digest, now) // elects the next
+		return
+	}
+	sw.rejoin = false
 	t.elect(sw, m.Digest, now)
 }
 

@@ -280,10 +280,16 @@ func TestSlowAndReconnectingPeers(t *testing.T) {
 	if err := <-a1.done; err == nil || !strings.Contains(err.Error(), "ended") {
 		t.Fatalf("old stream of a reconnecting peer: %v, want it ended", err)
 	}
-	if _, ok := tr.Swarm(blob); ok {
-		t.Fatal("the old stream's swarm is kept: a reconnecting peer announces again")
+	// Its lease is its own: it stays the fetcher, and its new stream
+	// hears so once it joins again.
+	if s, _ := tr.Swarm(blob); s.Fetcher != "a" || len(s.Members) != 1 {
+		t.Fatalf("swarm %+v once a reconnected, want a still its fetcher", s)
 	}
 	a2.announce(tracker.Announce{Join: []tracker.Join{{Digest: blob}}})
+	lease := a2.expect(func(ev tracker.Event) bool { return ev.Type == tracker.EventFetcher }, "fetcher")
+	if s, _ := tr.Swarm(blob); lease.Fetcher != "a" || lease.Lease != s.Lease {
+		t.Fatalf("a's new stream: fetcher %q under lease %d, want a under %d", lease.Fetcher, lease.Lease, s.Lease)
+	}
 }
 
 // smallBuffers gives the connections it accepts small send buffers.

@@ -27,32 +27,20 @@
 # round: the machine is shared.
 #
 #   bench/analyze/cache.sh [ROUNDS]   (default 3)
-#   DIVE=... DOCKLE=...               (default: built as bench/analyze/run.sh does)
+#   DIVE=... DOCKLE=...               (default: built by bench/analyze/peers.sh)
 #   BEFORE=path/to/gantry             also time this gantry binary (an older
 #                                     build, say main's) on both, no flags added
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 rounds="${1:-3}"
 images_cache="${GANTRY_BENCH_IMAGES:-/var/tmp/gantry-bench-images}"
-tools="/var/tmp/gantry-bench-analyze-tools"
 bench/images/build.sh >&2
 WORK="$(mktemp -d /var/tmp/gantry-bench-cache.XXXXXX)"
 source bench/lib.sh
 source bench/images/serve.sh
 trap 'fleet_stop; rm -rf "$WORK"' EXIT
 
-mkdir -p "$tools"
-DIVE="${DIVE:-$tools/dive}"
-DOCKLE="${DOCKLE:-$tools/dockle}"
-if [[ ! -x "$DIVE" ]]; then
-	GOBIN="$tools" go install github.com/wagoodman/dive@v0.13.1
-fi
-if [[ ! -x "$DOCKLE" ]]; then
-	d=$(go mod download -json github.com/goodwithtech/dockle@v0.4.15 | python3 -c 'import json,sys; print(json.load(sys.stdin)["Dir"])')
-	rm -rf "$tools/dockle-src"; cp -r "$d" "$tools/dockle-src"; chmod -R u+w "$tools/dockle-src"
-	(cd "$tools/dockle-src" && CGO_ENABLED=0 go build -o "$DOCKLE" \
-		-tags 'containers_image_openpgp exclude_graphdriver_btrfs exclude_graphdriver_devicemapper' ./cmd/dockle)
-fi
+source bench/analyze/peers.sh
 go build -o "$WORK/gantry" ./cmd/gantry
 go build -o "$WORK/inflate" ./bench/analyze/inflate
 fleet_serve "$images_cache"

@@ -12,31 +12,17 @@
 #
 #   bench/analyze/run.sh [ROUNDS]    (default 3)
 #   DIVE=path/to/dive DOCKLE=path/to/dockle   (default: built into
-#   /var/tmp/gantry-bench-analyze-tools, see tools() below)
+#   /var/tmp/gantry-bench-analyze-tools by bench/analyze/peers.sh)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 rounds="${1:-3}"
 cache="${GANTRY_BENCH_IMAGES:-/var/tmp/gantry-bench-images}"
-tools="/var/tmp/gantry-bench-analyze-tools"
 bench/images/build.sh >&2
 work="$(mktemp -d /var/tmp/gantry-bench-analyze.XXXXXX)"
 source bench/images/serve.sh
 trap 'fleet_stop; rm -rf "$work"' EXIT
 
-# dive v0.13.1 (newer pseudo-versions moved the main package) and dockle
-# v0.4.15 built from its module with the tags that avoid cgo graph drivers.
-mkdir -p "$tools"
-DIVE="${DIVE:-$tools/dive}"
-DOCKLE="${DOCKLE:-$tools/dockle}"
-if [[ ! -x "$DIVE" ]]; then
-	GOBIN="$tools" go install github.com/wagoodman/dive@v0.13.1
-fi
-if [[ ! -x "$DOCKLE" ]]; then
-	d=$(go mod download -json github.com/goodwithtech/dockle@v0.4.15 | python3 -c 'import json,sys; print(json.load(sys.stdin)["Dir"])')
-	rm -rf "$tools/dockle-src"; cp -r "$d" "$tools/dockle-src"; chmod -R u+w "$tools/dockle-src"
-	(cd "$tools/dockle-src" && CGO_ENABLED=0 go build -o "$DOCKLE" \
-		-tags 'containers_image_openpgp exclude_graphdriver_btrfs exclude_graphdriver_devicemapper' ./cmd/dockle)
-fi
+source bench/analyze/peers.sh
 
 go build -o "$work/gantry" ./cmd/gantry
 fleet_serve "$cache"

@@ -196,7 +196,7 @@ func TestServeAuthRealClients(t *testing.T) {
 		requireRoot(t, "buildah's storage is root's here")
 		buildah := testenv.Tool(t, "buildah")
 		base := t.TempDir()
-		b := []string{"--storage-driver", "vfs", "--root", filepath.Join(base, "storage"), "--runroot", filepath.Join(base, "run")}
+		b := buildahStore(base)
 		dockerConfig(t, host, "")
 		refused(t, buildah, append(b, "pull", "--tls-verify=false", ref)...)
 		must(t, buildah, append(b, "pull", "--tls-verify=false", "--creds", "alice:alice-pw", ref)...)

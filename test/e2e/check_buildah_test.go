@@ -62,10 +62,7 @@ func TestCheckDockerfileBuildah(t *testing.T) {
 	}
 
 	base := t.TempDir()
-	b := func(args ...string) testenv.Result {
-		t.Helper()
-		return must(t, buildah, append([]string{"--storage-driver", "vfs", "--root", filepath.Join(base, "storage"), "--runroot", filepath.Join(base, "run")}, args...)...)
-	}
+	b := buildahIn(t, buildah, base)
 	b("bud", "--isolation", "chroot", "--layers", "--tls-verify=false", "-q", "-t", "localhost/x", "-f", dockerfile, ctx)
 	b("push", "--tls-verify=false", "localhost/x", "docker://"+s.Addr+"/demo/x:1")
 
@@ -181,10 +178,7 @@ func TestCheckSquashedBuildah(t *testing.T) {
 		t.Fatal(err)
 	}
 	base := t.TempDir()
-	b := func(args ...string) testenv.Result {
-		t.Helper()
-		return must(t, buildah, append([]string{"--storage-driver", "vfs", "--root", filepath.Join(base, "storage"), "--runroot", filepath.Join(base, "run")}, args...)...)
-	}
+	b := buildahIn(t, buildah, base)
 	b("bud", "--isolation", "chroot", "--squash", "--tls-verify=false", "-q", "-t", "localhost/squashed", "-f", dockerfile, ctx)
 	b("push", "--tls-verify=false", "localhost/squashed", "docker://"+s.Addr+"/demo/squashed:1")
 	image := s.Addr + "/demo/squashed:1"

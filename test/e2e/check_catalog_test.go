@@ -36,10 +36,7 @@ func TestCheckCatalogBuildah(t *testing.T) {
 		t.Fatal(err)
 	}
 	base := t.TempDir()
-	b := func(args ...string) testenv.Result {
-		t.Helper()
-		return must(t, buildah, append([]string{"--storage-driver", "vfs", "--root", filepath.Join(base, "storage"), "--runroot", filepath.Join(base, "run")}, args...)...)
-	}
+	b := buildahIn(t, buildah, base)
 	b("bud", "--isolation", "chroot", "--layers", "--tls-verify=false", "-q", "-t", "localhost/gotarget", "-f", dockerfile, ctx)
 	b("push", "--tls-verify=false", "localhost/gotarget", "docker://"+s.Addr+"/demo/gotarget:1")
 

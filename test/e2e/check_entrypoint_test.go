@@ -49,10 +49,7 @@ func TestCheckEntrypointScriptsBuildah(t *testing.T) {
 		{"handover", []string{from, "COPY handover.sh /usr/local/bin/handover.sh", `ENTRYPOINT ["handover.sh"]`, `CMD ["httpd", "-f", "-p", "8080"]`}, false, ""},
 	}
 	base := t.TempDir()
-	b := func(args ...string) {
-		t.Helper()
-		must(t, buildah, append([]string{"--storage-driver", "vfs", "--root", filepath.Join(base, "storage"), "--runroot", filepath.Join(base, "run")}, args...)...)
-	}
+	b := buildahIn(t, buildah, base)
 	for _, img := range images {
 		t.Run(img.name, func(t *testing.T) {
 			dockerfile := filepath.Join(ctx, "Dockerfile."+img.name)

@@ -227,6 +227,21 @@ func pushBusybox(t *testing.T, s *server, ref string) testimage.Image {
 	return img
 }
 
+// buildahStore is the flags that give buildah a vfs store of its own
+// under dir.
+func buildahStore(dir string) []string {
+	return []string{"--storage-driver", "vfs", "--root", filepath.Join(dir, "storage"), "--runroot", filepath.Join(dir, "run")}
+}
+
+// buildahIn returns a runner of buildah on its own store under dir (see
+// buildahStore); a failing command fails t.
+func buildahIn(t *testing.T, buildah, dir string) func(args ...string) testenv.Result {
+	return func(args ...string) testenv.Result {
+		t.Helper()
+		return must(t, buildah, append(buildahStore(dir), args...)...)
+	}
+}
+
 // must runs a program and fails the test unless it exits 0.
 func must(t *testing.T, name string, args ...string) testenv.Result {
 	t.Helper()
@@ -337,10 +352,7 @@ func TestServeBuildah(t *testing.T) {
 	buildah := testenv.Tool(t, "buildah")
 	s := startServer(t, t.TempDir())
 	base := t.TempDir()
-	b := func(args ...string) testenv.Result {
-		t.Helper()
-		return must(t, buildah, append([]string{"--root", filepath.Join(base, "storage"), "--runroot", filepath.Join(base, "run"), "--storage-driver", "vfs"}, args...)...)
-	}
+	b := buildahIn(t, buildah, base)
 	rootfs := busyboxRootfs(t)
 	ctr := strings.TrimSpace(b("from", "scratch").Stdout)
 	b("copy", ctr, rootfs+"/", "/")

@@ -47,10 +47,7 @@ func TestUIInChromium(t *testing.T) {
 		},
 	}
 	work := t.TempDir()
-	b := func(args ...string) {
-		t.Helper()
-		must(t, buildah, append([]string{"--storage-driver", "vfs", "--root", filepath.Join(work, "storage"), "--runroot", filepath.Join(work, "run")}, args...)...)
-	}
+	b := buildahIn(t, buildah, work)
 	for ref, lines := range builds {
 		dir := filepath.Join(work, strings.NewReplacer("/", "_", ":", "_").Replace(ref))
 		if err := os.MkdirAll(dir, 0o755); err != nil {

@@ -38,12 +38,7 @@ func TestCopyFromFilledDir(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			var got []string
-			for _, f := range fs {
-				if f.Rule == "GL301" {
-					got = append(got, f.Message)
-				}
-			}
+			got := messagesOf(fs, "GL301")
 			if (len(got) > 0) != tc.fire {
 				t.Errorf("GL301 fired=%v, want %v: %q", len(got) > 0, tc.fire, got)
 			}

@@ -91,6 +91,17 @@ func TestRules(t *testing.T) {
 	}
 }
 
+// messagesOf returns the messages of the findings of rule.
+func messagesOf(fs []report.Finding, rule string) []string {
+	var ms []string
+	for _, f := range fs {
+		if f.Rule == rule {
+			ms = append(ms, f.Message)
+		}
+	}
+	return ms
+}
+
 func dump(fs []report.Finding) string {
 	var b strings.Builder
 	for _, f := range fs {

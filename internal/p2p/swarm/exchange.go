@@ -221,12 +221,10 @@ func (t *transfer) worker(ctx context.Context, nb *neighbour) {
 		t.mu.Lock()
 		t.inflight[i]--
 		t.active--
-		t.signal() // a request's room is free
 		delete(nb.requesting, i)
+		t.signal() // the request's room, and its piece, are free for others
 		if errors.Is(err, errBusy) {
-			// The piece is free for another neighbour at once; this one is
-			// asked again after a pause.
-			t.signal()
+			// This neighbour is asked again after a pause.
 			t.mu.Unlock()
 			if !sleep(ctx, busyBackoff+rand.N(busyBackoff)) {
 				return

@@ -74,9 +74,10 @@ type Options struct {
 	DownloadRate, UploadRate int64
 	// UploadSlots bounds the pieces the node sends to peers at once; more
 	// requests wait briefly for a slot, then are told the node is busy, so
-	// that their node asks elsewhere and comes back a little later. Sending a few pieces whole, rather than every
-	// piece asked for a little at a time, lets each reach its peer soon
-	// enough to be passed on. Default 4.
+	// that their node asks elsewhere and comes back a little later.
+	// Sending a few pieces whole, rather than every piece asked for a
+	// little at a time, lets each reach its peer soon enough to be passed
+	// on. Default 4.
 	UploadSlots int
 	// OnPull, if set, is called once for each reader of Fetch when it
 	// ends: a record of the pull from which completion times and their

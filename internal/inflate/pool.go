@@ -6,7 +6,7 @@ package inflate
 // decoding the bytes it holds. Each list holds a few buffers at most.
 var (
 	inFree     = make(chan []byte, 16) // compressed chunks and inflater inputs
-	outFree    = make(chan []byte, 8) // decoded chunks
+	outFree    = make(chan []byte, 8)  // decoded chunks
 	symbolFree = make(chan []uint16, 8)
 )
 

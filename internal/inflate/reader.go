@@ -55,6 +55,9 @@ const (
 // inflater exactly where the next chunk begins.
 const terminator, terminatorBits = 0b011, 10
 
+// testFind, when set by a test, may change where a chunk's decode starts.
+var testFind func(index int, start uint64, found bool) (uint64, bool)
+
 // Reader decompresses one gzip member on several goroutines. It reads its
 // source sequentially, in chunks, at most a few chunks ahead of what was
 // read from it. Close it to stop its goroutines.
@@ -72,6 +75,7 @@ type Reader struct {
 	readErr   error          // the source failed after the published chunks
 	emitted   int            // chunks emitted
 	closed    bool
+	retaken   int // chunks whose start did not join (tests)
 	crc       uint32
 	size      uint32
 	window    []byte // the last windowSize bytes emitted
@@ -224,6 +228,9 @@ func (z *Reader) work(c *chunk) {
 	} else if !c.last || c.own > searchLimit {
 		z.sem <- struct{}{}
 		c.start, c.found = findBlock(d, c.buf, 0, uint64(min(searchLimit, c.own))*8)
+		if testFind != nil {
+			c.start, c.found = testFind(c.index, c.start, c.found)
+		}
 		<-z.sem
 	}
 	close(c.startDone)
@@ -280,6 +287,8 @@ func (z *Reader) work(c *chunk) {
 			return
 		}
 		next.taken = true
+		z.retaken++
+		z.cond.Broadcast() // next's own work may be waiting to learn this
 		z.mu.Unlock()
 		span = append(span, next)
 		if next, err = z.nextStart(&span); err != nil {

@@ -247,3 +247,29 @@ func BenchmarkReader(b *testing.B) {
 		}
 	})
 }
+
+// A chunk start that is not a block (as a stretch of a stored block's
+// bytes can seem) does not join the decode before it, which then covers
+// that chunk too: the output is still the stream's.
+func TestReaderFalseStart(t *testing.T) {
+	data := content(t, 6, 3<<20)
+	gz := compressors()[1].fn(t, data)
+	for _, shift := range []uint64{1, 3, 8 * 100} {
+		testFind = func(index int, start uint64, found bool) (uint64, bool) {
+			if index == 3 && found {
+				return start + shift, true
+			}
+			return start, found
+		}
+		z := NewReader(bytes.NewReader(gz), Options{ChunkSize: minChunkSize})
+		got, err := readAllChunked(z)
+		z.Close()
+		testFind = nil
+		if err != nil || !bytes.Equal(got, data) {
+			t.Fatalf("start moved by %d bits: err %v, equal %v", shift, err, bytes.Equal(got, data))
+		}
+		if z.retaken != 1 {
+			t.Errorf("start moved by %d bits: %d chunks retaken, want 1", shift, z.retaken)
+		}
+	}
+}

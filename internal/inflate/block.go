@@ -240,28 +240,34 @@ func (d *decoder) codes(lit, dist *huffman) error {
 			return errTooBig
 		}
 		p := len(out) - dd
+		if p < -windowSize {
+			return errCorrupt
+		}
+		base := len(out)
 		switch {
-		case p > d.lastMarker && dd >= n:
+		case p >= 0 && dd >= n:
 			out = append(out, out[p:p+n]...)
-		case p > d.lastMarker:
+		case p >= 0:
 			for k := range n {
 				out = append(out, out[p+k])
 			}
 		default:
-			if p < -windowSize {
-				return errCorrupt
-			}
 			for k := range n {
-				var v uint16
 				if q := p + k; q >= 0 {
-					v = out[q]
+					out = append(out, out[q])
 				} else {
-					v = uint16(markerBase + windowSize + q)
+					out = append(out, uint16(markerBase+windowSize+q))
 				}
-				if v >= markerBase {
-					d.lastMarker = len(out)
+			}
+		}
+		// The copy holds markers only if its source reached the last
+		// one (or the window before the start): find its last.
+		if p <= d.lastMarker {
+			for k := len(out) - 1; k >= base; k-- {
+				if out[k] >= markerBase {
+					d.lastMarker = k
+					break
 				}
-				out = append(out, v)
 			}
 		}
 	}

@@ -403,6 +403,7 @@ func decodeRegion(d *decoder, data []byte, start, end uint64, eof, first bool) r
 	var window []byte
 	if !first {
 		d.reset(data, start, maxChunkOut)
+		d.out = slices.Grow(d.out, 2<<20) // a typical prefix, grown once
 		for {
 			if !eof && d.br.pos >= end {
 				if d.br.pos != end {

@@ -117,9 +117,11 @@ TRACKER_IP=$SUBNET.0.3
 node_ip() { echo "$SUBNET.$((1 + $1 / 250)).$(($1 % 250 + 1))"; }
 NAMESPACES=()
 PIDS=()
+NEIGH_RESTORE=()
 
 cleanup() {
 	set +e
+	for kv in "${NEIGH_RESTORE[@]}"; do sysctl -q -w "$kv" >/dev/null; done
 	for p in "${PIDS[@]}"; do kill -KILL "$p" 2>/dev/null; done
 	for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null; done
 	for ns in "${NAMESPACES[@]}"; do
@@ -169,6 +171,23 @@ add_host() {
 }
 
 echo "p2p bench: $maxn nodes at ${RATE_MBIT} Mbit/s on bridge $BR, namespaces $PFX-*, work in $WORK" >&2
+# The kernel keeps one neighbour (ARP) table for all namespaces, and its
+# hard limit (gc_thresh3, 1024 by default) is below what a cluster of 32
+# nodes fills: each namespace holds an entry for every peer it talked to,
+# up to (N+2)^2 in all, and a run's entries outlive it for a while. Past
+# the limit no entry is made, so connections to new peers time out ("dial
+# tcp ...: i/o timeout" in the agents' logs for the first seconds of a
+# run, "neighbor table overflow" in dmesg) and the swarm stalls. Raised
+# for the run (never lowered), restored on exit.
+neigh=$((2 * (maxn + 2) * (maxn + 2) + 1024))
+for k in gc_thresh3 gc_thresh2; do
+	f=/proc/sys/net/ipv4/neigh/default/$k v=$neigh
+	[ "$k" = gc_thresh3 ] && v=$((2 * neigh))
+	if [ "$(cat "$f")" -lt "$v" ]; then
+		NEIGH_RESTORE+=("net.ipv4.neigh.default.$k=$(cat "$f")")
+		echo "$v" >"$f"
+	fi
+done
 ip link add "$BR" type bridge
 ip link set "$BR" up
 add_host origin "$ORIGIN_IP" 1

@@ -3,6 +3,7 @@ package image
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"hash/maphash"
 	"io"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/gantry-dev/gantry/internal/analyze/report"
 	"github.com/gantry-dev/gantry/internal/cas"
+	"github.com/gantry-dev/gantry/internal/inflate"
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"golang.org/x/sync/errgroup"
@@ -257,14 +259,29 @@ func scanCached(ctx context.Context, src cas.ReadOnlyTarget, desc ocispec.Descri
 }
 
 func scanLayer(ctx context.Context, src cas.ReadOnlyTarget, desc ocispec.Descriptor, b *budget) (*layerScan, error) {
+	s, err := scanLayerOnce(ctx, src, desc, desc.Size, b)
+	if errors.Is(err, inflate.ErrRetry) {
+		// The parallel inflater could not vouch for the stream (several
+		// gzip members, a corrupt one): read it again on one core, which
+		// also names what is wrong with it, if anything.
+		s, err = scanLayerOnce(ctx, src, desc, 0, b)
+	}
+	return s, err
+}
+
+// scanLayerOnce reads the layer, inflating a gzip layer on several cores
+// when size (its compressed size, or 0) makes it worth it.
+func scanLayerOnce(ctx context.Context, src cas.ReadOnlyTarget, desc ocispec.Descriptor, size int64, b *budget) (*layerScan, error) {
 	rc, err := src.Fetch(ctx, desc)
 	if err != nil {
 		return nil, err
 	}
 	defer rc.Close()
 	v := cas.VerifyReader(rc, desc)
+	in := ahead(v)
+	defer in.Close()
 	s := &layerScan{files: map[string][]byte{}}
-	s.raw, err = walkLayer(ctx, v, desc.Digest.String(), b, func(e *Entry, content io.Reader) error {
+	s.raw, err = walkLayer(ctx, in, desc.Digest.String(), size, b, func(e *Entry, content io.Reader) error {
 		s.entries = append(s.entries, *e)
 		if e.Kind != KindFile {
 			return nil
@@ -300,6 +317,11 @@ func scanLayer(ctx context.Context, src cas.ReadOnlyTarget, desc ocispec.Descrip
 		}
 		return nil
 	})
+	if errors.Is(err, inflate.ErrRetry) {
+		// Read again: what this read counted is not the image's.
+		b.total.Add(-s.raw)
+		b.entries.Add(-int64(len(s.entries)))
+	}
 	if err != nil {
 		return nil, err
 	}

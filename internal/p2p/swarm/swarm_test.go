@@ -712,6 +712,43 @@ func TestPieceSizeColdHerd(t *testing.T) {
 	}
 }
 
+// A cold herd whose tracker is unreachable for longer than the stall
+// timeout falls back to the origin, each node on a layout of its own; once
+// the tracker answers again, the nodes form the swarm they missed: the
+// node the tracker names the fetcher streams as the fetcher, publishing
+// its layout, and the others leave the origin for their neighbours. (They
+// used to stream the whole blob from the origin each, N copies, while the
+// lease passed from one of them to the next with nothing published.)
+func TestTrackerBackSwarmForms(t *testing.T) {
+	const nodes, size = 8, 4 << 20
+	b := randomBlob(t, size)
+	o := newOrigin(t, b)
+	o.delay.Store(int64(200 * time.Millisecond)) // 12.8 s for the blob, each stream
+	var down atomic.Bool
+	down.Store(true)
+	c := &cluster{t: t}
+	c.startTracker()
+	c.trkSrv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if down.Load() {
+			http.Error(w, "down", http.StatusServiceUnavailable)
+			return
+		}
+		c.trk.Load().ServeHTTP(w, r)
+	}))
+	t.Cleanup(c.trkSrv.Close)
+	c.tracker = c.trkSrv.URL
+	for range nodes {
+		c.add(swarm.Options{StallTimeout: 2 * time.Second}, t.TempDir())
+	}
+	time.AfterFunc(3*time.Second, func() { down.Store(false) })
+	c.pullAll(b, o, 60*time.Second)
+	s := c.stats()
+	t.Logf("origin GETs %d, origin bytes %d, peer bytes %d, fallbacks %d", o.gets.Load(), o.bytes.Load(), s.PeerBytes, s.Fallbacks)
+	if got := o.bytes.Load(); got > nodes*size/2 {
+		t.Errorf("the origin sent %d bytes, %.1f copies of the blob; want under %d", got, float64(got)/size, nodes/2)
+	}
+}
+
 // While the swarm's fetcher holds its lease, a node whose pieces come
 // slower than its stall timeout waits for the fetcher rather than going
 // to the origin itself: the tracker passes the lease on if the fetcher

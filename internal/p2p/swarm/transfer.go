@@ -65,6 +65,7 @@ type transfer struct {
 	logEnd   bool          // complete or failed, then
 	layout   *tracker.Layout
 	ownPlan  bool // layout chosen here, in a fallback without the swarm's
+	liedTo   bool // the swarm's hashes did not make the blob: its own plan for good
 	hashes   []digest.Digest
 	state    []pieceState
 	inflight []uint8
@@ -275,8 +276,18 @@ func (t *transfer) event(ev tracker.Event) {
 			t.n.log.Warn("ignoring a layout that does not fit the blob", "digest", t.d)
 			return
 		}
-		if t.layout == nil {
+		switch {
+		case t.layout == nil:
 			t.setLayout(*ev.Layout)
+		case t.ownPlan && !t.liedTo && *ev.Layout == *t.layout:
+			// This node fell back before the swarm had a layout, and the
+			// swarm's is the same (PieceSize chose both): it joins the
+			// swarm, leaving the origin for its neighbours. Its pieces from
+			// the origin are checked as their hashes come.
+			t.ownPlan = false
+			if t.originStop != nil && !t.asFetcher {
+				t.originStop()
+			}
 		}
 	case tracker.EventPiece:
 		if t.layout == nil || t.ownPlan {
@@ -413,7 +424,7 @@ func (t *transfer) distrust() {
 	}
 	l := *t.layout
 	t.setLayout(l)
-	t.ownPlan = true
+	t.ownPlan, t.liedTo = true, true
 	t.nLanded = 0
 	t.log = nil
 	t.progress = time.Time{} // stalled since ever: the origin now
@@ -569,6 +580,13 @@ func (t *transfer) run(ctx context.Context) {
 // manage is one round of run. t.mu is held.
 func (t *transfer) manage(ctx context.Context) {
 	me := t.n.opts.ID
+	if t.originStop != nil && !t.asFetcher && t.ownPlan && !t.liedTo && t.fetcher == me && t.lease > 0 {
+		// Named the fetcher while streaming on its own layout (it fell back
+		// before the swarm had one, the tracker out of reach): the stream
+		// stops, and starts again as the fetcher's (startOrigin publishes
+		// the layout), so that the swarm has a source.
+		t.originStop()
+	}
 	if t.originStop == nil && t.origin != nil && !t.checking && time.Now().After(t.retryAt) {
 		switch {
 		case t.fetcher == me && t.lease > 0:
@@ -732,6 +750,10 @@ func (t *transfer) startOrigin(ctx context.Context, asFetcher bool) {
 		} else {
 			t.n.announce(tracker.Announce{Publish: []tracker.Publish{{Digest: t.d, Lease: t.lease, Layout: new(l)}}})
 		}
+	} else if asFetcher && t.ownPlan && !t.liedTo {
+		// The layout of a fallback becomes the swarm's.
+		t.ownPlan = false
+		t.n.announce(tracker.Announce{Publish: []tracker.Publish{{Digest: t.d, Lease: t.lease, Layout: new(*t.layout)}}})
 	}
 	first := 0
 	for first < len(t.state) && t.state[first] != missing && (!asFetcher || t.hashes[first] != "") {

@@ -21,7 +21,11 @@
 // A swarm that makes no progress for Options.StallTimeout (no fetcher, no
 // neighbour with a piece that is missing, a tracker that is down) does not
 // hold its readers: the node fetches the missing pieces from the origin
-// itself.
+// itself. While another node holds the lease to fetch the blob and has not
+// published every piece, the node waits for it instead, however slowly it
+// goes: the tracker passes the lease on from a fetcher that publishes
+// nothing, and requests of the node's own would take the origin's
+// bandwidth from the fetcher.
 //
 // # Peer API
 //

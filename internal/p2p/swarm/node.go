@@ -60,8 +60,9 @@ type Options struct {
 	// downlink from peers that each send slower. Default 6.
 	Requests int
 	// StallTimeout is how long a blob may make no progress in the swarm
-	// before the node fetches what is missing from the origin itself.
-	// Default 5 s.
+	// before the node fetches what is missing from the origin itself
+	// (unless another node holds the lease to fetch it and is still
+	// publishing its pieces: see the package documentation). Default 5 s.
 	StallTimeout time.Duration
 	// Logger receives the node's warnings. Default: none.
 	Logger *slog.Logger

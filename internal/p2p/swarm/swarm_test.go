@@ -748,3 +748,25 @@ func TestTrackerBackSwarmForms(t *testing.T) {
 		t.Errorf("the origin sent %d bytes, %.1f copies of the blob; want under %d", got, float64(got)/size, nodes/2)
 	}
 }
+
+// While the swarm's fetcher holds its lease, a node whose pieces come
+// slower than its stall timeout waits for the fetcher rather than going
+// to the origin itself: the tracker passes the lease on if the fetcher
+// publishes nothing. (Every such node used to fetch pieces from the
+// origin too; on a cluster whose origin link is shared, at 10 Mbit/s
+// with 32 nodes, those requests took the fetcher's bandwidth, the
+// fetcher published nothing within its lease, each next fetcher fared
+// the same, and the swarm never recovered: each node took the blob from
+// the origin at a 32nd of the link.)
+func TestSlowFetcherNoFallback(t *testing.T) {
+	b := randomBlob(t, 2<<20) // 8 pieces of 256 KiB
+	o := newOrigin(t, b)
+	o.delay.Store(int64(100 * time.Millisecond)) // 400 ms a piece
+	c := newCluster(t, 4, swarm.Options{StallTimeout: 250 * time.Millisecond})
+	c.pullAll(b, o, 60*time.Second)
+	s := c.stats()
+	t.Logf("origin GETs %d, origin bytes %d, fallbacks %d", o.gets.Load(), o.bytes.Load(), s.Fallbacks)
+	if o.gets.Load() != 1 || s.Fallbacks != 0 || o.bytes.Load() > int64(len(b)) {
+		t.Errorf("origin GETs %d, fallbacks %d, origin bytes %d; want 1, 0 and %d", o.gets.Load(), s.Fallbacks, o.bytes.Load(), len(b))
+	}
+}

@@ -591,7 +591,7 @@ func (t *transfer) manage(ctx context.Context) {
 		switch {
 		case t.fetcher == me && t.lease > 0:
 			t.startOrigin(ctx, true)
-		case t.stalled():
+		case t.stalled() && !t.awaitFetcher():
 			t.n.fallbacks.Add(1)
 			t.fellBack = true
 			if t.layout != nil && !t.ownPlan {
@@ -617,6 +617,24 @@ func (t *transfer) stalled() bool {
 		last = b
 	}
 	return time.Since(last) > t.n.opts.StallTimeout
+}
+
+// awaitFetcher reports whether another node holds the swarm's lease to
+// fetch the blob and has not published every piece yet: a node then
+// leaves the origin to it, however slowly pieces come, since its own
+// requests would take the origin's bandwidth from the fetcher (a fetcher
+// that publishes nothing loses its lease at the tracker, and the next
+// one takes over). t.mu is held.
+func (t *transfer) awaitFetcher() bool {
+	if t.fetcher == "" || t.fetcher == t.n.opts.ID || t.lease == 0 {
+		return false
+	}
+	for _, h := range t.hashes {
+		if h == "" {
+			return true
+		}
+	}
+	return t.layout == nil
 }
 
 // startFallback fetches from the origin, one ranged request at a time,
@@ -656,9 +674,9 @@ func (t *transfer) fromOrigin(ctx context.Context, asFetcher bool, what string, 
 func (t *transfer) fallback(ctx context.Context, origin Origin, start time.Time) error {
 	for {
 		t.mu.Lock()
-		if t.complete || t.failed != nil || time.Unix(0, t.bytesAt.Load()).After(start) {
+		if t.complete || t.failed != nil || time.Unix(0, t.bytesAt.Load()).After(start) || t.awaitFetcher() {
 			t.mu.Unlock()
-			return nil // done, or the neighbours deliver again
+			return nil // done, the neighbours deliver again, or a fetcher does
 		}
 		best := -1
 		for i, st := range t.state {

@@ -75,7 +75,8 @@ type Reader struct {
 	readErr   error          // the source failed after the published chunks
 	emitted   int            // chunks emitted
 	closed    bool
-	retaken   int // chunks whose start did not join (tests)
+	retaken   int            // chunks whose start did not join (tests)
+	working   sync.WaitGroup // the chunks' work
 	crc       uint32
 	size      uint32
 	window    []byte // the last windowSize bytes emitted
@@ -190,6 +191,7 @@ func (z *Reader) publish(c *chunk, err error) {
 	}
 	z.chunks[c.index] = c
 	z.published++
+	z.working.Add(1)
 	go z.work(c)
 }
 
@@ -216,6 +218,7 @@ func (z *Reader) chunkAt(i int) (*chunk, error) {
 // work finds the chunk's first block, then decodes from it to the next
 // chunk's first block, or to the end of the stream.
 func (z *Reader) work(c *chunk) {
+	defer z.working.Done()
 	defer close(c.resDone)
 	d := z.decoders.Get().(*decoder)
 	defer z.decoders.Put(d)
@@ -615,12 +618,15 @@ func slide(w, a, b []byte) []byte {
 	return out
 }
 
-// Close stops the Reader's goroutines. It does not close the source.
+// Close stops the Reader's goroutines and waits for those decoding (a
+// chunk's worth of work at most); the one reading the source ends at its
+// next read. It does not close the source.
 func (z *Reader) Close() error {
 	z.mu.Lock()
 	z.closed = true
 	z.chunks = map[int]*chunk{}
 	z.cond.Broadcast()
 	z.mu.Unlock()
+	z.working.Wait()
 	return nil
 }

@@ -278,10 +278,8 @@ func scanLayerOnce(ctx context.Context, src cas.ReadOnlyTarget, desc ocispec.Des
 	}
 	defer rc.Close()
 	v := cas.VerifyReader(rc, desc)
-	in := ahead(v)
-	defer in.Close()
 	s := &layerScan{files: map[string][]byte{}}
-	s.raw, err = walkLayer(ctx, in, desc.Digest.String(), size, b, func(e *Entry, content io.Reader) error {
+	s.raw, err = walkLayer(ctx, v, desc.Digest.String(), size, b, func(e *Entry, content io.Reader) error {
 		s.entries = append(s.entries, *e)
 		if e.Kind != KindFile {
 			return nil

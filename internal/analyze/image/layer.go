@@ -15,7 +15,6 @@ import (
 
 	"github.com/klauspost/compress/gzip"
 	"github.com/klauspost/compress/zstd"
-	"github.com/klauspost/readahead"
 
 	"github.com/gantry-dev/gantry/internal/inflate"
 )
@@ -162,8 +161,7 @@ func decompress(r io.Reader, size int64) (io.Reader, func(), error) {
 		if err != nil {
 			return nil, nil, fmt.Errorf("gzip: %w", err)
 		}
-		ra := ahead(zr)
-		return ra, func() { ra.Close(); zr.Close() }, nil
+		return zr, func() { zr.Close() }, nil
 	case bytes.Equal(magic, zstdMagic):
 		// One goroutine and a bounded window: memory stays small whatever
 		// the frame header claims.
@@ -172,21 +170,9 @@ func decompress(r io.Reader, size int64) (io.Reader, func(), error) {
 		if err != nil {
 			return nil, nil, fmt.Errorf("zstd: %w", err)
 		}
-		ra := ahead(zr)
-		return ra, func() { ra.Close(); zr.Close() }, nil
+		return zr, zr.Close, nil
 	}
 	return br, func() {}, nil
-}
-
-// ahead reads r on a goroutine of its own, a few MiB ahead of its reader:
-// a layer's inflate then runs beside the tar walk, and the network read
-// and digest beside the inflate (scanLayer), instead of all on one core.
-func ahead(r io.Reader) io.ReadCloser {
-	ra, err := readahead.NewReaderSize(r, 4, 1<<20)
-	if err != nil {
-		panic(err) // only for sizes out of range
-	}
-	return ra
 }
 
 // cleanPath turns a tar entry name into a clean relative path, refusing

@@ -25,6 +25,7 @@ type checkFlags struct {
 	maxSize, maxLayerBytes string
 	maxTotalBytes          string
 	maxLayers, concurrency int
+	inflateWorkers         int
 	platform               string
 	access                 registryFlags
 	dockerfile, lintConfig string
@@ -121,6 +122,8 @@ could not be read, 2 on a usage error.`,
 	fl.StringVar(&f.maxLayerBytes, "max-layer-bytes", "16GiB", "stop reading a layer past this many decompressed bytes (decompression bombs)")
 	fl.StringVar(&f.maxTotalBytes, "max-total-bytes", "64GiB", "stop reading an image past this many decompressed bytes in all")
 	addCPUConcurrencyFlag(fl, &f.concurrency, "layers decompressed", "one per CPU, at most 8")
+	f.inflateWorkers = 1
+	fl.Var(&intFlag{n: &f.inflateWorkers, min: 1}, "inflate-workers", "goroutines that inflate each gzip layer of 64 MiB or more: with cores to spare, 2 or more read one big layer faster, for about 1.3 times the CPU and a few hundred MiB of memory")
 	addPlatformFlag(fl, &f.platform, platformAnalyze)
 	addRegistryFlags(fl, &f.access)
 	fl.StringVar(&f.dockerfile, "dockerfile", "", "the Dockerfile the images were built from: link its instructions to their layers and price its lint findings in bytes")
@@ -143,7 +146,7 @@ func runCheck(ctx context.Context, e *env, f checkFlags, args []string) (err err
 			return usageError{fmt.Errorf("%s: %w", s.flag, err)}
 		}
 	}
-	opts.MaxLayers, opts.Concurrency = f.maxLayers, f.concurrency
+	opts.MaxLayers, opts.Concurrency, opts.InflateWorkers = f.maxLayers, f.concurrency, f.inflateWorkers
 	if opts.Platform, err = platformFlag(f.platform); err != nil {
 		return err
 	}

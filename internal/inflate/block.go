@@ -66,13 +66,14 @@ type decoder struct {
 
 	lit, dist, clen huffman
 	lens            [286 + 30]uint8
-	final           bool // the last block read had BFINAL set
+	final           bool     // the last block read had BFINAL set
+	bufs            *buffers // where out comes from, if anywhere
 }
 
 func (d *decoder) reset(data []byte, pos uint64, maxOut int) {
 	d.br = bitReader{data: data, pos: pos}
-	if d.out == nil {
-		d.out = getSymbols()
+	if d.out == nil && d.bufs != nil {
+		d.out = d.bufs.getSymbols()
 	}
 	d.out = d.out[:0]
 	d.lastMarker = -1

@@ -1,16 +1,24 @@
 package inflate
 
-// Large buffers are recycled across chunks and Readers, through free lists
-// that outlive garbage collections (a sync.Pool is emptied by them): fresh
+// buffers recycles one Reader's large buffers from chunk to chunk: fresh
 // memory costs zeroing and page faults on every chunk otherwise, more than
-// decoding the bytes it holds. Each list holds a few buffers at most.
-var (
-	inFree     = make(chan []byte, 16) // compressed chunks and inflater inputs
-	outFree    = make(chan []byte, 8)  // decoded chunks
-	symbolFree = make(chan []uint16, 8)
-)
+// decoding the bytes it holds. Each list holds a few buffers at most, and
+// all of them go with the Reader.
+type buffers struct {
+	in      chan []byte // compressed chunks and inflater inputs
+	out     chan []byte // decoded chunks
+	symbols chan []uint16
+}
 
-// getBytes returns a buffer of length 0 and capacity at least n.
+func newBuffers(workers int) *buffers {
+	return &buffers{
+		in:      make(chan []byte, workers+2),
+		out:     make(chan []byte, workers+1),
+		symbols: make(chan []uint16, workers+1),
+	}
+}
+
+// bytes returns a buffer of length 0 and capacity at least n from free.
 func getBytes(free chan []byte, n int) []byte {
 	for range cap(free) {
 		select {
@@ -36,18 +44,21 @@ func putBytes(free chan []byte, b []byte) {
 	}
 }
 
-func getSymbols() []uint16 {
+func (p *buffers) getSymbols() []uint16 {
 	select {
-	case b := <-symbolFree:
+	case b := <-p.symbols:
 		return b[:0]
 	default:
 		return make([]uint16, 0, 64<<10)
 	}
 }
 
-func putSymbols(b []uint16) {
+func (p *buffers) putSymbols(b []uint16) {
+	if cap(b) == 0 {
+		return
+	}
 	select {
-	case symbolFree <- b:
+	case p.symbols <- b:
 	default:
 	}
 }

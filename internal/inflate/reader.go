@@ -38,12 +38,12 @@ const (
 	// overlap is how many bytes of the next chunk a chunk's buffer also
 	// holds, so that a chunk's decode can run to the next one's start.
 	overlap = 512 << 10
-	// searchLimit bounds where a chunk's first block is looked for: in
-	// its first bytes, so that it lies in the previous chunk's overlap
-	// with room for the probe's look-ahead.
-	searchLimit = overlap / 2
+	// minSearch is the least a last chunk must hold to be searched for
+	// a block of its own; a shorter one is decoded with the one before.
+	minSearch = overlap / 2
 	// maxSpan bounds how many chunks one decode may cover when the
-	// chunks after it have no block start of their own.
+	// chunks after it have no block start of their own (long stretches
+	// of blocks too large or too odd to be found).
 	maxSpan = 4
 	// maxChunkOut bounds one decode's output (a gzip bomb stops here and
 	// is read again sequentially, under the caller's own limits).
@@ -66,6 +66,7 @@ type Reader struct {
 	chunkSize int
 	lookahead int
 	sem       chan struct{}
+	bufs      *buffers
 	decoders  sync.Pool
 	mu        sync.Mutex
 	cond      *sync.Cond
@@ -134,8 +135,9 @@ func NewReader(r io.Reader, opts Options) *Reader {
 		lookahead: opts.Workers + maxSpan + 1,
 		sem:       make(chan struct{}, opts.Workers),
 		chunks:    map[int]*chunk{},
+		bufs:      newBuffers(opts.Workers),
 	}
-	z.decoders.New = func() any { return new(decoder) }
+	z.decoders.New = func() any { return &decoder{bufs: z.bufs} }
 	z.cond = sync.NewCond(&z.mu)
 	go z.produce()
 	return z
@@ -155,7 +157,9 @@ func (z *Reader) produce() {
 		if closed {
 			return
 		}
-		buf := getBytes(inFree, z.chunkSize+overlap)[:z.chunkSize]
+		// Room for the overlap, and for a chunk's inflater input
+		// (handoff), which takes buffers from the same list.
+		buf := getBytes(z.bufs.in, z.chunkSize+overlap+4<<10)[:z.chunkSize]
 		n, err := io.ReadFull(z.src, buf)
 		buf = buf[:n]
 		if prev != nil {
@@ -228,9 +232,9 @@ func (z *Reader) work(c *chunk) {
 		if err != nil {
 			c.res.err = err
 		}
-	} else if !c.last || c.own > searchLimit {
+	} else if !c.last || c.own > minSearch {
 		z.sem <- struct{}{}
-		c.start, c.found = findBlock(d, c.buf, 0, uint64(min(searchLimit, c.own))*8)
+		c.start, c.found = findBlock(d, c.buf, 0, uint64(c.own)*8)
 		if testFind != nil {
 			c.start, c.found = testFind(c.index, c.start, c.found)
 		}
@@ -326,12 +330,11 @@ func (z *Reader) nextStart(span *[]*chunk) (*chunk, error) {
 func (z *Reader) decodeSpan(d *decoder, span []*chunk, next *chunk) result {
 	c := span[0]
 	data, end := c.buf, uint64(0)
-	if len(span) > 1 || next == nil {
+	if len(span) > 1 || next == nil || int(next.start/8)+1 > len(c.buf)-c.own {
 		// One contiguous slice: the own bytes of every chunk spanned,
 		// then the next chunk's up to its start, or nothing more at
 		// the end of the stream.
-		data = getBytes(inFree, (len(span)+1)*z.chunkSize+overlap)
-		defer putBytes(inFree, data)
+		data = make([]byte, 0, (len(span)+1)*z.chunkSize+overlap) // rare: not from the list
 		for _, s := range span {
 			data = append(data, s.buf[:s.own]...)
 		}
@@ -445,11 +448,11 @@ func decodeRegion(d *decoder, data []byte, start, end uint64, eof, first bool) r
 	if eof && uint64(len(data)) < pos/8+9 || !eof && end < pos+16 {
 		return result{err: fmt.Errorf("chunk too short: %w", ErrRetry)}
 	}
-	in := handoff(data, pos, end, eof)
+	in := handoff(d.bufs.in, data, pos, end, eof)
 	br := bytes.NewReader(in)
 	fr := flate.NewReaderDict(br, window)
-	body, err := readAll(fr, len(in)*4, maxChunkOut-len(res.prefix))
-	putBytes(inFree, in)
+	body, err := readAll(d.bufs.out, fr, len(in)*3, maxChunkOut-len(res.prefix))
+	putBytes(d.bufs.in, in)
 	if err != nil {
 		return result{err: fmt.Errorf("%v: %w", err, ErrRetry)}
 	}
@@ -468,14 +471,14 @@ func decodeRegion(d *decoder, data []byte, start, end uint64, eof, first bool) r
 // from pos: a prelude that puts pos's bit where it lies in its byte, then
 // data's bytes, up to end followed by the terminator, or (eof) up to the
 // 8-byte trailer.
-func handoff(data []byte, pos, end uint64, eof bool) []byte {
+func handoff(free chan []byte, data []byte, pos, end uint64, eof bool) []byte {
 	r := pos & 7
 	pre, pbits := prelude(r)
 	last := uint64(len(data) - 8)
 	if !eof {
 		last = end / 8
 	}
-	in := getBytes(inFree, len(pre)+int(last-pos/8)+4)
+	in := getBytes(free, len(pre)+int(last-pos/8)+4)
 	in = append(in, pre[:pbits/8]...)
 	in = append(in, pre[pbits/8:]...) // the prelude's last r bits, if any
 	if r == 0 {
@@ -498,8 +501,8 @@ func handoff(data []byte, pos, end uint64, eof bool) []byte {
 
 // readAll reads r to its end into a buffer of about hint bytes, failing
 // past limit.
-func readAll(r io.Reader, hint, limit int) ([]byte, error) {
-	b := getBytes(outFree, min(hint, limit)+512)
+func readAll(free chan []byte, r io.Reader, hint, limit int) ([]byte, error) {
+	b := getBytes(free, min(hint, limit)+512)
 	for {
 		if len(b) == cap(b) {
 			if len(b) >= limit {
@@ -550,8 +553,8 @@ func (z *Reader) advance() error {
 	}
 	<-c.resDone
 	res := c.res
-	putBytes(outFree, z.spent)
-	putBytes(inFree, z.spentIn)
+	putBytes(z.bufs.out, z.spent)
+	putBytes(z.bufs.in, z.spentIn)
 	z.spent, z.spentIn = res.body, c.buf
 	z.mu.Lock()
 	delete(z.chunks, c.index)
@@ -572,7 +575,7 @@ func (z *Reader) advance() error {
 	}
 	z.pre = slices.Grow(z.pre[:0], len(res.prefix))[:len(res.prefix)]
 	pre := z.pre
-	defer putSymbols(res.prefix)
+	defer z.bufs.putSymbols(res.prefix)
 	for i, v := range res.prefix {
 		if v < markerBase {
 			pre[i] = byte(v)

@@ -26,6 +26,11 @@ type Options struct {
 	// Concurrency is the number of layers read at once (default: the
 	// number of CPUs, at most 8).
 	Concurrency int
+	// InflateWorkers, when 2 or more, inflates each gzip layer of 64 MiB
+	// or more on that many goroutines (internal/inflate): a big layer is
+	// read faster when cores are idle, for about 1.3 times the CPU and a
+	// few hundred MiB of buffers. Default 1: one goroutine per layer.
+	InflateWorkers int
 	// Platform picks the image of an index (default DefaultPlatform, else
 	// the index's first image).
 	Platform *ocispec.Platform
@@ -153,7 +158,7 @@ func AnalyzeLoaded(ctx context.Context, src cas.ReadOnlyTarget, name string, l *
 	for _, i := range order {
 		desc := layers[i]
 		g.Go(func() error {
-			s, err := scanCached(gctx, src, desc, b, opts.Scans, opts.Slots)
+			s, err := scanCached(gctx, src, desc, b, opts)
 			if err != nil {
 				return fmt.Errorf("layer %d (%s): %w", i+1, desc.Digest, err)
 			}
@@ -228,7 +233,8 @@ func AnalyzeLoaded(ctx context.Context, src cas.ReadOnlyTarget, name string, l *
 // scanCached scans desc, or takes its scan from cache when there is one.
 // A kept scan still counts against the image's budget, so an image made
 // of cached layers is bounded as one read afresh is.
-func scanCached(ctx context.Context, src cas.ReadOnlyTarget, desc ocispec.Descriptor, b *budget, cache *ScanCache, slots *Slots) (*layerScan, error) {
+func scanCached(ctx context.Context, src cas.ReadOnlyTarget, desc ocispec.Descriptor, b *budget, opts Options) (*layerScan, error) {
+	cache, slots := opts.Scans, opts.Slots
 	read := func(b *budget) (*layerScan, error) {
 		if slots != nil {
 			if err := slots.acquire(ctx); err != nil {
@@ -236,7 +242,7 @@ func scanCached(ctx context.Context, src cas.ReadOnlyTarget, desc ocispec.Descri
 			}
 			defer slots.release()
 		}
-		return scanLayer(ctx, src, desc, b)
+		return scanLayer(ctx, src, desc, b, opts.InflateWorkers)
 	}
 	if cache == nil {
 		return read(b)
@@ -258,20 +264,23 @@ func scanCached(ctx context.Context, src cas.ReadOnlyTarget, desc ocispec.Descri
 	return s, nil
 }
 
-func scanLayer(ctx context.Context, src cas.ReadOnlyTarget, desc ocispec.Descriptor, b *budget) (*layerScan, error) {
-	s, err := scanLayerOnce(ctx, src, desc, desc.Size, b)
-	if errors.Is(err, inflate.ErrRetry) {
+// scanLayer reads the layer, a large gzip one inflated on workers
+// goroutines (Options.InflateWorkers).
+func scanLayer(ctx context.Context, src cas.ReadOnlyTarget, desc ocispec.Descriptor, b *budget, workers int) (*layerScan, error) {
+	if desc.Size < minParallelInflate {
+		workers = 1
+	}
+	s, err := scanLayerOnce(ctx, src, desc, max(workers, 1), b)
+	if workers > 1 && errors.Is(err, inflate.ErrRetry) {
 		// The parallel inflater could not vouch for the stream (several
 		// gzip members, a corrupt one): read it again on one core, which
 		// also names what is wrong with it, if anything.
-		s, err = scanLayerOnce(ctx, src, desc, 0, b)
+		s, err = scanLayerOnce(ctx, src, desc, 1, b)
 	}
 	return s, err
 }
 
-// scanLayerOnce reads the layer, inflating a gzip layer on several cores
-// when size (its compressed size, or 0) makes it worth it.
-func scanLayerOnce(ctx context.Context, src cas.ReadOnlyTarget, desc ocispec.Descriptor, size int64, b *budget) (*layerScan, error) {
+func scanLayerOnce(ctx context.Context, src cas.ReadOnlyTarget, desc ocispec.Descriptor, workers int, b *budget) (*layerScan, error) {
 	rc, err := src.Fetch(ctx, desc)
 	if err != nil {
 		return nil, err
@@ -279,7 +288,7 @@ func scanLayerOnce(ctx context.Context, src cas.ReadOnlyTarget, desc ocispec.Des
 	defer rc.Close()
 	v := cas.VerifyReader(rc, desc)
 	s := &layerScan{files: map[string][]byte{}}
-	s.raw, err = walkLayer(ctx, v, desc.Digest.String(), size, b, func(e *Entry, content io.Reader) error {
+	s.raw, err = walkLayer(ctx, v, desc.Digest.String(), workers, b, func(e *Entry, content io.Reader) error {
 		s.entries = append(s.entries, *e)
 		if e.Kind != KindFile {
 			return nil

@@ -48,15 +48,12 @@ func TestParallelInflate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	saved, savedOpts := parallelInflate, inflateOptions
-	t.Cleanup(func() { parallelInflate, inflateOptions = saved, savedOpts })
-	var sizes []int64
-	parallelInflate = func(size int64) bool {
-		sizes = append(sizes, size)
-		return size > 0
-	}
-	inflateOptions = inflate.Options{ChunkSize: 256 << 10}
-	parallel, err := analyze(t, layers, imagetest.Config{}, Options{Concurrency: 1})
+	savedMin, savedOpts := minParallelInflate, inflateOptions
+	t.Cleanup(func() { minParallelInflate, inflateOptions, inflateHook = savedMin, savedOpts, nil })
+	minParallelInflate, inflateOptions = 1, inflate.Options{ChunkSize: 256 << 10}
+	var workers []int
+	inflateHook = func(n int) { workers = append(workers, n) }
+	parallel, err := analyze(t, layers, imagetest.Config{}, Options{Concurrency: 1, InflateWorkers: 2})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -67,10 +64,9 @@ func TestParallelInflate(t *testing.T) {
 		t.Errorf("stored %d/%d, size %d/%d, findings %d/%d", sequential.Stored, parallel.Stored, sequential.Size, parallel.Size, len(sequential.Findings), len(parallel.Findings))
 	}
 	// Each layer read in parallel once (largest first), and the
-	// two-member one again on one core right after.
-	want := []int64{big.Desc.Size, twoMembers.Desc.Size, 0, layers[2].Desc.Size}
-	if !slices.Equal(sizes, want) {
-		t.Errorf("reads with sizes %v, want %v", sizes, want)
+	// two-member one again on one core right after it.
+	if want := []int{2, 2, 1, 2}; !slices.Equal(workers, want) {
+		t.Errorf("inflaters per read %v, want %v", workers, want)
 	}
 }
 

@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"io"
 	"path"
-	"runtime"
 	"strings"
 	"sync/atomic"
 
@@ -132,29 +131,37 @@ func (c *countReader) Read(p []byte) (int, error) {
 
 var zstdMagic = []byte{0x28, 0xb5, 0x2f, 0xfd}
 
-// parallelInflate reports whether a gzip layer of size compressed bytes
-// (0: unknown) is inflated on several cores (internal/inflate). Its
-// speculative decoding costs about 1.7 times the CPU of one inflater
-// (BENCHMARKS.md), so it pays only for large layers and with cores to
-// spare beyond the two layers read at once by default.
-var parallelInflate = func(size int64) bool {
-	return size >= 64<<20 && runtime.GOMAXPROCS(0) >= 4
-}
+// minParallelInflate is the smallest gzip layer (compressed bytes) that
+// Options.InflateWorkers applies to: below it, a chunk or two would be all
+// there is to share.
+var minParallelInflate int64 = 64 << 20
 
-// inflateOptions are the parallel inflater's (tests make its chunks small).
-var inflateOptions inflate.Options
+// inflateOptions are the parallel inflater's, but for Workers (tests make
+// its chunks small); inflateHook, when set by a test, sees each layer's
+// inflater count.
+var (
+	inflateOptions inflate.Options
+	inflateHook    func(workers int)
+)
 
 // decompress returns the uncompressed stream of r, recognising gzip and
 // zstd by their magic numbers (media types lie more often than bytes do), or
-// r itself for an uncompressed tar. A large gzip stream (size, when known)
-// may be inflated on several cores; if that fails, reading the stream fails
-// with inflate.ErrRetry and the caller reads it again with size 0.
-func decompress(r io.Reader, size int64) (io.Reader, func(), error) {
+// r itself for an uncompressed tar. A gzip stream is inflated on workers
+// goroutines when there are 2 or more (internal/inflate); if that fails,
+// reading it fails with inflate.ErrRetry and the caller reads it again
+// with 1.
+func decompress(r io.Reader, workers int) (io.Reader, func(), error) {
 	br := bufio.NewReaderSize(r, 64<<10)
 	magic, _ := br.Peek(4)
+	gz := len(magic) >= 2 && magic[0] == 0x1f && magic[1] == 0x8b
+	if gz && inflateHook != nil {
+		inflateHook(workers)
+	}
 	switch {
-	case len(magic) >= 2 && magic[0] == 0x1f && magic[1] == 0x8b && parallelInflate(size):
-		zr := inflate.NewReader(br, inflateOptions)
+	case gz && workers > 1:
+		o := inflateOptions
+		o.Workers = workers
+		zr := inflate.NewReader(br, o)
 		return zr, func() { zr.Close() }, nil
 	case len(magic) >= 2 && magic[0] == 0x1f && magic[1] == 0x8b:
 		zr, err := gzip.NewReader(br)
@@ -203,15 +210,15 @@ func cleanPath(name string) (string, error) {
 // on a path that escapes the root and ErrLimit past lim. It reads r to its
 // end, so that a verifying reader under it sees every byte.
 func WalkLayer(ctx context.Context, r io.Reader, lim Limits, fn func(e *Entry, content io.Reader) error) error {
-	_, err := walkLayer(ctx, r, "", 0, &budget{lim: lim.withDefaults()}, fn)
+	_, err := walkLayer(ctx, r, "", 1, &budget{lim: lim.withDefaults()}, fn)
 	return err
 }
 
-// walkLayer is WalkLayer under the budget of an image, for a layer of size
-// compressed bytes (0: unknown); it returns the number of bytes it
-// decompressed.
-func walkLayer(ctx context.Context, r io.Reader, name string, size int64, b *budget, fn func(e *Entry, content io.Reader) error) (int64, error) {
-	dr, closeFn, err := decompress(r, size)
+// walkLayer is WalkLayer under the budget of an image, inflating a gzip
+// layer on workers goroutines (see decompress); it returns the number of
+// bytes it decompressed.
+func walkLayer(ctx context.Context, r io.Reader, name string, workers int, b *budget, fn func(e *Entry, content io.Reader) error) (int64, error) {
+	dr, closeFn, err := decompress(r, workers)
 	if err != nil {
 		return 0, err
 	}

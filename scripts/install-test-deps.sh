@@ -16,9 +16,11 @@ set -euo pipefail
 #                   (installed, not started)
 #   redis-server    the Redis through which tracker replicas share their state
 #   debootstrap     the Debian bases of the benchmark fleet (bench/images/build.sh)
+#   libisal-dev     Intel's ISA-L: make build inflates gzip layers with it (-tags isal)
+#   pkg-config      finds it for cgo
 # Versions are Debian 12's (bookworm and its security updates): the distribution
 # pins them, and the mirrors keep only the current point release.
-apt_pkgs=(skopeo docker-registry busybox-static containerd runc buildah chromium iproute2 util-linux systemd redis-server debootstrap)
+apt_pkgs=(skopeo docker-registry busybox-static containerd runc buildah chromium iproute2 util-linux systemd redis-server debootstrap libisal-dev pkg-config)
 missing=()
 for p in "${apt_pkgs[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

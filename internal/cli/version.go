@@ -6,6 +6,8 @@ import (
 	"runtime/debug"
 
 	"github.com/spf13/cobra"
+
+	"github.com/gantry-dev/gantry/internal/inflate"
 )
 
 // Version and Commit are set at build time by make build:
@@ -27,12 +29,15 @@ type buildInfo struct {
 	Modified bool   `json:"modified,omitempty"` // built from a checkout with uncommitted changes
 	Go       string `json:"go"`
 	Platform string `json:"platform"`
+	// Gzip is the inflater gantry check reads gzip layers with: ISA-L in
+	// a build with -tags isal (make build, where libisal-dev is installed).
+	Gzip string `json:"gzip"`
 }
 
 // readBuildInfo fills in what -ldflags left unset from the binary's build
 // information.
 func readBuildInfo() buildInfo {
-	v := buildInfo{Version: Version, Commit: Commit, Go: runtime.Version(), Platform: runtime.GOOS + "/" + runtime.GOARCH}
+	v := buildInfo{Version: Version, Commit: Commit, Go: runtime.Version(), Platform: runtime.GOOS + "/" + runtime.GOARCH, Gzip: inflate.Library}
 	if bi, ok := debug.ReadBuildInfo(); ok {
 		if (v.Version == "" || v.Version == "dev") && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
 			v.Version = bi.Main.Version
@@ -63,7 +68,7 @@ func (v buildInfo) String() string {
 	if v.Modified {
 		commit += "-dirty"
 	}
-	return fmt.Sprintf("gantry %s (commit %s, %s, %s)", v.Version, commit, v.Go, v.Platform)
+	return fmt.Sprintf("gantry %s (commit %s, %s, %s, gzip: %s)", v.Version, commit, v.Go, v.Platform, v.Gzip)
 }
 
 func newVersionCmd(e *env) *cobra.Command {

@@ -12,7 +12,6 @@ import (
 	"strings"
 	"sync/atomic"
 
-	"github.com/klauspost/compress/gzip"
 	"github.com/klauspost/compress/zstd"
 
 	"github.com/gantry-dev/gantry/internal/inflate"
@@ -163,10 +162,10 @@ func decompress(r io.Reader, workers int) (io.Reader, func(), error) {
 		o.Workers = workers
 		zr := inflate.NewReader(br, o)
 		return zr, func() { zr.Close() }, nil
-	case len(magic) >= 2 && magic[0] == 0x1f && magic[1] == 0x8b:
-		zr, err := gzip.NewReader(br)
+	case gz:
+		zr, err := inflate.NewGzip(br)
 		if err != nil {
-			return nil, nil, fmt.Errorf("gzip: %w", err)
+			return nil, nil, err
 		}
 		return zr, func() { zr.Close() }, nil
 	case bytes.Equal(magic, zstdMagic):

@@ -1,0 +1,211 @@
+//go:build cgo && isal
+
+package inflate
+
+/*
+#cgo pkg-config: libisal
+#include <stdlib.h>
+#include <isa-l/igzip_lib.h>
+
+// gantry_inflate inflates into out, which may be Go memory: the state keeps
+// no pointer to it once the call returns.
+static int gantry_inflate(struct inflate_state *s, uint8_t *out, uint32_t len, uint32_t *produced) {
+	s->next_out = out;
+	s->avail_out = len;
+	int ret = isal_inflate(s);
+	*produced = len - s->avail_out;
+	s->next_out = NULL;
+	s->avail_out = 0;
+	return ret;
+}
+
+static struct inflate_state *gantry_state(void) {
+	struct inflate_state *s = calloc(1, sizeof(struct inflate_state));
+	if (s != NULL) {
+		isal_inflate_init(s);
+		s->crc_flag = ISAL_GZIP;
+	}
+	return s;
+}
+
+static void gantry_reset(struct inflate_state *s) {
+	isal_inflate_reset(s);
+	s->crc_flag = ISAL_GZIP;
+}
+*/
+import "C"
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"runtime"
+	"unsafe"
+)
+
+// Library names the inflater that NewGzip uses.
+const Library = "ISA-L igzip"
+
+// isalInput is the compressed bytes the state reads at once.
+const isalInput = 256 << 10
+
+// isalReader inflates a gzip stream with ISA-L. The state and its input
+// buffer live in C memory, since the state points into that buffer
+// between calls; output goes straight into the caller's slice.
+type isalReader struct {
+	src    io.Reader
+	state  *C.struct_inflate_state
+	in     []byte // isalInput bytes of C memory
+	srcEOF bool
+	member bool // a member's header was read and its trailer not yet
+	err    error
+	free   runtime.Cleanup
+}
+
+type isalMem struct {
+	state *C.struct_inflate_state
+	in    unsafe.Pointer
+}
+
+// NewGzip returns a reader of the gzip stream in r (members one after
+// another, as gzip -d reads them) that inflates on one goroutine. Close
+// it to release its memory. Built with the isal tag, it is Intel's ISA-L,
+// which inflates 2-3 times as fast as the Go inflaters.
+func NewGzip(r io.Reader) (io.ReadCloser, error) {
+	state := C.gantry_state()
+	in := C.malloc(isalInput)
+	if state == nil || in == nil {
+		C.free(unsafe.Pointer(state))
+		C.free(in)
+		return nil, errors.New("gzip: out of memory")
+	}
+	z := &isalReader{src: r, state: state, in: unsafe.Slice((*byte)(in), isalInput)}
+	z.free = runtime.AddCleanup(z, func(m isalMem) {
+		C.free(unsafe.Pointer(m.state))
+		C.free(m.in)
+	}, isalMem{state, in})
+	// The first bytes must be a gzip header, so that a stream that is not
+	// gzip fails here, as it does with the Go readers.
+	n, err := io.ReadAtLeast(r, z.in, 10)
+	switch {
+	case err == io.EOF || err == io.ErrUnexpectedEOF:
+		z.Close()
+		return nil, fmt.Errorf("gzip: %w", io.ErrUnexpectedEOF)
+	case err != nil:
+		z.Close()
+		return nil, err
+	case z.in[0] != 0x1f || z.in[1] != 0x8b || z.in[2] != 8:
+		z.Close()
+		return nil, errors.New("gzip: invalid header")
+	}
+	z.state.next_in = (*C.uint8_t)(unsafe.Pointer(&z.in[0]))
+	z.state.avail_in = C.uint32_t(n)
+	z.member = true
+	return z, nil
+}
+
+// fill makes sure the state has input, reading more from the source when
+// all of it was taken; io.EOF when the source has no more.
+func (z *isalReader) fill() error {
+	if z.state.avail_in > 0 {
+		return nil
+	}
+	if z.srcEOF {
+		return io.EOF
+	}
+	n, err := io.ReadAtLeast(z.src, z.in, 1)
+	if err == io.EOF || err == io.ErrUnexpectedEOF {
+		z.srcEOF = true
+		if n == 0 {
+			return io.EOF
+		}
+	} else if err != nil {
+		return err
+	}
+	z.state.next_in = (*C.uint8_t)(unsafe.Pointer(&z.in[0]))
+	z.state.avail_in = C.uint32_t(n)
+	return nil
+}
+
+// Read inflates into p.
+func (z *isalReader) Read(p []byte) (int, error) {
+	if z.err != nil {
+		return 0, z.err
+	}
+	if len(p) == 0 {
+		return 0, nil
+	}
+	for {
+		if !z.member {
+			// A member ended: the stream ends with the source, or
+			// another member follows.
+			switch err := z.fill(); err {
+			case nil:
+				C.gantry_reset(z.state)
+				z.member = true
+			case io.EOF:
+				z.err = io.EOF
+				return 0, io.EOF
+			default:
+				z.err = err
+				return 0, err
+			}
+		}
+		var produced C.uint32_t
+		ret := C.gantry_inflate(z.state, (*C.uint8_t)(unsafe.Pointer(&p[0])), C.uint32_t(min(len(p), 1<<30)), &produced)
+		runtime.KeepAlive(p)
+		n := int(produced)
+		if ret < 0 {
+			z.err = isalError(ret)
+			return n, z.err
+		}
+		if z.state.block_state == C.ISAL_BLOCK_FINISH {
+			z.member = false
+		}
+		if n > 0 {
+			return n, nil
+		}
+		if z.member {
+			if err := z.fill(); err != nil {
+				if err == io.EOF {
+					err = io.ErrUnexpectedEOF
+				}
+				z.err = err
+				return 0, err
+			}
+		}
+	}
+}
+
+// Close releases the reader's C memory. It does not close the source.
+func (z *isalReader) Close() error {
+	if z.state == nil {
+		return nil
+	}
+	z.free.Stop()
+	C.free(unsafe.Pointer(z.state))
+	C.free(unsafe.Pointer(&z.in[0]))
+	z.state, z.in = nil, nil
+	if z.err == nil {
+		z.err = errors.New("gzip: reader closed")
+	}
+	return nil
+}
+
+func isalError(ret C.int) error {
+	switch ret {
+	case C.ISAL_INVALID_BLOCK:
+		return errors.New("gzip: invalid deflate block")
+	case C.ISAL_INVALID_SYMBOL:
+		return errors.New("gzip: invalid deflate symbol")
+	case C.ISAL_INVALID_LOOKBACK:
+		return errors.New("gzip: invalid deflate distance")
+	case C.ISAL_INVALID_WRAPPER:
+		return errors.New("gzip: invalid header")
+	case C.ISAL_UNSUPPORTED_METHOD:
+		return errors.New("gzip: unsupported compression method")
+	case C.ISAL_INCORRECT_CHECKSUM:
+		return errors.New("gzip: invalid checksum")
+	}
+	return fmt.Errorf("gzip: inflate error %d", int(ret))
+}

@@ -2,6 +2,10 @@
 # Helpers every bench script shares; source it after setting WORK (the
 # run's scratch directory, where record keeps its figures).
 
+# GO_TAGS: the build tags of the gantry under test, as make build sets
+# them (isal where libisal-dev is installed); GO_TAGS= for pure Go.
+: "${GO_TAGS=$(pkg-config --exists libisal 2>/dev/null && echo isal)}"
+
 log() { echo "# $*" >&2; }
 now() { date +%s.%N; }
 median() { sort -g | awk '{a[NR]=$1} END {if (NR) print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2); else print "nan"}'; }

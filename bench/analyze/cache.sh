@@ -28,6 +28,8 @@
 #
 #   bench/analyze/cache.sh [ROUNDS]   (default 3)
 #   DIVE=... DOCKLE=...               (default: built by bench/analyze/peers.sh)
+#   GO_TAGS=                          build gantry pure Go (default: as make
+#                                     build does, ISA-L where installed)
 #   BEFORE=path/to/gantry             also time this gantry binary (an older
 #                                     build, say main's) on both, no flags added
 set -euo pipefail
@@ -41,8 +43,8 @@ source bench/images/serve.sh
 trap 'fleet_stop; rm -rf "$WORK"' EXIT
 
 source bench/analyze/peers.sh
-go build -o "$WORK/gantry" ./cmd/gantry
-go build -o "$WORK/inflate" ./bench/analyze/inflate
+go build -tags "$GO_TAGS" -o "$WORK/gantry" ./cmd/gantry
+go build -tags "$GO_TAGS" -o "$WORK/inflate" ./bench/analyze/inflate
 fleet_serve "$images_cache"
 H=$FLEET_HOST
 bloated="$H/bench/bloated:1"

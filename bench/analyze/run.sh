@@ -24,7 +24,9 @@ trap 'fleet_stop; rm -rf "$work"' EXIT
 
 source bench/analyze/peers.sh
 
-go build -o "$work/gantry" ./cmd/gantry
+# gantry as make build makes it (ISA-L where libisal-dev is installed).
+: "${GO_TAGS=$(pkg-config --exists libisal 2>/dev/null && echo isal)}"
+go build -tags "$GO_TAGS" -o "$work/gantry" ./cmd/gantry
 fleet_serve "$cache"
 img="$FLEET_HOST/bench/bloated:1"
 

@@ -16,7 +16,7 @@ source bench/lib.sh
 source bench/images/serve.sh
 source bench/analyze/peers.sh
 trap 'fleet_stop; rm -rf "$WORK"' EXIT
-go build -o "$WORK/gantry" ./cmd/gantry
+go build -tags "$GO_TAGS" -o "$WORK/gantry" ./cmd/gantry
 GOBIN="$WORK" go install github.com/google/go-containerregistry/cmd/crane@v0.22.1
 fleet_serve "$images_cache"
 H=$FLEET_HOST

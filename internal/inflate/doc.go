@@ -1,5 +1,11 @@
-// Package inflate decompresses one gzip member on several cores.
+// Package inflate decompresses gzip layers for gantry check, fast.
 //
+// NewGzip inflates a stream on one goroutine with the fastest inflater the
+// build has: Intel's ISA-L (igzip, through cgo) when built with the isal
+// tag, which takes 2-3 times less CPU per byte than klauspost/compress,
+// the inflater of pure-Go builds.
+//
+// Reader decompresses one gzip member on several cores.
 // A gzip layer made by docker, buildah or BuildKit is a single deflate
 // stream, which every library inflates on one core: the largest layer of an
 // image bounds `gantry check` however many cores it has. Reader cuts the

@@ -20,7 +20,7 @@
 //     yet known: such bytes are kept as markers ("byte k of the previous
 //     window") in 16-bit symbols. Once the last 32 KiB decoded hold no
 //     marker, nothing later can reach past them, and the rest of the chunk
-//     goes to klauspost/compress's inflater with those 32 KiB as its
+//     goes to NewGzip's inflater (ISA-L or klauspost's) with those 32 KiB as its
 //     dictionary.
 //   - The chunks are emitted in order: a chunk's markers are replaced by the
 //     previous chunk's last 32 KiB, and the previous chunk's decode must end

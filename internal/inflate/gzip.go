@@ -3,9 +3,11 @@
 package inflate
 
 import (
+	"bytes"
 	"fmt"
 	"io"
 
+	"github.com/klauspost/compress/flate"
 	"github.com/klauspost/compress/gzip"
 )
 
@@ -23,4 +25,14 @@ func NewGzip(r io.Reader) (io.ReadCloser, error) {
 		return nil, fmt.Errorf("gzip: %w", io.ErrUnexpectedEOF)
 	}
 	return z, err
+}
+
+// inflateRaw inflates the raw deflate stream in (through its final block)
+// with dict as the history before it, into a buffer from free of about
+// hint bytes, failing past limit; it returns the output and how many bytes
+// of in were left after the final block.
+func inflateRaw(free chan []byte, in, dict []byte, hint, limit int) ([]byte, int, error) {
+	br := bytes.NewReader(in)
+	out, err := readAll(free, flate.NewReaderDict(br, dict), hint, limit)
+	return out, br.Len(), err
 }

@@ -19,6 +19,37 @@ static int gantry_inflate(struct inflate_state *s, uint8_t *out, uint32_t len, u
 	return ret;
 }
 
+// gantry_raw inflates raw deflate from in to out, both of which may be Go
+// memory, and leaves the state pointing at neither.
+static int gantry_raw(struct inflate_state *s, uint8_t *in, uint32_t in_len, uint8_t *out, uint32_t out_len, uint32_t *consumed, uint32_t *produced) {
+	s->next_in = in;
+	s->avail_in = in_len;
+	s->next_out = out;
+	s->avail_out = out_len;
+	int ret = isal_inflate(s);
+	*consumed = in_len - s->avail_in;
+	*produced = out_len - s->avail_out;
+	s->next_in = NULL;
+	s->avail_in = 0;
+	s->next_out = NULL;
+	s->avail_out = 0;
+	return ret;
+}
+
+// gantry_raw_state is a raw deflate state whose history is dict (copied).
+static struct inflate_state *gantry_raw_state(uint8_t *dict, uint32_t len) {
+	struct inflate_state *s = calloc(1, sizeof(struct inflate_state));
+	if (s == NULL) {
+		return NULL;
+	}
+	isal_inflate_init(s);
+	if (len > 0 && isal_inflate_set_dict(s, dict, len) != ISAL_DECOMP_OK) {
+		free(s);
+		return NULL;
+	}
+	return s;
+}
+
 static struct inflate_state *gantry_state(void) {
 	struct inflate_state *s = calloc(1, sizeof(struct inflate_state));
 	if (s != NULL) {
@@ -208,4 +239,48 @@ func isalError(ret C.int) error {
 		return errors.New("gzip: invalid checksum")
 	}
 	return fmt.Errorf("gzip: inflate error %d", int(ret))
+}
+
+// inflateRaw inflates the raw deflate stream in (through its final block)
+// with dict as the history before it, into a buffer from free of about
+// hint bytes, failing past limit; it returns the output and how many bytes
+// of in were left after the final block.
+func inflateRaw(free chan []byte, in, dict []byte, hint, limit int) ([]byte, int, error) {
+	var dp *C.uint8_t
+	if len(dict) > 0 {
+		dp = (*C.uint8_t)(unsafe.Pointer(&dict[0]))
+	}
+	s := C.gantry_raw_state(dp, C.uint32_t(len(dict)))
+	runtime.KeepAlive(dict)
+	if s == nil {
+		return nil, 0, errors.New("inflate: no ISA-L state")
+	}
+	defer C.free(unsafe.Pointer(s))
+	out := getBytes(free, min(hint, limit)+512)
+	for {
+		if len(out) == cap(out) {
+			if len(out) >= limit {
+				return nil, 0, errTooBig
+			}
+			out = append(out, 0)[:len(out)]
+		}
+		var ip *C.uint8_t
+		if len(in) > 0 {
+			ip = (*C.uint8_t)(unsafe.Pointer(&in[0]))
+		}
+		var consumed, produced C.uint32_t
+		room := min(cap(out)-len(out), 1<<30)
+		ret := C.gantry_raw(s, ip, C.uint32_t(len(in)), (*C.uint8_t)(unsafe.Pointer(&out[len(out):cap(out)][0])), C.uint32_t(room), &consumed, &produced)
+		runtime.KeepAlive(in)
+		runtime.KeepAlive(out)
+		in, out = in[consumed:], out[:len(out)+int(produced)]
+		switch {
+		case ret < 0:
+			return nil, 0, isalError(ret)
+		case s.block_state == C.ISAL_BLOCK_FINISH:
+			return out, len(in), nil
+		case produced == 0 && len(in) == 0:
+			return nil, 0, io.ErrUnexpectedEOF
+		}
+	}
 }

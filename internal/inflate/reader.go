@@ -10,8 +10,6 @@ import (
 	"runtime"
 	"slices"
 	"sync"
-
-	"github.com/klauspost/compress/flate"
 )
 
 // ErrRetry is returned when the stream turned out not to be decodable in
@@ -191,6 +189,10 @@ func (z *Reader) publish(c *chunk, err error) {
 	defer z.cond.Broadcast()
 	if c == nil {
 		z.eof, z.readErr = err == nil, err
+		return
+	}
+	if z.closed {
+		// Close is waiting for the chunks' work: none may start now.
 		return
 	}
 	z.chunks[c.index] = c
@@ -449,15 +451,13 @@ func decodeRegion(d *decoder, data []byte, start, end uint64, eof, first bool) r
 		return result{err: fmt.Errorf("chunk too short: %w", ErrRetry)}
 	}
 	in := handoff(d.bufs.in, data, pos, end, eof)
-	br := bytes.NewReader(in)
-	fr := flate.NewReaderDict(br, window)
-	body, err := readAll(d.bufs.out, fr, len(in)*3, maxChunkOut-len(res.prefix))
+	body, rest, err := inflateRaw(d.bufs.out, in, window, len(in)*3, maxChunkOut-len(res.prefix))
 	putBytes(d.bufs.in, in)
 	if err != nil {
 		return result{err: fmt.Errorf("%v: %w", err, ErrRetry)}
 	}
 	res.body = body
-	if br.Len() != 0 {
+	if rest != 0 {
 		return result{err: fmt.Errorf("final block before the end of the chunk: %w", ErrRetry)}
 	}
 	if eof {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	stdgzip "compress/gzip"
 	"errors"
+	"fmt"
 	"io"
 	"math/rand/v2"
 	"strings"
@@ -183,4 +184,30 @@ func FuzzGzip(f *testing.F) {
 			t.Fatalf("NewGzip read %d bytes, compress/gzip %d, not the same", len(got), len(want))
 		}
 	})
+}
+
+// BenchmarkGzip reads a gzip stream the way a tar walk does (512-byte
+// headers, then file contents in 32 KiB reads) and in large reads.
+func BenchmarkGzip(b *testing.B) {
+	data := mixed(16<<20, 7)
+	gz := gzipOf(b, data)
+	for _, step := range []int{512, 32 << 10, 1 << 20} {
+		b.Run(fmt.Sprintf("reads of %d", step), func(b *testing.B) {
+			b.SetBytes(int64(len(data)))
+			b.ReportAllocs()
+			buf := make([]byte, step)
+			for b.Loop() {
+				z, err := NewGzip(bytes.NewReader(gz))
+				if err != nil {
+					b.Fatal(err)
+				}
+				for {
+					if _, err := z.Read(buf); err != nil {
+						break
+					}
+				}
+				z.Close()
+			}
+		})
+	}
 }

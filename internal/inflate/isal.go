@@ -82,14 +82,18 @@ const isalInput = 256 << 10
 
 // isalReader inflates a gzip stream with ISA-L. The state and its input
 // buffer live in C memory, since the state points into that buffer
-// between calls; output goes straight into the caller's slice.
+// between calls; output goes through a buffer of its own unless a read is
+// large.
 type isalReader struct {
 	src    io.Reader
 	state  *C.struct_inflate_state
 	in     []byte // isalInput bytes of C memory
 	srcEOF bool
 	member bool // a member's header was read and its trailer not yet
-	err    error
+	out    []byte // inflated bytes, out[pos:end] not yet read
+	pos    int
+	end    int
+	err    error // after out[pos:end]
 	free   runtime.Cleanup
 }
 
@@ -158,37 +162,59 @@ func (z *isalReader) fill() error {
 	return nil
 }
 
-// Read inflates into p.
+// isalOutput is the output of one call into ISA-L: a call costs about as
+// much as inflating a few kilobytes (it moves its 32 KiB history), so
+// small reads (a tar header's 512 bytes) are served from a buffer.
+const isalOutput = 256 << 10
+
+// Read inflates into p: straight into it when it is large, through a
+// buffer of isalOutput bytes otherwise.
 func (z *isalReader) Read(p []byte) (int, error) {
-	if z.err != nil {
-		return 0, z.err
-	}
 	if len(p) == 0 {
 		return 0, nil
 	}
+	for z.pos == z.end {
+		if z.err != nil {
+			return 0, z.err
+		}
+		if len(p) >= isalOutput {
+			n, err := z.inflate(p)
+			z.err = err
+			if n > 0 {
+				return n, nil
+			}
+			return 0, err
+		}
+		if z.out == nil {
+			z.out = make([]byte, isalOutput)
+		}
+		z.pos = 0
+		z.end, z.err = z.inflate(z.out)
+	}
+	n := copy(p, z.out[z.pos:z.end])
+	z.pos += n
+	return n, nil
+}
+
+// inflate inflates into dst until some bytes come out or the stream ends
+// (io.EOF) or fails.
+func (z *isalReader) inflate(dst []byte) (int, error) {
 	for {
 		if !z.member {
 			// A member ended: the stream ends with the source, or
 			// another member follows.
-			switch err := z.fill(); err {
-			case nil:
-				C.gantry_reset(z.state)
-				z.member = true
-			case io.EOF:
-				z.err = io.EOF
-				return 0, io.EOF
-			default:
-				z.err = err
+			if err := z.fill(); err != nil {
 				return 0, err
 			}
+			C.gantry_reset(z.state)
+			z.member = true
 		}
 		var produced C.uint32_t
-		ret := C.gantry_inflate(z.state, (*C.uint8_t)(unsafe.Pointer(&p[0])), C.uint32_t(min(len(p), 1<<30)), &produced)
-		runtime.KeepAlive(p)
+		ret := C.gantry_inflate(z.state, (*C.uint8_t)(unsafe.Pointer(&dst[0])), C.uint32_t(min(len(dst), 1<<30)), &produced)
+		runtime.KeepAlive(dst)
 		n := int(produced)
 		if ret < 0 {
-			z.err = isalError(ret)
-			return n, z.err
+			return n, isalError(ret)
 		}
 		if z.state.block_state == C.ISAL_BLOCK_FINISH {
 			z.member = false
@@ -201,7 +227,6 @@ func (z *isalReader) Read(p []byte) (int, error) {
 				if err == io.EOF {
 					err = io.ErrUnexpectedEOF
 				}
-				z.err = err
 				return 0, err
 			}
 		}

@@ -89,7 +89,7 @@ type isalReader struct {
 	state  *C.struct_inflate_state
 	in     []byte // isalInput bytes of C memory
 	srcEOF bool
-	member bool // a member's header was read and its trailer not yet
+	member bool   // a member's header was read and its trailer not yet
 	out    []byte // inflated bytes, out[pos:end] not yet read
 	pos    int
 	end    int

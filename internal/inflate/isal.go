@@ -7,12 +7,31 @@ package inflate
 #include <stdlib.h>
 #include <isa-l/igzip_lib.h>
 
+// gantry_zeroupper clears the upper halves of the vector registers that
+// ISA-L's AVX code leaves dirty: Go's assembly after it (SHA-NI, for one)
+// is SSE, which runs many times slower while they are dirty.
+// (Measured: gantry check of a 1.4 GB image took 30 s instead of 4, all of
+// it in SHA-256.) vzeroupper exists only where AVX does.
+static inline void gantry_zeroupper(void) {
+#if defined(__x86_64__)
+	static int avx = -1;
+	if (avx < 0) {
+		__builtin_cpu_init();
+		avx = __builtin_cpu_supports("avx");
+	}
+	if (avx) {
+		__asm__ volatile("vzeroupper");
+	}
+#endif
+}
+
 // gantry_inflate inflates into out, which may be Go memory: the state keeps
 // no pointer to it once the call returns.
 static int gantry_inflate(struct inflate_state *s, uint8_t *out, uint32_t len, uint32_t *produced) {
 	s->next_out = out;
 	s->avail_out = len;
 	int ret = isal_inflate(s);
+	gantry_zeroupper();
 	*produced = len - s->avail_out;
 	s->next_out = NULL;
 	s->avail_out = 0;
@@ -27,6 +46,7 @@ static int gantry_raw(struct inflate_state *s, uint8_t *in, uint32_t in_len, uin
 	s->next_out = out;
 	s->avail_out = out_len;
 	int ret = isal_inflate(s);
+	gantry_zeroupper();
 	*consumed = in_len - s->avail_in;
 	*produced = out_len - s->avail_out;
 	s->next_in = NULL;

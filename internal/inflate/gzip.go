@@ -36,3 +36,25 @@ func inflateRaw(free chan []byte, in, dict []byte, hint, limit int) ([]byte, int
 	out, err := readAll(free, flate.NewReaderDict(br, dict), hint, limit)
 	return out, br.Len(), err
 }
+
+// readAll reads r to its end into a buffer of about hint bytes, failing
+// past limit.
+func readAll(free chan []byte, r io.Reader, hint, limit int) ([]byte, error) {
+	b := getBytes(free, min(hint, limit)+512)
+	for {
+		if len(b) == cap(b) {
+			if len(b) >= limit {
+				return nil, errTooBig
+			}
+			b = append(b, 0)[:len(b)]
+		}
+		n, err := r.Read(b[len(b):cap(b)])
+		b = b[:len(b)+n]
+		if err == io.EOF {
+			return b, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+}

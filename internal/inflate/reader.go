@@ -499,28 +499,6 @@ func handoff(free chan []byte, data []byte, pos, end uint64, eof bool) []byte {
 	return in
 }
 
-// readAll reads r to its end into a buffer of about hint bytes, failing
-// past limit.
-func readAll(free chan []byte, r io.Reader, hint, limit int) ([]byte, error) {
-	b := getBytes(free, min(hint, limit)+512)
-	for {
-		if len(b) == cap(b) {
-			if len(b) >= limit {
-				return nil, errTooBig
-			}
-			b = append(b, 0)[:len(b)]
-		}
-		n, err := r.Read(b[len(b):cap(b)])
-		b = b[:len(b)+n]
-		if err == io.EOF {
-			return b, nil
-		}
-		if err != nil {
-			return nil, err
-		}
-	}
-}
-
 // Read reads decompressed bytes, in order.
 func (z *Reader) Read(p []byte) (int, error) {
 	for len(z.cur) == 0 {

@@ -111,8 +111,12 @@ run_gantry() {
 }
 run_before() {
 	[[ -n ${BEFORE:-} ]] || return 0
-	one b.bloated.cold "$BEFORE" check --insecure --format json --failure-threshold none "$bloated"
-	one b.fleet.cold "$BEFORE" check --insecure --format json --failure-threshold none "${fleet[@]}"
+	# An empty cache of its own: a build with the scan cache uses the
+	# default one under XDG_CACHE_HOME, one without has none.
+	rm -rf "$WORK/bc"
+	XDG_CACHE_HOME="$WORK/bc" one b.bloated.cold "$BEFORE" check --insecure --format json --failure-threshold none "$bloated"
+	rm -rf "$WORK/bc"
+	XDG_CACHE_HOME="$WORK/bc" one b.fleet.cold "$BEFORE" check --insecure --format json --failure-threshold none "${fleet[@]}"
 }
 run_dockle() {
 	rm -rf "$WORK/dc"

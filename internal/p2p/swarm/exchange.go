@@ -269,7 +269,10 @@ func (t *transfer) pick(ctx context.Context, nb *neighbour) (piece int, ok bool)
 		if nb.dropped || t.complete || t.failed != nil || ctx.Err() != nil {
 			return 0, false
 		}
-		if t.active >= t.n.opts.Requests {
+		// The fetcher is asked whatever the node's other requests: while
+		// it super-seeds, a piece it offers this node is to be had from
+		// no one else, and its uplink idles until the node asks.
+		if t.active >= t.n.opts.Requests && nb.id != t.fetcher {
 			t.wait(ctx)
 			continue
 		}
@@ -458,7 +461,7 @@ func (t *transfer) serveHave(w http.ResponseWriter, r *http.Request) {
 	defer func() {
 		if seed != nil {
 			t.mu.Lock()
-			seed.unwatch(peer, time.Now())
+			seed.unwatch(peer, time.Now(), t.heldElsewhere)
 			t.signal()
 			t.mu.Unlock()
 		}
@@ -469,7 +472,7 @@ func (t *transfer) serveHave(w http.ResponseWriter, r *http.Request) {
 		var batch []int
 		if t.seed != seed && peer != "" {
 			if seed != nil {
-				seed.unwatch(peer, time.Now())
+				seed.unwatch(peer, time.Now(), t.heldElsewhere)
 				sent = 0 // the seeding ended: tell everything
 			}
 			seed, seedSent = t.seed, 0
@@ -535,38 +538,50 @@ func (t *transfer) serveRange(w http.ResponseWriter, r *http.Request) {
 	seed, wait := t.seed, slotWait
 	if !served || seed == nil || piece < 0 || peer == "" {
 		seed = nil
-	} else if ok, holder := seed.claimable(piece, peer); !ok {
+	} else if ok, holder, seeded := seed.claim(piece, peer); !ok {
 		t.mu.Unlock()
 		refuse(w, holder)
 		return
-	} else if seed.pieces[piece].own {
+	} else if seeded {
 		wait = offerTimeout // to be had nowhere else: worth waiting for a slot
+	} else {
+		seed = nil
 	}
 	t.mu.Unlock()
 	if !served {
 		http.Error(w, "this node holds no verified piece there", http.StatusNotFound)
 		return
 	}
+	// sent tells the seeding how the sending ended.
+	sent := func(whole bool) {
+		if seed == nil {
+			return
+		}
+		t.mu.Lock()
+		if t.seed == seed {
+			seed.sent(piece, peer, whole, time.Now())
+			t.signal()
+		}
+		t.mu.Unlock()
+	}
 	select {
 	case t.n.slots <- struct{}{}:
 		defer func() { <-t.n.slots }()
 	case <-time.After(wait):
+		sent(false)
 		http.Error(w, "every upload slot is busy; ask another peer", http.StatusServiceUnavailable)
 		return
 	case <-r.Context().Done():
+		sent(false)
 		return
 	}
 	if seed != nil {
 		t.mu.Lock()
-		ok, holder := true, ""
 		if t.seed == seed {
-			ok, holder = seed.claim(piece, peer)
+			seed.start(piece, peer, time.Now())
+			t.signal()
 		}
 		t.mu.Unlock()
-		if !ok {
-			refuse(w, holder)
-			return
-		}
 	}
 	size := end - off + 1
 	w.Header().Set("Content-Type", "application/octet-stream")
@@ -575,16 +590,7 @@ func (t *transfer) serveRange(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusPartialContent)
 	n, _ := io.Copy(w, limit(r.Context(), io.NewSectionReader(t.file, off, size), t.n.upRate))
 	t.n.servedBytes.Add(n)
-	if seed != nil {
-		// A send cut short (the peer gone) is offered again.
-		whole := n == size
-		t.mu.Lock()
-		if t.seed == seed {
-			seed.sent(piece, peer, whole, time.Now())
-			t.signal()
-		}
-		t.mu.Unlock()
-	}
+	sent(n == size) // a send cut short (the peer gone) is offered again
 }
 
 // refuse answers a request for a piece the node super-seeds and gave to

@@ -20,14 +20,20 @@ import (
 // neighbour does not ask for it within offerTimeout is offered to another
 // as well; a neighbour whose have streams all end (it died, or dropped the
 // fetcher) has its pieces, those offered and those it took, offered again
-// to others.
+// to others; and a piece that none of the fetcher's own neighbours but its
+// taker holds a while after it was sent (spreadTimeout, or four times the
+// send if longer: the taker hangs, or passes nothing on) is offered again.
 
 // offerTimeout is how long a piece offered to one neighbour waits for its
 // request before the fetcher offers it to another as well; a request for
-// an offered piece waits as long for an upload slot (the piece is to be
-// had nowhere else, and a requester told to come back later leaves the
-// fetcher's uplink idle).
+// a piece the fetcher super-seeds waits as long for an upload slot (the
+// piece is to be had nowhere else, and a requester told to come back
+// later leaves the fetcher's uplink idle).
 const offerTimeout = time.Second
+
+// spreadTimeout is the least time a piece sent to one neighbour may take
+// to reach another of the fetcher's neighbours before it is offered again.
+const spreadTimeout = 5 * time.Second
 
 // seedTick is how often the offers are checked for their timeout.
 const seedTick = offerTimeout / 4
@@ -46,19 +52,26 @@ type seeding struct {
 	log      []reveal // what the have streams are told, in order
 	queue    []int    // pieces to offer, in the order they landed
 	watchers map[string]*watcher
-	offered  int // pieces offered and not yet being sent
-	limit    int // most pieces offered and not yet being sent
+	// limit bounds the pieces offered and not yet asked for, and those
+	// asked for that wait for an upload slot: enough to keep the slots
+	// busy, few enough that a request seldom waits offerTimeout.
+	limit int
 }
 
-// seedPiece is what the fetcher did with one piece.
+// seedPiece is what the fetcher did with one piece it super-seeds. It is
+// offered (cur), asked for and sent (sending; started once it has a slot),
+// taken, or none of these (in the queue, or told to all).
 type seedPiece struct {
 	own     bool      // the origin stream brought it: it is offered
 	all     bool      // told to every neighbour
 	to      []string  // the neighbours it was offered to
 	cur     string    // the neighbour whose request it waits for
 	at      time.Time // when it was last offered
-	sending string    // the neighbour it is being sent to
+	sending string    // the neighbour asking for it, or being sent it
+	started bool      // the sending has its upload slot
+	since   time.Time // when the sending started
 	taken   string    // the neighbour it was sent to whole
+	spread  time.Time // when it is offered again if none but taken holds it (zero: it spread)
 }
 
 // reveal tells have streams of a piece: the stream of peer to, or all ("").
@@ -101,9 +114,8 @@ func (t *transfer) startSeeding(ctx context.Context) {
 					t.mu.Unlock()
 					return
 				}
-				if s.expire(now) {
-					t.signal()
-				}
+				s.expire(now, t.heldElsewhere)
+				t.signal()
 				t.mu.Unlock()
 			}
 		}
@@ -138,27 +150,41 @@ func (s *seeding) push(i int) {
 	s.dispatch(time.Now())
 }
 
+// waiting counts the pieces offered and not asked for, and those asked
+// for that wait for an upload slot.
+func (s *seeding) waiting() int {
+	n := 0
+	for i := range s.pieces {
+		p := &s.pieces[i]
+		if p.cur != "" || p.sending != "" && !p.started {
+			n++
+		}
+	}
+	return n
+}
+
 // dispatch offers queued pieces, each to the neighbour with the fewest
 // offers waiting for its request (then the one offered a piece longest
-// ago), while fewer than limit offers wait.
-func (s *seeding) dispatch(now time.Time) bool {
-	changed := false
-	for len(s.queue) > 0 && s.offered < s.limit {
+// ago), while fewer than limit wait.
+func (s *seeding) dispatch(now time.Time) {
+	for n := s.waiting(); len(s.queue) > 0 && n < s.limit; {
 		i := s.queue[0]
 		p := &s.pieces[i]
 		if p.all || p.sending != "" || p.taken != "" || p.cur != "" {
 			s.queue = s.queue[1:]
 			continue
 		}
-		id := s.best(nil)
+		id := s.best(p.to) // a piece offered again goes elsewhere
 		if id == "" {
-			break
+			id = s.best(nil)
+		}
+		if id == "" {
+			return
 		}
 		s.queue = s.queue[1:]
 		s.offer(i, id, now)
-		changed = true
+		n++
 	}
-	return changed
 }
 
 // best is the neighbour to offer a piece to, not one of except; "" if none.
@@ -183,7 +209,6 @@ func (s *seeding) offer(i int, id string, now time.Time) {
 	w := s.watchers[id]
 	w.pending++
 	w.last = now
-	s.offered++
 	p.cur, p.at = id, now
 	if !slices.Contains(p.to, id) {
 		p.to = append(p.to, id)
@@ -201,41 +226,60 @@ func (s *seeding) withdraw(i int) {
 	if w := s.watchers[p.cur]; w != nil {
 		w.pending--
 	}
-	s.offered--
 	p.cur = ""
 }
 
-// requeue offers piece i again, before the pieces that wait their first.
-func (s *seeding) requeue(i int) {
-	s.withdraw(i)
-	s.queue = slices.Insert(s.queue, 0, i)
-}
-
-// claim takes piece i for sending to peer: false, and the neighbour that
-// has it or is being sent it, if that is another.
-func (s *seeding) claim(i int, peer string) (ok bool, holder string) {
+// claimable reports whether piece i may be sent to peer: not if it is
+// being sent to, or was sent to, another (holder).
+func (s *seeding) claimable(i int, peer string) (ok bool, holder string) {
 	p := &s.pieces[i]
-	if ok, holder := s.claimable(i, peer); !ok || p.all || !p.own {
-		return ok, holder
+	switch {
+	case p.all || !p.own:
+		return true, ""
+	case p.sending != "" && p.sending != peer:
+		return false, p.sending
+	case p.taken != "" && p.taken != peer:
+		return false, p.taken
 	}
-	s.withdraw(i)
-	p.sending = peer
 	return true, ""
 }
 
-// sent records the end of sending piece i to peer: whole, or not (it is
-// offered again).
+// claim takes piece i, asked for by peer, for sending to it (see
+// claimable), and reports whether it is a piece the fetcher super-seeds
+// (then start and sent follow).
+func (s *seeding) claim(i int, peer string) (ok bool, holder string, seeded bool) {
+	p := &s.pieces[i]
+	if ok, holder := s.claimable(i, peer); !ok || p.all || !p.own || p.sending == peer {
+		return ok, holder, false
+	}
+	s.withdraw(i)
+	p.sending, p.started = peer, false
+	return true, "", true
+}
+
+// start records that the sending of piece i to peer has its upload slot.
+func (s *seeding) start(i int, peer string, now time.Time) {
+	p := &s.pieces[i]
+	if p.sending == peer {
+		p.started, p.since = true, now
+	}
+	s.dispatch(now)
+}
+
+// sent records the end of sending piece i to peer: whole, or not (no slot
+// came, or the peer went; it is offered again).
 func (s *seeding) sent(i int, peer string, whole bool, now time.Time) {
 	p := &s.pieces[i]
-	if p.all || !p.own || p.sending != peer {
+	if p.sending != peer {
 		return
 	}
-	p.sending = ""
 	if whole {
 		p.taken = peer
+		p.spread = now.Add(max(spreadTimeout, 4*now.Sub(p.since)))
 	} else {
-		s.requeue(i)
+		s.queue = slices.Insert(s.queue, 0, i)
 	}
+	p.sending, p.started = "", false
 	s.dispatch(now)
 }
 
@@ -251,9 +295,10 @@ func (s *seeding) watch(peer string, now time.Time) {
 }
 
 // unwatch counts a have stream of peer closed. With its last, the pieces
-// offered to it and those it took are offered to others: it may have
-// died before it passed them on.
-func (s *seeding) unwatch(peer string, now time.Time) {
+// offered to it, and those it took that no other neighbour of the fetcher
+// holds (held tells), are offered to others: it may have died before it
+// passed them on.
+func (s *seeding) unwatch(peer string, now time.Time, held func(piece int, except string) bool) {
 	w := s.watchers[peer]
 	if w == nil {
 		return
@@ -265,10 +310,9 @@ func (s *seeding) unwatch(peer string, now time.Time) {
 	for i := range s.pieces {
 		p := &s.pieces[i]
 		if p.cur == peer {
-			s.offered--
 			p.cur = ""
 			s.queue = slices.Insert(s.queue, 0, i)
-		} else if p.taken == peer {
+		} else if p.taken == peer && !held(i, peer) {
 			p.taken = ""
 			s.queue = slices.Insert(s.queue, 0, i)
 		}
@@ -277,36 +321,40 @@ func (s *seeding) unwatch(peer string, now time.Time) {
 }
 
 // expire offers to another neighbour each piece whose offer has waited
-// offerTimeout for its request (the first one may still ask for it).
-// It reports whether a have stream has news.
-func (s *seeding) expire(now time.Time) bool {
-	changed := false
+// offerTimeout for its request (the first one may still ask for it), and
+// each piece sent whole that no neighbour of the fetcher but its taker
+// holds after its spread time (held tells).
+func (s *seeding) expire(now time.Time, held func(piece int, except string) bool) {
 	for i := range s.pieces {
 		p := &s.pieces[i]
+		if p.taken != "" && !p.spread.IsZero() && now.After(p.spread) {
+			if held(i, p.taken) {
+				p.spread = time.Time{} // it spreads
+			} else {
+				p.taken = ""
+				s.queue = slices.Insert(s.queue, 0, i)
+			}
+			continue
+		}
 		if p.cur == "" || now.Sub(p.at) < offerTimeout {
 			continue
 		}
 		if id := s.best(p.to); id != "" {
 			s.offer(i, id, now)
-			changed = true
 		} else {
 			p.at = now
 		}
 	}
-	return s.dispatch(now) || changed
+	s.dispatch(now)
 }
 
-// claimable reports whether piece i may be sent to peer (see claim),
-// without taking it.
-func (s *seeding) claimable(i int, peer string) (ok bool, holder string) {
-	p := &s.pieces[i]
-	switch {
-	case p.all || !p.own:
-		return true, ""
-	case p.sending != "" && p.sending != peer:
-		return false, p.sending
-	case p.taken != "" && p.taken != peer:
-		return false, p.taken
+// heldElsewhere reports whether a neighbour of the node other than except
+// holds piece i. t.mu is held.
+func (t *transfer) heldElsewhere(i int, except string) bool {
+	for id, nb := range t.neighbours {
+		if id != except && (nb.complete || nb.has[i]) {
+			return true
+		}
 	}
-	return true, ""
+	return false
 }

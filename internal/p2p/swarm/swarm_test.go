@@ -781,8 +781,8 @@ func TestSlowFetcherNoFallback(t *testing.T) {
 
 // upload is one piece a node sent to a peer (a 206 answer).
 type upload struct {
-	node, rng string
-	at        time.Time
+	node, to, rng string // to: the requester, from its Gantry-Peer header
+	at            time.Time
 }
 
 // uploads records the pieces each node sends.
@@ -803,7 +803,7 @@ func (u *uploads) wrap(id string, h http.Handler) http.Handler {
 		h.ServeHTTP(sw, r)
 		if sw.status == http.StatusPartialContent {
 			u.mu.Lock()
-			u.list = append(u.list, upload{node: id, rng: r.Header.Get("Range"), at: at})
+			u.list = append(u.list, upload{node: id, to: r.Header.Get("Gantry-Peer"), rng: r.Header.Get("Range"), at: at})
 			u.mu.Unlock()
 		}
 	})
@@ -850,7 +850,9 @@ func TestFetcherSendsEachPieceOnce(t *testing.T) {
 	start := time.Now()
 	c.pullAll(b, o, 60*time.Second)
 	took := time.Since(start)
-	streamed := time.Unix(0, o.last.Load())
+	// The origin's last write is stamped after the bytes left: a margin, so
+	// that no piece sent once the stream ended counts as sent during it.
+	streamed := time.Unix(0, o.last.Load()).Add(-100 * time.Millisecond)
 	s := c.stats()
 	fetcher := ""
 	for _, m := range c.nodes {
@@ -888,4 +890,85 @@ func TestFetcherSendsEachPieceOnce(t *testing.T) {
 		t.Errorf("the pulls ended %v after the origin stream; want under 5 s", tail.Round(time.Millisecond))
 	}
 	c.waitWhole(d)
+}
+
+// taken lists the ranges node sent to peer.
+func (u *uploads) taken(node, peer string) []string {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	var rs []string
+	for _, up := range u.list {
+		if up.node == node && up.to == peer {
+			rs = append(rs, up.rng)
+		}
+	}
+	return rs
+}
+
+// A super-seeding fetcher's piece is not lost with the node it gave it to:
+// when that node dies before it passed its pieces on (here it uploads too
+// slowly to pass on any), the fetcher gives them to others at once, not
+// at the end of its stream.
+func TestSeedTakerKilled(t *testing.T) {
+	const size = 8 << 20 // 32 pieces of 256 KiB
+	b := randomBlob(t, size)
+	d := digest.FromBytes(b)
+	o := newOrigin(t, b)
+	o.delay.Store(int64(40 * time.Millisecond)) // about 5 s for the blob
+	up := &uploads{}
+	c := newCluster(t, 0, swarm.Options{})
+	c.wrap = up.wrap
+	for range 4 {
+		c.add(swarm.Options{StallTimeout: 20 * time.Second}, t.TempDir())
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
+	defer cancel()
+	errs := make(chan error, 5)
+	for i, m := range c.nodes {
+		go func() { errs <- pull(ctx, m.node, b, o.fetch(d), fmt.Sprint("node", i)) }()
+	}
+	var fetcher string
+	waitFor(t, "a fetcher", func() bool {
+		s, _ := c.trk.Load().Swarm(d)
+		fetcher = s.Fetcher
+		return s.Layout != nil && s.Published > 0
+	})
+	// The victim joins late, so that it is not the fetcher, and passes on
+	// nothing within the test (256 KiB at 4 KiB/s).
+	victim := c.add(swarm.Options{StallTimeout: 20 * time.Second, UploadRate: 4 << 10}, t.TempDir())
+	go func() { _ = pull(ctx, victim.node, b, o.fetch(d), "victim") }()
+	var took []string
+	waitFor(t, "the victim given two pieces", func() bool {
+		took = up.taken(fetcher, victim.id)
+		return len(took) >= 2
+	})
+	victim.kill()
+	killed := time.Now()
+	for range 4 {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
+	}
+	streamed := time.Unix(0, o.last.Load())
+	if streamed.Before(killed.Add(3 * time.Second)) {
+		t.Fatalf("the origin stream ended within 3 s of the kill; slow it down")
+	}
+	t.Logf("victim took %v from %s; origin stream ended %v after the kill; origin GETs %d", took, fetcher, streamed.Sub(killed).Round(time.Millisecond), o.gets.Load())
+	up.mu.Lock()
+	defer up.mu.Unlock()
+	for _, rng := range took {
+		again := false
+		for _, u := range up.list {
+			if u.rng == rng {
+				t.Logf("%s: %s sent it to %s, %v after the kill", rng, u.node, u.to, u.at.Sub(killed).Round(time.Millisecond))
+			}
+			again = again || u.rng == rng && u.to != victim.id && u.at.Before(killed.Add(2*time.Second))
+		}
+		if !again {
+			t.Errorf("piece %s, given to the killed node, reached no other node within 2 s of the kill", rng)
+		}
+	}
+	if o.gets.Load() != 1 {
+		t.Errorf("origin GETs %d, want 1", o.gets.Load())
+	}
 }

@@ -114,8 +114,9 @@ func (t *transfer) startSeeding(ctx context.Context) {
 					t.mu.Unlock()
 					return
 				}
-				s.expire(now, t.heldElsewhere)
-				t.signal()
+				if s.expire(now, t.heldElsewhere) {
+					t.signal()
+				}
 				t.mu.Unlock()
 			}
 		}
@@ -323,8 +324,10 @@ func (s *seeding) unwatch(peer string, now time.Time, held func(piece int, excep
 // expire offers to another neighbour each piece whose offer has waited
 // offerTimeout for its request (the first one may still ask for it), and
 // each piece sent whole that no neighbour of the fetcher but its taker
-// holds after its spread time (held tells).
-func (s *seeding) expire(now time.Time, held func(piece int, except string) bool) {
+// holds after its spread time (held tells). It reports whether it offered
+// a piece.
+func (s *seeding) expire(now time.Time, held func(piece int, except string) bool) bool {
+	n := len(s.log)
 	for i := range s.pieces {
 		p := &s.pieces[i]
 		if p.taken != "" && !p.spread.IsZero() && now.After(p.spread) {
@@ -346,6 +349,7 @@ func (s *seeding) expire(now time.Time, held func(piece int, except string) bool
 		}
 	}
 	s.dispatch(now)
+	return len(s.log) != n
 }
 
 // heldElsewhere reports whether a neighbour of the node other than except

@@ -543,7 +543,7 @@ func (t *transfer) serveRange(w http.ResponseWriter, r *http.Request) {
 		refuse(w, holder)
 		return
 	} else if seeded {
-		wait = offerTimeout // to be had nowhere else: worth waiting for a slot
+		wait = giveUpOffers // to be had nowhere else: worth waiting for a slot
 	} else {
 		seed = nil
 	}

@@ -25,15 +25,21 @@ import (
 // send if longer: the taker hangs, or passes nothing on) is offered again.
 
 // offerTimeout is how long a piece offered to one neighbour waits for its
-// request before the fetcher offers it to another as well; a request for
-// a piece the fetcher super-seeds waits as long for an upload slot (the
-// piece is to be had nowhere else, and a requester told to come back
-// later leaves the fetcher's uplink idle).
+// request before the fetcher offers it to another as well.
 const offerTimeout = time.Second
 
 // spreadTimeout is the least time a piece sent to one neighbour may take
 // to reach another of the fetcher's neighbours before it is offered again.
 const spreadTimeout = 5 * time.Second
+
+// giveUpOffers is how long a piece may be offered without being sent
+// whole before it is told to every neighbour, so that no run of unasked
+// or failed offers holds a piece back (nor, the offers waiting being
+// bounded, the pieces after it). A request for a piece the fetcher
+// super-seeds waits as long for an upload slot: the piece is to be had
+// nowhere else, a requester told to come back later leaves the fetcher's
+// uplink idle, and the requests that wait are few (seeding.limit).
+const giveUpOffers = 4 * offerTimeout
 
 // seedTick is how often the offers are checked for their timeout.
 const seedTick = offerTimeout / 4
@@ -67,6 +73,7 @@ type seedPiece struct {
 	to      []string  // the neighbours it was offered to
 	cur     string    // the neighbour whose request it waits for
 	at      time.Time // when it was last offered
+	first   time.Time // when it was first offered, since it was last sent whole
 	sending string    // the neighbour asking for it, or being sent it
 	started bool      // the sending has its upload slot
 	since   time.Time // when the sending started
@@ -211,10 +218,15 @@ func (s *seeding) offer(i int, id string, now time.Time) {
 	w.pending++
 	w.last = now
 	p.cur, p.at = id, now
+	if p.first.IsZero() {
+		p.first = now
+	}
 	if !slices.Contains(p.to, id) {
 		p.to = append(p.to, id)
-		s.log = append(s.log, reveal{piece: i, to: id})
 	}
+	// Told again if told before: a neighbour refused the piece while
+	// another was sent it forgot that the fetcher holds it.
+	s.log = append(s.log, reveal{piece: i, to: id})
 }
 
 // withdraw stops waiting for the request of piece i's current offer (the
@@ -275,7 +287,7 @@ func (s *seeding) sent(i int, peer string, whole bool, now time.Time) {
 		return
 	}
 	if whole {
-		p.taken = peer
+		p.taken, p.first = peer, time.Time{}
 		p.spread = now.Add(max(spreadTimeout, 4*now.Sub(p.since)))
 	} else {
 		s.queue = slices.Insert(s.queue, 0, i)
@@ -342,11 +354,20 @@ func (s *seeding) expire(now time.Time, held func(piece int, except string) bool
 		if p.cur == "" || now.Sub(p.at) < offerTimeout {
 			continue
 		}
-		if id := s.best(p.to); id != "" {
-			s.offer(i, id, now)
-		} else {
-			p.at = now
+		if now.Sub(p.first) > giveUpOffers {
+			// Offered for long and sent to no one: the fetcher stops
+			// choosing who gets it, and whoever asks does.
+			s.revealAll(i)
+			continue
 		}
+		id := s.best(p.to)
+		if id == "" {
+			id = s.best([]string{p.cur}) // each was told: tell one again
+		}
+		if id == "" {
+			id = p.cur // the only one
+		}
+		s.offer(i, id, now)
 	}
 	s.dispatch(now)
 	return len(s.log) != n

@@ -68,3 +68,27 @@ func TestSeedingStates(t *testing.T) {
 		t.Errorf("piece 1 offered to %q then %q (told to %q); want a second neighbour told", before, after, s.pieces[1].to)
 	}
 }
+
+// A piece offered for giveUpOffers and sent to no one is told to every
+// neighbour, so that unasked offers do not hold back the seeding; before
+// that, a neighbour offered it again is told again (it may have forgotten
+// it after a refusal).
+func TestSeedingGivesUpOffers(t *testing.T) {
+	now := time.Now()
+	s := &seeding{pieces: make([]seedPiece, 2), watchers: map[string]*watcher{}, limit: 1}
+	s.watch("a", now)
+	s.push(0)
+	s.push(1)
+	told := len(s.log)
+	s.expire(now.Add(offerTimeout+time.Millisecond), func(int, string) bool { return false })
+	if len(s.log) != told+1 || s.log[told] != (reveal{piece: 0, to: "a"}) {
+		t.Errorf("after an offer expired with one neighbour, the log has %v; want piece 0 told to a again", s.log[told:])
+	}
+	s.expire(now.Add(giveUpOffers+offerTimeout), func(int, string) bool { return false })
+	if !s.pieces[0].all {
+		t.Fatalf("piece 0 offered past giveUpOffers is not told to all")
+	}
+	if s.pieces[1].cur != "a" {
+		t.Errorf("piece 1 offered to %q once piece 0 was given up; want a", s.pieces[1].cur)
+	}
+}

@@ -269,10 +269,11 @@ func (t *transfer) pick(ctx context.Context, nb *neighbour) (piece int, ok bool)
 		if nb.dropped || t.complete || t.failed != nil || ctx.Err() != nil {
 			return 0, false
 		}
-		// The fetcher is asked whatever the node's other requests: while
-		// it super-seeds, a piece it offers this node is to be had from
-		// no one else, and its uplink idles until the node asks.
-		if t.active >= t.n.opts.Requests && nb.id != t.fetcher {
+		// The fetcher is asked whatever the node's other requests until it
+		// holds the blob whole: while it super-seeds, a piece it offers
+		// this node is to be had from no one else, and its uplink idles
+		// until the node asks.
+		if t.active >= t.n.opts.Requests && (nb.id != t.fetcher || nb.complete) {
 			t.wait(ctx)
 			continue
 		}

@@ -13,6 +13,18 @@
 // (endgame). Neighbours tell each other of every piece they get on a
 // long-lived have stream; nobody polls.
 //
+// While the fetcher streams the blob from the origin it holds pieces no
+// other node has, and it super-seeds them (seed.go): it tells each new
+// piece to one neighbour only and sends it to that one, which passes it
+// on, so that the other nodes' uplinks carry the newest pieces rather
+// than every node asking the fetcher for them. A node that asks it for a
+// piece it gave to another is refused at once, naming the other. A piece
+// is offered to another neighbour when the first does not ask within a
+// second, when its taker goes before another neighbour holds it, or when
+// it has not spread a while after it was sent; a piece offered for 4 s
+// and sent to no one is told to all. Once its origin stream ends the
+// fetcher serves as any node does.
+//
 // Only verified bytes move: a piece is kept, served to peers and given to
 // a reader only once its hash matches the one the fetcher published, and a
 // reader gets the last byte of a blob only once the whole blob matched its
@@ -31,8 +43,17 @@
 //
 // A node serves its pieces over HTTP (Node.Handler):
 //
-//	GET /p2p/v1/blobs/<digest>/pieces/<index>    one verified piece, or 404
+//	GET /p2p/v1/blobs/<digest>                   with Range: bytes=A-B, one
+//	                                             verified piece (any range
+//	                                             once the blob is whole),
+//	                                             404, or 503 when busy
 //	GET /p2p/v1/blobs/<digest>/have              newline-delimited JSON Have
 //	                                             messages: first the pieces
 //	                                             held, then each new one
+//
+// A node names itself on both in a Gantry-Peer header: a super-seeding
+// fetcher tells a named peer's have stream only the pieces it offers that
+// peer, and answers a named peer's request for a piece it gave to another
+// 503 with that peer's ID in Gantry-Piece-Given (a 503 without it: every
+// upload slot is busy).
 package swarm

@@ -80,7 +80,10 @@ func (t *transfer) pickNeighbours(ctx context.Context) {
 	}
 	if len(downloading)+len(whole) > 0 {
 		for _, nb := range t.neighbours {
-			if time.Since(nb.useful) > t.n.opts.StallTimeout/2 && !t.gives(nb) {
+			// The fetcher is kept: while it streams from the origin it
+			// tells each new piece to one neighbour only, so it may have
+			// given nothing to this one for a while.
+			if time.Since(nb.useful) > t.n.opts.StallTimeout/2 && !t.gives(nb) && nb.id != t.fetcher {
 				t.dropLocked(nb)
 				break
 			}
@@ -162,6 +165,7 @@ func (t *transfer) watch(ctx context.Context, nb *neighbour) {
 	if err != nil {
 		return
 	}
+	req.Header.Set(peerHeader, t.n.opts.ID)
 	resp, err := t.n.opts.HTTP.Do(req)
 	if err != nil {
 		return
@@ -223,6 +227,16 @@ func (t *transfer) worker(ctx context.Context, nb *neighbour) {
 		t.active--
 		delete(nb.requesting, i)
 		t.signal() // the request's room, and its piece, are free for others
+		if given := (errGiven{}); errors.As(err, &given) {
+			// A fetcher that super-seeds gave the piece to another node:
+			// it is to be had from that node soon, not from this one.
+			if nb.has[i] && !nb.complete {
+				nb.has[i] = false
+				t.avail[i]--
+			}
+			t.mu.Unlock()
+			continue
+		}
 		if errors.Is(err, errBusy) {
 			// This neighbour is asked again after a pause.
 			t.mu.Unlock()
@@ -255,7 +269,11 @@ func (t *transfer) pick(ctx context.Context, nb *neighbour) (piece int, ok bool)
 		if nb.dropped || t.complete || t.failed != nil || ctx.Err() != nil {
 			return 0, false
 		}
-		if t.active >= t.n.opts.Requests {
+		// The fetcher is asked whatever the node's other requests until it
+		// holds the blob whole: while it super-seeds, a piece it offers
+		// this node is to be had from no one else, and its uplink idles
+		// until the node asks.
+		if t.active >= t.n.opts.Requests && (nb.id != t.fetcher || nb.complete) {
 			t.wait(ctx)
 			continue
 		}
@@ -351,6 +369,7 @@ func (t *transfer) takePiece(ctx context.Context, nb *neighbour, i int) error {
 		return err
 	}
 	req.Header.Set("Range", fmt.Sprintf("bytes=%d-%d", off, off+size-1))
+	req.Header.Set(peerHeader, t.n.opts.ID)
 	resp, err := t.n.opts.HTTP.Do(req)
 	if err != nil {
 		return err
@@ -360,6 +379,9 @@ func (t *transfer) takePiece(ctx context.Context, nb *neighbour, i int) error {
 	case http.StatusPartialContent:
 	case http.StatusServiceUnavailable:
 		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 4<<10)) // keep the connection
+		if to := resp.Header.Get(givenHeader); to != "" {
+			return fmt.Errorf("piece %d: %w", i, errGiven{to: to})
+		}
 		return fmt.Errorf("piece %d: %w", i, errBusy)
 	default:
 		return fmt.Errorf("piece %d: %s", i, resp.Status)
@@ -425,18 +447,53 @@ func (n *Node) serve(w http.ResponseWriter, r *http.Request) {
 
 // serveHave streams the pieces the node verified, as it verifies them. It
 // wakes only when the log of verified pieces or the blob's end changes.
+//
+// While the node super-seeds the blob (seed.go), a stream of a named peer
+// tells only the pieces the node offers that peer and those told to all;
+// when the seeding ends, it tells every piece verified.
 func (t *transfer) serveHave(w http.ResponseWriter, r *http.Request) {
 	rc := http.NewResponseController(w)
 	w.Header().Set("Content-Type", "application/x-ndjson")
 	w.WriteHeader(http.StatusOK)
 	enc := json.NewEncoder(w)
-	sent := 0
+	peer := r.Header.Get(peerHeader)
+	sent, seedSent := 0, 0
+	var seed *seeding // the seeding this stream is counted in
+	defer func() {
+		if seed != nil {
+			t.mu.Lock()
+			seed.unwatch(peer, time.Now(), t.heldElsewhere)
+			t.signal()
+			t.mu.Unlock()
+		}
+	}()
 	for {
 		t.mu.Lock()
 		complete, failed := t.complete, t.failed != nil
-		sent = min(sent, len(t.log)) // the log restarts when the swarm's hashes were lies
-		batch := t.log[sent:]
-		sent = len(t.log)
+		var batch []int
+		if t.seed != seed && peer != "" {
+			if seed != nil {
+				seed.unwatch(peer, time.Now(), t.heldElsewhere)
+				sent = 0 // the seeding ended: tell everything
+			}
+			seed, seedSent = t.seed, 0
+			if seed != nil {
+				seed.watch(peer, time.Now())
+			}
+			t.signal()
+		}
+		if seed != nil {
+			for _, rv := range seed.log[seedSent:] {
+				if rv.to == "" || rv.to == peer {
+					batch = append(batch, rv.piece)
+				}
+			}
+			seedSent = len(seed.log)
+		} else {
+			sent = min(sent, len(t.log)) // the log restarts when the swarm's hashes were lies
+			batch = t.log[sent:]
+			sent = len(t.log)
+		}
 		ch := t.logged
 		t.mu.Unlock()
 		var msg Have
@@ -469,26 +526,63 @@ func (t *transfer) serveRange(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "want one range of bytes within the blob", http.StatusRequestedRangeNotSatisfiable)
 		return
 	}
+	peer := r.Header.Get(peerHeader)
 	t.mu.Lock()
-	served := t.complete
+	served, piece := t.complete, -1
 	if !served && t.layout != nil && !t.ownPlan && off%t.layout.PieceSize == 0 {
 		i := int(off / t.layout.PieceSize)
 		po, ps := t.layout.Bounds(i)
 		served = po == off && po+ps-1 == end && t.state[i] == verified
+		piece = i
+	}
+	// A piece the node super-seeds goes to one peer only (seed.go).
+	seed, wait := t.seed, slotWait
+	if !served || seed == nil || piece < 0 || peer == "" {
+		seed = nil
+	} else if ok, holder, seeded := seed.claim(piece, peer); !ok {
+		t.mu.Unlock()
+		refuse(w, holder)
+		return
+	} else if seeded {
+		wait = giveUpOffers // to be had nowhere else: worth waiting for a slot
+	} else {
+		seed = nil
 	}
 	t.mu.Unlock()
 	if !served {
 		http.Error(w, "this node holds no verified piece there", http.StatusNotFound)
 		return
 	}
+	// sent tells the seeding how the sending ended.
+	sent := func(whole bool) {
+		if seed == nil {
+			return
+		}
+		t.mu.Lock()
+		if t.seed == seed {
+			seed.sent(piece, peer, whole, time.Now())
+			t.signal()
+		}
+		t.mu.Unlock()
+	}
 	select {
 	case t.n.slots <- struct{}{}:
 		defer func() { <-t.n.slots }()
-	case <-time.After(slotWait):
+	case <-time.After(wait):
+		sent(false)
 		http.Error(w, "every upload slot is busy; ask another peer", http.StatusServiceUnavailable)
 		return
 	case <-r.Context().Done():
+		sent(false)
 		return
+	}
+	if seed != nil {
+		t.mu.Lock()
+		if t.seed == seed {
+			seed.start(piece, peer, time.Now())
+			t.signal()
+		}
+		t.mu.Unlock()
 	}
 	size := end - off + 1
 	w.Header().Set("Content-Type", "application/octet-stream")
@@ -497,6 +591,14 @@ func (t *transfer) serveRange(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusPartialContent)
 	n, _ := io.Copy(w, limit(r.Context(), io.NewSectionReader(t.file, off, size), t.n.upRate))
 	t.n.servedBytes.Add(n)
+	sent(n == size) // a send cut short (the peer gone) is offered again
+}
+
+// refuse answers a request for a piece the node super-seeds and gave to
+// another peer: the requester takes it from that peer (or any other).
+func refuse(w http.ResponseWriter, holder string) {
+	w.Header().Set(givenHeader, holder)
+	http.Error(w, "this piece was given to another peer; take it from there", http.StatusServiceUnavailable)
 }
 
 // slotWait is how long a piece request waits for an upload slot before
@@ -510,6 +612,14 @@ const busyBackoff = 150 * time.Millisecond
 
 // errBusy marks a piece request its neighbour had no upload slot for.
 var errBusy = errors.New("every upload slot of the neighbour is busy")
+
+// errGiven marks a piece request its neighbour refused: it super-seeds the
+// blob and gave the piece to the node to.
+type errGiven struct{ to string }
+
+func (e errGiven) Error() string {
+	return "the neighbour gave the piece to " + e.to
+}
 
 // sleep waits d, or less if ctx ends first (false).
 func sleep(ctx context.Context, d time.Duration) bool {

@@ -72,7 +72,9 @@ type transfer struct {
 	active   int      // piece requests out to neighbours
 	avail    []uint16 // neighbours holding each piece, for rarest first
 	nLanded  int
-	log      []int // verified pieces in the order they were verified
+	log      []int    // verified pieces in the order they were verified
+	seed     *seeding // non-nil while the fetcher's origin stream runs (seed.go)
+	seedSeen int      // 1+len(seed.log) when logged was last closed, 0 without
 
 	members    map[string]tracker.Peer
 	neighbours map[string]*neighbour
@@ -171,8 +173,12 @@ func (n *Node) completeTransfer(d digest.Digest, m meta) (*transfer, error) {
 func (t *transfer) signal() {
 	close(t.changed)
 	t.changed = make(chan struct{})
-	if end := t.complete || t.failed != nil; len(t.log) != t.logSeen || end != t.logEnd {
-		t.logSeen, t.logEnd = len(t.log), end
+	seedLen := 0
+	if t.seed != nil {
+		seedLen = 1 + len(t.seed.log)
+	}
+	if end := t.complete || t.failed != nil; len(t.log) != t.logSeen || end != t.logEnd || seedLen != t.seedSeen {
+		t.logSeen, t.logEnd, t.seedSeen = len(t.log), end, seedLen
 		close(t.logged)
 		t.logged = make(chan struct{})
 	}
@@ -327,7 +333,7 @@ func (t *transfer) checkLanded(i int) {
 	}
 	if ok {
 		t.state[i] = verified
-		t.log = append(t.log, i)
+		t.logVerified(i)
 	} else {
 		t.n.log.Warn("the origin's bytes differ from the piece hash the swarm published", "digest", t.d, "piece", i)
 		t.state[i] = missing
@@ -342,17 +348,27 @@ func (t *transfer) land(i int, st pieceState) {
 	if t.state[i] != missing {
 		if st == verified && t.state[i] == landed {
 			t.state[i] = verified
-			t.log = append(t.log, i)
+			t.logVerified(i)
 		}
 		return
 	}
 	t.state[i] = st
 	t.nLanded++
 	if st == verified {
-		t.log = append(t.log, i)
+		t.logVerified(i)
 	}
 	t.progress = time.Now()
 	t.signal()
+}
+
+// logVerified adds piece i to the pieces verified. While the fetcher
+// super-seeds, a piece its origin stream did not bring is told to every
+// neighbour. t.mu is held.
+func (t *transfer) logVerified(i int) {
+	t.log = append(t.log, i)
+	if t.seed != nil && !t.seed.pieces[i].own {
+		t.seed.revealAll(i)
+	}
 }
 
 // hash feeds the pieces to the whole blob's hash in order, as they land,
@@ -661,6 +677,9 @@ func (t *transfer) fromOrigin(ctx context.Context, asFetcher bool, what string, 
 		t.mu.Lock()
 		defer t.mu.Unlock()
 		t.originStop, t.fetchLease = nil, 0
+		if asFetcher {
+			t.stopSeeding()
+		}
 		t.progress = time.Now()
 		if err != nil && octx.Err() == nil {
 			t.n.log.Warn(what+" failed", "digest", t.d, "err", err)
@@ -768,6 +787,7 @@ func (t *transfer) startOrigin(ctx context.Context, asFetcher bool) {
 	})
 	if asFetcher {
 		t.fetchLease = lease
+		t.startSeeding(ctx)
 	}
 }
 
@@ -810,7 +830,14 @@ func (t *transfer) stream(ctx context.Context, first int, asFetcher bool, lease 
 			t.land(i, verified)
 		case asFetcher:
 			t.hashes[i] = h
+			if t.seed != nil {
+				t.seed.pieces[i].own = true // offered below, not told to all
+			}
 			t.land(i, verified)
+			if t.seed != nil {
+				t.seed.push(i)
+				t.signal()
+			}
 			t.n.announce(tracker.Announce{Publish: []tracker.Publish{{Digest: t.d, Lease: lease, Pieces: []tracker.PieceHash{{Index: i, Hash: h}}}}})
 		default:
 			t.land(i, landed)

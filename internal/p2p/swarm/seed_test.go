@@ -1,0 +1,94 @@
+package swarm
+
+import (
+	"testing"
+	"time"
+)
+
+// offeredTo lists, for each piece, the neighbour whose request it waits
+// for ("" if none).
+func (s *seeding) offeredTo() []string {
+	out := make([]string, len(s.pieces))
+	for i, p := range s.pieces {
+		out[i] = p.cur
+	}
+	return out
+}
+
+// The seeding's life of a piece: offered to one neighbour, refused to the
+// others while it is sent and once it was, offered again when the
+// neighbour that took it goes before anyone else holds it, or when the
+// neighbour offered it does not ask within offerTimeout.
+func TestSeedingStates(t *testing.T) {
+	now := time.Now()
+	s := &seeding{pieces: make([]seedPiece, 4), watchers: map[string]*watcher{}, limit: 2}
+	for _, id := range []string{"a", "b", "c"} {
+		s.watch(id, now)
+	}
+	s.push(0)
+	s.push(1)
+	s.push(2) // over the limit of 2 offers waiting: queued
+	got := s.offeredTo()
+	if got[0] == "" || got[1] == "" || got[0] == got[1] || got[2] != "" {
+		t.Fatalf("offers %q: want pieces 0 and 1 to two neighbours, 2 queued", got)
+	}
+	a, other := got[0], got[1]
+	if ok, _, seeded := s.claim(0, a); !ok || !seeded {
+		t.Fatalf("the neighbour offered piece 0 could not claim it")
+	}
+	if ok, holder, _ := s.claim(0, other); ok || holder != a {
+		t.Errorf("claim of a piece asked for by %s by %s: ok %v, holder %q; want refused naming %s", a, other, ok, holder, a)
+	}
+	if s.offeredTo()[2] != "" {
+		t.Errorf("piece 2 offered while piece 0 waits for an upload slot: over the limit")
+	}
+	s.start(0, a, now)
+	c := s.offeredTo()[2]
+	if c == "" {
+		t.Fatalf("piece 2 not offered once piece 0 had its upload slot")
+	}
+	s.sent(0, a, true, now)
+	if ok, holder, _ := s.claim(0, other); ok || holder != a {
+		t.Errorf("claim of a piece sent to %s by %s: ok %v, holder %q; want refused naming %s", a, other, ok, holder, a)
+	}
+	if ok, _, _ := s.claim(2, c); !ok {
+		t.Fatalf("the neighbour offered piece 2 could not claim it")
+	}
+	s.start(2, c, now)
+	s.sent(2, c, true, now)
+	// a goes before anyone else holds piece 0: it is offered to another.
+	s.unwatch(a, now, func(int, string) bool { return false })
+	if got := s.offeredTo()[0]; got == "" || got == a {
+		t.Errorf("piece 0 offered to %q after its taker went; want another neighbour", got)
+	}
+	// An offer unasked for offerTimeout goes to another neighbour as well.
+	before := s.pieces[1].cur
+	s.expire(now.Add(offerTimeout+time.Millisecond), func(int, string) bool { return true })
+	if after := s.pieces[1].cur; after == before || len(s.pieces[1].to) != 2 {
+		t.Errorf("piece 1 offered to %q then %q (told to %q); want a second neighbour told", before, after, s.pieces[1].to)
+	}
+}
+
+// A piece offered for giveUpOffers and sent to no one is told to every
+// neighbour, so that unasked offers do not hold back the seeding; before
+// that, a neighbour offered it again is told again (it may have forgotten
+// it after a refusal).
+func TestSeedingGivesUpOffers(t *testing.T) {
+	now := time.Now()
+	s := &seeding{pieces: make([]seedPiece, 2), watchers: map[string]*watcher{}, limit: 1}
+	s.watch("a", now)
+	s.push(0)
+	s.push(1)
+	told := len(s.log)
+	s.expire(now.Add(offerTimeout+time.Millisecond), func(int, string) bool { return false })
+	if len(s.log) != told+1 || s.log[told] != (reveal{piece: 0, to: "a"}) {
+		t.Errorf("after an offer expired with one neighbour, the log has %v; want piece 0 told to a again", s.log[told:])
+	}
+	s.expire(now.Add(giveUpOffers+offerTimeout), func(int, string) bool { return false })
+	if !s.pieces[0].all {
+		t.Fatalf("piece 0 offered past giveUpOffers is not told to all")
+	}
+	if s.pieces[1].cur != "a" {
+		t.Errorf("piece 1 offered to %q once piece 0 was given up; want a", s.pieces[1].cur)
+	}
+}

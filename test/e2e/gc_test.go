@@ -115,7 +115,10 @@ func TestGCDryRunAndCollect(t *testing.T) {
 // counts it in /metrics, and every image left still pulls.
 func TestServeOnlineGC(t *testing.T) {
 	root := t.TempDir()
-	s, crane := gcFixture(t, root, "--gc-interval", "300ms", "--gc-grace", "0")
+	// A grace of 2 s, not 0: the collector runs while gcFixture pushes,
+	// and with no grace it may unlink demo/b's blobs between their upload
+	// and the manifest that refers to them (as a CI run once showed).
+	s, crane := gcFixture(t, root, "--gc-interval", "300ms", "--gc-grace", "2s")
 	re := regexp.MustCompile(`(?m)^gantry_gc_blobs_reclaimed_total (\d+)`)
 	deadline := time.Now().Add(20 * time.Second)
 	for {

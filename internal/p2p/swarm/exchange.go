@@ -65,8 +65,17 @@ type neighbour struct {
 // seed always reaches it. Within each kind the choice is random, so that a
 // swarm's graph is well knit and no one peer, the fetcher say, serves
 // everyone. A neighbour that has had nothing to give for half the stall
-// timeout is let go when others could take its place. t.mu is held.
+// timeout is let go when others could take its place.
+//
+// A fetcher that super-seeds takes every member as a neighbour and lets
+// none go: it gives pieces rather than takes them, and what each node
+// holds decides whom it offers a piece to, and whether a piece it sent
+// has spread (seed.go). t.mu is held.
 func (t *transfer) pickNeighbours(ctx context.Context) {
+	want := t.n.opts.Neighbours
+	if t.seed != nil {
+		want = len(t.members)
+	}
 	var downloading, whole []tracker.Peer
 	for id, m := range t.members {
 		if t.neighbours[id] != nil || t.n.isBanned(id) {
@@ -78,7 +87,7 @@ func (t *transfer) pickNeighbours(ctx context.Context) {
 			downloading = append(downloading, m)
 		}
 	}
-	if len(downloading)+len(whole) > 0 {
+	if len(downloading)+len(whole) > 0 && t.seed == nil {
 		for _, nb := range t.neighbours {
 			// The fetcher is kept: while it streams from the origin it
 			// tells each new piece to one neighbour only, so it may have
@@ -103,7 +112,7 @@ func (t *transfer) pickNeighbours(ctx context.Context) {
 		pick, whole = append(pick, whole[0]), whole[1:]
 	}
 	pick = append(append(pick, downloading...), whole...)
-	for _, m := range pick[:min(len(pick), max(0, t.n.opts.Neighbours-len(t.neighbours)))] {
+	for _, m := range pick[:min(len(pick), max(0, want-len(t.neighbours)))] {
 		t.addNeighbour(ctx, m)
 	}
 }
@@ -230,6 +239,7 @@ func (t *transfer) worker(ctx context.Context, nb *neighbour) {
 		if given := (errGiven{}); errors.As(err, &given) {
 			// A fetcher that super-seeds gave the piece to another node:
 			// it is to be had from that node soon, not from this one.
+			t.trace("piece given elsewhere", "piece", i, "peer", nb.id, "to", given.to)
 			if nb.has[i] && !nb.complete {
 				nb.has[i] = false
 				t.avail[i]--
@@ -239,6 +249,7 @@ func (t *transfer) worker(ctx context.Context, nb *neighbour) {
 		}
 		if errors.Is(err, errBusy) {
 			// This neighbour is asked again after a pause.
+			t.trace("peer busy", "piece", i, "peer", nb.id)
 			t.mu.Unlock()
 			if !sleep(ctx, busyBackoff+rand.N(busyBackoff)) {
 				return
@@ -406,6 +417,7 @@ func (t *transfer) takePiece(ctx context.Context, nb *neighbour, i int) error {
 		}
 	}
 	t.mu.Lock()
+	t.trace("piece from peer", "piece", i, "peer", nb.id)
 	t.peerBytes += size
 	nb.useful = time.Now()
 	t.land(i, verified)

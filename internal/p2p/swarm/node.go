@@ -119,9 +119,10 @@ type Stats struct {
 // Node is one peer of the swarms: it fetches blobs for its callers and
 // serves their pieces to other nodes.
 type Node struct {
-	opts Options
-	log  *slog.Logger
-	trk  *tracker.Client
+	opts  Options
+	log   *slog.Logger
+	debug bool // log at debug level the pieces' way through the node (trace)
+	trk   *tracker.Client
 
 	// mu guards transfers; a transfer's own lock may be taken under it,
 	// never the other way round.
@@ -188,6 +189,7 @@ func New(opts Options) (*Node, error) {
 		ready:     make(chan struct{}),
 	}
 	n.downRate, n.upRate = limiter(opts.DownloadRate), limiter(opts.UploadRate)
+	n.debug = log.Enabled(context.Background(), slog.LevelDebug)
 	for _, sub := range []string{"blobs", "partial", "meta"} {
 		if err := os.MkdirAll(filepath.Join(opts.Dir, sub), 0o755); err != nil {
 			return nil, fmt.Errorf("swarm: %w", err)

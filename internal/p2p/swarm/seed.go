@@ -62,6 +62,23 @@ type seeding struct {
 	// asked for that wait for an upload slot: enough to keep the slots
 	// busy, few enough that a request seldom waits offerTimeout.
 	limit int
+	// holds reports whether the fetcher knows a neighbour to hold a
+	// piece (nil: it knows of none). A piece is offered only to
+	// neighbours that lack it.
+	holds func(piece int, peer string) bool
+	trace func(msg string, args ...any) // transfer.trace, or nil
+}
+
+// note traces a step of the seeding, if tracing.
+func (s *seeding) note(msg string, args ...any) {
+	if s.trace != nil {
+		s.trace(msg, args...)
+	}
+}
+
+// lacks reports whether peer is not known to hold piece i.
+func (s *seeding) lacks(i int, peer string) bool {
+	return s.holds == nil || !s.holds(i, peer)
 }
 
 // seedPiece is what the fetcher did with one piece it super-seeds. It is
@@ -101,6 +118,11 @@ func (t *transfer) startSeeding(ctx context.Context) {
 		pieces:   make([]seedPiece, len(t.state)),
 		watchers: map[string]*watcher{},
 		limit:    t.n.opts.UploadSlots,
+		trace:    t.trace,
+		holds: func(i int, peer string) bool {
+			nb := t.neighbours[peer]
+			return nb != nil && (nb.complete || nb.has[i])
+		},
 	}
 	for i, st := range t.state {
 		if st == verified {
@@ -149,6 +171,7 @@ func (s *seeding) revealAll(i int) {
 	s.withdraw(i)
 	p.all = true
 	s.log = append(s.log, reveal{piece: i})
+	s.note("seed tell all", "piece", i)
 }
 
 // push queues piece i, just landed from the origin, to be offered.
@@ -182,9 +205,15 @@ func (s *seeding) dispatch(now time.Time) {
 			s.queue = s.queue[1:]
 			continue
 		}
-		id := s.best(p.to) // a piece offered again goes elsewhere
+		id := s.best(i, p.to) // a piece offered again goes elsewhere
 		if id == "" {
-			id = s.best(nil)
+			id = s.best(i, nil)
+		}
+		if id == "" && len(s.watchers) > 0 {
+			// Every neighbour holds it: it spread. Whoever asks gets it.
+			s.queue = s.queue[1:]
+			s.revealAll(i)
+			continue
 		}
 		if id == "" {
 			return
@@ -195,12 +224,13 @@ func (s *seeding) dispatch(now time.Time) {
 	}
 }
 
-// best is the neighbour to offer a piece to, not one of except; "" if none.
-func (s *seeding) best(except []string) string {
+// best is the neighbour to offer piece i to, one that lacks it and is not
+// one of except; "" if none.
+func (s *seeding) best(i int, except []string) string {
 	var id string
 	var b *watcher
 	for wid, w := range s.watchers {
-		if slices.Contains(except, wid) {
+		if slices.Contains(except, wid) || !s.lacks(i, wid) {
 			continue
 		}
 		if b == nil || w.pending < b.pending || w.pending == b.pending && w.last.Before(b.last) {
@@ -227,6 +257,7 @@ func (s *seeding) offer(i int, id string, now time.Time) {
 	// Told again if told before: a neighbour refused the piece while
 	// another was sent it forgot that the fetcher holds it.
 	s.log = append(s.log, reveal{piece: i, to: id})
+	s.note("seed offer", "piece", i, "to", id, "pending", w.pending)
 }
 
 // withdraw stops waiting for the request of piece i's current offer (the
@@ -267,6 +298,7 @@ func (s *seeding) claim(i int, peer string) (ok bool, holder string, seeded bool
 	}
 	s.withdraw(i)
 	p.sending, p.started = peer, false
+	s.note("seed claim", "piece", i, "peer", peer)
 	return true, "", true
 }
 
@@ -286,6 +318,7 @@ func (s *seeding) sent(i int, peer string, whole bool, now time.Time) {
 	if p.sending != peer {
 		return
 	}
+	s.note("seed sent", "piece", i, "peer", peer, "whole", whole)
 	if whole {
 		p.taken, p.first = peer, time.Time{}
 		p.spread = now.Add(max(spreadTimeout, 4*now.Sub(p.since)))
@@ -346,9 +379,18 @@ func (s *seeding) expire(now time.Time, held func(piece int, except string) bool
 			if held(i, p.taken) {
 				p.spread = time.Time{} // it spreads
 			} else {
+				s.note("seed not spread", "piece", i, "taken", p.taken)
 				p.taken = ""
 				s.queue = slices.Insert(s.queue, 0, i)
 			}
+			continue
+		}
+		if p.cur != "" && !s.lacks(i, p.cur) {
+			// The neighbour offered it took it from another node: it
+			// spread, and is to be had from there.
+			s.note("seed offer moot", "piece", i, "to", p.cur)
+			p.taken, p.spread, p.first = p.cur, now.Add(spreadTimeout), time.Time{}
+			s.withdraw(i)
 			continue
 		}
 		if p.cur == "" || now.Sub(p.at) < offerTimeout {
@@ -360,9 +402,9 @@ func (s *seeding) expire(now time.Time, held func(piece int, except string) bool
 			s.revealAll(i)
 			continue
 		}
-		id := s.best(p.to)
+		id := s.best(i, p.to)
 		if id == "" {
-			id = s.best([]string{p.cur}) // each was told: tell one again
+			id = s.best(i, []string{p.cur}) // each was told: tell one again
 		}
 		if id == "" {
 			id = p.cur // the only one

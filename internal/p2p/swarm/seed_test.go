@@ -92,3 +92,44 @@ func TestSeedingGivesUpOffers(t *testing.T) {
 		t.Errorf("piece 1 offered to %q once piece 0 was given up; want a", s.pieces[1].cur)
 	}
 }
+
+// A piece is offered only to a neighbour that lacks it: an offer to one
+// that holds it already waits for a request that never comes, and holds
+// back the pieces queued behind it (a swarm of 32 nodes stalled so for
+// 4 s, the fetcher's uplink idle, when pieces that had spread beyond the
+// fetcher's sight were offered again to nodes that held them). An offer
+// whose neighbour came to hold the piece elsewhere is withdrawn; a piece
+// every neighbour holds is offered to none.
+func TestSeedingOffersOnlyToLackers(t *testing.T) {
+	now := time.Now()
+	held := map[string]map[int]bool{"a": {0: true, 1: true}, "b": {0: true}, "c": {}}
+	s := &seeding{pieces: make([]seedPiece, 4), watchers: map[string]*watcher{}, limit: 2,
+		holds: func(i int, peer string) bool { return held[peer][i] }}
+	for _, id := range []string{"a", "b", "c"} {
+		s.watch(id, now)
+	}
+	s.push(0)
+	if got := s.pieces[0].cur; got != "c" {
+		t.Fatalf("piece 0, held by a and b, offered to %q; want c", got)
+	}
+	s.push(1)
+	if got := s.pieces[1].cur; got != "b" {
+		t.Fatalf("piece 1, held by a, offered to %q; want b (c has an offer waiting)", got)
+	}
+	s.push(2) // queued: two offers wait
+	held["c"][0] = true // c took piece 0 from another node
+	s.expire(now.Add(seedTick), func(int, string) bool { return true })
+	if s.pieces[0].cur != "" {
+		t.Errorf("piece 0 still offered to %q, which holds it", s.pieces[0].cur)
+	}
+	if s.pieces[2].cur == "" {
+		t.Errorf("piece 2 not offered once the offer of piece 0 was withdrawn")
+	}
+	// Piece 0 sent, then not seen to spread: offered again, but every
+	// neighbour holds it, so it is offered to none.
+	s.pieces[0].taken, s.pieces[0].spread = "a", now.Add(time.Second)
+	s.expire(now.Add(2*time.Second), func(int, string) bool { return false })
+	if s.pieces[0].cur != "" {
+		t.Errorf("piece 0, held by every neighbour, offered again to %q", s.pieces[0].cur)
+	}
+}

@@ -100,6 +100,15 @@ type transfer struct {
 	fellBack    bool         // the origin was asked because the swarm stalled
 }
 
+// trace logs, at debug level, a step of a piece's way through the node
+// (the seeding's offers, the hashes as they come, the pieces as they
+// land), for following a swarm's pieces in its nodes' logs.
+func (t *transfer) trace(msg string, args ...any) {
+	if t.n.debug {
+		t.n.log.Debug(msg, append([]any{"digest", t.d.Encoded()[:12]}, args...)...)
+	}
+}
+
 func (t *transfer) lastUsed() time.Time {
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -304,6 +313,7 @@ func (t *transfer) event(ev tracker.Event) {
 				continue
 			}
 			t.hashes[p.Index] = p.Hash
+			t.trace("piece hash", "piece", p.Index)
 			t.progress = time.Now() // the swarm moves
 			if t.state[p.Index] == landed {
 				i := p.Index
@@ -354,6 +364,7 @@ func (t *transfer) land(i int, st pieceState) {
 	}
 	t.state[i] = st
 	t.nLanded++
+	t.trace("piece landed", "piece", i, "verified", st == verified)
 	if st == verified {
 		t.logVerified(i)
 	}

@@ -116,7 +116,7 @@ func TestSeedingOffersOnlyToLackers(t *testing.T) {
 	if got := s.pieces[1].cur; got != "b" {
 		t.Fatalf("piece 1, held by a, offered to %q; want b (c has an offer waiting)", got)
 	}
-	s.push(2) // queued: two offers wait
+	s.push(2)           // queued: two offers wait
 	held["c"][0] = true // c took piece 0 from another node
 	s.expire(now.Add(seedTick), func(int, string) bool { return true })
 	if s.pieces[0].cur != "" {

@@ -76,6 +76,13 @@ func (t *transfer) pickNeighbours(ctx context.Context) {
 	if t.seed != nil {
 		want = len(t.members)
 	}
+	// Every node takes the fetcher, beyond Options.Neighbours if need be:
+	// while it super-seeds it offers each new piece to one of the nodes
+	// that read its have stream, and a node not among them would never
+	// hold a piece the others lack, its uplink idle.
+	if f, ok := t.members[t.fetcher]; ok && t.neighbours[f.ID] == nil && !t.n.isBanned(f.ID) {
+		t.addNeighbour(ctx, f)
+	}
 	var downloading, whole []tracker.Peer
 	for id, m := range t.members {
 		if t.neighbours[id] != nil || t.n.isBanned(id) {

@@ -972,3 +972,41 @@ func TestSeedTakerKilled(t *testing.T) {
 		t.Errorf("origin GETs %d, want 1", o.gets.Load())
 	}
 }
+
+// Every node takes the fetcher as a neighbour, however few neighbours it
+// takes: a node that does not read the fetcher's have stream is never
+// offered a new piece, holds only pieces the others have, and its uplink
+// idles (at 32 nodes and 12 neighbours, a third of the nodes sent at under
+// half their rate while the origin streamed).
+func TestEveryNodeTakesTheFetcher(t *testing.T) {
+	const nodes, size = 8, 8 << 20 // 32 pieces of 256 KiB
+	b := randomBlob(t, size)
+	o := newOrigin(t, b)
+	o.delay.Store(int64(20 * time.Millisecond)) // about 2.6 s for the blob
+	up := &uploads{}
+	c := newCluster(t, 0, swarm.Options{})
+	c.wrap = up.wrap
+	for range nodes {
+		c.add(swarm.Options{StallTimeout: 20 * time.Second, Neighbours: 2}, t.TempDir())
+	}
+	c.pullAll(b, o, 60*time.Second)
+	streamed := time.Unix(0, o.last.Load()).Add(-100 * time.Millisecond)
+	fetcher := ""
+	for _, m := range c.nodes {
+		if m.node.Stats().OriginBytes > 0 {
+			fetcher = m.id
+		}
+	}
+	up.mu.Lock()
+	defer up.mu.Unlock()
+	given := map[string]int{}
+	for _, u := range up.list {
+		if u.node == fetcher && u.at.Before(streamed) {
+			given[u.to]++
+		}
+	}
+	t.Logf("while it streamed, the fetcher %s sent pieces to %v", fetcher, given)
+	if len(given) != nodes-1 {
+		t.Errorf("the fetcher sent pieces to %d nodes of %d; want every other node", len(given), nodes-1)
+	}
+}

@@ -38,6 +38,7 @@ type agentFlags struct {
 	upstream, tracker, data, id  string
 	neighbours                   int
 	requests                     int
+	uploadSlots                  int
 	stallTimeout                 time.Duration
 	cacheSize, downRate, upRate  string
 	access                       registryFlags // TLS of --upstream and --tracker
@@ -113,6 +114,7 @@ rollout's makespan and percentiles are computed.`,
 	fl.StringVar(&f.id, "id", "", "this node's name in its swarms (default: host name and --peer-advertise)")
 	fl.IntVar(&f.neighbours, "neighbours", 12, "peers this node takes the pieces of one blob from at once")
 	fl.IntVar(&f.requests, "requests", 6, "piece requests this node keeps in flight for one blob, over all its neighbours")
+	fl.IntVar(&f.uploadSlots, "upload-slots", 4, "pieces this node sends to peers at once; more requests are told to ask elsewhere")
 	fl.DurationVar(&f.stallTimeout, "stall-timeout", 5*time.Second, "fetch from the upstream what the swarm has not brought for this long")
 	fl.StringVar(&f.cacheSize, "cache-size", "20GiB", "bytes of whole blobs kept in --data; past it the least recently pulled go (0: no bound)")
 	fl.StringVar(&f.downRate, "download-rate", "0", "bytes per second taken from peers and the upstream, e.g. 50MiB (0: no bound)")
@@ -152,6 +154,9 @@ func (f *agentFlags) check() error {
 	}
 	if f.requests < 1 {
 		return fmt.Errorf("--requests %d: want 1 or more", f.requests)
+	}
+	if f.uploadSlots < 1 {
+		return fmt.Errorf("--upload-slots %d: want 1 or more", f.uploadSlots)
 	}
 	if f.neighbours < 1 {
 		return fmt.Errorf("--neighbours %d: want 1 or more", f.neighbours)
@@ -203,7 +208,7 @@ func runAgent(ctx context.Context, e *env, f agentFlags) error {
 	m := newAgentMetrics()
 	node, err := swarm.New(swarm.Options{
 		ID: id, Addr: advertise, Tracker: f.tracker, Dir: f.data,
-		Neighbours: f.neighbours, Requests: f.requests, StallTimeout: f.stallTimeout, Logger: e.log,
+		Neighbours: f.neighbours, Requests: f.requests, UploadSlots: f.uploadSlots, StallTimeout: f.stallTimeout, Logger: e.log,
 		CacheBytes: sizes["--cache-size"], DownloadRate: sizes["--download-rate"], UploadRate: sizes["--upload-rate"],
 		TLS: tlsConf,
 		OnPull: func(r swarm.PullRecord) {

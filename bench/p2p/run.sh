@@ -53,8 +53,13 @@
 #                     veths' microsecond base RTT, a node that downloads
 #                     while its uplink is busy gets a window of a few dozen
 #                     packets: its ACKs wait behind its uploads.
-#   QUEUE_KB=256      bytes each shaped direction may queue (0: HTB's default
-#                     leaf, 1000 packets of any size)
+#   QUEUE_KB=         bytes each shaped direction may queue (0: HTB's default
+#                     leaf, 1000 packets of any size). Default: 21 ms at
+#                     RATE_MBIT, at least 64 KiB (a GSO segment must fit):
+#                     256 at 100 Mbit/s, 64 at 10. A queue of fixed bytes
+#                     would be ten times as long at 10 Mbit/s as at 100
+#                     (256 KiB: 210 ms), and every request and have message
+#                     would wait that long behind the data a node sends.
 #   RUNS=3            runs of each (mode, N, S); the modes' order rotates
 #   MODES="gantry direct bt"
 #   DIRECT_MAX_MIB=64 direct pulls only for blobs up to this size (N*S/B
@@ -76,7 +81,7 @@ cd "$(dirname "$0")/../.."
 NODES=${NODES:-"8 16"}
 SIZES_MIB=${SIZES_MIB:-"1 64"}
 RATE_MBIT=${RATE_MBIT:-100}
-QUEUE_KB=${QUEUE_KB:-256}
+QUEUE_KB=${QUEUE_KB:-$((RATE_MBIT * 256 / 100 > 64 ? RATE_MBIT * 256 / 100 : 64))}
 CC=${CC-cubic}
 RUNS=${RUNS:-3}
 MODES=${MODES:-"gantry direct bt"}
@@ -170,7 +175,7 @@ add_host() {
 	fi
 }
 
-echo "p2p bench: $maxn nodes at ${RATE_MBIT} Mbit/s on bridge $BR, namespaces $PFX-*, work in $WORK" >&2
+echo "p2p bench: $maxn nodes at ${RATE_MBIT} Mbit/s (queues of ${QUEUE_KB} KiB) on bridge $BR, namespaces $PFX-*, work in $WORK" >&2
 # The kernel keeps one neighbour (ARP) table for all namespaces, and its
 # hard limit (gc_thresh3, 1024 by default) is below what a cluster of 32
 # nodes fills: each namespace holds an entry for every peer it talked to,

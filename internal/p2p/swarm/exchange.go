@@ -51,6 +51,7 @@ func defaultHTTPClient(tlsConf *tls.Config) *http.Client {
 type neighbour struct {
 	id, addr   string
 	has        []bool
+	refused    []bool // pieces it said it gave to another node, until it tells them again
 	complete   bool
 	stop       context.CancelFunc
 	dropped    bool
@@ -127,7 +128,7 @@ func (t *transfer) pickNeighbours(ctx context.Context) {
 // gives reports whether nb holds a piece the node lacks. t.mu is held.
 func (t *transfer) gives(nb *neighbour) bool {
 	for i, st := range t.state {
-		if st == missing && (nb.complete || nb.has[i]) {
+		if st == missing && (nb.complete || nb.has[i]) && !nb.refused[i] {
 			return true
 		}
 	}
@@ -140,6 +141,7 @@ func (t *transfer) addNeighbour(ctx context.Context, m tracker.Peer) {
 	nb := &neighbour{
 		id: m.ID, addr: m.Addr,
 		has:        make([]bool, len(t.state)),
+		refused:    make([]bool, len(t.state)),
 		stop:       stop,
 		requesting: map[int]bool{},
 		useful:     time.Now(),
@@ -212,7 +214,11 @@ func (t *transfer) have(nb *neighbour, line []byte) bool {
 		return false
 	}
 	for _, i := range h.Pieces {
-		if i >= 0 && i < len(nb.has) && !nb.has[i] && !nb.complete {
+		if i < 0 || i >= len(nb.has) {
+			continue
+		}
+		nb.refused[i] = false // told again: offered again
+		if !nb.has[i] && !nb.complete {
 			nb.has[i] = true
 			t.avail[i]++
 		}
@@ -247,6 +253,7 @@ func (t *transfer) worker(ctx context.Context, nb *neighbour) {
 			// A fetcher that super-seeds gave the piece to another node:
 			// it is to be had from that node soon, not from this one.
 			t.trace("piece given elsewhere", "piece", i, "peer", nb.id, "to", given.to)
+			nb.refused[i] = true // not asked for again here unless told again
 			if nb.has[i] && !nb.complete {
 				nb.has[i] = false
 				t.avail[i]--
@@ -303,7 +310,7 @@ func (t *transfer) pick(ctx context.Context, nb *neighbour) (piece int, ok bool)
 			if t.inflight[i] == 0 {
 				endgame = false // a piece not yet asked for, or not yet published
 			}
-			if t.hashes[i] == "" || !nb.complete && !nb.has[i] || t.inflight[i] > 0 {
+			if t.hashes[i] == "" || !nb.complete && !nb.has[i] || nb.refused[i] || t.inflight[i] > 0 {
 				continue
 			}
 			switch {
@@ -318,7 +325,7 @@ func (t *transfer) pick(ctx context.Context, nb *neighbour) (piece int, ok bool)
 		}
 		if best < 0 && endgame {
 			for i, st := range t.state {
-				if st == missing && t.hashes[i] != "" && (nb.complete || nb.has[i]) && t.inflight[i] < 2 && !nb.requesting[i] {
+				if st == missing && t.hashes[i] != "" && (nb.complete || nb.has[i]) && !nb.refused[i] && t.inflight[i] < 2 && !nb.requesting[i] {
 					best = i
 					break
 				}

@@ -1010,3 +1010,63 @@ func TestEveryNodeTakesTheFetcher(t *testing.T) {
 		t.Errorf("the fetcher sent pieces to %d nodes of %d; want every other node", len(given), nodes-1)
 	}
 }
+
+// A node refused a piece because the neighbour gave it to another node
+// (503 naming the taker in Gantry-Piece-Given, as a super-seeding fetcher
+// answers) takes it elsewhere at once and does not ask that neighbour for
+// it again unless the neighbour tells it again (on main a node asked a
+// neighbour that holds the blob whole, or says so, for the same piece
+// hundreds of times a second: the refusal cleared nothing it knew).
+func TestPieceGivenElsewhere(t *testing.T) {
+	b := randomBlob(t, 4<<20)
+	d := digest.FromBytes(b)
+	o := newOrigin(t, b)
+	o.delay.Store(int64(20 * time.Millisecond)) // a second or so: the pieces spread while it streams
+	c := newCluster(t, 3, swarm.Options{StallTimeout: 20 * time.Second})
+	var mu sync.Mutex
+	asked := map[string]int{} // node and range -> requests
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasSuffix(r.URL.Path, "/have") {
+			w.Header().Set("Content-Type", "application/x-ndjson")
+			fmt.Fprintln(w, `{"complete":true}`)
+			w.(http.Flusher).Flush()
+			<-r.Context().Done() // a neighbour to the end
+			return
+		}
+		mu.Lock()
+		asked[r.Header.Get("Gantry-Peer")+" "+r.Header.Get("Range")]++
+		mu.Unlock()
+		w.Header().Set("Gantry-Piece-Given", "someone-else")
+		http.Error(w, "given to another peer", http.StatusServiceUnavailable)
+	}))
+	t.Cleanup(srv.Close)
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	tc := &tracker.Client{URL: c.tracker, Peer: "giver", Addr: srv.Listener.Addr().String()}
+	hello := make(chan struct{})
+	go func() {
+		_ = tc.Stream(ctx, func(ev tracker.Event) {
+			if ev.Type == tracker.EventHello {
+				close(hello)
+			}
+		})
+	}()
+	<-hello
+	if err := tc.Announce(t.Context(), tracker.Announce{Join: []tracker.Join{{Digest: d}}}); err != nil {
+		t.Fatal(err)
+	}
+	c.pullAll(b, o, 60*time.Second)
+	mu.Lock()
+	defer mu.Unlock()
+	total := 0
+	for k, n := range asked {
+		total += n
+		if n > 1 {
+			t.Errorf("%s: asked %d times after the piece was given elsewhere; want once", k, n)
+		}
+	}
+	t.Logf("%d piece requests refused as given elsewhere", total)
+	if total == 0 {
+		t.Error("no node asked the giver for a piece; the test proves nothing")
+	}
+}

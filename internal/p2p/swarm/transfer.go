@@ -261,6 +261,7 @@ func (t *transfer) setLayout(l tracker.Layout) {
 	t.avail = make([]uint16, k)
 	for _, nb := range t.neighbours {
 		nb.has = make([]bool, k)
+		nb.refused = make([]bool, k)
 	}
 }
 

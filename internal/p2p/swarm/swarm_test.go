@@ -434,10 +434,20 @@ func newLiar(t *testing.T, trackerURL string, d digest.Digest) *liar {
 		w.WriteHeader(http.StatusPartialContent)
 		_, _ = io.CopyN(w, rand.Reader, end-off+1)
 	}))
+	// It joins as a node still downloading (a complete member would stop
+	// the fetcher), and says on its have stream that it holds it all.
+	joinAs(t, trackerURL, "liar", srv, tracker.Join{Digest: d})
+	return l
+}
+
+// joinAs has the peer API served by srv join a swarm at the tracker as the
+// member id, with its tracker stream open until the test ends.
+func joinAs(t *testing.T, trackerURL, id string, srv *httptest.Server, j tracker.Join) {
+	t.Helper()
 	t.Cleanup(srv.Close)
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
-	c := &tracker.Client{URL: trackerURL, Peer: "liar", Addr: srv.Listener.Addr().String()}
+	c := &tracker.Client{URL: trackerURL, Peer: id, Addr: srv.Listener.Addr().String()}
 	hello := make(chan struct{})
 	go func() {
 		_ = c.Stream(ctx, func(ev tracker.Event) {
@@ -447,12 +457,9 @@ func newLiar(t *testing.T, trackerURL string, d digest.Digest) *liar {
 		})
 	}()
 	<-hello
-	// It joins as a node still downloading (a complete member would stop
-	// the fetcher), and says on its have stream that it holds it all.
-	if err := c.Announce(t.Context(), tracker.Announce{Join: []tracker.Join{{Digest: d}}}); err != nil {
+	if err := c.Announce(t.Context(), tracker.Announce{Join: []tracker.Join{j}}); err != nil {
 		t.Fatal(err)
 	}
-	return l
 }
 
 // With the tracker down, a pull does not hang: the node fetches from the
@@ -583,22 +590,7 @@ func TestPoisonedSwarm(t *testing.T) {
 		w.WriteHeader(http.StatusPartialContent)
 		_, _ = w.Write(fake[off : end+1])
 	}))
-	t.Cleanup(srv.Close)
-	ctx, cancel := context.WithCancel(context.Background())
-	t.Cleanup(cancel)
-	liar := &tracker.Client{URL: c.tracker, Peer: "liar", Addr: srv.Listener.Addr().String()}
-	hello := make(chan struct{})
-	go func() {
-		_ = liar.Stream(ctx, func(ev tracker.Event) {
-			if ev.Type == tracker.EventHello {
-				close(hello)
-			}
-		})
-	}()
-	<-hello
-	if err := liar.Announce(t.Context(), tracker.Announce{Join: []tracker.Join{{Digest: d, Complete: true, Layout: &l, Pieces: ps}}}); err != nil {
-		t.Fatal(err)
-	}
+	joinAs(t, c.tracker, "liar", srv, tracker.Join{Digest: d, Complete: true, Layout: &l, Pieces: ps})
 
 	n := c.nodes[0].node
 	err := pull(t.Context(), n, b, o.fetch(d), "node0")
@@ -1039,22 +1031,7 @@ func TestPieceGivenElsewhere(t *testing.T) {
 		w.Header().Set("Gantry-Piece-Given", "someone-else")
 		http.Error(w, "given to another peer", http.StatusServiceUnavailable)
 	}))
-	t.Cleanup(srv.Close)
-	ctx, cancel := context.WithCancel(context.Background())
-	t.Cleanup(cancel)
-	tc := &tracker.Client{URL: c.tracker, Peer: "giver", Addr: srv.Listener.Addr().String()}
-	hello := make(chan struct{})
-	go func() {
-		_ = tc.Stream(ctx, func(ev tracker.Event) {
-			if ev.Type == tracker.EventHello {
-				close(hello)
-			}
-		})
-	}()
-	<-hello
-	if err := tc.Announce(t.Context(), tracker.Announce{Join: []tracker.Join{{Digest: d}}}); err != nil {
-		t.Fatal(err)
-	}
+	joinAs(t, c.tracker, "giver", srv, tracker.Join{Digest: d})
 	c.pullAll(b, o, 60*time.Second)
 	mu.Lock()
 	defer mu.Unlock()

@@ -831,27 +831,13 @@ func TestFetcherSendsEachPieceOnce(t *testing.T) {
 	const nodes, size = 6, 8 << 20 // 32 pieces of 256 KiB
 	b := randomBlob(t, size)
 	d := digest.FromBytes(b)
-	o := newOrigin(t, b)
-	o.delay.Store(int64(20 * time.Millisecond)) // about 2.6 s for the blob
-	up := &uploads{}
-	c := newCluster(t, 0, swarm.Options{})
-	c.wrap = up.wrap
-	for range nodes {
-		c.add(swarm.Options{StallTimeout: 20 * time.Second}, t.TempDir())
-	}
+	o, up, c := slowOriginCluster(t, b, nodes, swarm.Options{StallTimeout: 20 * time.Second})
 	start := time.Now()
 	c.pullAll(b, o, 60*time.Second)
 	took := time.Since(start)
-	// The origin's last write is stamped after the bytes left: a margin, so
-	// that no piece sent once the stream ended counts as sent during it.
-	streamed := time.Unix(0, o.last.Load()).Add(-100 * time.Millisecond)
+	streamed := o.streamEnd()
 	s := c.stats()
-	fetcher := ""
-	for _, m := range c.nodes {
-		if m.node.Stats().OriginBytes > 0 {
-			fetcher = m.id
-		}
-	}
+	fetcher := c.fetcher()
 	up.mu.Lock()
 	defer up.mu.Unlock()
 	during, after := map[string]int{}, 0
@@ -882,6 +868,38 @@ func TestFetcherSendsEachPieceOnce(t *testing.T) {
 		t.Errorf("the pulls ended %v after the origin stream; want under 5 s", tail.Round(time.Millisecond))
 	}
 	c.waitWhole(d)
+}
+
+// slowOriginCluster is a cluster of nodes with opts whose pieces sent to
+// peers are counted (up), and the origin of b, slowed so that 8 MiB take
+// about 5 s: the pieces spread while the fetcher streams.
+func slowOriginCluster(t *testing.T, b []byte, nodes int, opts swarm.Options) (*origin, *uploads, *cluster) {
+	o := newOrigin(t, b)
+	o.delay.Store(int64(20 * time.Millisecond))
+	up := &uploads{}
+	c := newCluster(t, 0, swarm.Options{})
+	c.wrap = up.wrap
+	for range nodes {
+		c.add(opts, t.TempDir())
+	}
+	return o, up, c
+}
+
+// streamEnd is when the origin's stream ended, less a margin: its last
+// write is stamped after the bytes left, and no piece sent once the stream
+// ended may count as sent during it.
+func (o *origin) streamEnd() time.Time {
+	return time.Unix(0, o.last.Load()).Add(-100 * time.Millisecond)
+}
+
+// fetcher is the node that took bytes from the origin ("" if none).
+func (c *cluster) fetcher() string {
+	for _, m := range c.nodes {
+		if m.node.Stats().OriginBytes > 0 {
+			return m.id
+		}
+	}
+	return ""
 }
 
 // taken lists the ranges node sent to peer.
@@ -973,22 +991,9 @@ func TestSeedTakerKilled(t *testing.T) {
 func TestEveryNodeTakesTheFetcher(t *testing.T) {
 	const nodes, size = 8, 8 << 20 // 32 pieces of 256 KiB
 	b := randomBlob(t, size)
-	o := newOrigin(t, b)
-	o.delay.Store(int64(20 * time.Millisecond)) // about 2.6 s for the blob
-	up := &uploads{}
-	c := newCluster(t, 0, swarm.Options{})
-	c.wrap = up.wrap
-	for range nodes {
-		c.add(swarm.Options{StallTimeout: 20 * time.Second, Neighbours: 2}, t.TempDir())
-	}
+	o, up, c := slowOriginCluster(t, b, nodes, swarm.Options{StallTimeout: 20 * time.Second, Neighbours: 2})
 	c.pullAll(b, o, 60*time.Second)
-	streamed := time.Unix(0, o.last.Load()).Add(-100 * time.Millisecond)
-	fetcher := ""
-	for _, m := range c.nodes {
-		if m.node.Stats().OriginBytes > 0 {
-			fetcher = m.id
-		}
-	}
+	streamed, fetcher := o.streamEnd(), c.fetcher()
 	up.mu.Lock()
 	defer up.mu.Unlock()
 	given := map[string]int{}

@@ -3,7 +3,6 @@ package swarm_test
 import (
 	"context"
 	"errors"
-	"fmt"
 	"net/http/httptest"
 	"sync/atomic"
 	"testing"
@@ -165,10 +164,7 @@ func testFetcherReplicaGone(t *testing.T, how string) {
 	c, A, B, _ := replicaCluster(t, 6, swarm.Options{StallTimeout: 20 * time.Second})
 	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
 	defer cancel()
-	errs := make(chan error, len(c.nodes))
-	for i, m := range c.nodes {
-		go func() { errs <- pull(ctx, m.node, b, o.fetch(d), fmt.Sprint("node", i)) }()
-	}
+	errs := c.startPulls(ctx, b, o)
 	var s tracker.Swarm
 	waitFor(t, "a quarter of the blob published", func() bool {
 		s, _ = A.tr.Swarm(d)

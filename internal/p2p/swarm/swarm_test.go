@@ -216,23 +216,25 @@ func (c *cluster) add(opts swarm.Options, dir string) *member {
 // pullAll has every node read blob b at once, and checks what each read.
 func (c *cluster) pullAll(b []byte, o *origin, within time.Duration) {
 	c.t.Helper()
-	d := digest.FromBytes(b)
 	ctx, cancel := context.WithTimeout(c.t.Context(), within)
 	defer cancel()
-	var wg sync.WaitGroup
-	errs := make(chan error, len(c.nodes))
-	for i, m := range c.nodes {
-		wg.Go(func() {
-			errs <- pull(ctx, m.node, b, o.fetch(d), fmt.Sprint("node", i))
-		})
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		if err != nil {
+	errs := c.startPulls(ctx, b, o)
+	for range c.nodes {
+		if err := <-errs; err != nil {
 			c.t.Error(err)
 		}
 	}
+}
+
+// startPulls has every node of the cluster pull b from o at once; each
+// pull's outcome comes on the channel (one per node).
+func (c *cluster) startPulls(ctx context.Context, b []byte, o *origin) <-chan error {
+	d := digest.FromBytes(b)
+	errs := make(chan error, len(c.nodes))
+	for i, m := range c.nodes {
+		go func() { errs <- pull(ctx, m.node, b, o.fetch(d), fmt.Sprint("node", i)) }()
+	}
+	return errs
 }
 
 func pull(ctx context.Context, n *swarm.Node, b []byte, o swarm.Origin, who string) error {
@@ -356,10 +358,7 @@ func TestNodeKilled(t *testing.T) {
 			c := newCluster(t, 5, swarm.Options{StallTimeout: 20 * time.Second})
 			ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
 			defer cancel()
-			errs := make(chan error, len(c.nodes))
-			for i, m := range c.nodes {
-				go func() { errs <- pull(ctx, m.node, b, o.fetch(d), fmt.Sprint("node", i)) }()
-			}
+			errs := c.startPulls(ctx, b, o)
 			var fetcher string
 			waitFor(t, "a quarter of the blob published", func() bool {
 				s, _ := c.trk.Load().Swarm(d)
@@ -933,10 +932,7 @@ func TestSeedTakerKilled(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
 	defer cancel()
-	errs := make(chan error, 5)
-	for i, m := range c.nodes {
-		go func() { errs <- pull(ctx, m.node, b, o.fetch(d), fmt.Sprint("node", i)) }()
-	}
+	errs := c.startPulls(ctx, b, o)
 	var fetcher string
 	waitFor(t, "a fetcher", func() bool {
 		s, _ := c.trk.Load().Swarm(d)

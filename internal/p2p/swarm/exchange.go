@@ -68,14 +68,17 @@ type neighbour struct {
 // everyone. A neighbour that has had nothing to give for half the stall
 // timeout is let go when others could take its place.
 //
-// A fetcher that super-seeds takes every member as a neighbour and lets
-// none go: it gives pieces rather than takes them, and what each node
-// holds decides whom it offers a piece to, and whether a piece it sent
-// has spread (seed.go). t.mu is held.
+// A fetcher that super-seeds takes more members as neighbours, up to
+// seedReads times Options.Neighbours (every member of a swarm of 32 at the
+// default), and lets none go: it gives pieces rather than takes them, and
+// what each node holds decides whom it offers a piece to, and whether a
+// piece it sent has spread (seed.go). It reads no more have streams than
+// that, whatever the swarm's size: each costs its downlink, which carries
+// the origin stream, some 40 bytes a piece. t.mu is held.
 func (t *transfer) pickNeighbours(ctx context.Context) {
 	want := t.n.opts.Neighbours
 	if t.seed != nil {
-		want = len(t.members)
+		want = seedReads * t.n.opts.Neighbours
 	}
 	// Every node takes the fetcher, beyond Options.Neighbours if need be:
 	// while it super-seeds it offers each new piece to one of the nodes

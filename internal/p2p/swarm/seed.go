@@ -44,6 +44,12 @@ const giveUpOffers = 4 * offerTimeout
 // seedTick is how often the offers are checked for their timeout.
 const seedTick = offerTimeout / 4
 
+// seedReads bounds the neighbours of a super-seeding fetcher, whose have
+// streams it reads, to this many times Options.Neighbours. A piece is
+// offered to a neighbour known to lack it before a node whose pieces the
+// fetcher does not know.
+const seedReads = 4
+
 // peerHeader names the requesting node on the requests of the peer API,
 // and givenHeader, on a refusal, the node a piece was given to.
 const (
@@ -66,6 +72,10 @@ type seeding struct {
 	// piece (nil: it knows of none). A piece is offered only to
 	// neighbours that lack it.
 	holds func(piece int, peer string) bool
+	// knows reports whether the fetcher reads a neighbour's have stream
+	// (nil: it reads every one). A piece is offered to a neighbour known
+	// to lack it before one that may hold it.
+	knows func(peer string) bool
 	trace func(msg string, args ...any) // transfer.trace, or nil
 }
 
@@ -123,6 +133,7 @@ func (t *transfer) startSeeding(ctx context.Context) {
 			nb := t.neighbours[peer]
 			return nb != nil && (nb.complete || nb.has[i])
 		},
+		knows: func(peer string) bool { return t.neighbours[peer] != nil },
 	}
 	for i, st := range t.state {
 		if st == verified {
@@ -225,16 +236,18 @@ func (s *seeding) dispatch(now time.Time) {
 }
 
 // best is the neighbour to offer piece i to, one that lacks it and is not
-// one of except; "" if none.
+// one of except, known to lack it if any is; "" if none.
 func (s *seeding) best(i int, except []string) string {
 	var id string
 	var b *watcher
+	known := false
 	for wid, w := range s.watchers {
 		if slices.Contains(except, wid) || !s.lacks(i, wid) {
 			continue
 		}
-		if b == nil || w.pending < b.pending || w.pending == b.pending && w.last.Before(b.last) {
-			id, b = wid, w
+		k := s.knows == nil || s.knows(wid)
+		if b == nil || k && !known || k == known && (w.pending < b.pending || w.pending == b.pending && w.last.Before(b.last)) {
+			id, b, known = wid, w, k
 		}
 	}
 	return id

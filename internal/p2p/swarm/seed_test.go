@@ -133,3 +133,29 @@ func TestSeedingOffersOnlyToLackers(t *testing.T) {
 		t.Errorf("piece 0, held by every neighbour, offered again to %q", s.pieces[0].cur)
 	}
 }
+
+// A piece goes to a neighbour the fetcher knows to lack it before one whose
+// have stream it does not read (beyond its bound of seedReads), even one
+// with fewer offers waiting: of the other it cannot tell whether an offer
+// would be asked for or wait out offerTimeout.
+func TestSeedingOffersToKnownLackers(t *testing.T) {
+	now := time.Now()
+	read := map[string]bool{"a": true}
+	s := &seeding{pieces: make([]seedPiece, 4), watchers: map[string]*watcher{}, limit: 4,
+		holds: func(int, string) bool { return false },
+		knows: func(peer string) bool { return read[peer] }}
+	for _, id := range []string{"a", "b", "c"} {
+		s.watch(id, now)
+	}
+	s.push(0)
+	s.push(1)
+	if got := s.offeredTo()[:2]; got[0] != "a" || got[1] != "a" {
+		t.Errorf("pieces 0 and 1 offered to %q; want both to a, the only node whose pieces the fetcher knows", got)
+	}
+	// Once a holds piece 2, it goes to one of the others.
+	s.holds = func(i int, peer string) bool { return i == 2 && peer == "a" }
+	s.push(2)
+	if got := s.offeredTo()[2]; got != "b" && got != "c" {
+		t.Errorf("piece 2, held by a, offered to %q; want b or c", got)
+	}
+}

@@ -776,16 +776,22 @@ type upload struct {
 	at            time.Time
 }
 
-// uploads records the pieces each node sends.
+// uploads records the pieces each node sends, and the have streams it
+// serves.
 type uploads struct {
-	mu   sync.Mutex
-	list []upload
+	mu    sync.Mutex
+	list  []upload
+	haves []upload // no rng
 }
 
-// wrap counts the piece requests h answers with bytes.
+// wrap counts the piece requests h answers with bytes, and the have
+// streams it opens.
 func (u *uploads) wrap(id string, h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if strings.HasSuffix(r.URL.Path, "/have") {
+			u.mu.Lock()
+			u.haves = append(u.haves, upload{node: id, to: r.Header.Get("Gantry-Peer"), at: time.Now()})
+			u.mu.Unlock()
 			h.ServeHTTP(w, r)
 			return
 		}
@@ -1001,6 +1007,43 @@ func TestEveryNodeTakesTheFetcher(t *testing.T) {
 	t.Logf("while it streamed, the fetcher %s sent pieces to %v", fetcher, given)
 	if len(given) != nodes-1 {
 		t.Errorf("the fetcher sent pieces to %d nodes of %d; want every other node", len(given), nodes-1)
+	}
+}
+
+// A super-seeding fetcher reads the have streams of a bounded number of
+// nodes (seedReads times Options.Neighbours), not of every member: each
+// costs its downlink, which carries the origin stream, about 40 bytes a
+// piece, some 15% of the link in a swarm of a thousand. It still gives
+// each piece about once, and the swarm still takes one origin fetch.
+func TestSeedingReadsBoundedHaves(t *testing.T) {
+	const nodes, neighbours, size = 14, 2, 8 << 20 // 32 pieces of 256 KiB
+	const bound = 4 * neighbours
+	b := randomBlob(t, size)
+	o, up, c := slowOriginCluster(t, b, nodes, swarm.Options{StallTimeout: 20 * time.Second, Neighbours: neighbours})
+	c.pullAll(b, o, 60*time.Second)
+	streamed, fetcher := o.streamEnd(), c.fetcher()
+	up.mu.Lock()
+	defer up.mu.Unlock()
+	read, sent := map[string]bool{}, 0
+	for _, h := range up.haves {
+		if h.to == fetcher && h.at.Before(streamed) {
+			read[h.node] = true
+		}
+	}
+	for _, u := range up.list {
+		if u.node == fetcher && u.at.Before(streamed) {
+			sent++
+		}
+	}
+	t.Logf("while it streamed, the fetcher %s read the have streams of %d nodes and sent %d pieces; origin GETs %d", fetcher, len(read), sent, o.gets.Load())
+	if len(read) > bound {
+		t.Errorf("the fetcher read the have streams of %d nodes; want at most %d", len(read), bound)
+	}
+	if pieces := size / int(swarm.PieceSize(size, nodes)); sent > pieces+pieces/8+2 {
+		t.Errorf("the fetcher sent %d pieces while it streamed %d; want each about once", sent, pieces)
+	}
+	if o.gets.Load() != 1 {
+		t.Errorf("origin GETs %d; want 1", o.gets.Load())
 	}
 }
 

@@ -8,10 +8,11 @@
 // a cold herd of simultaneous pulls forms one swarm, and exactly one of
 // them, the fetcher, streams the blob from the origin, cuts it into pieces
 // and publishes each piece's hash as it lands. The others take pieces from
-// their neighbours, rarest first, several requests in flight per
-// neighbour, and the last pieces from whichever neighbour answers first
-// (endgame). Neighbours tell each other of every piece they get on a
-// long-lived have stream; nobody polls.
+// their neighbours, several requests in flight, each to the neighbour
+// whose pieces came fastest of late and for the rarest piece it holds, and
+// the last pieces from whichever neighbour answers first (endgame).
+// Neighbours tell each other of every piece they get on a long-lived have
+// stream; nobody polls.
 //
 // While the fetcher streams the blob from the origin it holds pieces no
 // other node has, and it super-seeds them (seed.go): it tells each new

@@ -2,15 +2,18 @@ package swarm
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"math/rand/v2"
 	"net"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -53,10 +56,14 @@ type neighbour struct {
 	has        []bool
 	refused    []bool // pieces it said it gave to another node, until it tells them again
 	complete   bool
+	ctx        context.Context // the node's requests to it; ends when it is dropped
 	stop       context.CancelFunc
 	dropped    bool
-	requesting map[int]bool
-	useful     time.Time // when it last gave a piece, or was taken
+	requesting map[int]time.Time // the pieces requested of it, and when
+	busyUntil  time.Time         // it said every upload slot was busy: left alone until then
+	rate       float64           // bytes a second its recent pieces came at, waits included (0: none yet)
+	asked      time.Time         // when the node last sent it a request
+	useful     time.Time         // when it last gave a piece, or was taken
 }
 
 // pickNeighbours takes members as neighbours until the node has
@@ -145,15 +152,14 @@ func (t *transfer) addNeighbour(ctx context.Context, m tracker.Peer) {
 		id: m.ID, addr: m.Addr,
 		has:        make([]bool, len(t.state)),
 		refused:    make([]bool, len(t.state)),
+		ctx:        nctx,
 		stop:       stop,
-		requesting: map[int]bool{},
+		requesting: map[int]time.Time{},
 		useful:     time.Now(),
 	}
 	t.neighbours[m.ID] = nb
 	t.n.spawn(func() { t.watch(nctx, nb) })
-	for range t.n.opts.Pipeline {
-		t.n.spawn(func() { t.worker(nctx, nb) })
-	}
+	t.signal() // a neighbour to ask
 }
 
 // dropLocked stops taking pieces from nb. t.mu is held.
@@ -238,109 +244,255 @@ func (t *transfer) have(nb *neighbour, line []byte) bool {
 	return true
 }
 
-// worker requests pieces from nb one after the other; Options.Pipeline of
-// them run per neighbour.
-func (t *transfer) worker(ctx context.Context, nb *neighbour) {
+// requester makes requests of the blob's pieces, one after the other,
+// each of the neighbour choose names. Options.Requests of them run for a
+// transfer, so that many requests are in flight; and Options.Pipeline
+// more that ask only the fetcher (fetcherOnly), whatever the node's other
+// requests, until it holds the blob whole: while it super-seeds, a piece
+// it offers this node is to be had from no one else, and its uplink idles
+// until the node asks.
+func (t *transfer) requester(ctx context.Context, fetcherOnly bool) {
 	for {
-		i, ok := t.pick(ctx, nb)
+		c, ok := t.next(ctx, fetcherOnly)
 		if !ok {
 			return
 		}
-		err := t.takePiece(ctx, nb, i)
-		t.mu.Lock()
-		t.inflight[i]--
-		t.active--
-		delete(nb.requesting, i)
-		t.signal() // the request's room, and its piece, are free for others
-		if given := (errGiven{}); errors.As(err, &given) {
-			// A fetcher that super-seeds gave the piece to another node:
-			// it is to be had from that node soon, not from this one.
-			t.trace("piece given elsewhere", "piece", i, "peer", nb.id, "to", given.to)
-			nb.refused[i] = true // not asked for again here unless told again
-			if nb.has[i] && !nb.complete {
-				nb.has[i] = false
-				t.avail[i]--
-			}
-			t.mu.Unlock()
-			continue
-		}
-		if errors.Is(err, errBusy) {
-			// This neighbour is asked again after a pause.
-			t.trace("peer busy", "piece", i, "peer", nb.id)
-			t.mu.Unlock()
-			if !sleep(ctx, busyBackoff+rand.N(busyBackoff)) {
-				return
-			}
-			continue
-		}
-		if err != nil {
-			if ctx.Err() == nil {
-				t.n.log.Warn("dropping a neighbour", "digest", t.d, "peer", nb.id, "err", err)
-			}
-			t.dropLocked(nb)
-			t.mu.Unlock()
-			return
-		}
-		t.mu.Unlock()
+		t.request(c)
 	}
 }
 
-// pick waits for a piece nb can give, and for room among the node's
-// Options.Requests requests of the blob: the rarest among its neighbours
-// of those that no request is out for, or in the endgame (every missing
-// piece requested) one requested elsewhere. ok is false when nb is done
-// with.
-func (t *transfer) pick(ctx context.Context, nb *neighbour) (piece int, ok bool) {
+// choice is a piece to request, and the neighbour to request it of.
+type choice struct {
+	piece int
+	nb    *neighbour
+	extra bool // a request of the fetcher beyond Options.Requests
+}
+
+// next waits for the next request to make (choose, or rarestOf the
+// fetcher), and counts it in flight. ok is false when the transfer ended.
+func (t *transfer) next(ctx context.Context, fetcherOnly bool) (c choice, ok bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	for {
-		if nb.dropped || t.complete || t.failed != nil || ctx.Err() != nil {
-			return 0, false
+		if t.complete || t.failed != nil || ctx.Err() != nil {
+			return c, false
 		}
-		// The fetcher is asked whatever the node's other requests until it
-		// holds the blob whole: while it super-seeds, a piece it offers
-		// this node is to be had from no one else, and its uplink idles
-		// until the node asks.
-		if t.active >= t.n.opts.Requests && (nb.id != t.fetcher || nb.complete) {
-			t.wait(ctx)
+		c = choice{}
+		now := time.Now()
+		var retry time.Time
+		if fetcherOnly {
+			if nb := t.neighbours[t.fetcher]; nb != nil && !nb.complete && t.canAsk(nb, now, &retry) {
+				c = choice{piece: t.rarestOf(nb), nb: nb, extra: true}
+			}
+		} else if t.active-t.extra < t.n.opts.Requests {
+			c = t.choose(now, &retry)
+		}
+		if c.nb != nil && c.piece >= 0 {
+			t.active++
+			if c.extra {
+				t.extra++
+			}
+			t.inflight[c.piece]++
+			c.nb.requesting[c.piece] = now
+			c.nb.asked = now
+			t.trace("piece asked", "piece", c.piece, "peer", c.nb.id, "extra", c.extra)
+			t.signal() // another requester may have a request to make now
+			return c, true
+		}
+		t.waitUntil(ctx, retry)
+	}
+}
+
+// canAsk reports whether the node may send nb another request: it has
+// fewer than Options.Pipeline in flight there, and did not say it was busy
+// a moment ago (then retry is moved to when it may be asked again, if
+// that is sooner). t.mu is held.
+func (t *transfer) canAsk(nb *neighbour, now time.Time, retry *time.Time) bool {
+	if nb.dropped || len(nb.requesting) >= t.n.opts.Pipeline {
+		return false
+	}
+	if nb.busyUntil.After(now) {
+		if retry.IsZero() || nb.busyUntil.Before(*retry) {
+			*retry = nb.busyUntil
+		}
+		return false
+	}
+	return true
+}
+
+// choose returns the request the node makes next: of the neighbours the
+// node may ask (canAsk) and that hold a piece no request is out for, the
+// one whose pieces came fastest of late (its uplink has room), and of its
+// pieces the one fewest neighbours hold. In the endgame (a request is out
+// for every missing piece) it is a piece requested elsewhere. c.nb is nil
+// if there is none. t.mu is held.
+func (t *transfer) choose(now time.Time, retry *time.Time) (c choice) {
+	if t.layout == nil {
+		return c
+	}
+	var ask []*neighbour
+	for _, nb := range t.neighbours {
+		if t.canAsk(nb, now, retry) {
+			ask = append(ask, nb)
+		}
+	}
+	if len(ask) == 0 {
+		return c
+	}
+	rand.Shuffle(len(ask), func(i, j int) { ask[i], ask[j] = ask[j], ask[i] })
+	ps := t.layout.PieceSize
+	slices.SortStableFunc(ask, func(a, b *neighbour) int { return cmp.Compare(b.score(now, ps), a.score(now, ps)) })
+	for _, nb := range ask {
+		if i := t.rarestOf(nb); i >= 0 {
+			return choice{piece: i, nb: nb}
+		}
+	}
+	if !t.endgame() {
+		return c
+	}
+	for i, st := range t.state {
+		if st == missing && t.hashes[i] != "" && t.inflight[i] < 2 {
+			if nb := fastest(ask, i, func(nb *neighbour) bool { _, ok := nb.requesting[i]; return ok }, now, t.layout.PieceSize); nb != nil {
+				return choice{piece: i, nb: nb}
+			}
+		}
+	}
+	return c
+}
+
+// endgame reports whether a request is out for every missing piece, and
+// some piece is missing. t.mu is held.
+func (t *transfer) endgame() bool {
+	some := false
+	for i, st := range t.state {
+		if st == missing {
+			if t.inflight[i] == 0 {
+				return false // a piece not yet asked for, or not yet published
+			}
+			some = true
+		}
+	}
+	return some
+}
+
+// fastest is the neighbour of ask that holds piece i, has not refused it,
+// and is not one of except, with the best score; nil if none.
+func fastest(ask []*neighbour, i int, except func(*neighbour) bool, now time.Time, ps int64) *neighbour {
+	var best *neighbour
+	for _, nb := range ask {
+		if (nb.complete || nb.has[i]) && !nb.refused[i] && (except == nil || !except(nb)) && (best == nil || nb.score(now, ps) > best.score(now, ps)) {
+			best = nb
+		}
+	}
+	return best
+}
+
+// retryRate is how long a neighbour is left unasked before its rate is
+// measured anew: it is then asked before any other, once. A neighbour
+// whose uplink was full when it was last asked may have room now, and one
+// never asked has no rate yet.
+const retryRate = time.Second
+
+// score ranks a neighbour for the node's next request: the rate its
+// recent pieces came at, or less if a piece requested of it takes longer
+// than that rate says; or, if it has not been asked for retryRate and has
+// no request in flight, first of all.
+func (nb *neighbour) score(now time.Time, pieceSize int64) float64 {
+	if len(nb.requesting) == 0 && now.Sub(nb.asked) > retryRate {
+		return math.Inf(1)
+	}
+	r := nb.rate
+	for _, at := range nb.requesting {
+		r = min(r, float64(pieceSize)/max(now.Sub(at).Seconds(), 1e-6))
+	}
+	return r
+}
+
+// rarestOf is the piece nb holds, and no request is out for, that fewest
+// neighbours hold; -1 if none. t.mu is held.
+func (t *transfer) rarestOf(nb *neighbour) int {
+	best, ties := -1, 0
+	for i, st := range t.state {
+		if st != missing || t.hashes[i] == "" || !nb.complete && !nb.has[i] || nb.refused[i] || t.inflight[i] > 0 {
 			continue
 		}
-		best, ties, endgame := -1, 0, true
-		for i, st := range t.state {
-			if st != missing {
-				continue
-			}
-			if t.inflight[i] == 0 {
-				endgame = false // a piece not yet asked for, or not yet published
-			}
-			if t.hashes[i] == "" || !nb.complete && !nb.has[i] || nb.refused[i] || t.inflight[i] > 0 {
-				continue
-			}
-			switch {
-			case best < 0 || t.avail[i] < t.avail[best]:
-				best, ties = i, 1
-			case t.avail[i] == t.avail[best]:
-				ties++
-				if rand.N(ties) == 0 {
-					best = i
-				}
+		switch {
+		case best < 0 || t.avail[i] < t.avail[best]:
+			best, ties = i, 1
+		case t.avail[i] == t.avail[best]:
+			ties++
+			if rand.N(ties) == 0 {
+				best = i
 			}
 		}
-		if best < 0 && endgame {
-			for i, st := range t.state {
-				if st == missing && t.hashes[i] != "" && (nb.complete || nb.has[i]) && !nb.refused[i] && t.inflight[i] < 2 && !nb.requesting[i] {
-					best = i
-					break
-				}
-			}
-		}
-		if best >= 0 {
-			t.active++
-			t.inflight[best]++
-			nb.requesting[best] = true
-			return best, true
-		}
+	}
+	return best
+}
+
+// waitUntil waits for a change of the transfer, for ctx, or until at if
+// it is not zero. t.mu is held, and is held again on return.
+func (t *transfer) waitUntil(ctx context.Context, at time.Time) {
+	if at.IsZero() {
 		t.wait(ctx)
+		return
+	}
+	ch := t.changed
+	t.mu.Unlock()
+	tm := time.NewTimer(time.Until(at))
+	select {
+	case <-ch:
+	case <-ctx.Done():
+	case <-tm.C:
+	}
+	tm.Stop()
+	t.mu.Lock()
+}
+
+// request takes the piece c names from its neighbour, and records how it
+// went: the piece's rate, a neighbour busy or that gave the piece to
+// another node, or one that failed (dropped).
+func (t *transfer) request(c choice) {
+	nb, i := c.nb, c.piece
+	start := time.Now()
+	size, err := t.takePiece(nb.ctx, nb, i)
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.inflight[i]--
+	t.active--
+	if c.extra {
+		t.extra--
+	}
+	delete(nb.requesting, i)
+	defer t.signal() // the request's room, and its piece, are free for others
+	var given errGiven
+	switch {
+	case err == nil:
+		r := float64(size) / max(time.Since(start).Seconds(), 1e-6)
+		if nb.rate == 0 {
+			nb.rate = r
+		} else {
+			nb.rate = (nb.rate + r) / 2
+		}
+	case errors.As(err, &given):
+		// A fetcher that super-seeds gave the piece to another node: it is
+		// to be had from that node soon, not from this one.
+		t.trace("piece given elsewhere", "piece", i, "peer", nb.id, "to", given.to)
+		nb.refused[i] = true // not asked for again here unless told again
+		if nb.has[i] && !nb.complete {
+			nb.has[i] = false
+			t.avail[i]--
+		}
+	case errors.Is(err, errBusy):
+		// This neighbour is asked again after a pause, and is slower for
+		// the choice of neighbours until its pieces say otherwise.
+		t.trace("peer busy", "piece", i, "peer", nb.id)
+		nb.busyUntil = time.Now().Add(busyBackoff + rand.N(busyBackoff))
+		nb.rate /= 2
+	default:
+		if nb.ctx.Err() == nil {
+			t.n.log.Warn("dropping a neighbour", "digest", t.d, "peer", nb.id, "err", err)
+		}
+		t.dropLocked(nb)
 	}
 }
 
@@ -386,21 +538,22 @@ func (e errCorrupt) Error() string {
 	return fmt.Sprintf("piece %d does not match its published hash", e.piece)
 }
 
-// takePiece requests piece i of nb, checks it and keeps it.
-func (t *transfer) takePiece(ctx context.Context, nb *neighbour, i int) error {
+// takePiece requests piece i of nb, checks it and keeps it, and returns
+// its size.
+func (t *transfer) takePiece(ctx context.Context, nb *neighbour, i int) (int64, error) {
 	t.mu.Lock()
 	off, size := t.layout.Bounds(i)
 	want := t.hashes[i]
 	t.mu.Unlock()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+nb.addr+blobsPath+t.d.String(), nil)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	req.Header.Set("Range", fmt.Sprintf("bytes=%d-%d", off, off+size-1))
 	req.Header.Set(peerHeader, t.n.opts.ID)
 	resp, err := t.n.opts.HTTP.Do(req)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	defer resp.Body.Close()
 	switch resp.StatusCode {
@@ -408,21 +561,21 @@ func (t *transfer) takePiece(ctx context.Context, nb *neighbour, i int) error {
 	case http.StatusServiceUnavailable:
 		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 4<<10)) // keep the connection
 		if to := resp.Header.Get(givenHeader); to != "" {
-			return fmt.Errorf("piece %d: %w", i, errGiven{to: to})
+			return 0, fmt.Errorf("piece %d: %w", i, errGiven{to: to})
 		}
-		return fmt.Errorf("piece %d: %w", i, errBusy)
+		return 0, fmt.Errorf("piece %d: %w", i, errBusy)
 	default:
-		return fmt.Errorf("piece %d: %s", i, resp.Status)
+		return 0, fmt.Errorf("piece %d: %s", i, resp.Status)
 	}
 	buf := getBuf(size)
 	defer putBuf(buf)
 	if _, err := io.ReadFull(&alive{r: limit(ctx, resp.Body, t.n.downRate), at: &t.bytesAt}, buf); err != nil {
-		return fmt.Errorf("piece %d: %w", i, err)
+		return 0, fmt.Errorf("piece %d: %w", i, err)
 	}
 	if digest.FromBytes(buf) != want {
 		t.n.corrupt.Add(1)
 		t.n.ban(nb.id)
-		return errCorrupt{i}
+		return 0, errCorrupt{i}
 	}
 	t.n.peerBytes.Add(size)
 	t.mu.Lock()
@@ -430,7 +583,7 @@ func (t *transfer) takePiece(ctx context.Context, nb *neighbour, i int) error {
 	t.mu.Unlock()
 	if st == missing {
 		if _, err := t.file.WriteAt(buf, off); err != nil {
-			return err
+			return 0, err
 		}
 	}
 	t.mu.Lock()
@@ -439,7 +592,7 @@ func (t *transfer) takePiece(ctx context.Context, nb *neighbour, i int) error {
 	nb.useful = time.Now()
 	t.land(i, verified)
 	t.mu.Unlock()
-	return nil
+	return size, nil
 }
 
 // Handler serves the node's pieces to other nodes (see the package
@@ -648,18 +801,6 @@ type errGiven struct{ to string }
 
 func (e errGiven) Error() string {
 	return "the neighbour gave the piece to " + e.to
-}
-
-// sleep waits d, or less if ctx ends first (false).
-func sleep(ctx context.Context, d time.Duration) bool {
-	tm := time.NewTimer(d)
-	defer tm.Stop()
-	select {
-	case <-tm.C:
-		return true
-	case <-ctx.Done():
-		return false
-	}
 }
 
 // parseRange parses "bytes=A-B".

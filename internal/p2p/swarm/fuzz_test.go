@@ -3,6 +3,7 @@ package swarm
 import (
 	"context"
 	"testing"
+	"time"
 
 	"github.com/gantry-dev/gantry/internal/p2p/tracker"
 )
@@ -32,7 +33,7 @@ func FuzzHave(f *testing.F) {
 		tr := &transfer{n: n, changed: make(chan struct{}), neighbours: map[string]*neighbour{}}
 		tr.setLayout(tracker.Layout{Size: 8 << 20, PieceSize: 1 << 20})
 		_, stop := context.WithCancel(context.Background())
-		nb := &neighbour{id: "x", has: make([]bool, 8), refused: make([]bool, 8), stop: stop, requesting: map[int]bool{}}
+		nb := &neighbour{id: "x", has: make([]bool, 8), refused: make([]bool, 8), stop: stop, requesting: map[int]time.Time{}}
 		tr.neighbours["x"] = nb
 		tr.have(nb, first)
 		tr.have(nb, second)

@@ -70,6 +70,7 @@ type transfer struct {
 	state    []pieceState
 	inflight []uint8
 	active   int      // piece requests out to neighbours
+	extra    int      // those of them beyond Options.Requests, to the fetcher
 	avail    []uint16 // neighbours holding each piece, for rarest first
 	nLanded  int
 	log      []int    // verified pieces in the order they were verified
@@ -576,6 +577,12 @@ func (t *transfer) keep(l tracker.Layout, hashes []digest.Digest) error {
 // stalls.
 func (t *transfer) run(ctx context.Context) {
 	t.n.spawn(func() { t.hash(ctx) })
+	for range t.n.opts.Requests {
+		t.n.spawn(func() { t.requester(ctx, false) })
+	}
+	for range t.n.opts.Pipeline {
+		t.n.spawn(func() { t.requester(ctx, true) })
+	}
 	tick := time.NewTicker(t.n.opts.StallTimeout / 4)
 	defer tick.Stop()
 	for {

@@ -296,7 +296,6 @@ func (t *transfer) next(ctx context.Context, fetcherOnly bool) (c choice, ok boo
 			c.nb.requesting[c.piece] = now
 			c.nb.asked = now
 			t.trace("piece asked", "piece", c.piece, "peer", c.nb.id, "extra", c.extra)
-			t.signal() // another requester may have a request to make now
 			return c, true
 		}
 		t.waitUntil(ctx, retry)

@@ -97,3 +97,37 @@ func TestChooseRarestAndEndgame(t *testing.T) {
 		t.Errorf("in the endgame asked %v for %d; want b for 7, requested of a", c.nb, c.piece)
 	}
 }
+
+// A have of pieces the node holds changes what it knows of the neighbour
+// but wakes none of its requesters; one of a piece it lacks, or that the
+// neighbour holds the blob whole, does.
+func TestHaveWakesForLackedPieces(t *testing.T) {
+	tr := chooser()
+	tr.state[3] = verified
+	nb := &neighbour{id: "a", has: make([]bool, len(tr.state)), refused: make([]bool, len(tr.state)), requesting: map[int]time.Time{}}
+	tr.neighbours[nb.id] = nb
+	woke := func(line string) bool {
+		ch := tr.changed
+		if !tr.have(nb, []byte(line)) {
+			t.Fatalf("have %s: stream ended", line)
+		}
+		select {
+		case <-ch:
+			return true
+		default:
+			return false
+		}
+	}
+	if woke(`{"pieces":[3]}`) {
+		t.Error("a have of a piece the node holds woke its requesters")
+	}
+	if !nb.has[3] || tr.avail[3] != 1 {
+		t.Errorf("the have of piece 3 was not counted: has %v, avail %d", nb.has[3], tr.avail[3])
+	}
+	if !woke(`{"pieces":[4]}`) {
+		t.Error("a have of a piece the node lacks woke nothing")
+	}
+	if !woke(`{"complete":true}`) {
+		t.Error("a neighbour holding the blob whole woke nothing")
+	}
+}

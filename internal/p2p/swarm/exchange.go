@@ -13,6 +13,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
+	"net/http/httptrace"
 	"slices"
 	"strconv"
 	"strings"
@@ -94,6 +95,12 @@ func (t *transfer) pickNeighbours(ctx context.Context) {
 	if f, ok := t.members[t.fetcher]; ok && t.neighbours[f.ID] == nil && !t.n.isBanned(f.ID) {
 		t.addNeighbour(ctx, f)
 	}
+	// manage runs on every change of the transfer; a node with all the
+	// neighbours it wants looks for one to let go only now and then.
+	if len(t.neighbours) >= want && time.Since(t.picked) < t.n.opts.StallTimeout/8 {
+		return
+	}
+	t.picked = time.Now()
 	var downloading, whole []tracker.Peer
 	for id, m := range t.members {
 		if t.neighbours[id] != nil || t.n.isBanned(id) {
@@ -222,6 +229,10 @@ func (t *transfer) have(nb *neighbour, line []byte) bool {
 	if nb.dropped {
 		return false
 	}
+	// Only news of a piece the node lacks wakes its requesters (or, while
+	// it super-seeds, its offers): a neighbour tells every piece it
+	// verifies, many of them pieces the node holds already.
+	news := h.Complete && !nb.complete || t.seed != nil
 	for _, i := range h.Pieces {
 		if i < 0 || i >= len(nb.has) {
 			continue
@@ -231,6 +242,7 @@ func (t *transfer) have(nb *neighbour, line []byte) bool {
 			nb.has[i] = true
 			t.avail[i]++
 		}
+		news = news || t.state[i] == missing
 	}
 	if h.Complete && !nb.complete {
 		for i, had := range nb.has {
@@ -240,7 +252,9 @@ func (t *transfer) have(nb *neighbour, line []byte) bool {
 		}
 		nb.complete = true
 	}
-	t.signal()
+	if news {
+		t.signal()
+	}
 	return true
 }
 
@@ -544,6 +558,8 @@ func (t *transfer) takePiece(ctx context.Context, nb *neighbour, i int) (int64, 
 	off, size := t.layout.Bounds(i)
 	want := t.hashes[i]
 	t.mu.Unlock()
+	var conn net.Conn
+	ctx = httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{GotConn: func(ci httptrace.GotConnInfo) { conn = ci.Conn }})
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+nb.addr+blobsPath+t.d.String(), nil)
 	if err != nil {
 		return 0, err
@@ -566,9 +582,13 @@ func (t *transfer) takePiece(ctx context.Context, nb *neighbour, i int) (int64, 
 	default:
 		return 0, fmt.Errorf("piece %d: %s", i, resp.Status)
 	}
+	var body io.Reader = resp.Body
+	if slack := readSlack(t.n.opts.HTTP); slack >= 0 {
+		body = batched(body, conn, size, slack)
+	}
 	buf := getBuf(size)
 	defer putBuf(buf)
-	if _, err := io.ReadFull(&alive{r: limit(ctx, resp.Body, t.n.downRate), at: &t.bytesAt}, buf); err != nil {
+	if _, err := io.ReadFull(&alive{r: limit(ctx, body, t.n.downRate), at: &t.bytesAt}, buf); err != nil {
 		return 0, fmt.Errorf("piece %d: %w", i, err)
 	}
 	if digest.FromBytes(buf) != want {

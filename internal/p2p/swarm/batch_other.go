@@ -1,0 +1,7 @@
+//go:build !linux
+
+package swarm
+
+const lowatSupported = false
+
+func setLowat(uintptr, int) {}

@@ -74,7 +74,9 @@ type neighbour struct {
 // seed always reaches it. Within each kind the choice is random, so that a
 // swarm's graph is well knit and no one peer, the fetcher say, serves
 // everyone. A neighbour that has had nothing to give for half the stall
-// timeout is let go when others could take its place.
+// timeout is let go when others could take its place. A peer that reads
+// the node's have stream is taken too (follow), up to three times
+// Options.Neighbours.
 //
 // A fetcher that super-seeds takes more members as neighbours, up to
 // seedReads times Options.Neighbours (every member of a swarm of 32 at the
@@ -94,6 +96,11 @@ func (t *transfer) pickNeighbours(ctx context.Context) {
 	// hold a piece the others lack, its uplink idle.
 	if f, ok := t.members[t.fetcher]; ok && t.neighbours[f.ID] == nil && !t.n.isBanned(f.ID) {
 		t.addNeighbour(ctx, f)
+	}
+	if t.seed != nil {
+		t.follow(ctx, want) // its bound on have streams read holds
+	} else {
+		t.follow(ctx, 3*want)
 	}
 	// manage runs on every change of the transfer; a node with all the
 	// neighbours it wants looks for one to let go only now and then.
@@ -140,6 +147,28 @@ func (t *transfer) pickNeighbours(ctx context.Context) {
 	for _, m := range pick[:min(len(pick), max(0, want-len(t.neighbours)))] {
 		t.addNeighbour(ctx, m)
 	}
+}
+
+// follow takes as neighbours, up to most, the peers that began to read
+// the node's have stream: a node is then read by at least the peers it
+// reads. Picked at random alone, some nodes were read by a third as many
+// peers as others, and their uplinks idled while the others' were asked
+// more than they could send. A follower not yet a member (the tracker's
+// news of it still on its way) is kept for later; each is followed once
+// per stream it opens, so that one let go is not taken again at once.
+// t.mu is held.
+func (t *transfer) follow(ctx context.Context, most int) {
+	keep := t.followers[:0]
+	for _, id := range t.followers {
+		m, ok := t.members[id]
+		switch {
+		case !ok:
+			keep = append(keep, id)
+		case t.neighbours[id] == nil && len(t.neighbours) < most && !t.n.isBanned(id):
+			t.addNeighbour(ctx, m)
+		}
+	}
+	t.followers = keep[:min(len(keep), most)]
 }
 
 // gives reports whether nb holds a piece the node lacks. t.mu is held.
@@ -660,6 +689,14 @@ func (t *transfer) serveHave(w http.ResponseWriter, r *http.Request) {
 	peer := r.Header.Get(peerHeader)
 	sent, seedSent := 0, 0
 	var seed *seeding // the seeding this stream is counted in
+	if peer != "" {
+		t.mu.Lock()
+		if !t.complete && t.failed == nil {
+			t.followers = append(t.followers, peer) // read in turn (follow)
+			t.signal()
+		}
+		t.mu.Unlock()
+	}
 	defer func() {
 		if seed != nil {
 			t.mu.Lock()

@@ -1091,3 +1091,34 @@ func TestPieceGivenElsewhere(t *testing.T) {
 		t.Error("no node asked the giver for a piece; the test proves nothing")
 	}
 }
+
+// A node whose have stream a peer reads reads the peer's in turn, so that
+// every node is read by at least as many peers as it picked, and its
+// uplink is asked for pieces. Picks are random: on main, with one pick
+// besides the fetcher among 12 peers, a node was read by no peer but the
+// fetcher with a chance of (11/12)^12, about 0.35, and its uplink idled
+// (at 32 nodes with 12 neighbours, one node was asked by 5 peers and sent
+// 152 pieces while another was asked by 24 and refused 407 requests).
+func TestNeighboursReadEachOther(t *testing.T) {
+	const nodes, size = 14, 8 << 20
+	b := randomBlob(t, size)
+	o, up, c := slowOriginCluster(t, b, nodes, swarm.Options{StallTimeout: 20 * time.Second, Neighbours: 2})
+	c.pullAll(b, o, 60*time.Second)
+	fetcher := c.fetcher()
+	up.mu.Lock()
+	defer up.mu.Unlock()
+	readers := map[string]map[string]bool{}
+	for _, h := range up.haves {
+		if h.node != fetcher && h.to != fetcher && h.to != "" {
+			if readers[h.node] == nil {
+				readers[h.node] = map[string]bool{}
+			}
+			readers[h.node][h.to] = true
+		}
+	}
+	for _, m := range c.nodes {
+		if m.id != fetcher && len(readers[m.id]) == 0 {
+			t.Errorf("no node but the fetcher read the have stream of %s", m.id)
+		}
+	}
+}

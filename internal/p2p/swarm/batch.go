@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/http"
 	"syscall"
+	"time"
 )
 
 // rcvBatch is how many bytes of a piece a requester lets the kernel
@@ -14,23 +15,32 @@ import (
 // node that serves as much as it takes is most of its CPU.
 const rcvBatch = 64 << 10
 
+// batchFor is the batch a piece is read in from a neighbour whose pieces
+// came at rate bytes a second: rcvBatch, or less, so that a batch comes
+// within a quarter of the stall timeout (the bytes a read brings count as
+// the swarm's progress); 1, no batching, from a neighbour not yet
+// measured.
+func batchFor(rate float64, stall time.Duration) int {
+	return int(max(1, min(rcvBatch, rate*stall.Seconds()/4)))
+}
+
 // batched returns body, the rest of a response of left bytes whose
 // connection is conn, read in batches: the socket's receive low-water
-// mark (SO_RCVLOWAT) holds a read back until rcvBatch bytes wait, or
-// fewer near the end, so that the last bytes are never held back. The
+// mark (SO_RCVLOWAT) holds a read back until batch bytes wait, or fewer
+// near the end, so that the last bytes are never held back. The
 // transport's read buffer may hold up to slack bytes of the body already,
 // which the socket will not bring again. body itself if conn is not plain
 // TCP (TLS frames the bytes anew) or the platform has no low-water mark.
-func batched(body io.Reader, conn net.Conn, left int64, slack int) io.Reader {
+func batched(body io.Reader, conn net.Conn, left int64, slack, batch int) io.Reader {
 	tc, ok := conn.(*net.TCPConn)
-	if !ok || !lowatSupported {
+	if !ok || !lowatSupported || batch <= 1 {
 		return body
 	}
 	rc, err := tc.SyscallConn()
 	if err != nil {
 		return body
 	}
-	return &batchReader{r: body, rc: rc, left: left, slack: int64(slack), lowat: 1}
+	return &batchReader{r: body, rc: rc, left: left, slack: int64(slack), batch: int64(batch), lowat: 1}
 }
 
 // readSlack is what batched must allow for on the connections of client:
@@ -53,11 +63,12 @@ type batchReader struct {
 	rc    syscall.RawConn
 	left  int64 // bytes of the body not yet read
 	slack int64
+	batch int64
 	lowat int // the socket's low-water mark as last set
 }
 
 func (b *batchReader) Read(p []byte) (int, error) {
-	b.set(int(max(1, min(rcvBatch, b.left-b.slack))))
+	b.set(int(max(1, min(b.batch, b.left-b.slack))))
 	n, err := b.r.Read(p)
 	b.left -= int64(n)
 	if err != nil {

@@ -73,7 +73,7 @@ func get(t *testing.T, client *http.Client, srv *httptest.Server, n, chunk int) 
 	}
 	defer resp.Body.Close()
 	c := &counting{r: resp.Body}
-	body := batched(c, conn, int64(n), readSlack(client))
+	body := batched(c, conn, int64(n), readSlack(client), rcvBatch)
 	got := make([]byte, 0, n)
 	buf := make([]byte, chunk)
 	for len(got) < n {
@@ -116,6 +116,26 @@ func TestBatchedReads(t *testing.T) {
 			if d := time.Since(start); d > 2*time.Second {
 				t.Errorf("%d bytes in %d-byte reads took %v", n, chunk, d)
 			}
+		}
+	}
+}
+
+// A piece is read in batches small enough to come within a quarter of
+// the stall timeout at its neighbour's rate, since the bytes a read brings
+// are the swarm's progress; from a neighbour not yet measured, as it
+// comes.
+func TestBatchFor(t *testing.T) {
+	for _, tc := range []struct {
+		rate float64
+		want int
+	}{
+		{0, 1},
+		{180e3, rcvBatch}, // B/7 at 10 Mbit/s
+		{13e3, 16250},     // 13 KB/s: a batch each 1.25 s
+		{1, 1},
+	} {
+		if got := batchFor(tc.rate, 5*time.Second); got != tc.want {
+			t.Errorf("batchFor(%v B/s, 5 s) = %d; want %d", tc.rate, got, tc.want)
 		}
 	}
 }

@@ -586,6 +586,7 @@ func (t *transfer) takePiece(ctx context.Context, nb *neighbour, i int) (int64, 
 	t.mu.Lock()
 	off, size := t.layout.Bounds(i)
 	want := t.hashes[i]
+	batch := batchFor(nb.rate, t.n.opts.StallTimeout)
 	t.mu.Unlock()
 	var conn net.Conn
 	ctx = httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{GotConn: func(ci httptrace.GotConnInfo) { conn = ci.Conn }})
@@ -613,7 +614,7 @@ func (t *transfer) takePiece(ctx context.Context, nb *neighbour, i int) (int64, 
 	}
 	var body io.Reader = resp.Body
 	if slack := readSlack(t.n.opts.HTTP); slack >= 0 {
-		body = batched(body, conn, size, slack)
+		body = batched(body, conn, size, slack, batch)
 	}
 	buf := getBuf(size)
 	defer putBuf(buf)

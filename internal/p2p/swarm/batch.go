@@ -71,8 +71,11 @@ func (b *batchReader) Read(p []byte) (int, error) {
 	b.set(int(max(1, min(b.batch, b.left-b.slack))))
 	n, err := b.r.Read(p)
 	b.left -= int64(n)
-	if err != nil {
-		b.set(1) // the connection may serve another request
+	if err != nil || b.left <= 0 {
+		// The connection may serve another request, whose answer may be
+		// a few bytes (net/http's bodies tell io.EOF with their last
+		// bytes, but a reader need not).
+		b.set(1)
 	}
 	return n, err
 }

@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"net/http/httptrace"
 	"strconv"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -137,5 +138,42 @@ func TestBatchFor(t *testing.T) {
 		if got := batchFor(tc.rate, 5*time.Second); got != tc.want {
 			t.Errorf("batchFor(%v B/s, 5 s) = %d; want %d", tc.rate, got, tc.want)
 		}
+	}
+}
+
+// Once the body's last byte is read the low-water mark is 1 again, even
+// from a body that tells io.EOF only on the next read: the connection
+// goes back to the transport's pool, and its next answer may be a 503 of
+// a few bytes.
+func TestBatchedResetsAtTheEnd(t *testing.T) {
+	if !lowatSupported {
+		t.Skip("no receive low-water mark on this platform")
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		if c, err := ln.Accept(); err == nil {
+			defer c.Close()
+			_, _ = io.Copy(io.Discard, c)
+		}
+	}()
+	conn, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	const n = 200 << 10
+	body := batched(bytes.NewReader(payload(n)), conn, n, 4<<10, rcvBatch)
+	if _, err := io.ReadFull(body, make([]byte, n)); err != nil {
+		t.Fatal(err)
+	}
+	rc, _ := conn.(*net.TCPConn).SyscallConn()
+	var lowat int
+	_ = rc.Control(func(fd uintptr) { lowat, err = syscall.GetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVLOWAT) })
+	if err != nil || lowat != 1 {
+		t.Errorf("SO_RCVLOWAT after the body's last byte: %d (%v); want 1", lowat, err)
 	}
 }

@@ -1,6 +1,11 @@
 package swarm
 
 import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
 	"testing"
 	"time"
 
@@ -129,5 +134,81 @@ func TestHaveWakesForLackedPieces(t *testing.T) {
 	}
 	if !woke(`{"complete":true}`) {
 		t.Error("a neighbour holding the blob whole woke nothing")
+	}
+}
+
+// In the endgame a node asks a second neighbour for a piece already asked
+// of a first. Once one copy lands, the other request is cancelled, not
+// read to its end: the rest of it would take bandwidth, at both ends, from
+// the pieces still missing (at 32 nodes on 10 Mbit/s each node read one
+// to five whole pieces twice at the end of a pull). The neighbour of the
+// cancelled copy is kept.
+func TestLandedPieceDropsOtherCopies(t *testing.T) {
+	const ps = 256 << 10
+	b := payload(2 * ps)
+	serve := func(pause time.Duration) *httptest.Server {
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			var off, end int
+			if _, err := fmt.Sscanf(r.Header.Get("Range"), "bytes=%d-%d", &off, &end); err != nil || end >= len(b) {
+				http.Error(w, "bad range", http.StatusRequestedRangeNotSatisfiable)
+				return
+			}
+			w.Header().Set("Content-Length", strconv.Itoa(end-off+1))
+			w.WriteHeader(http.StatusPartialContent)
+			rc := http.NewResponseController(w)
+			for p := b[off : end+1]; len(p) > 0; p = p[min(len(p), 1448):] {
+				if _, err := w.Write(p[:min(len(p), 1448)]); err != nil {
+					return
+				}
+				_ = rc.Flush()
+				time.Sleep(pause)
+			}
+		}))
+		t.Cleanup(srv.Close)
+		return srv
+	}
+	slowSrv, fastSrv := serve(50*time.Millisecond), serve(0) // 9 s a piece, and at once
+	n, err := New(Options{ID: "me", Addr: "127.0.0.1:1", Tracker: "http://127.0.0.1:1", Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr, err := n.newTransfer(digest.FromBytes(b), int64(len(b)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tr.file.Close()
+	tr.setLayout(tracker.Layout{Size: int64(len(b)), PieceSize: ps})
+	tr.hashes[0], tr.hashes[1] = digest.FromBytes(b[:ps]), digest.FromBytes(b[ps:])
+	slow, fast := tr.seedNeighbour("slow", 0, time.Time{}), tr.seedNeighbour("fast", 0, time.Time{})
+	slow.addr, fast.addr = slowSrv.Listener.Addr().String(), fastSrv.Listener.Addr().String()
+	slow.ctx, slow.stop = context.WithCancel(t.Context())
+	fast.ctx, fast.stop = context.WithCancel(t.Context())
+	ask := func(nb *neighbour) {
+		tr.mu.Lock()
+		tr.active++
+		tr.inflight[0]++
+		nb.requesting[0] = time.Now()
+		tr.mu.Unlock()
+		tr.request(choice{piece: 0, nb: nb})
+	}
+	done := make(chan struct{})
+	go func() { ask(slow); close(done) }()
+	time.Sleep(200 * time.Millisecond) // the slow copy is on its way
+	ask(fast)
+	if tr.state[0] != verified {
+		t.Fatalf("piece 0 is %v after the fast copy; want verified", tr.state[0])
+	}
+	select {
+	case <-done:
+	case <-time.After(2 * time.Second):
+		t.Fatal("the slow copy of a piece that landed is still being read 2 s later; want it cancelled")
+	}
+	tr.mu.Lock()
+	defer tr.mu.Unlock()
+	if tr.neighbours["slow"] == nil || slow.dropped {
+		t.Error("the neighbour whose copy was cancelled was dropped; want it kept")
+	}
+	if tr.inflight[0] != 0 || tr.active != 0 {
+		t.Errorf("after both requests: %d in flight for the piece, %d in all; want none", tr.inflight[0], tr.active)
 	}
 }

@@ -10,8 +10,8 @@
 // and publishes each piece's hash as it lands. The others take pieces from
 // their neighbours, several requests in flight, each to the neighbour
 // whose pieces came fastest of late and for the rarest piece it holds, and
-// the last pieces from whichever neighbour answers first (endgame).
-// Neighbours tell each other of every piece they get on a long-lived have
+// the last pieces from whichever neighbour answers first (endgame; the
+// slower copy is cancelled). Neighbours tell each other of every piece they get on a long-lived have
 // stream; nobody polls.
 //
 // While the fetcher streams the blob from the origin it holds pieces no

@@ -495,10 +495,24 @@ func (t *transfer) waitUntil(ctx context.Context, at time.Time) {
 // another node, or one that failed (dropped).
 func (t *transfer) request(c choice) {
 	nb, i := c.nb, c.piece
+	ctx, cancel := context.WithCancel(nb.ctx)
+	defer cancel()
+	t.mu.Lock()
+	if t.taking == nil {
+		t.taking = map[int]map[*neighbour]context.CancelFunc{}
+	}
+	if t.taking[i] == nil {
+		t.taking[i] = map[*neighbour]context.CancelFunc{}
+	}
+	t.taking[i][nb] = cancel
+	t.mu.Unlock()
 	start := time.Now()
-	size, err := t.takePiece(nb.ctx, nb, i)
+	size, err := t.takePiece(ctx, nb, i)
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	if delete(t.taking[i], nb); len(t.taking[i]) == 0 {
+		delete(t.taking, i)
+	}
 	t.inflight[i]--
 	t.active--
 	if c.extra {
@@ -524,6 +538,11 @@ func (t *transfer) request(c choice) {
 			nb.has[i] = false
 			t.avail[i]--
 		}
+	case ctx.Err() != nil && nb.ctx.Err() == nil:
+		// The piece landed from another neighbour first (the endgame asks
+		// two for it): the rest of this copy would only take bandwidth
+		// from the pieces still missing, here and at the neighbour.
+		t.trace("piece copy dropped", "piece", i, "peer", nb.id)
 	case errors.Is(err, errBusy):
 		// This neighbour is asked again after a pause, and is slower for
 		// the choice of neighbours until its pieces say otherwise.
@@ -639,6 +658,7 @@ func (t *transfer) takePiece(ctx context.Context, nb *neighbour, i int) (int64, 
 	t.trace("piece from peer", "piece", i, "peer", nb.id)
 	t.peerBytes += size
 	nb.useful = time.Now()
+	delete(t.taking[i], nb) // this copy is done: the others are dropped
 	t.land(i, verified)
 	t.mu.Unlock()
 	return size, nil

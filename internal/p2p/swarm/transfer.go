@@ -69,6 +69,9 @@ type transfer struct {
 	hashes   []digest.Digest
 	state    []pieceState
 	inflight []uint8
+	// taking cancels the requests in flight for a piece, by neighbour:
+	// once the piece lands the other copies on their way are dropped.
+	taking   map[int]map[*neighbour]context.CancelFunc
 	active   int      // piece requests out to neighbours
 	extra    int      // those of them beyond Options.Requests, to the fetcher
 	avail    []uint16 // neighbours holding each piece, for rarest first
@@ -369,6 +372,9 @@ func (t *transfer) land(i int, st pieceState) {
 	t.state[i] = st
 	t.nLanded++
 	t.trace("piece landed", "piece", i, "verified", st == verified)
+	for _, cancel := range t.taking[i] {
+		cancel() // a copy from another neighbour, no longer wanted
+	}
 	if st == verified {
 		t.logVerified(i)
 	}

@@ -101,6 +101,12 @@ func (t *transfer) pickNeighbours(ctx context.Context) {
 		t.follow(ctx, want) // its bound on have streams read holds
 	} else {
 		t.follow(ctx, 3*want)
+		// Each peer the node picked follows it back, unless it holds its
+		// bound of neighbours already. A node whose picks all did has no
+		// uplink asked but by the fetcher: it picks one more peer.
+		if !t.readBack() && !t.picked.IsZero() && time.Since(t.picked) >= t.n.opts.StallTimeout/8 {
+			want = min(len(t.neighbours)+1, 3*want)
+		}
 	}
 	// manage runs on every change of the transfer; a node with all the
 	// neighbours it wants looks for one to let go only now and then.
@@ -169,6 +175,17 @@ func (t *transfer) follow(ctx context.Context, most int) {
 		}
 	}
 	t.followers = keep[:min(len(keep), most)]
+}
+
+// readBack reports whether a peer other than the fetcher reads the node's
+// have stream. t.mu is held.
+func (t *transfer) readBack() bool {
+	for id := range t.watchers {
+		if id != t.fetcher {
+			return true
+		}
+	}
+	return false
 }
 
 // gives reports whether nb holds a piece the node lacks. t.mu is held.
@@ -716,7 +733,18 @@ func (t *transfer) serveHave(w http.ResponseWriter, r *http.Request) {
 			t.followers = append(t.followers, peer) // read in turn (follow)
 			t.signal()
 		}
+		if t.watchers == nil {
+			t.watchers = map[string]int{}
+		}
+		t.watchers[peer]++
 		t.mu.Unlock()
+		defer func() {
+			t.mu.Lock()
+			if t.watchers[peer]--; t.watchers[peer] <= 0 {
+				delete(t.watchers, peer)
+			}
+			t.mu.Unlock()
+		}()
 	}
 	defer func() {
 		if seed != nil {

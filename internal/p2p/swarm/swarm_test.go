@@ -1099,6 +1099,9 @@ func TestPieceGivenElsewhere(t *testing.T) {
 // fetcher with a chance of (11/12)^12, about 0.35, and its uplink idled
 // (at 32 nodes with 12 neighbours, one node was asked by 5 peers and sent
 // 152 pieces while another was asked by 24 and refused 407 requests).
+// A peer at its bound of neighbours (three times the two here) does not
+// follow; a node whose one pick was such a peer picks another (without
+// that, 1 run in 12-20 failed under the race detector).
 func TestNeighboursReadEachOther(t *testing.T) {
 	const nodes, size = 14, 8 << 20
 	b := randomBlob(t, size)

@@ -104,7 +104,7 @@ func (t *transfer) pickNeighbours(ctx context.Context) {
 		// Each peer the node picked follows it back, unless it holds its
 		// bound of neighbours already. A node whose picks all did has no
 		// uplink asked but by the fetcher: it picks one more peer.
-		if !t.readBack() && !t.picked.IsZero() && time.Since(t.picked) >= t.n.opts.StallTimeout/8 {
+		if !t.picked.IsZero() && time.Since(t.picked) >= t.n.opts.StallTimeout/8 && !t.readBack() {
 			want = min(len(t.neighbours)+1, 3*want)
 		}
 	}

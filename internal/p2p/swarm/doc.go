@@ -7,12 +7,15 @@
 // blob joins the blob's swarm at the tracker at once (package tracker), so
 // a cold herd of simultaneous pulls forms one swarm, and exactly one of
 // them, the fetcher, streams the blob from the origin, cuts it into pieces
-// and publishes each piece's hash as it lands. The others take pieces from
-// their neighbours, several requests in flight, each to the neighbour
+// and publishes each piece's hash as it lands (ChooseLayout: the first
+// pieces of a large blob are smaller, so the swarm fills sooner). The
+// others take pieces from their neighbours, several requests in flight, each to the neighbour
 // whose pieces came fastest of late and for the rarest piece it holds, and
 // the last pieces from whichever neighbour answers first (endgame; the
-// slower copy is cancelled). Neighbours tell each other of every piece they get on a long-lived have
-// stream; nobody polls.
+// slower copy is cancelled). Neighbours tell each other of every piece
+// they get on a long-lived have stream; nobody polls. A node picks
+// neighbours until as many peers read its have stream as it wants
+// neighbours: those are the peers that ask it for pieces.
 //
 // While the fetcher streams the blob from the origin it holds pieces no
 // other node has, and it super-seeds them (seed.go): it tells each new

@@ -102,9 +102,11 @@ func (t *transfer) pickNeighbours(ctx context.Context) {
 	} else {
 		t.follow(ctx, 3*want)
 		// Each peer the node picked follows it back, unless it holds its
-		// bound of neighbours already. A node whose picks all did has no
-		// uplink asked but by the fetcher: it picks one more peer.
-		if !t.picked.IsZero() && time.Since(t.picked) >= t.n.opts.StallTimeout/8 && !t.readBack() {
+		// bound of neighbours already; and a peer the node had nothing
+		// for a while lets it go. The peers that read the node's have
+		// stream are the ones that ask it for pieces: while fewer than
+		// want do, it picks one more peer.
+		if !t.picked.IsZero() && time.Since(t.picked) >= t.n.opts.StallTimeout/8 && t.haveReaders() < want {
 			want = min(len(t.neighbours)+1, 3*want)
 		}
 	}
@@ -177,15 +179,16 @@ func (t *transfer) follow(ctx context.Context, most int) {
 	t.followers = keep[:min(len(keep), most)]
 }
 
-// readBack reports whether a peer other than the fetcher reads the node's
+// haveReaders counts the peers other than the fetcher that read the node's
 // have stream. t.mu is held.
-func (t *transfer) readBack() bool {
+func (t *transfer) haveReaders() int {
+	n := 0
 	for id := range t.watchers {
 		if id != t.fetcher {
-			return true
+			n++
 		}
 	}
-	return false
+	return n
 }
 
 // gives reports whether nb holds a piece the node lacks. t.mu is held.
@@ -399,8 +402,8 @@ func (t *transfer) choose(now time.Time, retry *time.Time) (c choice) {
 		return c
 	}
 	rand.Shuffle(len(ask), func(i, j int) { ask[i], ask[j] = ask[j], ask[i] })
-	ps := t.layout.PieceSize
-	slices.SortStableFunc(ask, func(a, b *neighbour) int { return cmp.Compare(b.score(now, ps), a.score(now, ps)) })
+	l := t.layout
+	slices.SortStableFunc(ask, func(a, b *neighbour) int { return cmp.Compare(b.score(now, l), a.score(now, l)) })
 	for _, nb := range ask {
 		if i := t.rarestOf(nb); i >= 0 {
 			return choice{piece: i, nb: nb}
@@ -411,7 +414,7 @@ func (t *transfer) choose(now time.Time, retry *time.Time) (c choice) {
 	}
 	for i, st := range t.state {
 		if st == missing && t.hashes[i] != "" && t.inflight[i] < 2 {
-			if nb := fastest(ask, i, func(nb *neighbour) bool { _, ok := nb.requesting[i]; return ok }, now, t.layout.PieceSize); nb != nil {
+			if nb := fastest(ask, i, func(nb *neighbour) bool { _, ok := nb.requesting[i]; return ok }, now, t.layout); nb != nil {
 				return choice{piece: i, nb: nb}
 			}
 		}
@@ -436,10 +439,10 @@ func (t *transfer) endgame() bool {
 
 // fastest is the neighbour of ask that holds piece i, has not refused it,
 // and is not one of except, with the best score; nil if none.
-func fastest(ask []*neighbour, i int, except func(*neighbour) bool, now time.Time, ps int64) *neighbour {
+func fastest(ask []*neighbour, i int, except func(*neighbour) bool, now time.Time, l *tracker.Layout) *neighbour {
 	var best *neighbour
 	for _, nb := range ask {
-		if (nb.complete || nb.has[i]) && !nb.refused[i] && (except == nil || !except(nb)) && (best == nil || nb.score(now, ps) > best.score(now, ps)) {
+		if (nb.complete || nb.has[i]) && !nb.refused[i] && (except == nil || !except(nb)) && (best == nil || nb.score(now, l) > best.score(now, l)) {
 			best = nb
 		}
 	}
@@ -456,13 +459,14 @@ const retryRate = time.Second
 // recent pieces came at, or less if a piece requested of it takes longer
 // than that rate says; or, if it has not been asked for retryRate and has
 // no request in flight, first of all.
-func (nb *neighbour) score(now time.Time, pieceSize int64) float64 {
+func (nb *neighbour) score(now time.Time, l *tracker.Layout) float64 {
 	if len(nb.requesting) == 0 && now.Sub(nb.asked) > retryRate {
 		return math.Inf(1)
 	}
 	r := nb.rate
-	for _, at := range nb.requesting {
-		r = min(r, float64(pieceSize)/max(now.Sub(at).Seconds(), 1e-6))
+	for i, at := range nb.requesting {
+		_, size := l.Bounds(i)
+		r = min(r, float64(size)/max(now.Sub(at).Seconds(), 1e-6))
 	}
 	return r
 }
@@ -816,8 +820,8 @@ func (t *transfer) serveRange(w http.ResponseWriter, r *http.Request) {
 	peer := r.Header.Get(peerHeader)
 	t.mu.Lock()
 	served, piece := t.complete, -1
-	if !served && t.layout != nil && !t.ownPlan && off%t.layout.PieceSize == 0 {
-		i := int(off / t.layout.PieceSize)
+	if !served && t.layout != nil && !t.ownPlan {
+		i := t.layout.Index(off)
 		po, ps := t.layout.Bounds(i)
 		served = po == off && po+ps-1 == end && t.state[i] == verified
 		piece = i

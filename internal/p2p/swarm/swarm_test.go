@@ -711,6 +711,48 @@ func TestPieceSizeColdHerd(t *testing.T) {
 	}
 }
 
+// A blob of 16 MiB or more begins with pieces a quarter of the others'
+// size, 64 of them: the swarm's first round of copies is as long as a
+// piece takes on the wire.
+func TestChooseLayoutHead(t *testing.T) {
+	for _, tc := range []struct {
+		size      int64
+		peers     int
+		head, all int
+	}{
+		{64 << 20, 32, 64, 64 + 240},
+		{16 << 20, 1, 64, 64 + 48},
+		{16<<20 - 1, 1, 0, 64},
+		{8 << 20, 14, 0, 32},
+		{1 << 30, 32, 64, 64 + 496},
+		{64 << 30, 1, 64, 64 + 8176},
+	} {
+		l := swarm.ChooseLayout(tc.size, tc.peers)
+		if err := l.Validate(); err != nil {
+			t.Errorf("ChooseLayout(%d, %d): %v", tc.size, tc.peers, err)
+		}
+		if l.HeadPieces != tc.head || l.Pieces() != tc.all || (tc.head > 0 && l.HeadPieceSize != l.PieceSize/4) {
+			t.Errorf("ChooseLayout(%d, %d) = %+v, %d pieces; want %d head pieces of a quarter, %d in all", tc.size, tc.peers, l, l.Pieces(), tc.head, tc.all)
+		}
+	}
+}
+
+// A cold herd pulls a blob whose layout has a head: each node gets it
+// whole and verified, from one origin GET.
+func TestColdHerdHeadPieces(t *testing.T) {
+	const nodes, size = 6, 16 << 20
+	b := randomBlob(t, size)
+	o, _, c := slowOriginCluster(t, b, nodes, swarm.Options{StallTimeout: 20 * time.Second})
+	c.pullAll(b, o, 60*time.Second)
+	if o.gets.Load() != 1 || c.stats().Fallbacks != 0 {
+		t.Errorf("origin GETs %d, fallbacks %d; want 1 and 0", o.gets.Load(), c.stats().Fallbacks)
+	}
+	s, ok := c.trk.Load().Swarm(digest.FromBytes(b))
+	if !ok || s.Layout == nil || s.Layout.HeadPieces == 0 {
+		t.Fatalf("the swarm's layout is %+v; want one with a head", s.Layout)
+	}
+}
+
 // A cold herd whose tracker is unreachable for longer than the stall
 // timeout falls back to the origin, each node on a layout of its own; once
 // the tracker answers again, the nodes form the swarm they missed: the
@@ -858,7 +900,7 @@ func TestFetcherSendsEachPieceOnce(t *testing.T) {
 			after++
 		}
 	}
-	pieces := int(size / swarm.PieceSize(size, nodes))
+	pieces := swarm.ChooseLayout(size, nodes).Pieces()
 	t.Logf("fetcher %s sent %d pieces while streaming (%d distinct of %d), %d after; origin stream %v, pull %v; origin GETs %d, fallbacks %d",
 		fetcher, sent, len(during), pieces, after, streamed.Sub(start).Round(time.Millisecond), took.Round(time.Millisecond), o.gets.Load(), s.Fallbacks)
 	if o.gets.Load() != 1 || s.Fallbacks != 0 {
@@ -1039,7 +1081,7 @@ func TestSeedingReadsBoundedHaves(t *testing.T) {
 	if len(read) > bound {
 		t.Errorf("the fetcher read the have streams of %d nodes; want at most %d", len(read), bound)
 	}
-	if pieces := size / int(swarm.PieceSize(size, nodes)); sent > pieces+pieces/8+2 {
+	if pieces := swarm.ChooseLayout(size, nodes).Pieces(); sent > pieces+pieces/8+2 {
 		t.Errorf("the fetcher sent %d pieces while it streamed %d; want each about once", sent, pieces)
 	}
 	if o.gets.Load() != 1 {

@@ -41,6 +41,27 @@ func PieceSize(size int64, peers int) int64 {
 	return p
 }
 
+// A layout begins with headPieces pieces headCut times smaller than the
+// rest (tracker.Layout), if they take at most a quarter of the blob.
+const (
+	headPieces = 64
+	headCut    = 4
+)
+
+// ChooseLayout cuts a blob of size bytes for a swarm of peers: pieces of
+// PieceSize, after a head of smaller ones. At 32 nodes on 10 Mbit/s, 64
+// KiB pieces for the first 4 MiB of a 64 MiB blob brought each node's
+// first byte in 0.5 s instead of 2 s, and kept the nodes about 1 MiB
+// nearer the fetcher's stream; 64 KiB or 128 KiB pieces over the whole
+// blob cost more in requests and CPU than they gained.
+func ChooseLayout(size int64, peers int) tracker.Layout {
+	l := tracker.Layout{Size: size, PieceSize: PieceSize(size, peers)}
+	if hs := max(l.PieceSize/headCut, tracker.MinPieceSize); hs < l.PieceSize && 4*headPieces*hs <= size {
+		l.HeadPieceSize, l.HeadPieces = hs, headPieces
+	}
+	return l
+}
+
 // pieceState is what a node knows of one piece.
 type pieceState uint8
 
@@ -304,7 +325,7 @@ func (t *transfer) event(ev tracker.Event) {
 			t.setLayout(*ev.Layout)
 		case t.ownPlan && !t.liedTo && *ev.Layout == *t.layout:
 			// This node fell back before the swarm had a layout, and the
-			// swarm's is the same (PieceSize chose both): it joins the
+			// swarm's is the same (ChooseLayout chose both): it joins the
 			// swarm, leaving the origin for its neighbours. Its pieces from
 			// the origin are checked as their hashes come.
 			t.ownPlan = false
@@ -790,7 +811,7 @@ func (t *transfer) originPiece(ctx context.Context, origin Origin, l tracker.Lay
 // a fallback. t.mu is held.
 func (t *transfer) startOrigin(ctx context.Context, asFetcher bool) {
 	if t.layout == nil {
-		l := tracker.Layout{Size: t.size, PieceSize: PieceSize(t.size, len(t.members)+1)}
+		l := ChooseLayout(t.size, len(t.members)+1)
 		t.setLayout(l)
 		if !asFetcher {
 			t.ownPlan = true
@@ -949,7 +970,7 @@ func (r *reader) read(p []byte) (int, error) {
 			return 0, err
 		}
 		if t.layout != nil {
-			i := int(r.pos / t.layout.PieceSize)
+			i := t.layout.Index(r.pos)
 			if t.state[i] != missing {
 				off, size := t.layout.Bounds(i)
 				end = off + size

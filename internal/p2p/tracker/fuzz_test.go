@@ -17,6 +17,7 @@ func FuzzAnnounce(f *testing.F) {
 		`{"peer":"a","join":[{"digest":"` + blob.String() + `"}]}`,
 		`{"peer":"a","join":[{"digest":"` + blob.String() + `","complete":true,"layout":{"size":3145728,"pieceSize":1048576},"pieces":[{"index":0,"hash":"` + blob.String() + `"}]}]}`,
 		`{"peer":"a","publish":[{"digest":"` + blob.String() + `","lease":1,"layout":{"size":10,"pieceSize":65536},"pieces":[{"index":0,"hash":"` + blob.String() + `"}]}]}`,
+		`{"peer":"a","publish":[{"digest":"` + blob.String() + `","lease":1,"layout":{"size":3145728,"pieceSize":1048576,"headPieceSize":65536,"headPieces":16}}]}`,
 		`{"peer":"a","leave":["` + blob.String() + `"],"complete":["` + blob.String() + `"]}`,
 		`{"peer":"a","publish":[{"digest":"` + blob.String() + `","lease":1,"pieces":[{"index":131071,"hash":"` + blob.String() + `"}]}]}`,
 		`{"peer":"b"}`, `{}`, `null`, `[`,

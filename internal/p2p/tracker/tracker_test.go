@@ -317,6 +317,7 @@ func TestBadAnnounces(t *testing.T) {
 		{"no stream", `{"peer":"b","join":[{"digest":"` + blob.String() + `"}]}`, http.StatusConflict},
 		{"bad digest", `{"peer":"a","join":[{"digest":"sha256:abc"}]}`, http.StatusBadRequest},
 		{"bad layout", `{"peer":"a","publish":[{"digest":"` + blob.String() + `","lease":1,"layout":{"size":10,"pieceSize":1}}]}`, http.StatusBadRequest},
+		{"head past the blob", `{"peer":"a","publish":[{"digest":"` + blob.String() + `","lease":1,"layout":{"size":131072,"pieceSize":1048576,"headPieceSize":65536,"headPieces":3}}]}`, http.StatusBadRequest},
 		{"bad piece", `{"peer":"a","publish":[{"digest":"` + blob.String() + `","lease":1,"pieces":[{"index":-1,"hash":"` + blob.String() + `"}]}]}`, http.StatusBadRequest},
 		{"too large", `{"peer":"a","leave":["` + strings.Repeat(blob.String()+`","`, 100) + `"]}`, http.StatusBadRequest},
 	} {

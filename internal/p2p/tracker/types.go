@@ -45,10 +45,21 @@ type Peer struct {
 }
 
 // Layout is how a blob is cut into pieces: every piece is PieceSize bytes
-// but the last.
+// but the last, except that the first HeadPieces pieces may be smaller,
+// HeadPieceSize bytes each. A swarm's start is an exponential fill, each
+// round of copies as long as a piece takes on the wire: small pieces at
+// the head let every node have something to give sooner, without the
+// cost per piece of small pieces over the whole blob.
 type Layout struct {
-	Size      int64 `json:"size"`
-	PieceSize int64 `json:"pieceSize"`
+	Size          int64 `json:"size"`
+	PieceSize     int64 `json:"pieceSize"`
+	HeadPieceSize int64 `json:"headPieceSize,omitempty"`
+	HeadPieces    int   `json:"headPieces,omitempty"`
+}
+
+// head is the length of the head's pieces together.
+func (l Layout) head() int64 {
+	return int64(l.HeadPieces) * l.HeadPieceSize
 }
 
 // Pieces returns the number of pieces of the blob.
@@ -56,13 +67,24 @@ func (l Layout) Pieces() int {
 	if l.Size == 0 {
 		return 1 // one empty piece: a zero-length blob is still verified
 	}
-	return int((l.Size + l.PieceSize - 1) / l.PieceSize)
+	return l.HeadPieces + int((l.Size-l.head()+l.PieceSize-1)/l.PieceSize)
 }
 
 // Bounds returns the offset and length of piece i.
 func (l Layout) Bounds(i int) (off, n int64) {
-	off = int64(i) * l.PieceSize
+	if i < l.HeadPieces {
+		return int64(i) * l.HeadPieceSize, l.HeadPieceSize
+	}
+	off = l.head() + int64(i-l.HeadPieces)*l.PieceSize
 	return off, min(l.PieceSize, l.Size-off)
+}
+
+// Index returns the piece that holds byte off of the blob.
+func (l Layout) Index(off int64) int {
+	if h := l.head(); off >= h {
+		return l.HeadPieces + int((off-h)/l.PieceSize)
+	}
+	return int(off / l.HeadPieceSize)
 }
 
 // Limits of a layout the tracker accepts: pieces between MinPieceSize and
@@ -80,6 +102,14 @@ func (l Layout) Validate() error {
 		return fmt.Errorf("layout: negative size %d", l.Size)
 	case l.PieceSize < MinPieceSize || l.PieceSize > MaxPieceSize:
 		return fmt.Errorf("layout: piece size %d out of [%d, %d]", l.PieceSize, MinPieceSize, MaxPieceSize)
+	case l.HeadPieces < 0 || l.HeadPieces > MaxPieces:
+		return fmt.Errorf("layout: %d head pieces out of [0, %d]", l.HeadPieces, MaxPieces)
+	case l.HeadPieces == 0 && l.HeadPieceSize != 0:
+		return fmt.Errorf("layout: head piece size %d for no head pieces", l.HeadPieceSize)
+	case l.HeadPieces > 0 && (l.HeadPieceSize < MinPieceSize || l.HeadPieceSize >= l.PieceSize):
+		return fmt.Errorf("layout: head piece size %d out of [%d, %d)", l.HeadPieceSize, MinPieceSize, l.PieceSize)
+	case l.head() > l.Size:
+		return fmt.Errorf("layout: head of %d bytes longer than the blob's %d", l.head(), l.Size)
 	case l.Pieces() > MaxPieces:
 		return fmt.Errorf("layout: %d pieces, at most %d", l.Pieces(), MaxPieces)
 	}

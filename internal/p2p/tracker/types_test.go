@@ -1,0 +1,89 @@
+package tracker_test
+
+import (
+	"testing"
+
+	"github.com/gantry-dev/gantry/internal/p2p/tracker"
+)
+
+// A layout with a head cuts the blob into its small pieces, then its
+// large ones, the last cut short.
+func TestLayoutHead(t *testing.T) {
+	l := tracker.Layout{Size: 10<<20 + 5, PieceSize: 1 << 20, HeadPieceSize: 64 << 10, HeadPieces: 32}
+	if err := l.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := l.Pieces(), 32+9; got != want {
+		t.Fatalf("%d pieces, want %d", got, want)
+	}
+	for _, tc := range []struct {
+		i         int
+		off, size int64
+	}{
+		{0, 0, 64 << 10},
+		{31, 31 << 16, 64 << 10},
+		{32, 2 << 20, 1 << 20},
+		{40, 10 << 20, 5},
+	} {
+		off, size := l.Bounds(tc.i)
+		if off != tc.off || size != tc.size {
+			t.Errorf("Bounds(%d) = %d, %d; want %d, %d", tc.i, off, size, tc.off, tc.size)
+		}
+		if i := l.Index(off + size - 1); i != tc.i {
+			t.Errorf("Index(%d) = %d, want %d", off+size-1, i, tc.i)
+		}
+	}
+}
+
+// Layouts a peer could be sent, and why each is refused.
+func TestLayoutValidate(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		l    tracker.Layout
+		ok   bool
+	}{
+		{"no head", tracker.Layout{Size: 3 << 20, PieceSize: 1 << 20}, true},
+		{"head to the end", tracker.Layout{Size: 1 << 20, PieceSize: 1 << 20, HeadPieceSize: 64 << 10, HeadPieces: 16}, true},
+		{"empty blob", tracker.Layout{Size: 0, PieceSize: 64 << 10}, true},
+		{"head past the end", tracker.Layout{Size: 1 << 20, PieceSize: 1 << 20, HeadPieceSize: 64 << 10, HeadPieces: 17}, false},
+		{"head pieces as large", tracker.Layout{Size: 4 << 20, PieceSize: 1 << 20, HeadPieceSize: 1 << 20, HeadPieces: 1}, false},
+		{"head pieces too small", tracker.Layout{Size: 4 << 20, PieceSize: 1 << 20, HeadPieceSize: 4 << 10, HeadPieces: 1}, false},
+		{"head size alone", tracker.Layout{Size: 4 << 20, PieceSize: 1 << 20, HeadPieceSize: 64 << 10}, false},
+		{"negative head", tracker.Layout{Size: 4 << 20, PieceSize: 1 << 20, HeadPieceSize: 64 << 10, HeadPieces: -1}, false},
+		{"head overflows", tracker.Layout{Size: 1 << 40, PieceSize: 1 << 20, HeadPieceSize: 1 << 19, HeadPieces: 1 << 30}, false},
+		{"too many pieces", tracker.Layout{Size: 1 << 40, PieceSize: 64 << 10}, false},
+	} {
+		if err := tc.l.Validate(); (err == nil) != tc.ok {
+			t.Errorf("%s: Validate() = %v", tc.name, err)
+		}
+	}
+}
+
+// FuzzLayout checks that a layout Validate takes cuts the blob into
+// pieces that follow each other from its first byte to its last, each
+// within the limits, and that Index finds each piece from its bytes.
+func FuzzLayout(f *testing.F) {
+	f.Add(int64(10<<20+5), int64(1<<20), int64(64<<10), 32)
+	f.Add(int64(3<<20), int64(1<<20), int64(0), 0)
+	f.Add(int64(0), int64(64<<10), int64(0), 0)
+	f.Fuzz(func(t *testing.T, size, pieceSize, headPieceSize int64, headPieces int) {
+		l := tracker.Layout{Size: size, PieceSize: pieceSize, HeadPieceSize: headPieceSize, HeadPieces: headPieces}
+		if l.Validate() != nil {
+			return
+		}
+		var next int64
+		for i := range l.Pieces() {
+			off, n := l.Bounds(i)
+			if off != next || n < 0 || n > tracker.MaxPieceSize || (n == 0 && size != 0) {
+				t.Fatalf("%+v: piece %d at %d, %d bytes; want it at %d", l, i, off, n, next)
+			}
+			if n > 0 && (l.Index(off) != i || l.Index(off+n-1) != i) {
+				t.Fatalf("%+v: Index of piece %d's bytes is %d and %d", l, i, l.Index(off), l.Index(off+n-1))
+			}
+			next = off + n
+		}
+		if next != size {
+			t.Fatalf("%+v: pieces end at %d", l, next)
+		}
+	})
+}

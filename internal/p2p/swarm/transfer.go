@@ -56,7 +56,7 @@ const (
 // blob cost more in requests and CPU than they gained.
 func ChooseLayout(size int64, peers int) tracker.Layout {
 	l := tracker.Layout{Size: size, PieceSize: PieceSize(size, peers)}
-	if hs := max(l.PieceSize/headCut, tracker.MinPieceSize); hs < l.PieceSize && 4*headPieces*hs <= size {
+	if hs := l.PieceSize / headCut; 4*headPieces*hs <= size { // minPieceSize/headCut is tracker.MinPieceSize
 		l.HeadPieceSize, l.HeadPieces = hs, headPieces
 	}
 	return l

@@ -275,3 +275,39 @@ func TestFewReadersPicksMore(t *testing.T) {
 		t.Errorf("%d neighbours after many picks read by one peer; want the bound, %d", got, 3*want)
 	}
 }
+
+// A have stream answers at once, before the node holds any piece: its
+// reader waits Options.HTTP's response header timeout (10 s by default)
+// for the answer, then drops the neighbour. The stream used to say
+// nothing, headers included, until its first line: in a swarm whose
+// first pieces take longer than that to come (large pieces on a slow
+// link), every node let its neighbours go as they joined.
+func TestHaveStreamAnswersAtOnce(t *testing.T) {
+	n, err := New(Options{ID: "me", Addr: "127.0.0.1:1", Tracker: "http://127.0.0.1:1", Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := payload(1 << 20)
+	tr, err := n.newTransfer(digest.FromBytes(b), int64(len(b)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tr.file.Close()
+	tr.mu.Lock()
+	tr.setLayout(tracker.Layout{Size: int64(len(b)), PieceSize: 256 << 10})
+	tr.mu.Unlock()
+	srv := httptest.NewServer(http.HandlerFunc(tr.serveHave))
+	t.Cleanup(srv.Close)
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, srv.URL, nil)
+	req.Header.Set(peerHeader, "p1")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("a have stream of a node holding no piece: %v; want its answer at once", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Errorf("a have stream answered %s; want 200", resp.Status)
+	}
+}

@@ -727,6 +727,11 @@ func (t *transfer) serveHave(w http.ResponseWriter, r *http.Request) {
 	rc := http.NewResponseController(w)
 	w.Header().Set("Content-Type", "application/x-ndjson")
 	w.WriteHeader(http.StatusOK)
+	// Answered at once: the reader gives up on a stream whose headers
+	// have not come after its client's response header timeout.
+	if rc.Flush() != nil {
+		return
+	}
 	enc := json.NewEncoder(w)
 	peer := r.Header.Get(peerHeader)
 	sent, seedSent := 0, 0

@@ -58,7 +58,7 @@
 // A node names itself on both in a Gantry-Peer header: a super-seeding
 // fetcher tells a named peer's have stream only the pieces it offers that
 // peer (and a stream the fetcher reads says at most a line a second), and
-// answers a named peer's request for a piece it gave to another
-// 503 with that peer's ID in Gantry-Piece-Given (a 503 without it: every
-// upload slot is busy).
+// answers a named peer's request for a piece it gave to another 503 with
+// that peer's ID in Gantry-Piece-Given (a 503 without it: every upload
+// slot is busy).
 package swarm

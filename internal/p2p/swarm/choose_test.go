@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strconv"
 	"testing"
 	"time"
@@ -367,5 +368,67 @@ func TestHaveStreamAnswersAtOnce(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
 		t.Errorf("a have stream answered %s; want 200", resp.Status)
+	}
+}
+
+// A have stream does not tell its reader the pieces the reader told the
+// node it holds, when both ends are the transfers they were: at 32 nodes
+// on 10 Mbit/s a node was read by 24 peers on average and sent 4,300
+// lines a pull, each a packet of its own and an ACK back, a third of
+// them of pieces their reader held. A reader whose transfer is another
+// (it restarted while its old stream lingers) is told everything, and so
+// is the fetcher, which learns from the lines whether its pieces spread.
+func TestHaveStreamSkipsWhatReaderHolds(t *testing.T) {
+	_, tr := nodeTransfer(t, Options{}, payload(1<<20), 256<<10)
+	tr.mu.Lock()
+	tr.fetcher = "fetcher"
+	for _, id := range []string{"p1", "fetcher"} {
+		nb := &neighbour{id: id, token: "T-" + id, has: make([]bool, len(tr.state)), refused: make([]bool, len(tr.state)), requesting: map[int]time.Time{}}
+		nb.has[0], nb.has[1] = true, true
+		tr.neighbours[id] = nb
+	}
+	for i := range tr.state {
+		tr.state[i] = verified
+		tr.logVerified(i)
+	}
+	tr.signal()
+	tr.mu.Unlock()
+	srv := httptest.NewServer(http.HandlerFunc(tr.serveHave))
+	t.Cleanup(srv.Close)
+	first := func(peer, token string) []int {
+		ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+		defer cancel()
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, srv.URL, nil)
+		req.Header.Set(peerHeader, peer)
+		if token != "" {
+			req.Header.Set(transferHeader, token)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		if got := resp.Header.Get(transferHeader); got != tr.token || got == "" {
+			t.Errorf("the stream names the transfer %q; want %q", got, tr.token)
+		}
+		var h Have
+		if err := json.NewDecoder(resp.Body).Decode(&h); err != nil {
+			t.Fatalf("the first line to %s: %v", peer, err)
+		}
+		return h.Pieces
+	}
+	for _, c := range []struct {
+		peer, token string
+		want        []int
+	}{
+		{"p1", "T-p1", []int{2, 3}},
+		{"p1", "another", []int{0, 1, 2, 3}},
+		{"p1", "", []int{0, 1, 2, 3}},
+		{"fetcher", "T-fetcher", []int{0, 1, 2, 3}},
+		{"p2", "T-p2", []int{0, 1, 2, 3}},
+	} {
+		if got := first(c.peer, c.token); !slices.Equal(got, c.want) {
+			t.Errorf("%s (transfer %q) holding pieces 0 and 1 was told %v; want %v", c.peer, c.token, got, c.want)
+		}
 	}
 }

@@ -61,4 +61,9 @@
 // answers a named peer's request for a piece it gave to another 503 with
 // that peer's ID in Gantry-Piece-Given (a 503 without it: every upload
 // slot is busy).
+//
+// A have stream's request and its answer name their ends' transfers of the
+// blob in a Gantry-Transfer header (random, new for each transfer). A node
+// that reads its reader's stream, from the transfer now reading its own,
+// does not tell it the pieces it said it holds.
 package swarm

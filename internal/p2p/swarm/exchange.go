@@ -64,6 +64,7 @@ func defaultHTTPClient(tlsConf *tls.Config) *http.Client {
 // neighbour is a peer the node takes pieces from, for one blob.
 type neighbour struct {
 	id, addr   string
+	token      string // its transfer's, from its have stream's answer
 	has        []bool
 	refused    []bool // pieces it said it gave to another node, until it tells them again
 	complete   bool
@@ -259,6 +260,7 @@ func (t *transfer) watch(ctx context.Context, nb *neighbour) {
 		return
 	}
 	req.Header.Set(peerHeader, t.n.opts.ID)
+	req.Header.Set(transferHeader, t.token)
 	resp, err := t.n.opts.HTTP.Do(req)
 	if err != nil {
 		return
@@ -267,6 +269,9 @@ func (t *transfer) watch(ctx context.Context, nb *neighbour) {
 	if resp.StatusCode != http.StatusOK {
 		return
 	}
+	t.mu.Lock()
+	nb.token = resp.Header.Get(transferHeader)
+	t.mu.Unlock()
 	sc := bufio.NewScanner(resp.Body)
 	sc.Buffer(make([]byte, 0, 4096), maxHaveBytes)
 	for sc.Scan() {
@@ -737,6 +742,7 @@ func (n *Node) serve(w http.ResponseWriter, r *http.Request) {
 func (t *transfer) serveHave(w http.ResponseWriter, r *http.Request) {
 	rc := http.NewResponseController(w)
 	w.Header().Set("Content-Type", "application/x-ndjson")
+	w.Header().Set(transferHeader, t.token)
 	w.WriteHeader(http.StatusOK)
 	// Answered at once: the reader gives up on a stream whose headers
 	// have not come after its client's response header timeout.
@@ -744,7 +750,7 @@ func (t *transfer) serveHave(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	enc := json.NewEncoder(w)
-	peer := r.Header.Get(peerHeader)
+	peer, token := r.Header.Get(peerHeader), r.Header.Get(transferHeader)
 	sent, seedSent := 0, 0
 	var seed *seeding // the seeding this stream is counted in
 	if peer != "" {
@@ -799,6 +805,17 @@ func (t *transfer) serveHave(w http.ResponseWriter, r *http.Request) {
 		} else {
 			sent = min(sent, len(t.log)) // the log restarts when the swarm's hashes were lies
 			batch = t.log[sent:]
+			if nb := t.neighbours[peer]; nb != nil && token != "" && nb.token == token && peer != t.fetcher {
+				// Not told the pieces it told this node it holds. (The
+				// fetcher is told everything: it learns from the lines
+				// whether the pieces it gave spread.)
+				batch = nil
+				for _, i := range t.log[sent:] {
+					if !nb.has[i] {
+						batch = append(batch, i)
+					}
+				}
+			}
 			sent = len(t.log)
 		}
 		ch := t.logged

@@ -52,9 +52,13 @@ const seedReads = 4
 
 // peerHeader names the requesting node on the requests of the peer API,
 // and givenHeader, on a refusal, the node a piece was given to.
+// transferHeader names the transfer of a blob that reads a have stream (on
+// the request) and that serves it (on the answer), so that what a node
+// knows of its reader's pieces is known to be of the same transfer.
 const (
-	peerHeader  = "Gantry-Peer"
-	givenHeader = "Gantry-Piece-Given"
+	peerHeader     = "Gantry-Peer"
+	givenHeader    = "Gantry-Piece-Given"
+	transferHeader = "Gantry-Transfer"
 )
 
 // seeding is the fetcher's state of one blob while its origin stream runs.

@@ -3,6 +3,7 @@ package swarm
 import (
 	"cmp"
 	"context"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/json"
 	"errors"
@@ -74,10 +75,11 @@ const (
 // transfer is the node's state for one blob: the pieces it holds, the
 // swarm's members, its neighbours and its readers.
 type transfer struct {
-	n    *Node
-	d    digest.Digest
-	size int64
-	file *os.File
+	n     *Node
+	d     digest.Digest
+	size  int64
+	file  *os.File
+	token string // names this transfer on the have streams (transferHeader)
 
 	mu       sync.Mutex
 	changed  chan struct{} // closed and replaced on every change
@@ -165,7 +167,7 @@ func (n *Node) newTransfer(d digest.Digest, size int64) (*transfer, error) {
 		return nil, fmt.Errorf("swarm: blob %s: %w", d, err)
 	}
 	return &transfer{
-		n: n, d: d, size: size, file: f,
+		n: n, d: d, size: size, file: f, token: rand.Text(),
 		changed:    make(chan struct{}),
 		logged:     make(chan struct{}),
 		members:    map[string]tracker.Peer{},
@@ -181,7 +183,7 @@ func (n *Node) completeTransfer(d digest.Digest, m meta) (*transfer, error) {
 		return nil, fmt.Errorf("swarm: blob %s: %w", d, err)
 	}
 	t := &transfer{
-		n: n, d: d, size: m.Size, file: f,
+		n: n, d: d, size: m.Size, file: f, token: rand.Text(),
 		changed:    make(chan struct{}),
 		logged:     make(chan struct{}),
 		layout:     &m.Layout,

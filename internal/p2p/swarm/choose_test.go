@@ -45,6 +45,20 @@ func nodeTransfer(t *testing.T, opts Options, b []byte, ps int64) (*Node, *trans
 	return n, tr
 }
 
+// openHave opens the have stream served at url as the peer named, from
+// its transfer token (none if "").
+func openHave(ctx context.Context, url, peer, token string) (*http.Response, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set(peerHeader, peer)
+	if token != "" {
+		req.Header.Set(transferHeader, token)
+	}
+	return http.DefaultClient.Do(req)
+}
+
 // seedNeighbour adds a neighbour holding the blob whole whose pieces came
 // at rate, last asked at asked.
 func (t *transfer) seedNeighbour(id string, rate float64, asked time.Time) *neighbour {
@@ -296,9 +310,7 @@ func TestFetcherReadsFewerHaveLines(t *testing.T) {
 	ctx, cancel := context.WithCancel(t.Context())
 	read := func(peer string) <-chan []Have {
 		out := make(chan []Have, 1)
-		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, srv.URL, nil)
-		req.Header.Set(peerHeader, peer)
-		resp, err := http.DefaultClient.Do(req)
+		resp, err := openHave(ctx, srv.URL, peer, "")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -359,9 +371,7 @@ func TestHaveStreamAnswersAtOnce(t *testing.T) {
 	t.Cleanup(srv.Close)
 	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Second)
 	defer cancel()
-	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, srv.URL, nil)
-	req.Header.Set(peerHeader, "p1")
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := openHave(ctx, srv.URL, "p1", "")
 	if err != nil {
 		t.Fatalf("a have stream of a node holding no piece: %v; want its answer at once", err)
 	}
@@ -398,12 +408,7 @@ func TestHaveStreamSkipsWhatReaderHolds(t *testing.T) {
 	first := func(peer, token string) []int {
 		ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
 		defer cancel()
-		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, srv.URL, nil)
-		req.Header.Set(peerHeader, peer)
-		if token != "" {
-			req.Header.Set(transferHeader, token)
-		}
-		resp, err := http.DefaultClient.Do(req)
+		resp, err := openHave(ctx, srv.URL, peer, token)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -318,20 +318,29 @@ record() {
 # times), the bytes the origin sent and the nodes received and sent so
 # far, read from the counters of the veths' bridge ends: "seconds since
 # T0, origin tx, nodes' rx summed, then each node's rx and tx". Its pid in
-# SAMPLER.
+# SAMPLER. It starts no process after the first: with a cat for each
+# counter and a date, an awk and a sleep a tick, it took about a tenth of
+# two cores through a pull at 32 nodes, from the agents it measured.
 sample() {
 	local n=$1 file=$2 tmax=$3
+	local tick=$WORK/tick
+	[ -p "$tick" ] || mkfifo "$tick"
 	(
-		local k i sum rx tx each
+		local k i sum rx tx origin each now sign fd
+		exec {fd}<>"$tick" # nobody writes: a read of it waits its timeout
 		for ((k = 0; k < tmax * 2; k++)); do
 			sum=0 each=
 			for ((i = 1; i <= n; i++)); do
-				rx=$(cat "/sys/class/net/gpv${TAG}n$i/statistics/tx_bytes")
-				tx=$(cat "/sys/class/net/gpv${TAG}n$i/statistics/rx_bytes")
+				read -r rx <"/sys/class/net/gpv${TAG}n$i/statistics/tx_bytes"
+				read -r tx <"/sys/class/net/gpv${TAG}n$i/statistics/rx_bytes"
 				sum=$((sum + rx)) each="$each $rx $tx"
 			done
-			echo "$(awk -v t="$T0" -v now="$(date +%s%N)" 'BEGIN { printf "%.1f", (now - t) / 1e9 }') $(origin_tx) $sum$each"
-			sleep 0.5
+			read -r origin <"/sys/class/net/$ORIGIN_VETH/statistics/rx_bytes"
+			now=$(((${EPOCHREALTIME/./} * 1000 - T0) / 100000000)) # tenths of a second
+			sign=
+			((now < 0)) && sign=- now=$((-now))
+			printf '%s%d.%d %s %s%s\n' "$sign" $((now / 10)) $((now % 10)) "$origin" "$sum" "$each"
+			read -rt 0.5 -u "$fd" _ || true
 		done
 	) >"$file" &
 	SAMPLER=$!

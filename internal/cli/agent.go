@@ -114,7 +114,7 @@ rollout's makespan and percentiles are computed.`,
 	fl.StringVar(&f.id, "id", "", "this node's name in its swarms (default: host name and --peer-advertise)")
 	fl.IntVar(&f.neighbours, "neighbours", 12, "peers this node takes the pieces of one blob from at once")
 	fl.IntVar(&f.requests, "requests", 6, "piece requests this node keeps in flight for one blob, over all its neighbours")
-	fl.IntVar(&f.uploadSlots, "upload-slots", 4, "pieces this node sends to peers at once; more requests wait briefly (a freed slot goes to the peer nearest its end), then are told to ask elsewhere")
+	fl.IntVar(&f.uploadSlots, "upload-slots", 4, "pieces this node sends to peers at once; more requests are told to ask elsewhere")
 	fl.DurationVar(&f.stallTimeout, "stall-timeout", 5*time.Second, "fetch from the upstream what the swarm has not brought for this long")
 	fl.StringVar(&f.cacheSize, "cache-size", "20GiB", "bytes of whole blobs kept in --data; past it the least recently pulled go (0: no bound)")
 	fl.StringVar(&f.downRate, "download-rate", "0", "bytes per second taken from peers and the upstream, e.g. 50MiB (0: no bound)")

@@ -60,9 +60,7 @@
 // peer (and a stream the fetcher reads says at most a line a second), and
 // answers a named peer's request for a piece it gave to another 503 with
 // that peer's ID in Gantry-Piece-Given (a 503 without it: every upload
-// slot is busy). A piece request gives the bytes of the blob its node
-// holds in Gantry-Held: a freed upload slot goes to the waiting request
-// of the peer that holds the most.
+// slot is busy).
 //
 // A have stream's request and its answer name their ends' transfers of the
 // blob in a Gantry-Transfer header (random, new for each transfer). A node

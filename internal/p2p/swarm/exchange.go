@@ -642,7 +642,6 @@ func (t *transfer) takePiece(ctx context.Context, nb *neighbour, i int) (int64, 
 	off, size := t.layout.Bounds(i)
 	want := t.hashes[i]
 	batch := batchFor(nb.rate, t.n.opts.StallTimeout)
-	held := t.held
 	t.mu.Unlock()
 	var conn net.Conn
 	ctx = httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{GotConn: func(ci httptrace.GotConnInfo) { conn = ci.Conn }})
@@ -652,7 +651,6 @@ func (t *transfer) takePiece(ctx context.Context, nb *neighbour, i int) (int64, 
 	}
 	req.Header.Set("Range", fmt.Sprintf("bytes=%d-%d", off, off+size-1))
 	req.Header.Set(peerHeader, t.n.opts.ID)
-	req.Header.Set(heldHeader, strconv.FormatInt(held, 10))
 	resp, err := t.n.opts.HTTP.Do(req)
 	if err != nil {
 		return 0, err
@@ -899,15 +897,17 @@ func (t *transfer) serveRange(w http.ResponseWriter, r *http.Request) {
 		}
 		t.mu.Unlock()
 	}
-	held, _ := strconv.ParseInt(r.Header.Get(heldHeader), 10, 64)
-	if !t.n.slots.acquire(r.Context(), held, wait) {
+	select {
+	case t.n.slots <- struct{}{}:
+		defer func() { <-t.n.slots }()
+	case <-time.After(wait):
 		sent(false)
-		if r.Context().Err() == nil {
-			http.Error(w, "every upload slot is busy; ask another peer", http.StatusServiceUnavailable)
-		}
+		http.Error(w, "every upload slot is busy; ask another peer", http.StatusServiceUnavailable)
+		return
+	case <-r.Context().Done():
+		sent(false)
 		return
 	}
-	defer t.n.slots.release()
 	if seed != nil {
 		t.mu.Lock()
 		if t.seed == seed {

@@ -132,7 +132,7 @@ type Node struct {
 	bmu    sync.Mutex
 	banned map[string]bool // peers that served corrupt pieces
 
-	slots     *slots // upload slots, one per piece being sent
+	slots     chan struct{} // upload slots, one token per piece being sent
 	announces chan tracker.Announce
 	up        atomic.Bool     // the tracker stream is open
 	ctx       context.Context // the node's lifetime (Run's)
@@ -185,7 +185,7 @@ func New(opts Options) (*Node, error) {
 		transfers: map[digest.Digest]*transfer{},
 		banned:    map[string]bool{},
 		announces: make(chan tracker.Announce, 1024),
-		slots:     newSlots(opts.UploadSlots),
+		slots:     make(chan struct{}, opts.UploadSlots),
 		ready:     make(chan struct{}),
 	}
 	n.downRate, n.upRate = limiter(opts.DownloadRate), limiter(opts.UploadRate)

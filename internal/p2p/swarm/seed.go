@@ -55,14 +55,10 @@ const seedReads = 4
 // transferHeader names the transfer of a blob that reads a have stream (on
 // the request) and that serves it (on the answer), so that what a node
 // knows of its reader's pieces is known to be of the same transfer.
-// heldHeader, on a piece request, gives the bytes of the blob the
-// requester holds: a free upload slot goes to the waiting request of the
-// peer nearest its end (slots.go).
 const (
 	peerHeader     = "Gantry-Peer"
 	givenHeader    = "Gantry-Piece-Given"
 	transferHeader = "Gantry-Transfer"
-	heldHeader     = "Gantry-Held"
 )
 
 // seeding is the fetcher's state of one blob while its origin stream runs.

@@ -100,7 +100,6 @@ type transfer struct {
 	avail    []uint16 // neighbours holding each piece, for rarest first
 	nLanded  int
 	log      []int    // verified pieces in the order they were verified
-	held     int64    // bytes of the pieces verified on the way (not counted once whole)
 	seed     *seeding // non-nil while the fetcher's origin stream runs (seed.go)
 	seedSeen int      // 1+len(seed.log) when logged was last closed, 0 without
 
@@ -412,8 +411,6 @@ func (t *transfer) land(i int, st pieceState) {
 // neighbour. t.mu is held.
 func (t *transfer) logVerified(i int) {
 	t.log = append(t.log, i)
-	_, size := t.layout.Bounds(i)
-	t.held += size
 	if t.seed != nil && !t.seed.pieces[i].own {
 		t.seed.revealAll(i)
 	}
@@ -490,7 +487,7 @@ func (t *transfer) distrust() {
 	t.setLayout(l)
 	t.ownPlan, t.liedTo = true, true
 	t.nLanded = 0
-	t.log, t.held = nil, 0
+	t.log = nil
 	t.progress = time.Time{} // stalled since ever: the origin now
 	t.bytesAt.Store(0)
 }

@@ -323,7 +323,7 @@ record() {
 # far, read from the counters of the veths' bridge ends: "seconds since
 # T0, origin tx, nodes' rx summed, then each node's rx and tx". Its pid in
 # SAMPLER. It starts no process after the first: with a cat for each
-# counter and a date, an awk and a sleep a tick, it took about a tenth of
+# counter and a date, an awk and a sleep a tick, it took about 15% of the
 # two cores through a pull at 32 nodes, from the agents it measured.
 sample() {
 	local n=$1 file=$2 tmax=$3

@@ -241,7 +241,9 @@ cpu_ticks() {
 	echo "$sum"
 }
 
-origin_tx() { cat "/sys/class/net/$ORIGIN_VETH/statistics/rx_bytes"; }
+# ORIGIN_TX counts the bytes the origin sent (its veth's bridge end receives them).
+ORIGIN_TX=/sys/class/net/$ORIGIN_VETH/statistics/rx_bytes
+origin_tx() { cat "$ORIGIN_TX"; }
 
 # origin_metric NAME: the sum of the origin's blob_get series of NAME.
 origin_metric() {
@@ -339,7 +341,7 @@ sample() {
 				read -r tx <"/sys/class/net/gpv${TAG}n$i/statistics/rx_bytes"
 				sum=$((sum + rx)) each="$each $rx $tx"
 			done
-			read -r origin <"/sys/class/net/$ORIGIN_VETH/statistics/rx_bytes"
+			read -r origin <"$ORIGIN_TX"
 			now=$(((${EPOCHREALTIME/./} * 1000 - T0) / 100000000)) # tenths of a second
 			sign=
 			((now < 0)) && sign=- now=$((-now))
@@ -469,7 +471,7 @@ run_bt() {
 		mkdir -p "$WORK/bt/n$i"
 		BT_DONE=$dir/done$i ip netns exec "$PFX-n$i" bash -c '
 			t0=$1; shift
-			d=$((t0 - $(date +%s%N)))
+			d=$((t0 - ${EPOCHREALTIME/./}000))
 			((d > 0)) && sleep "$((d / 1000000000)).$(printf %09d $((d % 1000000000)))"
 			echo "${EPOCHREALTIME/./}000" >"$BT_DONE.start"
 			exec "$@"' _ "$T0" aria2c "${common[@]}" --on-bt-download-complete="$WORK/bt-done.sh" \

@@ -19,9 +19,10 @@
 # is not a node). Loopback inside a node (curl to its agent) is not limited.
 #
 # Each run starts every pull at the same instant T0 (one second after the
-# launch of the last one): `curl` of /v2/REPO/blobs/DIGEST inside every
-# node (for bt: aria2c, whose --on-bt-download-complete hook stamps the
-# time). A node's completion time is its end minus T0. Fresh agents, a
+# launch of the last one): a GET of /v2/REPO/blobs/DIGEST inside every
+# node by bench/p2p/pullat, started before T0 and sleeping until then (for
+# bt: aria2c, started at T0, whose --on-bt-download-complete hook stamps
+# the time). A node's completion time is its end minus T0. Fresh agents, a
 # fresh tracker and empty data directories for every gantry run; fresh
 # download directories and a fresh opentracker for every bt run.
 #
@@ -114,6 +115,8 @@ TAG=$(($$ % 10000))
 PFX=gp2p$TAG            # namespaces: gp2p1234-origin, gp2p1234-n7, ...
 BR=gpbr$TAG
 WORK=$(mktemp -d /var/tmp/gantry-p2p-bench.XXXXXX)
+PULLAT=$WORK/pullat
+go build -o "$PULLAT" ./bench/p2p/pullat
 mkdir -p "$OUT/logs"
 TSV=$OUT/runs.tsv
 CLK=$(getconf CLK_TCK)
@@ -256,26 +259,17 @@ start "$ORIGIN_NS" "$OUT/logs/origin.log" "$GANTRY" serve --addr 0.0.0.0:5000 --
 ORIGIN_PID=$!
 wait_http "$ORIGIN_NS" http://127.0.0.1:5000/v2/ 30 || die "the origin did not start: $(tail -5 "$OUT/logs/origin.log")"
 
-# launch_pulls N TMAX DIR CMD...: at T0 (set here), runs in every node i
-# `CMD... i` through bash -c, which prints its own result line; each
-# node's line "END_NS START_NS result..." goes to DIR/node$i. The stamps
-# are bash's EPOCHREALTIME, not a date started once the pull ends: with
-# 32 nodes busy on two cores, that fork put the ends 0.4-1.35 s after the
-# agents' own.
+# launch_pulls N TMAX DIR URL: starts bench/p2p/pullat in every node i,
+# which sleeps until T0 (set here), GETs URL (bounded by TMAX) and
+# writes its line "END_NS START_NS STATUS BYTES" to DIR/node$i. The client
+# is running when the pull starts, as a node's containerd is: 32 curls
+# exec'd at T0 took 0.8 s of the two cores from the agents they measured.
 launch_pulls() {
-	local n=$1 tmax=$2 dir=$3 i
-	shift 3
+	local n=$1 tmax=$2 dir=$3 url=$4 i
 	T0=$(($(date +%s%N) + 1000000000 + n * 20000000))
 	LAUNCHED=()
 	for ((i = 1; i <= n; i++)); do
-		ip netns exec "$PFX-n$i" timeout "$tmax" bash -c '
-			t0=$1; shift
-			d=$((t0 - ${EPOCHREALTIME/./}000))
-			((d > 0)) && sleep "$((d / 1000000000)).$(printf %09d $((d % 1000000000)))"
-			s=${EPOCHREALTIME/./}000
-			r=$("$@")
-			e=${EPOCHREALTIME/./}000
-			echo "$e $s $r"' _ "$T0" "$@" >"$dir/node$i" 2>&1 &
+		ip netns exec "$PFX-n$i" "$PULLAT" -at "$T0" -timeout "${tmax}s" "$url" >"$dir/node$i" 2>&1 &
 		LAUNCHED+=($!)
 	done
 }
@@ -354,7 +348,7 @@ sample() {
 }
 
 # wait_all TMAX PID...: waits for the pulls, bounded by TMAX (each pull
-# also runs under timeout TMAX).
+# runs under pullat's -timeout TMAX).
 wait_all() {
 	local p
 	shift
@@ -384,8 +378,7 @@ run_gantry() {
 	g0=$(origin_metric gantry_http_requests_total)
 	w0=$(origin_tx)
 	c0=$(cpu_ticks "${apids[@]}" "$tpid" "$ORIGIN_PID")
-	launch_pulls "$n" "$tmax" "$dir" curl -s -o /dev/null -w '%{http_code} %{size_download}' \
-		"http://127.0.0.1:5050/v2/bench/blob/blobs/$DIGEST" --max-time "$tmax"
+	launch_pulls "$n" "$tmax" "$dir" "http://127.0.0.1:5050/v2/bench/blob/blobs/$DIGEST"
 	sample "$n" "$logs/bytes" "$tmax"
 	wait_all "$tmax" "${LAUNCHED[@]}"
 	kill "$SAMPLER"; wait "$SAMPLER" 2>/dev/null || true
@@ -426,8 +419,7 @@ run_direct() {
 	g0=$(origin_metric gantry_http_requests_total)
 	w0=$(origin_tx)
 	c0=$(cpu_ticks "$ORIGIN_PID")
-	launch_pulls "$n" "$tmax" "$dir" curl -s -o /dev/null -w '%{http_code} %{size_download}' \
-		"http://$ORIGIN_IP:5000/v2/bench/blob/blobs/$DIGEST" --max-time "$tmax"
+	launch_pulls "$n" "$tmax" "$dir" "http://$ORIGIN_IP:5000/v2/bench/blob/blobs/$DIGEST"
 	sample "$n" "$logs/bytes" "$tmax"
 	wait_all "$tmax" "${LAUNCHED[@]}"
 	kill "$SAMPLER"; wait "$SAMPLER" 2>/dev/null || true

@@ -135,10 +135,7 @@ func (r *repo) Resolve(ctx context.Context, ref string) (ocispec.Descriptor, err
 		if desc, ok := r.s.known(r.name, d); ok {
 			return desc, nil
 		}
-		desc, err := r.headManifest(ctx, ref)
-		if errors.Is(err, cas.ErrNotFound) {
-			desc, err = r.headBlob(ctx, d)
-		}
+		desc, err := r.headDigest(ctx, d)
 		if err == nil {
 			r.s.allow(r.name, desc)
 		}
@@ -266,6 +263,31 @@ func (r *repo) headManifest(ctx context.Context, ref string) (ocispec.Descriptor
 	}
 	resp.Body.Close()
 	return described(resp, ref)
+}
+
+// headDigest asks the upstream of d as a manifest and as a blob at once,
+// since a route's digest may name either: the manifest's answer stands
+// unless it is "not found", then the blob's does. A blob costs one round
+// trip, not two (a node's first pull of a blob it holds no grant for
+// waits on it), a manifest one HEAD more, cancelled once it is answered.
+func (r *repo) headDigest(ctx context.Context, d digest.Digest) (ocispec.Descriptor, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	type answer struct {
+		desc ocispec.Descriptor
+		err  error
+	}
+	blob := make(chan answer, 1)
+	go func() {
+		desc, err := r.headBlob(ctx, d)
+		blob <- answer{desc, err}
+	}()
+	desc, err := r.headManifest(ctx, d.String())
+	if !errors.Is(err, cas.ErrNotFound) {
+		return desc, err
+	}
+	b := <-blob
+	return b.desc, b.err
 }
 
 func (r *repo) headBlob(ctx context.Context, d digest.Digest) (ocispec.Descriptor, error) {

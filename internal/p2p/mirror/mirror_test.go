@@ -7,7 +7,14 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
+	"path"
+	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/gantry-dev/gantry/internal/p2p/mirror"
 	"github.com/gantry-dev/gantry/internal/p2p/swarm"
@@ -133,5 +140,77 @@ func TestPrivateContent(t *testing.T) {
 	resp, body = get(t, b+layerURL, true)
 	if resp.StatusCode != http.StatusOK || !bytes.Equal(body, layer) {
 		t.Fatalf("layer on node b with credentials: %s, %d bytes", resp.Status, len(body))
+	}
+}
+
+// A digest the node holds no grant for is resolved with one round trip to
+// the upstream, not two: the HEADs of it as a manifest and as a blob go
+// out together. The upstream here holds each manifest HEAD until the blob
+// HEAD of the same digest has arrived (for 5 s at most), so HEADs sent one
+// after the other show as a wait. A manifest's digest still resolves to
+// the manifest, with its media type.
+func TestDigestResolvedInOneRoundTrip(t *testing.T) {
+	upstream, layer, manifest := privateUpstream(t)
+	u, err := url.Parse(upstream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	forward := httputil.NewSingleHostReverseProxy(u)
+	var mu sync.Mutex
+	blobHEADs := map[string]chan struct{}{}
+	blobHEAD := func(d string, arrived bool) chan struct{} {
+		mu.Lock()
+		defer mu.Unlock()
+		c := blobHEADs[d]
+		if c == nil {
+			c = make(chan struct{})
+			blobHEADs[d] = c
+		}
+		if arrived {
+			select {
+			case <-c:
+			default:
+				close(c)
+			}
+		}
+		return c
+	}
+	var waited atomic.Int32
+	proxy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		dir, d := path.Split(r.URL.Path)
+		switch {
+		case r.Method != http.MethodHead:
+		case strings.HasSuffix(dir, "/blobs/"):
+			blobHEAD(d, true)
+		case strings.HasSuffix(dir, "/manifests/") && strings.HasPrefix(d, "sha256:"):
+			select {
+			case <-blobHEAD(d, false):
+			case <-time.After(5 * time.Second):
+				waited.Add(1)
+			}
+		}
+		forward.ServeHTTP(w, r)
+	}))
+	t.Cleanup(proxy.Close)
+	trk := httptest.NewServer(tracker.New(tracker.Options{}))
+	t.Cleanup(trk.Close)
+	a := agent(t, proxy.URL, trk.URL, "a")
+
+	resp, body := get(t, a+"/v2/team/app/blobs/"+digest.FromBytes(layer).String(), true)
+	if resp.StatusCode != http.StatusOK || !bytes.Equal(body, layer) {
+		t.Fatalf("layer by digest: %s, %d bytes", resp.Status, len(body))
+	}
+	req, _ := http.NewRequest(http.MethodHead, a+"/v2/team/app/manifests/"+manifest.String(), nil)
+	req.SetBasicAuth(user, password)
+	resp, err = http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || resp.Header.Get("Content-Type") != ocispec.MediaTypeImageManifest {
+		t.Fatalf("manifest by digest: %s, Content-Type %q; want 200 and %s", resp.Status, resp.Header.Get("Content-Type"), ocispec.MediaTypeImageManifest)
+	}
+	if n := waited.Load(); n > 0 {
+		t.Fatalf("%d manifest HEADs went out alone: the blob's HEAD came only after them", n)
 	}
 }

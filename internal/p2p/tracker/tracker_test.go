@@ -52,17 +52,27 @@ func (p *peer) announce(a tracker.Announce) {
 // expect waits for an event that match accepts, skipping others.
 func (p *peer) expect(match func(tracker.Event) bool, what string) tracker.Event {
 	p.t.Helper()
+	ev, err := p.await(match)
+	if err != nil {
+		p.t.Fatalf("%s: %v", what, err)
+	}
+	return ev
+}
+
+// await waits for an event that match accepts, skipping others, and
+// returns an error if the stream ends or none comes within 10 s.
+func (p *peer) await(match func(tracker.Event) bool) (tracker.Event, error) {
 	timeout := time.After(10 * time.Second)
 	for {
 		select {
 		case ev := <-p.events:
 			if match(ev) {
-				return ev
+				return ev, nil
 			}
 		case err := <-p.done:
-			p.t.Fatalf("%s: stream of %s ended: %v", what, p.c.Peer, err)
+			return tracker.Event{}, fmt.Errorf("the stream of %s ended: %v", p.c.Peer, err)
 		case <-timeout:
-			p.t.Fatalf("%s: %s got no such event", what, p.c.Peer)
+			return tracker.Event{}, fmt.Errorf("%s got no such event", p.c.Peer)
 		}
 	}
 }

@@ -713,26 +713,31 @@ func TestPieceSizeColdHerd(t *testing.T) {
 
 // A blob of 16 MiB or more begins with pieces a quarter of the others'
 // size, 64 of them: the swarm's first round of copies is as long as a
-// piece takes on the wire.
+// piece takes on the wire. A smaller blob is cut in pieces of the head's
+// size all through (64 KiB): at 32 nodes on 10 Mbit/s, 4 pieces of 256
+// KiB for 1 MiB kept the nodes waiting on each other's upload slots.
 func TestChooseLayoutHead(t *testing.T) {
 	for _, tc := range []struct {
 		size      int64
 		peers     int
 		head, all int
+		piece     int64
 	}{
-		{64 << 20, 32, 64, 64 + 240},
-		{16 << 20, 1, 64, 64 + 48},
-		{16<<20 - 1, 1, 0, 64},
-		{8 << 20, 14, 0, 32},
-		{1 << 30, 32, 64, 64 + 496},
-		{64 << 30, 1, 64, 64 + 8176},
+		{64 << 20, 32, 64, 64 + 240, 256 << 10},
+		{16 << 20, 1, 64, 64 + 48, 256 << 10},
+		{16<<20 - 1, 1, 0, 256, 64 << 10},
+		{8 << 20, 14, 0, 128, 64 << 10},
+		{1 << 20, 32, 0, 16, 64 << 10},
+		{100, 3, 0, 1, 64 << 10},
+		{1 << 30, 32, 64, 64 + 496, 2 << 20},
+		{64 << 30, 1, 64, 64 + 8176, 8 << 20},
 	} {
 		l := swarm.ChooseLayout(tc.size, tc.peers)
 		if err := l.Validate(); err != nil {
 			t.Errorf("ChooseLayout(%d, %d): %v", tc.size, tc.peers, err)
 		}
-		if l.HeadPieces != tc.head || l.Pieces() != tc.all || (tc.head > 0 && l.HeadPieceSize != l.PieceSize/4) {
-			t.Errorf("ChooseLayout(%d, %d) = %+v, %d pieces; want %d head pieces of a quarter, %d in all", tc.size, tc.peers, l, l.Pieces(), tc.head, tc.all)
+		if l.HeadPieces != tc.head || l.Pieces() != tc.all || l.PieceSize != tc.piece || (tc.head > 0 && l.HeadPieceSize != l.PieceSize/4) {
+			t.Errorf("ChooseLayout(%d, %d) = %+v, %d pieces; want %d head pieces of a quarter, %d in all, pieces of %d", tc.size, tc.peers, l, l.Pieces(), tc.head, tc.all, tc.piece)
 		}
 	}
 }

@@ -16,7 +16,8 @@
 # (over a FIFO of QUEUE_KB) on both ends of their veth: the end inside the
 # namespace shapes what the node sends, the end on the bridge what it
 # receives. The tracker's link is not limited (its traffic is small and it
-# is not a node). Loopback inside a node (curl to its agent) is not limited.
+# is not a node). Loopback inside a node (the pull to its agent) is not
+# limited.
 #
 # Each run starts every pull at the same instant T0 (one second after the
 # launch of the last one): a GET of /v2/REPO/blobs/DIGEST inside every
@@ -72,8 +73,9 @@
 #   ALT_AGENT_FLAGS=  the agents' flags of mode "gantry-alt", a second gantry
 #                     mode to compare flags side by side (MODES="gantry
 #                     gantry-alt direct bt" ALT_AGENT_FLAGS="--stall-timeout=60s")
-# Needs iproute2 (ip, tc), curl, aria2c, opentracker and mktorrent
-# (apt-get install -y aria2 opentracker mktorrent). Every process the script
+# Needs go (to build bench/p2p/pullat), iproute2 (ip, tc), curl, aria2c,
+# opentracker and mktorrent (apt-get install -y aria2 opentracker
+# mktorrent). Every process the script
 # starts runs in a namespace it created, every wait is bounded, and the
 # namespaces, the bridge and the processes go on exit.
 set -euo pipefail

@@ -75,9 +75,9 @@
 #                     gantry-alt direct bt" ALT_AGENT_FLAGS="--stall-timeout=60s")
 # Needs go (to build bench/p2p/pullat), iproute2 (ip, tc), curl, aria2c,
 # opentracker and mktorrent (apt-get install -y aria2 opentracker
-# mktorrent). Every process the script
-# starts runs in a namespace it created, every wait is bounded, and the
-# namespaces, the bridge and the processes go on exit.
+# mktorrent). Every process the script starts runs in a namespace it
+# created, every wait is bounded, and the namespaces, the bridge and the
+# processes go on exit.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 

@@ -26,7 +26,8 @@
 // is offered to another neighbour when the first does not ask within a
 // second, when its taker goes before another neighbour holds it, or when
 // it has not spread a while after it was sent; a piece offered for 4 s
-// and sent to no one is told to all. Once its origin stream ends the
+// and sent to no one is told to all. Once its origin stream ends, and
+// each piece it brought went to one neighbour (a second at most), the
 // fetcher serves as any node does.
 //
 // Only verified bytes move: a piece is kept, served to peers and given to

@@ -892,7 +892,9 @@ func (t *transfer) serveRange(w http.ResponseWriter, r *http.Request) {
 		}
 		t.mu.Lock()
 		if t.seed == seed {
-			seed.sent(piece, peer, whole, time.Now())
+			now := time.Now()
+			seed.sent(piece, peer, whole, now)
+			t.seedOver(now)
 			t.signal()
 		}
 		t.mu.Unlock()

@@ -159,3 +159,93 @@ func TestSeedingOffersToKnownLackers(t *testing.T) {
 		t.Errorf("piece 2, held by a, offered to %q; want b or c", got)
 	}
 }
+
+// As its origin stream ends, a fetcher with pieces the stream brought
+// that it sent to no one goes on super-seeding: a piece sent to one
+// neighbour is still refused to others, naming the taker, so that its
+// upload slots go to the pieces only it holds. It tells everything once
+// each was sent whole, or offerTimeout after the stream's end. (A 1 MiB
+// blob at 32 nodes: every node asked the fetcher for every piece at its
+// stream's end, and the last two waited behind the others for 1.5 s.)
+func TestSeedingOutlivesTheStream(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		after func(tr *transfer, s *seeding, now time.Time)
+	}{
+		{"every piece sent", func(tr *transfer, s *seeding, now time.Time) {
+			for i := 1; i < len(s.pieces); i++ {
+				peer := s.pieces[i].cur
+				if ok, _, _ := s.claim(i, peer); !ok {
+					t.Fatalf("the neighbour offered piece %d could not claim it", i)
+				}
+				s.start(i, peer, now)
+				s.sent(i, peer, true, now)
+				if tr.seedOver(now); tr.seed == nil && i < len(s.pieces)-1 {
+					t.Fatalf("seeding ended with piece %d of %d sent", i, len(s.pieces))
+				}
+			}
+		}},
+		{"offerTimeout past the end", func(tr *transfer, s *seeding, now time.Time) {
+			tr.seedOver(s.endBy.Add(-time.Millisecond))
+			if tr.seed == nil {
+				t.Fatalf("seeding ended before its end with pieces unsent")
+			}
+			tr.seedOver(s.endBy.Add(time.Millisecond))
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, tr := nodeTransfer(t, Options{UploadSlots: 8}, payload(4<<16), 64<<10)
+			tr.mu.Lock()
+			defer tr.mu.Unlock()
+			tr.startSeeding(t.Context())
+			s := tr.seed
+			now := time.Now()
+			for _, id := range []string{"a", "b", "c", "d", "e"} {
+				s.watch(id, now)
+			}
+			for i := range s.pieces {
+				tr.state[i] = verified
+				s.push(i)
+			}
+			taker := s.pieces[0].cur
+			s.claim(0, taker)
+			s.start(0, taker, now)
+			s.sent(0, taker, true, now)
+
+			before := time.Now()
+			tr.endSeeding()
+			if tr.seed != s {
+				t.Fatalf("seeding ended with the stream, 3 of 4 pieces sent to no one")
+			}
+			if d := s.endBy.Sub(before); d < offerTimeout || d > offerTimeout+time.Second {
+				t.Errorf("seeding ends %v after the stream; want offerTimeout (%v)", d, offerTimeout)
+			}
+			other := "a"
+			if other == taker {
+				other = "b"
+			}
+			if ok, holder, _ := s.claim(0, other); ok || holder != taker {
+				t.Errorf("after the stream, piece 0 asked for by %s: ok %v, holder %q; want refused naming %s", other, ok, holder, taker)
+			}
+			tc.after(tr, s, now)
+			if tr.seed != nil {
+				t.Errorf("seeding goes on")
+			}
+		})
+	}
+	// A stream whose every piece was sent ends the seeding with it.
+	_, tr := nodeTransfer(t, Options{}, payload(1<<16), 64<<10)
+	tr.mu.Lock()
+	defer tr.mu.Unlock()
+	tr.startSeeding(t.Context())
+	s := tr.seed
+	s.watch("a", time.Now())
+	tr.state[0] = verified
+	s.push(0)
+	s.claim(0, "a")
+	s.start(0, "a", time.Now())
+	s.sent(0, "a", true, time.Now())
+	if tr.endSeeding(); tr.seed != nil {
+		t.Errorf("seeding goes on after a stream whose pieces were all sent")
+	}
+}

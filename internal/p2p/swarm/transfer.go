@@ -735,7 +735,10 @@ func (t *transfer) fromOrigin(ctx context.Context, asFetcher bool, what string, 
 		t.mu.Lock()
 		defer t.mu.Unlock()
 		t.originStop, t.fetchLease = nil, 0
-		if asFetcher {
+		switch {
+		case asFetcher && err == nil:
+			t.endSeeding()
+		case asFetcher:
 			t.stopSeeding()
 		}
 		t.progress = time.Now()

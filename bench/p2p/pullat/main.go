@@ -15,15 +15,14 @@
 package main
 
 import (
-	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
-	"net/url"
 	"os"
 	"time"
+
+	"github.com/gantry-dev/gantry/bench/internal/loadclient"
 )
 
 func main() {
@@ -34,7 +33,7 @@ func main() {
 		fmt.Fprintln(os.Stderr, "usage: pullat [-at UNIX_NS] [-timeout D] URL")
 		os.Exit(2)
 	}
-	if err := private(flag.Arg(0)); err != nil {
+	if _, err := loadclient.Private(flag.Arg(0)); err != nil {
 		fmt.Fprintln(os.Stderr, "pullat:", err)
 		os.Exit(2)
 	}
@@ -69,17 +68,4 @@ func pull(client *http.Client, req *http.Request) (status int, n int64, err erro
 	defer resp.Body.Close()
 	n, err = io.Copy(io.Discard, resp.Body)
 	return resp.StatusCode, n, err
-}
-
-// private checks that raw is an http URL of a loopback or private address.
-func private(raw string) error {
-	u, err := url.Parse(raw)
-	if err != nil {
-		return err
-	}
-	ip := net.ParseIP(u.Hostname())
-	if u.Scheme != "http" || ip == nil || !(ip.IsLoopback() || ip.IsPrivate()) {
-		return errors.New(raw + ": want http://IP:PORT/... with a loopback or private IP")
-	}
-	return nil
 }

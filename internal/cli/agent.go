@@ -232,7 +232,7 @@ func runAgent(ctx context.Context, e *env, f agentFlags) error {
 	reg := registry.NewReadOnly(store, registry.Options{Logger: e.log})
 	servers := []*http.Server{
 		{Handler: withOps(mirror.Authorize(reg), m.mux()), ReadHeaderTimeout: 30 * time.Second, ErrorLog: slog.NewLogLogger(e.log.Handler(), slog.LevelWarn)},
-		{Handler: node.Handler(), ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(e.log.Handler(), slog.LevelWarn)},
+		{Handler: node.Handler(), ConnContext: swarm.ConnContext, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(e.log.Handler(), slog.LevelWarn)},
 	}
 	listeners := []net.Listener{mln, pln}
 	errc := make(chan error, 3)

@@ -2,6 +2,11 @@
 
 package swarm
 
-const lowatSupported = false
+const (
+	lowatSupported   = false
+	notsentSupported = false
+)
 
 func setLowat(uintptr, int) {}
+
+func setNotsent(uintptr, int) {}

@@ -701,7 +701,9 @@ func (t *transfer) takePiece(ctx context.Context, nb *neighbour, i int) (int64, 
 }
 
 // Handler serves the node's pieces to other nodes (see the package
-// documentation).
+// documentation). Its http.Server's ConnContext is to be ConnContext, so
+// that Options.UploadSlots bounds the small pieces on their way to peers,
+// not only those being copied into sockets.
 func (n *Node) Handler() http.Handler {
 	return http.HandlerFunc(n.serve)
 }
@@ -919,6 +921,7 @@ func (t *transfer) serveRange(w http.ResponseWriter, r *http.Request) {
 		t.mu.Unlock()
 	}
 	size := end - off + 1
+	holdSlot(r.Context(), size)
 	w.Header().Set("Content-Type", "application/octet-stream")
 	w.Header().Set("Content-Range", fmt.Sprintf("bytes %d-%d/%d", off, end, t.size))
 	w.Header().Set("Content-Length", strconv.FormatInt(size, 10))

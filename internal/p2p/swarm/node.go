@@ -78,7 +78,10 @@ type Options struct {
 	// that their node asks elsewhere and comes back a little later.
 	// Sending a few pieces whole, rather than every piece asked for a
 	// little at a time, lets each reach its peer soon enough to be passed
-	// on. Default 4.
+	// on. A slot is held while its piece is written to the peer's socket:
+	// for a piece of 64 KiB, until it is nearly on the wire (with Handler
+	// served with ConnContext); for a larger one, until the socket's
+	// buffer has taken the rest. Default 4.
 	UploadSlots int
 	// OnPull, if set, is called once for each reader of Fetch when it
 	// ends: a record of the pull from which completion times and their

@@ -181,7 +181,9 @@ func (c *cluster) add(opts swarm.Options, dir string) *member {
 	c.t.Helper()
 	m := &member{dir: dir}
 	var h atomic.Pointer[http.Handler]
-	m.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { (*h.Load()).ServeHTTP(w, r) }))
+	m.srv = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { (*h.Load()).ServeHTTP(w, r) }))
+	m.srv.Config.ConnContext = swarm.ConnContext // as the agent serves
+	m.srv.Start()
 	c.t.Cleanup(m.srv.Close)
 	opts.ID = fmt.Sprint("node", c.added)
 	c.added++

@@ -1,10 +1,6 @@
 package swarm
 
-import (
-	"syscall"
-
-	"golang.org/x/sys/unix"
-)
+import "golang.org/x/sys/unix"
 
 const (
 	lowatSupported   = true
@@ -12,7 +8,7 @@ const (
 )
 
 func setLowat(fd uintptr, v int) {
-	_ = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVLOWAT, v)
+	_ = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVLOWAT, v)
 }
 
 func setNotsent(fd uintptr, v int) {

@@ -2,7 +2,6 @@ package swarm
 
 import (
 	"context"
-	"crypto/tls"
 	"net"
 
 	"github.com/gantry-dev/gantry/internal/p2p/tracker"
@@ -22,7 +21,8 @@ type connKey struct{}
 // or less that the socket of the request ctx came on takes unsent
 // (TCP_NOTSENT_LOWAT) to a quarter of the piece: the piece's write, and
 // with it its upload slot, then lasts until the piece is nearly on the
-// wire. A larger piece leaves the socket's default.
+// wire. A larger piece leaves the socket's default, and so does a
+// connection that is not plain TCP.
 //
 // Without the bound a write ends once the kernel has taken the bytes into
 // the socket's buffer, which holds a whole piece of 64 KiB at once: the
@@ -36,11 +36,7 @@ type connKey struct{}
 // by the socket's buffer already; holding its slot for the rest as well
 // made a 64 MiB blob at 32 nodes slower, and cost more CPU.
 func holdSlot(ctx context.Context, size int64) {
-	c, _ := ctx.Value(connKey{}).(net.Conn)
-	if tc, ok := c.(*tls.Conn); ok {
-		c = tc.NetConn()
-	}
-	tc, ok := c.(*net.TCPConn)
+	tc, ok := ctx.Value(connKey{}).(*net.TCPConn)
 	if !ok || !notsentSupported {
 		return
 	}

@@ -14,11 +14,11 @@ import (
 	"time"
 )
 
-// An upload slot is held until its piece is nearly on the wire, not only
-// until the kernel has taken the piece into the socket's buffer. With one
-// slot and a reader that reads nothing yet, a second request is told the
-// node is busy; once the first reader has read its piece, a third is
-// served.
+// An upload slot for a piece of 64 KiB is held until the piece is nearly
+// on the wire, not only until the kernel has taken it into the socket's
+// buffer. With one slot and a reader that reads nothing yet, a second
+// request is told the node is busy; once the first reader has read its
+// piece, a third is served.
 func TestUploadSlotHeldWhileThePieceIsOnItsWay(t *testing.T) {
 	b := make([]byte, 1<<20)
 	_, _ = crand.Read(b)

@@ -480,7 +480,8 @@ func (n *Node) Has(d digest.Digest) bool {
 	return t != nil && t.isComplete()
 }
 
-// ban drops peer from every transfer's neighbours for good.
+// ban keeps peer from being taken as a neighbour again, by any transfer
+// (the transfer that found a corrupt piece of it drops it at once).
 func (n *Node) ban(peer string) {
 	n.bmu.Lock()
 	n.banned[peer] = true

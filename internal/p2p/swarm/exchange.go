@@ -5,6 +5,7 @@ import (
 	"cmp"
 	"context"
 	"crypto/tls"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -579,10 +580,13 @@ func (t *transfer) request(c choice) {
 		// two for it): the rest of this copy would only take bandwidth
 		// from the pieces still missing, here and at the neighbour.
 		t.trace("piece copy dropped", "piece", i, "peer", nb.id)
-	case errors.Is(err, errBusy):
+	case errors.Is(err, errBusy), errors.Is(err, errCut):
 		// This neighbour is asked again after a pause, and is slower for
-		// the choice of neighbours until its pieces say otherwise.
-		t.trace("peer busy", "piece", i, "peer", nb.id)
+		// the choice of neighbours until its pieces say otherwise. (An
+		// answer cut short is from a neighbour that lost the copy it
+		// passed on, or that died: then its have streams end, and it is
+		// dropped.)
+		t.trace("peer busy", "piece", i, "peer", nb.id, "cut", errors.Is(err, errCut))
 		nb.busyUntil = time.Now().Add(busyBackoff + rand.N(busyBackoff))
 		nb.rate /= 2
 	default:
@@ -628,10 +632,17 @@ func (a *alive) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// errCorrupt marks a piece that did not match its hash.
-type errCorrupt struct{ piece int }
+// errCorrupt marks a piece that did not match its hash, or whose block
+// list was missing or wrong (why): its neighbour is banned.
+type errCorrupt struct {
+	piece int
+	why   string
+}
 
 func (e errCorrupt) Error() string {
+	if e.why != "" {
+		return fmt.Sprintf("piece %d: %s", e.piece, e.why)
+	}
 	return fmt.Sprintf("piece %d does not match its published hash", e.piece)
 }
 
@@ -639,7 +650,8 @@ func (e errCorrupt) Error() string {
 // its size.
 func (t *transfer) takePiece(ctx context.Context, nb *neighbour, i int) (int64, error) {
 	t.mu.Lock()
-	off, size := t.layout.Bounds(i)
+	l := *t.layout
+	off, size := l.Bounds(i)
 	want := t.hashes[i]
 	batch := batchFor(nb.rate, t.n.opts.StallTimeout)
 	t.mu.Unlock()
@@ -651,6 +663,9 @@ func (t *transfer) takePiece(ctx context.Context, nb *neighbour, i int) (int64, 
 	}
 	req.Header.Set("Range", fmt.Sprintf("bytes=%d-%d", off, off+size-1))
 	req.Header.Set(peerHeader, t.n.opts.ID)
+	if bs := l.BlockSize(i); bs > 0 {
+		req.Header.Set(blockSizeHeader, strconv.FormatInt(bs, 10))
+	}
 	resp, err := t.n.opts.HTTP.Do(req)
 	if err != nil {
 		return 0, err
@@ -673,24 +688,35 @@ func (t *transfer) takePiece(ctx context.Context, nb *neighbour, i int) (int64, 
 	}
 	buf := getBuf(size)
 	defer putBuf(buf)
-	if _, err := io.ReadFull(&alive{r: limit(ctx, body, t.n.downRate), at: &t.bytesAt}, buf); err != nil {
-		return 0, fmt.Errorf("piece %d: %w", i, err)
+	src := &alive{r: limit(ctx, body, t.n.downRate), at: &t.bytesAt}
+	var a *arrival
+	if l.PieceBlocks > 0 {
+		a, err = t.takeBlocks(nb, l, i, resp.Header.Get(blocksHeader), want, buf, src)
+	} else if _, err = io.ReadFull(src, buf); err != nil {
+		err = fmt.Errorf("piece %d: %w: %w", i, errCut, err)
+	} else if digest.FromBytes(buf) != want {
+		err = errCorrupt{piece: i}
 	}
-	if digest.FromBytes(buf) != want {
+	if errors.As(err, new(errCorrupt)) {
 		t.n.corrupt.Add(1)
 		t.n.ban(nb.id)
-		return 0, errCorrupt{i}
+	}
+	if err != nil {
+		return 0, err
 	}
 	t.n.peerBytes.Add(size)
 	t.mu.Lock()
 	st := t.state[i]
 	t.mu.Unlock()
-	if st == missing {
+	if st == missing && a == nil { // an arrival kept its blocks as they came
 		if _, err := t.file.WriteAt(buf, off); err != nil {
 			return 0, err
 		}
 	}
 	t.mu.Lock()
+	if a != nil && t.arriving[i] == a {
+		delete(t.arriving, i)
+	}
 	t.trace("piece from peer", "piece", i, "peer", nb.id)
 	t.peerBytes += size
 	nb.useful = time.Now()
@@ -861,13 +887,32 @@ func (t *transfer) serveRange(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	peer := r.Header.Get(peerHeader)
+	bs, err := blockSizeOf(r.Header.Get(blockSizeHeader), end-off+1)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
 	t.mu.Lock()
-	served, piece := t.complete, -1
-	if !served && t.layout != nil && !t.ownPlan {
+	served, piece, listed := t.complete, -1, -1
+	var a *arrival
+	if t.layout != nil && (served || !t.ownPlan) {
 		i := t.layout.Index(off)
-		po, ps := t.layout.Bounds(i)
-		served = po == off && po+ps-1 == end && t.state[i] == verified
-		piece = i
+		if po, ps := t.layout.Bounds(i); po == off && po+ps-1 == end {
+			listed = i // its block list is kept (blockListOf)
+			if !served && !t.ownPlan {
+				piece, served = i, t.state[i] == verified
+			}
+		}
+		if piece >= 0 && !served && t.told[i] && bs == t.layout.BlockSize(i) {
+			// Told to the neighbours at its first block (takeBlocks).
+			if a = t.arriving[i]; a == nil {
+				// The copy it came in was lost; another comes.
+				t.mu.Unlock()
+				http.Error(w, "this piece is on its way again; ask later", http.StatusServiceUnavailable)
+				return
+			}
+			served = true
+		}
 	}
 	// A piece the node super-seeds goes to one peer only (seed.go).
 	seed, wait := t.seed, slotWait
@@ -921,12 +966,28 @@ func (t *transfer) serveRange(w http.ResponseWriter, r *http.Request) {
 		t.mu.Unlock()
 	}
 	size := end - off + 1
+	if bs > 0 {
+		var list []byte
+		if a != nil {
+			list = a.list
+		} else if list, err = t.blockListOf(listed, off, size, bs); err != nil {
+			sent(false)
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+		w.Header().Set(blocksHeader, base64.StdEncoding.EncodeToString(list))
+	}
 	holdSlot(r.Context(), size)
 	w.Header().Set("Content-Type", "application/octet-stream")
 	w.Header().Set("Content-Range", fmt.Sprintf("bytes %d-%d/%d", off, end, t.size))
 	w.Header().Set("Content-Length", strconv.FormatInt(size, 10))
 	w.WriteHeader(http.StatusPartialContent)
-	n, _ := io.Copy(w, limit(r.Context(), io.NewSectionReader(t.file, off, size), t.n.upRate))
+	var n int64
+	if a != nil {
+		n = t.serveArriving(r.Context(), w, piece, a, off, size)
+	} else {
+		n, _ = io.Copy(w, limit(r.Context(), io.NewSectionReader(t.file, off, size), t.n.upRate))
+	}
 	t.n.servedBytes.Add(n)
 	sent(n == size) // a send cut short (the peer gone) is offered again
 }
@@ -949,6 +1010,9 @@ const busyBackoff = 150 * time.Millisecond
 
 // errBusy marks a piece request its neighbour had no upload slot for.
 var errBusy = errors.New("every upload slot of the neighbour is busy")
+
+// errCut marks a piece whose answer ended before the piece did.
+var errCut = errors.New("the answer ended early")
 
 // errGiven marks a piece request its neighbour refused: it super-seeds the
 // blob and gave the piece to the node to.

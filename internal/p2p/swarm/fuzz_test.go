@@ -2,10 +2,14 @@ package swarm
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/base64"
+	"errors"
 	"testing"
 	"time"
 
 	"github.com/gantry-dev/gantry/internal/p2p/tracker"
+	"github.com/opencontainers/go-digest"
 )
 
 // FuzzParseRange checks that the Range parser of the peer API never
@@ -51,6 +55,35 @@ func FuzzHave(f *testing.F) {
 			if a != 0 {
 				t.Fatalf("piece %d: availability %d after the neighbour was dropped", i, a)
 			}
+		}
+	})
+}
+
+// FuzzBlockHeaders feeds a peer's block list and a requester's block size
+// to their parsers: a list is taken only if it hashes to the published
+// hash and holds one digest a block, and a block size only within the
+// layouts' limits.
+func FuzzBlockHeaders(f *testing.F) {
+	l := tracker.Layout{Size: 1 << 20, PieceSize: 256 << 10, PieceBlocks: 4}
+	piece := make([]byte, 256<<10)
+	want, list := pieceHash(l, piece)
+	f.Add(base64.StdEncoding.EncodeToString(list), "65536", int64(256<<10))
+	f.Add("", "", int64(0))
+	f.Add("AAAA", "4096", int64(1<<20))
+	f.Add("!!", "-1", int64(64<<10))
+	f.Add(base64.StdEncoding.EncodeToString(list[:32]), "9223372036854775807", int64(1))
+	f.Fuzz(func(t *testing.T, h, size string, n int64) {
+		if got, err := readBlockList(h, l, 0, want); err == nil && (len(got) != l.PieceBlocks*sha256.Size || digest.FromBytes(got) != want) {
+			t.Fatalf("readBlockList(%q) took a list of %d bytes", h, len(got))
+		} else if err != nil && !errors.As(err, new(errCorrupt)) {
+			t.Fatalf("readBlockList(%q): %v, not a corrupt piece", h, err)
+		}
+		if n < 1 || n > tracker.MaxPieceSize {
+			return
+		}
+		bs, err := blockSizeOf(size, n)
+		if err == nil && bs != 0 && (bs < 1 || tracker.BlockCount(n, bs) > tracker.MaxBlocks) {
+			t.Fatalf("blockSizeOf(%q, %d) = %d", size, n, bs)
 		}
 	})
 }

@@ -55,6 +55,47 @@ type Layout struct {
 	PieceSize     int64 `json:"pieceSize"`
 	HeadPieceSize int64 `json:"headPieceSize,omitempty"`
 	HeadPieces    int   `json:"headPieces,omitempty"`
+	// PieceBlocks, if set, cuts every piece into blocks, this many of the
+	// same size but the last (BlockSize), and a piece's published hash is
+	// then the SHA-256 of its blocks' SHA-256 digests, in order. A node
+	// that serves such a piece sends the block digests ahead of its
+	// bytes, so that its reader checks each block as it comes and may
+	// pass it on at once, before the piece is whole. Zero: a piece's hash
+	// is the SHA-256 of its bytes, checked once the piece is whole.
+	PieceBlocks int `json:"pieceBlocks,omitempty"`
+}
+
+// BlockSize returns the size of the blocks of piece i (PieceBlocks): 0
+// without blocks.
+func (l Layout) BlockSize(i int) int64 {
+	_, n := l.Bounds(i)
+	return l.BlockSizeFor(n)
+}
+
+// BlockSizeFor returns the size of the blocks of a piece of n bytes: 0
+// without blocks.
+func (l Layout) BlockSizeFor(n int64) int64 {
+	if l.PieceBlocks <= 0 {
+		return 0
+	}
+	return max(1, (n+int64(l.PieceBlocks)-1)/int64(l.PieceBlocks))
+}
+
+// BlockCount returns the number of blocks of n bytes cut in blocks of bs
+// bytes (the last may be shorter): 1 for an empty or uncut piece.
+func BlockCount(n, bs int64) int {
+	if bs <= 0 || n <= 0 {
+		return 1
+	}
+	return int((n + bs - 1) / bs)
+}
+
+// smallest returns the size of the layout's smallest full piece.
+func (l Layout) smallest() int64 {
+	if l.HeadPieces > 0 {
+		return l.HeadPieceSize
+	}
+	return l.PieceSize
 }
 
 // head is the length of the head's pieces together.
@@ -93,6 +134,10 @@ const (
 	MinPieceSize = 64 << 10
 	MaxPieceSize = 64 << 20
 	MaxPieces    = 1 << 17
+	// A layout's blocks (PieceBlocks) are at least MinBlockSize bytes in
+	// its smallest full piece, and a piece has at most MaxBlocks of them.
+	MinBlockSize = 4 << 10
+	MaxBlocks    = 256
 )
 
 // Validate checks that l is a layout a peer may be asked to follow.
@@ -112,6 +157,10 @@ func (l Layout) Validate() error {
 		return fmt.Errorf("layout: head of %d bytes longer than the blob's %d", l.head(), l.Size)
 	case l.Pieces() > MaxPieces:
 		return fmt.Errorf("layout: %d pieces, at most %d", l.Pieces(), MaxPieces)
+	case l.PieceBlocks < 0 || l.PieceBlocks > MaxBlocks:
+		return fmt.Errorf("layout: %d blocks a piece, out of [0, %d]", l.PieceBlocks, MaxBlocks)
+	case l.PieceBlocks > 0 && l.BlockSizeFor(l.smallest()) < MinBlockSize:
+		return fmt.Errorf("layout: blocks of %d bytes, at least %d", l.BlockSizeFor(l.smallest()), MinBlockSize)
 	}
 	return nil
 }

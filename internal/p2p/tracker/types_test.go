@@ -52,6 +52,10 @@ func TestLayoutValidate(t *testing.T) {
 		{"negative head", tracker.Layout{Size: 4 << 20, PieceSize: 1 << 20, HeadPieceSize: 64 << 10, HeadPieces: -1}, false},
 		{"head overflows", tracker.Layout{Size: 1 << 40, PieceSize: 1 << 20, HeadPieceSize: 1 << 19, HeadPieces: 1 << 30}, false},
 		{"too many pieces", tracker.Layout{Size: 1 << 40, PieceSize: 64 << 10}, false},
+		{"blocks", tracker.Layout{Size: 64 << 20, PieceSize: 256 << 10, HeadPieceSize: 64 << 10, HeadPieces: 64, PieceBlocks: 4}, true},
+		{"blocks too small in a head piece", tracker.Layout{Size: 64 << 20, PieceSize: 256 << 10, HeadPieceSize: 64 << 10, HeadPieces: 64, PieceBlocks: 32}, false},
+		{"too many blocks a piece", tracker.Layout{Size: 64 << 20, PieceSize: 8 << 20, PieceBlocks: tracker.MaxBlocks + 1}, false},
+		{"negative blocks", tracker.Layout{Size: 4 << 20, PieceSize: 256 << 10, PieceBlocks: -4}, false},
 	} {
 		if err := tc.l.Validate(); (err == nil) != tc.ok {
 			t.Errorf("%s: Validate() = %v", tc.name, err)
@@ -63,11 +67,11 @@ func TestLayoutValidate(t *testing.T) {
 // pieces that follow each other from its first byte to its last, each
 // within the limits, and that Index finds each piece from its bytes.
 func FuzzLayout(f *testing.F) {
-	f.Add(int64(10<<20+5), int64(1<<20), int64(64<<10), 32)
-	f.Add(int64(3<<20), int64(1<<20), int64(0), 0)
-	f.Add(int64(0), int64(64<<10), int64(0), 0)
-	f.Fuzz(func(t *testing.T, size, pieceSize, headPieceSize int64, headPieces int) {
-		l := tracker.Layout{Size: size, PieceSize: pieceSize, HeadPieceSize: headPieceSize, HeadPieces: headPieces}
+	f.Add(int64(10<<20+5), int64(1<<20), int64(64<<10), 32, 4)
+	f.Add(int64(3<<20), int64(1<<20), int64(0), 0, 0)
+	f.Add(int64(0), int64(64<<10), int64(0), 0, 16)
+	f.Fuzz(func(t *testing.T, size, pieceSize, headPieceSize int64, headPieces, pieceBlocks int) {
+		l := tracker.Layout{Size: size, PieceSize: pieceSize, HeadPieceSize: headPieceSize, HeadPieces: headPieces, PieceBlocks: pieceBlocks}
 		if l.Validate() != nil {
 			return
 		}
@@ -79,6 +83,9 @@ func FuzzLayout(f *testing.F) {
 			}
 			if n > 0 && (l.Index(off) != i || l.Index(off+n-1) != i) {
 				t.Fatalf("%+v: Index of piece %d's bytes is %d and %d", l, i, l.Index(off), l.Index(off+n-1))
+			}
+			if bs := l.BlockSize(i); pieceBlocks > 0 && (bs < 1 || tracker.BlockCount(n, bs) > pieceBlocks || int64(tracker.BlockCount(n, bs))*bs < n) {
+				t.Fatalf("%+v: piece %d of %d bytes in %d blocks of %d", l, i, n, tracker.BlockCount(n, bs), bs)
 			}
 			next = off + n
 		}

@@ -41,6 +41,24 @@ func blockList(bs int64, piece []byte) []byte {
 	}
 }
 
+// blockListFrom returns the block list of the size bytes of r, for blocks
+// of bs bytes, reading them a little at a time.
+func blockListFrom(r io.Reader, size, bs int64) ([]byte, error) {
+	list := make([]byte, 0, sha256.Size*tracker.BlockCount(size, bs))
+	h := sha256.New()
+	for o := int64(0); ; {
+		n := min(bs, size-o)
+		h.Reset()
+		if _, err := io.CopyN(h, r, n); err != nil {
+			return nil, err
+		}
+		list = h.Sum(list)
+		if o += n; o >= size {
+			return list, nil
+		}
+	}
+}
+
 // pieceHash returns the hash the fetcher publishes for piece, a piece of
 // layout l, and its block list (nil without blocks).
 func pieceHash(l tracker.Layout, piece []byte) (digest.Digest, []byte) {
@@ -84,14 +102,16 @@ func blockOK(list []byte, k int, b []byte) bool {
 const blockSizeHeader = "Gantry-Block-Size"
 
 // blockSizeOf parses the blockSizeHeader of a request for size bytes: 0
-// if there is none.
+// if there is none. A block list is for one piece: at most
+// tracker.MaxPieceSize bytes in at most tracker.MaxBlocks blocks, which
+// bounds what a request makes its node read and hash.
 func blockSizeOf(h string, size int64) (int64, error) {
 	if h == "" {
 		return 0, nil
 	}
 	bs, err := strconv.ParseInt(h, 10, 64)
-	if err != nil || bs < 1 || bs > tracker.MaxPieceSize || tracker.BlockCount(size, bs) > tracker.MaxBlocks {
-		return 0, fmt.Errorf("a block size of %q for %d bytes: want at most %d blocks", h, size, tracker.MaxBlocks)
+	if err != nil || bs < 1 || bs > tracker.MaxPieceSize || size > tracker.MaxPieceSize || tracker.BlockCount(size, bs) > tracker.MaxBlocks {
+		return 0, fmt.Errorf("a block size of %q for %d bytes: block lists are for a piece of at most %d bytes in at most %d blocks", h, size, int64(tracker.MaxPieceSize), tracker.MaxBlocks)
 	}
 	return bs, nil
 }
@@ -233,12 +253,10 @@ func (t *transfer) blockListOf(i int, off, size, bs int64) ([]byte, error) {
 	if ours && list != nil {
 		return list, nil
 	}
-	buf := getBuf(size)
-	defer putBuf(buf)
-	if _, err := t.file.ReadAt(buf, off); err != nil {
+	list, err := blockListFrom(io.NewSectionReader(t.file, off, size), size, bs)
+	if err != nil {
 		return nil, err
 	}
-	list = blockList(bs, buf)
 	if ours {
 		t.keepList(i, list)
 	}

@@ -94,22 +94,12 @@ func TestArrivalPassedOn(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	n := &Node{
-		opts:      Options{UploadSlots: 4},
-		log:       slog.New(slog.DiscardHandler),
-		slots:     make(chan struct{}, 4),
-		transfers: map[digest.Digest]*transfer{},
-	}
-	tr := &transfer{n: n, d: d, size: l.Size, file: f, changed: make(chan struct{}), logged: make(chan struct{}), neighbours: map[string]*neighbour{}}
-	tr.setLayout(l)
+	tr, srv := servedTransfer(t, d, f, l)
 	lists := make([][]byte, l.Pieces())
 	for i := range l.Pieces() {
 		off, size := l.Bounds(i)
 		tr.hashes[i], lists[i] = pieceHash(l, blob[off:off+size])
 	}
-	n.transfers[d] = tr
-	srv := httptest.NewServer(n.Handler())
-	defer srv.Close()
 
 	ask := func(i int) *http.Response {
 		t.Helper()
@@ -232,6 +222,23 @@ func TestArrivalPassedOn(t *testing.T) {
 	}
 }
 
+// servedTransfer returns a transfer of blob d in f, laid out as l, with no
+// piece held yet, and a server of its node's peer handler.
+func servedTransfer(t *testing.T, d digest.Digest, f *os.File, l tracker.Layout) (*transfer, *httptest.Server) {
+	n := &Node{
+		opts:      Options{UploadSlots: 4},
+		log:       slog.New(slog.DiscardHandler),
+		slots:     make(chan struct{}, 4),
+		transfers: map[digest.Digest]*transfer{},
+	}
+	tr := &transfer{n: n, d: d, size: l.Size, file: f, changed: make(chan struct{}), logged: make(chan struct{}), neighbours: map[string]*neighbour{}}
+	tr.setLayout(l)
+	n.transfers[d] = tr
+	srv := httptest.NewServer(n.Handler())
+	t.Cleanup(srv.Close)
+	return tr, srv
+}
+
 // waitUntil polls cond for up to 10 s.
 func waitUntil(t *testing.T, what string, cond func() bool) {
 	t.Helper()
@@ -239,5 +246,52 @@ func waitUntil(t *testing.T, what string, cond func() bool) {
 		if time.Now().After(deadline) {
 			t.Fatalf("waited 10 s for %s", what)
 		}
+	}
+}
+
+// A block list is made for one piece at most: a node holding a blob whole
+// serves any range, but lists the blocks only of a range no longer than a
+// piece may be, so a request cannot make it read and hash more than that.
+// The list it makes for a range that is not one of its own pieces (a node
+// that planned its own layout, asked by one that follows the swarm's) is
+// the piece's.
+func TestBlockListBounded(t *testing.T) {
+	size := int64(tracker.MaxPieceSize + 16<<20)
+	f, err := os.Create(filepath.Join(t.TempDir(), "blob"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if err := f.Truncate(size); err != nil { // sparse: zeros
+		t.Fatal(err)
+	}
+	piece := make([]byte, 300<<10)
+	_, _ = rand.Read(piece)
+	const off = 5 << 20
+	if _, err := f.WriteAt(piece, off); err != nil {
+		t.Fatal(err)
+	}
+	d := digest.FromString("a blob held whole")
+	tr, srv := servedTransfer(t, d, f, tracker.Layout{Size: size, PieceSize: 8 << 20, PieceBlocks: 4})
+	tr.complete = true
+	ask := func(from, to, bs int64) *http.Response {
+		t.Helper()
+		req, _ := http.NewRequestWithContext(t.Context(), http.MethodGet, srv.URL+blobsPath+d.String(), nil)
+		req.Header.Set("Range", fmt.Sprintf("bytes=%d-%d", from, to))
+		req.Header.Set(blockSizeHeader, strconv.FormatInt(bs, 10))
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		_, _ = io.Copy(io.Discard, resp.Body)
+		return resp
+	}
+	if resp := ask(0, size-1, 1<<20); resp.StatusCode != http.StatusBadRequest || resp.Header.Get(blocksHeader) != "" {
+		t.Errorf("a block list of the whole %d-byte blob: %s, want 400 and no list", size, resp.Status)
+	}
+	resp := ask(off, off+int64(len(piece))-1, 100<<10)
+	if want := base64.StdEncoding.EncodeToString(blockList(100<<10, piece)); resp.StatusCode != http.StatusPartialContent || resp.Header.Get(blocksHeader) != want {
+		t.Errorf("a piece of another layout: %s, block list %q, want %q", resp.Status, resp.Header.Get(blocksHeader), want)
 	}
 }

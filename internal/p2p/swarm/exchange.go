@@ -879,7 +879,7 @@ func (t *transfer) serveHave(w http.ResponseWriter, r *http.Request) {
 }
 
 // serveRange serves a range of the blob: anything once the node holds it
-// whole, else exactly one verified piece.
+// whole, else exactly one piece, verified or arriving (blocks.go).
 func (t *transfer) serveRange(w http.ResponseWriter, r *http.Request) {
 	off, end, ok := parseRange(r.Header.Get("Range"))
 	if !ok || end >= t.size {

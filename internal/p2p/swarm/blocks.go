@@ -238,16 +238,13 @@ func (t *transfer) serveArriving(ctx context.Context, w http.ResponseWriter, i i
 }
 
 // blockListOf returns the block list, for blocks of bs bytes, of the size
-// bytes at off, which the node holds: piece i's, kept from when it landed
-// if its blocks are the layout's, else read and hashed now.
+// bytes at off, which the node holds: i is the piece of the layout those
+// bytes are, or -1 if they are none (a layout, once set, keeps its
+// bounds). A piece's list is kept from when it landed if its blocks are
+// the layout's; any other is read and hashed now.
 func (t *transfer) blockListOf(i int, off, size, bs int64) ([]byte, error) {
 	t.mu.Lock()
-	ours := i >= 0 && t.layout != nil && bs == t.layout.BlockSize(i)
-	if ours {
-		if po, ps := t.layout.Bounds(i); po != off || ps != size {
-			ours = false
-		}
-	}
+	ours := i >= 0 && bs == t.layout.BlockSize(i)
 	list := t.lists[i]
 	t.mu.Unlock()
 	if ours && list != nil {

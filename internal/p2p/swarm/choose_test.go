@@ -437,3 +437,49 @@ func TestHaveStreamSkipsWhatReaderHolds(t *testing.T) {
 		}
 	}
 }
+
+// A peer that served a corrupt piece of one blob is asked for nothing
+// more, of any blob: ban drops it from every transfer it is a neighbour
+// of, not only from the one that found the piece (which went on asking it
+// for pieces of the others until one of those failed too).
+func TestBanDropsEverywhere(t *testing.T) {
+	n, a := nodeTransfer(t, Options{}, make([]byte, 1<<20), 256<<10)
+	b, err := n.newTransfer(digest.FromString("another blob"), 2<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.file.Close() })
+	b.mu.Lock()
+	b.setLayout(tracker.Layout{Size: 2 << 20, PieceSize: 256 << 10})
+	b.mu.Unlock()
+	n.mu.Lock()
+	n.transfers[a.d], n.transfers[b.d] = a, b
+	n.mu.Unlock()
+	liars := map[*transfer]*neighbour{}
+	for _, tr := range []*transfer{a, b} {
+		ctx, stop := context.WithCancel(t.Context())
+		tr.mu.Lock()
+		nb := &neighbour{id: "liar", has: make([]bool, len(tr.state)), refused: make([]bool, len(tr.state)), ctx: ctx, stop: stop, requesting: map[int]time.Time{}}
+		tr.neighbours[nb.id], liars[tr] = nb, nb
+		honest := &neighbour{id: "honest", has: make([]bool, len(tr.state)), refused: make([]bool, len(tr.state)), ctx: t.Context(), stop: func() {}, requesting: map[int]time.Time{}}
+		tr.neighbours[honest.id] = honest
+		tr.mu.Unlock()
+	}
+
+	n.ban("liar") // a corrupt piece of a
+	for tr, nb := range liars {
+		tr.mu.Lock()
+		_, still := tr.neighbours["liar"]
+		_, honest := tr.neighbours["honest"]
+		tr.mu.Unlock()
+		if still || nb.ctx.Err() == nil {
+			t.Errorf("blob %s: the banned peer is still a neighbour (its requests not cancelled)", tr.d)
+		}
+		if !honest {
+			t.Errorf("blob %s: the honest neighbour was dropped too", tr.d)
+		}
+	}
+	if !n.isBanned("liar") || n.isBanned("honest") {
+		t.Error("the ban was not kept for the peer it names only")
+	}
+}

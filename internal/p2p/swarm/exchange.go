@@ -699,7 +699,8 @@ func (t *transfer) takePiece(ctx context.Context, nb *neighbour, i int) (int64, 
 	}
 	if errors.As(err, new(errCorrupt)) {
 		t.n.corrupt.Add(1)
-		t.n.ban(nb.id)
+		t.n.log.Warn("banning a peer that served a corrupt piece", "digest", t.d, "peer", nb.id, "err", err)
+		t.n.ban(nb.id) // dropped here too: request logs nothing more of it
 	}
 	if err != nil {
 		return 0, err

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"math/rand/v2"
 	"net/http"
 	"os"
@@ -480,12 +481,23 @@ func (n *Node) Has(d digest.Digest) bool {
 	return t != nil && t.isComplete()
 }
 
-// ban keeps peer from being taken as a neighbour again, by any transfer
-// (the transfer that found a corrupt piece of it drops it at once).
+// ban drops peer from every transfer it is a neighbour of, and keeps it
+// from being taken as one again: a peer that served one corrupt piece is
+// asked for nothing more, of any blob. No transfer's lock is held.
 func (n *Node) ban(peer string) {
 	n.bmu.Lock()
 	n.banned[peer] = true
 	n.bmu.Unlock()
+	n.mu.Lock()
+	ts := slices.Collect(maps.Values(n.transfers))
+	n.mu.Unlock()
+	for _, t := range ts {
+		t.mu.Lock()
+		if nb := t.neighbours[peer]; nb != nil {
+			t.dropLocked(nb)
+		}
+		t.mu.Unlock()
+	}
 }
 
 func (n *Node) isBanned(peer string) bool {

@@ -700,7 +700,7 @@ func (t *transfer) takePiece(ctx context.Context, nb *neighbour, i int) (int64, 
 	if errors.As(err, new(errCorrupt)) {
 		t.n.corrupt.Add(1)
 		t.n.log.Warn("banning a peer that served a corrupt piece", "digest", t.d, "peer", nb.id, "err", err)
-		t.n.ban(nb.id) // dropped here too: request logs nothing more of it
+		t.n.ban(nb.id) // and dropped from every transfer: request logs it no more
 	}
 	if err != nil {
 		return 0, err

@@ -812,6 +812,13 @@ func TestTrackerBackSwarmForms(t *testing.T) {
 // fetcher published nothing within its lease, each next fetcher fared
 // the same, and the swarm never recovered: each node took the blob from
 // the origin at a 32nd of the link.)
+//
+// A node falling back while the fetcher streams asks the origin for the
+// pieces no one has yet: a second GET. Once every piece is published a
+// node may stall and fall back, rightly; under load (-race on two cores)
+// the last pieces from its neighbours can take longer than 250 ms, and
+// such a fallback asks the origin for nothing, as every piece it lacks is
+// on its way. So the origin's GETs and bytes are what is checked.
 func TestSlowFetcherNoFallback(t *testing.T) {
 	b := randomBlob(t, 2<<20) // 8 pieces of 256 KiB
 	o := newOrigin(t, b)
@@ -820,8 +827,8 @@ func TestSlowFetcherNoFallback(t *testing.T) {
 	c.pullAll(b, o, 60*time.Second)
 	s := c.stats()
 	t.Logf("origin GETs %d, origin bytes %d, fallbacks %d", o.gets.Load(), o.bytes.Load(), s.Fallbacks)
-	if o.gets.Load() != 1 || s.Fallbacks != 0 || o.bytes.Load() > int64(len(b)) {
-		t.Errorf("origin GETs %d, fallbacks %d, origin bytes %d; want 1, 0 and %d", o.gets.Load(), s.Fallbacks, o.bytes.Load(), len(b))
+	if o.gets.Load() != 1 || o.bytes.Load() > int64(len(b)) {
+		t.Errorf("origin GETs %d, origin bytes %d; want 1 and at most %d (the fetcher's stream alone)", o.gets.Load(), o.bytes.Load(), len(b))
 	}
 }
 

@@ -820,9 +820,9 @@ func TestTrackerBackSwarmForms(t *testing.T) {
 // such a fallback asks the origin for nothing, as every piece it lacks is
 // on its way. So the origin's GETs and bytes are what is checked.
 func TestSlowFetcherNoFallback(t *testing.T) {
-	b := randomBlob(t, 2<<20) // 8 pieces of 256 KiB
+	b := randomBlob(t, 1<<20) // 16 pieces of 64 KiB (ChooseLayout)
 	o := newOrigin(t, b)
-	o.delay.Store(int64(100 * time.Millisecond)) // 400 ms a piece
+	o.delay.Store(int64(400 * time.Millisecond)) // 400 ms a piece, longer than the stall timeout
 	c := newCluster(t, 4, swarm.Options{StallTimeout: 250 * time.Millisecond})
 	c.pullAll(b, o, 60*time.Second)
 	s := c.stats()

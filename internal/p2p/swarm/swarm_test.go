@@ -899,7 +899,7 @@ func (w *statusWriter) Write(p []byte) (int, error) {
 // and ask the fetcher for each: at 10 Mbit/s per node the others' uplinks
 // had little that was wanted, and the swarm took 1.5-1.7x S/B.)
 func TestFetcherSendsEachPieceOnce(t *testing.T) {
-	const nodes, size = 6, 8 << 20 // 32 pieces of 256 KiB
+	const nodes, size = 6, 8 << 20 // 128 pieces of 64 KiB (ChooseLayout)
 	b := randomBlob(t, size)
 	d := digest.FromBytes(b)
 	o, up, c := slowOriginCluster(t, b, nodes, swarm.Options{StallTimeout: 20 * time.Second})
@@ -991,7 +991,7 @@ func (u *uploads) taken(node, peer string) []string {
 // slowly to pass on any), the fetcher gives them to others at once, not
 // at the end of its stream.
 func TestSeedTakerKilled(t *testing.T) {
-	const size = 8 << 20 // 32 pieces of 256 KiB
+	const size = 8 << 20 // 128 pieces of 64 KiB (ChooseLayout)
 	b := randomBlob(t, size)
 	d := digest.FromBytes(b)
 	o := newOrigin(t, b)
@@ -1057,7 +1057,7 @@ func TestSeedTakerKilled(t *testing.T) {
 // idles (at 32 nodes and 12 neighbours, a third of the nodes sent at under
 // half their rate while the origin streamed).
 func TestEveryNodeTakesTheFetcher(t *testing.T) {
-	const nodes, size = 8, 8 << 20 // 32 pieces of 256 KiB
+	const nodes, size = 8, 8 << 20 // 128 pieces of 64 KiB (ChooseLayout)
 	b := randomBlob(t, size)
 	o, up, c := slowOriginCluster(t, b, nodes, swarm.Options{StallTimeout: 20 * time.Second, Neighbours: 2})
 	c.pullAll(b, o, 60*time.Second)
@@ -1082,7 +1082,7 @@ func TestEveryNodeTakesTheFetcher(t *testing.T) {
 // piece, some 15% of the link in a swarm of a thousand. It still gives
 // each piece about once, and the swarm still takes one origin fetch.
 func TestSeedingReadsBoundedHaves(t *testing.T) {
-	const nodes, neighbours, size = 14, 2, 8 << 20 // 32 pieces of 256 KiB
+	const nodes, neighbours, size = 14, 2, 8 << 20 // 128 pieces of 64 KiB (ChooseLayout)
 	const bound = 4 * neighbours
 	b := randomBlob(t, size)
 	o, up, c := slowOriginCluster(t, b, nodes, swarm.Options{StallTimeout: 20 * time.Second, Neighbours: neighbours})

@@ -62,6 +62,16 @@
 #                     would be ten times as long at 10 Mbit/s as at 100
 #                     (256 KiB: 210 ms), and every request and have message
 #                     would wait that long behind the data a node sends.
+#   SEND_QUEUE=fifo   the queue of what each node and the origin send (the
+#                     HTB inside its namespace: the host's own qdisc): fifo,
+#                     one FIFO of QUEUE_KB, in which the node's ACKs and
+#                     requests wait behind the pieces it uploads; or
+#                     ackfirst, packets under 128 bytes (ACKs, most have lines)
+#                     in a class of their own that HTB serves first, the
+#                     rest in a FIFO of QUEUE_KB, as a host's fq_codel (the
+#                     default of most distributions; this kernel has none)
+#                     serves a sparse flow first. What a node receives
+#                     always waits in a FIFO of QUEUE_KB (a switch's port).
 #   RUNS=3            runs of each (mode, N, S); the modes' order rotates
 #   MODES="gantry direct bt"
 #   DIRECT_MAX_MIB=64 direct pulls only for blobs up to this size (N*S/B
@@ -69,6 +79,9 @@
 #   GANTRY=/tmp/gantry-p2p  the binary (default: built from this checkout)
 #   OUT=bench/p2p/out       per-run TSV, summary.md, logs of every run
 #   SUBNET=10.199     the cluster's /16 (private to the bridge and namespaces)
+#   WIRE=0            every WIRE seconds (0: never), also each node's bytes
+#                     on the wire, as HTB counts them, in logs/*/wire (see
+#                     sample_wire; report: bench/p2p/wire.py)
 #   AGENT_FLAGS=      more flags for every gantry agent
 #   ALT_AGENT_FLAGS=  the agents' flags of mode "gantry-alt", a second gantry
 #                     mode to compare flags side by side (MODES="gantry
@@ -86,6 +99,7 @@ SIZES_MIB=${SIZES_MIB:-"1 64"}
 RATE_MBIT=${RATE_MBIT:-100}
 QUEUE_KB=${QUEUE_KB:-$((RATE_MBIT * 256 / 100 > 64 ? RATE_MBIT * 256 / 100 : 64))}
 CC=${CC-cubic}
+SEND_QUEUE=${SEND_QUEUE:-fifo}
 RUNS=${RUNS:-3}
 MODES=${MODES:-"gantry direct bt"}
 DIRECT_MAX_MIB=${DIRECT_MAX_MIB:-64}
@@ -93,6 +107,7 @@ OUT=${OUT:-bench/p2p/out}
 SUBNET=${SUBNET:-10.199}
 GANTRY=${GANTRY:-}
 AGENT_FLAGS=${AGENT_FLAGS:-}
+WIRE=${WIRE:-0}
 ALT_AGENT_FLAGS=${ALT_AGENT_FLAGS:-}
 
 die() { echo "p2p bench: $*" >&2; exit 1; }
@@ -150,14 +165,29 @@ nsx() { local ns=$1; shift; ip netns exec "$ns" "$@"; }
 # shape DEV [NS]: HTB at RATE_MBIT on DEV's egress, over a byte-bounded
 # FIFO of QUEUE_KB (the default leaf, a FIFO of 1000 packets, holds that many
 # GSO segments of up to 64 KiB: seconds of queue, in which a node's ACKs
-# wait behind the data it sends; a real NIC has fq_codel or BQL).
+# wait behind the data it sends; a real NIC has fq_codel or BQL), or in NS
+# (what the host sends) as SEND_QUEUE says.
 shape() {
 	local dev=$1 ns=${2:-}
 	local tcx=(tc)
 	[ -n "$ns" ] && tcx=(ip netns exec "$ns" tc)
 	"${tcx[@]}" qdisc add dev "$dev" root handle 1: htb default 10 r2q 100
 	"${tcx[@]}" class add dev "$dev" parent 1: classid 1:10 htb rate "${RATE_MBIT}mbit" ceil "${RATE_MBIT}mbit"
-	[ "$QUEUE_KB" = 0 ] || "${tcx[@]}" qdisc add dev "$dev" parent 1:10 bfifo limit "${QUEUE_KB}kb"
+	local queue=fifo
+	[ -n "$ns" ] && queue=$SEND_QUEUE
+	case $queue in
+	fifo) [ "$QUEUE_KB" = 0 ] || "${tcx[@]}" qdisc add dev "$dev" parent 1:10 bfifo limit "${QUEUE_KB}kb" ;;
+	ackfirst)
+		"${tcx[@]}" class add dev "$dev" parent 1:10 classid 1:11 htb rate "$((RATE_MBIT * 100))kbit" ceil "${RATE_MBIT}mbit" prio 0
+		"${tcx[@]}" class add dev "$dev" parent 1:10 classid 1:12 htb rate "$((RATE_MBIT * 900))kbit" ceil "${RATE_MBIT}mbit" prio 1
+		"${tcx[@]}" qdisc add dev "$dev" parent 1:11 bfifo limit 64kb
+		"${tcx[@]}" qdisc add dev "$dev" parent 1:12 bfifo limit "${QUEUE_KB}kb"
+		# IPv4 total length (bytes 2-3) under 128: 1:11; the rest 1:12.
+		"${tcx[@]}" filter add dev "$dev" parent 1: protocol ip prio 1 u32 match u16 0x0000 0xff80 at 2 flowid 1:11
+		"${tcx[@]}" filter add dev "$dev" parent 1: protocol all prio 2 u32 match u32 0 0 flowid 1:12
+		;;
+	*) die "SEND_QUEUE=$SEND_QUEUE: want fifo or ackfirst" ;;
+	esac
 }
 
 # add_host NAME IP SHAPED: a namespace with eth0 on the bridge.
@@ -180,7 +210,9 @@ add_host() {
 	fi
 }
 
-echo "p2p bench: $maxn nodes at ${RATE_MBIT} Mbit/s (queues of ${QUEUE_KB} KiB) on bridge $BR, namespaces $PFX-*, work in $WORK" >&2
+queue="queues of ${QUEUE_KB} KiB"
+[ "$SEND_QUEUE" = ackfirst ] && queue="$queue, small packets sent first"
+echo "p2p bench: $maxn nodes at ${RATE_MBIT} Mbit/s ($queue) on bridge $BR, namespaces $PFX-*, work in $WORK" >&2
 # The kernel keeps one neighbour (ARP) table for all namespaces, and its
 # hard limit (gc_thresh3, 1024 by default) is below what a cluster of 32
 # nodes fills: each namespace holds an entry for every peer it talked to,
@@ -347,6 +379,45 @@ sample() {
 	) >"$file" &
 	SAMPLER=$!
 	PIDS+=("$SAMPLER")
+	if [ "$WIRE" != 0 ]; then
+		sample_wire "$n" "$(dirname "$file")/wire" "$tmax" &
+		SAMPLER="$SAMPLER $!"
+		PIDS+=("$!")
+	fi
+}
+
+# sample_wire N FILE TMAX: every WIRE seconds for at most TMAX seconds, the
+# bytes each node's HTB classes sent: "seconds since T0, node, down or up,
+# bytes", a line each. HTB counts every TCP segment's headers, where the
+# veths' counters that sample reads count them once per GSO segment (a few
+# percent less than the wire). It runs two tc a node each time (a sweep
+# of 32 nodes took 5-15 s under a run's load; each line has its own time),
+# so it is off by default.
+sample_wire() {
+	local n=$1 file=$2 tmax=$3 i dir out now sign end=$((SECONDS + tmax))
+	while ((SECONDS < end)); do
+		for ((i = 1; i <= n; i++)); do
+			for dir in down up; do
+				if [ "$dir" = down ]; then
+					out=$(tc -s class show dev "gpv${TAG}n$i" classid 1:10 2>/dev/null) || continue
+				else
+					out=$(tc -n "$PFX-n$i" -s class show dev eth0 classid 1:10 2>/dev/null) || continue
+				fi
+				[[ $out =~ Sent\ ([0-9]+)\ bytes ]] || continue
+				now=$(((${EPOCHREALTIME/./} * 1000 - T0) / 1000000)) # milliseconds
+				sign=
+				((now < 0)) && sign=- now=$((-now))
+				printf '%s%d.%03d %d %s %s\n' "$sign" $((now / 1000)) $((now % 1000)) "$i" "$dir" "${BASH_REMATCH[1]}"
+			done
+		done
+		sleep "$WIRE"
+	done >"$file"
+}
+
+# stop_sampler ends sample's loops.
+stop_sampler() {
+	local p
+	for p in $SAMPLER; do kill "$p" 2>/dev/null; wait "$p" 2>/dev/null || true; done
 }
 
 # wait_all TMAX PID...: waits for the pulls, bounded by TMAX (each pull
@@ -383,7 +454,7 @@ run_gantry() {
 	launch_pulls "$n" "$tmax" "$dir" "http://127.0.0.1:5050/v2/bench/blob/blobs/$DIGEST"
 	sample "$n" "$logs/bytes" "$tmax"
 	wait_all "$tmax" "${LAUNCHED[@]}"
-	kill "$SAMPLER"; wait "$SAMPLER" 2>/dev/null || true
+	stop_sampler
 	local p1 w1 g1 c1
 	c1=$(cpu_ticks "${apids[@]}" "$tpid" "$ORIGIN_PID")
 	w1=$(origin_tx)
@@ -424,7 +495,7 @@ run_direct() {
 	launch_pulls "$n" "$tmax" "$dir" "http://$ORIGIN_IP:5000/v2/bench/blob/blobs/$DIGEST"
 	sample "$n" "$logs/bytes" "$tmax"
 	wait_all "$tmax" "${LAUNCHED[@]}"
-	kill "$SAMPLER"; wait "$SAMPLER" 2>/dev/null || true
+	stop_sampler
 	local p1 w1 g1 c1
 	c1=$(cpu_ticks "$ORIGIN_PID")
 	w1=$(origin_tx)
@@ -484,7 +555,7 @@ run_bt() {
 	local w1 c1
 	w1=$(origin_tx)
 	c1=$(cpu_ticks "${apids[@]}" "$spid" "$otpid")
-	kill "$SAMPLER"; wait "$SAMPLER" 2>/dev/null || true
+	stop_sampler
 	# aria2c would announce its stop to the tracker first: no state to keep.
 	kill -KILL "${apids[@]}" "$spid" "$otpid" 2>/dev/null || true
 	for p in "${apids[@]}" "$spid" "$otpid"; do wait "$p" 2>/dev/null || true; done

@@ -210,9 +210,9 @@ add_host() {
 	fi
 }
 
-queue="queues of ${QUEUE_KB} KiB"
-[ "$SEND_QUEUE" = ackfirst ] && queue="$queue, small packets sent first"
-echo "p2p bench: $maxn nodes at ${RATE_MBIT} Mbit/s ($queue) on bridge $BR, namespaces $PFX-*, work in $WORK" >&2
+queues="queues of ${QUEUE_KB} KiB"
+[ "$SEND_QUEUE" = ackfirst ] && queues="$queues, small packets sent first"
+echo "p2p bench: $maxn nodes at ${RATE_MBIT} Mbit/s ($queues) on bridge $BR, namespaces $PFX-*, work in $WORK" >&2
 # The kernel keeps one neighbour (ARP) table for all namespaces, and its
 # hard limit (gc_thresh3, 1024 by default) is below what a cluster of 32
 # nodes fills: each namespace holds an entry for every peer it talked to,

@@ -62,16 +62,19 @@
 #                     would be ten times as long at 10 Mbit/s as at 100
 #                     (256 KiB: 210 ms), and every request and have message
 #                     would wait that long behind the data a node sends.
-#   SEND_QUEUE=fifo   the queue of what each node and the origin send (the
-#                     HTB inside its namespace: the host's own qdisc): fifo,
-#                     one FIFO of QUEUE_KB, in which the node's ACKs and
-#                     requests wait behind the pieces it uploads; or
-#                     ackfirst, packets under 128 bytes (ACKs, most have lines)
-#                     in a class of their own that HTB serves first, the
-#                     rest in a FIFO of QUEUE_KB, as a host's fq_codel (the
-#                     default of most distributions; this kernel has none)
-#                     serves a sparse flow first. What a node receives
-#                     always waits in a FIFO of QUEUE_KB (a switch's port).
+#   SEND_QUEUE=ackfirst  the queue of what each node and the origin send (the
+#                     HTB inside its namespace: the host's own qdisc).
+#                     ackfirst (the default): packets under 128 bytes (ACKs,
+#                     most requests and have lines) in a class of their own
+#                     that HTB serves first, the rest in a FIFO of QUEUE_KB.
+#                     That is how a host's fq_codel or fq, the default qdisc
+#                     of Debian and most distributions, serves a sparse flow
+#                     (this kernel has neither). fifo: one FIFO of QUEUE_KB,
+#                     in which a node's ACKs and requests wait behind the
+#                     pieces it uploads, as on a host whose qdisc is a plain
+#                     FIFO (pfifo_fast without systemd's default). What a
+#                     node receives always waits in a FIFO of QUEUE_KB (a
+#                     switch's port).
 #   RUNS=3            runs of each (mode, N, S); the modes' order rotates
 #   MODES="gantry direct bt"
 #   DIRECT_MAX_MIB=64 direct pulls only for blobs up to this size (N*S/B
@@ -99,7 +102,7 @@ SIZES_MIB=${SIZES_MIB:-"1 64"}
 RATE_MBIT=${RATE_MBIT:-100}
 QUEUE_KB=${QUEUE_KB:-$((RATE_MBIT * 256 / 100 > 64 ? RATE_MBIT * 256 / 100 : 64))}
 CC=${CC-cubic}
-SEND_QUEUE=${SEND_QUEUE:-fifo}
+SEND_QUEUE=${SEND_QUEUE:-ackfirst}
 RUNS=${RUNS:-3}
 MODES=${MODES:-"gantry direct bt"}
 DIRECT_MAX_MIB=${DIRECT_MAX_MIB:-64}
@@ -212,6 +215,7 @@ add_host() {
 
 queues="queues of ${QUEUE_KB} KiB"
 [ "$SEND_QUEUE" = ackfirst ] && queues="$queues, small packets sent first"
+[ "$SEND_QUEUE" = fifo ] && queues="$queues, FIFO both ways"
 echo "p2p bench: $maxn nodes at ${RATE_MBIT} Mbit/s ($queues) on bridge $BR, namespaces $PFX-*, work in $WORK" >&2
 # The kernel keeps one neighbour (ARP) table for all namespaces, and its
 # hard limit (gc_thresh3, 1024 by default) is below what a cluster of 32
@@ -620,6 +624,9 @@ done
 
 # Medians over the runs of every figure, per (mode, N, S).
 {
+	cc=${CC:-"the host's default"}
+	echo "${RATE_MBIT} Mbit/s per node, $queues, congestion control $cc."
+	echo
 	echo "| N | S | mode | makespan/(S/B) | p50/(S/B) | p99/(S/B) | origin egress/S (payload) | (veth) | origin GETs/digest | CPU s/GB | agents' fallbacks | runs | failed pulls |"
 	echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|"
 	tail -n +2 "$TSV" | sort -t$'\t' -k3,3n -k2,2n -k1,1 | awk -F'\t' '

@@ -135,6 +135,14 @@ TAG=$(($$ % 10000))
 PFX=gp2p$TAG            # namespaces: gp2p1234-origin, gp2p1234-n7, ...
 BR=gpbr$TAG
 WORK=$(mktemp -d /var/tmp/gantry-p2p-bench.XXXXXX)
+# A run keeps N copies of the blob (the nodes'), and the blob, its torrent
+# copy and the origin's: a bench that fills the disk ends every process
+# that writes to it mid-run, its own included.
+maxs=0
+for s in $SIZES_MIB; do ((s > maxs)) && maxs=$s; done
+room=$(df -P -m "$WORK" | awk 'NR == 2 { print $4 }')
+need=$(((maxn + 4) * maxs + 1024))
+((room >= need)) || { rmdir "$WORK"; die "$need MiB free needed in $(dirname "$WORK") for $maxn nodes and a $maxs MiB blob, $room MiB there"; }
 PULLAT=$WORK/pullat
 go build -o "$PULLAT" ./bench/p2p/pullat
 mkdir -p "$OUT/logs"
@@ -482,6 +490,7 @@ run_gantry() {
 		}
 		END { printf "%d\n", fb; printf "origin_bytes/(N*S) %.3f peer_bytes/(N*S) %.3f\n", o / ns, p / ns > "/dev/stderr" }' 2>"$logs/pull-bytes")
 	record "$mode" "$n" "$size" "$run" "$dir" $((p1 - p0)) $((w1 - w0)) $((g1 - g0)) $((c1 - c0)) "$fallbacks"
+	rm -rf "$WORK/agents" # N copies of the blob: the next run needs the room
 	local warns
 	warns=$(cat "$logs"/*.log | grep -c -E 'level=(WARN|ERROR)' || true)
 	((warns == 0)) || echo "  $mode N=$n S=$((size >> 20))MiB run $run: $warns warnings in $logs" >&2
@@ -573,6 +582,7 @@ run_bt() {
 		fi
 	done
 	record bt "$n" "$size" "$run" "$dir" - $((w1 - w0)) - $((c1 - c0))
+	rm -rf "$WORK/bt"
 }
 
 printf '#!/bin/bash\necho "${EPOCHREALTIME/./}000" >"$BT_DONE"\n' >"$WORK/bt-done.sh"

@@ -234,11 +234,11 @@ func (s *seeding) revealAll(i int) {
 	s.note("seed tell all", "piece", i)
 }
 
-// push queues piece i, just landed from the origin, to be offered.
-func (s *seeding) push(i int) {
+// push queues piece i, just landed from the origin at now, to be offered.
+func (s *seeding) push(i int, now time.Time) {
 	s.pieces[i].own = true
 	s.queue = append(s.queue, i)
-	s.dispatch(time.Now())
+	s.dispatch(now)
 }
 
 // waiting counts the pieces offered and not asked for, and those asked

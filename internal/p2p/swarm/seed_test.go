@@ -21,13 +21,17 @@ func (s *seeding) offeredTo() []string {
 // neighbour offered it does not ask within offerTimeout.
 func TestSeedingStates(t *testing.T) {
 	now := time.Now()
+	// The clock moves on between the steps, as on a loaded machine (CI
+	// once took over a millisecond here): the seeding goes by the times it
+	// is given, not by its own reading of the clock.
+	time.Sleep(5 * time.Millisecond)
 	s := &seeding{pieces: make([]seedPiece, 4), watchers: map[string]*watcher{}, limit: 2}
 	for _, id := range []string{"a", "b", "c"} {
 		s.watch(id, now)
 	}
-	s.push(0)
-	s.push(1)
-	s.push(2) // over the limit of 2 offers waiting: queued
+	s.push(0, now)
+	s.push(1, now)
+	s.push(2, now) // over the limit of 2 offers waiting: queued
 	got := s.offeredTo()
 	if got[0] == "" || got[1] == "" || got[0] == got[1] || got[2] != "" {
 		t.Fatalf("offers %q: want pieces 0 and 1 to two neighbours, 2 queued", got)
@@ -77,8 +81,8 @@ func TestSeedingGivesUpOffers(t *testing.T) {
 	now := time.Now()
 	s := &seeding{pieces: make([]seedPiece, 2), watchers: map[string]*watcher{}, limit: 1}
 	s.watch("a", now)
-	s.push(0)
-	s.push(1)
+	s.push(0, now)
+	s.push(1, now)
 	told := len(s.log)
 	s.expire(now.Add(offerTimeout+time.Millisecond), func(int, string) bool { return false })
 	if len(s.log) != told+1 || s.log[told] != (reveal{piece: 0, to: "a"}) {
@@ -108,15 +112,15 @@ func TestSeedingOffersOnlyToLackers(t *testing.T) {
 	for _, id := range []string{"a", "b", "c"} {
 		s.watch(id, now)
 	}
-	s.push(0)
+	s.push(0, now)
 	if got := s.pieces[0].cur; got != "c" {
 		t.Fatalf("piece 0, held by a and b, offered to %q; want c", got)
 	}
-	s.push(1)
+	s.push(1, now)
 	if got := s.pieces[1].cur; got != "b" {
 		t.Fatalf("piece 1, held by a, offered to %q; want b (c has an offer waiting)", got)
 	}
-	s.push(2)           // queued: two offers wait
+	s.push(2, now)      // queued: two offers wait
 	held["c"][0] = true // c took piece 0 from another node
 	s.expire(now.Add(seedTick), func(int, string) bool { return true })
 	if s.pieces[0].cur != "" {
@@ -147,14 +151,14 @@ func TestSeedingOffersToKnownLackers(t *testing.T) {
 	for _, id := range []string{"a", "b", "c"} {
 		s.watch(id, now)
 	}
-	s.push(0)
-	s.push(1)
+	s.push(0, now)
+	s.push(1, now)
 	if got := s.offeredTo()[:2]; got[0] != "a" || got[1] != "a" {
 		t.Errorf("pieces 0 and 1 offered to %q; want both to a, the only node whose pieces the fetcher knows", got)
 	}
 	// Once a holds piece 2, it goes to one of the others.
 	s.holds = func(i int, peer string) bool { return i == 2 && peer == "a" }
-	s.push(2)
+	s.push(2, now)
 	if got := s.offeredTo()[2]; got != "b" && got != "c" {
 		t.Errorf("piece 2, held by a, offered to %q; want b or c", got)
 	}
@@ -205,7 +209,7 @@ func TestSeedingOutlivesTheStream(t *testing.T) {
 			}
 			for i := range s.pieces {
 				tr.state[i] = verified
-				s.push(i)
+				s.push(i, now)
 			}
 			taker := s.pieces[0].cur
 			s.claim(0, taker)
@@ -241,7 +245,7 @@ func TestSeedingOutlivesTheStream(t *testing.T) {
 	s := tr.seed
 	s.watch("a", time.Now())
 	tr.state[0] = verified
-	s.push(0)
+	s.push(0, time.Now())
 	s.claim(0, "a")
 	s.start(0, "a", time.Now())
 	s.sent(0, "a", true, time.Now())

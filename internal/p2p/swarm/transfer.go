@@ -925,7 +925,7 @@ func (t *transfer) stream(ctx context.Context, first int, asFetcher bool, lease 
 			}
 			t.land(i, verified)
 			if t.seed != nil {
-				t.seed.push(i)
+				t.seed.push(i, time.Now())
 				t.signal()
 			}
 			t.n.announce(tracker.Announce{Publish: []tracker.Publish{{Digest: t.d, Lease: lease, Pieces: []tracker.PieceHash{{Index: i, Hash: h}}}}})

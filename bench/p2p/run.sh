@@ -65,7 +65,7 @@
 #   SEND_QUEUE=ackfirst  the queue of what each node and the origin send (the
 #                     HTB inside its namespace: the host's own qdisc).
 #                     ackfirst (the default): packets under 128 bytes (ACKs,
-#                     most requests and have lines) in a class of their own
+#                     SYNs, most have lines) in a class of their own
 #                     that HTB serves first, the rest in a FIFO of QUEUE_KB.
 #                     That is how a host's fq_codel or fq, the default qdisc
 #                     of Debian and most distributions, serves a sparse flow
@@ -129,7 +129,11 @@ for n in $NODES; do
 	[[ $n =~ ^[0-9]+$ ]] && ((n >= 1 && n <= 200)) || die "NODES: $n is not a count from 1 to 200"
 	((n > maxn)) && maxn=$n
 done
-for s in $SIZES_MIB; do [[ $s =~ ^[0-9]+$ ]] && ((s >= 1)) || die "SIZES_MIB: $s is not a size in MiB"; done
+maxs=0
+for s in $SIZES_MIB; do
+	[[ $s =~ ^[0-9]+$ ]] && ((s >= 1)) || die "SIZES_MIB: $s is not a size in MiB"
+	((s > maxs)) && maxs=$s
+done
 
 TAG=$(($$ % 10000))
 PFX=gp2p$TAG            # namespaces: gp2p1234-origin, gp2p1234-n7, ...
@@ -138,8 +142,6 @@ WORK=$(mktemp -d /var/tmp/gantry-p2p-bench.XXXXXX)
 # A run keeps N copies of the blob (the nodes'), and the blob, its torrent
 # copy and the origin's: a bench that fills the disk ends every process
 # that writes to it mid-run, its own included.
-maxs=0
-for s in $SIZES_MIB; do ((s > maxs)) && maxs=$s; done
 room=$(df -P -m "$WORK" | awk 'NR == 2 { print $4 }')
 need=$(((maxn + 4) * maxs + 1024))
 ((room >= need)) || { rmdir "$WORK"; die "$need MiB free needed in $(dirname "$WORK") for $maxn nodes and a $maxs MiB blob, $room MiB there"; }

@@ -89,6 +89,8 @@
 #   ALT_AGENT_FLAGS=  the agents' flags of mode "gantry-alt", a second gantry
 #                     mode to compare flags side by side (MODES="gantry
 #                     gantry-alt direct bt" ALT_AGENT_FLAGS="--stall-timeout=60s")
+#   ALT_GANTRY=       the binary of mode "gantry-alt" (default: GANTRY), to
+#                     compare two builds side by side in the same run
 # Needs go (to build bench/p2p/pullat), iproute2 (ip, tc), curl, aria2c,
 # opentracker and mktorrent (apt-get install -y aria2 opentracker
 # mktorrent). Every process the script starts runs in a namespace it
@@ -112,6 +114,7 @@ GANTRY=${GANTRY:-}
 AGENT_FLAGS=${AGENT_FLAGS:-}
 WIRE=${WIRE:-0}
 ALT_AGENT_FLAGS=${ALT_AGENT_FLAGS:-}
+ALT_GANTRY=${ALT_GANTRY:-}
 
 die() { echo "p2p bench: $*" >&2; exit 1; }
 [ "$(id -u)" = 0 ] || die "run as root (network namespaces and tc)"
@@ -123,6 +126,8 @@ if [ -z "$GANTRY" ]; then
 	go build -o "$GANTRY" ./cmd/gantry
 fi
 [ -x "$GANTRY" ] || die "no gantry binary at $GANTRY"
+ALT_GANTRY=${ALT_GANTRY:-$GANTRY}
+[ -x "$ALT_GANTRY" ] || die "no gantry binary at $ALT_GANTRY (ALT_GANTRY)"
 
 maxn=0
 for n in $NODES; do
@@ -442,17 +447,17 @@ wait_all() {
 	for p in "$@"; do wait "$p" 2>/dev/null || true; done
 }
 
-run_gantry-alt() { mode=gantry-alt flags=$ALT_AGENT_FLAGS run_gantry "$@"; }
+run_gantry-alt() { mode=gantry-alt flags=$ALT_AGENT_FLAGS bin=$ALT_GANTRY run_gantry "$@"; }
 
 run_gantry() {
-	local n=$1 size=$2 run=$3 tmax=$4 dir i mode=${mode:-gantry} flags=${flags-$AGENT_FLAGS}
+	local n=$1 size=$2 run=$3 tmax=$4 dir i mode=${mode:-gantry} flags=${flags-$AGENT_FLAGS} bin=${bin:-$GANTRY}
 	dir=$WORK/r; rm -rf "$dir" "$WORK/agents"; mkdir -p "$dir" "$WORK/agents"
 	local logs=$OUT/logs/$mode-n$n-$((size >> 20))m-$run; rm -rf "$logs"; mkdir -p "$logs"
-	start "$TRACKER_NS" "$logs/tracker.log" "$GANTRY" tracker --listen "$TRACKER_IP:7070"
+	start "$TRACKER_NS" "$logs/tracker.log" "$bin" tracker --listen "$TRACKER_IP:7070"
 	local tpid=$! apids=()
 	wait_http "$TRACKER_NS" "http://$TRACKER_IP:7070/" 30 || die "the tracker did not start: $(tail -5 "$logs/tracker.log")"
 	for ((i = 1; i <= n; i++)); do
-		start "$PFX-n$i" "$logs/agent$i.log" "$GANTRY" agent --listen 127.0.0.1:5050 --peer-listen "$(node_ip "$i"):5051" \
+		start "$PFX-n$i" "$logs/agent$i.log" "$bin" agent --listen 127.0.0.1:5050 --peer-listen "$(node_ip "$i"):5051" \
 			--upstream "http://$ORIGIN_IP:5000" --tracker "http://$TRACKER_IP:7070" --data "$WORK/agents/n$i" --id "n$i" $flags
 		apids+=($!)
 	done

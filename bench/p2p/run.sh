@@ -21,7 +21,12 @@
 #
 # Each run starts every pull at the same instant T0 (one second after the
 # launch of the last one): a GET of /v2/REPO/blobs/DIGEST inside every
-# node by bench/p2p/pullat, started before T0 and sleeping until then (for
+# node by bench/p2p/pullat, started before T0 and sleeping until then. As
+# containerd does, each pull first GETs the manifest naming the blob (a
+# tag of REPO), before T0 and untimed: an agent serves a blob to a client
+# whose manifest it fetched without asking the origin again, and a blob
+# GET without one waits on a HEAD at the origin first (gantry and direct;
+# for
 # bt: aria2c, started at T0, whose --on-bt-download-complete hook stamps
 # the time). A node's completion time is its end minus T0. Fresh agents, a
 # fresh tracker and empty data directories for every gantry run; fresh
@@ -41,6 +46,13 @@
 #   CPU s/GB        CPU seconds (utime+stime from /proc) per GB delivered to
 #                   the nodes (N*S): gantry: agents + tracker + origin;
 #                   direct: origin; bt: every aria2c + opentracker
+#   CPU wait/run    the time those processes' threads waited for a CPU on
+#                   a run queue over the time they ran, through the pull
+#                   (/proc/PID/task/*/schedstat). Every node's processes
+#                   share this machine's cores, where a real node has its
+#                   own: the higher the figure, the more the cores rather
+#                   than the simulated network set the pace (two cores,
+#                   1 MiB, gantry: 1.6 at 4 nodes, about 30 at 32)
 #   fallbacks       pulls whose agent went to the origin itself because the
 #                   swarm stalled (from the agents' "msg=pull" lines, which
 #                   also give the bytes taken from the origin and from
@@ -288,6 +300,21 @@ stop() {
 }
 
 # cpu_ticks PID...: utime+stime of the processes, in clock ticks.
+# sched_ns PID...: "RUN WAIT", the ns the threads of the processes ran and
+# waited on a run queue so far.
+sched_ns() {
+	local p
+	for p in "$@"; do cat /proc/"$p"/task/*/schedstat 2>/dev/null || true; done |
+		awk '{ r += $1; w += $2 } END { printf "%.0f %.0f\n", r, w }'
+}
+
+# wait_ratio "RUN0 WAIT0" "RUN1 WAIT1": the run-queue wait between two
+# sched_ns over the run time between them.
+wait_ratio() {
+	awk -v a="$1" -v b="$2" 'BEGIN { split(a, x, " "); split(b, y, " "); r = y[1] - x[1]
+		if (r <= 0) print "-"; else printf "%.1f\n", (y[2] - x[2]) / r }'
+}
+
 cpu_ticks() {
 	local p sum=0 t
 	for p in "$@"; do
@@ -312,23 +339,25 @@ start "$ORIGIN_NS" "$OUT/logs/origin.log" "$GANTRY" serve --addr 0.0.0.0:5000 --
 ORIGIN_PID=$!
 wait_http "$ORIGIN_NS" http://127.0.0.1:5000/v2/ 30 || die "the origin did not start: $(tail -5 "$OUT/logs/origin.log")"
 
-# launch_pulls N TMAX DIR URL: starts bench/p2p/pullat in every node i,
-# which sleeps until T0 (set here), GETs URL (bounded by TMAX) and
-# writes its line "END_NS START_NS STATUS BYTES" to DIR/node$i. The client
-# is running when the pull starts, as a node's containerd is: 32 curls
-# exec'd at T0 took 0.8 s of the two cores from the agents they measured.
+# launch_pulls N TMAX DIR BASE: starts bench/p2p/pullat in every node i,
+# which GETs the manifest $BASE/manifests/$IMAGE_TAG at once, sleeps until T0
+# (set here), GETs $BASE/blobs/$DIGEST (bounded by TMAX) and writes its
+# line "END_NS START_NS STATUS BYTES" to DIR/node$i. The client is running
+# when the pull starts, as a node's containerd is: 32 curls exec'd at T0
+# took 0.8 s of the two cores from the agents they measured.
 launch_pulls() {
-	local n=$1 tmax=$2 dir=$3 url=$4 i
+	local n=$1 tmax=$2 dir=$3 base=$4 i
 	T0=$(($(date +%s%N) + 1000000000 + n * 20000000))
 	LAUNCHED=()
 	for ((i = 1; i <= n; i++)); do
-		ip netns exec "$PFX-n$i" "$PULLAT" -at "$T0" -timeout "${tmax}s" "$url" >"$dir/node$i" 2>&1 &
+		ip netns exec "$PFX-n$i" "$PULLAT" -at "$T0" -timeout "${tmax}s" -before "$base/manifests/$IMAGE_TAG" "$base/blobs/$DIGEST" >"$dir/node$i" 2>&1 &
 		LAUNCHED+=($!)
 	done
 }
 
 # record MODE N SIZE RUN DIR PAYLOAD WIRE GETS TICKS [FALLBACKS]: one line of runs.tsv
-# from the nodes' result lines in DIR (for bt, DIR/done$i hold end times).
+# from the nodes' result lines in DIR (for bt, DIR/done$i hold end times),
+# and WAITS, the run's CPU wait/run (wait_ratio).
 record() {
 	local mode=$1 n=$2 size=$3 run=$4 dir=$5 payload=$6 wire=$7 gets=$8 ticks=$9 fallbacks=${10:--}
 	local i line ok=0 fail=0 times=() late=0
@@ -360,8 +389,8 @@ record() {
 	local eg_p eg_w
 	eg_p=$(awk -v p="$payload" -v s="$size" 'BEGIN { if (p == "-") print "-"; else printf "%.3f", p / s }')
 	eg_w=$(awk -v p="$wire" -v s="$size" 'BEGIN { printf "%.3f", p / s }')
-	printf '%s\t%d\t%d\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%.3f\t%s\n' "$mode" "$n" "$((size >> 20))" "$run" \
-		$stats "$eg_p" "$eg_w" "$gets" "$cpugb" "$fallbacks" "$fail" "$(awk -v l="$late" 'BEGIN { print l / 1e9 }')" "$(cut -d' ' -f1 /proc/loadavg)" >>"$TSV"
+	printf '%s\t%d\t%d\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%.3f\t%s\t%s\n' "$mode" "$n" "$((size >> 20))" "$run" \
+		$stats "$eg_p" "$eg_w" "$gets" "$cpugb" "$fallbacks" "$fail" "$(awk -v l="$late" 'BEGIN { print l / 1e9 }')" "$(cut -d' ' -f1 /proc/loadavg)" "$WAITS" >>"$TSV"
 	tail -1 "$TSV" >&2
 	[ -f "$OUT/logs/$mode-n$n-$((size >> 20))m-$run/pull-bytes" ] && sed 's/^/  /' "$OUT/logs/$mode-n$n-$((size >> 20))m-$run/pull-bytes" >&2
 	return 0
@@ -465,17 +494,19 @@ run_gantry() {
 		wait_http "$PFX-n$i" http://127.0.0.1:5050/v2/ 30 || die "agent $i did not start: $(tail -5 "$logs/agent$i.log")"
 	done
 	sleep 1 # every agent's tracker stream open
-	local p0 w0 g0 c0
+	local p0 w0 g0 c0 s0
 	p0=$(origin_metric gantry_http_response_bytes_total)
 	g0=$(origin_metric gantry_http_requests_total)
 	w0=$(origin_tx)
 	c0=$(cpu_ticks "${apids[@]}" "$tpid" "$ORIGIN_PID")
-	launch_pulls "$n" "$tmax" "$dir" "http://127.0.0.1:5050/v2/bench/blob/blobs/$DIGEST"
+	s0=$(sched_ns "${apids[@]}" "$tpid" "$ORIGIN_PID")
+	launch_pulls "$n" "$tmax" "$dir" http://127.0.0.1:5050/v2/bench/blob
 	sample "$n" "$logs/bytes" "$tmax"
 	wait_all "$tmax" "${LAUNCHED[@]}"
 	stop_sampler
 	local p1 w1 g1 c1
 	c1=$(cpu_ticks "${apids[@]}" "$tpid" "$ORIGIN_PID")
+	WAITS=$(wait_ratio "$s0" "$(sched_ns "${apids[@]}" "$tpid" "$ORIGIN_PID")")
 	w1=$(origin_tx)
 	p1=$(origin_metric gantry_http_response_bytes_total)
 	g1=$(origin_metric gantry_http_requests_total)
@@ -507,17 +538,19 @@ run_direct() {
 	local n=$1 size=$2 run=$3 tmax=$4 dir
 	dir=$WORK/r; rm -rf "$dir"; mkdir -p "$dir"
 	local logs=$OUT/logs/direct-n$n-$((size >> 20))m-$run; rm -rf "$logs"; mkdir -p "$logs"
-	local p0 w0 g0 c0
+	local p0 w0 g0 c0 s0
 	p0=$(origin_metric gantry_http_response_bytes_total)
 	g0=$(origin_metric gantry_http_requests_total)
 	w0=$(origin_tx)
 	c0=$(cpu_ticks "$ORIGIN_PID")
-	launch_pulls "$n" "$tmax" "$dir" "http://$ORIGIN_IP:5000/v2/bench/blob/blobs/$DIGEST"
+	s0=$(sched_ns "$ORIGIN_PID")
+	launch_pulls "$n" "$tmax" "$dir" "http://$ORIGIN_IP:5000/v2/bench/blob"
 	sample "$n" "$logs/bytes" "$tmax"
 	wait_all "$tmax" "${LAUNCHED[@]}"
 	stop_sampler
 	local p1 w1 g1 c1
 	c1=$(cpu_ticks "$ORIGIN_PID")
+	WAITS=$(wait_ratio "$s0" "$(sched_ns "$ORIGIN_PID")")
 	w1=$(origin_tx)
 	p1=$(origin_metric gantry_http_response_bytes_total)
 	g1=$(origin_metric gantry_http_requests_total)
@@ -544,9 +577,10 @@ run_bt() {
 	for ((k = 0; k < 600; k++)); do [ -s "$dir/seeded" ] && break; sleep 0.1; done
 	[ -s "$dir/seeded" ] || die "the aria2c seeder did not start: $(tail -5 "$logs/seed.log")"
 	sleep 1 # its announce
-	local w0 c0
+	local w0 c0 s0
 	w0=$(origin_tx)
 	c0=$(cpu_ticks "$spid" "$otpid")
+	s0=$(sched_ns "$spid" "$otpid")
 	# Every node: aria2c downloading into its own directory, stamping the
 	# time of completion in done$i; the node's result line is written when
 	# that file appears (or at TMAX).
@@ -575,6 +609,7 @@ run_bt() {
 	local w1 c1
 	w1=$(origin_tx)
 	c1=$(cpu_ticks "${apids[@]}" "$spid" "$otpid")
+	WAITS=$(wait_ratio "$s0" "$(sched_ns "${apids[@]}" "$spid" "$otpid")")
 	stop_sampler
 	# aria2c would announce its stop to the tracker first: no state to keep.
 	kill -KILL "${apids[@]}" "$spid" "$otpid" 2>/dev/null || true
@@ -594,8 +629,9 @@ run_bt() {
 
 printf '#!/bin/bash\necho "${EPOCHREALTIME/./}000" >"$BT_DONE"\n' >"$WORK/bt-done.sh"
 chmod +x "$WORK/bt-done.sh"
-printf 'mode\tN\tMiB\trun\tmakespan/(S/B)\tp50/(S/B)\tp99/(S/B)\tegress/S payload\tegress/S veth\tGETs\tCPU s/GB\tfallbacks\tfailed\tstart skew s\tload1\n' >"$TSV"
+printf 'mode\tN\tMiB\trun\tmakespan/(S/B)\tp50/(S/B)\tp99/(S/B)\tegress/S payload\tegress/S veth\tGETs\tCPU s/GB\tfallbacks\tfailed\tstart skew s\tload1\tCPU wait/run\n' >"$TSV"
 
+EMPTY_DIGEST=sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a # "{}"
 for smib in $SIZES_MIB; do
 	size=$((smib << 20))
 	BLOB=$WORK/blob-$smib
@@ -609,6 +645,17 @@ for smib in $SIZES_MIB; do
 	case $loc in *\?*) loc="$loc&digest=$DIGEST" ;; *) loc="$loc?digest=$DIGEST" ;; esac
 	code=$(nsx "$ORIGIN_NS" curl -s -o /dev/null -w '%{http_code}' -T "$BLOB" -H 'Content-Type: application/octet-stream' "$loc")
 	[ "$code" = 201 ] || die "push of the $smib MiB blob: HTTP $code"
+	# A manifest naming the blob as its one layer, with the empty config
+	# of OCI 1.1, the manifest every pull GETs first.
+	IMAGE_TAG=s$smib
+	code=$(nsx "$ORIGIN_NS" curl -s -o /dev/null -w '%{http_code}' -X POST --data-binary '{}' \
+		"http://127.0.0.1:5000/v2/bench/blob/blobs/uploads/?digest=$EMPTY_DIGEST")
+	[ "$code" = 201 ] || die "push of the empty config: HTTP $code"
+	printf '{"schemaVersion":2,"mediaType":"%s","config":{"mediaType":"application/vnd.oci.empty.v1+json","digest":"%s","size":2},"layers":[{"mediaType":"application/vnd.oci.image.layer.v1.tar","digest":"%s","size":%d}]}' \
+		application/vnd.oci.image.manifest.v1+json "$EMPTY_DIGEST" "$DIGEST" "$size" >"$WORK/manifest-$smib.json"
+	code=$(nsx "$ORIGIN_NS" curl -s -o /dev/null -w '%{http_code}' -X PUT -H 'Content-Type: application/vnd.oci.image.manifest.v1+json' \
+		--data-binary "@$WORK/manifest-$smib.json" "http://127.0.0.1:5000/v2/bench/blob/manifests/$IMAGE_TAG")
+	[ "$code" = 201 ] || die "push of the $smib MiB blob's manifest: HTTP $code"
 	# The torrent: 256 KiB pieces up to 64 MiB, 1 MiB above (common
 	# BitTorrent choices; the agents' own, swarm.PieceSize, are 512 KiB for
 	# 64 MiB and 2 MiB for 256 MiB).
@@ -644,8 +691,8 @@ done
 	cc=${CC:-"the host's default"}
 	echo "${RATE_MBIT} Mbit/s per node, $queues, congestion control $cc."
 	echo
-	echo "| N | S | mode | makespan/(S/B) | p50/(S/B) | p99/(S/B) | origin egress/S (payload) | (veth) | origin GETs/digest | CPU s/GB | agents' fallbacks | runs | failed pulls |"
-	echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+	echo "| N | S | mode | makespan/(S/B) | p50/(S/B) | p99/(S/B) | origin egress/S (payload) | (veth) | origin GETs/digest | CPU s/GB | CPU wait/run | agents' fallbacks | runs | failed pulls |"
+	echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
 	tail -n +2 "$TSV" | sort -t$'\t' -k3,3n -k2,2n -k1,1 | awk -F'\t' '
 		function med(k, j, m, a, c) {
 			c = split(v[k], a, " "); m = 0
@@ -658,13 +705,14 @@ done
 			key = $2 "\t" $3 "\t" $1
 			if (!(key in runs)) order[++nk] = key
 			runs[key]++; fail[key] += $13
-			for (f = 5; f <= 12; f++) v[key, f] = v[key, f] (v[key, f] == "" ? "" : " ") $f
+			for (f = 5; f <= 16; f++) v[key, f] = v[key, f] (v[key, f] == "" ? "" : " ") $f
 		}
 		END {
 			for (i = 1; i <= nk; i++) {
 				k = order[i]; split(k, p, "\t")
 				printf "| %s | %s MiB | %s |", p[1], p[2], p[3]
-				for (f = 5; f <= 12; f++) printf " %s |", med(k SUBSEP f)
+				for (f = 5; f <= 11; f++) printf " %s |", med(k SUBSEP f)
+				printf " %s | %s |", med(k SUBSEP 16), med(k SUBSEP 12)
 				printf " %d | %d |\n", runs[k], fail[k]
 			}
 		}'

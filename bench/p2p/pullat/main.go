@@ -1,6 +1,7 @@
 // Command pullat is the pull of bench/p2p/run.sh inside one node: started
-// before T0, it sleeps until T0, GETs one blob, reads it to its end and
-// prints one line,
+// before T0, it GETs the image's manifest if asked to (-before, as
+// containerd does before it asks for a layer), sleeps until T0, GETs one
+// blob, reads it to its end and prints one line,
 //
 //	END_NS START_NS STATUS BYTES [ERROR]
 //
@@ -28,14 +29,20 @@ import (
 func main() {
 	at := flag.Int64("at", 0, "T0 in Unix nanoseconds (0: now)")
 	timeout := flag.Duration("timeout", 10*time.Minute, "bound on the whole pull")
+	before := flag.String("before", "", "a URL to GET, untimed, before T0 (the manifest naming the blob)")
 	flag.Parse()
 	if flag.NArg() != 1 {
-		fmt.Fprintln(os.Stderr, "usage: pullat [-at UNIX_NS] [-timeout D] URL")
+		fmt.Fprintln(os.Stderr, "usage: pullat [-at UNIX_NS] [-timeout D] [-before URL] URL")
 		os.Exit(2)
 	}
-	if _, err := loadclient.Private(flag.Arg(0)); err != nil {
-		fmt.Fprintln(os.Stderr, "pullat:", err)
-		os.Exit(2)
+	for _, u := range []string{flag.Arg(0), *before} {
+		if u == "" {
+			continue
+		}
+		if _, err := loadclient.Private(u); err != nil {
+			fmt.Fprintln(os.Stderr, "pullat:", err)
+			os.Exit(2)
+		}
 	}
 	client := &http.Client{
 		Timeout:   *timeout,
@@ -45,6 +52,21 @@ func main() {
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "pullat:", err)
 		os.Exit(2)
+	}
+	if *before != "" {
+		// A failure here fails the pull: the blob's own GET would then
+		// show what gantry does without a manifest, not what was meant.
+		breq, err := http.NewRequest(http.MethodGet, *before, nil)
+		if err == nil {
+			var status int
+			if status, _, err = pull(client, breq); err == nil && status != http.StatusOK {
+				err = fmt.Errorf("HTTP %d", status)
+			}
+		}
+		if err != nil {
+			fmt.Printf("0 0 000 0 GET %s before T0: %v\n", *before, err)
+			return
+		}
 	}
 	if *at > 0 {
 		time.Sleep(time.Until(time.Unix(0, *at)))

@@ -21,16 +21,15 @@
 #
 # Each run starts every pull at the same instant T0 (one second after the
 # launch of the last one): a GET of /v2/REPO/blobs/DIGEST inside every
-# node by bench/p2p/pullat, started before T0 and sleeping until then. As
-# containerd does, each pull first GETs the manifest naming the blob (a
-# tag of REPO), before T0 and untimed: an agent serves a blob to a client
-# whose manifest it fetched without asking the origin again, and a blob
-# GET without one waits on a HEAD at the origin first (gantry and direct;
-# for
+# node by bench/p2p/pullat, started before T0 and sleeping until then (for
 # bt: aria2c, started at T0, whose --on-bt-download-complete hook stamps
-# the time). A node's completion time is its end minus T0. Fresh agents, a
-# fresh tracker and empty data directories for every gantry run; fresh
-# download directories and a fresh opentracker for every bt run.
+# the time). As containerd does, each pull of gantry and direct first GETs
+# the manifest naming the blob (a tag of REPO), before T0 and untimed: an
+# agent serves a blob to a client whose manifest it fetched without asking
+# the origin again, and a blob GET without one waits on a HEAD at the
+# origin first. A node's completion time is its end minus T0. Fresh
+# agents, a fresh tracker and empty data directories for every gantry run;
+# fresh download directories and a fresh opentracker for every bt run.
 #
 # Reported per (mode, N, S), the median over RUNS runs of each figure:
 #   makespan/(S/B)  the last node's completion over the optimum S/B
@@ -299,7 +298,6 @@ stop() {
 	done
 }
 
-# cpu_ticks PID...: utime+stime of the processes, in clock ticks.
 # sched_ns PID...: "RUN WAIT", the ns the threads of the processes ran and
 # waited on a run queue so far.
 sched_ns() {
@@ -315,6 +313,7 @@ wait_ratio() {
 		if (r <= 0) print "-"; else printf "%.1f\n", (y[2] - x[2]) / r }'
 }
 
+# cpu_ticks PID...: utime+stime of the processes, in clock ticks.
 cpu_ticks() {
 	local p sum=0 t
 	for p in "$@"; do
@@ -340,9 +339,9 @@ ORIGIN_PID=$!
 wait_http "$ORIGIN_NS" http://127.0.0.1:5000/v2/ 30 || die "the origin did not start: $(tail -5 "$OUT/logs/origin.log")"
 
 # launch_pulls N TMAX DIR BASE: starts bench/p2p/pullat in every node i,
-# which GETs the manifest $BASE/manifests/$IMAGE_TAG at once, sleeps until T0
-# (set here), GETs $BASE/blobs/$DIGEST (bounded by TMAX) and writes its
-# line "END_NS START_NS STATUS BYTES" to DIR/node$i. The client is running
+# which GETs the manifest $BASE/manifests/$IMAGE_TAG at once, sleeps
+# until T0 (set here), GETs $BASE/blobs/$DIGEST (bounded by TMAX) and
+# writes its line "END_NS START_NS STATUS BYTES" to DIR/node$i. The client is running
 # when the pull starts, as a node's containerd is: 32 curls exec'd at T0
 # took 0.8 s of the two cores from the agents they measured.
 launch_pulls() {

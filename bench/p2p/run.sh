@@ -341,9 +341,10 @@ wait_http "$ORIGIN_NS" http://127.0.0.1:5000/v2/ 30 || die "the origin did not s
 # launch_pulls N TMAX DIR BASE: starts bench/p2p/pullat in every node i,
 # which GETs the manifest $BASE/manifests/$IMAGE_TAG at once, sleeps
 # until T0 (set here), GETs $BASE/blobs/$DIGEST (bounded by TMAX) and
-# writes its line "END_NS START_NS STATUS BYTES" to DIR/node$i. The client is running
-# when the pull starts, as a node's containerd is: 32 curls exec'd at T0
-# took 0.8 s of the two cores from the agents they measured.
+# writes its line "END_NS START_NS STATUS BYTES" to DIR/node$i. The
+# client is running when the pull starts, as a node's containerd is: 32
+# curls exec'd at T0 took 0.8 s of the two cores from the agents they
+# measured.
 launch_pulls() {
 	local n=$1 tmax=$2 dir=$3 base=$4 i
 	T0=$(($(date +%s%N) + 1000000000 + n * 20000000))
@@ -493,19 +494,19 @@ run_gantry() {
 		wait_http "$PFX-n$i" http://127.0.0.1:5050/v2/ 30 || die "agent $i did not start: $(tail -5 "$logs/agent$i.log")"
 	done
 	sleep 1 # every agent's tracker stream open
-	local p0 w0 g0 c0 s0
+	local p0 w0 g0 c0 s0 measured=("${apids[@]}" "$tpid" "$ORIGIN_PID")
 	p0=$(origin_metric gantry_http_response_bytes_total)
 	g0=$(origin_metric gantry_http_requests_total)
 	w0=$(origin_tx)
-	c0=$(cpu_ticks "${apids[@]}" "$tpid" "$ORIGIN_PID")
-	s0=$(sched_ns "${apids[@]}" "$tpid" "$ORIGIN_PID")
+	c0=$(cpu_ticks "${measured[@]}")
+	s0=$(sched_ns "${measured[@]}")
 	launch_pulls "$n" "$tmax" "$dir" http://127.0.0.1:5050/v2/bench/blob
 	sample "$n" "$logs/bytes" "$tmax"
 	wait_all "$tmax" "${LAUNCHED[@]}"
 	stop_sampler
 	local p1 w1 g1 c1
-	c1=$(cpu_ticks "${apids[@]}" "$tpid" "$ORIGIN_PID")
-	WAITS=$(wait_ratio "$s0" "$(sched_ns "${apids[@]}" "$tpid" "$ORIGIN_PID")")
+	c1=$(cpu_ticks "${measured[@]}")
+	WAITS=$(wait_ratio "$s0" "$(sched_ns "${measured[@]}")")
 	w1=$(origin_tx)
 	p1=$(origin_metric gantry_http_response_bytes_total)
 	g1=$(origin_metric gantry_http_requests_total)
@@ -704,7 +705,7 @@ done
 			key = $2 "\t" $3 "\t" $1
 			if (!(key in runs)) order[++nk] = key
 			runs[key]++; fail[key] += $13
-			for (f = 5; f <= 16; f++) v[key, f] = v[key, f] (v[key, f] == "" ? "" : " ") $f
+			for (f = 5; f <= 16; f++) if (f <= 12 || f == 16) v[key, f] = v[key, f] (v[key, f] == "" ? "" : " ") $f
 		}
 		END {
 			for (i = 1; i <= nk; i++) {

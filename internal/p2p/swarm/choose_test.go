@@ -483,3 +483,80 @@ func TestBanDropsEverywhere(t *testing.T) {
 		t.Error("the ban was not kept for the peer it names only")
 	}
 }
+
+// A banned peer is served nothing more: its have streams end as it is
+// banned, and its new requests, for pieces or have streams, are refused
+// 403. A node that banned a liar used to keep serving it: the liar's
+// stream told it which pieces to ask for, and a super-seeding fetcher
+// could even offer it a new piece, held back from every other node until
+// the offer timed out.
+func TestBannedPeerServedNothing(t *testing.T) {
+	b := payload(1 << 20)
+	n, tr := nodeTransfer(t, Options{}, b, 256<<10)
+	if _, err := tr.file.WriteAt(b, 0); err != nil {
+		t.Fatal(err)
+	}
+	tr.mu.Lock()
+	for i := range tr.state {
+		tr.state[i] = verified
+		tr.logVerified(i)
+	}
+	tr.signal()
+	tr.mu.Unlock()
+	n.mu.Lock()
+	n.transfers[tr.d] = tr
+	n.mu.Unlock()
+	srv := httptest.NewServer(n.Handler())
+	t.Cleanup(srv.Close)
+	haveURL := srv.URL + blobsPath + tr.d.String() + "/have"
+
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+	defer cancel()
+	stream, err := openHave(ctx, haveURL, "liar", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stream.Body.Close()
+	dec := json.NewDecoder(stream.Body)
+	var h Have
+	if err := dec.Decode(&h); err != nil {
+		t.Fatalf("the liar's have stream before the ban: %v", err)
+	}
+	n.ban("liar")
+	ended := make(chan error, 1)
+	go func() { ended <- dec.Decode(&h) }()
+	select {
+	case err := <-ended:
+		if err == nil {
+			t.Errorf("the banned peer's have stream went on: %+v", h)
+		}
+	case <-time.After(2 * time.Second):
+		t.Error("the banned peer's have stream was still open 2 s after the ban")
+	}
+
+	for _, c := range []struct {
+		peer, path, rng string
+		want            int
+	}{
+		{"liar", "/have", "", http.StatusForbidden},
+		{"liar", "", "bytes=0-262143", http.StatusForbidden},
+		{"honest", "", "bytes=0-262143", http.StatusPartialContent},
+	} {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, srv.URL+blobsPath+tr.d.String()+c.path, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set(peerHeader, c.peer)
+		if c.rng != "" {
+			req.Header.Set("Range", c.rng)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != c.want {
+			t.Errorf("%s asking for %s%s: %s; want %d", c.peer, tr.d, c.path, resp.Status, c.want)
+		}
+	}
+}

@@ -67,7 +67,8 @@
 // peer (and a stream the fetcher reads says at most a line a second), and
 // answers a named peer's request for a piece it gave to another 503 with
 // that peer's ID in Gantry-Piece-Given (a 503 without it: every upload
-// slot is busy).
+// slot is busy). A peer the node banned (it served a corrupt piece) is
+// answered 403, and its have streams end as it is banned.
 //
 // A have stream's request and its answer name their ends' transfers of the
 // blob in a Gantry-Transfer header (random, new for each transfer). A node

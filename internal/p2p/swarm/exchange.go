@@ -106,7 +106,7 @@ func (t *transfer) pickNeighbours(ctx context.Context) {
 	// while it super-seeds it offers each new piece to one of the nodes
 	// that read its have stream, and a node not among them would never
 	// hold a piece the others lack, its uplink idle.
-	if f, ok := t.members[t.fetcher]; ok && t.neighbours[f.ID] == nil && !t.n.isBanned(f.ID) {
+	if f, ok := t.members[t.fetcher]; ok && t.neighbours[f.ID] == nil && t.takeable(f.ID) {
 		t.addNeighbour(ctx, f)
 	}
 	if t.seed != nil {
@@ -130,7 +130,7 @@ func (t *transfer) pickNeighbours(ctx context.Context) {
 	t.picked = time.Now()
 	var downloading, whole []tracker.Peer
 	for id, m := range t.members {
-		if t.neighbours[id] != nil || t.n.isBanned(id) {
+		if t.neighbours[id] != nil || !t.takeable(id) {
 			continue
 		}
 		if m.Complete {
@@ -184,7 +184,7 @@ func (t *transfer) follow(ctx context.Context, most int) {
 		switch {
 		case !ok:
 			keep = append(keep, id)
-		case t.neighbours[id] == nil && len(t.neighbours) < most && !t.n.isBanned(id):
+		case t.neighbours[id] == nil && len(t.neighbours) < most && t.takeable(id):
 			t.addNeighbour(ctx, m)
 		}
 	}
@@ -238,12 +238,41 @@ func (t *transfer) dropLocked(nb *neighbour) {
 	nb.dropped = true
 	nb.stop()
 	delete(t.neighbours, nb.id)
+	wait := rejoinWait
+	if a, ok := t.away[nb.id]; ok {
+		wait = min(2*a.wait, max(rejoinWait, t.n.opts.StallTimeout))
+	}
+	if t.away == nil {
+		t.away = map[string]away{}
+	}
+	t.away[nb.id] = away{until: time.Now().Add(wait), wait: wait}
 	for i, h := range nb.has {
 		if h || nb.complete {
 			t.avail[i]--
 		}
 	}
 	t.signal()
+}
+
+// away is a peer the node dropped as a neighbour: it is not taken again
+// before until. wait is how long it was left alone, doubled each time it
+// is dropped again.
+type away struct {
+	until time.Time
+	wait  time.Duration
+}
+
+// rejoinWait is how long a node leaves a peer it dropped as a neighbour
+// before it takes it again, at first: twice that after the next drop,
+// and so on up to Options.StallTimeout. A peer whose have stream failed
+// at once (it holds no transfer of the blob, it is restarting, it refuses
+// the node) was taken again at once, over a thousand times a second.
+const rejoinWait = 500 * time.Millisecond
+
+// takeable reports whether the node may take peer as a neighbour: it is
+// not banned, nor left alone after it was dropped. t.mu is held.
+func (t *transfer) takeable(peer string) bool {
+	return !t.n.isBanned(peer) && time.Now().After(t.away[peer].until)
 }
 
 // watch reads nb's have stream for the blob. A neighbour whose stream
@@ -267,6 +296,10 @@ func (t *transfer) watch(ctx context.Context, nb *neighbour) {
 		return
 	}
 	defer resp.Body.Close()
+	if resp.StatusCode == http.StatusForbidden {
+		t.n.refusedBy(nb.id)
+		return
+	}
 	if resp.StatusCode != http.StatusOK {
 		return
 	}
@@ -589,6 +622,8 @@ func (t *transfer) request(c choice) {
 		t.trace("peer busy", "piece", i, "peer", nb.id, "cut", errors.Is(err, errCut))
 		nb.busyUntil = time.Now().Add(busyBackoff + rand.N(busyBackoff))
 		nb.rate /= 2
+	case errors.Is(err, errRefused):
+		// Dropped, and banned, by refusedBy.
 	default:
 		if nb.ctx.Err() == nil {
 			t.n.log.Warn("dropping a neighbour", "digest", t.d, "peer", nb.id, "err", err)
@@ -673,6 +708,9 @@ func (t *transfer) takePiece(ctx context.Context, nb *neighbour, i int) (int64, 
 	defer resp.Body.Close()
 	switch resp.StatusCode {
 	case http.StatusPartialContent:
+	case http.StatusForbidden:
+		t.n.refusedBy(nb.id)
+		return 0, fmt.Errorf("piece %d: %w", i, errRefused)
 	case http.StatusServiceUnavailable:
 		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 4<<10)) // keep the connection
 		if to := resp.Header.Get(givenHeader); to != "" {
@@ -741,6 +779,13 @@ func (n *Node) serve(w http.ResponseWriter, r *http.Request) {
 		http.NotFound(w, r)
 		return
 	}
+	ctx, done, ok := n.admit(r.Context(), r.Header.Get(peerHeader))
+	if !ok {
+		http.Error(w, "this node banned the peer: it served a corrupt piece", http.StatusForbidden)
+		return
+	}
+	defer done()
+	r = r.WithContext(ctx)
 	ds, have := strings.CutSuffix(rest, "/have")
 	d, err := digest.Parse(ds)
 	if err != nil {
@@ -1011,6 +1056,9 @@ const busyBackoff = 150 * time.Millisecond
 
 // errBusy marks a piece request its neighbour had no upload slot for.
 var errBusy = errors.New("every upload slot of the neighbour is busy")
+
+// errRefused marks a request the neighbour refused: it banned this node.
+var errRefused = errors.New("the neighbour refuses this node")
 
 // errCut marks a piece whose answer ended before the piece did.
 var errCut = errors.New("the answer ended early")

@@ -135,6 +135,10 @@ type Node struct {
 
 	bmu    sync.Mutex
 	banned map[string]bool // peers that served corrupt pieces
+	// serving holds a cancel for each request of the peer API being
+	// served, by the peer named on it: ban ends them.
+	serving   map[string]map[uint64]context.CancelFunc
+	servingID uint64 // the key of the last request put in serving
 
 	slots     chan struct{} // upload slots, one token per piece being sent
 	announces chan tracker.Announce
@@ -188,6 +192,7 @@ func New(opts Options) (*Node, error) {
 		trk:       &tracker.Client{URL: opts.Tracker, HTTP: opts.HTTP, Peer: opts.ID, Addr: opts.Addr},
 		transfers: map[digest.Digest]*transfer{},
 		banned:    map[string]bool{},
+		serving:   map[string]map[uint64]context.CancelFunc{},
 		announces: make(chan tracker.Announce, 1024),
 		slots:     make(chan struct{}, opts.UploadSlots),
 		ready:     make(chan struct{}),
@@ -487,6 +492,10 @@ func (n *Node) Has(d digest.Digest) bool {
 func (n *Node) ban(peer string) {
 	n.bmu.Lock()
 	n.banned[peer] = true
+	for _, cancel := range n.serving[peer] {
+		cancel() // what it reads of the node ends: see admit
+	}
+	delete(n.serving, peer)
 	n.bmu.Unlock()
 	n.mu.Lock()
 	ts := slices.Collect(maps.Values(n.transfers))
@@ -498,6 +507,54 @@ func (n *Node) ban(peer string) {
 		}
 		t.mu.Unlock()
 	}
+}
+
+// refusedBy stops asking peer for anything: it answered 403, so it
+// banned this node (admit). The ban is mutual: the node bans it in turn,
+// which drops it from every transfer and keeps it from being taken as a
+// neighbour again. No transfer's lock is held.
+func (n *Node) refusedBy(peer string) {
+	if !n.isBanned(peer) {
+		n.log.Warn("a peer refuses this node (it banned it); asking it nothing more", "peer", peer)
+	}
+	n.ban(peer)
+}
+
+// admit lets a request of the peer API from peer (its peerHeader, "" if
+// none) in, unless the peer is banned: a peer that served a corrupt piece
+// is not served either. The context returned is cancelled as the peer is
+// banned, so that its requests that wait end then (a have stream, a
+// request waiting for an upload slot); a piece already on the wire is let
+// finish. done is to be called as the request ends.
+func (n *Node) admit(ctx context.Context, peer string) (_ context.Context, done func(), ok bool) {
+	if peer == "" {
+		return ctx, func() {}, true
+	}
+	n.bmu.Lock()
+	defer n.bmu.Unlock()
+	if n.banned[peer] {
+		return nil, nil, false
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	n.servingID++
+	id := n.servingID
+	if n.serving == nil {
+		n.serving = map[string]map[uint64]context.CancelFunc{}
+	}
+	if n.serving[peer] == nil {
+		n.serving[peer] = map[uint64]context.CancelFunc{}
+	}
+	n.serving[peer][id] = cancel
+	return ctx, func() {
+		cancel()
+		n.bmu.Lock()
+		if reqs := n.serving[peer]; reqs != nil {
+			if delete(reqs, id); len(reqs) == 0 {
+				delete(n.serving, peer)
+			}
+		}
+		n.bmu.Unlock()
+	}, true
 }
 
 func (n *Node) isBanned(peer string) bool {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -415,6 +416,45 @@ func TestCorruptPeer(t *testing.T) {
 	}
 	if most := int64(len(c.nodes) * pipeline); liar.served.Load() > most {
 		t.Errorf("the liar was asked for %d pieces, want at most %d: a node asks it nothing more once a piece of it failed", liar.served.Load(), most)
+	}
+}
+
+// A peer whose have stream fails at once is not taken again at once: it
+// was, over a thousand times a second by two nodes, for as long as their
+// pull took. One that refuses a node (403: it banned the node) is asked
+// nothing more by that node; one that answers 404 (it holds no transfer
+// of the blob) is taken again after a wait that doubles each time.
+func TestFailingPeerLeftAlone(t *testing.T) {
+	for _, c := range []struct {
+		name   string
+		status int
+		most   func(took time.Duration) int64 // times each node may ask it
+	}{
+		{"refuses", http.StatusForbidden, func(time.Duration) int64 { return 1 }},
+		{"holds nothing", http.StatusNotFound, func(took time.Duration) int64 {
+			// Asked at 0, 0.5 s, 1.5 s, 3.5 s...: the waits double from 0.5 s.
+			return 1 + int64(math.Ceil(math.Log2(1+took.Seconds()/0.5)))
+		}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			b := randomBlob(t, 1<<20)
+			d := digest.FromBytes(b)
+			o := newOrigin(t, b)
+			o.delay.Store(int64(10 * time.Millisecond)) // the pull takes a while
+			cl := newCluster(t, 2, swarm.Options{StallTimeout: 20 * time.Second})
+			var asked atomic.Int64
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				asked.Add(1)
+				http.Error(w, http.StatusText(c.status), c.status)
+			}))
+			joinAs(t, cl.tracker, "grump", srv, tracker.Join{Digest: d})
+			start := time.Now()
+			cl.pullAll(b, o, 60*time.Second)
+			took := time.Since(start)
+			if most := int64(len(cl.nodes)) * c.most(took); asked.Load() > most {
+				t.Errorf("the peer answering %d was asked %d times in %v; want %d at most", c.status, asked.Load(), took.Round(time.Millisecond), most)
+			}
+		})
 	}
 }
 

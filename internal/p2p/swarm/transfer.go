@@ -128,9 +128,10 @@ type transfer struct {
 
 	members    map[string]tracker.Peer
 	neighbours map[string]*neighbour
-	picked     time.Time      // when pickNeighbours last looked at the members
-	followers  []string       // peers that began to read the node's have stream, for pickNeighbours
-	watchers   map[string]int // have streams of the node open, by named peer
+	away       map[string]away // peers dropped, not taken again until then
+	picked     time.Time       // when pickNeighbours last looked at the members
+	followers  []string        // peers that began to read the node's have stream, for pickNeighbours
+	watchers   map[string]int  // have streams of the node open, by named peer
 	fetcher    string
 	lease      uint64
 	originStop context.CancelFunc // non-nil while the origin is streaming

@@ -83,9 +83,15 @@
 #                     (this kernel has neither). fifo: one FIFO of QUEUE_KB,
 #                     in which a node's ACKs and requests wait behind the
 #                     pieces it uploads, as on a host whose qdisc is a plain
-#                     FIFO (pfifo_fast without systemd's default). What a
-#                     node receives always waits in a FIFO of QUEUE_KB (a
-#                     switch's port).
+#                     FIFO (pfifo_fast without systemd's default). fq: as
+#                     ackfirst, and the rest in FQ_FLOWS=16 FIFOs of
+#                     QUEUE_KB, one per low bits of the TCP destination
+#                     port, served in turn a packet at a time: closer to
+#                     fq_codel, which keeps each flow in a queue of its
+#                     own, so a node's requests and short answers wait
+#                     behind one packet of each flow it sends, not behind
+#                     every byte queued. What a node receives always
+#                     waits in a FIFO of QUEUE_KB (a switch's port).
 #   RUNS=3            runs of each (mode, N, S); the modes' order rotates
 #   MODES="gantry direct bt"
 #   DIRECT_MAX_MIB=64 direct pulls only for blobs up to this size (N*S/B
@@ -116,6 +122,7 @@ RATE_MBIT=${RATE_MBIT:-100}
 QUEUE_KB=${QUEUE_KB:-$((RATE_MBIT * 256 / 100 > 64 ? RATE_MBIT * 256 / 100 : 64))}
 CC=${CC-cubic}
 SEND_QUEUE=${SEND_QUEUE:-ackfirst}
+FQ_FLOWS=${FQ_FLOWS:-16}
 RUNS=${RUNS:-3}
 MODES=${MODES:-"gantry direct bt"}
 DIRECT_MAX_MIB=${DIRECT_MAX_MIB:-64}
@@ -215,7 +222,29 @@ shape() {
 		"${tcx[@]}" filter add dev "$dev" parent 1: protocol ip prio 1 u32 match u16 0x0000 0xff80 at 2 flowid 1:11
 		"${tcx[@]}" filter add dev "$dev" parent 1: protocol all prio 2 u32 match u32 0 0 flowid 1:12
 		;;
-	*) die "SEND_QUEUE=$SEND_QUEUE: want fifo or ackfirst" ;;
+	fq)
+		# As ackfirst, and the rest in FQ_FLOWS FIFOs of QUEUE_KB each,
+		# by the low bits of the TCP destination port, that HTB serves in
+		# turn (a packet each): a stochastic fair queue, as a host's
+		# fq_codel keeps a flow per queue, so a request or a refusal waits
+		# behind a packet of each other flow, not behind all the bytes of
+		# the pieces being sent.
+		"${tcx[@]}" class add dev "$dev" parent 1:10 classid 1:11 htb rate "$((RATE_MBIT * 100))kbit" ceil "${RATE_MBIT}mbit" prio 0
+		"${tcx[@]}" qdisc add dev "$dev" parent 1:11 bfifo limit 64kb
+		"${tcx[@]}" filter add dev "$dev" parent 1: protocol ip prio 1 u32 match u16 0x0000 0xff80 at 2 flowid 1:11
+		"${tcx[@]}" filter add dev "$dev" parent 1: prio 2 handle 2: protocol ip u32 divisor "$FQ_FLOWS"
+		local k
+		for ((k = 0; k < FQ_FLOWS; k++)); do
+			"${tcx[@]}" class add dev "$dev" parent 1:10 classid "1:$(printf %x $((0x100 + k)))" htb rate "$((RATE_MBIT * 900 / FQ_FLOWS))kbit" ceil "${RATE_MBIT}mbit" prio 1 quantum 1514
+			"${tcx[@]}" qdisc add dev "$dev" parent "1:$(printf %x $((0x100 + k)))" bfifo limit "${QUEUE_KB}kb"
+			"${tcx[@]}" filter add dev "$dev" parent 1: protocol ip prio 2 u32 ht "2:$(printf %x "$k"):" match u32 0 0 flowid "1:$(printf %x $((0x100 + k)))"
+		done
+		# TCP over IPv4 without options: the destination port's low bits
+		# pick the bucket; anything else goes to the first.
+		"${tcx[@]}" filter add dev "$dev" parent 1: protocol ip prio 2 u32 ht 800:: match ip protocol 6 0xff match u8 0x05 0x0f at 0 hashkey mask "$(printf 0x%08x $((FQ_FLOWS - 1)))" at 20 link 2:
+		"${tcx[@]}" filter add dev "$dev" parent 1: protocol all prio 3 u32 match u32 0 0 flowid 1:100
+		;;
+	*) die "SEND_QUEUE=$SEND_QUEUE: want fifo, ackfirst or fq" ;;
 	esac
 }
 
@@ -242,6 +271,7 @@ add_host() {
 queues="queues of ${QUEUE_KB} KiB"
 [ "$SEND_QUEUE" = ackfirst ] && queues="$queues, small packets sent first"
 [ "$SEND_QUEUE" = fifo ] && queues="$queues, FIFO both ways"
+[ "$SEND_QUEUE" = fq ] && queues="$queues, small packets first, then $FQ_FLOWS flow queues served in turn"
 echo "p2p bench: $maxn nodes at ${RATE_MBIT} Mbit/s ($queues) on bridge $BR, namespaces $PFX-*, work in $WORK" >&2
 # The kernel keeps one neighbour (ARP) table for all namespaces, and its
 # hard limit (gc_thresh3, 1024 by default) is below what a cluster of 32

@@ -488,7 +488,9 @@ func (n *Node) Has(d digest.Digest) bool {
 
 // ban drops peer from every transfer it is a neighbour of, and keeps it
 // from being taken as one again: a peer that served one corrupt piece is
-// asked for nothing more, of any blob. No transfer's lock is held.
+// asked for nothing more, of any blob. Nor is it served any more: its
+// requests that wait end, and its new ones are refused (admit). No
+// transfer's lock is held.
 func (n *Node) ban(peer string) {
 	n.bmu.Lock()
 	n.banned[peer] = true

@@ -1044,8 +1044,9 @@ func (t *transfer) serveRange(w http.ResponseWriter, r *http.Request) {
 // set at off, so that net/http hands them to a plain TCP connection with
 // sendfile(2), not through a buffer of the process (in a profile of 32
 // agents pulling 64 MiB, reading the pieces they served into that buffer
-// took 9% of their CPU). With a rate, or should neither of the file's
-// names open the same file, it reads them from the transfer's file.
+// took 9% of their CPU). With a rate, or should the name no longer open
+// the same file (it is renamed once whole), it reads them from the
+// transfer's file.
 func (t *transfer) sendRange(ctx context.Context, w io.Writer, off, size int64) (int64, error) {
 	if t.n.upRate == nil {
 		if f := t.reopen(off); f != nil {
@@ -1056,27 +1057,24 @@ func (t *transfer) sendRange(ctx context.Context, w io.Writer, off, size int64) 
 	return io.Copy(w, limit(ctx, io.NewSectionReader(t.file, off, size), t.n.upRate))
 }
 
-// reopen opens the transfer's file again, read-only, set at off: by the
-// name it was opened with, or by the blob's own once the blob is whole (it
-// is renamed then); nil if neither opens the same file.
+// reopen opens the transfer's file again, read-only, set at off; nil if
+// the name no longer opens the same file.
 func (t *transfer) reopen(off int64) *os.File {
-	own, err := t.file.Stat()
+	f, err := os.Open(t.file.Name())
 	if err != nil {
 		return nil
 	}
-	for _, name := range []string{t.file.Name(), t.n.blobPath(t.d)} {
-		f, err := os.Open(name)
-		if err != nil {
-			continue
-		}
-		if fi, err := f.Stat(); err == nil && os.SameFile(fi, own) {
-			if _, err := f.Seek(off, io.SeekStart); err == nil {
-				return f
-			}
-		}
+	a, err1 := f.Stat()
+	b, err2 := t.file.Stat()
+	if err1 != nil || err2 != nil || !os.SameFile(a, b) {
 		f.Close()
+		return nil
 	}
-	return nil
+	if _, err := f.Seek(off, io.SeekStart); err != nil {
+		f.Close()
+		return nil
+	}
+	return f
 }
 
 // refuse answers a request for a piece the node super-seeds and gave to

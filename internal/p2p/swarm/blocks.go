@@ -228,7 +228,7 @@ func (t *transfer) serveArriving(ctx context.Context, w http.ResponseWriter, i i
 				return sent
 			}
 		}
-		n, err := t.sendRange(ctx, w, off+sent, avail-sent)
+		n, err := io.Copy(w, limit(ctx, io.NewSectionReader(t.file, off+sent, avail-sent), t.n.upRate))
 		sent += n
 		if err != nil || rc.Flush() != nil {
 			return sent

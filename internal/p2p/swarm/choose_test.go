@@ -1,13 +1,11 @@
 package swarm
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"slices"
 	"strconv"
 	"testing"
@@ -561,37 +559,4 @@ func TestBannedPeerServedNothing(t *testing.T) {
 			t.Errorf("%s asking for %s%s: %s; want %d", c.peer, tr.d, c.path, resp.Status, c.want)
 		}
 	}
-}
-
-// sendRange serves the transfer's own bytes, through a file opened again
-// (for sendfile) while the name opens the same file, and from the
-// transfer's file once it does not: here the file was renamed and another
-// took its name, whose bytes must never reach a peer.
-func TestSendRangeServesItsOwnFile(t *testing.T) {
-	b := payload(1 << 20)
-	_, tr := nodeTransfer(t, Options{}, b, 256<<10)
-	if _, err := tr.file.WriteAt(b, 0); err != nil {
-		t.Fatal(err)
-	}
-	check := func(when string) {
-		t.Helper()
-		var got bytes.Buffer
-		n, err := tr.sendRange(t.Context(), &got, 300<<10, 100<<10)
-		if err != nil || n != 100<<10 || !bytes.Equal(got.Bytes(), b[300<<10:400<<10]) {
-			t.Errorf("%s: sent %d bytes (%v), equal to the blob's: %t", when, n, err, bytes.Equal(got.Bytes(), b[300<<10:400<<10]))
-		}
-	}
-	check("the file under its name")
-	name := tr.file.Name()
-	if err := os.Rename(name, name+".moved"); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(name, bytes.Repeat([]byte{'x'}, len(b)), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if f := tr.reopen(0); f != nil {
-		f.Close()
-		t.Error("reopen opened the other file that took the name")
-	}
-	check("another file under its name")
 }

@@ -15,7 +15,6 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptrace"
-	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -1033,48 +1032,10 @@ func (t *transfer) serveRange(w http.ResponseWriter, r *http.Request) {
 	if a != nil {
 		n = t.serveArriving(r.Context(), w, piece, a, off, size)
 	} else {
-		n, _ = t.sendRange(r.Context(), w, off, size)
+		n, _ = io.Copy(w, limit(r.Context(), io.NewSectionReader(t.file, off, size), t.n.upRate))
 	}
 	t.n.servedBytes.Add(n)
 	sent(n == size) // a send cut short (the peer gone) is offered again
-}
-
-// sendRange writes the size bytes of the blob at off to w. Without an
-// upload rate it reads them through a file of its own, opened again and
-// set at off, so that net/http hands them to a plain TCP connection with
-// sendfile(2), not through a buffer of the process (in a profile of 32
-// agents pulling 64 MiB, reading the pieces they served into that buffer
-// took 9% of their CPU). With a rate, or should the name no longer open
-// the same file (it is renamed once whole), it reads them from the
-// transfer's file.
-func (t *transfer) sendRange(ctx context.Context, w io.Writer, off, size int64) (int64, error) {
-	if t.n.upRate == nil {
-		if f := t.reopen(off); f != nil {
-			defer f.Close()
-			return io.Copy(w, &io.LimitedReader{R: f, N: size})
-		}
-	}
-	return io.Copy(w, limit(ctx, io.NewSectionReader(t.file, off, size), t.n.upRate))
-}
-
-// reopen opens the transfer's file again, read-only, set at off; nil if
-// the name no longer opens the same file.
-func (t *transfer) reopen(off int64) *os.File {
-	f, err := os.Open(t.file.Name())
-	if err != nil {
-		return nil
-	}
-	a, err1 := f.Stat()
-	b, err2 := t.file.Stat()
-	if err1 != nil || err2 != nil || !os.SameFile(a, b) {
-		f.Close()
-		return nil
-	}
-	if _, err := f.Seek(off, io.SeekStart); err != nil {
-		f.Close()
-		return nil
-	}
-	return f
 }
 
 // refuse answers a request for a piece the node super-seeds and gave to

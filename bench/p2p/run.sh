@@ -213,31 +213,31 @@ shape() {
 	[ -n "$ns" ] && queue=$SEND_QUEUE
 	case $queue in
 	fifo) [ "$QUEUE_KB" = 0 ] || "${tcx[@]}" qdisc add dev "$dev" parent 1:10 bfifo limit "${QUEUE_KB}kb" ;;
-	ackfirst)
-		"${tcx[@]}" class add dev "$dev" parent 1:10 classid 1:11 htb rate "$((RATE_MBIT * 100))kbit" ceil "${RATE_MBIT}mbit" prio 0
-		"${tcx[@]}" class add dev "$dev" parent 1:10 classid 1:12 htb rate "$((RATE_MBIT * 900))kbit" ceil "${RATE_MBIT}mbit" prio 1
-		"${tcx[@]}" qdisc add dev "$dev" parent 1:11 bfifo limit 64kb
-		"${tcx[@]}" qdisc add dev "$dev" parent 1:12 bfifo limit "${QUEUE_KB}kb"
-		# IPv4 total length (bytes 2-3) under 128: 1:11; the rest 1:12.
-		"${tcx[@]}" filter add dev "$dev" parent 1: protocol ip prio 1 u32 match u16 0x0000 0xff80 at 2 flowid 1:11
-		"${tcx[@]}" filter add dev "$dev" parent 1: protocol all prio 2 u32 match u32 0 0 flowid 1:12
-		;;
-	fq)
-		# As ackfirst, and the rest in FQ_FLOWS FIFOs of QUEUE_KB each,
-		# by the low bits of the TCP destination port, that HTB serves in
-		# turn (a packet each): a stochastic fair queue, as a host's
-		# fq_codel keeps a flow per queue, so a request or a refusal waits
-		# behind a packet of each other flow, not behind all the bytes of
-		# the pieces being sent.
+	ackfirst | fq)
+		# IPv4 total length (bytes 2-3) under 128: 1:11, served first.
 		"${tcx[@]}" class add dev "$dev" parent 1:10 classid 1:11 htb rate "$((RATE_MBIT * 100))kbit" ceil "${RATE_MBIT}mbit" prio 0
 		"${tcx[@]}" qdisc add dev "$dev" parent 1:11 bfifo limit 64kb
 		"${tcx[@]}" filter add dev "$dev" parent 1: protocol ip prio 1 u32 match u16 0x0000 0xff80 at 2 flowid 1:11
+		if [ "$queue" = ackfirst ]; then
+			# The rest: one FIFO, 1:12.
+			"${tcx[@]}" class add dev "$dev" parent 1:10 classid 1:12 htb rate "$((RATE_MBIT * 900))kbit" ceil "${RATE_MBIT}mbit" prio 1
+			"${tcx[@]}" qdisc add dev "$dev" parent 1:12 bfifo limit "${QUEUE_KB}kb"
+			"${tcx[@]}" filter add dev "$dev" parent 1: protocol all prio 2 u32 match u32 0 0 flowid 1:12
+			return
+		fi
+		# fq: the rest in FQ_FLOWS FIFOs of QUEUE_KB each, by the low bits
+		# of the TCP destination port, that HTB serves in turn (a packet
+		# each): a stochastic fair queue, as a host's fq_codel keeps a
+		# flow per queue, so a request or a refusal waits behind a packet
+		# of each other flow, not behind all the bytes of the pieces
+		# being sent.
 		"${tcx[@]}" filter add dev "$dev" parent 1: prio 2 handle 2: protocol ip u32 divisor "$FQ_FLOWS"
-		local k
+		local k cls
 		for ((k = 0; k < FQ_FLOWS; k++)); do
-			"${tcx[@]}" class add dev "$dev" parent 1:10 classid "1:$(printf %x $((0x100 + k)))" htb rate "$((RATE_MBIT * 900 / FQ_FLOWS))kbit" ceil "${RATE_MBIT}mbit" prio 1 quantum 1514
-			"${tcx[@]}" qdisc add dev "$dev" parent "1:$(printf %x $((0x100 + k)))" bfifo limit "${QUEUE_KB}kb"
-			"${tcx[@]}" filter add dev "$dev" parent 1: protocol ip prio 2 u32 ht "2:$(printf %x "$k"):" match u32 0 0 flowid "1:$(printf %x $((0x100 + k)))"
+			cls=1:$(printf %x $((0x100 + k)))
+			"${tcx[@]}" class add dev "$dev" parent 1:10 classid "$cls" htb rate "$((RATE_MBIT * 900 / FQ_FLOWS))kbit" ceil "${RATE_MBIT}mbit" prio 1 quantum 1514
+			"${tcx[@]}" qdisc add dev "$dev" parent "$cls" bfifo limit "${QUEUE_KB}kb"
+			"${tcx[@]}" filter add dev "$dev" parent 1: protocol ip prio 2 u32 ht "2:$(printf %x "$k"):" match u32 0 0 flowid "$cls"
 		done
 		# TCP over IPv4 without options: the destination port's low bits
 		# pick the bucket; anything else goes to the first.

@@ -136,7 +136,7 @@ type Node struct {
 	bmu    sync.Mutex
 	banned map[string]bool // peers that served corrupt pieces
 	// serving holds a cancel for each request of the peer API being
-	// served, by the peer named on it: ban ends them.
+	// served, by the peer named on it (made by admit): ban ends them.
 	serving   map[string]map[uint64]context.CancelFunc
 	servingID uint64 // the key of the last request put in serving
 
@@ -192,7 +192,6 @@ func New(opts Options) (*Node, error) {
 		trk:       &tracker.Client{URL: opts.Tracker, HTTP: opts.HTTP, Peer: opts.ID, Addr: opts.Addr},
 		transfers: map[digest.Digest]*transfer{},
 		banned:    map[string]bool{},
-		serving:   map[string]map[uint64]context.CancelFunc{},
 		announces: make(chan tracker.Announce, 1024),
 		slots:     make(chan struct{}, opts.UploadSlots),
 		ready:     make(chan struct{}),

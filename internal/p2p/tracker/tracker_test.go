@@ -283,7 +283,18 @@ func TestSlowAndReconnectingPeers(t *testing.T) {
 	cancel()
 	<-ended
 
+	// The fetcher goes, and its session ends a moment later: a joining
+	// before that would be a plain member, whose place a reconnection
+	// does not keep.
 	f.cancel()
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		if s, _ := tr.Swarm(blob); s.Fetcher != "fetcher" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the fetcher's session is still on")
+		}
+	}
 	a1 := connect(t, url, "a")
 	a1.announce(tracker.Announce{Join: []tracker.Join{{Digest: blob}}})
 	a2 := connect(t, url, "a")

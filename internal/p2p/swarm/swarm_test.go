@@ -300,6 +300,7 @@ func TestColdHerdOneOriginFetch(t *testing.T) {
 		size  int
 	}{
 		{"8-nodes-6MiB", 8, 6 << 20},
+		{"6-nodes-1MiB", 6, 1 << 20}, // 12 pieces of 64 KiB, a tail of 16 of 16 KiB
 		{"5-nodes-1KiB", 5, 1 << 10},
 		{"3-nodes-empty", 3, 0},
 	} {
@@ -763,29 +764,38 @@ func TestPieceSizeColdHerd(t *testing.T) {
 // size, 64 of them: the swarm's first round of copies is as long as a
 // piece takes on the wire. A smaller blob is cut in pieces of the head's
 // size all through (64 KiB): at 32 nodes on 10 Mbit/s, 4 pieces of 256
-// KiB for 1 MiB kept the nodes waiting on each other's upload slots.
+// KiB for 1 MiB kept the nodes waiting on each other's upload slots. One
+// of 2 MiB or less ends with a tail of pieces a quarter of that (16 KiB),
+// over its last 256 KiB or quarter, if that makes 4 pieces or more.
 func TestChooseLayoutHead(t *testing.T) {
 	for _, tc := range []struct {
 		size      int64
 		peers     int
 		head, all int
 		piece     int64
+		tail      int
 	}{
-		{64 << 20, 32, 64, 64 + 240, 256 << 10},
-		{16 << 20, 1, 64, 64 + 48, 256 << 10},
-		{16<<20 - 1, 1, 0, 256, 64 << 10},
-		{8 << 20, 14, 0, 128, 64 << 10},
-		{1 << 20, 32, 0, 16, 64 << 10},
-		{100, 3, 0, 1, 64 << 10},
-		{1 << 30, 32, 64, 64 + 496, 2 << 20},
-		{64 << 30, 1, 64, 64 + 8176, 8 << 20},
+		{64 << 20, 32, 64, 64 + 240, 256 << 10, 0},
+		{16 << 20, 1, 64, 64 + 48, 256 << 10, 0},
+		{16<<20 - 1, 1, 0, 256, 64 << 10, 0},
+		{8 << 20, 14, 0, 128, 64 << 10, 0},
+		{2<<20 + 1, 32, 0, 33, 64 << 10, 0},
+		{2 << 20, 32, 0, 28 + 16, 64 << 10, 16},
+		{1 << 20, 32, 0, 12 + 16, 64 << 10, 16},
+		{512 << 10, 32, 0, 6 + 8, 64 << 10, 8},
+		{256 << 10, 8, 0, 3 + 4, 64 << 10, 4},
+		{256<<10 - 1, 8, 0, 4, 64 << 10, 0},
+		{100, 3, 0, 1, 64 << 10, 0},
+		{1 << 30, 32, 64, 64 + 496, 2 << 20, 0},
+		{64 << 30, 1, 64, 64 + 8176, 8 << 20, 0},
 	} {
 		l := swarm.ChooseLayout(tc.size, tc.peers)
 		if err := l.Validate(); err != nil {
 			t.Errorf("ChooseLayout(%d, %d): %v", tc.size, tc.peers, err)
 		}
-		if l.HeadPieces != tc.head || l.Pieces() != tc.all || l.PieceSize != tc.piece || (tc.head > 0 && l.HeadPieceSize != l.PieceSize/4) {
-			t.Errorf("ChooseLayout(%d, %d) = %+v, %d pieces; want %d head pieces of a quarter, %d in all, pieces of %d", tc.size, tc.peers, l, l.Pieces(), tc.head, tc.all, tc.piece)
+		if l.HeadPieces != tc.head || l.Pieces() != tc.all || l.PieceSize != tc.piece || (tc.head > 0 && l.HeadPieceSize != l.PieceSize/4) ||
+			l.TailPieces != tc.tail || (tc.tail > 0 && l.TailPieceSize != l.PieceSize/4) {
+			t.Errorf("ChooseLayout(%d, %d) = %+v, %d pieces; want %d head pieces and %d tail pieces of a quarter, %d in all, pieces of %d", tc.size, tc.peers, l, l.Pieces(), tc.head, tc.tail, tc.all, tc.piece)
 		}
 	}
 }
@@ -860,9 +870,9 @@ func TestTrackerBackSwarmForms(t *testing.T) {
 // such a fallback asks the origin for nothing, as every piece it lacks is
 // on its way. So the origin's GETs and bytes are what is checked.
 func TestSlowFetcherNoFallback(t *testing.T) {
-	b := randomBlob(t, 1<<20) // 16 pieces of 64 KiB (ChooseLayout)
+	b := randomBlob(t, 1<<20) // 12 pieces of 64 KiB, then 16 of 16 KiB (ChooseLayout)
 	o := newOrigin(t, b)
-	o.delay.Store(int64(400 * time.Millisecond)) // 400 ms a piece, longer than the stall timeout
+	o.delay.Store(int64(400 * time.Millisecond)) // 400 ms a 64 KiB, longer than the stall timeout
 	c := newCluster(t, 4, swarm.Options{StallTimeout: 250 * time.Millisecond})
 	c.pullAll(b, o, 60*time.Second)
 	s := c.stats()

@@ -3,8 +3,6 @@ package swarm
 import (
 	"context"
 	"net"
-
-	"github.com/gantry-dev/gantry/internal/p2p/tracker"
 )
 
 // ConnContext is for the ConnContext of the http.Server that serves
@@ -17,12 +15,14 @@ func ConnContext(ctx context.Context, c net.Conn) context.Context {
 
 type connKey struct{}
 
-// holdSlot bounds the bytes of a piece of 64 KiB (tracker.MinPieceSize)
-// or less that the socket of the request ctx came on takes unsent
-// (TCP_NOTSENT_LOWAT) to a quarter of the piece: the piece's write, and
-// with it its upload slot, then lasts until the piece is nearly on the
-// wire. A larger piece leaves the socket's default, and so does a
-// connection that is not plain TCP.
+// holdMax is the largest piece holdSlot bounds.
+const holdMax = 64 << 10
+
+// holdSlot bounds the bytes of a piece of holdMax or less that the socket
+// of the request ctx came on takes unsent (TCP_NOTSENT_LOWAT) to a quarter
+// of the piece: the piece's write, and with it its upload slot, then lasts
+// until the piece is nearly on the wire. A larger piece leaves the
+// socket's default, and so does a connection that is not plain TCP.
 //
 // Without the bound a write ends once the kernel has taken the bytes into
 // the socket's buffer, which holds a whole piece of 64 KiB at once: the
@@ -42,7 +42,7 @@ func holdSlot(ctx context.Context, size int64) {
 	}
 	if rc, err := tc.SyscallConn(); err == nil {
 		v := 0 // the system's default: no bound
-		if size <= tracker.MinPieceSize {
+		if size <= holdMax {
 			v = int(max(size/4, 1))
 		}
 		_ = rc.Control(func(fd uintptr) { setNotsent(fd, v) })

@@ -46,15 +46,22 @@ type Peer struct {
 
 // Layout is how a blob is cut into pieces: every piece is PieceSize bytes
 // but the last, except that the first HeadPieces pieces may be smaller,
-// HeadPieceSize bytes each. A swarm's start is an exponential fill, each
-// round of copies as long as a piece takes on the wire: small pieces at
-// the head let every node have something to give sooner, without the
-// cost per piece of small pieces over the whole blob.
+// HeadPieceSize bytes each, and so may the last TailPieces pieces,
+// TailPieceSize bytes each (the last piece before them is then the one
+// cut short). A swarm's start is an exponential fill, each round of
+// copies as long as a piece takes on the wire: small pieces at the head
+// let every node have something to give sooner, without the cost per
+// piece of small pieces over the whole blob. Its end is the last pieces
+// the fetcher streams, each sent to every other node from the one or few
+// that have it: small pieces at the tail spread those last bytes over
+// many nodes' uplinks.
 type Layout struct {
 	Size          int64 `json:"size"`
 	PieceSize     int64 `json:"pieceSize"`
 	HeadPieceSize int64 `json:"headPieceSize,omitempty"`
 	HeadPieces    int   `json:"headPieces,omitempty"`
+	TailPieceSize int64 `json:"tailPieceSize,omitempty"`
+	TailPieces    int   `json:"tailPieces,omitempty"`
 	// PieceBlocks, if set, cuts every piece into blocks, this many of the
 	// same size but the last (BlockSize), and a piece's published hash is
 	// then the SHA-256 of its blocks' SHA-256 digests, in order. A node
@@ -92,10 +99,14 @@ func BlockCount(n, bs int64) int {
 
 // smallest returns the size of the layout's smallest full piece.
 func (l Layout) smallest() int64 {
+	s := l.PieceSize
 	if l.HeadPieces > 0 {
-		return l.HeadPieceSize
+		s = min(s, l.HeadPieceSize)
 	}
-	return l.PieceSize
+	if l.TailPieces > 0 {
+		s = min(s, l.TailPieceSize)
+	}
+	return s
 }
 
 // head is the length of the head's pieces together.
@@ -103,12 +114,22 @@ func (l Layout) head() int64 {
 	return int64(l.HeadPieces) * l.HeadPieceSize
 }
 
+// tail is the length of the tail's pieces together.
+func (l Layout) tail() int64 {
+	return int64(l.TailPieces) * l.TailPieceSize
+}
+
+// middle is the number of pieces between the head and the tail.
+func (l Layout) middle() int {
+	return int((l.Size - l.head() - l.tail() + l.PieceSize - 1) / l.PieceSize)
+}
+
 // Pieces returns the number of pieces of the blob.
 func (l Layout) Pieces() int {
 	if l.Size == 0 {
 		return 1 // one empty piece: a zero-length blob is still verified
 	}
-	return l.HeadPieces + int((l.Size-l.head()+l.PieceSize-1)/l.PieceSize)
+	return l.HeadPieces + l.middle() + l.TailPieces
 }
 
 // Bounds returns the offset and length of piece i.
@@ -116,12 +137,19 @@ func (l Layout) Bounds(i int) (off, n int64) {
 	if i < l.HeadPieces {
 		return int64(i) * l.HeadPieceSize, l.HeadPieceSize
 	}
-	off = l.head() + int64(i-l.HeadPieces)*l.PieceSize
-	return off, min(l.PieceSize, l.Size-off)
+	i -= l.HeadPieces
+	if m := l.middle(); l.TailPieces > 0 && i >= m {
+		return l.Size - l.tail() + int64(i-m)*l.TailPieceSize, l.TailPieceSize
+	}
+	off = l.head() + int64(i)*l.PieceSize
+	return off, min(l.PieceSize, l.Size-l.tail()-off)
 }
 
 // Index returns the piece that holds byte off of the blob.
 func (l Layout) Index(off int64) int {
+	if t := l.Size - l.tail(); l.TailPieces > 0 && off >= t {
+		return l.HeadPieces + l.middle() + int((off-t)/l.TailPieceSize)
+	}
 	if h := l.head(); off >= h {
 		return l.HeadPieces + int((off-h)/l.PieceSize)
 	}
@@ -131,7 +159,7 @@ func (l Layout) Index(off int64) int {
 // Limits of a layout the tracker accepts: pieces between MinPieceSize and
 // MaxPieceSize bytes, and at most MaxPieces of them.
 const (
-	MinPieceSize = 64 << 10
+	MinPieceSize = 16 << 10
 	MaxPieceSize = 64 << 20
 	MaxPieces    = 1 << 17
 	// A layout's blocks (PieceBlocks) are at least MinBlockSize bytes in
@@ -147,20 +175,36 @@ func (l Layout) Validate() error {
 		return fmt.Errorf("layout: negative size %d", l.Size)
 	case l.PieceSize < MinPieceSize || l.PieceSize > MaxPieceSize:
 		return fmt.Errorf("layout: piece size %d out of [%d, %d]", l.PieceSize, MinPieceSize, MaxPieceSize)
-	case l.HeadPieces < 0 || l.HeadPieces > MaxPieces:
-		return fmt.Errorf("layout: %d head pieces out of [0, %d]", l.HeadPieces, MaxPieces)
-	case l.HeadPieces == 0 && l.HeadPieceSize != 0:
-		return fmt.Errorf("layout: head piece size %d for no head pieces", l.HeadPieceSize)
-	case l.HeadPieces > 0 && (l.HeadPieceSize < MinPieceSize || l.HeadPieceSize >= l.PieceSize):
-		return fmt.Errorf("layout: head piece size %d out of [%d, %d)", l.HeadPieceSize, MinPieceSize, l.PieceSize)
-	case l.head() > l.Size:
-		return fmt.Errorf("layout: head of %d bytes longer than the blob's %d", l.head(), l.Size)
+	}
+	if err := l.validEnd("head", l.HeadPieces, l.HeadPieceSize); err != nil {
+		return err
+	}
+	if err := l.validEnd("tail", l.TailPieces, l.TailPieceSize); err != nil {
+		return err
+	}
+	switch {
+	case l.head()+l.tail() > l.Size:
+		return fmt.Errorf("layout: head and tail of %d bytes longer than the blob's %d", l.head()+l.tail(), l.Size)
 	case l.Pieces() > MaxPieces:
 		return fmt.Errorf("layout: %d pieces, at most %d", l.Pieces(), MaxPieces)
 	case l.PieceBlocks < 0 || l.PieceBlocks > MaxBlocks:
 		return fmt.Errorf("layout: %d blocks a piece, out of [0, %d]", l.PieceBlocks, MaxBlocks)
 	case l.PieceBlocks > 0 && l.BlockSizeFor(l.smallest()) < MinBlockSize:
 		return fmt.Errorf("layout: blocks of %d bytes, at least %d", l.BlockSizeFor(l.smallest()), MinBlockSize)
+	}
+	return nil
+}
+
+// validEnd checks the head or the tail of a layout (which): n pieces of
+// size bytes, smaller than the others, or none.
+func (l Layout) validEnd(which string, n int, size int64) error {
+	switch {
+	case n < 0 || n > MaxPieces:
+		return fmt.Errorf("layout: %d %s pieces out of [0, %d]", n, which, MaxPieces)
+	case n == 0 && size != 0:
+		return fmt.Errorf("layout: %s piece size %d for no %s pieces", which, size, which)
+	case n > 0 && (size < MinPieceSize || size >= l.PieceSize):
+		return fmt.Errorf("layout: %s piece size %d out of [%d, %d)", which, size, MinPieceSize, l.PieceSize)
 	}
 	return nil
 }

@@ -27,11 +27,12 @@ type Htpasswd struct {
 	mu       sync.Mutex
 	verified map[string][32]byte
 	secret   [32]byte
-}
 
-// dummyHash is compared against when the user is unknown, so that an
-// unknown user takes as long to refuse as a wrong password.
-var dummyHash, _ = bcrypt.GenerateFromPassword([]byte("gantry-no-such-user"), bcrypt.MinCost)
+	// dummy is compared against when the user is unknown, so that an
+	// unknown user takes as long to refuse as a wrong password: a hash
+	// of the highest cost in the file, made when first needed.
+	dummy func() []byte
+}
 
 // LoadHtpasswd reads an htpasswd file.
 func LoadHtpasswd(path string) (*Htpasswd, error) {
@@ -59,7 +60,7 @@ func ParseHtpasswd(r io.Reader) (*Htpasswd, error) {
 	}
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 4096), 64*1024)
-	n := 0
+	n, maxCost := 0, bcrypt.MinCost
 	for sc.Scan() {
 		n++
 		line := strings.TrimSpace(sc.Text())
@@ -76,10 +77,12 @@ func ParseHtpasswd(r io.Reader) (*Htpasswd, error) {
 		if _, dup := h.users[user]; dup {
 			return nil, fmt.Errorf("line %d: user %q is listed twice", n, user)
 		}
-		if err := checkHash(hash); err != nil {
+		cost, err := checkHash(hash)
+		if err != nil {
 			return nil, fmt.Errorf("line %d: user %q: %w", n, user, err)
 		}
 		h.users[user] = []byte(hash)
+		maxCost = max(maxCost, cost)
 	}
 	if err := sc.Err(); err != nil {
 		if errors.Is(err, bufio.ErrTooLong) {
@@ -87,28 +90,34 @@ func ParseHtpasswd(r io.Reader) (*Htpasswd, error) {
 		}
 		return nil, err
 	}
+	h.dummy = sync.OnceValue(func() []byte {
+		d, _ := bcrypt.GenerateFromPassword([]byte("gantry-no-such-user"), maxCost)
+		return d
+	})
 	return h, nil
 }
 
-// checkHash accepts bcrypt hashes and names the kind of any other.
-func checkHash(hash string) error {
+// checkHash accepts bcrypt hashes, and returns their cost; it names the
+// kind of any other.
+func checkHash(hash string) (int, error) {
 	const want = "only bcrypt hashes are accepted (htpasswd -B)"
 	switch {
 	case strings.HasPrefix(hash, "$2a$"), strings.HasPrefix(hash, "$2b$"), strings.HasPrefix(hash, "$2y$"):
-		if _, err := bcrypt.Cost([]byte(hash)); err != nil {
-			return fmt.Errorf("malformed bcrypt hash: %v", err)
+		cost, err := bcrypt.Cost([]byte(hash))
+		if err != nil {
+			return 0, fmt.Errorf("malformed bcrypt hash: %v", err)
 		}
-		return nil
+		return cost, nil
 	case strings.HasPrefix(hash, "$apr1$"):
-		return errors.New("MD5 ($apr1$) hash: " + want)
+		return 0, errors.New("MD5 ($apr1$) hash: " + want)
 	case strings.HasPrefix(hash, "{SHA}"):
-		return errors.New("SHA-1 ({SHA}) hash: " + want)
+		return 0, errors.New("SHA-1 ({SHA}) hash: " + want)
 	case strings.HasPrefix(hash, "$5$"), strings.HasPrefix(hash, "$6$"), strings.HasPrefix(hash, "$1$"):
-		return errors.New("crypt(3) hash: " + want)
+		return 0, errors.New("crypt(3) hash: " + want)
 	case hash == "":
-		return errors.New("empty password hash: " + want)
+		return 0, errors.New("empty password hash: " + want)
 	}
-	return errors.New("plain-text or crypt password: " + want)
+	return 0, errors.New("plain-text or crypt password: " + want)
 }
 
 // Users returns the number of users.
@@ -132,7 +141,7 @@ func (h *Htpasswd) Verify(user, password string) bool {
 			return true
 		}
 	} else {
-		hash = dummyHash
+		hash = h.dummy()
 	}
 	ok := bcrypt.CompareHashAndPassword(hash, []byte(password)) == nil && known
 	if ok {

@@ -767,7 +767,7 @@ func TestPieceSizeColdHerd(t *testing.T) {
 // KiB for 1 MiB kept the nodes waiting on each other's upload slots. One
 // of 2 MiB or less ends with a tail of pieces a quarter of that (16 KiB),
 // over its last 256 KiB or quarter, if that makes 4 pieces or more.
-func TestChooseLayoutHead(t *testing.T) {
+func TestChooseLayout(t *testing.T) {
 	for _, tc := range []struct {
 		size      int64
 		peers     int
@@ -872,7 +872,7 @@ func TestTrackerBackSwarmForms(t *testing.T) {
 func TestSlowFetcherNoFallback(t *testing.T) {
 	b := randomBlob(t, 1<<20) // 12 pieces of 64 KiB, then 16 of 16 KiB (ChooseLayout)
 	o := newOrigin(t, b)
-	o.delay.Store(int64(400 * time.Millisecond)) // 400 ms a 64 KiB, longer than the stall timeout
+	o.delay.Store(int64(400 * time.Millisecond)) // 400 ms each 64 KiB, longer than the stall timeout
 	c := newCluster(t, 4, swarm.Options{StallTimeout: 250 * time.Millisecond})
 	c.pullAll(b, o, 60*time.Second)
 	s := c.stats()

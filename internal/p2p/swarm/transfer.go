@@ -67,17 +67,18 @@ const (
 // which kept the nodes waiting on each other's upload slots; so did a 4
 // MiB.
 //
-// A blob of up to 2 MiB ends with a tail of 16 KiB pieces (its last 256
-// KiB, or quarter). A node's pull ends with the last pieces the fetcher
-// streams, each of which its first holder sends to every node that asks:
-// with 64 KiB pieces at 8 nodes on 10 Mbit/s, the last took 0.3 s to reach
-// them all after the fetcher had it. The tail brought a 1 MiB blob to the
-// median node 12% sooner at 8 nodes, 7% at 16, and 11% at 32 on 2 Mbit/s,
-// and a 2 MiB blob 9% sooner at 8 nodes (BENCHMARKS.md). The time it saves
-// is about the same whatever the blob's size, and its cost in CPU is not:
-// at 4 MiB it saved 2% at 8 nodes and nothing at 32 on 2 Mbit/s, for 8-15%
-// more CPU. 16 KiB pieces all through did a little better than the tail at
-// 8 nodes, but cost half as much CPU again.
+// A blob of up to 2 MiB ends with a tail of 16 KiB pieces over its last
+// 256 KiB, or over its last quarter if that is less. A node's pull ends
+// with the last pieces the fetcher streams, each of which its first
+// holder sends to every node that asks: with 64 KiB pieces at 8 nodes on
+// 10 Mbit/s, the last took 0.3 s to reach them all after the fetcher had
+// it. The tail brought a 1 MiB blob to the median node 12% sooner at 8
+// nodes, 7% at 16, and 11% at 32 on 2 Mbit/s, and a 2 MiB blob 9% sooner
+// at 8 nodes (BENCHMARKS.md). What it saves is about one piece's spread,
+// the same time whatever the blob's size: at 4 MiB it saved 2% at 8 nodes
+// and nothing at 32 on 2 Mbit/s, for 8-15% more CPU. 16 KiB pieces all
+// through did a little better than the tail at 8 nodes, but cost half as
+// much CPU again.
 func ChooseLayout(size int64, peers int) tracker.Layout {
 	l := tracker.Layout{Size: size, PieceSize: PieceSize(size, peers)}
 	hs := l.PieceSize / headCut

@@ -22,8 +22,8 @@
 # Each run starts every pull at the same instant T0 (one second after the
 # launch of the last one): a GET of /v2/REPO/blobs/DIGEST inside every
 # node by bench/p2p/pullat, started before T0 and sleeping until then (for
-# bt: aria2c, started at T0, whose --on-bt-download-complete hook stamps
-# the time). As containerd does, each pull of gantry and direct first GETs
+# bt: aria2c, as BT_START says, whose --on-bt-download-complete hook
+# stamps the time). As containerd does, each pull of gantry and direct first GETs
 # the manifest naming the blob (a tag of REPO), before T0 and untimed: an
 # agent serves a blob to a client whose manifest it fetched without asking
 # the origin again, and a blob GET without one waits on a HEAD at the
@@ -96,6 +96,14 @@
 #   MODES="gantry direct bt"
 #   DIRECT_MAX_MIB=64 direct pulls only for blobs up to this size (N*S/B
 #                     of a large blob takes long and says nothing new)
+#   BT_START=exec     how each node's aria2c gets the torrent. exec: aria2c
+#                     is exec'd at T0 with it, so its start-up is in the
+#                     measured time (at 32 nodes on two cores, most of a
+#                     second of CPU; bench/p2p/pullat). rpc: aria2c runs
+#                     since before T0, as a node's client would, and at T0
+#                     a waiter of bash builtins hands it the torrent through
+#                     aria2c's RPC interface on the node's loopback. Neither
+#                     is faster everywhere (BENCHMARKS.md).
 #   GANTRY=/tmp/gantry-p2p  the binary (default: built from this checkout)
 #   OUT=bench/p2p/out       per-run TSV, summary.md, logs of every run
 #   SUBNET=10.199     the cluster's /16 (private to the bridge and namespaces)
@@ -126,6 +134,7 @@ FQ_FLOWS=${FQ_FLOWS:-16}
 RUNS=${RUNS:-3}
 MODES=${MODES:-"gantry direct bt"}
 DIRECT_MAX_MIB=${DIRECT_MAX_MIB:-64}
+BT_START=${BT_START:-exec}
 OUT=${OUT:-bench/p2p/out}
 SUBNET=${SUBNET:-10.199}
 GANTRY=${GANTRY:-}
@@ -135,6 +144,7 @@ ALT_AGENT_FLAGS=${ALT_AGENT_FLAGS:-}
 ALT_GANTRY=${ALT_GANTRY:-}
 
 die() { echo "p2p bench: $*" >&2; exit 1; }
+case $BT_START in exec | rpc) ;; *) die "BT_START=$BT_START: want exec or rpc" ;; esac
 [ "$(id -u)" = 0 ] || die "run as root (network namespaces and tc)"
 for t in ip tc curl aria2c opentracker mktorrent awk sha256sum; do
 	command -v "$t" >/dev/null || die "$t not found (apt-get install -y iproute2 curl aria2 opentracker mktorrent)"
@@ -607,25 +617,55 @@ run_bt() {
 	for ((k = 0; k < 600; k++)); do [ -s "$dir/seeded" ] && break; sleep 0.1; done
 	[ -s "$dir/seeded" ] || die "the aria2c seeder did not start: $(tail -5 "$logs/seed.log")"
 	sleep 1 # its announce
+	# Every node: an aria2c downloading into its own directory (BT_START),
+	# whose hook stamps the time of completion in done$i; the node's result
+	# line is written when that file appears (or at TMAX).
+	if [ "$BT_START" = rpc ]; then
+		for ((i = 1; i <= n; i++)); do
+			mkdir -p "$WORK/bt/n$i"
+			start "$PFX-n$i" "$logs/node$i.log" env BT_DONE="$dir/done$i" aria2c "${common[@]}" \
+				--enable-rpc --rpc-listen-port=6800 --rpc-secret=bench --on-bt-download-complete="$WORK/bt-done.sh" --dir="$WORK/bt/n$i"
+			apids+=($!)
+		done
+		for ((i = 1; i <= n; i++)); do
+			for ((k = 0; k < 300; k++)); do
+				nsx "$PFX-n$i" curl -s -m 1 -d '{"jsonrpc":"2.0","id":"v","method":"aria2.getVersion","params":["token:bench"]}' \
+					http://127.0.0.1:6800/jsonrpc >/dev/null && break
+				sleep 0.1
+			done
+			((k < 300)) || die "aria2c on node $i did not start: $(tail -5 "$logs/node$i.log")"
+		done
+		printf '{"jsonrpc":"2.0","id":"t0","method":"aria2.addTorrent","params":["token:bench","%s"]}' "$(base64 -w0 "$TORRENT")" >"$WORK/bt/add.json"
+	fi
 	local w0 c0 s0
 	w0=$(origin_tx)
-	c0=$(cpu_ticks "$spid" "$otpid")
-	s0=$(sched_ns "$spid" "$otpid")
-	# Every node: aria2c downloading into its own directory, stamping the
-	# time of completion in done$i; the node's result line is written when
-	# that file appears (or at TMAX).
+	c0=$(cpu_ticks "${apids[@]}" "$spid" "$otpid")
+	s0=$(sched_ns "${apids[@]}" "$spid" "$otpid")
 	T0=$(($(date +%s%N) + 1000000000 + n * 20000000))
-	LAUNCHED=()
 	for ((i = 1; i <= n; i++)); do
-		mkdir -p "$WORK/bt/n$i"
-		BT_DONE=$dir/done$i ip netns exec "$PFX-n$i" bash -c '
-			t0=$1; shift
-			d=$((t0 - ${EPOCHREALTIME/./}000))
-			((d > 0)) && sleep "$((d / 1000000000)).$(printf %09d $((d % 1000000000)))"
-			echo "${EPOCHREALTIME/./}000" >"$BT_DONE.start"
-			exec "$@"' _ "$T0" aria2c "${common[@]}" --on-bt-download-complete="$WORK/bt-done.sh" \
-			--dir="$WORK/bt/n$i" "$TORRENT" >"$logs/node$i.log" 2>&1 &
-		apids+=($!)
+		if [ "$BT_START" = exec ]; then
+			mkdir -p "$WORK/bt/n$i"
+			BT_DONE=$dir/done$i ip netns exec "$PFX-n$i" bash -c '
+				t0=$1; shift
+				d=$((t0 - ${EPOCHREALTIME/./}000))
+				((d > 0)) && sleep "$((d / 1000000000)).$(printf %09d $((d % 1000000000)))"
+				echo "${EPOCHREALTIME/./}000" >"$BT_DONE.start"
+				exec "$@"' _ "$T0" aria2c "${common[@]}" --on-bt-download-complete="$WORK/bt-done.sh" \
+				--dir="$WORK/bt/n$i" "$TORRENT" >"$logs/node$i.log" 2>&1 &
+			apids+=($!)
+		else
+			# Past its one exec (sleep), the waiter posts the torrent with
+			# bash builtins alone (/dev/tcp), and logs aria2c's answer.
+			BT_DONE=$dir/done$i ip netns exec "$PFX-n$i" bash -c '
+				t0=$1 body=$(<"$2")
+				d=$((t0 - ${EPOCHREALTIME/./}000))
+				((d > 0)) && sleep "$((d / 1000000000)).$(printf %09d $((d % 1000000000)))"
+				echo "${EPOCHREALTIME/./}000" >"$BT_DONE.start"
+				exec 3<>/dev/tcp/127.0.0.1/6800
+				printf "POST /jsonrpc HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: %d\r\nConnection: close\r\n\r\n%s" "${#body}" "$body" >&3
+				read -r status <&3
+				echo "aria2.addTorrent at T0: $status"' _ "$T0" "$WORK/bt/add.json" >>"$logs/node$i.log" 2>&1 &
+		fi
 		PIDS+=($!)
 	done
 	sample "$n" "$logs/bytes" "$tmax"

@@ -23,13 +23,14 @@
 # launch of the last one): a GET of /v2/REPO/blobs/DIGEST inside every
 # node by bench/p2p/pullat, started before T0 and sleeping until then (for
 # bt: aria2c, as BT_START says, whose --on-bt-download-complete hook
-# stamps the time). As containerd does, each pull of gantry and direct first GETs
-# the manifest naming the blob (a tag of REPO), before T0 and untimed: an
-# agent serves a blob to a client whose manifest it fetched without asking
-# the origin again, and a blob GET without one waits on a HEAD at the
-# origin first. A node's completion time is its end minus T0. Fresh
-# agents, a fresh tracker and empty data directories for every gantry run;
-# fresh download directories and a fresh opentracker for every bt run.
+# stamps the time). As containerd does, each pull of gantry and direct
+# first GETs the manifest naming the blob (a tag of REPO), before T0 and
+# untimed: an agent serves a blob to a client whose manifest it fetched
+# without asking the origin again, and a blob GET without one waits on a
+# HEAD at the origin first. A node's completion time is its end minus T0.
+# Fresh agents, a fresh tracker and empty data directories for every
+# gantry run; fresh download directories and a fresh opentracker for every
+# bt run.
 #
 # Reported per (mode, N, S), the median over RUNS runs of each figure:
 #   makespan/(S/B)  the last node's completion over the optimum S/B
@@ -620,9 +621,9 @@ run_bt() {
 	# Every node: an aria2c downloading into its own directory (BT_START),
 	# whose hook stamps the time of completion in done$i; the node's result
 	# line is written when that file appears (or at TMAX).
+	for ((i = 1; i <= n; i++)); do mkdir -p "$WORK/bt/n$i"; done
 	if [ "$BT_START" = rpc ]; then
 		for ((i = 1; i <= n; i++)); do
-			mkdir -p "$WORK/bt/n$i"
 			start "$PFX-n$i" "$logs/node$i.log" env BT_DONE="$dir/done$i" aria2c "${common[@]}" \
 				--enable-rpc --rpc-listen-port=6800 --rpc-secret=bench --on-bt-download-complete="$WORK/bt-done.sh" --dir="$WORK/bt/n$i"
 			apids+=($!)
@@ -644,7 +645,6 @@ run_bt() {
 	T0=$(($(date +%s%N) + 1000000000 + n * 20000000))
 	for ((i = 1; i <= n; i++)); do
 		if [ "$BT_START" = exec ]; then
-			mkdir -p "$WORK/bt/n$i"
 			BT_DONE=$dir/done$i ip netns exec "$PFX-n$i" bash -c '
 				t0=$1; shift
 				d=$((t0 - ${EPOCHREALTIME/./}000))

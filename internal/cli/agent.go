@@ -112,7 +112,7 @@ rollout's makespan and percentiles are computed.`,
 	addRegistryFlags(fl, &f.access)
 	fl.StringVar(&f.data, "data", filepath.Join(defaultRoot(), "agent"), "directory of the blobs this node keeps")
 	fl.StringVar(&f.id, "id", "", "this node's name in its swarms (default: host name and --peer-advertise)")
-	fl.IntVar(&f.neighbours, "neighbours", 6, "peers this node takes the pieces of one blob from at once")
+	fl.IntVar(&f.neighbours, "neighbours", 12, "peers this node takes the pieces of one blob from at once")
 	fl.IntVar(&f.requests, "requests", 6, "piece requests this node keeps in flight for one blob, over all its neighbours")
 	fl.IntVar(&f.uploadSlots, "upload-slots", 4, "pieces this node sends to peers at once; more requests are told to ask elsewhere")
 	fl.DurationVar(&f.stallTimeout, "stall-timeout", 5*time.Second, "fetch from the upstream what the swarm has not brought for this long")

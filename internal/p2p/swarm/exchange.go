@@ -91,12 +91,12 @@ type neighbour struct {
 // Options.Neighbours.
 //
 // A fetcher that super-seeds takes more members as neighbours, up to
-// seedReads times Options.Neighbours (24 at the default), and lets none
-// go: it gives pieces rather than takes them, and what each node holds
-// decides whom it offers a piece to, and whether a piece it sent has
-// spread (seed.go). It reads no more have streams than that, whatever the
-// swarm's size: each costs its downlink, which carries the origin stream,
-// a packet a line (fetcherHaves). t.mu is held.
+// seedReads times Options.Neighbours (every member of a swarm of 32 at the
+// default), and lets none go: it gives pieces rather than takes them, and
+// what each node holds decides whom it offers a piece to, and whether a
+// piece it sent has spread (seed.go). It reads no more have streams than
+// that, whatever the swarm's size: each costs its downlink, which carries
+// the origin stream, a packet a line (fetcherHaves). t.mu is held.
 func (t *transfer) pickNeighbours(ctx context.Context) {
 	want := t.n.opts.Neighbours
 	if t.seed != nil {

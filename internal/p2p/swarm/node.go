@@ -50,10 +50,7 @@ type Options struct {
 	TLS *tls.Config
 	// Neighbours is how many peers a node takes pieces from at once: it
 	// hears of every piece each of them gets, and asks whichever holds the
-	// piece it wants. Default 6: each costs a have stream both ways and
-	// connections for pieces, and at 32 nodes on two cores 6 brought a 1
-	// MiB blob to the median node 8% sooner than 12 did, for 13% less CPU,
-	// and a 64 MiB blob as soon (BENCHMARKS.md).
+	// piece it wants. Default 12.
 	Neighbours int
 	// Pipeline is how many piece requests a node keeps in flight to each
 	// neighbour. Default 2.
@@ -171,7 +168,7 @@ func New(opts Options) (*Node, error) {
 		opts.HTTP = defaultHTTPClient(opts.TLS)
 	}
 	if opts.Neighbours <= 0 {
-		opts.Neighbours = 6
+		opts.Neighbours = 12
 	}
 	if opts.Pipeline <= 0 {
 		opts.Pipeline = 2

@@ -226,7 +226,7 @@ func TestArrivalPassedOn(t *testing.T) {
 // piece held yet, and a server of its node's peer handler.
 func servedTransfer(t *testing.T, d digest.Digest, f *os.File, l tracker.Layout) (*transfer, *httptest.Server) {
 	n := &Node{
-		opts:      Options{UploadSlots: 4},
+		opts:      Options{UploadSlots: 4, StallTimeout: 5 * time.Second}, // New's defaults
 		log:       slog.New(slog.DiscardHandler),
 		slots:     make(chan struct{}, 4),
 		transfers: map[digest.Digest]*transfer{},

@@ -70,6 +70,10 @@
 // slot is busy). A peer the node banned (it served a corrupt piece) is
 // answered 403, and its have streams end as it is banned.
 //
+// Every write of an answer to a peer must make progress within
+// Options.StallTimeout: a peer that stops reading loses its request, and
+// with it the upload slot or have stream it held.
+//
 // A have stream's request and its answer name their ends' transfers of the
 // blob in a Gantry-Transfer header (random, new for each transfer). A node
 // that reads its reader's stream, from the transfer now reading its own,

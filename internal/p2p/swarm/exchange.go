@@ -779,6 +779,7 @@ func (n *Node) serve(w http.ResponseWriter, r *http.Request) {
 		http.NotFound(w, r)
 		return
 	}
+	w = newStallWriter(w, n.opts.StallTimeout)
 	ctx, done, ok := n.admit(r.Context(), r.Header.Get(peerHeader))
 	if !ok {
 		http.Error(w, "this node banned the peer: it served a corrupt piece", http.StatusForbidden)

@@ -2,7 +2,10 @@ package swarm
 
 import (
 	"context"
+	"io"
 	"net"
+	"net/http"
+	"time"
 )
 
 // ConnContext is for the ConnContext of the http.Server that serves
@@ -48,3 +51,44 @@ func holdSlot(ctx context.Context, size int64) {
 		_ = rc.Control(func(fd uintptr) { setNotsent(fd, v) })
 	}
 }
+
+// stallWriter is an answer to a peer whose every write must make progress
+// within stall: a peer that stops reading (its process stopped while its
+// kernel still acknowledges, with a shut window) would otherwise hold what
+// its request holds, an upload slot or a have stream, for as long as its
+// connection lives. The time between writes (waiting for a piece's next
+// block, for the upload rate, for a have line) is not counted.
+type stallWriter struct {
+	http.ResponseWriter
+	rc    *http.ResponseController
+	stall time.Duration
+}
+
+func newStallWriter(w http.ResponseWriter, stall time.Duration) *stallWriter {
+	sw := &stallWriter{ResponseWriter: w, rc: http.NewResponseController(w), stall: stall}
+	sw.arm() // for a header written once the handler returns
+	return sw
+}
+
+// arm gives the next write stall to finish. Without a deadline to set (a
+// writer that is not a connection's) the answer is unbounded, as before.
+func (w *stallWriter) arm() { _ = w.rc.SetWriteDeadline(time.Now().Add(w.stall)) }
+
+func (w *stallWriter) Write(p []byte) (int, error) {
+	w.arm()
+	return w.ResponseWriter.Write(p)
+}
+
+// ReadFrom copies r in writes of at most 32 KiB, each given stall.
+func (w *stallWriter) ReadFrom(r io.Reader) (int64, error) {
+	buf := getBuf(32 << 10)
+	defer putBuf(buf)
+	return io.CopyBuffer(struct{ io.Writer }{w}, struct{ io.Reader }{r}, buf)
+}
+
+func (w *stallWriter) FlushError() error {
+	w.arm()
+	return w.rc.Flush()
+}
+
+func (w *stallWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }

@@ -70,7 +70,7 @@
 // slot is busy). A peer the node banned (it served a corrupt piece) is
 // answered 403, and its have streams end as it is banned.
 //
-// Every write of an answer to a peer must make progress within
+// Every write of an answer to a peer (32 KiB at most) must end within
 // Options.StallTimeout: a peer that stops reading loses its request, and
 // with it the upload slot or have stream it held.
 //

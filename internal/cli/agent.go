@@ -63,6 +63,10 @@ its digest before a byte of it reaches containerd or another node.
 
 When the swarm makes no progress for --stall-timeout (the tracker down, no
 peer answering), the agent fetches what is missing from the upstream itself.
+A peer that stops reading what it asked for loses its request once a write
+to it (32 KiB at most) has waited as long: an agent whose uplink carries
+under about 256 kbit/s (shared by up to --upload-slots pieces at once)
+should raise --stall-timeout.
 Given several tracker replicas (gantry tracker --redis), the agent uses the
 first that answers and, when its stream there ends, the next, announcing
 again everything it wants and holds.

@@ -40,6 +40,12 @@ type Options struct {
 	// PingInterval is how long a stream may be idle before the tracker
 	// sends a ping on it. Default 10 s.
 	PingInterval time.Duration
+	// WriteTimeout is how long a write to a stream may wait on its peer:
+	// past it the stream ends, as if the peer had gone. A peer that stops
+	// reading (its process stopped while its kernel still acknowledges)
+	// is cut at once when its queue fills (StreamBuffer), but the
+	// stream's handler waits in its write until this bound. Default 10 s.
+	WriteTimeout time.Duration
 	// Shared, if set, is the log of changes this tracker shares with its
 	// replicas (see OpenRedis): every change goes through it and every
 	// replica applies it, in the log's order. Nil: the state is in this
@@ -151,6 +157,9 @@ func New(opts Options) *Tracker {
 	}
 	if opts.PingInterval <= 0 {
 		opts.PingInterval = 10 * time.Second
+	}
+	if opts.WriteTimeout <= 0 {
+		opts.WriteTimeout = 10 * time.Second
 	}
 	if opts.ReplicaTimeout <= 0 {
 		opts.ReplicaTimeout = 5 * time.Second
@@ -341,8 +350,13 @@ func (t *Tracker) serveStream(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(http.StatusOK)
 	enc := json.NewEncoder(w)
+	// Each batch of writes, up to its flush, must end within WriteTimeout.
+	// (Only a writer that cannot set a deadline, not net/http's server,
+	// would let them wait as long as the connection lives.)
+	bound := func() { _ = rc.SetWriteDeadline(time.Now().Add(t.opts.WriteTimeout)) }
 	// Hello goes first, whatever the open queued: the peer announces
 	// after it, and its own joins bring it the swarms' states.
+	bound()
 	if err := enc.Encode(Event{Type: EventHello}); err != nil {
 		return
 	}
@@ -354,6 +368,7 @@ func (t *Tracker) serveStream(w http.ResponseWriter, r *http.Request) {
 	for {
 		select {
 		case <-ping.C:
+			bound()
 			if err := enc.Encode(Event{Type: EventPing}); err != nil {
 				return
 			}
@@ -362,6 +377,7 @@ func (t *Tracker) serveStream(w http.ResponseWriter, r *http.Request) {
 			}
 		case ev := <-st.events:
 			ping.Reset(t.opts.PingInterval)
+			bound()
 			if err := enc.Encode(ev); err != nil {
 				return
 			}

@@ -226,59 +226,10 @@ func TestSlowAndReconnectingPeers(t *testing.T) {
 	url := srv.URL
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
-	// The slow peer's socket buffers little, so what it does not read
-	// stays queued at the tracker.
-	dialer := &net.Dialer{Control: func(_, _ string, c syscall.RawConn) error {
-		return c.Control(func(fd uintptr) { _ = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096) })
-	}}
-	slow := &tracker.Client{URL: url, Peer: "slow", Addr: "127.0.0.1:2", HTTP: &http.Client{Transport: &http.Transport{DialContext: dialer.DialContext}}}
-	hello := make(chan struct{})
 	block := make(chan struct{})
-	ended := make(chan error, 1)
-	go func() {
-		ended <- slow.Stream(ctx, func(ev tracker.Event) {
-			if ev.Type == tracker.EventHello {
-				close(hello)
-				return
-			}
-			<-block
-		})
-	}()
-	<-hello
+	slow, ended := slowPeer(ctx, t, url, block)
 	f := connect(t, url, "fetcher")
-	f.announce(tracker.Announce{Join: []tracker.Join{{Digest: blob}}})
-	if err := slow.Announce(t.Context(), tracker.Announce{Join: []tracker.Join{{Digest: blob}}}); err != nil {
-		t.Fatal(err)
-	}
-	// A megabyte of hashes for the slow peer, which never reads.
-	big := tracker.Layout{Size: tracker.MaxPieces * tracker.MinPieceSize, PieceSize: tracker.MinPieceSize}
-	f.announce(tracker.Announce{Publish: []tracker.Publish{{Digest: blob, Lease: 1, Layout: &big}}})
-	for batch := 0; batch < 2*8192; batch += 8192 {
-		var ps []tracker.PieceHash
-		for i := batch; i < batch+8192; i++ {
-			ps = append(ps, tracker.PieceHash{Index: i, Hash: blob})
-		}
-		f.announce(tracker.Announce{Publish: []tracker.Publish{{Digest: blob, Lease: 1, Pieces: ps}}})
-	}
-	// Then more events than the tracker queues for a peer.
-	for i := range 10 {
-		f.announce(tracker.Announce{Publish: []tracker.Publish{{Digest: blob, Lease: 1, Pieces: []tracker.PieceHash{{Index: 2*8192 + i, Hash: blob}}}}})
-	}
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		s, _ := tr.Swarm(blob)
-		cut := true
-		for _, m := range s.Members {
-			cut = cut && m.ID != "slow"
-		}
-		if cut {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the slow peer is still in the swarm")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	flood(t, tr, f, slow)
 	close(block)
 	cancel()
 	<-ended
@@ -322,6 +273,101 @@ func (l smallBuffers) Accept() (net.Conn, error) {
 		_ = tc.SetWriteBuffer(4096)
 	}
 	return c, err
+}
+
+// slowPeer opens the stream of peer "slow" on a connection whose socket
+// buffers little: past its hello it reads nothing until block is closed.
+// The stream's end comes on the channel returned.
+func slowPeer(ctx context.Context, t *testing.T, url string, block chan struct{}) (*tracker.Client, chan error) {
+	t.Helper()
+	dialer := &net.Dialer{Control: func(_, _ string, c syscall.RawConn) error {
+		return c.Control(func(fd uintptr) { _ = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096) })
+	}}
+	slow := &tracker.Client{URL: url, Peer: "slow", Addr: "127.0.0.1:2", HTTP: &http.Client{Transport: &http.Transport{DialContext: dialer.DialContext}}}
+	hello := make(chan struct{})
+	ended := make(chan error, 1)
+	go func() {
+		ended <- slow.Stream(ctx, func(ev tracker.Event) {
+			if ev.Type == tracker.EventHello {
+				close(hello)
+				return
+			}
+			<-block
+		})
+	}()
+	<-hello
+	return slow, ended
+}
+
+// flood has f join blob's swarm, as its fetcher, and slow after it; then
+// f publishes a megabyte of hashes and more events than the tracker
+// queues for a peer. It waits until slow, which reads none of them, is
+// out of the swarm.
+func flood(t *testing.T, tr *tracker.Tracker, f *peer, slow *tracker.Client) {
+	t.Helper()
+	f.announce(tracker.Announce{Join: []tracker.Join{{Digest: blob}}})
+	if err := slow.Announce(t.Context(), tracker.Announce{Join: []tracker.Join{{Digest: blob}}}); err != nil {
+		t.Fatal(err)
+	}
+	big := tracker.Layout{Size: tracker.MaxPieces * tracker.MinPieceSize, PieceSize: tracker.MinPieceSize}
+	f.announce(tracker.Announce{Publish: []tracker.Publish{{Digest: blob, Lease: 1, Layout: &big}}})
+	for batch := 0; batch < 2*8192; batch += 8192 {
+		var ps []tracker.PieceHash
+		for i := batch; i < batch+8192; i++ {
+			ps = append(ps, tracker.PieceHash{Index: i, Hash: blob})
+		}
+		f.announce(tracker.Announce{Publish: []tracker.Publish{{Digest: blob, Lease: 1, Pieces: ps}}})
+	}
+	for i := range 10 {
+		f.announce(tracker.Announce{Publish: []tracker.Publish{{Digest: blob, Lease: 1, Pieces: []tracker.PieceHash{{Index: 2*8192 + i, Hash: blob}}}}})
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		s, _ := tr.Swarm(blob)
+		cut := true
+		for _, m := range s.Members {
+			cut = cut && m.ID != "slow"
+		}
+		if cut {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the slow peer is still in the swarm")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// The handler of a stream whose peer stopped reading returns once a write
+// to it has waited for Options.WriteTimeout, though the peer holds the
+// connection open: no goroutine and no connection stay with a frozen
+// agent. (The tracker cut its session at once, but the stream's handler
+// stayed blocked in its write for as long as the connection lived.)
+func TestFrozenStreamLetsItsHandlerGo(t *testing.T) {
+	const timeout = 300 * time.Millisecond
+	tr := tracker.New(tracker.Options{StreamBuffer: 4, WriteTimeout: timeout})
+	returned := make(chan string, 8)
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		tr.ServeHTTP(w, r)
+		if r.URL.Path == tracker.StreamPath {
+			returned <- r.URL.Query().Get("peer")
+		}
+	}))
+	srv.Listener = smallBuffers{srv.Listener}
+	srv.Start()
+	t.Cleanup(srv.Close)
+	block := make(chan struct{})
+	defer close(block) // before the server's Close, which waits for the handlers
+	slow, _ := slowPeer(t.Context(), t, srv.URL, block)
+	flood(t, tr, connect(t, srv.URL, "fetcher"), slow)
+	select {
+	case p := <-returned:
+		if p != "slow" {
+			t.Fatalf("the stream of %s ended, want slow's", p)
+		}
+	case <-time.After(10 * timeout):
+		t.Fatalf("the slow peer's stream handler has not returned %v after its cut (write timeout %v)", 10*timeout, timeout)
+	}
 }
 
 // Announces that cannot be taken are refused with 400, or 409 without a

@@ -30,6 +30,16 @@
 // each piece it brought went to one neighbour (a second at most), the
 // fetcher serves as any node does.
 //
+// A small blob (up to 2 MiB) is too short a pull for the requests to find
+// their shape, and goes down two trees instead (tree.go): its even pieces
+// down one, its odd pieces down the other, each a binary tree of the
+// members under the fetcher, in which each node passes its stripe on to
+// two children and is a leaf of the other tree. A node asks its parent in
+// each for the next pieces of the stripe before it has them, and the
+// parent holds the request until it does. The fetcher does not super-seed
+// it. A request down a tree that fails sends the node back to the swarm's
+// requests.
+//
 // Only verified bytes move: a piece is kept, served to peers and given to
 // a reader only once its hash matches the one the fetcher published, and a
 // reader gets the last byte of a blob only once the whole blob matched its
@@ -61,6 +71,11 @@
 //	GET /p2p/v1/blobs/<digest>/have              newline-delimited JSON Have
 //	                                             messages: first the pieces
 //	                                             held, then each new one
+//
+// A request for a piece with a Gantry-Tree header comes down a tree: the
+// node holds it, for half the stall timeout at most, until it holds the
+// piece or takes it, rather than answering 404; it waits as long for an
+// upload slot, and each peer's such requests are served one at a time.
 //
 // A node names itself on both in a Gantry-Peer header: a super-seeding
 // fetcher tells a named peer's have stream only the pieces it offers that

@@ -688,7 +688,13 @@ func (t *transfer) takePiece(ctx context.Context, nb *neighbour, i int) (int64, 
 	l := *t.layout
 	off, size := l.Bounds(i)
 	want := t.hashes[i]
+	// A piece cut into blocks is read a block at a time at most, so that
+	// each block passes on as it comes.
 	batch := batchFor(nb.rate, t.n.opts.StallTimeout)
+	if bs := l.BlockSize(i); bs > 0 {
+		batch = min(batch, int(bs))
+	}
+	down := t.usesTrees() && nb.id == t.trees.parents[i%treeStripes]
 	t.mu.Unlock()
 	var conn net.Conn
 	ctx = httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{GotConn: func(ci httptrace.GotConnInfo) { conn = ci.Conn }})
@@ -701,7 +707,21 @@ func (t *transfer) takePiece(ctx context.Context, nb *neighbour, i int) (int64, 
 	if bs := l.BlockSize(i); bs > 0 {
 		req.Header.Set(blockSizeHeader, strconv.FormatInt(bs, 10))
 	}
+	var held *time.Timer
+	if down {
+		req.Header.Set(treeHeader, "1")
+		// The parent answers within treeHold, if only 404: one that holds
+		// the request longer is given up, so that the node leaves the
+		// trees before its blob stalls.
+		ctx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		held = time.AfterFunc(t.treeHold()+time.Second, cancel)
+		req = req.WithContext(ctx)
+	}
 	resp, err := t.n.opts.HTTP.Do(req)
+	if held != nil {
+		held.Stop()
+	}
 	if err != nil {
 		return 0, err
 	}
@@ -719,6 +739,17 @@ func (t *transfer) takePiece(ctx context.Context, nb *neighbour, i int) (int64, 
 		return 0, fmt.Errorf("piece %d: %w", i, errBusy)
 	default:
 		return 0, fmt.Errorf("piece %d: %s", i, resp.Status)
+	}
+	if down {
+		t.mu.Lock()
+		t.parentAnswered(nb, i)
+		if want == "" { // asked ahead of the fetcher's stream
+			want = digest.Digest(t.awaitHash(ctx, i))
+		}
+		t.mu.Unlock()
+		if want == "" {
+			return 0, fmt.Errorf("piece %d: %w: its hash was not published", i, errCut)
+		}
 	}
 	var body io.Reader = resp.Body
 	if slack := readSlack(t.n.opts.HTTP); slack >= 0 {
@@ -934,6 +965,16 @@ func (t *transfer) serveRange(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	peer := r.Header.Get(peerHeader)
+	wait := slotWait
+	if r.Header.Get(treeHeader) != "" {
+		// A child's request down a tree (tree.go), for the next piece of
+		// its stripe: to be had from this node alone.
+		t.holdForChild(r.Context(), off)
+		turn := t.childTurn(peer)
+		turn.Lock()
+		defer turn.Unlock()
+		wait = t.treeHold()
+	}
 	bs, err := blockSizeOf(r.Header.Get(blockSizeHeader), end-off+1)
 	if err != nil {
 		http.Error(w, err.Error(), http.StatusBadRequest)
@@ -962,7 +1003,7 @@ func (t *transfer) serveRange(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	// A piece the node super-seeds goes to one peer only (seed.go).
-	seed, wait := t.seed, slotWait
+	seed := t.seed
 	if !served || seed == nil || piece < 0 || peer == "" {
 		seed = nil
 	} else if ok, holder, seeded := seed.claim(piece, peer); !ok {

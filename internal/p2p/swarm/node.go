@@ -118,6 +118,10 @@ type Stats struct {
 	OriginFetches, Fallbacks int64
 	// CorruptPieces counts pieces that did not match their hash.
 	CorruptPieces int64
+	// TreesLeft counts small blobs whose trees the node left midway for
+	// the swarm's requests: a request down a tree failed, or the blob
+	// stalled (tree.go).
+	TreesLeft int64
 }
 
 // Node is one peer of the swarms: it fetches blobs for its callers and
@@ -156,6 +160,7 @@ type Node struct {
 
 	originBytes, peerBytes, servedBytes atomic.Int64
 	originFetches, fallbacks, corrupt   atomic.Int64
+	treesLeft                           atomic.Int64
 }
 
 // New returns a node that keeps its blobs in opts.Dir. Blobs held whole
@@ -225,6 +230,7 @@ func (n *Node) Stats() Stats {
 		OriginFetches: n.originFetches.Load(),
 		Fallbacks:     n.fallbacks.Load(),
 		CorruptPieces: n.corrupt.Load(),
+		TreesLeft:     n.treesLeft.Load(),
 	}
 }
 

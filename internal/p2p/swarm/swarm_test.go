@@ -287,6 +287,7 @@ func (c *cluster) stats() (s swarm.Stats) {
 		s.OriginFetches += ns.OriginFetches
 		s.Fallbacks += ns.Fallbacks
 		s.CorruptPieces += ns.CorruptPieces
+		s.TreesLeft += ns.TreesLeft
 	}
 	return s
 }
@@ -331,6 +332,41 @@ func TestColdHerdOneOriginFetch(t *testing.T) {
 	}
 }
 
+// A small blob goes down its trees (tree.go): every piece a node takes it
+// asks of its parent in the piece's tree, no node leaves them, and no node
+// sends much more than one copy of the blob (in the swarm the first holder
+// of a new piece sends it to every node that asks).
+func TestSmallBlobDownTrees(t *testing.T) {
+	const nodes, size = 8, 1 << 20
+	b := randomBlob(t, size)
+	o := newOrigin(t, b)
+	o.delay.Store(int64(2 * time.Millisecond)) // the origin is the slow link
+	logs := &syncLog{t: t}
+	c := newCluster(t, nodes, swarm.Options{StallTimeout: 10 * time.Second, Logger: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
+	c.pullAll(b, o, 60*time.Second)
+	s := c.stats()
+	if o.gets.Load() != 1 || s.Fallbacks != 0 || s.TreesLeft != 0 {
+		t.Errorf("origin GETs %d, fallbacks %d, trees left %d; want 1, 0 and 0", o.gets.Load(), s.Fallbacks, s.TreesLeft)
+	}
+	asked, down := 0, 0
+	for line := range strings.Lines(logs.String()) {
+		if strings.Contains(line, `msg="piece asked"`) {
+			asked++
+			if strings.Contains(line, " tree=") {
+				down++
+			}
+		}
+	}
+	if asked != down || asked < (nodes-1)*(size/(64<<10)) {
+		t.Errorf("%d pieces asked for, %d of them down a tree; want every one, and more than %d", asked, down, (nodes-1)*(size/(64<<10)))
+	}
+	for _, m := range c.nodes {
+		if sent := m.node.Stats().ServedBytes; sent > size*5/4 {
+			t.Errorf("%s sent %d bytes, want about one copy (%d) at most", m.id, sent, size)
+		}
+	}
+}
+
 // waitFor polls cond for up to 20 s.
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
@@ -345,20 +381,26 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 // another node takes over from where the swarm stands, and the origin
 // sends little more than one copy; if it was any other node, its
 // neighbours take their pieces elsewhere and the origin is asked once.
+// A small blob's trees (tree.go) lose their root's parent, or a node that
+// passes a stripe on (the first node but the fetcher leads the first
+// stripe's tree): its children take their pieces from the swarm.
 func TestNodeKilled(t *testing.T) {
 	for _, tc := range []struct {
 		name    string
 		fetcher bool
 		gets    int64
+		size    int
 	}{
-		{"fetcher", true, 2},
-		{"peer", false, 1},
+		{"fetcher", true, 2, 8 << 20},
+		{"peer", false, 1, 8 << 20},
+		{"fetcher-of-trees", true, 2, 2 << 20},
+		{"peer-in-trees", false, 1, 2 << 20},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			b := randomBlob(t, 8<<20)
+			b := randomBlob(t, tc.size)
 			d := digest.FromBytes(b)
 			o := newOrigin(t, b)
-			o.delay.Store(int64(5 * time.Millisecond)) // about 2.5 s for the blob
+			o.delay.Store(int64(5 * time.Millisecond * time.Duration(8<<20/tc.size))) // about 2.5 s for the blob
 			c := newCluster(t, 5, swarm.Options{StallTimeout: 20 * time.Second})
 			ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
 			defer cancel()
@@ -386,12 +428,15 @@ func TestNodeKilled(t *testing.T) {
 				t.Fatalf("%d pulls failed, want 1 (the killed node's)", failed)
 			}
 			s := c.stats()
-			t.Logf("origin GETs %d, origin bytes %d (%.2fx), fallbacks %d", o.gets.Load(), o.bytes.Load(), float64(o.bytes.Load())/float64(len(b)), s.Fallbacks)
+			t.Logf("origin GETs %d, origin bytes %d (%.2fx), fallbacks %d, trees left %d", o.gets.Load(), o.bytes.Load(), float64(o.bytes.Load())/float64(len(b)), s.Fallbacks, s.TreesLeft)
 			if o.gets.Load() != tc.gets || s.Fallbacks != 0 {
 				t.Errorf("origin GETs %d, fallbacks %d; want %d and 0", o.gets.Load(), s.Fallbacks, tc.gets)
 			}
 			if o.bytes.Load() > int64(len(b))*3/2 {
 				t.Errorf("the origin sent %d bytes, want at most 1.5x the blob", o.bytes.Load())
+			}
+			if tc.size <= 2<<20 && s.TreesLeft == 0 {
+				t.Error("no node left the trees, want the killed node's children to")
 			}
 		})
 	}
@@ -400,23 +445,76 @@ func TestNodeKilled(t *testing.T) {
 // A peer that serves corrupt pieces is dropped and banned; nothing it sent
 // reaches a reader, and the pull completes from honest peers. A node asks
 // the liar for no more than the requests it had out to it when the first
-// corrupt piece landed (Options.Pipeline).
+// corrupt piece landed (Options.Pipeline). In a small blob's trees the
+// liar leads the first stripe's (its ID comes first): its children leave
+// the trees.
 func TestCorruptPeer(t *testing.T) {
 	const pipeline = 2
-	b := randomBlob(t, 4<<20)
+	for _, size := range []int{4 << 20, 1 << 20} {
+		t.Run(fmt.Sprint(size>>20, "MiB"), func(t *testing.T) {
+			b := randomBlob(t, size)
+			d := digest.FromBytes(b)
+			o := newOrigin(t, b)
+			o.delay.Store(int64(time.Millisecond))
+			c := newCluster(t, 4, swarm.Options{StallTimeout: 20 * time.Second, Pipeline: pipeline})
+			liar := newLiar(t, c.tracker, d)
+			c.pullAll(b, o, 60*time.Second)
+			s := c.stats()
+			t.Logf("corrupt pieces %d, liar served %d, origin GETs %d", s.CorruptPieces, liar.served.Load(), o.gets.Load())
+			if liar.served.Load() > 0 && s.CorruptPieces == 0 {
+				t.Error("the liar's pieces were not counted as corrupt")
+			}
+			if most := int64(len(c.nodes) * pipeline); liar.served.Load() > most {
+				t.Errorf("the liar was asked for %d pieces, want at most %d: a node asks it nothing more once a piece of it failed", liar.served.Load(), most)
+			}
+		})
+	}
+}
+
+// A member that holds every request it gets, its have stream open and
+// silent and its pieces never sent, becomes a parent in a small blob's
+// trees once it joins: its children give it up within treeHold and a
+// second, leave the trees, and finish from the swarm before their blob
+// stalls, without asking the origin.
+func TestStuckParentLeftBehind(t *testing.T) {
+	b := randomBlob(t, 2<<20)
 	d := digest.FromBytes(b)
 	o := newOrigin(t, b)
-	o.delay.Store(int64(time.Millisecond))
-	c := newCluster(t, 4, swarm.Options{StallTimeout: 20 * time.Second, Pipeline: pipeline})
-	liar := newLiar(t, c.tracker, d)
-	c.pullAll(b, o, 60*time.Second)
-	s := c.stats()
-	t.Logf("corrupt pieces %d, liar served %d, origin GETs %d", s.CorruptPieces, liar.served.Load(), o.gets.Load())
-	if liar.served.Load() > 0 && s.CorruptPieces == 0 {
-		t.Error("the liar's pieces were not counted as corrupt")
+	o.delay.Store(int64(20 * time.Millisecond)) // about 0.7 s for the blob
+	const stall = 4 * time.Second               // held requests given up after 3 s
+	c := newCluster(t, 5, swarm.Options{StallTimeout: stall})
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	start := time.Now()
+	errs := c.startPulls(ctx, b, o)
+	waitFor(t, "a fetcher", func() bool { s, _ := c.trk.Load().Swarm(d); return s.Fetcher != "" })
+	var held atomic.Int64
+	release := make(chan struct{})
+	sloth := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		held.Add(1)
+		if strings.HasSuffix(r.URL.Path, "/have") {
+			w.WriteHeader(http.StatusOK)
+			http.NewResponseController(w).Flush()
+		}
+		select {
+		case <-r.Context().Done():
+		case <-release:
+		}
+	}))
+	joinAs(t, c.tracker, "a-sloth", sloth, tracker.Join{Digest: d}) // its ID first: it leads the first tree
+	t.Cleanup(func() { close(release) })                            // before the server's Close waits for its handlers
+	for range c.nodes {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
 	}
-	if most := int64(len(c.nodes) * pipeline); liar.served.Load() > most {
-		t.Errorf("the liar was asked for %d pieces, want at most %d: a node asks it nothing more once a piece of it failed", liar.served.Load(), most)
+	s := c.stats()
+	t.Logf("took %v, requests held %d, trees left %d, origin GETs %d, fallbacks %d", time.Since(start).Round(time.Millisecond), held.Load(), s.TreesLeft, o.gets.Load(), s.Fallbacks)
+	if o.gets.Load() != 1 || s.Fallbacks != 0 {
+		t.Errorf("origin GETs %d, fallbacks %d; want 1 and 0", o.gets.Load(), s.Fallbacks)
+	}
+	if s.TreesLeft == 0 {
+		t.Error("no node left the trees, want the stuck parent's children to")
 	}
 }
 

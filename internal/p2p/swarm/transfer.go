@@ -149,6 +149,7 @@ type transfer struct {
 	grew     chan struct{}
 	seed     *seeding // non-nil while the fetcher's origin stream runs (seed.go)
 	seedSeen int      // 1+len(seed.log) when logged was last closed, 0 without
+	trees    trees    // its place in a small blob's trees (tree.go)
 
 	members    map[string]tracker.Peer
 	neighbours map[string]*neighbour
@@ -667,11 +668,23 @@ func (t *transfer) keep(l tracker.Layout, hashes []digest.Digest) error {
 // stalls.
 func (t *transfer) run(ctx context.Context) {
 	t.n.spawn(func() { t.hash(ctx) })
-	for range t.n.opts.Requests {
-		t.n.spawn(func() { t.requester(ctx, false) })
+	requesters := func() {
+		for range t.n.opts.Requests {
+			t.n.spawn(func() { t.requester(ctx, false) })
+		}
+		for range t.n.opts.Pipeline {
+			t.n.spawn(func() { t.requester(ctx, true) })
+		}
 	}
-	for range t.n.opts.Pipeline {
-		t.n.spawn(func() { t.requester(ctx, true) })
+	if t.size <= treeBlobs {
+		t.mu.Lock()
+		t.trees.then = requesters // if the node leaves the trees
+		t.mu.Unlock()
+		for s := range treeStripes {
+			t.n.spawn(func() { t.climb(ctx, s) })
+		}
+	} else {
+		requesters()
 	}
 	tick := time.NewTicker(t.n.opts.StallTimeout / 4)
 	defer tick.Stop()
@@ -719,6 +732,7 @@ func (t *transfer) manage(ctx context.Context) {
 		case t.stalled() && !t.awaitFetcher():
 			t.n.fallbacks.Add(1)
 			t.fellBack = true
+			t.leaveTrees("stalled")
 			if t.layout != nil && !t.ownPlan {
 				t.n.log.Warn("swarm stalled; fetching from the origin the pieces no neighbour brings", "digest", t.d)
 				t.startFallback(ctx)
@@ -901,7 +915,9 @@ func (t *transfer) startOrigin(ctx context.Context, asFetcher bool) {
 	})
 	if asFetcher {
 		t.fetchLease = lease
-		t.startSeeding(ctx)
+		if t.size > treeBlobs { // a small blob's pieces go down its trees (tree.go)
+			t.startSeeding(ctx)
+		}
 	}
 }
 

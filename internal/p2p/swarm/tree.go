@@ -1,0 +1,269 @@
+package swarm
+
+import (
+	"context"
+	"slices"
+	"sync"
+	"time"
+)
+
+// Small blobs go down trees.
+//
+// A small blob's pull is over in a second or two, too short for the
+// swarm's requests to find their shape: each new piece reaches one node,
+// every other node asks that one for it at once, and it goes out as a star
+// from its first holder, a quarter of its uplink to each (BENCHMARKS.md,
+// the nineteenth session). A blob of up to treeBlobs instead goes down
+// treeStripes trees, one per stripe of its pieces (piece i is in stripe i
+// mod treeStripes). The members, the fetcher first and the others by ID,
+// are dealt into treeStripes groups; stripe s's tree is a heap of
+// treeStripes children a node, group s's nodes first, under the fetcher.
+// So each node passes on the stripe its group leads, to up to treeStripes
+// children, and is a leaf of the others: its uplink carries about one
+// copy of the blob, its downlink takes each stripe from its parent there,
+// and a piece is as many hops from the fetcher as the tree is deep (4 at
+// 16 nodes, 5 at 32), each the time of one of its blocks.
+//
+// A node asks its parent in each tree for the stripe's pieces in order,
+// treeAhead bytes ahead of what landed; the parent holds such a request
+// until the piece is there or on its way (blocks pass on as they come),
+// and serves each child's requests one at a time. The fetcher, whose
+// pieces go to the trees' two roots, does not super-seed such a blob. A
+// request down a tree that fails (the parent gone, busy or slow, a
+// corrupt piece) ends the trees for the node: its pieces then come from
+// the swarm's requests as for any blob, and its children's requests from
+// whatever it holds.
+const (
+	treeBlobs   = tailBlobs
+	treeStripes = 2
+	treeAhead   = 128 << 10
+)
+
+// treeHeader marks a request down a tree: the node holds it until it has
+// the piece, rather than answering 404.
+const treeHeader = "Gantry-Tree"
+
+// trees is a transfer's place in its blob's trees. The transfer's mu
+// guards it.
+type trees struct {
+	root     string                 // the fetcher when the trees began
+	off      bool                   // left, or never taken: the swarm brings the pieces
+	parents  [treeStripes]string    // each stripe's parent, as last worked out
+	heard    [treeStripes]bool      // that parent answered a request: it may be asked ahead
+	asked    [treeStripes]int64     // bytes asked of each parent, not yet landed
+	children map[string]*sync.Mutex // one request at a time for each child
+	then     func()                 // starts the swarm's requesters, once off
+}
+
+// treeParent is the parent of node me in stripe s's tree over order, the
+// root first: "" if me is the root or not in order.
+func treeParent(order []string, me string, s int) string {
+	k := slices.Index(order, me)
+	if k <= 0 {
+		return ""
+	}
+	// Group s's nodes first, then the others, each in order.
+	others := order[1:]
+	heap := make([]string, 0, len(others))
+	for j, id := range others {
+		if j%treeStripes == s {
+			heap = append(heap, id)
+		}
+	}
+	for j, id := range others {
+		if j%treeStripes != s {
+			heap = append(heap, id)
+		}
+	}
+	j := slices.Index(heap, me)
+	if j == 0 {
+		return order[0]
+	}
+	return heap[(j-1)/treeStripes]
+}
+
+// usesTrees reports whether the node takes the blob down its trees now.
+// t.mu is held.
+func (t *transfer) usesTrees() bool {
+	return t.size <= treeBlobs && !t.trees.off
+}
+
+// leaveTrees ends the trees for the node midway, and counts it. t.mu is
+// held.
+func (t *transfer) leaveTrees(why string, args ...any) {
+	if t.usesTrees() {
+		t.n.treesLeft.Add(1)
+		t.n.log.Info("leaving a small blob's trees for the swarm", append([]any{"digest", t.d, "reason", why}, args...)...)
+		t.skipTrees()
+	}
+}
+
+// skipTrees has the node take the blob from the swarm's requests, not
+// down trees: they start now. t.mu is held.
+func (t *transfer) skipTrees() {
+	if !t.trees.off {
+		t.trees.off = true
+		if t.trees.then != nil {
+			t.trees.then()
+			t.trees.then = nil
+		}
+		t.signal()
+	}
+}
+
+// treeOrder is the members, the trees' root first and the others by ID.
+// t.mu is held.
+func (t *transfer) treeOrder() []string {
+	ids := make([]string, 0, len(t.members)+1)
+	for id := range t.members {
+		if id != t.trees.root {
+			ids = append(ids, id)
+		}
+	}
+	if me := t.n.opts.ID; me != t.trees.root {
+		if _, ok := t.members[me]; !ok {
+			ids = append(ids, me)
+		}
+	}
+	slices.Sort(ids)
+	return append([]string{t.trees.root}, ids...)
+}
+
+// climb takes stripe s's pieces in order from the node's parent in its
+// tree, until the blob is whole or the node leaves the trees. It waits for
+// the swarm's layout and fetcher, and for the first piece's hash (the
+// fetcher's stream has begun); a swarm with no fetcher, since a member
+// holds the blob whole, has no trees. A parent is asked for one piece
+// until it answers that, and then for treeAhead bytes: a peer that fails
+// every request is asked once.
+func (t *transfer) climb(ctx context.Context, s int) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for t.layout == nil || t.fetcher == "" || t.hashes[0] == "" {
+		if t.complete || t.failed != nil || ctx.Err() != nil || !t.usesTrees() {
+			return
+		}
+		for _, m := range t.members {
+			if t.fetcher == "" && m.Complete {
+				t.skipTrees() // a member holds the blob whole
+				return
+			}
+		}
+		t.wait(ctx)
+	}
+	if t.ownPlan || t.fetcher == t.n.opts.ID {
+		t.skipTrees() // the blob comes from the origin
+		return
+	}
+	if t.trees.root == "" {
+		t.trees.root = t.fetcher
+	}
+	for i := s; i < len(t.state); i += treeStripes {
+		for t.state[i] == missing && t.inflight[i] == 0 {
+			if t.complete || t.failed != nil || ctx.Err() != nil || !t.usesTrees() {
+				return
+			}
+			if p := treeParent(t.treeOrder(), t.n.opts.ID, s); p != t.trees.parents[s] {
+				m, ok := t.members[p]
+				if t.neighbours[p] == nil && (!ok || !t.takeable(p)) {
+					t.leaveTrees("parent not to be asked", "stripe", s, "parent", p)
+					return
+				}
+				if t.neighbours[p] == nil {
+					t.addNeighbour(ctx, m)
+				}
+				t.trees.parents[s], t.trees.heard[s] = p, false
+				t.trace("tree parent", "stripe", s, "parent", p)
+			}
+			nb := t.neighbours[t.trees.parents[s]]
+			if nb == nil || nb.dropped {
+				t.leaveTrees("parent dropped", "stripe", s)
+				return
+			}
+			_, size := t.layout.Bounds(i)
+			if t.trees.asked[s] == 0 || t.trees.heard[s] && t.trees.asked[s]+size <= treeAhead {
+				t.trees.asked[s] += size
+				t.active++
+				t.extra++
+				t.inflight[i]++
+				nb.requesting[i] = time.Now()
+				c := choice{piece: i, nb: nb, extra: true}
+				t.trace("piece asked", "piece", i, "peer", nb.id, "tree", s)
+				t.n.spawn(func() {
+					t.request(c)
+					t.mu.Lock()
+					defer t.mu.Unlock()
+					t.trees.asked[s] -= size
+					t.signal()
+					if t.state[c.piece] == missing {
+						t.leaveTrees("a piece did not come", "piece", c.piece, "peer", c.nb.id)
+					}
+				})
+				break
+			}
+			t.wait(ctx)
+		}
+	}
+}
+
+// treeHold is how long a node holds a child's request for a piece it does
+// not have yet, and how long the request waits for an upload slot: half
+// the stall timeout, so that a child whose parent is stuck leaves the
+// trees, and the swarm has the other half before the child asks its
+// origin; and at most 5 s, well within the time a client waits for an
+// answer's head (10 s by default).
+func (t *transfer) treeHold() time.Duration { return min(t.n.opts.StallTimeout/2, 5*time.Second) }
+
+// holdForChild holds a child's request for the piece at off until the node
+// knows the layout and holds the piece or is taking it, for at most
+// treeHold. (The node holds them whether it takes the blob down the trees
+// itself or no longer: the fetcher never does.)
+func (t *transfer) holdForChild(ctx context.Context, off int64) {
+	deadline := time.Now().Add(t.treeHold())
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for time.Now().Before(deadline) && ctx.Err() == nil && !t.complete && t.failed == nil {
+		if t.layout != nil {
+			if i := t.layout.Index(off); t.state[i] == verified || t.told[i] && t.arriving[i] != nil {
+				return
+			}
+		}
+		t.waitUntil(ctx, deadline)
+	}
+}
+
+// parentAnswered records that the parent of piece i's stripe answered a
+// request for it. t.mu is held.
+func (t *transfer) parentAnswered(nb *neighbour, i int) {
+	if s := i % treeStripes; t.trees.parents[s] == nb.id && !t.trees.heard[s] {
+		t.trees.heard[s] = true
+		t.signal()
+	}
+}
+
+// childTurn returns the lock that serves peer's requests down a tree one
+// at a time.
+func (t *transfer) childTurn(peer string) *sync.Mutex {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.trees.children == nil {
+		t.trees.children = map[string]*sync.Mutex{}
+	}
+	m := t.trees.children[peer]
+	if m == nil {
+		m = &sync.Mutex{}
+		t.trees.children[peer] = m
+	}
+	return m
+}
+
+// awaitHash returns piece i's hash, waiting for it to be published (a
+// request down a tree may be answered before it is) for at most the stall
+// timeout. t.mu is held.
+func (t *transfer) awaitHash(ctx context.Context, i int) string {
+	deadline := time.Now().Add(t.n.opts.StallTimeout)
+	for t.hashes[i] == "" && time.Now().Before(deadline) && ctx.Err() == nil && !t.complete && t.failed == nil {
+		t.waitUntil(ctx, deadline)
+	}
+	return string(t.hashes[i])
+}

@@ -73,9 +73,10 @@
 //	                                             held, then each new one
 //
 // A request for a piece with a Gantry-Tree header comes down a tree: the
-// node holds it, for half the stall timeout at most, until it holds the
-// piece or takes it, rather than answering 404; it waits as long for an
-// upload slot, and each peer's such requests are served one at a time.
+// node holds it until it holds the piece or takes it, for half the stall
+// timeout and 5 s at most, rather than answering 404; it waits as long
+// for an upload slot, and each peer's such requests are served one at a
+// time.
 //
 // A node names itself on both in a Gantry-Peer header: a super-seeding
 // fetcher tells a named peer's have stream only the pieces it offers that

@@ -137,6 +137,16 @@ func (t *transfer) treeOrder() []string {
 	return append([]string{t.trees.root}, ids...)
 }
 
+// heldWhole reports whether a member holds the blob whole. t.mu is held.
+func (t *transfer) heldWhole() bool {
+	for _, m := range t.members {
+		if m.Complete {
+			return true
+		}
+	}
+	return false
+}
+
 // climb takes stripe s's pieces in order from the node's parent in its
 // tree, until the blob is whole or the node leaves the trees. It waits for
 // the swarm's layout and fetcher, and for the first piece's hash (the
@@ -151,11 +161,9 @@ func (t *transfer) climb(ctx context.Context, s int) {
 		if t.complete || t.failed != nil || ctx.Err() != nil || !t.usesTrees() {
 			return
 		}
-		for _, m := range t.members {
-			if t.fetcher == "" && m.Complete {
-				t.skipTrees() // a member holds the blob whole
-				return
-			}
+		if t.fetcher == "" && t.heldWhole() {
+			t.skipTrees()
+			return
 		}
 		t.wait(ctx)
 	}

@@ -742,7 +742,12 @@ func (t *transfer) manage(ctx context.Context) {
 			}
 		}
 	}
-	if t.layout != nil && !t.ownPlan {
+	// A node down a small blob's trees asks its parents only (tree.go),
+	// and they are its neighbours: the have streams of others, a line for
+	// each piece from each, would cost it CPU for nothing (at 32 nodes on
+	// two cores, a third of the median node's time). It picks them when it
+	// leaves the trees.
+	if t.layout != nil && !t.ownPlan && !t.usesTrees() {
 		t.pickNeighbours(ctx)
 	}
 }

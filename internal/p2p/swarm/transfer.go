@@ -159,6 +159,7 @@ type transfer struct {
 	watchers   map[string]int  // have streams of the node open, by named peer
 	fetcher    string
 	lease      uint64
+	seq        uint64             // the node's tracker.Peer.Seq in the swarm
 	originStop context.CancelFunc // non-nil while the origin is streaming
 	asFetcher  bool               // the origin run is the fetcher's
 	fetchLease uint64             // the lease the fetcher's origin stream publishes under, while it runs
@@ -351,8 +352,12 @@ func (t *transfer) event(ev tracker.Event) {
 	me := t.n.opts.ID
 	switch ev.Type {
 	case tracker.EventPeer:
-		if ev.Peer != nil && ev.Peer.ID != me {
+		switch {
+		case ev.Peer == nil:
+		case ev.Peer.ID != me:
 			t.members[ev.Peer.ID] = *ev.Peer
+		default:
+			t.seq = ev.Peer.Seq // the node's own place (tree.go)
 		}
 	case tracker.EventGone:
 		if ev.Peer != nil {

@@ -1,8 +1,10 @@
 package swarm
 
 import (
+	"cmp"
 	"context"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 )
@@ -15,8 +17,8 @@ import (
 // from its first holder, a quarter of its uplink to each (BENCHMARKS.md,
 // the nineteenth session). A blob of up to treeBlobs instead goes down
 // treeStripes trees, one per stripe of its pieces (piece i is in stripe i
-// mod treeStripes). The members, the fetcher first and the others by ID,
-// are dealt into treeStripes groups; stripe s's tree is a heap of
+// mod treeStripes). The members, the fetcher first and the others in the
+// order they joined the swarm, are dealt into treeStripes groups; stripe s's tree is a heap of
 // treeStripes children a node, group s's nodes first, under the fetcher.
 // So each node passes on the stripe its group leads, to up to treeStripes
 // children, and is a leaf of the others: its uplink carries about one
@@ -119,22 +121,32 @@ func (t *transfer) skipTrees() {
 	}
 }
 
-// treeOrder is the members, the trees' root first and the others by ID.
-// t.mu is held.
+// treeOrder is the members, the trees' root first and the others in the
+// order they joined the swarm (tracker.Peer.Seq), then by ID. A node told
+// of fewer members than another has been told of the first ones: the
+// nodes it places place themselves alike, and the trees they work out
+// have no cycle (TestTreesWithoutCycles). t.mu is held.
 func (t *transfer) treeOrder() []string {
-	ids := make([]string, 0, len(t.members)+1)
-	for id := range t.members {
+	type place struct {
+		seq uint64
+		id  string
+	}
+	ps := make([]place, 0, len(t.members)+1)
+	for id, m := range t.members {
 		if id != t.trees.root {
-			ids = append(ids, id)
+			ps = append(ps, place{m.Seq, id})
 		}
 	}
 	if me := t.n.opts.ID; me != t.trees.root {
-		if _, ok := t.members[me]; !ok {
-			ids = append(ids, me)
-		}
+		ps = append(ps, place{t.seq, me})
 	}
-	slices.Sort(ids)
-	return append([]string{t.trees.root}, ids...)
+	slices.SortFunc(ps, func(a, b place) int { return cmp.Or(cmp.Compare(a.seq, b.seq), strings.Compare(a.id, b.id)) })
+	order := make([]string, 0, len(ps)+1)
+	order = append(order, t.trees.root)
+	for _, p := range ps {
+		order = append(order, p.id)
+	}
+	return order
 }
 
 // heldWhole reports whether a member holds the blob whole. t.mu is held.

@@ -3,7 +3,10 @@ package swarm
 import (
 	"fmt"
 	"math/bits"
+	"math/rand/v2"
 	"testing"
+
+	"github.com/gantry-dev/gantry/internal/p2p/tracker"
 )
 
 // The trees of a small blob, for swarms of 1 to 64 nodes but the fetcher:
@@ -60,5 +63,55 @@ func TestTreeShape(t *testing.T) {
 	}
 	if p := treeParent([]string{"fetcher", "a"}, "stranger", 0); p != "" {
 		t.Errorf("a node not in the order has parent %q, want none", p)
+	}
+}
+
+// The members of a swarm learn of each other at different times: the
+// tracker tells each of them its own place, the members that joined
+// before it, and then each that joins, in the order they joined. However
+// far each node's view reaches, the parents the nodes work out from their
+// views form trees: no node's way up comes back to itself. (Ordered by
+// ID, 32 nodes whose IDs did not follow the order they joined in made
+// cycles in the simulated cluster, and each request down one waited out
+// its hold.)
+func TestTreesWithoutCycles(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	for m := 2; m <= 40; m++ {
+		for range 20 {
+			// ids[k] joined k-th, after the fetcher: IDs in no order.
+			ids := make([]string, m)
+			for k, v := range rng.Perm(m) {
+				ids[k] = fmt.Sprintf("n%02d", v)
+			}
+			parents := map[string][treeStripes]string{}
+			for k, me := range ids {
+				tr := &transfer{n: &Node{opts: Options{ID: me}}, members: map[string]tracker.Peer{}, changed: make(chan struct{}), logged: make(chan struct{})}
+				tr.trees.root = "f"
+				tr.event(tracker.Event{Type: tracker.EventPeer, Peer: &tracker.Peer{ID: me, Seq: uint64(k + 2)}})
+				tr.event(tracker.Event{Type: tracker.EventPeer, Peer: &tracker.Peer{ID: "f", Seq: 1}})
+				seen := k + rng.IntN(m-k) // the last member it heard of
+				for j := range seen + 1 {
+					if j != k {
+						tr.event(tracker.Event{Type: tracker.EventPeer, Peer: &tracker.Peer{ID: ids[j], Seq: uint64(j + 2)}})
+					}
+				}
+				order := tr.treeOrder()
+				var ps [treeStripes]string
+				for s := range treeStripes {
+					ps[s] = treeParent(order, me, s)
+				}
+				parents[me] = ps
+			}
+			for s := range treeStripes {
+				for _, id := range ids {
+					at := id
+					for hops := 0; at != "f"; hops++ {
+						if at = parents[at][s]; at == "" || hops > m {
+							t.Fatalf("%d nodes joined as %v, stripe %d: %s has no way up to the fetcher (%v)", m, ids, s, id, parents)
+						}
+					}
+				}
+			}
+		}
 	}
 }

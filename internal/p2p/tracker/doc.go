@@ -18,8 +18,11 @@
 //
 // A peer joins a swarm when it first wants a blob (so a cold herd of
 // simultaneous pulls forms one swarm at once), or when it holds the blob
-// whole (a seeder). When it joins it is sent the swarm as it is: members,
-// fetcher, piece layout and the piece hashes published so far.
+// whole (a seeder). When it joins it is sent the swarm as it is: its own
+// place in it, the members, fetcher, piece layout and the piece hashes
+// published so far. Each swarm numbers its members as they join
+// (Peer.Seq), and a peer is told of them in that order: a peer told of
+// fewer members than another was told of the first ones.
 //
 // # The fetcher
 //

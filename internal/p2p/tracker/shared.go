@@ -251,6 +251,7 @@ type swarmJSON struct {
 	Rejoin  bool            `json:"rejoin,omitempty"`
 	Layout  *Layout         `json:"layout,omitempty"`
 	Hashes  []digest.Digest `json:"hashes,omitempty"`
+	Joins   uint64          `json:"joins,omitempty"`
 }
 
 // snapshot returns the state as of the last entry applied. t.mu is held.
@@ -264,7 +265,7 @@ func (t *Tracker) snapshot() Snapshot {
 		st.Seen[r] = at.UnixNano()
 	}
 	for d, sw := range t.swarms {
-		s := swarmJSON{Digest: d, Fetcher: sw.fetcher, Lease: sw.lease, Renewed: sw.renewed.UnixNano(), Rejoin: sw.rejoin, Layout: sw.layout, Hashes: sw.hashes}
+		s := swarmJSON{Digest: d, Fetcher: sw.fetcher, Lease: sw.lease, Renewed: sw.renewed.UnixNano(), Rejoin: sw.rejoin, Layout: sw.layout, Hashes: sw.hashes, Joins: sw.joins}
 		for _, id := range sw.order {
 			s.Members = append(s.Members, *sw.members[id])
 		}
@@ -318,7 +319,9 @@ func (t *Tracker) restore(st stateJSON) {
 			sw.members[m.ID] = new(m)
 			sw.order = append(sw.order, m.ID)
 			sess.swarms[s.Digest] = struct{}{}
+			sw.joins = max(sw.joins, m.Seq)
 		}
+		sw.joins = max(sw.joins, s.Joins)
 		if len(s.Expired) > 0 {
 			sw.expired = map[string]struct{}{}
 			for _, id := range s.Expired {

@@ -105,13 +105,7 @@ func TestReplicasShareSwarms(t *testing.T) {
 	}
 	d := connect(t, B.srv.URL, "d")
 	d.announce(tracker.Announce{Join: []tracker.Join{{Digest: blob}}})
-	seen := map[string]bool{}
-	for range 3 {
-		seen[d.expect(func(ev tracker.Event) bool { return ev.Type == tracker.EventPeer }, "members").Peer.ID] = true
-	}
-	if !seen["a"] || !seen["b"] || !seen["c"] {
-		t.Fatalf("late joiner saw members %v", seen)
-	}
+	expectMembers(t, d, "d4 a1 b2 c3")
 	d.expect(func(ev tracker.Event) bool { return ev.Type == tracker.EventPiece && len(ev.Pieces) == 1 }, "pieces")
 	d.expect(fetcherIs("a", 1), "fetcher")
 	waitFor(t, "both replicas agree", func() bool {
@@ -255,6 +249,12 @@ func TestReplicaJoinsLate(t *testing.T) {
 		peers = append(peers, p)
 	}
 	peers[0].announce(tracker.Announce{Publish: []tracker.Publish{{Digest: blob, Lease: 1, Layout: &layout, Pieces: []tracker.PieceHash{{Index: 1, Hash: hash(1)}}}}})
+	// The last to join leaves: the late replica, which learns the swarm
+	// from a snapshot, still gives the next member the same place.
+	peers[11].announce(tracker.Announce{Leave: []digest.Digest{blob}})
+	for _, p := range peers[1:6] { // entries enough for a snapshot since
+		p.announce(tracker.Announce{Join: []tracker.Join{{Digest: blob}}})
+	}
 	B := newReplica(t, rs.URL, tracker.Options{SnapshotEvery: 5})
 	waitFor(t, "the late replica agrees", func() bool {
 		sa, _ := A.tr.Swarm(blob)
@@ -263,8 +263,16 @@ func TestReplicaJoinsLate(t *testing.T) {
 	})
 	late := connect(t, B.srv.URL, "late")
 	late.announce(tracker.Announce{Join: []tracker.Join{{Digest: blob}}})
+	if m := late.expect(func(ev tracker.Event) bool { return ev.Type == tracker.EventPeer }, "its place").Peer; m.ID != "late" || m.Seq != 13 {
+		t.Errorf("the late member was told first of %s at %d, want itself at 13", m.ID, m.Seq)
+	}
 	late.expect(func(ev tracker.Event) bool { return ev.Type == tracker.EventPiece && len(ev.Pieces) == 1 }, "pieces")
 	late.expect(fetcherIs("p0", 1), "fetcher")
+	waitFor(t, "both replicas agree on the late member", func() bool {
+		sa, _ := A.tr.Swarm(blob)
+		sb, _ := B.tr.Swarm(blob)
+		return cmp.Equal(sa, sb) && len(sa.Members) == 12
+	})
 }
 
 // When the fetcher's replica dies, the fetcher reconnects to the other

@@ -127,6 +127,7 @@ type stream struct {
 type swarm struct {
 	members map[string]*Peer
 	order   []string // member IDs in join order, for the fetcher election
+	joins   uint64   // the members that joined, the last Peer.Seq given
 	fetcher string
 	lease   uint64
 	renewed time.Time           // when the fetcher last published, or was elected
@@ -694,17 +695,20 @@ func (t *Tracker) join(sess *session, j Join, now time.Time) {
 			t.complete(sess, d, now)
 		}
 		if rejoined {
+			t.send(sess, Event{Type: EventPeer, Digest: d, Peer: new(*m)})
 			t.sendSwarm(sess, sw, d)
 			t.send(sess, Event{Type: EventFetcher, Digest: d, Fetcher: sw.fetcher, Lease: sw.lease})
 		}
 		return
 	}
-	me := &Peer{ID: sess.peer, Addr: sess.addr, Complete: j.Complete}
+	sw.joins++
+	me := &Peer{ID: sess.peer, Addr: sess.addr, Complete: j.Complete, Seq: sw.joins}
 	sw.members[sess.peer] = me
 	sw.order = append(sw.order, sess.peer)
 	sess.swarms[d] = struct{}{}
 
 	t.takeHashes(sw, d, j, sess.peer)
+	t.send(sess, Event{Type: EventPeer, Digest: d, Peer: new(*me)}) // its place
 	t.sendSwarm(sess, sw, d)
 	t.broadcast(sw, Event{Type: EventPeer, Digest: d, Peer: new(*me)}, sess.peer)
 	if !t.elect(sw, d, now) {

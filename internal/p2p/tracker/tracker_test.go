@@ -116,19 +116,47 @@ func TestColdHerd(t *testing.T) {
 			t.Fatalf("pieces %+v", ev.Pieces)
 		}
 	}
-	// A late joiner gets the swarm as it stands.
+	// A late joiner gets the swarm as it stands: its own place, then the
+	// members in the order they joined.
 	d := connect(t, url, "d")
 	d.announce(tracker.Announce{Join: []tracker.Join{{Digest: blob}}})
-	seen := map[string]bool{}
-	for range 3 {
-		seen[d.expect(func(ev tracker.Event) bool { return ev.Type == tracker.EventPeer }, "members").Peer.ID] = true
-	}
-	if !seen["a"] || !seen["b"] || !seen["c"] {
-		t.Fatalf("late joiner saw members %v", seen)
-	}
+	expectMembers(t, d, "d4 a1 b2 c3")
 	d.expect(func(ev tracker.Event) bool { return ev.Type == tracker.EventLayout }, "layout")
 	d.expect(func(ev tracker.Event) bool { return ev.Type == tracker.EventPiece && len(ev.Pieces) == 1 }, "pieces")
 	d.expect(fetcherIs("a", 1), "fetcher")
+}
+
+// expectMembers has p told of members, each an ID and its Peer.Seq ("a1
+// b2"), in this order.
+func expectMembers(t *testing.T, p *peer, members string) {
+	t.Helper()
+	var got []string
+	for range strings.Fields(members) {
+		m := p.expect(func(ev tracker.Event) bool { return ev.Type == tracker.EventPeer }, "members").Peer
+		got = append(got, fmt.Sprint(m.ID, m.Seq))
+	}
+	if strings.Join(got, " ") != members {
+		t.Fatalf("%s was told of members %q, want %q", p.c.Peer, got, members)
+	}
+}
+
+// A swarm's members are told of each other in the order they joined, and
+// each of its place in it: one that leaves and joins again comes last.
+func TestJoinOrder(t *testing.T) {
+	_, url := newTracker(t, tracker.Options{})
+	a, b, c := connect(t, url, "a"), connect(t, url, "b"), connect(t, url, "c")
+	a.announce(tracker.Announce{Join: []tracker.Join{{Digest: blob}}})
+	expectMembers(t, a, "a1")
+	b.announce(tracker.Announce{Join: []tracker.Join{{Digest: blob}}})
+	expectMembers(t, b, "b2 a1")
+	expectMembers(t, a, "b2")
+	c.announce(tracker.Announce{Join: []tracker.Join{{Digest: blob}}})
+	expectMembers(t, c, "c3 a1 b2")
+	expectMembers(t, a, "c3")
+	a.announce(tracker.Announce{Leave: []digest.Digest{blob}})
+	a.announce(tracker.Announce{Join: []tracker.Join{{Digest: blob}}})
+	expectMembers(t, a, "a4 b2 c3")
+	expectMembers(t, b, "c3 a4")
 }
 
 // When the fetcher's stream ends, the next member takes over with a new

@@ -17,7 +17,8 @@ const (
 	// EventHello is the first line of every stream; it carries nothing.
 	EventHello = "hello"
 	// EventPeer says a member joined a swarm, or that it now holds the
-	// blob whole (Peer.Complete).
+	// blob whole (Peer.Complete). A member that joins is told of itself
+	// first (its Peer.Seq), then of the others in the order they joined.
 	EventPeer = "peer"
 	// EventGone says a member left a swarm (Peer.ID).
 	EventGone = "gone"
@@ -42,6 +43,11 @@ type Peer struct {
 	Addr string `json:"addr,omitempty"`
 	// Complete is true once the peer holds the whole blob, verified.
 	Complete bool `json:"complete,omitempty"`
+	// Seq is the peer's place in the order the swarm's members joined:
+	// the tracker counts each swarm's joins from 1, so that every member
+	// sees the same order, and one that joins later comes after every
+	// member it was told of. 0 from a tracker that does not count.
+	Seq uint64 `json:"seq,omitempty"`
 }
 
 // Layout is how a blob is cut into pieces: every piece is PieceSize bytes

@@ -499,10 +499,10 @@ func TestCorruptPeer(t *testing.T) {
 }
 
 // A member that holds every request it gets, its have stream open and
-// silent and its pieces never sent, becomes a parent in a small blob's
-// trees once it joins: its children give it up within treeHold and a
-// second, leave the trees, and finish from the swarm before their blob
-// stalls, without asking the origin.
+// silent and its pieces never sent, is a parent in a small blob's trees
+// if it joined early (here second, after the fetcher): its children give
+// it up within treeHold and a second, leave the trees, and finish from the
+// swarm before their blob stalls, without asking the origin.
 func TestStuckParentLeftBehind(t *testing.T) {
 	b := randomBlob(t, 2<<20)
 	d := digest.FromBytes(b)
@@ -513,7 +513,9 @@ func TestStuckParentLeftBehind(t *testing.T) {
 	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 	defer cancel()
 	start := time.Now()
-	errs := c.startPulls(ctx, b, o)
+	errs := make(chan error, len(c.nodes))
+	pullOn := func(m *member) { go func() { errs <- pull(ctx, m.node, b, o.fetch(d), m.id) }() }
+	pullOn(c.nodes[0])
 	waitFor(t, "a fetcher", func() bool { s, _ := c.trk.Load().Swarm(d); return s.Fetcher != "" })
 	var held atomic.Int64
 	release := make(chan struct{})
@@ -528,8 +530,12 @@ func TestStuckParentLeftBehind(t *testing.T) {
 		case <-release:
 		}
 	}))
-	joinAs(t, c.tracker, "a-sloth", sloth, tracker.Join{Digest: d}) // its ID first: it leads the first tree
-	t.Cleanup(func() { close(release) })                            // before the server's Close waits for its handlers
+	t.Cleanup(func() { close(release) }) // before the server's Close waits for its handlers
+	// It joins second, after the fetcher: it leads the first tree.
+	joinAs(t, c.tracker, "sloth", sloth, tracker.Join{Digest: d})
+	for _, m := range c.nodes[1:] {
+		pullOn(m)
+	}
 	for range c.nodes {
 		if err := <-errs; err != nil {
 			t.Fatal(err)

@@ -359,9 +359,11 @@ func (t *transfer) event(ev tracker.Event) {
 		default:
 			t.seq = ev.Peer.Seq // the node's own place (tree.go)
 		}
+		t.trees.order = nil
 	case tracker.EventGone:
 		if ev.Peer != nil {
 			delete(t.members, ev.Peer.ID)
+			t.trees.order = nil
 			if nb := t.neighbours[ev.Peer.ID]; nb != nil {
 				t.dropLocked(nb)
 			}

@@ -57,6 +57,7 @@ const treeHeader = "Gantry-Tree"
 // guards it.
 type trees struct {
 	root     string                 // the fetcher when the trees began
+	order    []string               // treeOrder's answer, nil once the members changed
 	off      bool                   // left, or never taken: the swarm brings the pieces
 	parents  [treeStripes]string    // each stripe's parent, as last worked out
 	heard    [treeStripes]bool      // that parent answered a request: it may be asked ahead
@@ -66,30 +67,39 @@ type trees struct {
 }
 
 // treeParent is the parent of node me in stripe s's tree over order, the
-// root first: "" if me is the root or not in order.
+// root first: "" if me is the root or not in order. Stripe s's tree is a
+// heap of treeStripes children a node over the others, group s's first
+// (the others at positions s, s+treeStripes, ...), then the rest, each in
+// order; it is worked out, not built.
 func treeParent(order []string, me string, s int) string {
 	k := slices.Index(order, me)
 	if k <= 0 {
 		return ""
 	}
-	// Group s's nodes first, then the others, each in order.
-	others := order[1:]
-	heap := make([]string, 0, len(others))
-	for j, id := range others {
-		if j%treeStripes == s {
-			heap = append(heap, id)
-		}
+	// Of the m others (the members but the root) me is the j-th;
+	// inGroup(j) is how many of the first j are in group s, whose lead
+	// nodes come first in the heap; pos is me's place in it.
+	const n = treeStripes
+	j, m := k-1, len(order)-1
+	inGroup := func(j int) int { return max(0, j-s+n-1) / n }
+	lead := inGroup(m)
+	pos := lead + j - inGroup(j)
+	if j%n == s {
+		pos = j / n
 	}
-	for j, id := range others {
-		if j%treeStripes != s {
-			heap = append(heap, id)
-		}
-	}
-	j := slices.Index(heap, me)
-	if j == 0 {
+	if pos == 0 {
 		return order[0]
 	}
-	return heap[(j-1)/treeStripes]
+	p := (pos - 1) / n // the parent's place in the heap
+	if p < lead {
+		return order[1+p*n+s]
+	}
+	r := p - lead // the r-th of the others not in group s
+	off := r % (n - 1)
+	if off >= s {
+		off++
+	}
+	return order[1+r/(n-1)*n+off]
 }
 
 // usesTrees reports whether the node takes the blob down its trees now.
@@ -125,8 +135,12 @@ func (t *transfer) skipTrees() {
 // order they joined the swarm (tracker.Peer.Seq), then by ID. A node told
 // of fewer members than another has been told of the first ones: the
 // nodes it places place themselves alike, and the trees they work out
-// have no cycle (TestTreesWithoutCycles). t.mu is held.
+// have no cycle (TestTreesWithoutCycles). It is worked out again only
+// once the members changed. t.mu is held.
 func (t *transfer) treeOrder() []string {
+	if t.trees.order != nil && t.trees.order[0] == t.trees.root {
+		return t.trees.order
+	}
 	type place struct {
 		seq uint64
 		id  string
@@ -146,6 +160,7 @@ func (t *transfer) treeOrder() []string {
 	for _, p := range ps {
 		order = append(order, p.id)
 	}
+	t.trees.order = order
 	return order
 }
 

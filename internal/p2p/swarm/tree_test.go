@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math/bits"
 	"math/rand/v2"
+	"slices"
 	"testing"
 
 	"github.com/gantry-dev/gantry/internal/p2p/tracker"
@@ -112,6 +113,61 @@ func TestTreesWithoutCycles(t *testing.T) {
 					}
 				}
 			}
+		}
+	}
+}
+
+// treeParentBuilt is treeParent by building stripe s's heap.
+func treeParentBuilt(order []string, me string, s int) string {
+	k := slices.Index(order, me)
+	if k <= 0 {
+		return ""
+	}
+	var heap []string
+	for j, id := range order[1:] {
+		if j%treeStripes == s {
+			heap = append(heap, id)
+		}
+	}
+	for j, id := range order[1:] {
+		if j%treeStripes != s {
+			heap = append(heap, id)
+		}
+	}
+	if j := slices.Index(heap, me); j > 0 {
+		return heap[(j-1)/treeStripes]
+	}
+	return order[0]
+}
+
+// treeParent works out the parent the heap it describes gives.
+func TestTreeParentWorkedOut(t *testing.T) {
+	for m := 1; m <= 100; m++ {
+		order := []string{"fetcher"}
+		for k := range m {
+			order = append(order, fmt.Sprint("n", k))
+		}
+		for s := range treeStripes {
+			for _, id := range order {
+				if got, want := treeParent(order, id, s), treeParentBuilt(order, id, s); got != want {
+					t.Fatalf("%d nodes, stripe %d: %s's parent is %q, want %q", m, s, id, got, want)
+				}
+			}
+		}
+	}
+}
+
+// A node's requesters work out its parents on every wake-up: at a
+// thousand members, from the members' order kept since they changed.
+func BenchmarkTreeParents(b *testing.B) {
+	tr := &transfer{n: &Node{opts: Options{ID: "n500"}}, members: map[string]tracker.Peer{}, changed: make(chan struct{}), logged: make(chan struct{})}
+	tr.trees.root = "f"
+	for k := range 1000 {
+		tr.event(tracker.Event{Type: tracker.EventPeer, Peer: &tracker.Peer{ID: fmt.Sprint("n", k), Seq: uint64(k + 2)}})
+	}
+	for b.Loop() {
+		for s := range treeStripes {
+			treeParent(tr.treeOrder(), "n500", s)
 		}
 	}
 }

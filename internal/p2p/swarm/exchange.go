@@ -378,6 +378,7 @@ type choice struct {
 	piece int
 	nb    *neighbour
 	extra bool // a request of the fetcher beyond Options.Requests
+	tree  bool // a request down the piece's tree (tree.go), that says so
 }
 
 // next waits for the next request to make (choose, or rarestOf the
@@ -577,7 +578,7 @@ func (t *transfer) request(c choice) {
 	t.taking[i][nb] = cancel
 	t.mu.Unlock()
 	start := time.Now()
-	size, err := t.takePiece(ctx, nb, i)
+	size, err := t.takePiece(ctx, nb, i, c.tree)
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if delete(t.taking[i], nb); len(t.taking[i]) == 0 {
@@ -682,8 +683,11 @@ func (e errCorrupt) Error() string {
 }
 
 // takePiece requests piece i of nb, checks it and keeps it, and returns
-// its size.
-func (t *transfer) takePiece(ctx context.Context, nb *neighbour, i int) (int64, error) {
+// its size. down says the request goes down the piece's tree, as it was
+// when the request was made: the node's parent there may have moved since
+// (members that joined late), and a parent asked for a piece it does not
+// hold yet answers 404 to a request that does not say so.
+func (t *transfer) takePiece(ctx context.Context, nb *neighbour, i int, down bool) (int64, error) {
 	t.mu.Lock()
 	l := *t.layout
 	off, size := l.Bounds(i)
@@ -694,7 +698,6 @@ func (t *transfer) takePiece(ctx context.Context, nb *neighbour, i int) (int64, 
 	if bs := l.BlockSize(i); bs > 0 {
 		batch = min(batch, int(bs))
 	}
-	down := t.usesTrees() && nb.id == t.trees.parents[i%treeStripes]
 	t.mu.Unlock()
 	var conn net.Conn
 	ctx = httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{GotConn: func(ci httptrace.GotConnInfo) { conn = ci.Conn }})

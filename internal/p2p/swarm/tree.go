@@ -230,7 +230,7 @@ func (t *transfer) climb(ctx context.Context, s int) {
 				t.extra++
 				t.inflight[i]++
 				nb.requesting[i] = time.Now()
-				c := choice{piece: i, nb: nb, extra: true}
+				c := choice{piece: i, nb: nb, extra: true, tree: true}
 				t.trace("piece asked", "piece", i, "peer", nb.id, "tree", s)
 				t.n.spawn(func() {
 					t.request(c)

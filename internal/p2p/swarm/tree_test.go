@@ -1,11 +1,15 @@
 package swarm
 
 import (
+	"context"
 	"fmt"
 	"math/bits"
 	"math/rand/v2"
+	"net/http"
+	"net/http/httptest"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/gantry-dev/gantry/internal/p2p/tracker"
 )
@@ -169,5 +173,36 @@ func BenchmarkTreeParents(b *testing.B) {
 		for s := range treeStripes {
 			treeParent(tr.treeOrder(), "n500", s)
 		}
+	}
+}
+
+// A request down a tree says so (treeHeader) though the node's parent in
+// that stripe moved after it asked: at 32 nodes members that joined late
+// moved leaves' parents, the requests already made went out without the
+// header, the old parents answered 404 for pieces they did not hold yet,
+// and their children left the trees.
+func TestTreeRequestSaysSoAfterAMove(t *testing.T) {
+	b := payload(1 << 20)
+	_, tr := nodeTransfer(t, Options{}, b, 64<<10)
+	said := make(chan string, 1)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		said <- r.Header.Get(treeHeader)
+		http.NotFound(w, r)
+	}))
+	t.Cleanup(srv.Close)
+	ctx, stop := context.WithCancel(t.Context())
+	t.Cleanup(stop)
+	tr.mu.Lock()
+	nb := &neighbour{id: "old", addr: srv.Listener.Addr().String(), ctx: ctx, stop: stop, requesting: map[int]time.Time{},
+		has: make([]bool, len(tr.state)), refused: make([]bool, len(tr.state))}
+	tr.neighbours[nb.id] = nb
+	tr.trees.parents[0] = "new" // moved since piece 0 was asked of "old"
+	tr.inflight[0]++
+	tr.active++
+	tr.extra++
+	tr.mu.Unlock()
+	tr.request(choice{piece: 0, nb: nb, extra: true, tree: true})
+	if h := <-said; h == "" {
+		t.Error("the request down the tree went without its header")
 	}
 }

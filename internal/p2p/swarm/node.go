@@ -84,6 +84,11 @@ type Options struct {
 	// served with ConnContext); for a larger one, until the socket's
 	// buffer has taken the rest. Default 4.
 	UploadSlots int
+	// TreeBlobs is the size of the largest blob that goes down trees
+	// (tree.go) rather than by the swarm's requests; negative: none.
+	// Default: every blob too small for a layout's head (ChooseLayout),
+	// under 16 MiB.
+	TreeBlobs int64
 	// OnPull, if set, is called once for each reader of Fetch when it
 	// ends: a record of the pull from which completion times and their
 	// percentiles are computed.
@@ -186,6 +191,9 @@ func New(opts Options) (*Node, error) {
 	}
 	if opts.UploadSlots <= 0 {
 		opts.UploadSlots = 4
+	}
+	if opts.TreeBlobs == 0 {
+		opts.TreeBlobs = treeBlobs
 	}
 	log := opts.Logger
 	if log == nil {

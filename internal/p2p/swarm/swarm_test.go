@@ -339,58 +339,62 @@ func TestColdHerdOneOriginFetch(t *testing.T) {
 // sends much more than one copy of the blob (in the swarm the first holder
 // of a new piece sends it to every node that asks).
 func TestSmallBlobDownTrees(t *testing.T) {
-	const nodes, size = 8, 1 << 20
-	b := randomBlob(t, size)
-	o := newOrigin(t, b)
-	o.delay.Store(int64(2 * time.Millisecond)) // the origin is the slow link
-	logs := &syncLog{t: t}
-	up := &uploads{}
-	c := newCluster(t, 0, swarm.Options{})
-	c.wrap = up.wrap
-	for range nodes {
-		c.add(swarm.Options{StallTimeout: 10 * time.Second, Logger: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))}, t.TempDir())
-	}
-	c.pullAll(b, o, 60*time.Second)
-	s := c.stats()
-	if o.gets.Load() != 1 || s.Fallbacks != 0 || s.TreesLeft != 0 {
-		t.Errorf("origin GETs %d, fallbacks %d, trees left %d; want 1, 0 and 0", o.gets.Load(), s.Fallbacks, s.TreesLeft)
-	}
-	asked, down := 0, 0
-	for line := range strings.Lines(logs.String()) {
-		if strings.Contains(line, `msg="piece asked"`) {
-			asked++
-			if strings.Contains(line, " tree=") {
-				down++
+	const nodes = 8
+	for _, size := range []int{1 << 20, 12 << 20} { // a tail of 16 KiB pieces, and none
+		t.Run(fmt.Sprint(size>>20, "MiB"), func(t *testing.T) {
+			b := randomBlob(t, size)
+			o := newOrigin(t, b)
+			o.delay.Store(int64(2 * time.Millisecond)) // the origin is the slow link
+			logs := &syncLog{t: t}
+			up := &uploads{}
+			c := newCluster(t, 0, swarm.Options{})
+			c.wrap = up.wrap
+			for range nodes {
+				c.add(swarm.Options{StallTimeout: 10 * time.Second, Logger: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))}, t.TempDir())
 			}
-		}
-	}
-	if asked != down || asked < (nodes-1)*(size/(64<<10)) {
-		t.Errorf("%d pieces asked for, %d of them down a tree; want every one, and more than %d", asked, down, (nodes-1)*(size/(64<<10)))
-	}
-	for _, m := range c.nodes {
-		if sent := m.node.Stats().ServedBytes; sent > size*5/4 {
-			t.Errorf("%s sent %d bytes, want about one copy (%d) at most", m.id, sent, size)
-		}
-	}
-	// A node in the trees hears only of its parents' pieces (two, or a
-	// few more if the trees moved as members joined): it reads no other
-	// have stream, whose lines it would not use. (The fetcher, out of the
-	// trees, may read any.)
-	up.mu.Lock()
-	defer up.mu.Unlock()
-	read, fetcher := map[string]map[string]bool{}, c.fetcher()
-	for _, h := range up.haves {
-		if h.to != fetcher {
-			if read[h.to] == nil {
-				read[h.to] = map[string]bool{}
+			c.pullAll(b, o, 60*time.Second)
+			s := c.stats()
+			if o.gets.Load() != 1 || s.Fallbacks != 0 || s.TreesLeft != 0 {
+				t.Errorf("origin GETs %d, fallbacks %d, trees left %d; want 1, 0 and 0", o.gets.Load(), s.Fallbacks, s.TreesLeft)
 			}
-			read[h.to][h.node] = true
-		}
-	}
-	for id, from := range read {
-		if len(from) > 4 {
-			t.Errorf("%s read the have streams of %d peers (%v), want its parents' only", id, len(from), slices.Sorted(maps.Keys(from)))
-		}
+			asked, down := 0, 0
+			for line := range strings.Lines(logs.String()) {
+				if strings.Contains(line, `msg="piece asked"`) {
+					asked++
+					if strings.Contains(line, " tree=") {
+						down++
+					}
+				}
+			}
+			if asked != down || asked < (nodes-1)*(size/(64<<10)) {
+				t.Errorf("%d pieces asked for, %d of them down a tree; want every one, and more than %d", asked, down, (nodes-1)*(size/(64<<10)))
+			}
+			for _, m := range c.nodes {
+				if sent := m.node.Stats().ServedBytes; sent > int64(size)*5/4 {
+					t.Errorf("%s sent %d bytes, want about one copy (%d) at most", m.id, sent, size)
+				}
+			}
+			// A node in the trees hears only of its parents' pieces (two, or a
+			// few more if the trees moved as members joined): it reads no other
+			// have stream, whose lines it would not use. (The fetcher, out of the
+			// trees, may read any.)
+			up.mu.Lock()
+			defer up.mu.Unlock()
+			read, fetcher := map[string]map[string]bool{}, c.fetcher()
+			for _, h := range up.haves {
+				if h.to != fetcher {
+					if read[h.to] == nil {
+						read[h.to] = map[string]bool{}
+					}
+					read[h.to][h.node] = true
+				}
+			}
+			for id, from := range read {
+				if len(from) > 4 {
+					t.Errorf("%s read the have streams of %d peers (%v), want its parents' only", id, len(from), slices.Sorted(maps.Keys(from)))
+				}
+			}
+		})
 	}
 }
 
@@ -409,26 +413,31 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 // sends little more than one copy; if it was any other node, its
 // neighbours take their pieces elsewhere and the origin is asked once.
 // A small blob's trees (tree.go) lose their root's parent, or a node that
-// passes a stripe on (the first node but the fetcher leads the first
-// stripe's tree): its children take their pieces from the swarm.
+// passes a stripe on (with 4 nodes but the fetcher, each passes one on):
+// its children take their pieces from the swarm.
 func TestNodeKilled(t *testing.T) {
 	for _, tc := range []struct {
 		name    string
 		fetcher bool
 		gets    int64
 		size    int
+		trees   bool
 	}{
-		{"fetcher", true, 2, 8 << 20},
-		{"peer", false, 1, 8 << 20},
-		{"fetcher-of-trees", true, 2, 2 << 20},
-		{"peer-in-trees", false, 1, 2 << 20},
+		{"fetcher", true, 2, 8 << 20, false},
+		{"peer", false, 1, 8 << 20, false},
+		{"fetcher-of-trees", true, 2, 2 << 20, true},
+		{"peer-in-trees", false, 1, 2 << 20, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			b := randomBlob(t, tc.size)
 			d := digest.FromBytes(b)
 			o := newOrigin(t, b)
 			o.delay.Store(int64(5 * time.Millisecond * time.Duration(8<<20/tc.size))) // about 2.5 s for the blob
-			c := newCluster(t, 5, swarm.Options{StallTimeout: 20 * time.Second})
+			opts := swarm.Options{StallTimeout: 20 * time.Second}
+			if !tc.trees {
+				opts.TreeBlobs = -1
+			}
+			c := newCluster(t, 5, opts)
 			ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
 			defer cancel()
 			errs := c.startPulls(ctx, b, o)
@@ -462,7 +471,7 @@ func TestNodeKilled(t *testing.T) {
 			if o.bytes.Load() > int64(len(b))*3/2 {
 				t.Errorf("the origin sent %d bytes, want at most 1.5x the blob", o.bytes.Load())
 			}
-			if tc.size <= 2<<20 && s.TreesLeft == 0 {
+			if tc.trees && s.TreesLeft == 0 {
 				t.Error("no node left the trees, want the killed node's children to")
 			}
 		})
@@ -473,17 +482,20 @@ func TestNodeKilled(t *testing.T) {
 // reaches a reader, and the pull completes from honest peers. A node asks
 // the liar for no more than the requests it had out to it when the first
 // corrupt piece landed (Options.Pipeline). In a small blob's trees the
-// liar leads the first stripe's (its ID comes first): its children leave
+// liar leads the first stripe's (it joined first): its children leave
 // the trees.
 func TestCorruptPeer(t *testing.T) {
 	const pipeline = 2
-	for _, size := range []int{4 << 20, 1 << 20} {
-		t.Run(fmt.Sprint(size>>20, "MiB"), func(t *testing.T) {
-			b := randomBlob(t, size)
+	for _, tc := range []struct {
+		size  int
+		trees int64 // Options.TreeBlobs
+	}{{4 << 20, -1}, {1 << 20, 0}} {
+		t.Run(fmt.Sprint(tc.size>>20, "MiB"), func(t *testing.T) {
+			b := randomBlob(t, tc.size)
 			d := digest.FromBytes(b)
 			o := newOrigin(t, b)
 			o.delay.Store(int64(time.Millisecond))
-			c := newCluster(t, 4, swarm.Options{StallTimeout: 20 * time.Second, Pipeline: pipeline})
+			c := newCluster(t, 4, swarm.Options{StallTimeout: 20 * time.Second, Pipeline: pipeline, TreeBlobs: tc.trees})
 			liar := newLiar(t, c.tracker, d)
 			c.pullAll(b, o, 60*time.Second)
 			s := c.stats()
@@ -1086,7 +1098,7 @@ func TestFetcherSendsEachPieceOnce(t *testing.T) {
 	const nodes, size = 6, 8 << 20 // 128 pieces of 64 KiB (ChooseLayout)
 	b := randomBlob(t, size)
 	d := digest.FromBytes(b)
-	o, up, c := slowOriginCluster(t, b, nodes, swarm.Options{StallTimeout: 20 * time.Second})
+	o, up, c := slowOriginCluster(t, b, nodes, swarm.Options{StallTimeout: 20 * time.Second, TreeBlobs: -1})
 	start := time.Now()
 	c.pullAll(b, o, 60*time.Second)
 	took := time.Since(start)
@@ -1184,7 +1196,7 @@ func TestSeedTakerKilled(t *testing.T) {
 	c := newCluster(t, 0, swarm.Options{})
 	c.wrap = up.wrap
 	for range 4 {
-		c.add(swarm.Options{StallTimeout: 20 * time.Second}, t.TempDir())
+		c.add(swarm.Options{StallTimeout: 20 * time.Second, TreeBlobs: -1}, t.TempDir())
 	}
 	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
 	defer cancel()
@@ -1197,7 +1209,7 @@ func TestSeedTakerKilled(t *testing.T) {
 	})
 	// The victim joins late, so that it is not the fetcher, and passes on
 	// nothing within the test (256 KiB at 4 KiB/s).
-	victim := c.add(swarm.Options{StallTimeout: 20 * time.Second, UploadRate: 4 << 10}, t.TempDir())
+	victim := c.add(swarm.Options{StallTimeout: 20 * time.Second, UploadRate: 4 << 10, TreeBlobs: -1}, t.TempDir())
 	go func() { _ = pull(ctx, victim.node, b, o.fetch(d), "victim") }()
 	var took []string
 	waitFor(t, "the victim given two pieces", func() bool {
@@ -1243,7 +1255,7 @@ func TestSeedTakerKilled(t *testing.T) {
 func TestEveryNodeTakesTheFetcher(t *testing.T) {
 	const nodes, size = 8, 8 << 20 // 128 pieces of 64 KiB (ChooseLayout)
 	b := randomBlob(t, size)
-	o, up, c := slowOriginCluster(t, b, nodes, swarm.Options{StallTimeout: 20 * time.Second, Neighbours: 2})
+	o, up, c := slowOriginCluster(t, b, nodes, swarm.Options{StallTimeout: 20 * time.Second, Neighbours: 2, TreeBlobs: -1})
 	c.pullAll(b, o, 60*time.Second)
 	streamed, fetcher := o.streamEnd(), c.fetcher()
 	up.mu.Lock()
@@ -1269,7 +1281,7 @@ func TestSeedingReadsBoundedHaves(t *testing.T) {
 	const nodes, neighbours, size = 14, 2, 8 << 20 // 128 pieces of 64 KiB (ChooseLayout)
 	const bound = 4 * neighbours
 	b := randomBlob(t, size)
-	o, up, c := slowOriginCluster(t, b, nodes, swarm.Options{StallTimeout: 20 * time.Second, Neighbours: neighbours})
+	o, up, c := slowOriginCluster(t, b, nodes, swarm.Options{StallTimeout: 20 * time.Second, Neighbours: neighbours, TreeBlobs: -1})
 	c.pullAll(b, o, 60*time.Second)
 	streamed, fetcher := o.streamEnd(), c.fetcher()
 	up.mu.Lock()
@@ -1355,7 +1367,7 @@ func TestPieceGivenElsewhere(t *testing.T) {
 func TestNeighboursReadEachOther(t *testing.T) {
 	const nodes, size = 14, 8 << 20
 	b := randomBlob(t, size)
-	o, up, c := slowOriginCluster(t, b, nodes, swarm.Options{StallTimeout: 20 * time.Second, Neighbours: 2})
+	o, up, c := slowOriginCluster(t, b, nodes, swarm.Options{StallTimeout: 20 * time.Second, Neighbours: 2, TreeBlobs: -1})
 	c.pullAll(b, o, 60*time.Second)
 	fetcher := c.fetcher()
 	up.mu.Lock()

@@ -683,7 +683,7 @@ func (t *transfer) run(ctx context.Context) {
 			t.n.spawn(func() { t.requester(ctx, true) })
 		}
 	}
-	if t.size <= treeBlobs {
+	if t.size <= t.n.opts.TreeBlobs {
 		t.mu.Lock()
 		t.trees.then = requesters // if the node leaves the trees
 		t.mu.Unlock()
@@ -927,7 +927,7 @@ func (t *transfer) startOrigin(ctx context.Context, asFetcher bool) {
 	})
 	if asFetcher {
 		t.fetchLease = lease
-		if t.size > treeBlobs { // a small blob's pieces go down its trees (tree.go)
+		if t.size > t.n.opts.TreeBlobs { // a small blob's pieces go down its trees (tree.go)
 			t.startSeeding(ctx)
 		}
 	}

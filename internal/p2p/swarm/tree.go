@@ -15,36 +15,40 @@ import (
 // swarm's requests to find their shape: each new piece reaches one node,
 // every other node asks that one for it at once, and it goes out as a star
 // from its first holder, a quarter of its uplink to each (BENCHMARKS.md,
-// the nineteenth session). A blob of up to treeBlobs instead goes down
-// treeStripes trees, one per stripe of its pieces (piece i is in stripe i
-// mod treeStripes). The members, the fetcher first and the others in the
-// order they joined the swarm, are dealt into treeStripes groups; stripe s's tree is a heap of
-// treeStripes children a node, group s's nodes first, under the fetcher.
-// So each node passes on the stripe its group leads, to up to treeStripes
-// children, and is a leaf of the others: its uplink carries about one
-// copy of the blob, its downlink takes each stripe from its parent there,
-// and a piece is as many hops from the fetcher as the tree is deep (4 at
-// 16 nodes, 5 at 32), each the time of one of its blocks.
+// the nineteenth session). A blob of up to Options.TreeBlobs (by default
+// under 16 MiB, every blob too small for a layout's head) instead goes
+// down treeStripes trees, one per stripe of its pieces (piece i is in
+// stripe i mod treeStripes). The members, the fetcher first and the others
+// in the order they joined the swarm, are dealt into treeStripes groups;
+// stripe s's tree is a heap of treeStripes children a node, group s's
+// nodes first, under the fetcher. So each node passes on the stripe its
+// group leads, to up to treeStripes children, and is a leaf of the others:
+// its uplink carries about one copy of the blob, its downlink takes each
+// stripe from its parent there, and a piece is as many hops from the
+// fetcher as the tree is deep (4 at 16 nodes, 5 at 32), each the time of
+// one of its blocks.
 //
 // A node asks its parent in each tree for the stripe's pieces in order,
 // treeAhead bytes ahead of what landed; the parent holds such a request
 // until the piece is there or on its way (blocks pass on as they come),
 // and serves each child's requests one at a time. The fetcher, whose
 // pieces go to the trees' two roots, does not super-seed such a blob. A
+// node in the trees has its parents for neighbours, and no others. A
 // request down a tree that fails (the parent gone, busy or slow, a
 // corrupt piece) ends the trees for the node: its pieces then come from
-// the swarm's requests as for any blob, and its children's requests from
-// whatever it holds.
+// the swarm's requests and neighbours as for any blob, and its children's
+// requests from whatever it holds.
 //
-// In same-run pairs at 8 nodes on 10 Mbit/s (BENCHMARKS.md, the
-// twenty-fourth session) the trees took a 1 MiB blob to the median node
-// in 1.41x the time its bytes take on a link against 1.67x, and 2 MiB in
-// 1.27x against 1.46x; at 32 nodes on 2 Mbit/s, 1 MiB in 1.84x against
-// 2.02x. Trees for every blob under 16 MiB (all in 64 KiB pieces) did as
-// well at 4 MiB on 8 and 16 nodes, but no better at 32 nodes on 2 Mbit/s,
-// and worse on 10 Mbit/s.
+// In same-run pairs (BENCHMARKS.md, the twenty-fourth and twenty-fifth
+// sessions) the trees took a 1 MiB blob to the median node in 1.41x the
+// time its bytes take on a link, against 1.67x by the swarm's requests, at
+// 8 nodes on 10 Mbit/s. At 32 nodes, ordering the members by join and
+// reading no have streams but the parents' took it from 2.58x to 1.92x;
+// then a 4 MiB blob down trees took 1.21x against 1.33x by the requests
+// at 8 nodes and 1.41x against 1.73x at 32. (Trees for blobs up to 16 MiB
+// did worse at 32 nodes before those two changes.)
 const (
-	treeBlobs   = tailBlobs
+	treeBlobs   = 4*headPieces*minPieceSize/headCut - 1 // Options.TreeBlobs' default: too small for a head (ChooseLayout)
 	treeStripes = 2
 	treeAhead   = 128 << 10
 )
@@ -105,7 +109,7 @@ func treeParent(order []string, me string, s int) string {
 // usesTrees reports whether the node takes the blob down its trees now.
 // t.mu is held.
 func (t *transfer) usesTrees() bool {
-	return t.size <= treeBlobs && !t.trees.off
+	return t.size <= t.n.opts.TreeBlobs && !t.trees.off
 }
 
 // leaveTrees ends the trees for the node midway, and counts it. t.mu is

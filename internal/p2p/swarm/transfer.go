@@ -752,7 +752,7 @@ func (t *transfer) manage(ctx context.Context) {
 	// A node down a small blob's trees asks its parents only (tree.go),
 	// and they are its neighbours: the have streams of others, a line for
 	// each piece from each, would cost it CPU for nothing (at 32 nodes on
-	// two cores, a third of the median node's time). It picks them when it
+	// two cores, an eighth of the agents' CPU). It picks them when it
 	// leaves the trees.
 	if t.layout != nil && !t.ownPlan && !t.usesTrees() {
 		t.pickNeighbours(ctx)

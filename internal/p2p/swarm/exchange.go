@@ -401,18 +401,24 @@ func (t *transfer) next(ctx context.Context, fetcherOnly bool) (c choice, ok boo
 			c = t.choose(now, &retry)
 		}
 		if c.nb != nil && c.piece >= 0 {
-			t.active++
-			if c.extra {
-				t.extra++
-			}
-			t.inflight[c.piece]++
-			c.nb.requesting[c.piece] = now
+			t.inFlight(c, now)
 			c.nb.asked = now
 			t.trace("piece asked", "piece", c.piece, "peer", c.nb.id, "extra", c.extra)
 			return c, true
 		}
 		t.waitUntil(ctx, retry)
 	}
+}
+
+// inFlight counts c's request in flight, made at now; request counts it
+// out. t.mu is held.
+func (t *transfer) inFlight(c choice, now time.Time) {
+	t.active++
+	if c.extra {
+		t.extra++
+	}
+	t.inflight[c.piece]++
+	c.nb.requesting[c.piece] = now
 }
 
 // canAsk reports whether the node may send nb another request: it has
@@ -695,7 +701,8 @@ func (t *transfer) takePiece(ctx context.Context, nb *neighbour, i int, down boo
 	// A piece cut into blocks is read a block at a time at most, so that
 	// each block passes on as it comes.
 	batch := batchFor(nb.rate, t.n.opts.StallTimeout)
-	if bs := l.BlockSize(i); bs > 0 {
+	bs := l.BlockSize(i)
+	if bs > 0 {
 		batch = min(batch, int(bs))
 	}
 	t.mu.Unlock()
@@ -707,7 +714,7 @@ func (t *transfer) takePiece(ctx context.Context, nb *neighbour, i int, down boo
 	}
 	req.Header.Set("Range", fmt.Sprintf("bytes=%d-%d", off, off+size-1))
 	req.Header.Set(peerHeader, t.n.opts.ID)
-	if bs := l.BlockSize(i); bs > 0 {
+	if bs > 0 {
 		req.Header.Set(blockSizeHeader, strconv.FormatInt(bs, 10))
 	}
 	var held *time.Timer

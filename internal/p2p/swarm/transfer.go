@@ -683,7 +683,7 @@ func (t *transfer) run(ctx context.Context) {
 			t.n.spawn(func() { t.requester(ctx, true) })
 		}
 	}
-	if t.size <= t.n.opts.TreeBlobs {
+	if t.treeBlob() {
 		t.mu.Lock()
 		t.trees.then = requesters // if the node leaves the trees
 		t.mu.Unlock()
@@ -927,7 +927,7 @@ func (t *transfer) startOrigin(ctx context.Context, asFetcher bool) {
 	})
 	if asFetcher {
 		t.fetchLease = lease
-		if t.size > t.n.opts.TreeBlobs { // a small blob's pieces go down its trees (tree.go)
+		if !t.treeBlob() { // a small blob's pieces go down its trees (tree.go)
 			t.startSeeding(ctx)
 		}
 	}

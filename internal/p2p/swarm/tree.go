@@ -106,10 +106,14 @@ func treeParent(order []string, me string, s int) string {
 	return order[1+r/(n-1)*n+off]
 }
 
+// treeBlob reports whether the blob is one to go down trees
+// (Options.TreeBlobs).
+func (t *transfer) treeBlob() bool { return t.size <= t.n.opts.TreeBlobs }
+
 // usesTrees reports whether the node takes the blob down its trees now.
 // t.mu is held.
 func (t *transfer) usesTrees() bool {
-	return t.size <= t.n.opts.TreeBlobs && !t.trees.off
+	return t.treeBlob() && !t.trees.off
 }
 
 // leaveTrees ends the trees for the node midway, and counts it. t.mu is
@@ -230,11 +234,8 @@ func (t *transfer) climb(ctx context.Context, s int) {
 			_, size := t.layout.Bounds(i)
 			if t.trees.asked[s] == 0 || t.trees.heard[s] && t.trees.asked[s]+size <= treeAhead {
 				t.trees.asked[s] += size
-				t.active++
-				t.extra++
-				t.inflight[i]++
-				nb.requesting[i] = time.Now()
 				c := choice{piece: i, nb: nb, extra: true, tree: true}
+				t.inFlight(c, time.Now())
 				t.trace("piece asked", "piece", i, "peer", nb.id, "tree", s)
 				t.n.spawn(func() {
 					t.request(c)

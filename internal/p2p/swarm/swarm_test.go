@@ -11,6 +11,7 @@ import (
 	"math"
 	"net/http"
 	"net/http/httptest"
+	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -340,7 +341,12 @@ func TestColdHerdOneOriginFetch(t *testing.T) {
 // of a new piece sends it to every node that asks).
 func TestSmallBlobDownTrees(t *testing.T) {
 	const nodes = 8
-	for _, size := range []int{1 << 20, 12 << 20} { // a tail of 16 KiB pieces, and none
+	pieceField := regexp.MustCompile(` piece=\d+`)
+	for _, tc := range []struct{ size, pieces int }{
+		{1 << 20, 32},   // pieces of 32 KiB
+		{12 << 20, 192}, // of 64 KiB
+	} {
+		size := tc.size
 		t.Run(fmt.Sprint(size>>20, "MiB"), func(t *testing.T) {
 			b := randomBlob(t, size)
 			o := newOrigin(t, b)
@@ -357,17 +363,23 @@ func TestSmallBlobDownTrees(t *testing.T) {
 			if o.gets.Load() != 1 || s.Fallbacks != 0 || s.TreesLeft != 0 {
 				t.Errorf("origin GETs %d, fallbacks %d, trees left %d; want 1, 0 and 0", o.gets.Load(), s.Fallbacks, s.TreesLeft)
 			}
-			asked, down := 0, 0
+			asked, down, pieces := 0, 0, map[string]bool{}
 			for line := range strings.Lines(logs.String()) {
 				if strings.Contains(line, `msg="piece asked"`) {
 					asked++
 					if strings.Contains(line, " tree=") {
 						down++
 					}
+					pieces[pieceField.FindString(line)] = true
 				}
 			}
-			if asked != down || asked < (nodes-1)*(size/(64<<10)) {
-				t.Errorf("%d pieces asked for, %d of them down a tree; want every one, and more than %d", asked, down, (nodes-1)*(size/(64<<10)))
+			if asked != down || asked < (nodes-1)*tc.pieces {
+				t.Errorf("%d pieces asked for, %d of them down a tree; want every one, and more than %d", asked, down, (nodes-1)*tc.pieces)
+			}
+			// Pieces of a thirty-second of the blob, down to 16 KiB and up to
+			// 64 KiB, no smaller ones at the end (treeLayout).
+			if len(pieces) != tc.pieces {
+				t.Errorf("the blob was cut in %d pieces, want %d", len(pieces), tc.pieces)
 			}
 			for _, m := range c.nodes {
 				if sent := m.node.Stats().ServedBytes; sent > int64(size)*5/4 {

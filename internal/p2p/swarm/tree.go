@@ -7,6 +7,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/gantry-dev/gantry/internal/p2p/tracker"
 )
 
 // Small blobs go down trees.
@@ -26,7 +28,7 @@ import (
 // its uplink carries about one copy of the blob, its downlink takes each
 // stripe from its parent there, and a piece is as many hops from the
 // fetcher as the tree is deep (4 at 16 nodes, 5 at 32), each the time of
-// one of its blocks.
+// one of its blocks. Its pieces are a thirty-second of it (treeLayout).
 //
 // A node asks its parent in each tree for the stripe's pieces in order,
 // treeAhead bytes ahead of what landed; the parent holds such a request
@@ -51,6 +53,7 @@ const (
 	treeBlobs   = 4*headPieces*minPieceSize/headCut - 1 // Options.TreeBlobs' default: too small for a head (ChooseLayout)
 	treeStripes = 2
 	treeAhead   = 128 << 10
+	treePieces  = 32 // what treeLayout aims at
 )
 
 // treeHeader marks a request down a tree: the node holds it until it has
@@ -104,6 +107,30 @@ func treeParent(order []string, me string, s int) string {
 		off++
 	}
 	return order[1+r/(n-1)*n+off]
+}
+
+// treeLayout cuts a blob that goes down trees: pieces of a thirty-second
+// of it, a power of two from tracker.MinPieceSize (16 KiB) up to
+// ChooseLayout's small pieces (64 KiB), each in pieceBlocks blocks.
+//
+// The fetcher passes a piece on only once the piece came whole from the
+// origin and its hash is known, and its uplink carries the blob at about
+// the rate its downlink takes it: the time a piece takes on the link is a
+// lag that every node keeps to its pull's end. (A tail of smaller pieces,
+// which spreads a swarm's last pieces over more uplinks, does nothing in
+// a tree.) At 8 nodes on 10 Mbit/s the fetcher sent nothing for the first
+// 80 ms of a 1 MiB blob cut in 64 KiB pieces; cut in 32 KiB pieces the
+// blob reached the median node in 1.29x the time its bytes take on a link
+// against 1.48x, and at 32 nodes on 2 Mbit/s 1.41x against 1.69x. Pieces
+// of 16 KiB did less well than 32 KiB at 8 nodes and cost 40% more CPU,
+// and worse at 32 nodes on 10 Mbit/s, where the bench's two cores bind
+// (BENCHMARKS.md, the twenty-sixth session).
+func treeLayout(size int64) tracker.Layout {
+	p := int64(tracker.MinPieceSize)
+	for p < size/treePieces && p < minPieceSize/headCut {
+		p *= 2
+	}
+	return tracker.Layout{Size: size, PieceSize: p, PieceBlocks: pieceBlocks}
 }
 
 // treeBlob reports whether the blob is one to go down trees

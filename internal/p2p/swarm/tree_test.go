@@ -161,6 +161,35 @@ func TestTreeParentWorkedOut(t *testing.T) {
 	}
 }
 
+// A blob down trees is cut in pieces of a thirty-second of it, from 16 KiB
+// to 64 KiB, in blocks of at least 4 KiB, with no head or tail: the
+// fetcher sends a piece on only once it came whole, so the time a piece
+// takes on a link is how long the trees wait behind the origin.
+func TestTreeLayout(t *testing.T) {
+	for _, tc := range []struct {
+		size   int64
+		piece  int64
+		pieces int
+	}{
+		{0, 16 << 10, 1},
+		{100, 16 << 10, 1},
+		{512 << 10, 16 << 10, 32},
+		{512<<10 + 1, 16 << 10, 33},
+		{1 << 20, 32 << 10, 32},
+		{2 << 20, 64 << 10, 32},
+		{4 << 20, 64 << 10, 64},
+		{treeBlobs, 64 << 10, 256},
+	} {
+		l := treeLayout(tc.size)
+		if err := l.Validate(); err != nil {
+			t.Errorf("treeLayout(%d): %v", tc.size, err)
+		}
+		if l.PieceSize != tc.piece || l.Pieces() != tc.pieces || l.HeadPieces != 0 || l.TailPieces != 0 || l.PieceBlocks != pieceBlocks {
+			t.Errorf("treeLayout(%d) = %+v, %d pieces; want %d of %d bytes, in %d blocks", tc.size, l, l.Pieces(), tc.pieces, tc.piece, pieceBlocks)
+		}
+	}
+}
+
 // A node's requesters work out its parents on every wake-up: at a
 // thousand members, from the members' order kept since they changed.
 func BenchmarkTreeParents(b *testing.B) {

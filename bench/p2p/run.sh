@@ -152,7 +152,7 @@ for t in ip tc curl aria2c opentracker mktorrent awk sha256sum; do
 done
 if [ -z "$GANTRY" ]; then
 	GANTRY=$(mktemp -d)/gantry
-	go build -o "$GANTRY" ./cmd/gantry
+	env -u CC go build -o "$GANTRY" ./cmd/gantry # CC is the congestion control here, not cgo's compiler
 fi
 [ -x "$GANTRY" ] || die "no gantry binary at $GANTRY"
 ALT_GANTRY=${ALT_GANTRY:-$GANTRY}
@@ -180,7 +180,7 @@ room=$(df -P -m "$WORK" | awk 'NR == 2 { print $4 }')
 need=$(((maxn + 4) * maxs + 1024))
 ((room >= need)) || { rmdir "$WORK"; die "$need MiB free needed in $(dirname "$WORK") for $maxn nodes and a $maxs MiB blob, $room MiB there"; }
 PULLAT=$WORK/pullat
-go build -o "$PULLAT" ./bench/p2p/pullat
+env -u CC go build -o "$PULLAT" ./bench/p2p/pullat
 mkdir -p "$OUT/logs"
 TSV=$OUT/runs.tsv
 CLK=$(getconf CLK_TCK)

@@ -904,9 +904,11 @@ func (t *transfer) originPiece(ctx context.Context, origin Origin, l tracker.Lay
 // a fallback. t.mu is held.
 func (t *transfer) startOrigin(ctx context.Context, asFetcher bool) {
 	if t.layout == nil {
-		l := ChooseLayout(t.size, len(t.members)+1)
+		var l tracker.Layout
 		if t.treeBlob() {
 			l = treeLayout(t.size)
+		} else {
+			l = ChooseLayout(t.size, len(t.members)+1)
 		}
 		t.setLayout(l)
 		if !asFetcher {

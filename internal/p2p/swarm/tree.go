@@ -32,9 +32,9 @@ import (
 //
 // A node asks its parent in each tree for the stripe's pieces in order,
 // treeAhead bytes ahead of what landed, two pieces at least (the one on
-// its way and the next); the parent holds such a request
-// until the piece is there or on its way (blocks pass on as they come),
-// and serves each child's requests one at a time. The fetcher, whose
+// its way and the next); the parent holds such a request until the piece
+// is there or on its way (blocks pass on as they come), and serves each
+// child's requests one at a time. The fetcher, whose
 // pieces go to the trees' two roots, does not super-seed such a blob. A
 // node in the trees has its parents for neighbours, and no others. A
 // request down a tree that fails (the parent gone, busy or slow, a

@@ -70,9 +70,10 @@ func pieceHash(l tracker.Layout, piece []byte) (digest.Digest, []byte) {
 }
 
 // readBlockList parses the block list of a blocksHeader for piece i of l,
-// and checks it against the piece's published hash want.
-// Any fault is errCorrupt: a peer asked for the list that sends none, or a
-// wrong one, is banned as one that sends a corrupt piece is.
+// and checks it against the piece's published hash want
+// (checkBlockList). Any fault is errCorrupt: a peer asked for the list
+// that sends none, or a wrong one, is banned as one that sends a corrupt
+// piece is.
 func readBlockList(h string, l tracker.Layout, i int, want digest.Digest) ([]byte, error) {
 	if len(h) > base64.StdEncoding.EncodedLen(tracker.MaxBlocks*sha256.Size) {
 		return nil, errCorrupt{piece: i, why: fmt.Sprintf("a block list of %d bytes", len(h))}
@@ -81,14 +82,30 @@ func readBlockList(h string, l tracker.Layout, i int, want digest.Digest) ([]byt
 	if err != nil {
 		return nil, errCorrupt{piece: i, why: "block list: " + err.Error()}
 	}
+	return list, checkBlockList(list, l, i, want)
+}
+
+// listSize is the size of the block list of piece i of l: 0 if the layout
+// has no blocks.
+func listSize(l tracker.Layout, i int) int64 {
+	bs := l.BlockSize(i)
+	if bs == 0 {
+		return 0
+	}
 	_, n := l.Bounds(i)
-	if k := tracker.BlockCount(n, l.BlockSize(i)); len(list) != k*sha256.Size {
-		return nil, errCorrupt{piece: i, why: fmt.Sprintf("a block list of %d bytes, want %d digests", len(list), k)}
+	return int64(tracker.BlockCount(n, bs) * sha256.Size)
+}
+
+// checkBlockList checks list, the block list a peer sent for piece i of
+// l, against the piece's published hash want.
+func checkBlockList(list []byte, l tracker.Layout, i int, want digest.Digest) error {
+	if n := listSize(l, i); int64(len(list)) != n {
+		return errCorrupt{piece: i, why: fmt.Sprintf("a block list of %d bytes, want %d digests", len(list), n/sha256.Size)}
 	}
 	if digest.FromBytes(list) != want {
-		return nil, errCorrupt{piece: i, why: "the block list does not match the published hash"}
+		return errCorrupt{piece: i, why: "the block list does not match the published hash"}
 	}
-	return list, nil
+	return nil
 }
 
 // blockOK reports whether b is block k of the block list list.
@@ -125,17 +142,13 @@ type arrival struct {
 }
 
 // takeBlocks reads piece i of layout l into buf from src, a neighbour's
-// answer that came with the block list h, checking each block against
-// the list and the list against want. Unless the piece is held or on its
+// answer that came with the block list list (checked against the piece's
+// hash), checking each block against the list. Unless the piece is held or on its
 // way in another copy, the copy is an arrival (returned): each block is
 // kept as it matches, and the piece is told to the neighbours at its
 // first. The caller ends the arrival as the piece lands; if it fails,
 // takeBlocks ends it.
-func (t *transfer) takeBlocks(nb *neighbour, l tracker.Layout, i int, h string, want digest.Digest, buf []byte, src io.Reader) (*arrival, error) {
-	list, err := readBlockList(h, l, i, want)
-	if err != nil {
-		return nil, err
-	}
+func (t *transfer) takeBlocks(nb *neighbour, l tracker.Layout, i int, list []byte, buf []byte, src io.Reader) (*arrival, error) {
 	off, size := l.Bounds(i)
 	bs := l.BlockSize(i)
 	t.mu.Lock()

@@ -121,7 +121,7 @@ func TestArrivalPassedOn(t *testing.T) {
 		done := make(chan error, 1)
 		go func() {
 			_, size := l.Bounds(i)
-			a, err := tr.takeBlocks(&neighbour{id: "up"}, l, i, base64.StdEncoding.EncodeToString(lists[i]), tr.hashes[i], make([]byte, size), pr)
+			a, err := tr.takeBlocks(&neighbour{id: "up"}, l, i, lists[i], make([]byte, size), pr)
 			if err == nil {
 				tr.mu.Lock()
 				delete(tr.arriving, i)

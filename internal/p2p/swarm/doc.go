@@ -69,15 +69,19 @@
 //	                                             busy; with Gantry-Block-Size,
 //	                                             its block list in
 //	                                             Gantry-Blocks
+//	GET /p2p/v1/blobs/<digest>                   with Gantry-Stripe: F/S/P, a
+//	                                             small blob's stripe down a
+//	                                             tree: pieces F, F+S, ... of
+//	                                             a layout of P-byte pieces,
+//	                                             each its block list then its
+//	                                             bytes, in one answer
 //	GET /p2p/v1/blobs/<digest>/have              newline-delimited JSON Have
 //	                                             messages: first the pieces
 //	                                             held, then each new one
 //
-// A request for a piece with a Gantry-Tree header comes down a tree: the
-// node holds it until it holds the piece or takes it, for half the stall
-// timeout and 5 s at most, rather than answering 404; it waits as long
-// for an upload slot, and each peer's such requests are served one at a
-// time.
+// A stripe's answer sends each piece as the node holds it or takes it: it
+// waits for each for half the stall timeout and 5 s at most, as long for
+// an upload slot, and ends early if either does not come.
 //
 // A node names itself on both in a Gantry-Peer header: a super-seeding
 // fetcher tells a named peer's have stream only the pieces it offers that

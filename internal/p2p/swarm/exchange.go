@@ -378,7 +378,6 @@ type choice struct {
 	piece int
 	nb    *neighbour
 	extra bool // a request of the fetcher beyond Options.Requests
-	tree  bool // a request down the piece's tree (tree.go), that says so
 }
 
 // next waits for the next request to make (choose, or rarestOf the
@@ -584,7 +583,21 @@ func (t *transfer) request(c choice) {
 	t.taking[i][nb] = cancel
 	t.mu.Unlock()
 	start := time.Now()
-	size, err := t.takePiece(ctx, nb, i, c.tree)
+	size, err := t.takePiece(ctx, nb, i)
+	t.settle(c, start, size, err, ctx.Err() != nil && nb.ctx.Err() == nil)
+}
+
+// settle counts out the request c, made at start, that brought size bytes
+// or failed with err, and records how it went; dropped says the request
+// was cancelled though its neighbour was not. A neighbour that sent a
+// corrupt piece is banned.
+func (t *transfer) settle(c choice, start time.Time, size int64, err error, dropped bool) {
+	nb, i := c.nb, c.piece
+	if errors.As(err, new(errCorrupt)) {
+		t.n.corrupt.Add(1)
+		t.n.log.Warn("banning a peer that served a corrupt piece", "digest", t.d, "peer", nb.id, "err", err)
+		t.n.ban(nb.id) // and dropped from every transfer: settle logs it no more
+	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if delete(t.taking[i], nb); len(t.taking[i]) == 0 {
@@ -615,7 +628,7 @@ func (t *transfer) request(c choice) {
 			nb.has[i] = false
 			t.avail[i]--
 		}
-	case ctx.Err() != nil && nb.ctx.Err() == nil:
+	case dropped:
 		// The piece landed from another neighbour first (the endgame asks
 		// two for it): the rest of this copy would only take bandwidth
 		// from the pieces still missing, here and at the neighbour.
@@ -688,12 +701,9 @@ func (e errCorrupt) Error() string {
 	return fmt.Sprintf("piece %d does not match its published hash", e.piece)
 }
 
-// takePiece requests piece i of nb, checks it and keeps it, and returns
-// its size. down says the request goes down the piece's tree, as it was
-// when the request was made: the node's parent there may have moved since
-// (members that joined late), and a parent asked for a piece it does not
-// hold yet answers 404 to a request that does not say so.
-func (t *transfer) takePiece(ctx context.Context, nb *neighbour, i int, down bool) (int64, error) {
+// takePiece requests piece i of nb, checks it and keeps it (keepPiece),
+// and returns its size.
+func (t *transfer) takePiece(ctx context.Context, nb *neighbour, i int) (int64, error) {
 	t.mu.Lock()
 	l := *t.layout
 	off, size := l.Bounds(i)
@@ -717,69 +727,62 @@ func (t *transfer) takePiece(ctx context.Context, nb *neighbour, i int, down boo
 	if bs > 0 {
 		req.Header.Set(blockSizeHeader, strconv.FormatInt(bs, 10))
 	}
-	var held *time.Timer
-	if down {
-		req.Header.Set(treeHeader, "1")
-		// The parent answers within treeHold, if only 404: one that holds
-		// the request longer is given up, so that the node leaves the
-		// trees before its blob stalls.
-		ctx, cancel := context.WithCancel(ctx)
-		defer cancel()
-		held = time.AfterFunc(t.treeHold()+time.Second, cancel)
-		req = req.WithContext(ctx)
-	}
 	resp, err := t.n.opts.HTTP.Do(req)
-	if held != nil {
-		held.Stop()
-	}
 	if err != nil {
 		return 0, err
 	}
 	defer resp.Body.Close()
-	switch resp.StatusCode {
-	case http.StatusPartialContent:
-	case http.StatusForbidden:
-		t.n.refusedBy(nb.id)
-		return 0, fmt.Errorf("piece %d: %w", i, errRefused)
-	case http.StatusServiceUnavailable:
-		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 4<<10)) // keep the connection
-		if to := resp.Header.Get(givenHeader); to != "" {
-			return 0, fmt.Errorf("piece %d: %w", i, errGiven{to: to})
-		}
-		return 0, fmt.Errorf("piece %d: %w", i, errBusy)
-	default:
-		return 0, fmt.Errorf("piece %d: %s", i, resp.Status)
-	}
-	if down {
-		t.mu.Lock()
-		t.parentAnswered(nb, i)
-		if want == "" { // asked ahead of the fetcher's stream
-			want = digest.Digest(t.awaitHash(ctx, i))
-		}
-		t.mu.Unlock()
-		if want == "" {
-			return 0, fmt.Errorf("piece %d: %w: its hash was not published", i, errCut)
-		}
+	if err := t.answered(resp, nb, i, http.StatusPartialContent); err != nil {
+		return 0, err
 	}
 	var body io.Reader = resp.Body
 	if slack := readSlack(t.n.opts.HTTP); slack >= 0 {
 		body = batched(body, conn, size, slack, batch)
 	}
+	var list []byte
+	if l.PieceBlocks > 0 {
+		if list, err = readBlockList(resp.Header.Get(blocksHeader), l, i, want); err != nil {
+			return 0, err
+		}
+	}
+	return t.keepPiece(nb, l, i, list, want, &alive{r: limit(ctx, body, t.n.downRate), at: &t.bytesAt})
+}
+
+// answered returns the error a neighbour's answer to a request about piece
+// i says, nil if its status is ok.
+func (t *transfer) answered(resp *http.Response, nb *neighbour, i, ok int) error {
+	switch resp.StatusCode {
+	case ok:
+		return nil
+	case http.StatusForbidden:
+		t.n.refusedBy(nb.id)
+		return fmt.Errorf("piece %d: %w", i, errRefused)
+	case http.StatusServiceUnavailable:
+		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 4<<10)) // keep the connection
+		if to := resp.Header.Get(givenHeader); to != "" {
+			return fmt.Errorf("piece %d: %w", i, errGiven{to: to})
+		}
+		return fmt.Errorf("piece %d: %w", i, errBusy)
+	default:
+		return fmt.Errorf("piece %d: %s", i, resp.Status)
+	}
+}
+
+// keepPiece reads piece i of l from src, checks it, against its block
+// list (checked against want) if the layout has blocks or else against
+// want, keeps it and lands it, and returns its size.
+func (t *transfer) keepPiece(nb *neighbour, l tracker.Layout, i int, list []byte, want digest.Digest, src io.Reader) (int64, error) {
+	off, size := l.Bounds(i)
 	buf := getBuf(size)
 	defer putBuf(buf)
-	src := &alive{r: limit(ctx, body, t.n.downRate), at: &t.bytesAt}
 	var a *arrival
+	var err error
 	if l.PieceBlocks > 0 {
-		a, err = t.takeBlocks(nb, l, i, resp.Header.Get(blocksHeader), want, buf, src)
+		a, err = t.takeBlocks(nb, l, i, list, buf, src)
 	} else if _, err = io.ReadFull(src, buf); err != nil {
 		err = fmt.Errorf("piece %d: %w: %w", i, errCut, err)
 	} else if digest.FromBytes(buf) != want {
 		err = errCorrupt{piece: i}
-	}
-	if errors.As(err, new(errCorrupt)) {
-		t.n.corrupt.Add(1)
-		t.n.log.Warn("banning a peer that served a corrupt piece", "digest", t.d, "peer", nb.id, "err", err)
-		t.n.ban(nb.id) // and dropped from every transfer: request logs it no more
 	}
 	if err != nil {
 		return 0, err
@@ -841,11 +844,14 @@ func (n *Node) serve(w http.ResponseWriter, r *http.Request) {
 		http.NotFound(w, r)
 		return
 	}
-	if have {
+	switch stripe := r.Header.Get(stripeHeader); {
+	case have:
 		t.serveHave(w, r)
-		return
+	case stripe != "":
+		t.serveStripe(w, r, stripe)
+	default:
+		t.serveRange(w, r)
 	}
-	t.serveRange(w, r)
 }
 
 // serveHave streams the pieces the node verified, as it verifies them. It
@@ -976,15 +982,6 @@ func (t *transfer) serveRange(w http.ResponseWriter, r *http.Request) {
 	}
 	peer := r.Header.Get(peerHeader)
 	wait := slotWait
-	if r.Header.Get(treeHeader) != "" {
-		// A child's request down a tree (tree.go), for the next piece of
-		// its stripe: to be had from this node alone.
-		t.holdForChild(r.Context(), off)
-		turn := t.childTurn(peer)
-		turn.Lock()
-		defer turn.Unlock()
-		wait = t.treeHold()
-	}
 	bs, err := blockSizeOf(r.Header.Get(blockSizeHeader), end-off+1)
 	if err != nil {
 		http.Error(w, err.Error(), http.StatusBadRequest)

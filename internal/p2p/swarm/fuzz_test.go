@@ -26,6 +26,27 @@ func FuzzParseRange(f *testing.F) {
 	})
 }
 
+// FuzzParseStripe checks that the stripe parser of the peer API
+// (stripeHeader) accepts only a stripe that starts at a piece, steps
+// forward and names a piece size, and reads back what stripeAsk writes.
+func FuzzParseStripe(f *testing.F) {
+	for _, s := range []string{"0/2/32768", "31/2/65536", "4/0/1", "-1/2/3", "1/2", "1/2/3/4", "a/b/c", "9223372036854775807/1/1", ""} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		first, step, size, ok := parseStripe(s)
+		if !ok {
+			return
+		}
+		if first < 0 || step < 1 || size < 1 {
+			t.Fatalf("parseStripe(%q) = %d, %d, %d, true", s, first, step, size)
+		}
+		if a, b, c, ok := parseStripe(stripeAsk(first, step, size)); !ok || a != first || b != step || c != size {
+			t.Fatalf("parseStripe(stripeAsk(%d, %d, %d)) = %d, %d, %d, %v", first, step, size, a, b, c, ok)
+		}
+	})
+}
+
 // FuzzHave feeds have-stream lines from a hostile neighbour to a transfer:
 // the availability counts stay those of the pieces the neighbour holds.
 func FuzzHave(f *testing.F) {

@@ -381,6 +381,23 @@ func TestSmallBlobDownTrees(t *testing.T) {
 			if len(pieces) != tc.pieces {
 				t.Errorf("the blob was cut in %d pieces, want %d", len(pieces), tc.pieces)
 			}
+			// Each stripe comes down its tree in one answer from the parent
+			// (a few more if the trees moved as members joined), not a piece
+			// request at a time: every piece a node sent went in those.
+			up.mu.Lock()
+			streams := map[string]int{}
+			for _, s := range up.stripes {
+				streams[s.to]++
+			}
+			if len(up.list) != 0 || len(streams) != nodes-1 {
+				t.Errorf("%d pieces sent on their own and stripes sent to %d nodes; want none and every node but the fetcher", len(up.list), len(streams))
+			}
+			for id, k := range streams {
+				if k < 2 || k > 6 { // two stripes
+					t.Errorf("%s took its two stripes in %d answers, want two or a few more", id, k)
+				}
+			}
+			up.mu.Unlock()
 			for _, m := range c.nodes {
 				if sent := m.node.Stats().ServedBytes; sent > int64(size)*5/4 {
 					t.Errorf("%s sent %d bytes, want about one copy (%d) at most", m.id, sent, size)
@@ -629,7 +646,11 @@ func newLiar(t *testing.T, trackerURL string, d digest.Digest) *liar {
 			return
 		}
 		var off, end int64
-		if _, err := fmt.Sscanf(r.Header.Get("Range"), "bytes=%d-%d", &off, &end); err != nil {
+		if stripe := r.Header.Get("Gantry-Stripe"); stripe != "" {
+			// A stripe down a tree: block lists and bytes, all random.
+			w.Header().Set("Gantry-Stripe", stripe)
+			end = 1<<20 - 1
+		} else if _, err := fmt.Sscanf(r.Header.Get("Range"), "bytes=%d-%d", &off, &end); err != nil {
 			http.Error(w, "no range", http.StatusBadRequest)
 			return
 		}
@@ -637,7 +658,11 @@ func newLiar(t *testing.T, trackerURL string, d digest.Digest) *liar {
 		// It answers late, as a loaded peer does, so that a node has all
 		// its pipelined requests out to it when the first piece fails.
 		time.Sleep(50 * time.Millisecond)
-		w.WriteHeader(http.StatusPartialContent)
+		if r.Header.Get("Gantry-Stripe") != "" {
+			w.WriteHeader(http.StatusOK)
+		} else {
+			w.WriteHeader(http.StatusPartialContent)
+		}
 		_, _ = io.CopyN(w, rand.Reader, end-off+1)
 	}))
 	// It joins as a node still downloading (a complete member would stop
@@ -1049,13 +1074,14 @@ type upload struct {
 // uploads records the pieces each node sends, and the have streams it
 // serves.
 type uploads struct {
-	mu    sync.Mutex
-	list  []upload
-	haves []upload // no rng
+	mu      sync.Mutex
+	list    []upload
+	haves   []upload // no rng
+	stripes []upload // rng: the stripe asked for
 }
 
-// wrap counts the piece requests h answers with bytes, and the have
-// streams it opens.
+// wrap counts the piece requests h answers with bytes, the have streams
+// it opens and the stripes it sends down trees.
 func (u *uploads) wrap(id string, h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if strings.HasSuffix(r.URL.Path, "/have") {
@@ -1068,10 +1094,13 @@ func (u *uploads) wrap(id string, h http.Handler) http.Handler {
 		sw := &statusWriter{ResponseWriter: w}
 		at := time.Now()
 		h.ServeHTTP(sw, r)
-		if sw.status == http.StatusPartialContent {
-			u.mu.Lock()
+		u.mu.Lock()
+		defer u.mu.Unlock()
+		switch stripe := r.Header.Get("Gantry-Stripe"); {
+		case sw.status == http.StatusPartialContent:
 			u.list = append(u.list, upload{node: id, to: r.Header.Get("Gantry-Peer"), rng: r.Header.Get("Range"), at: at})
-			u.mu.Unlock()
+		case sw.status == http.StatusOK && stripe != "":
+			u.stripes = append(u.stripes, upload{node: id, to: r.Header.Get("Gantry-Peer"), rng: stripe, at: at})
 		}
 	})
 }

@@ -3,12 +3,18 @@ package swarm
 import (
 	"cmp"
 	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptrace"
 	"slices"
+	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/gantry-dev/gantry/internal/p2p/tracker"
+	"github.com/opencontainers/go-digest"
 )
 
 // Small blobs go down trees.
@@ -30,17 +36,15 @@ import (
 // fetcher as the tree is deep (4 at 16 nodes, 5 at 32), each the time of
 // one of its blocks. Its pieces are a thirty-second of it (treeLayout).
 //
-// A node asks its parent in each tree for the stripe's pieces in order,
-// treeAhead bytes ahead of what landed, two pieces at least (the one on
-// its way and the next); the parent holds such a request until the piece
-// is there or on its way (blocks pass on as they come), and serves each
-// child's requests one at a time. The fetcher, whose
+// A node asks its parent in each tree for the stripe once, and the
+// parent sends it the stripe's pieces in order in one answer, each as it
+// comes (blocks pass on as they come): stripeHeader. The fetcher, whose
 // pieces go to the trees' two roots, does not super-seed such a blob. A
 // node in the trees has its parents for neighbours, and no others. A
-// request down a tree that fails (the parent gone, busy or slow, a
-// corrupt piece) ends the trees for the node: its pieces then come from
-// the swarm's requests and neighbours as for any blob, and its children's
-// requests from whatever it holds.
+// stripe that fails (the parent gone, busy or slow, a corrupt piece) ends
+// the trees for the node: its pieces then come from the swarm's requests
+// and neighbours as for any blob, and its children's stripes from
+// whatever it holds.
 //
 // In same-run pairs (BENCHMARKS.md, the twenty-fourth and twenty-fifth
 // sessions) the trees took a 1 MiB blob to the median node in 1.41x the
@@ -53,25 +57,17 @@ import (
 const (
 	treeBlobs   = 4*headPieces*minPieceSize/headCut - 1 // Options.TreeBlobs' default: too small for a head (ChooseLayout)
 	treeStripes = 2
-	treeAhead   = 64 << 10
 	treePieces  = 32 // what treeLayout aims at
 )
-
-// treeHeader marks a request down a tree: the node holds it until it has
-// the piece, rather than answering 404.
-const treeHeader = "Gantry-Tree"
 
 // trees is a transfer's place in its blob's trees. The transfer's mu
 // guards it.
 type trees struct {
-	root     string                 // the fetcher when the trees began
-	order    []string               // treeOrder's answer, nil once the members changed
-	off      bool                   // left, or never taken: the swarm brings the pieces
-	parents  [treeStripes]string    // each stripe's parent, as last worked out
-	heard    [treeStripes]bool      // that parent answered a request: it may be asked ahead
-	asked    [treeStripes]int64     // bytes asked of each parent, not yet landed
-	children map[string]*sync.Mutex // one request at a time for each child
-	then     func()                 // starts the swarm's requesters, once off
+	root    string              // the fetcher when the trees began
+	order   []string            // treeOrder's answer, nil once the members changed
+	off     bool                // left, or never taken: the swarm brings the pieces
+	parents [treeStripes]string // each stripe's parent, as last worked out
+	then    func()              // starts the swarm's requesters, once off
 }
 
 // treeParent is the parent of node me in stripe s's tree over order, the
@@ -210,18 +206,12 @@ func (t *transfer) heldWhole() bool {
 	return false
 }
 
-// climb takes stripe s's pieces in order from the node's parent in its
-// tree, until the blob is whole or the node leaves the trees. It waits for
-// the swarm's layout and fetcher, and for the first piece's hash (the
-// fetcher's stream has begun); a swarm with no fetcher, since a member
-// holds the blob whole, has no trees. A parent is asked for one piece
-// until it answers that, and then for treeAhead bytes or two pieces,
-// whichever is more: a peer that fails every request is asked once. Each
-// request asked ahead is held at the parent, a goroutine woken at every
-// change there: at 32 nodes on 10 Mbit/s, where the two cores bind,
-// asking 64 KiB ahead rather than 128 KiB (two pieces of a 1 MiB blob
-// rather than four) brought it to the median node in 1.78x S/B rather
-// than 2.02x (BENCHMARKS.md, the twenty-sixth session).
+// climb takes stripe s's pieces from the node's parent in its tree, in
+// one answer (takeStripe), until the blob is whole or the node leaves the
+// trees; a parent that moves (members that joined later) is asked for the
+// rest. It waits for the swarm's layout and fetcher, and for the first
+// piece's hash (the fetcher's stream has begun); a swarm with no fetcher,
+// since a member holds the blob whole, has no trees.
 func (t *transfer) climb(ctx context.Context, s int) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -242,100 +232,312 @@ func (t *transfer) climb(ctx context.Context, s int) {
 	if t.trees.root == "" {
 		t.trees.root = t.fetcher
 	}
-	for i := s; i < len(t.state); i += treeStripes {
-		for t.state[i] == missing && t.inflight[i] == 0 {
-			if t.complete || t.failed != nil || ctx.Err() != nil || !t.usesTrees() {
-				return
-			}
-			if p := treeParent(t.treeOrder(), t.n.opts.ID, s); p != t.trees.parents[s] {
-				m, ok := t.members[p]
-				if t.neighbours[p] == nil && (!ok || !t.takeable(p)) {
-					t.leaveTrees("parent not to be asked", "stripe", s, "parent", p)
-					return
-				}
-				if t.neighbours[p] == nil {
-					t.addNeighbour(ctx, m)
-				}
-				t.trees.parents[s], t.trees.heard[s] = p, false
-				t.trace("tree parent", "stripe", s, "parent", p)
-			}
-			nb := t.neighbours[t.trees.parents[s]]
-			if nb == nil || nb.dropped {
-				t.leaveTrees("parent dropped", "stripe", s)
-				return
-			}
-			_, size := t.layout.Bounds(i)
-			if t.trees.asked[s] == 0 || t.trees.heard[s] && t.trees.asked[s]+size <= max(treeAhead, 2*t.layout.PieceSize) {
-				t.trees.asked[s] += size
-				c := choice{piece: i, nb: nb, extra: true, tree: true}
-				t.inFlight(c, time.Now())
-				t.trace("piece asked", "piece", i, "peer", nb.id, "tree", s)
-				t.n.spawn(func() {
-					t.request(c)
-					t.mu.Lock()
-					defer t.mu.Unlock()
-					t.trees.asked[s] -= size
-					t.signal()
-					if t.state[c.piece] == missing {
-						t.leaveTrees("a piece did not come", "piece", c.piece, "peer", c.nb.id)
-					}
-				})
-				break
-			}
-			t.wait(ctx)
+	for {
+		first := t.stripeNext(s)
+		if first < 0 || t.complete || t.failed != nil || ctx.Err() != nil || !t.usesTrees() {
+			return
+		}
+		p := treeParent(t.treeOrder(), t.n.opts.ID, s)
+		m, ok := t.members[p]
+		if t.neighbours[p] == nil && (!ok || !t.takeable(p)) {
+			t.leaveTrees("parent not to be asked", "stripe", s, "parent", p)
+			return
+		}
+		if t.neighbours[p] == nil {
+			t.addNeighbour(ctx, m)
+		}
+		nb := t.neighbours[p]
+		if nb == nil || nb.dropped {
+			t.leaveTrees("parent dropped", "stripe", s)
+			return
+		}
+		if p != t.trees.parents[s] {
+			t.trees.parents[s] = p
+			t.trace("tree parent", "stripe", s, "parent", p)
+		}
+		t.trace("stripe asked", "stripe", s, "from", first, "peer", p)
+		t.mu.Unlock()
+		err := t.takeStripe(nb, s, first)
+		t.mu.Lock()
+		if err != nil {
+			t.leaveTrees("its stripe did not come", "stripe", s, "peer", p, "err", err)
+			return
 		}
 	}
 }
 
-// treeHold is how long a node holds a child's request for a piece it does
-// not have yet, and how long the request waits for an upload slot: half
-// the stall timeout, so that a child whose parent is stuck leaves the
-// trees, and the swarm has the other half before the child asks its
-// origin; and at most 5 s, well within the time a client waits for an
-// answer's head (10 s by default).
+// stripeNext returns stripe s's first missing piece, -1 if none is.
+// t.mu is held.
+func (t *transfer) stripeNext(s int) int {
+	for i := s; i < len(t.state); i += treeStripes {
+		if t.state[i] == missing {
+			return i
+		}
+	}
+	return -1
+}
+
+// stripeHeader, on a request for a blob down a tree, asks for a stripe of
+// its pieces: "FIRST/STEP/PIECESIZE", pieces FIRST, FIRST+STEP and so on
+// of a layout of PIECESIZE. The answer (200, the header said back) is
+// each piece's block list (none if the layout has no blocks) and then its
+// bytes, piece after piece: the parent sends each as it comes to it, and
+// TCP paces the stream. Asked a piece at a time, as before, a child's
+// request for the next piece waited behind the bytes its own uplink and
+// its parent's downlink queued, and the parent's uplink went idle: the
+// fetcher's carried its two stripes at 88% of its link, 8 points under
+// its download, at 32 nodes on 2 Mbit/s (BENCHMARKS.md, the
+// twenty-seventh session).
+const stripeHeader = "Gantry-Stripe"
+
+// stripeAsk is the stripeHeader of a request for the stripe of step
+// pieces from first on, in a layout of pieces of pieceSize bytes.
+func stripeAsk(first, step int, pieceSize int64) string {
+	return fmt.Sprintf("%d/%d/%d", first, step, pieceSize)
+}
+
+// parseStripe parses a stripeHeader.
+func parseStripe(h string) (first, step int, pieceSize int64, ok bool) {
+	f := strings.Split(h, "/")
+	if len(f) != 3 {
+		return 0, 0, 0, false
+	}
+	a, err1 := strconv.Atoi(f[0])
+	b, err2 := strconv.Atoi(f[1])
+	c, err3 := strconv.ParseInt(f[2], 10, 64)
+	if err1 != nil || err2 != nil || err3 != nil || a < 0 || b < 1 || c < 1 {
+		return 0, 0, 0, false
+	}
+	return a, b, c, true
+}
+
+// takeStripe takes stripe s's pieces from first on from nb, the node's parent
+// there, in one answer: until the stripe is whole, or nb is no longer the
+// parent (nil then: the rest is asked of the new one), or the node left
+// the trees. A parent sends the first piece within treeHold, and each
+// next one within treeHold of the last bytes; one that does not is given
+// up.
+func (t *transfer) takeStripe(nb *neighbour, s, first int) error {
+	t.mu.Lock()
+	l := *t.layout
+	t.mu.Unlock()
+	ctx, cancel := context.WithCancel(nb.ctx)
+	defer cancel()
+	quiet := t.treeHold() + time.Second
+	dog := time.AfterFunc(quiet, cancel)
+	defer dog.Stop()
+	var conn net.Conn
+	ctx = httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{GotConn: func(ci httptrace.GotConnInfo) { conn = ci.Conn }})
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+nb.addr+blobsPath+t.d.String(), nil)
+	if err != nil {
+		return err
+	}
+	req.Header.Set(stripeHeader, stripeAsk(first, treeStripes, l.PieceSize))
+	req.Header.Set(peerHeader, t.n.opts.ID)
+	resp, err := t.n.opts.HTTP.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if err := t.answered(resp, nb, first, http.StatusOK); err != nil {
+		return err
+	}
+	if resp.Header.Get(stripeHeader) == "" {
+		return fmt.Errorf("piece %d: the peer answered a stripe's request with something else", first)
+	}
+	var body io.Reader = resp.Body
+	if slack := readSlack(t.n.opts.HTTP); slack >= 0 && l.BlockSize(first) > 0 {
+		body = batched(body, conn, resp.ContentLength, slack, int(l.BlockSize(first)))
+	}
+	src := &watched{r: &alive{r: limit(ctx, body, t.n.downRate), at: &t.bytesAt}, dog: dog, quiet: quiet}
+	for i := first; i < l.Pieces(); i += treeStripes {
+		t.mu.Lock()
+		if t.complete || t.failed != nil || !t.usesTrees() || treeParent(t.treeOrder(), t.n.opts.ID, s) != nb.id {
+			t.mu.Unlock()
+			return nil
+		}
+		c := choice{piece: i, nb: nb, extra: true}
+		t.inFlight(c, time.Now())
+		t.trace("piece asked", "piece", i, "peer", nb.id, "tree", s)
+		want := digest.Digest(t.awaitHash(ctx, i))
+		t.mu.Unlock()
+		start := time.Now()
+		size, err := t.streamPiece(nb, l, i, want, src)
+		t.settle(c, start, size, err, false)
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// streamPiece reads piece i of l, its block list first, from a stripe's
+// answer, and keeps it (keepPiece).
+func (t *transfer) streamPiece(nb *neighbour, l tracker.Layout, i int, want digest.Digest, src io.Reader) (int64, error) {
+	if want == "" {
+		return 0, fmt.Errorf("piece %d: %w: its hash was not published", i, errCut)
+	}
+	var list []byte
+	if n := listSize(l, i); n > 0 {
+		list = make([]byte, n)
+		if _, err := io.ReadFull(src, list); err != nil {
+			return 0, fmt.Errorf("piece %d: %w: %w", i, errCut, err)
+		}
+		if err := checkBlockList(list, l, i, want); err != nil {
+			return 0, err
+		}
+	}
+	return t.keepPiece(nb, l, i, list, want, src)
+}
+
+// watched is a reader that puts its watchdog off for quiet whenever bytes
+// come through it.
+type watched struct {
+	r     io.Reader
+	dog   *time.Timer
+	quiet time.Duration
+}
+
+func (w *watched) Read(p []byte) (int, error) {
+	n, err := w.r.Read(p)
+	if n > 0 {
+		w.dog.Reset(w.quiet)
+	}
+	return n, err
+}
+
+// treeHold is how long a node holds a child's stripe for its next piece,
+// and how long the piece waits for an upload slot: half the stall timeout,
+// so that a child whose parent is stuck leaves the trees, and the swarm
+// has the other half before the child asks its origin; and at most 5 s,
+// well within the time a client waits for an answer's head (10 s by
+// default).
 func (t *transfer) treeHold() time.Duration { return min(t.n.opts.StallTimeout/2, 5*time.Second) }
 
-// holdForChild holds a child's request for the piece at off until the node
-// knows the layout and holds the piece or is taking it, for at most
-// treeHold. (The node holds them whether it takes the blob down the trees
-// itself or no longer: the fetcher never does.)
-func (t *transfer) holdForChild(ctx context.Context, off int64) {
+// holdForChild waits, for at most treeHold, until the node knows the
+// layout and holds piece i or is taking it, and reports whether it does.
+// (The node holds a child's stripe whether it takes the blob down the
+// trees itself or no longer: the fetcher never does.)
+func (t *transfer) holdForChild(ctx context.Context, i int) bool {
 	deadline := time.Now().Add(t.treeHold())
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	for time.Now().Before(deadline) && ctx.Err() == nil && !t.complete && t.failed == nil {
-		if t.layout != nil {
-			if i := t.layout.Index(off); t.state[i] == verified || t.told[i] && t.arriving[i] != nil {
-				return
-			}
+	for {
+		if t.complete || t.layout != nil && i < len(t.state) && (t.state[i] == verified || t.told[i] && t.arriving[i] != nil) {
+			return true
+		}
+		if !time.Now().Before(deadline) || ctx.Err() != nil || t.failed != nil {
+			return false
 		}
 		t.waitUntil(ctx, deadline)
 	}
 }
 
-// parentAnswered records that the parent of piece i's stripe answered a
-// request for it. t.mu is held.
-func (t *transfer) parentAnswered(nb *neighbour, i int) {
-	if s := i % treeStripes; t.trees.parents[s] == nb.id && !t.trees.heard[s] {
-		t.trees.heard[s] = true
-		t.signal()
+// serveStripe answers a child's request down a tree (stripeHeader): each
+// piece of the stripe from the one asked for on, as it comes to the node
+// (verified, or arriving a block at a time), its block list first. The
+// answer ends early if a piece does not come within treeHold, or finds no
+// upload slot within it, or the node lost it on its way (its copy from a
+// peer that failed): the child then leaves the trees.
+func (t *transfer) serveStripe(w http.ResponseWriter, r *http.Request, h string) {
+	first, step, pieceSize, ok := parseStripe(h)
+	if !ok {
+		http.Error(w, "want a stripe of pieces as FIRST/STEP/PIECESIZE", http.StatusBadRequest)
+		return
+	}
+	ctx := r.Context()
+	l, ours := t.stripeLayout()
+	held := false
+	if !ours || pieceSize == l.PieceSize && first < l.Pieces() {
+		held = t.holdForChild(ctx, first)
+		l, ours = t.stripeLayout()
+	}
+	switch {
+	case !ours:
+		http.Error(w, "this node holds no piece of the swarm's layout", http.StatusNotFound)
+		return
+	case pieceSize != l.PieceSize || first >= l.Pieces():
+		http.Error(w, fmt.Sprintf("want a stripe of a layout of %d pieces of %d bytes", l.Pieces(), l.PieceSize), http.StatusRequestedRangeNotSatisfiable)
+		return
+	case !held:
+		http.Error(w, "this node holds no verified piece there", http.StatusNotFound)
+		return
+	}
+	var size int64
+	for i := first; i < l.Pieces(); i += step {
+		_, n := l.Bounds(i)
+		size += listSize(l, i) + n
+	}
+	w.Header().Set(stripeHeader, h)
+	w.Header().Set("Content-Type", "application/octet-stream")
+	w.Header().Set("Content-Length", strconv.FormatInt(size, 10))
+	holdSlot(ctx, l.PieceSize)
+	w.WriteHeader(http.StatusOK)
+	rc := http.NewResponseController(w)
+	for i := first; i < l.Pieces(); i += step {
+		if i != first && !t.holdForChild(ctx, i) || !t.sendPiece(ctx, w, l, i) || rc.Flush() != nil {
+			return
+		}
 	}
 }
 
-// childTurn returns the lock that serves peer's requests down a tree one
-// at a time.
-func (t *transfer) childTurn(peer string) *sync.Mutex {
+// stripeLayout returns the layout the node serves stripes of, and whether
+// it does: it knows the swarm's layout and holds no pieces of its own cut
+// but the whole blob.
+func (t *transfer) stripeLayout() (tracker.Layout, bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if t.trees.children == nil {
-		t.trees.children = map[string]*sync.Mutex{}
+	if t.layout == nil {
+		return tracker.Layout{}, false
 	}
-	m := t.trees.children[peer]
-	if m == nil {
-		m = &sync.Mutex{}
-		t.trees.children[peer] = m
+	return *t.layout, t.complete || !t.ownPlan
+}
+
+// sendPiece writes piece i of l to a stripe's answer, its block list
+// first, once an upload slot is free: the node holds the piece, or it is
+// arriving. It reports whether the piece went whole.
+func (t *transfer) sendPiece(ctx context.Context, w http.ResponseWriter, l tracker.Layout, i int) bool {
+	select {
+	case t.n.slots <- struct{}{}:
+		defer func() { <-t.n.slots }()
+	case <-time.After(t.treeHold()):
+		return false
+	case <-ctx.Done():
+		return false
 	}
-	return m
+	off, size := l.Bounds(i)
+	t.mu.Lock()
+	var a *arrival
+	held := t.complete || t.state[i] == verified
+	if !held && t.told[i] {
+		a = t.arriving[i]
+	}
+	t.mu.Unlock()
+	if !held && a == nil {
+		return false // lost on its way here
+	}
+	if bs := l.BlockSize(i); bs > 0 {
+		var list []byte
+		if a != nil {
+			list = a.list
+		} else {
+			var err error
+			if list, err = t.blockListOf(i, off, size, bs); err != nil {
+				return false
+			}
+		}
+		if _, err := w.Write(list); err != nil {
+			return false
+		}
+	}
+	var n int64
+	if a != nil {
+		n = t.serveArriving(ctx, w, i, a, off, size)
+	} else {
+		n, _ = io.Copy(w, limit(ctx, io.NewSectionReader(t.file, off, size), t.n.upRate))
+	}
+	t.n.servedBytes.Add(n)
+	return n == size
 }
 
 // awaitHash returns piece i's hash, waiting for it to be published (a

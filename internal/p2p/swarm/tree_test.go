@@ -1,17 +1,20 @@
 package swarm
 
 import (
-	"context"
+	"bytes"
 	"fmt"
+	"io"
 	"math/bits"
 	"math/rand/v2"
 	"net/http"
-	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"slices"
 	"testing"
 	"time"
 
 	"github.com/gantry-dev/gantry/internal/p2p/tracker"
+	"github.com/opencontainers/go-digest"
 )
 
 // The trees of a small blob, for swarms of 1 to 64 nodes but the fetcher:
@@ -205,33 +208,76 @@ func BenchmarkTreeParents(b *testing.B) {
 	}
 }
 
-// A request down a tree says so (treeHeader) though the node's parent in
-// that stripe moved after it asked: at 32 nodes members that joined late
-// moved leaves' parents, the requests already made went out without the
-// header, the old parents answered 404 for pieces they did not hold yet,
-// and their children left the trees.
-func TestTreeRequestSaysSoAfterAMove(t *testing.T) {
+// A node sends a child its stripe in one answer: each piece's block list
+// and then its bytes, the stripe's pieces in order, each as it comes to
+// the node. A request it cannot read, or for another layout, is refused.
+func TestStripeAnswer(t *testing.T) {
 	b := payload(1 << 20)
-	_, tr := nodeTransfer(t, Options{}, b, 64<<10)
-	said := make(chan string, 1)
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		said <- r.Header.Get(treeHeader)
-		http.NotFound(w, r)
-	}))
-	t.Cleanup(srv.Close)
-	ctx, stop := context.WithCancel(t.Context())
-	t.Cleanup(stop)
-	tr.mu.Lock()
-	nb := &neighbour{id: "old", addr: srv.Listener.Addr().String(), ctx: ctx, stop: stop, requesting: map[int]time.Time{},
-		has: make([]bool, len(tr.state)), refused: make([]bool, len(tr.state))}
-	tr.neighbours[nb.id] = nb
-	tr.trees.parents[0] = "new" // moved since piece 0 was asked of "old"
-	tr.inflight[0]++
-	tr.active++
-	tr.extra++
-	tr.mu.Unlock()
-	tr.request(choice{piece: 0, nb: nb, extra: true, tree: true})
-	if h := <-said; h == "" {
-		t.Error("the request down the tree went without its header")
+	d := digest.FromBytes(b)
+	l := treeLayout(int64(len(b)))
+	f, err := os.Create(filepath.Join(t.TempDir(), "blob"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := f.Write(b); err != nil {
+		t.Fatal(err)
+	}
+	tr, srv := servedTransfer(t, d, f, l)
+	ask := func(h string) *http.Response {
+		t.Helper()
+		req, _ := http.NewRequestWithContext(t.Context(), http.MethodGet, srv.URL+blobsPath+d.String(), nil)
+		req.Header.Set(stripeHeader, h)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { resp.Body.Close() })
+		return resp
+	}
+	start := time.Now()
+	for h, code := range map[string]int{
+		"4/2":        http.StatusBadRequest,
+		"4/0/32768":  http.StatusBadRequest,
+		"-4/2/32768": http.StatusBadRequest,
+		"4/2/65536":  http.StatusRequestedRangeNotSatisfiable, // another layout
+		"32/2/32768": http.StatusRequestedRangeNotSatisfiable, // past the last piece
+	} {
+		if resp := ask(h); resp.StatusCode != code {
+			t.Errorf("stripe %q: %s, want %d", h, resp.Status, code)
+		}
+	}
+	if took := time.Since(start); took > time.Second {
+		t.Errorf("the refusals took %v, want them at once (not held for the piece)", took)
+	}
+
+	// The node holds the first pieces; the others land while it answers.
+	land := func(i int) {
+		tr.mu.Lock()
+		tr.land(i, verified)
+		tr.mu.Unlock()
+	}
+	for i := range 8 {
+		land(i)
+	}
+	go func() {
+		for i := 8; i < l.Pieces(); i++ {
+			time.Sleep(2 * time.Millisecond)
+			land(i)
+		}
+	}()
+	resp := ask(stripeAsk(5, 2, l.PieceSize))
+	if resp.StatusCode != http.StatusOK || resp.Header.Get(stripeHeader) == "" {
+		t.Fatalf("%s, header %q; want 200 and the stripe said back", resp.Status, resp.Header.Get(stripeHeader))
+	}
+	var want []byte
+	for i := 5; i < l.Pieces(); i += 2 {
+		off, size := l.Bounds(i)
+		_, list := pieceHash(l, b[off:off+size])
+		want = append(append(want, list...), b[off:off+size]...)
+	}
+	got, err := io.ReadAll(resp.Body)
+	if err != nil || !bytes.Equal(got, want) || resp.ContentLength != int64(len(want)) {
+		t.Errorf("stripe from piece 5: %d bytes (%v), length %d; want %d, each piece's list and bytes", len(got), err, resp.ContentLength, len(want))
 	}
 }

@@ -2,11 +2,13 @@ package swarm
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"io"
 	"math/bits"
 	"math/rand/v2"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"slices"
@@ -279,5 +281,75 @@ func TestStripeAnswer(t *testing.T) {
 	got, err := io.ReadAll(resp.Body)
 	if err != nil || !bytes.Equal(got, want) || resp.ContentLength != int64(len(want)) {
 		t.Errorf("stripe from piece 5: %d bytes (%v), length %d; want %d, each piece's list and bytes", len(got), err, resp.ContentLength, len(want))
+	}
+}
+
+// A node whose parent in a stripe moves (members joined that it had not
+// been told of) asks the new parent for the rest: it leaves the old one's
+// answer at the next piece, rather than take the whole stripe from it.
+func TestStripeFollowsAMove(t *testing.T) {
+	const ps = 32 << 10
+	b := payload(1 << 20)
+	_, tr := nodeTransfer(t, Options{}, b, ps)
+	sent := make(chan int, 2)
+	next := make(chan struct{})
+	old := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set(stripeHeader, r.Header.Get(stripeHeader))
+		w.WriteHeader(http.StatusOK)
+		rc := http.NewResponseController(w)
+		for _, i := range []int{0, 2} {
+			_, _ = w.Write(b[i*ps : (i+1)*ps])
+			_ = rc.Flush()
+			sent <- i
+			select {
+			case <-next:
+			case <-r.Context().Done():
+				return
+			}
+		}
+		<-r.Context().Done() // and piece 4 never comes
+	}))
+	t.Cleanup(old.Close)
+	ctx, stop := context.WithCancel(t.Context())
+	t.Cleanup(stop)
+	tr.mu.Lock()
+	for i := range tr.hashes {
+		tr.hashes[i] = digest.FromBytes(b[i*ps : (i+1)*ps])
+	}
+	tr.trees.root, tr.seq = "f", 3
+	tr.members["f"] = tracker.Peer{ID: "f", Seq: 1}
+	tr.members["old"] = tracker.Peer{ID: "old", Seq: 2}
+	if p := treeParent(tr.treeOrder(), "me", 0); p != "old" {
+		t.Fatalf("the parent in stripe 0 is %q, want old", p)
+	}
+	nb := &neighbour{id: "old", addr: old.Listener.Addr().String(), ctx: ctx, stop: stop, requesting: map[int]time.Time{},
+		has: make([]bool, len(tr.state)), refused: make([]bool, len(tr.state))}
+	tr.neighbours[nb.id] = nb
+	tr.mu.Unlock()
+	done := make(chan error, 1)
+	go func() { done <- tr.takeStripe(nb, 0, 0) }()
+	<-sent
+	// Told of a member that joined before it and after the fetcher, the
+	// node is a leaf of the new one.
+	waitUntil(t, "piece 0", func() bool { tr.mu.Lock(); defer tr.mu.Unlock(); return tr.state[0] == verified })
+	tr.mu.Lock()
+	tr.members["new"] = tracker.Peer{ID: "new", Seq: 2}
+	tr.members["old"] = tracker.Peer{ID: "old", Seq: 4}
+	tr.trees.order = nil
+	p := treeParent(tr.treeOrder(), "me", 0)
+	tr.mu.Unlock()
+	if p == "old" {
+		t.Fatal("the parent did not move")
+	}
+	close(next)
+	select {
+	case err := <-done:
+		tr.mu.Lock()
+		defer tr.mu.Unlock()
+		if err != nil || tr.state[2] != verified || tr.state[4] != missing {
+			t.Errorf("took the stripe until %v, pieces 2 and 4 %v and %v; want piece 2 only, and no error", err, tr.state[2], tr.state[4])
+		}
+	case <-time.After(2 * time.Second):
+		t.Error("the node kept the old parent's stripe after its parent moved")
 	}
 }

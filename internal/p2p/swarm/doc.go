@@ -35,11 +35,11 @@
 // down one, its odd pieces down the other, each a binary tree of the
 // members under the fetcher, in the order they joined the swarm, in which
 // each node passes its stripe on to two children and is a leaf of the
-// other tree. A node asks its parent in each for the next pieces of the
-// stripe before it has them, and the parent holds the request until it
-// does; it reads no have stream but its parents'. The fetcher does not
-// super-seed it. A request down a tree that fails sends the node back to
-// the swarm's requests and neighbours.
+// other tree. A node asks its parent in each for its stripe once, and
+// the parent sends the stripe's pieces in one answer, each as it comes;
+// the node reads no have stream but its parents'. The fetcher does not
+// super-seed it. A stripe that fails sends the node back to the swarm's
+// requests and neighbours.
 //
 // Only verified bytes move: a piece is kept, served to peers and given to
 // a reader only once its hash matches the one the fetcher published, and a

@@ -597,7 +597,7 @@ func TestStuckParentLeftBehind(t *testing.T) {
 // pull took. One that refuses a node (403: it banned the node) is asked
 // nothing more by that node; one that answers 404 (it holds no transfer
 // of the blob) is taken again after a wait that doubles each time. (A
-// node down a small blob's trees asks its parent for a piece as it opens
+// node down a small blob's trees asks its parent for a stripe as it opens
 // the parent's have stream, not once that answered: the peer, whose ID
 // makes it a parent, may be asked twice at once by it.)
 func TestFailingPeerLeftAlone(t *testing.T) {

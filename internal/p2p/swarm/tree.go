@@ -482,15 +482,19 @@ func (t *transfer) serveStripe(w http.ResponseWriter, r *http.Request, h string)
 }
 
 // stripeLayout returns the layout the node serves stripes of, and whether
-// it does: it knows the swarm's layout and holds no pieces of its own cut
-// but the whole blob.
+// it does: it knows the swarm's layout and did not cut the blob its own
+// way. (A node that fell back to the origin before the swarm's layout
+// came, and holds the blob whole in its own cut, serves ranges of it,
+// each with a block list for the asker's blocks; a stripe's block lists
+// follow the node's layout, and a child of another would find them
+// corrupt.)
 func (t *transfer) stripeLayout() (tracker.Layout, bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if t.layout == nil {
 		return tracker.Layout{}, false
 	}
-	return *t.layout, t.complete || !t.ownPlan
+	return *t.layout, !t.ownPlan
 }
 
 // sendPiece writes piece i of l to a stripe's answer, its block list

@@ -282,6 +282,15 @@ func TestStripeAnswer(t *testing.T) {
 	if err != nil || !bytes.Equal(got, want) || resp.ContentLength != int64(len(want)) {
 		t.Errorf("stripe from piece 5: %d bytes (%v), length %d; want %d, each piece's list and bytes", len(got), err, resp.ContentLength, len(want))
 	}
+
+	// A node that cut the blob its own way (a fallback before the swarm's
+	// layout came) sends no stripe, though it holds the blob whole.
+	tr.mu.Lock()
+	tr.ownPlan, tr.complete = true, true
+	tr.mu.Unlock()
+	if resp := ask(stripeAsk(0, 2, l.PieceSize)); resp.StatusCode != http.StatusNotFound {
+		t.Errorf("a stripe of a node on its own cut: %s, want 404", resp.Status)
+	}
 }
 
 // A node whose parent in a stripe moves (members joined that it had not

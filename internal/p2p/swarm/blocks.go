@@ -82,7 +82,10 @@ func readBlockList(h string, l tracker.Layout, i int, want digest.Digest) ([]byt
 	if err != nil {
 		return nil, errCorrupt{piece: i, why: "block list: " + err.Error()}
 	}
-	return list, checkBlockList(list, l, i, want)
+	if err := checkBlockList(list, l, i, want); err != nil {
+		return nil, err
+	}
+	return list, nil
 }
 
 // listSize is the size of the block list of piece i of l: 0 if the layout
@@ -143,12 +146,12 @@ type arrival struct {
 
 // takeBlocks reads piece i of layout l into buf from src, a neighbour's
 // answer that came with the block list list (checked against the piece's
-// hash), checking each block against the list. Unless the piece is held or on its
-// way in another copy, the copy is an arrival (returned): each block is
-// kept as it matches, and the piece is told to the neighbours at its
-// first. The caller ends the arrival as the piece lands; if it fails,
+// hash), checking each block against the list. Unless the piece is held
+// or on its way in another copy, the copy is an arrival (returned): each
+// block is kept as it matches, and the piece is told to the neighbours at
+// its first. The caller ends the arrival as the piece lands; if it fails,
 // takeBlocks ends it.
-func (t *transfer) takeBlocks(nb *neighbour, l tracker.Layout, i int, list []byte, buf []byte, src io.Reader) (*arrival, error) {
+func (t *transfer) takeBlocks(nb *neighbour, l tracker.Layout, i int, list, buf []byte, src io.Reader) (*arrival, error) {
 	off, size := l.Bounds(i)
 	bs := l.BlockSize(i)
 	t.mu.Lock()

@@ -716,18 +716,12 @@ func (t *transfer) takePiece(ctx context.Context, nb *neighbour, i int) (int64, 
 		batch = min(batch, int(bs))
 	}
 	t.mu.Unlock()
-	var conn net.Conn
-	ctx = httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{GotConn: func(ci httptrace.GotConnInfo) { conn = ci.Conn }})
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+nb.addr+blobsPath+t.d.String(), nil)
-	if err != nil {
-		return 0, err
-	}
-	req.Header.Set("Range", fmt.Sprintf("bytes=%d-%d", off, off+size-1))
-	req.Header.Set(peerHeader, t.n.opts.ID)
+	h := http.Header{}
+	h.Set("Range", fmt.Sprintf("bytes=%d-%d", off, off+size-1))
 	if bs > 0 {
-		req.Header.Set(blockSizeHeader, strconv.FormatInt(bs, 10))
+		h.Set(blockSizeHeader, strconv.FormatInt(bs, 10))
 	}
-	resp, err := t.n.opts.HTTP.Do(req)
+	resp, conn, err := t.ask(ctx, nb, h)
 	if err != nil {
 		return 0, err
 	}
@@ -735,17 +729,39 @@ func (t *transfer) takePiece(ctx context.Context, nb *neighbour, i int) (int64, 
 	if err := t.answered(resp, nb, i, http.StatusPartialContent); err != nil {
 		return 0, err
 	}
-	var body io.Reader = resp.Body
-	if slack := readSlack(t.n.opts.HTTP); slack >= 0 {
-		body = batched(body, conn, size, slack, batch)
-	}
 	var list []byte
 	if l.PieceBlocks > 0 {
 		if list, err = readBlockList(resp.Header.Get(blocksHeader), l, i, want); err != nil {
 			return 0, err
 		}
 	}
-	return t.keepPiece(nb, l, i, list, want, &alive{r: limit(ctx, body, t.n.downRate), at: &t.bytesAt})
+	return t.keepPiece(nb, l, i, list, want, t.bodyOf(ctx, resp, conn, size, batch))
+}
+
+// ask sends nb a request for the blob with the headers h and the node's
+// name, and returns the answer and the connection it came on.
+func (t *transfer) ask(ctx context.Context, nb *neighbour, h http.Header) (*http.Response, net.Conn, error) {
+	var conn net.Conn
+	ctx = httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{GotConn: func(ci httptrace.GotConnInfo) { conn = ci.Conn }})
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+nb.addr+blobsPath+t.d.String(), nil)
+	if err != nil {
+		return nil, nil, err
+	}
+	req.Header = h
+	req.Header.Set(peerHeader, t.n.opts.ID)
+	resp, err := t.n.opts.HTTP.Do(req)
+	return resp, conn, err
+}
+
+// bodyOf returns the body of an answer to ask, left bytes, to be read
+// batch bytes at a time at most (batched), within the download rate, its
+// bytes counted as the swarm's progress (alive).
+func (t *transfer) bodyOf(ctx context.Context, resp *http.Response, conn net.Conn, left int64, batch int) io.Reader {
+	var body io.Reader = resp.Body
+	if slack := readSlack(t.n.opts.HTTP); slack >= 0 {
+		body = batched(body, conn, left, slack, batch)
+	}
+	return &alive{r: limit(ctx, body, t.n.downRate), at: &t.bytesAt}
 }
 
 // answered returns the error a neighbour's answer to a request about piece

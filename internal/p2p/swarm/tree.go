@@ -5,9 +5,7 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
-	"net/http/httptrace"
 	"slices"
 	"strconv"
 	"strings"
@@ -326,15 +324,7 @@ func (t *transfer) takeStripe(nb *neighbour, s, first int) error {
 	quiet := t.treeHold() + time.Second
 	dog := time.AfterFunc(quiet, cancel)
 	defer dog.Stop()
-	var conn net.Conn
-	ctx = httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{GotConn: func(ci httptrace.GotConnInfo) { conn = ci.Conn }})
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+nb.addr+blobsPath+t.d.String(), nil)
-	if err != nil {
-		return err
-	}
-	req.Header.Set(stripeHeader, stripeAsk(first, treeStripes, l.PieceSize))
-	req.Header.Set(peerHeader, t.n.opts.ID)
-	resp, err := t.n.opts.HTTP.Do(req)
+	resp, conn, err := t.ask(ctx, nb, http.Header{stripeHeader: {stripeAsk(first, treeStripes, l.PieceSize)}})
 	if err != nil {
 		return err
 	}
@@ -345,11 +335,9 @@ func (t *transfer) takeStripe(nb *neighbour, s, first int) error {
 	if resp.Header.Get(stripeHeader) == "" {
 		return fmt.Errorf("piece %d: the peer answered a stripe's request with something else", first)
 	}
-	var body io.Reader = resp.Body
-	if slack := readSlack(t.n.opts.HTTP); slack >= 0 && l.BlockSize(first) > 0 {
-		body = batched(body, conn, resp.ContentLength, slack, int(l.BlockSize(first)))
-	}
-	src := &watched{r: &alive{r: limit(ctx, body, t.n.downRate), at: &t.bytesAt}, dog: dog, quiet: quiet}
+	// Read a block at a time at most, so that each block passes on as it
+	// comes.
+	src := &watched{r: t.bodyOf(ctx, resp, conn, resp.ContentLength, int(l.BlockSize(first))), dog: dog, quiet: quiet}
 	for i := first; i < l.Pieces(); i += treeStripes {
 		t.mu.Lock()
 		if t.complete || t.failed != nil || !t.usesTrees() || treeParent(t.treeOrder(), t.n.opts.ID, s) != nb.id {

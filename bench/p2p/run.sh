@@ -111,6 +111,9 @@
 #   WIRE=0            every WIRE seconds (0: never), also each node's bytes
 #                     on the wire, as HTB counts them, in logs/*/wire (see
 #                     sample_wire; report: bench/p2p/wire.py)
+#   QUEUES=0          every QUEUES seconds (0: never), also the bytes waiting
+#                     in each node's downlink FIFO, in logs/*/queues (see
+#                     sample_queues)
 #   AGENT_FLAGS=      more flags for every gantry agent
 #   ALT_AGENT_FLAGS=  the agents' flags of mode "gantry-alt", a second gantry
 #                     mode to compare flags side by side (MODES="gantry
@@ -141,6 +144,7 @@ SUBNET=${SUBNET:-10.199}
 GANTRY=${GANTRY:-}
 AGENT_FLAGS=${AGENT_FLAGS:-}
 WIRE=${WIRE:-0}
+QUEUES=${QUEUES:-0}
 ALT_AGENT_FLAGS=${ALT_AGENT_FLAGS:-}
 ALT_GANTRY=${ALT_GANTRY:-}
 
@@ -473,6 +477,11 @@ sample() {
 		SAMPLER="$SAMPLER $!"
 		PIDS+=("$!")
 	fi
+	if [ "$QUEUES" != 0 ]; then
+		sample_queues "$(dirname "$file")/queues" "$tmax" &
+		SAMPLER="$SAMPLER $!"
+		PIDS+=("$!")
+	fi
 }
 
 # sample_wire N FILE TMAX: every WIRE seconds for at most TMAX seconds, the
@@ -500,6 +509,30 @@ sample_wire() {
 			done
 		done
 		sleep "$WIRE"
+	done >"$file"
+}
+
+# sample_queues FILE TMAX: every QUEUES seconds for at most TMAX seconds,
+# the bytes waiting in each node's downlink FIFO (the bfifo under HTB at
+# its veth's bridge end): "seconds since T0, node, bytes", a line each.
+# One tc reads every node's at once, so it can run often: QUEUES=0.02
+# took a sample every 0.05-0.1 s at 32 nodes (each line has its time). A
+# node's uplink queue is in its namespace, out of this tc's reach.
+sample_queues() {
+	local file=$1 tmax=$2 now sign end=$((SECONDS + tmax))
+	while ((SECONDS < end)); do
+		now=$(((${EPOCHREALTIME/./} * 1000 - T0) / 1000000)) # milliseconds
+		sign=
+		((now < 0)) && sign=- now=$((-now))
+		tc -s qdisc show 2>/dev/null | awk -v t="$(printf '%s%d.%03d' "$sign" $((now / 1000)) $((now % 1000)))" -v dev="gpv${TAG}n" '
+			$1 == "qdisc" { node = ($2 == "bfifo" && index($5, dev) == 1) ? substr($5, length(dev) + 1) : "" }
+			$1 == "backlog" && node != "" {
+				b = $2; m = 1
+				if (b ~ /Kb$/) m = 1024; else if (b ~ /Mb$/) m = 1048576
+				sub(/[KM]?b$/, "", b)
+				printf "%s %s %d\n", t, node, b * m
+			}'
+		sleep "$QUEUES"
 	done >"$file"
 }
 

@@ -484,6 +484,14 @@ sample() {
 	fi
 }
 
+# stamp VAR: VAR set to the seconds since T0, to the millisecond.
+stamp() {
+	local -n stamp_out=$1
+	local ms=$(((${EPOCHREALTIME/./} * 1000 - T0) / 1000000)) sign=
+	((ms < 0)) && sign=- ms=$((-ms))
+	printf -v stamp_out '%s%d.%03d' "$sign" $((ms / 1000)) $((ms % 1000))
+}
+
 # sample_wire N FILE TMAX: every WIRE seconds for at most TMAX seconds, the
 # bytes each node's HTB classes sent: "seconds since T0, node, down or up,
 # bytes", a line each. HTB counts every TCP segment's headers, where the
@@ -492,7 +500,7 @@ sample() {
 # of 32 nodes took 5-15 s under a run's load; each line has its own time),
 # so it is off by default.
 sample_wire() {
-	local n=$1 file=$2 tmax=$3 i dir out now sign end=$((SECONDS + tmax))
+	local n=$1 file=$2 tmax=$3 i dir out now end=$((SECONDS + tmax))
 	while ((SECONDS < end)); do
 		for ((i = 1; i <= n; i++)); do
 			for dir in down up; do
@@ -502,10 +510,8 @@ sample_wire() {
 					out=$(tc -n "$PFX-n$i" -s class show dev eth0 classid 1:10 2>/dev/null) || continue
 				fi
 				[[ $out =~ Sent\ ([0-9]+)\ bytes ]] || continue
-				now=$(((${EPOCHREALTIME/./} * 1000 - T0) / 1000000)) # milliseconds
-				sign=
-				((now < 0)) && sign=- now=$((-now))
-				printf '%s%d.%03d %d %s %s\n' "$sign" $((now / 1000)) $((now % 1000)) "$i" "$dir" "${BASH_REMATCH[1]}"
+				stamp now
+				printf '%s %d %s %s\n' "$now" "$i" "$dir" "${BASH_REMATCH[1]}"
 			done
 		done
 		sleep "$WIRE"
@@ -519,12 +525,10 @@ sample_wire() {
 # took a sample every 0.05-0.1 s at 32 nodes (each line has its time). A
 # node's uplink queue is in its namespace, out of this tc's reach.
 sample_queues() {
-	local file=$1 tmax=$2 now sign end=$((SECONDS + tmax))
+	local file=$1 tmax=$2 now end=$((SECONDS + tmax))
 	while ((SECONDS < end)); do
-		now=$(((${EPOCHREALTIME/./} * 1000 - T0) / 1000000)) # milliseconds
-		sign=
-		((now < 0)) && sign=- now=$((-now))
-		tc -s qdisc show 2>/dev/null | awk -v t="$(printf '%s%d.%03d' "$sign" $((now / 1000)) $((now % 1000)))" -v dev="gpv${TAG}n" '
+		stamp now
+		tc -s qdisc show 2>/dev/null | awk -v t="$now" -v dev="gpv${TAG}n" '
 			$1 == "qdisc" { node = ($2 == "bfifo" && index($5, dev) == 1) ? substr($5, length(dev) + 1) : "" }
 			$1 == "backlog" && node != "" {
 				b = $2; m = 1

@@ -376,8 +376,8 @@ func TestSmallBlobDownTrees(t *testing.T) {
 			if asked != down || asked < (nodes-1)*tc.pieces {
 				t.Errorf("%d pieces asked for, %d of them down a tree; want every one, and more than %d", asked, down, (nodes-1)*tc.pieces)
 			}
-			// Pieces of a thirty-second of the blob, down to 16 KiB and up to
-			// 64 KiB, no smaller ones at the end (treeLayout).
+			// Pieces of 32 KiB at 1 MiB, a sixty-fourth of the blob up to 64
+			// KiB above, no smaller ones at the end (treeLayout).
 			if len(pieces) != tc.pieces {
 				t.Errorf("the blob was cut in %d pieces, want %d", len(pieces), tc.pieces)
 			}

@@ -166,10 +166,12 @@ func TestTreeParentWorkedOut(t *testing.T) {
 	}
 }
 
-// A blob down trees is cut in pieces of a thirty-second of it, from 16 KiB
-// to 64 KiB, in blocks of at least 4 KiB, with no head or tail: the
-// fetcher sends a piece on only once it came whole, so the time a piece
-// takes on a link is how long the trees wait behind the origin.
+// A blob down trees is cut in pieces of a thirty-second of it under 1
+// MiB, from 16 KiB, and from 1 MiB on of a sixty-fourth, from 32 KiB to
+// 64 KiB; in blocks of at least 4 KiB, with no head or tail: the fetcher
+// sends a piece on only once it came whole, and each node below a block
+// once it came whole, so a piece and four blocks at half a link are how
+// long the deepest nodes wait behind the origin.
 func TestTreeLayout(t *testing.T) {
 	for _, tc := range []struct {
 		size   int64
@@ -181,7 +183,9 @@ func TestTreeLayout(t *testing.T) {
 		{512 << 10, 16 << 10, 32},
 		{512<<10 + 1, 16 << 10, 33},
 		{1 << 20, 32 << 10, 32},
-		{2 << 20, 64 << 10, 32},
+		{2 << 20, 32 << 10, 64},
+		{3 << 20, 32 << 10, 96},
+		{4<<20 - 1, 32 << 10, 128},
 		{4 << 20, 64 << 10, 64},
 		{treeBlobs, 64 << 10, 256},
 	} {

@@ -69,6 +69,7 @@ type neighbour struct {
 	has        []bool
 	refused    []bool // pieces it said it gave to another node, until it tells them again
 	complete   bool
+	reading    bool            // its have stream is read (readHaves)
 	ctx        context.Context // the node's requests to it; ends when it is dropped
 	stop       context.CancelFunc
 	dropped    bool
@@ -213,7 +214,10 @@ func (t *transfer) gives(nb *neighbour) bool {
 	return false
 }
 
-// addNeighbour starts taking pieces from m. t.mu is held.
+// addNeighbour starts taking pieces from m, and reads its have stream
+// unless the node takes the blob down its trees: m is a parent there, and
+// the pieces it holds come in its stripe's answer (tree.go). t.mu is
+// held.
 func (t *transfer) addNeighbour(ctx context.Context, m tracker.Peer) {
 	nctx, stop := context.WithCancel(ctx)
 	nb := &neighbour{
@@ -226,8 +230,19 @@ func (t *transfer) addNeighbour(ctx context.Context, m tracker.Peer) {
 		useful:     time.Now(),
 	}
 	t.neighbours[m.ID] = nb
-	t.n.spawn(func() { t.watch(nctx, nb) })
+	if !t.usesTrees() {
+		t.readHaves(nb)
+	}
 	t.signal() // a neighbour to ask
+}
+
+// readHaves starts reading nb's have stream, if the node does not yet.
+// t.mu is held.
+func (t *transfer) readHaves(nb *neighbour) {
+	if !nb.reading {
+		nb.reading = true
+		t.n.spawn(func() { t.watch(nb.ctx, nb) })
+	}
 }
 
 // dropLocked stops taking pieces from nb. t.mu is held.

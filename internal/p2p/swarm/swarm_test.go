@@ -7,12 +7,10 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"maps"
 	"math"
 	"net/http"
 	"net/http/httptest"
 	"regexp"
-	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -403,25 +401,22 @@ func TestSmallBlobDownTrees(t *testing.T) {
 					t.Errorf("%s sent %d bytes, want about one copy (%d) at most", m.id, sent, size)
 				}
 			}
-			// A node in the trees hears only of its parents' pieces (two, or a
-			// few more if the trees moved as members joined): it reads no other
-			// have stream, whose lines it would not use. (The fetcher, out of the
-			// trees, may read any.)
+			// Nothing reads a have stream down the trees: a node's pieces
+			// come in its parents' answers, and the fetcher's from the
+			// origin. (On main each node read its parents' streams, a line
+			// for every piece each held, and the fetcher every other node's,
+			// up to its neighbours: at 32 nodes on 2 Mbit/s the lines the
+			// fetcher read and their acknowledgements took 1.6% of its
+			// downlink, which carries the origin's stream, and 1.7% of its
+			// uplink, which carries the trees'.)
 			up.mu.Lock()
 			defer up.mu.Unlock()
-			read, fetcher := map[string]map[string]bool{}, c.fetcher()
+			read := map[string][]string{}
 			for _, h := range up.haves {
-				if h.to != fetcher {
-					if read[h.to] == nil {
-						read[h.to] = map[string]bool{}
-					}
-					read[h.to][h.node] = true
-				}
+				read[h.to] = append(read[h.to], h.node)
 			}
 			for id, from := range read {
-				if len(from) > 4 {
-					t.Errorf("%s read the have streams of %d peers (%v), want its parents' only", id, len(from), slices.Sorted(maps.Keys(from)))
-				}
+				t.Errorf("%s read the have streams of %v down the trees (the fetcher: %s), want none", id, from, c.fetcher())
 			}
 		})
 	}

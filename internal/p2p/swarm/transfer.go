@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -755,10 +756,21 @@ func (t *transfer) manage(ctx context.Context) {
 	// and they are its neighbours: the have streams of others, a line for
 	// each piece from each, would cost it CPU for nothing (at 32 nodes on
 	// two cores, an eighth of the agents' CPU). It picks them when it
-	// leaves the trees.
-	if t.layout != nil && !t.ownPlan && !t.usesTrees() {
+	// leaves the trees. The trees' fetcher picks none: every piece comes
+	// to it from the origin, and each have stream it
+	// read would cost its downlink, which carries the origin's stream, a
+	// packet a line, and its uplink, which carries the trees', the
+	// acknowledgements.
+	if t.layout != nil && !t.ownPlan && !t.usesTrees() && !t.feedsTrees() {
 		t.pickNeighbours(ctx)
 	}
+}
+
+// feedsTrees reports whether the node is a small blob's fetcher that
+// streams it from the origin, or did and holds every piece (its digest
+// not yet checked). t.mu is held.
+func (t *transfer) feedsTrees() bool {
+	return t.treeBlob() && t.asFetcher && (t.originStop != nil || !slices.Contains(t.state, missing))
 }
 
 // stalled reports whether the blob has made no progress for the stall

@@ -39,11 +39,13 @@ import (
 // parent sends it the stripe's pieces in order in one answer, each as it
 // comes (blocks pass on as they come): stripeHeader. The fetcher, whose
 // pieces go to the trees' two roots, does not super-seed such a blob. A
-// node in the trees has its parents for neighbours, and no others. A
-// stripe that fails (the parent gone, busy or slow, a corrupt piece) ends
-// the trees for the node: its pieces then come from the swarm's requests
-// and neighbours as for any blob, and its children's stripes from
-// whatever it holds.
+// node in the trees has its parents for neighbours, and no others, and
+// reads no have stream, not even theirs: what they hold comes in their
+// answers (it reads their streams if it leaves the trees). Nor does the
+// fetcher, whose pieces come from the origin. A stripe that fails (the
+// parent gone, busy or slow, a corrupt piece) ends the trees for the
+// node: its pieces then come from the swarm's requests and neighbours as
+// for any blob, and its children's stripes from whatever it holds.
 //
 // In same-run pairs (BENCHMARKS.md, the twenty-fourth and twenty-fifth
 // sessions) the trees took a 1 MiB blob to the median node in 1.41x the
@@ -166,13 +168,17 @@ func (t *transfer) leaveTrees(why string, args ...any) {
 }
 
 // skipTrees has the node take the blob from the swarm's requests, not
-// down trees: they start now. t.mu is held.
+// down trees: they start now, and the node reads the have streams of the
+// parents it had. t.mu is held.
 func (t *transfer) skipTrees() {
 	if !t.trees.off {
 		t.trees.off = true
 		if t.trees.then != nil {
 			t.trees.then()
 			t.trees.then = nil
+		}
+		for _, nb := range t.neighbours {
+			t.readHaves(nb)
 		}
 		t.signal()
 	}

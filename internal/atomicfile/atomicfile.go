@@ -34,16 +34,28 @@ type Options struct {
 // rename, fsync of the directory. On failure the temporary file is removed
 // and path is left as it was.
 func Write(path string, data []byte, opts Options) error {
-	return WriteFunc(path, func(w io.Writer) error {
-		_, err := w.Write(data)
+	return replace(path, opts, func(f *os.File) error {
+		_, err := f.Write(data)
 		return err
-	}, opts)
+	})
 }
 
 // WriteFunc is Write for content too large to hold in memory at once:
 // write streams it into the temporary file (through a buffer), and the
 // replacement is as durable and atomic as Write's.
 func WriteFunc(path string, write func(io.Writer) error, opts Options) error {
+	return replace(path, opts, func(f *os.File) error {
+		bw := bufio.NewWriterSize(f, 1<<20)
+		if err := write(bw); err != nil {
+			return err
+		}
+		return bw.Flush()
+	})
+}
+
+// replace is Write and WriteFunc: fill writes the content into the
+// temporary file.
+func replace(path string, opts Options, fill func(*os.File) error) error {
 	dir := opts.TempDir
 	if dir == "" {
 		dir = filepath.Dir(path)
@@ -57,11 +69,7 @@ func WriteFunc(path string, write func(io.Writer) error, opts Options) error {
 		return err
 	}
 	tmp := f.Name()
-	bw := bufio.NewWriterSize(f, 1<<20)
-	err = write(bw)
-	if err == nil {
-		err = bw.Flush()
-	}
+	err = fill(f)
 	if err == nil {
 		err = f.Chmod(perm)
 	}

@@ -37,9 +37,9 @@
 // each node passes its stripe on to two children and is a leaf of the
 // other tree. A node asks its parent in each for its stripe once, and
 // the parent sends the stripe's pieces in one answer, each as it comes;
-// the node reads no have stream, and neither does the fetcher. The
-// fetcher does not super-seed it. A stripe that fails sends the node back to the swarm's
-// requests and neighbours.
+// the node reads no have stream, and neither does the fetcher, which
+// does not super-seed it. A stripe that fails sends the node back to the
+// swarm's requests and neighbours.
 //
 // Only verified bytes move: a piece is kept, served to peers and given to
 // a reader only once its hash matches the one the fetcher published, and a

@@ -757,10 +757,9 @@ func (t *transfer) manage(ctx context.Context) {
 	// each piece from each, would cost it CPU for nothing (at 32 nodes on
 	// two cores, an eighth of the agents' CPU). It picks them when it
 	// leaves the trees. The trees' fetcher picks none: every piece comes
-	// to it from the origin, and each have stream it
-	// read would cost its downlink, which carries the origin's stream, a
-	// packet a line, and its uplink, which carries the trees', the
-	// acknowledgements.
+	// to it from the origin, and each have stream it read would cost its
+	// downlink, which carries the origin's stream, a packet a line, and
+	// its uplink, which carries the trees', the acknowledgements.
 	if t.layout != nil && !t.ownPlan && !t.usesTrees() && !t.feedsTrees() {
 		t.pickNeighbours(ctx)
 	}

@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -769,7 +768,7 @@ func (t *transfer) manage(ctx context.Context) {
 // streams it from the origin, or did and holds every piece (its digest
 // not yet checked). t.mu is held.
 func (t *transfer) feedsTrees() bool {
-	return t.treeBlob() && t.asFetcher && (t.originStop != nil || !slices.Contains(t.state, missing))
+	return t.treeBlob() && t.asFetcher && (t.originStop != nil || t.nLanded == len(t.state))
 }
 
 // stalled reports whether the blob has made no progress for the stall

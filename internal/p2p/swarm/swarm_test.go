@@ -341,7 +341,7 @@ func TestSmallBlobDownTrees(t *testing.T) {
 	const nodes = 8
 	pieceField := regexp.MustCompile(` piece=\d+`)
 	for _, tc := range []struct{ size, pieces int }{
-		{1 << 20, 32},   // pieces of 32 KiB
+		{1 << 20, 64},   // pieces of 16 KiB
 		{12 << 20, 192}, // of 64 KiB
 	} {
 		size := tc.size
@@ -374,8 +374,8 @@ func TestSmallBlobDownTrees(t *testing.T) {
 			if asked != down || asked < (nodes-1)*tc.pieces {
 				t.Errorf("%d pieces asked for, %d of them down a tree; want every one, and more than %d", asked, down, (nodes-1)*tc.pieces)
 			}
-			// Pieces of 32 KiB at 1 MiB, a sixty-fourth of the blob up to 64
-			// KiB above, no smaller ones at the end (treeLayout).
+			// Pieces of a sixty-fourth of the blob, from 16 KiB to 64 KiB,
+			// no smaller ones at the end (treeLayout).
 			if len(pieces) != tc.pieces {
 				t.Errorf("the blob was cut in %d pieces, want %d", len(pieces), tc.pieces)
 			}

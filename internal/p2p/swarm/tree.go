@@ -32,8 +32,8 @@ import (
 // its uplink carries about one copy of the blob, its downlink takes each
 // stripe from its parent there, and a piece is as many hops from the
 // fetcher as the tree is deep (4 at 16 nodes, 5 at 32), each the time of
-// one of its blocks. Its pieces are a thirty-second of it under 1 MiB, a
-// sixty-fourth above (treeLayout).
+// one of its blocks. Its pieces are a sixty-fourth of it, from 16 KiB to
+// 64 KiB (treeLayout).
 //
 // A node asks its parent in each tree for the stripe once, and the
 // parent sends it the stripe's pieces in order in one answer, each as it
@@ -58,11 +58,7 @@ import (
 const (
 	treeBlobs   = 4*headPieces*minPieceSize/headCut - 1 // Options.TreeBlobs' default: too small for a head (ChooseLayout)
 	treeStripes = 2
-	treePieces  = 32 // what treeLayout aims at under treeFinePieces
-
-	// treeFinePieces: from this size on treeLayout cuts a blob in twice
-	// treePieces.
-	treeFinePieces = 1 << 20
+	treePieces  = 64 // how many pieces treeLayout aims at: more if they would be under 16 KiB
 )
 
 // trees is a transfer's place in its blob's trees. The transfer's mu
@@ -112,37 +108,30 @@ func treeParent(order []string, me string, s int) string {
 }
 
 // treeLayout cuts a blob that goes down trees in pieces of pieceBlocks
-// blocks: a blob under 1 MiB in pieces of a thirty-second of it, a power
-// of two from tracker.MinPieceSize (16 KiB); a larger one in pieces of a
-// sixty-fourth, rounded down to a power of two, from 32 KiB up to
-// ChooseLayout's small pieces (64 KiB).
+// blocks: pieces of a sixty-fourth of it, rounded down to a power of two,
+// from tracker.MinPieceSize (16 KiB) to ChooseLayout's small pieces (64
+// KiB).
 //
 // The fetcher passes a piece on only once the piece came whole from the
 // origin and its hash is known, and each node below passes a block on
 // once it came whole: a node at the fifth level of a tree takes each
 // piece at least a piece and four blocks at half a link after the
 // fetcher, a lag it keeps to its pull's end. In pieces of four blocks
-// that is four pieces at the link's rate: an eighth of the pull in pieces
-// of a thirty-second, a sixteenth in pieces of a sixty-fourth. (A tail of
-// smaller pieces, which spreads a swarm's last pieces over more uplinks,
-// does nothing in a tree.) A 2 MiB blob cut in 32 KiB pieces rather than
-// 64 KiB reached the median of 32 nodes in 1.21x the time its bytes take
-// on a link against 1.28x on 2 Mbit/s, and 1.37x against 1.43x on 10
-// Mbit/s, for 17-62% more CPU. Pieces of 16 KiB, the sixty-fourth of 1
-// MiB, cost 20-40% more CPU than 32 KiB and did no better where the
-// bench's two cores bind, at 32 nodes on 10 Mbit/s (BENCHMARKS.md, the
-// twenty-sixth to twenty-eighth sessions).
+// that is four pieces at the link's rate, at most a sixteenth of the
+// pull from 1 MiB on. (A tail of smaller pieces, which spreads a swarm's
+// last pieces over more uplinks, does nothing in a tree.) Smaller pieces cost CPU, per piece
+// and per block, and gain where the links rather than the cores set the
+// pace. A 2 MiB blob in 32 KiB pieces rather than 64 KiB reached the
+// median of 32 nodes in 1.21x the time its bytes take on a link against
+// 1.28x on 2 Mbit/s, for 17-62% more CPU; a 1 MiB blob in 16 KiB pieces
+// rather than 32 KiB in 1.24x against 1.28x there, 1.19x against 1.26x at
+// 8 nodes on 10 Mbit/s, for a quarter more CPU, and lost only where the
+// bench's two cores bind, at 32 nodes on 10 Mbit/s: 1.52x against 1.46x
+// (BENCHMARKS.md, the twenty-sixth to thirtieth sessions).
 func treeLayout(size int64) tracker.Layout {
 	p := int64(tracker.MinPieceSize)
-	if size < treeFinePieces {
-		for p < size/treePieces {
-			p *= 2
-		}
-	} else {
-		p = treeFinePieces / treePieces // as under it
-		for 2*p <= size/(2*treePieces) && p < minPieceSize/headCut {
-			p *= 2
-		}
+	for 2*p <= size/treePieces && p < minPieceSize/headCut {
+		p *= 2
 	}
 	return tracker.Layout{Size: size, PieceSize: p, PieceBlocks: pieceBlocks}
 }

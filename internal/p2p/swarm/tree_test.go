@@ -166,12 +166,12 @@ func TestTreeParentWorkedOut(t *testing.T) {
 	}
 }
 
-// A blob down trees is cut in pieces of a thirty-second of it under 1
-// MiB, from 16 KiB, and from 1 MiB on of a sixty-fourth, from 32 KiB to
-// 64 KiB; in blocks of at least 4 KiB, with no head or tail: the fetcher
-// sends a piece on only once it came whole, and each node below a block
-// once it came whole, so a piece and four blocks at half a link are how
-// long the deepest nodes wait behind the origin.
+// A blob down trees is cut in pieces of a sixty-fourth of it, rounded
+// down to a power of two, from 16 KiB to 64 KiB; in blocks of at least 4
+// KiB, with no head or tail: the fetcher sends a piece on only once it
+// came whole, and each node below a block once it came whole, so a piece
+// and four blocks at half a link are how long the deepest nodes wait
+// behind the origin.
 func TestTreeLayout(t *testing.T) {
 	for _, tc := range []struct {
 		size   int64
@@ -182,7 +182,9 @@ func TestTreeLayout(t *testing.T) {
 		{100, 16 << 10, 1},
 		{512 << 10, 16 << 10, 32},
 		{512<<10 + 1, 16 << 10, 33},
-		{1 << 20, 32 << 10, 32},
+		{768 << 10, 16 << 10, 48},
+		{1 << 20, 16 << 10, 64},
+		{2<<20 - 1, 16 << 10, 128},
 		{2 << 20, 32 << 10, 64},
 		{3 << 20, 32 << 10, 96},
 		{4<<20 - 1, 32 << 10, 128},

@@ -58,7 +58,7 @@ import (
 const (
 	treeBlobs   = 4*headPieces*minPieceSize/headCut - 1 // Options.TreeBlobs' default: too small for a head (ChooseLayout)
 	treeStripes = 2
-	treePieces  = 64 // how many pieces treeLayout aims at: more if they would be under 16 KiB
+	treePieces  = 64 // treeLayout cuts a blob in at least this many pieces, fewer only where they would be under 16 KiB
 )
 
 // trees is a transfer's place in its blob's trees. The transfer's mu

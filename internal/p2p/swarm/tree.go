@@ -113,20 +113,20 @@ func treeParent(order []string, me string, s int) string {
 // KiB).
 //
 // The fetcher passes a piece on only once the piece came whole from the
-// origin and its hash is known, and each node below passes a block on
-// once it came whole: a node at the fifth level of a tree takes each
-// piece at least a piece and four blocks at half a link after the
-// fetcher, a lag it keeps to its pull's end. In pieces of four blocks
-// that is four pieces at the link's rate, at most a sixteenth of the
-// pull from 1 MiB on. (A tail of smaller pieces, which spreads a swarm's
-// last pieces over more uplinks, does nothing in a tree.) Smaller pieces cost CPU, per piece
-// and per block, and gain where the links rather than the cores set the
-// pace. A 2 MiB blob in 32 KiB pieces rather than 64 KiB reached the
-// median of 32 nodes in 1.21x the time its bytes take on a link against
-// 1.28x on 2 Mbit/s, for 17-62% more CPU; a 1 MiB blob in 16 KiB pieces
-// rather than 32 KiB in 1.24x against 1.28x there, 1.19x against 1.26x at
-// 8 nodes on 10 Mbit/s, for a quarter more CPU, and lost only where the
-// bench's two cores bind, at 32 nodes on 10 Mbit/s: 1.52x against 1.46x
+// origin and its hash is known, and each node below passes a block on once
+// it came whole: a node at the fifth level of a tree takes each piece at
+// least a piece and four blocks at half a link after the fetcher, a lag it
+// keeps to its pull's end. In pieces of four blocks that is four pieces at
+// the link's rate, at most a sixteenth of the pull from 1 MiB on. (A tail
+// of smaller pieces, which spreads a swarm's last pieces over more
+// uplinks, does nothing in a tree.) Smaller pieces cost CPU, per piece and
+// per block, and gain where the links rather than the cores set the pace.
+// A 2 MiB blob in 32 KiB pieces rather than 64 KiB reached the median of
+// 32 nodes in 1.21x the time its bytes take on a link against 1.28x on 2
+// Mbit/s, for 17-62% more CPU; a 1 MiB blob in 16 KiB pieces rather than
+// 32 KiB in 1.24x against 1.28x there, 1.19x against 1.26x at 8 nodes on
+// 10 Mbit/s, for a quarter more CPU, and lost only where the bench's two
+// cores bind, at 32 nodes on 10 Mbit/s: 1.52x against 1.46x
 // (BENCHMARKS.md, the twenty-sixth to thirtieth sessions).
 func treeLayout(size int64) tracker.Layout {
 	p := int64(tracker.MinPieceSize)

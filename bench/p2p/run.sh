@@ -114,6 +114,13 @@
 #   QUEUES=0          every QUEUES seconds (0: never), also the bytes waiting
 #                     in each node's downlink FIFO, in logs/*/queues (see
 #                     sample_queues)
+#   DOWN_PCT=100      each node's downlink, UP_PCT=100 its uplink, as a
+#                     per cent of RATE_MBIT (the origin's link stays at
+#                     RATE_MBIT; S/B is still S over RATE_MBIT): room on one
+#                     side of the nodes' links, to see which side binds
+#   FREE_TRACKER=     what goes to and from the tracker outside the shaped
+#                     links (both, to or from; empty: shaped like the rest),
+#                     to see what the tracker's traffic costs a pull
 #   AGENT_FLAGS=      more flags for every gantry agent
 #   ALT_AGENT_FLAGS=  the agents' flags of mode "gantry-alt", a second gantry
 #                     mode to compare flags side by side (MODES="gantry
@@ -134,6 +141,9 @@ RATE_MBIT=${RATE_MBIT:-100}
 QUEUE_KB=${QUEUE_KB:-$((RATE_MBIT * 256 / 100 > 64 ? RATE_MBIT * 256 / 100 : 64))}
 CC=${CC-cubic}
 SEND_QUEUE=${SEND_QUEUE:-ackfirst}
+DOWN_PCT=${DOWN_PCT:-100}
+UP_PCT=${UP_PCT:-100}
+FREE_TRACKER=${FREE_TRACKER:-}
 FQ_FLOWS=${FQ_FLOWS:-16}
 RUNS=${RUNS:-3}
 MODES=${MODES:-"gantry direct bt"}
@@ -213,29 +223,43 @@ trap 'exit 130' INT TERM
 
 nsx() { local ns=$1; shift; ip netns exec "$ns" "$@"; }
 
-# shape DEV [NS]: HTB at RATE_MBIT on DEV's egress, over a byte-bounded
+# shape DEV PCT [NS]: HTB at PCT per cent of RATE_MBIT on DEV's egress
+# (what goes to or from the tracker outside it, if FREE_TRACKER says so),
+# over a byte-bounded
 # FIFO of QUEUE_KB (the default leaf, a FIFO of 1000 packets, holds that many
 # GSO segments of up to 64 KiB: seconds of queue, in which a node's ACKs
 # wait behind the data it sends; a real NIC has fq_codel or BQL), or in NS
 # (what the host sends) as SEND_QUEUE says.
 shape() {
-	local dev=$1 ns=${2:-}
+	local dev=$1 kbit=$((RATE_MBIT * 10 * $2)) ns=${3:-}
+	local rate=${kbit}kbit
 	local tcx=(tc)
 	[ -n "$ns" ] && tcx=(ip netns exec "$ns" tc)
 	"${tcx[@]}" qdisc add dev "$dev" root handle 1: htb default 10 r2q 100
-	"${tcx[@]}" class add dev "$dev" parent 1: classid 1:10 htb rate "${RATE_MBIT}mbit" ceil "${RATE_MBIT}mbit"
+	"${tcx[@]}" class add dev "$dev" parent 1: classid 1:10 htb rate "$rate" ceil "$rate"
+	if [ -n "$FREE_TRACKER" ]; then
+		"${tcx[@]}" class add dev "$dev" parent 1: classid 1:20 htb rate 1000mbit ceil 1000mbit
+		local way
+		for way in src dst; do
+			case $FREE_TRACKER/$way in
+			both/* | from/src | to/dst) "${tcx[@]}" filter add dev "$dev" parent 1: protocol ip prio 0 u32 match ip "$way" "$TRACKER_IP/32" flowid 1:20 ;;
+			from/dst | to/src) ;;
+			*) die "FREE_TRACKER=$FREE_TRACKER: want both, to or from" ;;
+			esac
+		done
+	fi
 	local queue=fifo
 	[ -n "$ns" ] && queue=$SEND_QUEUE
 	case $queue in
 	fifo) [ "$QUEUE_KB" = 0 ] || "${tcx[@]}" qdisc add dev "$dev" parent 1:10 bfifo limit "${QUEUE_KB}kb" ;;
 	ackfirst | fq)
 		# IPv4 total length (bytes 2-3) under 128: 1:11, served first.
-		"${tcx[@]}" class add dev "$dev" parent 1:10 classid 1:11 htb rate "$((RATE_MBIT * 100))kbit" ceil "${RATE_MBIT}mbit" prio 0
+		"${tcx[@]}" class add dev "$dev" parent 1:10 classid 1:11 htb rate "$((kbit / 10))kbit" ceil "$rate" prio 0
 		"${tcx[@]}" qdisc add dev "$dev" parent 1:11 bfifo limit 64kb
 		"${tcx[@]}" filter add dev "$dev" parent 1: protocol ip prio 1 u32 match u16 0x0000 0xff80 at 2 flowid 1:11
 		if [ "$queue" = ackfirst ]; then
 			# The rest: one FIFO, 1:12.
-			"${tcx[@]}" class add dev "$dev" parent 1:10 classid 1:12 htb rate "$((RATE_MBIT * 900))kbit" ceil "${RATE_MBIT}mbit" prio 1
+			"${tcx[@]}" class add dev "$dev" parent 1:10 classid 1:12 htb rate "$((kbit * 9 / 10))kbit" ceil "$rate" prio 1
 			"${tcx[@]}" qdisc add dev "$dev" parent 1:12 bfifo limit "${QUEUE_KB}kb"
 			"${tcx[@]}" filter add dev "$dev" parent 1: protocol all prio 2 u32 match u32 0 0 flowid 1:12
 			return
@@ -250,7 +274,7 @@ shape() {
 		local k cls
 		for ((k = 0; k < FQ_FLOWS; k++)); do
 			cls=1:$(printf %x $((0x100 + k)))
-			"${tcx[@]}" class add dev "$dev" parent 1:10 classid "$cls" htb rate "$((RATE_MBIT * 900 / FQ_FLOWS))kbit" ceil "${RATE_MBIT}mbit" prio 1 quantum 1514
+			"${tcx[@]}" class add dev "$dev" parent 1:10 classid "$cls" htb rate "$((kbit * 9 / 10 / FQ_FLOWS))kbit" ceil "$rate" prio 1 quantum 1514
 			"${tcx[@]}" qdisc add dev "$dev" parent "$cls" bfifo limit "${QUEUE_KB}kb"
 			"${tcx[@]}" filter add dev "$dev" parent 1: protocol ip prio 2 u32 ht "2:$(printf %x "$k"):" match u32 0 0 flowid "$cls"
 		done
@@ -278,8 +302,10 @@ add_host() {
 		ip -n "$ns" route replace local 127.0.0.0/8 dev lo table local congctl "$CC"
 	fi
 	if [ "$shaped" = 1 ]; then
-		shape "$veth"
-		shape eth0 "$ns"
+		local down=100 up=100
+		[ "$name" = origin ] || down=$DOWN_PCT up=$UP_PCT
+		shape "$veth" "$down"
+		shape eth0 "$up" "$ns"
 	fi
 }
 
@@ -287,6 +313,8 @@ queues="queues of ${QUEUE_KB} KiB"
 [ "$SEND_QUEUE" = ackfirst ] && queues="$queues, small packets sent first"
 [ "$SEND_QUEUE" = fifo ] && queues="$queues, FIFO both ways"
 [ "$SEND_QUEUE" = fq ] && queues="$queues, small packets first, then $FQ_FLOWS flow queues served in turn"
+[ "$DOWN_PCT/$UP_PCT" = 100/100 ] || queues="$queues; the nodes' downlinks at $DOWN_PCT%, uplinks at $UP_PCT%"
+[ -z "$FREE_TRACKER" ] || queues="$queues; the tracker's traffic ($FREE_TRACKER) unshaped"
 echo "p2p bench: $maxn nodes at ${RATE_MBIT} Mbit/s ($queues) on bridge $BR, namespaces $PFX-*, work in $WORK" >&2
 # The kernel keeps one neighbour (ARP) table for all namespaces, and its
 # hard limit (gc_thresh3, 1024 by default) is below what a cluster of 32

@@ -160,6 +160,10 @@ ALT_GANTRY=${ALT_GANTRY:-}
 
 die() { echo "p2p bench: $*" >&2; exit 1; }
 case $BT_START in exec | rpc) ;; *) die "BT_START=$BT_START: want exec or rpc" ;; esac
+case $FREE_TRACKER in "" | both | to | from) ;; *) die "FREE_TRACKER=$FREE_TRACKER: want both, to or from" ;; esac
+for pct in "$DOWN_PCT" "$UP_PCT"; do
+	[[ $pct =~ ^[1-9][0-9]*$ ]] || die "DOWN_PCT and UP_PCT are whole per cents, not $pct"
+done
 [ "$(id -u)" = 0 ] || die "run as root (network namespaces and tc)"
 for t in ip tc curl aria2c opentracker mktorrent awk sha256sum; do
 	command -v "$t" >/dev/null || die "$t not found (apt-get install -y iproute2 curl aria2 opentracker mktorrent)"
@@ -225,11 +229,10 @@ nsx() { local ns=$1; shift; ip netns exec "$ns" "$@"; }
 
 # shape DEV PCT [NS]: HTB at PCT per cent of RATE_MBIT on DEV's egress
 # (what goes to or from the tracker outside it, if FREE_TRACKER says so),
-# over a byte-bounded
-# FIFO of QUEUE_KB (the default leaf, a FIFO of 1000 packets, holds that many
-# GSO segments of up to 64 KiB: seconds of queue, in which a node's ACKs
-# wait behind the data it sends; a real NIC has fq_codel or BQL), or in NS
-# (what the host sends) as SEND_QUEUE says.
+# over a byte-bounded FIFO of QUEUE_KB (the default leaf, a FIFO of 1000
+# packets, holds that many GSO segments of up to 64 KiB: seconds of queue,
+# in which a node's ACKs wait behind the data it sends; a real NIC has
+# fq_codel or BQL), or in NS (what the host sends) as SEND_QUEUE says.
 shape() {
 	local dev=$1 kbit=$((RATE_MBIT * 10 * $2)) ns=${3:-}
 	local rate=${kbit}kbit
@@ -243,8 +246,6 @@ shape() {
 		for way in src dst; do
 			case $FREE_TRACKER/$way in
 			both/* | from/src | to/dst) "${tcx[@]}" filter add dev "$dev" parent 1: protocol ip prio 0 u32 match ip "$way" "$TRACKER_IP/32" flowid 1:20 ;;
-			from/dst | to/src) ;;
-			*) die "FREE_TRACKER=$FREE_TRACKER: want both, to or from" ;;
 			esac
 		done
 	fi

@@ -133,6 +133,11 @@ type transfer struct {
 	hashes   []digest.Digest
 	state    []pieceState
 	inflight []uint8
+	// heard marks the hashes the tracker sent on the node's current
+	// stream, nHeard counts them: with all of them, the tracker needs none
+	// from the node's complete announce (finish).
+	heard  []bool
+	nHeard int
 	// taking cancels the requests in flight for a piece, by neighbour:
 	// once the piece lands the other copies on their way are dropped.
 	taking  map[int]map[*neighbour]context.CancelFunc
@@ -245,6 +250,7 @@ func (n *Node) completeTransfer(d digest.Digest, m meta) (*transfer, error) {
 		verified:   true,
 	}
 	t.hashes = make([]digest.Digest, m.Layout.Pieces())
+	t.heard = make([]bool, len(t.hashes))
 	t.state = make([]pieceState, len(t.hashes))
 	for _, p := range m.Hashes {
 		t.hashes[p.Index] = p.Hash
@@ -330,6 +336,8 @@ func (t *transfer) trackerLost() {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.fetcher, t.lease = "", 0
+	clear(t.heard)
+	t.nHeard = 0
 	t.signal()
 }
 
@@ -338,6 +346,7 @@ func (t *transfer) setLayout(l tracker.Layout) {
 	t.layout = &l
 	k := l.Pieces()
 	t.hashes = make([]digest.Digest, k)
+	t.heard, t.nHeard = make([]bool, k), 0
 	t.state = make([]pieceState, k)
 	t.inflight = make([]uint8, k)
 	t.avail = make([]uint16, k)
@@ -398,7 +407,14 @@ func (t *transfer) event(ev tracker.Event) {
 			return
 		}
 		for _, p := range ev.Pieces {
-			if p.Index < 0 || p.Index >= len(t.hashes) || t.hashes[p.Index] != "" {
+			if p.Index < 0 || p.Index >= len(t.hashes) || t.hashes[p.Index] != "" && t.hashes[p.Index] != p.Hash {
+				continue
+			}
+			if !t.heard[p.Index] {
+				t.heard[p.Index] = true
+				t.nHeard++
+			}
+			if t.hashes[p.Index] != "" {
 				continue
 			}
 			t.hashes[p.Index] = p.Hash
@@ -640,9 +656,15 @@ func (t *transfer) finish(l tracker.Layout, got digest.Digest, own []digest.Dige
 	}
 	t.signal()
 	// Announced as a complete join, with the layout and every hash: a swarm
-	// that lacks them (its fetcher's publications lost, or this node's own
-	// layout from a fallback) gets them from here.
-	t.n.announce(tracker.Announce{Join: []tracker.Join{{Digest: t.d, Complete: true, Layout: new(l), Pieces: pieceHashes(hashes)}}})
+	// that lacks them (its fetcher's publications lost, its tracker
+	// replaced since, or this node's own layout from a fallback) gets them
+	// from here. A node that heard every hash from the tracker on the
+	// stream it has sends none: the tracker holds them.
+	j := tracker.Join{Digest: t.d, Complete: true}
+	if t.ownPlan || t.nHeard < len(hashes) {
+		j.Layout, j.Pieces = new(l), pieceHashes(hashes)
+	}
+	t.n.announce(tracker.Announce{Join: []tracker.Join{j}})
 	t.n.spawn(t.n.evict)
 	return true
 }

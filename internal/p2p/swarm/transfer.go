@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -134,10 +135,9 @@ type transfer struct {
 	state    []pieceState
 	inflight []uint8
 	// heard marks the hashes the tracker sent on the node's current
-	// stream, nHeard counts them: with all of them, the tracker needs none
-	// from the node's complete announce (finish).
-	heard  []bool
-	nHeard int
+	// stream: with all of them, the tracker needs none from the node's
+	// complete announce (finish).
+	heard []bool
 	// taking cancels the requests in flight for a piece, by neighbour:
 	// once the piece lands the other copies on their way are dropped.
 	taking  map[int]map[*neighbour]context.CancelFunc
@@ -337,7 +337,6 @@ func (t *transfer) trackerLost() {
 	defer t.mu.Unlock()
 	t.fetcher, t.lease = "", 0
 	clear(t.heard)
-	t.nHeard = 0
 	t.signal()
 }
 
@@ -346,7 +345,7 @@ func (t *transfer) setLayout(l tracker.Layout) {
 	t.layout = &l
 	k := l.Pieces()
 	t.hashes = make([]digest.Digest, k)
-	t.heard, t.nHeard = make([]bool, k), 0
+	t.heard = make([]bool, k)
 	t.state = make([]pieceState, k)
 	t.inflight = make([]uint8, k)
 	t.avail = make([]uint16, k)
@@ -410,10 +409,7 @@ func (t *transfer) event(ev tracker.Event) {
 			if p.Index < 0 || p.Index >= len(t.hashes) || t.hashes[p.Index] != "" && t.hashes[p.Index] != p.Hash {
 				continue
 			}
-			if !t.heard[p.Index] {
-				t.heard[p.Index] = true
-				t.nHeard++
-			}
+			t.heard[p.Index] = true
 			if t.hashes[p.Index] != "" {
 				continue
 			}
@@ -661,7 +657,7 @@ func (t *transfer) finish(l tracker.Layout, got digest.Digest, own []digest.Dige
 	// from here. A node that heard every hash from the tracker on the
 	// stream it has sends none: the tracker holds them.
 	j := tracker.Join{Digest: t.d, Complete: true}
-	if t.ownPlan || t.nHeard < len(hashes) {
+	if t.ownPlan || slices.Contains(t.heard, false) {
 		j.Layout, j.Pieces = new(l), pieceHashes(hashes)
 	}
 	t.n.announce(tracker.Announce{Join: []tracker.Join{j}})

@@ -102,7 +102,7 @@ func (c *Client) Stream(ctx context.Context, fn func(Event)) error {
 
 // open opens the stream at the replica u.
 func (c *Client) open(ctx context.Context, u string) (*http.Response, error) {
-	q := url.Values{"peer": {c.Peer}, "addr": {c.Addr}}
+	q := url.Values{"peer": {c.Peer}, "addr": {c.Addr}, "compact": {"1"}}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u+StreamPath+"?"+q.Encode(), nil)
 	if err != nil {
 		return nil, fmt.Errorf("tracker %s: %w", u, err)
@@ -133,10 +133,15 @@ func (c *Client) read(ctx context.Context, u string, resp *http.Response, fn fun
 	defer watchdog.Stop()
 	sc := bufio.NewScanner(resp.Body)
 	sc.Buffer(make([]byte, 0, 64<<10), maxEventBytes)
+	var x expander
 	for sc.Scan() {
 		watchdog.Reset(idle)
-		var ev Event
-		if err := json.Unmarshal(sc.Bytes(), &ev); err != nil {
+		var w wireEvent
+		if err := json.Unmarshal(sc.Bytes(), &w); err != nil {
+			return fmt.Errorf("tracker %s: stream: %w", u, err)
+		}
+		ev, err := x.expand(w)
+		if err != nil {
 			return fmt.Errorf("tracker %s: stream: %w", u, err)
 		}
 		fn(ev)

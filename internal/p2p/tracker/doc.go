@@ -11,7 +11,9 @@
 //	GET /p2p/v1/stream?peer=ID&addr=HOST:PORT
 //
 // answered with newline-delimited JSON Events, one per change, for the
-// swarms the peer has joined; the first line is a "hello" event. Everything
+// swarms the peer has joined; the first line is a "hello" event. With
+// compact=1 in the query the events take fewer bytes (compact.go): a swarm
+// is named by a number the stream gives it, and piece hashes go as bytes. Everything
 // a peer tells the tracker goes in POSTs of an Announce to
 //
 //	POST /p2p/v1/announce

@@ -351,6 +351,21 @@ func (t *Tracker) serveStream(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(http.StatusOK)
 	enc := json.NewEncoder(w)
+	var cmp *compactor
+	if r.URL.Query().Get("compact") == "1" {
+		cmp = new(compactor)
+	}
+	write := func(ev Event) error {
+		if cmp == nil {
+			return enc.Encode(ev)
+		}
+		for _, we := range cmp.compact(ev) {
+			if err := enc.Encode(we); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
 	// Each batch of writes, up to its flush, must end within WriteTimeout.
 	// (Only a writer that cannot set a deadline, not net/http's server,
 	// would let them wait as long as the connection lives.)
@@ -379,14 +394,14 @@ func (t *Tracker) serveStream(w http.ResponseWriter, r *http.Request) {
 		case ev := <-st.events:
 			ping.Reset(t.opts.PingInterval)
 			bound()
-			if err := enc.Encode(ev); err != nil {
+			if err := write(ev); err != nil {
 				return
 			}
 			// Write what else is queued before flushing once.
 			for more := true; more; {
 				select {
 				case ev := <-st.events:
-					if err := enc.Encode(ev); err != nil {
+					if err := write(ev); err != nil {
 						return
 					}
 				default:

@@ -3,9 +3,12 @@ package tracker_test
 import (
 	"context"
 	"fmt"
+	"net"
 	"net/http/httptest"
+	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/gantry-dev/gantry/internal/p2p/tracker"
 	"github.com/gantry-dev/gantry/internal/p2p/tracker/redistest"
@@ -107,4 +110,95 @@ func BenchmarkLease(b *testing.B) {
 			}
 		})
 	}
+}
+
+// BenchmarkColdHerd measures a cold herd at the tracker: peers, their
+// streams open, all join one new swarm at once; an op ends when every
+// member has been told of every other. Each member is told of each join,
+// so the events grow as the square of the peers (events/op), and so do
+// the bytes the tracker sends (tracker-MB/op). The peers' clients run in
+// the same process and share its cores.
+func BenchmarkColdHerd(b *testing.B) {
+	for _, n := range []int{100, 1000} {
+		b.Run(fmt.Sprint(n, "-peers"), func(b *testing.B) {
+			tr := tracker.New(tracker.Options{StreamBuffer: 2 * n})
+			srv := httptest.NewUnstartedServer(tr)
+			var sent atomic.Int64
+			srv.Listener = countingListener{srv.Listener, &sent}
+			srv.Start()
+			b.Cleanup(srv.Close)
+			ctx, cancel := context.WithCancel(context.Background())
+			b.Cleanup(cancel)
+			go tr.Run(ctx)
+			var events atomic.Int64
+			told := make([]atomic.Int64, n) // peer events, over every op
+			cs := make([]*tracker.Client, n)
+			for i := range n {
+				cs[i] = &tracker.Client{URL: srv.URL, Peer: fmt.Sprintf("node-%04d", i), Addr: fmt.Sprintf("10.1.%d.%d:5051", i/250, i%250)}
+				hello := make(chan struct{})
+				go cs[i].Stream(ctx, func(ev tracker.Event) {
+					events.Add(1)
+					switch ev.Type {
+					case tracker.EventHello:
+						close(hello)
+					case tracker.EventPeer:
+						told[i].Add(1)
+					}
+				})
+				<-hello
+			}
+			events.Store(0)
+			sent.Store(0)
+			ops := 0
+			for b.Loop() {
+				ops++
+				d := digest.FromString(fmt.Sprint("herd ", ops))
+				var wg sync.WaitGroup
+				for _, c := range cs {
+					wg.Go(func() {
+						if err := c.Announce(ctx, tracker.Announce{Join: []tracker.Join{{Digest: d}}}); err != nil {
+							b.Error(err)
+						}
+					})
+				}
+				wg.Wait()
+				deadline := time.Now().Add(time.Minute)
+				for i := range told {
+					for told[i].Load() < int64(ops*(n-1)) {
+						if time.Now().After(deadline) {
+							b.Fatalf("peer %d was told of %d joins of %d", i, told[i].Load(), ops*(n-1))
+						}
+						time.Sleep(time.Millisecond)
+					}
+				}
+			}
+			b.ReportMetric(float64(events.Load())/float64(ops), "events/op")
+			b.ReportMetric(float64(sent.Load())/float64(ops)/1e6, "tracker-MB/op")
+		})
+	}
+}
+
+// countingListener counts the bytes written to the connections it accepts.
+type countingListener struct {
+	net.Listener
+	n *atomic.Int64
+}
+
+func (l countingListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	return countingConn{c, l.n}, nil
+}
+
+type countingConn struct {
+	net.Conn
+	n *atomic.Int64
+}
+
+func (c countingConn) Write(p []byte) (int, error) {
+	n, err := c.Conn.Write(p)
+	c.n.Add(int64(n))
+	return n, err
 }

@@ -199,6 +199,7 @@ func Conformance(t testing.TB, addr string, extraEnv map[string]string) Conforma
 	}
 	logs := &SyncBuffer{}
 	cmd.Stdout, cmd.Stderr = logs, logs
+	DieWithParent(cmd)
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("start conformance suite: %v", err)
 	}

@@ -105,6 +105,7 @@ http:
 	cmd := exec.Command(bin, "serve", cfgPath)
 	logs := &SyncBuffer{}
 	cmd.Stdout, cmd.Stderr = logs, logs
+	DieWithParent(cmd)
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("start docker-registry: %v", err)
 	}
@@ -205,6 +206,7 @@ func Run(t testing.TB, timeout time.Duration, name string, args ...string) Resul
 	cmd := exec.Command(name, args...)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	DieWithParent(cmd)
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("start %s: %v", name, err)
 	}
@@ -286,6 +288,7 @@ disabled_plugins = ["io.containerd.grpc.v1.cri", "io.containerd.snapshotter.v1.b
 	cmd := exec.Command(args[0], args[1:]...)
 	logs := &SyncBuffer{}
 	cmd.Stdout, cmd.Stderr = logs, logs
+	DieWithParent(cmd)
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("start containerd: %v", err)
 	}

@@ -45,6 +45,7 @@ func startDaemonIn(t *testing.T, netns string, args ...string) *daemon {
 		d.cmd = exec.Command(testenv.Tool(t, "nsenter"), append([]string{"--net=/run/netns/" + netns, testenv.Gantry(t)}, args...)...)
 	}
 	d.cmd.Stdout, d.cmd.Stderr = d.logs, d.logs
+	testenv.DieWithParent(d.cmd)
 	if err := d.cmd.Start(); err != nil {
 		t.Fatalf("start gantry %s: %v", args[0], err)
 	}

@@ -72,6 +72,7 @@ func launchServer(t *testing.T, root string, extra ...string) *server {
 		s.cmd.Env = append(os.Environ(), s3test.Env()...)
 	}
 	s.cmd.Stdout, s.cmd.Stderr = s.logs, s.logs
+	testenv.DieWithParent(s.cmd)
 	if err := s.cmd.Start(); err != nil {
 		t.Fatalf("start gantry serve: %v", err)
 	}

@@ -8,9 +8,10 @@ import (
 	"os"
 	"os/exec"
 	"strconv"
-	"syscall"
 	"testing"
 	"time"
+
+	"github.com/gantry-dev/gantry/internal/testenv"
 )
 
 // Server is a redis-server process on a loopback port.
@@ -51,8 +52,7 @@ func (s *Server) start(t testing.TB) {
 	t.Helper()
 	s.cmd = exec.Command("redis-server", "--port", strconv.Itoa(s.port), "--bind", "127.0.0.1",
 		"--save", "", "--appendonly", "no", "--dir", s.dir)
-	// Killed with the test binary, should it die before its cleanups.
-	s.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	testenv.DieWithParent(s.cmd)
 	if err := s.cmd.Start(); err != nil {
 		t.Fatalf("redis-server: %v", err)
 	}

@@ -111,7 +111,7 @@ func Launch() (srv *Server, stop func() string, err error) {
 		"MINIO_BROWSER=off", "MINIO_UPDATE=off")
 	logs := &testenv.SyncBuffer{}
 	cmd.Stdout, cmd.Stderr = logs, logs
-	dieWithParent(cmd)
+	testenv.DieWithParent(cmd)
 	if err := cmd.Start(); err != nil {
 		os.RemoveAll(dir)
 		return nil, nil, fmt.Errorf("start minio: %w", err)

@@ -140,11 +140,13 @@ func (c *Client) read(ctx context.Context, u string, resp *http.Response, fn fun
 		if err := json.Unmarshal(sc.Bytes(), &w); err != nil {
 			return fmt.Errorf("tracker %s: stream: %w", u, err)
 		}
-		ev, err := x.expand(w)
+		evs, err := x.expand(w)
 		if err != nil {
 			return fmt.Errorf("tracker %s: stream: %w", u, err)
 		}
-		fn(ev)
+		for _, ev := range evs {
+			fn(ev)
+		}
 	}
 	if ctx.Err() != nil {
 		return nil

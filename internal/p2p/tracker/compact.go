@@ -23,7 +23,9 @@ import (
 //   - SHA-256 piece hashes go as bytes: "at" is the first piece's index,
 //     "hashes" the hashes of pieces at, at+1, ..., 32 bytes each, one
 //     after the other, in base64. Hashes of other algorithms, or pieces
-//     not in a run, go in "pieces" as on a full stream.
+//     not in a run, go in "pieces" as on a full stream;
+//   - the "peer" events of one swarm that wait together for the stream
+//     (a cold herd joining) go as one, their members in "peers", in order.
 //
 // A peer that did not ask gets the full form, so agents and trackers of
 // either kind work together.
@@ -40,6 +42,7 @@ type wireEvent struct {
 	Swarm  int    `json:"swarm,omitempty"`
 	At     int    `json:"at,omitempty"`
 	Hashes []byte `json:"hashes,omitempty"`
+	Peers  []Peer `json:"peers,omitempty"`
 }
 
 // compactor writes a compact stream's events: it keeps which swarm holds
@@ -48,6 +51,26 @@ type compactor struct {
 	slots [SwarmSlots]digest.Digest // slot k is slots[k-1]
 	slot  map[digest.Digest]int
 	next  int // the slot taken last
+}
+
+// compactAll returns evs, events that wait together for the stream, in
+// the compact form: each peer event that follows one of the same swarm
+// joins it.
+func (c *compactor) compactAll(evs []Event) []wireEvent {
+	var out []wireEvent
+	for _, ev := range evs {
+		if n := len(out); n > 0 && ev.Type == EventPeer && ev.Peer != nil && out[n-1].Type == EventPeer &&
+			c.slot[ev.Digest] == out[n-1].Swarm && (out[n-1].Peer != nil || len(out[n-1].Peers) > 0) {
+			last := &out[n-1]
+			if last.Peer != nil {
+				last.Peers, last.Peer = []Peer{*last.Peer}, nil
+			}
+			last.Peers = append(last.Peers, *ev.Peer)
+			continue
+		}
+		out = append(out, c.compact(ev)...)
+	}
+	return out
 }
 
 // compact returns ev in the compact form, one wire event or several (a
@@ -126,33 +149,45 @@ type expander struct {
 	slots [SwarmSlots]digest.Digest
 }
 
-// expand returns w as an Event: its swarm's digest and its pieces.
-func (x *expander) expand(w wireEvent) (Event, error) {
+// expand returns w as the events it stands for: one, with its swarm's
+// digest and its pieces, or a peer event for each of its peers.
+func (x *expander) expand(w wireEvent) ([]Event, error) {
 	ev := w.Event
 	if w.Swarm != 0 {
 		if w.Swarm < 1 || w.Swarm > SwarmSlots {
-			return Event{}, fmt.Errorf("swarm slot %d out of [1, %d]", w.Swarm, SwarmSlots)
+			return nil, fmt.Errorf("swarm slot %d out of [1, %d]", w.Swarm, SwarmSlots)
 		}
 		if ev.Digest != "" {
 			if err := ev.Digest.Validate(); err != nil {
-				return Event{}, fmt.Errorf("swarm slot %d: %w", w.Swarm, err)
+				return nil, fmt.Errorf("swarm slot %d: %w", w.Swarm, err)
 			}
 			x.slots[w.Swarm-1] = ev.Digest
 		}
 		ev.Digest = x.slots[w.Swarm-1]
 		if ev.Digest == "" {
-			return Event{}, fmt.Errorf("swarm slot %d was never named", w.Swarm)
+			return nil, fmt.Errorf("swarm slot %d was never named", w.Swarm)
 		}
 	}
+	if len(w.Peers) > 0 {
+		if ev.Type != EventPeer || ev.Peer != nil {
+			return nil, fmt.Errorf("peers in a %q event, want a peer event without a peer", ev.Type)
+		}
+		evs := make([]Event, len(w.Peers))
+		for i := range w.Peers {
+			evs[i] = ev
+			evs[i].Peer = &w.Peers[i]
+		}
+		return evs, nil
+	}
 	if len(w.Hashes) == 0 {
-		return ev, nil
+		return []Event{ev}, nil
 	}
 	n := len(w.Hashes) / hashBytes
 	switch {
 	case len(w.Hashes)%hashBytes != 0:
-		return Event{}, fmt.Errorf("piece hashes of %d bytes, not a multiple of %d", len(w.Hashes), hashBytes)
+		return nil, fmt.Errorf("piece hashes of %d bytes, not a multiple of %d", len(w.Hashes), hashBytes)
 	case w.At < 0 || w.At > MaxPieces-n:
-		return Event{}, errors.New("piece hashes past the last piece a layout may have")
+		return nil, errors.New("piece hashes past the last piece a layout may have")
 	}
 	ps := make([]PieceHash, 0, n+len(ev.Pieces))
 	for i := range n {
@@ -160,5 +195,5 @@ func (x *expander) expand(w wireEvent) (Event, error) {
 		ps = append(ps, PieceHash{Index: w.At + i, Hash: digest.NewDigestFromEncoded(digest.SHA256, hex.EncodeToString(h))})
 	}
 	ev.Pieces = append(ps, ev.Pieces...)
-	return ev, nil
+	return []Event{ev}, nil
 }

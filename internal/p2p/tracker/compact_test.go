@@ -19,32 +19,29 @@ import (
 // pieceHash is a SHA-256 piece hash for tests.
 func pieceHash(i int) digest.Digest { return digest.FromString(fmt.Sprint("piece ", i)) }
 
-// roundTrip passes evs through a compactor, JSON and an expander, as a
-// compact stream does, and returns what the reader gets and the bytes of
-// the stream.
-func roundTrip(t *testing.T, c *compactor, x *expander, evs []Event) ([]Event, int) {
+// roundTrip passes evs, events that waited together for a stream,
+// through a compactor, JSON and an expander, as a compact stream does,
+// and returns what the reader gets, the lines and the bytes of the stream.
+func roundTrip(t *testing.T, c *compactor, x *expander, evs []Event) (got []Event, lines, n int) {
 	t.Helper()
-	var got []Event
-	n := 0
-	for _, ev := range evs {
-		for _, w := range c.compact(ev) {
-			b, err := json.Marshal(w)
-			if err != nil {
-				t.Fatal(err)
-			}
-			n += len(b) + 1
-			var back wireEvent
-			if err := json.Unmarshal(b, &back); err != nil {
-				t.Fatal(err)
-			}
-			e, err := x.expand(back)
-			if err != nil {
-				t.Fatalf("%s: %v", b, err)
-			}
-			got = append(got, e)
+	for _, w := range c.compactAll(evs) {
+		b, err := json.Marshal(w)
+		if err != nil {
+			t.Fatal(err)
 		}
+		lines++
+		n += len(b) + 1
+		var back wireEvent
+		if err := json.Unmarshal(b, &back); err != nil {
+			t.Fatal(err)
+		}
+		e, err := x.expand(back)
+		if err != nil {
+			t.Fatalf("%s: %v", b, err)
+		}
+		got = append(got, e...)
 	}
-	return got, n
+	return got, lines, n
 }
 
 // merged returns evs with the piece events of a swarm that follow each
@@ -85,7 +82,7 @@ func TestCompactRoundTrip(t *testing.T) {
 		{Type: EventPiece, Digest: b, Pieces: []PieceHash{{Index: 0, Hash: other}}},
 		{Type: EventPiece, Digest: a, Pieces: all},
 	}
-	got, _ := roundTrip(t, new(compactor), new(expander), evs)
+	got, _, _ := roundTrip(t, new(compactor), new(expander), evs)
 	if want := merged(evs); !reflect.DeepEqual(merged(got), want) {
 		t.Fatalf("read back\n%+v\nwant\n%+v", merged(got), want)
 	}
@@ -100,12 +97,36 @@ func TestCompactSlotsWrap(t *testing.T) {
 		// The first swarms again, while and after their slots pass on.
 		evs = append(evs, Event{Type: EventGone, Digest: digest.FromString(fmt.Sprint("blob ", i%20)), Peer: &Peer{ID: "n"}})
 	}
-	got, _ := roundTrip(t, c, x, evs)
+	got, _, _ := roundTrip(t, c, x, evs)
 	if !reflect.DeepEqual(got, evs) {
 		t.Fatal("events read back differ from those sent")
 	}
 	if len(c.slot) > SwarmSlots {
 		t.Fatalf("%d swarms hold slots, at most %d", len(c.slot), SwarmSlots)
+	}
+}
+
+// Peer events of one swarm that wait together go as one line; the reader
+// gets them back one by one, in order.
+func TestCompactMergesPeers(t *testing.T) {
+	a, b := digest.FromString("blob a"), digest.FromString("blob b")
+	peer := func(d digest.Digest, id string, seq uint64) Event {
+		return Event{Type: EventPeer, Digest: d, Peer: &Peer{ID: id, Addr: "10.0.0.1:5051", Seq: seq}}
+	}
+	evs := []Event{
+		peer(a, "n1", 1), peer(a, "n2", 2), peer(a, "n3", 3),
+		peer(b, "n1", 1),
+		{Type: EventPiece, Digest: a, Pieces: []PieceHash{{Index: 0, Hash: pieceHash(0)}}},
+		peer(a, "n4", 4), peer(a, "n5", 5),
+		{Type: EventGone, Digest: a, Peer: &Peer{ID: "n2"}},
+		peer(a, "n6", 6),
+	}
+	got, lines, _ := roundTrip(t, new(compactor), new(expander), evs)
+	if !reflect.DeepEqual(got, evs) {
+		t.Fatalf("read back\n%+v\nwant\n%+v", got, evs)
+	}
+	if lines != 6 {
+		t.Fatalf("%d lines, want 6: n1-n3 of a, n1 of b, the piece, n4-n5, the gone, n6", lines)
 	}
 }
 
@@ -127,7 +148,7 @@ func TestCompactStreamBytes(t *testing.T) {
 		b, _ := json.Marshal(ev)
 		full += len(b) + 1
 	}
-	got, compact := roundTrip(t, new(compactor), new(expander), evs)
+	got, _, compact := roundTrip(t, new(compactor), new(expander), evs)
 	if !reflect.DeepEqual(got, evs) {
 		t.Fatal("events read back differ from those sent")
 	}
@@ -150,6 +171,8 @@ func TestExpandRefuses(t *testing.T) {
 		{"short hash", wireEvent{Event: Event{Type: EventPiece}, Hashes: make([]byte, 31)}},
 		{"negative index", wireEvent{Event: Event{Type: EventPiece}, At: -1, Hashes: make([]byte, 32)}},
 		{"past the last piece", wireEvent{Event: Event{Type: EventPiece}, At: MaxPieces - 1, Hashes: make([]byte, 64)}},
+		{"peers in a gone event", wireEvent{Event: Event{Type: EventGone}, Swarm: 1, Peers: []Peer{{ID: "n"}}}},
+		{"peers beside a peer", wireEvent{Event: Event{Type: EventPeer, Peer: &Peer{ID: "m"}}, Swarm: 1, Peers: []Peer{{ID: "n"}}}},
 	} {
 		x := new(expander)
 		if _, err := x.expand(wireEvent{Event: Event{Type: EventPeer, Digest: d}, Swarm: 1}); err != nil {
@@ -236,19 +259,21 @@ func TestStreamForms(t *testing.T) {
 				if err := json.Unmarshal([]byte(l), &w); err != nil {
 					t.Fatal(err)
 				}
+				got := []Event{w.Event}
 				if x != nil {
 					var err error
-					if w.Event, err = x.expand(w); err != nil {
+					if got, err = x.expand(w); err != nil {
 						t.Fatalf("%s: %v", l, err)
 					}
-				} else if w.Swarm != 0 || len(w.Hashes) != 0 {
+				} else if w.Swarm != 0 || len(w.Hashes) != 0 || len(w.Peers) != 0 {
 					t.Fatalf("compact event on a full stream: %s", l)
 				}
-				if w.Type == EventPing {
-					continue
+				for _, ev := range got {
+					if ev.Type != EventPing {
+						hashes += len(ev.Pieces)
+						evs = append(evs, ev)
+					}
 				}
-				hashes += len(w.Event.Pieces)
-				evs = append(evs, w.Event)
 			case <-timeout:
 				t.Fatalf("%d of %d hashes", hashes, layout.Pieces())
 			}
@@ -282,6 +307,7 @@ func FuzzStreamLine(f *testing.F) {
 		`{"type":"piece","swarm":1,"at":131071,"hashes":"` + strings.Repeat("A", 43) + `=","pieces":[{"index":0,"hash":"` + d.String() + `"}]}`,
 		`{"type":"gone","swarm":2,"peer":{"id":"n"}}`,
 		`{"type":"piece","digest":"` + d.String() + `","pieces":[{"index":1,"hash":"` + d.String() + `"}]}`,
+		`{"type":"peer","swarm":1,"peers":[{"id":"n1","addr":"10.0.0.1:5051","seq":1},{"id":"n2","seq":2}]}`,
 		`{"type":"ping"}`, `{"swarm":1025}`, `{"hashes":"AAAA"}`, `null`, `{`,
 	} {
 		f.Add([]byte(s))
@@ -295,14 +321,22 @@ func FuzzStreamLine(f *testing.F) {
 		if json.Unmarshal(line, &w) != nil {
 			return
 		}
-		ev, err := x.expand(w)
+		evs, err := x.expand(w)
 		if err != nil {
 			return
 		}
-		if w.Swarm != 0 && ev.Digest.Validate() != nil {
-			t.Fatalf("%s: swarm %q", line, ev.Digest)
+		for _, ev := range evs {
+			if w.Swarm != 0 && ev.Digest.Validate() != nil {
+				t.Fatalf("%s: swarm %q", line, ev.Digest)
+			}
 		}
-		for _, p := range ev.Pieces[:len(w.Hashes)/hashBytes] {
+		if len(w.Peers) > 0 {
+			if len(evs) != len(w.Peers) {
+				t.Fatalf("%s: %d events for %d peers", line, len(evs), len(w.Peers))
+			}
+			return
+		}
+		for _, p := range evs[0].Pieces[:len(w.Hashes)/hashBytes] {
 			if p.Index < 0 || p.Index >= MaxPieces || p.Hash.Validate() != nil {
 				t.Fatalf("%s: piece %+v", line, p)
 			}

@@ -13,7 +13,8 @@
 // answered with newline-delimited JSON Events, one per change, for the
 // swarms the peer has joined; the first line is a "hello" event. With
 // compact=1 in the query the events take fewer bytes (compact.go): a swarm
-// is named by a number the stream gives it, and piece hashes go as bytes. Everything
+// is named by a number the stream gives it, piece hashes go as bytes, and
+// the joins of a herd that wait together for the stream go as one line. Everything
 // a peer tells the tracker goes in POSTs of an Announce to
 //
 //	POST /p2p/v1/announce

@@ -355,17 +355,24 @@ func (t *Tracker) serveStream(w http.ResponseWriter, r *http.Request) {
 	if r.URL.Query().Get("compact") == "1" {
 		cmp = new(compactor)
 	}
-	write := func(ev Event) error {
+	// write writes events that waited together for the stream.
+	write := func(evs []Event) error {
 		if cmp == nil {
-			return enc.Encode(ev)
+			for _, ev := range evs {
+				if err := enc.Encode(ev); err != nil {
+					return err
+				}
+			}
+			return nil
 		}
-		for _, we := range cmp.compact(ev) {
+		for _, we := range cmp.compactAll(evs) {
 			if err := enc.Encode(we); err != nil {
 				return err
 			}
 		}
 		return nil
 	}
+	var batch []Event
 	// Each batch of writes, up to its flush, must end within WriteTimeout.
 	// (Only a writer that cannot set a deadline, not net/http's server,
 	// would let them wait as long as the connection lives.)
@@ -394,20 +401,21 @@ func (t *Tracker) serveStream(w http.ResponseWriter, r *http.Request) {
 		case ev := <-st.events:
 			ping.Reset(t.opts.PingInterval)
 			bound()
-			if err := write(ev); err != nil {
-				return
-			}
-			// Write what else is queued before flushing once.
+			// Write what else is queued with it, and flush once.
+			batch = append(batch[:0], ev)
 			for more := true; more; {
 				select {
 				case ev := <-st.events:
-					if err := write(ev); err != nil {
-						return
-					}
+					batch = append(batch, ev)
+					more = len(batch) < cap(st.events)
 				default:
 					more = false
 				}
 			}
+			if err := write(batch); err != nil {
+				return
+			}
+			clear(batch) // let go of what the events hold
 			if err := rc.Flush(); err != nil {
 				return
 			}

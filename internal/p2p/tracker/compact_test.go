@@ -343,3 +343,72 @@ func FuzzStreamLine(f *testing.F) {
 		}
 	})
 }
+
+// An agent's client reads the full form from a tracker of before the
+// compact one, which ignores compact=1.
+func TestClientReadsFullStream(t *testing.T) {
+	tr := New(Options{})
+	defer tr.Close()
+	old := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		q := r.URL.Query()
+		q.Del("compact")
+		r.URL.RawQuery = q.Encode()
+		tr.ServeHTTP(w, r)
+	})
+	srv := httptest.NewServer(old)
+	defer srv.Close()
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	d := digest.FromString("blob")
+	layout := Layout{Size: 1 << 20, PieceSize: 16 << 10, PieceBlocks: 4}
+	events := make(chan Event, 1000)
+	clients := map[string]*Client{}
+	for _, id := range []string{"f", "a", "b"} {
+		c := &Client{URL: srv.URL, Peer: id, Addr: "127.0.0.1:1"}
+		clients[id] = c
+		hello := make(chan struct{})
+		go c.Stream(ctx, func(ev Event) {
+			switch {
+			case ev.Type == EventHello:
+				close(hello)
+			case id == "b":
+				events <- ev
+			}
+		})
+		<-hello
+		if err := c.Announce(t.Context(), Announce{Join: []Join{{Digest: d}}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var ps []PieceHash
+	for i := range layout.Pieces() {
+		ps = append(ps, PieceHash{Index: i, Hash: pieceHash(i)})
+	}
+	if err := clients["f"].Announce(t.Context(), Announce{Publish: []Publish{{Digest: d, Lease: 1, Layout: &layout, Pieces: ps}}}); err != nil {
+		t.Fatal(err)
+	}
+	var members []string
+	var got []PieceHash
+	for timeout := time.After(10 * time.Second); len(got) < len(ps); {
+		select {
+		case ev := <-events:
+			if ev.Digest != d {
+				t.Fatalf("event of swarm %q", ev.Digest)
+			}
+			switch ev.Type {
+			case EventPeer:
+				members = append(members, ev.Peer.ID)
+			case EventPiece:
+				got = append(got, ev.Pieces...)
+			}
+		case <-timeout:
+			t.Fatalf("%d of %d hashes", len(got), len(ps))
+		}
+	}
+	if want := []string{"b", "f", "a"}; !slices.Equal(members, want) {
+		t.Fatalf("told of members %q, want %q", members, want)
+	}
+	if !reflect.DeepEqual(got, ps) {
+		t.Fatal("hashes read back differ from those published")
+	}
+}

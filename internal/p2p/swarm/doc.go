@@ -30,7 +30,7 @@
 // each piece it brought went to one neighbour (a second at most), the
 // fetcher serves as any node does.
 //
-// A small blob (under 16 MiB) is too short a pull for the requests to find
+// A blob of up to 64 MiB is too short a pull for the requests to find
 // their shape, and goes down two trees instead (tree.go): its even pieces
 // down one, its odd pieces down the other, each a binary tree of the
 // members under the fetcher, in the order they joined the swarm, in which

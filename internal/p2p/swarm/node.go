@@ -86,8 +86,7 @@ type Options struct {
 	UploadSlots int
 	// TreeBlobs is the size of the largest blob that goes down trees
 	// (tree.go) rather than by the swarm's requests; negative: none.
-	// Default: every blob too small for a layout's head (ChooseLayout),
-	// under 16 MiB.
+	// Default 64 MiB.
 	TreeBlobs int64
 	// OnPull, if set, is called once for each reader of Fetch when it
 	// ends: a record of the pull from which completion times and their

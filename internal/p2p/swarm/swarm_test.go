@@ -333,7 +333,7 @@ func TestColdHerdOneOriginFetch(t *testing.T) {
 	}
 }
 
-// A small blob goes down its trees (tree.go): every piece a node takes it
+// A blob of up to 64 MiB goes down its trees (tree.go): every piece a node takes it
 // asks of its parent in the piece's tree, no node leaves them, and no node
 // sends much more than one copy of the blob (in the swarm the first holder
 // of a new piece sends it to every node that asks).
@@ -343,6 +343,7 @@ func TestSmallBlobDownTrees(t *testing.T) {
 	for _, tc := range []struct{ size, pieces int }{
 		{1 << 20, 64},   // pieces of 16 KiB
 		{12 << 20, 192}, // of 64 KiB
+		{40 << 20, 640}, // of 64 KiB, over a layout's head (ChooseLayout)
 	} {
 		size := tc.size
 		t.Run(fmt.Sprint(size>>20, "MiB"), func(t *testing.T) {
@@ -994,7 +995,7 @@ func TestChooseLayout(t *testing.T) {
 func TestColdHerdHeadPieces(t *testing.T) {
 	const nodes, size = 6, 16 << 20
 	b := randomBlob(t, size)
-	o, _, c := slowOriginCluster(t, b, nodes, swarm.Options{StallTimeout: 20 * time.Second})
+	o, _, c := slowOriginCluster(t, b, nodes, swarm.Options{StallTimeout: 20 * time.Second, TreeBlobs: -1})
 	c.pullAll(b, o, 60*time.Second)
 	if o.gets.Load() != 1 || c.stats().Fallbacks != 0 {
 		t.Errorf("origin GETs %d, fallbacks %d; want 1 and 0", o.gets.Load(), c.stats().Fallbacks)

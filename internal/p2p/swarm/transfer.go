@@ -80,7 +80,7 @@ const (
 // and nothing at 32 on 2 Mbit/s, for 8-15% more CPU. 16 KiB pieces all
 // through did a little better than the tail at 8 nodes, but cost half as
 // much CPU again. (Those figures are of the swarm's requests: a blob that
-// goes down trees, every blob under 16 MiB by default, is cut by
+// goes down trees, every blob of up to 64 MiB by default, is cut by
 // treeLayout instead.)
 func ChooseLayout(size int64, peers int) tracker.Layout {
 	l := tracker.Layout{Size: size, PieceSize: PieceSize(size, peers)}

@@ -15,15 +15,14 @@ import (
 	"github.com/opencontainers/go-digest"
 )
 
-// Small blobs go down trees.
+// Blobs of up to 64 MiB go down trees.
 //
 // A small blob's pull is over in a second or two, too short for the
 // swarm's requests to find their shape: each new piece reaches one node,
 // every other node asks that one for it at once, and it goes out as a star
 // from its first holder, a quarter of its uplink to each (BENCHMARKS.md,
 // the nineteenth session). A blob of up to Options.TreeBlobs (by default
-// under 16 MiB, every blob too small for a layout's head) instead goes
-// down treeStripes trees, one per stripe of its pieces (piece i is in
+// 64 MiB) instead goes down treeStripes trees, one per stripe of its pieces (piece i is in
 // stripe i mod treeStripes). The members, the fetcher first and the others
 // in the order they joined the swarm, are dealt into treeStripes groups;
 // stripe s's tree is a heap of treeStripes children a node, group s's
@@ -54,9 +53,15 @@ import (
 // reading no have streams but the parents' took it from 2.58x to 1.92x;
 // then a 4 MiB blob down trees took 1.21x against 1.33x by the requests
 // at 8 nodes and 1.41x against 1.73x at 32. (Trees for blobs up to 16 MiB
-// did worse at 32 nodes before those two changes.)
+// did worse at 32 nodes before those two changes.) Then larger blobs:
+// at 32 nodes on 10 Mbit/s, 16, 32 and 64 MiB down trees took 1.13x,
+// 1.10x and 1.10x against 1.32x, 1.23x and 1.18x by the requests, for
+// half the CPU (BENCHMARKS.md, the thirty-second session). Larger ones
+// keep to the requests, which meet the targets there and, over a
+// pull that long, let a node take what a slow neighbour holds back from
+// others: down a tree, a slow node slows every node below it.
 const (
-	treeBlobs   = 4*headPieces*minPieceSize/headCut - 1 // Options.TreeBlobs' default: too small for a head (ChooseLayout)
+	treeBlobs   = 64 << 20 // Options.TreeBlobs' default
 	treeStripes = 2
 	treePieces  = 64 // treeLayout cuts a blob in at least this many pieces, fewer only where they would be under 16 KiB
 )

@@ -189,7 +189,8 @@ func TestTreeLayout(t *testing.T) {
 		{3 << 20, 32 << 10, 96},
 		{4<<20 - 1, 32 << 10, 128},
 		{4 << 20, 64 << 10, 64},
-		{treeBlobs, 64 << 10, 256},
+		{16 << 20, 64 << 10, 256},
+		{treeBlobs, 64 << 10, 1024},
 	} {
 		l := treeLayout(tc.size)
 		if err := l.Validate(); err != nil {

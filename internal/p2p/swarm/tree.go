@@ -56,7 +56,8 @@ import (
 // did worse at 32 nodes before those two changes.) Then larger blobs:
 // at 32 nodes on 10 Mbit/s, 16, 32 and 64 MiB down trees took 1.13x,
 // 1.10x and 1.10x against 1.32x, 1.23x and 1.18x by the requests, for
-// half the CPU (BENCHMARKS.md, the thirty-second session). Larger ones
+// half the CPU, and 16 MiB on 2 Mbit/s 1.11x against 1.34x
+// (BENCHMARKS.md, the thirty-second session). Larger ones
 // keep to the requests, which meet the targets there and, over a
 // pull that long, let a node take what a slow neighbour holds back from
 // others: down a tree, a slow node slows every node below it.

@@ -22,17 +22,18 @@ import (
 // every other node asks that one for it at once, and it goes out as a star
 // from its first holder, a quarter of its uplink to each (BENCHMARKS.md,
 // the nineteenth session). A blob of up to Options.TreeBlobs (by default
-// 64 MiB) instead goes down treeStripes trees, one per stripe of its pieces (piece i is in
-// stripe i mod treeStripes). The members, the fetcher first and the others
-// in the order they joined the swarm, are dealt into treeStripes groups;
-// stripe s's tree is a heap of treeStripes children a node, group s's
-// nodes first, under the fetcher. So each node passes on the stripe its
-// group leads, to up to treeStripes children, and is a leaf of the others:
-// its uplink carries about one copy of the blob, its downlink takes each
-// stripe from its parent there, and a piece is as many hops from the
-// fetcher as the tree is deep (4 at 16 nodes, 5 at 32), each the time of
-// one of its blocks. Its pieces are a sixty-fourth of it, from 16 KiB to
-// 64 KiB (treeLayout).
+// 64 MiB) instead goes down treeStripes trees, one per stripe of its
+// pieces (piece i is in stripe i mod treeStripes). The members, the
+// fetcher first and the others in the order they joined the swarm, are
+// dealt into treeStripes groups; stripe s's tree is a heap of
+// treeStripes children a node, group s's nodes first, under the fetcher.
+// So each node passes on the stripe its group leads, to up to
+// treeStripes children, and is a leaf of the others: its uplink carries
+// about one copy of the blob, its downlink takes each stripe from its
+// parent there, and a piece is as many hops from the fetcher as the tree
+// is deep (4 at 16 nodes, 5 at 32), each the time of one of its blocks.
+// Its pieces are a sixty-fourth of it, from 16 KiB up to 64 KiB
+// (treeLayout).
 //
 // A node asks its parent in each tree for the stripe once, and the
 // parent sends it the stripe's pieces in order in one answer, each as it
@@ -57,10 +58,10 @@ import (
 // at 32 nodes on 10 Mbit/s, 16, 32 and 64 MiB down trees took 1.13x,
 // 1.10x and 1.10x against 1.32x, 1.23x and 1.18x by the requests, for
 // half the CPU, and 16 MiB on 2 Mbit/s 1.11x against 1.34x
-// (BENCHMARKS.md, the thirty-second session). Larger ones
-// keep to the requests, which meet the targets there and, over a
-// pull that long, let a node take what a slow neighbour holds back from
-// others: down a tree, a slow node slows every node below it.
+// (BENCHMARKS.md, the thirty-second session). Larger ones keep to the
+// requests, which meet the targets there and, over a pull that
+// long, let a node take what a slow neighbour holds back from others:
+// down a tree, a slow node slows every node below it.
 const (
 	treeBlobs   = 64 << 20 // Options.TreeBlobs' default
 	treeStripes = 2

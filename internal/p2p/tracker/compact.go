@@ -58,10 +58,10 @@ type compactor struct {
 // joins it.
 func (c *compactor) compactAll(evs []Event) []wireEvent {
 	var out []wireEvent
+	var last *wireEvent // the last line, if a peer event
+	var lastSwarm digest.Digest
 	for _, ev := range evs {
-		if n := len(out); n > 0 && ev.Type == EventPeer && ev.Peer != nil && out[n-1].Type == EventPeer &&
-			c.slot[ev.Digest] == out[n-1].Swarm && (out[n-1].Peer != nil || len(out[n-1].Peers) > 0) {
-			last := &out[n-1]
+		if last != nil && ev.Type == EventPeer && ev.Peer != nil && ev.Digest == lastSwarm {
 			if last.Peer != nil {
 				last.Peers, last.Peer = []Peer{*last.Peer}, nil
 			}
@@ -69,6 +69,10 @@ func (c *compactor) compactAll(evs []Event) []wireEvent {
 			continue
 		}
 		out = append(out, c.compact(ev)...)
+		last, lastSwarm = nil, ev.Digest
+		if w := &out[len(out)-1]; w.Type == EventPeer && w.Peer != nil && ev.Digest != "" {
+			last = w
+		}
 	}
 	return out
 }

@@ -2,6 +2,7 @@ package testenv
 
 import (
 	"bufio"
+	"bytes"
 	"os"
 	"os/exec"
 	"strconv"
@@ -43,8 +44,7 @@ func TestDieWithParent(t *testing.T) {
 	_ = parent.Process.Kill()
 	_ = parent.Wait()
 	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
-		// Its parent gone, the child is reaped by init once it dies.
-		if syscall.Kill(pid, 0) != nil {
+		if !alive(pid) {
 			return
 		}
 		if time.Now().After(deadline) {
@@ -52,4 +52,19 @@ func TestDieWithParent(t *testing.T) {
 			t.Fatalf("the child %d outlived its parent by 5 s", pid)
 		}
 	}
+}
+
+// alive reports whether process pid runs: it exists and is not a zombie
+// (an orphan waits as one until whoever adopted it reaps it).
+func alive(pid int) bool {
+	if syscall.Kill(pid, 0) != nil {
+		return false
+	}
+	stat, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return false
+	}
+	// pid (comm) state ...: the state follows the last ')'.
+	i := bytes.LastIndexByte(stat, ')')
+	return i < 0 || i+2 >= len(stat) || stat[i+2] != 'Z'
 }

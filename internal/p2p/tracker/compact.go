@@ -4,7 +4,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"strings"
 
 	"github.com/opencontainers/go-digest"
 )
@@ -140,11 +139,10 @@ func (c *compactor) take(d digest.Digest) int {
 // sha256Bytes returns the bytes of a SHA-256 hash, or false for a hash of
 // another algorithm.
 func sha256Bytes(d digest.Digest) ([]byte, bool) {
-	hexHash, ok := strings.CutPrefix(string(d), string(digest.SHA256)+":")
-	if !ok || len(hexHash) != 2*hashBytes {
+	if d.Algorithm() != digest.SHA256 || len(d.Encoded()) != 2*hashBytes {
 		return nil, false
 	}
-	b, err := hex.DecodeString(hexHash)
+	b, err := hex.DecodeString(d.Encoded())
 	return b, err == nil
 }
 
@@ -196,7 +194,7 @@ func (x *expander) expand(w wireEvent) ([]Event, error) {
 	ps := make([]PieceHash, 0, n+len(ev.Pieces))
 	for i := range n {
 		h := w.Hashes[i*hashBytes : (i+1)*hashBytes]
-		ps = append(ps, PieceHash{Index: w.At + i, Hash: digest.NewDigestFromEncoded(digest.SHA256, hex.EncodeToString(h))})
+		ps = append(ps, PieceHash{Index: w.At + i, Hash: digest.NewDigestFromBytes(digest.SHA256, h)})
 	}
 	ev.Pieces = append(ps, ev.Pieces...)
 	return []Event{ev}, nil

@@ -118,6 +118,12 @@
 #                     per cent of RATE_MBIT (the origin's link stays at
 #                     RATE_MBIT; S/B is still S over RATE_MBIT): room on one
 #                     side of the nodes' links, to see which side binds
+#   SLOW_NODES=       nodes (their numbers, 1 to N: "3 17") whose links, both
+#   SLOW_PCT=25       ways, are at SLOW_PCT per cent of the others': a
+#                     cluster with a node on a busy or lesser link. Their
+#                     completions count in the run's figures like any
+#                     other's; the times files (logs/*/times, a line a
+#                     node in order) give the rest's without them
 #   FREE_TRACKER=     what goes to and from the tracker outside the shaped
 #                     links (both, to or from; empty: shaped like the rest),
 #                     to see what the tracker's traffic costs a pull
@@ -143,6 +149,8 @@ CC=${CC-cubic}
 SEND_QUEUE=${SEND_QUEUE:-ackfirst}
 DOWN_PCT=${DOWN_PCT:-100}
 UP_PCT=${UP_PCT:-100}
+SLOW_NODES=${SLOW_NODES:-}
+SLOW_PCT=${SLOW_PCT:-25}
 FREE_TRACKER=${FREE_TRACKER:-}
 FQ_FLOWS=${FQ_FLOWS:-16}
 RUNS=${RUNS:-3}
@@ -161,7 +169,7 @@ ALT_GANTRY=${ALT_GANTRY:-}
 die() { echo "p2p bench: $*" >&2; exit 1; }
 case $BT_START in exec | rpc) ;; *) die "BT_START=$BT_START: want exec or rpc" ;; esac
 case $FREE_TRACKER in "" | both | to | from) ;; *) die "FREE_TRACKER=$FREE_TRACKER: want both, to or from" ;; esac
-for pct in "$DOWN_PCT" "$UP_PCT"; do
+for pct in "$DOWN_PCT" "$UP_PCT" "$SLOW_PCT"; do
 	[[ $pct =~ ^[1-9][0-9]*$ ]] || die "DOWN_PCT and UP_PCT are whole per cents, not $pct"
 done
 [ "$(id -u)" = 0 ] || die "run as root (network namespaces and tc)"
@@ -305,6 +313,7 @@ add_host() {
 	if [ "$shaped" = 1 ]; then
 		local down=100 up=100
 		[ "$name" = origin ] || down=$DOWN_PCT up=$UP_PCT
+		[[ " $SLOW_NODES " == *" ${name#n} "* && $name == n* ]] && down=$((down * SLOW_PCT / 100)) up=$((up * SLOW_PCT / 100))
 		shape "$veth" "$down"
 		shape eth0 "$up" "$ns"
 	fi
@@ -315,6 +324,7 @@ queues="queues of ${QUEUE_KB} KiB"
 [ "$SEND_QUEUE" = fifo ] && queues="$queues, FIFO both ways"
 [ "$SEND_QUEUE" = fq ] && queues="$queues, small packets first, then $FQ_FLOWS flow queues served in turn"
 [ "$DOWN_PCT/$UP_PCT" = 100/100 ] || queues="$queues; the nodes' downlinks at $DOWN_PCT%, uplinks at $UP_PCT%"
+[ -z "$SLOW_NODES" ] || queues="$queues; nodes $SLOW_NODES at $SLOW_PCT% of that"
 [ -z "$FREE_TRACKER" ] || queues="$queues; the tracker's traffic ($FREE_TRACKER) unshaped"
 echo "p2p bench: $maxn nodes at ${RATE_MBIT} Mbit/s ($queues) on bridge $BR, namespaces $PFX-*, work in $WORK" >&2
 # The kernel keeps one neighbour (ARP) table for all namespaces, and its

@@ -61,7 +61,7 @@ func (m *agentMetrics) watch(n *swarm.Node) {
 		"gantry_agent_origin_fetches_total": "Requests for blobs made to the upstream.",
 		"gantry_agent_swarm_stalls_total":   "Blobs fetched from the upstream because their swarm stalled.",
 		"gantry_agent_corrupt_pieces_total": "Pieces from peers that did not match their hash (the peer is dropped).",
-		"gantry_agent_trees_left_total":     "Small blobs whose trees this agent left midway for the swarm (a parent failed, or the blob stalled).",
+		"gantry_agent_trees_left_total":     "Small blobs whose trees this agent left midway for the swarm (a parent failed or fell behind, or the blob stalled).",
 	} {
 		m.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help}, func() float64 {
 			s := n.Stats()

@@ -18,7 +18,7 @@ import (
 // chooser is a transfer of a blob of 32 pieces, every hash published,
 // none held, for testing choose.
 func chooser() *transfer {
-	t := &transfer{n: &Node{opts: Options{Pipeline: 2, Requests: 6}}, changed: make(chan struct{}), neighbours: map[string]*neighbour{}}
+	t := &transfer{n: &Node{opts: Options{Pipeline: 2, Requests: 6}}, size: 8 << 20, changed: make(chan struct{}), neighbours: map[string]*neighbour{}}
 	t.setLayout(tracker.Layout{Size: 8 << 20, PieceSize: 256 << 10})
 	for i := range t.hashes {
 		t.hashes[i] = digest.FromBytes([]byte{byte(i)})

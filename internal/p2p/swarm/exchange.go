@@ -230,7 +230,7 @@ func (t *transfer) addNeighbour(ctx context.Context, m tracker.Peer) {
 		useful:     time.Now(),
 	}
 	t.neighbours[m.ID] = nb
-	if !t.usesTrees() {
+	if t.requests() {
 		t.readHaves(nb)
 	}
 	t.signal() // a neighbour to ask
@@ -483,8 +483,8 @@ func (t *transfer) choose(now time.Time, retry *time.Time) (c choice) {
 		return c
 	}
 	for i, st := range t.state {
-		if st == missing && t.hashes[i] != "" && t.inflight[i] < 2 {
-			if nb := fastest(ask, i, func(nb *neighbour) bool { _, ok := nb.requesting[i]; return ok }, now, t.layout); nb != nil {
+		if st == missing && t.hashes[i] != "" && t.inflight[i] < 2 && !t.downTree(i%treeStripes) {
+			if nb := fastest(ask, i, func(nb *neighbour) bool { _, ok := nb.requesting[i]; return ok || t.spares(nb) }, now, t.layout); nb != nil {
 				return choice{piece: i, nb: nb}
 			}
 		}
@@ -497,7 +497,7 @@ func (t *transfer) choose(now time.Time, retry *time.Time) (c choice) {
 func (t *transfer) endgame() bool {
 	some := false
 	for i, st := range t.state {
-		if st == missing {
+		if st == missing && !t.downTree(i%treeStripes) {
 			if t.inflight[i] == 0 {
 				return false // a piece not yet asked for, or not yet published
 			}
@@ -542,12 +542,24 @@ func (nb *neighbour) score(now time.Time, l *tracker.Layout) float64 {
 }
 
 // rarestOf is the piece nb holds, and no request is out for, that fewest
-// neighbours hold; -1 if none. t.mu is held.
+// neighbours hold; -1 if none, or if nb is a small blob's fetcher that
+// feeds its trees (spares). Of a node that took the blob down trees, it
+// is the first such piece instead: the node passes its stripes on in
+// order down the trees, and the first pieces it lacks are the ones most
+// nodes hold, so its requests spread over their uplinks rather than all
+// going to the few nodes that hold the newest pieces, the trees' top.
+// t.mu is held.
 func (t *transfer) rarestOf(nb *neighbour) int {
+	if t.spares(nb) {
+		return -1
+	}
 	best, ties := -1, 0
 	for i, st := range t.state {
-		if st != missing || t.hashes[i] == "" || !nb.complete && !nb.has[i] || nb.refused[i] || t.inflight[i] > 0 {
+		if st != missing || t.hashes[i] == "" || !nb.complete && !nb.has[i] || nb.refused[i] || t.inflight[i] > 0 || t.downTree(i%treeStripes) {
 			continue
+		}
+		if t.treeBlob() && t.trees.root != "" {
+			return i
 		}
 		switch {
 		case best < 0 || t.avail[i] < t.avail[best]:
@@ -560,6 +572,20 @@ func (t *transfer) rarestOf(nb *neighbour) int {
 		}
 	}
 	return best
+}
+
+// spares reports whether nb is a small blob's fetcher that does not hold
+// it whole yet: its uplink feeds the roots of the trees as the origin's
+// stream brings the pieces, and a node that left the trees, or a stripe
+// of them, asks it for nothing until it holds the blob. (Asked as any
+// neighbour, its pieces coming fastest, the fetcher sent nine nodes that
+// had left the trees behind a slow one 0.88 of the blob more, and every
+// node in the trees took it at half the pace; asked only for a piece
+// that one other neighbour held at most, it still sent six such nodes
+// 0.78 more: they caught up with the trees and wanted each new piece as
+// it came.) t.mu is held.
+func (t *transfer) spares(nb *neighbour) bool {
+	return t.treeBlob() && nb.id == t.fetcher && !nb.complete
 }
 
 // waitUntil waits for a change of the transfer, for ctx, or until at if

@@ -123,8 +123,8 @@ type Stats struct {
 	// CorruptPieces counts pieces that did not match their hash.
 	CorruptPieces int64
 	// TreesLeft counts small blobs whose trees the node left midway for
-	// the swarm's requests: a request down a tree failed, or the blob
-	// stalled (tree.go).
+	// the swarm's requests: a request down a tree failed or fell behind,
+	// or the blob stalled (tree.go).
 	TreesLeft int64
 }
 

@@ -552,12 +552,40 @@ func TestStuckParentLeftBehind(t *testing.T) {
 }
 
 func stuckParent(t *testing.T, nodes int) {
+	var held atomic.Int64
+	took, s := pullPastSecond(t, nodes, swarm.Options{StallTimeout: 4 * time.Second}, "sloth", func(release <-chan struct{}) http.HandlerFunc {
+		return func(w http.ResponseWriter, r *http.Request) {
+			held.Add(1)
+			if strings.HasSuffix(r.URL.Path, "/have") {
+				w.WriteHeader(http.StatusOK)
+				http.NewResponseController(w).Flush()
+			}
+			select {
+			case <-r.Context().Done():
+			case <-release:
+			}
+		}
+	})
+	t.Logf("took %v, requests held %d, trees left %d", took.Round(time.Millisecond), held.Load(), s.TreesLeft)
+	if s.TreesLeft == 0 {
+		t.Error("no node left the trees, want the stuck parent's children to")
+	}
+}
+
+// pullPastSecond has a cluster of nodes with opts pull a blob of 2 MiB,
+// its origin slowed to about 0.7 s for it, with a peer of the handler
+// serve makes joined second, as member id, after the fetcher: it leads
+// the first tree. The handler's requests end when release is closed. It
+// fails the test if a pull fails, or the origin is asked more than once,
+// or a node fell back to it, and returns how long the pulls took and the
+// nodes' stats.
+func pullPastSecond(t *testing.T, nodes int, opts swarm.Options, id string, serve func(release <-chan struct{}) http.HandlerFunc) (time.Duration, swarm.Stats) {
+	t.Helper()
 	b := randomBlob(t, 2<<20)
 	d := digest.FromBytes(b)
 	o := newOrigin(t, b)
-	o.delay.Store(int64(20 * time.Millisecond)) // about 0.7 s for the blob
-	const stall = 4 * time.Second               // held requests given up after 3 s
-	c := newCluster(t, nodes, swarm.Options{StallTimeout: stall})
+	o.delay.Store(int64(20 * time.Millisecond))
+	c := newCluster(t, nodes, opts)
 	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 	defer cancel()
 	start := time.Now()
@@ -565,22 +593,10 @@ func stuckParent(t *testing.T, nodes int) {
 	pullOn := func(m *member) { go func() { errs <- pull(ctx, m.node, b, o.fetch(d), m.id) }() }
 	pullOn(c.nodes[0])
 	waitFor(t, "a fetcher", func() bool { s, _ := c.trk.Load().Swarm(d); return s.Fetcher != "" })
-	var held atomic.Int64
 	release := make(chan struct{})
-	sloth := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		held.Add(1)
-		if strings.HasSuffix(r.URL.Path, "/have") {
-			w.WriteHeader(http.StatusOK)
-			http.NewResponseController(w).Flush()
-		}
-		select {
-		case <-r.Context().Done():
-		case <-release:
-		}
-	}))
+	peer := httptest.NewServer(serve(release))
 	t.Cleanup(func() { close(release) }) // before the server's Close waits for its handlers
-	// It joins second, after the fetcher: it leads the first tree.
-	joinAs(t, c.tracker, "sloth", sloth, tracker.Join{Digest: d})
+	joinAs(t, c.tracker, id, peer, tracker.Join{Digest: d})
 	for _, m := range c.nodes[1:] {
 		pullOn(m)
 	}
@@ -589,13 +605,143 @@ func stuckParent(t *testing.T, nodes int) {
 			t.Fatal(err)
 		}
 	}
-	s := c.stats()
-	t.Logf("took %v, requests held %d, trees left %d, origin GETs %d, fallbacks %d", time.Since(start).Round(time.Millisecond), held.Load(), s.TreesLeft, o.gets.Load(), s.Fallbacks)
-	if o.gets.Load() != 1 || s.Fallbacks != 0 {
-		t.Errorf("origin GETs %d, fallbacks %d; want 1 and 0", o.gets.Load(), s.Fallbacks)
+	took, st := time.Since(start), c.stats()
+	if o.gets.Load() != 1 || st.Fallbacks != 0 {
+		t.Errorf("origin GETs %d, fallbacks %d; want 1 and 0", o.gets.Load(), st.Fallbacks)
 	}
-	if s.TreesLeft == 0 {
-		t.Error("no node left the trees, want the stuck parent's children to")
+	return took, st
+}
+
+// A node slow to pass a small blob's stripe on (a lesser or busy uplink)
+// slows every node below it in that stripe's tree, for as long as the
+// pull lasts: bytes keep coming, so no watchdog fires, and each child
+// takes the stripe at its parent's pace while its other stripe is long
+// done. A child whose stripe falls behind its other one leaves the trees
+// and takes the rest from the swarm: from the other nodes, not from the
+// fetcher, whose uplink feeds the trees' roots, unless the fetcher and
+// the slow node are all that hold a piece; its other stripe it keeps
+// taking down its tree, so that its children there keep to the trees
+// too. Joining second, after the
+// fetcher, the slow node leads the first tree, with all four others
+// below it there; joining fourth, it has two of them below it, and the
+// others hold what those two lack. At its upload rate their half of the
+// blob would take them a minute. (In the bench, one node of 32 at a
+// quarter of the others' links left five others at 4.5x S/B for 16 MiB,
+// the rest at 1.1x; leaving the trees and asking the fetcher as any other
+// neighbour, nine nodes had it send them 0.88 of the blob more, and the
+// trees' roots took it at half the pace.)
+func TestSlowParentLeftBehind(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		place  int  // the slow node joins after this many members
+		spared bool // the fetcher sends the trees' roots their stripes, and nothing else
+	}{{"leads a tree", 1, false}, {"inside a tree", 3, true}} {
+		t.Run(tc.name, func(t *testing.T) {
+			b := randomBlob(t, 4<<20) // 64 pieces of 64 KiB, down trees
+			d := digest.FromBytes(b)
+			o, up, c := slowOriginCluster(t, b, tc.place, swarm.Options{}) // about 1.3 s for the blob
+			slow := c.add(swarm.Options{UploadRate: 64 << 10}, t.TempDir())
+			for range 5 - tc.place {
+				c.add(swarm.Options{}, t.TempDir())
+			}
+			ctx, cancel := context.WithTimeout(t.Context(), 45*time.Second)
+			defer cancel()
+			start := time.Now()
+			type done struct {
+				id   string
+				took time.Duration
+				err  error
+			}
+			dones := make(chan done, len(c.nodes))
+			for k, m := range c.nodes {
+				go func() {
+					err := pull(ctx, m.node, b, o.fetch(d), m.id)
+					dones <- done{m.id, time.Since(start), err}
+				}()
+				if k <= tc.place { // the first ones one after the other, the rest at once
+					waitFor(t, fmt.Sprint(k+1, " members"), func() bool { s, _ := c.trk.Load().Swarm(d); return len(s.Members) > k && s.Fetcher != "" })
+				}
+			}
+			for range c.nodes {
+				r := <-dones
+				t.Logf("%s took %v", r.id, r.took.Round(time.Millisecond))
+				if r.err != nil {
+					t.Error(r.err)
+				} else if r.id != slow.id && r.took > 15*time.Second {
+					t.Errorf("%s took %v, want the swarm's pace, not its slow parent's", r.id, r.took.Round(time.Millisecond))
+				}
+			}
+			s := c.stats()
+			served := c.nodes[0].node.Stats().ServedBytes
+			t.Logf("trees left %d, origin GETs %d, fallbacks %d, the fetcher sent %.2f of the blob", s.TreesLeft, o.gets.Load(), s.Fallbacks, float64(served)/float64(len(b)))
+			if o.gets.Load() != 1 || s.Fallbacks != 0 {
+				t.Errorf("origin GETs %d, fallbacks %d; want 1 and 0", o.gets.Load(), s.Fallbacks)
+			}
+			if s.TreesLeft == 0 {
+				t.Error("no node left the trees, want the slow parent's children to")
+			}
+			if most := int64(len(b)) * 21 / 20; tc.spared && served > most {
+				t.Errorf("the fetcher sent %d bytes, want at most %d: the stripes to the trees' roots, the rest from others", served, most)
+			}
+			for _, u := range up.list {
+				var off, end int64
+				if _, err := fmt.Sscanf(u.rng, "bytes=%d-%d", &off, &end); err != nil {
+					t.Fatal(err)
+				}
+				if piece := off / (64 << 10); piece%2 == 1 {
+					t.Errorf("%s asked %s for piece %d, of the stripe whose tree kept its pace, want it down the tree", u.to, u.node, piece)
+				}
+			}
+		})
+	}
+}
+
+// A member that answers a stripe's request and then trickles its bytes,
+// one every 200 ms, never lets a watchdog fire. Joining second, it leads
+// the first tree: its children waited for it until its 256th byte, the
+// end of a block list that did not match the piece's hash, 25 s (one
+// that trickled true bytes would have held them for as long as their
+// clients let them). Now their first stripe falls behind the second
+// within seconds, even with the second whole and no piece landing, and
+// goes to the swarm's requests, its piece on the way cut; the pull ends
+// as the others bring it, the fetcher's pieces once it holds the blob.
+func TestTricklingParentLeftBehind(t *testing.T) {
+	var trickled atomic.Int64
+	took, s := pullPastSecond(t, 5, swarm.Options{}, "trickler", func(release <-chan struct{}) http.HandlerFunc {
+		return func(w http.ResponseWriter, r *http.Request) {
+			stripe := r.Header.Get("Gantry-Stripe")
+			if stripe == "" && !strings.HasSuffix(r.URL.Path, "/have") {
+				http.Error(w, "busy", http.StatusServiceUnavailable)
+				return
+			}
+			if stripe != "" {
+				w.Header().Set("Gantry-Stripe", stripe)
+			}
+			w.WriteHeader(http.StatusOK)
+			rc := http.NewResponseController(w)
+			_ = rc.Flush()
+			for stripe != "" {
+				select {
+				case <-r.Context().Done():
+					return
+				case <-release:
+					return
+				case <-time.After(200 * time.Millisecond):
+				}
+				if _, err := w.Write([]byte{0}); err != nil || rc.Flush() != nil {
+					return
+				}
+				trickled.Add(1)
+			}
+			select {
+			case <-r.Context().Done():
+			case <-release:
+			}
+		}
+	})
+	t.Logf("took %v, bytes trickled %d, trees left %d", took.Round(time.Millisecond), trickled.Load(), s.TreesLeft)
+	if took > 15*time.Second {
+		t.Errorf("the pulls took %v, want them done soon after the stripe fell behind", took.Round(time.Millisecond))
 	}
 }
 

@@ -470,6 +470,9 @@ func (t *transfer) land(i int, st pieceState) {
 	}
 	t.state[i] = st
 	t.nLanded++
+	if t.usesTrees() {
+		t.stripeLanded(i)
+	}
 	t.trace("piece landed", "piece", i, "verified", st == verified)
 	for _, cancel := range t.taking[i] {
 		cancel() // a copy from another neighbour, no longer wanted
@@ -699,6 +702,9 @@ func (t *transfer) run(ctx context.Context) {
 		for range t.n.opts.Requests {
 			t.n.spawn(func() { t.requester(ctx, false) })
 		}
+		if t.treeBlob() {
+			return // its fetcher feeds the trees' roots (spares)
+		}
 		for range t.n.opts.Pipeline {
 			t.n.spawn(func() { t.requester(ctx, true) })
 		}
@@ -745,6 +751,9 @@ func (t *transfer) run(ctx context.Context) {
 // manage is one round of run. t.mu is held.
 func (t *transfer) manage(ctx context.Context) {
 	me := t.n.opts.ID
+	if t.usesTrees() {
+		t.checkStripes(time.Now())
+	}
 	if t.originStop != nil && !t.asFetcher && t.ownPlan && !t.liedTo && t.fetcher == me && t.lease > 0 {
 		// Named the fetcher while streaming on its own layout (it fell back
 		// before the swarm had one, the tracker out of reach): the stream
@@ -777,7 +786,7 @@ func (t *transfer) manage(ctx context.Context) {
 	// to it from the origin, and each have stream it read would cost its
 	// downlink, which carries the origin's stream, a packet a line, and
 	// its uplink, which carries the trees', the acknowledgements.
-	if t.layout != nil && !t.ownPlan && !t.usesTrees() && !t.feedsTrees() {
+	if t.layout != nil && !t.ownPlan && t.requests() && !t.feedsTrees() {
 		t.pickNeighbours(ctx)
 	}
 }

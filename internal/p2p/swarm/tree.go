@@ -43,9 +43,11 @@ import (
 // reads no have stream, not even theirs: what they hold comes in their
 // answers (it reads their streams if it leaves the trees). Nor does the
 // fetcher, whose pieces come from the origin. A stripe that fails (the
-// parent gone, busy or slow, a corrupt piece) ends the trees for the
+// parent gone, busy or stuck, a corrupt piece) ends the trees for the
 // node: its pieces then come from the swarm's requests and neighbours as
-// for any blob, and its children's stripes from whatever it holds.
+// for any blob, and its children's stripes from whatever it holds. A
+// stripe that falls behind the other (stripeLanded) goes to the swarm's
+// requests alone (leaveStripe).
 //
 // In same-run pairs (BENCHMARKS.md, the twenty-fourth and twenty-fifth
 // sessions) the trees took a 1 MiB blob to the median node in 1.41x the
@@ -65,7 +67,8 @@ import (
 const (
 	treeBlobs   = 64 << 20 // Options.TreeBlobs' default
 	treeStripes = 2
-	treePieces  = 64 // treeLayout cuts a blob in at least this many pieces, fewer only where they would be under 16 KiB
+	treePieces  = 64              // treeLayout cuts a blob in at least this many pieces, fewer only where they would be under 16 KiB
+	treeBehind  = 2 * time.Second // how far a stripe may fall behind another, and a third of the pull so far (stripeLanded)
 )
 
 // trees is a transfer's place in its blob's trees. The transfer's mu
@@ -74,8 +77,13 @@ type trees struct {
 	root    string              // the fetcher when the trees began
 	order   []string            // treeOrder's answer, nil once the members changed
 	off     bool                // left, or never taken: the swarm brings the pieces
+	behind  [treeStripes]bool   // stripes left for the swarm's requests, having fallen behind
+	stop    [treeStripes]func() // ends each stripe's answer being read (takeStripe)
 	parents [treeStripes]string // each stripe's parent, as last worked out
-	then    func()              // starts the swarm's requesters, once off
+	then    func()              // starts the swarm's requesters, once off or a stripe behind
+	landed  []time.Time         // when each piece landed down the trees (stripeLanded)
+	first   time.Time           // when the first did
+	next    [treeStripes]int    // the row of each stripe's first piece missing, or past it
 }
 
 // treeParent is the parent of node me in stripe s's tree over order, the
@@ -147,37 +155,86 @@ func treeLayout(size int64) tracker.Layout {
 // (Options.TreeBlobs).
 func (t *transfer) treeBlob() bool { return t.size <= t.n.opts.TreeBlobs }
 
-// usesTrees reports whether the node takes the blob down its trees now.
-// t.mu is held.
+// usesTrees reports whether the node takes the blob, or a stripe of it,
+// down its trees now. t.mu is held.
 func (t *transfer) usesTrees() bool {
 	return t.treeBlob() && !t.trees.off
+}
+
+// downTree reports whether the node takes stripe s down its tree now.
+// t.mu is held.
+func (t *transfer) downTree(s int) bool {
+	return t.usesTrees() && !t.trees.behind[s]
+}
+
+// requests reports whether the swarm's requests bring the node pieces:
+// of a blob not down trees, or of a stripe that left its tree. t.mu is
+// held.
+func (t *transfer) requests() bool {
+	return !t.usesTrees() || slices.Contains(t.trees.behind[:], true)
 }
 
 // leaveTrees ends the trees for the node midway, and counts it. t.mu is
 // held.
 func (t *transfer) leaveTrees(why string, args ...any) {
 	if t.usesTrees() {
-		t.n.treesLeft.Add(1)
-		t.n.log.Info("leaving a small blob's trees for the swarm", append([]any{"digest", t.d, "reason", why}, args...)...)
+		t.leftTrees(why, args...)
 		t.skipTrees()
 	}
 }
 
+// leftTrees counts and logs a blob whose trees the node left, wholly or
+// a stripe (leaveStripe), the first time. t.mu is held.
+func (t *transfer) leftTrees(why string, args ...any) {
+	if !t.requests() {
+		t.n.treesLeft.Add(1)
+	}
+	t.n.log.Info("leaving a small blob's trees for the swarm", append([]any{"digest", t.d, "reason", why}, args...)...)
+}
+
+// leaveStripe has the swarm's requests bring stripe s's pieces, not its
+// tree, and the other stripes keep to theirs: what the node passes on in
+// them comes as fast as before, so its children there keep to the trees
+// too. (A node that left both trees for one stripe that fell behind
+// passed on the other stripe's pieces as the requests brought them, out
+// of order: its children there fell behind in turn, and in the bench all
+// 31 nodes but the fetcher left the trees for a slow one.) t.mu is held.
+func (t *transfer) leaveStripe(s int, why string, args ...any) {
+	if !t.downTree(s) {
+		return
+	}
+	t.leftTrees(why, args...)
+	t.trees.behind[s] = true
+	if stop := t.trees.stop[s]; stop != nil {
+		stop() // its piece on the way, which a peer that trickles would never end
+	}
+	if !slices.Contains(t.trees.behind[:], false) {
+		t.skipTrees()
+		return
+	}
+	t.openRequests()
+}
+
 // skipTrees has the node take the blob from the swarm's requests, not
-// down trees: they start now, and the node reads the have streams of the
-// parents it had. t.mu is held.
+// down trees. t.mu is held.
 func (t *transfer) skipTrees() {
 	if !t.trees.off {
 		t.trees.off = true
-		if t.trees.then != nil {
-			t.trees.then()
-			t.trees.then = nil
-		}
-		for _, nb := range t.neighbours {
-			t.readHaves(nb)
-		}
-		t.signal()
+		t.openRequests()
 	}
+}
+
+// openRequests starts the swarm's requests, once, and the node reads the
+// have streams of the parents it had. t.mu is held.
+func (t *transfer) openRequests() {
+	if t.trees.then != nil {
+		t.trees.then()
+		t.trees.then = nil
+	}
+	for _, nb := range t.neighbours {
+		t.readHaves(nb)
+	}
+	t.signal()
 }
 
 // treeOrder is the members, the trees' root first and the others in the
@@ -233,7 +290,7 @@ func (t *transfer) climb(ctx context.Context, s int) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	for t.layout == nil || t.fetcher == "" || t.hashes[0] == "" {
-		if t.complete || t.failed != nil || ctx.Err() != nil || !t.usesTrees() {
+		if t.complete || t.failed != nil || ctx.Err() != nil || !t.downTree(s) {
 			return
 		}
 		if t.fetcher == "" && t.heldWhole() {
@@ -251,7 +308,7 @@ func (t *transfer) climb(ctx context.Context, s int) {
 	}
 	for {
 		first := t.stripeNext(s)
-		if first < 0 || t.complete || t.failed != nil || ctx.Err() != nil || !t.usesTrees() {
+		if first < 0 || t.complete || t.failed != nil || ctx.Err() != nil || !t.downTree(s) {
 			return
 		}
 		p := treeParent(t.treeOrder(), t.n.opts.ID, s)
@@ -277,8 +334,65 @@ func (t *transfer) climb(ctx context.Context, s int) {
 		err := t.takeStripe(nb, s, first)
 		t.mu.Lock()
 		if err != nil {
-			t.leaveTrees("its stripe did not come", "stripe", s, "peer", p, "err", err)
+			if t.downTree(s) { // not cut short by leaveStripe
+				t.leaveTrees("its stripe did not come", "stripe", s, "peer", p, "err", err)
+			}
 			return
+		}
+	}
+}
+
+// stripeLanded notes when piece i landed, and has a stripe that fell
+// behind leave its tree for the swarm's requests (leaveStripe): the first
+// piece it lacks is in the same row (the same stretch of the blob) as a
+// piece of another stripe that landed over treeBehind ago, and a third of
+// the pull so far (the stripe came at two thirds of the other's pace or
+// less). The stripes come from the one stream of the fetcher, a row's
+// pieces one after the other, so a stripe that falls behind has a slow
+// node above it, its parent or further up (a lesser or busy link, or a
+// peer that trickles its bytes): they keep coming, so no watchdog fires,
+// but at that node's pace, and the node and every one below it would
+// take the rest of the stripe at that pace, or never. Time, not pieces: a
+// stripe may begin late, its request having waited behind the data of a
+// busy link, and on a fast link the other is many pieces ahead by then,
+// but no later in time. Where the links are alike, a stripe's first
+// missing piece was at most 0.44 s behind its row at each node of 32 for
+// 1 MiB, 0.59 s for 16 MiB, and 0.97 s for 64 MiB, late in its pull. With
+// two slow nodes of 32, this spares the nodes below them their pace, at
+// a cost to the others (BENCHMARKS.md, the thirty-third session). t.mu is
+// held.
+func (t *transfer) stripeLanded(i int) {
+	now := time.Now()
+	if t.trees.landed == nil {
+		t.trees.landed = make([]time.Time, len(t.state))
+		t.trees.first = now
+	}
+	t.trees.landed[i] = now
+	t.checkStripes(now)
+}
+
+// checkStripes has a stripe that fell behind leave its tree, as
+// stripeLanded says, at each landing and at each turn of the transfer's
+// manager: the other stripe may have landed its last piece, and a stripe
+// whose parent trickles lands none. t.mu is held.
+func (t *transfer) checkStripes(now time.Time) {
+	if t.trees.landed == nil {
+		return
+	}
+	late := max(treeBehind, now.Sub(t.trees.first)/3)
+	for s := range treeStripes {
+		if !t.downTree(s) {
+			continue
+		}
+		for k := t.trees.next[s]*treeStripes + s; k < len(t.state) && t.state[k] != missing; k += treeStripes {
+			t.trees.next[s]++
+		}
+		row := t.trees.next[s] * treeStripes
+		for r := range treeStripes {
+			if p := row + r; r != s && p < len(t.state) && !t.trees.landed[p].IsZero() && now.Sub(t.trees.landed[p]) > late {
+				t.leaveStripe(s, "a stripe fell behind", "stripe", s, "parent", t.trees.parents[s], "behind", now.Sub(t.trees.landed[p]).Round(time.Millisecond))
+				break
+			}
 		}
 	}
 }
@@ -335,11 +449,12 @@ func parseStripe(h string) (first, step int, pieceSize int64, ok bool) {
 // next one within treeHold of the last bytes; one that does not is given
 // up.
 func (t *transfer) takeStripe(nb *neighbour, s, first int) error {
-	t.mu.Lock()
-	l := *t.layout
-	t.mu.Unlock()
 	ctx, cancel := context.WithCancel(nb.ctx)
 	defer cancel()
+	t.mu.Lock()
+	l := *t.layout
+	t.trees.stop[s] = cancel // if the stripe falls behind (leaveStripe)
+	t.mu.Unlock()
 	quiet := t.treeHold() + time.Second
 	dog := time.AfterFunc(quiet, cancel)
 	defer dog.Stop()
@@ -359,7 +474,7 @@ func (t *transfer) takeStripe(nb *neighbour, s, first int) error {
 	src := &watched{r: t.bodyOf(ctx, resp, conn, resp.ContentLength, int(l.BlockSize(first))), dog: dog, quiet: quiet}
 	for i := first; i < l.Pieces(); i += treeStripes {
 		t.mu.Lock()
-		if t.complete || t.failed != nil || !t.usesTrees() || treeParent(t.treeOrder(), t.n.opts.ID, s) != nb.id {
+		if t.complete || t.failed != nil || !t.downTree(s) || treeParent(t.treeOrder(), t.n.opts.ID, s) != nb.id {
 			t.mu.Unlock()
 			return nil
 		}

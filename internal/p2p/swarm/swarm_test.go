@@ -683,6 +683,8 @@ func TestSlowParentLeftBehind(t *testing.T) {
 			if most := int64(len(b)) * 21 / 20; tc.spared && served > most {
 				t.Errorf("the fetcher sent %d bytes, want at most %d: the stripes to the trees' roots, the rest from others", served, most)
 			}
+			up.mu.Lock() // a slow upload may still be on its way
+			defer up.mu.Unlock()
 			for _, u := range up.list {
 				var off, end int64
 				if _, err := fmt.Sscanf(u.rng, "bytes=%d-%d", &off, &end); err != nil {

@@ -88,6 +88,9 @@ type Options struct {
 	// (tree.go) rather than by the swarm's requests; negative: none.
 	// Default 64 MiB.
 	TreeBlobs int64
+	// TreeBehind is how far behind the other a stripe may fall, at least,
+	// before it leaves its tree (stripeLanded). Default 2 s.
+	TreeBehind time.Duration
 	// OnPull, if set, is called once for each reader of Fetch when it
 	// ends: a record of the pull from which completion times and their
 	// percentiles are computed.
@@ -190,6 +193,9 @@ func New(opts Options) (*Node, error) {
 	}
 	if opts.UploadSlots <= 0 {
 		opts.UploadSlots = 4
+	}
+	if opts.TreeBehind <= 0 {
+		opts.TreeBehind = treeBehind
 	}
 	if opts.TreeBlobs == 0 {
 		opts.TreeBlobs = treeBlobs

@@ -68,7 +68,7 @@ const (
 	treeBlobs   = 64 << 20 // Options.TreeBlobs' default
 	treeStripes = 2
 	treePieces  = 64              // treeLayout cuts a blob in at least this many pieces, fewer only where they would be under 16 KiB
-	treeBehind  = 2 * time.Second // how far a stripe may fall behind another, and a third of the pull so far (stripeLanded)
+	treeBehind  = 2 * time.Second // Options.TreeBehind's default: how far a stripe may fall behind another, and a third of the pull so far (stripeLanded)
 )
 
 // trees is a transfer's place in its blob's trees. The transfer's mu
@@ -345,7 +345,7 @@ func (t *transfer) climb(ctx context.Context, s int) {
 // stripeLanded notes when piece i landed, and has a stripe that fell
 // behind leave its tree for the swarm's requests (leaveStripe): the first
 // piece it lacks is in the same row (the same stretch of the blob) as a
-// piece of another stripe that landed over treeBehind ago, and a third of
+// piece of another stripe that landed over Options.TreeBehind ago, and a third of
 // the pull so far (the stripe came at two thirds of the other's pace or
 // less). The stripes come from the one stream of the fetcher, a row's
 // pieces one after the other, so a stripe that falls behind has a slow
@@ -379,7 +379,7 @@ func (t *transfer) checkStripes(now time.Time) {
 	if t.trees.landed == nil {
 		return
 	}
-	late := max(treeBehind, now.Sub(t.trees.first)/3)
+	late := max(t.n.opts.TreeBehind, now.Sub(t.trees.first)/3)
 	for s := range treeStripes {
 		if !t.downTree(s) {
 			continue

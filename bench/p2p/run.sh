@@ -124,6 +124,8 @@
 #                     completions count in the run's figures like any
 #                     other's; the times files (logs/*/times, a line a
 #                     node in order) give the rest's without them
+#   SLOW_FLAGS=       more flags for the slow nodes' agents (SLOW_NODES), e.g.
+#                     --leaf; ALT_SLOW_FLAGS= theirs in mode "gantry-alt"
 #   FREE_TRACKER=     what goes to and from the tracker outside the shaped
 #                     links (both, to or from; empty: shaped like the rest),
 #                     to see what the tracker's traffic costs a pull
@@ -164,6 +166,8 @@ AGENT_FLAGS=${AGENT_FLAGS:-}
 WIRE=${WIRE:-0}
 QUEUES=${QUEUES:-0}
 ALT_AGENT_FLAGS=${ALT_AGENT_FLAGS:-}
+SLOW_FLAGS=${SLOW_FLAGS:-}
+ALT_SLOW_FLAGS=${ALT_SLOW_FLAGS:-}
 ALT_GANTRY=${ALT_GANTRY:-}
 
 die() { echo "p2p bench: $*" >&2; exit 1; }
@@ -593,18 +597,20 @@ wait_all() {
 	for p in "$@"; do wait "$p" 2>/dev/null || true; done
 }
 
-run_gantry-alt() { mode=gantry-alt flags=$ALT_AGENT_FLAGS bin=$ALT_GANTRY run_gantry "$@"; }
+run_gantry-alt() { mode=gantry-alt flags=$ALT_AGENT_FLAGS slowflags=$ALT_SLOW_FLAGS bin=$ALT_GANTRY run_gantry "$@"; }
 
 run_gantry() {
-	local n=$1 size=$2 run=$3 tmax=$4 dir i mode=${mode:-gantry} flags=${flags-$AGENT_FLAGS} bin=${bin:-$GANTRY}
+	local n=$1 size=$2 run=$3 tmax=$4 dir i mode=${mode:-gantry} flags=${flags-$AGENT_FLAGS} slowflags=${slowflags-$SLOW_FLAGS} bin=${bin:-$GANTRY} more
 	dir=$WORK/r; rm -rf "$dir" "$WORK/agents"; mkdir -p "$dir" "$WORK/agents"
 	local logs=$OUT/logs/$mode-n$n-$((size >> 20))m-$run; rm -rf "$logs"; mkdir -p "$logs"
 	start "$TRACKER_NS" "$logs/tracker.log" "$bin" tracker --listen "$TRACKER_IP:7070"
 	local tpid=$! apids=()
 	wait_http "$TRACKER_NS" "http://$TRACKER_IP:7070/" 30 || die "the tracker did not start: $(tail -5 "$logs/tracker.log")"
 	for ((i = 1; i <= n; i++)); do
+		more=
+		[[ " $SLOW_NODES " == *" $i "* ]] && more=$slowflags
 		start "$PFX-n$i" "$logs/agent$i.log" "$bin" agent --listen 127.0.0.1:5050 --peer-listen "$(node_ip "$i"):5051" \
-			--upstream "http://$ORIGIN_IP:5000" --tracker "http://$TRACKER_IP:7070" --data "$WORK/agents/n$i" --id "n$i" $flags
+			--upstream "http://$ORIGIN_IP:5000" --tracker "http://$TRACKER_IP:7070" --data "$WORK/agents/n$i" --id "n$i" $flags $more
 		apids+=($!)
 	done
 	for ((i = 1; i <= n; i++)); do

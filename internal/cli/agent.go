@@ -41,6 +41,7 @@ type agentFlags struct {
 	uploadSlots                  int
 	stallTimeout                 time.Duration
 	cacheSize, downRate, upRate  string
+	leaf                         bool
 	access                       registryFlags // TLS of --upstream and --tracker
 }
 
@@ -123,6 +124,7 @@ rollout's makespan and percentiles are computed.`,
 	fl.StringVar(&f.cacheSize, "cache-size", "20GiB", "bytes of whole blobs kept in --data; past it the least recently pulled go (0: no bound)")
 	fl.StringVar(&f.downRate, "download-rate", "0", "bytes per second taken from peers and the upstream, e.g. 50MiB (0: no bound)")
 	fl.StringVar(&f.upRate, "upload-rate", "0", "bytes per second sent to peers, e.g. 50MiB (0: no bound)")
+	fl.BoolVar(&f.leaf, "leaf", false, "pass on nothing down small blobs' trees (for a node on a slower or busier link than the others: inside a tree it would hold the nodes below it to its pace)")
 	cmd.AddCommand(newAgentContainerdConfigCmd())
 	return cmd
 }
@@ -214,7 +216,7 @@ func runAgent(ctx context.Context, e *env, f agentFlags) error {
 		ID: id, Addr: advertise, Tracker: f.tracker, Dir: f.data,
 		Neighbours: f.neighbours, Requests: f.requests, UploadSlots: f.uploadSlots, StallTimeout: f.stallTimeout, Logger: e.log,
 		CacheBytes: sizes["--cache-size"], DownloadRate: sizes["--download-rate"], UploadRate: sizes["--upload-rate"],
-		TLS: tlsConf,
+		Leaf: f.leaf, TLS: tlsConf,
 		OnPull: func(r swarm.PullRecord) {
 			m.observe(r)
 			level, outcome := slog.LevelInfo, "ok"

@@ -88,6 +88,11 @@ type Options struct {
 	// (tree.go) rather than by the swarm's requests; negative: none.
 	// Default 64 MiB.
 	TreeBlobs int64
+	// Leaf has the node take small blobs' trees as a leaf only, passing
+	// on no stripe (tracker.Peer.Leaf, leafParent): for a node on a
+	// lesser or busy link, which inside a tree would hold every node below
+	// it to its pace. It still serves the swarm's requests.
+	Leaf bool
 	// TreeBehind is how far behind the other a stripe may fall, at least,
 	// before it leaves its tree (stripeLanded). Default 2 s.
 	TreeBehind time.Duration
@@ -207,7 +212,7 @@ func New(opts Options) (*Node, error) {
 	n := &Node{
 		opts:      opts,
 		log:       log,
-		trk:       &tracker.Client{URL: opts.Tracker, HTTP: opts.HTTP, Peer: opts.ID, Addr: opts.Addr},
+		trk:       &tracker.Client{URL: opts.Tracker, HTTP: opts.HTTP, Peer: opts.ID, Addr: opts.Addr, Leaf: opts.Leaf},
 		transfers: map[digest.Digest]*transfer{},
 		banned:    map[string]bool{},
 		announces: make(chan tracker.Announce, 1024),

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -638,12 +639,13 @@ func TestSlowParentLeftBehind(t *testing.T) {
 		name   string
 		place  int  // the slow node joins after this many members
 		spared bool // the fetcher sends the trees' roots their stripes, and nothing else
-	}{{"leads a tree", 1, false}, {"inside a tree", 3, true}} {
+		leaf   bool // the slow node is a leaf (Options.Leaf): no node has it for a parent
+	}{{"leads a tree", 1, false, false}, {"inside a tree", 3, true, false}, {"a leaf", 1, true, true}} {
 		t.Run(tc.name, func(t *testing.T) {
 			b := randomBlob(t, 4<<20) // 64 pieces of 64 KiB, down trees
 			d := digest.FromBytes(b)
 			o, up, c := slowOriginCluster(t, b, tc.place, swarm.Options{}) // about 1.3 s for the blob
-			slow := c.add(swarm.Options{UploadRate: 64 << 10}, t.TempDir())
+			slow := c.add(swarm.Options{UploadRate: 64 << 10, Leaf: tc.leaf}, t.TempDir())
 			for range 5 - tc.place {
 				c.add(swarm.Options{}, t.TempDir())
 			}
@@ -680,7 +682,10 @@ func TestSlowParentLeftBehind(t *testing.T) {
 			if o.gets.Load() != 1 || s.Fallbacks != 0 {
 				t.Errorf("origin GETs %d, fallbacks %d; want 1 and 0", o.gets.Load(), s.Fallbacks)
 			}
-			if s.TreesLeft == 0 {
+			switch {
+			case tc.leaf && s.TreesLeft != 0:
+				t.Errorf("%d nodes left the trees, want none: the slow leaf is no node's parent", s.TreesLeft)
+			case !tc.leaf && s.TreesLeft == 0:
 				t.Error("no node left the trees, want the slow parent's children to")
 			}
 			if most := int64(len(b)) * 21 / 20; tc.spared && served > most {
@@ -695,6 +700,11 @@ func TestSlowParentLeftBehind(t *testing.T) {
 				}
 				if piece := off / (64 << 10); piece%2 == 1 {
 					t.Errorf("%s asked %s for piece %d, of the stripe whose tree kept its pace, want it down the tree", u.to, u.node, piece)
+				}
+			}
+			for _, u := range slices.Concat(up.list, up.stripes) {
+				if tc.leaf && u.node == slow.id {
+					t.Errorf("%s asked the slow leaf for %s, want nothing", u.to, u.rng)
 				}
 			}
 		})

@@ -167,6 +167,7 @@ type transfer struct {
 	fetcher    string
 	lease      uint64
 	seq        uint64             // the node's tracker.Peer.Seq in the swarm
+	leaf       bool               // the node's tracker.Peer.Leaf there
 	originStop context.CancelFunc // non-nil while the origin is streaming
 	asFetcher  bool               // the origin run is the fetcher's
 	fetchLease uint64             // the lease the fetcher's origin stream publishes under, while it runs
@@ -367,7 +368,7 @@ func (t *transfer) event(ev tracker.Event) {
 		case ev.Peer.ID != me:
 			t.members[ev.Peer.ID] = *ev.Peer
 		default:
-			t.seq = ev.Peer.Seq // the node's own place (tree.go)
+			t.seq, t.leaf = ev.Peer.Seq, ev.Peer.Leaf // the node's own place (tree.go)
 		}
 		t.trees.order = nil
 	case tracker.EventGone:

@@ -76,6 +76,7 @@ const (
 type trees struct {
 	root    string              // the fetcher when the trees began
 	order   []string            // treeOrder's answer, nil once the members changed
+	leaves  int                 // how many of order's last members are leaves (treeParent)
 	off     bool                // left, or never taken: the swarm brings the pieces
 	behind  [treeStripes]bool   // stripes left for the swarm's requests, having fallen behind
 	stop    [treeStripes]func() // ends each stripe's answer being read (takeStripe)
@@ -87,20 +88,25 @@ type trees struct {
 }
 
 // treeParent is the parent of node me in stripe s's tree over order, the
-// root first: "" if me is the root or not in order. Stripe s's tree is a
-// heap of treeStripes children a node over the others, group s's first
-// (the others at positions s, s+treeStripes, ...), then the rest, each in
-// order; it is worked out, not built.
-func treeParent(order []string, me string, s int) string {
+// root first and the last leaves members leaves (tracker.Peer.Leaf): ""
+// if me is the root or not in order. Stripe s's tree is a heap of
+// treeStripes children a node over the others but the leaves, group s's
+// first (those others at positions s, s+treeStripes, ...), then the rest,
+// each in order; it is worked out, not built. The leaves hang below it
+// (leafParent).
+func treeParent(order []string, leaves int, me string, s int) string {
 	k := slices.Index(order, me)
 	if k <= 0 {
 		return ""
 	}
-	// Of the m others (the members but the root) me is the j-th;
-	// inGroup(j) is how many of the first j are in group s, whose lead
-	// nodes come first in the heap; pos is me's place in it.
+	// Of the m others (the members but the root and the leaves) me is
+	// the j-th; inGroup(j) is how many of the first j are in group s,
+	// whose lead nodes come first in the heap; pos is me's place in it.
 	const n = treeStripes
-	j, m := k-1, len(order)-1
+	j, m := k-1, len(order)-1-leaves
+	if j >= m {
+		return leafParent(order[:m+1], j-m, s)
+	}
 	inGroup := func(j int) int { return max(0, j-s+n-1) / n }
 	lead := inGroup(m)
 	pos := lead + j - inGroup(j)
@@ -120,6 +126,22 @@ func treeParent(order []string, me string, s int) string {
 		off++
 	}
 	return order[1+r/(n-1)*n+off]
+}
+
+// leafParent is the parent in stripe s's tree over order (the root and the
+// others, no leaf) of the i-th leaf: the others from the last back, one
+// for each leaf and stripe, then round again. The last others in the
+// order sit lowest in the tree of the stripe their group leads, with a
+// child or none, and are leaves of the other: their uplinks have room. A
+// leaf is no node's parent, so that a node on a lesser or busy link holds
+// no other to its pace, and a node's way up has leaves in no view of the
+// members: the trees have no cycle whoever knows which leaves.
+func leafParent(order []string, i, s int) string {
+	m := len(order) - 1
+	if m == 0 {
+		return order[0]
+	}
+	return order[m-(i*treeStripes+s)%m]
 }
 
 // treeLayout cuts a blob that goes down trees in pieces of pieceBlocks
@@ -238,7 +260,8 @@ func (t *transfer) openRequests() {
 }
 
 // treeOrder is the members, the trees' root first and the others in the
-// order they joined the swarm (tracker.Peer.Seq), then by ID. A node told
+// order they joined the swarm (tracker.Peer.Seq), then by ID, the leaves
+// (tracker.Peer.Leaf) after the rest: it sets t.trees.leaves. A node told
 // of fewer members than another has been told of the first ones: the
 // nodes it places place themselves alike, and the trees they work out
 // have no cycle (TestTreesWithoutCycles). It is worked out again only
@@ -248,26 +271,51 @@ func (t *transfer) treeOrder() []string {
 		return t.trees.order
 	}
 	type place struct {
-		seq uint64
-		id  string
+		leaf bool
+		seq  uint64
+		id   string
 	}
 	ps := make([]place, 0, len(t.members)+1)
 	for id, m := range t.members {
 		if id != t.trees.root {
-			ps = append(ps, place{m.Seq, id})
+			ps = append(ps, place{m.Leaf, m.Seq, id})
 		}
 	}
 	if me := t.n.opts.ID; me != t.trees.root {
-		ps = append(ps, place{t.seq, me})
+		ps = append(ps, place{t.leaf, t.seq, me})
 	}
-	slices.SortFunc(ps, func(a, b place) int { return cmp.Or(cmp.Compare(a.seq, b.seq), strings.Compare(a.id, b.id)) })
+	slices.SortFunc(ps, func(a, b place) int {
+		return cmp.Or(compareBool(a.leaf, b.leaf), cmp.Compare(a.seq, b.seq), strings.Compare(a.id, b.id))
+	})
 	order := make([]string, 0, len(ps)+1)
 	order = append(order, t.trees.root)
+	t.trees.leaves = 0
 	for _, p := range ps {
 		order = append(order, p.id)
+		if p.leaf {
+			t.trees.leaves++
+		}
 	}
 	t.trees.order = order
 	return order
+}
+
+// compareBool orders false before true.
+func compareBool(a, b bool) int {
+	switch {
+	case a == b:
+		return 0
+	case a:
+		return 1
+	}
+	return -1
+}
+
+// parent is the node's parent in stripe s's tree (treeParent). t.mu is
+// held.
+func (t *transfer) parent(s int) string {
+	order := t.treeOrder()
+	return treeParent(order, t.trees.leaves, t.n.opts.ID, s)
 }
 
 // heldWhole reports whether a member holds the blob whole. t.mu is held.
@@ -311,7 +359,7 @@ func (t *transfer) climb(ctx context.Context, s int) {
 		if first < 0 || t.complete || t.failed != nil || ctx.Err() != nil || !t.downTree(s) {
 			return
 		}
-		p := treeParent(t.treeOrder(), t.n.opts.ID, s)
+		p := t.parent(s)
 		m, ok := t.members[p]
 		if t.neighbours[p] == nil && (!ok || !t.takeable(p)) {
 			t.leaveTrees("parent not to be asked", "stripe", s, "parent", p)
@@ -474,7 +522,7 @@ func (t *transfer) takeStripe(nb *neighbour, s, first int) error {
 	src := &watched{r: t.bodyOf(ctx, resp, conn, resp.ContentLength, int(l.BlockSize(first))), dog: dog, quiet: quiet}
 	for i := first; i < l.Pieces(); i += treeStripes {
 		t.mu.Lock()
-		if t.complete || t.failed != nil || !t.downTree(s) || treeParent(t.treeOrder(), t.n.opts.ID, s) != nb.id {
+		if t.complete || t.failed != nil || !t.downTree(s) || t.parent(s) != nb.id {
 			t.mu.Unlock()
 			return nil
 		}

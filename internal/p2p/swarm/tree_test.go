@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -37,7 +38,7 @@ func TestTreeShape(t *testing.T) {
 			for _, id := range order[1:] {
 				depth := 0
 				for at := id; at != "fetcher"; depth++ {
-					p := treeParent(order, at, s)
+					p := treeParent(order, 0, at, s)
 					if p == "" || depth > m {
 						t.Fatalf("%d nodes, stripe %d: %s has no way to the fetcher (at %q)", m, s, id, at)
 					}
@@ -68,11 +69,56 @@ func TestTreeShape(t *testing.T) {
 			}
 		}
 	}
-	if p := treeParent([]string{"fetcher", "a"}, "fetcher", 0); p != "" {
+	if p := treeParent([]string{"fetcher", "a"}, 0, "fetcher", 0); p != "" {
 		t.Errorf("the root's parent is %q, want none", p)
 	}
-	if p := treeParent([]string{"fetcher", "a"}, "stranger", 0); p != "" {
+	if p := treeParent([]string{"fetcher", "a"}, 0, "stranger", 0); p != "" {
 		t.Errorf("a node not in the order has parent %q, want none", p)
+	}
+}
+
+// Leaves (tracker.Peer.Leaf) hang below the others' trees: a leaf's
+// parent in each stripe is no leaf, no leaf is a parent, and the others
+// keep the parents they have without the leaves. While there are others
+// enough, each leaf and stripe has a parent of its own, among the last
+// others, whose uplinks carry one stripe a child more at most: treeStripes
+// children in all stripes at most, treeStripes+1 with a leaf's.
+func TestTreeLeaves(t *testing.T) {
+	for m := 0; m <= 40; m++ {
+		for leaves := 1; leaves <= 4; leaves++ {
+			order := []string{"fetcher"}
+			for k := range m {
+				order = append(order, fmt.Sprintf("n%02d", k))
+			}
+			others := slices.Clone(order)
+			for k := range leaves {
+				order = append(order, fmt.Sprintf("leaf%d", k))
+			}
+			leafParents := map[string]bool{}
+			children := map[string]int{} // in all stripes
+			for s := range treeStripes {
+				for _, id := range order[1:] {
+					p := treeParent(order, leaves, id, s)
+					children[p]++
+					switch {
+					case p == "" || strings.HasPrefix(p, "leaf"):
+						t.Fatalf("%d others, %d leaves, stripe %d: %s has parent %q", m, leaves, s, id, p)
+					case strings.HasPrefix(id, "leaf"):
+						leafParents[fmt.Sprint(s, p)] = true
+					case p != treeParent(others, 0, id, s):
+						t.Errorf("%d others, %d leaves, stripe %d: %s has parent %s, %s without the leaves", m, leaves, s, id, p, treeParent(others, 0, id, s))
+					}
+				}
+			}
+			if want := leaves * treeStripes; want <= m && len(leafParents) != want {
+				t.Errorf("%d others, %d leaves: the leaves' parents are %v, want %d of them", m, leaves, leafParents, want)
+			}
+			for p, n := range children {
+				if leaves*treeStripes <= m && n > treeStripes+1 {
+					t.Errorf("%d others, %d leaves: %s has %d children in all stripes, want %d at most", m, leaves, p, n, treeStripes+1)
+				}
+			}
+		}
 	}
 }
 
@@ -83,32 +129,36 @@ func TestTreeShape(t *testing.T) {
 // views form trees: no node's way up comes back to itself. (Ordered by
 // ID, 32 nodes whose IDs did not follow the order they joined in made
 // cycles in the simulated cluster, and each request down one waited out
-// its hold.)
+// its hold.) A fifth of them are leaves (tracker.Peer.Leaf), no node's
+// parent in any view.
 func TestTreesWithoutCycles(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
 	for m := 2; m <= 40; m++ {
 		for range 20 {
 			// ids[k] joined k-th, after the fetcher: IDs in no order.
 			ids := make([]string, m)
+			leaf := map[string]bool{}
 			for k, v := range rng.Perm(m) {
 				ids[k] = fmt.Sprintf("n%02d", v)
+				leaf[ids[k]] = rng.IntN(5) == 0
 			}
 			parents := map[string][treeStripes]string{}
 			for k, me := range ids {
 				tr := &transfer{n: &Node{opts: Options{ID: me}}, members: map[string]tracker.Peer{}, changed: make(chan struct{}), logged: make(chan struct{})}
 				tr.trees.root = "f"
-				tr.event(tracker.Event{Type: tracker.EventPeer, Peer: &tracker.Peer{ID: me, Seq: uint64(k + 2)}})
+				tr.event(tracker.Event{Type: tracker.EventPeer, Peer: &tracker.Peer{ID: me, Seq: uint64(k + 2), Leaf: leaf[me]}})
 				tr.event(tracker.Event{Type: tracker.EventPeer, Peer: &tracker.Peer{ID: "f", Seq: 1}})
 				seen := k + rng.IntN(m-k) // the last member it heard of
 				for j := range seen + 1 {
 					if j != k {
-						tr.event(tracker.Event{Type: tracker.EventPeer, Peer: &tracker.Peer{ID: ids[j], Seq: uint64(j + 2)}})
+						tr.event(tracker.Event{Type: tracker.EventPeer, Peer: &tracker.Peer{ID: ids[j], Seq: uint64(j + 2), Leaf: leaf[ids[j]]}})
 					}
 				}
-				order := tr.treeOrder()
 				var ps [treeStripes]string
 				for s := range treeStripes {
-					ps[s] = treeParent(order, me, s)
+					if ps[s] = tr.parent(s); leaf[ps[s]] {
+						t.Fatalf("%d nodes joined as %v, leaves %v: %s has leaf %s for a parent in stripe %d", m, ids, leaf, me, ps[s], s)
+					}
 				}
 				parents[me] = ps
 			}
@@ -158,7 +208,7 @@ func TestTreeParentWorkedOut(t *testing.T) {
 		}
 		for s := range treeStripes {
 			for _, id := range order {
-				if got, want := treeParent(order, id, s), treeParentBuilt(order, id, s); got != want {
+				if got, want := treeParent(order, 0, id, s), treeParentBuilt(order, id, s); got != want {
 					t.Fatalf("%d nodes, stripe %d: %s's parent is %q, want %q", m, s, id, got, want)
 				}
 			}
@@ -212,7 +262,7 @@ func BenchmarkTreeParents(b *testing.B) {
 	}
 	for b.Loop() {
 		for s := range treeStripes {
-			treeParent(tr.treeOrder(), "n500", s)
+			tr.parent(s)
 		}
 	}
 }
@@ -335,7 +385,7 @@ func TestStripeFollowsAMove(t *testing.T) {
 	tr.trees.root, tr.seq = "f", 3
 	tr.members["f"] = tracker.Peer{ID: "f", Seq: 1}
 	tr.members["old"] = tracker.Peer{ID: "old", Seq: 2}
-	if p := treeParent(tr.treeOrder(), "me", 0); p != "old" {
+	if p := tr.parent(0); p != "old" {
 		t.Fatalf("the parent in stripe 0 is %q, want old", p)
 	}
 	nb := &neighbour{id: "old", addr: old.Listener.Addr().String(), ctx: ctx, stop: stop, requesting: map[int]time.Time{},
@@ -352,7 +402,7 @@ func TestStripeFollowsAMove(t *testing.T) {
 	tr.members["new"] = tracker.Peer{ID: "new", Seq: 2}
 	tr.members["old"] = tracker.Peer{ID: "old", Seq: 4}
 	tr.trees.order = nil
-	p := treeParent(tr.treeOrder(), "me", 0)
+	p := tr.parent(0)
 	tr.mu.Unlock()
 	if p == "old" {
 		t.Fatal("the parent did not move")

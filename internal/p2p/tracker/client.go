@@ -31,6 +31,8 @@ type Client struct {
 	HTTP *http.Client
 	// Peer is the peer's ID, Addr where it serves pieces.
 	Peer, Addr string
+	// Leaf asks to be a leaf of small blobs' trees (Peer.Leaf).
+	Leaf bool
 	// IdleTimeout ends a stream on which nothing arrived for this long (the
 	// tracker pings an idle stream every 10 s by default), so that a
 	// tracker gone without closing the connection is left in bounded time.
@@ -103,6 +105,9 @@ func (c *Client) Stream(ctx context.Context, fn func(Event)) error {
 // open opens the stream at the replica u.
 func (c *Client) open(ctx context.Context, u string) (*http.Response, error) {
 	q := url.Values{"peer": {c.Peer}, "addr": {c.Addr}, "compact": {"1"}}
+	if c.Leaf {
+		q.Set("leaf", "1")
+	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u+StreamPath+"?"+q.Encode(), nil)
 	if err != nil {
 		return nil, fmt.Errorf("tracker %s: %w", u, err)

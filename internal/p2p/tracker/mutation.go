@@ -11,7 +11,8 @@ import (
 
 // Operations of a mutation.
 const (
-	// opOpen: Peer opened its stream Session at Replica, from Addr; the
+	// opOpen: Peer opened its stream Session at Replica, from Addr (a
+	// Leaf or not); the
 	// peer's earlier session, wherever it was, is over, and the fetcher
 	// leases it held pass to the new one.
 	opOpen = "open"
@@ -37,6 +38,7 @@ type mutation struct {
 	Peer     string        `json:"peer,omitempty"`
 	Session  string        `json:"session,omitempty"`
 	Addr     string        `json:"addr,omitempty"`
+	Leaf     bool          `json:"leaf,omitempty"`
 	Announce *Announce     `json:"announce,omitempty"`
 	Digest   digest.Digest `json:"digest,omitempty"`
 	Lease    uint64        `json:"lease,omitempty"`
@@ -125,7 +127,7 @@ func (t *Tracker) submit(ctx context.Context, m mutation) error {
 func (t *Tracker) apply(m mutation, now time.Time) {
 	switch m.Op {
 	case opOpen:
-		sess := &session{peer: m.Peer, key: m.Session, addr: m.Addr, replica: m.Replica, swarms: map[digest.Digest]struct{}{}}
+		sess := &session{peer: m.Peer, key: m.Session, addr: m.Addr, leaf: m.Leaf, replica: m.Replica, swarms: map[digest.Digest]struct{}{}}
 		if old := t.sessions[m.Peer]; old != nil {
 			// The peer reconnected: its old stream is over, but not the
 			// leases it holds.

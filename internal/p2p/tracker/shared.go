@@ -238,6 +238,7 @@ type sessionJSON struct {
 	Peer    string `json:"peer"`
 	Key     string `json:"key"`
 	Addr    string `json:"addr"`
+	Leaf    bool   `json:"leaf,omitempty"`
 	Replica string `json:"replica"`
 }
 
@@ -258,7 +259,7 @@ type swarmJSON struct {
 func (t *Tracker) snapshot() Snapshot {
 	var st stateJSON
 	for _, sess := range t.sessions {
-		st.Sessions = append(st.Sessions, sessionJSON{Peer: sess.peer, Key: sess.key, Addr: sess.addr, Replica: sess.replica})
+		st.Sessions = append(st.Sessions, sessionJSON{Peer: sess.peer, Key: sess.key, Addr: sess.addr, Leaf: sess.leaf, Replica: sess.replica})
 	}
 	st.Seen = map[string]int64{}
 	for r, at := range t.seen {
@@ -303,7 +304,7 @@ func (t *Tracker) restore(st stateJSON) {
 	}
 	for _, s := range st.Sessions {
 		if validPeerID(s.Peer) {
-			t.sessions[s.Peer] = &session{peer: s.Peer, key: s.Key, addr: s.Addr, replica: s.Replica, swarms: map[digest.Digest]struct{}{}}
+			t.sessions[s.Peer] = &session{peer: s.Peer, key: s.Key, addr: s.Addr, leaf: s.Leaf, replica: s.Replica, swarms: map[digest.Digest]struct{}{}}
 		}
 	}
 	for _, s := range st.Swarms {

@@ -244,7 +244,7 @@ func TestReplicaJoinsLate(t *testing.T) {
 	A := newReplica(t, rs.URL, tracker.Options{SnapshotEvery: 5})
 	var peers []*peer
 	for i := range 12 {
-		p := connect(t, A.srv.URL, fmt.Sprint("p", i))
+		p := connectAs(t, A.srv.URL, fmt.Sprint("p", i), i == 3)
 		p.announce(tracker.Announce{Join: []tracker.Join{{Digest: blob}}})
 		peers = append(peers, p)
 	}
@@ -273,6 +273,19 @@ func TestReplicaJoinsLate(t *testing.T) {
 		sb, _ := B.tr.Swarm(blob)
 		return cmp.Equal(sa, sb) && len(sa.Members) == 12
 	})
+	// A leaf's session, learnt from the snapshot, keeps it a leaf in a
+	// swarm it joins at the late replica.
+	viaB := &tracker.Client{URL: B.srv.URL, Peer: "p3"}
+	if err := viaB.Announce(t.Context(), tracker.Announce{Join: []tracker.Join{{Digest: blob2}}}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "p3 a member of a second swarm", func() bool {
+		sw, _ := B.tr.Swarm(blob2)
+		return len(sw.Members) == 1
+	})
+	if sw, _ := B.tr.Swarm(blob2); !sw.Members[0].Leaf {
+		t.Errorf("p3 joined a swarm at the late replica as %+v, want a leaf", sw.Members[0])
+	}
 }
 
 // When the fetcher's replica dies, the fetcher reconnects to the other

@@ -105,6 +105,7 @@ type Tracker struct {
 // session is a peer's current stream as every replica knows it.
 type session struct {
 	peer, key, addr, replica string
+	leaf                     bool // Peer.Leaf
 	swarms                   map[digest.Digest]struct{}
 }
 
@@ -307,7 +308,7 @@ func validPeerID(id string) bool {
 }
 
 func (t *Tracker) serveStream(w http.ResponseWriter, r *http.Request) {
-	id, addr := r.URL.Query().Get("peer"), r.URL.Query().Get("addr")
+	id, addr, leaf := r.URL.Query().Get("peer"), r.URL.Query().Get("addr"), r.URL.Query().Get("leaf") == "1"
 	if !validPeerID(id) {
 		http.Error(w, "stream: peer: want 1 to 128 printable characters", http.StatusBadRequest)
 		return
@@ -341,11 +342,11 @@ func (t *Tracker) serveStream(w http.ResponseWriter, r *http.Request) {
 		t.mu.Unlock()
 		t.log.Info("peer stream closed", "peer", id)
 	}()
-	if err := t.submit(r.Context(), mutation{Op: opOpen, Peer: id, Session: st.key, Addr: addr}); err != nil {
+	if err := t.submit(r.Context(), mutation{Op: opOpen, Peer: id, Session: st.key, Addr: addr, Leaf: leaf}); err != nil {
 		http.Error(w, fmt.Sprintf("stream: %v", err), http.StatusServiceUnavailable)
 		return
 	}
-	t.log.Info("peer stream opened", "peer", id, "addr", addr)
+	t.log.Info("peer stream opened", "peer", id, "addr", addr, "leaf", leaf)
 
 	w.Header().Set("Content-Type", "application/x-ndjson")
 	w.Header().Set("Cache-Control", "no-store")
@@ -708,8 +709,8 @@ func (t *Tracker) join(sess *session, j Join, now time.Time) {
 		rejoined := sw.rejoin && sw.fetcher == sess.peer
 		if rejoined {
 			sw.rejoin = false
-			if m.Addr != sess.addr {
-				m.Addr = sess.addr
+			if m.Addr != sess.addr || m.Leaf != sess.leaf {
+				m.Addr, m.Leaf = sess.addr, sess.leaf
 				t.broadcast(sw, Event{Type: EventPeer, Digest: d, Peer: new(*m)}, sess.peer)
 			}
 		}
@@ -725,7 +726,7 @@ func (t *Tracker) join(sess *session, j Join, now time.Time) {
 		return
 	}
 	sw.joins++
-	me := &Peer{ID: sess.peer, Addr: sess.addr, Complete: j.Complete, Seq: sw.joins}
+	me := &Peer{ID: sess.peer, Addr: sess.addr, Complete: j.Complete, Seq: sw.joins, Leaf: sess.leaf}
 	sw.members[sess.peer] = me
 	sw.order = append(sw.order, sess.peer)
 	sess.swarms[d] = struct{}{}

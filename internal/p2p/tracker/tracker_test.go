@@ -15,7 +15,10 @@ import (
 	"github.com/opencontainers/go-digest"
 )
 
-var blob = digest.FromString("a layer")
+var (
+	blob  = digest.FromString("a layer")
+	blob2 = digest.FromString("another layer")
+)
 
 // peer is a test's peer: its stream's events arrive on events.
 type peer struct {
@@ -28,10 +31,16 @@ type peer struct {
 
 func connect(t testing.TB, url, id string) *peer {
 	t.Helper()
+	return connectAs(t, url, id, false)
+}
+
+// connectAs connects a peer that is a leaf of trees (tracker.Peer.Leaf) or not.
+func connectAs(t testing.TB, url, id string, leaf bool) *peer {
+	t.Helper()
 	ctx, cancel := context.WithCancel(t.Context())
 	p := &peer{
 		t:      t,
-		c:      &tracker.Client{URL: url, Peer: id, Addr: "127.0.0.1:1" + fmt.Sprint(len(id))},
+		c:      &tracker.Client{URL: url, Peer: id, Addr: "127.0.0.1:1" + fmt.Sprint(len(id)), Leaf: leaf},
 		events: make(chan tracker.Event, 1000),
 		cancel: cancel,
 		done:   make(chan error, 1),
@@ -157,6 +166,29 @@ func TestJoinOrder(t *testing.T) {
 	a.announce(tracker.Announce{Join: []tracker.Join{{Digest: blob}}})
 	expectMembers(t, a, "a4 b2 c3")
 	expectMembers(t, b, "c3 a4")
+}
+
+// A peer whose stream asked to be a leaf of trees is one in every swarm
+// it joins, as it and the others are told.
+func TestLeafPeers(t *testing.T) {
+	tr, url := newTracker(t, tracker.Options{})
+	a, b, c := connect(t, url, "a"), connectAs(t, url, "b", true), connect(t, url, "c")
+	for _, p := range []*peer{a, b, c} {
+		p.announce(tracker.Announce{Join: []tracker.Join{{Digest: blob}}})
+	}
+	for _, p := range []*peer{a, b, c} {
+		for range 3 {
+			if m := p.expect(func(ev tracker.Event) bool { return ev.Type == tracker.EventPeer }, "members").Peer; m.Leaf != (m.ID == "b") {
+				t.Errorf("%s was told %s is a leaf: %v", p.c.Peer, m.ID, m.Leaf)
+			}
+		}
+	}
+	sw, _ := tr.Swarm(blob)
+	for _, m := range sw.Members {
+		if m.Leaf != (m.ID == "b") {
+			t.Errorf("the swarm has %s a leaf: %v", m.ID, m.Leaf)
+		}
+	}
 }
 
 // When the fetcher's stream ends, the next member takes over with a new

@@ -48,6 +48,11 @@ type Peer struct {
 	// sees the same order, and one that joins later comes after every
 	// member it was told of. 0 from a tracker that does not count.
 	Seq uint64 `json:"seq,omitempty"`
+	// Leaf is true for a peer that takes a small blob's trees as a leaf
+	// only, passing on no stripe (its agent's --leaf): a node on a lesser
+	// or busy link, which inside a tree would hold every node below it to
+	// its pace. It holds for every swarm of the peer's stream.
+	Leaf bool `json:"leaf,omitempty"`
 }
 
 // Layout is how a blob is cut into pieces: every piece is PieceSize bytes

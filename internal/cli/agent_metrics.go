@@ -76,15 +76,6 @@ func (m *agentMetrics) watch(n *swarm.Node) {
 			}[name])
 		}))
 	}
-	m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-		Name: "gantry_agent_leaf",
-		Help: "1 if this agent is a leaf of small blobs' trees, passing nothing on down them (--leaf, or it found itself behind a swarm), else 0.",
-	}, func() float64 {
-		if n.Stats().Leaf {
-			return 1
-		}
-		return 0
-	}))
 }
 
 // observe counts one pull.

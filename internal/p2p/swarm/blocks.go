@@ -9,7 +9,6 @@ import (
 	"io"
 	"net/http"
 	"strconv"
-	"time"
 
 	"github.com/gantry-dev/gantry/internal/p2p/tracker"
 	"github.com/opencontainers/go-digest"
@@ -218,20 +217,13 @@ func (t *transfer) grow() {
 }
 
 // serveArriving writes the arrival a, piece i at off, size bytes, to w as
-// its blocks are kept, and returns the bytes written. If the arrival is
-// lost before the piece landed (its peer failed, or the node cut it to
-// take the piece from another parent), the piece's next copy carries on
-// where it left, its bytes being the same; the answer ends early if none
-// comes within treeHold.
+// its blocks are kept, and returns the bytes written. The answer ends
+// early if the arrival is lost before the piece landed.
 func (t *transfer) serveArriving(ctx context.Context, w http.ResponseWriter, i int, a *arrival, off, size int64) int64 {
 	rc := http.NewResponseController(w)
 	var sent int64
-	var lostAt time.Time
 	for sent < size {
 		t.mu.Lock()
-		if b := t.arriving[i]; b != nil && t.told[i] {
-			a = b // this copy, or the next
-		}
 		avail, lost := a.done, t.arriving[i] != a
 		if t.state[i] == verified || t.complete {
 			avail, lost = size, false
@@ -242,22 +234,8 @@ func (t *transfer) serveArriving(ctx context.Context, w http.ResponseWriter, i i
 		grew := t.grew
 		t.mu.Unlock()
 		if lost {
-			if lostAt.IsZero() {
-				lostAt = time.Now()
-			}
-			wait := time.Until(lostAt.Add(t.treeHold()))
-			if wait <= 0 {
-				return sent
-			}
-			select {
-			case <-grew:
-			case <-time.After(wait):
-			case <-ctx.Done():
-				return sent
-			}
-			continue
+			return sent
 		}
-		lostAt = time.Time{}
 		if avail <= sent {
 			select {
 			case <-grew:

@@ -91,13 +91,10 @@ type Options struct {
 	// Leaf has the node take small blobs' trees as a leaf only, passing
 	// on no stripe (tracker.Peer.Leaf, leafParent): for a node on a
 	// lesser or busy link, which inside a tree would hold every node below
-	// it to its pace. It still serves the swarm's requests. A node not
-	// told so becomes one if it finds its uplink slow, or if a parent
-	// finds its downlink slow (judgeAnswers).
+	// it to its pace. It still serves the swarm's requests.
 	Leaf bool
 	// TreeBehind is how far behind the other a stripe may fall, at least,
-	// before it leaves its tree (stripeLanded); half as far finds a slow
-	// node (judgeAnswers). Default 3 s.
+	// before it leaves its tree (stripeLanded). Default 2 s.
 	TreeBehind time.Duration
 	// OnPull, if set, is called once for each reader of Fetch when it
 	// ends: a record of the pull from which completion times and their
@@ -137,9 +134,6 @@ type Stats struct {
 	// the swarm's requests: a request down a tree failed or fell behind,
 	// or the blob stalled (tree.go).
 	TreesLeft int64
-	// Leaf says the node is a leaf of trees (Options.Leaf), told so or
-	// having found itself behind.
-	Leaf bool
 }
 
 // Node is one peer of the swarms: it fetches blobs for its callers and
@@ -165,7 +159,6 @@ type Node struct {
 	slots     chan struct{} // upload slots, one token per piece being sent
 	announces chan tracker.Announce
 	up        atomic.Bool     // the tracker stream is open
-	leaf      atomic.Bool     // a leaf of trees (Options.Leaf, or becomeLeaf)
 	ctx       context.Context // the node's lifetime (Run's)
 	ready     chan struct{}   // closed when Run has set ctx
 
@@ -227,7 +220,6 @@ func New(opts Options) (*Node, error) {
 		ready:     make(chan struct{}),
 	}
 	n.downRate, n.upRate = limiter(opts.DownloadRate), limiter(opts.UploadRate)
-	n.leaf.Store(opts.Leaf)
 	n.debug = log.Enabled(context.Background(), slog.LevelDebug)
 	for _, sub := range []string{"blobs", "partial", "meta"} {
 		if err := os.MkdirAll(filepath.Join(opts.Dir, sub), 0o755); err != nil {
@@ -257,7 +249,6 @@ func (n *Node) Stats() Stats {
 		Fallbacks:     n.fallbacks.Load(),
 		CorruptPieces: n.corrupt.Load(),
 		TreesLeft:     n.treesLeft.Load(),
-		Leaf:          n.leaf.Load(),
 	}
 }
 
@@ -340,14 +331,14 @@ func (n *Node) dispatch(ev tracker.Event) {
 func (n *Node) reannounce() {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	a := tracker.Announce{Leaf: n.leaf.Load() && !n.opts.Leaf} // a stream opened as a leaf if told so
+	var a tracker.Announce
 	for _, t := range n.transfers {
 		a.Join = append(a.Join, t.join())
 		if p := t.republish(); p != nil {
 			a.Publish = append(a.Publish, *p)
 		}
 	}
-	if len(a.Join) > 0 || a.Leaf {
+	if len(a.Join) > 0 {
 		n.announce(a)
 	}
 }
@@ -378,7 +369,6 @@ func (n *Node) announcer(ctx context.Context) {
 				a.Leave = append(a.Leave, b.Leave...)
 				a.Complete = append(a.Complete, b.Complete...)
 				a.Publish = append(a.Publish, b.Publish...)
-				a.Leaf = a.Leaf || b.Leaf
 			default:
 				more = false
 			}

@@ -366,16 +366,9 @@ func (t *transfer) event(ev tracker.Event) {
 		switch {
 		case ev.Peer == nil:
 		case ev.Peer.ID != me:
-			old, known := t.members[ev.Peer.ID]
 			t.members[ev.Peer.ID] = *ev.Peer
-			if known && ev.Peer.Leaf && !old.Leaf {
-				t.memberLeaf(ev.Peer.ID)
-			}
 		default:
 			t.seq, t.leaf = ev.Peer.Seq, ev.Peer.Leaf // the node's own place (tree.go)
-			if t.leaf {
-				t.n.becomeLeaf(t.d, "")
-			}
 		}
 		t.trees.order = nil
 	case tracker.EventGone:
@@ -478,7 +471,7 @@ func (t *transfer) land(i int, st pieceState) {
 	}
 	t.state[i] = st
 	t.nLanded++
-	if t.treeBlob() {
+	if t.usesTrees() {
 		t.stripeLanded(i)
 	}
 	t.trace("piece landed", "piece", i, "verified", st == verified)

@@ -68,26 +68,23 @@ const (
 	treeBlobs   = 64 << 20 // Options.TreeBlobs' default
 	treeStripes = 2
 	treePieces  = 64              // treeLayout cuts a blob in at least this many pieces, fewer only where they would be under 16 KiB
-	treeBehind  = 3 * time.Second // Options.TreeBehind's default: how far a stripe may fall behind another, and a third of the pull so far (stripeLanded); half of it finds a slow node (judgeAnswers)
+	treeBehind  = 2 * time.Second // Options.TreeBehind's default: how far a stripe may fall behind another, and a third of the pull so far (stripeLanded)
 )
 
 // trees is a transfer's place in its blob's trees. The transfer's mu
 // guards it.
 type trees struct {
-	root     string                     // the fetcher when the trees began
-	order    []string                   // treeOrder's answer, nil once the members changed
-	leaves   int                        // how many of order's last members are leaves (treeParent)
-	off      bool                       // left, or never taken: the swarm brings the pieces
-	behind   [treeStripes]bool          // stripes left for the swarm's requests, having fallen behind
-	stop     [treeStripes]func()        // ends each stripe's answer being read (takeStripe)
-	parents  [treeStripes]string        // each stripe's parent, as last worked out
-	excused  [treeStripes]time.Duration // each stripe's lateness when its parent moved or a member became a leaf (checkStripes)
-	then     func()                     // starts the swarm's requesters, once off or a stripe behind
-	landed   []time.Time                // when each piece landed, of a blob that goes down trees (stripeLanded)
-	first    time.Time                  // when the first did
-	answers  map[string]*answer         // the stripes the node sends its children, by child and stripe (judgeAnswers)
-	reported map[string]bool            // the children the tracker was asked to make leaves
-	next     [treeStripes]int           // the row of each stripe's first piece missing, or past it
+	root    string              // the fetcher when the trees began
+	order   []string            // treeOrder's answer, nil once the members changed
+	leaves  int                 // how many of order's last members are leaves (treeParent)
+	off     bool                // left, or never taken: the swarm brings the pieces
+	behind  [treeStripes]bool   // stripes left for the swarm's requests, having fallen behind
+	stop    [treeStripes]func() // ends each stripe's answer being read (takeStripe)
+	parents [treeStripes]string // each stripe's parent, as last worked out
+	then    func()              // starts the swarm's requesters, once off or a stripe behind
+	landed  []time.Time         // when each piece landed down the trees (stripeLanded)
+	first   time.Time           // when the first did
+	next    [treeStripes]int    // the row of each stripe's first piece missing, or past it
 }
 
 // treeParent is the parent of node me in stripe s's tree over order, the
@@ -240,30 +237,6 @@ func (t *transfer) leaveStripe(s int, why string, args ...any) {
 	t.openRequests()
 }
 
-// memberLeaf follows member p, which became a leaf of trees, being slow
-// (judgeAnswers). A stripe whose parent it was is cut, and asked of the
-// new parent (climb) from the piece it was taking: waiting for the slow
-// parent to finish that piece could take longer than the lateness that
-// has a stripe leave its tree (a child taking the piece from this node
-// gets the rest of it from the next copy, serveArriving). And each
-// stripe's lateness so far is excused (checkStripes): a slow node above
-// the node in a tree made it late, and the trees, whose every link
-// carries the stream at its pace, do not make up for it; the node keeps
-// to its trees as long as it falls no further behind. t.mu is held.
-func (t *transfer) memberLeaf(p string) {
-	now := time.Now()
-	for s := range treeStripes {
-		if !t.downTree(s) {
-			continue
-		}
-		t.trees.excused[s] = max(t.trees.excused[s], t.lateness(s, now))
-		if t.trees.parents[s] == p && t.trees.stop[s] != nil {
-			t.trace("tree parent a leaf", "stripe", s, "parent", p)
-			t.trees.stop[s]()
-		}
-	}
-}
-
 // skipTrees has the node take the blob from the swarm's requests, not
 // down trees. t.mu is held.
 func (t *transfer) skipTrees() {
@@ -401,11 +374,6 @@ func (t *transfer) climb(ctx context.Context, s int) {
 			return
 		}
 		if p != t.trees.parents[s] {
-			if t.trees.parents[s] != "" {
-				// A stripe late when its parent moved owes that to the
-				// old one: the new one is held to the lateness it grows.
-				t.trees.excused[s] = t.lateness(s, time.Now())
-			}
 			t.trees.parents[s] = p
 			t.trace("tree parent", "stripe", s, "parent", p)
 		}
@@ -414,13 +382,9 @@ func (t *transfer) climb(ctx context.Context, s int) {
 		err := t.takeStripe(nb, s, first)
 		t.mu.Lock()
 		if err != nil {
-			if !t.downTree(s) {
-				return // cut short by leaveStripe
+			if t.downTree(s) { // not cut short by leaveStripe
+				t.leaveTrees("its stripe did not come", "stripe", s, "peer", p, "err", err)
 			}
-			if t.parent(s) != p {
-				continue // the parent moved (members changed) as its answer ended: the rest from the new one
-			}
-			t.leaveTrees("its stripe did not come", "stripe", s, "peer", p, "err", err)
 			return
 		}
 	}
@@ -465,116 +429,20 @@ func (t *transfer) checkStripes(now time.Time) {
 	}
 	late := max(t.n.opts.TreeBehind, now.Sub(t.trees.first)/3)
 	for s := range treeStripes {
-		if !t.downTree(s) || t.parent(s) != t.trees.parents[s] {
-			continue // or its parent moved, and the stripe is about to be asked of the new one
+		if !t.downTree(s) {
+			continue
 		}
-		if behind := t.lateness(s, now); behind > late+t.trees.excused[s] {
-			t.leaveStripe(s, "a stripe fell behind", "stripe", s, "parent", t.trees.parents[s], "behind", behind.Round(time.Millisecond))
+		for k := t.trees.next[s]*treeStripes + s; k < len(t.state) && t.state[k] != missing; k += treeStripes {
+			t.trees.next[s]++
 		}
-	}
-}
-
-// lateness is how long ago the piece of another stripe in the row of
-// stripe s's first missing piece landed, the longest: 0 if none did.
-// t.mu is held.
-func (t *transfer) lateness(s int, now time.Time) time.Duration {
-	if t.trees.landed == nil {
-		return 0
-	}
-	var most time.Duration
-	row := t.stripeRow(s) * treeStripes
-	for r := range treeStripes {
-		if p := row + r; r != s && p < len(t.state) && !t.trees.landed[p].IsZero() {
-			most = max(most, now.Sub(t.trees.landed[p]))
-		}
-	}
-	return most
-}
-
-// answer is a child's stripe answer as the node sends it.
-type answer struct {
-	child string
-	piece int           // the piece being sent, or waited for
-	owed  time.Duration // how far behind the node's pieces the child asked (lagOf its first): not the child's doing
-}
-
-// lagOf is how long ago piece i landed at the node: 0 if it did not
-// (it is arriving, or to come). t.mu is held.
-func (t *transfer) lagOf(i int, now time.Time) time.Duration {
-	if t.trees.landed == nil || t.trees.landed[i].IsZero() {
-		return 0
-	}
-	return now.Sub(t.trees.landed[i])
-}
-
-// judgeAnswers finds which of the node and its children is slow, from
-// how far behind its own pieces it answers each child's stripe: how long
-// ago the piece being sent landed here, less that of the piece the child
-// asked from (a child that moved to this parent may ask from far back).
-// A node passes each piece on as it comes, so a stripe answered further
-// and further behind is held by the child's downlink or by the node's
-// uplink: by the child if another child's answer keeps up, and the
-// tracker is asked to make that child a leaf of trees
-// (tracker.Announce.Slow); by the node's own uplink if every answer of
-// two or more falls behind, and the node becomes a leaf (becomeLeaf).
-// Behind is over half Options.TreeBehind, and a quarter of the pull so
-// far: half the lateness that has a stripe leave its tree (checkStripes),
-// about how late the slow node's children find its stripe, so that the
-// slow node is a leaf, and they have new parents, well before they would
-// leave the trees for the swarm's requests. t.mu is held.
-func (t *transfer) judgeAnswers(now time.Time) {
-	late := max(t.n.opts.TreeBehind/2, now.Sub(t.trees.first)/4)
-	var behind []*answer
-	keeps := false
-	for _, a := range t.trees.answers {
-		switch lag := t.lagOf(a.piece, now) - a.owed; {
-		case lag > late:
-			behind = append(behind, a)
-		case lag < late/2:
-			keeps = true
-		}
-	}
-	switch {
-	case len(behind) == 0:
-	case keeps:
-		for _, a := range behind {
-			if t.trees.reported == nil {
-				t.trees.reported = map[string]bool{}
-			}
-			if !t.trees.reported[a.child] && !t.members[a.child].Leaf {
-				t.trees.reported[a.child] = true
-				t.n.log.Info("a child takes its stripe far behind the others: asking the tracker to make it a leaf of trees", "digest", t.d, "child", a.child, "behind", (t.lagOf(a.piece, now) - a.owed).Round(time.Millisecond))
-				t.n.announce(tracker.Announce{Slow: []string{a.child}})
+		row := t.trees.next[s] * treeStripes
+		for r := range treeStripes {
+			if p := row + r; r != s && p < len(t.state) && !t.trees.landed[p].IsZero() && now.Sub(t.trees.landed[p]) > late {
+				t.leaveStripe(s, "a stripe fell behind", "stripe", s, "parent", t.trees.parents[s], "behind", now.Sub(t.trees.landed[p]).Round(time.Millisecond))
+				break
 			}
 		}
-	case len(behind) >= 2 && len(behind) == len(t.trees.answers) && t.fetcher != t.n.opts.ID:
-		t.n.becomeLeaf(t.d, "every child takes its stripe far behind: this node's uplink is slower or busier than the others'")
 	}
-}
-
-// becomeLeaf makes the node a leaf of trees from now on (Options.Leaf):
-// it found itself slow, in the swarm of d, and tells the tracker (why),
-// or the tracker made it one (why empty). The other members place it
-// after the rest, where it is no node's parent.
-func (n *Node) becomeLeaf(d digest.Digest, why string) {
-	if !n.leaf.CompareAndSwap(false, true) {
-		return
-	}
-	if why == "" {
-		n.log.Warn("this node is a leaf of small blobs' trees from now on, passing nothing on down them: a parent found it far behind the others (its links are slower or busier than theirs)", "digest", d)
-		return
-	}
-	n.log.Warn("this node is a leaf of small blobs' trees from now on, passing nothing on down them", "digest", d, "reason", why)
-	n.announce(tracker.Announce{Leaf: true})
-}
-
-// stripeRow returns the row of stripe s's first missing piece, or the
-// row past the last. t.mu is held.
-func (t *transfer) stripeRow(s int) int {
-	for k := t.trees.next[s]*treeStripes + s; k < len(t.state) && t.state[k] != missing; k += treeStripes {
-		t.trees.next[s]++
-	}
-	return t.trees.next[s]
 }
 
 // stripeNext returns stripe s's first missing piece, -1 if none is.
@@ -776,44 +644,9 @@ func (t *transfer) serveStripe(w http.ResponseWriter, r *http.Request, h string)
 	holdSlot(ctx, l.PieceSize)
 	w.WriteHeader(http.StatusOK)
 	rc := http.NewResponseController(w)
-	a := t.startAnswer(r.Header.Get(peerHeader), first, step)
-	defer t.endAnswer(a)
 	for i := first; i < l.Pieces(); i += step {
-		t.mu.Lock()
-		a.piece = i
-		t.mu.Unlock()
 		if i != first && !t.holdForChild(ctx, i) || !t.sendPiece(ctx, w, l, i) || rc.Flush() != nil {
 			return
-		}
-		t.mu.Lock()
-		t.judgeAnswers(time.Now())
-		t.mu.Unlock()
-	}
-}
-
-// startAnswer notes a child's stripe answer (judgeAnswers), the stripe
-// of step pieces from first on; endAnswer forgets it. An answer to a
-// request that names no child is not noted.
-func (t *transfer) startAnswer(child string, first, step int) *answer {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	a := &answer{child: child, piece: first, owed: t.lagOf(first, time.Now())}
-	if t.trees.answers == nil {
-		t.trees.answers = map[string]*answer{}
-	}
-	if child != "" {
-		t.trees.answers[fmt.Sprint(child, "/", first%step)] = a
-	}
-	return a
-}
-
-// endAnswer forgets an answer startAnswer noted.
-func (t *transfer) endAnswer(a *answer) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	for key, b := range t.trees.answers {
-		if b == a {
-			delete(t.trees.answers, key)
 		}
 	}
 }

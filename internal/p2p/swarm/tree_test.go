@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"log/slog"
 	"math/bits"
 	"math/rand/v2"
 	"net/http"
@@ -145,7 +144,7 @@ func TestTreesWithoutCycles(t *testing.T) {
 			}
 			parents := map[string][treeStripes]string{}
 			for k, me := range ids {
-				tr := &transfer{n: &Node{opts: Options{ID: me}, log: slog.New(slog.DiscardHandler)}, members: map[string]tracker.Peer{}, changed: make(chan struct{}), logged: make(chan struct{})}
+				tr := &transfer{n: &Node{opts: Options{ID: me}}, members: map[string]tracker.Peer{}, changed: make(chan struct{}), logged: make(chan struct{})}
 				tr.trees.root = "f"
 				tr.event(tracker.Event{Type: tracker.EventPeer, Peer: &tracker.Peer{ID: me, Seq: uint64(k + 2), Leaf: leaf[me]}})
 				tr.event(tracker.Event{Type: tracker.EventPeer, Peer: &tracker.Peer{ID: "f", Seq: 1}})
@@ -256,7 +255,7 @@ func TestTreeLayout(t *testing.T) {
 // A node's requesters work out its parents on every wake-up: at a
 // thousand members, from the members' order kept since they changed.
 func BenchmarkTreeParents(b *testing.B) {
-	tr := &transfer{n: &Node{opts: Options{ID: "n500"}, log: slog.New(slog.DiscardHandler)}, members: map[string]tracker.Peer{}, changed: make(chan struct{}), logged: make(chan struct{})}
+	tr := &transfer{n: &Node{opts: Options{ID: "n500"}}, members: map[string]tracker.Peer{}, changed: make(chan struct{}), logged: make(chan struct{})}
 	tr.trees.root = "f"
 	for k := range 1000 {
 		tr.event(tracker.Event{Type: tracker.EventPeer, Peer: &tracker.Peer{ID: fmt.Sprint("n", k), Seq: uint64(k + 2)}})

@@ -148,15 +148,6 @@ func (t *Tracker) apply(m mutation, now time.Time) {
 			return // an announce on a stream since replaced
 		}
 		a := m.Announce
-		if a.Leaf {
-			t.makeLeaf(sess)
-		}
-		for _, id := range a.Slow {
-			if other := t.sessions[id]; other != nil && t.share(sess, other) {
-				t.log.Info("peer made a leaf of trees, being slow", "peer", id, "by", sess.peer)
-				t.makeLeaf(other)
-			}
-		}
 		// Publications first: a fetcher's last pieces and its completion
 		// (a complete join) often come in one announce, and completing
 		// ends its lease.

@@ -519,49 +519,6 @@ func (t *Tracker) broadcast(sw *swarm, ev Event, skip string) {
 	}
 }
 
-// makeLeaf makes the peer of sess a leaf (Announce.Leaf). In each swarm
-// it is in, it trades places with the member not a leaf, and not the
-// fetcher, that joined last: a node works out its trees from the order
-// of the members not leaves, and one taken out of its middle would move
-// every member after it to the other tree (tree.go in package swarm),
-// while the last one taking its place moves only the two. t.mu is held.
-func (t *Tracker) makeLeaf(sess *session) {
-	if sess.leaf {
-		return
-	}
-	sess.leaf = true
-	for d := range sess.swarms {
-		sw := t.swarms[d]
-		if sw == nil || sw.members[sess.peer] == nil {
-			continue
-		}
-		me := sw.members[sess.peer]
-		me.Leaf = true
-		var last *Peer
-		for _, id := range sw.order {
-			if m := sw.members[id]; !m.Leaf && id != sw.fetcher && (last == nil || m.Seq > last.Seq) {
-				last = m
-			}
-		}
-		if last != nil && last.Seq > me.Seq {
-			me.Seq, last.Seq = last.Seq, me.Seq
-			t.broadcast(sw, Event{Type: EventPeer, Digest: d, Peer: new(*last)}, "")
-		}
-		t.broadcast(sw, Event{Type: EventPeer, Digest: d, Peer: new(*me)}, "")
-	}
-}
-
-// share reports whether the peers of a and b are members of a swarm
-// together. t.mu is held.
-func (t *Tracker) share(a, b *session) bool {
-	for d := range a.swarms {
-		if _, ok := b.swarms[d]; ok {
-			return true
-		}
-	}
-	return false
-}
-
 // errBadAnnounce marks an announce the tracker cannot take at all.
 var errBadAnnounce = errors.New("bad announce")
 
@@ -663,11 +620,6 @@ func (a *Announce) validate() error {
 	for _, d := range append(slices.Clone(a.Leave), a.Complete...) {
 		if err := check(d); err != nil {
 			return err
-		}
-	}
-	for _, id := range a.Slow {
-		if !validPeerID(id) {
-			return fmt.Errorf("%w: slow peer %q: want 1 to 128 printable characters", errBadAnnounce, id)
 		}
 	}
 	for _, p := range a.Publish {

@@ -169,10 +169,7 @@ func TestJoinOrder(t *testing.T) {
 }
 
 // A peer whose stream asked to be a leaf of trees is one in every swarm
-// it joins, as it and the others are told. One that asks later, or that
-// a member of a swarm it is in finds slow, trades places with the member
-// not a leaf, nor the fetcher, that joined last; a peer in no swarm with
-// the one that finds it slow stays as it is.
+// it joins, as it and the others are told.
 func TestLeafPeers(t *testing.T) {
 	tr, url := newTracker(t, tracker.Options{})
 	a, b, c := connect(t, url, "a"), connectAs(t, url, "b", true), connect(t, url, "c")
@@ -191,49 +188,6 @@ func TestLeafPeers(t *testing.T) {
 		if m.Leaf != (m.ID == "b") {
 			t.Errorf("the swarm has %s a leaf: %v", m.ID, m.Leaf)
 		}
-	}
-
-	d, e := connect(t, url, "d"), connect(t, url, "e")
-	for _, p := range []*peer{d, e} {
-		p.announce(tracker.Announce{Join: []tracker.Join{{Digest: blob}}})
-	}
-	for p, members := range map[*peer]string{a: "d4 e5", b: "d4 e5", c: "d4 e5", d: "d4 a1 b2 c3 e5", e: "e5 a1 b2 c3 d4"} {
-		expectMembers(t, p, members)
-	}
-	c.announce(tracker.Announce{Leaf: true})
-	for _, p := range []*peer{a, b, c, d, e} {
-		var got []string
-		for range 2 {
-			m := p.expect(func(ev tracker.Event) bool { return ev.Type == tracker.EventPeer && ev.Digest == blob }, "moves").Peer
-			got = append(got, fmt.Sprint(m.ID, m.Seq, m.Leaf))
-		}
-		if want := "e3 false c5 true"; strings.Join(got, " ") != want {
-			t.Errorf("%s was told %q, want %q", p.c.Peer, got, want)
-		}
-	}
-	c.announce(tracker.Announce{Leaf: true, Join: []tracker.Join{{Digest: blob2}}}) // a leaf already
-	if sw, _ := tr.Swarm(blob2); len(sw.Members) != 1 || !sw.Members[0].Leaf {
-		t.Errorf("c joined another swarm as %+v, want a leaf", sw.Members)
-	}
-	if sw, _ := tr.Swarm(blob); sw.Members[2].Seq != 5 || sw.Members[4].Seq != 3 {
-		t.Errorf("c and e at %d and %d after c asked again, want 5 and 3", sw.Members[2].Seq, sw.Members[4].Seq)
-	}
-
-	stranger := connect(t, url, "stranger")
-	a.announce(tracker.Announce{Slow: []string{"e", "stranger", "nobody"}})
-	for _, p := range []*peer{a, b, c, d, e} {
-		var got []string
-		for range 2 {
-			m := p.expect(func(ev tracker.Event) bool { return ev.Type == tracker.EventPeer && ev.Digest == blob }, "moves").Peer
-			got = append(got, fmt.Sprint(m.ID, m.Seq, m.Leaf))
-		}
-		if want := "d3 false e4 true"; strings.Join(got, " ") != want {
-			t.Errorf("%s was told %q, want %q", p.c.Peer, got, want)
-		}
-	}
-	stranger.announce(tracker.Announce{Join: []tracker.Join{{Digest: blob2}}})
-	if sw, _ := tr.Swarm(blob2); len(sw.Members) != 2 || sw.Members[1].ID != "stranger" || sw.Members[1].Leaf {
-		t.Errorf("the stranger joined as %+v, want no leaf", sw.Members)
 	}
 }
 
@@ -491,7 +445,6 @@ func TestBadAnnounces(t *testing.T) {
 		{"bad digest", `{"peer":"a","join":[{"digest":"sha256:abc"}]}`, http.StatusBadRequest},
 		{"bad layout", `{"peer":"a","publish":[{"digest":"` + blob.String() + `","lease":1,"layout":{"size":10,"pieceSize":1}}]}`, http.StatusBadRequest},
 		{"head past the blob", `{"peer":"a","publish":[{"digest":"` + blob.String() + `","lease":1,"layout":{"size":131072,"pieceSize":1048576,"headPieceSize":65536,"headPieces":3}}]}`, http.StatusBadRequest},
-		{"bad slow peer", `{"peer":"a","slow":[""]}`, http.StatusBadRequest},
 		{"bad piece", `{"peer":"a","publish":[{"digest":"` + blob.String() + `","lease":1,"pieces":[{"index":-1,"hash":"` + blob.String() + `"}]}]}`, http.StatusBadRequest},
 		{"too large", `{"peer":"a","leave":["` + strings.Repeat(blob.String()+`","`, 100) + `"]}`, http.StatusBadRequest},
 	} {

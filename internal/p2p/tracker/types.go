@@ -271,17 +271,4 @@ type Announce struct {
 	Leave    []digest.Digest `json:"leave,omitempty"`
 	Complete []digest.Digest `json:"complete,omitempty"`
 	Publish  []Publish       `json:"publish,omitempty"`
-	// Leaf makes the peer a leaf of trees (Peer.Leaf) from now on, for
-	// the rest of its stream: it found its uplink slower than its swarms'
-	// (or was made one before its stream reopened). In each swarm it is
-	// in, the members are told, and it trades places (Peer.Seq) with the
-	// member not a leaf, nor the fetcher, that joined last, so that the
-	// others keep theirs.
-	Leaf bool `json:"leaf,omitempty"`
-	// Slow makes these peers leaves as Leaf does, each a member of a
-	// swarm the peer is in: the peer, their parent in a tree, found them
-	// taking their stripe far behind its other children. (A member may
-	// so make another a leaf: at worst a node then passes nothing on down
-	// trees.)
-	Slow []string `json:"slow,omitempty"`
 }

@@ -47,7 +47,8 @@ import (
 // node: its pieces then come from the swarm's requests and neighbours as
 // for any blob, and its children's stripes from whatever it holds. A
 // stripe that falls behind the other (stripeLanded) goes to the swarm's
-// requests alone (leaveStripe).
+// requests alone (leaveStripe). A node told it is slow (Options.Leaf) is
+// a leaf of every tree, no node's parent (leafParent).
 //
 // In same-run pairs (BENCHMARKS.md, the twenty-fourth and twenty-fifth
 // sessions) the trees took a 1 MiB blob to the median node in 1.41x the

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -280,6 +281,109 @@ func TestHelmTemplateEmptyDir(t *testing.T) {
 	}
 }
 
+// With agent.leaves.nodeLabel a second DaemonSet runs the agents of the
+// nodes so labelled, with --leaf, and the first keeps off them: each node
+// selector term of agent.affinity gets the label's condition (In "true" for
+// the leaves, NotIn "true" for the others), the two DaemonSets' selectors
+// each take only their own pods, and each has its disruption budget.
+// Without the value the chart renders as it did before leaves (no
+// affinity but the one given).
+func TestHelmTemplateLeaves(t *testing.T) {
+	const label = "gantry.dev/leaf"
+	userTerms := `[{"matchExpressions":[{"key":"kubernetes.io/os","operator":"In","values":["linux"]}]},{"matchFields":[{"key":"metadata.name","operator":"In","values":["n1"]}]}]`
+	for _, tc := range []struct {
+		name string
+		args []string
+		// the node selector terms the first DaemonSet's pods must match,
+		// without the leaf label's condition
+		terms []any
+	}{
+		{"no affinity given", nil, []any{map[string]any{}}},
+		{"affinity given", []string{"--set-json", `agent.affinity={"nodeAffinity":{"requiredDuringSchedulingIgnoredDuringExecution":{"nodeSelectorTerms":` + userTerms + `}}}`}, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			plain := render(t, tc.args...)
+			if _, ok := plain["DaemonSet/rel-gantry-agent-leaf"]; ok {
+				t.Fatalf("a leaf DaemonSet rendered without agent.leaves.nodeLabel")
+			}
+			aff, given := dig(t, plain["DaemonSet/rel-gantry-agent"], "spec", "template", "spec").(map[string]any)["affinity"]
+			if given != (tc.terms == nil) {
+				t.Fatalf("without leaves the pod's affinity is %v", aff)
+			}
+			terms := tc.terms
+			if given {
+				terms = dig(t, aff, "nodeAffinity", "requiredDuringSchedulingIgnoredDuringExecution", "nodeSelectorTerms").([]any)
+			}
+
+			objs := render(t, append(tc.args, "--set", "agent.leaves.nodeLabel="+label)...)
+			for _, k := range []string{"DaemonSet/rel-gantry-agent-leaf", "PodDisruptionBudget/rel-gantry-agent-leaf", "PodDisruptionBudget/rel-gantry-agent"} {
+				if _, ok := objs[k]; !ok {
+					t.Fatalf("no %s with agent.leaves.nodeLabel", k)
+				}
+			}
+			others, leaves := objs["DaemonSet/rel-gantry-agent"], objs["DaemonSet/rel-gantry-agent-leaf"]
+			for _, ds := range []struct {
+				obj map[string]any
+				op  string
+			}{{others, "NotIn"}, {leaves, "In"}} {
+				got := dig(t, ds.obj, "spec", "template", "spec", "affinity", "nodeAffinity", "requiredDuringSchedulingIgnoredDuringExecution", "nodeSelectorTerms")
+				var want []any
+				for _, term := range terms {
+					term := maps.Clone(term.(map[string]any))
+					exprs, _ := term["matchExpressions"].([]any)
+					term["matchExpressions"] = append(slices.Clone(exprs), map[string]any{"key": label, "operator": ds.op, "values": []any{"true"}})
+					want = append(want, term)
+				}
+				if diff := cmp.Diff(want, got); diff != "" {
+					t.Errorf("%v's node selector terms (-want +got):\n%s", dig(t, ds.obj, "metadata", "name"), diff)
+				}
+			}
+
+			// The same agents, the leaves with --leaf.
+			pods := func(ds map[string]any) map[string]any { return dig(t, ds, "spec", "template", "spec").(map[string]any) }
+			oc, lc := pods(others)["containers"].([]any), pods(leaves)["containers"].([]any)
+			if len(oc) != len(lc) {
+				t.Fatalf("%d agent containers on the others, %d on the leaves", len(oc), len(lc))
+			}
+			for i := range oc {
+				o, l := oc[i].(map[string]any), lc[i].(map[string]any)
+				if diff := cmp.Diff(append(strs(t, o["args"]), "--leaf"), strs(t, l["args"])); diff != "" {
+					t.Errorf("leaf agent %v's args against the others' and --leaf (-want +got):\n%s", l["name"], diff)
+				}
+			}
+
+			// Each DaemonSet and budget takes its own pods and not the other's.
+			podLabels := func(ds map[string]any) map[string]any {
+				return dig(t, ds, "spec", "template", "metadata", "labels").(map[string]any)
+			}
+			for _, c := range []struct {
+				what         string
+				sel          any
+				mine, theirs map[string]any
+			}{
+				{"DaemonSet rel-gantry-agent", dig(t, others, "spec", "selector", "matchLabels"), podLabels(others), podLabels(leaves)},
+				{"DaemonSet rel-gantry-agent-leaf", dig(t, leaves, "spec", "selector", "matchLabels"), podLabels(leaves), podLabels(others)},
+				{"PDB rel-gantry-agent", dig(t, objs["PodDisruptionBudget/rel-gantry-agent"], "spec", "selector", "matchLabels"), podLabels(others), podLabels(leaves)},
+				{"PDB rel-gantry-agent-leaf", dig(t, objs["PodDisruptionBudget/rel-gantry-agent-leaf"], "spec", "selector", "matchLabels"), podLabels(leaves), podLabels(others)},
+			} {
+				selects(t, c.what, c.sel, c.mine)
+				taken := true
+				for k, v := range c.sel.(map[string]any) {
+					taken = taken && c.theirs[k] == v
+				}
+				if taken {
+					t.Errorf("%s selects the other DaemonSet's pods too", c.what)
+				}
+			}
+			// The first DaemonSet's selector is as before leaves: it cannot
+			// change on an upgrade.
+			if diff := cmp.Diff(dig(t, plain["DaemonSet/rel-gantry-agent"], "spec", "selector"), dig(t, others, "spec", "selector")); diff != "" {
+				t.Errorf("the agents' DaemonSet selector moved with leaves (-before +after):\n%s", diff)
+			}
+		})
+	}
+}
+
 // Tracker replicas share their state through the Redis given, and are
 // replaced one at a time.
 func TestHelmTemplateTrackerReplicas(t *testing.T) {
@@ -314,6 +418,7 @@ func TestHelmTemplateRejects(t *testing.T) {
 		{"two trackers", []string{"--set", "tracker.replicas=2"}, "tracker.replicas 2: replicas share their state through Redis: give tracker.redis"},
 		{"redis not a URL", []string{"--set", "tracker.redis=redis.example.com:6379"}, "tracker.redis: want redis://HOST:PORT/DB"},
 		{"data type", []string{"--set", "agent.data.type=nfs"}, `agent.data.type "nfs": want hostPath or emptyDir`},
+		{"leaf label", []string{"--set", "agent.leaves.nodeLabel=slow node"}, `agent.leaves.nodeLabel "slow node": want a node label's key`},
 		{"registry without TLS", []string{"--set", "registry.enabled=true"}, "registry.tls.secretName is required"},
 		{"registry with TLS and plain", []string{"--set", "registry.enabled=true", "--set", "registry.tls.secretName=t", "--set", "registry.tls.insecureHTTP=true"}, "give one of them"},
 		{"two registries on one store", []string{"--set", "registry.enabled=true", "--set", "registry.tls.secretName=t", "--set", "registry.replicas=2"}, "registry.replicas 2: gantry serve's disk store is used by one process"},

@@ -26,8 +26,11 @@ func TestHelmPodRuns(t *testing.T) {
 	busybox := testenv.Tool(t, "busybox")
 	ports := testenv.FreePorts(t, 3)
 	mirrorPort, peerPort, trackerPort := ports[0], ports[1], ports[2]
-	objs := render(t, "--set", "agent.port="+mirrorPort, "--set", "agent.peerPort="+peerPort, "--set", "tracker.port="+trackerPort)
-	pod := dig(t, objs["DaemonSet/rel-gantry-agent"], "spec", "template", "spec")
+	// The leaf nodes' pod: the others' with --leaf (TestHelmTemplateLeaves),
+	// so that every flag either passes is run.
+	objs := render(t, "--set", "agent.port="+mirrorPort, "--set", "agent.peerPort="+peerPort, "--set", "tracker.port="+trackerPort,
+		"--set", "agent.leaves.nodeLabel=gantry.dev/leaf")
+	pod := dig(t, objs["DaemonSet/rel-gantry-agent-leaf"], "spec", "template", "spec")
 
 	// The init container, with the pod's volumes as directories here.
 	dir := t.TempDir()

@@ -142,3 +142,29 @@ credentialsSecret volume, never in the ConfigMap. */}}
 {{- toYaml (dict "serve" $serve) }}
 {{- end }}
 {{- end }}
+
+{{/* The agent pods' affinity: agent.affinity, and with agent.leaves.nodeLabel
+a node selector term on that label in each of its required terms (the
+terms are alternatives; the label's must hold in every one): In "true" for
+the leaf nodes' DaemonSet (.leaf), NotIn "true" for the other, which a
+node without the label passes. Empty if there is neither. */}}
+{{- define "gantry.agentAffinity" -}}
+{{- $aff := deepCopy (.root.Values.agent.affinity | default dict) }}
+{{- with .root.Values.agent.leaves.nodeLabel }}
+{{- $expr := dict "key" . "operator" (ternary "In" "NotIn" $.leaf) "values" (list "true") }}
+{{- $node := get $aff "nodeAffinity" | default dict }}
+{{- $req := get $node "requiredDuringSchedulingIgnoredDuringExecution" | default dict }}
+{{- $terms := list }}
+{{- range (get $req "nodeSelectorTerms" | default (list dict)) }}
+{{- $term := deepCopy . }}
+{{- $_ := set $term "matchExpressions" (append (get $term "matchExpressions" | default list) $expr) }}
+{{- $terms = append $terms $term }}
+{{- end }}
+{{- $_ := set $req "nodeSelectorTerms" $terms }}
+{{- $_ := set $node "requiredDuringSchedulingIgnoredDuringExecution" $req }}
+{{- $_ := set $aff "nodeAffinity" $node }}
+{{- end }}
+{{- if $aff }}
+{{- toYaml $aff }}
+{{- end }}
+{{- end }}

@@ -12,6 +12,7 @@ import (
 	"net/http/httptest"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -525,6 +526,102 @@ func TestNodeKilled(t *testing.T) {
 			}
 		})
 	}
+}
+
+// A node whose parent in one tree dies leaves that tree alone: the swarm's
+// requests bring that stripe, and the other keeps coming down its tree,
+// in order, so that its children there keep up (leaveStripe). (It used to
+// leave both trees for the one stripe, and passed the other stripe's
+// pieces on as the requests brought them, out of order: in the bench, a
+// node that did so for a stripe behind had its children in the other
+// tree fall behind in turn.)
+func TestParentKilledLeavesItsStripe(t *testing.T) {
+	const nodes = 8
+	b := randomBlob(t, 4<<20) // 64 pieces of 64 KiB
+	d := digest.FromBytes(b)
+	o := newOrigin(t, b)
+	o.delay.Store(int64(20 * time.Millisecond)) // about 2.5 s for the blob
+	logs := &syncLog{t: t}
+	c := newCluster(t, 0, swarm.Options{})
+	for range nodes {
+		c.add(swarm.Options{StallTimeout: 20 * time.Second, Logger: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))}, t.TempDir())
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
+	defer cancel()
+	errs := c.startPulls(ctx, b, o)
+
+	// The parents each node takes its stripes from, from its log.
+	parentLine := regexp.MustCompile(`msg="tree parent" node=(\S+) digest=\S+ stripe=(\d) parent=(\S+)`)
+	parents := func() map[string][2]string {
+		ps := map[string][2]string{}
+		for _, m := range parentLine.FindAllStringSubmatch(logs.String(), -1) {
+			p := ps[m[1]]
+			p[m[2][0]-'0'] = m[3]
+			ps[m[1]] = p
+		}
+		return ps
+	}
+	var fetcher string
+	waitFor(t, "a quarter of the blob published", func() bool {
+		s, _ := c.trk.Load().Swarm(d)
+		fetcher = s.Fetcher
+		return s.Layout != nil && s.Published > s.Layout.Pieces()/4
+	})
+	// A parent of some node in one stripe that is no one's parent in the
+	// other: its children there have a live parent in the other tree.
+	before := parents()
+	var killed string
+	var stripe int
+	for _, ps := range before {
+		for st, p := range ps {
+			if p != fetcher && p != "" && ps[1-st] != p {
+				killed, stripe = p, st
+			}
+		}
+	}
+	if killed == "" {
+		t.Fatalf("no node is a parent in the trees but the fetcher: %v", before)
+	}
+	for _, m := range c.nodes {
+		if m.id == killed {
+			m.kill()
+		}
+	}
+	failed := 0
+	for range c.nodes {
+		if err := <-errs; err != nil {
+			failed++
+		}
+	}
+	if failed != 1 {
+		t.Fatalf("%d pulls failed, want 1 (the killed node's)", failed)
+	}
+	if o.gets.Load() != 1 {
+		t.Errorf("origin GETs %d, want 1", o.gets.Load())
+	}
+
+	// Each child of the killed node in that stripe left that stripe's
+	// tree alone, and took every piece of the other stripe down its tree.
+	asked := regexp.MustCompile(`msg="piece asked" node=(\S+) digest=\S+ piece=(\d+) peer=\S+ (tree=\d|extra=\w+)`)
+	left := regexp.MustCompile(`msg="leaving a small blob's trees for the swarm" node=(\S+) .*reason="([^"]+)"(?: stripe=(\d))?`)
+	children := 0
+	for child, ps := range before {
+		if ps[stripe] != killed {
+			continue
+		}
+		children++
+		for _, m := range left.FindAllStringSubmatch(logs.String(), -1) {
+			if m[1] == child && m[3] != fmt.Sprint(stripe) {
+				t.Errorf("%s, a child of %s in stripe %d, left the trees: %s", child, killed, stripe, m[0])
+			}
+		}
+		for _, m := range asked.FindAllStringSubmatch(logs.String(), -1) {
+			if i, _ := strconv.Atoi(m[2]); m[1] == child && i%2 != stripe && !strings.HasPrefix(m[3], "tree=") {
+				t.Errorf("%s asked for piece %s of stripe %d out of its tree: %s", child, m[2], 1-stripe, m[0])
+			}
+		}
+	}
+	t.Logf("killed %s, a parent in stripe %d of %d nodes; the fetcher %s", killed, stripe, children, fetcher)
 }
 
 // A peer that serves corrupt pieces is dropped and banned; nothing it sent

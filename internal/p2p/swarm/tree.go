@@ -43,11 +43,11 @@ import (
 // reads no have stream, not even theirs: what they hold comes in their
 // answers (it reads their streams if it leaves the trees). Nor does the
 // fetcher, whose pieces come from the origin. A stripe that fails (the
-// parent gone, busy or stuck, a corrupt piece) ends the trees for the
-// node: its pieces then come from the swarm's requests and neighbours as
-// for any blob, and its children's stripes from whatever it holds. A
-// stripe that falls behind the other (stripeLanded) goes to the swarm's
-// requests alone (leaveStripe). A node told it is slow (Options.Leaf) is
+// parent gone, busy or stuck, a corrupt piece) or falls behind the other
+// (stripeLanded) goes to the swarm's requests alone (leaveStripe): its
+// pieces then come from the swarm's requests and neighbours as for any
+// blob, and its children's stripe from whatever the node holds; the other
+// stripe keeps to its tree. A node told it is slow (Options.Leaf) is
 // a leaf of every tree, no node's parent (leafParent).
 //
 // In same-run pairs (BENCHMARKS.md, the twenty-fourth and twenty-fifth
@@ -79,10 +79,10 @@ type trees struct {
 	order   []string            // treeOrder's answer, nil once the members changed
 	leaves  int                 // how many of order's last members are leaves (treeParent)
 	off     bool                // left, or never taken: the swarm brings the pieces
-	behind  [treeStripes]bool   // stripes left for the swarm's requests, having fallen behind
+	left    [treeStripes]bool   // stripes left for the swarm's requests (leaveStripe)
 	stop    [treeStripes]func() // ends each stripe's answer being read (takeStripe)
 	parents [treeStripes]string // each stripe's parent, as last worked out
-	then    func()              // starts the swarm's requesters, once off or a stripe behind
+	then    func()              // starts the swarm's requesters, once off or a stripe left
 	landed  []time.Time         // when each piece landed down the trees (stripeLanded)
 	first   time.Time           // when the first did
 	next    [treeStripes]int    // the row of each stripe's first piece missing, or past it
@@ -187,14 +187,14 @@ func (t *transfer) usesTrees() bool {
 // downTree reports whether the node takes stripe s down its tree now.
 // t.mu is held.
 func (t *transfer) downTree(s int) bool {
-	return t.usesTrees() && !t.trees.behind[s]
+	return t.usesTrees() && !t.trees.left[s]
 }
 
 // requests reports whether the swarm's requests bring the node pieces:
 // of a blob not down trees, or of a stripe that left its tree. t.mu is
 // held.
 func (t *transfer) requests() bool {
-	return !t.usesTrees() || slices.Contains(t.trees.behind[:], true)
+	return !t.usesTrees() || slices.Contains(t.trees.left[:], true)
 }
 
 // leaveTrees ends the trees for the node midway, and counts it. t.mu is
@@ -218,20 +218,22 @@ func (t *transfer) leftTrees(why string, args ...any) {
 // leaveStripe has the swarm's requests bring stripe s's pieces, not its
 // tree, and the other stripes keep to theirs: what the node passes on in
 // them comes as fast as before, so its children there keep to the trees
-// too. (A node that left both trees for one stripe that fell behind
-// passed on the other stripe's pieces as the requests brought them, out
-// of order: its children there fell behind in turn, and in the bench all
-// 31 nodes but the fetcher left the trees for a slow one.) t.mu is held.
+// too. A stripe is left so when it falls behind (stripeLanded) and when
+// its parent fails (dies, is dropped, refuses or ends its answer: climb).
+// (A node that left both trees for one stripe that fell behind passed on
+// the other stripe's pieces as the requests brought them, out of order:
+// its children there fell behind in turn, and in the bench all 31 nodes
+// but the fetcher left the trees for a slow one.) t.mu is held.
 func (t *transfer) leaveStripe(s int, why string, args ...any) {
 	if !t.downTree(s) {
 		return
 	}
 	t.leftTrees(why, args...)
-	t.trees.behind[s] = true
+	t.trees.left[s] = true
 	if stop := t.trees.stop[s]; stop != nil {
 		stop() // its piece on the way, which a peer that trickles would never end
 	}
-	if !slices.Contains(t.trees.behind[:], false) {
+	if !slices.Contains(t.trees.left[:], false) {
 		t.skipTrees()
 		return
 	}
@@ -363,7 +365,7 @@ func (t *transfer) climb(ctx context.Context, s int) {
 		p := t.parent(s)
 		m, ok := t.members[p]
 		if t.neighbours[p] == nil && (!ok || !t.takeable(p)) {
-			t.leaveTrees("parent not to be asked", "stripe", s, "parent", p)
+			t.leaveStripe(s, "parent not to be asked", "stripe", s, "parent", p)
 			return
 		}
 		if t.neighbours[p] == nil {
@@ -371,7 +373,7 @@ func (t *transfer) climb(ctx context.Context, s int) {
 		}
 		nb := t.neighbours[p]
 		if nb == nil || nb.dropped {
-			t.leaveTrees("parent dropped", "stripe", s)
+			t.leaveStripe(s, "parent dropped", "stripe", s, "parent", p)
 			return
 		}
 		if p != t.trees.parents[s] {
@@ -383,9 +385,8 @@ func (t *transfer) climb(ctx context.Context, s int) {
 		err := t.takeStripe(nb, s, first)
 		t.mu.Lock()
 		if err != nil {
-			if t.downTree(s) { // not cut short by leaveStripe
-				t.leaveTrees("its stripe did not come", "stripe", s, "peer", p, "err", err)
-			}
+			// Not cut short by leaveStripe already (a stripe behind).
+			t.leaveStripe(s, "its stripe did not come", "stripe", s, "parent", p, "err", err)
 			return
 		}
 	}

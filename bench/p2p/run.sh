@@ -126,6 +126,12 @@
 #                     node in order) give the rest's without them
 #   SLOW_FLAGS=       more flags for the slow nodes' agents (SLOW_NODES), e.g.
 #                     --leaf; ALT_SLOW_FLAGS= theirs in mode "gantry-alt"
+#   KILL_NODES=       nodes (their numbers, 1 to N) whose agents are killed
+#   KILL_AT=0.3       (SIGKILL) KILL_AT times S/B after T0 in the gantry
+#                     modes: peers that die mid-pull, parents in a small
+#                     blob's trees among them. Their pulls fail (counted in
+#                     "failed pulls"); the run's figures are the others'
+#                     (their CPU drops out of CPU s/GB)
 #   FREE_TRACKER=     what goes to and from the tracker outside the shaped
 #                     links (both, to or from; empty: shaped like the rest),
 #                     to see what the tracker's traffic costs a pull
@@ -153,6 +159,8 @@ DOWN_PCT=${DOWN_PCT:-100}
 UP_PCT=${UP_PCT:-100}
 SLOW_NODES=${SLOW_NODES:-}
 SLOW_PCT=${SLOW_PCT:-25}
+KILL_NODES=${KILL_NODES:-}
+KILL_AT=${KILL_AT:-0.3}
 FREE_TRACKER=${FREE_TRACKER:-}
 FQ_FLOWS=${FQ_FLOWS:-16}
 RUNS=${RUNS:-3}
@@ -176,6 +184,10 @@ case $FREE_TRACKER in "" | both | to | from) ;; *) die "FREE_TRACKER=$FREE_TRACK
 for pct in "$DOWN_PCT" "$UP_PCT" "$SLOW_PCT"; do
 	[[ $pct =~ ^[1-9][0-9]*$ ]] || die "DOWN_PCT and UP_PCT are whole per cents, not $pct"
 done
+for i in $KILL_NODES; do
+	[[ $i =~ ^[1-9][0-9]*$ ]] || die "KILL_NODES: want node numbers from 1, not $i"
+done
+[[ $KILL_AT =~ ^[0-9]*\.?[0-9]+$ ]] || die "KILL_AT=$KILL_AT: want a multiple of S/B, e.g. 0.3"
 [ "$(id -u)" = 0 ] || die "run as root (network namespaces and tc)"
 for t in ip tc curl aria2c opentracker mktorrent awk sha256sum; do
 	command -v "$t" >/dev/null || die "$t not found (apt-get install -y iproute2 curl aria2 opentracker mktorrent)"
@@ -443,6 +455,20 @@ launch_pulls() {
 	done
 }
 
+# kill_at SIZE PID...: kills (SIGKILL), in the background, the agents of
+# KILL_NODES (PID... in node order) KILL_AT times S/B after T0.
+kill_at() {
+	local size=$1 at i victims=()
+	shift
+	local pids=("$@")
+	for i in $KILL_NODES; do victims+=("${pids[$((i - 1))]}"); done
+	at=$(awk -v t="$T0" -v s="$size" -v r="$RATE_MBIT" -v k="$KILL_AT" 'BEGIN { printf "%.0f", t + k * s * 8 / (r * 1e6) * 1e9 }')
+	(
+		sleep "$(awk -v a="$at" -v n="$(date +%s%N)" 'BEGIN { d = (a - n) / 1e9; printf "%.3f", d > 0 ? d : 0 }')"
+		kill -KILL "${victims[@]}" 2>/dev/null || true
+	) &
+}
+
 # record MODE N SIZE RUN DIR PAYLOAD WIRE GETS TICKS [FALLBACKS]: one line of runs.tsv
 # from the nodes' result lines in DIR (for bt, DIR/done$i hold end times),
 # and WAITS, the run's CPU wait/run (wait_ratio).
@@ -624,6 +650,7 @@ run_gantry() {
 	c0=$(cpu_ticks "${measured[@]}")
 	s0=$(sched_ns "${measured[@]}")
 	launch_pulls "$n" "$tmax" "$dir" http://127.0.0.1:5050/v2/bench/blob
+	[ -z "$KILL_NODES" ] || kill_at "$size" "${apids[@]}"
 	sample "$n" "$logs/bytes" "$tmax"
 	wait_all "$tmax" "${LAUNCHED[@]}"
 	stop_sampler

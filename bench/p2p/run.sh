@@ -464,7 +464,7 @@ kill_at() {
 	for i in $KILL_NODES; do victims+=("${pids[$((i - 1))]}"); done
 	at=$(awk -v t="$T0" -v s="$size" -v r="$RATE_MBIT" -v k="$KILL_AT" 'BEGIN { printf "%.0f", t + k * s * 8 / (r * 1e6) * 1e9 }')
 	(
-		sleep "$(awk -v a="$at" -v n="$(date +%s%N)" 'BEGIN { d = (a - n) / 1e9; printf "%.3f", d > 0 ? d : 0 }')"
+		sleep "$(awk -v a="$at" -v n="$(date +%s%N)" 'BEGIN { d = (a - n) / 1e9; printf "%.3f", (d > 0 ? d : 0) }')"
 		kill -KILL "${victims[@]}" 2>/dev/null || true
 	) &
 }

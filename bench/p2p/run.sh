@@ -456,17 +456,23 @@ launch_pulls() {
 }
 
 # kill_at SIZE PID...: kills (SIGKILL), in the background, the agents of
-# KILL_NODES (PID... in node order) KILL_AT times S/B after T0.
+# KILL_NODES (PID... in node order; numbers past them are no node of the
+# run) KILL_AT times S/B after T0. KILLER is the background job, which the
+# run ends once its pulls are over.
 kill_at() {
 	local size=$1 at i victims=()
 	shift
 	local pids=("$@")
-	for i in $KILL_NODES; do victims+=("${pids[$((i - 1))]}"); done
+	for i in $KILL_NODES; do
+		if ((i <= ${#pids[@]})); then victims+=("${pids[$((i - 1))]}"); fi
+	done
+	[ ${#victims[@]} -gt 0 ] || return 0
 	at=$(awk -v t="$T0" -v s="$size" -v r="$RATE_MBIT" -v k="$KILL_AT" 'BEGIN { printf "%.0f", t + k * s * 8 / (r * 1e6) * 1e9 }')
 	(
 		sleep "$(awk -v a="$at" -v n="$(date +%s%N)" 'BEGIN { d = (a - n) / 1e9; printf "%.3f", (d > 0 ? d : 0) }')"
 		kill -KILL "${victims[@]}" 2>/dev/null || true
 	) &
+	KILLER=$!
 }
 
 # record MODE N SIZE RUN DIR PAYLOAD WIRE GETS TICKS [FALLBACKS]: one line of runs.tsv
@@ -650,9 +656,11 @@ run_gantry() {
 	c0=$(cpu_ticks "${measured[@]}")
 	s0=$(sched_ns "${measured[@]}")
 	launch_pulls "$n" "$tmax" "$dir" http://127.0.0.1:5050/v2/bench/blob
+	KILLER=
 	[ -z "$KILL_NODES" ] || kill_at "$size" "${apids[@]}"
 	sample "$n" "$logs/bytes" "$tmax"
 	wait_all "$tmax" "${LAUNCHED[@]}"
+	[ -z "$KILLER" ] || { kill "$KILLER" 2>/dev/null; wait "$KILLER" 2>/dev/null; } || true
 	stop_sampler
 	local p1 w1 g1 c1
 	c1=$(cpu_ticks "${measured[@]}")

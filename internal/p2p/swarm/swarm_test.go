@@ -544,7 +544,10 @@ func TestParentKilledLeavesItsStripe(t *testing.T) {
 	logs := &syncLog{t: t}
 	c := newCluster(t, 0, swarm.Options{})
 	for range nodes {
-		c.add(swarm.Options{StallTimeout: 20 * time.Second, Logger: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))}, t.TempDir())
+		// The departure reorders the trees, and a child whose new parent
+		// is behind it may leave that half too: what a half behind does
+		// is TestSlowParentLeftBehind's.
+		c.add(swarm.Options{StallTimeout: 20 * time.Second, TreeBehind: time.Minute, Logger: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))}, t.TempDir())
 	}
 	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
 	defer cancel()

@@ -126,7 +126,8 @@
 #                     node in order) give the rest's without them
 #   SLOW_FLAGS=       more flags for the slow nodes' agents (SLOW_NODES), e.g.
 #                     --leaf; ALT_SLOW_FLAGS= theirs in mode "gantry-alt"
-#   KILL_NODES=       nodes (their numbers, 1 to N) whose agents are killed
+#   KILL_NODES=       nodes (their numbers, 1 to N, or "fetcher": the one
+#                     whose agent took bytes from the origin so far) whose agents are killed
 #   KILL_AT=0.3       (SIGKILL) KILL_AT times S/B after T0 in the gantry
 #                     modes: peers that die mid-pull, parents in a small
 #                     blob's trees among them. Their pulls fail (counted in
@@ -185,7 +186,7 @@ for pct in "$DOWN_PCT" "$UP_PCT" "$SLOW_PCT"; do
 	[[ $pct =~ ^[1-9][0-9]*$ ]] || die "DOWN_PCT and UP_PCT are whole per cents, not $pct"
 done
 for i in $KILL_NODES; do
-	[[ $i =~ ^[1-9][0-9]*$ ]] || die "KILL_NODES: want node numbers from 1, not $i"
+	[[ $i =~ ^[1-9][0-9]*$ || $i == fetcher ]] || die "KILL_NODES: want node numbers from 1, or fetcher, not $i"
 done
 [[ $KILL_AT =~ ^[0-9]*\.?[0-9]+$ ]] || die "KILL_AT=$KILL_AT: want a multiple of S/B, e.g. 0.3"
 [ "$(id -u)" = 0 ] || die "run as root (network namespaces and tc)"
@@ -464,12 +465,27 @@ kill_at() {
 	shift
 	local pids=("$@")
 	for i in $KILL_NODES; do
-		if ((i <= ${#pids[@]})); then victims+=("${pids[$((i - 1))]}"); fi
+		if [ "$i" = fetcher ]; then
+			victims+=(fetcher)
+		elif ((i <= ${#pids[@]})); then
+			victims+=("${pids[$((i - 1))]}")
+		fi
 	done
 	[ ${#victims[@]} -gt 0 ] || return 0
 	at=$(awk -v t="$T0" -v s="$size" -v r="$RATE_MBIT" -v k="$KILL_AT" 'BEGIN { printf "%.0f", t + k * s * 8 / (r * 1e6) * 1e9 }')
 	(
 		sleep "$(awk -v a="$at" -v n="$(date +%s%N)" 'BEGIN { d = (a - n) / 1e9; printf "%.3f", (d > 0 ? d : 0) }')"
+		if [[ " ${victims[*]} " == *" fetcher "* ]]; then
+			# The node whose agent has taken bytes from the origin so far.
+			for ((i = 1; i <= ${#pids[@]}; i++)); do
+				if nsx "$PFX-n$i" curl -s --max-time 1 http://127.0.0.1:5050/metrics |
+					awk '$1 == "gantry_agent_origin_bytes_total" && $2 > 0 { found = 1 } END { exit !found }'; then
+					victims=("${victims[@]/fetcher/${pids[$((i - 1))]}}")
+					echo "killing node $i, the fetcher" >&2
+					break
+				fi
+			done
+		fi
 		kill -KILL "${victims[@]}" 2>/dev/null || true
 	) &
 	KILLER=$!

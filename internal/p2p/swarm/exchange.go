@@ -575,17 +575,20 @@ func (t *transfer) rarestOf(nb *neighbour) int {
 }
 
 // spares reports whether nb is a small blob's fetcher that does not hold
-// it whole yet: its uplink feeds the roots of the trees as the origin's
-// stream brings the pieces, and a node that left the trees, or a stripe
-// of them, asks it for nothing until it holds the blob. (Asked as any
-// neighbour, its pieces coming fastest, the fetcher sent nine nodes that
-// had left the trees behind a slow one 0.88 of the blob more, and every
-// node in the trees took it at half the pace; asked only for a piece
-// that one other neighbour held at most, it still sent six such nodes
-// 0.78 more: they caught up with the trees and wanted each new piece as
-// it came.) t.mu is held.
+// it whole yet and feeds the trees: its uplink feeds their roots as the
+// origin's stream brings the pieces, and a node that left the trees, or
+// a stripe of them, asks it for nothing until it holds the blob. (Asked
+// as any neighbour, its pieces coming fastest, the fetcher sent nine
+// nodes that had left the trees behind a slow one 0.88 of the blob more,
+// and every node in the trees took it at half the pace; asked only for a
+// piece that one other neighbour held at most, it still sent six such
+// nodes 0.78 more: they caught up with the trees and wanted each new
+// piece as it came.) A fetcher that took over from a dead one is not
+// the trees' root and feeds none: it is asked as any neighbour (spared,
+// the nodes waited for it to hold the blob whole, 9-11 s where it took
+// 3.8: BENCHMARKS.md, the thirty-fifth session). t.mu is held.
 func (t *transfer) spares(nb *neighbour) bool {
-	return t.treeBlob() && nb.id == t.fetcher && !nb.complete
+	return t.treeBlob() && nb.id == t.fetcher && nb.id == t.trees.root && !nb.complete
 }
 
 // waitUntil waits for a change of the transfer, for ctx, or until at if

@@ -380,7 +380,7 @@ func TestSmallBlobDownTrees(t *testing.T) {
 			c := newCluster(t, 0, swarm.Options{})
 			c.wrap = up.wrap
 			for range nodes {
-				c.add(swarm.Options{Logger: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))}, t.TempDir())
+				c.add(swarm.Options{Logger: logs.debug()}, t.TempDir())
 			}
 			c.pullAll(b, o, 60*time.Second)
 			s := c.stats()
@@ -448,8 +448,46 @@ func TestSmallBlobDownTrees(t *testing.T) {
 	}
 }
 
+// quarterIn waits until the tracker holds a quarter of d's piece hashes,
+// and returns d's fetcher then.
+func (c *cluster) quarterIn(d digest.Digest) string {
+	c.t.Helper()
+	var fetcher string
+	waitFor(c.t, "a quarter of the blob published", func() bool {
+		s, _ := c.trk.Load().Swarm(d)
+		fetcher = s.Fetcher
+		return s.Layout != nil && s.Published > s.Layout.Pieces()/4
+	})
+	return fetcher
+}
+
+// kill kills the node id.
+func (c *cluster) kill(id string) {
+	for _, m := range c.nodes {
+		if m.id == id {
+			m.kill()
+		}
+	}
+}
+
+// oneFailed takes the outcome of every node's pull from errs, and fails
+// the test unless one failed: the killed node's.
+func (c *cluster) oneFailed(errs <-chan error) {
+	c.t.Helper()
+	failed := 0
+	for range c.nodes {
+		if err := <-errs; err != nil {
+			failed++
+			c.t.Log(err)
+		}
+	}
+	if failed != 1 {
+		c.t.Fatalf("%d pulls failed, want 1 (the killed node's)", failed)
+	}
+}
+
 // waitFor polls cond for up to 20 s.
-func waitFor(t *testing.T, what string, cond func() bool) {
+func waitFor(t testing.TB, what string, cond func() bool) {
 	t.Helper()
 	for deadline := time.Now().Add(20 * time.Second); !cond(); time.Sleep(5 * time.Millisecond) {
 		if time.Now().After(deadline) {
@@ -491,28 +529,14 @@ func TestNodeKilled(t *testing.T) {
 			ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
 			defer cancel()
 			errs := c.startPulls(ctx, b, o)
-			var fetcher string
-			waitFor(t, "a quarter of the blob published", func() bool {
-				s, _ := c.trk.Load().Swarm(d)
-				fetcher = s.Fetcher
-				return s.Layout != nil && s.Published > s.Layout.Pieces()/4
-			})
+			fetcher := c.quarterIn(d)
 			for _, m := range c.nodes {
 				if (m.id == fetcher) == tc.fetcher {
 					m.kill()
 					break
 				}
 			}
-			failed := 0
-			for range c.nodes {
-				if err := <-errs; err != nil {
-					failed++
-					t.Log(err)
-				}
-			}
-			if failed != 1 {
-				t.Fatalf("%d pulls failed, want 1 (the killed node's)", failed)
-			}
+			c.oneFailed(errs)
 			s := c.stats()
 			t.Logf("origin GETs %d, origin bytes %d (%.2fx), fallbacks %d, trees left %d", o.gets.Load(), o.bytes.Load(), float64(o.bytes.Load())/float64(len(b)), s.Fallbacks, s.TreesLeft)
 			if o.gets.Load() != tc.gets || s.Fallbacks != 0 {
@@ -547,7 +571,7 @@ func TestParentKilledLeavesItsStripe(t *testing.T) {
 		// The departure reorders the trees, and a child whose new parent
 		// is behind it may leave that half too: what a half behind does
 		// is TestSlowParentLeftBehind's.
-		c.add(swarm.Options{StallTimeout: 20 * time.Second, TreeBehind: time.Minute, Logger: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))}, t.TempDir())
+		c.add(swarm.Options{StallTimeout: 20 * time.Second, TreeBehind: time.Minute, Logger: logs.debug()}, t.TempDir())
 	}
 	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
 	defer cancel()
@@ -564,12 +588,7 @@ func TestParentKilledLeavesItsStripe(t *testing.T) {
 		}
 		return ps
 	}
-	var fetcher string
-	waitFor(t, "a quarter of the blob published", func() bool {
-		s, _ := c.trk.Load().Swarm(d)
-		fetcher = s.Fetcher
-		return s.Layout != nil && s.Published > s.Layout.Pieces()/4
-	})
+	fetcher := c.quarterIn(d)
 	// A parent of some node in one stripe that is no one's parent in the
 	// other: its children there have a live parent in the other tree.
 	before := parents()
@@ -585,20 +604,8 @@ func TestParentKilledLeavesItsStripe(t *testing.T) {
 	if killed == "" {
 		t.Fatalf("no node is a parent in the trees but the fetcher: %v", before)
 	}
-	for _, m := range c.nodes {
-		if m.id == killed {
-			m.kill()
-		}
-	}
-	failed := 0
-	for range c.nodes {
-		if err := <-errs; err != nil {
-			failed++
-		}
-	}
-	if failed != 1 {
-		t.Fatalf("%d pulls failed, want 1 (the killed node's)", failed)
-	}
+	c.kill(killed)
+	c.oneFailed(errs)
 	if o.gets.Load() != 1 {
 		t.Errorf("origin GETs %d, want 1", o.gets.Load())
 	}
@@ -643,37 +650,20 @@ func TestTakeoverFetcherAsked(t *testing.T) {
 	logs := &syncLog{t: t}
 	c := newCluster(t, 0, swarm.Options{})
 	for range nodes {
-		c.add(swarm.Options{StallTimeout: 20 * time.Second, Logger: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))}, t.TempDir())
+		c.add(swarm.Options{StallTimeout: 20 * time.Second, Logger: logs.debug()}, t.TempDir())
 	}
 	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
 	defer cancel()
 	errs := c.startPulls(ctx, b, o)
-	var first string
-	waitFor(t, "a quarter of the blob published", func() bool {
-		s, _ := c.trk.Load().Swarm(d)
-		first = s.Fetcher
-		return s.Layout != nil && s.Published > s.Layout.Pieces()/4
-	})
-	for _, m := range c.nodes {
-		if m.id == first {
-			m.kill()
-		}
-	}
+	first := c.quarterIn(d)
+	c.kill(first)
 	var next string
 	waitFor(t, "another fetcher", func() bool {
 		s, _ := c.trk.Load().Swarm(d)
 		next = s.Fetcher
 		return next != "" && next != first
 	})
-	failed := 0
-	for range c.nodes {
-		if err := <-errs; err != nil {
-			failed++
-		}
-	}
-	if failed != 1 {
-		t.Fatalf("%d pulls failed, want 1 (the killed fetcher's)", failed)
-	}
+	c.oneFailed(errs)
 
 	// The swarm's requests (not down a tree) to the new fetcher before it
 	// held the blob whole (its last piece landed), in the log's order.
@@ -1229,6 +1219,11 @@ func (l *syncLog) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.b.Write(p)
+}
+
+// debug is a logger of every level into l.
+func (l *syncLog) debug() *slog.Logger {
+	return slog.New(slog.NewTextHandler(l, &slog.HandlerOptions{Level: slog.LevelDebug}))
 }
 
 func (l *syncLog) String() string {

@@ -448,6 +448,18 @@ func TestSmallBlobDownTrees(t *testing.T) {
 	}
 }
 
+// loggedCluster is a cluster of n nodes with opts, each logging every
+// level into the one syncLog returned.
+func loggedCluster(t *testing.T, n int, opts swarm.Options) (*cluster, *syncLog) {
+	logs := &syncLog{t: t}
+	c := newCluster(t, 0, swarm.Options{})
+	opts.Logger = logs.debug()
+	for range n {
+		c.add(opts, t.TempDir())
+	}
+	return c, logs
+}
+
 // quarterIn waits until the tracker holds a quarter of d's piece hashes,
 // and returns d's fetcher then.
 func (c *cluster) quarterIn(d digest.Digest) string {
@@ -565,14 +577,10 @@ func TestParentKilledLeavesItsStripe(t *testing.T) {
 	d := digest.FromBytes(b)
 	o := newOrigin(t, b)
 	o.delay.Store(int64(20 * time.Millisecond)) // about 2.5 s for the blob
-	logs := &syncLog{t: t}
-	c := newCluster(t, 0, swarm.Options{})
-	for range nodes {
-		// The departure reorders the trees, and a child whose new parent
-		// is behind it may leave that half too: what a half behind does
-		// is TestSlowParentLeftBehind's.
-		c.add(swarm.Options{StallTimeout: 20 * time.Second, TreeBehind: time.Minute, Logger: logs.debug()}, t.TempDir())
-	}
+	// The departure reorders the trees, and a child whose new parent is
+	// behind it may leave that half too: what a half behind does is
+	// TestSlowParentLeftBehind's.
+	c, logs := loggedCluster(t, nodes, swarm.Options{StallTimeout: 20 * time.Second, TreeBehind: time.Minute})
 	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
 	defer cancel()
 	errs := c.startPulls(ctx, b, o)
@@ -647,11 +655,7 @@ func TestTakeoverFetcherAsked(t *testing.T) {
 	d := digest.FromBytes(b)
 	o := newOrigin(t, b)
 	o.delay.Store(int64(40 * time.Millisecond)) // about 2.5 s for the blob
-	logs := &syncLog{t: t}
-	c := newCluster(t, 0, swarm.Options{})
-	for range nodes {
-		c.add(swarm.Options{StallTimeout: 20 * time.Second, Logger: logs.debug()}, t.TempDir())
-	}
+	c, logs := loggedCluster(t, nodes, swarm.Options{StallTimeout: 20 * time.Second})
 	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
 	defer cancel()
 	errs := c.startPulls(ctx, b, o)

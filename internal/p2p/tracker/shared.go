@@ -253,6 +253,7 @@ type swarmJSON struct {
 	Layout  *Layout         `json:"layout,omitempty"`
 	Hashes  []digest.Digest `json:"hashes,omitempty"`
 	Joins   uint64          `json:"joins,omitempty"`
+	Leaves  uint64          `json:"leafJoins,omitempty"` // the leaves' count of joins
 }
 
 // snapshot returns the state as of the last entry applied. t.mu is held.
@@ -266,7 +267,7 @@ func (t *Tracker) snapshot() Snapshot {
 		st.Seen[r] = at.UnixNano()
 	}
 	for d, sw := range t.swarms {
-		s := swarmJSON{Digest: d, Fetcher: sw.fetcher, Lease: sw.lease, Renewed: sw.renewed.UnixNano(), Rejoin: sw.rejoin, Layout: sw.layout, Hashes: sw.hashes, Joins: sw.joins}
+		s := swarmJSON{Digest: d, Fetcher: sw.fetcher, Lease: sw.lease, Renewed: sw.renewed.UnixNano(), Rejoin: sw.rejoin, Layout: sw.layout, Hashes: sw.hashes, Joins: sw.joins[0], Leaves: sw.joins[1]}
 		for _, id := range sw.order {
 			s.Members = append(s.Members, *sw.members[id])
 		}
@@ -320,9 +321,11 @@ func (t *Tracker) restore(st stateJSON) {
 			sw.members[m.ID] = new(m)
 			sw.order = append(sw.order, m.ID)
 			sess.swarms[s.Digest] = struct{}{}
-			sw.joins = max(sw.joins, m.Seq)
+			k := SeqKind(m.Leaf)
+			sw.joins[k] = max(sw.joins[k], m.Seq)
 		}
-		sw.joins = max(sw.joins, s.Joins)
+		sw.joins[0] = max(sw.joins[0], s.Joins)
+		sw.joins[1] = max(sw.joins[1], s.Leaves)
 		if len(s.Expired) > 0 {
 			sw.expired = map[string]struct{}{}
 			for _, id := range s.Expired {

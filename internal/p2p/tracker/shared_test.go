@@ -244,13 +244,14 @@ func TestReplicaJoinsLate(t *testing.T) {
 	A := newReplica(t, rs.URL, tracker.Options{SnapshotEvery: 5})
 	var peers []*peer
 	for i := range 12 {
-		p := connectAs(t, A.srv.URL, fmt.Sprint("p", i), i == 3)
+		p := connectAs(t, A.srv.URL, fmt.Sprint("p", i), i == 3 || i == 11)
 		p.announce(tracker.Announce{Join: []tracker.Join{{Digest: blob}}})
 		peers = append(peers, p)
 	}
 	peers[0].announce(tracker.Announce{Publish: []tracker.Publish{{Digest: blob, Lease: 1, Layout: &layout, Pieces: []tracker.PieceHash{{Index: 1, Hash: hash(1)}}}}})
-	// The last to join leaves: the late replica, which learns the swarm
-	// from a snapshot, still gives the next member the same place.
+	// The last to join, the second leaf, leaves: the late replica, which learns
+	// the swarm from a snapshot, still gives the next member and the next
+	// leaf the same places (leaves are counted apart).
 	peers[11].announce(tracker.Announce{Leave: []digest.Digest{blob}})
 	for _, p := range peers[1:6] { // entries enough for a snapshot since
 		p.announce(tracker.Announce{Join: []tracker.Join{{Digest: blob}}})
@@ -263,15 +264,20 @@ func TestReplicaJoinsLate(t *testing.T) {
 	})
 	late := connect(t, B.srv.URL, "late")
 	late.announce(tracker.Announce{Join: []tracker.Join{{Digest: blob}}})
-	if m := late.expect(func(ev tracker.Event) bool { return ev.Type == tracker.EventPeer }, "its place").Peer; m.ID != "late" || m.Seq != 13 {
-		t.Errorf("the late member was told first of %s at %d, want itself at 13", m.ID, m.Seq)
+	if m := late.expect(func(ev tracker.Event) bool { return ev.Type == tracker.EventPeer }, "its place").Peer; m.ID != "late" || m.Seq != 11 {
+		t.Errorf("the late member was told first of %s at %d, want itself at 11", m.ID, m.Seq)
+	}
+	leaf := connectAs(t, B.srv.URL, "late-leaf", true)
+	leaf.announce(tracker.Announce{Join: []tracker.Join{{Digest: blob}}})
+	if m := leaf.expect(func(ev tracker.Event) bool { return ev.Type == tracker.EventPeer }, "its place").Peer; m.ID != "late-leaf" || m.Seq != 3 {
+		t.Errorf("the late leaf was told first of %s at %d, want itself at 3", m.ID, m.Seq)
 	}
 	late.expect(func(ev tracker.Event) bool { return ev.Type == tracker.EventPiece && len(ev.Pieces) == 1 }, "pieces")
 	late.expect(fetcherIs("p0", 1), "fetcher")
 	waitFor(t, "both replicas agree on the late member", func() bool {
 		sa, _ := A.tr.Swarm(blob)
 		sb, _ := B.tr.Swarm(blob)
-		return cmp.Equal(sa, sb) && len(sa.Members) == 12
+		return cmp.Equal(sa, sb) && len(sa.Members) == 13
 	})
 	// A leaf's session, learnt from the snapshot, keeps it a leaf in a
 	// swarm it joins at the late replica.

@@ -127,8 +127,8 @@ type stream struct {
 // swarm is the state of one blob's distribution.
 type swarm struct {
 	members map[string]*Peer
-	order   []string // member IDs in join order, for the fetcher election
-	joins   uint64   // the members that joined, the last Peer.Seq given
+	order   []string  // member IDs in join order, for the fetcher election
+	joins   [2]uint64 // the members that joined, the last Peer.Seq given: others, leaves (SeqKind)
 	fetcher string
 	lease   uint64
 	renewed time.Time           // when the fetcher last published, or was elected
@@ -710,6 +710,9 @@ func (t *Tracker) join(sess *session, j Join, now time.Time) {
 		if rejoined {
 			sw.rejoin = false
 			if m.Addr != sess.addr || m.Leaf != sess.leaf {
+				if m.Leaf != sess.leaf {
+					m.Seq = sw.join(sess.leaf) // a place in the count of its kind
+				}
 				m.Addr, m.Leaf = sess.addr, sess.leaf
 				t.broadcast(sw, Event{Type: EventPeer, Digest: d, Peer: new(*m)}, sess.peer)
 			}
@@ -725,8 +728,7 @@ func (t *Tracker) join(sess *session, j Join, now time.Time) {
 		}
 		return
 	}
-	sw.joins++
-	me := &Peer{ID: sess.peer, Addr: sess.addr, Complete: j.Complete, Seq: sw.joins, Leaf: sess.leaf}
+	me := &Peer{ID: sess.peer, Addr: sess.addr, Complete: j.Complete, Seq: sw.join(sess.leaf), Leaf: sess.leaf}
 	sw.members[sess.peer] = me
 	sw.order = append(sw.order, sess.peer)
 	sess.swarms[d] = struct{}{}
@@ -738,6 +740,14 @@ func (t *Tracker) join(sess *session, j Join, now time.Time) {
 	if !t.elect(sw, d, now) {
 		t.send(sess, Event{Type: EventFetcher, Digest: d, Fetcher: sw.fetcher, Lease: sw.lease})
 	}
+}
+
+// join counts a member that joins sw, a leaf or not, and returns its
+// Peer.Seq.
+func (sw *swarm) join(leaf bool) uint64 {
+	k := SeqKind(leaf)
+	sw.joins[k]++
+	return sw.joins[k]
 }
 
 // sendSwarm sends sess the other members of sw, its layout and the hashes

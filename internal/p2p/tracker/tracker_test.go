@@ -169,17 +169,25 @@ func TestJoinOrder(t *testing.T) {
 }
 
 // A peer whose stream asked to be a leaf of trees is one in every swarm
-// it joins, as it and the others are told.
+// it joins, as it and the others are told. Leaves and the others are
+// counted apart (Peer.Seq): a member that joined and left leaves a gap
+// in its own count, and a member that joins later can tell whose place
+// it was.
 func TestLeafPeers(t *testing.T) {
 	tr, url := newTracker(t, tracker.Options{})
 	a, b, c := connect(t, url, "a"), connectAs(t, url, "b", true), connect(t, url, "c")
 	for _, p := range []*peer{a, b, c} {
 		p.announce(tracker.Announce{Join: []tracker.Join{{Digest: blob}}})
 	}
+	seqs := map[string]uint64{"a": 1, "b": 1, "c": 2}
 	for _, p := range []*peer{a, b, c} {
 		for range 3 {
-			if m := p.expect(func(ev tracker.Event) bool { return ev.Type == tracker.EventPeer }, "members").Peer; m.Leaf != (m.ID == "b") {
+			m := p.expect(func(ev tracker.Event) bool { return ev.Type == tracker.EventPeer }, "members").Peer
+			if m.Leaf != (m.ID == "b") {
 				t.Errorf("%s was told %s is a leaf: %v", p.c.Peer, m.ID, m.Leaf)
+			}
+			if m.Seq != seqs[m.ID] {
+				t.Errorf("%s was told %s has place %d, want %d", p.c.Peer, m.ID, m.Seq, seqs[m.ID])
 			}
 		}
 	}

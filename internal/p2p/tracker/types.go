@@ -46,13 +46,24 @@ type Peer struct {
 	// Seq is the peer's place in the order the swarm's members joined:
 	// the tracker counts each swarm's joins from 1, so that every member
 	// sees the same order, and one that joins later comes after every
-	// member it was told of. 0 from a tracker that does not count.
+	// member it was told of. Leaves and the others are counted apart, so
+	// that a member told of a gap in either count (a member that left)
+	// knows whose place it was. 0 from a tracker that does not count.
 	Seq uint64 `json:"seq,omitempty"`
 	// Leaf is true for a peer that takes a small blob's trees as a leaf
 	// only, passing on no stripe (its agent's --leaf): a node on a lesser
 	// or busy link, which inside a tree would hold every node below it to
 	// its pace. It holds for every swarm of the peer's stream.
 	Leaf bool `json:"leaf,omitempty"`
+}
+
+// SeqKind is the count of joins a member's Peer.Seq is in, 0 or 1: the
+// tracker counts leaves and the others apart.
+func SeqKind(leaf bool) int {
+	if leaf {
+		return 1
+	}
+	return 0
 }
 
 // Layout is how a blob is cut into pieces: every piece is PieceSize bytes

@@ -570,17 +570,18 @@ func TestNodeKilled(t *testing.T) {
 // leave both trees for the one stripe, and passed the other stripe's
 // pieces on as the requests brought them, out of order: in the bench, a
 // node that did so for a stripe behind had its children in the other
-// tree fall behind in turn.)
+// tree fall behind in turn.) The dead node keeps its place in the
+// trees, empty: no other node's parents move, and no other node leaves a
+// tree. (Taken out of the order, it moved every node after it to the
+// other group, under new parents, most of them behind their new
+// children.)
 func TestParentKilledLeavesItsStripe(t *testing.T) {
 	const nodes = 8
 	b := randomBlob(t, 4<<20) // 64 pieces of 64 KiB
 	d := digest.FromBytes(b)
 	o := newOrigin(t, b)
 	o.delay.Store(int64(20 * time.Millisecond)) // about 2.5 s for the blob
-	// The departure reorders the trees, and a child whose new parent is
-	// behind it may leave that half too: what a half behind does is
-	// TestSlowParentLeftBehind's.
-	c, logs := loggedCluster(t, nodes, swarm.Options{StallTimeout: 20 * time.Second, TreeBehind: time.Minute})
+	c, logs := loggedCluster(t, nodes, swarm.Options{StallTimeout: 20 * time.Second})
 	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
 	defer cancel()
 	errs := c.startPulls(ctx, b, o)
@@ -622,9 +623,18 @@ func TestParentKilledLeavesItsStripe(t *testing.T) {
 	// tree alone, and took every piece of the other stripe down its tree.
 	asked := regexp.MustCompile(`msg="piece asked" node=(\S+) digest=\S+ piece=(\d+) peer=\S+ (tree=\d|extra=\w+)`)
 	left := regexp.MustCompile(`msg="leaving a small blob's trees for the swarm" node=(\S+) .*reason="([^"]+)"(?: stripe=(\d))?`)
+	for _, m := range left.FindAllStringSubmatch(logs.String(), -1) {
+		if m[1] != killed && before[m[1]][stripe] != killed {
+			t.Errorf("%s, no child of %s in stripe %d, left a tree: %s", m[1], killed, stripe, m[0])
+		}
+	}
+	after := parents()
 	children := 0
 	for child, ps := range before {
 		if ps[stripe] != killed {
+			if child != killed && after[child] != ps {
+				t.Errorf("%s, no child of %s in stripe %d, moved from parents %v to %v", child, killed, stripe, ps, after[child])
+			}
 			continue
 		}
 		children++

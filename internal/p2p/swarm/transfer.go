@@ -363,6 +363,10 @@ func (t *transfer) event(ev tracker.Event) {
 	me := t.n.opts.ID
 	switch ev.Type {
 	case tracker.EventPeer:
+		if ev.Peer != nil {
+			k := tracker.SeqKind(ev.Peer.Leaf)
+			t.trees.last[k] = max(t.trees.last[k], ev.Peer.Seq)
+		}
 		switch {
 		case ev.Peer == nil:
 		case ev.Peer.ID != me:

@@ -24,8 +24,9 @@ import (
 // the nineteenth session). A blob of up to Options.TreeBlobs (by default
 // 64 MiB) instead goes down treeStripes trees, one per stripe of its
 // pieces (piece i is in stripe i mod treeStripes). The members, the
-// fetcher first and the others in the order they joined the swarm, are
-// dealt into treeStripes groups; stripe s's tree is a heap of
+// fetcher first and the others in the order they joined the swarm (a
+// member that left keeps its place, empty: treeOrder), are dealt into
+// treeStripes groups; stripe s's tree is a heap of
 // treeStripes children a node, group s's nodes first, under the fetcher.
 // So each node passes on the stripe its group leads, to up to
 // treeStripes children, and is a leaf of the others: its uplink carries
@@ -70,6 +71,7 @@ const (
 	treeStripes = 2
 	treePieces  = 64              // treeLayout cuts a blob in at least this many pieces, fewer only where they would be under 16 KiB
 	treeBehind  = 2 * time.Second // Options.TreeBehind's default: how far a stripe may fall behind another, and a third of the pull so far (stripeLanded)
+	treePlaces  = 1 << 16         // the places in a swarm's order beyond which a member that left leaves no empty place (placed)
 )
 
 // trees is a transfer's place in its blob's trees. The transfer's mu
@@ -77,7 +79,10 @@ const (
 type trees struct {
 	root    string              // the fetcher when the trees began
 	order   []string            // treeOrder's answer, nil once the members changed
-	leaves  int                 // how many of order's last members are leaves (treeParent)
+	leaves  int                 // how many of order's last places are leaves' (treeParent)
+	last    [2]uint64           // the last tracker.Peer.Seq heard of, of the others and of the leaves (tracker.SeqKind)
+	rootSeq uint64              // the root's tracker.Peer.Seq, once known
+	rootLf  bool                // and whether it is a leaf
 	off     bool                // left, or never taken: the swarm brings the pieces
 	left    [treeStripes]bool   // stripes left for the swarm's requests (leaveStripe)
 	stop    [treeStripes]func() // ends each stripe's answer being read (takeStripe)
@@ -89,8 +94,9 @@ type trees struct {
 }
 
 // treeParent is the parent of node me in stripe s's tree over order, the
-// root first and the last leaves members leaves (tracker.Peer.Leaf): ""
-// if me is the root or not in order. Stripe s's tree is a heap of
+// root first and the last leaves places leaves' (tracker.Peer.Leaf): ""
+// if me is the root or not in order, or if its parent's place is empty
+// (a member that left). Stripe s's tree is a heap of
 // treeStripes children a node over the others but the leaves, group s's
 // first (those others at positions s, s+treeStripes, ...), then the rest,
 // each in order; it is worked out, not built. The leaves hang below it
@@ -136,13 +142,23 @@ func treeParent(order []string, leaves int, me string, s int) string {
 // child or none, and are leaves of the other: their uplinks have room. A
 // leaf is no node's parent, so that a node on a lesser or busy link holds
 // no other to its pace, and a node's way up has leaves in no view of the
-// members: the trees have no cycle whoever knows which leaves.
+// members: the trees have no cycle whoever knows which leaves. An empty
+// place (a member that left) is passed over, to the one before it.
 func leafParent(order []string, i, s int) string {
 	m := len(order) - 1
 	if m == 0 {
 		return order[0]
 	}
-	return order[m-(i*treeStripes+s)%m]
+	k := m - (i*treeStripes+s)%m
+	for range m {
+		if order[k] != "" {
+			return order[k]
+		}
+		if k--; k == 0 {
+			k = m
+		}
+	}
+	return order[0]
 }
 
 // treeLayout cuts a blob that goes down trees in pieces of pieceBlocks
@@ -263,44 +279,109 @@ func (t *transfer) openRequests() {
 }
 
 // treeOrder is the members, the trees' root first and the others in the
-// order they joined the swarm (tracker.Peer.Seq), then by ID, the leaves
-// (tracker.Peer.Leaf) after the rest: it sets t.trees.leaves. A node told
-// of fewer members than another has been told of the first ones: the
-// nodes it places place themselves alike, and the trees they work out
-// have no cycle (TestTreesWithoutCycles). It is worked out again only
-// once the members changed. t.mu is held.
+// order they joined the swarm (tracker.Peer.Seq), the leaves
+// (tracker.Peer.Leaf) after the rest: it sets t.trees.leaves. A member
+// that left keeps its place, empty (placed): the others keep their
+// parents, and only its children look elsewhere. A node told of fewer
+// members than another has been told of the first ones: the nodes it
+// places place themselves alike, and the trees they work out have no
+// cycle (TestTreesWithoutCycles). It is worked out again only once the
+// members changed. t.mu is held.
 func (t *transfer) treeOrder() []string {
 	if t.trees.order != nil && t.trees.order[0] == t.trees.root {
 		return t.trees.order
 	}
-	type place struct {
-		leaf bool
-		seq  uint64
-		id   string
-	}
 	ps := make([]place, 0, len(t.members)+1)
 	for id, m := range t.members {
-		if id != t.trees.root {
+		switch {
+		case id != t.trees.root:
 			ps = append(ps, place{m.Leaf, m.Seq, id})
+		case t.trees.rootSeq == 0:
+			t.trees.rootSeq, t.trees.rootLf = m.Seq, m.Leaf
 		}
 	}
 	if me := t.n.opts.ID; me != t.trees.root {
 		ps = append(ps, place{t.leaf, t.seq, me})
 	}
+	order, leaves, ok := t.placed(ps)
+	if !ok {
+		order, leaves = t.packed(ps)
+	}
+	t.trees.order, t.trees.leaves = order, leaves
+	return order
+}
+
+// place is a member's place in a swarm's order (tracker.Peer).
+type place struct {
+	leaf bool
+	seq  uint64
+	id   string
+}
+
+// placed orders ps by their places in the tracker's counts of joins, the
+// root's taken out, with each place of a member that left (a number in
+// either count no member holds) left empty, "": a departure moves no
+// member, where taken out of the order it would move every one after it
+// to the other group, half of them under new parents. Up to the last
+// place the node heard of, so that every node that heard of the same
+// members works out the same trees, whichever of them it heard left. It
+// reports false where the places do not say: a tracker that does not
+// number (Seq 0), two members in one place, or more places than
+// treePlaces. t.mu is held.
+func (t *transfer) placed(ps []place) (order []string, leaves int, ok bool) {
+	root, rootKind := t.trees.rootSeq, tracker.SeqKind(t.trees.rootLf)
+	if root == 0 {
+		return nil, 0, false
+	}
+	// slot is a place's number in its count, the root's taken out.
+	slot := func(seq uint64, kind int) int {
+		if kind == rootKind && seq > root {
+			seq--
+		}
+		return int(seq)
+	}
+	var n [2]int
+	for k := range n {
+		if t.trees.last[k] > treePlaces {
+			return nil, 0, false
+		}
+		n[k] = slot(t.trees.last[k]+1, k) - 1
+	}
+	order = make([]string, 1+n[0]+n[1])
+	order[0] = t.trees.root
+	for _, p := range ps {
+		k := tracker.SeqKind(p.leaf)
+		i := slot(p.seq, k)
+		if p.seq == 0 || k == rootKind && p.seq == root || i > n[k] {
+			return nil, 0, false
+		}
+		if k == 1 {
+			i += n[0]
+		}
+		if order[i] != "" {
+			return nil, 0, false
+		}
+		order[i] = p.id
+	}
+	return order, n[1], true
+}
+
+// packed orders ps as they joined, then by ID, the leaves after the
+// rest, with no empty place: from a tracker that does not number its
+// members, or for a root whose place the node never heard of.
+func (t *transfer) packed(ps []place) (order []string, leaves int) {
 	slices.SortFunc(ps, func(a, b place) int {
 		return cmp.Or(compareBool(a.leaf, b.leaf), cmp.Compare(a.seq, b.seq), strings.Compare(a.id, b.id))
 	})
-	order := make([]string, 0, len(ps)+1)
+	order = make([]string, 0, len(ps)+1)
 	order = append(order, t.trees.root)
-	t.trees.leaves = 0
 	for _, p := range ps {
 		order = append(order, p.id)
 		if p.leaf {
-			t.trees.leaves++
+			leaves++
 		}
 	}
-	t.trees.order = order
-	return order
+	return order, leaves
 }
 
 // compareBool orders false before true.
@@ -363,6 +444,10 @@ func (t *transfer) climb(ctx context.Context, s int) {
 			return
 		}
 		p := t.parent(s)
+		if p == "" {
+			t.leaveStripe(s, "parent left", "stripe", s)
+			return
+		}
 		m, ok := t.members[p]
 		if t.neighbours[p] == nil && (!ok || !t.takeable(p)) {
 			t.leaveStripe(s, "parent not to be asked", "stripe", s, "parent", p)

@@ -217,8 +217,13 @@ func (t *transfer) grow() {
 }
 
 // serveArriving writes the arrival a, piece i at off, size bytes, to w as
-// its blocks are kept, and returns the bytes written. The answer ends
-// early if the arrival is lost before the piece landed.
+// its blocks are kept, and returns the bytes written. An arrival lost
+// before the piece landed (its copy from a parent that died) is waited
+// for again, for treeHold (holdForChild), and the answer goes on where
+// it was: the piece's bytes are the same from any peer, each block
+// checked against its published hash. (Ended there, the answer cut each
+// child below a dead node's child off in turn, and they left the trees.)
+// The answer ends early if the piece does not come again.
 func (t *transfer) serveArriving(ctx context.Context, w http.ResponseWriter, i int, a *arrival, off, size int64) int64 {
 	rc := http.NewResponseController(w)
 	var sent int64
@@ -234,7 +239,15 @@ func (t *transfer) serveArriving(ctx context.Context, w http.ResponseWriter, i i
 		grew := t.grew
 		t.mu.Unlock()
 		if lost {
-			return sent
+			if !t.holdForChild(ctx, i) {
+				return sent
+			}
+			t.mu.Lock()
+			if again := t.arriving[i]; again != nil {
+				a = again
+			}
+			t.mu.Unlock()
+			continue
 		}
 		if avail <= sent {
 			select {

@@ -12,7 +12,6 @@ import (
 	"net/http/httptest"
 	"regexp"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -564,24 +563,23 @@ func TestNodeKilled(t *testing.T) {
 	}
 }
 
-// A node whose parent in one tree dies leaves that tree alone: the swarm's
-// requests bring that stripe, and the other keeps coming down its tree,
-// in order, so that its children there keep up (leaveStripe). (It used to
-// leave both trees for the one stripe, and passed the other stripe's
-// pieces on as the requests brought them, out of order: in the bench, a
-// node that did so for a stripe behind had its children in the other
-// tree fall behind in turn.) The dead node keeps its place in the
-// trees, empty: no other node's parents move, and no other node leaves a
-// tree. (Taken out of the order, it moved every node after it to the
-// other group, under new parents, most of them behind their new
-// children.)
-func TestParentKilledLeavesItsStripe(t *testing.T) {
+// A node whose parent in one tree dies takes the dead one's parent
+// there, at once, and keeps to both trees; no other node's parents move,
+// and no node leaves a tree: the dead node keeps its place in the trees,
+// empty (treeOrder, treeHeap.parent). (Taken out of the order, it moved
+// every node after it to the other group, under new parents, most of them
+// behind their new children; and a child that took the dead one's stripe
+// from the swarm's requests had it late, and the nodes below it left the
+// trees in turn.)
+func TestParentKilledChildrenClimb(t *testing.T) {
 	const nodes = 8
 	b := randomBlob(t, 4<<20) // 64 pieces of 64 KiB
 	d := digest.FromBytes(b)
 	o := newOrigin(t, b)
 	o.delay.Store(int64(20 * time.Millisecond)) // about 2.5 s for the blob
-	c, logs := loggedCluster(t, nodes, swarm.Options{StallTimeout: 20 * time.Second})
+	// Uploads at 2 MiB/s, a piece in 31 ms: a piece is on its way down
+	// the trees at any time, as on a real link.
+	c, logs := loggedCluster(t, nodes, swarm.Options{StallTimeout: 20 * time.Second, UploadRate: 2 << 20})
 	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
 	defer cancel()
 	errs := c.startPulls(ctx, b, o)
@@ -600,13 +598,25 @@ func TestParentKilledLeavesItsStripe(t *testing.T) {
 	fetcher := c.quarterIn(d)
 	// A parent of some node in one stripe that is no one's parent in the
 	// other: its children there have a live parent in the other tree.
+	// One whose child there is a parent too if there is one: that child
+	// loses the piece on its way to it, and must not cut its own
+	// children off.
 	before := parents()
 	var killed string
 	var stripe int
-	for _, ps := range before {
+	isParent := func(id string, st int) bool {
+		for _, ps := range before {
+			if ps[st] == id {
+				return true
+			}
+		}
+		return false
+	}
+	deep := false
+	for child, ps := range before {
 		for st, p := range ps {
-			if p != fetcher && p != "" && ps[1-st] != p {
-				killed, stripe = p, st
+			if d := isParent(child, st); p != fetcher && p != "" && ps[1-st] != p && (d || !deep) {
+				killed, stripe, deep = p, st, d
 			}
 		}
 	}
@@ -619,37 +629,36 @@ func TestParentKilledLeavesItsStripe(t *testing.T) {
 		t.Errorf("origin GETs %d, want 1", o.gets.Load())
 	}
 
-	// Each child of the killed node in that stripe left that stripe's
-	// tree alone, and took every piece of the other stripe down its tree.
+	// The killed node's children in that stripe took its parent there,
+	// and every piece of both stripes down their trees.
 	asked := regexp.MustCompile(`msg="piece asked" node=(\S+) digest=\S+ piece=(\d+) peer=\S+ (tree=\d|extra=\w+)`)
-	left := regexp.MustCompile(`msg="leaving a small blob's trees for the swarm" node=(\S+) .*reason="([^"]+)"(?: stripe=(\d))?`)
+	left := regexp.MustCompile(`msg="leaving a small blob's trees for the swarm" node=(\S+) .*reason="([^"]+)"`)
 	for _, m := range left.FindAllStringSubmatch(logs.String(), -1) {
-		if m[1] != killed && before[m[1]][stripe] != killed {
-			t.Errorf("%s, no child of %s in stripe %d, left a tree: %s", m[1], killed, stripe, m[0])
+		if m[1] != killed {
+			t.Errorf("%s left a tree: %s", m[1], m[0])
 		}
 	}
 	after := parents()
 	children := 0
 	for child, ps := range before {
-		if ps[stripe] != killed {
-			if child != killed && after[child] != ps {
-				t.Errorf("%s, no child of %s in stripe %d, moved from parents %v to %v", child, killed, stripe, ps, after[child])
-			}
+		want := ps
+		if child == killed {
 			continue
 		}
-		children++
-		for _, m := range left.FindAllStringSubmatch(logs.String(), -1) {
-			if m[1] == child && m[3] != fmt.Sprint(stripe) {
-				t.Errorf("%s, a child of %s in stripe %d, left the trees: %s", child, killed, stripe, m[0])
-			}
+		if ps[stripe] == killed {
+			children++
+			want[stripe] = before[killed][stripe]
 		}
-		for _, m := range asked.FindAllStringSubmatch(logs.String(), -1) {
-			if i, _ := strconv.Atoi(m[2]); m[1] == child && i%2 != stripe && !strings.HasPrefix(m[3], "tree=") {
-				t.Errorf("%s asked for piece %s of stripe %d out of its tree: %s", child, m[2], 1-stripe, m[0])
-			}
+		if after[child] != want {
+			t.Errorf("%s moved from parents %v to %v, want %v", child, ps, after[child], want)
 		}
 	}
-	t.Logf("killed %s, a parent in stripe %d of %d nodes; the fetcher %s", killed, stripe, children, fetcher)
+	for _, m := range asked.FindAllStringSubmatch(logs.String(), -1) {
+		if m[1] != killed && !strings.HasPrefix(m[3], "tree=") {
+			t.Errorf("%s asked for piece %s out of its trees: %s", m[1], m[2], m[0])
+		}
+	}
+	t.Logf("killed %s, a parent in stripe %d of %d nodes, of parents among them: %v; the fetcher %s", killed, stripe, children, deep, fetcher)
 }
 
 // When a small blob's fetcher dies mid-pull, the node that takes over

@@ -3,6 +3,7 @@ package swarm
 import (
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -43,8 +44,10 @@ import (
 // node in the trees has its parents for neighbours, and no others, and
 // reads no have stream, not even theirs: what they hold comes in their
 // answers (it reads their streams if it leaves the trees). Nor does the
-// fetcher, whose pieces come from the origin. A stripe that fails (the
-// parent gone, busy or stuck, a corrupt piece) or falls behind the other
+// fetcher, whose pieces come from the origin. A parent that leaves the
+// swarm leaves its place empty, and its children take its own parent
+// (treeHeap.parent). A stripe that fails otherwise (the parent busy or
+// stuck, a corrupt piece) or falls behind the other
 // (stripeLanded) goes to the swarm's requests alone (leaveStripe): its
 // pieces then come from the swarm's requests and neighbours as for any
 // blob, and its children's stripe from whatever the node holds; the other
@@ -95,44 +98,81 @@ type trees struct {
 
 // treeParent is the parent of node me in stripe s's tree over order, the
 // root first and the last leaves places leaves' (tracker.Peer.Leaf): ""
-// if me is the root or not in order, or if its parent's place is empty
-// (a member that left). Stripe s's tree is a heap of
+// if me is the root or not in order. Stripe s's tree is a heap of
 // treeStripes children a node over the others but the leaves, group s's
 // first (those others at positions s, s+treeStripes, ...), then the rest,
-// each in order; it is worked out, not built. The leaves hang below it
-// (leafParent).
+// each in order; it is worked out, not built (treeHeap). The leaves hang
+// below it (leafParent).
 func treeParent(order []string, leaves int, me string, s int) string {
 	k := slices.Index(order, me)
 	if k <= 0 {
 		return ""
 	}
-	// Of the m others (the members but the root and the leaves) me is
-	// the j-th; inGroup(j) is how many of the first j are in group s,
-	// whose lead nodes come first in the heap; pos is me's place in it.
+	others := order[:len(order)-leaves]
+	if k >= len(others) {
+		return leafParent(others, k-len(others), s)
+	}
+	return others[treeHeap{others, s}.parent(k)]
+}
+
+// treeHeap is stripe s's tree over order, the root and the others, no
+// leaf: a heap of treeStripes children a node, group s's nodes first,
+// under the root. A place may be empty, "": a member that left.
+type treeHeap struct {
+	order []string
+	s     int
+}
+
+// inGroup is how many of the first j others are in group s, whose lead
+// nodes come first in the heap.
+func (h treeHeap) inGroup(j int) int { return max(0, j-h.s+treeStripes-1) / treeStripes }
+
+// lead is how many of the others are in group s.
+func (h treeHeap) lead() int { return h.inGroup(len(h.order) - 1) }
+
+// pos is the place in the heap of order[k], k from 1.
+func (h treeHeap) pos(k int) int {
+	j := k - 1 // the j-th of the others
+	if j%treeStripes == h.s {
+		return j / treeStripes
+	}
+	return h.lead() + j - h.inGroup(j)
+}
+
+// index is the place in order of the heap's place p.
+func (h treeHeap) index(p int) int {
 	const n = treeStripes
-	j, m := k-1, len(order)-1-leaves
-	if j >= m {
-		return leafParent(order[:m+1], j-m, s)
-	}
-	inGroup := func(j int) int { return max(0, j-s+n-1) / n }
-	lead := inGroup(m)
-	pos := lead + j - inGroup(j)
-	if j%n == s {
-		pos = j / n
-	}
-	if pos == 0 {
-		return order[0]
-	}
-	p := (pos - 1) / n // the parent's place in the heap
+	lead := h.lead()
 	if p < lead {
-		return order[1+p*n+s]
+		return 1 + p*n + h.s
 	}
 	r := p - lead // the r-th of the others not in group s
 	off := r % (n - 1)
-	if off >= s {
+	if off >= h.s {
 		off++
 	}
-	return order[1+r/(n-1)*n+off]
+	return 1 + r/(n-1)*n + off
+}
+
+// parent returns the place in order of order[k]'s parent in the heap.
+// Where the parent's place is empty (a member that left), its children
+// take its parent, or the first member further up: every node keeps its
+// parents but the children of a member that left
+// (TestDepartureKeepsParents), and those keep to the trees, asking for
+// the rest of their stripe at once of a node that holds it. (Taking that
+// stripe from the swarm's requests, the nodes below them had it late,
+// and left the trees in turn.) The members above a group s node are in
+// group s, at places in the order no later member moves: nodes that
+// heard of different members still work out trees.
+func (h treeHeap) parent(k int) int {
+	pos := h.pos(k)
+	for pos > 0 {
+		pos = (pos - 1) / treeStripes
+		if at := h.index(pos); h.order[at] != "" {
+			return at
+		}
+	}
+	return 0
 }
 
 // leafParent is the parent in stripe s's tree over order (the root and the
@@ -235,7 +275,8 @@ func (t *transfer) leftTrees(why string, args ...any) {
 // tree, and the other stripes keep to theirs: what the node passes on in
 // them comes as fast as before, so its children there keep to the trees
 // too. A stripe is left so when it falls behind (stripeLanded) and when
-// its parent fails (dies, is dropped, refuses or ends its answer: climb).
+// its parent fails (is dropped, refuses or ends its answer, and does not
+// leave the swarm: climb).
 // (A node that left both trees for one stripe that fell behind passed on
 // the other stripe's pieces as the requests brought them, out of order:
 // its children there fell behind in turn, and in the bench all 31 nodes
@@ -444,10 +485,6 @@ func (t *transfer) climb(ctx context.Context, s int) {
 			return
 		}
 		p := t.parent(s)
-		if p == "" {
-			t.leaveStripe(s, "parent left", "stripe", s)
-			return
-		}
 		m, ok := t.members[p]
 		if t.neighbours[p] == nil && (!ok || !t.takeable(p)) {
 			t.leaveStripe(s, "parent not to be asked", "stripe", s, "parent", p)
@@ -470,10 +507,34 @@ func (t *transfer) climb(ctx context.Context, s int) {
 		err := t.takeStripe(nb, s, first)
 		t.mu.Lock()
 		if err != nil {
+			if !errors.As(err, new(errCorrupt)) && t.leftSwarm(ctx, p) {
+				continue // its place is empty: the stripe comes from the member above it
+			}
 			// Not cut short by leaveStripe already (a stripe behind).
 			t.leaveStripe(s, "its stripe did not come", "stripe", s, "parent", p, "err", err)
 			return
 		}
+	}
+}
+
+// treeGone is how long a node whose stripe's answer failed waits to hear
+// its parent left the swarm: a dead agent's connections and tracker
+// stream end at once, and the tracker tells its departure within
+// milliseconds.
+const treeGone = time.Second
+
+// leftSwarm waits for at most treeGone to hear that member p left the
+// swarm, and reports whether it did. t.mu is held.
+func (t *transfer) leftSwarm(ctx context.Context, p string) bool {
+	deadline := time.Now().Add(treeGone)
+	for {
+		if _, ok := t.members[p]; !ok {
+			return true
+		}
+		if !time.Now().Before(deadline) || ctx.Err() != nil || t.complete || t.failed != nil {
+			return false
+		}
+		t.waitUntil(ctx, deadline)
 	}
 }
 
@@ -767,15 +828,21 @@ func (t *transfer) sendPiece(ctx context.Context, w http.ResponseWriter, l track
 		return false
 	}
 	off, size := l.Bounds(i)
-	t.mu.Lock()
 	var a *arrival
-	held := t.complete || t.state[i] == verified
-	if !held && t.told[i] {
-		a = t.arriving[i]
-	}
-	t.mu.Unlock()
-	if !held && a == nil {
-		return false // lost on its way here
+	held := false
+	for {
+		t.mu.Lock()
+		held = t.complete || t.state[i] == verified
+		if !held && t.told[i] {
+			a = t.arriving[i]
+		}
+		t.mu.Unlock()
+		if held || a != nil {
+			break
+		}
+		if !t.holdForChild(ctx, i) {
+			return false // lost on its way here, and not come again
+		}
 	}
 	if bs := l.BlockSize(i); bs > 0 {
 		var list []byte

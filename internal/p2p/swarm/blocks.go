@@ -217,14 +217,15 @@ func (t *transfer) grow() {
 }
 
 // serveArriving writes the arrival a, piece i at off, size bytes, to w as
-// its blocks are kept, and returns the bytes written. An arrival lost
-// before the piece landed (its copy from a parent that died) is waited
-// for again, for treeHold (holdForChild), and the answer goes on where
-// it was: the piece's bytes are the same from any peer, each block
-// checked against its published hash. (Ended there, the answer cut each
-// child below a dead node's child off in turn, and they left the trees.)
-// The answer ends early if the piece does not come again.
-func (t *transfer) serveArriving(ctx context.Context, w http.ResponseWriter, i int, a *arrival, off, size int64) int64 {
+// its blocks are kept, and returns the bytes written. The answer ends
+// early if the arrival is lost before the piece landed; unless again,
+// for a child's stripe, where it is waited for again, for treeHold
+// (holdForChild), and the answer goes on where it was: the piece's bytes
+// are the same from any peer, each block checked against its published
+// hash. (Ended there, the answer cut each child below a dead node's
+// child off in turn, and they left the trees. A request for the piece
+// alone is better asked of another peer at once.)
+func (t *transfer) serveArriving(ctx context.Context, w http.ResponseWriter, i int, a *arrival, off, size int64, again bool) int64 {
 	rc := http.NewResponseController(w)
 	var sent int64
 	for sent < size {
@@ -239,7 +240,7 @@ func (t *transfer) serveArriving(ctx context.Context, w http.ResponseWriter, i i
 		grew := t.grew
 		t.mu.Unlock()
 		if lost {
-			if !t.holdForChild(ctx, i) {
+			if !again || !t.holdForChild(ctx, i) {
 				return sent
 			}
 			t.mu.Lock()

@@ -193,9 +193,13 @@ func TestArrivalPassedOn(t *testing.T) {
 	if err := <-done; !errors.As(err, new(errCorrupt)) {
 		t.Fatalf("a corrupt block: %v", err)
 	}
+	lostAt := time.Now()
 	got, err := io.ReadAll(resp.Body)
 	if err == nil || !bytes.Equal(got, block(2, 0)) {
 		t.Fatalf("piece 2 passed on: %d bytes (%v), want its first block and an early end", len(got), err)
+	}
+	if took := time.Since(lostAt); took > time.Second {
+		t.Errorf("the answer ended %v after the arrival was lost, want at once (the asker goes to another peer)", took)
 	}
 	if resp := ask(2); resp.StatusCode != http.StatusServiceUnavailable {
 		t.Fatalf("piece 2 asked after its arrival was lost: %s, want 503", resp.Status)

@@ -1137,7 +1137,7 @@ func (t *transfer) serveRange(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusPartialContent)
 	var n int64
 	if a != nil {
-		n = t.serveArriving(r.Context(), w, piece, a, off, size)
+		n = t.serveArriving(r.Context(), w, piece, a, off, size, false)
 	} else {
 		n, _ = io.Copy(w, limit(r.Context(), io.NewSectionReader(t.file, off, size), t.n.upRate))
 	}

@@ -894,7 +894,7 @@ func (t *transfer) sendPiece(ctx context.Context, w http.ResponseWriter, l track
 	}
 	var n int64
 	if a != nil {
-		n = t.serveArriving(ctx, w, i, a, off, size)
+		n = t.serveArriving(ctx, w, i, a, off, size, true)
 	} else {
 		n, _ = io.Copy(w, limit(ctx, io.NewSectionReader(t.file, off, size), t.n.upRate))
 	}

@@ -465,18 +465,7 @@ func BenchmarkTreeParents(b *testing.B) {
 // and then its bytes, the stripe's pieces in order, each as it comes to
 // the node. A request it cannot read, or for another layout, is refused.
 func TestStripeAnswer(t *testing.T) {
-	b := payload(1 << 20)
-	d := digest.FromBytes(b)
-	l := treeLayout(int64(len(b)))
-	f, err := os.Create(filepath.Join(t.TempDir(), "blob"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	if _, err := f.Write(b); err != nil {
-		t.Fatal(err)
-	}
-	tr, srv := servedTransfer(t, d, f, l)
+	b, d, l, tr, srv := stripeServer(t)
 	ask := func(h string) *http.Response {
 		t.Helper()
 		req, _ := http.NewRequestWithContext(t.Context(), http.MethodGet, srv.URL+blobsPath+d.String(), nil)
@@ -523,12 +512,7 @@ func TestStripeAnswer(t *testing.T) {
 	if resp.StatusCode != http.StatusOK || resp.Header.Get(stripeHeader) == "" {
 		t.Fatalf("%s, header %q; want 200 and the stripe said back", resp.Status, resp.Header.Get(stripeHeader))
 	}
-	var want []byte
-	for i := 5; i < l.Pieces(); i += 2 {
-		off, size := l.Bounds(i)
-		_, list := pieceHash(l, b[off:off+size])
-		want = append(append(want, list...), b[off:off+size]...)
-	}
+	want := stripeBytes(b, l, 5)
 	got, err := io.ReadAll(resp.Body)
 	if err != nil || !bytes.Equal(got, want) || resp.ContentLength != int64(len(want)) {
 		t.Errorf("stripe from piece 5: %d bytes (%v), length %d; want %d, each piece's list and bytes", len(got), err, resp.ContentLength, len(want))
@@ -544,12 +528,10 @@ func TestStripeAnswer(t *testing.T) {
 	}
 }
 
-// A piece lost on its way to a node (its copy from a parent that died
-// midway) while the node passes it on down a stripe is waited for again,
-// and the answer goes on where it was: the child takes the whole stripe.
-// (The answer used to end there, and the child, its parent alive, left
-// the tree: in the bench, the nodes below each child of a killed agent.)
-func TestStripeAnswerOutlivesALostPiece(t *testing.T) {
+// stripeServer serves a transfer of a 1 MiB blob down trees, whose file
+// holds the blob (its pieces' states are the test's to set).
+func stripeServer(t *testing.T) ([]byte, digest.Digest, tracker.Layout, *transfer, *httptest.Server) {
+	t.Helper()
 	b := payload(1 << 20)
 	d := digest.FromBytes(b)
 	l := treeLayout(int64(len(b)))
@@ -557,11 +539,33 @@ func TestStripeAnswerOutlivesALostPiece(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer f.Close()
+	t.Cleanup(func() { f.Close() })
 	if _, err := f.Write(b); err != nil {
 		t.Fatal(err)
 	}
 	tr, srv := servedTransfer(t, d, f, l)
+	return b, d, l, tr, srv
+}
+
+// stripeBytes is the answer for the stripe of blob b in layout l from
+// piece first on: each piece's block list and its bytes.
+func stripeBytes(b []byte, l tracker.Layout, first int) []byte {
+	var want []byte
+	for i := first; i < l.Pieces(); i += treeStripes {
+		off, size := l.Bounds(i)
+		_, list := pieceHash(l, b[off:off+size])
+		want = append(append(want, list...), b[off:off+size]...)
+	}
+	return want
+}
+
+// A piece lost on its way to a node (its copy from a parent that died
+// midway) while the node passes it on down a stripe is waited for again,
+// and the answer goes on where it was: the child takes the whole stripe.
+// (The answer used to end there, and the child, its parent alive, left
+// the tree: in the bench, the nodes below each child of a killed agent.)
+func TestStripeAnswerOutlivesALostPiece(t *testing.T) {
+	b, d, l, tr, srv := stripeServer(t)
 	const lost = 9
 	off, size := l.Bounds(lost)
 	_, list := pieceHash(l, b[off:off+size])
@@ -613,12 +617,7 @@ func TestStripeAnswerOutlivesALostPiece(t *testing.T) {
 	delete(tr.arriving, lost)
 	tr.grow()
 	tr.mu.Unlock()
-	var want []byte
-	for i := lost; i < l.Pieces(); i += 2 {
-		off, size := l.Bounds(i)
-		_, list := pieceHash(l, b[off:off+size])
-		want = append(append(want, list...), b[off:off+size]...)
-	}
+	want := stripeBytes(b, l, lost)
 	select {
 	case body := <-got:
 		if !bytes.Equal(body, want) {

@@ -583,10 +583,12 @@ func (t *transfer) rarestOf(nb *neighbour) int {
 // and every node in the trees took it at half the pace; asked only for a
 // piece that one other neighbour held at most, it still sent six such
 // nodes 0.78 more: they caught up with the trees and wanted each new
-// piece as it came.) A fetcher that took over from a dead one is the
-// trees' root, and spared too (treeRoot). t.mu is held.
+// piece as it came.) A fetcher that took over from a dead one is not
+// the trees' root and feeds none: it is asked as any neighbour (spared,
+// the nodes waited for it to hold the blob whole, 9-11 s where it took
+// 3.8: BENCHMARKS.md, the thirty-fifth session). t.mu is held.
 func (t *transfer) spares(nb *neighbour) bool {
-	return t.treeBlob() && nb.id == t.fetcher && nb.id == t.treeRoot() && !nb.complete
+	return t.treeBlob() && nb.id == t.fetcher && nb.id == t.trees.root && !nb.complete
 }
 
 // waitUntil waits for a change of the transfer, for ctx, or until at if

@@ -511,10 +511,9 @@ func waitFor(t testing.TB, what string, cond func() bool) {
 // another node takes over from where the swarm stands, and the origin
 // sends little more than one copy; if it was any other node, its
 // neighbours take their pieces elsewhere and the origin is asked once.
-// A small blob's trees (tree.go) lose their root, or a node that passes
-// a stripe on (with 4 nodes but the fetcher, each passes one on): its
-// children take the fetcher that took over, or the member above the dead
-// one, and no node leaves the trees.
+// A small blob's trees (tree.go) lose their root's parent, or a node that
+// passes a stripe on (with 4 nodes but the fetcher, each passes one on):
+// its children take their pieces from the swarm.
 func TestNodeKilled(t *testing.T) {
 	for _, tc := range []struct {
 		name    string
@@ -557,8 +556,8 @@ func TestNodeKilled(t *testing.T) {
 			if o.bytes.Load() > int64(len(b))*3/2 {
 				t.Errorf("the origin sent %d bytes, want at most 1.5x the blob", o.bytes.Load())
 			}
-			if tc.trees && s.TreesLeft > 1 {
-				t.Errorf("%d nodes left the trees, want none but the killed one (its answers cut as it stops)", s.TreesLeft)
+			if tc.trees && s.TreesLeft == 0 {
+				t.Error("no node left the trees, want the killed node's children to")
 			}
 		})
 	}
@@ -662,13 +661,14 @@ func TestParentKilledChildrenClimb(t *testing.T) {
 	t.Logf("killed %s, a parent in stripe %d of %d nodes, of parents among them: %v; the fetcher %s", killed, stripe, children, deep, fetcher)
 }
 
-// When a small blob's fetcher dies mid-pull, the node that takes over is
-// the trees' root (treeRoot): the dead one's children there, and the new
-// one's own, take the rest of their halves from it down the trees, and no
-// node leaves a tree or asks the swarm for a piece. (Headless, the trees'
-// two top nodes took their halves from the swarm's requests; on the
-// bench, 8 nodes, 4 MiB on 10 Mbit/s, the others took 2.0-2.5x S/B.)
-func TestTakeoverFetcherRootsTrees(t *testing.T) {
+// When a small blob's fetcher dies mid-pull, the node that takes over
+// feeds no tree's roots (those were the dead one's children), and the
+// nodes that left the trees ask it for pieces as it streams them, as any
+// neighbour. (They used to spare it as they spare the trees' own
+// fetcher, and asked it for nothing until it held the blob whole: on the
+// bench, 8 nodes, 4 MiB on 10 Mbit/s, the new fetcher had the blob 3.8 s
+// after the pull began and the others, waiting for it, 9-11 s.)
+func TestTakeoverFetcherAsked(t *testing.T) {
 	const nodes = 5
 	b := randomBlob(t, 2<<20)
 	d := digest.FromBytes(b)
@@ -688,22 +688,24 @@ func TestTakeoverFetcherRootsTrees(t *testing.T) {
 	})
 	c.oneFailed(errs)
 
-	left := regexp.MustCompile(`msg="leaving a small blob's trees for the swarm" node=(\S+) .*`)
-	for _, m := range left.FindAllStringSubmatch(logs.String(), -1) {
-		if m[1] != first {
-			t.Errorf("%s left a tree: %s", m[1], m[0])
+	// The swarm's requests (not down a tree) to the new fetcher before it
+	// held the blob whole (its last piece landed), in the log's order.
+	lines := strings.Split(logs.String(), "\n")
+	last := -1
+	for i, l := range lines {
+		if strings.Contains(l, `msg="piece landed" node=`+next+" ") {
+			last = i
 		}
 	}
-	asked := regexp.MustCompile(`msg="piece asked" node=(\S+) digest=\S+ piece=\d+ peer=(\S+) extra=`)
-	for _, m := range asked.FindAllStringSubmatch(logs.String(), -1) {
-		if m[1] != first && m[1] != next {
-			t.Errorf("%s asked the swarm for a piece: %s", m[1], m[0])
+	asked := 0
+	for _, l := range lines[:max(last, 0)] {
+		if strings.Contains(l, `msg="piece asked"`) && strings.Contains(l, " peer="+next+" extra=") {
+			asked++
 		}
 	}
-	took := regexp.MustCompile(`msg="tree parent" node=(\S+) digest=\S+ stripe=\d parent=` + next + `\b`)
-	t.Logf("fetcher %s killed, %s took over; %d nodes took a half from it", first, next, len(took.FindAllString(logs.String(), -1)))
-	if len(took.FindAllString(logs.String(), -1)) == 0 {
-		t.Errorf("no node took a half from the new fetcher %s", next)
+	t.Logf("fetcher %s killed, %s took over; asked for %d pieces by the swarm's requests before it held the blob", first, next, asked)
+	if asked == 0 {
+		t.Errorf("no node asked the new fetcher %s for a piece while it streamed the blob", next)
 	}
 }
 

@@ -329,52 +329,27 @@ func (t *transfer) openRequests() {
 // cycle (TestTreesWithoutCycles). It is worked out again only once the
 // members changed. t.mu is held.
 func (t *transfer) treeOrder() []string {
-	root := t.treeRoot()
-	if t.trees.order != nil && t.trees.order[0] == root {
+	if t.trees.order != nil && t.trees.order[0] == t.trees.root {
 		return t.trees.order
 	}
 	ps := make([]place, 0, len(t.members)+1)
 	for id, m := range t.members {
-		if id == t.trees.root && t.trees.rootSeq == 0 {
+		switch {
+		case id != t.trees.root:
+			ps = append(ps, place{m.Leaf, m.Seq, id})
+		case t.trees.rootSeq == 0:
 			t.trees.rootSeq, t.trees.rootLf = m.Seq, m.Leaf
 		}
-		if id != root && id != t.trees.root {
-			ps = append(ps, place{m.Leaf, m.Seq, id})
-		}
 	}
-	if me := t.n.opts.ID; me != root && me != t.trees.root {
+	if me := t.n.opts.ID; me != t.trees.root {
 		ps = append(ps, place{t.leaf, t.seq, me})
 	}
-	seq, leaf := t.trees.rootSeq, t.trees.rootLf
-	if root != t.trees.root {
-		seq, leaf = t.members[root].Seq, t.members[root].Leaf
-		if root == t.n.opts.ID {
-			seq, leaf = t.seq, t.leaf
-		}
-	}
-	order, leaves, ok := t.placed(place{leaf, seq, root}, ps)
+	order, leaves, ok := t.placed(ps)
 	if !ok {
-		order, leaves = t.packed(root, ps)
+		order, leaves = t.packed(ps)
 	}
 	t.trees.order, t.trees.leaves = order, leaves
 	return order
-}
-
-// treeRoot is the trees' root: the fetcher when they began, or, once that
-// one left the swarm, the fetcher that took over from it, its own place
-// left empty (placed), so that its children there take it, above them
-// (treeHeap.parent). The others keep their places, and their parents.
-// (Headless, the trees' two top nodes took their halves from the swarm's
-// requests, and the nodes below them had them late.) t.mu is held.
-func (t *transfer) treeRoot() string {
-	me, r, f := t.n.opts.ID, t.trees.root, t.fetcher
-	if _, ok := t.members[r]; ok || r == me || f == "" || f == r {
-		return r
-	}
-	if _, ok := t.members[f]; ok || f == me {
-		return f
-	}
-	return r
 }
 
 // place is a member's place in a swarm's order (tracker.Peer).
@@ -394,8 +369,8 @@ type place struct {
 // reports false where the places do not say: a tracker that does not
 // number (Seq 0), two members in one place, or more places than
 // treePlaces. t.mu is held.
-func (t *transfer) placed(top place, ps []place) (order []string, leaves int, ok bool) {
-	root, rootKind := top.seq, tracker.SeqKind(top.leaf)
+func (t *transfer) placed(ps []place) (order []string, leaves int, ok bool) {
+	root, rootKind := t.trees.rootSeq, tracker.SeqKind(t.trees.rootLf)
 	if root == 0 {
 		return nil, 0, false
 	}
@@ -414,7 +389,7 @@ func (t *transfer) placed(top place, ps []place) (order []string, leaves int, ok
 		n[k] = slot(t.trees.last[k]+1, k) - 1
 	}
 	order = make([]string, 1+n[0]+n[1])
-	order[0] = top.id
+	order[0] = t.trees.root
 	for _, p := range ps {
 		k := tracker.SeqKind(p.leaf)
 		i := slot(p.seq, k)
@@ -435,12 +410,12 @@ func (t *transfer) placed(top place, ps []place) (order []string, leaves int, ok
 // packed orders ps as they joined, then by ID, the leaves after the
 // rest, with no empty place: from a tracker that does not number its
 // members, or for a root whose place the node never heard of.
-func (t *transfer) packed(top string, ps []place) (order []string, leaves int) {
+func (t *transfer) packed(ps []place) (order []string, leaves int) {
 	slices.SortFunc(ps, func(a, b place) int {
 		return cmp.Or(compareBool(a.leaf, b.leaf), cmp.Compare(a.seq, b.seq), strings.Compare(a.id, b.id))
 	})
 	order = make([]string, 0, len(ps)+1)
-	order = append(order, top)
+	order = append(order, t.trees.root)
 	for _, p := range ps {
 		order = append(order, p.id)
 		if p.leaf {
@@ -510,14 +485,7 @@ func (t *transfer) climb(ctx context.Context, s int) {
 			return
 		}
 		p := t.parent(s)
-		if p == "" {
-			t.skipTrees() // the node took over as the fetcher, and is the trees' root
-			return
-		}
 		m, ok := t.members[p]
-		if !ok && t.parentMoves(ctx, s, p) {
-			continue
-		}
 		if t.neighbours[p] == nil && (!ok || !t.takeable(p)) {
 			t.leaveStripe(s, "parent not to be asked", "stripe", s, "parent", p)
 			return
@@ -539,8 +507,8 @@ func (t *transfer) climb(ctx context.Context, s int) {
 		err := t.takeStripe(nb, s, first)
 		t.mu.Lock()
 		if err != nil {
-			if !errors.As(err, new(errCorrupt)) && t.parentMoves(ctx, s, p) {
-				continue
+			if !errors.As(err, new(errCorrupt)) && t.leftSwarm(ctx, p) {
+				continue // its place is empty: the stripe comes from the member above it
 			}
 			// Not cut short by leaveStripe already (a stripe behind).
 			t.leaveStripe(s, "its stripe did not come", "stripe", s, "parent", p, "err", err)
@@ -549,20 +517,18 @@ func (t *transfer) climb(ctx context.Context, s int) {
 	}
 }
 
-// treeGone is how long a node whose parent failed it waits to hear the
-// parent left the swarm: a dead agent's connections and tracker stream
-// end at once, and the tracker tells its departure, and the fetcher that
-// takes over from it, within milliseconds.
+// treeGone is how long a node whose stripe's answer failed waits to hear
+// its parent left the swarm: a dead agent's connections and tracker
+// stream end at once, and the tracker tells its departure within
+// milliseconds.
 const treeGone = time.Second
 
-// parentMoves waits for at most treeGone for the node's parent in stripe
-// s to be another than p (p left the swarm: its place is empty, and the
-// member above it takes its children; or it was the trees' root, and the
-// fetcher that took over is), and reports whether it did. t.mu is held.
-func (t *transfer) parentMoves(ctx context.Context, s int, p string) bool {
+// leftSwarm waits for at most treeGone to hear that member p left the
+// swarm, and reports whether it did. t.mu is held.
+func (t *transfer) leftSwarm(ctx context.Context, p string) bool {
 	deadline := time.Now().Add(treeGone)
 	for {
-		if t.parent(s) != p {
+		if _, ok := t.members[p]; !ok {
 			return true
 		}
 		if !time.Now().Before(deadline) || ctx.Err() != nil || t.complete || t.failed != nil {

@@ -211,65 +211,6 @@ func TestDepartureKeepsParents(t *testing.T) {
 	}
 }
 
-// When the trees' root leaves and a member takes over as the fetcher,
-// the new fetcher is the trees' root (treeRoot), its own place empty: its
-// children and the old root's take it, and every other node keeps its
-// parents. A node that began the trees after the takeover, the new
-// fetcher its root from the start, works out the same trees. (A leaf that
-// takes over moves the others: the places are counted without the root's,
-// in its count.)
-func TestTakeoverRootsTrees(t *testing.T) {
-	rng := rand.New(rand.NewPCG(5, 6))
-	for m := 2; m <= 40; m++ {
-		tl := newTimeline(rng, m, false)
-		ids := tl.live()
-		next := ids[1]
-		view := func(id string, late bool) *transfer {
-			tr := tl.view(id, len(tl.events)-1)
-			tr.event(tracker.Event{Type: tracker.EventFetcher, Fetcher: "f", Lease: 1})
-			if !late {
-				tr.parent(0) // the trees began with f their root
-			}
-			tr.event(tracker.Event{Type: tracker.EventGone, Peer: &tracker.Peer{ID: "f"}})
-			tr.event(tracker.Event{Type: tracker.EventFetcher, Fetcher: next, Lease: 2})
-			if late {
-				tr.trees.root = next
-			}
-			return tr
-		}
-		parents := map[string][treeStripes]string{}
-		for _, id := range ids[2:] {
-			before := tl.view(id, len(tl.events)-1)
-			tr, late := view(id, false), view(id, true)
-			var ps [treeStripes]string
-			for s := range treeStripes {
-				was := before.parent(s)
-				ps[s] = tr.parent(s)
-				switch {
-				case ps[s] != late.parent(s):
-					t.Errorf("%d nodes, %v, %s took over: %s's parent in stripe %d is %s, %s in a view of after the takeover", m, tl, next, id, s, ps[s], late.parent(s))
-				case tl.leaf[next]:
-				case was != "f" && was != next && ps[s] != was:
-					t.Errorf("%d nodes, %v, %s took over: %s's parent in stripe %d moved from %s to %s", m, tl, next, id, s, was, ps[s])
-				case (was == "f" || was == next && !tl.leaf[id]) && ps[s] != next:
-					t.Errorf("%d nodes, %v, %s took over: %s's parent in stripe %d is %s, want the new root", m, tl, next, id, s, ps[s])
-				}
-			}
-			parents[id] = ps
-		}
-		for s := range treeStripes {
-			for id := range parents {
-				at := id
-				for hops := 0; at != next; hops++ {
-					if at = parents[at][s]; at == "" || at == "f" || hops > m {
-						t.Fatalf("%d nodes, %v, stripe %d: %s has no way up to the new root %s (%v)", m, tl, s, id, next, parents)
-					}
-				}
-			}
-		}
-	}
-}
-
 // A place numbered far past any swarm's size (a tracker gone wrong) makes
 // no order of that many places: the members are ordered without empty
 // places.

@@ -511,9 +511,11 @@ func waitFor(t testing.TB, what string, cond func() bool) {
 // another node takes over from where the swarm stands, and the origin
 // sends little more than one copy; if it was any other node, its
 // neighbours take their pieces elsewhere and the origin is asked once.
-// A small blob's trees (tree.go) lose their root's parent, or a node that
-// passes a stripe on (with 4 nodes but the fetcher, each passes one on):
-// its children take their pieces from the swarm.
+// A small blob's trees (tree.go) lose their root, whose children (the
+// trees' top nodes) take their halves from the swarm; or a node that
+// passes a stripe on (with 4 nodes but the fetcher, each passes one on),
+// whose children take its parent there, and no node but the killed one
+// (its answers cut as it stops) leaves the trees.
 func TestNodeKilled(t *testing.T) {
 	for _, tc := range []struct {
 		name    string
@@ -556,8 +558,11 @@ func TestNodeKilled(t *testing.T) {
 			if o.bytes.Load() > int64(len(b))*3/2 {
 				t.Errorf("the origin sent %d bytes, want at most 1.5x the blob", o.bytes.Load())
 			}
-			if tc.trees && s.TreesLeft == 0 {
-				t.Error("no node left the trees, want the killed node's children to")
+			switch {
+			case tc.trees && tc.fetcher && s.TreesLeft == 0:
+				t.Error("no node left the trees, want the dead root's children to")
+			case tc.trees && !tc.fetcher && s.TreesLeft > 1:
+				t.Errorf("%d nodes left the trees, want none but the killed one", s.TreesLeft)
 			}
 		})
 	}

@@ -568,8 +568,8 @@ func TestNodeKilled(t *testing.T) {
 	}
 }
 
-// A node whose parent in one tree dies takes the dead one's parent
-// there, at once, and keeps to both trees; no other node's parents move,
+// A node whose parent in one tree dies takes one of the dead one's
+// parents, at once, and keeps to both trees; no other node's parents move,
 // and no node leaves a tree: the dead node keeps its place in the trees,
 // empty (treeOrder, treeHeap.parent). (Taken out of the order, it moved
 // every node after it to the other group, under new parents, most of them
@@ -646,13 +646,16 @@ func TestParentKilledChildrenClimb(t *testing.T) {
 	after := parents()
 	children := 0
 	for child, ps := range before {
-		want := ps
 		if child == killed {
 			continue
 		}
+		want := ps
 		if ps[stripe] == killed {
 			children++
-			want[stripe] = before[killed][stripe]
+			want[stripe] = after[child][stripe]
+			if p := want[stripe]; p != before[killed][0] && p != before[killed][1] {
+				t.Errorf("%s, a child of %s in stripe %d, took %s, want one of its parents %v", child, killed, stripe, p, before[killed])
+			}
 		}
 		if after[child] != want {
 			t.Errorf("%s moved from parents %v to %v, want %v", child, ps, after[child], want)

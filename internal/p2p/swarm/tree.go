@@ -45,7 +45,7 @@ import (
 // reads no have stream, not even theirs: what they hold comes in their
 // answers (it reads their streams if it leaves the trees). Nor does the
 // fetcher, whose pieces come from the origin. A parent that leaves the
-// swarm leaves its place empty, and its children take its own parent
+// swarm leaves its place empty, and its children take its own parents
 // (treeHeap.parent). A stripe that fails otherwise (the parent busy or
 // stuck, a corrupt piece) or falls behind the other
 // (stripeLanded) goes to the swarm's requests alone (leaveStripe): its
@@ -156,16 +156,45 @@ func (h treeHeap) index(p int) int {
 
 // parent returns the place in order of order[k]'s parent in the heap.
 // Where the parent's place is empty (a member that left), its children
-// take its parent, or the first member further up: every node keeps its
-// parents but the children of a member that left
-// (TestDepartureKeepsParents), and those keep to the trees, asking for
-// the rest of their stripe at once of a node that holds it. (Taking that
-// stripe from the swarm's requests, the nodes below them had it late,
-// and left the trees in turn.) The members above a group s node are in
-// group s, at places in the order no later member moves: nodes that
-// heard of different members still work out trees.
+// take the room its leaving made in its parents' uplinks, at once: the
+// first child takes its parent in this stripe, or the first member
+// further up; a later child that is a leaf of this tree (of another
+// group) takes its parent in another stripe, which passed it that
+// stripe, unless that one joined before the child, and goes up as the
+// first otherwise. Every node keeps its parents but the children of a
+// member that left (TestDepartureKeepsParents), and those keep to the
+// trees, asking for the rest of their stripe at once of a node that
+// holds it. (Taking that stripe from the swarm's requests, the nodes
+// below them had it late, and left the trees in turn; taking the
+// parent's parent alone, three children there, the nodes below fell
+// behind.)
+//
+// No view of the members makes a cycle: the members above a group s
+// node are in group s, at places in the heap no later member moves, and
+// a node of another group takes one of group s, or one of its own group
+// that joined after it.
 func (h treeHeap) parent(k int) int {
-	pos := h.pos(k)
+	me := h.pos(k)
+	for pos := me; pos > 0; {
+		up := (pos - 1) / treeStripes
+		at := h.index(up)
+		if h.order[at] != "" {
+			return at
+		}
+		if c := (pos - 1) % treeStripes; c > 0 && pos == me && me >= h.lead() {
+			o := treeHeap{h.order, (h.s + c) % treeStripes}
+			if x := o.up(o.pos(at)); x > k {
+				return x
+			}
+		}
+		pos = up
+	}
+	return 0
+}
+
+// up returns the place in order of the first member above the heap's
+// place pos, 0 for the root.
+func (h treeHeap) up(pos int) int {
 	for pos > 0 {
 		pos = (pos - 1) / treeStripes
 		if at := h.index(pos); h.order[at] != "" {

@@ -170,7 +170,7 @@ func TestTreesWithoutCycles(t *testing.T) {
 
 // A member that leaves mid-pull changes the parents of no member but its
 // children: its place is kept (treeOrder), and each of its children in
-// its stripe's tree takes its parent there (a leaf takes another
+// its stripe's tree takes one of its parents (a leaf takes another
 // member). (Taken out of the order, it moved every member after it to
 // the other group: in the bench, two of 32 agents killed a third into a
 // 16 MiB pull cost the others 1.4-1.7x S/B at the median, against 1.12x
@@ -200,8 +200,8 @@ func TestDepartureKeepsParents(t *testing.T) {
 				for s := range treeStripes {
 					was, p := before[id][s], tr.parent(s)
 					switch {
-					case was == x && (p == x || p == "" || !tl.leaf[id] && p != before[x][s]):
-						t.Errorf("%d nodes, %v, %s left: its child %s in stripe %d has parent %q, want %s's, %s", m, tl, x, id, s, p, x, before[x][s])
+					case was == x && (p == x || p == "" || !tl.leaf[id] && p != before[x][s] && p != before[x][1-s]):
+						t.Errorf("%d nodes, %v, %s left: its child %s in stripe %d has parent %q, want one of %s's, %v", m, tl, x, id, s, p, x, before[x])
 					case was != x && p != was:
 						t.Errorf("%d nodes, %v, %s left: %s's parent in stripe %d moved from %s to %q", m, tl, x, id, s, was, p)
 					}

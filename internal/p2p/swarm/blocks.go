@@ -244,8 +244,8 @@ func (t *transfer) serveArriving(ctx context.Context, w http.ResponseWriter, i i
 				return sent
 			}
 			t.mu.Lock()
-			if again := t.arriving[i]; again != nil {
-				a = again
+			if next := t.arriving[i]; next != nil {
+				a = next
 			}
 			t.mu.Unlock()
 			continue

@@ -555,9 +555,16 @@ const treeGone = time.Second
 // leftSwarm waits for at most treeGone to hear that member p left the
 // swarm, and reports whether it did. t.mu is held.
 func (t *transfer) leftSwarm(ctx context.Context, p string) bool {
-	deadline := time.Now().Add(treeGone)
+	return t.waitFor(ctx, treeGone, func() bool { _, ok := t.members[p]; return !ok })
+}
+
+// waitFor waits for at most within, for ctx, and while the transfer is
+// neither whole nor failed, until ok (called with t.mu held) is true,
+// and reports whether it is. t.mu is held.
+func (t *transfer) waitFor(ctx context.Context, within time.Duration, ok func() bool) bool {
+	deadline := time.Now().Add(within)
 	for {
-		if _, ok := t.members[p]; !ok {
+		if ok() {
 			return true
 		}
 		if !time.Now().Before(deadline) || ctx.Err() != nil || t.complete || t.failed != nil {
@@ -766,18 +773,11 @@ func (t *transfer) treeHold() time.Duration { return min(t.n.opts.StallTimeout/2
 // (The node holds a child's stripe whether it takes the blob down the
 // trees itself or no longer: the fetcher never does.)
 func (t *transfer) holdForChild(ctx context.Context, i int) bool {
-	deadline := time.Now().Add(t.treeHold())
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	for {
-		if t.complete || t.layout != nil && i < len(t.state) && (t.state[i] == verified || t.told[i] && t.arriving[i] != nil) {
-			return true
-		}
-		if !time.Now().Before(deadline) || ctx.Err() != nil || t.failed != nil {
-			return false
-		}
-		t.waitUntil(ctx, deadline)
-	}
+	return t.waitFor(ctx, t.treeHold(), func() bool {
+		return t.complete || t.layout != nil && i < len(t.state) && (t.state[i] == verified || t.told[i] && t.arriving[i] != nil)
+	})
 }
 
 // serveStripe answers a child's request down a tree (stripeHeader): each
@@ -901,9 +901,6 @@ func (t *transfer) sendPiece(ctx context.Context, w http.ResponseWriter, l track
 // request down a tree may be answered before it is) for at most the stall
 // timeout. t.mu is held.
 func (t *transfer) awaitHash(ctx context.Context, i int) string {
-	deadline := time.Now().Add(t.n.opts.StallTimeout)
-	for t.hashes[i] == "" && time.Now().Before(deadline) && ctx.Err() == nil && !t.complete && t.failed == nil {
-		t.waitUntil(ctx, deadline)
-	}
+	t.waitFor(ctx, t.n.opts.StallTimeout, func() bool { return t.hashes[i] != "" })
 	return string(t.hashes[i])
 }
